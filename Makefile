@@ -1,0 +1,49 @@
+# Inlet — make targets anyone can guess. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/inlet
+STATE ?= $(CURDIR)/.state
+export INLET_STATE_DIR := $(STATE)
+
+.DEFAULT_GOAL := help
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: ## build bin/inlet
+	$(GO) build -o $(BIN) ./cmd/inlet
+
+up: build ## install (if missing) and start Kafka, ClickHouse and PostgreSQL, then migrate
+	deploy/local/up
+	$(BIN) migrate
+
+down: ## stop the Inlet processes and the local services started by `make up`/`make run`
+	-deploy/local/inlet stop
+	deploy/local/down
+
+status: ## show what is running
+	deploy/local/status; deploy/local/inlet status
+
+run: up ## bring up the services and every Inlet process, seed the demo project, print how to use it
+	deploy/local/inlet start
+
+test: up ## the whole test suite against the real services (starts them when needed)
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-unit: ## tests that need no service
+	$(GO) test -count=1 -short ./...
+
+test-integration: up ## same as test: integration tests are part of the suite
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench: up ## Go benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+check-config: build ## validate deploy/inlet.example.yaml
+	$(BIN) -config deploy/inlet.example.yaml -check-config
+
+.PHONY: help build up down status run test test-unit test-integration bench lint check-config

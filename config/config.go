@@ -1,0 +1,271 @@
+// Package config loads Inlet's settings: one YAML file, then INLET_* environment overrides, validated
+// once. Each component owns its section (ingestor.Config, pipeline.Config, …) and its Validate; this
+// package composes them, rejects unknown keys and names the bad field in every error.
+//
+// Environment overrides are named after the YAML path: kafka.brokers is INLET_KAFKA_BROKERS (lists are
+// comma-separated), ingestor.max_body_bytes is INLET_INGESTOR_MAX_BODY_BYTES.
+package config
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/inlet-dev/inlet/admin"
+	"github.com/inlet-dev/inlet/ingestor"
+	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/kafka"
+	"github.com/inlet-dev/inlet/internal/obs"
+	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/pipeline"
+)
+
+// Profiles. Only the local profile may fall back to the development master key.
+const (
+	ProfileLocal      = "local"
+	ProfileProduction = "production"
+)
+
+// devMasterKey encrypts webhook secrets on developer machines only. It is public (it is in this file), so
+// Validate refuses it outside the local profile.
+const devMasterKey = "aW5sZXQtbG9jYWwtZGV2LW1hc3Rlci1rZXktMzJieXQ="
+
+// Config is the whole of a process's settings.
+type Config struct {
+	// Profile is "local" (developer machine: the development master key is allowed) or "production".
+	// Default "local".
+	Profile    string          `yaml:"profile"`
+	Log        obs.LogConfig   `yaml:"log"`
+	Kafka      kafka.Config    `yaml:"kafka"`
+	ClickHouse chdb.Config     `yaml:"clickhouse"`
+	Postgres   pgdb.Config     `yaml:"postgres"`
+	Secrets    Secrets         `yaml:"secrets"`
+	Ingestor   ingestor.Config `yaml:"ingestor"`
+	Pipeline   pipeline.Config `yaml:"pipeline"`
+	Admin      admin.Config    `yaml:"admin"`
+}
+
+// Secrets holds the master key that encrypts webhook secrets at rest (AES-256-GCM).
+type Secrets struct {
+	// MasterKey is 32 bytes, base64 (standard or URL alphabet). Set it with INLET_SECRETS_MASTER_KEY or
+	// master_key_file, never in a committed file. Default: none outside the local profile.
+	MasterKey string `yaml:"master_key"`
+	// MasterKeyFile names a file holding the base64 key (trailing newline ignored). Default none.
+	MasterKeyFile string `yaml:"master_key_file"`
+	key           []byte
+}
+
+// Key is the decoded master key; valid after Validate.
+func (s *Secrets) Key() []byte { return s.key }
+
+// Defaults returns the settings used when the file says nothing.
+func Defaults() Config {
+	return Config{
+		Profile:    ProfileLocal,
+		Log:        obs.LogConfig{Level: "info", Format: "json"},
+		Kafka:      kafka.Defaults(),
+		ClickHouse: chdb.Defaults(),
+		Postgres:   pgdb.Defaults(),
+		Ingestor:   ingestor.Defaults(),
+		Pipeline:   pipeline.Defaults(),
+		Admin:      admin.Defaults(),
+	}
+}
+
+// Load reads path (empty: defaults only), applies the INLET_* variables in environ and validates the
+// result.
+func Load(path string, environ []string) (*Config, error) {
+	c := Defaults()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := decode(b, &c); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &c, nil
+}
+
+func decode(b []byte, c *Config) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField())
+	if err := dec.Decode(c); err != nil {
+		return errors.New(yaml.FormatError(err, false, true))
+	}
+	return nil
+}
+
+// Validate checks every section and decodes the master key. Errors name the field by its YAML path.
+func (c *Config) Validate() error {
+	if c.Profile != ProfileLocal && c.Profile != ProfileProduction {
+		return fmt.Errorf("profile: %q is not %q or %q", c.Profile, ProfileLocal, ProfileProduction)
+	}
+	sections := []struct {
+		name string
+		v    interface{ Validate() error }
+	}{
+		{"log", &c.Log}, {"kafka", &c.Kafka}, {"clickhouse", &c.ClickHouse}, {"postgres", &c.Postgres},
+		{"ingestor", &c.Ingestor}, {"pipeline", &c.Pipeline}, {"admin", &c.Admin},
+	}
+	for _, s := range sections {
+		if err := s.v.Validate(); err != nil {
+			return fmt.Errorf("%s.%w", s.name, err)
+		}
+	}
+	return c.Secrets.resolve(c.Profile)
+}
+
+func (s *Secrets) resolve(profile string) error {
+	raw := s.MasterKey
+	switch {
+	case raw != "" && s.MasterKeyFile != "":
+		return errors.New("secrets.master_key_file: set either master_key or master_key_file, not both")
+	case s.MasterKeyFile != "":
+		b, err := os.ReadFile(s.MasterKeyFile)
+		if err != nil {
+			return fmt.Errorf("secrets.master_key_file: %w", err)
+		}
+		raw = strings.TrimSpace(string(b))
+	case raw == "" && profile == ProfileLocal:
+		raw = devMasterKey
+	case raw == "":
+		return errors.New("secrets.master_key: required outside the local profile (INLET_SECRETS_MASTER_KEY or master_key_file)")
+	}
+	if profile != ProfileLocal && raw == devMasterKey {
+		return errors.New("secrets.master_key: the development key is refused outside the local profile")
+	}
+	key, err := decodeKey(raw)
+	if err != nil {
+		return fmt.Errorf("secrets.master_key: %w", err)
+	}
+	s.key = key
+	return nil
+}
+
+func decodeKey(raw string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(raw); err == nil {
+			if len(k) != 32 {
+				return nil, fmt.Errorf("decodes to %d bytes; want 32", len(k))
+			}
+			return k, nil
+		}
+	}
+	return nil, errors.New("is not base64")
+}
+
+// NewMasterKey returns a fresh random key in the form master_key expects.
+func NewMasterKey() string {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return base64.StdEncoding.EncodeToString(k)
+}
+
+// applyEnv sets every field whose INLET_<PATH> variable is present. Variables that name no field are
+// left alone: the local stack scripts use INLET_* names of their own (INLET_STATE_DIR, ports).
+func applyEnv(c *Config, environ []string) error {
+	env := make(map[string]string)
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "INLET_") {
+			env[k] = v
+		}
+	}
+	return walk(reflect.ValueOf(c).Elem(), "INLET", "", env)
+}
+
+func walk(v reflect.Value, envPrefix, yamlPath string, env map[string]string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		name := envPrefix + "_" + strings.ToUpper(tag)
+		path := strings.TrimPrefix(yamlPath+"."+tag, ".")
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			if err := walk(fv, name, path, env); err != nil {
+				return err
+			}
+			continue
+		}
+		raw, ok := env[name]
+		if !ok {
+			continue
+		}
+		if err := setField(fv, raw); err != nil {
+			return fmt.Errorf("%s (from %s): %w", path, name, err)
+		}
+	}
+	return nil
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func setField(fv reflect.Value, raw string) error {
+	switch {
+	case fv.Type() == durationType:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(d))
+	case fv.Kind() == reflect.String:
+		fv.SetString(raw)
+	case fv.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetBool(b)
+	case fv.CanInt():
+		n, err := strconv.ParseInt(raw, 10, fv.Type().Bits())
+		if err != nil {
+			return err
+		}
+		fv.SetInt(n)
+	case fv.CanUint():
+		n, err := strconv.ParseUint(raw, 10, fv.Type().Bits())
+		if err != nil {
+			return err
+		}
+		fv.SetUint(n)
+	case fv.CanFloat():
+		n, err := strconv.ParseFloat(raw, fv.Type().Bits())
+		if err != nil {
+			return err
+		}
+		fv.SetFloat(n)
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		var parts []string
+		for _, p := range strings.Split(raw, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		fv.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot be set from the environment (%s)", fv.Type())
+	}
+	return nil
+}

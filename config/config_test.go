@@ -1,0 +1,99 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatalf("Load(defaults): %v", err)
+	}
+	if got := len(c.Secrets.Key()); got != 32 {
+		t.Fatalf("dev master key length = %d; want 32", got)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	c, err := Load("testdata/valid.yaml", nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := strings.Join(c.Kafka.Brokers, ","), "127.0.0.1:29092,127.0.0.1:29093"; got != want {
+		t.Errorf("brokers = %q; want %q", got, want)
+	}
+	if c.Kafka.Retention != 48*time.Hour {
+		t.Errorf("retention = %s; want 48h", c.Kafka.Retention)
+	}
+	if c.Pipeline.FlushInterval != 250*time.Millisecond {
+		t.Errorf("flush_interval = %s; want 250ms", c.Pipeline.FlushInterval)
+	}
+	if c.Ingestor.MaxBodyBytes != 2<<20 {
+		t.Errorf("max_body_bytes = %d; want %d", c.Ingestor.MaxBodyBytes, 2<<20)
+	}
+	if c.Kafka.RequestsTopic != "webhooks.requests" {
+		t.Errorf("requests_topic = %q; want the default kept", c.Kafka.RequestsTopic)
+	}
+}
+
+func TestLoadErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct {
+		name, path string
+		env        []string
+		want       string
+	}{
+		{"unknown key", "testdata/unknown_key.yaml", nil, "partitons"},
+		{"bad value", "testdata/bad_value.yaml", nil, "pipeline.batch_rows"},
+		{"bad env duration", "", []string{"INLET_PIPELINE_FLUSH_INTERVAL=soon"}, "pipeline.flush_interval"},
+		{"env out of range", "", []string{"INLET_KAFKA_PARTITIONS=0"}, "kafka.partitions"},
+		{"production needs a key", "", []string{"INLET_PROFILE=production"}, "secrets.master_key"},
+		{"production refuses the dev key", "", []string{"INLET_PROFILE=production", "INLET_SECRETS_MASTER_KEY=" + devMasterKey}, "development key"},
+		{"short key", "", []string{"INLET_SECRETS_MASTER_KEY=c2hvcnQ="}, "secrets.master_key"},
+		{"bad profile", "", []string{"INLET_PROFILE=staging"}, "profile"},
+		{"missing file", "testdata/nope.yaml", nil, "nope.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.path, tc.env)
+			if err == nil {
+				t.Fatalf("Load succeeded; want an error naming %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %q; want it to name %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	key := NewMasterKey()
+	c, err := Load("testdata/valid.yaml", []string{
+		"INLET_KAFKA_BROKERS=a:1, b:2",
+		"INLET_INGESTOR_LISTEN_ADDR=0.0.0.0:9999",
+		"INLET_POSTGRES_MAX_CONNS=3",
+		"INLET_PIPELINE_FLUSH_INTERVAL=2s",
+		"INLET_PROFILE=production",
+		"INLET_SECRETS_MASTER_KEY=" + key,
+		"INLET_STATE_DIR=/tmp/whatever", // the stack scripts' own variable: ignored
+		"PATH=/usr/bin",
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got := strings.Join(c.Kafka.Brokers, ","); got != "a:1,b:2" {
+		t.Errorf("brokers = %q; want a:1,b:2", got)
+	}
+	if c.Ingestor.ListenAddr != "0.0.0.0:9999" || c.Postgres.MaxConns != 3 || c.Pipeline.FlushInterval != 2*time.Second {
+		t.Errorf("overrides not applied: %+v %+v %+v", c.Ingestor.ListenAddr, c.Postgres.MaxConns, c.Pipeline.FlushInterval)
+	}
+	if c.Profile != ProfileProduction || len(c.Secrets.Key()) != 32 {
+		t.Errorf("profile/key = %q/%d; want production/32", c.Profile, len(c.Secrets.Key()))
+	}
+}
+
+func TestExampleFileIsValid(t *testing.T) {
+	if _, err := Load("../deploy/inlet.example.yaml", nil); err != nil {
+		t.Fatalf("the committed example must load: %v", err)
+	}
+}

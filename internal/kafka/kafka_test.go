@@ -1,0 +1,59 @@
+package kafka_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/internal/kafka"
+	"github.com/inlet-dev/inlet/internal/testenv"
+)
+
+func TestEnsureTopicsAndRoundTrip(t *testing.T) {
+	cfg, cl := testenv.Kafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// A second run with more partitions grows the topics and is otherwise a no-op.
+	cfg.Partitions = 4
+	if err := kafka.EnsureTopics(ctx, cl, cfg); err != nil {
+		t.Fatalf("second EnsureTopics: %v", err)
+	}
+	details, err := kadm.NewClient(cl).ListTopics(ctx, cfg.Topics()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range cfg.Topics() {
+		if got := len(details[topic].Partitions); got != 4 {
+			t.Errorf("%s has %d partitions; want 4", topic, got)
+		}
+	}
+
+	rec := &kgo.Record{Topic: cfg.RequestsTopic, Key: []byte("wh"), Value: []byte(`{"a":1}`)}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	consumer, err := kafka.NewClient(cfg, "test-consumer",
+		kgo.ConsumeTopics(cfg.RequestsTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	for {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("record not consumed: %v", err)
+		}
+		var got *kgo.Record
+		fs.EachRecord(func(r *kgo.Record) { got = r })
+		if got != nil {
+			if string(got.Value) != `{"a":1}` || string(got.Key) != "wh" {
+				t.Fatalf("consumed key/value %q/%q; want wh/{\"a\":1}", got.Key, got.Value)
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,47 @@
+// Package wire is the contract between the ingestor and the pipeline: the record layout of the
+// webhooks.requests and webhooks.events topics. The two components never import each other; they meet
+// here.
+//
+// A webhooks.requests record has key = webhook public id, value = the raw request body exactly as
+// received (empty when the edge kept no payload), and these headers.
+package wire
+
+// Header keys of webhooks.requests records.
+const (
+	HeaderRequestID     = "inlet-request-id"        // UUIDv7, text form; time-sortable
+	HeaderWebhookID     = "inlet-webhook-id"        // public id (also the record key)
+	HeaderProjectID     = "inlet-project-id"        // decimal
+	HeaderReceivedAt    = "inlet-received-at"       // Unix milliseconds, decimal
+	HeaderConfigVersion = "inlet-config-version"    // decimal webhook version the edge authenticated against
+	HeaderEdgeOutcome   = "inlet-edge-outcome"      // one of the Outcome values
+	HeaderEdgeStatus    = "inlet-edge-status"       // HTTP status the edge answered, decimal
+	HeaderBodyBytes     = "inlet-body-bytes"        // size of the body as received (the value may be truncated or empty)
+	HeaderTruncated     = "inlet-payload-truncated" // "1" when the value is a truncated preview
+)
+
+// Outcome is the edge's verdict on a request. Only accepted requests are processed further by the
+// pipeline; the others are logged as failed with the outcome as the reason.
+type Outcome string
+
+// Edge outcomes that are appended to webhooks.requests.
+const (
+	OutcomeAccepted        Outcome = "accepted"
+	OutcomeAuthRejected    Outcome = "auth_rejected"
+	OutcomeWebhookDisabled Outcome = "webhook_disabled"
+	OutcomeInvalidJSON     Outcome = "invalid_json"
+	OutcomePayloadTooLarge Outcome = "payload_too_large"
+)
+
+// Failure reasons decided by the pipeline (business outcomes; the HTTP answer was 202).
+const (
+	ReasonIdentifierMissing     = "identifier_missing"
+	ReasonUserNotFound          = "user_not_found"
+	ReasonAttributeTypeMismatch = "attribute_type_mismatch"
+	ReasonWebhookDeleted        = "webhook_deleted"
+)
+
+// Header keys of webhooks.events records. The value is the event as JSON (see Event in package pipeline).
+const (
+	HeaderEventID   = "inlet-event-id" // = the request id
+	HeaderEventName = "inlet-event-name"
+)
