@@ -27,8 +27,9 @@ status: ## show what is running
 run: up ## bring up the services and every Inlet process, seed the demo project, print how to use it
 	deploy/local/inlet start
 
-test: up ## the whole test suite against the real services (starts them when needed)
+test: up ## the whole suite against the real services (starts them when needed), then the chaos stage
 	$(GO) test -count=1 -timeout 20m ./...
+	INLET_CHAOS=1 $(GO) test -count=1 -timeout 20m -p 1 -run Chaos ./...
 
 test-unit: ## tests that need no service
 	$(GO) test -count=1 -short ./...
