@@ -32,6 +32,10 @@ commands:
   pipeline          run the consumer that resolves users, fires events and writes ClickHouse
   admin             run the admin REST API and console
   migrate           apply PostgreSQL and ClickHouse migrations and create the Kafka topics
+  project create NAME
+                    create a project and print its admin API key (shown once)
+  demo              seed the demo project (idempotent) and print the console URL, webhook URL,
+                    secret and a ready-to-paste curl command
   keygen            print a new master key for secrets.master_key
 `
 
@@ -72,6 +76,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		runErr = runIngestor(ctx, cfg, newLogger(stderr, cfg, "ingestor"))
 	case "pipeline":
 		runErr = runPipeline(ctx, cfg, newLogger(stderr, cfg, "pipeline"))
+	case "project":
+		runErr = projectCmd(ctx, cfg, rest, stdout)
+	case "demo":
+		runErr = demo(ctx, cfg, newLogger(stderr, cfg, "demo"), stdout)
 	case "admin":
 		runErr = runAdmin(ctx, cfg, newLogger(stderr, cfg, "admin"), rest)
 	default:

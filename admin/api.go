@@ -1,0 +1,223 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bytedance/sonic"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inlet-dev/inlet/internal/project"
+)
+
+// Limits of the admin API's inputs.
+const (
+	// maxJSONBody bounds every JSON request body; the largest legitimate one is a webhook with a 64 KiB
+	// sample payload.
+	maxJSONBody = 256 << 10
+	// maxImportBody bounds one NDJSON import request.
+	maxImportBody = 512 << 20
+)
+
+// Problem is an RFC 9457 problem detail; Errors lists every invalid field of a request.
+type Problem struct {
+	Type   string       `json:"type"`
+	Title  string       `json:"title"`
+	Status int          `json:"status"`
+	Detail string       `json:"detail,omitempty"`
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError names one invalid field of a request (a dotted path into the request body, or a query or
+// header name) and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error kinds the handlers return; writeError maps them (and the stores' sentinels) to a status in one
+// place.
+var (
+	errUnauthenticated = errors.New("missing or unknown API key")
+	errNotFound        = errors.New("not found")
+	errBadRequest      = errors.New("bad request")
+)
+
+// badRequest is a 400 with field errors.
+type badRequest struct{ fields []FieldError }
+
+func (e *badRequest) Error() string {
+	parts := make([]string, len(e.fields))
+	for i, f := range e.fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+func invalid(field, format string, args ...any) error {
+	return &badRequest{fields: []FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}}
+}
+
+// statusError carries an explicit status for errors no sentinel describes.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+type ctxKey struct{}
+
+// projectID returns the authenticated caller's project.
+func projectID(ctx context.Context) int64 { return ctx.Value(ctxKey{}).(int64) }
+
+// handlerFunc is an API handler: it returns the value to encode (with status) or an error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
+
+// api holds what every handler needs.
+type api struct {
+	log      *slog.Logger
+	projects *project.Store
+	metrics  *metrics
+	mapErr   []func(error) (int, []FieldError, bool)
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	errors   *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_admin_requests_total", Help: "Admin API requests by route.",
+		}, []string{"route"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_admin_errors_total", Help: "Admin API answers with status >= 400 by route and status.",
+		}, []string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "inlet_admin_request_seconds", Help: "Admin API latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.errors, m.latency)
+	return m
+}
+
+// authed wraps h with API-key authentication, metrics and error mapping. route is the mux pattern.
+func (a *api) authed(route string, h handlerFunc) http.HandlerFunc {
+	return a.wrap(route, func(w http.ResponseWriter, r *http.Request) (int, any, error) {
+		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return 0, nil, errUnauthenticated
+		}
+		pid, err := a.projects.Authenticate(r.Context(), strings.TrimSpace(key))
+		if errors.Is(err, project.ErrUnauthenticated) {
+			return 0, nil, errUnauthenticated
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, pid)))
+	})
+}
+
+func (a *api) wrap(route string, h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		a.metrics.requests.WithLabelValues(route).Inc()
+		status, body, err := h(w, r)
+		if err != nil {
+			status = a.writeError(w, r, err)
+		} else if body != nil {
+			writeJSON(w, status, body)
+		} else if status != 0 {
+			w.WriteHeader(status)
+		}
+		if status >= 400 {
+			a.metrics.errors.WithLabelValues(route, fmt.Sprint(status)).Inc()
+		}
+		a.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	}
+}
+
+// writeError is the one place errors become HTTP statuses.
+func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) int {
+	p := Problem{Type: "about:blank"}
+	var br *badRequest
+	var se *statusError
+	switch {
+	case errors.As(err, &br):
+		p.Status, p.Errors = http.StatusBadRequest, br.fields
+		p.Detail = "the request has invalid fields"
+	case errors.As(err, &se):
+		p.Status, p.Detail = se.status, se.msg
+	case errors.Is(err, errUnauthenticated):
+		p.Status, p.Detail = http.StatusUnauthorized, "send the project's API key as Authorization: Bearer <key>"
+		w.Header().Set("WWW-Authenticate", `Bearer realm="inlet-admin"`)
+	case errors.Is(err, errNotFound):
+		p.Status = http.StatusNotFound
+	default:
+		for _, m := range a.mapErr {
+			if status, fields, ok := m(err); ok {
+				p.Status, p.Errors = status, fields
+				if status < 500 {
+					p.Detail = err.Error()
+				}
+				break
+			}
+		}
+		if p.Status == 0 {
+			p.Status = http.StatusInternalServerError
+			p.Detail = "internal error; see the admin log"
+			a.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+	}
+	p.Title = http.StatusText(p.Status)
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	b, _ := sonic.ConfigStd.Marshal(p)
+	_, _ = w.Write(b)
+	return p.Status
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := sonic.ConfigStd.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"encoding failed"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// decode reads a bounded JSON body into v, rejecting unknown fields and trailing data.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return &statusError{http.StatusUnsupportedMediaType, "send Content-Type: application/json"}
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	if err != nil {
+		return &statusError{http.StatusBadRequest, "reading the body: " + err.Error()}
+	}
+	if len(b) > maxJSONBody {
+		return &statusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", maxJSONBody)}
+	}
+	dec := sonic.ConfigStd.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return invalid("body", "%s", strings.TrimSpace(err.Error()))
+	}
+	if dec.More() {
+		return invalid("body", "unexpected data after the JSON value")
+	}
+	return nil
+}
