@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -218,6 +219,20 @@ func decode(r *http.Request, v any) error {
 	}
 	if dec.More() {
 		return invalid("body", "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func validNotificationURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an absolute http(s) URL or empty")
+	}
+	if len(s) > 2048 {
+		return errors.New("must be at most 2048 characters")
 	}
 	return nil
 }

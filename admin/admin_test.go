@@ -1,0 +1,123 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/bytedance/sonic"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/testenv"
+)
+
+// env is an admin server on a fresh database with two projects.
+type env struct {
+	t          *testing.T
+	srv        *Server
+	url        string
+	keyA, keyB string
+	projA      int64
+	projB      int64
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	_, pool := testenv.Postgres(t)
+	projects := project.NewStore(pool)
+	ctx := context.Background()
+	a, keyA, err := projects.Create(ctx, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, keyB, err := projects.Create(ctx, "B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Defaults(), Deps{Log: testenv.Logger(), Registry: prometheus.NewRegistry(), Projects: projects})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &env{t: t, srv: srv, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}
+}
+
+// do sends a request with key (empty: no Authorization) and returns status and body.
+func (e *env) do(method, path, key string, body any) (int, []byte) {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		enc, err := sonic.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(enc)
+	}
+	req, err := http.NewRequest(method, e.url+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func (e *env) want(method, path, key string, body any, status int) []byte {
+	e.t.Helper()
+	got, out := e.do(method, path, key, body)
+	if got != status {
+		e.t.Fatalf("%s %s = %d %s; want %d", method, path, got, out, status)
+	}
+	return out
+}
+
+func TestEveryRouteNeedsAKey(t *testing.T) {
+	e := newEnv(t)
+	for _, r := range e.srv.routes {
+		path := strings.NewReplacer("{id}", "x", "{user_id}", "x", "{hwid}", "x", "{request_id}", "x").Replace(r.path)
+		for _, key := range []string{"", "inlet_wrong", e.keyA + "x"} {
+			got, body := e.do(r.method, path, key, nil)
+			if got != http.StatusUnauthorized {
+				t.Errorf("%s %s with key %.8q = %d %s; want 401", r.method, path, key, got, body)
+			}
+		}
+	}
+}
+
+func TestProject(t *testing.T) {
+	e := newEnv(t)
+	out := e.want("GET", "/api/v1/project", e.keyA, nil, 200)
+	if !strings.Contains(string(out), `"name":"A"`) {
+		t.Fatalf("project A = %s", out)
+	}
+	e.want("PATCH", "/api/v1/project", e.keyB, map[string]any{"notification_url": "https://hooks.example/alerts"}, 200)
+	if out := e.want("GET", "/api/v1/project", e.keyA, nil, 200); strings.Contains(string(out), "alerts") {
+		t.Fatalf("project A sees B's notification url: %s", out)
+	}
+	out = e.want("PATCH", "/api/v1/project", e.keyB, map[string]any{"notification_url": "ftp://x"}, 400)
+	if !strings.Contains(string(out), `"field":"notification_url"`) {
+		t.Fatalf("problem does not name the field: %s", out)
+	}
+	e.want("PATCH", "/api/v1/project", e.keyB, `{"notification_url": "https://x", "extra": 1}`, 400)
+	e.want("PATCH", "/api/v1/project", e.keyB, `{"notification_url": `, 400)
+	e.want("GET", "/api/v1/nope", e.keyA, nil, 404)
+}

@@ -1,0 +1,115 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inlet-dev/inlet/internal/project"
+)
+
+// Deps are the stores and services the admin process serves from.
+type Deps struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	Projects *project.Store
+}
+
+// route is one API endpoint; the OpenAPI test compares this table with openapi.yaml.
+type route struct {
+	method, path string
+	h            handlerFunc
+}
+
+// Server is the admin process's HTTP server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	handler http.Handler
+	routes  []route
+}
+
+// New builds the API and console handlers.
+func New(cfg Config, d Deps) *Server {
+	a := &api{log: d.Log, projects: d.Projects, metrics: newMetrics(d.Registry)}
+	s := &Server{cfg: cfg, log: d.Log}
+	s.routes = []route{
+		{"GET", "/api/v1/project", a.getProject},
+		{"PATCH", "/api/v1/project", a.patchProject},
+	}
+	mux := http.NewServeMux()
+	for _, r := range s.routes {
+		mux.Handle(r.method+" "+r.path, a.authed(r.method+" "+r.path, r.h))
+	}
+	mux.Handle("/api/", a.wrap("other", func(http.ResponseWriter, *http.Request) (int, any, error) {
+		return 0, nil, errNotFound
+	}))
+	s.handler = mux
+	return s
+}
+
+// Handler serves the API (and the console).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run serves on cfg.ListenAddr until ctx is done, then drains for up to 10 s.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("admin listener %s: %w", s.cfg.ListenAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // NDJSON imports stream large bodies
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("admin serving", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("admin server: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("admin shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin shutdown: %w", err)
+	}
+	return nil
+}
+
+func (a *api) getProject(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	p, err := a.projects.Get(r.Context(), projectID(r.Context()))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, p, nil
+}
+
+func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req struct {
+		NotificationURL *string `json:"notification_url"`
+	}
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.NotificationURL != nil {
+		if err := validNotificationURL(*req.NotificationURL); err != nil {
+			return 0, nil, invalid("notification_url", "%v", err)
+		}
+		if err := a.projects.SetNotificationURL(r.Context(), projectID(r.Context()), *req.NotificationURL); err != nil {
+			return 0, nil, err
+		}
+	}
+	return a.getProject(nil, r)
+}
