@@ -121,3 +121,16 @@ func TestProject(t *testing.T) {
 	e.want("PATCH", "/api/v1/project", e.keyB, `{"notification_url": `, 400)
 	e.want("GET", "/api/v1/nope", e.keyA, nil, 404)
 }
+
+func TestSampleFields(t *testing.T) {
+	e := newEnv(t)
+	sample := `{"user_id":"12345","email_address":"jane@example.com","price":99.99,"customer":{"tags":["vip"]},"order.id":"X"}`
+	out := e.want("POST", "/api/v1/sample-fields", e.keyA, sample, 200)
+	for _, want := range []string{`"path":"user_id"`, `"path":"price","type":"number"`, `"path":"customer.tags[0]"`, `"path":"[\"order.id\"]"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("fields %s lack %s", out, want)
+		}
+	}
+	e.want("POST", "/api/v1/sample-fields", e.keyA, `{"a":`, 400)
+	e.want("POST", "/api/v1/sample-fields", e.keyA, `{"a":"`+strings.Repeat("x", 70<<10)+`"}`, 400)
+}

@@ -42,6 +42,7 @@ func New(cfg Config, d Deps) *Server {
 	s.routes = []route{
 		{"GET", "/api/v1/project", a.getProject},
 		{"PATCH", "/api/v1/project", a.patchProject},
+		{"POST", "/api/v1/sample-fields", a.sampleFields},
 	}
 	mux := http.NewServeMux()
 	for _, r := range s.routes {
