@@ -1,0 +1,189 @@
+package secret
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+)
+
+func TestNewWebhookSecret(t *testing.T) {
+	s := NewWebhookSecret()
+	body, ok := strings.CutPrefix(s, "whsec_")
+	if !ok {
+		t.Fatalf("got %q; want the whsec_ prefix", s)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(body)
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("got %q (%d bytes, %v); want 32 bytes of unpadded base64url", body, len(raw), err)
+	}
+	if NewWebhookSecret() == s {
+		t.Error("two secrets are equal")
+	}
+}
+
+func TestDigestAndMatch(t *testing.T) {
+	s := NewWebhookSecret()
+	auth := Authorization(s)
+	if auth != "Bearer "+s {
+		t.Fatalf("Authorization = %q; want %q", auth, "Bearer "+s)
+	}
+	want := Digest([]byte(auth))
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"exact", auth, true},
+		{"bare secret", s, false},
+		{"other case", "bearer " + s, false},
+		{"one byte off", auth[:len(auth)-1] + "x", false},
+		{"prefix", auth[:20], false},
+		{"longer", auth + " ", false},
+		{"empty", "", false},
+		{"other secret", Authorization(NewWebhookSecret()), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Helper()
+			if got := Match([]byte(tt.in), want); got != tt.ok {
+				t.Errorf("Match = %v; want %v", got, tt.ok)
+			}
+		})
+	}
+}
+
+func TestPublicID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewPublicID()
+		if !ValidPublicID(id) {
+			t.Fatalf("ValidPublicID(%q) = false; want true", id)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %q", id)
+		}
+		seen[id] = true
+	}
+	for _, bad := range []string{"", "short", strings.Repeat("a", 21), strings.Repeat("a", 23), strings.Repeat("-", 22), "abcdefghijklmnopqrstu/"} {
+		if ValidPublicID(bad) {
+			t.Errorf("ValidPublicID(%q) = true; want false", bad)
+		}
+	}
+	// All-zero and all-ones inputs keep the fixed width.
+	if got := encode62(make([]byte, 16), PublicIDLen); got != strings.Repeat("0", 22) {
+		t.Errorf("encode62(zeros) = %q; want 22 zeros", got)
+	}
+	// The largest 128-bit value must fit in 22 digits without losing its top: decode it back.
+	ones := bytes.Repeat([]byte{0xff}, 16)
+	got := encode62(ones, PublicIDLen)
+	v := new(big.Int)
+	for _, c := range got {
+		v.Mul(v, big.NewInt(62)).Add(v, big.NewInt(int64(strings.IndexRune(base62, c))))
+	}
+	if !bytes.Equal(v.Bytes(), ones) {
+		t.Errorf("encode62(ones) = %q decodes to %x; want %x", got, v.Bytes(), ones)
+	}
+}
+
+func TestNewAPIKey(t *testing.T) {
+	k, p := NewAPIKey()
+	if !strings.HasPrefix(k, "inl_") || len(k) != 47 || p != k[:12] {
+		t.Errorf("got key %q prefix %q; want inl_ + 43 chars and its first 12", k, p)
+	}
+	if k2, _ := NewAPIKey(); k2 == k {
+		t.Error("two keys are equal")
+	}
+}
+
+func TestSealer(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	s, err := NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := []byte(NewWebhookSecret())
+	aad := []byte("hookA")
+	ct := s.Seal(pt, aad)
+	if bytes.Contains(ct, pt) {
+		t.Fatal("ciphertext contains the plaintext")
+	}
+	if ct2 := s.Seal(pt, aad); bytes.Equal(ct, ct2) {
+		t.Error("two seals of one plaintext are equal; want a fresh nonce each time")
+	}
+	got, err := s.Open(ct, aad)
+	if err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("Open = %q, %v; want %q", got, err, pt)
+	}
+
+	other, _ := NewSealer(bytes.Repeat([]byte{8}, 32))
+	tamper := func(i int) []byte {
+		c := bytes.Clone(ct)
+		c[i] ^= 1
+		return c
+	}
+	tests := []struct {
+		name string
+		s    *Sealer
+		ct   []byte
+		aad  string
+	}{
+		{"other webhook", s, ct, "hookB"},
+		{"no aad", s, ct, ""},
+		{"other key", other, ct, "hookA"},
+		{"nonce flipped", s, tamper(0), "hookA"},
+		{"body flipped", s, tamper(15), "hookA"},
+		{"tag flipped", s, tamper(len(ct) - 1), "hookA"},
+		{"truncated", s, ct[:len(ct)-1], "hookA"},
+		{"too short", s, ct[:10], "hookA"},
+		{"empty", s, nil, "hookA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, err := tt.s.Open(tt.ct, []byte(tt.aad)); !errors.Is(err, ErrOpen) {
+				t.Errorf("Open = %q, %v; want ErrOpen", got, err)
+			}
+		})
+	}
+}
+
+func TestNewSealerKeySize(t *testing.T) {
+	for _, n := range []int{0, 16, 31, 33} {
+		if _, err := NewSealer(make([]byte, n)); err == nil {
+			t.Errorf("NewSealer(%d bytes) = nil error; want an error", n)
+		}
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	auth := []byte(Authorization(NewWebhookSecret()))
+	want := Digest(auth)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(auth)))
+	for b.Loop() {
+		if !Match(auth, want) {
+			b.Fatal("no match")
+		}
+	}
+}
+
+func TestMatchAllocs(t *testing.T) {
+	auth := []byte(Authorization(NewWebhookSecret()))
+	want := Digest(auth)
+	if n := testing.AllocsPerRun(100, func() { Match(auth, want) }); n != 0 {
+		t.Errorf("Match allocates %v times per call; want 0", n)
+	}
+}
+
+func BenchmarkSealOpen(b *testing.B) {
+	s, _ := NewSealer(make([]byte, 32))
+	pt, aad := []byte(NewWebhookSecret()), []byte("hook")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Open(s.Seal(pt, aad), aad); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
