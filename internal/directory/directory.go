@@ -1,0 +1,271 @@
+// Package directory is a project's user directory: users (user id, email, phone) and their devices
+// (hwid → user id, platform), kept in PostgreSQL. The Store serves the admin API (upsert, get, delete,
+// lookups, streamed NDJSON import); the Resolver serves the data path, turning a batch of identifiers into
+// subjects with one query per call and a push-invalidated ristretto cache in front, so that the pipeline
+// neither hammers PostgreSQL nor stops when it is briefly unreachable.
+//
+// Every method takes the caller's project id and sees only that project's rows: another project's user
+// answers ErrNotFound, exactly like a user that does not exist.
+//
+// Identifiers are matched the way senders spell them: emails are stored as given and compared
+// case-insensitively; phone numbers are normalised to E.164 both when written and when looked up, so
+// "+1 (555) 123-4567", "001-555-123-4567" and "+15551234567" are one number.
+package directory
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Sentinel errors. Callers test them with errors.Is; the admin API maps them to HTTP statuses.
+var (
+	// ErrNotFound: no such user or device in the caller's project (or no such project). 404.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the input failed validation; the error is a *ValidationError listing each bad field. 400.
+	ErrInvalid = errors.New("invalid input")
+	// ErrConflict: an email or phone number already belongs to another user of the project; the error is
+	// a *ConflictError naming the field. 409.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: PostgreSQL could not be reached and nothing usable was cached for some values; the
+	// error is an *UnavailableError listing them. The pipeline retries these values later instead of
+	// failing the requests with user_not_found.
+	ErrUnavailable = errors.New("user directory unavailable")
+)
+
+// Limits of the directory's fields. Lengths count characters (as PostgreSQL's length() does), not bytes.
+const (
+	MaxUserIDLen   = 256
+	MaxHWIDLen     = 256
+	MaxEmailLen    = 254 // RFC 5321's path limit less the angle brackets
+	MaxPhoneLen    = 64  // of the raw input, before normalisation
+	MaxPlatformLen = 32
+)
+
+// Well-known platforms. Platform is free text of at most MaxPlatformLen characters: these are only the
+// spellings the console suggests.
+const (
+	PlatformIOS     = "ios"
+	PlatformAndroid = "android"
+	PlatformWeb     = "web"
+	PlatformEmail   = "email"
+	PlatformSMS     = "sms"
+)
+
+// User is one user of a project. Email is stored as given (matched case-insensitively), Phone in E.164;
+// either may be empty.
+type User struct {
+	UserID    string    `json:"user_id"`
+	Email     string    `json:"email"`
+	Phone     string    `json:"phone"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Device is one device (or browser, or email/SMS channel) of a project. UserID is empty for an
+// anonymous device.
+type Device struct {
+	HWID      string    `json:"hwid"`
+	UserID    string    `json:"user_id"`
+	Platform  string    `json:"platform"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// FieldError is one invalid field, named as in the JSON input.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every invalid field of one input, so that a form can show them all at once.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid ")
+	for i, f := range e.Fields {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field)
+		b.WriteString(": ")
+		b.WriteString(f.Message)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (e *ValidationError) orNil() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+// ConflictError says which unique field (email or phone) already belongs to another user.
+type ConflictError struct {
+	Field string
+}
+
+func (e *ConflictError) Error() string {
+	return e.Field + ": already used by another user"
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// UnavailableError lists the values of one Resolve call that could not be answered: PostgreSQL was
+// unreachable and nothing was cached for them. They are neither found nor not found.
+type UnavailableError struct {
+	Values []string
+	Err    error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("user directory unavailable for %d values: %v", len(e.Values), e.Err)
+}
+
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// checkID validates a user id or hwid: 1..max characters of valid UTF-8 without NUL (which PostgreSQL
+// text cannot hold).
+func checkID(v *ValidationError, field, s string, max int) {
+	switch {
+	case s == "":
+		v.add(field, "must not be empty")
+	case !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0:
+		v.add(field, "must be valid UTF-8 without NUL")
+	case utf8.RuneCountInString(s) > max:
+		v.add(field, "must be at most %d characters", max)
+	}
+}
+
+// ValidEmail reports whether s is a bare address ("jane@example.com"): what net/mail accepts, without a
+// display name, angle brackets or surrounding spaces, at most MaxEmailLen characters.
+func ValidEmail(s string) bool {
+	if s == "" || len(s) > MaxEmailLen || !utf8.ValidString(s) {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && at < len(s)-1
+}
+
+// emailKey is the case-folded form used for cache keys. Matching itself is done by PostgreSQL's lower(),
+// the same expression as the unique index, so Go and PostgreSQL never disagree on what matches.
+func emailKey(s string) string { return strings.ToLower(s) }
+
+// NormalizePhone returns s in E.164 ("+15551234567"). Spaces, dashes, dots, slashes and parentheses are
+// ignored; a leading "00" is read as the international prefix ("0044…" = "+44…"); a number without a
+// country code is read as a national number of defaultRegion (ISO 3166-1 alpha-2, e.g. "US"), and is an
+// error when defaultRegion is empty. Letters are refused (no vanity numbers: an identifier must be
+// exact). The number must be possible for its country (right length); it need not be assigned, so test
+// numbers such as +1 555 … are accepted.
+func NormalizePhone(s, defaultRegion string) (string, error) {
+	if s == "" {
+		return "", errors.New("must not be empty")
+	}
+	if len(s) > MaxPhoneLen {
+		return "", fmt.Errorf("must be at most %d characters", MaxPhoneLen)
+	}
+	digits := make([]byte, 0, len(s))
+	plus := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits = append(digits, c)
+		case c == '+' && len(digits) == 0 && !plus:
+			plus = true
+		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
+		default:
+			return "", fmt.Errorf("unexpected character %q", rune(c))
+		}
+	}
+	if len(digits) == 0 {
+		return "", errors.New("has no digits")
+	}
+	region := defaultRegion
+	num := string(digits)
+	switch {
+	case plus:
+		num, region = "+"+num, ""
+	case strings.HasPrefix(num, "00"):
+		num, region = "+"+num[2:], ""
+	case region == "":
+		return "", errors.New("has no country code (+…) and no default region is set")
+	}
+	if region == "" {
+		region = "ZZ" // libphonenumber's "unknown region": the number must carry its country code
+	}
+	n, err := phonenumbers.Parse(num, region)
+	if err != nil {
+		return "", fmt.Errorf("not a phone number: %w", err)
+	}
+	if !phonenumbers.IsPossibleNumber(n) {
+		return "", errors.New("not a possible phone number for its country (wrong length or country code)")
+	}
+	return phonenumbers.Format(n, phonenumbers.E164), nil
+}
+
+// validRegion reports whether r is a region libphonenumber knows ("" means none).
+func validRegion(r string) bool {
+	return r == "" || phonenumbers.GetSupportedRegions()[r]
+}
+
+// normalizeUser validates u and returns it with its phone in E.164. Email and phone may be empty.
+func normalizeUser(u User, region string) (User, error) {
+	var v ValidationError
+	checkID(&v, "user_id", u.UserID, MaxUserIDLen)
+	if u.Email != "" && !ValidEmail(u.Email) {
+		v.add("email", "not a valid email address")
+	}
+	if u.Phone != "" {
+		p, err := NormalizePhone(u.Phone, region)
+		if err != nil {
+			v.add("phone", "%v", err)
+		}
+		u.Phone = p
+	}
+	return u, v.orNil()
+}
+
+// validateDevice validates d. UserID may be empty (an anonymous device); it need not name an existing
+// user: devices often arrive before their user's profile does.
+func validateDevice(d Device) error {
+	var v ValidationError
+	checkID(&v, "hwid", d.HWID, MaxHWIDLen)
+	if d.UserID != "" {
+		checkID(&v, "user_id", d.UserID, MaxUserIDLen)
+	}
+	switch {
+	case !utf8.ValidString(d.Platform):
+		v.add("platform", "must be valid UTF-8")
+	case utf8.RuneCountInString(d.Platform) > MaxPlatformLen:
+		v.add("platform", "must be at most %d characters", MaxPlatformLen)
+	case strings.IndexFunc(d.Platform, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		v.add("platform", "must be printable text")
+	}
+	return v.orNil()
+}

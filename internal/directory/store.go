@@ -1,0 +1,301 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inlet-dev/inlet/internal/webhook"
+)
+
+// Store reads and writes a project's users and devices. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	cfg  Config
+	log  *slog.Logger
+	m    storeMetrics
+}
+
+type storeMetrics struct {
+	importLines   *prometheus.CounterVec // outcome: applied, failed
+	importBatches *prometheus.CounterVec // path: batch, fallback
+}
+
+// NewStore builds a Store on pool. cfg must be valid (see Config.Validate); metrics are registered on
+// reg (nil: not exported).
+func NewStore(pool *pgxpool.Pool, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("directory settings: %w", err)
+	}
+	m := storeMetrics{
+		importLines: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_directory_import_lines_total",
+			Help: "NDJSON import lines by outcome (applied, failed).",
+		}, []string{"outcome"}),
+		importBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_directory_import_batches_total",
+			Help: "NDJSON import batches by path: batch (one round trip) or fallback (line by line after a database error).",
+		}, []string{"path"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.importLines, m.importBatches} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("directory metrics: %w", err)
+			}
+		}
+	}
+	return &Store{pool: pool, cfg: cfg, log: log, m: m}, nil
+}
+
+// Statements shared by the single-row API and the import's per-line fallback, so both apply a line
+// the same way.
+const (
+	upsertUserSQL = `
+INSERT INTO users (project_id, user_id, email, phone) VALUES ($1, $2, $3, $4)
+ON CONFLICT (project_id, user_id) DO UPDATE SET email = EXCLUDED.email, phone = EXCLUDED.phone, updated_at = now()
+RETURNING user_id, email, phone, created_at, updated_at, (xmax = 0)`
+	upsertDeviceSQL = `
+INSERT INTO devices (project_id, hwid, user_id, platform) VALUES ($1, $2, $3, $4)
+ON CONFLICT (project_id, hwid) DO UPDATE SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()
+RETURNING hwid, user_id, platform, created_at, updated_at, (xmax = 0)`
+)
+
+// UpsertUser creates the user or replaces its email and phone (an empty field clears it). The phone
+// is stored in E.164. It returns the stored user and whether it was created. Errors: *ValidationError
+// (ErrInvalid), *ConflictError (ErrConflict) when the email or phone belongs to another user,
+// ErrNotFound when the project does not exist.
+func (s *Store) UpsertUser(ctx context.Context, projectID int64, u User) (User, bool, error) {
+	u, err := normalizeUser(u, s.cfg.DefaultRegion)
+	if err != nil {
+		return User{}, false, err
+	}
+	var out User
+	var created bool
+	err = s.pool.QueryRow(ctx, upsertUserSQL, projectID, u.UserID, u.Email, u.Phone).
+		Scan(&out.UserID, &out.Email, &out.Phone, &out.CreatedAt, &out.UpdatedAt, &created)
+	if err != nil {
+		return User{}, false, writeErr(fmt.Sprintf("upsert user %q of project %d", u.UserID, projectID), err)
+	}
+	return out, created, nil
+}
+
+// GetUser returns one user, or ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, projectID int64, userID string) (User, error) {
+	var u User
+	err := s.pool.QueryRow(ctx, `SELECT user_id, email, phone, created_at, updated_at FROM users
+WHERE project_id = $1 AND user_id = $2`, projectID, userID).
+		Scan(&u.UserID, &u.Email, &u.Phone, &u.CreatedAt, &u.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, fmt.Errorf("user %q: %w", userID, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("get user %q of project %d: %w", userID, projectID, err)
+	}
+	return u, nil
+}
+
+// DeleteUser deletes the user and detaches its devices, which stay as anonymous devices (their hwids
+// still resolve). ErrNotFound when there was neither a user nor a device with that user id.
+func (s *Store) DeleteUser(ctx context.Context, projectID int64, userID string) error {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		t1, err := tx.Exec(ctx, `DELETE FROM users WHERE project_id = $1 AND user_id = $2`, projectID, userID)
+		if err != nil {
+			return err
+		}
+		t2, err := tx.Exec(ctx, `UPDATE devices SET user_id = '', updated_at = now()
+WHERE project_id = $1 AND user_id = $2 AND user_id <> ''`, projectID, userID)
+		if err != nil {
+			return err
+		}
+		n = t1.RowsAffected() + t2.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %q of project %d: %w", userID, projectID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("user %q: %w", userID, ErrNotFound)
+	}
+	return nil
+}
+
+// UpsertDevice creates the device or replaces its user id and platform. It returns the stored device
+// and whether it was created. Errors: *ValidationError (ErrInvalid), ErrNotFound when the project does
+// not exist.
+func (s *Store) UpsertDevice(ctx context.Context, projectID int64, d Device) (Device, bool, error) {
+	if err := validateDevice(d); err != nil {
+		return Device{}, false, err
+	}
+	var out Device
+	var created bool
+	err := s.pool.QueryRow(ctx, upsertDeviceSQL, projectID, d.HWID, d.UserID, d.Platform).
+		Scan(&out.HWID, &out.UserID, &out.Platform, &out.CreatedAt, &out.UpdatedAt, &created)
+	if err != nil {
+		return Device{}, false, writeErr(fmt.Sprintf("upsert device %q of project %d", d.HWID, projectID), err)
+	}
+	return out, created, nil
+}
+
+// GetDevice returns one device, or ErrNotFound.
+func (s *Store) GetDevice(ctx context.Context, projectID int64, hwid string) (Device, error) {
+	var d Device
+	err := s.pool.QueryRow(ctx, `SELECT hwid, user_id, platform, created_at, updated_at FROM devices
+WHERE project_id = $1 AND hwid = $2`, projectID, hwid).
+		Scan(&d.HWID, &d.UserID, &d.Platform, &d.CreatedAt, &d.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Device{}, fmt.Errorf("device %q: %w", hwid, ErrNotFound)
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("get device %q of project %d: %w", hwid, projectID, err)
+	}
+	return d, nil
+}
+
+// DeleteDevice deletes one device, or answers ErrNotFound.
+func (s *Store) DeleteDevice(ctx context.Context, projectID int64, hwid string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM devices WHERE project_id = $1 AND hwid = $2`, projectID, hwid)
+	if err != nil {
+		return fmt.Errorf("delete device %q of project %d: %w", hwid, projectID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("device %q: %w", hwid, ErrNotFound)
+	}
+	return nil
+}
+
+// ListDevices returns the devices carrying userID, ordered by hwid, at most Config.MaxHWIDs of them.
+// An unknown user has no devices (an empty list, not an error).
+func (s *Store) ListDevices(ctx context.Context, projectID int64, userID string) ([]Device, error) {
+	if userID == "" {
+		return nil, nil // "" marks anonymous devices; they belong to no user
+	}
+	rows, err := s.pool.Query(ctx, `SELECT hwid, user_id, platform, created_at, updated_at FROM devices
+WHERE project_id = $1 AND user_id = $2 ORDER BY hwid LIMIT $3`, projectID, userID, s.cfg.MaxHWIDs)
+	if err != nil {
+		return nil, fmt.Errorf("list devices of user %q of project %d: %w", userID, projectID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Device, error) {
+		var d Device
+		err := r.Scan(&d.HWID, &d.UserID, &d.Platform, &d.CreatedAt, &d.UpdatedAt)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list devices of user %q of project %d: %w", userID, projectID, err)
+	}
+	return out, nil
+}
+
+// Profile is what a lookup finds: the user and all its devices' hwids, or, for a hwid lookup, the
+// device, its user (if any) and that user's hwids.
+type Profile struct {
+	// UserID is the matched user; empty for an anonymous device.
+	UserID string `json:"user_id"`
+	// User is the user's row; nil when the user id is known only from its devices.
+	User *User `json:"user,omitempty"`
+	// Device is the matched device of a hwid lookup.
+	Device *Device `json:"device,omitempty"`
+	// HWIDs are the user's devices (most recently updated first, at most Config.MaxHWIDs, the matched
+	// device always included), or just the device's own hwid when it has no user.
+	HWIDs []string `json:"hwids"`
+}
+
+// Lookup finds a subject by one identifier, matched like the Resolver matches it: user_id matches a
+// user or any device carrying that user id, email case-insensitively, phone after normalisation to
+// E.164, hwid exactly. ErrNotFound when nothing matches; *ValidationError for a phone that cannot be
+// normalised or an unknown kind.
+func (s *Store) Lookup(ctx context.Context, projectID int64, kind webhook.IdentifyKind, value string) (Profile, error) {
+	var p Profile
+	switch kind {
+	case webhook.ByUserID:
+		u, err := s.GetUser(ctx, projectID, value)
+		switch {
+		case err == nil:
+			p.User = &u
+		case !errors.Is(err, ErrNotFound):
+			return Profile{}, err
+		}
+		p.UserID = value
+	case webhook.ByEmail, webhook.ByPhone:
+		q := `SELECT user_id, email, phone, created_at, updated_at FROM users
+WHERE project_id = $1 AND lower(email) = lower($2) AND email <> ''`
+		if kind == webhook.ByPhone {
+			phone, err := NormalizePhone(value, s.cfg.DefaultRegion)
+			if err != nil {
+				return Profile{}, &ValidationError{Fields: []FieldError{{Field: "phone", Message: err.Error()}}}
+			}
+			value = phone
+			q = `SELECT user_id, email, phone, created_at, updated_at FROM users
+WHERE project_id = $1 AND phone = $2 AND phone <> ''`
+		}
+		var u User
+		err := s.pool.QueryRow(ctx, q, projectID, value).Scan(&u.UserID, &u.Email, &u.Phone, &u.CreatedAt, &u.UpdatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Profile{}, fmt.Errorf("user with %s %q: %w", kind, value, ErrNotFound)
+		}
+		if err != nil {
+			return Profile{}, fmt.Errorf("look up %s in project %d: %w", kind, projectID, err)
+		}
+		p.User, p.UserID = &u, u.UserID
+	case webhook.ByHWID:
+		d, err := s.GetDevice(ctx, projectID, value)
+		if err != nil {
+			return Profile{}, err
+		}
+		p.Device, p.UserID = &d, d.UserID
+		if d.UserID == "" {
+			p.HWIDs = []string{d.HWID}
+			return p, nil
+		}
+		u, err := s.GetUser(ctx, projectID, d.UserID)
+		switch {
+		case err == nil:
+			p.User = &u
+		case !errors.Is(err, ErrNotFound):
+			return Profile{}, err
+		}
+	default:
+		return Profile{}, &ValidationError{Fields: []FieldError{{Field: "kind", Message: fmt.Sprintf("%q is not one of user_id, email, phone, hwid", kind)}}}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT hwid FROM devices WHERE project_id = $1 AND user_id = $2
+ORDER BY hwid = $3 DESC, updated_at DESC, hwid LIMIT $4`, projectID, p.UserID, value, s.cfg.MaxHWIDs)
+	if err != nil {
+		return Profile{}, fmt.Errorf("hwids of user %q of project %d: %w", p.UserID, projectID, err)
+	}
+	p.HWIDs, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return Profile{}, fmt.Errorf("hwids of user %q of project %d: %w", p.UserID, projectID, err)
+	}
+	if p.User == nil && len(p.HWIDs) == 0 {
+		return Profile{}, fmt.Errorf("user %q: %w", value, ErrNotFound)
+	}
+	if p.HWIDs == nil {
+		p.HWIDs = []string{}
+	}
+	return p, nil
+}
+
+// writeErr turns PostgreSQL's constraint errors into the package's sentinels.
+func writeErr(what string, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			switch pe.ConstraintName {
+			case "users_email":
+				return &ConflictError{Field: "email"}
+			case "users_phone":
+				return &ConflictError{Field: "phone"}
+			}
+		case "23503": // foreign_key_violation: the only foreign key is the project
+			return fmt.Errorf("%s: project: %w", what, ErrNotFound)
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
