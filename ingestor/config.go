@@ -1,11 +1,17 @@
 // Package ingestor is the fasthttp edge: it routes POST /hooks/{id}, authenticates against the cached
 // webhook config, enforces every limit and answers 2xx only after Kafka has acknowledged the request.
+//
+// Every input is bounded by a setting below (body, header, timeouts, connections, JSON depth, per-webhook
+// rate, requests in flight, records waiting for Kafka) so that no sender, honest or not, can make the edge
+// use unbounded memory or acknowledge what it has not made durable.
 package ingestor
 
 import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Config is the edge's settings.
@@ -20,15 +26,106 @@ type Config struct {
 	MaxBodyBytes int `yaml:"max_body_bytes"`
 	// ShutdownTimeout bounds the drain of in-flight requests and the producer flush. Default 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// MaxHeaderBytes bounds the request line plus headers (fasthttp's read buffer); larger requests get
+	// 431. Default 8 KiB. It is allocated per connection, so raising it costs memory × connections.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ReadTimeout bounds reading one whole request (headers and body) from its first byte; a client
+	// dribbling bytes (slowloris) is disconnected when it expires. Default 10s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one response. Default 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections with no request for this long. Default 60s. Raising it
+	// keeps more idle connections (and their buffers) around.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConns bounds connections served at once (fasthttp Concurrency); more are answered 503 and closed.
+	// Default 10000. Each connection costs about two buffers of MaxHeaderBytes plus its body.
+	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerIP bounds connections from one client IP; 0 means no per-IP limit. Default 0, because
+	// large senders (Shopify, CRMs) send from few addresses through many connections.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// MaxInFlight bounds requests being handled at once (mostly waiting for their Kafka ack); more are
+	// answered 503 with Retry-After instead of queueing. Default 4096. Memory is bounded by
+	// MaxInFlight × MaxBodyBytes for the copies handed to Kafka.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxJSONDepth rejects bodies nesting objects/arrays deeper than this with 400 invalid_json, so that
+	// no later parser recurses without bound. Default 64.
+	MaxJSONDepth int `yaml:"max_json_depth"`
+
+	// AckTimeout is how long a request waits for Kafka to acknowledge its record before it is answered
+	// 503 with Retry-After. Default 2s: well under the 5 s senders such as Shopify allow. A record that
+	// timed out may still be written later; the sender retries and the request id lets consumers dedupe.
+	AckTimeout time.Duration `yaml:"ack_timeout"`
+	// RetryAfter is the Retry-After sent with 503 answers. Default 1s (sent in whole seconds, at least 1).
+	RetryAfter time.Duration `yaml:"retry_after"`
+
+	// RatePerWebhook is the sustained requests per second one webhook may send before 429; a token
+	// bucket of RateBurst tokens absorbs bursts. Default 1000/s with a burst of 2000.
+	RatePerWebhook float64 `yaml:"rate_per_webhook"`
+	// RateBurst is the token bucket size of RatePerWebhook. Default 2000.
+	RateBurst int `yaml:"rate_burst"`
+	// RejectedLogRate bounds, per webhook, how many rejected requests per second (auth_rejected,
+	// webhook_disabled, invalid_json, payload_too_large) are appended to Kafka for the activity log; more
+	// are answered the same but only counted. Default 10/s with a burst of RejectedLogBurst.
+	RejectedLogRate float64 `yaml:"rejected_log_rate"`
+	// RejectedLogBurst is the token bucket size of RejectedLogRate. Default 50.
+	RejectedLogBurst int `yaml:"rejected_log_burst"`
+	// MaxRejectedPending bounds rejected-request records waiting for Kafka across all webhooks, so that
+	// many webhooks flooded with bad requests at once cannot crowd accepted requests out of the producer
+	// buffer. Default 1024.
+	MaxRejectedPending int `yaml:"max_rejected_pending"`
+	// AuthPreviewBytes is how much of an auth_rejected body is kept as a preview. Default 256.
+	AuthPreviewBytes int `yaml:"auth_preview_bytes"`
+	// MaxTrackedWebhooks bounds the per-webhook rate-limit state; when full it is reset (buckets start
+	// full again), which errs on the side of accepting. Default 100000 (about 200 B each).
+	MaxTrackedWebhooks int `yaml:"max_tracked_webhooks"`
+
+	// Linger is how long the producer waits for more records before sending a batch: concurrent
+	// requests share one produce request. Default 5ms; raising it saves broker and CPU work per request
+	// but adds to every request's latency.
+	Linger time.Duration `yaml:"linger"`
+	// Compression of produced batches: none, gzip, snappy, lz4 or zstd. Default lz4 (cheap on CPU).
+	Compression string `yaml:"compression"`
+	// MaxBufferedRecords bounds records waiting in the producer; when full, requests are answered 503 at
+	// once. Default 20000.
+	MaxBufferedRecords int `yaml:"max_buffered_records"`
+	// MaxBufferedBytes bounds the bytes of records waiting in the producer, as MaxBufferedRecords.
+	// Default 256 MiB.
+	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
+	// DeliveryTimeout fails a record the producer could not deliver for this long (its request has long
+	// been answered 503). Default 30s; it must be at least AckTimeout.
+	DeliveryTimeout time.Duration `yaml:"delivery_timeout"`
 }
 
 // Defaults returns the settings used when the file says nothing.
 func Defaults() Config {
 	return Config{
-		ListenAddr:      "127.0.0.1:8080",
-		InternalAddr:    "127.0.0.1:9101",
-		MaxBodyBytes:    1 << 20,
-		ShutdownTimeout: 15 * time.Second,
+		ListenAddr:         "127.0.0.1:8080",
+		InternalAddr:       "127.0.0.1:9101",
+		MaxBodyBytes:       1 << 20,
+		ShutdownTimeout:    15 * time.Second,
+		MaxHeaderBytes:     8 << 10,
+		ReadTimeout:        10 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		MaxConns:           10000,
+		MaxConnsPerIP:      0,
+		MaxInFlight:        4096,
+		MaxJSONDepth:       64,
+		AckTimeout:         2 * time.Second,
+		RetryAfter:         time.Second,
+		RatePerWebhook:     1000,
+		RateBurst:          2000,
+		RejectedLogRate:    10,
+		RejectedLogBurst:   50,
+		MaxRejectedPending: 1024,
+		AuthPreviewBytes:   256,
+		MaxTrackedWebhooks: 100000,
+		Linger:             5 * time.Millisecond,
+		Compression:        "lz4",
+		MaxBufferedRecords: 20000,
+		MaxBufferedBytes:   256 << 20,
+		DeliveryTimeout:    30 * time.Second,
 	}
 }
 
@@ -40,13 +137,77 @@ func (c *Config) Validate() error {
 	if err := validAddr(c.InternalAddr); err != nil {
 		return fmt.Errorf("internal_addr: %w", err)
 	}
-	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
-		return fmt.Errorf("max_body_bytes: %d is outside 1 KiB..64 MiB", c.MaxBodyBytes)
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"shutdown_timeout", c.ShutdownTimeout}, {"read_timeout", c.ReadTimeout},
+		{"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}, {"ack_timeout", c.AckTimeout},
+		{"retry_after", c.RetryAfter}, {"delivery_timeout", c.DeliveryTimeout},
 	}
-	if c.ShutdownTimeout <= 0 {
-		return fmt.Errorf("shutdown_timeout: %s must be positive", c.ShutdownTimeout)
+	for _, p := range positive {
+		if p.d <= 0 {
+			return fmt.Errorf("%s: %s must be positive", p.name, p.d)
+		}
+	}
+	ranges := []struct {
+		name     string
+		v        int
+		min, max int
+	}{
+		{"max_body_bytes", c.MaxBodyBytes, 1024, 64 << 20},
+		{"max_header_bytes", c.MaxHeaderBytes, 1024, 1 << 20},
+		{"max_conns", c.MaxConns, 1, 1 << 20},
+		{"max_conns_per_ip", c.MaxConnsPerIP, 0, 1 << 20},
+		{"max_in_flight", c.MaxInFlight, 1, 1 << 20},
+		{"max_json_depth", c.MaxJSONDepth, 1, 10000},
+		{"rate_burst", c.RateBurst, 1, 1 << 30},
+		{"rejected_log_burst", c.RejectedLogBurst, 1, 1 << 30},
+		{"max_rejected_pending", c.MaxRejectedPending, 1, 1 << 20},
+		{"auth_preview_bytes", c.AuthPreviewBytes, 0, 64 << 10},
+		{"max_tracked_webhooks", c.MaxTrackedWebhooks, 1, 1 << 24},
+		{"max_buffered_records", c.MaxBufferedRecords, 1, 1 << 24},
+		{"max_buffered_bytes", c.MaxBufferedBytes, 1 << 20, 1 << 34},
+	}
+	for _, r := range ranges {
+		if r.v < r.min || r.v > r.max {
+			return fmt.Errorf("%s: %d is outside %d..%d", r.name, r.v, r.min, r.max)
+		}
+	}
+	switch {
+	case c.AckTimeout > 30*time.Second:
+		return fmt.Errorf("ack_timeout: %s is longer than 30s (senders give up long before)", c.AckTimeout)
+	case c.DeliveryTimeout < c.AckTimeout:
+		return fmt.Errorf("delivery_timeout: %s is shorter than ack_timeout %s", c.DeliveryTimeout, c.AckTimeout)
+	case !(c.RatePerWebhook > 0):
+		return fmt.Errorf("rate_per_webhook: %v must be positive", c.RatePerWebhook)
+	case !(c.RejectedLogRate > 0):
+		return fmt.Errorf("rejected_log_rate: %v must be positive", c.RejectedLogRate)
+	case c.Linger < 0 || c.Linger > time.Second:
+		return fmt.Errorf("linger: %s is outside 0..1s", c.Linger)
+	case c.MaxBufferedBytes < c.MaxBodyBytes:
+		return fmt.Errorf("max_buffered_bytes: %d cannot hold one max_body_bytes (%d) record", c.MaxBufferedBytes, c.MaxBodyBytes)
+	}
+	if _, err := compressionCodec(c.Compression); err != nil {
+		return fmt.Errorf("compression: %w", err)
 	}
 	return nil
+}
+
+func compressionCodec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("%q is not none, gzip, snappy, lz4 or zstd", name)
 }
 
 func validAddr(a string) error {

@@ -1,0 +1,150 @@
+package ingestor
+
+import (
+	"bytes"
+	"math"
+	"sync"
+	"time"
+)
+
+// maxIDLen bounds the {webhook_id} path segment; longer ids cannot exist, so they are 404 before any
+// lookup.
+const maxIDLen = 128
+
+// validID reports whether id could be a public webhook id: 1..maxIDLen URL-unreserved characters. Other
+// ids are answered 404 without reaching the config store.
+func validID(id []byte) bool {
+	if len(id) == 0 || len(id) > maxIDLen {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// bucket is a token bucket. Not safe for concurrent use; hookState's mutex guards it.
+type bucket struct {
+	tokens float64
+	last   int64 // unix nanos of the last refill; 0 means full
+}
+
+// take removes one token if there is one. Otherwise it reports how long until there will be.
+func (b *bucket) take(now int64, rate float64, burst int) (bool, time.Duration) {
+	if b.last == 0 {
+		b.tokens = float64(burst)
+	} else if now > b.last {
+		b.tokens = math.Min(float64(burst), b.tokens+float64(now-b.last)*rate/1e9)
+	}
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / rate * 1e9)
+}
+
+// hookState is what the edge keeps per webhook id: the interned id (so steady-state lookups convert no
+// bytes to strings) and its two token buckets.
+type hookState struct {
+	id      string
+	mu      sync.Mutex
+	rate    bucket // accepted traffic: 429 beyond it
+	rejects bucket // rejected requests appended for the activity log: counted but not appended beyond it
+}
+
+// takeRate applies the webhook's rate limit.
+func (h *hookState) takeRate(now int64, rate float64, burst int) (bool, time.Duration) {
+	h.mu.Lock()
+	ok, wait := h.rate.take(now, rate, burst)
+	h.mu.Unlock()
+	return ok, wait
+}
+
+// takeReject applies the webhook's rejected-request log limit.
+func (h *hookState) takeReject(now int64, rate float64, burst int) bool {
+	h.mu.Lock()
+	ok, _ := h.rejects.take(now, rate, burst)
+	h.mu.Unlock()
+	return ok
+}
+
+// hookStates is a bounded map id → *hookState. Only ids the config store knows are added, and when it is
+// full it is reset rather than grown: buckets start full again, erring on the side of accepting.
+type hookStates struct {
+	mu  sync.RWMutex
+	m   map[string]*hookState
+	max int
+}
+
+func newHookStates(max int) *hookStates {
+	return &hookStates{m: make(map[string]*hookState), max: max}
+}
+
+// get returns the state of id, or nil. It does not allocate: the map index converts without copying.
+func (t *hookStates) get(id []byte) *hookState {
+	t.mu.RLock()
+	s := t.m[string(id)]
+	t.mu.RUnlock()
+	return s
+}
+
+// add returns the state of id, creating it.
+func (t *hookStates) add(id string) *hookState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.m[id]; s != nil {
+		return s
+	}
+	if len(t.m) >= t.max {
+		t.m = make(map[string]*hookState)
+	}
+	s := &hookState{id: id}
+	t.m[id] = s
+	return s
+}
+
+func (t *hookStates) len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.m)
+}
+
+// depthWithin reports whether no object or array in b nests deeper than max. It does not validate JSON
+// (sonic does, after this); it only needs to skip strings correctly so that brackets inside them do not
+// count. It runs before the validator so that a pathological body is refused in one linear pass.
+func depthWithin(b []byte, max int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[':
+			depth++
+			if depth > max {
+				return false
+			}
+		case '}', ']':
+			depth--
+		case '"':
+			// Jump to the closing quote: the first '"' not preceded by an odd run of backslashes.
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return true // unterminated string: the validator rejects it
+				}
+				i += j + 1
+				n := 0
+				for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+					n++
+				}
+				if n%2 == 0 {
+					break
+				}
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,102 @@
+package ingestor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the edge's Prometheus series. Label values are resolved once here so that the hot path
+// only increments.
+type metrics struct {
+	requests   [numResults]prometheus.Counter
+	latency    [numResults]prometheus.Observer
+	produce    prometheus.Observer
+	rejDropped struct{ rateLimited, backlog, kafka prometheus.Counter }
+	rejWritten prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "inlet", Subsystem: "ingestor", Name: "requests_total",
+		Help: "Requests answered by the edge, by outcome (accepted, auth_rejected, kafka_timeout, …).",
+	}, []string{"outcome"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "inlet", Subsystem: "ingestor", Name: "request_duration_seconds",
+		Help:    "Time from the request being read to the answer, by outcome.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"outcome"})
+	produce := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "inlet", Subsystem: "ingestor", Name: "produce_duration_seconds",
+		Help:    "Time from handing a record to the producer to its ack or failure.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "inlet", Subsystem: "ingestor", Name: "rejected_records_dropped_total",
+		Help: "Rejected requests answered but not appended to the activity log: rate_limited (per-webhook log limit), backlog (max_rejected_pending), kafka (producer failed it).",
+	}, []string{"reason"})
+	written := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "inlet", Subsystem: "ingestor", Name: "rejected_records_written_total",
+		Help: "Rejected requests acknowledged by Kafka for the activity log.",
+	})
+	gauges := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "inlet", Subsystem: "ingestor", Name: "in_flight_requests",
+			Help: "Requests being handled (mostly waiting for their Kafka ack).",
+		}, func() float64 { return float64(s.inFlight.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "inlet", Subsystem: "ingestor", Name: "producer_buffered_records",
+			Help: "Records buffered in the producer, not yet acknowledged.",
+		}, func() float64 { return float64(s.producer.BufferedProduceRecords()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "inlet", Subsystem: "ingestor", Name: "producer_buffered_bytes",
+			Help: "Bytes of records buffered in the producer, not yet acknowledged.",
+		}, func() float64 { return float64(s.producer.BufferedProduceBytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "inlet", Subsystem: "ingestor", Name: "rejected_records_pending",
+			Help: "Rejected-request records waiting for their Kafka ack.",
+		}, func() float64 { return float64(s.rejectedPending.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "inlet", Subsystem: "ingestor", Name: "tracked_webhooks",
+			Help: "Webhook ids with rate-limit state.",
+		}, func() float64 { return float64(s.states.len()) }),
+	}
+	for _, c := range append([]prometheus.Collector{requests, latency, produce, dropped, written}, gauges...) {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register ingestor metrics: %w", err)
+		}
+	}
+	m := &metrics{produce: produce, rejWritten: written}
+	for i := range results {
+		m.requests[i] = requests.WithLabelValues(results[i].label)
+		m.latency[i] = latency.WithLabelValues(results[i].label)
+	}
+	m.rejDropped.rateLimited = dropped.WithLabelValues("rate_limited")
+	m.rejDropped.backlog = dropped.WithLabelValues("backlog")
+	m.rejDropped.kafka = dropped.WithLabelValues("kafka")
+	return m, nil
+}
+
+// throttle lets a hot-path log line through at most once per interval and counts what it held back, so
+// that a broker outage at 10k req/s writes one line per interval, not 10k.
+type throttle struct {
+	every      time.Duration
+	next       atomic.Int64 // unix nanos
+	suppressed atomic.Int64
+}
+
+// log writes the line if the interval has passed, with the number of lines held back since the last one.
+func (t *throttle) log(l *slog.Logger, level slog.Level, msg string, args ...any) {
+	now := time.Now().UnixNano()
+	next := t.next.Load()
+	if now < next || !t.next.CompareAndSwap(next, now+int64(t.every)) {
+		t.suppressed.Add(1)
+		return
+	}
+	args = append(args, "suppressed", t.suppressed.Swap(0))
+	l.Log(context.Background(), level, msg, args...)
+}

@@ -1,0 +1,386 @@
+package ingestor
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bytedance/sonic"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/inlet-dev/inlet/internal/webhook"
+)
+
+// Deps are what the edge is built from besides its settings.
+type Deps struct {
+	// Hooks resolves webhook ids (the configuration plane's cache).
+	Hooks Hooks
+	// Producer appends records; a *kgo.Client built with ProducerOpts. The edge flushes it on shutdown
+	// but does not close it: its owner does, after Run returns.
+	Producer Producer
+	// Topic receives the records (kafka.Config.RequestsTopic).
+	Topic string
+	// Registerer gets the edge's metrics.
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+}
+
+// Server is the public edge. Build it with New and run it with Run or Serve, once.
+//
+// Request ids are UUIDv7 from github.com/google/uuid; call uuid.EnableRandPool once at process start,
+// before any goroutine makes UUIDs, to keep the request path allocation-free.
+type Server struct {
+	cfg      Config
+	hooks    Hooks
+	producer Producer
+	topic    string
+	log      *slog.Logger
+	metrics  *metrics
+	http     *fasthttp.Server
+	states   *hookStates
+	pool     sync.Pool
+
+	inFlight        atomic.Int64
+	rejectedPending atomic.Int64
+	draining        atomic.Bool // stopped accepting connections: not ready
+	closing         atomic.Bool // flushing the producer: no new records
+
+	retryAfter []byte // rendered RetryAfter, in whole seconds
+
+	// lookupCtx bounds config lookups by the life of the server, not of a request: a request in flight
+	// during a graceful shutdown still completes.
+	lookupCtx     context.Context
+	cancelLookups context.CancelFunc
+
+	lookupLog, produceLog, serverLog throttle
+}
+
+// New builds the edge. It registers its metrics on d.Registerer, so build one Server per registry.
+func New(cfg Config, d Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ingestor config: %w", err)
+	}
+	if d.Hooks == nil || d.Producer == nil || d.Topic == "" || d.Registerer == nil || d.Log == nil {
+		return nil, errors.New("ingestor: Hooks, Producer, Topic, Registerer and Log are all required")
+	}
+	s := &Server{
+		cfg:      cfg,
+		hooks:    d.Hooks,
+		producer: d.Producer,
+		topic:    d.Topic,
+		log:      d.Log,
+		states:   newHookStates(cfg.MaxTrackedWebhooks),
+	}
+	s.lookupLog.every, s.produceLog.every, s.serverLog.every = 5*time.Second, 5*time.Second, 10*time.Second
+	s.retryAfter = strconv.AppendInt(nil, int64(max(1, math.Ceil(cfg.RetryAfter.Seconds()))), 10)
+	s.lookupCtx, s.cancelLookups = context.WithCancel(context.Background())
+	m, err := newMetrics(d.Registerer, s)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.http = &fasthttp.Server{
+		Handler:                      s.handle,
+		ErrorHandler:                 s.handleError,
+		Name:                         "inlet",
+		ReadBufferSize:               cfg.MaxHeaderBytes,
+		MaxRequestBodySize:           cfg.MaxBodyBytes,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		Concurrency:                  cfg.MaxConns,
+		MaxConnsPerIP:                cfg.MaxConnsPerIP,
+		DisablePreParseMultipartForm: true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		TCPKeepalive:                 true,
+		SecureErrorLogMessage:        true, // fasthttp's own error logs must not echo request bytes
+		Logger:                       fasthttpLogger{s},
+	}
+	return s, nil
+}
+
+// Run listens on cfg.ListenAddr and serves until ctx is done, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.ListenAddr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves ln until ctx is done, then shuts down in this order, logging each step: stop accepting,
+// let in-flight requests finish (they wait for their own acks), flush the producer, return. The whole
+// shutdown is bounded by ShutdownTimeout. Requests answered 2xx were acknowledged by Kafka before the
+// answer, so none is lost whatever happens to the process afterwards.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		s.log.Info("ingestor serving", "addr", ln.Addr().String())
+		err := s.http.Serve(ln)
+		if s.draining.Load() {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("listener closed")
+		}
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		return s.shutdown()
+	})
+	return g.Wait()
+}
+
+func (s *Server) shutdown() error {
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	defer s.cancelLookups()
+	var errs []error
+
+	s.log.Info("ingestor shutdown: stop accepting, draining in-flight requests", "in_flight", s.inFlight.Load())
+	s.draining.Store(true)
+	if err := s.http.ShutdownWithContext(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("drain in-flight requests: %w", err))
+	}
+	s.log.Info("ingestor shutdown: flushing producer", "in_flight", s.inFlight.Load(),
+		"buffered_records", s.producer.BufferedProduceRecords())
+	s.closing.Store(true)
+	if err := s.producer.Flush(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("flush producer (%d records left): %w", s.producer.BufferedProduceRecords(), err))
+	}
+	err := errors.Join(errs...)
+	s.log.Info("ingestor shutdown: done", "err", err)
+	return err
+}
+
+// Ready reports whether the edge accepts requests; it is not ready once shutdown has begun, so that load
+// balancers stop sending. Kafka reachability is a separate check (kafka.Ping) on the internal listener.
+func (s *Server) Ready(context.Context) error {
+	if s.draining.Load() {
+		return errShuttingDown
+	}
+	return nil
+}
+
+var (
+	hooksPrefix      = []byte("/hooks/")
+	authorizationKey = []byte("Authorization")
+	retryAfterKey    = []byte("Retry-After")
+	allowKey         = []byte("Allow")
+	allowPost        = []byte("POST")
+	jsonContentType  = []byte("application/json")
+)
+
+// handle is the request handler: everything that reached it was read within the limits.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	now := time.Now()
+	res := s.serve(ctx, now, false)
+	s.metrics.requests[res].Inc()
+	s.metrics.latency[res].Observe(time.Since(now).Seconds())
+}
+
+// handleError answers requests fasthttp could not read. A body over MaxBodyBytes gets here before any of
+// it is read (Content-Length) or as soon as the limit is passed (chunked); it is authenticated like any
+// request so that its 413 can go to the webhook's activity log, without its payload.
+func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	now := time.Now()
+	res := classify(err)
+	if res == resPayloadTooLarge {
+		res = s.serve(ctx, now, true)
+	} else {
+		s.respond(ctx, res)
+		s.serverLog.log(s.log, slog.LevelDebug, "request not readable", "outcome", results[res].label, "err", err)
+	}
+	s.metrics.requests[res].Inc()
+	s.metrics.latency[res].Observe(time.Since(now).Seconds())
+}
+
+// serve decides and writes the answer. The checks run cheapest and least revealing first: route, method,
+// load, webhook, secret, enabled, size, rate, JSON. Authentication comes before "disabled" so that only a
+// sender holding the secret learns that a webhook is disabled and gets its payload logged.
+func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) result {
+	path := ctx.Path()
+	if !bytes.HasPrefix(path, hooksPrefix) || !validID(path[len(hooksPrefix):]) {
+		return s.respond(ctx, resRouteNotFound)
+	}
+	rawID := path[len(hooksPrefix):]
+	if !ctx.IsPost() {
+		ctx.Response.Header.SetBytesKV(allowKey, allowPost)
+		return s.respond(ctx, resMethodNotAllowed)
+	}
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	if n > int64(s.cfg.MaxInFlight) {
+		return s.respond(ctx, resOverloaded)
+	}
+
+	st := s.states.get(rawID)
+	id := ""
+	if st != nil {
+		id = st.id
+	} else {
+		id = string(rawID) // first request for this id (or an unknown id): the only allocation
+	}
+	hook, err := s.hooks.Get(s.lookupCtx, id)
+	if err != nil {
+		res := classify(err)
+		if res != resWebhookNotFound {
+			res = classify(fmt.Errorf("%w %s: %w", errLookup, id, err))
+			s.lookupLog.log(s.log, slog.LevelWarn, "webhook lookup failed", "webhook_id", id, "err", err)
+		}
+		return s.respond(ctx, res)
+	}
+	if st == nil {
+		st = s.states.add(id)
+	}
+
+	bodyLen := 0
+	if tooLarge {
+		if bodyLen = ctx.Request.Header.ContentLength(); bodyLen <= s.cfg.MaxBodyBytes {
+			bodyLen = s.cfg.MaxBodyBytes + 1 // chunked: all we know is that it passed the limit
+		}
+	} else {
+		bodyLen = len(ctx.PostBody())
+	}
+	if !authorized(hook, ctx.Request.Header.PeekBytes(authorizationKey), now) {
+		var preview []byte
+		if !tooLarge {
+			body := ctx.PostBody()
+			preview = body[:min(len(body), s.cfg.AuthPreviewBytes)]
+		}
+		s.appendRejected(st, hook, resAuthRejected, preview, bodyLen, now)
+		return s.respond(ctx, resAuthRejected)
+	}
+	if !hook.Enabled {
+		s.appendRejected(st, hook, resWebhookDisabled, ctx.PostBody(), bodyLen, now)
+		return s.respond(ctx, resWebhookDisabled)
+	}
+	if tooLarge {
+		s.appendRejected(st, hook, resPayloadTooLarge, nil, bodyLen, now)
+		return s.respond(ctx, resPayloadTooLarge)
+	}
+	if ok, wait := st.takeRate(now.UnixNano(), s.cfg.RatePerWebhook, s.cfg.RateBurst); !ok {
+		s.respond(ctx, resRateLimited)
+		var b [20]byte
+		secs := int64(math.Ceil(wait.Seconds()))
+		ctx.Response.Header.SetBytesKV(retryAfterKey, strconv.AppendInt(b[:0], max(1, secs), 10))
+		return resRateLimited
+	}
+	body := ctx.PostBody()
+	if !depthWithin(body, s.cfg.MaxJSONDepth) || !sonic.Valid(body) {
+		s.appendRejected(st, hook, resInvalidJSON, body, bodyLen, now)
+		return s.respond(ctx, resInvalidJSON)
+	}
+	return s.accept(ctx, st, hook, body, now)
+}
+
+// authorized compares SHA-256 digests of the presented Authorization value and of the webhook's secret(s)
+// in constant time: the digests have a fixed length, so neither where the inputs differ nor how long the
+// presented value is shows in the timing. Both comparisons always run.
+func authorized(h *webhook.Hook, authorization []byte, now time.Time) bool {
+	d := sha256.Sum256(authorization)
+	cur := subtle.ConstantTimeCompare(d[:], h.SecretDigest[:])
+	prev := subtle.ConstantTimeCompare(d[:], h.PrevSecretDigest[:])
+	grace := 0
+	if h.AcceptsPrevious(now) {
+		grace = 1
+	}
+	return cur|(prev&grace) == 1
+}
+
+// accept appends the request and answers 202 once Kafka has acknowledged it, or 503 when it cannot within
+// AckTimeout.
+func (s *Server) accept(ctx *fasthttp.RequestCtx, st *hookState, hook *webhook.Hook, body []byte, now time.Time) result {
+	if s.closing.Load() {
+		return s.respond(ctx, resShuttingDown)
+	}
+	p := s.getPending()
+	p.fill(s.topic, st.id, hook, resAccepted, body, len(body), now)
+	p.start = time.Now()
+	// The record is not tied to the request's context: once handed over it is either delivered or failed
+	// by the producer (DeliveryTimeout), and a late delivery after a 503 is harmless (same request id).
+	s.producer.TryProduce(context.Background(), &p.rec, p.promise)
+	err, owned := p.wait(s.cfg.AckTimeout)
+	if err != nil {
+		res := classify(err)
+		if res != resKafkaTimeout && res != resKafkaBufferFull && res != resShuttingDown {
+			res = classify(fmt.Errorf("%w: %w", errProduce, err))
+		}
+		s.produceLog.log(s.log, slog.LevelWarn, "request not acknowledged by kafka", "webhook_id", st.id,
+			"outcome", results[res].label, "err", err)
+		if owned {
+			s.release(p)
+		}
+		return s.respond(ctx, res)
+	}
+	var b [64]byte
+	out := append(b[:0], `{"request_id":"`...)
+	out = append(out, p.reqID[:]...)
+	out = append(out, `"}`...)
+	s.release(p)
+	ctx.SetStatusCode(fasthttp.StatusAccepted)
+	ctx.SetContentTypeBytes(jsonContentType)
+	ctx.SetBody(out)
+	return resAccepted
+}
+
+// appendRejected hands a rejected request to Kafka for the activity log without waiting for the ack: the
+// sender's answer does not depend on it. It is bounded per webhook (RejectedLogRate) and in total
+// (MaxRejectedPending) so that bad traffic can neither flood the log nor crowd out accepted records;
+// what is not appended is counted.
+func (s *Server) appendRejected(st *hookState, hook *webhook.Hook, res result, value []byte, bodyLen int, now time.Time) {
+	if !st.takeReject(now.UnixNano(), s.cfg.RejectedLogRate, s.cfg.RejectedLogBurst) {
+		s.metrics.rejDropped.rateLimited.Inc()
+		return
+	}
+	if s.closing.Load() {
+		s.metrics.rejDropped.backlog.Inc()
+		return
+	}
+	if s.rejectedPending.Add(1) > int64(s.cfg.MaxRejectedPending) {
+		s.rejectedPending.Add(-1)
+		s.metrics.rejDropped.backlog.Inc()
+		return
+	}
+	p := s.getPending()
+	p.async = true
+	p.fill(s.topic, st.id, hook, res, value, bodyLen, now)
+	p.start = time.Now()
+	s.producer.TryProduce(context.Background(), &p.rec, p.promise)
+}
+
+// respond writes the answer of a non-accepted result.
+func (s *Server) respond(ctx *fasthttp.RequestCtx, res result) result {
+	info := &results[res]
+	ctx.SetStatusCode(info.status)
+	if info.body != nil {
+		ctx.SetContentTypeBytes(jsonContentType)
+		ctx.SetBody(info.body)
+	}
+	if info.retry {
+		ctx.Response.Header.SetBytesKV(retryAfterKey, s.retryAfter)
+	}
+	return res
+}
+
+// fasthttpLogger routes fasthttp's own messages (connection errors, limits hit) to the throttled debug
+// log: they are per-connection and would otherwise flood under attack.
+type fasthttpLogger struct{ s *Server }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.s.serverLog.log(l.s.log, slog.LevelDebug, "http server", "msg", fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,122 @@
+package ingestor
+
+import (
+	"errors"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/valyala/fasthttp"
+
+	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/wire"
+)
+
+// result is what the edge decided about one request. Each has one HTTP status, one stable error code for
+// the sender, one metric label, and maybe an activity-log outcome.
+type result uint8
+
+const (
+	resAccepted result = iota
+	resAuthRejected
+	resWebhookDisabled
+	resInvalidJSON
+	resPayloadTooLarge
+	resWebhookNotFound
+	resRateLimited
+	resConfigUnavailable // config store down and nothing cached: fail closed
+	resOverloaded        // MaxInFlight reached
+	resKafkaTimeout      // no ack within AckTimeout
+	resKafkaBufferFull   // producer buffer at its bound
+	resKafkaError        // the producer failed the record
+	resShuttingDown
+	resRouteNotFound
+	resMethodNotAllowed
+	resHeaderTooLarge
+	resRequestTimeout
+	resBadRequest // unparsable HTTP
+	numResults
+)
+
+type resultInfo struct {
+	status  int
+	code    string // stable, in the JSON error body
+	message string
+	label   string       // metric label
+	outcome wire.Outcome // appended to Kafka when non-empty (rate-limited unless accepted)
+	retry   bool         // sends Retry-After
+	body    []byte       // the JSON error body, rendered once
+}
+
+var results = [numResults]resultInfo{
+	resAccepted:          {status: 202, label: "accepted", outcome: wire.OutcomeAccepted},
+	resAuthRejected:      {401, "auth_rejected", "the Authorization header is missing or does not match this webhook's secret", "auth_rejected", wire.OutcomeAuthRejected, false, nil},
+	resWebhookDisabled:   {403, "webhook_disabled", "this webhook is disabled", "webhook_disabled", wire.OutcomeWebhookDisabled, false, nil},
+	resInvalidJSON:       {400, "invalid_json", "the body is not valid JSON or nests too deeply", "invalid_json", wire.OutcomeInvalidJSON, false, nil},
+	resPayloadTooLarge:   {413, "payload_too_large", "the body is larger than this endpoint accepts", "payload_too_large", wire.OutcomePayloadTooLarge, false, nil},
+	resWebhookNotFound:   {404, "webhook_not_found", "no webhook has this id", "webhook_not_found", "", false, nil},
+	resRateLimited:       {429, "rate_limited", "this webhook is sending faster than its rate limit; retry later", "rate_limited", "", true, nil},
+	resConfigUnavailable: {503, "unavailable", "temporarily unable to accept requests; retry later", "config_unavailable", "", true, nil},
+	resOverloaded:        {503, "unavailable", "temporarily unable to accept requests; retry later", "overloaded", "", true, nil},
+	resKafkaTimeout:      {503, "unavailable", "temporarily unable to accept requests; retry later", "kafka_timeout", "", true, nil},
+	resKafkaBufferFull:   {503, "unavailable", "temporarily unable to accept requests; retry later", "kafka_buffer_full", "", true, nil},
+	resKafkaError:        {503, "unavailable", "temporarily unable to accept requests; retry later", "kafka_error", "", true, nil},
+	resShuttingDown:      {503, "unavailable", "temporarily unable to accept requests; retry later", "shutting_down", "", true, nil},
+	resRouteNotFound:     {404, "not_found", "the only endpoint is POST /hooks/{webhook_id}", "route_not_found", "", false, nil},
+	resMethodNotAllowed:  {405, "method_not_allowed", "webhooks are delivered with POST", "method_not_allowed", "", false, nil},
+	resHeaderTooLarge:    {431, "header_too_large", "the request headers are larger than this endpoint accepts", "header_too_large", "", false, nil},
+	resRequestTimeout:    {408, "request_timeout", "the request was not received in time", "request_timeout", "", false, nil},
+	resBadRequest:        {400, "bad_request", "the request is not valid HTTP", "bad_request", "", false, nil},
+}
+
+func init() {
+	for i := range results {
+		r := &results[i]
+		if r.code != "" {
+			// Codes and messages are constants without characters JSON would escape.
+			r.body = []byte(`{"error":{"code":"` + r.code + `","message":"` + r.message + `"}}`)
+		}
+	}
+}
+
+// classify maps every error the edge can meet to its result: config lookups, the producer, and the
+// HTTP server's request parsing. It is the one place where errors become HTTP statuses.
+func classify(err error) result {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.Is(err, webhook.ErrNotFound):
+		return resWebhookNotFound
+	case errors.Is(err, webhook.ErrUnavailable):
+		return resConfigUnavailable
+	case errors.Is(err, errAckTimeout):
+		return resKafkaTimeout
+	case errors.Is(err, kgo.ErrMaxBuffered):
+		return resKafkaBufferFull
+	case errors.Is(err, errShuttingDown), errors.Is(err, kgo.ErrClientClosed):
+		return resShuttingDown
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return resPayloadTooLarge
+	case errors.As(err, &small):
+		return resHeaderTooLarge
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return resRequestTimeout
+	case errors.Is(err, errProduce):
+		return resKafkaError
+	case errors.Is(err, errLookup):
+		// Any other lookup failure is treated as unavailable: fail closed.
+		return resConfigUnavailable
+	}
+	return resBadRequest
+}
+
+// Sentinel errors of the edge.
+var (
+	// errAckTimeout: Kafka did not acknowledge the record within AckTimeout.
+	errAckTimeout = errors.New("kafka ack timeout")
+	// errShuttingDown: the producer is being flushed; no new record is accepted.
+	errShuttingDown = errors.New("ingestor shutting down")
+	// errProduce wraps any other producer failure.
+	errProduce = errors.New("kafka produce")
+	// errLookup wraps any other webhook lookup failure.
+	errLookup = errors.New("webhook lookup")
+)

@@ -1,0 +1,291 @@
+package ingestor
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/wire"
+)
+
+// The status table of DESIGN.md as test rows, shared by the unit test (fake producer) and the
+// integration test (real Kafka). Rows that need a particular load or producer state (429, 503 for Kafka)
+// have tests of their own.
+
+const tableMaxBody = 2048
+
+// tableConfig has a body limit small enough to cross cheaply.
+func tableConfig() Config {
+	c := testConfig()
+	c.MaxBodyBytes = tableMaxBody
+	c.AuthPreviewBytes = 16
+	return c
+}
+
+// tableHooks are the webhooks the rows talk to.
+func tableHooks() *fakeHooks {
+	f := &fakeHooks{hooks: map[string]*webhook.Hook{}, errs: map[string]error{
+		"wh_unavailable": webhook.ErrUnavailable,
+		"wh_broken":      errors.New("pool closed"),
+	}}
+	f.set(testHook("wh_ok"))
+	f.set(testHook("wh_other"))
+	d := testHook("wh_disabled")
+	d.Enabled = false
+	f.set(d)
+	return f
+}
+
+type wantRecord struct {
+	outcome   wire.Outcome
+	value     []byte
+	bodyBytes int
+}
+
+type row struct {
+	name   string
+	req    req
+	status int
+	code   string // error code; "" for 202
+	retry  bool
+	record *wantRecord // nil: nothing appended
+}
+
+var (
+	goodBody  = []byte(`{"user_id":"12345","email_address":"jane@example.com","price":99.99,"tags":["a","b"]}`)
+	bigBody   = []byte(`{"pad":"` + strings.Repeat("x", tableMaxBody) + `"}`)
+	deepBody  = []byte(strings.Repeat("[", 65) + strings.Repeat("]", 65))
+	okayDeep  = []byte(strings.Repeat("[", 64) + strings.Repeat("]", 64))
+	notJSON   = []byte(`{"user_id": 12345,`)
+	longWrong = []byte(`{"user_id":"12345","note":"a body longer than the sixteen-byte preview"}`)
+)
+
+func statusRows() []row {
+	ok := secretOf("wh_ok")
+	return []row{
+		{name: "accepted", req: req{path: "/hooks/wh_ok", auth: ok, body: goodBody}, status: 202,
+			record: &wantRecord{wire.OutcomeAccepted, goodBody, len(goodBody)}},
+		{name: "accepted at max depth", req: req{path: "/hooks/wh_ok", auth: ok, body: okayDeep}, status: 202,
+			record: &wantRecord{wire.OutcomeAccepted, okayDeep, len(okayDeep)}},
+		{name: "unknown webhook", req: req{path: "/hooks/wh_nope", auth: ok, body: goodBody}, status: 404, code: "webhook_not_found"},
+		{name: "disabled", req: req{path: "/hooks/wh_disabled", auth: secretOf("wh_disabled"), body: goodBody}, status: 403, code: "webhook_disabled",
+			record: &wantRecord{wire.OutcomeWebhookDisabled, goodBody, len(goodBody)}},
+		{name: "auth missing", req: req{path: "/hooks/wh_ok", body: goodBody}, status: 401, code: "auth_rejected",
+			record: &wantRecord{wire.OutcomeAuthRejected, goodBody[:16], len(goodBody)}},
+		{name: "auth wrong, preview truncated", req: req{path: "/hooks/wh_ok", auth: "Bearer whsec_wrong", body: longWrong}, status: 401, code: "auth_rejected",
+			record: &wantRecord{wire.OutcomeAuthRejected, longWrong[:16], len(longWrong)}},
+		{name: "auth of another webhook", req: req{path: "/hooks/wh_ok", auth: secretOf("wh_other"), body: []byte(`{}`)}, status: 401, code: "auth_rejected",
+			record: &wantRecord{wire.OutcomeAuthRejected, []byte(`{}`), 2}},
+		{name: "auth without Bearer", req: req{path: "/hooks/wh_ok", auth: strings.TrimPrefix(ok, "Bearer "), body: []byte(`{}`)}, status: 401, code: "auth_rejected",
+			record: &wantRecord{wire.OutcomeAuthRejected, []byte(`{}`), 2}},
+		{name: "body over limit", req: req{path: "/hooks/wh_ok", auth: ok, body: bigBody}, status: 413, code: "payload_too_large",
+			record: &wantRecord{wire.OutcomePayloadTooLarge, nil, len(bigBody)}},
+		{name: "body over limit, wrong auth", req: req{path: "/hooks/wh_ok", auth: "Bearer x", body: bigBody}, status: 401, code: "auth_rejected",
+			record: &wantRecord{wire.OutcomeAuthRejected, nil, len(bigBody)}},
+		{name: "not json", req: req{path: "/hooks/wh_ok", auth: ok, body: notJSON}, status: 400, code: "invalid_json",
+			record: &wantRecord{wire.OutcomeInvalidJSON, notJSON, len(notJSON)}},
+		{name: "empty body", req: req{path: "/hooks/wh_ok", auth: ok}, status: 400, code: "invalid_json",
+			record: &wantRecord{wire.OutcomeInvalidJSON, nil, 0}},
+		{name: "too deep", req: req{path: "/hooks/wh_ok", auth: ok, body: deepBody}, status: 400, code: "invalid_json",
+			record: &wantRecord{wire.OutcomeInvalidJSON, deepBody, len(deepBody)}},
+		{name: "config unavailable", req: req{path: "/hooks/wh_unavailable", auth: ok, body: goodBody}, status: 503, code: "unavailable", retry: true},
+		{name: "config lookup broken", req: req{path: "/hooks/wh_broken", auth: ok, body: goodBody}, status: 503, code: "unavailable", retry: true},
+		{name: "GET", req: req{method: "GET", path: "/hooks/wh_ok", auth: ok}, status: 405, code: "method_not_allowed"},
+		{name: "PUT", req: req{method: "PUT", path: "/hooks/wh_ok", auth: ok, body: goodBody}, status: 405, code: "method_not_allowed"},
+		{name: "other path", req: req{path: "/hooks", auth: ok, body: goodBody}, status: 404, code: "not_found"},
+		{name: "nested path", req: req{path: "/hooks/wh_ok/x", auth: ok, body: goodBody}, status: 404, code: "not_found"},
+		{name: "root GET", req: req{method: "GET", path: "/"}, status: 404, code: "not_found"},
+	}
+}
+
+// checkAnswer compares an answer with its row and returns the request id of a 202.
+func checkAnswer(t *testing.T, r row, a answer) string {
+	t.Helper()
+	if a.status != r.status {
+		t.Fatalf("status %d (body %s); want %d", a.status, a.body, r.status)
+	}
+	if got := a.retryAfter != ""; got != r.retry {
+		t.Errorf("Retry-After %q; want present=%v", a.retryAfter, r.retry)
+	}
+	if r.status == 405 && a.allow != "POST" {
+		t.Errorf("Allow %q; want POST", a.allow)
+	}
+	if r.status == 202 {
+		var ok struct {
+			RequestID string `json:"request_id"`
+		}
+		if err := json.Unmarshal([]byte(a.body), &ok); err != nil || ok.RequestID == "" {
+			t.Fatalf("202 body %q; want {\"request_id\":…}", a.body)
+		}
+		return ok.RequestID
+	}
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(a.body), &e); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", a.body, err)
+	}
+	if e.Error.Code != r.code || e.Error.Message == "" {
+		t.Errorf("error code %q message %q; want code %q and a message", e.Error.Code, e.Error.Message, r.code)
+	}
+	return ""
+}
+
+// checkRecord compares a record with what the row expects, every header exactly.
+func checkRecord(t *testing.T, topic string, w *wantRecord, webhookID, requestID string, status int, rec *kgo.Record, before, after time.Time) {
+	t.Helper()
+	if rec.Topic != topic {
+		t.Errorf("topic %q; want %q", rec.Topic, topic)
+	}
+	if string(rec.Key) != webhookID {
+		t.Errorf("key %q; want %q", rec.Key, webhookID)
+	}
+	if !bytes.Equal(rec.Value, w.value) {
+		t.Errorf("value %q; want %q", rec.Value, w.value)
+	}
+	if len(rec.Headers) != 9 {
+		t.Errorf("%d headers; want 9: %v", len(rec.Headers), rec.Headers)
+	}
+	rid, _ := header(rec, wire.HeaderRequestID)
+	u, err := uuid.Parse(rid)
+	if err != nil || u.Version() != 7 || len(rid) != 36 {
+		t.Errorf("request id %q is not a UUIDv7 (%v)", rid, err)
+	}
+	if requestID != "" && rid != requestID {
+		t.Errorf("request id %q; want the 202's %q", rid, requestID)
+	}
+	truncated := "0"
+	if len(w.value) < w.bodyBytes {
+		truncated = "1"
+	}
+	want := map[string]string{
+		wire.HeaderWebhookID:     webhookID,
+		wire.HeaderProjectID:     "42",
+		wire.HeaderConfigVersion: "7",
+		wire.HeaderEdgeOutcome:   string(w.outcome),
+		wire.HeaderEdgeStatus:    strconv.Itoa(status),
+		wire.HeaderBodyBytes:     strconv.Itoa(w.bodyBytes),
+		wire.HeaderTruncated:     truncated,
+	}
+	for k, v := range want {
+		if got, ok := header(rec, k); !ok || got != v {
+			t.Errorf("header %s = %q; want %q", k, got, v)
+		}
+	}
+	at, _ := header(rec, wire.HeaderReceivedAt)
+	ms, err := strconv.ParseInt(at, 10, 64)
+	if err != nil || ms < before.UnixMilli() || ms > after.UnixMilli() {
+		t.Errorf("received-at %q not within [%d, %d]", at, before.UnixMilli(), after.UnixMilli())
+	}
+	if rec.Timestamp.UnixMilli() != ms {
+		t.Errorf("record timestamp %d; want received-at %d", rec.Timestamp.UnixMilli(), ms)
+	}
+}
+
+func TestStatusTable(t *testing.T) {
+	for _, r := range statusRows() {
+		t.Run(r.name, func(t *testing.T) {
+			prod := &fakeProducer{}
+			e := startEdge(t, tableConfig(), tableHooks(), prod)
+			before := time.Now()
+			a := e.do(t, r.req)
+			after := time.Now()
+			rid := checkAnswer(t, r, a)
+			if err := e.stop(); err != nil { // flushes: async records are in
+				t.Fatalf("stop: %v", err)
+			}
+			recs := prod.got()
+			if r.record == nil {
+				if len(recs) != 0 {
+					t.Fatalf("%d records appended; want none", len(recs))
+				}
+				return
+			}
+			if len(recs) != 1 {
+				t.Fatalf("%d records appended; want 1", len(recs))
+			}
+			id := strings.TrimPrefix(r.req.path, "/hooks/")
+			checkRecord(t, "requests", r.record, id, rid, r.status, recs[0], before, after)
+		})
+	}
+}
+
+// The four ways of failing authentication answer byte-for-byte the same.
+func TestAuthRejectionsIdentical(t *testing.T) {
+	e := startEdge(t, testConfig(), tableHooks(), &fakeProducer{})
+	var first answer
+	for i, auth := range []string{"", "garbage", "Bearer whsec_wrong", secretOf("wh_other"), "Bearer  " + strings.TrimPrefix(secretOf("wh_ok"), "Bearer "), strings.ToLower(secretOf("wh_ok"))} {
+		a := e.do(t, req{path: "/hooks/wh_ok", auth: auth, body: goodBody})
+		if i == 0 {
+			first = a
+			if a.status != 401 {
+				t.Fatalf("status %d; want 401", a.status)
+			}
+			continue
+		}
+		if a != first {
+			t.Errorf("auth %d answered %+v; want the same as missing auth %+v", i, a, first)
+		}
+	}
+}
+
+func TestRotationGrace(t *testing.T) {
+	hooks := tableHooks()
+	h := testHook("wh_rot")
+	h.SecretDigest = sha256.Sum256([]byte("Bearer whsec_new"))
+	h.PrevSecretDigest = sha256.Sum256([]byte("Bearer whsec_old"))
+	h.PrevSecretUntil = time.Now().Add(time.Hour)
+	hooks.set(h)
+	e := startEdge(t, testConfig(), hooks, &fakeProducer{})
+	for _, c := range []struct {
+		auth string
+		want int
+	}{{"Bearer whsec_new", 202}, {"Bearer whsec_old", 202}, {"Bearer whsec_other", 401}} {
+		if a := e.do(t, req{path: "/hooks/wh_rot", auth: c.auth, body: goodBody}); a.status != c.want {
+			t.Errorf("during grace, %s: status %d; want %d", c.auth, a.status, c.want)
+		}
+	}
+	expired := *h
+	expired.PrevSecretUntil = time.Now().Add(-time.Second)
+	hooks.set(&expired)
+	for _, c := range []struct {
+		auth string
+		want int
+	}{{"Bearer whsec_new", 202}, {"Bearer whsec_old", 401}} {
+		if a := e.do(t, req{path: "/hooks/wh_rot", auth: c.auth, body: goodBody}); a.status != c.want {
+			t.Errorf("after grace, %s: status %d; want %d", c.auth, a.status, c.want)
+		}
+	}
+	// A zero previous digest must not let an empty/absent previous secret through.
+	none := testHook("wh_noprev")
+	none.PrevSecretUntil = time.Now().Add(time.Hour)
+	hooks.set(none)
+	if a := e.do(t, req{path: "/hooks/wh_noprev", auth: "", body: goodBody}); a.status != 401 {
+		t.Errorf("no previous secret, no auth: status %d; want 401", a.status)
+	}
+}
+
+func TestErrorCodesStable(t *testing.T) {
+	seen := map[string]int{}
+	for i, r := range results {
+		if r.status == 0 || r.label == "" {
+			t.Errorf("result %d has no status or label", i)
+		}
+		if result(i) != resAccepted && !json.Valid(r.body) {
+			t.Errorf("result %s body %q is not JSON", r.label, r.body)
+		}
+		if s, ok := seen[r.code]; ok && r.code != "" && s != r.status {
+			t.Errorf("code %s used with statuses %d and %d", r.code, s, r.status)
+		}
+		seen[r.code] = r.status
+	}
+}
