@@ -23,6 +23,33 @@ type Config struct {
 	// RetentionDays keeps activity and events this many days; older daily partitions are dropped.
 	// Default 30.
 	RetentionDays int `yaml:"retention_days"`
+	// RetentionInterval is how often old partitions are looked for. Default 1h.
+	RetentionInterval time.Duration `yaml:"retention_interval"`
+	// HighWaterLookback bounds how far back the per-partition high-water marks are read on assignment
+	// (the queries prune older daily partitions instead of scanning them). Default 192h: longer than
+	// Kafka's default 7-day retention, so every offset Kafka can still deliver is covered. Keep it above
+	// kafka.retention plus the longest pipeline outage you plan for.
+	HighWaterLookback time.Duration `yaml:"high_water_lookback"`
+	// InsertTimeout bounds one ClickHouse INSERT attempt; a failed attempt is retried with backoff.
+	// Default 30s.
+	InsertTimeout time.Duration `yaml:"insert_timeout"`
+	// RetryMaxBackoff caps the wait between retries while ClickHouse, Kafka or PostgreSQL is unreachable.
+	// Default 10s. Lower resumes sooner after an outage; higher costs less while it lasts.
+	RetryMaxBackoff time.Duration `yaml:"retry_max_backoff"`
+	// ConfigWait is how long a record waits for the webhook config version it was authenticated against
+	// when the cache still has an older one (the push normally arrives within 1 s). Default 2s; after it
+	// the cached config is used and the entry's detail says so.
+	ConfigWait time.Duration `yaml:"config_wait"`
+	// AuthFailureStreak is how many consecutive auth_rejected requests raise a notification. Default 5.
+	AuthFailureStreak int `yaml:"auth_failure_streak"`
+	// NotificationTimeout bounds one POST to a project's notification URL. Default 5s.
+	NotificationTimeout time.Duration `yaml:"notification_timeout"`
+	// ShutdownTimeout bounds the final flush and commit on shutdown. Default 30s; what is not flushed by
+	// then is redone by the next consumer (nothing is committed for it).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// FetchMaxBytes bounds one fetch from Kafka and so, with BatchRows, the pipeline's memory. Default
+	// 32 MiB.
+	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
 }
 
 // Defaults returns the settings used when the file says nothing.
@@ -33,6 +60,16 @@ func Defaults() Config {
 		BatchRows:     10000,
 		FlushInterval: time.Second,
 		RetentionDays: 30,
+
+		RetentionInterval:   time.Hour,
+		HighWaterLookback:   192 * time.Hour,
+		InsertTimeout:       30 * time.Second,
+		RetryMaxBackoff:     10 * time.Second,
+		ConfigWait:          2 * time.Second,
+		AuthFailureStreak:   5,
+		NotificationTimeout: 5 * time.Second,
+		ShutdownTimeout:     30 * time.Second,
+		FetchMaxBytes:       32 << 20,
 	}
 }
 
@@ -50,6 +87,24 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("flush_interval: %s is outside 10ms..1m", c.FlushInterval)
 	case c.RetentionDays < 1:
 		return fmt.Errorf("retention_days: %d must be at least 1", c.RetentionDays)
+	case c.RetentionInterval < time.Second:
+		return fmt.Errorf("retention_interval: %s is shorter than 1s", c.RetentionInterval)
+	case c.HighWaterLookback < time.Hour:
+		return fmt.Errorf("high_water_lookback: %s is shorter than 1h", c.HighWaterLookback)
+	case c.InsertTimeout < time.Second:
+		return fmt.Errorf("insert_timeout: %s is shorter than 1s", c.InsertTimeout)
+	case c.RetryMaxBackoff < 10*time.Millisecond:
+		return fmt.Errorf("retry_max_backoff: %s is shorter than 10ms", c.RetryMaxBackoff)
+	case c.ConfigWait < 0 || c.ConfigWait > time.Minute:
+		return fmt.Errorf("config_wait: %s is outside 0..1m", c.ConfigWait)
+	case c.AuthFailureStreak < 1 || c.AuthFailureStreak > 1000:
+		return fmt.Errorf("auth_failure_streak: %d is outside 1..1000", c.AuthFailureStreak)
+	case c.NotificationTimeout <= 0:
+		return fmt.Errorf("notification_timeout: %s must be positive", c.NotificationTimeout)
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("shutdown_timeout: %s must be positive", c.ShutdownTimeout)
+	case c.FetchMaxBytes < 1<<20:
+		return fmt.Errorf("fetch_max_bytes: %d is below 1 MiB (a request body can be that large)", c.FetchMaxBytes)
 	}
 	return nil
 }

@@ -1,0 +1,121 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// batch is what the pipeline holds between two flushes: the rows of every table, the events to fire,
+// and per Kafka partition the offset to commit. Rows are appended in offset order per partition, so each
+// table's rows of one partition form a contiguous range; all rows share one UTC day, so one INSERT never
+// spans two PARTITION BY values (the batch is flushed when the day changes).
+//
+// A flush may fail half-way (shutdown, revocation); fired and done record how far it got so that the
+// next attempt resumes instead of writing a table twice.
+type batch struct {
+	day     int64 // UTC day (Unix days) of the rows; meaningful when rows > 0
+	started time.Time
+
+	activity []activityRow
+	events   []eventRow
+	notes    []Notification
+	fire     []fireRecord
+
+	// marks is, per partition, the next offset to commit (last consumed + 1) with its leader epoch.
+	marks map[int32]kgo.EpochOffset
+	// maxOffset is, per table and partition, the highest src_offset in the batch: the table's
+	// high-water mark once the insert is done.
+	maxOffset [numTables]map[int32]int64
+
+	fired bool
+	done  [numTables]bool
+}
+
+func newBatch() *batch {
+	b := &batch{marks: map[int32]kgo.EpochOffset{}}
+	for t := range b.maxOffset {
+		b.maxOffset[t] = map[int32]int64{}
+	}
+	return b
+}
+
+func (b *batch) rows() int { return len(b.activity) + len(b.events) + len(b.notes) }
+
+// empty reports whether there is nothing to write or commit.
+func (b *batch) empty() bool { return b.rows() == 0 && len(b.marks) == 0 }
+
+func (b *batch) touch(now time.Time) {
+	if b.started.IsZero() {
+		b.started = now
+	}
+}
+
+// mark records that the partition was consumed up to offset.
+func (b *batch) mark(partition int32, offset int64, epoch int32, now time.Time) {
+	b.touch(now)
+	b.marks[partition] = kgo.EpochOffset{Epoch: epoch, Offset: offset + 1}
+}
+
+func (b *batch) noteOffset(table int, partition int32, offset int64) {
+	if cur, ok := b.maxOffset[table][partition]; !ok || offset > cur {
+		b.maxOffset[table][partition] = offset
+	}
+}
+
+func (b *batch) reset() {
+	b.started = time.Time{}
+	b.activity = b.activity[:0]
+	clear(b.events)
+	b.events = b.events[:0]
+	b.notes = b.notes[:0]
+	clear(b.fire)
+	b.fire = b.fire[:0]
+	clear(b.marks)
+	for t := range b.maxOffset {
+		clear(b.maxOffset[t])
+	}
+	b.fired = false
+	b.done = [numTables]bool{}
+}
+
+// drop removes everything of the given partitions: they now belong to another consumer, which redoes
+// them from the committed offset (the high-water marks keep that exactly-once).
+func (b *batch) drop(parts map[int32]bool) {
+	if len(parts) == 0 {
+		return
+	}
+	b.activity = filter(b.activity, func(r *activityRow) bool { return !parts[r.partition] })
+	b.events = filter(b.events, func(r *eventRow) bool { return !parts[r.partition] })
+	b.notes = filter(b.notes, func(r *Notification) bool { return !parts[r.partition] })
+	b.fire = filter(b.fire, func(r *fireRecord) bool { return !parts[r.partition] })
+	for p := range parts {
+		delete(b.marks, p)
+		for t := range b.maxOffset {
+			delete(b.maxOffset[t], p)
+		}
+	}
+	if b.empty() {
+		b.reset()
+	}
+}
+
+// fireRecord is an event to produce, with the source partition it came from.
+type fireRecord struct {
+	rec       *kgo.Record
+	partition int32
+}
+
+func filter[T any](s []T, keep func(*T) bool) []T {
+	out := s[:0]
+	for i := range s {
+		if keep(&s[i]) {
+			out = append(out, s[i])
+		}
+	}
+	var zero T
+	for i := len(out); i < len(s); i++ {
+		s[i] = zero
+	}
+	return out
+}

@@ -1,0 +1,393 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bytedance/sonic/ast"
+	"github.com/shopspring/decimal"
+
+	"github.com/inlet-dev/inlet/internal/webhook"
+)
+
+// Coercion rules: how a payload value becomes an attribute of each type. The rules are lenient where
+// senders are known to differ (numbers sent as strings, booleans as 0/1) and strict where guessing would
+// corrupt data (a fractional integer, a date in an unknown layout). A value that fits no rule fails the
+// request with attribute_type_mismatch naming the attribute; a null value counts as absent.
+//
+//	integer  JSON integer; a JSON number with an integral value (3.0, 1e3); a string holding either
+//	         (surrounding spaces ignored). Must fit in int64. Written as a JSON number.
+//	string   a string as is; a number as its literal text; true/false as "true"/"false".
+//	         Arrays and objects do not coerce.
+//	list     a JSON array of scalars, each turned into a string as for string; a string split on commas
+//	         with spaces trimmed and empty items dropped ("a, b,,c" → ["a","b","c"]); a single number or
+//	         boolean becomes a one-item list. Nested arrays or objects do not coerce. Written as a JSON
+//	         array of strings.
+//	date     an RFC 3339 timestamp (any offset, optional fraction); a date alone (YYYY-MM-DD, midnight
+//	         UTC); a Unix epoch as a JSON number or numeric string: absolute values below 1e11 are seconds
+//	         (1e11 s is the year 5138), larger ones milliseconds (1e11 ms is March 1973), so every
+//	         plausible timestamp of either unit is read right. Written as RFC 3339 in UTC with the
+//	         fraction only when there is one.
+//	boolean  true/false; the strings "true"/"false", "yes"/"no", "1"/"0" (case-insensitive, spaces
+//	         ignored); the numbers 1 and 0. Written as a JSON boolean.
+//	price    a JSON number read from its literal text, never through float64, so 99.99 stays 99.99; a
+//	         string holding a decimal number. Written as a JSON string keeping the sender's scale
+//	         ("99.90" stays "99.90"; 1e2 becomes "100").
+
+// errAbsent: the mapped field is missing or null; the attribute is omitted and the detail says so.
+var errAbsent = errors.New("field absent")
+
+// epochMillisThreshold separates epoch seconds from epoch milliseconds (see the rules above).
+const epochMillisThreshold = 100_000_000_000
+
+// maxListItems bounds a list attribute: a sender cannot make one event arbitrarily large.
+const maxListItems = 1000
+
+// appendCoerced appends the JSON form of n coerced to t. It returns errAbsent for a missing or null
+// value and a descriptive error when the value does not coerce.
+func appendCoerced(dst []byte, t webhook.AttrType, n *ast.Node) ([]byte, error) {
+	kind := n.TypeSafe()
+	if kind == ast.V_NONE || kind == ast.V_NULL {
+		return dst, errAbsent
+	}
+	switch t {
+	case webhook.TypeInteger:
+		return coerceInteger(dst, n, kind)
+	case webhook.TypeString:
+		s, err := scalarText(n, kind)
+		if err != nil {
+			return dst, err
+		}
+		return appendJSONString(dst, s), nil
+	case webhook.TypeList:
+		return coerceList(dst, n, kind)
+	case webhook.TypeDate:
+		return coerceDate(dst, n, kind)
+	case webhook.TypeBoolean:
+		return coerceBool(dst, n, kind)
+	case webhook.TypePrice:
+		return coercePrice(dst, n, kind)
+	}
+	return dst, fmt.Errorf("unknown attribute type %q", t)
+}
+
+func kindName(kind int) string {
+	switch kind {
+	case ast.V_TRUE, ast.V_FALSE:
+		return "boolean"
+	case ast.V_ARRAY:
+		return "array"
+	case ast.V_OBJECT:
+		return "object"
+	case ast.V_STRING:
+		return "string"
+	case ast.V_NUMBER:
+		return "number"
+	}
+	return "invalid JSON"
+}
+
+// scalarText is a scalar's text: a string unquoted, a number's literal, true/false.
+func scalarText(n *ast.Node, kind int) (string, error) {
+	switch kind {
+	case ast.V_STRING:
+		s, err := n.String()
+		if err != nil {
+			return "", fmt.Errorf("bad string: %w", err)
+		}
+		return s, nil
+	case ast.V_NUMBER:
+		return n.Raw()
+	case ast.V_TRUE:
+		return "true", nil
+	case ast.V_FALSE:
+		return "false", nil
+	}
+	return "", fmt.Errorf("%s is not a scalar", kindName(kind))
+}
+
+// numberText is the literal text of a number or numeric string (trimmed), or an error.
+func numberText(n *ast.Node, kind int) (string, error) {
+	switch kind {
+	case ast.V_NUMBER:
+		return n.Raw()
+	case ast.V_STRING:
+		s, err := n.String()
+		if err != nil {
+			return "", fmt.Errorf("bad string: %w", err)
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return "", errors.New("empty string is not a number")
+		}
+		return s, nil
+	}
+	return "", fmt.Errorf("%s is not a number", kindName(kind))
+}
+
+// parseInteger reads an integral value from number text: plain digits fast, anything else (fraction,
+// exponent) through an exact decimal that must be integral.
+func parseInteger(s string) (int64, error) {
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return v, nil
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number", truncateText(s))
+	}
+	if !d.IsInteger() {
+		return 0, fmt.Errorf("%q is not a whole number", truncateText(s))
+	}
+	if d.GreaterThan(maxInt64) || d.LessThan(minInt64) {
+		return 0, fmt.Errorf("%q does not fit in 64 bits", truncateText(s))
+	}
+	return d.IntPart(), nil
+}
+
+var (
+	maxInt64 = decimal.NewFromInt(1<<63 - 1)
+	minInt64 = decimal.NewFromInt(-1 << 63)
+)
+
+func coerceInteger(dst []byte, n *ast.Node, kind int) ([]byte, error) {
+	s, err := numberText(n, kind)
+	if err != nil {
+		return dst, err
+	}
+	v, err := parseInteger(s)
+	if err != nil {
+		return dst, err
+	}
+	return strconv.AppendInt(dst, v, 10), nil
+}
+
+func coerceList(dst []byte, n *ast.Node, kind int) ([]byte, error) {
+	switch kind {
+	case ast.V_ARRAY:
+		items, err := n.ArrayUseNode()
+		if err != nil {
+			return dst, fmt.Errorf("bad array: %w", err)
+		}
+		if len(items) > maxListItems {
+			return dst, fmt.Errorf("list of %d items is longer than %d", len(items), maxListItems)
+		}
+		dst = append(dst, '[')
+		for i := range items {
+			s, err := scalarText(&items[i], items[i].TypeSafe())
+			if err != nil {
+				return dst, fmt.Errorf("item %d: %w", i, err)
+			}
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, s)
+		}
+		return append(dst, ']'), nil
+	case ast.V_STRING:
+		s, err := n.String()
+		if err != nil {
+			return dst, fmt.Errorf("bad string: %w", err)
+		}
+		dst = append(dst, '[')
+		count := 0
+		for part := range strings.SplitSeq(s, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			if count == maxListItems {
+				return dst, fmt.Errorf("list is longer than %d items", maxListItems)
+			}
+			if count > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, part)
+			count++
+		}
+		return append(dst, ']'), nil
+	case ast.V_NUMBER, ast.V_TRUE, ast.V_FALSE:
+		s, _ := scalarText(n, kind)
+		dst = append(dst, '[')
+		dst = appendJSONString(dst, s)
+		return append(dst, ']'), nil
+	}
+	return dst, fmt.Errorf("%s is not a list", kindName(kind))
+}
+
+func coerceDate(dst []byte, n *ast.Node, kind int) ([]byte, error) {
+	var t time.Time
+	switch kind {
+	case ast.V_NUMBER:
+		s, _ := n.Raw()
+		var err error
+		if t, err = epochTime(s); err != nil {
+			return dst, err
+		}
+	case ast.V_STRING:
+		s, err := n.String()
+		if err != nil {
+			return dst, fmt.Errorf("bad string: %w", err)
+		}
+		s = strings.TrimSpace(s)
+		if t, err = parseDateText(s); err != nil {
+			return dst, err
+		}
+	default:
+		return dst, fmt.Errorf("%s is not a date", kindName(kind))
+	}
+	dst = append(dst, '"')
+	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, '"'), nil
+}
+
+func parseDateText(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("empty string is not a date")
+	}
+	if c := s[0]; c >= '0' && c <= '9' || c == '-' {
+		if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+			t, err := time.Parse(time.DateOnly, s)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("%q is not a date (YYYY-MM-DD): %w", truncateText(s), err)
+			}
+			return t, nil
+		}
+		if strings.ContainsAny(s, "T:") {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("%q is not an RFC 3339 timestamp", truncateText(s))
+			}
+			return t, nil
+		}
+		return epochTime(s)
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date", truncateText(s))
+}
+
+// epochTime reads epoch seconds or milliseconds (see epochMillisThreshold); a fraction is kept to the
+// millisecond.
+func epochTime(s string) (time.Time, error) {
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a date or epoch", truncateText(s))
+	}
+	ms := d
+	if d.Abs().LessThan(decimal.NewFromInt(epochMillisThreshold)) {
+		ms = d.Shift(3)
+	}
+	// ±1e15 ms is about ±31,000 years: far beyond any real date, and well inside int64 and time.Time.
+	if ms.Abs().GreaterThan(decimal.NewFromInt(1_000_000_000_000_000)) {
+		return time.Time{}, fmt.Errorf("epoch %q is out of range", truncateText(s))
+	}
+	return time.UnixMilli(ms.IntPart()).UTC(), nil
+}
+
+func coerceBool(dst []byte, n *ast.Node, kind int) ([]byte, error) {
+	switch kind {
+	case ast.V_TRUE:
+		return append(dst, "true"...), nil
+	case ast.V_FALSE:
+		return append(dst, "false"...), nil
+	case ast.V_NUMBER:
+		s, _ := n.Raw()
+		switch s {
+		case "1":
+			return append(dst, "true"...), nil
+		case "0":
+			return append(dst, "false"...), nil
+		}
+		return dst, fmt.Errorf("number %s is not a boolean (only 1 or 0)", truncateText(s))
+	case ast.V_STRING:
+		s, err := n.String()
+		if err != nil {
+			return dst, fmt.Errorf("bad string: %w", err)
+		}
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "true", "yes", "1":
+			return append(dst, "true"...), nil
+		case "false", "no", "0":
+			return append(dst, "false"...), nil
+		}
+		return dst, fmt.Errorf("%q is not a boolean", truncateText(s))
+	}
+	return dst, fmt.Errorf("%s is not a boolean", kindName(kind))
+}
+
+func coercePrice(dst []byte, n *ast.Node, kind int) ([]byte, error) {
+	s, err := numberText(n, kind)
+	if err != nil {
+		return dst, err
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return dst, fmt.Errorf("%q is not a price", truncateText(s))
+	}
+	dst = append(dst, '"')
+	if exp := d.Exponent(); exp < 0 {
+		dst = append(dst, d.StringFixed(-exp)...)
+	} else {
+		dst = append(dst, d.String()...)
+	}
+	return append(dst, '"'), nil
+}
+
+// truncateText keeps error details short: they end up in the activity log.
+func truncateText(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so the output is always
+// valid JSON for ClickHouse readers and event consumers.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,72 @@
+package pipeline
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are declared once and registered on the injected registry.
+type metrics struct {
+	records       *prometheus.CounterVec   // by outcome: success or the failure reason
+	skipped       prometheus.Counter       // records at or below a high-water mark (already written)
+	fired         prometheus.Counter       // events produced to webhooks.events
+	notifications prometheus.Counter       // auth-failure notifications raised
+	notifyErrors  prometheus.Counter       // notification POSTs that failed or were dropped
+	batchRows     *prometheus.HistogramVec // rows per INSERT, by table
+	insertSeconds *prometheus.HistogramVec // INSERT latency, by table
+	insertErrors  *prometheus.CounterVec   // failed INSERT attempts, by table
+	retries       *prometheus.CounterVec   // retried calls to a dependency, by dependency
+	endToEnd      prometheus.Histogram     // received at the edge → inserted into activity_log
+	lag           *prometheus.GaugeVec     // records behind the partition's high watermark
+	dropped       prometheus.Counter       // daily partitions dropped by retention
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_pipeline_records_total", Help: "Requests processed, by outcome (success or failure reason).",
+		}, []string{"outcome"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_records_skipped_total", Help: "Records skipped because ClickHouse already has them (redelivery after a crash or rebalance).",
+		}),
+		fired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_events_fired_total", Help: "Events produced to the events topic.",
+		}),
+		notifications: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_notifications_total", Help: "Auth-failure notifications raised.",
+		}),
+		notifyErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_notification_errors_total", Help: "Notification POSTs that failed or were dropped.",
+		}),
+		batchRows: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "inlet_pipeline_batch_rows", Help: "Rows per ClickHouse insert.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}, []string{"table"}),
+		insertSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "inlet_pipeline_insert_seconds", Help: "ClickHouse insert latency.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"table"}),
+		insertErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_pipeline_insert_errors_total", Help: "Failed ClickHouse insert attempts (each is retried).",
+		}, []string{"table"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_pipeline_retries_total", Help: "Retried calls to an unavailable dependency.",
+		}, []string{"dependency"}),
+		endToEnd: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "inlet_pipeline_end_to_end_seconds", Help: "From the edge receiving a request to its activity row being inserted.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "inlet_pipeline_lag_records", Help: "Records behind the high watermark, per partition of the requests topic.",
+		}, []string{"partition"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_retention_dropped_partitions_total", Help: "Daily partitions dropped by retention.",
+		}),
+	}
+	reg.MustRegister(m.records, m.skipped, m.fired, m.notifications, m.notifyErrors, m.batchRows,
+		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.dropped)
+	return m
+}
+
+func partitionLabel(p int32) string { return strconv.Itoa(int(p)) }

@@ -1,0 +1,77 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// Notifier delivers an auth-failure notification outside ClickHouse, e.g. to the project's
+// notification URL. Delivery is best effort and at most once: it happens after the notifications row
+// is written, and a failure is logged and counted, never retried into a duplicate.
+type Notifier interface {
+	Notify(ctx context.Context, n Notification) error
+}
+
+// URLSource returns a project's notification URL ("" for none): the projects.notification_url column
+// in production.
+type URLSource func(ctx context.Context, projectID int64) (string, error)
+
+// HTTPNotifier POSTs a notification as JSON to the project's notification URL.
+type HTTPNotifier struct {
+	URLs   URLSource
+	Client *http.Client
+}
+
+// Notify POSTs n; a project without a URL is skipped. A non-2xx answer is an error.
+func (h *HTTPNotifier) Notify(ctx context.Context, n Notification) error {
+	url, err := h.URLs(ctx, n.ProjectID)
+	if err != nil {
+		return fmt.Errorf("notification url of project %d: %w", n.ProjectID, err)
+	}
+	if url == "" {
+		return nil
+	}
+	body, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("notification request for project %d: %w", n.ProjectID, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	c := h.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("post notification for project %d: %w", n.ProjectID, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("post notification for project %d: status %d", n.ProjectID, resp.StatusCode)
+	}
+	return nil
+}
+
+// notify delivers queued notifications until ctx is done.
+func (p *Pipeline) notify(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-p.notes:
+			nctx, cancel := context.WithTimeout(ctx, p.cfg.NotificationTimeout)
+			err := p.deps.Notifier.Notify(nctx, n)
+			cancel()
+			if err != nil {
+				p.m.notifyErrors.Inc()
+				p.log.Warn("notification not delivered", "webhook_id", n.WebhookID, "project_id", n.ProjectID, "err", err)
+			}
+		}
+	}
+}

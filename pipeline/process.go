@@ -1,0 +1,324 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bytedance/sonic/ast"
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/internal/fieldpath"
+	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/wire"
+)
+
+// Hooks looks a webhook's configuration up by public id: webhook.Cache in production. It returns an
+// error wrapping webhook.ErrNotFound for a deleted webhook; any other error is taken as temporary and
+// retried.
+type Hooks interface {
+	Get(ctx context.Context, publicID string) (*webhook.Hook, error)
+}
+
+// Subject is who an event is about, as the directory resolves an identifier: the user id (empty for an
+// anonymous device), the device when identified by hwid, and all the user's devices (a journey needs a
+// device to start).
+type Subject struct {
+	UserID string
+	HWID   string
+	HWIDs  []string
+}
+
+// Resolver turns a batch of identifiers of one kind into subjects: directory.Resolver in production,
+// adapted. Values without a subject are absent from the map; an error means the directory could not be
+// asked and is retried, never taken as "user not found".
+type Resolver interface {
+	Resolve(ctx context.Context, projectID int64, kind webhook.IdentifyKind, values []string) (map[string]Subject, error)
+}
+
+// Status values of activity_log.status.
+const (
+	statusSuccess = "success"
+	statusFailed  = "failed"
+)
+
+// item is one webhooks.requests record on its way through the pipeline.
+type item struct {
+	partition int32
+	offset    int64
+	epoch     int32
+	healOnly  bool // already in activity_log; only its events row is missing (see partState.heal)
+
+	requestID     uuid.UUID
+	webhookID     string
+	projectID     int64
+	receivedMs    int64
+	configVersion int64
+	outcome       wire.Outcome
+	edgeStatus    uint16
+	bodyBytes     uint32
+	truncated     bool
+	body          []byte
+	headerErr     string
+
+	hook       *compiledHook
+	reason     string
+	detail     []string
+	identValue string
+	subject    Subject
+	found      bool
+}
+
+// parseRecord reads the wire headers. A record that breaks the contract is still logged (as failed,
+// reason invalid_record) so that nothing the edge acknowledged disappears silently.
+func parseRecord(r *kgo.Record, it *item) {
+	*it = item{partition: r.Partition, offset: r.Offset, epoch: r.LeaderEpoch, body: r.Value, webhookID: string(r.Key)}
+	var bad []string
+	for _, h := range r.Headers {
+		v := h.Value
+		switch h.Key {
+		case wire.HeaderRequestID:
+			id, err := uuid.ParseBytes(v)
+			if err != nil {
+				bad = append(bad, "request id")
+			}
+			it.requestID = id
+		case wire.HeaderWebhookID:
+			it.webhookID = string(v)
+		case wire.HeaderProjectID:
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil || n < 0 {
+				bad = append(bad, "project id")
+			}
+			it.projectID = n
+		case wire.HeaderReceivedAt:
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil || n < 0 {
+				bad = append(bad, "received at")
+			}
+			it.receivedMs = n
+		case wire.HeaderConfigVersion:
+			it.configVersion, _ = strconv.ParseInt(string(v), 10, 64)
+		case wire.HeaderEdgeOutcome:
+			it.outcome = wire.Outcome(v)
+		case wire.HeaderEdgeStatus:
+			n, _ := strconv.ParseUint(string(v), 10, 16)
+			it.edgeStatus = uint16(n)
+		case wire.HeaderBodyBytes:
+			n, _ := strconv.ParseUint(string(v), 10, 32)
+			it.bodyBytes = uint32(n)
+		case wire.HeaderTruncated:
+			it.truncated = len(v) == 1 && v[0] == '1'
+		}
+	}
+	if it.receivedMs == 0 {
+		// Without the edge's clock the record's own timestamp is the best approximation.
+		it.receivedMs = r.Timestamp.UnixMilli()
+	}
+	if it.requestID == uuid.Nil {
+		// A stable id keeps reprocessing idempotent even for a record that broke the contract.
+		it.requestID = uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)))
+	}
+	if it.outcome == "" {
+		bad = append(bad, "edge outcome")
+	}
+	if it.bodyBytes == 0 {
+		it.bodyBytes = uint32(len(r.Value))
+	}
+	if len(bad) > 0 {
+		it.headerErr = "record headers missing or malformed: " + strings.Join(bad, ", ")
+	}
+}
+
+// compiledHook is a Hook with its paths parsed once per config version.
+type compiledHook struct {
+	hook      *webhook.Hook
+	ident     fieldpath.Path
+	identErr  error
+	mappings  []compiledMapping
+	attrsHead []byte // `{` … nothing yet; kept for symmetry with attrsTail
+	attrsTail []byte // `"__webhook":"<id>"}`
+}
+
+type compiledMapping struct {
+	name    []byte // the attribute name as a JSON string followed by ':'
+	attr    string
+	typ     webhook.AttrType
+	path    fieldpath.Path
+	pathErr error
+}
+
+func compileHook(h *webhook.Hook) *compiledHook {
+	c := &compiledHook{hook: h}
+	c.ident, c.identErr = fieldpath.Parse(h.Identify.Field)
+	for _, m := range h.Mappings {
+		cm := compiledMapping{attr: m.Attribute, typ: m.Type}
+		cm.path, cm.pathErr = fieldpath.Parse(m.Field)
+		cm.name = append(appendJSONString(nil, m.Attribute), ':')
+		c.mappings = append(c.mappings, cm)
+	}
+	c.attrsTail = append(appendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
+	return c
+}
+
+// extractIdentifier reads the identifier; on failure it sets the reason and returns false.
+func (it *item) extractIdentifier() bool {
+	c := it.hook
+	if c.identErr != nil {
+		it.fail(wire.ReasonIdentifierMissing, "identifier path %q is invalid: %v", c.hook.Identify.Field, c.identErr)
+		return false
+	}
+	n, err := c.ident.Get(it.body)
+	if err != nil {
+		if errors.Is(err, fieldpath.ErrNotFound) {
+			it.fail(wire.ReasonIdentifierMissing, "field %s is absent", c.hook.Identify.Field)
+		} else {
+			it.fail(wire.ReasonIdentifierMissing, "field %s: %v", c.hook.Identify.Field, err)
+		}
+		return false
+	}
+	kind := n.TypeSafe()
+	var v string
+	switch kind {
+	case ast.V_NONE, ast.V_NULL:
+		it.fail(wire.ReasonIdentifierMissing, "field %s is null", c.hook.Identify.Field)
+		return false
+	case ast.V_STRING, ast.V_NUMBER:
+		v, _ = scalarText(&n, kind)
+		v = strings.TrimSpace(v)
+	default:
+		it.fail(wire.ReasonIdentifierMissing, "field %s is a %s, not an identifier", c.hook.Identify.Field, kindName(kind))
+		return false
+	}
+	if v == "" {
+		it.fail(wire.ReasonIdentifierMissing, "field %s is empty", c.hook.Identify.Field)
+		return false
+	}
+	it.identValue = v
+	return true
+}
+
+func (it *item) fail(reason, format string, args ...any) {
+	it.reason = reason
+	it.detail = append(it.detail, fmt.Sprintf(format, args...))
+}
+
+// mapAttributes appends the event's attributes object to dst. On a value that does not coerce it sets
+// attribute_type_mismatch naming the attribute.
+func (it *item) mapAttributes(dst []byte) ([]byte, bool) {
+	c := it.hook
+	dst = append(dst, '{')
+	for i := range c.mappings {
+		m := &c.mappings[i]
+		if m.pathErr != nil {
+			it.detail = append(it.detail, fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, c.hook.Mappings[i].Field))
+			continue
+		}
+		n, err := m.path.Get(it.body)
+		if err != nil {
+			if errors.Is(err, fieldpath.ErrNotFound) {
+				it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+c.hook.Mappings[i].Field+" is absent")
+				continue
+			}
+			it.fail(wire.ReasonAttributeTypeMismatch, "attribute %s (%s): field %s: %v", m.attr, m.typ, c.hook.Mappings[i].Field, err)
+			return dst, false
+		}
+		mark := len(dst)
+		dst = append(dst, m.name...)
+		dst, err = appendCoerced(dst, m.typ, &n)
+		if errors.Is(err, errAbsent) {
+			dst = dst[:mark]
+			it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+c.hook.Mappings[i].Field+" is null")
+			continue
+		}
+		if err != nil {
+			it.fail(wire.ReasonAttributeTypeMismatch, "attribute %s (%s): field %s: %v", m.attr, m.typ, c.hook.Mappings[i].Field, err)
+			return dst, false
+		}
+		dst = append(dst, ',')
+	}
+	return append(dst, c.attrsTail...), true
+}
+
+func subjectOf(kind webhook.IdentifyKind, s Subject) (subjectKind, subject string) {
+	if kind == webhook.ByHWID {
+		return "device", s.HWID
+	}
+	return "user", s.UserID
+}
+
+// appendEvent appends the webhooks.events value (see Event for the layout).
+func appendEvent(dst []byte, it *item, attrs []byte) []byte {
+	h := it.hook.hook
+	kind, _ := subjectOf(h.Identify.Kind, it.subject)
+	dst = append(dst, `{"event_id":"`...)
+	dst = appendUUID(dst, it.requestID)
+	dst = append(dst, `","event":`...)
+	dst = appendJSONString(dst, h.EventName)
+	dst = append(dst, `,"project_id":`...)
+	dst = strconv.AppendInt(dst, it.projectID, 10)
+	dst = append(dst, `,"webhook_id":`...)
+	dst = appendJSONString(dst, h.PublicID)
+	dst = append(dst, `,"subject_kind":"`...)
+	dst = append(dst, kind...)
+	dst = append(dst, `","identified_by":"`...)
+	dst = append(dst, h.Identify.Kind...)
+	dst = append(dst, `","user_id":`...)
+	dst = appendJSONString(dst, it.subject.UserID)
+	dst = append(dst, `,"hwid":`...)
+	dst = appendJSONString(dst, it.subject.HWID)
+	dst = append(dst, `,"hwids":[`...)
+	for i, hw := range it.subject.HWIDs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, hw)
+	}
+	dst = append(dst, `],"attributes":`...)
+	dst = append(dst, attrs...)
+	ts := time.UnixMilli(it.receivedMs).UTC()
+	dst = append(dst, `,"occurred_at":"`...)
+	dst = ts.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","received_at":"`...)
+	dst = ts.AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, `"}`...)
+}
+
+func appendUUID(dst []byte, id uuid.UUID) []byte {
+	var buf [36]byte
+	// uuid.UUID.String allocates; encoding into a stack buffer does not (layout 8-4-4-4-12, lower-case).
+	const hex = "0123456789abcdef"
+	j := 0
+	for i, b := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			buf[j] = '-'
+			j++
+		}
+		buf[j] = hex[b>>4]
+		buf[j+1] = hex[b&0xf]
+		j += 2
+	}
+	return append(dst, buf[:]...)
+}
+
+// Event is the layout of a webhooks.events value, documented here for consumers (the pipeline writes it
+// with an allocation-free encoder, see appendEvent). Attributes are typed as in the coercion rules;
+// price is a string to stay exact; "__webhook" is always present.
+type Event struct {
+	EventID      string         `json:"event_id"` // = the request id; stable across redeliveries
+	Event        string         `json:"event"`
+	ProjectID    int64          `json:"project_id"`
+	WebhookID    string         `json:"webhook_id"`
+	SubjectKind  string         `json:"subject_kind"`  // "user" or "device"
+	IdentifiedBy string         `json:"identified_by"` // user_id, email, phone or hwid
+	UserID       string         `json:"user_id"`
+	HWID         string         `json:"hwid"`
+	HWIDs        []string       `json:"hwids"`
+	Attributes   map[string]any `json:"attributes"`
+	OccurredAt   time.Time      `json:"occurred_at"`
+	ReceivedAt   time.Time      `json:"received_at"`
+}
