@@ -128,8 +128,9 @@ func (h *Hook) AcceptsPrevious(now time.Time) bool {
 
 // Sentinel errors of lookups.
 var (
-	// ErrNotFound: no such webhook (or it was deleted). The edge answers 404.
-	ErrNotFound = errors.New("webhook not found")
+	// ErrNotFound: no such webhook (or it was deleted), or no such event, in the caller's project. The
+	// edge and the admin API answer 404.
+	ErrNotFound = errors.New("not found")
 	// ErrUnavailable: the config store could not be reached and nothing usable is cached. The edge
 	// answers 503 (fail closed).
 	ErrUnavailable = errors.New("webhook config unavailable")

@@ -1,0 +1,611 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/inlet-dev/inlet/internal/fieldpath"
+	"github.com/inlet-dev/inlet/internal/secret"
+)
+
+// Limits of the store's operations.
+const (
+	// MaxListLimit bounds one page of List; DefaultListLimit is used when the caller asks for none.
+	MaxListLimit     = 200
+	DefaultListLimit = 50
+	// MaxRotationGrace bounds how long a rotated-out secret keeps working.
+	MaxRotationGrace = 7 * 24 * time.Hour
+	// MaxSearchLen bounds List's name search.
+	MaxSearchLen = MaxWebhookNameLen
+)
+
+// Store keeps events and webhooks in PostgreSQL. Every method is scoped to the caller's project: a row
+// of another project answers ErrNotFound, exactly like a row that does not exist.
+type Store struct {
+	db     *pgxpool.Pool
+	sealer *secret.Sealer
+}
+
+// NewStore returns a store on pool; sealer encrypts webhook secrets at rest under the master key.
+func NewStore(pool *pgxpool.Pool, sealer *secret.Sealer) *Store {
+	return &Store{db: pool, sealer: sealer}
+}
+
+// Webhook is the admin view of a webhook. Its secret is never part of it: see Create, RotateSecret and
+// Credentials.
+type Webhook struct {
+	// ID is the public id, the {id} of the webhook's URL.
+	ID            string    `json:"id"`
+	ProjectID     int64     `json:"-"`
+	Name          string    `json:"name"`
+	EventID       int64     `json:"event_id"`
+	EventName     string    `json:"event"`
+	Identify      Identify  `json:"identify"`
+	Mappings      []Mapping `json:"mappings"`
+	Enabled       bool      `json:"enabled"`
+	SamplePayload string    `json:"sample_payload"`
+	// Version grows by one with every change (edit, enable/disable, secret rotation); pass it back as
+	// expectedVersion to detect concurrent edits.
+	Version         int64     `json:"version"`
+	SecretRotatedAt time.Time `json:"secret_rotated_at"`
+	// PreviousSecretExpiresAt is when the secret replaced by the last rotation stops working; nil when
+	// there is no grace period running or it has ended.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	CreatedAt               time.Time  `json:"created_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+}
+
+// WebhookInput is the body of a webhook create. The event is named by EventID or by EventName (if both
+// are given they must name the same event). Field paths use the syntax of package fieldpath and are
+// stored in its canonical form. SamplePayload is optional; when given it must be one JSON value of at
+// most MaxSamplePayload bytes. Names are 1..MaxWebhookNameLen characters, unique among the project's
+// live webhooks ignoring case.
+type WebhookInput struct {
+	Name          string    `json:"name"`
+	EventID       int64     `json:"event_id,omitempty"`
+	EventName     string    `json:"event,omitempty"`
+	Identify      Identify  `json:"identify"`
+	Mappings      []Mapping `json:"mappings"`
+	SamplePayload string    `json:"sample_payload,omitempty"`
+}
+
+// WebhookPatch is the body of a webhook edit: nil fields stay as they are. Changing the event keeps the
+// mappings unless they are given too, so they must fit the new event. Mappings, when given, replace the
+// whole list.
+type WebhookPatch struct {
+	Name          *string    `json:"name,omitempty"`
+	EventID       *int64     `json:"event_id,omitempty"`
+	EventName     *string    `json:"event,omitempty"`
+	Identify      *Identify  `json:"identify,omitempty"`
+	Mappings      *[]Mapping `json:"mappings,omitempty"`
+	SamplePayload *string    `json:"sample_payload,omitempty"`
+}
+
+// Credentials is what a sender needs: the webhook's id and its secret in clear.
+type Credentials struct {
+	ID string `json:"id"`
+	// Secret is "whsec_…".
+	Secret string `json:"secret"`
+	// Authorization is the header value the sender must present, exactly: "Bearer whsec_…".
+	Authorization string `json:"authorization"`
+	// SamplePayload is the webhook's sample, for the example request.
+	SamplePayload string `json:"sample_payload"`
+}
+
+// ListFilter selects and orders a page of webhooks.
+type ListFilter struct {
+	// Search keeps webhooks whose name contains it, ignoring case. At most MaxSearchLen characters.
+	Search string
+	// Status is "" (all), "enabled" or "disabled".
+	Status string
+	// Sort is "updated_at" (default), "created_at" or "name"; ties are broken by id.
+	Sort string
+	// Desc reverses the order. The console's default is updated_at, newest first.
+	Desc bool
+	// Limit is the page size, 1..MaxListLimit; 0 means DefaultListLimit.
+	Limit int
+	// Offset skips that many matching webhooks.
+	Offset int
+}
+
+// Page is one page of List.
+type Page struct {
+	Webhooks []Webhook `json:"webhooks"`
+	// Total counts every webhook that matches the filter, on all pages.
+	Total int `json:"total"`
+}
+
+const webhookColumns = `w.public_id, w.project_id, w.name, w.event_id, e.name, w.identify_kind, w.identify_field,
+	w.mappings, w.enabled, w.sample_payload, w.version, w.secret_rotated_at,
+	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at`
+
+const webhookFrom = ` FROM webhooks w JOIN events e ON e.id = w.event_id `
+
+func scanWebhook(row pgx.Row) (*Webhook, error) {
+	var w Webhook
+	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.EventID, &w.EventName, &w.Identify.Kind, &w.Identify.Field,
+		&w.Mappings, &w.Enabled, &w.SamplePayload, &w.Version, &w.SecretRotatedAt,
+		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if w.Mappings == nil {
+		w.Mappings = []Mapping{}
+	}
+	return &w, nil
+}
+
+// validate checks in and resolves its event inside tx (locking the event row against a concurrent
+// change or delete until tx ends). It canonicalises the field paths in place. All problems are reported
+// at once; the returned error is either a *ValidationError or a database error.
+func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput) (*Event, error) {
+	var e errs
+	switch n := utf8.RuneCountInString(in.Name); {
+	case !utf8.ValidString(in.Name):
+		e.add("name", "not valid UTF-8")
+	case strings.TrimSpace(in.Name) == "":
+		e.add("name", "required")
+	case n > MaxWebhookNameLen:
+		e.add("name", "%d characters; at most %d", n, MaxWebhookNameLen)
+	case strings.ContainsFunc(in.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		e.add("name", "must not contain control characters")
+	}
+
+	ev, err := s.resolveEvent(ctx, tx, projectID, in, &e)
+	if err != nil {
+		return nil, err
+	}
+
+	if !in.Identify.Kind.Valid() {
+		e.add("identify.kind", "%q is not one of user_id, email, phone, hwid", in.Identify.Kind)
+	}
+	if in.Identify.Field == "" {
+		e.add("identify.field", "required")
+	} else if p, err := fieldpath.Parse(in.Identify.Field); err != nil {
+		e.add("identify.field", "%v", err)
+	} else {
+		in.Identify.Field = p.String()
+	}
+
+	if len(in.Mappings) > MaxMappings {
+		e.add("mappings", "%d mappings; at most %d", len(in.Mappings), MaxMappings)
+	} else {
+		seen := make(map[string]int, len(in.Mappings))
+		for i := range in.Mappings {
+			m := &in.Mappings[i]
+			f := fmt.Sprintf("mappings[%d]", i)
+			switch {
+			case m.Attribute == "":
+				e.add(f+".attribute", "required")
+			case ev != nil && !hasAttribute(ev, m.Attribute):
+				e.add(f+".attribute", "%q is not an attribute of event %q", m.Attribute, ev.Name)
+			default:
+				if j, dup := seen[m.Attribute]; dup {
+					e.add(f+".attribute", "%q is already mapped by mappings[%d]", m.Attribute, j)
+				} else {
+					seen[m.Attribute] = i
+				}
+			}
+			if m.Field == "" {
+				e.add(f+".field", "required")
+			} else if p, err := fieldpath.Parse(m.Field); err != nil {
+				e.add(f+".field", "%v", err)
+			} else {
+				m.Field = p.String()
+			}
+		}
+	}
+
+	if len(in.SamplePayload) > MaxSamplePayload {
+		e.add("sample_payload", "%d bytes; at most %d", len(in.SamplePayload), MaxSamplePayload)
+	} else if in.SamplePayload != "" && !json.Valid([]byte(in.SamplePayload)) {
+		e.add("sample_payload", "not valid JSON")
+	}
+	return ev, e.err()
+}
+
+func hasAttribute(ev *Event, name string) bool {
+	for _, a := range ev.Attributes {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveEvent finds the event in names, FOR SHARE so that it cannot be deleted or lose an attribute
+// before tx commits. A missing event is a field error, not ErrNotFound: the webhook is what the caller
+// addressed.
+func (s *Store) resolveEvent(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, e *errs) (*Event, error) {
+	var (
+		q     string
+		arg   any
+		field string
+	)
+	switch {
+	case in.EventID == 0 && in.EventName == "":
+		e.add("event", "required (event or event_id)")
+		return nil, nil
+	case in.EventID < 0:
+		e.add("event_id", "must be positive")
+		return nil, nil
+	case in.EventID != 0:
+		q, arg, field = `id = $2`, in.EventID, "event_id"
+	default:
+		q, arg, field = `name = $2`, in.EventName, "event"
+	}
+	ev, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND `+q+` FOR SHARE`, projectID, arg))
+	if errors.Is(err, pgx.ErrNoRows) {
+		e.add(field, "no event %v in this project", quoteIfString(arg))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolve event: %w", err)
+	}
+	if in.EventID != 0 && in.EventName != "" && ev.Name != in.EventName {
+		e.add("event", "event_id %d is event %q, not %q", in.EventID, ev.Name, in.EventName)
+	}
+	return ev, nil
+}
+
+func quoteIfString(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
+}
+
+// conflictName turns the unique index on live webhook names into ErrConflict.
+func conflictName(err error, name string) error {
+	if uniqueViolation(err, "webhooks_project_name") {
+		return fmt.Errorf("a webhook named %q already exists: %w", name, ErrConflict)
+	}
+	return err
+}
+
+// Create adds a webhook, disabled, with a fresh public id and secret. It returns the webhook and the
+// secret in clear ("whsec_…"); only its digest and its ciphertext are stored.
+func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*Webhook, string, error) {
+	id := secret.NewPublicID()
+	sec := secret.NewWebhookSecret()
+	digest := secret.Digest([]byte(secret.Authorization(sec)))
+	sealed := s.sealer.Seal([]byte(sec), []byte(id))
+	var out *Webhook
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		ev, err := s.validate(ctx, tx, projectID, &in)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
+			mappings, sample_payload, secret_digest, secret_ciphertext)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			id, projectID, in.Name, ev.ID, in.Identify.Kind, in.Identify.Field,
+			mappingsOrEmpty(in.Mappings), in.SamplePayload, digest[:], sealed)
+		if err != nil {
+			return conflictName(err, in.Name)
+		}
+		out, err = scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+`WHERE w.public_id = $1`, id))
+		return err
+	})
+	if err != nil {
+		return nil, "", wrapUnlessSentinel(err, "create webhook %q", in.Name)
+	}
+	return out, sec, nil
+}
+
+func mappingsOrEmpty(m []Mapping) []Mapping {
+	if m == nil {
+		return []Mapping{}
+	}
+	return m
+}
+
+// Get returns one live webhook of the project, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, projectID int64, publicID string) (*Webhook, error) {
+	w, err := scanWebhook(s.db.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+
+		`WHERE w.public_id = $1 AND w.project_id = $2 AND w.deleted_at IS NULL`, publicID, projectID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get webhook %s: %w", publicID, err)
+	}
+	return w, nil
+}
+
+// validate checks a filter; the field names are the query parameters the admin API is expected to use.
+func (f *ListFilter) validate() error {
+	var e errs
+	if utf8.RuneCountInString(f.Search) > MaxSearchLen || !utf8.ValidString(f.Search) {
+		e.add("search", "at most %d characters of valid UTF-8", MaxSearchLen)
+	}
+	switch f.Status {
+	case "", "enabled", "disabled":
+	default:
+		e.add("status", "%q is not enabled or disabled", f.Status)
+	}
+	switch f.Sort {
+	case "", "updated_at", "created_at", "name":
+	default:
+		e.add("sort", "%q is not one of name, updated_at, created_at", f.Sort)
+	}
+	if f.Limit < 0 || f.Limit > MaxListLimit {
+		e.add("limit", "%d is not in 1..%d", f.Limit, MaxListLimit)
+	}
+	if f.Offset < 0 {
+		e.add("offset", "must not be negative")
+	}
+	return e.err()
+}
+
+// List returns one page of the project's live webhooks and how many match in all. SamplePayload is left
+// empty in list rows (it can be 64 KiB each); Get has it.
+func (s *Store) List(ctx context.Context, projectID int64, f ListFilter) (*Page, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	where := `WHERE w.project_id = $1 AND w.deleted_at IS NULL`
+	args := []any{projectID}
+	if f.Search != "" {
+		args = append(args, "%"+likeEscaper.Replace(f.Search)+"%")
+		where += ` AND w.name ILIKE $` + strconv.Itoa(len(args))
+	}
+	if f.Status != "" {
+		args = append(args, f.Status == "enabled")
+		where += ` AND w.enabled = $` + strconv.Itoa(len(args))
+	}
+	col := "w.updated_at"
+	switch f.Sort {
+	case "created_at":
+		col = "w.created_at"
+	case "name":
+		col = "lower(w.name)"
+	}
+	dir := " ASC"
+	if f.Desc {
+		dir = " DESC"
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	page := &Page{Webhooks: []Webhook{}}
+	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhooks w `+where, args...).Scan(&page.Total); err != nil {
+			return err
+		}
+		cols := strings.Replace(webhookColumns, "w.sample_payload", "''", 1)
+		rows, err := tx.Query(ctx, `SELECT `+cols+webhookFrom+where+` ORDER BY `+col+dir+`, w.id`+dir+
+			` LIMIT `+strconv.Itoa(limit)+` OFFSET `+strconv.Itoa(f.Offset), args...)
+		if err != nil {
+			return err
+		}
+		page.Webhooks, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Webhook, error) {
+			w, err := scanWebhook(r)
+			if err != nil {
+				return Webhook{}, err
+			}
+			return *w, nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	return page, nil
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// lockLive locks a live webhook of the project for the rest of tx and checks the expected version.
+func lockLive(ctx context.Context, tx pgx.Tx, projectID int64, publicID string, expectedVersion int64) (*Webhook, error) {
+	w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+
+		`WHERE w.public_id = $1 AND w.project_id = $2 AND w.deleted_at IS NULL FOR UPDATE OF w`, publicID, projectID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if expectedVersion != 0 && w.Version != expectedVersion {
+		return nil, fmt.Errorf("webhook %s is at version %d, not %d: %w", publicID, w.Version, expectedVersion, ErrVersionMismatch)
+	}
+	return w, nil
+}
+
+// Update applies patch to a live webhook and bumps its version. expectedVersion 0 skips the check;
+// another value answers ErrVersionMismatch unless it is the current version. The result is validated as
+// a whole, like a create.
+func (s *Store) Update(ctx context.Context, projectID int64, publicID string, expectedVersion int64, patch WebhookPatch) (*Webhook, error) {
+	var out *Webhook
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		cur, err := lockLive(ctx, tx, projectID, publicID, expectedVersion)
+		if err != nil {
+			return err
+		}
+		in := WebhookInput{Name: cur.Name, EventID: cur.EventID, Identify: cur.Identify, Mappings: cur.Mappings, SamplePayload: cur.SamplePayload}
+		if patch.Name != nil {
+			in.Name = *patch.Name
+		}
+		if patch.EventID != nil || patch.EventName != nil {
+			in.EventID, in.EventName = 0, ""
+			if patch.EventID != nil {
+				in.EventID = *patch.EventID
+			}
+			if patch.EventName != nil {
+				in.EventName = *patch.EventName
+			}
+		}
+		if patch.Identify != nil {
+			in.Identify = *patch.Identify
+		}
+		if patch.Mappings != nil {
+			in.Mappings = *patch.Mappings
+		}
+		if patch.SamplePayload != nil {
+			in.SamplePayload = *patch.SamplePayload
+		}
+		ev, err := s.validate(ctx, tx, projectID, &in)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE webhooks SET name = $3, event_id = $4, identify_kind = $5, identify_field = $6,
+			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now()
+			WHERE public_id = $1 AND project_id = $2 AND version = $9`,
+			publicID, projectID, in.Name, ev.ID, in.Identify.Kind, in.Identify.Field, mappingsOrEmpty(in.Mappings), in.SamplePayload, cur.Version)
+		if err != nil {
+			return conflictName(err, in.Name)
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("webhook %s changed concurrently: %w", publicID, ErrVersionMismatch)
+		}
+		out, err = scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+`WHERE w.public_id = $1`, publicID))
+		return err
+	})
+	if err != nil {
+		return nil, wrapUnlessSentinel(err, "update webhook %s", publicID)
+	}
+	return out, nil
+}
+
+// SetEnabled enables or disables a live webhook and bumps its version (even when the state does not
+// change, so that an If-Match sequence stays simple). expectedVersion as in Update.
+func (s *Store) SetEnabled(ctx context.Context, projectID int64, publicID string, expectedVersion int64, enabled bool) (*Webhook, error) {
+	return s.change(ctx, projectID, publicID, expectedVersion, `enabled = $4`, enabled)
+}
+
+// change runs one UPDATE of a live webhook that bumps version and updated_at; set is the extra SET list
+// with its argument as $4.
+func (s *Store) change(ctx context.Context, projectID int64, publicID string, expectedVersion int64, set string, arg any) (*Webhook, error) {
+	var out *Webhook
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		cur, err := lockLive(ctx, tx, projectID, publicID, expectedVersion)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhooks SET `+set+`, version = version + 1, updated_at = now()
+			WHERE public_id = $1 AND project_id = $2 AND version = $3`, publicID, projectID, cur.Version, arg); err != nil {
+			return err
+		}
+		out, err = scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+`WHERE w.public_id = $1`, publicID))
+		return err
+	})
+	if err != nil {
+		return nil, wrapUnlessSentinel(err, "change webhook %s", publicID)
+	}
+	return out, nil
+}
+
+// Delete soft-deletes a live webhook: from then on Get, Hook (and so the edge) answer ErrNotFound. Its
+// activity stays in ClickHouse.
+func (s *Store) Delete(ctx context.Context, projectID int64, publicID string) error {
+	tag, err := s.db.Exec(ctx, `UPDATE webhooks SET deleted_at = now(), enabled = false, version = version + 1, updated_at = now()
+		WHERE public_id = $1 AND project_id = $2 AND deleted_at IS NULL`, publicID, projectID)
+	if err != nil {
+		return fmt.Errorf("delete webhook %s: %w", publicID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+	}
+	return nil
+}
+
+// RotateSecret gives a live webhook a new secret and returns it in clear. The old secret keeps working
+// for grace (0: not at all; at most MaxRotationGrace); a rotation during a grace period ends that one,
+// so at most two secrets work at any time. It bumps the version and secret_rotated_at, which resets the
+// edge's auth-failure streak.
+func (s *Store) RotateSecret(ctx context.Context, projectID int64, publicID string, grace time.Duration) (string, error) {
+	if grace < 0 || grace > MaxRotationGrace {
+		var e errs
+		e.add("grace", "%s is not in 0..%s", grace, MaxRotationGrace)
+		return "", e.err()
+	}
+	sec := secret.NewWebhookSecret()
+	digest := secret.Digest([]byte(secret.Authorization(sec)))
+	sealed := s.sealer.Seal([]byte(sec), []byte(publicID))
+	tag, err := s.db.Exec(ctx, `UPDATE webhooks SET
+			prev_secret_digest = CASE WHEN $3::bigint > 0 THEN secret_digest END,
+			prev_secret_expires_at = CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 microsecond' END,
+			secret_digest = $4, secret_ciphertext = $5, secret_rotated_at = now(),
+			version = version + 1, updated_at = now()
+		WHERE public_id = $1 AND project_id = $2 AND deleted_at IS NULL`,
+		publicID, projectID, grace.Microseconds(), digest[:], sealed)
+	if err != nil {
+		return "", fmt.Errorf("rotate secret of webhook %s: %w", publicID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return "", fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+	}
+	return sec, nil
+}
+
+// Credentials returns a live webhook's current secret in clear, decrypted with the master key, for the
+// console's "Copy URL" window.
+func (s *Store) Credentials(ctx context.Context, projectID int64, publicID string) (*Credentials, error) {
+	var sealed []byte
+	var sample string
+	err := s.db.QueryRow(ctx, `SELECT secret_ciphertext, sample_payload FROM webhooks
+		WHERE public_id = $1 AND project_id = $2 AND deleted_at IS NULL`, publicID, projectID).Scan(&sealed, &sample)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("credentials of webhook %s: %w", publicID, err)
+	}
+	pt, err := s.sealer.Open(sealed, []byte(publicID))
+	if err != nil {
+		return nil, fmt.Errorf("credentials of webhook %s (wrong master key?): %w", publicID, err)
+	}
+	sec := string(pt)
+	return &Credentials{ID: publicID, Secret: sec, Authorization: secret.Authorization(sec), SamplePayload: sample}, nil
+}
+
+// Hook is the data path's view of a live webhook, across projects (the public id is the key the edge
+// has), with the event's name and attribute types joined in. Deleted or unknown: ErrNotFound. Any other
+// error means PostgreSQL could not answer.
+func (s *Store) Hook(ctx context.Context, publicID string) (*Hook, error) {
+	var (
+		h        Hook
+		digest   []byte
+		prev     []byte
+		prevTill *time.Time
+		attrs    []Attribute
+		maps     []Mapping
+	)
+	err := s.db.QueryRow(ctx, `SELECT w.public_id, w.project_id, w.enabled, w.version, w.secret_digest,
+			w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
+			w.identify_kind, w.identify_field, w.mappings`+webhookFrom+
+		`WHERE w.public_id = $1 AND w.deleted_at IS NULL`, publicID).
+		Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
+			&h.EventName, &attrs, &h.Identify.Kind, &h.Identify.Field, &maps)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load webhook %s: %w", publicID, err)
+	}
+	copy(h.SecretDigest[:], digest)
+	if len(prev) == len(h.PrevSecretDigest) && prevTill != nil {
+		copy(h.PrevSecretDigest[:], prev)
+		h.PrevSecretUntil = *prevTill
+	}
+	types := make(map[string]AttrType, len(attrs))
+	for _, a := range attrs {
+		types[a.Name] = a.Type
+	}
+	h.Mappings = make([]TypedMapping, len(maps))
+	for i, m := range maps {
+		// An attribute always exists: UpdateEvent refuses to remove a mapped one and validate checks
+		// new mappings, both under a lock on the event row.
+		h.Mappings[i] = TypedMapping{Attribute: m.Attribute, Type: types[m.Attribute], Field: m.Field}
+	}
+	return &h, nil
+}
