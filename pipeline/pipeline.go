@@ -428,7 +428,7 @@ func (p *Pipeline) prepare(ctx context.Context, items []item) error {
 		it := &items[i]
 		switch {
 		case it.headerErr != "":
-			it.reason = "invalid_record"
+			it.reason = wire.ReasonInvalidRecord
 			it.detail = append(it.detail, it.headerErr)
 			continue
 		case it.outcome != wire.OutcomeAccepted:

@@ -16,7 +16,7 @@ const (
 	HeaderEdgeOutcome   = "inlet-edge-outcome"      // one of the Outcome values
 	HeaderEdgeStatus    = "inlet-edge-status"       // HTTP status the edge answered, decimal
 	HeaderBodyBytes     = "inlet-body-bytes"        // size of the body as received (the value may be truncated or empty)
-	HeaderTruncated     = "inlet-payload-truncated" // "1" when the value is a truncated preview
+	HeaderTruncated     = "inlet-payload-truncated" // "1" when the value is not the whole body (a preview, or empty for payload_too_large), else "0"
 )
 
 // Outcome is the edge's verdict on a request. Only accepted requests are processed further by the
@@ -38,6 +38,9 @@ const (
 	ReasonUserNotFound          = "user_not_found"
 	ReasonAttributeTypeMismatch = "attribute_type_mismatch"
 	ReasonWebhookDeleted        = "webhook_deleted"
+	// ReasonInvalidRecord: the record broke this contract (a header missing or malformed). The pipeline
+	// still logs it so that nothing the edge acknowledged disappears silently.
+	ReasonInvalidRecord = "invalid_record"
 )
 
 // Header keys of webhooks.events records. The value is the event as JSON (see Event in package pipeline).

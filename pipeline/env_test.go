@@ -1,0 +1,256 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/kafka"
+	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/wire"
+	"github.com/inlet-dev/inlet/pipeline"
+)
+
+// fakeHooks is an in-memory webhook.Cache.
+type fakeHooks struct {
+	mu sync.Mutex
+	m  map[string]*webhook.Hook
+}
+
+func (f *fakeHooks) Get(_ context.Context, id string) (*webhook.Hook, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h, ok := f.m[id]; ok {
+		return h, nil
+	}
+	return nil, fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
+}
+
+func (f *fakeHooks) put(h *webhook.Hook) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[string]*webhook.Hook{}
+	}
+	f.m[h.PublicID] = h
+}
+
+// fakeResolver is an in-memory directory; down makes it fail like an unreachable PostgreSQL.
+type fakeResolver struct {
+	subjects map[webhook.IdentifyKind]map[string]pipeline.Subject
+	down     atomic.Bool
+	calls    atomic.Int64
+}
+
+func (f *fakeResolver) Resolve(_ context.Context, _ int64, kind webhook.IdentifyKind, values []string) (map[string]pipeline.Subject, error) {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return nil, errors.New("directory down")
+	}
+	out := map[string]pipeline.Subject{}
+	for _, v := range values {
+		if s, ok := f.subjects[kind][v]; ok {
+			out[v] = s
+		}
+	}
+	return out, nil
+}
+
+// standardFixtures are the webhooks and users every end-to-end test uses.
+func standardFixtures() (*fakeHooks, *fakeResolver) {
+	hooks := &fakeHooks{}
+	seedMappings := []webhook.TypedMapping{
+		{Attribute: "email", Type: webhook.TypeString, Field: "email_address"},
+		{Attribute: "total", Type: webhook.TypePrice, Field: "price"},
+		{Attribute: "order_id", Type: webhook.TypeString, Field: "order_number"},
+		{Attribute: "purchase_date", Type: webhook.TypeDate, Field: "purchase_date"},
+	}
+	hooks.put(&webhook.Hook{PublicID: "wh_uid", ProjectID: 1, Enabled: true, Version: 1, EventName: "CheckoutSuccess",
+		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"}, Mappings: seedMappings})
+	hooks.put(&webhook.Hook{PublicID: "wh_email", ProjectID: 1, Enabled: true, Version: 1, EventName: "CheckoutSuccess",
+		Identify: webhook.Identify{Kind: webhook.ByEmail, Field: "email_address"}, Mappings: seedMappings})
+	hooks.put(&webhook.Hook{PublicID: "wh_hwid", ProjectID: 1, Enabled: true, Version: 1, EventName: "ItemShipped",
+		Identify: webhook.Identify{Kind: webhook.ByHWID, Field: "device.hwid"},
+		Mappings: []webhook.TypedMapping{
+			{Attribute: "sku", Type: webhook.TypeString, Field: "items[0].sku"},
+			{Attribute: "order", Type: webhook.TypeInteger, Field: `["order.id"]`},
+			{Attribute: "tags", Type: webhook.TypeList, Field: "tags"},
+			{Attribute: "gift", Type: webhook.TypeBoolean, Field: "meta.gift"},
+		}})
+	hooks.put(&webhook.Hook{PublicID: "wh_strict", ProjectID: 1, Enabled: true, Version: 1, EventName: "CheckoutSuccess",
+		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"},
+		Mappings: []webhook.TypedMapping{{Attribute: "qty", Type: webhook.TypeInteger, Field: "order_number"}}})
+	res := &fakeResolver{subjects: map[webhook.IdentifyKind]map[string]pipeline.Subject{
+		webhook.ByUserID: {"12345": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},
+		webhook.ByEmail:  {"jane@example.com": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},
+		webhook.ByHWID:   {"hw-a": {UserID: "12345", HWID: "hw-a", HWIDs: []string{"hw-a", "hw-b"}}},
+	}}
+	for i := range 50 {
+		u := "u" + strconv.Itoa(i)
+		res.subjects[webhook.ByUserID][u] = pipeline.Subject{UserID: u}
+	}
+	return hooks, res
+}
+
+const seedPayload = `{"user_id":"12345","email_address":"jane@example.com","mobile":"+15551234567","purchase_date":"2024-03-15","order_number":"ORD-001","price":99.99,"payment_state":"success"}`
+
+// req is one webhooks.requests record as the ingestor writes it.
+type req struct {
+	id         uuid.UUID
+	webhook    string
+	outcome    wire.Outcome
+	body       string
+	receivedMs int64
+	version    int64
+}
+
+func newReq(webhookID string, outcome wire.Outcome, body string) req {
+	return req{id: uuid.Must(uuid.NewV7()), webhook: webhookID, outcome: outcome, body: body,
+		receivedMs: time.Now().UnixMilli(), version: 1}
+}
+
+func (r req) record(topic string) *kgo.Record {
+	status := "202"
+	if r.outcome != wire.OutcomeAccepted {
+		status = "401"
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(r.webhook), Value: []byte(r.body), Headers: []kgo.RecordHeader{
+		{Key: wire.HeaderRequestID, Value: []byte(r.id.String())},
+		{Key: wire.HeaderWebhookID, Value: []byte(r.webhook)},
+		{Key: wire.HeaderProjectID, Value: []byte("1")},
+		{Key: wire.HeaderReceivedAt, Value: []byte(strconv.FormatInt(r.receivedMs, 10))},
+		{Key: wire.HeaderConfigVersion, Value: []byte(strconv.FormatInt(r.version, 10))},
+		{Key: wire.HeaderEdgeOutcome, Value: []byte(r.outcome)},
+		{Key: wire.HeaderEdgeStatus, Value: []byte(status)},
+		{Key: wire.HeaderBodyBytes, Value: []byte(strconv.Itoa(len(r.body)))},
+	}}
+}
+
+// env is one test's slice of the real stack.
+type env struct {
+	kcfg  kafka.Config
+	kcl   *kgo.Client
+	chcfg chdb.Config
+	conn  driver.Conn
+	group string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	kcfg, kcl := testenv.Kafka(t)
+	chcfg, conn := testenv.ClickHouse(t)
+	return &env{kcfg: kcfg, kcl: kcl, chcfg: chcfg, conn: conn, group: testenv.Name("g")}
+}
+
+func (e *env) produce(t *testing.T, reqs ...req) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	recs := make([]*kgo.Record, len(reqs))
+	for i, r := range reqs {
+		recs[i] = r.record(e.kcfg.RequestsTopic)
+	}
+	if err := e.kcl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce %d requests: %v", len(reqs), err)
+	}
+}
+
+func testConfig() pipeline.Config {
+	cfg := pipeline.Defaults()
+	cfg.InternalAddr = "127.0.0.1:0"
+	cfg.FlushInterval = 200 * time.Millisecond
+	cfg.RetryMaxBackoff = 500 * time.Millisecond
+	cfg.ConfigWait = 300 * time.Millisecond
+	return cfg
+}
+
+// run starts a pipeline in this process and returns a function that stops it and waits.
+func (e *env) run(t *testing.T, cfg pipeline.Config, hooks pipeline.Hooks, res pipeline.Resolver, notifier pipeline.Notifier) func() {
+	t.Helper()
+	cfg.Group = e.group
+	p, err := pipeline.New(cfg, pipeline.Deps{
+		Kafka: e.kcfg, ClickHouse: e.conn, Hooks: hooks, Resolver: res, Notifier: notifier,
+		Registry: prometheus.NewRegistry(), Logger: testenv.Logger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("pipeline Run: %v", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Errorf("pipeline did not stop within 60s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (e *env) count(t *testing.T, q string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var n uint64
+	if err := e.conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// waitCount polls until the query answers want, failing after timeout.
+func (e *env) waitCount(t *testing.T, q string, want uint64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var got uint64
+	for time.Now().Before(deadline) {
+		if got = e.count(t, q); got == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s = %d after %s; want %d", q, got, timeout, want)
+}
+
+// events reads the events topic from the start until it has at least want records (or timeout).
+func (e *env) events(t *testing.T, want int, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	cl, err := kafka.NewClient(e.kcfg, "test-events", kgo.ConsumeTopics(e.kcfg.EventsTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}

@@ -1,0 +1,150 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/internal/wire"
+	"github.com/inlet-dev/inlet/pipeline"
+)
+
+func TestOutcomesEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	hooks, res := standardFixtures()
+	type want struct {
+		status, reason, detail string // detail: a substring
+		subjectKind, subject   string // events row, for successes
+		attributes             string // exact JSON, for successes ("" = not checked)
+	}
+	noPrice := strings.Replace(seedPayload, `"price":99.99,`, ``, 1)
+	cases := []struct {
+		name string
+		req  req
+		want want
+	}{
+		{"seed by user id", newReq("wh_uid", wire.OutcomeAccepted, seedPayload),
+			want{status: "success", subjectKind: "user", subject: "12345",
+				attributes: `{"email":"jane@example.com","total":"99.99","order_id":"ORD-001","purchase_date":"2024-03-15T00:00:00Z","__webhook":"wh_uid"}`}},
+		{"seed by email", newReq("wh_email", wire.OutcomeAccepted, seedPayload),
+			want{status: "success", subjectKind: "user", subject: "12345"}},
+		{"nested, array and dotted-key paths by hwid", newReq("wh_hwid", wire.OutcomeAccepted,
+			`{"device":{"hwid":"hw-a"},"items":[{"sku":"SKU-1"},{"sku":"SKU-2"}],"order.id":"77","tags":"a, b","meta":{"gift":"yes"}}`),
+			want{status: "success", subjectKind: "device", subject: "hw-a",
+				attributes: `{"sku":"SKU-1","order":77,"tags":["a","b"],"gift":true,"__webhook":"wh_hwid"}`}},
+		{"absent mapped field is omitted", newReq("wh_uid", wire.OutcomeAccepted, noPrice),
+			want{status: "success", subjectKind: "user", subject: "12345", detail: "attribute total omitted"}},
+		{"identifier absent", newReq("wh_uid", wire.OutcomeAccepted, `{"email_address":"x@y.z"}`),
+			want{status: "failed", reason: wire.ReasonIdentifierMissing, detail: "absent"}},
+		{"identifier null", newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":null}`),
+			want{status: "failed", reason: wire.ReasonIdentifierMissing, detail: "null"}},
+		{"identifier empty", newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":""}`),
+			want{status: "failed", reason: wire.ReasonIdentifierMissing, detail: "empty"}},
+		{"user not found", newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":"nobody"}`),
+			want{status: "failed", reason: wire.ReasonUserNotFound}},
+		{"attribute type mismatch", newReq("wh_strict", wire.OutcomeAccepted, seedPayload),
+			want{status: "failed", reason: wire.ReasonAttributeTypeMismatch, detail: "attribute qty"}},
+		{"webhook deleted", newReq("wh_gone", wire.OutcomeAccepted, seedPayload),
+			want{status: "failed", reason: wire.ReasonWebhookDeleted}},
+		{"auth rejected at the edge", newReq("wh_uid", wire.OutcomeAuthRejected, `{"user_id":"12`),
+			want{status: "failed", reason: "auth_rejected"}},
+		{"invalid json at the edge", newReq("wh_uid", wire.OutcomeInvalidJSON, `{not json`),
+			want{status: "failed", reason: "invalid_json"}},
+		{"too large at the edge", newReq("wh_uid", wire.OutcomePayloadTooLarge, ``),
+			want{status: "failed", reason: "payload_too_large"}},
+		{"disabled at the edge", newReq("wh_uid", wire.OutcomeWebhookDisabled, seedPayload),
+			want{status: "failed", reason: "webhook_disabled"}},
+	}
+	reqs := make([]req, len(cases))
+	successes := 0
+	for i, c := range cases {
+		reqs[i] = c.req
+		if c.want.status == "success" {
+			successes++
+		}
+	}
+	e.produce(t, reqs...)
+	e.run(t, testConfig(), hooks, res, nil)
+	e.waitCount(t, "SELECT count() FROM activity_log", uint64(len(cases)), 60*time.Second)
+	e.waitCount(t, "SELECT count() FROM events", uint64(successes), 30*time.Second)
+
+	ctx := context.Background()
+	for _, c := range cases {
+		var status, reason, detail, attrs, payload string
+		row := e.conn.QueryRow(ctx, "SELECT toString(status), reason, detail, attributes, payload FROM activity_log WHERE request_id = toUUID(?)", c.req.id.String())
+		if err := row.Scan(&status, &reason, &detail, &attrs, &payload); err != nil {
+			t.Errorf("%s: activity row: %v", c.name, err)
+			continue
+		}
+		if status != c.want.status || reason != c.want.reason {
+			t.Errorf("%s: status/reason %s/%q (detail %q); want %s/%q", c.name, status, reason, detail, c.want.status, c.want.reason)
+		}
+		if !strings.Contains(detail, c.want.detail) {
+			t.Errorf("%s: detail %q; want it to contain %q", c.name, detail, c.want.detail)
+		}
+		if payload != c.req.body {
+			t.Errorf("%s: payload %q; want %q", c.name, payload, c.req.body)
+		}
+		if c.want.attributes != "" && attrs != c.want.attributes {
+			t.Errorf("%s: attributes %s; want %s", c.name, attrs, c.want.attributes)
+		}
+		n := e.count(t, "SELECT count() FROM events WHERE event_id = toUUID('"+c.req.id.String()+"')")
+		if c.want.status != "success" {
+			if n != 0 {
+				t.Errorf("%s: %d events rows; want 0", c.name, n)
+			}
+			continue
+		}
+		var kind, subject string
+		if err := e.conn.QueryRow(ctx, "SELECT toString(subject_kind), subject FROM events WHERE event_id = toUUID(?)", c.req.id.String()).Scan(&kind, &subject); err != nil {
+			t.Errorf("%s: events row: %v", c.name, err)
+			continue
+		}
+		if kind != c.want.subjectKind || subject != c.want.subject {
+			t.Errorf("%s: events row subject %s/%s; want %s/%s", c.name, kind, subject, c.want.subjectKind, c.want.subject)
+		}
+	}
+
+	// Every success fired exactly one event (no crash here), keyed by subject, with the request id.
+	evs := e.events(t, successes, 30*time.Second)
+	if len(evs) != successes {
+		t.Fatalf("events topic has %d records; want %d", len(evs), successes)
+	}
+	byID := map[string]pipeline.Event{}
+	for _, r := range evs {
+		var ev pipeline.Event
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatalf("event value %s: %v", r.Value, err)
+		}
+		byID[ev.EventID] = ev
+		if got := headerValue(r, wire.HeaderEventID); got != ev.EventID {
+			t.Errorf("event header id %q; want %q", got, ev.EventID)
+		}
+	}
+	first := byID[cases[0].req.id.String()]
+	if first.Event != "CheckoutSuccess" || first.UserID != "12345" || len(first.HWIDs) != 2 ||
+		first.Attributes["__webhook"] != "wh_uid" || first.Attributes["total"] != "99.99" || first.ProjectID != 1 {
+		t.Errorf("seed event = %+v; want CheckoutSuccess for user 12345 with 2 hwids, total \"99.99\", __webhook wh_uid", first)
+	}
+	dev := byID[cases[2].req.id.String()]
+	if dev.SubjectKind != "device" || dev.HWID != "hw-a" || dev.Attributes["order"] != float64(77) {
+		t.Errorf("hwid event = %+v; want device hw-a with order 77", dev)
+	}
+}
+
+
+func headerValue(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+var _ = uuid.Nil
