@@ -3,8 +3,8 @@ package ingestor
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
@@ -68,7 +69,7 @@ func secretOf(id string) string { return "Bearer whsec_test-secret-of-" + id }
 func testHook(id string) *webhook.Hook {
 	return &webhook.Hook{
 		PublicID: id, ProjectID: 42, Enabled: true, Version: 7,
-		SecretDigest: sha256.Sum256([]byte(secretOf(id))),
+		SecretDigest: secret.Digest([]byte(secretOf(id))),
 	}
 }
 
@@ -281,4 +282,12 @@ func (e *edge) metric(t testing.TB, name string, labels ...string) float64 {
 		}
 	}
 	return 0
+}
+
+func newReg() *prometheus.Registry { return prometheus.NewRegistry() }
+
+func testLog() *slog.Logger { return testenv.Logger() }
+
+func testCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 60*time.Second)
 }

@@ -5,26 +5,15 @@ import (
 	"math"
 	"sync"
 	"time"
+	"unsafe"
+
+	"github.com/inlet-dev/inlet/internal/secret"
 )
 
-// maxIDLen bounds the {webhook_id} path segment; longer ids cannot exist, so they are 404 before any
-// lookup.
-const maxIDLen = 128
-
-// validID reports whether id could be a public webhook id: 1..maxIDLen URL-unreserved characters. Other
-// ids are answered 404 without reaching the config store.
+// validID reports whether id has the form of a public webhook id; other ids are answered 404 without
+// reaching the config store. The unsafe view is not retained: ValidPublicID only reads it.
 func validID(id []byte) bool {
-	if len(id) == 0 || len(id) > maxIDLen {
-		return false
-	}
-	for _, c := range id {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == '~':
-		default:
-			return false
-		}
-	}
-	return true
+	return len(id) == secret.PublicIDLen && secret.ValidPublicID(unsafe.String(unsafe.SliceData(id), len(id)))
 }
 
 // bucket is a token bucket. Not safe for concurrent use; hookState's mutex guards it.

@@ -32,7 +32,7 @@ type pending struct {
 	hdrs    [9]kgo.RecordHeader
 	key     []byte
 	value   []byte
-	scratch [512]byte // header values; ids are bounded by maxIDLen so they always fit
+	scratch [512]byte // header values; ids have secret.PublicIDLen bytes so they always fit
 	reqID   [36]byte
 	async   bool // a rejected request's record: nobody waits, the promise releases it
 	start   time.Time

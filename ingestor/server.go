@@ -3,7 +3,6 @@ package ingestor
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -194,8 +194,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 }
 
 // handleError answers requests fasthttp could not read. A body over MaxBodyBytes gets here before any of
-// it is read (Content-Length) or as soon as the limit is passed (chunked); it is authenticated like any
-// request so that its 413 can go to the webhook's activity log, without its payload.
+// it is read (Content-Length) or as soon as the limit is passed (chunked). A Content-Length request is
+// authenticated like any other so that its 413 goes to the webhook's activity log, without its payload;
+// fasthttp resets a chunked one (path and headers gone), so it is answered 413 and only counted.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	now := time.Now()
 	res := classify(err)
@@ -214,6 +215,9 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 // sender holding the secret learns that a webhook is disabled and gets its payload logged.
 func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) result {
 	path := ctx.Path()
+	if tooLarge && !bytes.HasPrefix(path, hooksPrefix) {
+		return s.respond(ctx, resPayloadTooLarge) // a chunked body: the request was reset, see handleError
+	}
 	if !bytes.HasPrefix(path, hooksPrefix) || !validID(path[len(hooksPrefix):]) {
 		return s.respond(ctx, resRouteNotFound)
 	}
@@ -292,7 +296,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 // in constant time: the digests have a fixed length, so neither where the inputs differ nor how long the
 // presented value is shows in the timing. Both comparisons always run.
 func authorized(h *webhook.Hook, authorization []byte, now time.Time) bool {
-	d := sha256.Sum256(authorization)
+	d := secret.Digest(authorization)
 	cur := subtle.ConstantTimeCompare(d[:], h.SecretDigest[:])
 	prev := subtle.ConstantTimeCompare(d[:], h.PrevSecretDigest[:])
 	grace := 0

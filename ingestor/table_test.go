@@ -2,7 +2,6 @@ package ingestor
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
@@ -22,6 +22,18 @@ import (
 // have tests of their own.
 
 const tableMaxBody = 2048
+
+// Public ids of the test webhooks (22 base62 characters, as secret.NewPublicID makes).
+const (
+	idOk          = "whOk000000000000000000"
+	idOther       = "whOther000000000000000"
+	idDisabled    = "whDisabled000000000000"
+	idUnavailable = "whUnavailable000000000"
+	idBroken      = "whBroken00000000000000"
+	idNope        = "whNope0000000000000000"
+	idRot         = "whRot00000000000000000"
+	idNoprev      = "whNoprev00000000000000"
+)
 
 // tableConfig has a body limit small enough to cross cheaply.
 func tableConfig() Config {
@@ -34,12 +46,12 @@ func tableConfig() Config {
 // tableHooks are the webhooks the rows talk to.
 func tableHooks() *fakeHooks {
 	f := &fakeHooks{hooks: map[string]*webhook.Hook{}, errs: map[string]error{
-		"wh_unavailable": webhook.ErrUnavailable,
-		"wh_broken":      errors.New("pool closed"),
+		idUnavailable: webhook.ErrUnavailable,
+		idBroken:      errors.New("pool closed"),
 	}}
-	f.set(testHook("wh_ok"))
-	f.set(testHook("wh_other"))
-	d := testHook("wh_disabled")
+	f.set(testHook(idOk))
+	f.set(testHook(idOther))
+	d := testHook(idDisabled)
 	d.Enabled = false
 	f.set(d)
 	return f
@@ -70,39 +82,39 @@ var (
 )
 
 func statusRows() []row {
-	ok := secretOf("wh_ok")
+	ok := secretOf(idOk)
 	return []row{
-		{name: "accepted", req: req{path: "/hooks/wh_ok", auth: ok, body: goodBody}, status: 202,
+		{name: "accepted", req: req{path: "/hooks/" + idOk, auth: ok, body: goodBody}, status: 202,
 			record: &wantRecord{wire.OutcomeAccepted, goodBody, len(goodBody)}},
-		{name: "accepted at max depth", req: req{path: "/hooks/wh_ok", auth: ok, body: okayDeep}, status: 202,
+		{name: "accepted at max depth", req: req{path: "/hooks/" + idOk, auth: ok, body: okayDeep}, status: 202,
 			record: &wantRecord{wire.OutcomeAccepted, okayDeep, len(okayDeep)}},
-		{name: "unknown webhook", req: req{path: "/hooks/wh_nope", auth: ok, body: goodBody}, status: 404, code: "webhook_not_found"},
-		{name: "disabled", req: req{path: "/hooks/wh_disabled", auth: secretOf("wh_disabled"), body: goodBody}, status: 403, code: "webhook_disabled",
+		{name: "unknown webhook", req: req{path: "/hooks/" + idNope, auth: ok, body: goodBody}, status: 404, code: "webhook_not_found"},
+		{name: "disabled", req: req{path: "/hooks/" + idDisabled, auth: secretOf(idDisabled), body: goodBody}, status: 403, code: "webhook_disabled",
 			record: &wantRecord{wire.OutcomeWebhookDisabled, goodBody, len(goodBody)}},
-		{name: "auth missing", req: req{path: "/hooks/wh_ok", body: goodBody}, status: 401, code: "auth_rejected",
+		{name: "auth missing", req: req{path: "/hooks/" + idOk, body: goodBody}, status: 401, code: "auth_rejected",
 			record: &wantRecord{wire.OutcomeAuthRejected, goodBody[:16], len(goodBody)}},
-		{name: "auth wrong, preview truncated", req: req{path: "/hooks/wh_ok", auth: "Bearer whsec_wrong", body: longWrong}, status: 401, code: "auth_rejected",
+		{name: "auth wrong, preview truncated", req: req{path: "/hooks/" + idOk, auth: "Bearer whsec_wrong", body: longWrong}, status: 401, code: "auth_rejected",
 			record: &wantRecord{wire.OutcomeAuthRejected, longWrong[:16], len(longWrong)}},
-		{name: "auth of another webhook", req: req{path: "/hooks/wh_ok", auth: secretOf("wh_other"), body: []byte(`{}`)}, status: 401, code: "auth_rejected",
+		{name: "auth of another webhook", req: req{path: "/hooks/" + idOk, auth: secretOf(idOther), body: []byte(`{}`)}, status: 401, code: "auth_rejected",
 			record: &wantRecord{wire.OutcomeAuthRejected, []byte(`{}`), 2}},
-		{name: "auth without Bearer", req: req{path: "/hooks/wh_ok", auth: strings.TrimPrefix(ok, "Bearer "), body: []byte(`{}`)}, status: 401, code: "auth_rejected",
+		{name: "auth without Bearer", req: req{path: "/hooks/" + idOk, auth: strings.TrimPrefix(ok, "Bearer "), body: []byte(`{}`)}, status: 401, code: "auth_rejected",
 			record: &wantRecord{wire.OutcomeAuthRejected, []byte(`{}`), 2}},
-		{name: "body over limit", req: req{path: "/hooks/wh_ok", auth: ok, body: bigBody}, status: 413, code: "payload_too_large",
+		{name: "body over limit", req: req{path: "/hooks/" + idOk, auth: ok, body: bigBody}, status: 413, code: "payload_too_large",
 			record: &wantRecord{wire.OutcomePayloadTooLarge, nil, len(bigBody)}},
-		{name: "body over limit, wrong auth", req: req{path: "/hooks/wh_ok", auth: "Bearer x", body: bigBody}, status: 401, code: "auth_rejected",
+		{name: "body over limit, wrong auth", req: req{path: "/hooks/" + idOk, auth: "Bearer x", body: bigBody}, status: 401, code: "auth_rejected",
 			record: &wantRecord{wire.OutcomeAuthRejected, nil, len(bigBody)}},
-		{name: "not json", req: req{path: "/hooks/wh_ok", auth: ok, body: notJSON}, status: 400, code: "invalid_json",
+		{name: "not json", req: req{path: "/hooks/" + idOk, auth: ok, body: notJSON}, status: 400, code: "invalid_json",
 			record: &wantRecord{wire.OutcomeInvalidJSON, notJSON, len(notJSON)}},
-		{name: "empty body", req: req{path: "/hooks/wh_ok", auth: ok}, status: 400, code: "invalid_json",
+		{name: "empty body", req: req{path: "/hooks/" + idOk, auth: ok}, status: 400, code: "invalid_json",
 			record: &wantRecord{wire.OutcomeInvalidJSON, nil, 0}},
-		{name: "too deep", req: req{path: "/hooks/wh_ok", auth: ok, body: deepBody}, status: 400, code: "invalid_json",
+		{name: "too deep", req: req{path: "/hooks/" + idOk, auth: ok, body: deepBody}, status: 400, code: "invalid_json",
 			record: &wantRecord{wire.OutcomeInvalidJSON, deepBody, len(deepBody)}},
-		{name: "config unavailable", req: req{path: "/hooks/wh_unavailable", auth: ok, body: goodBody}, status: 503, code: "unavailable", retry: true},
-		{name: "config lookup broken", req: req{path: "/hooks/wh_broken", auth: ok, body: goodBody}, status: 503, code: "unavailable", retry: true},
-		{name: "GET", req: req{method: "GET", path: "/hooks/wh_ok", auth: ok}, status: 405, code: "method_not_allowed"},
-		{name: "PUT", req: req{method: "PUT", path: "/hooks/wh_ok", auth: ok, body: goodBody}, status: 405, code: "method_not_allowed"},
+		{name: "config unavailable", req: req{path: "/hooks/" + idUnavailable, auth: ok, body: goodBody}, status: 503, code: "unavailable", retry: true},
+		{name: "config lookup broken", req: req{path: "/hooks/" + idBroken, auth: ok, body: goodBody}, status: 503, code: "unavailable", retry: true},
+		{name: "GET", req: req{method: "GET", path: "/hooks/" + idOk, auth: ok}, status: 405, code: "method_not_allowed"},
+		{name: "PUT", req: req{method: "PUT", path: "/hooks/" + idOk, auth: ok, body: goodBody}, status: 405, code: "method_not_allowed"},
 		{name: "other path", req: req{path: "/hooks", auth: ok, body: goodBody}, status: 404, code: "not_found"},
-		{name: "nested path", req: req{path: "/hooks/wh_ok/x", auth: ok, body: goodBody}, status: 404, code: "not_found"},
+		{name: "nested path", req: req{path: "/hooks/" + idOk + "/x", auth: ok, body: goodBody}, status: 404, code: "not_found"},
 		{name: "root GET", req: req{method: "GET", path: "/"}, status: 404, code: "not_found"},
 	}
 }
@@ -223,8 +235,8 @@ func TestStatusTable(t *testing.T) {
 func TestAuthRejectionsIdentical(t *testing.T) {
 	e := startEdge(t, testConfig(), tableHooks(), &fakeProducer{})
 	var first answer
-	for i, auth := range []string{"", "garbage", "Bearer whsec_wrong", secretOf("wh_other"), "Bearer  " + strings.TrimPrefix(secretOf("wh_ok"), "Bearer "), strings.ToLower(secretOf("wh_ok"))} {
-		a := e.do(t, req{path: "/hooks/wh_ok", auth: auth, body: goodBody})
+	for i, auth := range []string{"", "garbage", "Bearer whsec_wrong", secretOf(idOther), "Bearer  " + strings.TrimPrefix(secretOf(idOk), "Bearer "), strings.ToLower(secretOf(idOk))} {
+		a := e.do(t, req{path: "/hooks/" + idOk, auth: auth, body: goodBody})
 		if i == 0 {
 			first = a
 			if a.status != 401 {
@@ -240,9 +252,9 @@ func TestAuthRejectionsIdentical(t *testing.T) {
 
 func TestRotationGrace(t *testing.T) {
 	hooks := tableHooks()
-	h := testHook("wh_rot")
-	h.SecretDigest = sha256.Sum256([]byte("Bearer whsec_new"))
-	h.PrevSecretDigest = sha256.Sum256([]byte("Bearer whsec_old"))
+	h := testHook(idRot)
+	h.SecretDigest = secret.Digest([]byte("Bearer whsec_new"))
+	h.PrevSecretDigest = secret.Digest([]byte("Bearer whsec_old"))
 	h.PrevSecretUntil = time.Now().Add(time.Hour)
 	hooks.set(h)
 	e := startEdge(t, testConfig(), hooks, &fakeProducer{})
@@ -250,7 +262,7 @@ func TestRotationGrace(t *testing.T) {
 		auth string
 		want int
 	}{{"Bearer whsec_new", 202}, {"Bearer whsec_old", 202}, {"Bearer whsec_other", 401}} {
-		if a := e.do(t, req{path: "/hooks/wh_rot", auth: c.auth, body: goodBody}); a.status != c.want {
+		if a := e.do(t, req{path: "/hooks/" + idRot, auth: c.auth, body: goodBody}); a.status != c.want {
 			t.Errorf("during grace, %s: status %d; want %d", c.auth, a.status, c.want)
 		}
 	}
@@ -261,15 +273,15 @@ func TestRotationGrace(t *testing.T) {
 		auth string
 		want int
 	}{{"Bearer whsec_new", 202}, {"Bearer whsec_old", 401}} {
-		if a := e.do(t, req{path: "/hooks/wh_rot", auth: c.auth, body: goodBody}); a.status != c.want {
+		if a := e.do(t, req{path: "/hooks/" + idRot, auth: c.auth, body: goodBody}); a.status != c.want {
 			t.Errorf("after grace, %s: status %d; want %d", c.auth, a.status, c.want)
 		}
 	}
 	// A zero previous digest must not let an empty/absent previous secret through.
-	none := testHook("wh_noprev")
+	none := testHook(idNoprev)
 	none.PrevSecretUntil = time.Now().Add(time.Hour)
 	hooks.set(none)
-	if a := e.do(t, req{path: "/hooks/wh_noprev", auth: "", body: goodBody}); a.status != 401 {
+	if a := e.do(t, req{path: "/hooks/" + idNoprev, auth: "", body: goodBody}); a.status != 401 {
 		t.Errorf("no previous secret, no auth: status %d; want 401", a.status)
 	}
 }
