@@ -67,8 +67,8 @@ func TestCoercion(t *testing.T) {
 		{D, `"1710497430"`, `"2024-03-15T10:10:30Z"`},
 		{D, `"1710497430123"`, `"2024-03-15T10:10:30.123Z"`},
 		{D, `1710497430.5`, `"2024-03-15T10:10:30.5Z"`},
-		{D, `99999999999`, `"5138-11-16T09:46:39Z"`},   // just below the threshold: seconds
-		{D, `100000000000`, `"1973-03-03T09:46:40Z"`},  // at the threshold: milliseconds
+		{D, `99999999999`, `"5138-11-16T09:46:39Z"`},  // just below the threshold: seconds
+		{D, `100000000000`, `"1973-03-03T09:46:40Z"`}, // at the threshold: milliseconds
 		{D, `0`, `"1970-01-01T00:00:00Z"`},
 		{D, `"2024-13-45"`, ``},
 		{D, `"15/03/2024"`, ``},
@@ -104,7 +104,7 @@ func TestCoercion(t *testing.T) {
 		{P, `[1]`, ``},
 	}
 	for _, tt := range tests {
-		n, err := sonic.Get([]byte(`{"v":` + tt.in + `}`), "v")
+		n, err := sonic.Get([]byte(`{"v":`+tt.in+`}`), "v")
 		if err != nil {
 			t.Fatalf("%s: sonic.Get: %v", tt.in, err)
 		}

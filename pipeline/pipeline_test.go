@@ -137,7 +137,6 @@ func TestOutcomesEndToEnd(t *testing.T) {
 	}
 }
 
-
 func headerValue(r *kgo.Record, key string) string {
 	for _, h := range r.Headers {
 		if h.Key == key {

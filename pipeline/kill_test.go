@@ -1,0 +1,205 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/wire"
+	"github.com/inlet-dev/inlet/pipeline"
+)
+
+// The crash tests run the pipeline in a child process (this test binary, re-executed) so that a real
+// SIGKILL can hit it at a failpoint. The child reads where to work from these variables.
+const (
+	childEnv         = "INLET_PIPELINE_TEST_CHILD"
+	childRequestsEnv = "INLET_PIPELINE_TEST_REQUESTS"
+	childEventsEnv   = "INLET_PIPELINE_TEST_EVENTS"
+	childDatabaseEnv = "INLET_PIPELINE_TEST_DATABASE"
+	childGroupEnv    = "INLET_PIPELINE_TEST_GROUP"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChild())
+	}
+	os.Exit(m.Run())
+}
+
+func runChild() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	kcfg := testenv.KafkaConfig()
+	kcfg.RequestsTopic = os.Getenv(childRequestsEnv)
+	kcfg.EventsTopic = os.Getenv(childEventsEnv)
+	chcfg := testenv.ClickHouseConfig()
+	chcfg.Database = os.Getenv(childDatabaseEnv)
+	conn, err := chdb.Open(ctx, chcfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	defer conn.Close()
+	hooks, res := standardFixtures()
+	cfg := testConfig()
+	cfg.Group = os.Getenv(childGroupEnv)
+	cfg.BatchRows = 40
+	p, err := pipeline.New(cfg, pipeline.Deps{
+		Kafka: kcfg, ClickHouse: conn, Hooks: hooks, Resolver: res,
+		Registry: prometheus.NewRegistry(), Logger: testenv.Logger(),
+		Failpoint: pipeline.FailpointFromEnv(),
+		// A restarted child takes its predecessor's place at once instead of waiting for the dead
+		// member's session to time out.
+		KafkaOpts: []kgo.Opt{kgo.InstanceID("kill-test-child"), kgo.SessionTimeout(6 * time.Second)},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	if err := p.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	return 0
+}
+
+// startChild runs the pipeline in a child process; failpoint "" runs it without one.
+func (e *env) startChild(t *testing.T, failpoint string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		childEnv+"=1",
+		childRequestsEnv+"="+e.kcfg.RequestsTopic,
+		childEventsEnv+"="+e.kcfg.EventsTopic,
+		childDatabaseEnv+"="+e.chcfg.Database,
+		childGroupEnv+"="+e.group,
+		pipeline.FailpointEnv+"="+failpoint,
+	)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+// waitExit waits for the child and returns how it ended.
+func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) *os.ProcessState {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		return cmd.ProcessState
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("child did not exit within %s", timeout)
+		return nil
+	}
+}
+
+// crashWorkload is 200 requests over the three partitions: successes, business failures, edge
+// failures and a streak of auth failures, so every table gets rows.
+func crashWorkload() (reqs []req, successes int) {
+	for i := range 200 {
+		var r req
+		switch {
+		case i%10 == 3:
+			r = newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":"nobody"}`)
+		case i%10 == 6:
+			r = newReq("wh_strict", wire.OutcomeAccepted, seedPayload)
+		case i >= 100 && i < 110:
+			r = newReq("wh_email", wire.OutcomeAuthRejected, ``)
+		default:
+			r = newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":"u`+strconv.Itoa(i%50)+`","price":`+strconv.Itoa(i)+`.5}`)
+			successes++
+		}
+		reqs = append(reqs, r)
+	}
+	return reqs, successes
+}
+
+func TestKillAtFailpoints(t *testing.T) {
+	for _, fp := range []string{pipeline.FailBeforeInsert, pipeline.FailBetweenInsert, pipeline.FailAfterInserts} {
+		t.Run(fp, func(t *testing.T) {
+			e := newEnv(t)
+			reqs, successes := crashWorkload()
+			e.produce(t, reqs...)
+
+			first := e.startChild(t, fp)
+			st := waitExit(t, first, 90*time.Second)
+			if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("first child ended with %v; want killed by SIGKILL at %s", st, fp)
+			}
+			activity := e.count(t, "SELECT count() FROM activity_log")
+			events := e.count(t, "SELECT count() FROM events")
+			t.Logf("after the kill at %s: %d activity rows, %d events rows", fp, activity, events)
+			switch fp {
+			case pipeline.FailBeforeInsert:
+				if activity != 0 || events != 0 {
+					t.Fatalf("killed before the first insert, yet %d activity and %d events rows", activity, events)
+				}
+			case pipeline.FailBetweenInsert:
+				if activity == 0 || events != 0 {
+					t.Fatalf("killed between the inserts: %d activity, %d events rows; want some activity, no events", activity, events)
+				}
+			case pipeline.FailAfterInserts:
+				if activity == 0 || events == 0 {
+					t.Fatalf("killed after the inserts: %d activity, %d events rows; want both", activity, events)
+				}
+			}
+
+			second := e.startChild(t, "")
+			e.waitCount(t, "SELECT count() FROM activity_log", uint64(len(reqs)), 90*time.Second)
+			e.waitCount(t, "SELECT count() FROM events", uint64(successes), 30*time.Second)
+			e.waitCount(t, "SELECT count() FROM notifications", 1, 30*time.Second)
+			_ = second.Process.Signal(syscall.SIGTERM)
+			if st := waitExit(t, second, 60*time.Second); !st.Success() {
+				t.Errorf("second child ended with %v; want a clean exit", st)
+			}
+
+			for _, q := range []struct {
+				sql  string
+				want uint64
+			}{
+				{"SELECT uniqExact(request_id) FROM activity_log", uint64(len(reqs))},
+				{"SELECT count() FROM activity_log", uint64(len(reqs))},
+				{"SELECT uniqExact(event_id) FROM events", uint64(successes)},
+				{"SELECT count() FROM events", uint64(successes)},
+				{"SELECT count() FROM activity_log WHERE status = 'success'", uint64(successes)},
+				{"SELECT count() FROM notifications", 1},
+				{"SELECT sum(hits) FROM activity_minute", uint64(len(reqs))},
+			} {
+				if got := e.count(t, q.sql); got != q.want {
+					t.Errorf("%s = %d; want %d", q.sql, got, q.want)
+				}
+			}
+			// webhooks.events is at least once: a kill before the inserts re-fires, but every event id
+			// is there and no other.
+			evs := e.events(t, successes, 30*time.Second)
+			ids := map[string]bool{}
+			for _, r := range evs {
+				ids[headerValue(r, wire.HeaderEventID)] = true
+			}
+			if len(ids) != successes || len(evs) < successes {
+				t.Errorf("events topic: %d records with %d distinct ids; want ≥%d records with exactly %d ids", len(evs), len(ids), successes, successes)
+			}
+			t.Logf("events topic: %d records, %d distinct event ids", len(evs), len(ids))
+		})
+	}
+}
+
+var _ = errors.New
