@@ -1,0 +1,362 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/inlet-dev/inlet/internal/pgdb"
+)
+
+// CacheConfig bounds and tunes the data path's webhook cache.
+type CacheConfig struct {
+	// MaxCost bounds the cache's memory, in (estimated) bytes of cached configs. Default 64 MiB, room for
+	// ~100k typical webhooks; raising it costs memory in every ingestor and pipeline process.
+	MaxCost int64 `yaml:"max_cost"`
+	// TTL is the backstop after which an entry is re-read even without a change notification (one
+	// PostgreSQL query per active webhook per TTL). Default 30s.
+	TTL time.Duration `yaml:"ttl"`
+	// NegativeTTL is how long an unknown id is remembered as unknown, so that repeated requests for it
+	// do not reach PostgreSQL. Default 2s; a webhook created meanwhile is seen at once anyway (its INSERT
+	// is notified).
+	NegativeTTL time.Duration `yaml:"negative_ttl"`
+	// LoadTimeout bounds one PostgreSQL lookup. Default 2s.
+	LoadTimeout time.Duration `yaml:"load_timeout"`
+	// RetryInterval is how long after a failed lookup the cache stops asking PostgreSQL: stale entries
+	// are served and misses fail at once. Default 1s.
+	RetryInterval time.Duration `yaml:"retry_interval"`
+	// MaxMissRate bounds lookups of ids the cache has never seen, per second per process, so that a
+	// sender spraying random ids cannot turn each request into a query. Above it such requests answer
+	// ErrUnavailable. Default 500.
+	MaxMissRate float64 `yaml:"max_miss_rate"`
+}
+
+// DefaultCacheConfig returns the settings used when the file says nothing.
+func DefaultCacheConfig() CacheConfig {
+	return CacheConfig{
+		MaxCost:       64 << 20,
+		TTL:           30 * time.Second,
+		NegativeTTL:   2 * time.Second,
+		LoadTimeout:   2 * time.Second,
+		RetryInterval: time.Second,
+		MaxMissRate:   500,
+	}
+}
+
+// Validate reports the first invalid field, named as in the YAML file.
+func (c *CacheConfig) Validate() error {
+	switch {
+	case c.MaxCost < 1<<20:
+		return fmt.Errorf("max_cost: %d must be at least 1 MiB", c.MaxCost)
+	case c.TTL <= 0:
+		return fmt.Errorf("ttl: %s must be positive", c.TTL)
+	case c.NegativeTTL <= 0 || c.NegativeTTL > c.TTL:
+		return fmt.Errorf("negative_ttl: %s must be positive and at most ttl", c.NegativeTTL)
+	case c.LoadTimeout <= 0:
+		return fmt.Errorf("load_timeout: %s must be positive", c.LoadTimeout)
+	case c.RetryInterval <= 0:
+		return fmt.Errorf("retry_interval: %s must be positive", c.RetryInterval)
+	case c.MaxMissRate <= 0:
+		return fmt.Errorf("max_miss_rate: %v must be positive", c.MaxMissRate)
+	}
+	return nil
+}
+
+// HookLoader reads one webhook's data-path view; *Store is the real one. It answers ErrNotFound for an
+// unknown or deleted id and any other error when it cannot tell.
+type HookLoader interface {
+	Hook(ctx context.Context, publicID string) (*Hook, error)
+}
+
+// Cache is the webhook config lookup of the ingestor (on every request) and the pipeline. A warm hit is
+// a ristretto lookup and three atomic loads, without allocating.
+//
+// Freshness: a change to a webhook or an event is pushed through pgdb.Notifier (see Subscribe) and
+// marks the entry stale, so the next Get re-reads it; a listener reconnect or an event change marks
+// everything stale; TTL bounds the age of an entry if a notification is lost anyway.
+//
+// Failures: when PostgreSQL cannot answer, a stale entry keeps serving its last known config
+// (stale-if-error), and an id with nothing cached answers ErrUnavailable, never ErrNotFound: the edge
+// fails closed with 503 rather than telling a sender its webhook does not exist.
+type Cache struct {
+	cfg    CacheConfig
+	loader HookLoader
+	log    *slog.Logger
+	rc     *ristretto.Cache[string, *entry]
+	group  singleflight.Group
+	m      *cacheMetrics
+
+	// base anchors the monotonic clock; times below are nanoseconds since base.
+	base  time.Time
+	clock func() int64
+
+	// epoch grows on every "invalidate everything"; an entry loaded under an older epoch is stale.
+	epoch atomic.Uint64
+	// downUntil: after a failed lookup, no lookups until then.
+	downUntil atomic.Int64
+
+	mu      sync.Mutex
+	flights map[string]*flight // loads in progress, by id
+	misses  bucket
+}
+
+// entry is one cached answer. hook is nil for an id known not to exist.
+type entry struct {
+	id      string
+	hook    *Hook
+	expires int64
+	epoch   uint64
+	stale   atomic.Bool
+}
+
+type flight struct{ dirty bool }
+
+type cacheMetrics struct {
+	hits, misses, staleServes, refreshErrors, invalidations, limited prometheus.Counter
+}
+
+func newCacheMetrics(reg prometheus.Registerer) *cacheMetrics {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "inlet_webhook_cache_" + name, Help: help})
+	}
+	m := &cacheMetrics{
+		hits:          c("hits_total", "Webhook config lookups answered from the cache (including known-unknown ids)."),
+		misses:        c("misses_total", "Webhook config lookups that went to PostgreSQL (absent, stale or expired entries)."),
+		staleServes:   c("stale_serves_total", "Lookups answered with a stale config because PostgreSQL could not be read."),
+		refreshErrors: c("refresh_errors_total", "Failed webhook config reads from PostgreSQL."),
+		invalidations: c("invalidations_total", "Change notifications and resyncs received."),
+		limited:       c("limited_misses_total", "Lookups of uncached ids refused because of max_miss_rate."),
+	}
+	if reg != nil {
+		reg.MustRegister(m.hits, m.misses, m.staleServes, m.refreshErrors, m.invalidations, m.limited)
+	}
+	return m
+}
+
+// NewCache builds a cache in front of loader. reg may be nil (no metrics exported). Call Subscribe
+// before the notifier runs, and Close when done.
+func NewCache(loader HookLoader, cfg CacheConfig, reg prometheus.Registerer, log *slog.Logger) (*Cache, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("webhook cache: %w", err)
+	}
+	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
+		// ~10 counters per expected entry (ristretto's advice), entries costing ~1 KiB.
+		NumCounters:        max(cfg.MaxCost/100, 1000),
+		MaxCost:            cfg.MaxCost,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook cache: %w", err)
+	}
+	c := &Cache{
+		cfg:     cfg,
+		loader:  loader,
+		log:     log,
+		rc:      rc,
+		m:       newCacheMetrics(reg),
+		base:    time.Now(),
+		flights: map[string]*flight{},
+		misses:  bucket{rate: cfg.MaxMissRate, tokens: cfg.MaxMissRate},
+	}
+	c.clock = func() int64 { return int64(time.Since(c.base)) }
+	return c, nil
+}
+
+// Close releases the cache's goroutines.
+func (c *Cache) Close() { c.rc.Close() }
+
+// Subscribe registers the cache for webhook and event changes on n.
+func (c *Cache) Subscribe(n *pgdb.Notifier) {
+	n.Subscribe("webhook:", c)
+	n.Subscribe("event:", c)
+}
+
+// Changed implements pgdb.Subscriber. A webhook change marks that webhook stale (and any load of it in
+// progress, whose result may predate the change); an event change marks everything stale, since the
+// cache does not index webhooks by event and event edits are rare.
+func (c *Cache) Changed(payload string) {
+	c.m.invalidations.Inc()
+	id, ok := strings.CutPrefix(payload, "webhook:")
+	if !ok {
+		c.epoch.Add(1)
+		return
+	}
+	c.mu.Lock()
+	if f := c.flights[id]; f != nil {
+		f.dirty = true
+	}
+	c.mu.Unlock()
+	if e, ok := c.rc.Get(id); ok {
+		e.stale.Store(true)
+	}
+}
+
+// Resync implements pgdb.Subscriber: notifications may have been missed, so everything is stale.
+func (c *Cache) Resync() {
+	c.m.invalidations.Inc()
+	c.epoch.Add(1)
+}
+
+// Get returns the config of the webhook with public id publicID: ErrNotFound if it does not exist (or
+// was deleted), ErrUnavailable (wrapped, with the cause) if PostgreSQL cannot be read and nothing usable
+// is cached. The returned Hook is shared and must not be modified.
+func (c *Cache) Get(ctx context.Context, publicID string) (*Hook, error) {
+	e, ok := c.rc.Get(publicID)
+	// ristretto keys by a 128-bit hash of the id, not the id: compare it, so a collision is a miss.
+	if ok && e.id == publicID {
+		if !e.stale.Load() && e.epoch == c.epoch.Load() && c.clock() < e.expires {
+			c.m.hits.Inc()
+			if e.hook == nil {
+				return nil, ErrNotFound
+			}
+			return e.hook, nil
+		}
+	} else {
+		e = nil
+	}
+	return c.refresh(ctx, publicID, e)
+}
+
+// refresh reads publicID from PostgreSQL, once for all concurrent callers; old is the stale entry, if
+// any, to fall back on.
+func (c *Cache) refresh(ctx context.Context, id string, old *entry) (*Hook, error) {
+	if old == nil && !plausibleID(id) {
+		// Cannot exist (the store makes every id): not worth a query nor a cache slot.
+		c.m.hits.Inc()
+		return nil, ErrNotFound
+	}
+	now := c.clock()
+	if now < c.downUntil.Load() {
+		return c.fallback(old, errors.New("postgres failed recently; retrying later"))
+	}
+	if old == nil && !c.allowMiss(now) {
+		c.m.limited.Inc()
+		return nil, fmt.Errorf("%w: more than %v lookups of uncached ids per second", ErrUnavailable, c.cfg.MaxMissRate)
+	}
+	c.m.misses.Inc()
+	ch := c.group.DoChan(id, func() (any, error) { return c.load(id) })
+	select {
+	case r := <-ch:
+		if r.Err == nil {
+			return r.Val.(*Hook), nil
+		}
+		if errors.Is(r.Err, ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		return c.fallback(old, r.Err)
+	case <-ctx.Done():
+		return c.fallback(old, ctx.Err())
+	}
+}
+
+// fallback answers when PostgreSQL could not: the last known config if there is one, else fail closed.
+// A known-unknown id is not served stale: the id may have been created since.
+func (c *Cache) fallback(old *entry, cause error) (*Hook, error) {
+	if old != nil && old.hook != nil {
+		c.m.staleServes.Inc()
+		return old.hook, nil
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, cause)
+}
+
+// load runs inside singleflight. It is not tied to one caller's context: the others wait for it too.
+func (c *Cache) load(id string) (*Hook, error) {
+	epoch := c.epoch.Load()
+	f := &flight{}
+	c.mu.Lock()
+	c.flights[id] = f
+	c.mu.Unlock()
+	done := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.flights, id)
+		return f.dirty
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.LoadTimeout)
+	h, err := c.loader.Hook(ctx, id)
+	cancel()
+	ttl := c.cfg.TTL
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotFound):
+		h, ttl = nil, c.cfg.NegativeTTL
+	default:
+		done()
+		c.m.refreshErrors.Inc()
+		c.downUntil.Store(c.clock() + int64(c.cfg.RetryInterval))
+		// At most about one line per RetryInterval: lookups stop until then.
+		c.log.Warn("webhook config lookup failed; serving cached configs", "webhook", id, "err", err)
+		return nil, err
+	}
+	e := &entry{id: id, hook: h, expires: c.clock() + int64(ttl), epoch: epoch}
+	c.rc.Set(id, e, cost(e))
+	// Set is applied asynchronously; wait so that the next Get finds the entry and Changed can mark it.
+	c.rc.Wait()
+	// A change notified while loading may not be in what was read: keep the result for these callers
+	// but have the next Get read again.
+	if done() {
+		e.stale.Store(true)
+	}
+	if h == nil {
+		return nil, ErrNotFound
+	}
+	return h, nil
+}
+
+// cost estimates an entry's memory in bytes.
+func cost(e *entry) int64 {
+	n := 96 + len(e.id)
+	if h := e.hook; h != nil {
+		n += 320 + len(h.PublicID) + len(h.EventName) + len(h.Identify.Field)
+		for _, m := range h.Mappings {
+			n += 56 + len(m.Attribute) + len(m.Field)
+		}
+	}
+	return int64(n)
+}
+
+// plausibleID reports whether id could be a public id at all: ids are made by secret.NewPublicID (22
+// base62 characters); this looser check (1..64 of [A-Za-z0-9_-]) turns away garbage without depending
+// on that exact form.
+func plausibleID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// bucket is a token bucket refilled at rate per second, holding at most rate tokens.
+type bucket struct {
+	rate, tokens float64
+	last         int64
+}
+
+func (c *Cache) allowMiss(now int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &c.misses
+	b.tokens = min(b.rate, b.tokens+float64(now-b.last)/1e9*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -1,0 +1,360 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/inlet-dev/inlet/internal/testenv"
+)
+
+// fakeLoader serves hooks from a map and counts calls; fail makes it answer like an unreachable
+// database; gate, when set, holds every call until closed.
+type fakeLoader struct {
+	mu    sync.Mutex
+	hooks map[string]*Hook
+	fail  bool
+	gate  chan struct{}
+	calls atomic.Int64
+}
+
+func (f *fakeLoader) Hook(ctx context.Context, id string) (*Hook, error) {
+	f.calls.Add(1)
+	// Read first, then wait at the gate: like a query whose snapshot predates what happens meanwhile.
+	f.mu.Lock()
+	gate, fail := f.gate, f.fail
+	h, ok := f.hooks[id]
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	if fail {
+		return nil, errors.New("dial tcp 127.0.0.1:15432: connection refused")
+	}
+	if !ok {
+		return nil, fmt.Errorf("webhook %s: %w", id, ErrNotFound)
+	}
+	return h, nil
+}
+
+func (f *fakeLoader) set(id string, h *Hook) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h == nil {
+		delete(f.hooks, id)
+	} else {
+		f.hooks[id] = h
+	}
+}
+
+func (f *fakeLoader) setFail(b bool) {
+	f.mu.Lock()
+	f.fail = b
+	f.mu.Unlock()
+}
+
+// testCache returns a cache on a fake loader with a manual clock (advance moves it).
+func testCache(t *testing.T) (*Cache, *fakeLoader, func(time.Duration)) {
+	t.Helper()
+	fl := &fakeLoader{hooks: map[string]*Hook{"hookA": {PublicID: "hookA", Version: 1, Enabled: true}}}
+	c, err := NewCache(fl, DefaultCacheConfig(), prometheus.NewRegistry(), testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	var now atomic.Int64
+	c.clock = now.Load
+	return c, fl, func(d time.Duration) { now.Add(int64(d)) }
+}
+
+func mustGet(t *testing.T, c *Cache, id string) *Hook {
+	t.Helper()
+	h, err := c.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	return h
+}
+
+func TestCacheHitAndTTL(t *testing.T) {
+	c, fl, advance := testCache(t)
+	h := mustGet(t, c, "hookA")
+	for range 10 {
+		if got := mustGet(t, c, "hookA"); got != h {
+			t.Fatal("warm Get returned another Hook")
+		}
+	}
+	if n := fl.calls.Load(); n != 1 {
+		t.Fatalf("loader called %d times; want 1", n)
+	}
+	fl.set("hookA", &Hook{PublicID: "hookA", Version: 2})
+	advance(29 * time.Second)
+	if got := mustGet(t, c, "hookA"); got.Version != 1 {
+		t.Errorf("before TTL: version %d; want the cached 1", got.Version)
+	}
+	advance(2 * time.Second)
+	if got := mustGet(t, c, "hookA"); got.Version != 2 {
+		t.Errorf("after TTL: version %d; want 2", got.Version)
+	}
+	if got := counter(c.m.hits); got != 11 {
+		t.Errorf("hits = %v; want 11", got)
+	}
+}
+
+func TestCacheSingleflight(t *testing.T) {
+	c, fl, _ := testCache(t)
+	fl.gate = make(chan struct{})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() { mustGet(t, c, "hookA") })
+	}
+	// Let every goroutine reach the flight, then release the one load.
+	for counter(c.m.misses) < 50 {
+		time.Sleep(time.Millisecond)
+	}
+	close(fl.gate)
+	wg.Wait()
+	if n := fl.calls.Load(); n != 1 {
+		t.Errorf("50 concurrent misses made %d loads; want 1", n)
+	}
+}
+
+func TestCacheNegative(t *testing.T) {
+	c, fl, advance := testCache(t)
+	for range 5 {
+		if _, err := c.Get(context.Background(), "unknown"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("got %v; want ErrNotFound", err)
+		}
+	}
+	if n := fl.calls.Load(); n != 1 {
+		t.Fatalf("5 lookups of an unknown id made %d loads; want 1", n)
+	}
+	advance(2100 * time.Millisecond)
+	_, _ = c.Get(context.Background(), "unknown")
+	if n := fl.calls.Load(); n != 2 {
+		t.Errorf("after the negative TTL: %d loads; want 2", n)
+	}
+	// A creation notification ends the negative entry at once.
+	fl.set("unknown", &Hook{PublicID: "unknown"})
+	c.Changed("webhook:unknown")
+	mustGet(t, c, "unknown")
+	// Garbage ids never reach the loader.
+	for _, id := range []string{"", "../etc", "a b", string(make([]byte, 65))} {
+		if _, err := c.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%q) = %v; want ErrNotFound", id, err)
+		}
+	}
+	if n := fl.calls.Load(); n != 3 {
+		t.Errorf("loads = %d; want 3 (garbage ids never loaded)", n)
+	}
+}
+
+func TestCacheInvalidation(t *testing.T) {
+	tests := []struct {
+		name  string
+		event func(*Cache)
+	}{
+		{"webhook change", func(c *Cache) { c.Changed("webhook:hookA") }},
+		{"event change", func(c *Cache) { c.Changed("event:7") }},
+		{"resync", func(c *Cache) { c.Resync() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, fl, _ := testCache(t)
+			fl.set("hookB", &Hook{PublicID: "hookB", Version: 1})
+			mustGet(t, c, "hookA")
+			mustGet(t, c, "hookB")
+			fl.set("hookA", &Hook{PublicID: "hookA", Version: 2})
+			tt.event(c)
+			if got := mustGet(t, c, "hookA"); got.Version != 2 {
+				t.Errorf("after %s: version %d; want 2", tt.name, got.Version)
+			}
+		})
+	}
+	// A change to another webhook does not touch this one.
+	c, fl, _ := testCache(t)
+	mustGet(t, c, "hookA")
+	c.Changed("webhook:other")
+	mustGet(t, c, "hookA")
+	if n := fl.calls.Load(); n != 1 {
+		t.Errorf("loads = %d; want 1", n)
+	}
+}
+
+// A change notified while the entry is being loaded may not be in what the load read: the next Get must
+// read again.
+func TestCacheChangeDuringLoad(t *testing.T) {
+	c, fl, _ := testCache(t)
+	gate := make(chan struct{})
+	fl.gate = gate
+	got := make(chan *Hook)
+	go func() { h, _ := c.Get(context.Background(), "hookA"); got <- h }()
+	for fl.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// The load has read version 1; the change commits and is notified before the load finishes.
+	fl.mu.Lock()
+	fl.gate = nil
+	fl.hooks["hookA"] = &Hook{PublicID: "hookA", Version: 2}
+	fl.mu.Unlock()
+	c.Changed("webhook:hookA")
+	close(gate)
+	if h := <-got; h.Version != 1 {
+		t.Fatalf("the load in flight answered version %d; want 1", h.Version)
+	}
+	if h := mustGet(t, c, "hookA"); h.Version != 2 {
+		t.Errorf("Get after a change during the load: version %d; want 2", h.Version)
+	}
+}
+
+func TestCacheStaleIfError(t *testing.T) {
+	c, fl, advance := testCache(t)
+	h := mustGet(t, c, "hookA")
+	fl.setFail(true)
+	c.Changed("webhook:hookA")
+	if got := mustGet(t, c, "hookA"); got != h {
+		t.Error("invalidated entry with the database down: want the stale Hook")
+	}
+	// Within RetryInterval the database is not asked again, stale or miss.
+	calls := fl.calls.Load()
+	mustGet(t, c, "hookA")
+	_, err := c.Get(context.Background(), "neverSeen")
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+		t.Errorf("miss with the database down: got %v; want ErrUnavailable", err)
+	}
+	if n := fl.calls.Load(); n != calls {
+		t.Errorf("loads within the retry interval: %d; want none", n-calls)
+	}
+	advance(time.Minute) // past TTL and the retry interval
+	if got := mustGet(t, c, "hookA"); got != h {
+		t.Error("expired entry with the database down: want the stale Hook")
+	}
+	if _, err := c.Get(context.Background(), "neverSeen2"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("miss with the database down: got %v; want ErrUnavailable", err)
+	}
+	if s := counter(c.m.staleServes); s != 3 {
+		t.Errorf("stale serves = %v; want 3", s)
+	}
+	if e := counter(c.m.refreshErrors); e < 2 {
+		t.Errorf("refresh errors = %v; want at least 2", e)
+	}
+	// Recovery.
+	fl.setFail(false)
+	fl.set("hookA", &Hook{PublicID: "hookA", Version: 3})
+	advance(2 * time.Second)
+	if got := mustGet(t, c, "hookA"); got.Version != 3 {
+		t.Errorf("after recovery: version %d; want 3", got.Version)
+	}
+	if _, err := c.Get(context.Background(), "neverSeen"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after recovery: got %v; want ErrNotFound", err)
+	}
+}
+
+func TestCacheMissRateLimit(t *testing.T) {
+	c, fl, advance := testCache(t)
+	mustGet(t, c, "hookA")
+	var limited int
+	for i := range 600 {
+		_, err := c.Get(context.Background(), fmt.Sprintf("random%d", i))
+		if errors.Is(err, ErrUnavailable) {
+			limited++
+		}
+	}
+	// The burst is MaxMissRate lookups, one of which warmed hookA.
+	if limited != 101 || fl.calls.Load() != 500 {
+		t.Errorf("600 random ids at once: %d refused, %d loaded; want 101 and 499", limited, fl.calls.Load()-1)
+	}
+	// Cached ids are unaffected, and the bucket refills.
+	mustGet(t, c, "hookA")
+	advance(time.Second)
+	if _, err := c.Get(context.Background(), "random9999"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after a second: %v; want ErrNotFound", err)
+	}
+}
+
+func TestCacheConfigValidate(t *testing.T) {
+	ok := DefaultCacheConfig()
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for name, mod := range map[string]func(*CacheConfig){
+		"max_cost":       func(c *CacheConfig) { c.MaxCost = 10 },
+		"ttl":            func(c *CacheConfig) { c.TTL = 0 },
+		"negative_ttl":   func(c *CacheConfig) { c.NegativeTTL = time.Hour },
+		"load_timeout":   func(c *CacheConfig) { c.LoadTimeout = -1 },
+		"retry_interval": func(c *CacheConfig) { c.RetryInterval = 0 },
+		"max_miss_rate":  func(c *CacheConfig) { c.MaxMissRate = 0 },
+	} {
+		c := DefaultCacheConfig()
+		mod(&c)
+		if err := c.Validate(); err == nil || err.Error()[:len(name)] != name {
+			t.Errorf("%s: got %v; want an error naming it", name, err)
+		}
+	}
+}
+
+func TestCacheHitAllocs(t *testing.T) {
+	c, _, _ := testCache(t)
+	mustGet(t, c, "hookA")
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() { _, _ = c.Get(ctx, "hookA") }); n != 0 {
+		t.Errorf("warm hit allocates %v times; want 0", n)
+	}
+}
+
+func BenchmarkCacheGetHit(b *testing.B) {
+	fl := &fakeLoader{hooks: map[string]*Hook{"hookA": {PublicID: "hookA"}}}
+	c, err := NewCache(fl, DefaultCacheConfig(), prometheus.NewRegistry(), testenv.Logger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Get(ctx, "hookA"); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Get(ctx, "hookA"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.Get(ctx, "hookA"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("negative", func(b *testing.B) {
+		_, _ = c.Get(ctx, "unknownId")
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Get(ctx, "unknownId"); !errors.Is(err, ErrNotFound) {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// counter reads a counter's value.
+func counter(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
