@@ -343,12 +343,12 @@ SELECT v.val, u.user_id, '', h.hwids FROM unnest($2::text[]) AS v (val)
 JOIN users u ON u.project_id = $1 AND u.phone = v.val AND u.phone <> ''` + "\n" + `%s`
 	resolveHWIDSQL = `
 SELECT d.hwid, d.user_id, d.hwid, CASE WHEN d.user_id = '' THEN ARRAY[d.hwid] ELSE h.hwids END
-FROM devices d
+FROM unnest($2::text[]) AS v (val)
+JOIN devices d ON d.project_id = $1 AND d.hwid = v.val
 CROSS JOIN LATERAL (SELECT coalesce(array_agg(s.hwid ORDER BY s.me DESC, s.updated_at DESC, s.hwid), '{}') AS hwids
   FROM (SELECT o.hwid, o.updated_at, o.hwid = d.hwid AS me FROM devices o
-        WHERE o.project_id = $1 AND o.user_id = d.user_id AND d.user_id <> ''
-        ORDER BY o.hwid = d.hwid DESC, o.updated_at DESC, o.hwid LIMIT $3) s) h
-WHERE d.project_id = $1 AND d.hwid = ANY ($2::text[])`
+        WHERE o.project_id = $1 AND o.user_id = d.user_id AND o.user_id <> ''
+        ORDER BY o.hwid = d.hwid DESC, o.updated_at DESC, o.hwid LIMIT $3) s) h`
 )
 
 var resolveSQL = map[webhook.IdentifyKind]string{
