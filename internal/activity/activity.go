@@ -1,0 +1,346 @@
+// Package activity answers the admin API's and console's questions about webhook traffic from
+// ClickHouse: the 24-hour summary and the all-time Received counts (from the per-minute rollup, never
+// the raw rows), a webhook's entries newest first with cursor pagination, one entry in full, a user's or
+// device's event history, and a webhook's notifications. Every query is scoped by project and, where it
+// reads raw rows, by webhook or subject, which are the leading columns of the tables' ordering keys, so
+// none of them scans another webhook's rows.
+package activity
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound: no such entry in the caller's project (404).
+	ErrNotFound = errors.New("activity entry not found")
+	// ErrInvalid: a bad cursor, status filter or limit (400).
+	ErrInvalid = errors.New("invalid activity query")
+)
+
+// Limits of one page.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+	// PreviewBytes of the payload are returned with each entry of a list; Entry returns all of it.
+	PreviewBytes = 512
+)
+
+// Reader runs the queries on one ClickHouse database.
+type Reader struct {
+	conn driver.Conn
+}
+
+// NewReader returns a Reader on conn (the pipeline's database).
+func NewReader(conn driver.Conn) *Reader { return &Reader{conn: conn} }
+
+// Summary is a webhook's traffic over a window: Hits = Success + Failed.
+type Summary struct {
+	Hits     uint64            `json:"hits"`
+	Success  uint64            `json:"success"`
+	Failed   uint64            `json:"failed"`
+	ByReason map[string]uint64 `json:"failed_by_reason"`
+}
+
+// Summary24h sums the rollup over the 24 hours before now (whole minutes).
+func (r *Reader) Summary24h(ctx context.Context, projectID int64, webhookID string, now time.Time) (Summary, error) {
+	since := now.Add(-24 * time.Hour).Truncate(time.Minute)
+	rows, err := r.conn.Query(ctx,
+		"SELECT toString(status), reason, sum(hits) FROM activity_minute WHERE project_id = ? AND webhook_id = ? AND minute >= toDateTime(?) GROUP BY status, reason",
+		uint64(projectID), webhookID, since.Unix())
+	if err != nil {
+		return Summary{}, fmt.Errorf("24h summary of webhook %s: %w", webhookID, err)
+	}
+	defer rows.Close()
+	s := Summary{ByReason: map[string]uint64{}}
+	for rows.Next() {
+		var status, reason string
+		var n uint64
+		if err := rows.Scan(&status, &reason, &n); err != nil {
+			return Summary{}, fmt.Errorf("24h summary of webhook %s: %w", webhookID, err)
+		}
+		s.Hits += n
+		if status == "success" {
+			s.Success += n
+		} else {
+			s.Failed += n
+			s.ByReason[reason] += n
+		}
+	}
+	return s, rows.Err()
+}
+
+// Received returns the all-time request count of every webhook of the project that has any, in one
+// query over the rollup.
+func (r *Reader) Received(ctx context.Context, projectID int64) (map[string]uint64, error) {
+	rows, err := r.conn.Query(ctx, "SELECT webhook_id, sum(hits) FROM activity_minute WHERE project_id = ? GROUP BY webhook_id", uint64(projectID))
+	if err != nil {
+		return nil, fmt.Errorf("received counts of project %d: %w", projectID, err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var id string
+		var n uint64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("received counts of project %d: %w", projectID, err)
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}
+
+// Entry is one activity-log row.
+type Entry struct {
+	RequestID        string    `json:"request_id"`
+	WebhookID        string    `json:"webhook_id"`
+	ReceivedAt       time.Time `json:"received_at"`
+	ProcessedAt      time.Time `json:"processed_at"`
+	Status           string    `json:"status"`
+	Reason           string    `json:"reason,omitempty"`
+	EdgeStatus       uint16    `json:"edge_status"`
+	IdentifierKind   string    `json:"identifier_kind,omitempty"`
+	IdentifierValue  string    `json:"identifier_value,omitempty"`
+	UserID           string    `json:"user_id,omitempty"`
+	HWID             string    `json:"hwid,omitempty"`
+	EventName        string    `json:"event_name,omitempty"`
+	Attributes       string    `json:"attributes,omitempty"` // JSON object, as fired
+	Payload          string    `json:"payload"`              // a preview in lists; in full from Entry
+	PayloadBytes     uint32    `json:"payload_bytes"`
+	PayloadTruncated bool      `json:"payload_truncated"`
+	Detail           string    `json:"detail,omitempty"`
+}
+
+// EntriesQuery selects a page of a webhook's entries.
+type EntriesQuery struct {
+	ProjectID int64
+	WebhookID string
+	// Status is "", "success" or "failed".
+	Status string
+	// Cursor is the NextCursor of the previous page; "" for the first page.
+	Cursor string
+	// Limit defaults to DefaultLimit, at most MaxLimit.
+	Limit int
+}
+
+// Page is one page of entries, newest first; NextCursor is "" on the last page.
+type Page struct {
+	Entries    []Entry `json:"entries"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+const entryColumns = "toString(request_id), webhook_id, received_ms, processed_ms, toString(status), reason, edge_status, " +
+	"identifier_kind, identifier_value, user_id, hwid, event_name, attributes, %s, payload_bytes, payload_truncated, detail, received_at"
+
+// Entries returns a page of the webhook's entries, newest first. The cursor is the (received_at,
+// request_id) of the last entry of the previous page, so pages stay stable while new requests arrive.
+func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > MaxLimit {
+		return Page{}, fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, q.Limit, MaxLimit)
+	}
+	var where strings.Builder
+	args := []any{uint64(q.ProjectID), q.WebhookID}
+	where.WriteString("project_id = ? AND webhook_id = ?")
+	switch q.Status {
+	case "":
+	case "success", "failed":
+		where.WriteString(" AND status = ?")
+		args = append(args, q.Status)
+	default:
+		return Page{}, fmt.Errorf("%w: status %q is not success or failed", ErrInvalid, q.Status)
+	}
+	if q.Cursor != "" {
+		sec, id, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return Page{}, err
+		}
+		where.WriteString(" AND (received_at < toDateTime(?) OR (received_at = toDateTime(?) AND request_id < toUUID(?)))")
+		args = append(args, sec, sec, id.String())
+	}
+	sql := fmt.Sprintf("SELECT "+entryColumns+" FROM activity_log WHERE %s ORDER BY received_at DESC, request_id DESC LIMIT %d",
+		fmt.Sprintf("substring(payload, 1, %d)", PreviewBytes), where.String(), limit+1)
+	rows, err := r.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("entries of webhook %s: %w", q.WebhookID, err)
+	}
+	defer rows.Close()
+	var page Page
+	var lastSec int64
+	for rows.Next() {
+		e, sec, err := scanEntry(rows)
+		if err != nil {
+			return Page{}, fmt.Errorf("entries of webhook %s: %w", q.WebhookID, err)
+		}
+		if len(page.Entries) == limit {
+			last := page.Entries[limit-1]
+			page.NextCursor = encodeCursor(lastSec, uuid.MustParse(last.RequestID))
+			break
+		}
+		page.Entries = append(page.Entries, e)
+		lastSec = sec
+	}
+	return page, rows.Err()
+}
+
+// Entry returns one entry in full (the whole payload).
+func (r *Reader) Entry(ctx context.Context, projectID int64, webhookID, requestID string) (Entry, error) {
+	id, err := uuid.Parse(requestID)
+	if err != nil {
+		return Entry{}, fmt.Errorf("%w: request id %q", ErrNotFound, requestID)
+	}
+	rows, err := r.conn.Query(ctx, fmt.Sprintf("SELECT "+entryColumns+" FROM activity_log WHERE project_id = ? AND webhook_id = ? AND request_id = toUUID(?) LIMIT 1", "payload"),
+		uint64(projectID), webhookID, id.String())
+	if err != nil {
+		return Entry{}, fmt.Errorf("entry %s: %w", requestID, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return Entry{}, fmt.Errorf("entry %s: %w", requestID, err)
+		}
+		return Entry{}, fmt.Errorf("%w: %s", ErrNotFound, requestID)
+	}
+	e, _, err := scanEntry(rows)
+	if err != nil {
+		return Entry{}, fmt.Errorf("entry %s: %w", requestID, err)
+	}
+	return e, nil
+}
+
+func scanEntry(rows driver.Rows) (Entry, int64, error) {
+	var e Entry
+	var receivedMs, processedMs uint64
+	var truncated uint8
+	var receivedAt time.Time
+	err := rows.Scan(&e.RequestID, &e.WebhookID, &receivedMs, &processedMs, &e.Status, &e.Reason, &e.EdgeStatus,
+		&e.IdentifierKind, &e.IdentifierValue, &e.UserID, &e.HWID, &e.EventName, &e.Attributes, &e.Payload,
+		&e.PayloadBytes, &truncated, &e.Detail, &receivedAt)
+	e.ReceivedAt = time.UnixMilli(int64(receivedMs)).UTC()
+	e.ProcessedAt = time.UnixMilli(int64(processedMs)).UTC()
+	e.PayloadTruncated = truncated == 1
+	return e, receivedAt.Unix(), err
+}
+
+func encodeCursor(sec int64, id uuid.UUID) string {
+	var b [24]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(sec))
+	copy(b[8:], id[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func decodeCursor(s string) (int64, uuid.UUID, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 24 {
+		return 0, uuid.Nil, fmt.Errorf("%w: cursor %q", ErrInvalid, s)
+	}
+	var id uuid.UUID
+	copy(id[:], b[8:])
+	return int64(binary.BigEndian.Uint64(b[:8])), id, nil
+}
+
+// SubjectKind selects a user's or a device's history.
+type SubjectKind string
+
+// Subject kinds of the events table.
+const (
+	SubjectUser   SubjectKind = "user"
+	SubjectDevice SubjectKind = "device"
+)
+
+// Event is one fired event as User Explorer shows it.
+type Event struct {
+	EventID    string    `json:"event_id"`
+	EventName  string    `json:"event_name"`
+	OccurredAt time.Time `json:"occurred_at"`
+	WebhookID  string    `json:"webhook_id"`
+	UserID     string    `json:"user_id,omitempty"`
+	HWID       string    `json:"hwid,omitempty"`
+	HWIDs      []string  `json:"hwids"`
+	Attributes string    `json:"attributes"` // JSON object including __webhook
+}
+
+// History returns a user's or a device's events, newest first, at most limit (DefaultLimit when 0),
+// older than before when it is not zero.
+func (r *Reader) History(ctx context.Context, projectID int64, kind SubjectKind, subject string, before time.Time, limit int) ([]Event, error) {
+	if kind != SubjectUser && kind != SubjectDevice {
+		return nil, fmt.Errorf("%w: subject kind %q", ErrInvalid, kind)
+	}
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > MaxLimit {
+		return nil, fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, limit, MaxLimit)
+	}
+	sql := "SELECT toString(event_id), event_name, received_ms, webhook_id, user_id, hwid, hwids, attributes FROM events " +
+		"WHERE project_id = ? AND subject_kind = ? AND subject = ?"
+	args := []any{uint64(projectID), string(kind), subject}
+	if !before.IsZero() {
+		sql += " AND occurred_at < toDateTime(?)"
+		args = append(args, before.Unix())
+	}
+	sql += fmt.Sprintf(" ORDER BY occurred_at DESC, received_ms DESC LIMIT %d", limit)
+	rows, err := r.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s %s: %w", kind, subject, err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var ms uint64
+		if err := rows.Scan(&e.EventID, &e.EventName, &ms, &e.WebhookID, &e.UserID, &e.HWID, &e.HWIDs, &e.Attributes); err != nil {
+			return nil, fmt.Errorf("history of %s %s: %w", kind, subject, err)
+		}
+		e.OccurredAt = time.UnixMilli(int64(ms)).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Notification is one auth-failure alert of a webhook.
+type Notification struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	CreatedAt time.Time `json:"created_at"`
+	Message   string    `json:"message"`
+}
+
+// Notifications returns a webhook's notifications, newest first, at most limit (DefaultLimit when 0).
+func (r *Reader) Notifications(ctx context.Context, projectID int64, webhookID string, limit int) ([]Notification, error) {
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > MaxLimit {
+		return nil, fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, limit, MaxLimit)
+	}
+	rows, err := r.conn.Query(ctx, fmt.Sprintf(
+		"SELECT toString(notification_id), kind, created_at, message FROM notifications WHERE project_id = ? AND webhook_id = ? ORDER BY created_at DESC LIMIT %d", limit),
+		uint64(projectID), webhookID)
+	if err != nil {
+		return nil, fmt.Errorf("notifications of webhook %s: %w", webhookID, err)
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		var n Notification
+		if err := rows.Scan(&n.ID, &n.Kind, &n.CreatedAt, &n.Message); err != nil {
+			return nil, fmt.Errorf("notifications of webhook %s: %w", webhookID, err)
+		}
+		n.CreatedAt = n.CreatedAt.UTC()
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,168 @@
+package activity_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/testenv"
+)
+
+func TestQueries(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+
+	// 130 rows for wh_a (every third failed, 10 of them two days old), 7 for wh_b, 3 for another
+	// project's wh_a.
+	type row struct {
+		project uint64
+		webhook string
+		id      uuid.UUID
+		at      time.Time
+		status  string
+		reason  string
+	}
+	var rows []row
+	for i := range 130 {
+		r := row{project: 1, webhook: "wh_a", id: uuid.Must(uuid.NewV7()), at: now.Add(-time.Duration(i/4) * time.Second), status: "success"}
+		if i%3 == 0 {
+			r.status, r.reason = "failed", "user_not_found"
+		}
+		if i >= 120 {
+			r.at = now.Add(-48 * time.Hour)
+		}
+		rows = append(rows, r)
+	}
+	for range 7 {
+		rows = append(rows, row{project: 1, webhook: "wh_b", id: uuid.Must(uuid.NewV7()), at: now, status: "failed", reason: "auth_rejected"})
+	}
+	for range 3 {
+		rows = append(rows, row{project: 2, webhook: "wh_a", id: uuid.Must(uuid.NewV7()), at: now, status: "success"})
+	}
+	// One insert per day partition, as the pipeline does.
+	for _, old := range []bool{false, true} {
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO activity_log (project_id, webhook_id, request_id, received_at, received_ms, processed_ms, status, reason, payload, payload_bytes, src_partition, src_offset)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rows {
+			if (r.at.Before(now.Add(-24*time.Hour))) != old {
+				continue
+			}
+			payload := fmt.Sprintf(`{"n":%d,"pad":"%0600d"}`, i, 0)
+			if err := b.Append(r.project, r.webhook, r.id, r.at, uint64(r.at.UnixMilli()), uint64(r.at.UnixMilli()), r.status, r.reason, payload, uint32(len(payload)), int32(0), int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		at := now.Add(-time.Duration(i) * time.Minute)
+		if err := b.Append(uint64(1), "user", "u1", at, uuid.Must(uuid.NewV7()), "Buy", "wh_a", "u1", "", []string{"hw1"}, fmt.Sprintf(`{"i":%d}`, i), uint64(at.UnixMilli()), int32(0), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Append(uint64(1), "device", "hw1", now, uuid.Must(uuid.NewV7()), "Open", "wh_a", "u1", "hw1", []string{"hw1"}, `{}`, uint64(now.UnixMilli()), int32(0), int64(9)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := activity.NewReader(conn)
+	s, err := r.Summary24h(ctx, 1, "wh_a", now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw [2]uint64
+	if err := conn.QueryRow(ctx, "SELECT countIf(status = 'success'), countIf(status = 'failed') FROM activity_log WHERE project_id = 1 AND webhook_id = 'wh_a' AND received_at >= toDateTime(?)",
+		now.Add(time.Second).Add(-24*time.Hour).Truncate(time.Minute).Unix()).Scan(&raw[0], &raw[1]); err != nil {
+		t.Fatal(err)
+	}
+	if s.Success != raw[0] || s.Failed != raw[1] || s.Hits != raw[0]+raw[1] || s.ByReason["user_not_found"] != raw[1] || s.Hits != 120 {
+		t.Errorf("summary %+v; want success %d, failed %d (user_not_found), hits 120 as counted over the raw rows", s, raw[0], raw[1])
+	}
+
+	rec, err := r.Received(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec["wh_a"] != 130 || rec["wh_b"] != 7 || len(rec) != 2 {
+		t.Errorf("received %v; want wh_a 130, wh_b 7", rec)
+	}
+
+	// Pagination: every entry once, newest first, across pages of 17, with and without a filter.
+	for _, status := range []string{"", "failed", "success"} {
+		seen := map[string]bool{}
+		cursor := ""
+		var prev time.Time
+		for pages := 0; ; pages++ {
+			page, err := r.Entries(ctx, activity.EntriesQuery{ProjectID: 1, WebhookID: "wh_a", Status: status, Cursor: cursor, Limit: 17})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range page.Entries {
+				if seen[e.RequestID] {
+					t.Fatalf("status %q: entry %s on two pages", status, e.RequestID)
+				}
+				seen[e.RequestID] = true
+				if !prev.IsZero() && e.ReceivedAt.After(prev) {
+					t.Fatalf("status %q: entries not newest first", status)
+				}
+				prev = e.ReceivedAt
+				if status != "" && e.Status != status {
+					t.Fatalf("status %q: got an entry with status %s", status, e.Status)
+				}
+				if len(e.Payload) > activity.PreviewBytes {
+					t.Fatalf("list payload is %d bytes; want a preview of at most %d", len(e.Payload), activity.PreviewBytes)
+				}
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			cursor = page.NextCursor
+		}
+		want := map[string]int{"": 130, "failed": 44, "success": 86}[status]
+		if len(seen) != want {
+			t.Errorf("status %q: paged through %d entries; want %d", status, len(seen), want)
+		}
+	}
+
+	full, err := r.Entry(ctx, 1, "wh_a", rows[5].id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Payload) <= activity.PreviewBytes || full.Status != "success" {
+		t.Errorf("entry payload %d bytes, status %s; want the whole payload and success", len(full.Payload), full.Status)
+	}
+	if _, err := r.Entry(ctx, 2, "wh_a", rows[5].id.String()); !errors.Is(err, activity.ErrNotFound) {
+		t.Errorf("another project's entry: %v; want ErrNotFound", err)
+	}
+
+	hist, err := r.History(ctx, 1, activity.SubjectUser, "u1", time.Time{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 || hist[0].Attributes != `{"i":0}` || hist[2].Attributes != `{"i":2}` || hist[0].HWIDs[0] != "hw1" {
+		t.Errorf("user history %+v; want the 3 newest of u1", hist)
+	}
+	dev, err := r.History(ctx, 1, activity.SubjectDevice, "hw1", time.Time{}, 0)
+	if err != nil || len(dev) != 1 || dev[0].EventName != "Open" {
+		t.Errorf("device history %+v, %v; want one Open event", dev, err)
+	}
+	if _, err := r.Entries(ctx, activity.EntriesQuery{ProjectID: 1, WebhookID: "wh_a", Cursor: "!!"}); !errors.Is(err, activity.ErrInvalid) {
+		t.Errorf("bad cursor: %v; want ErrInvalid", err)
+	}
+}
