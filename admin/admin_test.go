@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
@@ -39,7 +41,12 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Defaults(), Deps{Log: testenv.Logger(), Registry: prometheus.NewRegistry(), Projects: projects})
+	sealer, err := secret.NewSealer(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Defaults(), Deps{Log: testenv.Logger(), Registry: prometheus.NewRegistry(), Projects: projects,
+		Webhooks: webhook.NewStore(pool, sealer)})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, srv: srv, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}
@@ -47,6 +54,12 @@ func newEnv(t *testing.T) *env {
 
 // do sends a request with key (empty: no Authorization) and returns status and body.
 func (e *env) do(method, path, key string, body any) (int, []byte) {
+	e.t.Helper()
+	return e.doHeader(method, path, key, body, "", "")
+}
+
+// doHeader is do with one extra request header (none when name is empty).
+func (e *env) doHeader(method, path, key string, body any, name, value string) (int, []byte) {
 	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -71,6 +84,9 @@ func (e *env) do(method, path, key string, body any) (int, []byte) {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if name != "" {
+		req.Header.Set(name, value)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // Limits of the admin API's inputs.
@@ -85,8 +86,12 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
 type api struct {
 	log      *slog.Logger
 	projects *project.Store
-	metrics  *metrics
-	mapErr   []func(error) (int, []FieldError, bool)
+	webhooks *webhook.Store
+	activity Activity
+	// publicBaseURL has no trailing slash.
+	publicBaseURL string
+	metrics       *metrics
+	mapErr        []func(error) (int, []FieldError, bool)
 }
 
 type metrics struct {

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // Deps are the stores and services the admin process serves from.
@@ -19,6 +21,15 @@ type Deps struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	Projects *project.Store
+	Webhooks *webhook.Store
+	// Activity answers the ClickHouse queries; nil leaves Received counts at 0.
+	Activity Activity
+}
+
+// Activity is what the admin API reads from ClickHouse.
+type Activity interface {
+	// Received is the all-time count of logged requests of every webhook of the project, by webhook id.
+	Received(ctx context.Context, projectID int64) (map[string]uint64, error)
 }
 
 // route is one API endpoint; the OpenAPI test compares this table with openapi.yaml.
@@ -37,12 +48,36 @@ type Server struct {
 
 // New builds the API and console handlers.
 func New(cfg Config, d Deps) *Server {
-	a := &api{log: d.Log, projects: d.Projects, metrics: newMetrics(d.Registry)}
+	a := &api{
+		log:           d.Log,
+		projects:      d.Projects,
+		webhooks:      d.Webhooks,
+		activity:      d.Activity,
+		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
+		metrics:       newMetrics(d.Registry),
+		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors},
+	}
 	s := &Server{cfg: cfg, log: d.Log}
 	s.routes = []route{
 		{"GET", "/api/v1/project", a.getProject},
 		{"PATCH", "/api/v1/project", a.patchProject},
 		{"POST", "/api/v1/sample-fields", a.sampleFields},
+
+		{"GET", "/api/v1/events", a.listEvents},
+		{"POST", "/api/v1/events", a.createEvent},
+		{"GET", "/api/v1/events/{id}", a.getEvent},
+		{"PUT", "/api/v1/events/{id}", a.putEvent},
+		{"DELETE", "/api/v1/events/{id}", a.deleteEvent},
+
+		{"GET", "/api/v1/webhooks", a.listWebhooks},
+		{"POST", "/api/v1/webhooks", a.createWebhook},
+		{"GET", "/api/v1/webhooks/{id}", a.getWebhook},
+		{"PATCH", "/api/v1/webhooks/{id}", a.patchWebhook},
+		{"DELETE", "/api/v1/webhooks/{id}", a.deleteWebhook},
+		{"POST", "/api/v1/webhooks/{id}/enable", a.setEnabled(true)},
+		{"POST", "/api/v1/webhooks/{id}/disable", a.setEnabled(false)},
+		{"GET", "/api/v1/webhooks/{id}/credentials", a.getCredentials},
+		{"POST", "/api/v1/webhooks/{id}/rotate-secret", a.rotateSecret},
 	}
 	mux := http.NewServeMux()
 	for _, r := range s.routes {

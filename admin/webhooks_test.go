@@ -1,0 +1,181 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/bytedance/sonic"
+)
+
+const seedSample = `{"user_id":"12345","email_address":"jane@example.com","mobile":"+15551234567","purchase_date":"2024-03-15","order_number":"ORD-001","price":99.99,"payment_state":"success"}`
+
+func checkoutEvent() map[string]any {
+	return map[string]any{"name": "CheckoutSuccess", "attributes": []map[string]string{
+		{"name": "email", "type": "string"}, {"name": "total", "type": "price"},
+		{"name": "order_id", "type": "string"}, {"name": "purchase_date", "type": "date"},
+	}}
+}
+
+func seedWebhook(event string) map[string]any {
+	return map[string]any{
+		"name": "Shop checkout", "event": event,
+		"identify": map[string]string{"kind": "user_id", "field": "user_id"},
+		"mappings": []map[string]string{
+			{"attribute": "email", "field": "email_address"}, {"attribute": "total", "field": "price"},
+			{"attribute": "order_id", "field": "order_number"},
+		},
+		"sample_payload": seedSample,
+	}
+}
+
+func decodeInto(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := sonic.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+}
+
+func TestWebhookLifecycle(t *testing.T) {
+	e := newEnv(t)
+	var ev struct{ ID int64 }
+	decodeInto(t, e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201), &ev)
+	e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 409) // duplicate name
+
+	var created struct {
+		ID          string `json:"id"`
+		Enabled     bool   `json:"enabled"`
+		Version     int64  `json:"version"`
+		Credentials struct {
+			URL, Secret    string
+			ExampleRequest string `json:"example_request"`
+		} `json:"credentials"`
+	}
+	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyA, seedWebhook("CheckoutSuccess"), 201), &created)
+	if created.Enabled {
+		t.Errorf("new webhook is enabled; want disabled")
+	}
+	if want := "http://127.0.0.1:8080/hooks/" + created.ID; created.Credentials.URL != want {
+		t.Errorf("url = %q; want %q", created.Credentials.URL, want)
+	}
+	if !strings.HasPrefix(created.Credentials.Secret, "Bearer whsec_") {
+		t.Errorf("secret = %.14q…; want the Authorization value 'Bearer whsec_…'", created.Credentials.Secret)
+	}
+	ex := created.Credentials.ExampleRequest
+	if !strings.HasPrefix(ex, "curl ") || !strings.Contains(ex, created.Credentials.Secret) || !strings.Contains(ex, `"order_number":"ORD-001"`) || strings.Contains(ex, "\n") {
+		t.Errorf("example request %q: want a one-line curl with the secret and the sample", ex)
+	}
+
+	// Credentials show the same secret again; enable/disable bump the version.
+	var creds struct{ Secret string }
+	decodeInto(t, e.want("GET", "/api/v1/webhooks/"+created.ID+"/credentials", e.keyA, nil, 200), &creds)
+	if creds.Secret != created.Credentials.Secret {
+		t.Errorf("credentials secret differs from the one shown at create")
+	}
+	var wh struct {
+		Enabled bool
+		Version int64
+	}
+	decodeInto(t, e.want("POST", "/api/v1/webhooks/"+created.ID+"/enable", e.keyA, nil, 200), &wh)
+	if !wh.Enabled || wh.Version != created.Version+1 {
+		t.Errorf("after enable: enabled=%v version=%d; want true, %d", wh.Enabled, wh.Version, created.Version+1)
+	}
+
+	// Concurrent edits: a stale If-Match loses with 412, the current one wins.
+	stale := fmt.Sprintf(`"%d"`, created.Version)
+	if code, body := e.doHeader("PATCH", "/api/v1/webhooks/"+created.ID, e.keyA, `{"name":"Renamed"}`, "If-Match", stale); code != http.StatusPreconditionFailed {
+		t.Fatalf("PATCH with stale If-Match = %d %s; want 412", code, body)
+	}
+	if code, body := e.doHeader("PATCH", "/api/v1/webhooks/"+created.ID, e.keyA, `{"name":"Renamed"}`, "If-Match", fmt.Sprintf(`"%d"`, wh.Version)); code != 200 || !strings.Contains(string(body), `"name":"Renamed"`) {
+		t.Fatalf("PATCH with current If-Match = %d %s; want 200", code, body)
+	}
+
+	// Rotation returns a new secret; the event in use cannot be deleted.
+	var rotated struct{ Secret string }
+	decodeInto(t, e.want("POST", "/api/v1/webhooks/"+created.ID+"/rotate-secret", e.keyA, `{"grace_seconds":60}`, 200), &rotated)
+	if rotated.Secret == created.Credentials.Secret || !strings.HasPrefix(rotated.Secret, "Bearer whsec_") {
+		t.Errorf("rotated secret not new")
+	}
+	e.want("POST", "/api/v1/webhooks/"+created.ID+"/rotate-secret", e.keyA, `{"grace_seconds":-1}`, 400)
+	e.want("DELETE", fmt.Sprintf("/api/v1/events/%d", ev.ID), e.keyA, nil, 409)
+
+	// List with search, status and the received column.
+	out := e.want("GET", "/api/v1/webhooks?q=renam&status=enabled", e.keyA, nil, 200)
+	if !strings.Contains(string(out), `"total":1`) || !strings.Contains(string(out), `"received":0`) {
+		t.Errorf("list = %s; want the one webhook with received 0", out)
+	}
+	if out := e.want("GET", "/api/v1/webhooks?status=disabled", e.keyA, nil, 200); !strings.Contains(string(out), `"total":0`) {
+		t.Errorf("disabled list = %s; want none", out)
+	}
+	e.want("GET", "/api/v1/webhooks?limit=x", e.keyA, nil, 400)
+
+	// Delete: gone from the API, event deletable afterwards.
+	e.want("DELETE", "/api/v1/webhooks/"+created.ID, e.keyA, nil, 204)
+	e.want("GET", "/api/v1/webhooks/"+created.ID, e.keyA, nil, 404)
+	e.want("DELETE", fmt.Sprintf("/api/v1/events/%d", ev.ID), e.keyA, nil, 204)
+}
+
+func TestWebhookValidationListsEveryField(t *testing.T) {
+	e := newEnv(t)
+	e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201)
+	bad := map[string]any{
+		"name": "", "event": "CheckoutSuccess",
+		"identify": map[string]string{"kind": "fax", "field": "a..b"},
+		"mappings": []map[string]string{
+			{"attribute": "nope", "field": "x"}, {"attribute": "email", "field": "a"}, {"attribute": "email", "field": "b"},
+		},
+	}
+	out := e.want("POST", "/api/v1/webhooks", e.keyA, bad, 400)
+	for _, field := range []string{`"field":"name"`, `"field":"identify.kind"`, `"field":"identify.field"`, `"field":"mappings[0].attribute"`, `"field":"mappings[2].attribute"`} {
+		if !strings.Contains(string(out), field) {
+			t.Errorf("problem %s does not list %s", out, field)
+		}
+	}
+	if code, _ := e.do("POST", "/api/v1/webhooks", e.keyA, `{"name":"x","unknown":1}`); code != 400 {
+		t.Errorf("unknown field = %d; want 400", code)
+	}
+	if out := e.want("GET", "/api/v1/webhooks", e.keyA, nil, 200); !strings.Contains(string(out), `"total":0`) {
+		t.Errorf("a rejected create left something behind: %s", out)
+	}
+}
+
+// TestTenantIsolation: every route that names an object answers 404 for another project's object, and
+// lists never show it.
+func TestTenantIsolation(t *testing.T) {
+	e := newEnv(t)
+	var ev struct{ ID int64 }
+	decodeInto(t, e.want("POST", "/api/v1/events", e.keyB, checkoutEvent(), 201), &ev)
+	var wh struct{ ID string }
+	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyB, seedWebhook("CheckoutSuccess"), 201), &wh)
+	ids := map[string]string{"{id}": wh.ID}
+	for _, r := range e.srv.routes {
+		if !strings.Contains(r.path, "{") {
+			continue
+		}
+		path := r.path
+		if strings.HasPrefix(path, "/api/v1/events/") {
+			path = strings.ReplaceAll(path, "{id}", fmt.Sprint(ev.ID))
+		}
+		for k, v := range ids {
+			path = strings.ReplaceAll(path, k, v)
+		}
+		path = strings.NewReplacer("{user_id}", "u-b", "{hwid}", "hw-b", "{request_id}", "00000000-0000-0000-0000-000000000000").Replace(path)
+		var body any
+		if r.method == "PUT" && strings.HasPrefix(r.path, "/api/v1/events/") {
+			body = checkoutEvent()
+		} else if r.method == "PATCH" || r.method == "POST" {
+			body = `{}`
+		}
+		if code, out := e.do(r.method, path, e.keyA, body); code != http.StatusNotFound {
+			t.Errorf("%s %s as project A = %d %s; want 404", r.method, path, code, out)
+		}
+	}
+	for _, list := range []string{"/api/v1/webhooks", "/api/v1/events"} {
+		if out := e.want("GET", list, e.keyA, nil, 200); strings.Contains(string(out), "CheckoutSuccess") {
+			t.Errorf("%s as A shows B's objects: %s", list, out)
+		}
+	}
+	// B still sees and owns them.
+	e.want("GET", "/api/v1/webhooks/"+wh.ID, e.keyB, nil, 200)
+}
