@@ -52,7 +52,7 @@ func TestQueries(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, r := range rows {
-			if (r.at.Before(now.Add(-24*time.Hour))) != old {
+			if (r.at.Before(now.Add(-24 * time.Hour))) != old {
 				continue
 			}
 			payload := fmt.Sprintf(`{"n":%d,"pad":"%0600d"}`, i, 0)
