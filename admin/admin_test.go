@@ -12,10 +12,11 @@ import (
 	"github.com/bytedance/sonic"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
-	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // env is an admin server on a fresh database with two projects.
@@ -41,12 +42,16 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir, err := directory.NewStore(pool, directory.Defaults(), prometheus.NewRegistry(), testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
 	sealer, err := secret.NewSealer(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := New(Defaults(), Deps{Log: testenv.Logger(), Registry: prometheus.NewRegistry(), Projects: projects,
-		Webhooks: webhook.NewStore(pool, sealer)})
+		Webhooks: webhook.NewStore(pool, sealer), Directory: dir})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, srv: srv, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}

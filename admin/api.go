@@ -14,6 +14,7 @@ import (
 	"github.com/bytedance/sonic"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
@@ -84,10 +85,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
 
 // api holds what every handler needs.
 type api struct {
-	log      *slog.Logger
-	projects *project.Store
-	webhooks *webhook.Store
-	activity Activity
+	log       *slog.Logger
+	projects  *project.Store
+	webhooks  *webhook.Store
+	directory *directory.Store
+	activity  Activity
 	// publicBaseURL has no trailing slash.
 	publicBaseURL string
 	metrics       *metrics

@@ -12,16 +12,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // Deps are the stores and services the admin process serves from.
 type Deps struct {
-	Log      *slog.Logger
-	Registry prometheus.Registerer
-	Projects *project.Store
-	Webhooks *webhook.Store
+	Log       *slog.Logger
+	Registry  prometheus.Registerer
+	Projects  *project.Store
+	Webhooks  *webhook.Store
+	Directory *directory.Store
 	// Activity answers the ClickHouse queries; nil leaves Received counts at 0.
 	Activity Activity
 }
@@ -52,10 +54,11 @@ func New(cfg Config, d Deps) *Server {
 		log:           d.Log,
 		projects:      d.Projects,
 		webhooks:      d.Webhooks,
+		directory:     d.Directory,
 		activity:      d.Activity,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
-		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors},
+		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors, directoryErrors},
 	}
 	s := &Server{cfg: cfg, log: d.Log}
 	s.routes = []route{
@@ -78,6 +81,15 @@ func New(cfg Config, d Deps) *Server {
 		{"POST", "/api/v1/webhooks/{id}/disable", a.setEnabled(false)},
 		{"GET", "/api/v1/webhooks/{id}/credentials", a.getCredentials},
 		{"POST", "/api/v1/webhooks/{id}/rotate-secret", a.rotateSecret},
+
+		{"PUT", "/api/v1/users/{user_id}", a.putUser},
+		{"GET", "/api/v1/users/{user_id}", a.getUser},
+		{"DELETE", "/api/v1/users/{user_id}", a.deleteUser},
+		{"PUT", "/api/v1/devices/{hwid}", a.putDevice},
+		{"GET", "/api/v1/devices/{hwid}", a.getDevice},
+		{"DELETE", "/api/v1/devices/{hwid}", a.deleteDevice},
+		{"GET", "/api/v1/lookup", a.lookup},
+		{"POST", "/api/v1/directory/import", a.importDirectory},
 	}
 	mux := http.NewServeMux()
 	for _, r := range s.routes {

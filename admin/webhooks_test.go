@@ -148,6 +148,8 @@ func TestTenantIsolation(t *testing.T) {
 	decodeInto(t, e.want("POST", "/api/v1/events", e.keyB, checkoutEvent(), 201), &ev)
 	var wh struct{ ID string }
 	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyB, seedWebhook("CheckoutSuccess"), 201), &wh)
+	e.want("PUT", "/api/v1/users/u-b", e.keyB, `{"email":"b@example.com"}`, 201)
+	e.want("PUT", "/api/v1/devices/hw-b", e.keyB, `{"user_id":"u-b","platform":"ios"}`, 201)
 	ids := map[string]string{"{id}": wh.ID}
 	for _, r := range e.srv.routes {
 		if !strings.Contains(r.path, "{") {
@@ -167,6 +169,9 @@ func TestTenantIsolation(t *testing.T) {
 		} else if r.method == "PATCH" || r.method == "POST" {
 			body = `{}`
 		}
+		if r.method == "PUT" && !strings.HasPrefix(r.path, "/api/v1/events/") {
+			continue // upserts create in the caller's own project; checked below
+		}
 		if code, out := e.do(r.method, path, e.keyA, body); code != http.StatusNotFound {
 			t.Errorf("%s %s as project A = %d %s; want 404", r.method, path, code, out)
 		}
@@ -176,6 +181,14 @@ func TestTenantIsolation(t *testing.T) {
 			t.Errorf("%s as A shows B's objects: %s", list, out)
 		}
 	}
-	// B still sees and owns them.
+	if code, out := e.do("GET", "/api/v1/lookup?kind=email&value=b@example.com", e.keyA, nil); code != 404 {
+		t.Errorf("lookup of B's email as A = %d %s; want 404", code, out)
+	}
+	// An upsert by A of the same user id makes A's own user and leaves B's alone.
+	e.want("PUT", "/api/v1/users/u-b", e.keyA, `{"email":"a@example.com"}`, 201)
+	// B still sees and owns its objects, unchanged.
 	e.want("GET", "/api/v1/webhooks/"+wh.ID, e.keyB, nil, 200)
+	if out := e.want("GET", "/api/v1/users/u-b", e.keyB, nil, 200); !strings.Contains(string(out), "b@example.com") || !strings.Contains(string(out), "hw-b") {
+		t.Errorf("B's user after A's upsert = %s", out)
+	}
 }

@@ -1,0 +1,155 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/webhook"
+)
+
+// directoryErrors maps the user directory's errors to statuses.
+func directoryErrors(err error) (int, []FieldError, bool) {
+	var ve *directory.ValidationError
+	var ce *directory.ConflictError
+	switch {
+	case errors.As(err, &ve):
+		fields := make([]FieldError, len(ve.Fields))
+		for i, f := range ve.Fields {
+			fields[i] = FieldError(f)
+		}
+		return http.StatusBadRequest, fields, true
+	case errors.As(err, &ce):
+		return http.StatusConflict, []FieldError{{Field: ce.Field, Message: "already used by another user"}}, true
+	case errors.Is(err, directory.ErrNotFound):
+		return http.StatusNotFound, nil, true
+	case errors.Is(err, directory.ErrUnavailable):
+		return http.StatusServiceUnavailable, nil, true
+	}
+	return 0, nil, false
+}
+
+// userView is a user with its devices.
+type userView struct {
+	directory.User
+	Devices []directory.Device `json:"devices"`
+}
+
+func (a *api) putUser(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req struct {
+		Email string `json:"email"`
+		Phone string `json:"phone"`
+	}
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	u, created, err := a.directory.UpsertUser(r.Context(), projectID(r.Context()),
+		directory.User{UserID: r.PathValue("user_id"), Email: req.Email, Phone: req.Phone})
+	if err != nil {
+		return 0, nil, err
+	}
+	if created {
+		return http.StatusCreated, u, nil
+	}
+	return http.StatusOK, u, nil
+}
+
+func (a *api) getUser(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	pid, id := projectID(r.Context()), r.PathValue("user_id")
+	u, err := a.directory.GetUser(r.Context(), pid, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	devs, err := a.directory.ListDevices(r.Context(), pid, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	if devs == nil {
+		devs = []directory.Device{}
+	}
+	return http.StatusOK, userView{u, devs}, nil
+}
+
+func (a *api) deleteUser(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := a.directory.DeleteUser(r.Context(), projectID(r.Context()), r.PathValue("user_id")); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (a *api) putDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req struct {
+		UserID   string `json:"user_id"`
+		Platform string `json:"platform"`
+	}
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	d, created, err := a.directory.UpsertDevice(r.Context(), projectID(r.Context()),
+		directory.Device{HWID: r.PathValue("hwid"), UserID: req.UserID, Platform: req.Platform})
+	if err != nil {
+		return 0, nil, err
+	}
+	if created {
+		return http.StatusCreated, d, nil
+	}
+	return http.StatusOK, d, nil
+}
+
+func (a *api) getDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	d, err := a.directory.GetDevice(r.Context(), projectID(r.Context()), r.PathValue("hwid"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, d, nil
+}
+
+func (a *api) deleteDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := a.directory.DeleteDevice(r.Context(), projectID(r.Context()), r.PathValue("hwid")); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// lookup finds a user or device the way the pipeline matches webhook identifiers:
+// GET /api/v1/lookup?kind=email&value=jane@example.com.
+func (a *api) lookup(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	q := r.URL.Query()
+	kind := webhook.IdentifyKind(q.Get("kind"))
+	var fields []FieldError
+	if !kind.Valid() {
+		fields = append(fields, FieldError{"kind", "must be user_id, email, phone or hwid"})
+	}
+	value := strings.TrimSpace(q.Get("value"))
+	if value == "" || len(value) > 256 {
+		fields = append(fields, FieldError{"value", "must be 1..256 characters"})
+	}
+	if len(fields) > 0 {
+		return 0, nil, &badRequest{fields}
+	}
+	p, err := a.directory.Lookup(r.Context(), projectID(r.Context()), kind, value)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, p, nil
+}
+
+// importDirectory streams an NDJSON body of user and device lines into the directory. Lines are applied
+// independently: the answer lists the ones that failed, by line number.
+func (a *api) importDirectory(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/x-ndjson") &&
+		!strings.HasPrefix(ct, "application/jsonl") && !strings.HasPrefix(ct, "text/plain") {
+		return 0, nil, &statusError{http.StatusUnsupportedMediaType, "send Content-Type: application/x-ndjson"}
+	}
+	body := http.MaxBytesReader(nil, r.Body, maxImportBody)
+	res, err := a.directory.Import(r.Context(), projectID(r.Context()), body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return 0, nil, &statusError{http.StatusRequestEntityTooLarge, "import body is over the limit; lines before it were applied: " + err.Error()}
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, res, nil
+}
