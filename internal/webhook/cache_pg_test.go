@@ -1,0 +1,255 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/testenv"
+)
+
+// countingLoader counts the lookups that reach PostgreSQL.
+type countingLoader struct {
+	*Store
+	n atomic.Int64
+}
+
+func (l *countingLoader) Hook(ctx context.Context, id string) (*Hook, error) {
+	l.n.Add(1)
+	return l.Store.Hook(ctx, id)
+}
+
+// readySignal is a subscriber that reports the notifier's first (re)connect.
+type readySignal chan struct{}
+
+func (r readySignal) Changed(string) {}
+func (r readySignal) Resync() {
+	select {
+	case r <- struct{}{}:
+	default:
+	}
+}
+
+// process is one simulated ingestor: its own Notifier (LISTEN connection) and Cache.
+func (f *fixture) process(t *testing.T, cfg CacheConfig) (*Cache, *countingLoader) {
+	t.Helper()
+	loader := &countingLoader{Store: f.store}
+	c, err := NewCache(loader, cfg, prometheus.NewRegistry(), testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := pgdb.NewNotifier(f.dsn, testenv.Logger())
+	c.Subscribe(n)
+	ready := make(readySignal, 1)
+	n.Subscribe("webhook:", ready)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; c.Close() })
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("notifier did not connect within 10s")
+	}
+	return c, loader
+}
+
+// within polls until cond holds on every cache, failing after a 1 s deadline, and logs how long it took.
+func within(t *testing.T, what, id string, caches []*Cache, cond func(*Hook, error) bool) {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(time.Second)
+	for i, c := range caches {
+		for {
+			h, err := c.Get(context.Background(), id)
+			if cond(h, err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: process %d still sees %+v, %v after 1s", what, i, h, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	t.Logf("%s: visible in %d processes after %s", what, len(caches), time.Since(start).Round(100*time.Microsecond))
+}
+
+func TestCachePushInvalidation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store
+	w, _ := f.create(t, "hook")
+	a, _ := f.process(t, DefaultCacheConfig()) // TTL 30s: only the push can make these tests pass
+	b, _ := f.process(t, DefaultCacheConfig())
+	caches := []*Cache{a, b}
+	for _, c := range caches {
+		if h := mustGet(t, c, w.ID); h.Enabled {
+			t.Fatal("new webhook enabled")
+		}
+	}
+
+	if _, err := s.SetEnabled(ctx, f.p1, w.ID, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "enable", w.ID, caches, func(h *Hook, err error) bool { return err == nil && h.Enabled })
+
+	if _, err := s.SetEnabled(ctx, f.p1, w.ID, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "disable", w.ID, caches, func(h *Hook, err error) bool { return err == nil && !h.Enabled })
+
+	sec, err := s.RotateSecret(ctx, f.p1, w.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, "rotate secret", w.ID, caches, func(h *Hook, err error) bool {
+		return err == nil && secret.Match([]byte("Bearer "+sec), h.SecretDigest)
+	})
+
+	maps := []Mapping{{Attribute: "total", Field: "amount.value"}}
+	if _, err := s.Update(ctx, f.p1, w.ID, 0, WebhookPatch{Mappings: &maps}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "edit mapping", w.ID, caches, func(h *Hook, err error) bool {
+		return err == nil && len(h.Mappings) == 1 && h.Mappings[0].Field == "amount.value"
+	})
+
+	// An event change reaches every webhook of the event.
+	if _, err := s.UpdateEvent(ctx, f.p1, f.event.ID, 0, EventInput{Name: "Checkout2", Attributes: []Attribute{{"total", TypeInteger}}}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "event change", w.ID, caches, func(h *Hook, err error) bool {
+		return err == nil && h.EventName == "Checkout2" && h.Mappings[0].Type == TypeInteger
+	})
+
+	if err := s.Delete(ctx, f.p1, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "delete", w.ID, caches, func(h *Hook, err error) bool { return errors.Is(err, ErrNotFound) })
+}
+
+func TestCacheNegativeAgainstPostgres(t *testing.T) {
+	f := newFixture(t)
+	c, loader := f.process(t, DefaultCacheConfig())
+	id := secret.NewPublicID()
+	for range 100 {
+		if _, err := c.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get(unknown) = %v; want ErrNotFound", err)
+		}
+	}
+	if n := loader.n.Load(); n != 1 {
+		t.Errorf("100 lookups of one unknown id reached PostgreSQL %d times; want 1", n)
+	}
+	// A webhook just created is found at once even though an id was negative-cached (its own id could
+	// not have been: it is new), and warm lookups do not reach PostgreSQL.
+	w, _ := f.create(t, "hook")
+	for range 100 {
+		mustGet(t, c, w.ID)
+	}
+	if n := loader.n.Load(); n != 2 {
+		t.Errorf("lookups reaching PostgreSQL: %d; want 2", n)
+	}
+}
+
+func TestCacheTTLRefresh(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	w, _ := f.create(t, "hook")
+	cfg := DefaultCacheConfig()
+	cfg.TTL = 300 * time.Millisecond
+	cfg.NegativeTTL = 100 * time.Millisecond
+	// No notifier: only the TTL can bring the change.
+	c, err := NewCache(f.store, cfg, nil, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustGet(t, c, w.ID)
+	if _, err := f.store.SetEnabled(ctx, f.p1, w.ID, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if mustGet(t, c, w.ID).Enabled {
+		t.Fatal("change visible before the TTL without a notifier; the test proves nothing")
+	}
+	start := time.Now()
+	for !mustGet(t, c, w.ID).Enabled {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("change not visible 5s after it, with a 300ms TTL")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("change visible through the TTL after %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestChaosCacheStaleIfError stops the shared PostgreSQL: cached configs keep serving, misses fail closed,
+// and everything recovers once it is back.
+func TestChaosCacheStaleIfError(t *testing.T) {
+	testenv.RequireChaos(t)
+	f := newFixture(t)
+	ctx := context.Background()
+	w, _ := f.create(t, "hook")
+	if _, err := f.store.SetEnabled(ctx, f.p1, w.ID, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultCacheConfig()
+	cfg.TTL = 500 * time.Millisecond
+	cfg.NegativeTTL = 100 * time.Millisecond
+	cfg.RetryInterval = 200 * time.Millisecond
+	c, _ := f.process(t, cfg)
+	warm := mustGet(t, c, w.ID)
+	neverSeen := secret.NewPublicID()
+
+	testenv.StopService(t, "postgres")
+	if _, err := f.store.Hook(ctx, w.ID); err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("Store.Hook with PostgreSQL stopped: %v; want an error that is not ErrNotFound", err)
+	}
+	c.Changed("webhook:" + w.ID) // invalidated…
+	if h := mustGet(t, c, w.ID); h != warm {
+		t.Error("invalidated entry with PostgreSQL down: want the cached Hook")
+	}
+	time.Sleep(cfg.TTL + cfg.RetryInterval) // …and expired
+	if h := mustGet(t, c, w.ID); h != warm || !h.Enabled {
+		t.Error("expired entry with PostgreSQL down: want the cached Hook")
+	}
+	if _, err := c.Get(ctx, neverSeen); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+		t.Errorf("never-seen id with PostgreSQL down: got %v; want ErrUnavailable", err)
+	}
+	if counter(c.m.staleServes) < 2 || counter(c.m.refreshErrors) < 1 {
+		t.Errorf("stale serves %v, refresh errors %v; want ≥2 and ≥1", counter(c.m.staleServes), counter(c.m.refreshErrors))
+	}
+
+	testenv.StartService(t, "postgres")
+	// Recovery: an unknown id is unknown again (not unavailable), and a change made now is seen through
+	// the reconnected notifier (or, at worst, the TTL).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := c.Get(ctx, neverSeen)
+		if errors.Is(err, ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart: Get(unknown) still %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		if _, err := f.store.SetEnabled(ctx, f.p1, w.ID, 0, false); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("after restart: SetEnabled: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for mustGet(t, c, w.ID).Enabled {
+		if time.Now().After(deadline) {
+			t.Fatal("after restart: disable not visible")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
