@@ -175,8 +175,13 @@ type edge struct {
 
 func startEdge(t testing.TB, cfg Config, hooks Hooks, prod Producer) *edge {
 	t.Helper()
+	return startEdgeOn(t, cfg, hooks, prod, "requests")
+}
+
+func startEdgeOn(t testing.TB, cfg Config, hooks Hooks, prod Producer, topic string) *edge {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := New(cfg, Deps{Hooks: hooks, Producer: prod, Topic: "requests", Registerer: reg, Log: testenv.Logger()})
+	s, err := New(cfg, Deps{Hooks: hooks, Producer: prod, Topic: topic, Registerer: reg, Log: testenv.Logger()})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -155,6 +155,13 @@ func checkAnswer(t *testing.T, r row, a answer) string {
 // checkRecord compares a record with what the row expects, every header exactly.
 func checkRecord(t *testing.T, topic string, w *wantRecord, webhookID, requestID string, status int, rec *kgo.Record, before, after time.Time) {
 	t.Helper()
+	checkRecordOf(t, topic, w, testHook(webhookID), requestID, status, rec, before, after)
+}
+
+// checkRecordOf is checkRecord for the webhook config h.
+func checkRecordOf(t *testing.T, topic string, w *wantRecord, h *webhook.Hook, requestID string, status int, rec *kgo.Record, before, after time.Time) {
+	t.Helper()
+	webhookID := h.PublicID
 	if rec.Topic != topic {
 		t.Errorf("topic %q; want %q", rec.Topic, topic)
 	}
@@ -181,8 +188,8 @@ func checkRecord(t *testing.T, topic string, w *wantRecord, webhookID, requestID
 	}
 	want := map[string]string{
 		wire.HeaderWebhookID:     webhookID,
-		wire.HeaderProjectID:     "42",
-		wire.HeaderConfigVersion: "7",
+		wire.HeaderProjectID:     strconv.FormatInt(h.ProjectID, 10),
+		wire.HeaderConfigVersion: strconv.FormatInt(h.Version, 10),
 		wire.HeaderEdgeOutcome:   string(w.outcome),
 		wire.HeaderEdgeStatus:    strconv.Itoa(status),
 		wire.HeaderBodyBytes:     strconv.Itoa(w.bodyBytes),
