@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -265,6 +266,13 @@ type miss struct {
 // out.
 func (r *Resolver) fetch(ctx context.Context, projectID int64, kind webhook.IdentifyKind, epoch, gen uint64,
 	misses []miss, out map[string]Subject, counts *[numResults]int, buf []byte) error {
+	// A value given twice in one call is fetched, cached and reported once.
+	seen := make(map[string]struct{}, len(misses))
+	misses = slices.DeleteFunc(misses, func(m miss) bool {
+		_, dup := seen[m.value]
+		seen[m.value] = struct{}{}
+		return dup
+	})
 	// The query takes normalised values; several raw values may share one (two spellings of a phone).
 	params := make([]string, 0, len(misses))
 	byParam := make(map[string][]int, len(misses))

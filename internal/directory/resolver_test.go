@@ -346,3 +346,58 @@ func TestChaosResolverStaleIfError(t *testing.T) {
 	}
 	t.Logf("resolver answered again %s after PostgreSQL was started", time.Since(start).Round(time.Millisecond))
 }
+
+// TestResolverConcurrent resolves from several goroutines while users change underneath (run it with
+// -race): every answer must be a user's real state at some moment, and the last state must win.
+func TestResolverConcurrent(t *testing.T) {
+	e := newEnv(t, Defaults())
+	r := newResolver(t, e, Defaults(), true)
+	for i := 0; i < 20; i++ {
+		mustDevice(t, e.store, e.p1, Device{HWID: fmt.Sprintf("h%d", i), UserID: "before"})
+	}
+	values := make([]string, 20)
+	for i := range values {
+		values[i] = fmt.Sprintf("h%d", i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				got, err := r.Resolve(ctx, e.p1, webhook.ByHWID, values)
+				if err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+				for v, s := range got {
+					if s.HWID != v || (s.UserID != "before" && s.UserID != "after") {
+						errs <- fmt.Errorf("%s resolved to %+v", v, s)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		mustDevice(t, e.store, e.p1, Device{HWID: fmt.Sprintf("h%d", i), UserID: "after"})
+	}
+	start := time.Now()
+	within(t, start, time.Second, "all devices moved", func() bool {
+		got := resolve(t, r, e.p1, webhook.ByHWID, values...)
+		for _, s := range got {
+			if s.UserID != "after" {
+				return false
+			}
+		}
+		return len(got) == len(values)
+	})
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

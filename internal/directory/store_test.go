@@ -261,18 +261,18 @@ func TestImport(t *testing.T) {
 	mustUser(t, s, e.p1, User{UserID: "taken", Email: "taken@example.com"})
 	input := strings.Join([]string{
 		`{"type":"user","user_id":"1","email":"one@example.com","phone":"+15551230001"}`, // 1 ok
-		`{"type":"device","hwid":"h1","user_id":"1","platform":"ios"}`,                  // 2 ok
-		`{"type":"user","user_id":"2",`,                                                 // 3 bad JSON
-		``,                                                                              // 4 blank
-		`{"type":"robot","user_id":"3"}`,                                                // 5 unknown type
-		`{"type":"user","user_id":"4","email":"not-an-email"}`,                          // 6 invalid email
-		`{"type":"user","user_id":"5","email":"TAKEN@example.com"}`,                     // 7 conflict
-		`{"type":"user","user_id":"6","email":"six@example.com"}`,                       // 8 ok
-		`{"type":"device","hwid":"h6","user_id":"6"}`,                                   // 9 ok
-		`{"type":"user","user_id":"7","phone":"+15551230001"}`,                          // 10 conflict with line 1
+		`{"type":"device","hwid":"h1","user_id":"1","platform":"ios"}`,                   // 2 ok
+		`{"type":"user","user_id":"2",`,                                                  // 3 bad JSON
+		``,                                                                               // 4 blank
+		`{"type":"robot","user_id":"3"}`,                                                 // 5 unknown type
+		`{"type":"user","user_id":"4","email":"not-an-email"}`,                           // 6 invalid email
+		`{"type":"user","user_id":"5","email":"TAKEN@example.com"}`,                      // 7 conflict
+		`{"type":"user","user_id":"6","email":"six@example.com"}`,                        // 8 ok
+		`{"type":"device","hwid":"h6","user_id":"6"}`,                                    // 9 ok
+		`{"type":"user","user_id":"7","phone":"+15551230001"}`,                           // 10 conflict with line 1
 		`{"type":"user","user_id":"1","email":"one@example.com","phone":"+15551230009"}`, // 11 ok, 1 again
-		`{"type":"device","hwid":"` + strings.Repeat("x", 70<<10) + `"}`,                // 12 too long
-		`{"type":"device","hwid":"h7","user_id":"7"}`,                                   // 13 ok (no user 7)
+		`{"type":"device","hwid":"` + strings.Repeat("x", 70<<10) + `"}`,                 // 12 too long
+		`{"type":"device","hwid":"h7","user_id":"7"}`,                                    // 13 ok (no user 7)
 	}, "\n") // no newline after the last line
 	res, err := s.Import(ctx, e.p1, strings.NewReader(input))
 	if err != nil {
