@@ -9,9 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/bytedance/sonic"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -23,6 +25,7 @@ import (
 type env struct {
 	t          *testing.T
 	srv        *Server
+	ch         driver.Conn
 	url        string
 	keyA, keyB string
 	projA      int64
@@ -32,6 +35,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	_, pool := testenv.Postgres(t)
+	_, ch := testenv.ClickHouse(t)
 	projects := project.NewStore(pool)
 	ctx := context.Background()
 	a, keyA, err := projects.Create(ctx, "A")
@@ -51,10 +55,10 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	srv := New(Defaults(), Deps{Log: testenv.Logger(), Registry: prometheus.NewRegistry(), Projects: projects,
-		Webhooks: webhook.NewStore(pool, sealer), Directory: dir})
+		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: activity.NewReader(ch)})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &env{t: t, srv: srv, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}
+	return &env{t: t, srv: srv, ch: ch, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}
 }
 
 // do sends a request with key (empty: no Authorization) and returns status and body.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -28,10 +29,15 @@ type Deps struct {
 	Activity Activity
 }
 
-// Activity is what the admin API reads from ClickHouse.
+// Activity is what the admin API reads from ClickHouse (implemented by activity.Reader).
 type Activity interface {
 	// Received is the all-time count of logged requests of every webhook of the project, by webhook id.
 	Received(ctx context.Context, projectID int64) (map[string]uint64, error)
+	Summary24h(ctx context.Context, projectID int64, webhookID string, now time.Time) (activity.Summary, error)
+	Entries(ctx context.Context, q activity.EntriesQuery) (activity.Page, error)
+	Entry(ctx context.Context, projectID int64, webhookID, requestID string) (activity.Entry, error)
+	History(ctx context.Context, projectID int64, kind activity.SubjectKind, subject string, before time.Time, limit int) ([]activity.Event, error)
+	Notifications(ctx context.Context, projectID int64, webhookID string, limit int) ([]activity.Notification, error)
 }
 
 // route is one API endpoint; the OpenAPI test compares this table with openapi.yaml.
@@ -58,7 +64,7 @@ func New(cfg Config, d Deps) *Server {
 		activity:      d.Activity,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
-		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors, directoryErrors},
+		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors, directoryErrors, activityErrors},
 	}
 	s := &Server{cfg: cfg, log: d.Log}
 	s.routes = []route{
@@ -81,6 +87,10 @@ func New(cfg Config, d Deps) *Server {
 		{"POST", "/api/v1/webhooks/{id}/disable", a.setEnabled(false)},
 		{"GET", "/api/v1/webhooks/{id}/credentials", a.getCredentials},
 		{"POST", "/api/v1/webhooks/{id}/rotate-secret", a.rotateSecret},
+		{"GET", "/api/v1/webhooks/{id}/summary", a.summary},
+		{"GET", "/api/v1/webhooks/{id}/activity", a.listActivity},
+		{"GET", "/api/v1/webhooks/{id}/activity/{request_id}", a.getActivity},
+		{"GET", "/api/v1/webhooks/{id}/notifications", a.listNotifications},
 
 		{"PUT", "/api/v1/users/{user_id}", a.putUser},
 		{"GET", "/api/v1/users/{user_id}", a.getUser},
@@ -88,6 +98,8 @@ func New(cfg Config, d Deps) *Server {
 		{"PUT", "/api/v1/devices/{hwid}", a.putDevice},
 		{"GET", "/api/v1/devices/{hwid}", a.getDevice},
 		{"DELETE", "/api/v1/devices/{hwid}", a.deleteDevice},
+		{"GET", "/api/v1/users/{user_id}/events", a.history(activity.SubjectUser, "user_id")},
+		{"GET", "/api/v1/devices/{hwid}/events", a.history(activity.SubjectDevice, "hwid")},
 		{"GET", "/api/v1/lookup", a.lookup},
 		{"POST", "/api/v1/directory/import", a.importDirectory},
 	}

@@ -1,0 +1,173 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/webhook"
+)
+
+// activityErrors maps the activity reader's errors to statuses.
+func activityErrors(err error) (int, []FieldError, bool) {
+	switch {
+	case errors.Is(err, activity.ErrNotFound):
+		return http.StatusNotFound, nil, true
+	case errors.Is(err, activity.ErrInvalid):
+		return http.StatusBadRequest, nil, true
+	}
+	return 0, nil, false
+}
+
+// Activity reads are scoped by the caller's project inside ClickHouse (project_id leads every ordering
+// key), so another project's webhook id simply has no rows; and a deleted webhook's activity stays
+// readable, as the seed expects.
+
+func (a *api) requireActivity() error {
+	if a.activity == nil {
+		return &statusError{http.StatusServiceUnavailable, "activity store not configured"}
+	}
+	return nil
+}
+
+// ownsWebhook answers 404 unless the webhook exists (or existed) in the caller's project, so that
+// summaries of other projects' ids are indistinguishable from unknown ids.
+func (a *api) ownsWebhook(r *http.Request, id string) error {
+	if _, err := a.webhooks.Get(r.Context(), projectID(r.Context()), id); err == nil {
+		return nil
+	}
+	n, err := a.activity.Received(r.Context(), projectID(r.Context()))
+	if err != nil {
+		return err
+	}
+	if _, ok := n[id]; ok {
+		return nil // deleted, but its activity stays queryable
+	}
+	return errNotFound
+}
+
+func (a *api) summary(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := a.requireActivity(); err != nil {
+		return 0, nil, err
+	}
+	id := r.PathValue("id")
+	if err := a.ownsWebhook(r, id); err != nil {
+		return 0, nil, err
+	}
+	s, err := a.activity.Summary24h(r.Context(), projectID(r.Context()), id, time.Now())
+	if err != nil {
+		return 0, nil, err
+	}
+	notes, err := a.activity.Notifications(r.Context(), projectID(r.Context()), id, 1)
+	if err != nil {
+		return 0, nil, err
+	}
+	var latest *activity.Notification
+	if len(notes) > 0 {
+		latest = &notes[0]
+	}
+	return http.StatusOK, map[string]any{"window": "24h", "summary": s, "latest_notification": latest}, nil
+}
+
+func (a *api) listActivity(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := a.requireActivity(); err != nil {
+		return 0, nil, err
+	}
+	id := r.PathValue("id")
+	if err := a.ownsWebhook(r, id); err != nil {
+		return 0, nil, err
+	}
+	q := r.URL.Query()
+	eq := activity.EntriesQuery{ProjectID: projectID(r.Context()), WebhookID: id, Status: q.Get("status"), Cursor: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, nil, invalid("limit", "must be an integer")
+		}
+		eq.Limit = n
+	}
+	page, err := a.activity.Entries(r.Context(), eq)
+	if err != nil {
+		return 0, nil, err
+	}
+	if page.Entries == nil {
+		page.Entries = []activity.Entry{}
+	}
+	return http.StatusOK, page, nil
+}
+
+func (a *api) getActivity(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := a.requireActivity(); err != nil {
+		return 0, nil, err
+	}
+	e, err := a.activity.Entry(r.Context(), projectID(r.Context()), r.PathValue("id"), r.PathValue("request_id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, e, nil
+}
+
+func (a *api) listNotifications(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := a.requireActivity(); err != nil {
+		return 0, nil, err
+	}
+	id := r.PathValue("id")
+	if err := a.ownsWebhook(r, id); err != nil {
+		return 0, nil, err
+	}
+	ns, err := a.activity.Notifications(r.Context(), projectID(r.Context()), id, 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	if ns == nil {
+		ns = []activity.Notification{}
+	}
+	return http.StatusOK, map[string]any{"notifications": ns}, nil
+}
+
+func (a *api) history(kind activity.SubjectKind, param string) handlerFunc {
+	return func(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+		if err := a.requireActivity(); err != nil {
+			return 0, nil, err
+		}
+		q := r.URL.Query()
+		var before time.Time
+		if v := q.Get("before"); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return 0, nil, invalid("before", "must be an RFC 3339 time")
+			}
+			before = t
+		}
+		limit := 0
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return 0, nil, invalid("limit", "must be an integer")
+			}
+			limit = n
+		}
+		// An unknown subject answers 404 like any id of another project; one known to the directory
+		// answers its history, empty or not.
+		subject := r.PathValue(param)
+		var err error
+		if kind == activity.SubjectUser {
+			_, err = a.directory.Lookup(r.Context(), projectID(r.Context()), webhook.ByUserID, subject)
+		} else {
+			_, err = a.directory.GetDevice(r.Context(), projectID(r.Context()), subject)
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		evs, err := a.activity.History(r.Context(), projectID(r.Context()), kind, subject, before, limit)
+		if err != nil {
+			return 0, nil, err
+		}
+		if evs == nil {
+			evs = []activity.Event{}
+		}
+		return http.StatusOK, map[string]any{"events": evs}, nil
+	}
+}
