@@ -23,9 +23,11 @@ import (
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/ingestor"
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/obs"
 	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/pipeline"
 )
 
@@ -43,15 +45,20 @@ const devMasterKey = "aW5sZXQtbG9jYWwtZGV2LW1hc3Rlci1rZXktMzJieXQ="
 type Config struct {
 	// Profile is "local" (developer machine: the development master key is allowed) or "production".
 	// Default "local".
-	Profile    string          `yaml:"profile"`
-	Log        obs.LogConfig   `yaml:"log"`
-	Kafka      kafka.Config    `yaml:"kafka"`
-	ClickHouse chdb.Config     `yaml:"clickhouse"`
-	Postgres   pgdb.Config     `yaml:"postgres"`
-	Secrets    Secrets         `yaml:"secrets"`
-	Ingestor   ingestor.Config `yaml:"ingestor"`
-	Pipeline   pipeline.Config `yaml:"pipeline"`
-	Admin      admin.Config    `yaml:"admin"`
+	Profile    string        `yaml:"profile"`
+	Log        obs.LogConfig `yaml:"log"`
+	Kafka      kafka.Config  `yaml:"kafka"`
+	ClickHouse chdb.Config   `yaml:"clickhouse"`
+	Postgres   pgdb.Config   `yaml:"postgres"`
+	Secrets    Secrets       `yaml:"secrets"`
+	// WebhookCache is the data path's cache of webhook configs (ingestor and pipeline).
+	WebhookCache webhook.CacheConfig `yaml:"webhook_cache"`
+	// Directory is the user directory: phone normalisation, NDJSON import and the pipeline's resolver
+	// cache.
+	Directory directory.Config `yaml:"directory"`
+	Ingestor  ingestor.Config  `yaml:"ingestor"`
+	Pipeline  pipeline.Config  `yaml:"pipeline"`
+	Admin     admin.Config     `yaml:"admin"`
 }
 
 // Secrets holds the master key that encrypts webhook secrets at rest (AES-256-GCM).
@@ -70,14 +77,16 @@ func (s *Secrets) Key() []byte { return s.key }
 // Defaults returns the settings used when the file says nothing.
 func Defaults() Config {
 	return Config{
-		Profile:    ProfileLocal,
-		Log:        obs.LogConfig{Level: "info", Format: "json"},
-		Kafka:      kafka.Defaults(),
-		ClickHouse: chdb.Defaults(),
-		Postgres:   pgdb.Defaults(),
-		Ingestor:   ingestor.Defaults(),
-		Pipeline:   pipeline.Defaults(),
-		Admin:      admin.Defaults(),
+		Profile:      ProfileLocal,
+		Log:          obs.LogConfig{Level: "info", Format: "json"},
+		Kafka:        kafka.Defaults(),
+		ClickHouse:   chdb.Defaults(),
+		Postgres:     pgdb.Defaults(),
+		WebhookCache: webhook.DefaultCacheConfig(),
+		Directory:    directory.Defaults(),
+		Ingestor:     ingestor.Defaults(),
+		Pipeline:     pipeline.Defaults(),
+		Admin:        admin.Defaults(),
 	}
 }
 
@@ -124,6 +133,7 @@ func (c *Config) Validate() error {
 		v    interface{ Validate() error }
 	}{
 		{"log", &c.Log}, {"kafka", &c.Kafka}, {"clickhouse", &c.ClickHouse}, {"postgres", &c.Postgres},
+		{"webhook_cache", &c.WebhookCache}, {"directory", &c.Directory},
 		{"ingestor", &c.Ingestor}, {"pipeline", &c.Pipeline}, {"admin", &c.Admin},
 	}
 	for _, s := range sections {
