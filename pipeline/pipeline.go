@@ -86,6 +86,7 @@ type Pipeline struct {
 	parts    map[int32]*partState
 	compiled map[string]*compiledHook
 	items    []item
+	arena    arena
 	attrBuf  []byte
 	evBuf    []byte
 
@@ -286,9 +287,19 @@ func mapsKeys(m map[int32]bool) func(func(int32) bool) {
 
 // retry calls f until it succeeds or ctx is done, backing off exponentially up to RetryMaxBackoff.
 func (p *Pipeline) retry(ctx context.Context, dependency string, f func(ctx context.Context) error) error {
+	// The first attempt needs no backoff state: it is the only one on the hot path.
+	err := f(ctx)
+	if err == nil || errors.Is(err, errPermanent) {
+		return err
+	}
 	b := retry.WithCappedDuration(p.cfg.RetryMaxBackoff, retry.WithJitterPercent(20, retry.NewExponential(50*time.Millisecond)))
-	attempt := 0
+	attempt := 1
+	p.m.retries.WithLabelValues(dependency).Inc()
+	p.log.Warn("dependency unavailable, retrying", "dependency", dependency, "attempt", attempt, "err", err)
 	return retry.Do(ctx, b, func(ctx context.Context) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		err := f(ctx)
 		if err == nil {
 			return nil
@@ -298,7 +309,7 @@ func (p *Pipeline) retry(ctx context.Context, dependency string, f func(ctx cont
 		}
 		attempt++
 		p.m.retries.WithLabelValues(dependency).Inc()
-		if attempt == 1 || attempt%10 == 0 {
+		if attempt%10 == 0 {
 			p.log.Warn("dependency unavailable, retrying", "dependency", dependency, "attempt", attempt, "err", err)
 		}
 		return retry.RetryableError(err)
@@ -404,6 +415,12 @@ func (p *Pipeline) handle(ctx context.Context, fs kgo.Fetches) error {
 		p.m.lag.WithLabelValues(partitionLabel(ft.Partition)).Set(float64(max(ft.HighWatermark-last-1, 0)))
 	})
 	p.items = items
+	return p.process(ctx, items)
+}
+
+// process takes one poll's items (in offset order per partition) through lookup, resolution and
+// mapping into the batch.
+func (p *Pipeline) process(ctx context.Context, items []item) error {
 	if len(items) == 0 {
 		return nil
 	}
@@ -567,9 +584,10 @@ func (p *Pipeline) finish(ctx context.Context, it *item) error {
 		}
 	}
 	success := it.reason == ""
+	attrStr := string(attrs)
 	if it.healOnly {
 		if success {
-			p.appendEvent(it, attrs, false)
+			p.appendEvent(it, attrs, attrStr, false)
 		} else {
 			p.log.Warn("request logged as success no longer processes; its events row is not rebuilt",
 				"request_id", it.requestID, "reason", it.reason, "partition", it.partition, "offset", it.offset)
@@ -577,7 +595,7 @@ func (p *Pipeline) finish(ctx context.Context, it *item) error {
 		return p.maybeFlush(ctx)
 	}
 	if success {
-		p.appendEvent(it, attrs, true)
+		p.appendEvent(it, attrs, attrStr, true)
 		p.m.records.WithLabelValues(statusSuccess).Inc()
 	} else {
 		p.m.records.WithLabelValues(it.reason).Inc()
@@ -594,7 +612,7 @@ func (p *Pipeline) finish(ctx context.Context, it *item) error {
 		status:        statusFailed,
 		reason:        it.reason,
 		edgeStatus:    it.edgeStatus,
-		payload:       string(it.body),
+		payload:       bytesString(it.body),
 		payloadBytes:  it.bodyBytes,
 		detail:        strings.Join(it.detail, "; "),
 		configVersion: uint64(max(it.configVersion, 0)),
@@ -615,7 +633,7 @@ func (p *Pipeline) finish(ctx context.Context, it *item) error {
 	}
 	if success {
 		row.status = statusSuccess
-		row.attributes = string(attrs)
+		row.attributes = attrStr
 	}
 	p.b.activity = append(p.b.activity, row)
 	p.b.noteOffset(tableActivity, it.partition, it.offset)
@@ -630,7 +648,7 @@ func (p *Pipeline) maybeFlush(ctx context.Context) error {
 }
 
 // appendEvent adds the events row and, unless only healing the table, the record to fire.
-func (p *Pipeline) appendEvent(it *item, attrs []byte, fire bool) {
+func (p *Pipeline) appendEvent(it *item, attrs []byte, attrStr string, fire bool) {
 	h := it.hook.hook
 	kind, subject := subjectOf(h.Identify.Kind, it.subject)
 	p.b.events = append(p.b.events, eventRow{
@@ -644,7 +662,7 @@ func (p *Pipeline) appendEvent(it *item, attrs []byte, fire bool) {
 		userID:      it.subject.UserID,
 		hwid:        it.subject.HWID,
 		hwids:       it.subject.HWIDs,
-		attributes:  string(attrs),
+		attributes:  attrStr,
 		receivedMs:  uint64(it.receivedMs),
 		partition:   it.partition,
 		offset:      it.offset,
@@ -653,17 +671,26 @@ func (p *Pipeline) appendEvent(it *item, attrs []byte, fire bool) {
 	if !fire {
 		return
 	}
-	val := appendEvent(make([]byte, 0, 256+len(attrs)), it, attrs)
-	eventID := appendUUID(make([]byte, 0, 36), it.requestID)
-	p.b.fire = append(p.b.fire, fireRecord{partition: it.partition, rec: &kgo.Record{
-		Topic: p.kcfg.EventsTopic,
-		Key:   []byte(subject),
-		Value: val,
-		Headers: []kgo.RecordHeader{
-			{Key: wire.HeaderEventID, Value: eventID},
-			{Key: wire.HeaderEventName, Value: []byte(h.EventName)},
-		},
-	}})
+	// The record's bytes come from an arena and the record from a slab: firing costs no allocation of
+	// its own on the hot path.
+	a := &p.arena
+	start := len(a.buf)
+	a.buf = appendUUID(a.buf, it.requestID)
+	eventID := a.buf[start:len(a.buf):len(a.buf)]
+	start = len(a.buf)
+	a.buf = appendEvent(a.buf, it, attrs)
+	val := a.buf[start:len(a.buf):len(a.buf)]
+	rec := a.record()
+	*rec = kgo.Record{
+		Topic:   p.kcfg.EventsTopic,
+		Key:     stringBytes(subject),
+		Value:   val,
+		Headers: a.headers(2),
+	}
+	rec.Headers[0] = kgo.RecordHeader{Key: wire.HeaderEventID, Value: eventID}
+	rec.Headers[1] = kgo.RecordHeader{Key: wire.HeaderEventName, Value: stringBytes(h.EventName)}
+	p.b.fire = append(p.b.fire, fireRecord{partition: it.partition, rec: rec})
+	a.fit()
 }
 
 // flush fires the batch's events, inserts its rows table by table, and commits the offsets. It retries

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/bytedance/sonic/ast"
 	"github.com/google/uuid"
@@ -66,6 +67,7 @@ type item struct {
 	headerErr     string
 
 	hook       *compiledHook
+	searcher   *ast.Searcher
 	reason     string
 	detail     []string
 	identValue string
@@ -76,7 +78,7 @@ type item struct {
 // parseRecord reads the wire headers. A record that breaks the contract is still logged (as failed,
 // reason invalid_record) so that nothing the edge acknowledged disappears silently.
 func parseRecord(r *kgo.Record, it *item) {
-	*it = item{partition: r.Partition, offset: r.Offset, epoch: r.LeaderEpoch, body: r.Value, webhookID: string(r.Key)}
+	*it = item{partition: r.Partition, offset: r.Offset, epoch: r.LeaderEpoch, body: r.Value, webhookID: bytesString(r.Key)}
 	var bad []string
 	for _, h := range r.Headers {
 		v := h.Value
@@ -88,29 +90,29 @@ func parseRecord(r *kgo.Record, it *item) {
 			}
 			it.requestID = id
 		case wire.HeaderWebhookID:
-			it.webhookID = string(v)
+			it.webhookID = bytesString(v)
 		case wire.HeaderProjectID:
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil || n < 0 {
+			n, ok := parseDecimal(v)
+			if !ok {
 				bad = append(bad, "project id")
 			}
 			it.projectID = n
 		case wire.HeaderReceivedAt:
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil || n < 0 {
+			n, ok := parseDecimal(v)
+			if !ok {
 				bad = append(bad, "received at")
 			}
 			it.receivedMs = n
 		case wire.HeaderConfigVersion:
-			it.configVersion, _ = strconv.ParseInt(string(v), 10, 64)
+			it.configVersion, _ = parseDecimal(v)
 		case wire.HeaderEdgeOutcome:
 			it.outcome = wire.Outcome(v)
 		case wire.HeaderEdgeStatus:
-			n, _ := strconv.ParseUint(string(v), 10, 16)
-			it.edgeStatus = uint16(n)
+			n, _ := parseDecimal(v)
+			it.edgeStatus = uint16(min(n, 65535))
 		case wire.HeaderBodyBytes:
-			n, _ := strconv.ParseUint(string(v), 10, 32)
-			it.bodyBytes = uint32(n)
+			n, _ := parseDecimal(v)
+			it.bodyBytes = uint32(min(n, 1<<32-1))
 		case wire.HeaderTruncated:
 			it.truncated = len(v) == 1 && v[0] == '1'
 		}
@@ -138,6 +140,7 @@ func parseRecord(r *kgo.Record, it *item) {
 type compiledHook struct {
 	hook      *webhook.Hook
 	ident     fieldpath.Path
+	identKeys []any
 	identErr  error
 	mappings  []compiledMapping
 	attrsHead []byte // `{` … nothing yet; kept for symmetry with attrsTail
@@ -149,15 +152,54 @@ type compiledMapping struct {
 	attr    string
 	typ     webhook.AttrType
 	path    fieldpath.Path
+	keys    []any
 	pathErr error
+}
+
+// searchKeys is a path in the form sonic's searcher takes, built once per config version.
+func searchKeys(p fieldpath.Path) []any {
+	steps := p.Steps()
+	keys := make([]any, len(steps))
+	for i, st := range steps {
+		if st.IsIndex {
+			keys[i] = st.Index
+		} else {
+			keys[i] = st.Key
+		}
+	}
+	return keys
+}
+
+// lookup reads the value at keys, with fieldpath.Path.Get's semantics: a missing key, an index out of
+// range or a step into a value of the other kind is ErrNotFound. One searcher serves all of a record's
+// paths: it validates the whole payload on the first search (the identifier) and not again.
+func (it *item) lookup(keys []any) (ast.Node, error) {
+	if it.searcher == nil {
+		it.searcher = ast.NewSearcher(bytesString(it.body))
+	}
+	n, err := it.searcher.GetByPath(keys...)
+	it.searcher.ValidateJSON = false
+	if err != nil {
+		return ast.Node{}, fieldpath.ErrNotFound
+	}
+	if err := n.Check(); err != nil {
+		return ast.Node{}, err
+	}
+	return n, nil
 }
 
 func compileHook(h *webhook.Hook) *compiledHook {
 	c := &compiledHook{hook: h}
 	c.ident, c.identErr = fieldpath.Parse(h.Identify.Field)
+	if c.identErr == nil {
+		c.identKeys = searchKeys(c.ident)
+	}
 	for _, m := range h.Mappings {
 		cm := compiledMapping{attr: m.Attribute, typ: m.Type}
 		cm.path, cm.pathErr = fieldpath.Parse(m.Field)
+		if cm.pathErr == nil {
+			cm.keys = searchKeys(cm.path)
+		}
 		cm.name = append(appendJSONString(nil, m.Attribute), ':')
 		c.mappings = append(c.mappings, cm)
 	}
@@ -172,7 +214,7 @@ func (it *item) extractIdentifier() bool {
 		it.fail(wire.ReasonIdentifierMissing, "identifier path %q is invalid: %v", c.hook.Identify.Field, c.identErr)
 		return false
 	}
-	n, err := c.ident.Get(it.body)
+	n, err := it.lookup(c.identKeys)
 	if err != nil {
 		if errors.Is(err, fieldpath.ErrNotFound) {
 			it.fail(wire.ReasonIdentifierMissing, "field %s is absent", c.hook.Identify.Field)
@@ -218,7 +260,7 @@ func (it *item) mapAttributes(dst []byte) ([]byte, bool) {
 			it.detail = append(it.detail, fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, c.hook.Mappings[i].Field))
 			continue
 		}
-		n, err := m.path.Get(it.body)
+		n, err := it.lookup(m.keys)
 		if err != nil {
 			if errors.Is(err, fieldpath.ErrNotFound) {
 				it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+c.hook.Mappings[i].Field+" is absent")
@@ -322,3 +364,22 @@ type Event struct {
 	OccurredAt   time.Time      `json:"occurred_at"`
 	ReceivedAt   time.Time      `json:"received_at"`
 }
+
+// parseDecimal reads a non-negative decimal header value without allocating (strconv needs a string).
+func parseDecimal(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// bytesString views b as a string without copying. Record keys, values and headers are never modified
+// after the fetch, so the string stays valid (and keeps the buffer alive) as long as a row holds it.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
