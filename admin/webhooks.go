@@ -194,11 +194,11 @@ type credentials struct {
 
 func (a *api) credentialsFor(id, authorization, sample string) credentials {
 	u := a.publicBaseURL + "/hooks/" + id
-	return credentials{URL: u, Secret: authorization, ExampleRequest: exampleCurl(u, authorization, sample)}
+	return credentials{URL: u, Secret: authorization, ExampleRequest: ExampleCurl(u, authorization, sample)}
 }
 
-// exampleCurl is a one-line curl command sending sample (compacted when it is JSON) to url.
-func exampleCurl(url, authorization, sample string) string {
+// ExampleCurl is a one-line curl command sending sample (compacted when it is JSON) to url.
+func ExampleCurl(url, authorization, sample string) string {
 	body := strings.TrimSpace(sample)
 	var buf bytes.Buffer
 	if body != "" && json.Compact(&buf, []byte(body)) == nil {

@@ -79,7 +79,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	case "project":
 		runErr = projectCmd(ctx, cfg, rest, stdout)
 	case "demo":
-		runErr = demo(ctx, cfg, newLogger(stderr, cfg, "demo"), stdout)
+		runErr = demo(ctx, cfg, newLogger(stderr, cfg, "demo"), rest, stdout)
 	case "admin":
 		runErr = runAdmin(ctx, cfg, newLogger(stderr, cfg, "admin"), rest)
 	default:
