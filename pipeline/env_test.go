@@ -148,14 +148,14 @@ type env struct {
 	group string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	kcfg, kcl := kafkaTopics(t)
 	chcfg, conn := testenv.ClickHouse(t)
 	return &env{kcfg: kcfg, kcl: kcl, chcfg: chcfg, conn: conn, group: testenv.Name("g")}
 }
 
-func (e *env) produce(t *testing.T, reqs ...req) {
+func (e *env) produce(t testing.TB, reqs ...req) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -178,7 +178,7 @@ func testConfig() pipeline.Config {
 }
 
 // run starts a pipeline in this process and returns a function that stops it and waits.
-func (e *env) run(t *testing.T, cfg pipeline.Config, hooks pipeline.Hooks, res pipeline.Resolver, notifier pipeline.Notifier) func() {
+func (e *env) run(t testing.TB, cfg pipeline.Config, hooks pipeline.Hooks, res pipeline.Resolver, notifier pipeline.Notifier) func() {
 	t.Helper()
 	cfg.Group = e.group
 	p, err := pipeline.New(cfg, pipeline.Deps{
@@ -209,7 +209,7 @@ func (e *env) run(t *testing.T, cfg pipeline.Config, hooks pipeline.Hooks, res p
 	return stop
 }
 
-func (e *env) count(t *testing.T, q string) uint64 {
+func (e *env) count(t testing.TB, q string) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -221,7 +221,7 @@ func (e *env) count(t *testing.T, q string) uint64 {
 }
 
 // waitCount polls until the query answers want, failing after timeout.
-func (e *env) waitCount(t *testing.T, q string, want uint64, timeout time.Duration) {
+func (e *env) waitCount(t testing.TB, q string, want uint64, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var got uint64
@@ -258,7 +258,7 @@ func (e *env) events(t *testing.T, want int, timeout time.Duration) []*kgo.Recor
 
 // kafkaTopics is testenv.Kafka with retries: right after CreateTopics the broker sometimes answers
 // UNKNOWN_TOPIC_OR_PARTITION to the describe that follows, which is not what these tests are about.
-func kafkaTopics(t *testing.T) (kafka.Config, *kgo.Client) {
+func kafkaTopics(t testing.TB) (kafka.Config, *kgo.Client) {
 	t.Helper()
 	cfg := testenv.KafkaConfig()
 	cl, err := kafka.NewClient(cfg, "test")
