@@ -5,9 +5,6 @@ package project
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,10 +12,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/inlet-dev/inlet/internal/secret"
 )
 
 // KeyPrefix starts every API key, so that a leaked key is recognisable by secret scanners.
-const KeyPrefix = "inlet_"
+const KeyPrefix = secret.APIKeyPrefix
 
 // ErrUnauthenticated: the key is malformed, unknown or revoked.
 var ErrUnauthenticated = errors.New("api key not recognised")
@@ -71,21 +70,17 @@ func (s *Store) AddKey(ctx context.Context, projectID int64) (string, error) {
 func addKey(ctx context.Context, db interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, projectID int64) (string, error) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", err
-	}
-	key := KeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	key, prefix := secret.NewAPIKey()
 	d := digest(key)
 	var id int64
 	if err := db.QueryRow(ctx, `INSERT INTO api_keys (project_id, prefix, digest) VALUES ($1, $2, $3) RETURNING id`,
-		projectID, key[:len(KeyPrefix)+6], d[:]).Scan(&id); err != nil {
+		projectID, prefix, d[:]).Scan(&id); err != nil {
 		return "", fmt.Errorf("add api key to project %d: %w", projectID, err)
 	}
 	return key, nil
 }
 
-func digest(key string) [32]byte { return sha256.Sum256([]byte(key)) }
+func digest(key string) [32]byte { return secret.Digest([]byte(key)) }
 
 // Authenticate returns the project id of a valid key. The lookup is by digest, so neither the time taken
 // nor the query depends on how much of a wrong key matched.
