@@ -147,3 +147,36 @@ func headerValue(r *kgo.Record, key string) string {
 }
 
 var _ = uuid.Nil
+
+// TestNewerConfigVersion: a request authenticated against a config version the cache has not seen yet
+// waits for it (the push normally lands within a second); if it never comes, the cached config is used
+// and the entry says so.
+func TestNewerConfigVersion(t *testing.T) {
+	e := newEnv(t)
+	hooks, res := standardFixtures()
+	h, _ := hooks.Get(context.Background(), "wh_uid")
+	cfg := testConfig()
+	cfg.ConfigWait = 3 * time.Second
+	e.run(t, cfg, hooks, res, nil)
+
+	r2 := newReq("wh_uid", wire.OutcomeAccepted, seedPayload)
+	r2.version = 2
+	e.produce(t, r2)
+	time.Sleep(500 * time.Millisecond)
+	v2 := *h
+	v2.Version, v2.EventName = 2, "RenamedEvent"
+	hooks.put(&v2)
+	e.waitCount(t, "SELECT count() FROM events WHERE event_name = 'RenamedEvent'", 1, 30*time.Second)
+
+	r9 := newReq("wh_uid", wire.OutcomeAccepted, seedPayload)
+	r9.version = 9
+	e.produce(t, r9)
+	e.waitCount(t, "SELECT count() FROM activity_log", 2, 30*time.Second)
+	var detail string
+	if err := e.conn.QueryRow(context.Background(), "SELECT detail FROM activity_log WHERE request_id = toUUID(?)", r9.id.String()).Scan(&detail); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(detail, "config version 2") || !strings.Contains(detail, "version 9") {
+		t.Errorf("detail %q; want it to say version 2 was used for a version-9 request", detail)
+	}
+}
