@@ -22,12 +22,19 @@ func TestEnsureTopicsAndRoundTrip(t *testing.T) {
 	if err := kafka.EnsureTopics(ctx, cl, cfg); err != nil {
 		t.Fatalf("second EnsureTopics: %v", err)
 	}
-	details, err := kadm.NewClient(cl).ListTopics(ctx, cfg.Topics()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Metadata catches up with a partition change asynchronously: poll briefly.
 	for _, topic := range cfg.Topics() {
-		if got := len(details[topic].Partitions); got != 4 {
+		got := 0
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got = len(details[topic].Partitions); got == 4 {
+				break
+			}
+		}
+		if got != 4 {
 			t.Errorf("%s has %d partitions; want 4", topic, got)
 		}
 	}
