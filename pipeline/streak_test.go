@@ -45,6 +45,7 @@ func TestAuthFailureNotifications(t *testing.T) {
 		e.produce(t, reqs...)
 		total += uint64(n)
 		e.waitCount(t, "SELECT count() FROM activity_log", total, 60*time.Second)
+		time.Sleep(300 * time.Millisecond) // notifications are inserted after activity_log: let a flush finish
 	}
 	notes := "SELECT count() FROM notifications WHERE webhook_id = 'wh_email'"
 

@@ -1,0 +1,119 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/wire"
+)
+
+// TestInletPipelineProcess runs the real `inlet pipeline` binary against the real PostgreSQL (webhook
+// store and cache, user directory), Kafka and ClickHouse: the wiring of cmd/inlet/pipeline.go.
+func TestInletPipelineProcess(t *testing.T) {
+	pgcfg, pool := testenv.Postgres(t)
+	e := newEnv(t)
+	ctx := context.Background()
+
+	p, _, err := project.NewStore(pool).Create(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := base64.StdEncoding.DecodeString("aW5sZXQtbG9jYWwtZGV2LW1hc3Rlci1rZXktMzJieXQ=") // the local profile's key
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := webhook.NewStore(pool, sealer)
+	ev, err := ws.CreateEvent(ctx, p.ID, webhook.EventInput{Name: "CheckoutSuccess", Attributes: []webhook.Attribute{
+		{Name: "total", Type: webhook.TypePrice}, {Name: "order_id", Type: webhook.TypeString}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh, _, err := ws.Create(ctx, p.ID, webhook.WebhookInput{Name: "shopify", EventID: ev.ID,
+		Identify: webhook.Identify{Kind: webhook.ByEmail, Field: "email_address"},
+		Mappings: []webhook.Mapping{{Attribute: "total", Field: "price"}, {Attribute: "order_id", Field: "order_number"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := directory.NewStore(pool, directory.Defaults(), nil, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := dir.UpsertUser(ctx, p.ID, directory.User{UserID: "12345", Email: "Jane@Example.com"}); err != nil {
+		t.Fatal(err)
+	}
+
+	bin := filepath.Join(t.TempDir(), "inlet")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/inlet")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/inlet: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "pipeline")
+	cmd.Env = append(os.Environ(),
+		"INLET_POSTGRES_DSN="+pgcfg.DSN,
+		"INLET_CLICKHOUSE_DATABASE="+e.chcfg.Database,
+		"INLET_KAFKA_REQUESTS_TOPIC="+e.kcfg.RequestsTopic,
+		"INLET_KAFKA_EVENTS_TOPIC="+e.kcfg.EventsTopic,
+		"INLET_PIPELINE_GROUP="+e.group,
+		"INLET_PIPELINE_INTERNAL_ADDR=127.0.0.1:0",
+		"INLET_PIPELINE_FLUSH_INTERVAL=200ms",
+	)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if os.Getenv("INLET_TEST_LOGS") != "1" {
+		cmd.Stdout, cmd.Stderr = nil, nil
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	ok := newReq(wh.ID, wire.OutcomeAccepted, seedPayload)
+	missing := newReq(wh.ID, wire.OutcomeAccepted, `{"email_address":"nobody@example.com"}`)
+	recs := []req{ok, missing}
+	for i := range recs {
+		r := recs[i].record(e.kcfg.RequestsTopic)
+		for j := range r.Headers {
+			if r.Headers[j].Key == wire.HeaderProjectID {
+				r.Headers[j].Value = []byte(strconv.FormatInt(p.ID, 10))
+			}
+		}
+		if err := e.kcl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitCount(t, "SELECT count() FROM activity_log", 2, 60*time.Second)
+	e.waitCount(t, "SELECT count() FROM events", 1, 10*time.Second) // inserted right after activity_log
+	var status, reason, subject, attrs string
+	if err := e.conn.QueryRow(ctx, "SELECT toString(status), reason FROM activity_log WHERE request_id = toUUID(?)", missing.id.String()).Scan(&status, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed" || reason != wire.ReasonUserNotFound {
+		t.Errorf("unknown email: %s/%s; want failed/user_not_found", status, reason)
+	}
+	if err := e.conn.QueryRow(ctx, "SELECT subject, attributes FROM events WHERE event_id = toUUID(?)", ok.id.String()).Scan(&subject, &attrs); err != nil {
+		var detail string
+		_ = e.conn.QueryRow(ctx, "SELECT concat(toString(status), ' ', reason, ' ', detail) FROM activity_log WHERE request_id = toUUID(?)", ok.id.String()).Scan(&detail)
+		t.Fatalf("events row of the seed request: %v (activity: %s)", err, detail)
+	}
+	want := `{"total":"99.99","order_id":"ORD-001","__webhook":"` + wh.ID + `"}`
+	if subject != "12345" || attrs != want {
+		t.Errorf("event on %q with %s; want on 12345 with %s", subject, attrs, want)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if st := waitExit(t, cmd, 60*time.Second); !st.Success() {
+		t.Errorf("inlet pipeline ended with %v; want a clean exit after SIGTERM", st)
+	}
+}
