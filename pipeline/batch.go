@@ -15,6 +15,7 @@ import (
 // next attempt resumes instead of writing a table twice.
 type batch struct {
 	day     int64 // UTC day (Unix days) of the rows; meaningful when rows > 0
+	bytes   int   // payload and attribute bytes held, for BatchBytes
 	started time.Time
 
 	activity []activityRow
@@ -65,6 +66,7 @@ func (b *batch) noteOffset(table int, partition int32, offset int64) {
 
 func (b *batch) reset() {
 	b.started = time.Time{}
+	b.bytes = 0
 	b.activity = b.activity[:0]
 	clear(b.events)
 	b.events = b.events[:0]

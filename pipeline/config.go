@@ -17,6 +17,9 @@ type Config struct {
 	// BatchRows flushes a partition's batch to ClickHouse at this many rows. Default 10000. Larger batches
 	// insert more efficiently but hold more memory per partition.
 	BatchRows int `yaml:"batch_rows"`
+	// BatchBytes flushes the batch when the payloads it holds reach this many bytes, whatever BatchRows
+	// says: with bodies of up to 1 MiB, rows alone do not bound memory. Default 64 MiB.
+	BatchBytes int `yaml:"batch_bytes"`
 	// FlushInterval flushes a non-empty batch at least this often. Default 1s; it bounds the delay from
 	// the 202 to the row being visible.
 	FlushInterval time.Duration `yaml:"flush_interval"`
@@ -58,6 +61,7 @@ func Defaults() Config {
 		InternalAddr:  "127.0.0.1:9102",
 		Group:         "inlet-pipeline",
 		BatchRows:     10000,
+		BatchBytes:    64 << 20,
 		FlushInterval: time.Second,
 		RetentionDays: 30,
 
@@ -83,6 +87,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("group: must not be empty")
 	case c.BatchRows < 1 || c.BatchRows > 1_000_000:
 		return fmt.Errorf("batch_rows: %d is outside 1..1000000", c.BatchRows)
+	case c.BatchBytes < 1<<20:
+		return fmt.Errorf("batch_bytes: %d is below 1 MiB (one request body can be that large)", c.BatchBytes)
 	case c.FlushInterval < 10*time.Millisecond || c.FlushInterval > time.Minute:
 		return fmt.Errorf("flush_interval: %s is outside 10ms..1m", c.FlushInterval)
 	case c.RetentionDays < 1:

@@ -203,7 +203,7 @@ func (p *Pipeline) consume(ctx context.Context) error {
 		})
 		p.mu.Lock()
 		err := p.handle(ctx, fs)
-		if err == nil && !p.b.empty() && (p.b.rows() >= p.cfg.BatchRows || time.Since(p.b.started) >= p.cfg.FlushInterval) {
+		if err == nil && !p.b.empty() && (p.b.rows() >= p.cfg.BatchRows || p.b.bytes >= p.cfg.BatchBytes || time.Since(p.b.started) >= p.cfg.FlushInterval) {
 			err = p.flush(ctx)
 		}
 		p.mu.Unlock()
@@ -635,13 +635,14 @@ func (p *Pipeline) finish(ctx context.Context, it *item) error {
 		row.status = statusSuccess
 		row.attributes = attrStr
 	}
+	p.b.bytes += len(it.body) + 2*len(attrs)
 	p.b.activity = append(p.b.activity, row)
 	p.b.noteOffset(tableActivity, it.partition, it.offset)
 	return p.maybeFlush(ctx)
 }
 
 func (p *Pipeline) maybeFlush(ctx context.Context) error {
-	if p.b.rows() >= p.cfg.BatchRows {
+	if p.b.rows() >= p.cfg.BatchRows || p.b.bytes >= p.cfg.BatchBytes {
 		return p.flush(ctx)
 	}
 	return nil

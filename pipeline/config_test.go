@@ -1,0 +1,37 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	def := Defaults()
+	if err := def.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	tests := []struct {
+		field  string
+		mutate func(*Config)
+	}{
+		{"internal_addr", func(c *Config) { c.InternalAddr = "nope" }},
+		{"group", func(c *Config) { c.Group = "" }},
+		{"batch_rows", func(c *Config) { c.BatchRows = 0 }},
+		{"batch_bytes", func(c *Config) { c.BatchBytes = 1000 }},
+		{"flush_interval", func(c *Config) { c.FlushInterval = time.Hour }},
+		{"retention_days", func(c *Config) { c.RetentionDays = 0 }},
+		{"high_water_lookback", func(c *Config) { c.HighWaterLookback = time.Minute }},
+		{"insert_timeout", func(c *Config) { c.InsertTimeout = 0 }},
+		{"auth_failure_streak", func(c *Config) { c.AuthFailureStreak = 0 }},
+		{"fetch_max_bytes", func(c *Config) { c.FetchMaxBytes = 1024 }},
+	}
+	for _, tt := range tests {
+		c := Defaults()
+		tt.mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), tt.field+":") {
+			t.Errorf("%s: Validate() = %v; want an error naming %s", tt.field, err, tt.field)
+		}
+	}
+}
