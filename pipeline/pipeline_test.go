@@ -180,3 +180,26 @@ func TestNewerConfigVersion(t *testing.T) {
 		t.Errorf("detail %q; want it to say version 2 was used for a version-9 request", detail)
 	}
 }
+
+// TestDirectoryDownIsRetried: while the directory cannot answer, requests wait (nothing is written,
+// nothing is marked user_not_found); when it is back they succeed.
+func TestDirectoryDownIsRetried(t *testing.T) {
+	e := newEnv(t)
+	hooks, res := standardFixtures()
+	res.down.Store(true)
+	e.run(t, testConfig(), hooks, res, nil)
+	e.produce(t, newReq("wh_uid", wire.OutcomeAccepted, seedPayload), newReq("wh_email", wire.OutcomeAccepted, seedPayload))
+	deadline := time.Now().Add(20 * time.Second)
+	for res.calls.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res.calls.Load() < 3 {
+		t.Fatalf("directory asked %d times; want retries", res.calls.Load())
+	}
+	if n := e.count(t, "SELECT count() FROM activity_log"); n != 0 {
+		t.Fatalf("%d activity rows while the directory is down; want 0", n)
+	}
+	res.down.Store(false)
+	e.waitCount(t, "SELECT count() FROM activity_log WHERE status = 'success'", 2, 30*time.Second)
+	e.waitCount(t, "SELECT count() FROM events", 2, 10*time.Second)
+}
