@@ -1,0 +1,266 @@
+package ingestor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bytedance/sonic"
+	"github.com/valyala/fasthttp"
+)
+
+// benchConfig lifts the per-webhook rate limit out of the way of a benchmark.
+func benchConfig() Config {
+	c := testConfig()
+	c.RatePerWebhook = 1e9
+	c.RateBurst = 1 << 30
+	return c
+}
+
+// BenchmarkHandler is the request path of an accepted request, from the parsed request to the 202, with
+// a producer that acknowledges at once: what the edge itself costs per request (target 0 allocs/op).
+func BenchmarkHandler(b *testing.B) {
+	s, err := New(benchConfig(), Deps{Hooks: tableHooks(), Producer: &fakeProducer{inline: true}, Topic: "requests", Registerer: newReg(), Log: testLog()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/hooks/" + idOk)
+		ctx.Request.Header.Set("Authorization", secretOf(idOk))
+		ctx.Request.SetBody(goodBody)
+		for pb.Next() {
+			ctx.Response.Reset()
+			s.handle(&ctx)
+			if ctx.Response.StatusCode() != 202 {
+				b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+		}
+	})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(goodBody)))
+}
+
+// BenchmarkHandlerInmemory is the same through fasthttp's connection handling on an in-memory listener,
+// client included.
+func BenchmarkHandlerInmemory(b *testing.B) {
+	e := startEdge(b, benchConfig(), tableHooks(), &fakeProducer{inline: true})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(goodBody)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		q, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		q.SetRequestURI("http://edge/hooks/" + idOk)
+		q.Header.SetMethod("POST")
+		q.Header.Set("Authorization", secretOf(idOk))
+		q.SetBody(goodBody)
+		for pb.Next() {
+			if err := e.client.Do(q, resp); err != nil || resp.StatusCode() != 202 {
+				b.Fatalf("%v %d", err, resp.StatusCode())
+			}
+		}
+	})
+}
+
+// BenchmarkJSONCheck is the body check of a typical payload: the depth scan, then sonic's validator.
+func BenchmarkJSONCheck(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(goodBody)))
+	for i := 0; i < b.N; i++ {
+		if !depthWithin(goodBody, 64) || !sonic.Valid(goodBody) {
+			b.Fatal("rejected")
+		}
+	}
+}
+
+// Edge against the real Kafka, beside a null fasthttp handler, under the same load over real TCP. The
+// load comes from a child process (TestLoadGenerator) so that this process's CPU time is the server's
+// alone: accepted requests per CPU-second compare the edge's cost with the cheapest possible server.
+// Run with: go test -run '^$' -bench BenchmarkEdge -benchtime 1x ./ingestor/
+
+const (
+	loadConns    = 64
+	loadDuration = 5 * time.Second
+	// loadRate is the offered load, the same for both servers: the null handler could go much faster,
+	// but CPU per request is only comparable at the same request rate (batching and wake-ups amortise
+	// differently at different rates). It is below what the edge sustains against the local broker.
+	loadRate = 2500
+)
+
+var nullPerCPUSecond float64 // measured by BenchmarkEdge/null, compared by BenchmarkEdge/kafka
+
+func BenchmarkEdge(b *testing.B) {
+	b.Run("null", func(b *testing.B) {
+		srv := &fasthttp.Server{
+			Handler: func(ctx *fasthttp.RequestCtx) {
+				_ = ctx.PostBody()
+				ctx.SetStatusCode(202)
+				ctx.SetContentType("application/json")
+				ctx.SetBodyString(`{"request_id":"01900000-0000-7000-8000-000000000000"}`)
+			},
+			ReadBufferSize: 8 << 10, MaxRequestBodySize: 1 << 20, NoDefaultContentType: true,
+		}
+		ln := listen(b)
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Shutdown()
+		r := runLoad(b, ln.Addr().String())
+		nullPerCPUSecond = r.perCPU
+	})
+	b.Run("kafka", func(b *testing.B) {
+		cfg := benchConfig()
+		if v := os.Getenv("INLET_BENCH_LINGER"); v != "" { // to explore the setting
+			cfg.Linger, _ = time.ParseDuration(v)
+		}
+		kcfg, cl := realProducer(b, cfg)
+		s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: cl, Topic: kcfg.RequestsTopic, Registerer: newReg(), Log: testLog()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ln := listen(b)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(ctx, ln) }()
+		r := runLoad(b, ln.Addr().String())
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		if nullPerCPUSecond > 0 {
+			b.ReportMetric(r.perCPU/nullPerCPUSecond, "ratio_vs_null")
+		}
+	})
+}
+
+func listen(b *testing.B) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ln
+}
+
+type loadReport struct {
+	Sent     int64   `json:"sent"`
+	Accepted int64   `json:"accepted"`
+	Seconds  float64 `json:"seconds"`
+	P50      float64 `json:"p50_ms"`
+	P99      float64 `json:"p99_ms"`
+	perCPU   float64
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runLoad runs the load generator child against addr and reports throughput, latency and accepted
+// requests per CPU-second of this process.
+func runLoad(b *testing.B, addr string) loadReport {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadGenerator$", "-test.v")
+	cmd.Env = append(os.Environ(), "INLET_LOADGEN_ADDR="+addr,
+		"INLET_LOADGEN_CONNS="+strconv.Itoa(loadConns), "INLET_LOADGEN_DURATION="+loadDuration.String(),
+		"INLET_LOADGEN_RATE="+strconv.Itoa(loadRate))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := cpuTime()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var r loadReport
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if line := sc.Bytes(); len(line) > 0 && line[0] == '{' {
+			_ = json.Unmarshal(line, &r)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("load generator: %v", err)
+	}
+	cpu := cpuTime() - cpu0
+	if r.Accepted == 0 {
+		b.Fatalf("load generator accepted nothing: %+v", r)
+	}
+	r.perCPU = float64(r.Accepted) / cpu.Seconds()
+	b.ReportMetric(float64(r.Accepted)/r.Seconds, "accepted/s")
+	b.ReportMetric(r.P50, "p50_ms")
+	b.ReportMetric(r.P99, "p99_ms")
+	b.ReportMetric(r.perCPU, "accepted/cpu-s")
+	b.ReportMetric(cpu.Seconds(), "server_cpu_s")
+	b.ReportMetric(0, "ns/op")
+	return r
+}
+
+// TestLoadGenerator is the child process of BenchmarkEdge; it does nothing in a normal test run.
+func TestLoadGenerator(t *testing.T) {
+	addr := os.Getenv("INLET_LOADGEN_ADDR")
+	if addr == "" {
+		t.Skip("helper process of BenchmarkEdge")
+	}
+	conns, _ := strconv.Atoi(os.Getenv("INLET_LOADGEN_CONNS"))
+	dur, _ := time.ParseDuration(os.Getenv("INLET_LOADGEN_DURATION"))
+	rate, _ := strconv.Atoi(os.Getenv("INLET_LOADGEN_RATE"))
+	interval := time.Duration(float64(time.Second) * float64(conns) / float64(rate)) // per connection
+	client := &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	var sent, accepted atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	deadline := time.Now().Add(dur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			next := start.Add(interval * time.Duration(i) / time.Duration(conns)) // spread the connections
+			q, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			q.SetRequestURI("http://" + addr + "/hooks/" + idOk)
+			q.Header.SetMethod("POST")
+			q.Header.Set("Authorization", secretOf(idOk))
+			q.SetBody(goodBody)
+			local := make([]time.Duration, 0, 1<<16)
+			for time.Now().Before(deadline) {
+				if d := time.Until(next); d > 0 {
+					time.Sleep(d)
+				}
+				next = next.Add(interval)
+				t0 := time.Now()
+				err := client.Do(q, resp)
+				sent.Add(1)
+				if err == nil && resp.StatusCode() == 202 {
+					accepted.Add(1)
+					local = append(local, time.Since(t0))
+				}
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+	}
+	fmt.Printf("{\"sent\":%d,\"accepted\":%d,\"seconds\":%f,\"p50_ms\":%f,\"p99_ms\":%f}\n",
+		sent.Load(), accepted.Load(), secs, pct(0.50), pct(0.99))
+}
