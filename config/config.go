@@ -141,6 +141,10 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.%w", s.name, err)
 		}
 	}
+	// The edge appends whole bodies: the topic must take the largest one plus its headers.
+	if need := c.Ingestor.MaxBodyBytes + 64<<10; c.Kafka.MaxMessageBytes < need {
+		return fmt.Errorf("kafka.max_message_bytes: %d is below ingestor.max_body_bytes + 64 KiB (%d)", c.Kafka.MaxMessageBytes, need)
+	}
 	return c.Secrets.resolve(c.Profile)
 }
 

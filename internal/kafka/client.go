@@ -35,8 +35,10 @@ func (c *Config) Topics() []string { return []string{c.RequestsTopic, c.EventsTo
 func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
 	adm := kadm.NewClient(cl)
 	retention := strconv.FormatInt(cfg.Retention.Milliseconds(), 10)
+	maxMessage := strconv.Itoa(cfg.MaxMessageBytes)
 	configs := map[string]*string{
 		"retention.ms":        &retention,
+		"max.message.bytes":   &maxMessage,
 		"min.insync.replicas": kadm.StringPtr(strconv.Itoa(min(cfg.ReplicationFactor, 2))),
 	}
 	resp, err := adm.CreateTopics(ctx, int32(cfg.Partitions), int16(cfg.ReplicationFactor), configs, cfg.Topics()...)
@@ -63,14 +65,17 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
 			}
 		}
 	}
-	alter := []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &retention}}
+	alter := []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "retention.ms", Value: &retention},
+		{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &maxMessage},
+	}
 	ar, err := adm.AlterTopicConfigs(ctx, alter, cfg.Topics()...)
 	if err != nil {
-		return fmt.Errorf("set topic retention: %w", err)
+		return fmt.Errorf("set topic configs: %w", err)
 	}
 	for _, r := range ar {
 		if r.Err != nil {
-			return fmt.Errorf("set retention of %s: %w", r.Name, r.Err)
+			return fmt.Errorf("set retention/max.message.bytes of %s: %w", r.Name, r.Err)
 		}
 	}
 	return nil

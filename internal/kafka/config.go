@@ -29,6 +29,10 @@ type Config struct {
 	// Retention of both topics. Default 168h (7 days): the pipeline can be down this long without losing
 	// accepted requests. Raising it costs broker disk.
 	Retention time.Duration `yaml:"retention"`
+	// MaxMessageBytes is the topics' max.message.bytes: the largest record batch the broker accepts. It
+	// must exceed the ingestor's max_body_bytes plus headers (checked). Default 2 MiB; the broker's own
+	// default (~1 MiB) would refuse a 1 MiB body.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// DialTimeout bounds each broker connection attempt. Default 5s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 }
@@ -43,6 +47,7 @@ func Defaults() Config {
 		Partitions:        6,
 		ReplicationFactor: 1,
 		Retention:         168 * time.Hour,
+		MaxMessageBytes:   2 << 20,
 		DialTimeout:       5 * time.Second,
 	}
 }
@@ -64,6 +69,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("replication_factor: %d must be at least 1", c.ReplicationFactor)
 	case c.Retention < time.Hour:
 		return fmt.Errorf("retention: %s is shorter than 1h", c.Retention)
+	case c.MaxMessageBytes < 64<<10 || c.MaxMessageBytes > 100<<20:
+		return fmt.Errorf("max_message_bytes: %d is outside 64 KiB..100 MiB", c.MaxMessageBytes)
 	case c.DialTimeout <= 0:
 		return fmt.Errorf("dial_timeout: %s must be positive", c.DialTimeout)
 	}

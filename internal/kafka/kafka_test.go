@@ -39,6 +39,17 @@ func TestEnsureTopicsAndRoundTrip(t *testing.T) {
 		}
 	}
 
+	// A record larger than the broker's default message.max.bytes (~1 MiB) fits the topic.
+	big, err := kafka.NewClient(cfg, "test-big", kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	body := make([]byte, 1<<20+1000)
+	if err := big.ProduceSync(ctx, &kgo.Record{Topic: cfg.EventsTopic, Value: body}).FirstErr(); err != nil {
+		t.Fatalf("produce a 1 MiB record: %v", err)
+	}
+
 	rec := &kgo.Record{Topic: cfg.RequestsTopic, Key: []byte("wh"), Value: []byte(`{"a":1}`)}
 	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		t.Fatalf("produce: %v", err)
