@@ -167,6 +167,32 @@ func Kafka(t testing.TB) (kafka.Config, *kgo.Client) {
 		_, _ = kadm.NewClient(cl).DeleteTopics(ctx, cfg.Topics()...)
 		cl.Close()
 	})
+	// A new topic's partitions get leaders a moment after CreateTopics returns; producing before that
+	// fails with UNKNOWN_TOPIC_OR_PARTITION. Wait until metadata shows every partition led.
+	adm := kadm.NewClient(cl)
+	for {
+		details, err := adm.ListTopics(ctx, cfg.Topics()...)
+		ready := err == nil
+		for _, topic := range cfg.Topics() {
+			d, ok := details[topic]
+			if !ok || d.Err != nil || len(d.Partitions) < cfg.Partitions {
+				ready = false
+				break
+			}
+			for _, p := range d.Partitions {
+				if p.Err != nil || p.Leader < 0 {
+					ready = false
+				}
+			}
+		}
+		if ready {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("topics %v not ready: %v", cfg.Topics(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return cfg, cl
 }
 
