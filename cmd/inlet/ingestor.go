@@ -43,7 +43,7 @@ func runIngestor(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 		return fmt.Errorf("secrets: %w", err)
 	}
 	notifier := pgdb.NewNotifier(cfg.Postgres.DSN, log)
-	hooks, err := webhook.NewCache(webhook.NewStore(pool, sealer), webhook.DefaultCacheConfig(), reg, log)
+	hooks, err := webhook.NewCache(webhook.NewStore(pool, sealer), cfg.WebhookCache, reg, log)
 	if err != nil {
 		return err
 	}

@@ -39,13 +39,13 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 		return fmt.Errorf("secrets: %w", err)
 	}
 	notifier := pgdb.NewNotifier(cfg.Postgres.DSN, log)
-	hooks, err := webhook.NewCache(webhook.NewStore(pool, sealer), webhook.DefaultCacheConfig(), reg, log)
+	hooks, err := webhook.NewCache(webhook.NewStore(pool, sealer), cfg.WebhookCache, reg, log)
 	if err != nil {
 		return err
 	}
 	defer hooks.Close()
 	hooks.Subscribe(notifier)
-	dir, err := directory.NewResolver(pool, notifier, directory.Defaults(), reg, log)
+	dir, err := directory.NewResolver(pool, notifier, cfg.Directory, reg, log)
 	if err != nil {
 		return err
 	}
