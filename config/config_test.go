@@ -1,9 +1,13 @@
 package config
 
 import (
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goccy/go-yaml"
 )
 
 func TestDefaultsAreValid(t *testing.T) {
@@ -96,5 +100,42 @@ func TestEnvOverrides(t *testing.T) {
 func TestExampleFileIsValid(t *testing.T) {
 	if _, err := Load("../deploy/inlet.example.yaml", nil); err != nil {
 		t.Fatalf("the committed example must load: %v", err)
+	}
+}
+
+// TestExampleListsEveryKey: the commented example is the configuration reference, so it must show every
+// setting.
+func TestExampleListsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../deploy/inlet.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	var walkType func(rt reflect.Type, prefix string, node map[string]any)
+	walkType = func(rt reflect.Type, prefix string, node map[string]any) {
+		for i := 0; i < rt.NumField(); i++ {
+			f := rt.Field(i)
+			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" || !f.IsExported() {
+				continue
+			}
+			v, ok := node[tag]
+			if !ok {
+				missing = append(missing, prefix+tag)
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				sub, _ := v.(map[string]any)
+				walkType(f.Type, prefix+tag+".", sub)
+			}
+		}
+	}
+	walkType(reflect.TypeOf(Config{}), "", doc)
+	if len(missing) > 0 {
+		t.Fatalf("deploy/inlet.example.yaml lacks:\n%s", strings.Join(missing, "\n"))
 	}
 }
