@@ -180,8 +180,13 @@ func startEdge(t testing.TB, cfg Config, hooks Hooks, prod Producer) *edge {
 
 func startEdgeOn(t testing.TB, cfg Config, hooks Hooks, prod Producer, topic string) *edge {
 	t.Helper()
+	return startEdgeLogging(t, cfg, hooks, prod, topic, testenv.Logger())
+}
+
+func startEdgeLogging(t testing.TB, cfg Config, hooks Hooks, prod Producer, topic string, log *slog.Logger) *edge {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := New(cfg, Deps{Hooks: hooks, Producer: prod, Topic: topic, Registerer: reg, Log: testenv.Logger()})
+	s, err := New(cfg, Deps{Hooks: hooks, Producer: prod, Topic: topic, Registerer: reg, Log: log})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
