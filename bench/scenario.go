@@ -1,0 +1,267 @@
+// Package bench is Inlet's bench suite: it starts its own ingestor and pipeline (on their own topics and
+// ClickHouse database, so nothing else running on the machine is disturbed or counted), a null fasthttp
+// server (the ceiling) and Telegraf (the peer), loads them with package load as the scenario files in
+// bench/scenarios say, checks that every accepted request reached Kafka and ClickHouse exactly once,
+// and writes a Markdown report with PNG charts.
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Target names: what a load is sent to.
+const (
+	TargetInlet   = "inlet"   // the ingestor under test (with the pipeline behind it)
+	TargetCeiling = "ceiling" // the null fasthttp handler
+	TargetPeer    = "peer"    // Telegraf http_listener_v2 → kafka
+)
+
+// Scenario is one file of bench/scenarios. Durations are before the suite's -scale.
+type Scenario struct {
+	// Name identifies the scenario in the report and in -run. Required, unique.
+	Name string `yaml:"name"`
+	// Title is one line saying what the scenario shows.
+	Title string `yaml:"title"`
+	// Body is what every request carries.
+	Body Body `yaml:"body"`
+	// Webhooks the requests are spread over, round-robin. Default 1. More webhooks than the config
+	// cache holds measure the cache misses.
+	Webhooks int `yaml:"webhooks"`
+	// WrongSecretPercent of the requests carry a wrong secret (answered 401). Default 0.
+	WrongSecretPercent int `yaml:"wrong_secret_percent"`
+	// Compare lists the targets loaded beside inlet, interleaved round by round: ceiling, peer.
+	Compare []string `yaml:"compare"`
+	// Max, when set, finds each target's maximum with a closed loop, Rounds times, interleaved.
+	Max *MaxSpec `yaml:"max"`
+	// Levels are open-loop loads, as fractions of each target's maximum (median over the rounds), at
+	// which latency is measured. They need Max.
+	Levels []float64 `yaml:"levels"`
+	// LevelDuration is how long each level runs. Default 4s.
+	LevelDuration Duration `yaml:"level_duration"`
+	// Phases are open-loop loads of inlet alone, one after the other, as fractions of inlet's maximum
+	// for this body (from Max, an earlier scenario with the same body, or a short probe).
+	Phases []Phase `yaml:"phases"`
+	// Conns is the number of keep-alive connections of every load. Default 32.
+	Conns int `yaml:"conns"`
+}
+
+// MaxSpec is the closed-loop search for the maximum.
+type MaxSpec struct {
+	// Duration of each measured run. Default 4s.
+	Duration Duration `yaml:"duration"`
+	// Warmup before each measured run, not measured. Default 1s.
+	Warmup Duration `yaml:"warmup"`
+	// Rounds of all targets, interleaved (inlet, ceiling, peer, inlet, …). Default 3.
+	Rounds int `yaml:"rounds"`
+}
+
+// Phase is one open-loop stretch.
+type Phase struct {
+	// Load is the rate as a fraction of inlet's maximum; above 1 is an overload (a burst).
+	Load float64 `yaml:"load"`
+	// Duration of the phase.
+	Duration Duration `yaml:"duration"`
+}
+
+// Body describes the request body: exactly one of Sample or Size.
+type Body struct {
+	// Sample "seed" is the seed's sample payload (the CheckoutSuccess example), compact.
+	Sample string `yaml:"sample"`
+	// Size is a body of about this many bytes: the seed payload padded with a note field.
+	Size int `yaml:"size"`
+}
+
+// Key names the body in the report, e.g. "seed" or "1024B".
+func (b Body) Key() string {
+	if b.Sample != "" {
+		return b.Sample
+	}
+	return fmt.Sprintf("%dB", b.Size)
+}
+
+// Duration is a time.Duration written as "4s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML reads "4s", "1m30s".
+func (d *Duration) UnmarshalYAML(b []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(b)), `"'`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D is the duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Limits of a scenario, so that a typo cannot start an hour-long run or create a million webhooks.
+const (
+	maxWebhooks      = 100_000
+	maxRounds        = 20
+	maxPhaseDuration = 10 * time.Minute
+	maxLoad          = 10.0
+	maxBodySize      = 1 << 20 // the ingestor's default body limit
+	defaultConns     = 32
+	defaultDuration  = 4 * time.Second
+	defaultWarmup    = time.Second
+	defaultRounds    = 3
+)
+
+// SeedSample is the seed's sample payload, compact.
+const SeedSample = `{"user_id":"12345","email_address":"jane@example.com","mobile":"+15551234567","purchase_date":"2024-03-15","order_number":"ORD-001","price":99.99,"payment_state":"success"}`
+
+// Bytes builds the body.
+func (b Body) Bytes() []byte {
+	if b.Sample != "" {
+		return []byte(SeedSample)
+	}
+	// {seed fields…,"note":"xxxx"}: valid JSON of exactly Size bytes when Size is large enough.
+	head := SeedSample[:len(SeedSample)-1] + `,"note":"`
+	pad := max(0, b.Size-len(head)-len(`"}`))
+	var buf bytes.Buffer
+	buf.Grow(len(head) + pad + 2)
+	buf.WriteString(head)
+	buf.Write(bytes.Repeat([]byte("x"), pad))
+	buf.WriteString(`"}`)
+	return buf.Bytes()
+}
+
+func (s *Scenario) defaults() {
+	if s.Webhooks == 0 {
+		s.Webhooks = 1
+	}
+	if s.Conns == 0 {
+		s.Conns = defaultConns
+	}
+	if s.LevelDuration == 0 {
+		s.LevelDuration = Duration(defaultDuration)
+	}
+	if s.Max != nil {
+		if s.Max.Duration == 0 {
+			s.Max.Duration = Duration(defaultDuration)
+		}
+		if s.Max.Warmup == 0 {
+			s.Max.Warmup = Duration(defaultWarmup)
+		}
+		if s.Max.Rounds == 0 {
+			s.Max.Rounds = defaultRounds
+		}
+	}
+}
+
+// Validate reports the first invalid field.
+func (s *Scenario) Validate() error {
+	switch {
+	case s.Name == "" || strings.ContainsAny(s.Name, " /\\"):
+		return fmt.Errorf("name %q: required, without spaces or slashes", s.Name)
+	case (s.Body.Sample == "") == (s.Body.Size == 0):
+		return errors.New("body: set exactly one of sample and size")
+	case s.Body.Sample != "" && s.Body.Sample != "seed":
+		return fmt.Errorf("body.sample %q: only \"seed\" is known", s.Body.Sample)
+	case s.Body.Size != 0 && (s.Body.Size < len(SeedSample)+16 || s.Body.Size > maxBodySize):
+		return fmt.Errorf("body.size %d: outside %d..%d", s.Body.Size, len(SeedSample)+16, maxBodySize)
+	case s.Webhooks < 1 || s.Webhooks > maxWebhooks:
+		return fmt.Errorf("webhooks %d: outside 1..%d", s.Webhooks, maxWebhooks)
+	case s.WrongSecretPercent < 0 || s.WrongSecretPercent > 100:
+		return fmt.Errorf("wrong_secret_percent %d: outside 0..100", s.WrongSecretPercent)
+	case s.Conns < 1 || s.Conns > 4096:
+		return fmt.Errorf("conns %d: outside 1..4096", s.Conns)
+	case len(s.Levels) > 0 && s.Max == nil:
+		return errors.New("levels: need max (they are fractions of it)")
+	case s.Max == nil && len(s.Phases) == 0:
+		return errors.New("nothing to run: set max and/or phases")
+	case s.LevelDuration.D() <= 0 || s.LevelDuration.D() > maxPhaseDuration:
+		return fmt.Errorf("level_duration %s: outside (0, %s]", s.LevelDuration.D(), maxPhaseDuration)
+	}
+	for _, c := range s.Compare {
+		if c != TargetCeiling && c != TargetPeer {
+			return fmt.Errorf("compare %q: want %s or %s", c, TargetCeiling, TargetPeer)
+		}
+	}
+	if len(s.Compare) > 0 && s.Max == nil {
+		return errors.New("compare: needs max")
+	}
+	if m := s.Max; m != nil {
+		switch {
+		case m.Rounds < 1 || m.Rounds > maxRounds:
+			return fmt.Errorf("max.rounds %d: outside 1..%d", m.Rounds, maxRounds)
+		case m.Duration.D() <= 0 || m.Duration.D() > maxPhaseDuration:
+			return fmt.Errorf("max.duration %s: outside (0, %s]", m.Duration.D(), maxPhaseDuration)
+		case m.Warmup.D() < 0 || m.Warmup.D() > maxPhaseDuration:
+			return fmt.Errorf("max.warmup %s: outside [0, %s]", m.Warmup.D(), maxPhaseDuration)
+		}
+	}
+	for i, l := range s.Levels {
+		if l <= 0 || l > 1 {
+			return fmt.Errorf("levels[%d] %g: outside (0, 1]", i, l)
+		}
+	}
+	for i, p := range s.Phases {
+		if p.Load <= 0 || p.Load > maxLoad {
+			return fmt.Errorf("phases[%d].load %g: outside (0, %g]", i, p.Load, maxLoad)
+		}
+		if p.Duration.D() <= 0 || p.Duration.D() > maxPhaseDuration {
+			return fmt.Errorf("phases[%d].duration %s: outside (0, %s]", i, p.Duration.D(), maxPhaseDuration)
+		}
+	}
+	return nil
+}
+
+// LoadScenarios reads every *.yaml file of dir in name order; unknown keys are errors.
+func LoadScenarios(dir string) ([]*Scenario, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("scenarios in %s: %w", dir, err)
+	}
+	slices.Sort(files)
+	var out []*Scenario
+	seen := map[string]string{}
+	for _, f := range files {
+		s, err := ReadScenario(f)
+		if err != nil {
+			return nil, err
+		}
+		if prev, ok := seen[s.Name]; ok {
+			return nil, fmt.Errorf("scenario %s: name %q also used by %s", f, s.Name, prev)
+		}
+		seen[s.Name] = f
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no *.yaml scenario in %s", dir)
+	}
+	return out, nil
+}
+
+// ReadScenario reads and validates one scenario file.
+func ReadScenario(path string) (*Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	var s Scenario
+	if err := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField()).Decode(&s); err != nil {
+		return nil, fmt.Errorf("scenario %s: %s", path, yaml.FormatError(err, false, true))
+	}
+	s.defaults()
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", path, err)
+	}
+	return &s, nil
+}
+
+// scaled multiplies a duration by the suite's -scale.
+func scaled(d time.Duration, scale float64) time.Duration {
+	return time.Duration(float64(d) * scale)
+}

@@ -1,0 +1,328 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/bench/load"
+	"github.com/inlet-dev/inlet/internal/wire"
+)
+
+// offsets are the end offsets of a topic's partitions at one moment.
+type offsets map[int32]int64
+
+// endOffsets lists the topic's end offsets (the next offset each partition will write).
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string) (offsets, error) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	out := offsets{}
+	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
+// span is the records a run appended: per partition, [from, to).
+type span struct {
+	topic    string
+	from, to offsets
+}
+
+func (s span) records() int64 {
+	var n int64
+	for p, to := range s.to {
+		n += to - s.from[p]
+	}
+	return n
+}
+
+// topicCount is what the records of a span say.
+type topicCount struct {
+	Records  int64            // all records in the span
+	Accepted map[[16]byte]int // request id → records with edge outcome "accepted"
+	Outcomes map[string]int64 // records by edge outcome
+}
+
+// readTopicTimeout bounds reading a span back.
+const readTopicTimeout = 2 * time.Minute
+
+// countTopic reads every record of the span back (franz-go, direct partition consumption) and counts
+// accepted records by request id. Peer records (no Inlet headers) are counted in Records only.
+func countTopic(ctx context.Context, brokers []string, sp span) (*topicCount, error) {
+	out := &topicCount{Accepted: map[[16]byte]int{}, Outcomes: map[string]int64{}}
+	want := sp.records()
+	if want == 0 {
+		return out, nil
+	}
+	parts := map[int32]kgo.Offset{}
+	for p, to := range sp.to {
+		if to > sp.from[p] {
+			parts[p] = kgo.NewOffset().At(sp.from[p])
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("inlet-bench-count"),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{sp.topic: parts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, readTopicTimeout)
+	defer cancel()
+	remaining := map[int32]int64{}
+	for p, to := range sp.to {
+		if n := to - sp.from[p]; n > 0 {
+			remaining[p] = n
+		}
+	}
+	for len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("read %s back: %d of %d records after %s: %w", sp.topic, out.Records, want, readTopicTimeout, err)
+		}
+		fs.EachError(func(t string, p int32, e error) { err = fmt.Errorf("fetch %s/%d: %w", t, p, e) })
+		if err != nil {
+			return nil, err
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= sp.to[r.Partition] || r.Offset < sp.from[r.Partition] {
+				return
+			}
+			out.Records++
+			if remaining[r.Partition]--; remaining[r.Partition] <= 0 {
+				delete(remaining, r.Partition)
+			}
+			var outcome string
+			var id [16]byte
+			for _, h := range r.Headers {
+				switch h.Key {
+				case wire.HeaderEdgeOutcome:
+					outcome = string(h.Value)
+				case wire.HeaderRequestID:
+					if u, err := uuid.ParseBytes(h.Value); err == nil {
+						id = u
+					}
+				}
+			}
+			if outcome != "" {
+				out.Outcomes[outcome]++
+			}
+			if outcome == string(wire.OutcomeAccepted) {
+				out.Accepted[id]++
+			}
+		})
+	}
+	return out, nil
+}
+
+// activityCount is what ClickHouse holds for a span of webhooks.requests.
+type activityCount struct {
+	Rows     int64            // rows whose source offset is in the span
+	ByID     map[[16]byte]int // request id → rows
+	Statuses map[string]int64 // rows by status (success / failed)
+}
+
+// countActivity counts the activity_log rows that came from the span's offsets. received is a lower
+// bound of the rows' received_at, so that ClickHouse reads only the day partitions of the run.
+func countActivity(ctx context.Context, conn driver.Conn, sp span, received time.Time) (*activityCount, error) {
+	out := &activityCount{ByID: map[[16]byte]int{}, Statuses: map[string]int64{}}
+	for p, to := range sp.to {
+		from := sp.from[p]
+		if to <= from {
+			continue
+		}
+		q := fmt.Sprintf("SELECT request_id, toString(status) FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset >= %d AND src_offset < %d",
+			received.Unix(), p, from, to)
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("activity rows of partition %d: %w", p, err)
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var status string
+			if err := rows.Scan(&id, &status); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("activity rows of partition %d: %w", p, err)
+			}
+			out.Rows++
+			out.ByID[id]++
+			out.Statuses[status]++
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("activity rows of partition %d: %w", p, err)
+		}
+	}
+	return out, nil
+}
+
+// activityRows counts the rows of the span, cheaply, to wait for the pipeline.
+func activityRows(ctx context.Context, conn driver.Conn, sp span, received time.Time) (int64, error) {
+	var conds []string
+	for p, to := range sp.to {
+		if to > sp.from[p] {
+			conds = append(conds, fmt.Sprintf("(src_partition = %d AND src_offset >= %d AND src_offset < %d)", p, sp.from[p], to))
+		}
+	}
+	if len(conds) == 0 {
+		return 0, nil
+	}
+	var n uint64
+	q := fmt.Sprintf("SELECT count() FROM activity_log WHERE received_at >= toDateTime(%d) AND (%s)", received.Unix(), strings.Join(conds, " OR "))
+	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count activity rows: %w", err)
+	}
+	return int64(n), nil
+}
+
+// processedRate is the pipeline's records per second over the span: rows / (last - first processed_ms).
+func processedRate(ctx context.Context, conn driver.Conn, sp span, received time.Time) (float64, int64, error) {
+	var conds []string
+	for p, to := range sp.to {
+		if to > sp.from[p] {
+			conds = append(conds, fmt.Sprintf("(src_partition = %d AND src_offset >= %d AND src_offset < %d)", p, sp.from[p], to))
+		}
+	}
+	if len(conds) == 0 {
+		return 0, 0, nil
+	}
+	var n, lo, hi uint64
+	q := fmt.Sprintf("SELECT count(), min(processed_ms), max(processed_ms) FROM activity_log WHERE received_at >= toDateTime(%d) AND (%s)", received.Unix(), strings.Join(conds, " OR "))
+	if err := conn.QueryRow(ctx, q).Scan(&n, &lo, &hi); err != nil {
+		return 0, 0, fmt.Errorf("pipeline rate: %w", err)
+	}
+	if hi <= lo {
+		return 0, int64(n), nil
+	}
+	return float64(n) / (float64(hi-lo) / 1000), int64(n), nil
+}
+
+// e2eProbe measures, for a sample of accepted requests, the time from the 202 to the row being
+// visible in ClickHouse's activity_log: it polls for the sampled request ids every pollInterval, so
+// a measure is late by at most one interval plus a query.
+type e2eProbe struct {
+	conn     driver.Conn
+	since    time.Time
+	interval time.Duration // between samples
+	poll     time.Duration
+
+	mu      sync.Mutex
+	last    time.Time
+	pending map[uuid.UUID]time.Time
+	seen    []time.Duration
+	lost    int64 // samples dropped because too many were pending
+}
+
+// Probe limits: samples per second taken from the load, ids pending at once (one IN list), poll period.
+const (
+	e2eSampleEvery = 20 * time.Millisecond
+	e2eMaxPending  = 2000
+	e2ePollEvery   = 50 * time.Millisecond
+)
+
+func newE2EProbe(conn driver.Conn) *e2eProbe {
+	return &e2eProbe{conn: conn, since: time.Now().Add(-time.Minute), interval: e2eSampleEvery, poll: e2ePollEvery,
+		pending: map[uuid.UUID]time.Time{}}
+}
+
+// observe is load.Config.OnAccepted: it keeps one answer per interval.
+func (e *e2eProbe) observe(at time.Time, body []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if at.Sub(e.last) < e.interval {
+		return
+	}
+	raw, ok := load.RequestID(body)
+	if !ok {
+		return
+	}
+	id := uuid.UUID(raw)
+	e.last = at
+	if len(e.pending) >= e2eMaxPending {
+		e.lost++
+		return
+	}
+	e.pending[id] = at
+}
+
+// run polls until ctx is done.
+func (e *e2eProbe) run(ctx context.Context) error {
+	t := time.NewTicker(e.poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := e.pollOnce(ctx); err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+}
+
+func (e *e2eProbe) pollOnce(ctx context.Context) error {
+	e.mu.Lock()
+	ids := make([]string, 0, len(e.pending))
+	for id := range e.pending {
+		ids = append(ids, "'"+id.String()+"'")
+	}
+	e.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	q := fmt.Sprintf("SELECT request_id FROM activity_log WHERE received_at >= toDateTime(%d) AND request_id IN (%s)",
+		e.since.Unix(), strings.Join(ids, ","))
+	rows, err := e.conn.Query(ctx, q)
+	if err != nil {
+		return fmt.Errorf("end-to-end poll: %w", err)
+	}
+	defer rows.Close()
+	now := time.Now()
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("end-to-end poll: %w", err)
+		}
+		e.mu.Lock()
+		if at, ok := e.pending[id]; ok {
+			e.seen = append(e.seen, now.Sub(at))
+			delete(e.pending, id)
+		}
+		e.mu.Unlock()
+	}
+	return rows.Err()
+}
+
+// finish waits up to wait for the pending samples, then returns the measures and how many samples
+// were never seen.
+func (e *e2eProbe) finish(ctx context.Context, wait time.Duration) ([]time.Duration, int64, error) {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		e.mu.Lock()
+		n := len(e.pending)
+		e.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if err := e.pollOnce(ctx); err != nil {
+			return nil, 0, err
+		}
+		time.Sleep(e.poll)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seen, int64(len(e.pending)), nil
+}
