@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/activity"
@@ -80,7 +81,8 @@ func (a *api) listActivity(_ http.ResponseWriter, r *http.Request) (int, any, er
 		return 0, nil, err
 	}
 	q := r.URL.Query()
-	eq := activity.EntriesQuery{ProjectID: projectID(r.Context()), WebhookID: id, Status: q.Get("status"), Cursor: q.Get("cursor")}
+	eq := activity.EntriesQuery{ProjectID: projectID(r.Context()), WebhookID: id, Status: q.Get("status"),
+		Identifier: strings.TrimSpace(q.Get("identifier")), Cursor: q.Get("cursor")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {

@@ -50,6 +50,8 @@ var (
 	errUnauthenticated = errors.New("missing or unknown API key")
 	errNotFound        = errors.New("not found")
 	errBadRequest      = errors.New("bad request")
+	// errCSRF: a write with the console's session cookie but without its CSRF token (403).
+	errCSRF = &statusError{http.StatusForbidden, "missing or wrong " + csrfHeader + " header; reload the console page"}
 )
 
 // badRequest is a 400 with field errors.
@@ -94,6 +96,8 @@ type api struct {
 	publicBaseURL string
 	metrics       *metrics
 	mapErr        []func(error) (int, []FieldError, bool)
+	// sessions are the console's sign-ins; the API accepts one in place of a Bearer key.
+	sessions *sessionStore
 }
 
 type metrics struct {
@@ -124,7 +128,16 @@ func (a *api) authed(route string, h handlerFunc) http.HandlerFunc {
 	return a.wrap(route, func(w http.ResponseWriter, r *http.Request) (int, any, error) {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
-			return 0, nil, errUnauthenticated
+			// The console calls the API with its session cookie; a write must then carry the session's
+			// CSRF token in a header, which another site's page cannot read or set.
+			sess := a.sessions.fromRequest(r)
+			if sess == nil {
+				return 0, nil, errUnauthenticated
+			}
+			if !safeMethod(r.Method) && !sess.validCSRF(r.Header.Get(csrfHeader)) {
+				return 0, nil, errCSRF
+			}
+			return h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess.projectID)))
 		}
 		pid, err := a.projects.Authenticate(r.Context(), strings.TrimSpace(key))
 		if errors.Is(err, project.ErrUnauthenticated) {

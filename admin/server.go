@@ -65,6 +65,7 @@ func New(cfg Config, d Deps) *Server {
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
 		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors, directoryErrors, activityErrors},
+		sessions:      newSessionStore(),
 	}
 	s := &Server{cfg: cfg, log: d.Log}
 	s.routes = []route{
@@ -110,6 +111,7 @@ func New(cfg Config, d Deps) *Server {
 	mux.Handle("/api/", a.wrap("other", func(http.ResponseWriter, *http.Request) (int, any, error) {
 		return 0, nil, errNotFound
 	}))
+	newConsole(a).mount(mux)
 	s.handler = mux
 	return s
 }

@@ -126,6 +126,9 @@ type EntriesQuery struct {
 	WebhookID string
 	// Status is "", "success" or "failed".
 	Status string
+	// Identifier keeps the entries whose user identifier value is exactly this ("" keeps all); at most
+	// 256 bytes.
+	Identifier string
 	// Cursor is the NextCursor of the previous page; "" for the first page.
 	Cursor string
 	// Limit defaults to DefaultLimit, at most MaxLimit.
@@ -161,6 +164,13 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 		args = append(args, q.Status)
 	default:
 		return Page{}, fmt.Errorf("%w: status %q is not success or failed", ErrInvalid, q.Status)
+	}
+	if q.Identifier != "" {
+		if len(q.Identifier) > 256 {
+			return Page{}, fmt.Errorf("%w: identifier is over 256 bytes", ErrInvalid)
+		}
+		where.WriteString(" AND identifier_value = ?")
+		args = append(args, q.Identifier)
 	}
 	if q.Cursor != "" {
 		sec, id, err := decodeCursor(q.Cursor)

@@ -1,0 +1,709 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/inlet-dev/inlet/ingestor"
+	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/kafka"
+	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/pipeline"
+)
+
+// Browser tests: the console driven in Debian's Chromium (chromedp) against the whole system running in
+// this process — the ingestor on a real port, the pipeline consuming this test's Kafka topics and writing
+// this test's ClickHouse database, and the admin server — so that what the console shows is what really
+// happened to a request sent to the URL and secret read from the console's own window.
+//
+// Chromium is found at $INLET_CHROMIUM or /usr/bin/chromium; when it is missing the test fails (CI
+// installs it with deploy/local/install browser). Screenshots go to a temporary directory, or to
+// docs/screenshots when INLET_SCREENSHOTS=1.
+
+// stack is the whole system on this test's databases and topics.
+type stack struct {
+	consoleURL string
+	ingestURL  string
+	keyA, keyB string
+	projA      int64
+	projB      int64
+	hooks      *webhook.Store
+	dir        *directory.Store
+}
+
+// pipelineResolver adapts the directory's resolver to the pipeline's (as cmd/inlet does).
+type pipelineResolver struct{ r *directory.Resolver }
+
+func (a pipelineResolver) Resolve(ctx context.Context, projectID int64, kind webhook.IdentifyKind, values []string) (map[string]pipeline.Subject, error) {
+	m, err := a.r.Resolve(ctx, projectID, kind, values)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]pipeline.Subject, len(m))
+	for k, s := range m {
+		out[k] = pipeline.Subject{UserID: s.UserID, HWID: s.HWID, HWIDs: s.HWIDs}
+	}
+	return out, nil
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	log := testenv.Logger()
+	reg := prometheus.NewRegistry()
+	pgcfg, pool := testenv.Postgres(t)
+	_, ch := testenv.ClickHouse(t)
+	kcfg := kafkaTopicsWithRetry(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Errorf("stack did not stop within 60s")
+		}
+	})
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+	}
+
+	projects := project.NewStore(pool)
+	a, keyA, err := projects.Create(ctx, "Shop A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, keyB, err := projects.Create(ctx, "Shop B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := secret.NewSealer(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := webhook.NewStore(pool, sealer)
+	notifier := pgdb.NewNotifier(pgcfg.DSN, log)
+	goRun("notifier", notifier.Run)
+	cache, err := webhook.NewCache(store, webhook.DefaultCacheConfig(), reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cache.Close)
+	cache.Subscribe(notifier)
+
+	// Ingestor on a port of its own.
+	icfg := ingestor.Defaults()
+	producer, err := kafka.NewClient(kcfg, "ingestor", ingestor.ProducerOpts(icfg)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edge, err := ingestor.New(icfg, ingestor.Deps{Hooks: cache, Producer: producer, Topic: kcfg.RequestsTopic, Registerer: reg, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer producer.Close()
+		if err := edge.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+			t.Errorf("ingestor: %v", err)
+		}
+	}()
+
+	// Pipeline.
+	res, err := directory.NewResolver(pool, notifier, directory.Defaults(), reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(res.Close)
+	pcfg := pipeline.Defaults()
+	pcfg.InternalAddr = "127.0.0.1:0"
+	pcfg.Group = testenv.Name("console")
+	pcfg.FlushInterval = 200 * time.Millisecond
+	p, err := pipeline.New(pcfg, pipeline.Deps{Kafka: kcfg, ClickHouse: ch, Hooks: cache, Resolver: pipelineResolver{res},
+		Registry: reg, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goRun("pipeline", p.Run)
+
+	// Admin server and console.
+	dir, err := directory.NewStore(pool, directory.Defaults(), prometheus.NewRegistry(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acfg := Defaults()
+	acfg.PublicBaseURL = "http://" + ln.Addr().String()
+	srv := New(acfg, Deps{Log: log, Registry: prometheus.NewRegistry(), Projects: projects, Webhooks: store,
+		Directory: dir, Activity: activity.NewReader(ch)})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &stack{consoleURL: hs.URL, ingestURL: acfg.PublicBaseURL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID,
+		hooks: store, dir: dir}
+}
+
+// kafkaTopicsWithRetry creates this test's topics; right after a create the broker sometimes answers
+// UNKNOWN_TOPIC_OR_PARTITION to the describe that follows.
+func kafkaTopicsWithRetry(t *testing.T) kafka.Config {
+	t.Helper()
+	cfg := testenv.KafkaConfig()
+	cl, err := kafka.NewClient(cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		err = kafka.EnsureTopics(ctx, cl, cfg)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		cl.Close()
+		t.Fatalf("kafka topics on %v: %v (is the local stack up? make up)", cfg.Brokers, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = kadm.NewClient(cl).DeleteTopics(ctx, cfg.Topics()...)
+		cl.Close()
+	})
+	return cfg
+}
+
+// browser is one headless Chromium with a fresh profile.
+type browser struct {
+	t       *testing.T
+	ctx     context.Context
+	base    string
+	shotDir string
+}
+
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("INLET_CHROMIUM")
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := exec.LookPath(p); err != nil {
+		t.Fatalf("Chromium is needed for the console's browser tests and was not found at %s (%v); "+
+			"install it with `deploy/local/install browser` (apt-get install chromium) or set INLET_CHROMIUM", p, err)
+	}
+	return p
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	var mu sync.Mutex
+	var logs []string
+	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		var line string
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			line = "exception: " + e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil {
+				line += " " + e.ExceptionDetails.Exception.Description
+			}
+		case *runtime.EventConsoleAPICalled:
+			line = "console." + string(e.Type) + ":"
+			for _, a := range e.Args {
+				line += " " + string(a.Value) + a.Description
+			}
+		default:
+			return
+		}
+		mu.Lock()
+		logs = append(logs, line)
+		mu.Unlock()
+	}))
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if t.Failed() && len(logs) > 0 {
+			t.Logf("browser console:\n%s", strings.Join(logs, "\n"))
+		}
+	})
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	dir := t.TempDir()
+	if os.Getenv("INLET_SCREENSHOTS") == "1" {
+		dir = filepath.Join("..", "docs", "screenshots")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &browser{t: t, ctx: ctx, base: base, shotDir: dir}
+}
+
+// fail ends the test with what was being done, where, and the start of the page's text.
+func (b *browser) fail(what string, err error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').innerText.slice(0, 1500) : ''`))
+	b.t.Fatalf("%s (at %s): %v\npage text:\n%s", what, loc, err, body)
+}
+
+// run runs actions, failing the test with what was being done.
+func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.fail(what, err)
+	}
+}
+
+func (b *browser) open(path string) {
+	b.t.Helper()
+	b.run("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS("body")))
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
+	if err != nil {
+		b.fail("read "+sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+func (b *browser) value(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.fail("read value of "+sel, err)
+	}
+	return s
+}
+
+// evalJS runs JavaScript and decodes its result.
+func evalJS[T any](b *browser, js string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.fail("evaluate "+js, err)
+	}
+	return v
+}
+
+// waitJS polls a JavaScript condition until it is true.
+func (b *browser) waitJS(what, cond string, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		ctx, cancel := context.WithTimeout(b.ctx, left+5*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(left)))
+		cancel()
+		if err == nil {
+			return
+		}
+		// A page that navigates (a form redirect, a reload) ends the poll; poll the new page.
+		if msg := err.Error(); time.Now().Before(deadline) && (strings.Contains(msg, "navigated") || strings.Contains(msg, "context was destroyed")) {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		b.fail("waiting for "+what, err)
+	}
+}
+
+// choose selects the option of a <select> whose value or label (up to " (" or " —") is label and fires
+// change, as a user's pick does.
+func (b *browser) choose(sel, label string) {
+	b.t.Helper()
+	b.waitJS("option "+label+" in "+sel, fmt.Sprintf(`(() => { const s = document.querySelector(%q); if (!s) return false;
+		const o = [...s.options].find(o => o.value === %q || o.textContent.trim() === %q || o.textContent.startsWith(%q + ' '));
+		if (!o) return false; s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, sel, label, label, label), 10*time.Second)
+}
+
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	b.run("settle", chromedp.Sleep(150*time.Millisecond))
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.fail("screenshot "+name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shotDir, name+".png"), buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *browser) signIn(key string) {
+	b.t.Helper()
+	b.open("/webhooks")
+	b.run("sign in",
+		chromedp.WaitVisible(chromedp.CSS("#api-key")),
+		chromedp.SendKeys(chromedp.CSS("#api-key"), key),
+		chromedp.Click(chromedp.CSS("#sign-in")),
+		chromedp.WaitVisible(chromedp.CSS(".mainnav")))
+}
+
+const consoleSample = `{
+  "user_id": "12345",
+  "email_address": "jane@example.com",
+  "mobile": "+15551234567",
+  "purchase_date": "2024-03-15",
+  "order_number": "ORD-001",
+  "price": 99.99,
+  "payment_state": "success",
+  "customer": {"tags": ["vip"], "address": {"city": "Berlin"}}
+}`
+
+// send POSTs body to the webhook URL with the Authorization value, as the sender would.
+func send(t *testing.T, url, authorization, body string) int {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// TestConsoleBrowser walks the seed's whole flow in the console: sign in, create the event, create the
+// webhook from the sample payload, enable it, copy URL and secret from the window, send the example
+// request to the real ingestor, see Success in the activity log and the event in User Explorer; a wrong
+// secret shows Failed with reason Auth rejected, five of them raise the banner; another project's
+// webhook is the 404 page. It saves a screenshot of every page.
+func TestConsoleBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the local stack and Chromium")
+	}
+	st := newStack(t)
+	ctx := context.Background()
+	if _, _, err := st.dir.UpsertUser(ctx, st.projA, directory.User{UserID: "12345", Email: "jane@example.com", Phone: "+15551234567"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.dir.UpsertDevice(ctx, st.projA, directory.Device{HWID: "ios-5f2c", UserID: "12345", Platform: "ios"}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, st.consoleURL)
+
+	// Sign in: a wrong key is refused, the project's key opens the (empty) webhooks list.
+	b.open("/login")
+	b.shot("01-sign-in")
+	b.run("wrong key", chromedp.SendKeys(chromedp.CSS("#api-key"), "inlet_wrong"), chromedp.Click(chromedp.CSS("#sign-in")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")))
+	b.signIn(st.keyA)
+	b.waitJS("empty state", `!document.querySelector('#webhooks-empty').hidden`, 10*time.Second)
+	b.shot("02-webhooks-empty")
+
+	// Events catalog: create the seed's event with typed attributes.
+	b.open("/events")
+	b.waitJS("events empty state", `!document.querySelector('#events-empty').hidden`, 10*time.Second)
+	b.run("open event editor", chromedp.Click(chromedp.CSS("#create-event")), chromedp.WaitVisible(chromedp.CSS("#ev-name")))
+	b.run("event name", chromedp.SendKeys(chromedp.CSS("#ev-name"), "CheckoutSuccess"),
+		chromedp.SendKeys(chromedp.CSS("#ev-description"), "A checkout completed in the web shop"))
+	attrs := [][2]string{{"email", "string"}, {"total", "price"}, {"order_id", "string"}, {"purchase_date", "date"}, {"vip", "boolean"}}
+	for i, a := range attrs {
+		if i > 0 {
+			b.run("add attribute", chromedp.Click(chromedp.CSS("#add-attr")))
+		}
+		row := fmt.Sprintf("#attr-rows .attr-row:nth-child(%d)", i+1)
+		b.run("attribute "+a[0], chromedp.SendKeys(chromedp.CSS(row+" .attr-name"), a[0]))
+		b.choose(row+" .attr-type", a[1])
+	}
+	b.shot("03-event-editor")
+	b.run("save event", chromedp.Click(chromedp.CSS("#save-event")))
+	b.waitJS("event in catalog", `!!document.querySelector('#events-body tr[data-name="CheckoutSuccess"]')`, 10*time.Second)
+	if got := b.text(`#events-body tr[data-name="CheckoutSuccess"]`); !strings.Contains(got, "total") || !strings.Contains(got, "price") {
+		t.Fatalf("catalog row = %q; want the typed attributes", got)
+	}
+	b.shot("04-events")
+
+	// Create the webhook. First an empty form: the API's field errors show at their fields.
+	b.open("/webhooks")
+	b.run("create webhook", chromedp.WaitVisible(chromedp.CSS("#webhooks-empty a")), chromedp.Click(chromedp.CSS("#webhooks-empty a")),
+		chromedp.WaitVisible(chromedp.CSS("#wh-name")))
+	b.choose("#wh-event", "")
+	b.run("enable empty form", chromedp.Click(chromedp.CSS("#enable-webhook")))
+	b.waitJS("field errors", `document.querySelector('#err-name').textContent !== '' && document.querySelector('#err-event').textContent !== ''`, 10*time.Second)
+	b.run("name", chromedp.SendKeys(chromedp.CSS("#wh-name"), "Shop checkout"))
+	b.choose("#wh-event", "CheckoutSuccess")
+	b.run("sample", chromedp.SetValue(chromedp.CSS("#wh-sample"), consoleSample), chromedp.Click(chromedp.CSS("#reload-fields")))
+	b.waitJS("fields loaded", `document.querySelector('#fields-status').textContent.includes('fields loaded')`, 10*time.Second)
+	nested := evalJS[bool](b, `[...document.querySelectorAll('#wh-identify-field option')].some(o => o.value === 'customer.tags[0]') &&
+		[...document.querySelectorAll('#wh-identify-field option')].some(o => o.value === 'customer.address.city')`)
+	if !nested {
+		t.Fatalf("payload field options lack the nested and array paths")
+	}
+	b.choose("#wh-identify-kind", "user_id")
+	b.choose("#wh-identify-field", "user_id")
+	maps := [][2]string{{"email", "email_address"}, {"total", "price"}, {"order_id", "order_number"}, {"purchase_date", "purchase_date"}, {"vip", "payment_state"}}
+	for i, m := range maps {
+		if i > 0 {
+			b.run("add mapping", chromedp.Click(chromedp.CSS("#add-mapping")))
+		}
+		row := fmt.Sprintf("#mapping-rows .mapping-row:nth-child(%d)", i+1)
+		b.choose(row+" .map-attr", m[0])
+		b.choose(row+" .map-field", m[1])
+	}
+	// The last row maps a string to a boolean attribute on purpose... then is removed with ×.
+	b.run("remove row", chromedp.Click(chromedp.CSS("#mapping-rows .mapping-row:nth-child(5) .map-remove")))
+	rows := evalJS[int](b, `document.querySelectorAll('#mapping-rows .mapping-row').length`)
+	if rows != 4 {
+		t.Fatalf("mapping rows after × = %d; want 4", rows)
+	}
+	b.run("show tooltip", chromedp.Focus(chromedp.CSS(".tip")))
+	b.shot("05-webhook-form")
+	b.run("enable", chromedp.Click(chromedp.CSS("#enable-webhook")), chromedp.WaitVisible(chromedp.CSS("#url-dialog")))
+	b.waitJS("credentials", `document.querySelector('#url-value').value !== ''`, 10*time.Second)
+	hookURL, secret, example := b.value("#url-value"), b.value("#secret-value"), b.text("#example-value")
+	if !strings.HasPrefix(hookURL, st.ingestURL+"/hooks/") || !strings.HasPrefix(secret, "Bearer whsec_") {
+		t.Fatalf("window shows URL %q and secret %q", hookURL, secret)
+	}
+	if !strings.Contains(example, hookURL) || !strings.Contains(example, secret) || !strings.Contains(example, `"order_number":"ORD-001"`) {
+		t.Fatalf("example request = %q; want a curl with the URL, the secret and the sample", example)
+	}
+	b.run("copy secret", chromedp.Click(chromedp.CSS(`[data-copy="secret-value"]`)))
+	b.shot("06-webhook-url-window")
+	hookID := hookURL[strings.LastIndex(hookURL, "/")+1:]
+
+	// Send the example request (its body) with the copied values, and one with a wrong secret.
+	body := example[strings.Index(example, "--data-raw '")+len("--data-raw '") : len(example)-1]
+	if got := send(t, hookURL, secret, body); got != http.StatusAccepted {
+		t.Fatalf("example request answered %d; want 202", got)
+	}
+	if got := send(t, hookURL, "Bearer whsec_wrong", body); got != http.StatusUnauthorized {
+		t.Fatalf("wrong secret answered %d; want 401", got)
+	}
+
+	// The list shows it enabled; the activity log shows Success and Failed (Auth rejected).
+	b.run("done", chromedp.Click(chromedp.CSS("#url-dialog-done")))
+	b.waitJS("list row", fmt.Sprintf(`!!document.querySelector('#webhooks-body tr[data-id=%q]')`, hookID), 10*time.Second)
+	if got := b.text(fmt.Sprintf(`#webhooks-body tr[data-id=%q]`, hookID)); !strings.Contains(got, "Enabled") || !strings.Contains(got, "CheckoutSuccess") {
+		t.Fatalf("list row = %q", got)
+	}
+	b.open("/webhooks/" + hookID + "/activity")
+	b.waitJS("two entries", `document.querySelectorAll('#entries .entry').length >= 2 ||
+		(document.querySelector('#refresh-activity').click(), false)`, 45*time.Second)
+	b.waitJS("summary", `document.querySelector('#sum-hits').textContent === '2' || (document.querySelector('#refresh-activity').click(), false)`, 30*time.Second)
+	okEntry := `#entries .entry[data-status="success"]`
+	if got := b.text(okEntry); !strings.Contains(got, "User ID: 12345") || !strings.Contains(got, "Success") || !strings.Contains(got, "ORD-001") {
+		t.Fatalf("success entry = %q", got)
+	}
+	if got := b.text(`#entries .entry[data-status="failed"]`); !strings.Contains(got, "Failed") || !strings.Contains(got, "Auth rejected") {
+		t.Fatalf("failed entry = %q", got)
+	}
+	if got := b.text("#sum-reasons"); !strings.Contains(got, "Auth rejected") {
+		t.Fatalf("failure reasons = %q", got)
+	}
+	b.run("show", chromedp.Click(chromedp.CSS(okEntry+" .entry-head button")), chromedp.WaitVisible(chromedp.CSS(okEntry+" .fired-attributes")))
+	if got := b.text(okEntry + " .fired-attributes"); !strings.Contains(got, `"total"`) || !strings.Contains(got, "__webhook") {
+		t.Fatalf("fired attributes = %q", got)
+	}
+	if got := b.text(okEntry + " .full-payload"); !strings.Contains(got, "\n  \"user_id\": \"12345\"") {
+		t.Fatalf("full payload is not pretty-printed: %q", got)
+	}
+	b.shot("07-activity-log")
+	b.run("filter failed", chromedp.Click(chromedp.CSS(`label[for="astatus-failed"]`)))
+	b.waitJS("only failed", `document.querySelectorAll('#entries .entry').length === 1 && !!document.querySelector('#entries .entry[data-status="failed"]')`, 10*time.Second)
+	b.run("filter all", chromedp.Click(chromedp.CSS(`label[for="astatus-all"]`)), chromedp.SendKeys(chromedp.CSS("#identifier-search"), "12345"))
+	b.waitJS("identifier search", `document.querySelectorAll('#entries .entry').length === 1 && !!document.querySelector('#entries .entry[data-status="success"]')`, 10*time.Second)
+
+	// User Explorer: the user, its device, and the event with __webhook.
+	b.open("/users")
+	b.choose("#lookup-kind", "email")
+	b.run("look up", chromedp.SendKeys(chromedp.CSS("#lookup-value"), "JANE@example.com"), chromedp.Click(chromedp.CSS("#lookup-submit")))
+	b.waitJS("history", `!!document.querySelector('#history .history-item')`, 10*time.Second)
+	if got := b.text("#devices-body"); !strings.Contains(got, "ios-5f2c") {
+		t.Fatalf("devices = %q", got)
+	}
+	b.run("expand event", chromedp.Click(chromedp.CSS("#history .history-item button")), chromedp.WaitVisible(chromedp.CSS("#history .attributes")))
+	if got := b.text("#history .history-item"); !strings.Contains(got, "CheckoutSuccess") || !strings.Contains(got, `"__webhook": "`+hookID+`"`) || !strings.Contains(got, "ORD-001") {
+		t.Fatalf("history item = %q", got)
+	}
+	b.shot("08-user-explorer")
+
+	// Five wrong secrets in a row raise the notification: the activity log shows the banner.
+	for range 5 {
+		if got := send(t, hookURL, "", body); got != http.StatusUnauthorized {
+			t.Fatalf("missing secret answered %d; want 401", got)
+		}
+	}
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		b.open("/webhooks/" + hookID + "/activity")
+		banner := evalJS[bool](b, `!!document.querySelector('#auth-alert')`)
+		if banner {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no auth-failure banner after five rejected requests")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	b.waitJS("entries", `document.querySelectorAll('#entries .entry').length >= 7`, 30*time.Second)
+	b.shot("09-activity-auth-banner")
+	// A correct secret resumes at once, and the banner goes.
+	if got := send(t, hookURL, secret, body); got != http.StatusAccepted {
+		t.Fatalf("correct secret answered %d; want 202", got)
+	}
+	deadline = time.Now().Add(45 * time.Second)
+	for {
+		b.open("/webhooks/" + hookID + "/activity")
+		banner := evalJS[bool](b, `!!document.querySelector('#auth-alert')`)
+		if !banner {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("banner still shown after a successful request")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	// The list: row menu open, then Disable and Enable again.
+	b.open("/webhooks")
+	row := fmt.Sprintf(`#webhooks-body tr[data-id=%q]`, hookID)
+	b.waitJS("row", fmt.Sprintf(`!!document.querySelector('%s')`, row), 10*time.Second)
+	b.run("open menu", chromedp.Click(chromedp.CSS(row+" [data-menu-trigger]")), chromedp.WaitVisible(chromedp.CSS(row+" .menu")))
+	b.shot("10-webhooks-list-menu")
+	b.run("close menu", chromedp.KeyEvent("\x1b"))
+	b.run("disable", chromedp.Click(chromedp.CSS(row+" [data-toggle]")))
+	b.waitJS("disabled", fmt.Sprintf(`document.querySelector('%s') && document.querySelector('%s').innerText.includes('Disabled')`, row, row), 10*time.Second)
+	if got := send(t, hookURL, secret, body); got != http.StatusForbidden {
+		t.Fatalf("disabled webhook answered %d; want 403", got)
+	}
+	b.run("filter disabled", chromedp.Click(chromedp.CSS(`label[for="status-disabled"]`)))
+	b.waitJS("filtered", fmt.Sprintf(`!!document.querySelector('%s')`, row), 10*time.Second)
+	b.run("filter enabled", chromedp.Click(chromedp.CSS(`label[for="status-enabled"]`)))
+	b.waitJS("no match", `!document.querySelector('#webhooks-nomatch').hidden`, 10*time.Second)
+	b.run("filter all", chromedp.Click(chromedp.CSS(`label[for="status-all"]`)), chromedp.SendKeys(chromedp.CSS("#search"), "checkout"))
+	b.waitJS("search", fmt.Sprintf(`!!document.querySelector('%s') && document.querySelector('%s').innerText.includes('Disabled')`, row, row), 10*time.Second)
+	b.run("enable", chromedp.Click(chromedp.CSS(row+" [data-toggle]")))
+	b.waitJS("enabled", fmt.Sprintf(`document.querySelector('%s') && document.querySelector('%s').innerText.includes('Enabled')`, row, row), 10*time.Second)
+
+	// Edit settings shows the saved configuration.
+	b.open("/webhooks/" + hookID + "/edit")
+	b.waitJS("edit form", `document.querySelector('#wh-name').value === 'Shop checkout' && document.querySelectorAll('#mapping-rows .mapping-row').length === 4 &&
+		document.querySelector('#wh-identify-field').value === 'user_id'`, 10*time.Second)
+	b.shot("11-webhook-edit")
+
+	// Another project's webhook: unreachable by URL manipulation.
+	other, _, err := st.hooks.Create(ctx, st.projB, webhook.WebhookInput{Name: "B's hook", EventName: mustEvent(t, st.hooks, st.projB),
+		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/webhooks/" + other.ID + "/edit", "/webhooks/" + other.ID + "/activity"} {
+		b.open(path)
+		if got := b.text("main h1"); got != "Not found" {
+			t.Fatalf("%s shows %q; want the 404 page", path, got)
+		}
+	}
+	apiStatus := evalJS[int](b, fmt.Sprintf(`fetch('/api/v1/webhooks/%s/credentials').then(r => r.status)`, other.ID))
+	if apiStatus != http.StatusNotFound {
+		t.Fatalf("another project's credentials via the session = %d; want 404", apiStatus)
+	}
+	b.shot("12-not-found")
+
+	// Phone width.
+	b.run("phone width", chromedp.EmulateViewport(390, 844))
+	b.open("/webhooks/" + hookID + "/activity")
+	b.waitJS("entries", `document.querySelectorAll('#entries .entry').length > 0`, 10*time.Second)
+	b.shot("13-phone-activity-log")
+	b.open("/webhooks")
+	b.waitJS("row", fmt.Sprintf(`!!document.querySelector('%s')`, row), 10*time.Second)
+	b.shot("14-phone-webhooks")
+	b.run("desktop width", chromedp.EmulateViewport(1280, 900))
+
+	// Delete, with confirmation: Cancel keeps it, Delete removes it.
+	b.open("/webhooks")
+	b.waitJS("row", fmt.Sprintf(`!!document.querySelector('%s')`, row), 10*time.Second)
+	b.run("menu", chromedp.Click(chromedp.CSS(row+" [data-menu-trigger]")), chromedp.Click(chromedp.CSS(row+" .menu .danger")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")), chromedp.Click(chromedp.CSS("#confirm-cancel")))
+	b.waitJS("still there", fmt.Sprintf(`!document.querySelector('#confirm-dialog').open && !!document.querySelector('%s')`, row), 10*time.Second)
+	b.run("menu", chromedp.Click(chromedp.CSS(row+" [data-menu-trigger]")), chromedp.Click(chromedp.CSS(row+" .menu .danger")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")), chromedp.Click(chromedp.CSS("#confirm-ok")))
+	b.waitJS("deleted", `!document.querySelector('#webhooks-empty').hidden`, 10*time.Second)
+	if got := send(t, hookURL, secret, body); got != http.StatusNotFound {
+		t.Fatalf("deleted webhook answered %d; want 404", got)
+	}
+
+	// Sign out ends the session.
+	b.run("sign out", chromedp.Click(chromedp.CSS(`.account button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS("#api-key")))
+	b.open("/webhooks")
+	b.run("signed out", chromedp.WaitVisible(chromedp.CSS("#api-key")))
+}
+
+// mustEvent creates an event in project pid and returns its name.
+func mustEvent(t *testing.T, s *webhook.Store, pid int64) string {
+	t.Helper()
+	ev, err := s.CreateEvent(context.Background(), pid, webhook.EventInput{Name: "Other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev.Name
+}

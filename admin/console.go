@@ -1,0 +1,305 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/webhook"
+)
+
+// The console is server-rendered pages (html/template) with one small script that calls the REST API
+// with the session cookie and the page's CSRF token. Every page that names a webhook looks it up in the
+// signed-in project first, so another project's id answers the console's 404 page, never data.
+
+//go:embed console
+var consoleFiles embed.FS
+
+// consoleCSP allows nothing but this origin: no inline script or style, no framing, forms only to self.
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// maxLoginBody bounds the sign-in form.
+const maxLoginBody = 8 << 10
+
+type console struct {
+	a        *api
+	pages    map[string]*template.Template
+	assets   http.Handler
+	assetTag string // cache-busting query of the asset URLs: a digest of their contents
+}
+
+// pageData is what every console template gets.
+type pageData struct {
+	Title     string
+	Page      string // the script's page id (body data-page)
+	Nav       string // the highlighted navigation entry
+	CSRF      string
+	Project   string
+	AssetTag  string
+	SignedIn  bool
+	Error     string
+	Next      string
+	LoginCSRF string
+	Webhook   *webhook.Webhook
+	Alert     *authAlert
+}
+
+func newConsole(a *api) *console {
+	c := &console{a: a, pages: map[string]*template.Template{}}
+	funcs := template.FuncMap{}
+	for _, name := range []string{"login", "webhooks", "webhook_form", "activity", "users", "events", "notfound"} {
+		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
+			ParseFS(consoleFiles, "console/templates/layout.html", "console/templates/"+name+".html"))
+	}
+	static, err := fs.Sub(consoleFiles, "console/static")
+	if err != nil {
+		panic(err)
+	}
+	h := sha256.New()
+	_ = fs.WalkDir(static, ".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := fs.ReadFile(static, path)
+			h.Write(b)
+		}
+		return nil
+	})
+	c.assetTag = hex.EncodeToString(h.Sum(nil))[:12]
+	c.assets = http.StripPrefix("/assets/", http.FileServerFS(static))
+	return c
+}
+
+// mount adds the console's routes. They are not API operations, so they stay out of Server.routes (and
+// of openapi.yaml).
+func (c *console) mount(mux *http.ServeMux) {
+	mux.Handle("GET /assets/", c.secure(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		c.assets.ServeHTTP(w, r)
+	}))
+	mux.Handle("GET /login", c.secure(c.loginPage))
+	mux.Handle("POST /login", c.secure(c.login))
+	mux.Handle("POST /logout", c.secure(c.logout))
+	mux.Handle("GET /{$}", c.secure(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/webhooks", http.StatusSeeOther)
+	}))
+	mux.Handle("GET /webhooks", c.page("webhooks", "Inbound webhooks", "webhooks", nil))
+	mux.Handle("GET /webhooks/new", c.page("webhook_form", "Create webhook", "webhooks", nil))
+	mux.Handle("GET /webhooks/{id}/edit", c.page("webhook_form", "Edit webhook", "webhooks", c.loadWebhook(false)))
+	mux.Handle("GET /webhooks/{id}/activity", c.page("activity", "Activity log", "webhooks", c.loadWebhook(true)))
+	mux.Handle("GET /users", c.page("users", "User Explorer", "users", nil))
+	mux.Handle("GET /events", c.page("events", "Events", "events", nil))
+	mux.Handle("/", c.secure(c.notFound))
+}
+
+// secure sets the headers every console answer carries.
+func (c *console) secure(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", consoleCSP)
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		if secureRequest(r) {
+			hd.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		h(w, r)
+	})
+}
+
+// page serves a signed-in page; load (optional) fills page-specific data and may answer errNotFound.
+func (c *console) page(tmpl, title, nav string, load func(r *http.Request, pid int64, d *pageData) error) http.Handler {
+	return c.secure(func(w http.ResponseWriter, r *http.Request) {
+		sess := c.a.sessions.fromRequest(r)
+		if sess == nil {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		d := c.baseData(r, sess)
+		d.Title, d.Page, d.Nav = title, tmpl, nav
+		if load != nil {
+			if err := load(r, sess.projectID, &d); err != nil {
+				if errors.Is(err, errNotFound) || errors.Is(err, webhook.ErrNotFound) {
+					c.renderNotFound(w, d)
+					return
+				}
+				c.a.log.Error("console page failed", "path", r.URL.Path, "err", err)
+				d.Error = "Something went wrong loading this page; see the admin log."
+				c.render(w, http.StatusInternalServerError, "notfound", d)
+				return
+			}
+		}
+		c.render(w, http.StatusOK, tmpl, d)
+	})
+}
+
+func (c *console) baseData(r *http.Request, sess *session) pageData {
+	d := pageData{AssetTag: c.assetTag}
+	if sess != nil {
+		d.SignedIn, d.CSRF = true, sess.csrf
+		if p, err := c.a.projects.Get(r.Context(), sess.projectID); err == nil {
+			d.Project = p.Name
+		}
+	}
+	return d
+}
+
+// loadWebhook finds the page's webhook in the signed-in project (404 otherwise); withAlert also decides
+// whether the auth-failure banner shows.
+func (c *console) loadWebhook(withAlert bool) func(r *http.Request, pid int64, d *pageData) error {
+	return func(r *http.Request, pid int64, d *pageData) error {
+		wh, err := c.a.webhooks.Get(r.Context(), pid, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		d.Webhook = wh
+		if withAlert && c.a.activity != nil {
+			alert, err := authFailureAlert(r.Context(), c.a.activity, pid, wh)
+			if err != nil {
+				// The banner is advice; the page still works without it.
+				c.a.log.Warn("auth alert unavailable", "webhook", wh.ID, "err", err)
+			}
+			d.Alert = alert
+		}
+		return nil
+	}
+}
+
+// authAlert is the activity log's banner after five consecutive auth failures.
+type authAlert struct {
+	Since   time.Time
+	Message string
+}
+
+// authFailureAlert decides whether the "update the secret" banner shows: the webhook's latest
+// auth-failure notification is newer than its last secret rotation (a rotation restarts the streak) and
+// no request has succeeded since it was raised (a correct secret resumes at once, so one success means
+// the sender has the right secret again). nil when neither holds.
+func authFailureAlert(ctx context.Context, act Activity, pid int64, wh *webhook.Webhook) (*authAlert, error) {
+	notes, err := act.Notifications(ctx, pid, wh.ID, 1)
+	if err != nil || len(notes) == 0 {
+		return nil, err
+	}
+	n := notes[0]
+	if !n.CreatedAt.After(wh.SecretRotatedAt) {
+		return nil, nil
+	}
+	ok, err := act.Entries(ctx, activity.EntriesQuery{ProjectID: pid, WebhookID: wh.ID, Status: "success", Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(ok.Entries) > 0 && !ok.Entries[0].ReceivedAt.Before(n.CreatedAt.Truncate(time.Second)) {
+		return nil, nil
+	}
+	return &authAlert{Since: n.CreatedAt, Message: n.Message}, nil
+}
+
+func (c *console) render(w http.ResponseWriter, status int, tmpl string, d pageData) {
+	var buf bytes.Buffer
+	if err := c.pages[tmpl].Execute(&buf, d); err != nil {
+		c.a.log.Error("console template failed", "template", tmpl, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (c *console) renderNotFound(w http.ResponseWriter, d pageData) {
+	d.Title, d.Page, d.Webhook, d.Alert = "Not found", "notfound", nil, nil
+	c.render(w, http.StatusNotFound, "notfound", d)
+}
+
+func (c *console) notFound(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		// Unknown API paths are the API's business (problem+json); the mux sends them here only for
+		// methods its /api/ pattern does not cover, which it does not have.
+		http.NotFound(w, r)
+		return
+	}
+	c.renderNotFound(w, c.baseData(r, c.a.sessions.fromRequest(r)))
+}
+
+// safeNext keeps the post-sign-in redirect on this site: a local absolute path, never "//host" or a URL.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/login") {
+		return "/webhooks"
+	}
+	return next
+}
+
+func (c *console) loginPage(w http.ResponseWriter, r *http.Request) {
+	if c.a.sessions.fromRequest(r) != nil {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
+	c.showLogin(w, r, http.StatusOK, "")
+}
+
+func (c *console) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	token := randomToken()
+	setCookie(w, r, loginCSRFCookie, token, 30*time.Minute)
+	c.render(w, status, "login", pageData{Title: "Sign in", Page: "login", AssetTag: c.assetTag, Error: msg,
+		Next: safeNext(r.FormValue("next")), LoginCSRF: token})
+}
+
+// login checks the API key and starts a session. The form carries a double-submit token (cookie and
+// field must match), so another site cannot sign a browser into its own project.
+func (c *console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	if err := r.ParseForm(); err != nil {
+		c.showLogin(w, r, http.StatusBadRequest, "The form could not be read; try again.")
+		return
+	}
+	ck, err := r.Cookie(loginCSRFCookie)
+	if err != nil || ck.Value == "" || !(&session{csrf: ck.Value}).validCSRF(r.PostForm.Get("csrf")) {
+		c.showLogin(w, r, http.StatusForbidden, "Your sign-in form expired; try again.")
+		return
+	}
+	key := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(r.PostForm.Get("api_key")), "Bearer "))
+	if key == "" {
+		c.showLogin(w, r, http.StatusUnauthorized, "Enter your project's API key.")
+		return
+	}
+	pid, err := c.a.projects.Authenticate(r.Context(), key)
+	if errors.Is(err, project.ErrUnauthenticated) {
+		c.showLogin(w, r, http.StatusUnauthorized, "That API key is not valid for any project.")
+		return
+	}
+	if err != nil {
+		c.a.log.Error("console sign-in failed", "err", err)
+		c.showLogin(w, r, http.StatusServiceUnavailable, "Signing in is unavailable right now; try again shortly.")
+		return
+	}
+	sess := c.a.sessions.create(pid)
+	setCookie(w, r, sessionCookie, sess.id, sessionTTL)
+	setCookie(w, r, loginCSRFCookie, "", -1)
+	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+}
+
+func (c *console) logout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	sess := c.a.sessions.fromRequest(r)
+	if sess != nil {
+		if err := r.ParseForm(); err != nil || !sess.validCSRF(r.PostForm.Get("csrf")) {
+			http.Error(w, "missing or wrong CSRF token; reload the page", http.StatusForbidden)
+			return
+		}
+		c.a.sessions.delete(sess.id)
+	}
+	setCookie(w, r, sessionCookie, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

@@ -1,0 +1,829 @@
+// Inlet console: one small script, no framework. Pages are rendered by the server; this fills them from
+// the REST API (/api/v1) with the session cookie and sends the page's CSRF token on every write.
+'use strict';
+
+(function () {
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+  const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
+
+  const REASONS = {
+    auth_rejected: ['Auth rejected', 'The Authorization header was missing or did not match the webhook secret.'],
+    identifier_missing: ['User identifier field missing', 'The payload field mapped for user identification is not present in the request.'],
+    user_not_found: ['User not found', 'No user or device in this project matches the identifier.'],
+    attribute_type_mismatch: ['Attribute type mismatch', 'A mapped payload value could not be converted to the event attribute\u2019s type.'],
+    webhook_disabled: ['Webhook disabled', 'The webhook was disabled when the request arrived.'],
+    invalid_json: ['Invalid JSON', 'The request body is not valid JSON.'],
+    payload_too_large: ['Payload too large', 'The request body is over the size limit; it was not kept.'],
+    webhook_deleted: ['Webhook deleted', 'The webhook was deleted before the request was processed.'],
+    invalid_record: ['Invalid record', 'The request could not be read from the queue.'],
+  };
+  const reasonLabel = (r) => (REASONS[r] ? REASONS[r][0] : r || 'Unknown');
+  const KINDS = { user_id: 'User ID', email: 'Email', phone: 'Phone', hwid: 'HWID' };
+  const KIND_HINTS = {
+    user_id: 'Matches by the internal user ID in Inlet.',
+    email: 'Matches by email address.',
+    phone: 'Matches by phone number.',
+    hwid: 'Matches by device, browser, or email identifier.',
+  };
+
+  // ---- helpers -------------------------------------------------------------------------------------
+
+  class APIError extends Error {
+    constructor(status, problem) {
+      super((problem && (problem.detail || problem.title)) || 'HTTP ' + status);
+      this.status = status;
+      this.problem = problem || {};
+      this.fields = (problem && problem.errors) || [];
+    }
+  }
+
+  async function api(method, path, body, opts) {
+    opts = opts || {};
+    const headers = { Accept: 'application/json' };
+    if (method !== 'GET') headers['X-CSRF-Token'] = csrf();
+    let payload;
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      payload = opts.raw ? body : JSON.stringify(body);
+    }
+    if (opts.ifMatch) headers['If-Match'] = '"' + opts.ifMatch + '"';
+    const res = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
+    if (res.status === 401) {
+      location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
+      throw new APIError(401, { detail: 'Your session ended; sign in again.' });
+    }
+    if (res.status === 204) return null;
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
+    if (!res.ok) throw new APIError(res.status, data);
+    return data;
+  }
+
+  function el(tag, attrs, ...children) {
+    const n = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') n.className = v;
+      else if (k === 'text') n.textContent = v;
+      else if (k.startsWith('on')) n.addEventListener(k.slice(2), v);
+      else if (k === 'dataset') Object.assign(n.dataset, v);
+      else n.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      n.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return n;
+  }
+
+  const fmtTime = (iso) => {
+    if (!iso) return '';
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  };
+  const fmtNum = (n) => Number(n || 0).toLocaleString();
+  const pretty = (s) => {
+    if (s === undefined || s === null || s === '') return '';
+    try { return JSON.stringify(typeof s === 'string' ? JSON.parse(s) : s, null, 2); } catch (e) { return String(s); }
+  };
+  const compact = (s) => { try { return JSON.stringify(JSON.parse(s)); } catch (e) { return s || ''; } };
+  const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
+
+  let toastTimer;
+  function toast(msg) {
+    const t = $('#toast');
+    if (!t) return;
+    t.textContent = msg;
+    t.classList.add('show');
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => t.classList.remove('show'), 2200);
+  }
+
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (e) {
+      // Clipboard API refused (no permission, not focused): fall back to a selected textarea.
+      const ta = el('textarea', { class: 'sr-only', 'aria-hidden': 'true' });
+      ta.value = text;
+      document.body.append(ta);
+      ta.select();
+      try { document.execCommand('copy'); } catch (e2) { /* nothing more to try */ }
+      ta.remove();
+    }
+    toast('Copied to clipboard');
+  }
+
+  document.addEventListener('click', (ev) => {
+    const b = ev.target.closest('[data-copy]');
+    if (!b) return;
+    const src = document.getElementById(b.dataset.copy);
+    if (!src) return;
+    copyText(src.value !== undefined && src.tagName !== 'PRE' ? src.value : src.textContent);
+    const old = b.textContent;
+    b.textContent = 'Copied';
+    b.dataset.copied = 'true';
+    setTimeout(() => { b.textContent = old; }, 1500);
+  });
+
+  // Webhook URL window.
+  function showCredentials(c, onClose) {
+    const d = $('#url-dialog');
+    $('#url-value').value = c.url;
+    $('#secret-value').value = c.secret;
+    $('#example-value').textContent = c.example_request;
+    d.addEventListener('close', () => { if (onClose) onClose(); }, { once: true });
+    d.showModal();
+    $('#url-dialog-done').focus();
+  }
+  async function openCredentials(id) {
+    try {
+      showCredentials(await api('GET', '/api/v1/webhooks/' + encodeURIComponent(id) + '/credentials'));
+    } catch (e) { toast(e.message); }
+  }
+  document.addEventListener('click', (ev) => {
+    const b = ev.target.closest('[data-show-url]');
+    if (b) openCredentials(b.dataset.showUrl);
+  });
+
+  function confirmDialog(title, text, okLabel) {
+    const d = $('#confirm-dialog');
+    $('#confirm-title').textContent = title;
+    $('#confirm-text').textContent = text;
+    $('#confirm-ok').textContent = okLabel || 'Delete';
+    d.returnValue = '';
+    return new Promise((resolve) => {
+      d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+      d.showModal();
+      $('#confirm-cancel').focus();
+    });
+  }
+
+  // Field errors from a problem+json: each error goes to the element whose data-error-for names its
+  // field (inside root); the rest go to the summary alert.
+  function clearErrors(root) {
+    $$('.field-error', root).forEach((p) => { p.textContent = ''; });
+    $$('[aria-invalid]', root).forEach((n) => n.removeAttribute('aria-invalid'));
+  }
+  function showErrors(root, summary, err, extra) {
+    clearErrors(root);
+    const unplaced = [];
+    for (const f of err.fields || []) {
+      let target = extra ? extra(f) : null;
+      if (!target) target = $$('[data-error-for]', root).find((p) => p.dataset.errorFor.split(' ').includes(f.field));
+      if (target) {
+        target.textContent = target.textContent ? target.textContent + ' ' + f.message : f.message;
+        const input = target.closest('.field') && target.closest('.field').querySelector('input, select, textarea');
+        if (input) input.setAttribute('aria-invalid', 'true');
+      } else {
+        unplaced.push(f.field + ': ' + f.message);
+      }
+    }
+    if (summary) {
+      const msgs = unplaced.length ? unplaced : (err.fields && err.fields.length ? [] : [err.message]);
+      summary.textContent = msgs.length ? (err.fields && err.fields.length ? 'Please fix: ' : '') + msgs.join('; ') : 'Please fix the highlighted fields.';
+      summary.hidden = false;
+    }
+    const first = $('[aria-invalid="true"]', root);
+    if (first) first.focus();
+  }
+
+  // Row menus: a button that toggles the menu after it; Escape and outside clicks close it; arrows move.
+  function closeMenus(except) {
+    $$('.menu').forEach((m) => {
+      if (m === except) return;
+      m.hidden = true;
+      const b = m.previousElementSibling;
+      if (b) b.setAttribute('aria-expanded', 'false');
+    });
+  }
+  document.addEventListener('click', (ev) => {
+    const trigger = ev.target.closest('[data-menu-trigger]');
+    if (trigger) {
+      const m = trigger.nextElementSibling;
+      const open = m.hidden;
+      closeMenus(m);
+      m.hidden = !open;
+      trigger.setAttribute('aria-expanded', String(open));
+      if (open) { const first = $('[role="menuitem"]', m); if (first) first.focus(); }
+      return;
+    }
+    if (!ev.target.closest('.menu')) closeMenus();
+  });
+  document.addEventListener('keydown', (ev) => {
+    const m = ev.target.closest && ev.target.closest('.menu');
+    if (ev.key === 'Escape') {
+      const open = $$('.menu').find((x) => !x.hidden);
+      if (open) { closeMenus(); open.previousElementSibling.focus(); }
+      return;
+    }
+    if (m && (ev.key === 'ArrowDown' || ev.key === 'ArrowUp')) {
+      ev.preventDefault();
+      const items = $$('[role="menuitem"]', m);
+      const i = items.indexOf(ev.target);
+      items[(i + (ev.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length].focus();
+    }
+  });
+
+  // ---- webhooks list ------------------------------------------------------------------------------
+
+  function webhooksPage() {
+    const params = new URLSearchParams(location.search);
+    const search = $('#search');
+    search.value = params.get('q') || '';
+    const st = params.get('status') || '';
+    const radio = $('#status-filter input[value="' + st + '"]');
+    if (radio) radio.checked = true;
+
+    async function load() {
+      const q = search.value.trim();
+      const status = $('#status-filter input:checked').value;
+      const p = new URLSearchParams();
+      if (q) p.set('q', q);
+      if (status) p.set('status', status);
+      history.replaceState(null, '', '/webhooks' + (p.toString() ? '?' + p : ''));
+      p.set('limit', '200');
+      const body = $('#webhooks-body');
+      let data;
+      try {
+        data = await api('GET', '/api/v1/webhooks?' + p);
+      } catch (e) {
+        body.replaceChildren(el('tr', {}, el('td', { colspan: 6, class: 'loading' }, e.message)));
+        return;
+      }
+      const rows = data.webhooks || [];
+      body.replaceChildren(...rows.map(row));
+      const filtered = q || status;
+      $('#webhooks-table').hidden = rows.length === 0;
+      $('#webhooks-empty').hidden = rows.length > 0 || filtered;
+      $('#webhooks-nomatch').hidden = rows.length > 0 || !filtered;
+      $('#webhooks-count').textContent = rows.length ? (data.total === 1 ? '1 webhook' : data.total + ' webhooks') : '';
+    }
+
+    function row(w) {
+      const id = encodeURIComponent(w.id);
+      const toggle = el('button', {
+        type: 'button', class: 'btn btn-secondary btn-sm', 'data-toggle': w.id,
+        onclick: async (ev) => {
+          ev.target.disabled = true;
+          try {
+            await api('POST', '/api/v1/webhooks/' + id + (w.enabled ? '/disable' : '/enable'));
+            toast(w.enabled ? 'Webhook disabled' : 'Webhook enabled');
+          } catch (e) { toast(e.message); }
+          load();
+        },
+      }, w.enabled ? 'Disable' : 'Enable');
+      const menu = el('div', { class: 'menu', role: 'menu', hidden: true, 'aria-label': 'Actions for ' + w.name },
+        el('a', { role: 'menuitem', href: '/webhooks/' + id + '/edit' }, 'Edit settings'),
+        el('button', { type: 'button', role: 'menuitem', onclick: () => { closeMenus(); openCredentials(w.id); } }, 'Copy URL'),
+        el('a', { role: 'menuitem', href: '/webhooks/' + id + '/activity' }, 'Activity log'),
+        el('hr', { role: 'separator' }),
+        el('button', {
+          type: 'button', role: 'menuitem', class: 'danger',
+          onclick: async () => {
+            closeMenus();
+            const ok = await confirmDialog('Delete webhook?', '\u201c' + w.name + '\u201d stops accepting requests at once and is removed from the list. Its activity log stays readable.', 'Delete');
+            if (!ok) return;
+            try { await api('DELETE', '/api/v1/webhooks/' + id); toast('Webhook deleted'); } catch (e) { toast(e.message); }
+            load();
+          },
+        }, 'Delete'));
+      return el('tr', { dataset: { id: w.id } },
+        el('td', { class: 'name', 'data-label': 'Name' }, el('a', { href: '/webhooks/' + id + '/activity' }, w.name)),
+        el('td', { 'data-label': 'Event' }, w.event),
+        el('td', { 'data-label': 'Status' }, el('span', { class: 'badge ' + (w.enabled ? 'badge-on' : 'badge-off') }, w.enabled ? 'Enabled' : 'Disabled')),
+        el('td', { class: 'num', 'data-label': 'Received' }, fmtNum(w.received)),
+        el('td', { 'data-label': 'Last updated', title: w.updated_at }, fmtTime(w.updated_at)),
+        el('td', { class: 'actions' }, toggle, ' ',
+          el('span', { class: 'menu-wrap' },
+            el('button', { type: 'button', class: 'btn btn-icon', 'data-menu-trigger': '', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-label': 'More actions for ' + w.name }, '\u22ef'),
+            menu)));
+    }
+
+    search.addEventListener('input', debounce(load, 250));
+    $$('#status-filter input').forEach((r) => r.addEventListener('change', load));
+    load();
+  }
+
+  // ---- webhook create / edit ----------------------------------------------------------------------
+
+  async function webhookFormPage() {
+    const id = document.body.dataset.webhookId || '';
+    const form = $('#webhook-form');
+    const eventSel = $('#wh-event');
+    const sample = $('#wh-sample');
+    const kindSel = $('#wh-identify-kind');
+    const identField = $('#wh-identify-field');
+    const rows = $('#mapping-rows');
+    const summary = $('#form-error');
+    let events = [];
+    let fields = [];
+    let version = 0;
+    let current = null;
+
+    const currentEvent = () => events.find((e) => String(e.id) === eventSel.value);
+
+    function fillFieldSelect(sel, keep) {
+      const v = keep !== undefined ? keep : sel.value;
+      const opts = [el('option', { value: '' }, 'Select field')];
+      const known = new Set();
+      for (const f of fields) {
+        known.add(f.path);
+        if (f.type === 'object') continue;
+        const ex = f.example !== undefined && f.example !== '' ? ' \u2014 ' + String(f.example).slice(0, 40) : '';
+        opts.push(el('option', { value: f.path }, f.path + ex));
+      }
+      if (v && !known.has(v)) opts.push(el('option', { value: v }, v + ' (not in sample)'));
+      sel.replaceChildren(...opts);
+      sel.value = v;
+    }
+    function fillAttrSelect(sel, keep) {
+      const v = keep !== undefined ? keep : sel.value;
+      const ev = currentEvent();
+      const opts = [el('option', { value: '' }, ev ? 'Select attribute' : 'Select an event first')];
+      const attrs = ev ? ev.attributes || [] : [];
+      for (const a of attrs) opts.push(el('option', { value: a.name }, a.name + ' (' + a.type + ')'));
+      if (v && !attrs.some((a) => a.name === v)) opts.push(el('option', { value: v }, v + ' (not in event)'));
+      sel.replaceChildren(...opts);
+      sel.value = v;
+    }
+    function refreshSelects() {
+      fillFieldSelect(identField);
+      $$('.mapping-row', rows).forEach((r) => { fillFieldSelect($('.map-field', r)); fillAttrSelect($('.map-attr', r)); });
+    }
+    function renumber() {
+      $$('.mapping-row', rows).forEach((r, i) => {
+        $('.map-attr', r).setAttribute('aria-label', 'Event attribute ' + (i + 1));
+        $('.map-field', r).setAttribute('aria-label', 'Payload field for attribute ' + (i + 1));
+        $('.map-remove', r).setAttribute('aria-label', 'Remove attribute ' + (i + 1));
+      });
+    }
+    function addRow(m) {
+      const r = $('#mapping-row').content.firstElementChild.cloneNode(true);
+      rows.append(r);
+      fillAttrSelect($('.map-attr', r), m ? m.attribute : '');
+      fillFieldSelect($('.map-field', r), m ? m.field : '');
+      $('.map-remove', r).addEventListener('click', () => { r.remove(); renumber(); });
+      renumber();
+      return r;
+    }
+
+    async function loadFields(announce) {
+      const status = $('#fields-status');
+      const err = $('#err-sample_payload');
+      err.textContent = '';
+      sample.removeAttribute('aria-invalid');
+      const text = sample.value.trim();
+      if (!text) { fields = []; refreshSelects(); status.textContent = ''; return; }
+      try {
+        const data = await api('POST', '/api/v1/sample-fields', text, { raw: true });
+        fields = data.fields || [];
+        const leaves = fields.filter((f) => f.type !== 'object').length;
+        status.textContent = leaves + (leaves === 1 ? ' field loaded' : ' fields loaded') + ' into the dropdowns.';
+        refreshSelects();
+        if (announce) toast('Select options reloaded');
+      } catch (e) {
+        status.textContent = '';
+        err.textContent = 'Not valid JSON: ' + ((e.fields[0] && e.fields[0].message) || e.message);
+        sample.setAttribute('aria-invalid', 'true');
+      }
+    }
+
+    function updateKindHint() { $('#identify-hint').textContent = KIND_HINTS[kindSel.value] || ''; }
+
+    try {
+      events = (await api('GET', '/api/v1/events')).events || [];
+    } catch (e) { summary.textContent = e.message; summary.hidden = false; }
+    eventSel.replaceChildren(el('option', { value: '' }, events.length ? 'Select an event' : 'No events yet \u2014 create one first'),
+      ...events.map((e) => el('option', { value: String(e.id) }, e.name)));
+
+    if (id) {
+      current = await api('GET', '/api/v1/webhooks/' + encodeURIComponent(id));
+      version = current.version;
+      $('#wh-name').value = current.name;
+      eventSel.value = String(current.event_id);
+      sample.value = pretty(current.sample_payload);
+      kindSel.value = current.identify.kind;
+      await loadFields(false);
+      fillFieldSelect(identField, current.identify.field);
+      (current.mappings.length ? current.mappings : [null]).forEach(addRow);
+    } else {
+      const pre = new URLSearchParams(location.search).get('event');
+      const match = pre && events.find((e) => e.name === pre);
+      if (match) eventSel.value = String(match.id);
+      else if (events.length === 1) eventSel.value = String(events[0].id);
+      addRow();
+    }
+    updateKindHint();
+
+    eventSel.addEventListener('change', refreshSelects);
+    kindSel.addEventListener('change', updateKindHint);
+    sample.addEventListener('input', debounce(() => loadFields(false), 600));
+    sample.addEventListener('paste', () => setTimeout(() => loadFields(false), 0));
+    $('#reload-fields').addEventListener('click', () => loadFields(true));
+    $('#add-mapping').addEventListener('click', () => { const r = addRow(); $('.map-attr', r).focus(); });
+
+    // The request body and, for each sent mapping, its row (to place mappings[i] errors).
+    function collect() {
+      const sent = [];
+      const mappings = [];
+      for (const r of $$('.mapping-row', rows)) {
+        const m = { attribute: $('.map-attr', r).value, field: $('.map-field', r).value };
+        if (!m.attribute && !m.field) continue;
+        mappings.push(m);
+        sent.push(r);
+      }
+      const body = {
+        name: $('#wh-name').value.trim(),
+        identify: { kind: kindSel.value, field: identField.value },
+        mappings,
+        sample_payload: sample.value.trim() ? compact(sample.value.trim()) : '',
+      };
+      if (eventSel.value) body.event_id = Number(eventSel.value);
+      return { body, sent };
+    }
+    function placeMappingError(sent) {
+      return (f) => {
+        const m = /^mappings\[(\d+)\]\.(attribute|field)$/.exec(f.field);
+        if (!m || !sent[Number(m[1])]) return null;
+        const sel = $(m[2] === 'attribute' ? '.map-attr' : '.map-field', sent[Number(m[1])]);
+        return sel.parentElement.querySelector('.field-error');
+      };
+    }
+
+    async function save(enable) {
+      summary.hidden = true;
+      clearErrors(form);
+      const { body, sent } = collect();
+      const buttons = $$('.form-actions button', form);
+      buttons.forEach((b) => { b.disabled = true; });
+      try {
+        let creds = null;
+        let w;
+        if (!id && !current) {
+          w = await api('POST', '/api/v1/webhooks', body);
+          creds = w.credentials;
+          current = w;
+        } else {
+          w = await api('PATCH', '/api/v1/webhooks/' + encodeURIComponent(current.id), body, { ifMatch: version });
+          current = w;
+        }
+        version = w.version;
+        if (enable) {
+          w = await api('POST', '/api/v1/webhooks/' + encodeURIComponent(current.id) + '/enable', undefined, { ifMatch: version });
+          version = w.version;
+          if (!creds) creds = await api('GET', '/api/v1/webhooks/' + encodeURIComponent(current.id) + '/credentials');
+          showCredentials(creds, () => { location.href = '/webhooks'; });
+        } else {
+          toast('Webhook saved');
+          location.href = '/webhooks';
+        }
+      } catch (e) {
+        if (e.status === 412) {
+          showErrors(form, summary, new APIError(412, { detail: 'Someone else changed this webhook meanwhile. Reload the page to see their changes.' }));
+        } else {
+          showErrors(form, summary, e, placeMappingError(sent));
+        }
+      } finally {
+        buttons.forEach((b) => { b.disabled = false; });
+      }
+    }
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); save(false); });
+    const en = $('#enable-webhook');
+    if (en) en.addEventListener('click', () => save(true));
+  }
+
+  // ---- activity log -------------------------------------------------------------------------------
+
+  function activityPage() {
+    const id = document.body.dataset.webhookId;
+    const base = '/api/v1/webhooks/' + encodeURIComponent(id);
+    const list = $('#entries');
+    const more = $('#load-more');
+    const search = $('#identifier-search');
+    let cursor = '';
+    let seq = 0;
+
+    async function summary() {
+      try {
+        const s = (await api('GET', base + '/summary')).summary;
+        $('#sum-hits').textContent = fmtNum(s.hits);
+        $('#sum-success').textContent = fmtNum(s.success);
+        $('#sum-failed').textContent = fmtNum(s.failed);
+        const reasons = Object.entries(s.failed_by_reason || {}).sort((a, b) => b[1] - a[1]);
+        $('#sum-reasons').replaceChildren(...(reasons.length
+          ? reasons.map(([r, n]) => el('li', { title: REASONS[r] ? REASONS[r][1] : '' }, el('span', {}, reasonLabel(r)), el('b', {}, fmtNum(n))))
+          : [el('li', { class: 'muted' }, 'No failures')]));
+      } catch (e) { toast(e.message); }
+    }
+
+    function entry(e) {
+      const ok = e.status === 'success';
+      const ident = e.identifier_value
+        ? el('span', { class: 'entry-id' }, el('span', { class: 'kind' }, (KINDS[e.identifier_kind] || e.identifier_kind) + ': '), e.identifier_value)
+        : el('span', { class: 'entry-id muted' }, 'No identifier');
+      const details = el('div', { class: 'entry-details', hidden: true });
+      const show = el('button', { type: 'button', class: 'btn btn-ghost btn-sm', 'aria-expanded': 'false' }, 'Show');
+      show.addEventListener('click', async () => {
+        const open = show.getAttribute('aria-expanded') === 'true';
+        if (open) { details.hidden = true; show.setAttribute('aria-expanded', 'false'); show.textContent = 'Show'; return; }
+        if (!details.dataset.loaded) {
+          try {
+            const full = await api('GET', base + '/activity/' + encodeURIComponent(e.request_id));
+            details.replaceChildren(...detailsOf(full));
+            details.dataset.loaded = '1';
+          } catch (err) { toast(err.message); return; }
+        }
+        details.hidden = false;
+        show.setAttribute('aria-expanded', 'true');
+        show.textContent = 'Hide';
+      });
+      const preview = e.payload_bytes === 0 && !e.payload ? '(no payload kept)' : compact(e.payload) + (e.payload_truncated || (e.payload && e.payload.length < e.payload_bytes) ? ' \u2026' : '');
+      return el('li', { class: 'entry', dataset: { requestId: e.request_id, status: e.status } },
+        el('div', { class: 'entry-head' }, ident,
+          el('span', { class: 'badge ' + (ok ? 'badge-success' : 'badge-failed') }, ok ? 'Success' : 'Failed'),
+          ok ? null : el('span', { class: 'entry-reason' }, reasonLabel(e.reason)),
+          el('time', { class: 'entry-time', datetime: e.received_at }, fmtTime(e.received_at)),
+          show),
+        el('div', { class: 'entry-preview', title: 'Payload preview' }, preview),
+        details);
+    }
+
+    function detailsOf(e) {
+      const kv = el('dl', { class: 'kv' },
+        el('dt', {}, 'Request ID'), el('dd', { class: 'mono' }, e.request_id),
+        el('dt', {}, 'Received'), el('dd', {}, fmtTime(e.received_at)),
+        el('dt', {}, 'Processed'), el('dd', {}, e.processed_at && !e.processed_at.startsWith('1970') ? fmtTime(e.processed_at) : '\u2014'),
+        el('dt', {}, 'HTTP answer'), el('dd', {}, String(e.edge_status || '')),
+        el('dt', {}, 'Status'), el('dd', {}, e.status === 'success' ? 'Success' : 'Failed'),
+        e.reason ? [el('dt', {}, 'Reason'), el('dd', { class: 'detail-reason' }, reasonLabel(e.reason) + (REASONS[e.reason] ? ' \u2014 ' + REASONS[e.reason][1] : ''))] : null,
+        e.detail ? [el('dt', {}, 'Detail'), el('dd', { class: 'detail-text' }, e.detail)] : null,
+        e.user_id ? [el('dt', {}, 'User'), el('dd', {}, el('a', { href: '/users?kind=user_id&value=' + encodeURIComponent(e.user_id) }, e.user_id))] : null,
+        e.hwid ? [el('dt', {}, 'Device'), el('dd', {}, el('a', { href: '/users?kind=hwid&value=' + encodeURIComponent(e.hwid) }, e.hwid))] : null,
+        el('dt', {}, 'Size'), el('dd', {}, fmtNum(e.payload_bytes) + ' bytes' + (e.payload_truncated ? ' (truncated)' : '')));
+      const left = el('div', {}, el('h4', {}, 'Request'), kv,
+        e.event_name ? [el('h4', {}, 'Fired event \u00b7 ' + e.event_name), el('pre', { class: 'code light fired-attributes' }, pretty(e.attributes))] : null);
+      const right = el('div', {}, el('h4', {}, 'Payload'), el('pre', { class: 'code full-payload', tabindex: '0' }, pretty(e.payload) || '(no payload kept)'));
+      return [left, right];
+    }
+
+    async function load(reset) {
+      const my = ++seq;
+      if (reset) cursor = '';
+      const p = new URLSearchParams({ limit: '20' });
+      const status = $('#activity-filter input:checked').value;
+      if (status) p.set('status', status);
+      const ident = search.value.trim();
+      if (ident) p.set('identifier', ident);
+      if (cursor) p.set('cursor', cursor);
+      let page;
+      try { page = await api('GET', base + '/activity?' + p); } catch (e) { toast(e.message); return; }
+      if (my !== seq) return; // a newer load replaced this one
+      const items = (page.entries || []).map(entry);
+      if (reset) list.replaceChildren(...items); else list.append(...items);
+      cursor = page.next_cursor || '';
+      more.hidden = !cursor;
+      $('#entries-empty').hidden = list.children.length > 0;
+    }
+
+    more.addEventListener('click', () => load(false));
+    search.addEventListener('input', debounce(() => load(true), 300));
+    $$('#activity-filter input').forEach((r) => r.addEventListener('change', () => load(true)));
+    $('#refresh-activity').addEventListener('click', () => { summary(); load(true); });
+    const rotate = $('#rotate-secret');
+    if (rotate) {
+      rotate.addEventListener('click', async () => {
+        const ok = await confirmDialog('Rotate the secret?', 'A new secret is made and the current one stops working at once. Paste the new one into your external service.', 'Rotate secret');
+        if (!ok) return;
+        try {
+          showCredentials(await api('POST', base + '/rotate-secret', {}), () => location.reload());
+        } catch (e) { toast(e.message); }
+      });
+    }
+    summary();
+    load(true);
+  }
+
+  // ---- User Explorer ------------------------------------------------------------------------------
+
+  function usersPage() {
+    const form = $('#lookup-form');
+    const kind = $('#lookup-kind');
+    const value = $('#lookup-value');
+    const errBox = $('#lookup-error');
+    const history = $('#history');
+    const moreBtn = $('#history-more');
+    let subject = null; // {path, label}
+    let before = '';
+
+    const params = new URLSearchParams(location.search);
+    if (params.get('kind') && KINDS[params.get('kind')]) kind.value = params.get('kind');
+    if (params.get('value')) value.value = params.get('value');
+
+    function historyItem(ev) {
+      const pre = el('pre', { class: 'code light attributes', hidden: true }, pretty(ev.attributes));
+      const btn = el('button', { type: 'button', 'aria-expanded': 'false' },
+        el('span', { class: 'caret', 'aria-hidden': 'true' }, '\u25b8'),
+        el('span', { class: 'ev-name' }, ev.event_name),
+        ev.hwid ? el('span', { class: 'chip' }, ev.hwid) : null,
+        el('time', { class: 'ev-time', datetime: ev.occurred_at }, fmtTime(ev.occurred_at)));
+      btn.addEventListener('click', () => {
+        const open = btn.getAttribute('aria-expanded') === 'true';
+        btn.setAttribute('aria-expanded', String(!open));
+        pre.hidden = open;
+      });
+      return el('li', { class: 'history-item', dataset: { eventId: ev.event_id } }, btn, pre);
+    }
+
+    async function loadHistory(reset) {
+      if (!subject) return;
+      if (reset) { before = ''; history.replaceChildren(); }
+      const p = new URLSearchParams({ limit: '50' });
+      if (before) p.set('before', before);
+      const data = await api('GET', subject.path + '?' + p);
+      const evs = data.events || [];
+      history.append(...evs.map(historyItem));
+      if (!history.children.length) history.append(el('li', { class: 'muted empty-history' }, 'No events yet.'));
+      moreBtn.hidden = evs.length < 50;
+      if (evs.length) before = evs[evs.length - 1].occurred_at.replace(/\.\d+Z$/, 'Z');
+    }
+
+    function showDevices(devs, focusHwid) {
+      $('#devices-body').replaceChildren(...(devs.length ? devs.map((d) => el('tr', {},
+        el('td', { class: 'mono' }, d.hwid, d.hwid === focusHwid ? [' ', el('span', { class: 'badge badge-on' }, 'matched')] : null),
+        el('td', {}, d.platform || '\u2014'),
+        el('td', {}, fmtTime(d.updated_at)),
+        el('td', { class: 'actions' }, el('button', {
+          type: 'button', class: 'btn btn-secondary btn-sm',
+          onclick: () => selectSubject('/api/v1/devices/' + encodeURIComponent(d.hwid) + '/events', 'Events of device ' + d.hwid),
+        }, 'Events history'))))
+        : [el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No devices.'))]));
+    }
+
+    async function selectSubject(path, label) {
+      subject = { path, label };
+      $('#history-subject').textContent = label;
+      try { await loadHistory(true); } catch (e) { toast(e.message); }
+    }
+
+    async function lookup() {
+      errBox.hidden = true;
+      $('#profile').hidden = true;
+      const k = kind.value;
+      const v = value.value.trim();
+      if (!v) return;
+      window.history.replaceState(null, '', '/users?' + new URLSearchParams({ kind: k, value: v }));
+      let prof;
+      try {
+        prof = await api('GET', '/api/v1/lookup?' + new URLSearchParams({ kind: k, value: v }));
+      } catch (e) {
+        errBox.textContent = e.status === 404 ? 'No ' + (k === 'hwid' ? 'device' : 'user') + ' with ' + KINDS[k] + ' \u201c' + v + '\u201d in this project.'
+          : (e.fields[0] ? e.fields[0].message : e.message);
+        errBox.hidden = false;
+        return;
+      }
+      let user = prof.user || null;
+      let devices = [];
+      if (prof.user_id) {
+        try {
+          const u = await api('GET', '/api/v1/users/' + encodeURIComponent(prof.user_id));
+          user = u;
+          devices = u.devices || [];
+        } catch (e) { devices = (prof.hwids || []).map((h) => ({ hwid: h })); }
+      } else if (prof.device) {
+        devices = [prof.device];
+      }
+      const card = $('#profile-card');
+      const cell = (label, val) => el('div', {}, el('span', {}, label), val || '\u2014');
+      card.replaceChildren(
+        el('h2', {}, prof.user_id ? 'User ' + prof.user_id : 'Anonymous device ' + prof.device.hwid),
+        el('div', { class: 'profile-grid' },
+          cell('User ID', prof.user_id),
+          cell('Email', user && user.email),
+          cell('Phone', user && user.phone),
+          prof.device ? cell('Matched device', prof.device.hwid + (prof.device.platform ? ' (' + prof.device.platform + ')' : '')) : cell('Devices', String(devices.length))));
+      showDevices(devices, prof.device && prof.device.hwid);
+      $('#profile').hidden = false;
+      if (k === 'hwid' && prof.device) {
+        await selectSubject('/api/v1/devices/' + encodeURIComponent(prof.device.hwid) + '/events', 'Events of device ' + prof.device.hwid);
+      } else {
+        await selectSubject('/api/v1/users/' + encodeURIComponent(prof.user_id) + '/events', 'Events of user ' + prof.user_id);
+      }
+    }
+
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); lookup(); });
+    kind.addEventListener('change', () => {
+      value.placeholder = { user_id: '12345', email: 'jane@example.com', phone: '+15551234567', hwid: 'device hwid' }[kind.value];
+    });
+    moreBtn.addEventListener('click', () => loadHistory(false).catch((e) => toast(e.message)));
+    if (value.value) lookup();
+  }
+
+  // ---- Events catalog -----------------------------------------------------------------------------
+
+  function eventsPage() {
+    const editor = $('#event-editor');
+    const form = $('#event-form');
+    const rows = $('#attr-rows');
+    const errBox = $('#event-error');
+    let editing = null; // the event being edited, or null for a new one
+
+    function addAttr(a) {
+      const r = $('#attr-row').content.firstElementChild.cloneNode(true);
+      rows.append(r);
+      $('.attr-name', r).value = a ? a.name : '';
+      $('.attr-type', r).value = a ? a.type : 'string';
+      $('.attr-remove', r).addEventListener('click', () => { r.remove(); renumber(); });
+      renumber();
+      return r;
+    }
+    function renumber() {
+      $$('.attr-row', rows).forEach((r, i) => {
+        $('.attr-name', r).setAttribute('aria-label', 'Attribute ' + (i + 1) + ' name');
+        $('.attr-type', r).setAttribute('aria-label', 'Attribute ' + (i + 1) + ' type');
+        $('.attr-remove', r).setAttribute('aria-label', 'Remove attribute ' + (i + 1));
+      });
+    }
+    function open(ev) {
+      editing = ev || null;
+      clearErrors(form);
+      errBox.hidden = true;
+      $('#event-editor-title').textContent = ev ? 'Edit event ' + ev.name : 'Create event';
+      $('#ev-name').value = ev ? ev.name : '';
+      $('#ev-description').value = ev ? ev.description || '' : '';
+      rows.replaceChildren();
+      (ev && ev.attributes.length ? ev.attributes : [null]).forEach(addAttr);
+      editor.hidden = false;
+      $('#ev-name').focus();
+    }
+
+    async function load() {
+      let data;
+      try { data = await api('GET', '/api/v1/events'); } catch (e) { toast(e.message); return; }
+      const evs = data.events || [];
+      $('#events-body').replaceChildren(...evs.map((ev) => el('tr', { dataset: { name: ev.name } },
+        el('td', { class: 'name', 'data-label': 'Event' }, el('b', {}, ev.name), ev.description ? el('div', { class: 'muted small' }, ev.description) : null),
+        el('td', { 'data-label': 'Attributes' }, el('div', { class: 'chips' }, ev.attributes.map((a) => el('span', { class: 'chip' }, a.name, ' ', el('i', {}, a.type))))),
+        el('td', { 'data-label': 'Last updated' }, fmtTime(ev.updated_at)),
+        el('td', { class: 'actions' },
+          el('a', { class: 'btn btn-secondary btn-sm', href: '/webhooks/new?event=' + encodeURIComponent(ev.name) }, 'Create webhook'), ' ',
+          el('button', { type: 'button', class: 'btn btn-secondary btn-sm', onclick: () => open(ev) }, 'Edit'), ' ',
+          el('button', {
+            type: 'button', class: 'btn btn-ghost btn-sm', 'aria-label': 'Delete ' + ev.name,
+            onclick: async () => {
+              if (!(await confirmDialog('Delete event?', '\u201c' + ev.name + '\u201d is removed from the catalog. Events used by a webhook cannot be deleted.', 'Delete'))) return;
+              try { await api('DELETE', '/api/v1/events/' + ev.id); toast('Event deleted'); } catch (e) { toast(e.status === 409 ? 'A webhook still fires this event.' : e.message); }
+              load();
+            },
+          }, 'Delete')))));
+      $('#events-table').hidden = evs.length === 0;
+      $('#events-empty').hidden = evs.length > 0;
+    }
+
+    $('#create-event').addEventListener('click', () => open(null));
+    $('#cancel-event').addEventListener('click', () => { editor.hidden = true; });
+    $('#add-attr').addEventListener('click', () => { const r = addAttr(); $('.attr-name', r).focus(); });
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      errBox.hidden = true;
+      const sent = [];
+      const attributes = [];
+      for (const r of $$('.attr-row', rows)) {
+        const name = $('.attr-name', r).value.trim();
+        if (!name) continue;
+        attributes.push({ name, type: $('.attr-type', r).value });
+        sent.push(r);
+      }
+      const body = { name: $('#ev-name').value.trim(), description: $('#ev-description').value.trim(), attributes };
+      try {
+        if (editing) await api('PUT', '/api/v1/events/' + editing.id, body, { ifMatch: editing.version });
+        else await api('POST', '/api/v1/events', body);
+        editor.hidden = true;
+        toast(editing ? 'Event saved' : 'Event created');
+        load();
+      } catch (err) {
+        if (err.status === 412) err = new APIError(412, { detail: 'Someone else changed this event meanwhile; reload the page.' });
+        showErrors(form, errBox, err, (f) => {
+          const m = /^attributes\[(\d+)\]\.(name|type)$/.exec(f.field);
+          if (!m || !sent[Number(m[1])]) return null;
+          return $(m[2] === 'name' ? '.attr-name' : '.attr-type', sent[Number(m[1])]).parentElement.querySelector('.field-error');
+        });
+      }
+    });
+    load();
+  }
+
+  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage };
+  document.addEventListener('DOMContentLoaded', () => {
+    const init = pages[document.body.dataset.page];
+    if (init) {
+      Promise.resolve(init()).catch((e) => {
+        const box = el('div', { class: 'alert alert-error', role: 'alert' }, 'This page could not load: ' + e.message);
+        $('main').prepend(box);
+      });
+    }
+  });
+})();
