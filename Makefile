@@ -37,7 +37,12 @@ test-unit: ## tests that need no service
 test-integration: up ## same as test: integration tests are part of the suite
 	$(GO) test -count=1 -timeout 20m ./...
 
-bench: up ## Go benchmarks of the hot paths
+bench: up build ## the bench suite: max, latency, ceiling and peer ratios, correctness → bench/results/latest/REPORT.md (BENCH_FLAGS="-scale 2 -run seed")
+	bench/peer/build-telegraf >/dev/null
+	$(GO) build -o bin/bench ./cmd/bench
+	bin/bench $(BENCH_FLAGS)
+
+bench-go: up ## Go benchmarks of the hot paths (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 lint: ## gofmt and go vet
@@ -47,4 +52,4 @@ lint: ## gofmt and go vet
 check-config: build ## validate deploy/inlet.example.yaml
 	$(BIN) -config deploy/inlet.example.yaml -check-config
 
-.PHONY: help build up down status run test test-unit test-integration bench lint check-config
+.PHONY: help build up down status run test test-unit test-integration bench bench-go lint check-config

@@ -79,7 +79,13 @@ func (s *Suite) startPeer(ctx context.Context) error {
 		return err
 	}
 	s.peer = p
+	// The readiness POST is flushed to the topic within flush_interval: let it land before any
+	// scenario takes its starting offsets.
+	time.Sleep(peerFlushWait)
 	return nil
 }
+
+// peerFlushWait exceeds the flush_interval of telegrafConf.
+const peerFlushWait = time.Second
 
 func ptr[T any](v T) *T { return &v }

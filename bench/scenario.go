@@ -50,7 +50,7 @@ type Scenario struct {
 	// Phases are open-loop loads of inlet alone, one after the other, as fractions of inlet's maximum
 	// for this body (from Max, an earlier scenario with the same body, or a short probe).
 	Phases []Phase `yaml:"phases"`
-	// Conns is the number of keep-alive connections of every load. Default 32.
+	// Conns is the number of keep-alive connections of every load. Default 64.
 	Conns int `yaml:"conns"`
 }
 
@@ -66,6 +66,8 @@ type MaxSpec struct {
 
 // Phase is one open-loop stretch.
 type Phase struct {
+	// Name labels the phase in the report (e.g. "cold", "burst"). Default "phase N".
+	Name string `yaml:"name"`
 	// Load is the rate as a fraction of inlet's maximum; above 1 is an overload (a burst).
 	Load float64 `yaml:"load"`
 	// Duration of the phase.
@@ -112,7 +114,7 @@ const (
 	maxPhaseDuration = 10 * time.Minute
 	maxLoad          = 10.0
 	maxBodySize      = 1 << 20 // the ingestor's default body limit
-	defaultConns     = 32
+	defaultConns     = 64
 	defaultDuration  = 4 * time.Second
 	defaultWarmup    = time.Second
 	defaultRounds    = 3
