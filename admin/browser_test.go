@@ -311,6 +311,13 @@ func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 func (b *browser) open(path string) {
 	b.t.Helper()
 	b.run("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS("body")))
+	b.waitReady()
+}
+
+// waitReady waits until the page's script has attached its handlers (it marks body data-ready).
+func (b *browser) waitReady() {
+	b.t.Helper()
+	b.waitJS("page script ready", `document.body.dataset.ready === 'true' || ['login', 'notfound'].includes(document.body.dataset.page)`, 10*time.Second)
 }
 
 func (b *browser) text(sel string) string {
@@ -487,9 +494,9 @@ func TestConsoleBrowser(t *testing.T) {
 	b.open("/webhooks")
 	b.run("create webhook", chromedp.WaitVisible(chromedp.CSS("#webhooks-empty a")), chromedp.Click(chromedp.CSS("#webhooks-empty a")),
 		chromedp.WaitVisible(chromedp.CSS("#wh-name")))
-	b.choose("#wh-event", "")
+	b.waitReady()
 	b.run("enable empty form", chromedp.Click(chromedp.CSS("#enable-webhook")))
-	b.waitJS("field errors", `document.querySelector('#err-name').textContent !== '' && document.querySelector('#err-event').textContent !== ''`, 10*time.Second)
+	b.waitJS("field errors", `document.querySelector('#err-name').textContent !== '' && document.getElementById('err-identify.field').textContent !== ''`, 10*time.Second)
 	b.run("name", chromedp.SendKeys(chromedp.CSS("#wh-name"), "Shop checkout"))
 	b.choose("#wh-event", "CheckoutSuccess")
 	b.run("sample", chromedp.SetValue(chromedp.CSS("#wh-sample"), consoleSample), chromedp.Click(chromedp.CSS("#reload-fields")))

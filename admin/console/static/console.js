@@ -191,6 +191,19 @@
     if (first) first.focus();
   }
 
+  // Editing a field clears its error; the summary goes when no field is marked any more.
+  function clearFieldError(ev) {
+    const f = ev.target.closest && ev.target.closest('.field');
+    if (!f || !ev.target.hasAttribute('aria-invalid')) return;
+    ev.target.removeAttribute('aria-invalid');
+    $$('.field-error', f).forEach((p) => { p.textContent = ''; });
+    const form = ev.target.closest('form');
+    const summary = form && form.parentElement.querySelector('.alert-error');
+    if (summary && !$('[aria-invalid="true"]', form)) summary.hidden = true;
+  }
+  document.addEventListener('input', clearFieldError);
+  document.addEventListener('change', clearFieldError);
+
   // Row menus: a button that toggles the menu after it; Escape and outside clicks close it; arrows move.
   function closeMenus(except) {
     $$('.menu').forEach((m) => {
@@ -820,7 +833,7 @@
   document.addEventListener('DOMContentLoaded', () => {
     const init = pages[document.body.dataset.page];
     if (init) {
-      Promise.resolve(init()).catch((e) => {
+      Promise.resolve(init()).then(() => { document.body.dataset.ready = 'true'; }, (e) => {
         const box = el('div', { class: 'alert alert-error', role: 'alert' }, 'This page could not load: ' + e.message);
         $('main').prepend(box);
       });
