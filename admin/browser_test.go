@@ -657,6 +657,9 @@ func TestConsoleBrowser(t *testing.T) {
 	b.waitJS("edit form", `document.querySelector('#wh-name').value === 'Shop checkout' && document.querySelectorAll('#mapping-rows .mapping-row').length === 4 &&
 		document.querySelector('#wh-identify-field').value === 'user_id'`, 10*time.Second)
 	b.shot("11-webhook-edit")
+	b.run("rename", chromedp.SetValue(chromedp.CSS("#wh-name"), "Shop checkout v2"), chromedp.Click(chromedp.CSS("#save-webhook")))
+	b.waitJS("renamed in the list", fmt.Sprintf(`location.pathname === '/webhooks' && !!document.querySelector('%s') &&
+		document.querySelector('%s').innerText.includes('Shop checkout v2')`, row, row), 10*time.Second)
 
 	// Another project's webhook: unreachable by URL manipulation.
 	other, _, err := st.hooks.Create(ctx, st.projB, webhook.WebhookInput{Name: "B's hook", EventName: mustEvent(t, st.hooks, st.projB),

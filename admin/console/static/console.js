@@ -770,6 +770,7 @@
       rows.replaceChildren();
       (ev && ev.attributes.length ? ev.attributes : [null]).forEach(addAttr);
       editor.hidden = false;
+      $('#events-empty').hidden = true;
       $('#ev-name').focus();
     }
 
@@ -797,7 +798,7 @@
     }
 
     $('#create-event').addEventListener('click', () => open(null));
-    $('#cancel-event').addEventListener('click', () => { editor.hidden = true; });
+    $('#cancel-event').addEventListener('click', () => { editor.hidden = true; load(); });
     $('#add-attr').addEventListener('click', () => { const r = addAttr(); $('.attr-name', r).focus(); });
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
