@@ -644,11 +644,12 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("disabled webhook answered %d; want 403", got)
 	}
 	b.run("filter disabled", chromedp.Click(chromedp.CSS(`label[for="status-disabled"]`)))
-	b.waitJS("filtered", fmt.Sprintf(`!!document.querySelector('%s')`, row), 10*time.Second)
+	b.waitJS("filtered", fmt.Sprintf(`document.querySelector('#webhooks-body').dataset.status === 'disabled' && !!document.querySelector('%s')`, row), 10*time.Second)
 	b.run("filter enabled", chromedp.Click(chromedp.CSS(`label[for="status-enabled"]`)))
-	b.waitJS("no match", `!document.querySelector('#webhooks-nomatch').hidden`, 10*time.Second)
+	b.waitJS("no match", `document.querySelector('#webhooks-body').dataset.status === 'enabled' && !document.querySelector('#webhooks-nomatch').hidden`, 10*time.Second)
 	b.run("filter all", chromedp.Click(chromedp.CSS(`label[for="status-all"]`)), chromedp.SendKeys(chromedp.CSS("#search"), "checkout"))
-	b.waitJS("search", fmt.Sprintf(`!!document.querySelector('%s') && document.querySelector('%s').innerText.includes('Disabled')`, row, row), 10*time.Second)
+	b.waitJS("search", fmt.Sprintf(`document.querySelector('#webhooks-body').dataset.q === 'checkout' && document.querySelector('#webhooks-body').dataset.status === '' &&
+		!!document.querySelector('%s') && document.querySelector('%s').innerText.includes('Disabled')`, row, row), 10*time.Second)
 	b.run("enable", chromedp.Click(chromedp.CSS(row+" [data-toggle]")))
 	b.waitJS("enabled", fmt.Sprintf(`document.querySelector('%s') && document.querySelector('%s').innerText.includes('Enabled')`, row, row), 10*time.Second)
 

@@ -251,7 +251,9 @@
     const radio = $('#status-filter input[value="' + st + '"]');
     if (radio) radio.checked = true;
 
+    let seq = 0;
     async function load() {
+      const my = ++seq;
       const q = search.value.trim();
       const status = $('#status-filter input:checked').value;
       const p = new URLSearchParams();
@@ -264,11 +266,15 @@
       try {
         data = await api('GET', '/api/v1/webhooks?' + p);
       } catch (e) {
-        body.replaceChildren(el('tr', {}, el('td', { colspan: 6, class: 'loading' }, e.message)));
+        if (my === seq) body.replaceChildren(el('tr', {}, el('td', { colspan: 6, class: 'loading' }, e.message)));
         return;
       }
+      if (my !== seq) return; // a newer search or filter replaced this one
       const rows = data.webhooks || [];
       body.replaceChildren(...rows.map(row));
+      // What the table shows now (tests wait on it rather than on a race).
+      body.dataset.status = status;
+      body.dataset.q = q;
       const filtered = q || status;
       $('#webhooks-table').hidden = rows.length === 0;
       $('#webhooks-empty').hidden = rows.length > 0 || filtered;
