@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -26,6 +28,7 @@ type env struct {
 	t          *testing.T
 	srv        *Server
 	ch         driver.Conn
+	logs       *syncBuffer
 	url        string
 	keyA, keyB string
 	projA      int64
@@ -54,11 +57,13 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Defaults(), Deps{Log: testenv.Logger(), Registry: prometheus.NewRegistry(), Projects: projects,
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := New(Defaults(), Deps{Log: log, Registry: prometheus.NewRegistry(), Projects: projects,
 		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: activity.NewReader(ch)})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &env{t: t, srv: srv, ch: ch, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}
+	return &env{t: t, srv: srv, ch: ch, logs: logs, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}
 }
 
 // do sends a request with key (empty: no Authorization) and returns status and body.
@@ -158,4 +163,22 @@ func TestSampleFields(t *testing.T) {
 	}
 	e.want("POST", "/api/v1/sample-fields", e.keyA, `{"a":`, 400)
 	e.want("POST", "/api/v1/sample-fields", e.keyA, `{"a":"`+strings.Repeat("x", 70<<10)+`"}`, 400)
+}
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

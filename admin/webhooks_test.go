@@ -192,3 +192,31 @@ func TestTenantIsolation(t *testing.T) {
 		t.Errorf("B's user after A's upsert = %s", out)
 	}
 }
+
+// TestNoSecretsInLogs: whatever the admin API does, no webhook secret, Authorization value or API key
+// reaches a log line, including the error paths that do log.
+func TestNoSecretsInLogs(t *testing.T) {
+	e := newEnv(t)
+	e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201)
+	var created struct {
+		ID          string
+		Credentials struct{ Secret string }
+	}
+	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyA, seedWebhook("CheckoutSuccess"), 201), &created)
+	e.want("GET", "/api/v1/webhooks/"+created.ID+"/credentials", e.keyA, nil, 200)
+	e.want("POST", "/api/v1/webhooks/"+created.ID+"/rotate-secret", e.keyA, nil, 200)
+	e.want("GET", "/api/v1/webhooks", e.keyA+"tampered", nil, 401)
+	// An internal error is logged: cancel the ClickHouse connection under the activity reader.
+	_ = e.ch.Close()
+	e.do("GET", "/api/v1/webhooks/"+created.ID+"/summary", e.keyA, nil)
+	logs := e.logs.String()
+	if !strings.Contains(logs, "admin request failed") {
+		t.Fatalf("the forced error was not logged; the test would prove nothing. logs:\n%s", logs)
+	}
+	secret := strings.TrimPrefix(created.Credentials.Secret, "Bearer ")
+	for _, s := range []string{"whsec_", secret, e.keyA, e.keyA[:20], "Bearer "} {
+		if strings.Contains(logs, s) {
+			t.Errorf("logs contain %.12q…:\n%s", s, logs)
+		}
+	}
+}
