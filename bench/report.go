@@ -115,6 +115,7 @@ func (r *Report) markdown(w io.Writer, charts []string) {
 	p("")
 	p("How to read it: *max* rows are closed loops (N connections as fast as answers come) — their latency hides queueing. " +
 		"*level* and *phase* rows are open loops at a fixed rate, latency measured from each request's **scheduled** send time, so queueing counts (no coordinated omission). " +
+		"*max* and *level* rows run with inlet's pipeline stopped (the ceiling and the peer have none; it then drains the backlog, which gives its records/s); *phase* rows run with it, and sample the end-to-end time. " +
 		"CPU is user+system seconds of the target process from /proc/<pid>/stat over the run, per 1,000 accepted requests; the broker's CPU over the same run is shown apart. " +
 		"Ratios are inlet's figure divided by the other target's, one value per round: min / median / max. " +
 		"With the load generator, the broker and the target sharing the same cores, absolute figures move between runs by 10–30 %; compare ratios from the same run.")
@@ -198,7 +199,7 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 	}
 	p("")
 	if sc.Pipeline != nil {
-		p("Pipeline: drained the %d records of the closed-loop rounds at **%s records/s** (rows / span of processed_ms).", sc.Pipeline.Records, num(sc.Pipeline.PerSecond))
+		p("Pipeline: drained the %d records of the closed-loop rounds and levels (run with it stopped) at **%s records/s** (rows / span of processed_ms).", sc.Pipeline.Records, num(sc.Pipeline.PerSecond))
 		p("")
 	}
 	if e := sc.E2E; e != nil && e.Samples > 0 {

@@ -50,7 +50,9 @@ type Scenario struct {
 	// Phases are open-loop loads of inlet alone, one after the other, as fractions of inlet's maximum
 	// for this body (from Max, an earlier scenario with the same body, or a short probe).
 	Phases []Phase `yaml:"phases"`
-	// Conns is the number of keep-alive connections of every load. Default 64.
+	// Conns is the number of keep-alive connections of the closed loops (open loops get 4× as many).
+	// Default 256: enough requests in flight for the ingestor to share produce requests among them,
+	// as under many concurrent senders; fewer measures mostly the producer's linger.
 	Conns int `yaml:"conns"`
 }
 
@@ -114,7 +116,7 @@ const (
 	maxPhaseDuration = 10 * time.Minute
 	maxLoad          = 10.0
 	maxBodySize      = 1 << 20 // the ingestor's default body limit
-	defaultConns     = 64
+	defaultConns     = 256
 	defaultDuration  = 4 * time.Second
 	defaultWarmup    = time.Second
 	defaultRounds    = 3

@@ -461,7 +461,9 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 	scale := s.opt.Scale
 
 	// 1. The maximum: closed loop, rounds interleaved over the targets, the pipeline stopped so that it
-	// competes with none of them for the two cores (the peer has no pipeline either).
+	// competes with none of them for the two cores (the ceiling and the peer have no pipeline), until
+	// the levels are done.
+	var maxFrom offsets
 	if m := sc.Max; m != nil {
 		if s.pipeline != nil {
 			s.prog.status("stop the pipeline for the closed-loop rounds")
@@ -469,8 +471,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 				return out, err
 			}
 		}
-		maxFrom, err := endOffsets(ctx, s.adm, s.requestsTopic())
-		if err != nil {
+		if maxFrom, err = endOffsets(ctx, s.adm, s.requestsTopic()); err != nil {
 			return out, err
 		}
 		for round := 1; round <= m.Rounds; round++ {
@@ -501,7 +502,31 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		if v, ok := out.MaxMedian[TargetInlet]; ok && sc.Webhooks == 1 && sc.WrongSecretPercent == 0 {
 			s.maxByBody[bodyKey(sc)] = v
 		}
-		// The pipeline drains what the rounds appended, at full speed: its records/s.
+	}
+
+	// 2. Latency at fractions of each target's maximum: open loop, levels interleaved over the targets
+	// (the end-to-end probe needs the pipeline: it runs in phases).
+	for _, level := range sc.Levels {
+		for _, t := range targets {
+			mx := out.MaxMedian[t.name]
+			if mx <= 0 {
+				continue
+			}
+			cfg := load.Config{Addr: t.addr, Mode: load.Open, Conns: min(load.MaxConns, sc.Conns*openConnsFactor),
+				Rate: level * mx, Duration: scaled(sc.LevelDuration.D(), scale), Timeout: requestTimeout,
+				Drain: drainWait, CollectIDs: t.name == TargetInlet}
+			r, res, err := s.measured(ctx, t, cfg, fmt.Sprintf("%s: %s at %.0f%% of max", sc.Name, t.name, level*100))
+			st.add(t.name, res)
+			if err != nil {
+				return out, fmt.Errorf("%s at %.0f%%: %w", t.name, level*100, err)
+			}
+			r.Phase, r.Level = "level", level
+			out.Runs = append(out.Runs, r)
+		}
+	}
+
+	// The pipeline drains what the rounds and levels appended, at full speed: its records/s.
+	if maxFrom != nil {
 		maxTo, err := endOffsets(ctx, s.adm, s.requestsTopic())
 		if err != nil {
 			return out, err
@@ -521,32 +546,9 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		out.Pipeline = &PipelineRate{Records: n, PerSecond: rate}
 	}
 
-	// 2. Latency at fractions of each target's maximum: open loop, levels interleaved over the targets.
-	s.startE2E(ctx, st)
-	for _, level := range sc.Levels {
-		for _, t := range targets {
-			mx := out.MaxMedian[t.name]
-			if mx <= 0 {
-				continue
-			}
-			cfg := load.Config{Addr: t.addr, Mode: load.Open, Conns: min(load.MaxConns, sc.Conns*openConnsFactor),
-				Rate: level * mx, Duration: scaled(sc.LevelDuration.D(), scale), Timeout: requestTimeout,
-				Drain: drainWait, CollectIDs: t.name == TargetInlet}
-			if t.name == TargetInlet {
-				cfg.OnAccepted = st.e2e.observe
-			}
-			r, res, err := s.measured(ctx, t, cfg, fmt.Sprintf("%s: %s at %.0f%% of max", sc.Name, t.name, level*100))
-			st.add(t.name, res)
-			if err != nil {
-				return out, fmt.Errorf("%s at %.0f%%: %w", t.name, level*100, err)
-			}
-			r.Phase, r.Level = "level", level
-			out.Runs = append(out.Runs, r)
-		}
-	}
-
 	// 3. Phases: open loop on inlet alone, at fractions of its maximum for this body.
 	if len(sc.Phases) > 0 {
+		s.startE2E(ctx, st)
 		mx := s.maxByBody[bodyKey(sc)]
 		if mx <= 0 {
 			cfg := load.Config{Addr: s.opt.InletAddr, Mode: load.Closed, Conns: sc.Conns, Duration: scaled(probeDuration, scale),
@@ -591,9 +593,9 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 	return out, nil
 }
 
-func bodyKey(sc *Scenario) string {
-	return fmt.Sprintf("%s/%d/%d", sc.Body.Key(), sc.Webhooks, sc.WrongSecretPercent)
-}
+// bodyKey: phases are fractions of inlet's maximum for the same body, measured on one webhook with
+// good secrets, so that scenarios varying the webhooks or the secrets load at comparable rates.
+func bodyKey(sc *Scenario) string { return sc.Body.Key() }
 
 func (s *Suite) unavailable(name string) string {
 	switch name {
