@@ -121,7 +121,8 @@ func latencyChart(r *Report) (*plot.Plot, error) {
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top = true
-	p.Legend.Left = true
+	// The levels are at most 100 %: the right-hand side is left free for the legend.
+	p.X.Min, p.X.Max = 0, 140
 	dashes := map[string][]vg.Length{"p50": nil, "p99": {vg.Points(6), vg.Points(3)}, "p99.9": {vg.Points(2), vg.Points(2)}}
 	for _, t := range allTargets {
 		for _, q := range []string{"p50", "p99", "p99.9"} {

@@ -108,6 +108,10 @@ func (r *Report) markdown(w io.Writer, charts []string) {
 		" `inputs.http_listener_v2` → `outputs.kafka` (acks=all, idempotent), which answers 204 as soon as the body is in its memory buffer, " +
 		"*before* Kafka has it, and writes the body as a line-protocol string field rather than untouched. " +
 		"All three get the same bodies from the same generator over the same number of keep-alive connections, on the same machine, rounds interleaved.")
+	if len(r.SUTSettings) > 0 {
+		p("")
+		p("inlet's settings that differ from the defaults (environment of the bench's ingestor and pipeline): `%s`.", strings.Join(r.SUTSettings, "` `"))
+	}
 	if r.PeerNote != "" {
 		p("")
 		p("**Peer:** %s", r.PeerNote)
