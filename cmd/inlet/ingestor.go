@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/google/uuid"
@@ -13,9 +12,6 @@ import (
 	"github.com/inlet-dev/inlet/ingestor"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/obs"
-	"github.com/inlet-dev/inlet/internal/pgdb"
-	"github.com/inlet-dev/inlet/internal/secret"
-	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // runIngestor builds the ingestor from the settings and runs it until ctx is done.
@@ -33,22 +29,11 @@ func runIngestor(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	pool, err := pgdb.Open(ctx, cfg.Postgres)
+	cp, err := openConfigPlane(ctx, cfg, reg, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	sealer, err := secret.NewSealer(cfg.Secrets.Key())
-	if err != nil {
-		return fmt.Errorf("secrets: %w", err)
-	}
-	notifier := pgdb.NewNotifier(cfg.Postgres.DSN, log)
-	hooks, err := webhook.NewCache(webhook.NewStore(pool, sealer), cfg.WebhookCache, reg, log)
-	if err != nil {
-		return err
-	}
-	defer hooks.Close()
-	hooks.Subscribe(notifier)
+	defer cp.close()
 
 	cl, err := kafka.NewClient(cfg.Kafka, "ingestor", ingestor.ProducerOpts(cfg.Ingestor)...)
 	if err != nil {
@@ -60,7 +45,7 @@ func runIngestor(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	}()
 
 	edge, err := ingestor.New(cfg.Ingestor, ingestor.Deps{
-		Hooks:      hooks,
+		Hooks:      cp.hooks,
 		Producer:   cl,
 		Topic:      cfg.Kafka.RequestsTopic,
 		Registerer: reg,
@@ -77,7 +62,7 @@ func runIngestor(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	defer stopBackground()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(background) })
-	g.Go(func() error { return notifier.Run(background) })
+	g.Go(func() error { return cp.notifier.Run(background) })
 	g.Go(func() error {
 		defer stopBackground()
 		return edge.Run(gctx)

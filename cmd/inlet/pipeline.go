@@ -3,20 +3,16 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/obs"
-	"github.com/inlet-dev/inlet/internal/pgdb"
-	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -29,23 +25,12 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	pool, err := pgdb.Open(ctx, cfg.Postgres)
+	cp, err := openConfigPlane(ctx, cfg, reg, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	sealer, err := secret.NewSealer(cfg.Secrets.Key())
-	if err != nil {
-		return fmt.Errorf("secrets: %w", err)
-	}
-	notifier := pgdb.NewNotifier(cfg.Postgres.DSN, log)
-	hooks, err := webhook.NewCache(webhook.NewStore(pool, sealer), cfg.WebhookCache, reg, log)
-	if err != nil {
-		return err
-	}
-	defer hooks.Close()
-	hooks.Subscribe(notifier)
-	dir, err := directory.NewResolver(pool, notifier, cfg.Directory, reg, log)
+	defer cp.close()
+	dir, err := directory.NewResolver(cp.pool, cp.notifier, cfg.Directory, reg, log)
 	if err != nil {
 		return err
 	}
@@ -58,9 +43,9 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	p, err := pipeline.New(cfg.Pipeline, pipeline.Deps{
 		Kafka:      cfg.Kafka,
 		ClickHouse: conn,
-		Hooks:      hooks,
+		Hooks:      cp.hooks,
 		Resolver:   resolver{dir},
-		Notifier:   &pipeline.HTTPNotifier{URLs: notificationURLs(pool), Client: &http.Client{}},
+		Notifier:   &pipeline.HTTPNotifier{URLs: notificationURLs(project.NewStore(cp.pool)), Client: &http.Client{}},
 		Registry:   reg,
 		Logger:     log,
 		Failpoint:  pipeline.FailpointFromEnv(),
@@ -69,11 +54,11 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 		return err
 	}
 	srv.AddReadyCheck("clickhouse", conn.Ping)
-	srv.AddReadyCheck("postgres", pool.Ping)
+	srv.AddReadyCheck("postgres", cp.pool.Ping)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return notifier.Run(gctx) })
+	g.Go(func() error { return cp.notifier.Run(gctx) })
 	g.Go(func() error { return p.Run(gctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -99,14 +84,13 @@ func (a resolver) Resolve(ctx context.Context, projectID int64, kind webhook.Ide
 	return out, nil
 }
 
-// notificationURLs reads projects.notification_url.
-func notificationURLs(pool *pgxpool.Pool) pipeline.URLSource {
+// notificationURLs reads each project's notification URL.
+func notificationURLs(projects *project.Store) pipeline.URLSource {
 	return func(ctx context.Context, projectID int64) (string, error) {
-		var url string
-		err := pool.QueryRow(ctx, "SELECT notification_url FROM projects WHERE id = $1", projectID).Scan(&url)
-		if errors.Is(err, pgx.ErrNoRows) {
+		p, err := projects.Get(ctx, projectID)
+		if errors.Is(err, project.ErrNotFound) {
 			return "", nil
 		}
-		return url, err
+		return p.NotificationURL, err
 	}
 }
