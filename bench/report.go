@@ -203,7 +203,8 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 	}
 	p("")
 	if sc.Pipeline != nil {
-		p("Pipeline: drained the %d records of the closed-loop rounds and levels (run with it stopped) at **%s records/s** (rows / span of processed_ms).", sc.Pipeline.Records, num(sc.Pipeline.PerSecond))
+		p("Pipeline: drained the %d records of the closed-loop rounds and levels (run with it stopped) at **%s records/s** (rows / span of processed_ms), %.3f CPU-seconds per 1,000 records, RSS %.0f MiB after.",
+			sc.Pipeline.Records, num(sc.Pipeline.PerSecond), sc.Pipeline.CPUPer1k, sc.Pipeline.RSSMiB)
 		p("")
 	}
 	if e := sc.E2E; e != nil && e.Samples > 0 {

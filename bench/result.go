@@ -119,6 +119,8 @@ type Ratio struct {
 type PipelineRate struct {
 	Records   int64   `json:"records"`
 	PerSecond float64 `json:"per_second"`
+	CPUPer1k  float64 `json:"cpu_s_per_1k"` // pipeline process CPU-seconds per 1,000 records while draining
+	RSSMiB    float64 `json:"rss_mib"`      // after draining
 }
 
 // E2E is the time from the 202 to the row being visible in ClickHouse, for a sample of requests.

@@ -222,7 +222,7 @@ func (s *Suite) prepare(ctx context.Context, scenarios []*Scenario) error {
 		needPeer = needPeer || slices.Contains(sc.Compare, TargetPeer)
 		needCeiling = needCeiling || slices.Contains(sc.Compare, TargetCeiling)
 	}
-	s.prog.status(fmt.Sprintf("ensure %d bench webhooks", hooks))
+	s.prog.status(fmt.Sprintf("bench webhooks: ensure %d", hooks))
 	statePath := filepath.Join(s.opt.StateDir, "webhooks.json")
 	if _, s.hooks, err = ensureHooks(ctx, s.cfg, hooks, statePath, s.log); err != nil {
 		return err
@@ -453,7 +453,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 	if st.inletFrom, err = endOffsets(ctx, s.adm, s.requestsTopic()); err != nil {
 		return out, err
 	}
-	if s.peer != nil {
+	if s.peer != nil && slices.Contains(sc.Compare, TargetPeer) {
 		if st.peerFrom, err = endOffsets(ctx, s.adm, s.peerTopic()); err != nil {
 			return out, err
 		}
@@ -477,7 +477,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		for round := 1; round <= m.Rounds; round++ {
 			for _, t := range targets {
 				cfg := load.Config{Addr: t.addr, Mode: load.Closed, Conns: sc.Conns, Timeout: requestTimeout,
-					CollectIDs: t.name == TargetInlet}
+					CollectIDs: t.name == TargetInlet, MaxRequests: maxRequests(max(m.Duration.D(), m.Warmup.D()), scale)}
 				if w := scaled(m.Warmup.D(), scale); w > 0 {
 					cfg.Duration = w
 					s.prog.start(fmt.Sprintf("%s: warm-up %s round %d", sc.Name, t.name, round), cfg)
@@ -535,15 +535,26 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		if err := s.startPipeline(ctx); err != nil {
 			return out, err
 		}
+		u0, err := readUsage(s.pipeline.pid())
+		if err != nil {
+			return out, err
+		}
 		sp := span{topic: s.requestsTopic(), from: maxFrom, to: maxTo}
 		if err := s.waitPipeline(ctx, sp, st.firstSend); err != nil {
+			return out, err
+		}
+		u1, err := readUsage(s.pipeline.pid())
+		if err != nil {
 			return out, err
 		}
 		rate, n, err := processedRate(ctx, s.ch, sp, st.firstSend)
 		if err != nil {
 			return out, err
 		}
-		out.Pipeline = &PipelineRate{Records: n, PerSecond: rate}
+		out.Pipeline = &PipelineRate{Records: n, PerSecond: rate, RSSMiB: float64(u1.rss) / (1 << 20)}
+		if n > 0 {
+			out.Pipeline.CPUPer1k = (u1.cpu - u0.cpu) / float64(n) * 1000
+		}
 	}
 
 	// 3. Phases: open loop on inlet alone, at fractions of its maximum for this body.
@@ -552,7 +563,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		mx := s.maxByBody[bodyKey(sc)]
 		if mx <= 0 {
 			cfg := load.Config{Addr: s.opt.InletAddr, Mode: load.Closed, Conns: sc.Conns, Duration: scaled(probeDuration, scale),
-				Timeout: requestTimeout, CollectIDs: true}
+				Timeout: requestTimeout, CollectIDs: true, MaxRequests: maxRequests(probeDuration, scale)}
 			// One webhook, good secrets: the same maximum the seed scenario measures.
 			probe := target{name: TargetInlet, addr: s.opt.InletAddr, proc: s.ingestor, src: inletSource(s.hooks[:1], sc.Body.Bytes(), 0)}
 			r, res, err := s.measured(ctx, probe, cfg, sc.Name+": probe inlet's maximum")
@@ -591,6 +602,11 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 	}
 	out.E2E = summarizeE2E(st.e2eMeasures, st.e2e)
 	return out, nil
+}
+
+// maxRequests bounds a closed loop in count as well as in time: load.MaxRate per second of it.
+func maxRequests(d time.Duration, scale float64) int64 {
+	return int64(scaled(d, scale).Seconds()*load.MaxRate) + 1
 }
 
 // bodyKey: phases are fractions of inlet's maximum for the same body, measured on one webhook with
