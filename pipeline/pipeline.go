@@ -144,8 +144,13 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onLost),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Fetch sizes bound compressed bytes; decompressed, a fetch is that times the compression ratio
+		// (JSON: ~3-10×, a padded body: up to ~250× with lz4). One fetch in flight and 1 MiB per
+		// partition keep the decompressed backlog small; a larger record still comes whole (Kafka always
+		// returns at least one batch).
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
-		kgo.FetchMaxPartitionBytes(cfg.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(min(cfg.FetchMaxBytes, 1<<20)),
+		kgo.MaxConcurrentFetches(1),
 		kgo.DefaultProduceTopic(deps.Kafka.EventsTopic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
+	"runtime/debug"
 
 	"golang.org/x/sync/errgroup"
 
@@ -20,6 +22,9 @@ import (
 // runPipeline builds the pipeline from the settings and runs it until ctx is done. INLET_PIPELINE_FAILPOINT
 // (crash tests only) makes it SIGKILL itself at the named point of its first flush.
 func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if cfg.Pipeline.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.Pipeline.MemoryLimit)
+	}
 	reg := obs.NewRegistry()
 	srv, err := obs.NewServer(cfg.Pipeline.InternalAddr, reg, log)
 	if err != nil {
