@@ -122,7 +122,7 @@ func (r *Report) markdown(w io.Writer, charts []string) {
 		"*max* and *level* rows run with inlet's pipeline stopped (the ceiling and the peer have none; it then drains the backlog, which gives its records/s); *phase* rows run with it, and sample the end-to-end time. " +
 		"CPU is user+system seconds of the target process from /proc/<pid>/stat over the run, per 1,000 accepted requests; the broker's CPU over the same run is shown apart. " +
 		"Ratios are inlet's figure divided by the other target's, one value per round: min / median / max. " +
-		"With the load generator, the broker and the target sharing the same cores, absolute figures move between runs by 10–30 %; compare ratios from the same run.")
+		"With the load generator, the broker and the target sharing the same cores, absolute figures move between runs by 10–30 %%; compare ratios from the same run.")
 	p("")
 
 	if len(charts) > 0 {
