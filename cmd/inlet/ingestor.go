@@ -63,6 +63,7 @@ func runIngestor(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(background) })
 	g.Go(func() error { return cp.notifier.Run(background) })
+	g.Go(func() error { return cp.warm(gctx) })
 	g.Go(func() error {
 		defer stopBackground()
 		return edge.Run(gctx)

@@ -64,6 +64,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return cp.notifier.Run(gctx) })
+	g.Go(func() error { return cp.warm(gctx) })
 	g.Go(func() error { return p.Run(gctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,10 @@ type CacheConfig struct {
 	// sender spraying random ids cannot turn each request into a query. Above it such requests answer
 	// ErrUnavailable. Default 500.
 	MaxMissRate float64 `yaml:"max_miss_rate"`
+	// WarmMax is how many live webhooks a process loads into the cache when it starts (Warm), in pages
+	// of 1000, so that the first request of each does not wait for PostgreSQL; with many webhooks and
+	// max_miss_rate, a cold start would otherwise answer 503 to some. Default 100000; 0 disables it.
+	WarmMax int `yaml:"warm_max"`
 }
 
 // DefaultCacheConfig returns the settings used when the file says nothing.
@@ -49,6 +54,7 @@ func DefaultCacheConfig() CacheConfig {
 		LoadTimeout:   2 * time.Second,
 		RetryInterval: time.Second,
 		MaxMissRate:   500,
+		WarmMax:       100000,
 	}
 }
 
@@ -65,6 +71,8 @@ func (c *CacheConfig) Validate() error {
 		return fmt.Errorf("load_timeout: %s must be positive", c.LoadTimeout)
 	case c.RetryInterval <= 0:
 		return fmt.Errorf("retry_interval: %s must be positive", c.RetryInterval)
+	case c.WarmMax < 0:
+		return fmt.Errorf("warm_max: %d must not be negative", c.WarmMax)
 	case c.MaxMissRate <= 0:
 		return fmt.Errorf("max_miss_rate: %v must be positive", c.MaxMissRate)
 	}
@@ -103,6 +111,8 @@ type Cache struct {
 	epoch atomic.Uint64
 	// downUntil: after a failed lookup, no lookups until then.
 	downUntil atomic.Int64
+	// changes counts per-webhook change notifications, so that Warm can tell a page read during one.
+	changes atomic.Uint64
 
 	mu      sync.Mutex
 	flights map[string]*flight // loads in progress, by id
@@ -191,6 +201,7 @@ func (c *Cache) Changed(payload string) {
 		c.epoch.Add(1)
 		return
 	}
+	c.changes.Add(1)
 	c.mu.Lock()
 	if f := c.flights[id]; f != nil {
 		f.dirty = true
@@ -312,6 +323,50 @@ func (c *Cache) load(id string) (*Hook, error) {
 		return nil, ErrNotFound
 	}
 	return h, nil
+}
+
+// HookPager reads live webhooks page by page, in public id order; *Store is the real one.
+type HookPager interface {
+	Hooks(ctx context.Context, after string, limit int) ([]*Hook, error)
+}
+
+// warmPage is how many webhooks Warm reads per query.
+const warmPage = 1000
+
+// Warm loads up to max live webhooks into the cache, so that a process starting under load does not
+// send the first request of every webhook to PostgreSQL (with 10,000 webhooks that is a burst of 10,000
+// queries while the edge waits). The cache's cost bound still applies. A page read while a change was
+// notified is marked stale, so nothing older than a notification is served. Expiries are spread over
+// the second half of the TTL so that the warmed entries are not all refreshed at the same moment.
+// It returns how many webhooks were loaded.
+func (c *Cache) Warm(ctx context.Context, pages HookPager, max int) (int, error) {
+	n := 0
+	after := ""
+	for n < max {
+		seen, epoch := c.changes.Load(), c.epoch.Load()
+		want := min(warmPage, max-n)
+		hooks, err := pages.Hooks(ctx, after, want)
+		if err != nil {
+			return n, fmt.Errorf("warm webhook cache: %w", err)
+		}
+		stale := c.changes.Load() != seen
+		now := c.clock()
+		for _, h := range hooks {
+			e := &entry{id: h.PublicID, hook: h, epoch: epoch,
+				expires: now + int64(c.cfg.TTL)/2 + rand.Int64N(int64(c.cfg.TTL)/2+1)}
+			if stale {
+				e.stale.Store(true)
+			}
+			c.rc.Set(h.PublicID, e, cost(e))
+		}
+		n += len(hooks)
+		if len(hooks) < want {
+			break
+		}
+		after = hooks[len(hooks)-1].PublicID
+	}
+	c.rc.Wait()
+	return n, nil
 }
 
 // cost estimates an entry's memory in bytes.

@@ -572,6 +572,37 @@ func (s *Store) Credentials(ctx context.Context, projectID int64, publicID strin
 // has), with the event's name and attribute types joined in. Deleted or unknown: ErrNotFound. Any other
 // error means PostgreSQL could not answer.
 func (s *Store) Hook(ctx context.Context, publicID string) (*Hook, error) {
+	h, err := scanHook(s.db.QueryRow(ctx, `SELECT `+hookColumns+webhookFrom+
+		`WHERE w.public_id = $1 AND w.deleted_at IS NULL`, publicID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load webhook %s: %w", publicID, err)
+	}
+	return h, nil
+}
+
+// Hooks returns the data-path view of up to limit live webhooks, across projects, with public ids
+// after the given one (in id order): pages for warming a cache at start-up.
+func (s *Store) Hooks(ctx context.Context, after string, limit int) ([]*Hook, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+hookColumns+webhookFrom+
+		`WHERE w.public_id > $1 AND w.deleted_at IS NULL ORDER BY w.public_id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("load webhooks after %q: %w", after, err)
+	}
+	hooks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Hook, error) { return scanHook(r) })
+	if err != nil {
+		return nil, fmt.Errorf("load webhooks after %q: %w", after, err)
+	}
+	return hooks, nil
+}
+
+const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_digest,
+	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
+	w.identify_kind, w.identify_field, w.mappings`
+
+func scanHook(row pgx.Row) (*Hook, error) {
 	var (
 		h        Hook
 		digest   []byte
@@ -580,17 +611,9 @@ func (s *Store) Hook(ctx context.Context, publicID string) (*Hook, error) {
 		attrs    []Attribute
 		maps     []Mapping
 	)
-	err := s.db.QueryRow(ctx, `SELECT w.public_id, w.project_id, w.enabled, w.version, w.secret_digest,
-			w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
-			w.identify_kind, w.identify_field, w.mappings`+webhookFrom+
-		`WHERE w.public_id = $1 AND w.deleted_at IS NULL`, publicID).
-		Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
-			&h.EventName, &attrs, &h.Identify.Kind, &h.Identify.Field, &maps)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load webhook %s: %w", publicID, err)
+	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
+		&h.EventName, &attrs, &h.Identify.Kind, &h.Identify.Field, &maps); err != nil {
+		return nil, err
 	}
 	copy(h.SecretDigest[:], digest)
 	if len(prev) == len(h.PrevSecretDigest) && prevTill != nil {
