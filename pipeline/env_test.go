@@ -13,7 +13,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
@@ -150,7 +149,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	kcfg, kcl := kafkaTopics(t)
+	kcfg, kcl := testenv.Kafka(t)
 	chcfg, conn := testenv.ClickHouse(t)
 	return &env{kcfg: kcfg, kcl: kcl, chcfg: chcfg, conn: conn, group: testenv.Name("g")}
 }
@@ -256,33 +255,3 @@ func (e *env) events(t *testing.T, want int, timeout time.Duration) []*kgo.Recor
 	return out
 }
 
-// kafkaTopics is testenv.Kafka with retries: right after CreateTopics the broker sometimes answers
-// UNKNOWN_TOPIC_OR_PARTITION to the describe that follows, which is not what these tests are about.
-func kafkaTopics(t testing.TB) (kafka.Config, *kgo.Client) {
-	t.Helper()
-	cfg := testenv.KafkaConfig()
-	cl, err := kafka.NewClient(cfg, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		err = kafka.EnsureTopics(ctx, cl, cfg)
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
-		cl.Close()
-		t.Fatalf("create topics: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = kadm.NewClient(cl).DeleteTopics(ctx, cfg.Topics()...)
-		cl.Close()
-	})
-	return cfg, cl
-}

@@ -50,15 +50,25 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
 			return fmt.Errorf("create topic %s: %w (%s)", r.Topic, r.Err, r.ErrMessage)
 		}
 	}
-	details, err := adm.ListTopics(ctx, cfg.Topics()...)
-	if err != nil {
-		return fmt.Errorf("describe topics: %w", err)
+	// Right after CreateTopics the broker may not list a new topic yet (UNKNOWN_TOPIC_OR_PARTITION):
+	// describe until it does, within the context.
+	var details kadm.TopicDetails
+	for {
+		details, err = adm.ListTopics(ctx, cfg.Topics()...)
+		if err == nil && listed(details, cfg.Topics()) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("describe topics %v: %w", cfg.Topics(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	for _, t := range cfg.Topics() {
-		d, ok := details[t]
-		if !ok || d.Err != nil {
-			return fmt.Errorf("describe topic %s: %v", t, d.Err)
-		}
+		d := details[t]
 		if len(d.Partitions) < cfg.Partitions {
 			if _, err := adm.UpdatePartitions(ctx, cfg.Partitions, t); err != nil {
 				return fmt.Errorf("grow topic %s to %d partitions: %w", t, cfg.Partitions, err)
@@ -79,6 +89,15 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+func listed(details kadm.TopicDetails, topics []string) bool {
+	for _, t := range topics {
+		if d, ok := details[t]; !ok || d.Err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // Ping checks that a broker answers a metadata request within the context's deadline.

@@ -33,6 +33,15 @@ import (
 
 const hint = " (is the local stack running? `make up` starts it; `make test` does so by itself)"
 
+// needStack skips under -short (`make test-unit`, which promises tests that need no service); every
+// other run needs the stack and fails without it.
+func needStack(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the local stack (Kafka, ClickHouse, PostgreSQL); skipped by -short")
+	}
+}
+
 // Name returns a short random identifier usable as a database or topic name suffix.
 func Name(prefix string) string {
 	b := make([]byte, 6)
@@ -84,6 +93,7 @@ func KafkaConfig() kafka.Config {
 // after the test.
 func Postgres(t testing.TB) (pgdb.Config, *pgxpool.Pool) {
 	t.Helper()
+	needStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	base := PostgresConfig()
@@ -122,6 +132,7 @@ func Postgres(t testing.TB) (pgdb.Config, *pgxpool.Pool) {
 // ClickHouse creates a fresh, migrated database and returns its settings and a connection to it.
 func ClickHouse(t testing.TB) (chdb.Config, driver.Conn) {
 	t.Helper()
+	needStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg := ClickHouseConfig()
@@ -146,6 +157,7 @@ func ClickHouse(t testing.TB) (chdb.Config, driver.Conn) {
 // topics are deleted after the test.
 func Kafka(t testing.TB) (kafka.Config, *kgo.Client) {
 	t.Helper()
+	needStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg := KafkaConfig()
