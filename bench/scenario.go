@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/inlet-dev/inlet/internal/seed"
 )
 
 // Target names: what a load is sent to.
@@ -123,7 +125,7 @@ const (
 )
 
 // SeedSample is the seed's sample payload, compact.
-const SeedSample = `{"user_id":"12345","email_address":"jane@example.com","mobile":"+15551234567","purchase_date":"2024-03-15","order_number":"ORD-001","price":99.99,"payment_state":"success"}`
+const SeedSample = seed.Sample
 
 // Bytes builds the body.
 func (b Body) Bytes() []byte {

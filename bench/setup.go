@@ -18,6 +18,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/seed"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -25,7 +26,7 @@ import (
 const (
 	benchProject = "Inlet bench"
 	benchEvent   = "BenchCheckout"
-	benchUserID  = "12345" // the seed payload's user_id: requests resolve and fire
+	benchUserID  = seed.UserID // the seed payload's user_id: requests resolve and fire
 	// setupWorkers create webhooks concurrently: each creation is two short transactions.
 	setupWorkers = 8
 	setupTimeout = 10 * time.Minute
@@ -73,17 +74,7 @@ func ensureHooks(ctx context.Context, cfg *config.Config, n int, statePath strin
 		return 0, nil, fmt.Errorf("bench project: %w", err)
 	}
 	if _, err := hooks.GetEventByName(ctx, p.ID, benchEvent); errors.Is(err, webhook.ErrNotFound) {
-		_, err = hooks.CreateEvent(ctx, p.ID, webhook.EventInput{
-			Name:        benchEvent,
-			Description: "Bench suite load (the seed's CheckoutSuccess)",
-			Attributes: []webhook.Attribute{
-				{Name: "email", Type: webhook.TypeString},
-				{Name: "total", Type: webhook.TypePrice},
-				{Name: "order_id", Type: webhook.TypeString},
-				{Name: "purchase_date", Type: webhook.TypeDate},
-				{Name: "payment_state", Type: webhook.TypeString},
-			},
-		})
+		_, err = hooks.CreateEvent(ctx, p.ID, seed.Event(benchEvent, "Bench suite load (the seed's CheckoutSuccess)"))
 		if err != nil {
 			return 0, nil, fmt.Errorf("bench event: %w", err)
 		}
@@ -150,19 +141,7 @@ func ensureHooks(ctx context.Context, cfg *config.Config, n int, statePath strin
 	}
 	for i := len(live); i < n; i++ {
 		g.Go(func() error {
-			w, sec, err := hooks.Create(gctx, p.ID, webhook.WebhookInput{
-				Name:      fmt.Sprintf("bench-%06d", i),
-				EventName: benchEvent,
-				Identify:  webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"},
-				Mappings: []webhook.Mapping{
-					{Attribute: "email", Field: "email_address"},
-					{Attribute: "total", Field: "price"},
-					{Attribute: "order_id", Field: "order_number"},
-					{Attribute: "purchase_date", Field: "purchase_date"},
-					{Attribute: "payment_state", Field: "payment_state"},
-				},
-				SamplePayload: SeedSample,
-			})
+			w, sec, err := hooks.Create(gctx, p.ID, seed.Webhook(fmt.Sprintf("bench-%06d", i), benchEvent, SeedSample))
 			if errors.Is(err, webhook.ErrConflict) {
 				// A name left by an interrupted earlier run beyond what List returned: use a fresh one.
 				w, sec, err = hooks.Create(gctx, p.ID, webhook.WebhookInput{

@@ -17,6 +17,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/seed"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -110,17 +111,7 @@ func demo(ctx context.Context, cfg *config.Config, log *slog.Logger, args []stri
 
 	// Event.
 	if _, err := hooks.GetEventByName(ctx, pid, demoEvent); errors.Is(err, webhook.ErrNotFound) {
-		_, err = hooks.CreateEvent(ctx, pid, webhook.EventInput{
-			Name:        demoEvent,
-			Description: "A checkout completed in the web shop",
-			Attributes: []webhook.Attribute{
-				{Name: "email", Type: webhook.TypeString},
-				{Name: "total", Type: webhook.TypePrice},
-				{Name: "order_id", Type: webhook.TypeString},
-				{Name: "purchase_date", Type: webhook.TypeDate},
-				{Name: "payment_state", Type: webhook.TypeString},
-			},
-		})
+		_, err = hooks.CreateEvent(ctx, pid, seed.Event(demoEvent, "A checkout completed in the web shop"))
 		if err != nil {
 			return fmt.Errorf("demo event: %w", err)
 		}
@@ -140,19 +131,7 @@ func demo(ctx context.Context, cfg *config.Config, log *slog.Logger, args []stri
 		}
 	}
 	if id == "" {
-		w, _, err := hooks.Create(ctx, pid, webhook.WebhookInput{
-			Name:      demoWebhook,
-			EventName: demoEvent,
-			Identify:  webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"},
-			Mappings: []webhook.Mapping{
-				{Attribute: "email", Field: "email_address"},
-				{Attribute: "total", Field: "price"},
-				{Attribute: "order_id", Field: "order_number"},
-				{Attribute: "purchase_date", Field: "purchase_date"},
-				{Attribute: "payment_state", Field: "payment_state"},
-			},
-			SamplePayload: demoSample,
-		})
+		w, _, err := hooks.Create(ctx, pid, seed.Webhook(demoWebhook, demoEvent, demoSample))
 		if err != nil {
 			return fmt.Errorf("demo webhook: %w", err)
 		}
@@ -164,7 +143,7 @@ func demo(ctx context.Context, cfg *config.Config, log *slog.Logger, args []stri
 
 	// A few users and devices.
 	for _, u := range []directory.User{
-		{UserID: "12345", Email: "jane@example.com", Phone: "+15551234567"},
+		{UserID: seed.UserID, Email: "jane@example.com", Phone: "+15551234567"},
 		{UserID: "67890", Email: "sam@example.com", Phone: "+442071838750"},
 	} {
 		if _, _, err := dir.UpsertUser(ctx, pid, u); err != nil {
