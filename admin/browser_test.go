@@ -53,21 +53,6 @@ type stack struct {
 	dir        *directory.Store
 }
 
-// pipelineResolver adapts the directory's resolver to the pipeline's (as cmd/inlet does).
-type pipelineResolver struct{ r *directory.Resolver }
-
-func (a pipelineResolver) Resolve(ctx context.Context, projectID int64, kind webhook.IdentifyKind, values []string) (map[string]pipeline.Subject, error) {
-	m, err := a.r.Resolve(ctx, projectID, kind, values)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]pipeline.Subject, len(m))
-	for k, s := range m {
-		out[k] = pipeline.Subject{UserID: s.UserID, HWID: s.HWID, HWIDs: s.HWIDs}
-	}
-	return out, nil
-}
-
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	log := testenv.Logger()
@@ -154,7 +139,7 @@ func newStack(t *testing.T) *stack {
 	pcfg.InternalAddr = "127.0.0.1:0"
 	pcfg.Group = testenv.Name("console")
 	pcfg.FlushInterval = 200 * time.Millisecond
-	p, err := pipeline.New(pcfg, pipeline.Deps{Kafka: kcfg, ClickHouse: ch, Hooks: cache, Resolver: pipelineResolver{res},
+	p, err := pipeline.New(pcfg, pipeline.Deps{Kafka: kcfg, ClickHouse: ch, Hooks: cache, Resolver: res,
 		Registry: reg, Logger: log})
 	if err != nil {
 		t.Fatal(err)

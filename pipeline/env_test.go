@@ -254,4 +254,3 @@ func (e *env) events(t *testing.T, want int, timeout time.Duration) []*kgo.Recor
 	}
 	return out
 }
-

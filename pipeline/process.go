@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -27,15 +28,11 @@ type Hooks interface {
 
 // Subject is who an event is about, as the directory resolves an identifier: the user id (empty for an
 // anonymous device), the device when identified by hwid, and all the user's devices (a journey needs a
-// device to start).
-type Subject struct {
-	UserID string
-	HWID   string
-	HWIDs  []string
-}
+// device to start). It is the directory's own type, so that its Resolver serves the pipeline without an
+// adapter copying every answer.
+type Subject = directory.Subject
 
-// Resolver turns a batch of identifiers of one kind into subjects: directory.Resolver in production,
-// adapted. Values without a subject are absent from the map; an error means the directory could not be
+// Resolver turns a batch of identifiers of one kind into subjects: directory.Resolver in production. Values without a subject are absent from the map; an error means the directory could not be
 // asked and is retried, never taken as "user not found".
 type Resolver interface {
 	Resolve(ctx context.Context, projectID int64, kind webhook.IdentifyKind, values []string) (map[string]Subject, error)

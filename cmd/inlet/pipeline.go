@@ -15,7 +15,6 @@ import (
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/obs"
 	"github.com/inlet-dev/inlet/internal/project"
-	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/pipeline"
 )
 
@@ -49,7 +48,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 		Kafka:      cfg.Kafka,
 		ClickHouse: conn,
 		Hooks:      cp.hooks,
-		Resolver:   resolver{dir},
+		Resolver:   dir,
 		Notifier:   &pipeline.HTTPNotifier{URLs: notificationURLs(project.NewStore(cp.pool)), Client: &http.Client{}},
 		Registry:   reg,
 		Logger:     log,
@@ -72,22 +71,6 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	}
 	log.Info("pipeline process stopped")
 	return err
-}
-
-// resolver adapts the directory's Subject to the pipeline's (the two packages do not import each other's
-// types on the hot path).
-type resolver struct{ r *directory.Resolver }
-
-func (a resolver) Resolve(ctx context.Context, projectID int64, kind webhook.IdentifyKind, values []string) (map[string]pipeline.Subject, error) {
-	m, err := a.r.Resolve(ctx, projectID, kind, values)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]pipeline.Subject, len(m))
-	for k, s := range m {
-		out[k] = pipeline.Subject{UserID: s.UserID, HWID: s.HWID, HWIDs: s.HWIDs}
-	}
-	return out, nil
 }
 
 // notificationURLs reads each project's notification URL.
