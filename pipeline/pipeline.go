@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -801,9 +802,15 @@ func (p *Pipeline) insert(ctx context.Context, t int, n int) error {
 	for part := range p.b.maxOffset[t] {
 		parts = append(parts, part)
 	}
-	first := true
+	var lastQuery string // query id of the previous attempt
 	return p.retry(ctx, "clickhouse", func(ctx context.Context) error {
-		if !first {
+		if lastQuery != "" {
+			// An attempt that reported an error may still be running on the server (the client gave
+			// up, the server did not): wait for it to end before reading whether it landed, or the
+			// retry could write the rows a second time.
+			if err := p.store.awaitQuery(ctx, lastQuery, p.cfg.InsertTimeout); err != nil {
+				return err
+			}
 			hw, err := p.store.highWater(ctx, t, parts)
 			if err != nil {
 				return err
@@ -813,8 +820,8 @@ func (p *Pipeline) insert(ctx context.Context, t int, n int) error {
 				return nil
 			}
 		}
-		first = false
-		ictx, cancel := context.WithTimeout(ctx, p.cfg.InsertTimeout)
+		lastQuery = uuid.NewString()
+		ictx, cancel := context.WithTimeout(clickhouse.Context(ctx, clickhouse.WithQueryID(lastQuery)), p.cfg.InsertTimeout)
 		defer cancel()
 		start := time.Now()
 		if err := p.store.send(ictx, t, p.b); err != nil {

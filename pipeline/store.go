@@ -161,6 +161,27 @@ func (s *store) send(ctx context.Context, table int, b *batch) error {
 
 // highWater returns, per partition asked, the highest src_offset the table holds (-1 when none).
 // Only the look-back window is read: older rows come from offsets Kafka no longer keeps.
+// awaitQuery waits until the query with this id no longer runs on the server (system.processes), for
+// at most limit; it fails when that cannot be told.
+func (s *store) awaitQuery(ctx context.Context, queryID string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		var n uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id = ?", queryID).Scan(&n); err != nil {
+			return fmt.Errorf("is insert %s still running: %w", queryID, err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("insert %s still running: %w", queryID, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func (s *store) highWater(ctx context.Context, table int, partitions []int32) (map[int32]int64, error) {
 	out := make(map[int32]int64, len(partitions))
 	for _, p := range partitions {
