@@ -688,7 +688,9 @@
       try { await loadHistory(true); } catch (e) { toast(e.message); }
     }
 
+    let lookupSeq = 0;
     async function lookup() {
+      const my = ++lookupSeq; // a newer lookup makes this one's answers irrelevant
       errBox.hidden = true;
       $('#profile').hidden = true;
       const k = kind.value;
@@ -698,7 +700,9 @@
       let prof;
       try {
         prof = await api('GET', '/api/v1/lookup?' + new URLSearchParams({ kind: k, value: v }));
+        if (my !== lookupSeq) return;
       } catch (e) {
+        if (my !== lookupSeq) return;
         errBox.textContent = e.status === 404 ? 'No ' + (k === 'hwid' ? 'device' : 'user') + ' with ' + KINDS[k] + ' \u201c' + v + '\u201d in this project.'
           : (e.fields[0] ? e.fields[0].message : e.message);
         errBox.hidden = false;
@@ -709,9 +713,13 @@
       if (prof.user_id) {
         try {
           const u = await api('GET', '/api/v1/users/' + encodeURIComponent(prof.user_id));
+          if (my !== lookupSeq) return;
           user = u;
           devices = u.devices || [];
-        } catch (e) { devices = (prof.hwids || []).map((h) => ({ hwid: h })); }
+        } catch (e) {
+          if (my !== lookupSeq) return;
+          devices = (prof.hwids || []).map((h) => ({ hwid: h }));
+        }
       } else if (prof.device) {
         devices = [prof.device];
       }
@@ -780,9 +788,12 @@
       $('#ev-name').focus();
     }
 
+    let loadSeq = 0;
     async function load() {
+      const my = ++loadSeq; // a newer load (after a save or delete) replaces this one
       let data;
-      try { data = await api('GET', '/api/v1/events'); } catch (e) { toast(e.message); return; }
+      try { data = await api('GET', '/api/v1/events'); } catch (e) { if (my === loadSeq) toast(e.message); return; }
+      if (my !== loadSeq) return;
       const evs = data.events || [];
       $('#events-body').replaceChildren(...evs.map((ev) => el('tr', { dataset: { name: ev.name } },
         el('td', { class: 'name', 'data-label': 'Event' }, el('b', {}, ev.name), ev.description ? el('div', { class: 'muted small' }, ev.description) : null),
