@@ -44,6 +44,19 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// fieldErrors converts a store's field errors (webhook.FieldError, directory.FieldError: the same
+// shape) into the API's.
+func fieldErrors[F ~struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}](fs []F) []FieldError {
+	out := make([]FieldError, len(fs))
+	for i, f := range fs {
+		out[i] = FieldError(f)
+	}
+	return out
+}
+
 // Error kinds the handlers return; writeError maps them (and the stores' sentinels) to a status in one
 // place.
 var (

@@ -15,11 +15,7 @@ func directoryErrors(err error) (int, []FieldError, bool) {
 	var ce *directory.ConflictError
 	switch {
 	case errors.As(err, &ve):
-		fields := make([]FieldError, len(ve.Fields))
-		for i, f := range ve.Fields {
-			fields[i] = FieldError(f)
-		}
-		return http.StatusBadRequest, fields, true
+		return http.StatusBadRequest, fieldErrors(ve.Fields), true
 	case errors.As(err, &ce):
 		return http.StatusConflict, []FieldError{{Field: ce.Field, Message: "already used by another user"}}, true
 	case errors.Is(err, directory.ErrNotFound):

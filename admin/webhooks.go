@@ -17,11 +17,7 @@ func webhookErrors(err error) (int, []FieldError, bool) {
 	var ve *webhook.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		fields := make([]FieldError, len(ve.Fields))
-		for i, f := range ve.Fields {
-			fields[i] = FieldError(f)
-		}
-		return http.StatusBadRequest, fields, true
+		return http.StatusBadRequest, fieldErrors(ve.Fields), true
 	case errors.Is(err, webhook.ErrNotFound):
 		return http.StatusNotFound, nil, true
 	case errors.Is(err, webhook.ErrConflict), errors.Is(err, webhook.ErrInUse):
