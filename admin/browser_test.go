@@ -333,6 +333,11 @@ func evalJS[T any](b *browser, js string) T {
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	for err != nil && strings.Contains(err.Error(), "Cannot find context with specified id") && ctx.Err() == nil {
+		// The script was sent to the page being left and did not run there; run it in the new one.
+		time.Sleep(100 * time.Millisecond)
+		v, err = chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	}
 	if err != nil {
 		b.fail("evaluate "+js, err)
 	}
@@ -351,13 +356,27 @@ func (b *browser) waitJS(what, cond string, timeout time.Duration) {
 		if err == nil {
 			return
 		}
-		// A page that navigates (a form redirect, a reload) ends the poll; poll the new page.
-		if msg := err.Error(); time.Now().Before(deadline) && (strings.Contains(msg, "navigated") || strings.Contains(msg, "context was destroyed")) {
+		// A page that navigates (a form redirect, a reload) ends the poll, or the poll starts in the
+		// execution context of the page being left; poll the new page.
+		if time.Now().Before(deadline) && navigated(err) {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
 		b.fail("waiting for "+what, err)
 	}
+}
+
+// navigated reports whether err is Chrome's answer to a script run in a page that has navigated away:
+// the poll was cut short ("navigated", "context was destroyed") or started in the execution context of
+// the page being left ("Cannot find context with specified id").
+func navigated(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"navigated", "context was destroyed", "Cannot find context with specified id"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // choose selects the option of a <select> whose value or label (up to " (" or " —") is label and fires
