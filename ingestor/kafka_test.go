@@ -239,3 +239,33 @@ func TestKafkaGracefulShutdownUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// A chunked body over the limit through the real producer: 413 with the same body as a Content-Length
+// one, its payload_too_large record in the topic with every header and no payload, and the edge still
+// serving: the next request is acknowledged and follows it in the webhook's partition.
+func TestKafkaChunkedBodyOverLimit(t *testing.T) {
+	cfg := tableConfig()
+	kcfg, cl := realProducer(t, cfg)
+	e := startEdgeOn(t, cfg, tableHooks(), cl, kcfg.RequestsTopic)
+	before := time.Now()
+	resp := sendRaw(t, e, chunkedOverLimit("/hooks/"+idOk, secretOf(idOk)))
+	after := time.Now()
+	if resp.StatusCode() != 413 || string(resp.Body()) != string(results[resPayloadTooLarge].body) {
+		t.Fatalf("answer %d %s; want 413 %s", resp.StatusCode(), resp.Body(), results[resPayloadTooLarge].body)
+	}
+	next := row{name: "next", req: req{path: "/hooks/" + idOk, auth: secretOf(idOk), body: goodBody}, status: 202,
+		record: &wantRecord{wire.OutcomeAccepted, goodBody, len(goodBody)}}
+	nextBefore := time.Now()
+	rid := checkAnswer(t, next, e.do(t, next.req))
+	nextAfter := time.Now()
+	if err := e.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	recs := byKey(consumeAll(t, kcfg, kcfg.RequestsTopic))[idOk]
+	if len(recs) != 2 {
+		t.Fatalf("%d records for %s in Kafka; want the rejection and the next request", len(recs), idOk)
+	}
+	checkRecord(t, kcfg.RequestsTopic, &wantRecord{wire.OutcomePayloadTooLarge, nil, tableMaxBody + 1}, idOk, "", 413,
+		recs[0], before, after)
+	checkRecord(t, kcfg.RequestsTopic, next.record, idOk, rid, 202, recs[1], nextBefore, nextAfter)
+}

@@ -66,41 +66,180 @@ func TestBodyLimitAnsweredBeforeBody(t *testing.T) {
 		time.Now().Add(-time.Minute), time.Now())
 }
 
-func TestChunkedBodyLimit(t *testing.T) {
-	prod := &fakeProducer{}
-	e := startEdge(t, tableConfig(), tableHooks(), prod)
-	c := dial(t, e)
-	chunk := strings.Repeat("x", 1000)
+// chunkedOverLimit is a request head plus a chunked body past tableMaxBody (three 1000-byte chunks) and
+// without its terminating chunk: an edge that answered from the end of the body would never answer.
+func chunkedOverLimit(path, auth string) string {
 	var b strings.Builder
-	b.WriteString(requestHead(idOk, "Transfer-Encoding: chunked\r\n\r\n"))
+	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: edge\r\n", path)
+	if auth != "" {
+		fmt.Fprintf(&b, "Authorization: %s\r\n", auth)
+	}
+	b.WriteString("Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+	chunk := strings.Repeat("x", 1000)
 	for i := 0; i < 3; i++ {
 		fmt.Fprintf(&b, "%x\r\n%s\r\n", len(chunk), chunk)
 	}
-	// No terminating chunk: the edge must answer from the limit, not from the end of the body.
-	if _, err := io.WriteString(c, b.String()); err != nil {
+	return b.String()
+}
+
+// sendRaw writes raw on a fresh connection and reads the one answer.
+func sendRaw(t *testing.T, e *edge, raw string) *fasthttp.Response {
+	t.Helper()
+	c := dial(t, e)
+	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := rawResponse(t, c)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no answer: %v", err)
 	}
-	if resp.StatusCode() != 413 {
-		t.Fatalf("status %d; want 413", resp.StatusCode())
-	}
-	// fasthttp discards a chunked request's headers when its body passes the limit, so the edge cannot tell
-	// which webhook it was for: answered 413, not logged (a Content-Length request is, see above).
-	_ = e.stop()
-	if recs := prod.got(); len(recs) != 0 {
-		t.Fatalf("%d records; want 0", len(recs))
-	}
+	return resp
+}
 
-	// A chunked body within the limit is accepted and stored de-chunked.
-	e2 := startEdge(t, tableConfig(), tableHooks(), &fakeProducer{})
-	c2 := dial(t, e2)
-	body := `{"a":1}`
-	fmt.Fprintf(c2, "%s%s%x\r\n%s\r\n0\r\n\r\n", requestHead(idOk, "Transfer-Encoding: chunked\r\n"), "\r\n", len(body), body)
-	if resp, err := rawResponse(t, c2); err != nil || resp.StatusCode() != 202 {
-		t.Fatalf("chunked within limit: %v %v; want 202", resp, err)
+// A chunked body over the limit is answered as a Content-Length one is (the rows of the status table
+// with a body over the limit), including its activity-log record: fasthttp discards the request's head
+// when such a body passes the limit, and the edge restores it from the copy it made before the body.
+func TestChunkedBodyOverLimit(t *testing.T) {
+	overLimit := tableMaxBody + 1 // all that is known of a chunked body refused at the limit
+	for _, c := range []struct {
+		name   string
+		raw    string
+		res    result
+		record *wantRecord
+	}{
+		{"authorized", chunkedOverLimit("/hooks/"+idOk, secretOf(idOk)), resPayloadTooLarge,
+			&wantRecord{wire.OutcomePayloadTooLarge, nil, overLimit}},
+		{"one chunk announcing more than the limit, none of it sent",
+			requestHead(idOk, "Transfer-Encoding: chunked\r\n\r\n5f5e100\r\n"), resPayloadTooLarge,
+			&wantRecord{wire.OutcomePayloadTooLarge, nil, overLimit}},
+		{"wrong auth", chunkedOverLimit("/hooks/"+idOk, "Bearer x"), resAuthRejected,
+			&wantRecord{wire.OutcomeAuthRejected, nil, overLimit}},
+		{"no auth", chunkedOverLimit("/hooks/"+idOk, ""), resAuthRejected,
+			&wantRecord{wire.OutcomeAuthRejected, nil, overLimit}},
+		{"disabled", chunkedOverLimit("/hooks/"+idDisabled, secretOf(idDisabled)), resWebhookDisabled,
+			&wantRecord{wire.OutcomeWebhookDisabled, nil, overLimit}},
+		{"unknown webhook", chunkedOverLimit("/hooks/"+idNope, secretOf(idOk)), resWebhookNotFound, nil},
+		{"other path", chunkedOverLimit("/other", secretOf(idOk)), resPayloadTooLarge, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			prod := &fakeProducer{}
+			e := startEdge(t, tableConfig(), tableHooks(), prod)
+			before := time.Now()
+			resp := sendRaw(t, e, c.raw)
+			after := time.Now()
+			want := results[c.res]
+			if resp.StatusCode() != want.status || string(resp.Body()) != string(want.body) {
+				t.Fatalf("answer %d %s; want %d %s", resp.StatusCode(), resp.Body(), want.status, want.body)
+			}
+			if !resp.ConnectionClose() {
+				t.Errorf("answer without Connection: close; the rest of the body is not read")
+			}
+			if n := e.s.heads.len(); n != 0 {
+				t.Errorf("%d chunked heads kept after the answer; want 0", n)
+			}
+			if a := e.do(t, req{path: "/hooks/" + idOk, auth: secretOf(idOk), body: goodBody}); a.status != 202 {
+				t.Fatalf("next request: %d %s; want 202", a.status, a.body)
+			}
+			if err := e.stop(); err != nil {
+				t.Fatal(err)
+			}
+			recs := prod.got()
+			if c.record != nil {
+				if len(recs) != 2 {
+					t.Fatalf("%d records; want the rejection and the accepted request", len(recs))
+				}
+				id := strings.TrimPrefix(strings.Fields(c.raw)[1], "/hooks/")
+				checkRecord(t, "requests", c.record, id, "", want.status, recs[0], before, after)
+			} else if len(recs) != 1 {
+				t.Fatalf("%d records; want only the accepted request", len(recs))
+			}
+			if got := e.metric(t, "inlet_ingestor_requests_total", "outcome", want.label); got != 1 {
+				t.Errorf("requests_total{outcome=%s} %v; want 1", want.label, got)
+			}
+		})
+	}
+}
+
+// Chunked rejections share the webhook's rejected-request log budget with the other rejections.
+func TestChunkedBodyOverLimitRateLimited(t *testing.T) {
+	cfg := tableConfig()
+	cfg.RejectedLogRate = 0.001
+	cfg.RejectedLogBurst = 2
+	prod := &fakeProducer{}
+	e := startEdge(t, cfg, tableHooks(), prod)
+	for i := 0; i < 4; i++ {
+		if resp := sendRaw(t, e, chunkedOverLimit("/hooks/"+idOk, secretOf(idOk))); resp.StatusCode() != 413 {
+			t.Fatalf("request %d: %d; want 413", i, resp.StatusCode())
+		}
+	}
+	_ = e.stop()
+	if n := len(prod.got()); n != 2 {
+		t.Errorf("%d records; want 2 (the burst)", n)
+	}
+	if got := e.metric(t, "inlet_ingestor_rejected_records_dropped_total", "reason", "rate_limited"); got != 2 {
+		t.Errorf("dropped counter %v; want 2", got)
+	}
+}
+
+// Chunked bodies within the limit are accepted and stored de-chunked, on a kept-alive connection.
+func TestChunkedBodyWithinLimit(t *testing.T) {
+	prod := &fakeProducer{}
+	e := startEdge(t, tableConfig(), tableHooks(), prod)
+	c := dial(t, e)
+	for _, body := range []string{`{"a":1}`, strings.Repeat(" ", tableMaxBody-2) + "{}"} {
+		half := len(body) / 2
+		fmt.Fprintf(c, "%s\r\n%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n", requestHead(idOk, "Transfer-Encoding: chunked\r\n"),
+			half, body[:half], len(body)-half, body[half:])
+		if resp, err := rawResponse(t, c); err != nil || resp.StatusCode() != 202 {
+			t.Fatalf("chunked within limit (%d bytes): %v %v; want 202", len(body), resp, err)
+		}
+	}
+	if n := e.s.heads.len(); n != 0 {
+		t.Errorf("%d chunked heads kept after the answers; want 0", n)
+	}
+	_ = e.stop()
+	recs := prod.got()
+	if len(recs) != 2 || string(recs[0].Value) != `{"a":1}` || len(recs[1].Value) != tableMaxBody {
+		t.Fatalf("records %d; want the two bodies de-chunked", len(recs))
+	}
+}
+
+// A chunked request whose client goes away between two chunks reaches neither handler; its head copy is
+// swept once ReadTimeout has passed, and never taken for another request's.
+func TestChunkedHeadsSwept(t *testing.T) {
+	hs := newChunkedHeads(2, time.Second)
+	var a, b, c fasthttp.RequestHeader
+	for _, h := range []*fasthttp.RequestHeader{&a, &b, &c} {
+		h.SetMethod("POST")
+		h.SetRequestURI("/hooks/" + idOk)
+		h.Set("Authorization", secretOf(idOk))
+	}
+	now := time.Now().UnixNano()
+	if !hs.put(&a, now) || !hs.put(&b, now) {
+		t.Fatal("put refused below the bound")
+	}
+	if hs.put(&c, now+int64(time.Second/2)) {
+		t.Fatal("put accepted a third live head; want refused at the bound of 2")
+	}
+	if !hs.put(&a, now+int64(time.Second/2)) { // the same header again replaces its copy
+		t.Fatal("put refused to replace a header's own copy")
+	}
+	if !hs.put(&c, now+int64(1200*time.Millisecond)) { // b is older than ReadTimeout by now, a is not
+		t.Fatal("put refused after b went stale")
+	}
+	if e := hs.take(&b); e != nil {
+		t.Errorf("stale head of b still there")
+	}
+	if e := hs.take(&a); e == nil || string(e.uri) != "/hooks/"+idOk || string(e.authorization) != secretOf(idOk) {
+		t.Errorf("head of a: %+v; want its copy", e)
+	} else {
+		hs.release(e)
+		if string(e.authorization) == secretOf(idOk) {
+			t.Errorf("released copy still holds the Authorization value")
+		}
+	}
+	if hs.len() != 1 {
+		t.Errorf("%d heads; want 1 (c)", hs.len())
 	}
 }
 

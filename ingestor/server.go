@@ -50,6 +50,7 @@ type Server struct {
 	metrics  *metrics
 	http     *fasthttp.Server
 	states   *hookStates
+	heads    *chunkedHeads // chunked requests' heads, see chunkedHeads
 	pool     sync.Pool
 
 	inFlight        atomic.Int64
@@ -82,6 +83,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		topic:    d.Topic,
 		log:      d.Log,
 		states:   newHookStates(cfg.MaxTrackedWebhooks),
+		heads:    newChunkedHeads(cfg.MaxConns, cfg.ReadTimeout),
 	}
 	s.lookupLog.every, s.produceLog.every, s.serverLog.every = 5*time.Second, 5*time.Second, 10*time.Second
 	s.retryAfter = strconv.AppendInt(nil, int64(max(1, math.Ceil(cfg.RetryAfter.Seconds()))), 10)
@@ -94,6 +96,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.http = &fasthttp.Server{
 		Handler:                      s.handle,
 		ErrorHandler:                 s.handleError,
+		HeaderReceived:               s.headerReceived,
 		Name:                         "inlet",
 		ReadBufferSize:               cfg.MaxHeaderBytes,
 		MaxRequestBodySize:           cfg.MaxBodyBytes,
@@ -188,24 +191,47 @@ var (
 // handle is the request handler: everything that reached it was read within the limits.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	now := time.Now()
+	s.heads.release(s.heads.take(&ctx.Request.Header)) // a chunked body that fitted: its head is intact
 	res := s.serve(ctx, now, false)
 	s.metrics.requests[res].Inc()
 	s.metrics.latency[res].Observe(time.Since(now).Seconds())
 }
 
+// headerReceived runs after a request's head is read and before its body is. It keeps a copy of a
+// chunked request's head for handleError, because fasthttp discards the head when such a body passes
+// the limit (see chunkedHeads). Other requests cost one comparison.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if h.ContentLength() != -1 {
+		// Whatever an earlier request on this header left (see chunkedHeads) must not be taken for this
+		// request's head.
+		s.heads.release(s.heads.take(h))
+	} else if !s.heads.put(h, time.Now().UnixNano()) {
+		s.serverLog.log(s.log, slog.LevelWarn, "chunked request head not kept: too many chunked bodies being read",
+			"max", s.cfg.MaxConns)
+	}
+	return fasthttp.RequestConfig{} // the server's limits
+}
+
 // handleError answers requests fasthttp could not read. A body over MaxBodyBytes gets here before any of
-// it is read (Content-Length) or as soon as the limit is passed (chunked). A Content-Length request is
-// authenticated like any other so that its 413 goes to the webhook's activity log, without its payload;
-// fasthttp resets a chunked one (path and headers gone), so it is answered 413 and only counted.
+// it is read (Content-Length) or as soon as the limit is passed (chunked: before the chunk that would
+// pass it is read). Such a request is authenticated like any other so that its 413 goes to the
+// webhook's activity log, without its payload. fasthttp has reset a chunked one by then; its head is
+// restored from the copy headerReceived made. Either way the connection is closed after the answer:
+// the rest of the body is never read.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	now := time.Now()
 	res := classify(err)
+	head := s.heads.take(&ctx.Request.Header)
 	if res == resPayloadTooLarge {
+		if head != nil {
+			head.restore(&ctx.Request)
+		}
 		res = s.serve(ctx, now, true)
 	} else {
 		s.respond(ctx, res)
 		s.serverLog.log(s.log, slog.LevelDebug, "request not readable", "outcome", results[res].label, "err", err)
 	}
+	s.heads.release(head)
 	s.metrics.requests[res].Inc()
 	s.metrics.latency[res].Observe(time.Since(now).Seconds())
 }
@@ -216,7 +242,8 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) result {
 	path := ctx.Path()
 	if tooLarge && !bytes.HasPrefix(path, hooksPrefix) {
-		return s.respond(ctx, resPayloadTooLarge) // a chunked body: the request was reset, see handleError
+		// Not a webhook's, or a chunked request whose head could not be kept (see headerReceived).
+		return s.respond(ctx, resPayloadTooLarge)
 	}
 	if !bytes.HasPrefix(path, hooksPrefix) || !validID(path[len(hooksPrefix):]) {
 		return s.respond(ctx, resRouteNotFound)
