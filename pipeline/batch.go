@@ -11,8 +11,8 @@ import (
 // table's rows of one partition form a contiguous range; all rows share one UTC day, so one INSERT never
 // spans two PARTITION BY values (the batch is flushed when the day changes).
 //
-// A flush may fail half-way (shutdown, revocation); fired and done record how far it got so that the
-// next attempt resumes instead of writing a table twice.
+// A flush may fail half-way (a dependency down, shutdown); fired and done record how far it got so that
+// the next attempt resumes instead of writing a table twice.
 type batch struct {
 	day     int64 // UTC day (Unix days) of the rows; meaningful when rows > 0
 	bytes   int   // payload and attribute bytes held, for BatchBytes
@@ -81,43 +81,8 @@ func (b *batch) reset() {
 	b.done = [numTables]bool{}
 }
 
-// drop removes everything of the given partitions: they now belong to another consumer, which redoes
-// them from the committed offset (the high-water marks keep that exactly-once).
-func (b *batch) drop(parts map[int32]bool) {
-	if len(parts) == 0 {
-		return
-	}
-	b.activity = filter(b.activity, func(r *activityRow) bool { return !parts[r.partition] })
-	b.events = filter(b.events, func(r *eventRow) bool { return !parts[r.partition] })
-	b.notes = filter(b.notes, func(r *Notification) bool { return !parts[r.partition] })
-	b.fire = filter(b.fire, func(r *fireRecord) bool { return !parts[r.partition] })
-	for p := range parts {
-		delete(b.marks, p)
-		for t := range b.maxOffset {
-			delete(b.maxOffset[t], p)
-		}
-	}
-	if b.empty() {
-		b.reset()
-	}
-}
-
 // fireRecord is an event to produce, with the source partition it came from.
 type fireRecord struct {
 	rec       *kgo.Record
 	partition int32
-}
-
-func filter[T any](s []T, keep func(*T) bool) []T {
-	out := s[:0]
-	for i := range s {
-		if keep(&s[i]) {
-			out = append(out, s[i])
-		}
-	}
-	var zero T
-	for i := len(out); i < len(s); i++ {
-		s[i] = zero
-	}
-	return out
 }

@@ -51,6 +51,13 @@ type Config struct {
 	// ShutdownTimeout bounds the final flush and commit on shutdown. Default 30s; what is not flushed by
 	// then is redone by the next consumer (nothing is committed for it).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// RebalanceGrace is how long work in progress (an insert retried while ClickHouse is slow or down, a
+	// directory lookup) may hold up a consumer-group rebalance before it is abandoned: the batch is
+	// dropped, the partitions are rewound to what is known written, and the high-water marks are read
+	// again, as after a restart. Kafka removes a member that holds a rebalance past its rebalance timeout
+	// (60s), and a removed member that goes on writing would duplicate rows; abandoning first prevents
+	// that. Default 15s; at most 40s, leaving time for the flush on revocation (bounded by the same grace).
+	RebalanceGrace time.Duration `yaml:"rebalance_grace"`
 	// FetchMaxBytes bounds one fetch from Kafka (compressed bytes; 1 MiB per partition) and so, with
 	// BatchBytes, the pipeline's memory: decompressed, a fetch is this times the compression ratio of the
 	// payloads. Default 8 MiB; raising it saves fetch round trips at high rates.
@@ -80,6 +87,7 @@ func Defaults() Config {
 		AuthFailureStreak:   5,
 		NotificationTimeout: 5 * time.Second,
 		ShutdownTimeout:     30 * time.Second,
+		RebalanceGrace:      15 * time.Second,
 		FetchMaxBytes:       8 << 20,
 		MemoryLimit:         1 << 30,
 	}
@@ -119,6 +127,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("memory_limit: %d is below 64 MiB (0 disables it)", c.MemoryLimit)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("shutdown_timeout: %s must be positive", c.ShutdownTimeout)
+	case c.RebalanceGrace < 100*time.Millisecond || c.RebalanceGrace > 40*time.Second:
+		return fmt.Errorf("rebalance_grace: %s is outside 100ms..40s (Kafka's rebalance timeout is 60s)", c.RebalanceGrace)
 	case c.FetchMaxBytes < 1<<20:
 		return fmt.Errorf("fetch_max_bytes: %d is below 1 MiB (a request body can be that large)", c.FetchMaxBytes)
 	}

@@ -25,6 +25,8 @@ func TestConfigValidate(t *testing.T) {
 		{"insert_timeout", func(c *Config) { c.InsertTimeout = 0 }},
 		{"auth_failure_streak", func(c *Config) { c.AuthFailureStreak = 0 }},
 		{"fetch_max_bytes", func(c *Config) { c.FetchMaxBytes = 1024 }},
+		{"rebalance_grace", func(c *Config) { c.RebalanceGrace = time.Minute }},
+		{"rebalance_grace", func(c *Config) { c.RebalanceGrace = 0 }},
 	}
 	for _, tt := range tests {
 		c := Defaults()

@@ -179,11 +179,25 @@ func testConfig() pipeline.Config {
 // run starts a pipeline in this process and returns a function that stops it and waits.
 func (e *env) run(t testing.TB, cfg pipeline.Config, hooks pipeline.Hooks, res pipeline.Resolver, notifier pipeline.Notifier) func() {
 	t.Helper()
+	return e.runDeps(t, cfg, pipeline.Deps{Hooks: hooks, Resolver: res, Notifier: notifier})
+}
+
+// runDeps is run with more dependencies chosen by the test; Kafka, and ClickHouse, Registry and Logger
+// when nil, are the env's.
+func (e *env) runDeps(t testing.TB, cfg pipeline.Config, deps pipeline.Deps) func() {
+	t.Helper()
 	cfg.Group = e.group
-	p, err := pipeline.New(cfg, pipeline.Deps{
-		Kafka: e.kcfg, ClickHouse: e.conn, Hooks: hooks, Resolver: res, Notifier: notifier,
-		Registry: prometheus.NewRegistry(), Logger: testenv.Logger(),
-	})
+	deps.Kafka = e.kcfg
+	if deps.ClickHouse == nil {
+		deps.ClickHouse = e.conn
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	if deps.Logger == nil {
+		deps.Logger = testenv.Logger()
+	}
+	p, err := pipeline.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ type metrics struct {
 	endToEnd      prometheus.Histogram     // received at the edge → inserted into activity_log
 	lag           *prometheus.GaugeVec     // records behind the partition's high watermark
 	dropped       prometheus.Counter       // daily partitions dropped by retention
+	abandoned     prometheus.Counter       // batches abandoned so that a rebalance could proceed
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -63,9 +64,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_retention_dropped_partitions_total", Help: "Daily partitions dropped by retention.",
 		}),
+		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_abandoned_batches_total", Help: "In-memory batches abandoned (and redone) so that a consumer-group rebalance could proceed within rebalance_grace.",
+		}),
 	}
 	reg.MustRegister(m.records, m.skipped, m.fired, m.notifications, m.notifyErrors, m.batchRows,
-		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.dropped)
+		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.dropped, m.abandoned)
 	return m
 }
 

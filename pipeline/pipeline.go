@@ -90,6 +90,14 @@ type Pipeline struct {
 	arena    arena
 	attrBuf  []byte
 	evBuf    []byte
+	// resume is, per partition, the first offset not known to be written: where to rewind to if the
+	// work in memory is abandoned.
+	resume map[int32]kgo.EpochOffset
+	// rewindPending asks the consume loop to abandon and rewind before handling its next poll (a flush
+	// on revocation failed, so the batch's state is unknown).
+	rewindPending bool
+
+	fence fence
 
 	notes chan Notification
 }
@@ -135,7 +143,12 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		parts:    map[int32]*partState{},
 		compiled: map[string]*compiledHook{},
 		notes:    make(chan Notification, 256),
+		resume:   map[int32]kgo.EpochOffset{},
 	}
+	p.fence = fence{grace: cfg.RebalanceGrace, onAbandon: func(waited time.Duration) {
+		p.m.abandoned.Inc()
+		p.log.Warn("work abandoned so that a consumer-group rebalance can proceed; its records are redone", "waited", waited)
+	}}
 	opts := []kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(deps.Kafka.RequestsTopic),
@@ -144,6 +157,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onLost),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { p.fence.rebalanceWaiting() }),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Fetch sizes bound compressed bytes; decompressed, a fetch is that times the compression ratio
 		// (JSON: ~3-10×, a padded body: up to ~250× with lz4). One fetch in flight and 1 MiB per
@@ -207,12 +221,23 @@ func (p *Pipeline) consume(ctx context.Context) error {
 				p.log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
 			}
 		})
+		wctx := p.fence.begin(ctx)
 		p.mu.Lock()
-		err := p.handle(ctx, fs)
-		if err == nil && !p.b.empty() && (p.b.rows() >= p.cfg.BatchRows || p.b.bytes >= p.cfg.BatchBytes || time.Since(p.b.started) >= p.cfg.FlushInterval) {
-			err = p.flush(ctx)
+		var err error
+		if p.rewindPending {
+			p.abandon(fs)
+		} else {
+			err = p.handle(wctx, fs)
+			if err == nil && !p.b.empty() && (p.b.rows() >= p.cfg.BatchRows || p.b.bytes >= p.cfg.BatchBytes || time.Since(p.b.started) >= p.cfg.FlushInterval) {
+				err = p.flush(wctx)
+			}
+			if err != nil && abandoned(ctx, wctx) {
+				p.abandon(fs)
+				err = nil
+			}
 		}
 		p.mu.Unlock()
+		p.fence.end()
 		p.cl.AllowRebalance()
 		if err != nil {
 			if ctx.Err() == nil {
@@ -239,46 +264,73 @@ func (p *Pipeline) consume(ctx context.Context) error {
 	return runErr
 }
 
-// onRevoked flushes what was consumed from partitions moving to another consumer, so that it does not
-// redo them; if ClickHouse cannot take them in time they are dropped (not committed) and redone there.
+// onRevoked runs at the end of every group session (cooperative rebalancing: with the partitions moving
+// to another consumer, often none). It flushes the batch so that nothing consumed is redone elsewhere;
+// if ClickHouse cannot take it within the grace, the batch is abandoned (not committed): the revoked
+// partitions are redone by their new owner, the others by this process after a rewind.
 func (p *Pipeline) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	// The consume loop may hold mu through a flush begun after an empty poll, which the client's own
+	// rebalance gate does not see.
+	p.fence.rebalanceWaiting()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	parts := map[int32]bool{}
-	for _, ps := range revoked {
-		for _, x := range ps {
-			parts[x] = true
-		}
-	}
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	p.fence.rebalanceRunning()
+	parts := partitionSet(revoked)
+	fctx, cancel := context.WithTimeout(ctx, p.cfg.RebalanceGrace)
 	defer cancel()
 	if err := p.flush(fctx); err != nil {
-		p.log.Warn("flush on revoke failed; dropping the revoked partitions' rows", "err", err)
-		p.b.drop(parts)
+		p.log.Warn("flush on revoke failed; the batch is abandoned and redone from what is known written", "err", err)
+		p.m.abandoned.Inc()
+		p.giveUpBatch()
 	}
-	for x := range parts {
-		delete(p.parts, x)
-		p.m.lag.DeleteLabelValues(partitionLabel(x))
+	p.forget(parts)
+	if len(parts) > 0 {
+		p.log.Info("partitions revoked", "partitions", slices.Sorted(mapsKeys(parts)))
 	}
-	p.log.Info("partitions revoked", "partitions", slices.Sorted(mapsKeys(parts)))
 }
 
-// onLost drops the rows of partitions this consumer no longer owns, without writing them: their new
-// owner reads the high-water marks and redoes whatever is missing.
+// onLost abandons the batch without writing it (this consumer no longer owns some of its partitions):
+// the lost partitions' new owner reads the high-water marks and redoes whatever is missing; the others
+// are rewound.
 func (p *Pipeline) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.fence.rebalanceWaiting()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.fence.rebalanceRunning()
+	parts := partitionSet(lost)
+	if !p.b.empty() {
+		p.m.abandoned.Inc()
+	}
+	p.giveUpBatch()
+	p.forget(parts)
+	p.log.Warn("partitions lost", "partitions", slices.Sorted(mapsKeys(parts)))
+}
+
+// giveUpBatch drops the batch and all partition state; the consume loop rewinds the partitions still
+// assigned before it handles another poll (SetOffsets belongs in the polling goroutine).
+func (p *Pipeline) giveUpBatch() {
+	p.b.reset()
+	clear(p.parts)
+	p.rewindPending = true
+}
+
+// forget drops what is known of partitions no longer assigned.
+func (p *Pipeline) forget(parts map[int32]bool) {
+	for x := range parts {
+		delete(p.parts, x)
+		delete(p.resume, x)
+		p.m.lag.DeleteLabelValues(partitionLabel(x))
+	}
+}
+
+func partitionSet(m map[string][]int32) map[int32]bool {
 	parts := map[int32]bool{}
-	for _, ps := range lost {
+	for _, ps := range m {
 		for _, x := range ps {
 			parts[x] = true
 		}
 	}
-	p.b.drop(parts)
-	for x := range parts {
-		delete(p.parts, x)
-	}
-	p.log.Warn("partitions lost", "partitions", slices.Sorted(mapsKeys(parts)))
+	return parts
 }
 
 func mapsKeys(m map[int32]bool) func(func(int32) bool) {
@@ -329,6 +381,11 @@ var errPermanent = errors.New("permanent")
 // partitions seen for the first time since their assignment.
 func (p *Pipeline) loadPartitions(ctx context.Context, parts []int32) error {
 	return p.retry(ctx, "clickhouse", func(ctx context.Context) error {
+		// An insert of these partitions' rows that a previous owner (or this process, before abandoning
+		// its batch) gave up on may still be running on the server: read the marks after it ends.
+		if err := p.store.awaitInserts(ctx, p.kcfg.RequestsTopic, parts, p.cfg.InsertTimeout); err != nil {
+			return err
+		}
 		var hwm [numTables]map[int32]int64
 		for t := range numTables {
 			m, err := p.store.highWater(ctx, t, parts)
@@ -381,6 +438,7 @@ func (p *Pipeline) loadPartitions(ctx context.Context, parts []int32) error {
 
 // handle processes one poll's records into the batch, flushing as the batch fills or the day changes.
 func (p *Pipeline) handle(ctx context.Context, fs kgo.Fetches) error {
+	p.noteResume(fs)
 	var fresh []int32
 	fs.EachPartition(func(ft kgo.FetchTopicPartition) {
 		if len(ft.Records) == 0 {
@@ -741,6 +799,9 @@ func (p *Pipeline) flush(ctx context.Context) error {
 		p.m.endToEnd.Observe(now.Sub(b.activity[i].receivedAt.Add(time.Duration(b.activity[i].receivedMs%1000) * time.Millisecond)).Seconds())
 	}
 	p.commit(ctx)
+	for x, m := range b.marks {
+		p.resume[x] = m
+	}
 	for _, n := range b.notes {
 		if p.deps.Notifier == nil {
 			break
@@ -820,7 +881,7 @@ func (p *Pipeline) insert(ctx context.Context, t int, n int) error {
 				return nil
 			}
 		}
-		lastQuery = uuid.NewString()
+		lastQuery = insertQueryID(p.kcfg.RequestsTopic, parts)
 		ictx, cancel := context.WithTimeout(clickhouse.Context(ctx, clickhouse.WithQueryID(lastQuery)), p.cfg.InsertTimeout)
 		defer cancel()
 		start := time.Now()

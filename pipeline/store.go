@@ -159,8 +159,6 @@ func (s *store) send(ctx context.Context, table int, b *batch) error {
 	return nil
 }
 
-// highWater returns, per partition asked, the highest src_offset the table holds (-1 when none).
-// Only the look-back window is read: older rows come from offsets Kafka no longer keeps.
 // awaitQuery waits until the query with this id no longer runs on the server (system.processes), for
 // at most limit; it fails when that cannot be told.
 func (s *store) awaitQuery(ctx context.Context, queryID string, limit time.Duration) error {
@@ -182,6 +180,48 @@ func (s *store) awaitQuery(ctx context.Context, queryID string, limit time.Durat
 	}
 }
 
+// insertQueryID names an insert of rows from these partitions of topic: "inlet-insert|<topic>|,1,4,|<uuid>".
+// The server lists running queries by id (system.processes), which lets the next owner of a partition
+// wait for an insert of its rows that is still running (awaitInserts).
+func insertQueryID(topic string, parts []int32) string {
+	return insertQueryPrefix(topic) + "," + int32List(parts) + ",|" + uuid.NewString()
+}
+
+func insertQueryPrefix(topic string) string { return "inlet-insert|" + topic + "|" }
+
+// awaitInserts waits until no insert of rows from these partitions of topic runs on the server, for at
+// most limit; it fails when that cannot be told.
+func (s *store) awaitInserts(ctx context.Context, topic string, parts []int32, limit time.Duration) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	// Kafka topic names are [a-zA-Z0-9._-], so the id's parts never contain the separators.
+	cond := make([]string, len(parts))
+	for i, x := range parts {
+		cond[i] = fmt.Sprintf("position(query_id, ',%d,') > 0", x)
+	}
+	q := fmt.Sprintf("SELECT count() FROM system.processes WHERE position(query_id, '%s') = 1 AND (%s)",
+		insertQueryPrefix(topic), strings.Join(cond, " OR "))
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		var n uint64
+		if err := s.conn.QueryRow(ctx, q).Scan(&n); err != nil {
+			return fmt.Errorf("are inserts of partitions %v still running: %w", parts, err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d inserts of partitions %v still running: %w", n, parts, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// highWater returns, per partition asked, the highest src_offset the table holds (-1 when none).
+// Only the look-back window is read: older rows come from offsets Kafka no longer keeps.
 func (s *store) highWater(ctx context.Context, table int, partitions []int32) (map[int32]int64, error) {
 	out := make(map[int32]int64, len(partitions))
 	for _, p := range partitions {

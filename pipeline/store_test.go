@@ -51,3 +51,57 @@ func TestAwaitQuery(t *testing.T) {
 		t.Fatalf("awaitQuery(ended) = %v; want nil", err)
 	}
 }
+
+// TestAwaitInserts: a new owner of a partition waits while an insert naming that partition still runs on
+// the server, and not for inserts of other partitions or topics.
+func TestAwaitInserts(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	s := &store{conn: conn}
+	ctx := context.Background()
+	const topic = "t.requests"
+	if err := s.awaitInserts(ctx, topic, []int32{0, 1, 2}, time.Second); err != nil {
+		t.Fatalf("awaitInserts(nothing running) = %v; want nil at once", err)
+	}
+	// Queries standing in for inserts the client gave up on: partitions 1 and 12 of the topic for ~1.5 s,
+	// partition 2 of another topic for ~3 s.
+	ours := insertQueryID(topic, []int32{12, 1})
+	other := insertQueryID("t.other", []int32{2})
+	done := make(chan time.Time, 1)
+	go func() {
+		_ = conn.Exec(clickhouse.Context(ctx, clickhouse.WithQueryID(ours)), "SELECT sleep(1.5)")
+		done <- time.Now()
+	}()
+	go func() { _ = conn.Exec(clickhouse.Context(ctx, clickhouse.WithQueryID(other)), "SELECT sleep(3)") }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id IN (?, ?)", ours, other).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeping queries never showed in system.processes")
+		}
+	}
+	// Partitions 0 and 2 of this topic: neither is named by a running insert (",2," is not within
+	// ",12,1,", and partition 2's insert is another topic's).
+	start := time.Now()
+	if err := s.awaitInserts(ctx, topic, []int32{0, 2}, 5*time.Second); err != nil {
+		t.Fatalf("awaitInserts(partitions not running) = %v", err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Fatalf("awaitInserts(partitions not running) waited %s", waited)
+	}
+	if err := s.awaitInserts(ctx, topic, []int32{1}, 300*time.Millisecond); err == nil {
+		t.Fatal("awaitInserts(partition 1, 300ms) = nil while its insert runs; want an error")
+	}
+	if err := s.awaitInserts(ctx, topic, []int32{5, 12}, 10*time.Second); err != nil {
+		t.Fatalf("awaitInserts(partition 12) = %v", err)
+	}
+	returned := time.Now()
+	ended := <-done
+	if returned.Before(ended.Add(-200 * time.Millisecond)) {
+		t.Fatalf("awaitInserts returned %s before the insert ended", ended.Sub(returned))
+	}
+}

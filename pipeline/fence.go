@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Fencing. A consumer that holds up a group rebalance for longer than Kafka's rebalance timeout is
+// removed from the group and its partitions go to another member; if it then went on writing its batch
+// (a ClickHouse insert retried through an outage, say) while the new owner wrote the same offsets, rows
+// would be duplicated. ClickHouse has no transaction to fence such a writer, so the pipeline fences
+// itself, on both sides of a hand-over:
+//
+//   - The member giving partitions up abandons any work still running RebalanceGrace after a rebalance
+//     started waiting for it (the batch is dropped and its partitions rewound to what is known written,
+//     as after a restart), so it never writes once Kafka may have moved its partitions.
+//   - Every insert carries a query id naming its source partitions, and a member taking partitions over
+//     waits until no insert naming them is still running on the server before it reads the high-water
+//     marks: an insert the previous owner gave up on but the server was still applying is counted, not
+//     redone.
+//
+// What this cannot cover is a member frozen (SIGSTOP, a VM pause) between deciding to insert and the
+// insert reaching the server for longer than the session timeout; see docs/clickhouse.md.
+
+// errRebalance is the cause of a work context cancelled so that a waiting rebalance can proceed.
+var errRebalance = errors.New("a consumer-group rebalance waited longer than rebalance_grace")
+
+// fence tracks the consume loop's current unit of work (a poll and what it flushes) and cancels it when
+// a rebalance has waited for it longer than the grace.
+type fence struct {
+	grace time.Duration
+	// onAbandon is called (without mu) when work is cancelled for a rebalance.
+	onAbandon func(waited time.Duration)
+
+	mu      sync.Mutex
+	waiting time.Time               // when a rebalance started waiting; zero when none is
+	cancel  context.CancelCauseFunc // the running work's; nil between units of work
+	timer   *time.Timer
+}
+
+// begin starts a unit of work; its context is cancelled with errRebalance once a rebalance has waited
+// longer than the grace. end must follow.
+func (f *fence) begin(ctx context.Context) context.Context {
+	wctx, cancel := context.WithCancelCause(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancel = cancel
+	f.armLocked()
+	return wctx
+}
+
+// end finishes the unit of work begun last.
+func (f *fence) end() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+	if f.cancel != nil {
+		f.cancel(nil)
+		f.cancel = nil
+	}
+}
+
+// rebalanceWaiting notes that a rebalance callback is waiting for the consume loop.
+func (f *fence) rebalanceWaiting() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waiting.IsZero() {
+		f.waiting = time.Now()
+	}
+	f.armLocked()
+}
+
+// rebalanceRunning notes that the waiting callback got its turn.
+func (f *fence) rebalanceRunning() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waiting = time.Time{}
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+}
+
+func (f *fence) armLocked() {
+	if f.cancel == nil || f.waiting.IsZero() || f.timer != nil {
+		return
+	}
+	cancel, since := f.cancel, f.waiting
+	f.timer = time.AfterFunc(time.Until(since.Add(f.grace)), func() {
+		f.mu.Lock()
+		current := f.cancel != nil && f.waiting.Equal(since)
+		f.mu.Unlock()
+		if !current {
+			return
+		}
+		cancel(errRebalance)
+		if f.onAbandon != nil {
+			f.onAbandon(time.Since(since))
+		}
+	})
+}
+
+// abandoned reports whether work failed because the fence cancelled it (and not because the pipeline
+// is stopping).
+func abandoned(ctx, wctx context.Context) bool {
+	return ctx.Err() == nil && errors.Is(context.Cause(wctx), errRebalance)
+}
+
+// abandon drops everything this process holds in memory for its partitions, as a restart would: the
+// batch (nothing of it is committed), the high-water marks, heal lists and streaks (read again, after
+// in-flight inserts end, when the partition's next records arrive). The partitions still assigned are
+// rewound to the first offset not known to be written, so their records are fetched again; the marks
+// make writing them exactly-once. fs is the poll being handled, whose records may not all have been
+// looked at. Call it from the consume loop before AllowRebalance, holding p.mu.
+func (p *Pipeline) abandon(fs kgo.Fetches) {
+	p.b.reset()
+	clear(p.parts)
+	p.noteResume(fs)
+	if len(p.resume) > 0 {
+		p.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.kcfg.RequestsTopic: maps(p.resume)})
+	}
+	p.log.Warn("in-memory batch abandoned; partitions rewound to what is known written", "rewound", len(p.resume))
+	clear(p.resume)
+	p.rewindPending = false
+}
+
+// noteResume records, for each partition of fs not yet tracked, its first record's offset: the
+// position to rewind to if the work on it is abandoned.
+func (p *Pipeline) noteResume(fs kgo.Fetches) {
+	fs.EachPartition(func(ft kgo.FetchTopicPartition) {
+		if len(ft.Records) == 0 {
+			return
+		}
+		if _, ok := p.resume[ft.Partition]; !ok {
+			r := ft.Records[0]
+			p.resume[ft.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		}
+	})
+}
