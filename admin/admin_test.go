@@ -35,7 +35,14 @@ type env struct {
 	projB      int64
 }
 
+// newEnv serves with Defaults().
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWith(t, func(*Config) {})
+}
+
+// newEnvWith is newEnv with settings changed by set.
+func newEnvWith(t *testing.T, set func(*Config)) *env {
 	t.Helper()
 	_, pool := testenv.Postgres(t)
 	_, ch := testenv.ClickHouse(t)
@@ -59,7 +66,9 @@ func newEnv(t *testing.T) *env {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := New(Defaults(), Deps{Log: log, Registry: prometheus.NewRegistry(), Projects: projects,
+	cfg := Defaults()
+	set(&cfg)
+	srv := New(cfg, Deps{Log: log, Registry: prometheus.NewRegistry(), Projects: projects,
 		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: activity.NewReader(ch)})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

@@ -92,8 +92,11 @@ func (e *statusError) Error() string { return e.msg }
 
 type ctxKey struct{}
 
+// caller returns the authenticated caller.
+func caller(ctx context.Context) project.Caller { return ctx.Value(ctxKey{}).(project.Caller) }
+
 // projectID returns the authenticated caller's project.
-func projectID(ctx context.Context) int64 { return ctx.Value(ctxKey{}).(int64) }
+func projectID(ctx context.Context) int64 { return caller(ctx).ProjectID }
 
 // handlerFunc is an API handler: it returns the value to encode (with status) or an error.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
@@ -136,31 +139,61 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// authed wraps h with API-key authentication, metrics and error mapping. route is the mux pattern.
+// authed wraps h with authentication, metrics and error mapping. route is the mux pattern. A Bearer key
+// is checked in PostgreSQL on every request (nothing is cached, so a revoked key is refused from the
+// revocation's commit on); without one, the console's session cookie is accepted, its key checked the
+// same way.
 func (a *api) authed(route string, h handlerFunc) http.HandlerFunc {
 	return a.wrap(route, func(w http.ResponseWriter, r *http.Request) (int, any, error) {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			// The console calls the API with its session cookie; a write must then carry the session's
 			// CSRF token in a header, which another site's page cannot read or set.
-			sess := a.sessions.fromRequest(r)
+			sess, err := a.activeSession(r)
+			if err != nil {
+				return 0, nil, err
+			}
 			if sess == nil {
 				return 0, nil, errUnauthenticated
 			}
 			if !safeMethod(r.Method) && !sess.validCSRF(r.Header.Get(csrfHeader)) {
 				return 0, nil, errCSRF
 			}
-			return h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess.projectID)))
+			return h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess.caller())))
 		}
-		pid, err := a.projects.Authenticate(r.Context(), strings.TrimSpace(key))
-		if errors.Is(err, project.ErrUnauthenticated) {
-			return 0, nil, errUnauthenticated
-		}
+		c, err := a.authenticate(r, strings.TrimSpace(key))
 		if err != nil {
 			return 0, nil, err
 		}
-		return h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, pid)))
+		return h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
 	})
+}
+
+// authenticate checks a key presented by r's client (errUnauthenticated when it is refused).
+func (a *api) authenticate(r *http.Request, key string) (project.Caller, error) {
+	c, err := a.projects.Authenticate(r.Context(), key)
+	if errors.Is(err, project.ErrUnauthenticated) {
+		return project.Caller{}, errUnauthenticated
+	}
+	return c, err
+}
+
+// activeSession returns the request's session if its key is still active, nil otherwise (a session
+// whose key was revoked is ended here). An error means the key could not be checked.
+func (a *api) activeSession(r *http.Request) (*session, error) {
+	sess := a.sessions.fromRequest(r)
+	if sess == nil {
+		return nil, nil
+	}
+	err := a.projects.Verify(r.Context(), sess.caller())
+	if errors.Is(err, project.ErrUnauthenticated) {
+		a.sessions.delete(sess.id)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
 }
 
 func (a *api) wrap(route string, h handlerFunc) http.HandlerFunc {

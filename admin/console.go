@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/activity"
-	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -120,7 +119,14 @@ func (c *console) secure(h http.HandlerFunc) http.Handler {
 // page serves a signed-in page; load (optional) fills page-specific data and may answer errNotFound.
 func (c *console) page(tmpl, title, nav string, load func(r *http.Request, pid int64, d *pageData) error) http.Handler {
 	return c.secure(func(w http.ResponseWriter, r *http.Request) {
-		sess := c.a.sessions.fromRequest(r)
+		sess, err := c.a.activeSession(r)
+		if err != nil {
+			c.a.log.Error("console session check failed", "path", r.URL.Path, "err", err)
+			d := pageData{Title: "Unavailable", Page: "notfound", AssetTag: c.assetTag,
+				Error: "The console cannot reach its database right now; try again shortly."}
+			c.render(w, http.StatusServiceUnavailable, "notfound", d)
+			return
+		}
 		if sess == nil {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
@@ -229,7 +235,8 @@ func (c *console) notFound(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c.renderNotFound(w, c.baseData(r, c.a.sessions.fromRequest(r)))
+	sess, _ := c.a.activeSession(r) // signed out if the key cannot be checked: the 404 page shows no data
+	c.renderNotFound(w, c.baseData(r, sess))
 }
 
 // safeNext keeps the post-sign-in redirect on this site: a local absolute path, never "//host" or a URL.
@@ -242,7 +249,8 @@ func safeNext(next string) string {
 }
 
 func (c *console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if c.a.sessions.fromRequest(r) != nil {
+	// A session whose key was revoked is not one: its pages send here, so redirecting back would loop.
+	if sess, _ := c.a.activeSession(r); sess != nil {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
@@ -274,17 +282,17 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, "Enter your project's API key.")
 		return
 	}
-	pid, err := c.a.projects.Authenticate(r.Context(), key)
-	if errors.Is(err, project.ErrUnauthenticated) {
-		c.showLogin(w, r, http.StatusUnauthorized, "That API key is not valid for any project.")
+	caller, err := c.a.authenticate(r, key)
+	switch {
+	case errors.Is(err, errUnauthenticated):
+		c.showLogin(w, r, http.StatusUnauthorized, "That API key is not valid for any project, or it was revoked.")
 		return
-	}
-	if err != nil {
+	case err != nil:
 		c.a.log.Error("console sign-in failed", "err", err)
 		c.showLogin(w, r, http.StatusServiceUnavailable, "Signing in is unavailable right now; try again shortly.")
 		return
 	}
-	sess := c.a.sessions.create(pid)
+	sess := c.a.sessions.create(caller)
 	setCookie(w, r, sessionCookie, sess.id, sessionTTL)
 	setCookie(w, r, loginCSRFCookie, "", -1)
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)

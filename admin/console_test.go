@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -217,8 +218,8 @@ func TestSessionExpiryAndBound(t *testing.T) {
 	s := newSessionStore()
 	now := time.Unix(1_700_000_000, 0)
 	s.now = func() time.Time { return now }
-	a := s.create(1)
-	if got := s.get(a.id); got == nil || got.projectID != 1 {
+	a := s.create(project.Caller{ProjectID: 1, KeyID: 7})
+	if got := s.get(a.id); got == nil || got.projectID != 1 || got.keyID != 7 {
 		t.Fatalf("fresh session = %+v", got)
 	}
 	if a.id == a.csrf || len(a.id) < 40 {
@@ -229,7 +230,7 @@ func TestSessionExpiryAndBound(t *testing.T) {
 		t.Fatalf("session alive after %s", sessionTTL)
 	}
 	for i := range maxSessions + 10 {
-		s.create(int64(i))
+		s.create(project.Caller{ProjectID: int64(i), KeyID: int64(i)})
 	}
 	if n := len(s.m); n > maxSessions {
 		t.Fatalf("%d sessions kept; want at most %d", n, maxSessions)

@@ -52,6 +52,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	routes  []route
+	api     *api
 }
 
 // New builds the API and console handlers.
@@ -64,13 +65,17 @@ func New(cfg Config, d Deps) *Server {
 		activity:      d.Activity,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
-		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors, directoryErrors, activityErrors},
+		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors, directoryErrors, activityErrors, projectErrors},
 		sessions:      newSessionStore(),
 	}
-	s := &Server{cfg: cfg, log: d.Log}
+	s := &Server{cfg: cfg, log: d.Log, api: a}
 	s.routes = []route{
 		{"GET", "/api/v1/project", a.getProject},
 		{"PATCH", "/api/v1/project", a.patchProject},
+		{"GET", "/api/v1/api-keys", a.listKeys},
+		{"POST", "/api/v1/api-keys", a.createKey},
+		{"GET", "/api/v1/api-keys/{id}", a.getKey},
+		{"POST", "/api/v1/api-keys/{id}/revoke", a.revokeKey},
 		{"POST", "/api/v1/sample-fields", a.sampleFields},
 
 		{"GET", "/api/v1/events", a.listEvents},

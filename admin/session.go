@@ -7,12 +7,17 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/inlet-dev/inlet/internal/project"
 )
 
 // Console sessions. Signing in with a project API key creates a server-side session: the cookie holds
-// only a random 256-bit id, the map holds the project and the session's CSRF token. Sessions live in the
-// admin process's memory, so a restart signs everyone out (the console sends them back to /login);
-// nothing about them needs to survive it, and a stolen cookie dies with the process or the expiry.
+// only a random 256-bit id, the map holds the project, the key signed in with and the session's CSRF
+// token. Sessions live in the admin process's memory, so a restart signs everyone out (the console sends
+// them back to /login); nothing about them needs to survive it, and a stolen cookie dies with the
+// process or the expiry. Every use of a session checks in PostgreSQL that its key is still active
+// (api.activeSession), so revoking the key — through any admin process or the CLI — ends its sessions
+// at their next request.
 const (
 	sessionCookie = "inlet_session"
 	// loginCSRFCookie carries the double-submit token of the sign-in form (there is no session yet).
@@ -28,8 +33,14 @@ const (
 type session struct {
 	id        string
 	projectID int64
+	keyID     int64
 	csrf      string
 	expires   time.Time
+}
+
+// caller is the session's project and key.
+func (sess *session) caller() project.Caller {
+	return project.Caller{ProjectID: sess.projectID, KeyID: sess.keyID}
 }
 
 // sessionStore is the in-memory session map.
@@ -52,10 +63,10 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// create starts a session for projectID.
-func (s *sessionStore) create(projectID int64) *session {
+// create starts a session for the caller that signed in.
+func (s *sessionStore) create(c project.Caller) *session {
 	now := s.now()
-	sess := &session{id: randomToken(), projectID: projectID, csrf: randomToken(), expires: now.Add(sessionTTL)}
+	sess := &session{id: randomToken(), projectID: c.ProjectID, keyID: c.KeyID, csrf: randomToken(), expires: now.Add(sessionTTL)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) >= maxSessions {
@@ -97,6 +108,18 @@ func (s *sessionStore) delete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, id)
+}
+
+// dropKey ends this process's sessions signed in with keyID (after it is revoked here; other processes'
+// sessions end at their next request, when the key is checked).
+func (s *sessionStore) dropKey(keyID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, sess := range s.m {
+		if sess.keyID == keyID {
+			delete(s.m, id)
+		}
+	}
 }
 
 // fromRequest returns the request's live session, or nil.

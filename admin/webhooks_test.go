@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -150,6 +151,10 @@ func TestTenantIsolation(t *testing.T) {
 	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyB, seedWebhook("CheckoutSuccess"), 201), &wh)
 	e.want("PUT", "/api/v1/users/u-b", e.keyB, `{"email":"b@example.com"}`, 201)
 	e.want("PUT", "/api/v1/devices/hw-b", e.keyB, `{"user_id":"u-b","platform":"ios"}`, 201)
+	bKey, err := e.srv.api.projects.Authenticate(context.Background(), e.keyB)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]string{"{id}": wh.ID}
 	for _, r := range e.srv.routes {
 		if !strings.Contains(r.path, "{") {
@@ -158,6 +163,9 @@ func TestTenantIsolation(t *testing.T) {
 		path := r.path
 		if strings.HasPrefix(path, "/api/v1/events/") {
 			path = strings.ReplaceAll(path, "{id}", fmt.Sprint(ev.ID))
+		}
+		if strings.HasPrefix(path, "/api/v1/api-keys/") {
+			path = strings.ReplaceAll(path, "{id}", fmt.Sprint(bKey.KeyID))
 		}
 		for k, v := range ids {
 			path = strings.ReplaceAll(path, k, v)
@@ -181,13 +189,18 @@ func TestTenantIsolation(t *testing.T) {
 			t.Errorf("%s as A shows B's objects: %s", list, out)
 		}
 	}
+	if out := e.want("GET", "/api/v1/api-keys", e.keyA, nil, 200); strings.Contains(string(out), e.keyB[:12]) ||
+		strings.Contains(string(out), fmt.Sprintf(`"id":%d,`, bKey.KeyID)) {
+		t.Errorf("A's key list shows B's key: %s", out)
+	}
 	if code, out := e.do("GET", "/api/v1/lookup?kind=email&value=b@example.com", e.keyA, nil); code != 404 {
 		t.Errorf("lookup of B's email as A = %d %s; want 404", code, out)
 	}
 	// An upsert by A of the same user id makes A's own user and leaves B's alone.
 	e.want("PUT", "/api/v1/users/u-b", e.keyA, `{"email":"a@example.com"}`, 201)
-	// B still sees and owns its objects, unchanged.
+	// B still sees and owns its objects, unchanged; its key still works.
 	e.want("GET", "/api/v1/webhooks/"+wh.ID, e.keyB, nil, 200)
+	e.want("GET", fmt.Sprintf("/api/v1/api-keys/%d", bKey.KeyID), e.keyB, nil, 200)
 	if out := e.want("GET", "/api/v1/users/u-b", e.keyB, nil, 200); !strings.Contains(string(out), "b@example.com") || !strings.Contains(string(out), "hw-b") {
 		t.Errorf("B's user after A's upsert = %s", out)
 	}

@@ -78,8 +78,8 @@ func demo(ctx context.Context, cfg *config.Config, log *slog.Logger, args []stri
 	}
 	var pid int64
 	if state.APIKey != "" {
-		if id, err := projects.Authenticate(ctx, state.APIKey); err == nil {
-			pid = id
+		if c, err := projects.Authenticate(ctx, state.APIKey); err == nil {
+			pid = c.ProjectID
 		}
 	}
 	if pid == 0 {
@@ -93,7 +93,7 @@ func demo(ctx context.Context, cfg *config.Config, log *slog.Logger, args []stri
 		case err != nil:
 			return err
 		default:
-			if state.APIKey, err = projects.AddKey(ctx, p.ID); err != nil {
+			if _, state.APIKey, err = projects.CreateKey(ctx, p.ID, "demo"); err != nil {
 				return err
 			}
 		}

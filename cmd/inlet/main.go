@@ -34,6 +34,12 @@ commands:
   migrate           apply PostgreSQL and ClickHouse migrations and create the Kafka topics
   project create NAME
                     create a project and print its admin API key (shown once)
+  project keys PROJECT_ID
+                    list the project's API keys (id, name, prefix, created, last used, revoked)
+  project key-create PROJECT_ID [NAME]
+                    issue another API key for the project and print it (shown once)
+  project key-revoke PROJECT_ID KEY_ID
+                    revoke an API key: refused at once by the API, console sessions with it end
   demo              seed the demo project (idempotent) and print the console URL, webhook URL,
                     secret and a ready-to-paste curl command
   keygen            print a new master key for secrets.master_key

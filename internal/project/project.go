@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -53,7 +55,7 @@ func (s *Store) Create(ctx context.Context, name string) (Project, string, error
 			return err
 		}
 		var err error
-		key, err = addKey(ctx, tx, p.ID)
+		_, key, err = addKey(ctx, tx, p.ID, "")
 		return err
 	})
 	if err != nil {
@@ -62,42 +64,236 @@ func (s *Store) Create(ctx context.Context, name string) (Project, string, error
 	return p, key, nil
 }
 
-// AddKey issues another key for the project (for rotation without downtime).
-func (s *Store) AddKey(ctx context.Context, projectID int64) (string, error) {
-	return addKey(ctx, s.db, projectID)
+// Limits of API keys.
+const (
+	// MaxActiveKeys bounds a project's unrevoked keys: enough for one per integration and person, few
+	// enough that a leaked key cannot mint keys without bound.
+	MaxActiveKeys = 100
+	// MaxKeyName bounds a key's name, in characters.
+	MaxKeyName = 100
+	// maxListedKeys bounds ListKeys: every active key, then the most recent revoked ones.
+	maxListedKeys = 500
+	// lastUsedGranularity: last_used_at is written at most this often per key, so that authenticating
+	// stays a read nearly always. A key's last use is therefore known to the minute.
+	lastUsedGranularity = time.Minute
+)
+
+// Sentinel errors of key management.
+var (
+	// ErrKeyNotFound: no such API key in the project (another project's key is not found either).
+	ErrKeyNotFound = errors.New("api key not found")
+	// ErrLastKey: revoking this key would leave the project without an active key, and so without a way
+	// to use the API or the console (only `inlet project key create` on the server could recover it).
+	ErrLastKey = errors.New("this is the project's last active api key: create another one before revoking it")
+	// ErrTooManyKeys: the project already has MaxActiveKeys active keys.
+	ErrTooManyKeys = fmt.Errorf("the project already has %d active api keys: revoke one first", MaxActiveKeys)
+)
+
+// NameError says why a key name is refused.
+type NameError struct{ Reason string }
+
+func (e *NameError) Error() string { return "invalid api key name: " + e.Reason }
+
+// Key is an API key as it is listed: everything but the key itself, which is never stored and cannot be
+// read back. Prefix (the key's first 12 characters) lets the user recognise it.
+type Key struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
-func addKey(ctx context.Context, db interface {
+// Caller is who an authenticated request comes from: the key and its project.
+type Caller struct {
+	ProjectID int64
+	KeyID     int64
+}
+
+// querier is what both a pool and a transaction offer.
+type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}, projectID int64) (string, error) {
+}
+
+// CreateKey issues another key for the project (to give each integration its own, or to rotate without
+// downtime) and returns it in clear: the only time it is available.
+func (s *Store) CreateKey(ctx context.Context, projectID int64, name string) (Key, string, error) {
+	name, err := validName(name)
+	if err != nil {
+		return Key{}, "", err
+	}
+	var k Key
+	var key string
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lockProject(ctx, tx, projectID); err != nil {
+			return err
+		}
+		var active int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE project_id = $1 AND revoked_at IS NULL`, projectID).Scan(&active); err != nil {
+			return err
+		}
+		if active >= MaxActiveKeys {
+			return ErrTooManyKeys
+		}
+		k, key, err = addKey(ctx, tx, projectID, name)
+		return err
+	})
+	if err != nil {
+		return Key{}, "", fmt.Errorf("create api key in project %d: %w", projectID, err)
+	}
+	return k, key, nil
+}
+
+func addKey(ctx context.Context, db querier, projectID int64, name string) (Key, string, error) {
 	key, prefix := secret.NewAPIKey()
 	d := digest(key)
-	var id int64
-	if err := db.QueryRow(ctx, `INSERT INTO api_keys (project_id, prefix, digest) VALUES ($1, $2, $3) RETURNING id`,
-		projectID, prefix, d[:]).Scan(&id); err != nil {
-		return "", fmt.Errorf("add api key to project %d: %w", projectID, err)
+	var k Key
+	if err := db.QueryRow(ctx, `INSERT INTO api_keys (project_id, prefix, digest, name) VALUES ($1, $2, $3, $4) RETURNING `+keyColumns,
+		projectID, prefix, d[:], name).Scan(k.fields()...); err != nil {
+		return Key{}, "", fmt.Errorf("add api key to project %d: %w", projectID, err)
 	}
-	return key, nil
+	return k, key, nil
+}
+
+const keyColumns = `id, name, prefix, created_at, last_used_at, revoked_at`
+
+func (k *Key) fields() []any {
+	return []any{&k.ID, &k.Name, &k.Prefix, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt}
+}
+
+// validName trims a key name and checks its length and characters.
+func validName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n > MaxKeyName {
+		return "", &NameError{fmt.Sprintf("must be at most %d characters, got %d", MaxKeyName, n)}
+	}
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		return "", &NameError{"must be UTF-8 text without control characters"}
+	}
+	return name, nil
+}
+
+// lockProject serialises key creation and revocation within a project, so that two concurrent
+// revocations cannot both pass the last-key check. FOR NO KEY UPDATE leaves other tables' inserts
+// (which take FOR KEY SHARE through their foreign key) unblocked.
+func lockProject(ctx context.Context, tx pgx.Tx, projectID int64) error {
+	var id int64
+	err := tx.QueryRow(ctx, `SELECT id FROM projects WHERE id = $1 FOR NO KEY UPDATE`, projectID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// ListKeys returns the project's keys: the active ones newest first, then the revoked ones, most
+// recently created first, in all at most 500.
+func (s *Store) ListKeys(ctx context.Context, projectID int64) ([]Key, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE project_id = $1
+		ORDER BY revoked_at IS NOT NULL, id DESC LIMIT $2`, projectID, maxListedKeys)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys of project %d: %w", projectID, err)
+	}
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Key, error) {
+		var k Key
+		err := row.Scan(k.fields()...)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list api keys of project %d: %w", projectID, err)
+	}
+	return keys, nil
+}
+
+// GetKey returns one key of the project.
+func (s *Store) GetKey(ctx context.Context, projectID, keyID int64) (Key, error) {
+	var k Key
+	err := s.db.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE project_id = $1 AND id = $2`, projectID, keyID).Scan(k.fields()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Key{}, ErrKeyNotFound
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("get api key %d of project %d: %w", keyID, projectID, err)
+	}
+	return k, nil
+}
+
+// RevokeKey revokes one key of the project: from the commit on, Authenticate and Verify refuse it.
+// Revoking a revoked key changes nothing and returns it. The project's last active key cannot be
+// revoked (ErrLastKey).
+func (s *Store) RevokeKey(ctx context.Context, projectID, keyID int64) (Key, error) {
+	var k Key
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lockProject(ctx, tx, projectID); errors.Is(err, ErrNotFound) {
+			return ErrKeyNotFound
+		} else if err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE project_id = $1 AND id = $2`, projectID, keyID).Scan(k.fields()...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrKeyNotFound
+		}
+		if err != nil || k.RevokedAt != nil {
+			return err
+		}
+		var others int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE project_id = $1 AND revoked_at IS NULL AND id <> $2`,
+			projectID, keyID).Scan(&others); err != nil {
+			return err
+		}
+		if others == 0 {
+			return ErrLastKey
+		}
+		return tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING `+keyColumns, keyID).Scan(k.fields()...)
+	})
+	if err != nil {
+		return Key{}, fmt.Errorf("revoke api key %d of project %d: %w", keyID, projectID, err)
+	}
+	return k, nil
 }
 
 func digest(key string) [32]byte { return secret.Digest([]byte(key)) }
 
-// Authenticate returns the project id of a valid key. The lookup is by digest, so neither the time taken
-// nor the query depends on how much of a wrong key matched.
-func (s *Store) Authenticate(ctx context.Context, key string) (int64, error) {
+// touchLastUsed is appended to the lookups of Authenticate and Verify (as a data-modifying CTE, one
+// round trip): it records the use when the recorded one is older than lastUsedGranularity.
+const touchLastUsed = `, touched AS (
+	UPDATE api_keys SET last_used_at = now() FROM k
+	WHERE api_keys.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - make_interval(secs => $2)))
+SELECT id, project_id FROM k`
+
+// Authenticate returns the caller of a valid, unrevoked key. The lookup is by digest, so neither the time
+// taken nor the query depends on how much of a wrong key matched. Nothing is cached: a revoked key is
+// refused from the revocation's commit on.
+func (s *Store) Authenticate(ctx context.Context, key string) (Caller, error) {
 	if !strings.HasPrefix(key, KeyPrefix) || len(key) > 128 {
-		return 0, ErrUnauthenticated
+		return Caller{}, ErrUnauthenticated
 	}
 	d := digest(key)
-	var projectID int64
-	err := s.db.QueryRow(ctx, `SELECT project_id FROM api_keys WHERE digest = $1 AND revoked_at IS NULL`, d[:]).Scan(&projectID)
+	var c Caller
+	err := s.db.QueryRow(ctx, `WITH k AS (SELECT id, project_id, last_used_at FROM api_keys WHERE digest = $1 AND revoked_at IS NULL)`+touchLastUsed,
+		d[:], lastUsedGranularity.Seconds()).Scan(&c.KeyID, &c.ProjectID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, ErrUnauthenticated
+		return Caller{}, ErrUnauthenticated
 	}
 	if err != nil {
-		return 0, fmt.Errorf("authenticate api key: %w", err)
+		return Caller{}, fmt.Errorf("authenticate api key: %w", err)
 	}
-	return projectID, nil
+	return c, nil
+}
+
+// Verify checks that the key a console session was signed in with is still active (ErrUnauthenticated
+// once it is revoked) and records its use, as Authenticate does for a key presented in clear.
+func (s *Store) Verify(ctx context.Context, c Caller) error {
+	var got Caller
+	err := s.db.QueryRow(ctx, `WITH k AS (SELECT id, project_id, last_used_at FROM api_keys WHERE id = $1 AND revoked_at IS NULL)`+touchLastUsed,
+		c.KeyID, lastUsedGranularity.Seconds()).Scan(&got.KeyID, &got.ProjectID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && got != c) {
+		return ErrUnauthenticated
+	}
+	if err != nil {
+		return fmt.Errorf("verify api key %d: %w", c.KeyID, err)
+	}
+	return nil
 }
 
 // Get returns one project.

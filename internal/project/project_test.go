@@ -3,7 +3,9 @@ package project_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/inlet-dev/inlet/internal/project"
@@ -37,8 +39,8 @@ func TestCreateAndAuthenticate(t *testing.T) {
 		{"", 0, project.ErrUnauthenticated},
 	} {
 		got, err := s.Authenticate(ctx, tc.key)
-		if !errors.Is(err, tc.err) || got != tc.want {
-			t.Errorf("Authenticate(%.12q…) = %d, %v; want %d, %v", tc.key, got, err, tc.want, tc.err)
+		if !errors.Is(err, tc.err) || got.ProjectID != tc.want || (err == nil && got.KeyID == 0) {
+			t.Errorf("Authenticate(%.12q…) = %+v, %v; want project %d, %v", tc.key, got, err, tc.want, tc.err)
 		}
 	}
 	// Only the digest is stored.
@@ -49,11 +51,181 @@ func TestCreateAndAuthenticate(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("found the key's text in api_keys; want only its digest")
 	}
-	second, err := s.AddKey(ctx, a.ID)
+	k, second, err := s.CreateKey(ctx, a.ID, "CI")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Authenticate(ctx, second); err != nil || got != a.ID {
-		t.Fatalf("second key: %d, %v; want %d", got, err, a.ID)
+	if got, err := s.Authenticate(ctx, second); err != nil || got != (project.Caller{ProjectID: a.ID, KeyID: k.ID}) {
+		t.Fatalf("second key: %+v, %v; want project %d key %d", got, err, a.ID, k.ID)
+	}
+	if k.Name != "CI" || k.Prefix != second[:12] || k.RevokedAt != nil || k.LastUsedAt != nil {
+		t.Fatalf("created key = %+v; want name CI, prefix %q, never used, not revoked", k, second[:12])
+	}
+}
+
+// TestKeyLifecycle: keys are listed without their secret, another project's key is not found, a revoked
+// key is refused at once by Authenticate and Verify, and the last active key cannot be revoked.
+func TestKeyLifecycle(t *testing.T) {
+	_, pool := testenv.Postgres(t)
+	ctx := context.Background()
+	s := project.NewStore(pool)
+	a, keyA, err := s.Create(ctx, "Shop A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := s.Create(ctx, "Shop B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Authenticate(ctx, keyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, ciKey, err := s.CreateKey(ctx, a.ID, "  CI deploys  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Name != "CI deploys" {
+		t.Errorf("name = %q; want it trimmed", ci.Name)
+	}
+
+	keys, err := s.ListKeys(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].ID != ci.ID || keys[1].ID != first.KeyID {
+		t.Fatalf("list = %+v; want the CI key then the first key", keys)
+	}
+	// Authenticate recorded the first key's use; the CI key was never used.
+	if keys[1].LastUsedAt == nil || keys[0].LastUsedAt != nil {
+		t.Errorf("last used = %v, %v; want the first key's set and the CI key's nil", keys[1].LastUsedAt, keys[0].LastUsedAt)
+	}
+	if keys[1].Prefix != keyA[:12] {
+		t.Errorf("prefix = %q; want %q", keys[1].Prefix, keyA[:12])
+	}
+	if bKeys, err := s.ListKeys(ctx, b.ID); err != nil || len(bKeys) != 1 {
+		t.Fatalf("B's keys = %+v, %v; want its one key only", bKeys, err)
+	}
+
+	// Another project's key id is not found, by get or revoke.
+	if _, err := s.GetKey(ctx, b.ID, ci.ID); !errors.Is(err, project.ErrKeyNotFound) {
+		t.Errorf("GetKey of A's key in B = %v; want ErrKeyNotFound", err)
+	}
+	if _, err := s.RevokeKey(ctx, b.ID, ci.ID); !errors.Is(err, project.ErrKeyNotFound) {
+		t.Errorf("RevokeKey of A's key in B = %v; want ErrKeyNotFound", err)
+	}
+	if _, err := s.Authenticate(ctx, ciKey); err != nil {
+		t.Fatalf("B's revoke attempt touched A's key: %v", err)
+	}
+
+	// Revoking the first key: refused at once, both in clear and for sessions; revoking again is a no-op.
+	revoked, err := s.RevokeKey(ctx, a.ID, first.KeyID)
+	if err != nil || revoked.RevokedAt == nil {
+		t.Fatalf("revoke = %+v, %v", revoked, err)
+	}
+	if _, err := s.Authenticate(ctx, keyA); !errors.Is(err, project.ErrUnauthenticated) {
+		t.Errorf("Authenticate after revoke = %v; want ErrUnauthenticated", err)
+	}
+	if err := s.Verify(ctx, first); !errors.Is(err, project.ErrUnauthenticated) {
+		t.Errorf("Verify after revoke = %v; want ErrUnauthenticated", err)
+	}
+	again, err := s.RevokeKey(ctx, a.ID, first.KeyID)
+	if err != nil || !again.RevokedAt.Equal(*revoked.RevokedAt) {
+		t.Errorf("second revoke = %+v, %v; want the same revocation time", again, err)
+	}
+	ciCaller := project.Caller{ProjectID: a.ID, KeyID: ci.ID}
+	if err := s.Verify(ctx, ciCaller); err != nil {
+		t.Errorf("Verify of the CI key = %v", err)
+	}
+	if err := s.Verify(ctx, project.Caller{ProjectID: b.ID, KeyID: ci.ID}); !errors.Is(err, project.ErrUnauthenticated) {
+		t.Errorf("Verify with the wrong project = %v; want ErrUnauthenticated", err)
+	}
+
+	// The CI key is now the last active one.
+	if _, err := s.RevokeKey(ctx, a.ID, ci.ID); !errors.Is(err, project.ErrLastKey) {
+		t.Errorf("revoking the last key = %v; want ErrLastKey", err)
+	}
+	if _, err := s.Authenticate(ctx, ciKey); err != nil {
+		t.Errorf("the last key stopped working: %v", err)
+	}
+	keys, _ = s.ListKeys(ctx, a.ID)
+	if len(keys) != 2 || keys[0].ID != ci.ID || keys[1].RevokedAt == nil {
+		t.Errorf("list after revoke = %+v; want the active key first, then the revoked one", keys)
+	}
+
+	// Names are bounded.
+	for _, name := range []string{strings.Repeat("é", project.MaxKeyName+1), "tab\there"} {
+		var ne *project.NameError
+		if _, _, err := s.CreateKey(ctx, a.ID, name); !errors.As(err, &ne) {
+			t.Errorf("CreateKey(%.20q…) = %v; want a NameError", name, err)
+		}
+	}
+	if _, _, err := s.CreateKey(ctx, a.ID, strings.Repeat("é", project.MaxKeyName)); err != nil {
+		t.Errorf("a %d-character name is refused: %v", project.MaxKeyName, err)
+	}
+	if _, _, err := s.CreateKey(ctx, 1<<40, ""); !errors.Is(err, project.ErrNotFound) {
+		t.Errorf("CreateKey in no project = %v; want ErrNotFound", err)
+	}
+}
+
+// TestRevokeRaceKeepsOneKey: two concurrent revocations of a project's last two keys cannot both pass the
+// last-key check.
+func TestRevokeRaceKeepsOneKey(t *testing.T) {
+	_, pool := testenv.Postgres(t)
+	ctx := context.Background()
+	s := project.NewStore(pool)
+	for round := range 10 {
+		p, key, err := s.Create(ctx, fmt.Sprintf("P%d", round))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.Authenticate(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k2, _, err := s.CreateKey(ctx, p.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, id := range []int64{c.KeyID, k2.ID} {
+			wg.Go(func() { _, errs[i] = s.RevokeKey(ctx, p.ID, id) })
+		}
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: revocations = %v, %v; want exactly one to succeed", round, errs[0], errs[1])
+		}
+		for _, err := range errs {
+			if err != nil && !errors.Is(err, project.ErrLastKey) {
+				t.Fatalf("round %d: %v; want ErrLastKey", round, err)
+			}
+		}
+	}
+}
+
+// TestMaxActiveKeys: a project holds at most MaxActiveKeys active keys; revoking one makes room.
+func TestMaxActiveKeys(t *testing.T) {
+	_, pool := testenv.Postgres(t)
+	ctx := context.Background()
+	s := project.NewStore(pool)
+	p, _, err := s.Create(ctx, "Many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last project.Key
+	for range project.MaxActiveKeys - 1 {
+		if last, _, err = s.CreateKey(ctx, p.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.CreateKey(ctx, p.ID, ""); !errors.Is(err, project.ErrTooManyKeys) {
+		t.Fatalf("key %d = %v; want ErrTooManyKeys", project.MaxActiveKeys+1, err)
+	}
+	if _, err := s.RevokeKey(ctx, p.ID, last.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateKey(ctx, p.ID, ""); err != nil {
+		t.Fatalf("after a revoke: %v", err)
 	}
 }
