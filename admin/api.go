@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,6 +92,19 @@ type statusError struct {
 
 func (e *statusError) Error() string { return e.msg }
 
+// throttled: the client address has no failed authentication left (429 with Retry-After).
+type throttled struct{ retryAfter time.Duration }
+
+func (e *throttled) Error() string {
+	return fmt.Sprintf("too many failed authentications from this address; retry in %d s", retrySeconds(e.retryAfter))
+}
+
+// retrySeconds rounds a wait up to whole seconds, as Retry-After carries it (after rounding to the
+// millisecond, so that floating-point dust does not add a second).
+func retrySeconds(d time.Duration) int64 {
+	return max(1, int64(math.Ceil(d.Round(time.Millisecond).Seconds())))
+}
+
 type ctxKey struct{}
 
 // caller returns the authenticated caller.
@@ -114,12 +129,19 @@ type api struct {
 	mapErr        []func(error) (int, []FieldError, bool)
 	// sessions are the console's sign-ins; the API accepts one in place of a Bearer key.
 	sessions *sessionStore
+	// limiter counts failed authentications per client address (sign-in form and Bearer keys).
+	limiter           *authLimiter
+	trustForwardedFor bool
 }
 
 type metrics struct {
 	requests *prometheus.CounterVec
 	errors   *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// authFailures and authThrottled count refused keys and the attempts answered 429 unchecked, by
+	// where they were presented (api, sign_in).
+	authFailures  *prometheus.CounterVec
+	authThrottled *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -134,8 +156,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "inlet_admin_request_seconds", Help: "Admin API latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}, []string{"route"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_admin_auth_failures_total", Help: "API keys refused, on the API or the console's sign-in form.",
+		}, []string{"via"}),
+		authThrottled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_admin_auth_throttled_total", Help: "Authentication attempts answered 429 unchecked: the client address failed too often.",
+		}, []string{"via"}),
 	}
-	reg.MustRegister(m.requests, m.errors, m.latency)
+	reg.MustRegister(m.requests, m.errors, m.latency, m.authFailures, m.authThrottled)
 	return m
 }
 
@@ -161,7 +189,7 @@ func (a *api) authed(route string, h handlerFunc) http.HandlerFunc {
 			}
 			return h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess.caller())))
 		}
-		c, err := a.authenticate(r, strings.TrimSpace(key))
+		c, err := a.authenticate(r, strings.TrimSpace(key), "api")
 		if err != nil {
 			return 0, nil, err
 		}
@@ -169,10 +197,19 @@ func (a *api) authed(route string, h handlerFunc) http.HandlerFunc {
 	})
 }
 
-// authenticate checks a key presented by r's client (errUnauthenticated when it is refused).
-func (a *api) authenticate(r *http.Request, key string) (project.Caller, error) {
+// authenticate checks a key presented by r's client, under the failed-authentication limit: an address
+// with no failure left gets a *throttled error without its key being looked at, a refused key takes one
+// of its failures (errUnauthenticated). via names the entry point in the metrics.
+func (a *api) authenticate(r *http.Request, key, via string) (project.Caller, error) {
+	addr := clientAddr(r, a.trustForwardedFor)
+	if d := a.limiter.wait(addr); d > 0 {
+		a.metrics.authThrottled.WithLabelValues(via).Inc()
+		return project.Caller{}, &throttled{retryAfter: d}
+	}
 	c, err := a.projects.Authenticate(r.Context(), key)
 	if errors.Is(err, project.ErrUnauthenticated) {
+		a.limiter.fail(addr)
+		a.metrics.authFailures.WithLabelValues(via).Inc()
 		return project.Caller{}, errUnauthenticated
 	}
 	return c, err
@@ -220,7 +257,11 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) int 
 	p := Problem{Type: "about:blank"}
 	var br *badRequest
 	var se *statusError
+	var th *throttled
 	switch {
+	case errors.As(err, &th):
+		p.Status, p.Detail = http.StatusTooManyRequests, th.Error()
+		w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(th.retryAfter), 10))
 	case errors.As(err, &br):
 		p.Status, p.Errors = http.StatusBadRequest, br.fields
 		p.Detail = "the request has invalid fields"

@@ -4,6 +4,7 @@ package admin
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 )
@@ -17,6 +18,25 @@ type Config struct {
 	// PublicBaseURL is where senders reach the ingestor; webhook URLs are {public_base_url}/hooks/{id}.
 	// Default "http://127.0.0.1:8080".
 	PublicBaseURL string `yaml:"public_base_url"`
+	// AuthFailuresPerMinute is how many failed authentications — a refused key on the console's sign-in
+	// form or in an API request's Authorization header — one client IP may make per minute on average
+	// (IPv6 clients are counted per /64). Beyond its burst, every key that address presents is answered
+	// 429 with Retry-After, without being checked, until its bucket refills; successful sign-ins and
+	// requests cost nothing. Raising it speeds up key guessing and PostgreSQL lookups from one address;
+	// 0 turns the limit off. Default 10.
+	AuthFailuresPerMinute float64 `yaml:"auth_failures_per_minute"`
+	// AuthFailureBurst is how many failures in a row an address may make before the limit applies.
+	// Default 10.
+	AuthFailureBurst int `yaml:"auth_failure_burst"`
+	// AuthLimiterMaxIPs bounds the limiter's memory (~200 bytes per address). An address is forgotten as
+	// soon as its bucket has refilled; past this many, the one whose last failure is oldest is forgotten
+	// (its next failure starts from a full bucket). Default 100000.
+	AuthLimiterMaxIPs int `yaml:"auth_limiter_max_ips"`
+	// TrustForwardedFor says the admin listener is reached only through one reverse proxy that appends
+	// the client's address to X-Forwarded-For: the limiter then counts the last address of that header
+	// instead of the connection's (the proxy's). Leave it false when clients connect directly, or any
+	// client could choose the address it is counted as. Default false.
+	TrustForwardedFor bool `yaml:"trust_forwarded_for"`
 }
 
 // Defaults returns the settings used when the file says nothing.
@@ -25,6 +45,10 @@ func Defaults() Config {
 		ListenAddr:    "127.0.0.1:8081",
 		InternalAddr:  "127.0.0.1:9103",
 		PublicBaseURL: "http://127.0.0.1:8080",
+
+		AuthFailuresPerMinute: 10,
+		AuthFailureBurst:      10,
+		AuthLimiterMaxIPs:     100_000,
 	}
 }
 
@@ -39,6 +63,15 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.PublicBaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
 		return fmt.Errorf("public_base_url: %q is not an http(s) base URL", c.PublicBaseURL)
+	}
+	if c.AuthFailuresPerMinute < 0 || math.IsNaN(c.AuthFailuresPerMinute) || math.IsInf(c.AuthFailuresPerMinute, 0) {
+		return fmt.Errorf("auth_failures_per_minute: %v must be 0 (no limit) or more", c.AuthFailuresPerMinute)
+	}
+	if c.AuthFailureBurst < 1 || c.AuthFailureBurst > 1_000_000 {
+		return fmt.Errorf("auth_failure_burst: %d is not in 1..1000000", c.AuthFailureBurst)
+	}
+	if c.AuthLimiterMaxIPs < 1 || c.AuthLimiterMaxIPs > 10_000_000 {
+		return fmt.Errorf("auth_limiter_max_ips: %d is not in 1..10000000", c.AuthLimiterMaxIPs)
 	}
 	return nil
 }

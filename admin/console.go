@@ -7,10 +7,12 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -265,7 +267,9 @@ func (c *console) showLogin(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 // login checks the API key and starts a session. The form carries a double-submit token (cookie and
-// field must match), so another site cannot sign a browser into its own project.
+// field must match), so another site cannot sign a browser into its own project. Refused keys count
+// against the client address's failed-authentication limit, shared with the API: past it the form
+// answers 429 with Retry-After and checks no key until the address may try again.
 func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	if err := r.ParseForm(); err != nil {
@@ -282,8 +286,12 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, "Enter your project's API key.")
 		return
 	}
-	caller, err := c.a.authenticate(r, key)
+	caller, err := c.a.authenticate(r, key, "sign_in")
+	var th *throttled
 	switch {
+	case errors.As(err, &th):
+		c.showThrottled(w, r, th.retryAfter)
+		return
 	case errors.Is(err, errUnauthenticated):
 		c.showLogin(w, r, http.StatusUnauthorized, "That API key is not valid for any project, or it was revoked.")
 		return
@@ -296,6 +304,22 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	setCookie(w, r, sessionCookie, sess.id, sessionTTL)
 	setCookie(w, r, loginCSRFCookie, "", -1)
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+}
+
+// showThrottled is the sign-in form's 429: it says how long to wait, in words and in Retry-After.
+func (c *console) showThrottled(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	secs := retrySeconds(wait)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	c.showLogin(w, r, http.StatusTooManyRequests, fmt.Sprintf(
+		"Too many failed sign-in attempts from your network. Wait %s, then try again.", plural(secs, "second")))
+}
+
+// plural is "1 second", "30 seconds".
+func plural(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.FormatInt(n, 10) + " " + unit + "s"
 }
 
 func (c *console) logout(w http.ResponseWriter, r *http.Request) {

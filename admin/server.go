@@ -67,6 +67,9 @@ func New(cfg Config, d Deps) *Server {
 		metrics:       newMetrics(d.Registry),
 		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors, directoryErrors, activityErrors, projectErrors},
 		sessions:      newSessionStore(),
+
+		limiter:           newAuthLimiter(cfg),
+		trustForwardedFor: cfg.TrustForwardedFor,
 	}
 	s := &Server{cfg: cfg, log: d.Log, api: a}
 	s.routes = []route{
