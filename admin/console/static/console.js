@@ -847,7 +847,82 @@
     load();
   }
 
-  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage };
+  // ---- API keys -----------------------------------------------------------------------------------
+
+  function apiKeysPage() {
+    const editor = $('#key-editor');
+    const form = $('#key-form');
+    const errBox = $('#key-error');
+    const shown = $('#new-key');
+
+    function status(k) {
+      if (k.revoked_at) return el('span', { class: 'badge badge-off', title: fmtTime(k.revoked_at) }, 'Revoked ' + fmtTime(k.revoked_at));
+      return el('span', { class: 'badge badge-on' }, 'Active');
+    }
+    async function revoke(k, activeCount) {
+      if (activeCount <= 1) { toast('This is the project\u2019s last active key: create another one first.'); return; }
+      const label = k.name ? '\u201c' + k.name + '\u201d (' + k.prefix + '\u2026)' : k.prefix + '\u2026';
+      const text = k.current
+        ? 'You are signed in with ' + label + '. Revoking it signs you out now, and every request made with it is refused from now on.'
+        : label + ' stops working at once: requests made with it are refused and console sessions signed in with it end.';
+      if (!(await confirmDialog('Revoke API key?', text, 'Revoke key'))) return;
+      try {
+        await api('POST', '/api/v1/api-keys/' + k.id + '/revoke');
+      } catch (e) { toast(e.message); load(); return; }
+      if (k.current) { location.href = '/login'; return; }
+      toast('API key revoked');
+      load();
+    }
+
+    let loadSeq = 0;
+    async function load() {
+      const my = ++loadSeq;
+      let data;
+      try { data = await api('GET', '/api/v1/api-keys'); } catch (e) { if (my === loadSeq) toast(e.message); return; }
+      if (my !== loadSeq) return;
+      const keys = data.api_keys || [];
+      const active = keys.filter((k) => !k.revoked_at).length;
+      $('#keys-body').replaceChildren(...keys.map((k) => el('tr', { dataset: { id: String(k.id), status: k.revoked_at ? 'revoked' : 'active' } },
+        el('td', { class: 'name', 'data-label': 'Name' }, k.name ? el('b', {}, k.name) : el('span', { class: 'muted' }, 'Unnamed'),
+          k.current ? el('div', { class: 'muted small current-key' }, 'This session\u2019s key') : null),
+        el('td', { 'data-label': 'Key' }, el('code', {}, k.prefix + '\u2026')),
+        el('td', { 'data-label': 'Created' }, fmtTime(k.created_at)),
+        el('td', { 'data-label': 'Last used' }, k.last_used_at ? fmtTime(k.last_used_at) : el('span', { class: 'muted' }, 'Never')),
+        el('td', { 'data-label': 'Status' }, status(k)),
+        el('td', { class: 'actions' }, k.revoked_at ? null : el('button', {
+          type: 'button', class: 'btn btn-ghost btn-sm revoke-key', 'aria-label': 'Revoke ' + (k.name || k.prefix),
+          onclick: () => revoke(k, active),
+        }, 'Revoke')))));
+    }
+
+    $('#create-key').addEventListener('click', () => {
+      clearErrors(form);
+      errBox.hidden = true;
+      shown.hidden = true;
+      $('#key-name').value = '';
+      editor.hidden = false;
+      $('#key-name').focus();
+    });
+    $('#cancel-key').addEventListener('click', () => { editor.hidden = true; });
+    $('#new-key-done').addEventListener('click', () => { $('#new-key-value').value = ''; shown.hidden = true; });
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      errBox.hidden = true;
+      try {
+        const k = await api('POST', '/api/v1/api-keys', { name: $('#key-name').value.trim() });
+        editor.hidden = true;
+        $('#new-key-value').value = k.key;
+        shown.hidden = false;
+        $('#new-key-value').select();
+        load();
+      } catch (err) {
+        showErrors(form, errBox, err);
+      }
+    });
+    return load();
+  }
+
+  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage };
   document.addEventListener('DOMContentLoaded', () => {
     const init = pages[document.body.dataset.page];
     if (init) {
