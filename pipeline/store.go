@@ -162,19 +162,24 @@ func (s *store) send(ctx context.Context, table int, b *batch) error {
 // awaitQuery waits until the query with this id no longer runs on the server (system.processes), for
 // at most limit; it fails when that cannot be told.
 func (s *store) awaitQuery(ctx context.Context, queryID string, limit time.Duration) error {
+	return s.awaitNone(ctx, "insert "+queryID, limit, "SELECT count() FROM system.processes WHERE query_id = ?", queryID)
+}
+
+// awaitNone polls a count until it is 0, for at most limit.
+func (s *store) awaitNone(ctx context.Context, what string, limit time.Duration, q string, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
 		var n uint64
-		if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id = ?", queryID).Scan(&n); err != nil {
-			return fmt.Errorf("is insert %s still running: %w", queryID, err)
+		if err := s.conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+			return fmt.Errorf("is %s still running: %w", what, err)
 		}
 		if n == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("insert %s still running: %w", queryID, ctx.Err())
+			return fmt.Errorf("%s still running: %w", what, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -202,22 +207,7 @@ func (s *store) awaitInserts(ctx context.Context, topic string, parts []int32, l
 	}
 	q := fmt.Sprintf("SELECT count() FROM system.processes WHERE position(query_id, '%s') = 1 AND (%s)",
 		insertQueryPrefix(topic), strings.Join(cond, " OR "))
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	for {
-		var n uint64
-		if err := s.conn.QueryRow(ctx, q).Scan(&n); err != nil {
-			return fmt.Errorf("are inserts of partitions %v still running: %w", parts, err)
-		}
-		if n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d inserts of partitions %v still running: %w", n, parts, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return s.awaitNone(ctx, fmt.Sprintf("an insert of partitions %v", parts), limit, q)
 }
 
 // highWater returns, per partition asked, the highest src_offset the table holds (-1 when none).
