@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bytedance/sonic"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fasthttp"
 )
 
@@ -88,7 +89,12 @@ func BenchmarkJSONCheck(b *testing.B) {
 // Edge against the real Kafka, beside a null fasthttp handler, under the same load over real TCP. The
 // load comes from a child process (TestLoadGenerator) so that this process's CPU time is the server's
 // alone: accepted requests per CPU-second compare the edge's cost with the cheapest possible server.
-// Run with: go test -run '^$' -bench BenchmarkEdge -benchtime 1x ./ingestor/
+// Run with: go test -run '^$' -bench '^BenchmarkEdge$' -benchtime 1x ./ingestor/
+// (INLET_BENCH_LINGER and INLET_BENCH_COMPRESSION override those settings of the edge under test;
+// BenchmarkEdgeBatchedAcks runs the same loads without the Kafka client.) Besides the ratio, each run
+// reports the server's system CPU and context switches per request: at a low rate most of a request's
+// cost is threads going to sleep and being woken, which the null server does once per request and the
+// edge, whose handler also parks until its batch is acknowledged, more often.
 
 const (
 	loadConns    = 256
@@ -105,45 +111,124 @@ func BenchmarkEdge(b *testing.B) {
 	for _, rate := range loadRates {
 		var nullPerCPUSecond float64
 		b.Run(fmt.Sprintf("rate=%d/null", rate), func(b *testing.B) {
-			srv := &fasthttp.Server{
-				Handler: func(ctx *fasthttp.RequestCtx) {
-					_ = ctx.PostBody()
-					ctx.SetStatusCode(202)
-					ctx.SetContentType("application/json")
-					ctx.SetBodyString(`{"request_id":"01900000-0000-7000-8000-000000000000"}`)
-				},
-				ReadBufferSize: 8 << 10, MaxRequestBodySize: 1 << 20, NoDefaultContentType: true,
-			}
-			ln := listen(b)
-			go func() { _ = srv.Serve(ln) }()
-			defer srv.Shutdown()
-			r := runLoad(b, ln.Addr().String(), rate)
-			nullPerCPUSecond = r.perCPU
+			nullPerCPUSecond = runNull(b, rate)
 		})
 		b.Run(fmt.Sprintf("rate=%d/kafka", rate), func(b *testing.B) {
 			cfg := benchConfig()
-			if v := os.Getenv("INLET_BENCH_LINGER"); v != "" { // to explore the setting
+			if v := os.Getenv("INLET_BENCH_LINGER"); v != "" { // to explore the settings
 				cfg.Linger, _ = time.ParseDuration(v)
 			}
+			if v := os.Getenv("INLET_BENCH_COMPRESSION"); v != "" {
+				cfg.Compression = v
+			}
 			kcfg, cl := realProducer(b, cfg)
-			s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: cl, Topic: kcfg.RequestsTopic, Registerer: newReg(), Log: testLog()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ln := listen(b)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- s.Serve(ctx, ln) }()
-			r := runLoad(b, ln.Addr().String(), rate)
-			cancel()
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
+			r := runEdge(b, cfg, cl, kcfg.RequestsTopic, rate)
 			if nullPerCPUSecond > 0 {
 				b.ReportMetric(r.perCPU/nullPerCPUSecond, "ratio_vs_null")
 			}
 		})
 	}
+}
+
+// BenchmarkEdgeBatchedAcks is BenchmarkEdge with the Kafka client replaced by a producer that
+// acknowledges whatever it holds once per Linger, from one goroutine: what the edge itself costs per
+// CPU-second, its handlers parking and being woken in batches as franz-go wakes them, without the
+// client's own per-batch work (encoding, compression, the broker round trip, and the goroutines and
+// thread wake-ups behind them). The gap between its ratio and BenchmarkEdge's is the client's share.
+func BenchmarkEdgeBatchedAcks(b *testing.B) {
+	for _, rate := range loadRates {
+		var nullPerCPUSecond float64
+		b.Run(fmt.Sprintf("rate=%d/null", rate), func(b *testing.B) {
+			nullPerCPUSecond = runNull(b, rate)
+		})
+		b.Run(fmt.Sprintf("rate=%d/batched", rate), func(b *testing.B) {
+			cfg := benchConfig()
+			prod := &batchAcker{}
+			stop := make(chan struct{})
+			stopped := make(chan struct{})
+			go func() { prod.run(stop, cfg.Linger); close(stopped) }()
+			defer func() { close(stop); <-stopped }()
+			r := runEdge(b, cfg, prod, "requests", rate)
+			if nullPerCPUSecond > 0 {
+				b.ReportMetric(r.perCPU/nullPerCPUSecond, "ratio_vs_null")
+			}
+		})
+	}
+}
+
+// batchAcker acknowledges every record it holds once per tick, in order, from one goroutine.
+type batchAcker struct {
+	mu       sync.Mutex
+	recs     []*kgo.Record
+	promises []func(*kgo.Record, error)
+}
+
+func (a *batchAcker) TryProduce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	a.mu.Lock()
+	a.recs = append(a.recs, r)
+	a.promises = append(a.promises, promise)
+	a.mu.Unlock()
+}
+
+func (a *batchAcker) run(stop <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var recs []*kgo.Record
+	var promises []func(*kgo.Record, error)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		recs, a.recs = a.recs, recs[:0]
+		promises, a.promises = a.promises, promises[:0]
+		a.mu.Unlock()
+		for i, p := range promises {
+			p(recs[i], nil)
+		}
+	}
+}
+
+func (a *batchAcker) Flush(context.Context) error   { return nil }
+func (a *batchAcker) BufferedProduceRecords() int64 { return 0 }
+func (a *batchAcker) BufferedProduceBytes() int64   { return 0 }
+
+// runNull serves the load with a null fasthttp handler (reads the body, answers 202) and returns its
+// accepted requests per CPU-second.
+func runNull(b *testing.B, rate int) float64 {
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			_ = ctx.PostBody()
+			ctx.SetStatusCode(202)
+			ctx.SetContentType("application/json")
+			ctx.SetBodyString(`{"request_id":"01900000-0000-7000-8000-000000000000"}`)
+		},
+		ReadBufferSize: 8 << 10, MaxRequestBodySize: 1 << 20, NoDefaultContentType: true,
+	}
+	ln := listen(b)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Shutdown()
+	return runLoad(b, ln.Addr().String(), rate).perCPU
+}
+
+// runEdge serves the load with the edge producing to prod.
+func runEdge(b *testing.B, cfg Config, prod Producer, topic string, rate int) loadReport {
+	s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: prod, Topic: topic, Registerer: newReg(), Log: testLog()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln := listen(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	r := runLoad(b, ln.Addr().String(), rate)
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	return r
 }
 
 func listen(b *testing.B) net.Listener {
@@ -163,10 +248,12 @@ type loadReport struct {
 	perCPU   float64
 }
 
-func cpuTime() time.Duration {
+// cpuTime is this process's CPU time so far: user + system, and system alone; and its context switches
+// (voluntary + involuntary), which at low load are most of the cost of a request.
+func cpuTime() (total, sys time.Duration, switches int64) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(ru.Stime.Nano()), ru.Nvcsw + ru.Nivcsw
 }
 
 // runLoad runs the load generator child against addr and reports throughput, latency and accepted
@@ -181,7 +268,7 @@ func runLoad(b *testing.B, addr string, rate int) loadReport {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu0 := cpuTime()
+	cpu0, sys0, sw0 := cpuTime()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -195,7 +282,8 @@ func runLoad(b *testing.B, addr string, rate int) loadReport {
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("load generator: %v", err)
 	}
-	cpu := cpuTime() - cpu0
+	cpu, sys, sw := cpuTime()
+	cpu, sys, sw = cpu-cpu0, sys-sys0, sw-sw0
 	if r.Accepted == 0 {
 		b.Fatalf("load generator accepted nothing: %+v", r)
 	}
@@ -205,6 +293,8 @@ func runLoad(b *testing.B, addr string, rate int) loadReport {
 	b.ReportMetric(r.P99, "p99_ms")
 	b.ReportMetric(r.perCPU, "accepted/cpu-s")
 	b.ReportMetric(cpu.Seconds(), "server_cpu_s")
+	b.ReportMetric(sys.Seconds(), "server_sys_s")
+	b.ReportMetric(float64(sw)/float64(r.Sent), "ctxsw/req")
 	b.ReportMetric(0, "ns/op")
 	return r
 }
