@@ -39,7 +39,9 @@ type Config struct {
 	// keeps more idle connections (and their buffers) around.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxConns bounds connections served at once (fasthttp Concurrency); more are answered 503 and closed.
-	// Default 10000. Each connection costs about two buffers of MaxHeaderBytes plus its body.
+	// Default 10000. Each connection costs about two buffers of MaxHeaderBytes plus its body, and one more
+	// while a chunked body is read (the edge keeps a copy of the request's head to log a 413, see
+	// chunkedHeads).
 	MaxConns int `yaml:"max_conns"`
 	// MaxConnsPerIP bounds connections from one client IP; 0 means no per-IP limit. Default 0, because
 	// large senders (Shopify, CRMs) send from few addresses through many connections.
