@@ -15,7 +15,7 @@ const (
 	HeaderConfigVersion = "inlet-config-version"    // decimal webhook version the edge authenticated against
 	HeaderEdgeOutcome   = "inlet-edge-outcome"      // one of the Outcome values
 	HeaderEdgeStatus    = "inlet-edge-status"       // HTTP status the edge answered, decimal
-	HeaderBodyBytes     = "inlet-body-bytes"        // size of the body as received (the value may be truncated or empty)
+	HeaderBodyBytes     = "inlet-body-bytes"        // size of the body as received (the value may be truncated or empty); for a chunked body refused as too large, the limit + 1 (a lower bound: the rest is never read)
 	HeaderTruncated     = "inlet-payload-truncated" // "1" when the value is not the whole body (a preview, or empty for payload_too_large), else "0"
 )
 
