@@ -46,6 +46,24 @@ type Config struct {
 	// MaxConnsPerIP bounds connections from one client IP; 0 means no per-IP limit. Default 0, because
 	// large senders (Shopify, CRMs) send from few addresses through many connections.
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// LingerCloseTimeout bounds how long a connection closed after a refused request that was not read
+	// whole (a body over MaxBodyBytes, 431, 400) lingers: the edge half-closes it after the answer and
+	// reads and discards what the sender still sends until the sender closes, so that a sender still
+	// uploading gets the answer and then an orderly end of stream, not a connection reset (which makes
+	// it retry a payload that cannot fit). Default 2s. 0 closes such connections at once. Raising it
+	// keeps refused connections (a socket and a goroutine each, no request buffers) open longer.
+	LingerCloseTimeout time.Duration `yaml:"linger_close_timeout"`
+	// LingerCloseBytes bounds what is read from one lingering connection; a sender still sending past
+	// it is reset. Default 16 MiB: more than a sender that stops at the answer has in flight when the
+	// answer reaches it (Linux lets a socket buffer 4 MiB unsent and several MiB unread on our side; in
+	// the loopback tests a sender had often sent all of an 8 MiB body by then), and enough for a sender
+	// that writes a body of a few MiB whole before it reads the answer. Raising it lets senders that
+	// never stop cost more bandwidth; LingerCloseTimeout bounds them too.
+	LingerCloseBytes int `yaml:"linger_close_bytes"`
+	// LingerCloseMaxConns bounds connections lingering at once, on top of MaxConns (they are no longer
+	// served); more are closed at once. Default 1024. 0 turns lingering off. Raising it costs a socket
+	// and a goroutine per connection during floods of refused requests.
+	LingerCloseMaxConns int `yaml:"linger_close_max_conns"`
 	// MaxInFlight bounds requests being handled at once (mostly waiting for their Kafka ack); more are
 	// answered 503 with Retry-After instead of queueing. Default 4096. Memory is bounded by
 	// MaxInFlight × MaxBodyBytes for the copies handed to Kafka.
@@ -128,6 +146,10 @@ func Defaults() Config {
 		MaxBufferedRecords: 20000,
 		MaxBufferedBytes:   256 << 20,
 		DeliveryTimeout:    30 * time.Second,
+
+		LingerCloseTimeout:  2 * time.Second,
+		LingerCloseBytes:    16 << 20,
+		LingerCloseMaxConns: 1024,
 	}
 }
 
@@ -161,6 +183,8 @@ func (c *Config) Validate() error {
 		{"max_header_bytes", c.MaxHeaderBytes, 1024, 1 << 20},
 		{"max_conns", c.MaxConns, 1, 1 << 20},
 		{"max_conns_per_ip", c.MaxConnsPerIP, 0, 1 << 20},
+		{"linger_close_bytes", c.LingerCloseBytes, 64 << 10, 1 << 30},
+		{"linger_close_max_conns", c.LingerCloseMaxConns, 0, 1 << 20},
 		{"max_in_flight", c.MaxInFlight, 1, 1 << 20},
 		{"max_json_depth", c.MaxJSONDepth, 1, 10000},
 		{"rate_burst", c.RateBurst, 1, 1 << 30},
@@ -185,6 +209,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("rate_per_webhook: %v must be positive", c.RatePerWebhook)
 	case !(c.RejectedLogRate > 0):
 		return fmt.Errorf("rejected_log_rate: %v must be positive", c.RejectedLogRate)
+	case c.LingerCloseTimeout < 0 || c.LingerCloseTimeout > 30*time.Second:
+		return fmt.Errorf("linger_close_timeout: %s is outside 0..30s", c.LingerCloseTimeout)
 	case c.Linger < 0 || c.Linger > time.Second:
 		return fmt.Errorf("linger: %s is outside 0..1s", c.Linger)
 	case c.MaxBufferedBytes < c.MaxBodyBytes:

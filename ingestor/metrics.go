@@ -18,6 +18,13 @@ type metrics struct {
 	produce    prometheus.Observer
 	rejDropped struct{ rateLimited, backlog, kafka prometheus.Counter }
 	rejWritten prometheus.Counter
+	linger     lingerMetrics
+}
+
+// lingerMetrics are the lingering closes' series (see lingerer).
+type lingerMetrics struct {
+	outcomes  [numLingerOutcomes]prometheus.Counter
+	discarded prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
@@ -43,6 +50,14 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		Namespace: "inlet", Subsystem: "ingestor", Name: "rejected_records_written_total",
 		Help: "Rejected requests acknowledged by Kafka for the activity log.",
 	})
+	lingerCloses := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "inlet", Subsystem: "ingestor", Name: "linger_closes_total",
+		Help: "Connections closed after a request refused unread (413, 431, 400), by how they ended: eof (the sender closed after the answer), timeout (linger_close_timeout), max_bytes (linger_close_bytes), error, over_cap (linger_close_max_conns lingering: closed at once), shutdown.",
+	}, []string{"outcome"})
+	lingerDiscarded := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "inlet", Subsystem: "ingestor", Name: "linger_discarded_bytes_total",
+		Help: "Bytes read and discarded from connections lingering after a refused request.",
+	})
 	gauges := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "inlet", Subsystem: "ingestor", Name: "in_flight_requests",
@@ -64,8 +79,12 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Namespace: "inlet", Subsystem: "ingestor", Name: "tracked_webhooks",
 			Help: "Webhook ids with rate-limit state.",
 		}, func() float64 { return float64(s.states.len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "inlet", Subsystem: "ingestor", Name: "lingering_connections",
+			Help: "Connections being read and discarded before their close, after a request refused unread.",
+		}, func() float64 { return float64(s.lingers.len()) }),
 	}
-	for _, c := range append([]prometheus.Collector{requests, latency, produce, dropped, written}, gauges...) {
+	for _, c := range append([]prometheus.Collector{requests, latency, produce, dropped, written, lingerCloses, lingerDiscarded}, gauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingestor metrics: %w", err)
 		}
@@ -78,6 +97,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	m.rejDropped.rateLimited = dropped.WithLabelValues("rate_limited")
 	m.rejDropped.backlog = dropped.WithLabelValues("backlog")
 	m.rejDropped.kafka = dropped.WithLabelValues("kafka")
+	for i := range m.linger.outcomes {
+		m.linger.outcomes[i] = lingerCloses.WithLabelValues(lingerLabels[i])
+	}
+	m.linger.discarded = lingerDiscarded
 	return m, nil
 }
 

@@ -51,6 +51,7 @@ type Server struct {
 	http     *fasthttp.Server
 	states   *hookStates
 	heads    *chunkedHeads // chunked requests' heads, see chunkedHeads
+	lingers  *lingerer     // connections closed after a request refused unread, see lingerer
 	pool     sync.Pool
 
 	inFlight        atomic.Int64
@@ -93,6 +94,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	s.lingers = newLingerer(cfg, &m.linger)
 	s.http = &fasthttp.Server{
 		Handler:                      s.handle,
 		ErrorHandler:                 s.handleError,
@@ -132,7 +134,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		s.log.Info("ingestor serving", "addr", ln.Addr().String())
-		err := s.http.Serve(ln)
+		err := s.http.Serve(s.lingers.listen(ln))
 		if s.draining.Load() {
 			return nil
 		}
@@ -159,11 +161,20 @@ func (s *Server) shutdown() error {
 	if err := s.http.ShutdownWithContext(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("drain in-flight requests: %w", err))
 	}
+	// Connections lingering after a refused request end on their own within LingerCloseTimeout, while
+	// the producer flushes; new ones close at once.
+	s.lingers.stop()
 	s.log.Info("ingestor shutdown: flushing producer", "in_flight", s.inFlight.Load(),
 		"buffered_records", s.producer.BufferedProduceRecords())
 	s.closing.Store(true)
 	if err := s.producer.Flush(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush producer (%d records left): %w", s.producer.BufferedProduceRecords(), err))
+	}
+	if n := s.lingers.len(); n > 0 {
+		s.log.Info("ingestor shutdown: waiting for lingering connections", "connections", n)
+	}
+	if n := s.lingers.wait(sctx); n > 0 {
+		s.log.Info("ingestor shutdown: lingering connections closed early", "connections", n)
 	}
 	err := errors.Join(errs...)
 	s.log.Info("ingestor shutdown: done", "err", err)
@@ -217,10 +228,16 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 // pass it is read). Such a request is authenticated like any other so that its 413 goes to the
 // webhook's activity log, without its payload. fasthttp has reset a chunked one by then; its head is
 // restored from the copy headerReceived made. Either way the connection is closed after the answer:
-// the rest of the body is never read.
+// the rest of the body is never read, but the close lingers (see lingerer) so that a sender still
+// uploading gets the answer rather than a connection reset. So does every other answer given here but
+// a timeout's: fasthttp closes the connection after each, with the rest of the request unread, and a
+// sender that has not delivered its request within ReadTimeout is given no more time.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	now := time.Now()
 	res := classify(err)
+	if res != resRequestTimeout {
+		s.lingers.mark(ctx.Conn(), now.UnixNano())
+	}
 	head := s.heads.take(&ctx.Request.Header)
 	if res == resPayloadTooLarge {
 		if head != nil {
