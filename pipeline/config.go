@@ -5,6 +5,7 @@ package pipeline
 import (
 	"fmt"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,17 @@ type Config struct {
 	InternalAddr string `yaml:"internal_addr"`
 	// Group is the Kafka consumer group. Default "inlet-pipeline".
 	Group string `yaml:"group"`
+	// InstanceID, when set, makes this process a static member of the consumer group (Kafka's
+	// group.instance.id): restarted with the same id within SessionTimeout, it takes its partitions back
+	// at once, without a rebalance (rolling restarts, a crash and its restart). Each running process
+	// needs its own id: a second process with the same id fences the first out of the group. Default ""
+	// (dynamic membership).
+	InstanceID string `yaml:"instance_id"`
+	// SessionTimeout is how long the group waits for a member that stopped heartbeating (a crashed
+	// process) before its partitions go to the others; with InstanceID, how long a restart has to take
+	// them back. Heartbeats run beside the processing, so slow batches do not count against it. Default
+	// 15s (Kafka's own default is 45s); the broker accepts 6s..30m.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// BatchRows flushes a partition's batch to ClickHouse at this many rows. Default 10000. Larger batches
 	// insert more efficiently but hold more memory per partition.
 	BatchRows int `yaml:"batch_rows"`
@@ -72,12 +84,13 @@ type Config struct {
 // Defaults returns the settings used when the file says nothing.
 func Defaults() Config {
 	return Config{
-		InternalAddr:  "127.0.0.1:9102",
-		Group:         "inlet-pipeline",
-		BatchRows:     10000,
-		BatchBytes:    16 << 20,
-		FlushInterval: time.Second,
-		RetentionDays: 30,
+		InternalAddr:   "127.0.0.1:9102",
+		Group:          "inlet-pipeline",
+		SessionTimeout: 15 * time.Second,
+		BatchRows:      10000,
+		BatchBytes:     16 << 20,
+		FlushInterval:  time.Second,
+		RetentionDays:  30,
 
 		RetentionInterval:   time.Hour,
 		HighWaterLookback:   192 * time.Hour,
@@ -101,6 +114,10 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Group == "":
 		return fmt.Errorf("group: must not be empty")
+	case len(c.InstanceID) > 249 || strings.ContainsFunc(c.InstanceID, func(r rune) bool { return r <= ' ' || r > '~' }):
+		return fmt.Errorf("instance_id: %q must be printable ASCII without spaces, at most 249 bytes", c.InstanceID)
+	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 30*time.Minute:
+		return fmt.Errorf("session_timeout: %s is outside 6s..30m (the broker's default bounds)", c.SessionTimeout)
 	case c.BatchRows < 1 || c.BatchRows > 1_000_000:
 		return fmt.Errorf("batch_rows: %d is outside 1..1000000", c.BatchRows)
 	case c.BatchBytes < 1<<20:

@@ -17,6 +17,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"internal_addr", func(c *Config) { c.InternalAddr = "nope" }},
 		{"group", func(c *Config) { c.Group = "" }},
+		{"instance_id", func(c *Config) { c.InstanceID = "two words" }},
+		{"session_timeout", func(c *Config) { c.SessionTimeout = time.Second }},
 		{"batch_rows", func(c *Config) { c.BatchRows = 0 }},
 		{"batch_bytes", func(c *Config) { c.BatchBytes = 1000 }},
 		{"flush_interval", func(c *Config) { c.FlushInterval = time.Hour }},

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -56,13 +55,14 @@ func runChild() int {
 	cfg := testConfig()
 	cfg.Group = os.Getenv(childGroupEnv)
 	cfg.BatchRows = 40
+	// A restarted child takes its predecessor's place at once (static membership) instead of waiting
+	// for the dead member's session to time out.
+	cfg.InstanceID = "kill-test-child"
+	cfg.SessionTimeout = 6 * time.Second
 	p, err := pipeline.New(cfg, pipeline.Deps{
 		Kafka: kcfg, ClickHouse: conn, Hooks: hooks, Resolver: res,
 		Registry: prometheus.NewRegistry(), Logger: testenv.Logger(),
 		Failpoint: pipeline.FailpointFromEnv(),
-		// A restarted child takes its predecessor's place at once instead of waiting for the dead
-		// member's session to time out.
-		KafkaOpts: []kgo.Opt{kgo.InstanceID("kill-test-child"), kgo.SessionTimeout(6 * time.Second)},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)

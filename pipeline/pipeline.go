@@ -159,6 +159,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		kgo.OnPartitionsLost(p.onLost),
 		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { p.fence.rebalanceWaiting() }),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.SessionTimeout(cfg.SessionTimeout),
 		// Fetch sizes bound compressed bytes; decompressed, a fetch is that times the compression ratio
 		// (JSON: ~3-10×, a padded body: up to ~250× with lz4). One fetch in flight and 1 MiB per
 		// partition keep the decompressed backlog small; a larger record still comes whole (Kafka always
@@ -168,6 +169,9 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		kgo.MaxConcurrentFetches(1),
 		kgo.DefaultProduceTopic(deps.Kafka.EventsTopic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
 	cl, err := kafka.NewClient(deps.Kafka, "pipeline", append(opts, deps.KafkaOpts...)...)
 	if err != nil {
