@@ -197,9 +197,15 @@ func startEdgeLogging(t testing.TB, cfg Config, hooks Hooks, prod Producer, topi
 		Dial:     func(string) (net.Conn, error) { return ln.Dial() },
 		MaxConns: 1024, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 	}
+	e.serve(t, ln)
+	return e
+}
+
+// serve runs the edge's server on ln until the test ends (or e.stop).
+func (e *edge) serve(t testing.TB, ln net.Listener) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ctx, ln) }()
+	go func() { errc <- e.s.Serve(ctx, ln) }()
 	var once sync.Once
 	var serveErr error
 	e.stop = func() error {
@@ -214,7 +220,6 @@ func startEdgeLogging(t testing.TB, cfg Config, hooks Hooks, prod Producer, topi
 		return serveErr
 	}
 	t.Cleanup(func() { _ = e.stop() })
-	return e
 }
 
 // answer is a response's parts that tests look at.

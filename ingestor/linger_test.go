@@ -3,7 +3,6 @@ package ingestor
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,23 +36,7 @@ func startTCPEdge(t testing.TB, cfg Config, hooks Hooks, prod Producer) (*edge, 
 	addr := ln.Addr().String()
 	e := &edge{s: s, reg: reg}
 	e.client = &fasthttp.HostClient{Addr: addr, MaxConns: 64, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ctx, ln) }()
-	var once sync.Once
-	var serveErr error
-	e.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case serveErr = <-errc:
-			case <-time.After(20 * time.Second):
-				serveErr = errors.New("Serve did not return within 20s of cancel")
-			}
-		})
-		return serveErr
-	}
-	t.Cleanup(func() { _ = e.stop() })
+	e.serve(t, ln)
 	return e, addr
 }
 
