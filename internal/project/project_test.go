@@ -8,22 +8,30 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
+// twoProjects creates "Shop A" and "Shop B" in a fresh database and returns them with their keys.
+func twoProjects(t *testing.T) (pool *pgxpool.Pool, s *project.Store, a project.Project, keyA string, b project.Project, keyB string) {
+	t.Helper()
+	_, pool = testenv.Postgres(t)
+	s = project.NewStore(pool)
+	var err error
+	if a, keyA, err = s.Create(context.Background(), "Shop A"); err != nil {
+		t.Fatal(err)
+	}
+	if b, keyB, err = s.Create(context.Background(), "Shop B"); err != nil {
+		t.Fatal(err)
+	}
+	return pool, s, a, keyA, b, keyB
+}
+
 func TestCreateAndAuthenticate(t *testing.T) {
-	_, pool := testenv.Postgres(t)
 	ctx := context.Background()
-	s := project.NewStore(pool)
-	a, keyA, err := s.Create(ctx, "Shop A")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, keyB, err := s.Create(ctx, "Shop B")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, s, a, keyA, b, keyB := twoProjects(t)
 	if !strings.HasPrefix(keyA, project.KeyPrefix) || len(keyA) < 40 {
 		t.Fatalf("key %q: want %s + ≥32 random bytes", keyA[:10], project.KeyPrefix)
 	}
@@ -66,17 +74,8 @@ func TestCreateAndAuthenticate(t *testing.T) {
 // TestKeyLifecycle: keys are listed without their secret, another project's key is not found, a revoked
 // key is refused at once by Authenticate and Verify, and the last active key cannot be revoked.
 func TestKeyLifecycle(t *testing.T) {
-	_, pool := testenv.Postgres(t)
 	ctx := context.Background()
-	s := project.NewStore(pool)
-	a, keyA, err := s.Create(ctx, "Shop A")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _, err := s.Create(ctx, "Shop B")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s, a, keyA, b, _ := twoProjects(t)
 	first, err := s.Authenticate(ctx, keyA)
 	if err != nil {
 		t.Fatal(err)
