@@ -162,6 +162,51 @@ func TestProject(t *testing.T) {
 	e.want("GET", "/api/v1/nope", e.keyA, nil, 404)
 }
 
+// TestProjectPhoneRegion: PATCH /project sets phone_region per project; an unknown region is a 400
+// problem naming the field, and then nothing (not even a valid notification_url beside it) is written.
+func TestProjectPhoneRegion(t *testing.T) {
+	e := newEnv(t)
+	out := e.want("PATCH", "/api/v1/project", e.keyB, map[string]any{"phone_region": "GB"}, 200)
+	if !strings.Contains(string(out), `"phone_region":"GB"`) {
+		t.Fatalf("PATCH phone_region GB = %s; want it in the project", out)
+	}
+	if out := e.want("GET", "/api/v1/project", e.keyA, nil, 200); !strings.Contains(string(out), `"phone_region":""`) {
+		t.Fatalf("project A = %s; want phone_region \"\" (B's region is B's)", out)
+	}
+	for _, region := range []string{"XX", "gb", "GBR", "001", " GB"} {
+		body := map[string]any{"notification_url": "https://hooks.example/" + region, "phone_region": region}
+		enc, err := sonic.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest("PATCH", e.url+"/api/v1/project", bytes.NewReader(enc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+e.keyB)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(string(got), `"field":"phone_region"`) {
+			t.Errorf("PATCH phone_region %q = %d %s %s; want 400 problem+json naming phone_region",
+				region, resp.StatusCode, resp.Header.Get("Content-Type"), got)
+		}
+	}
+	out = e.want("GET", "/api/v1/project", e.keyB, nil, 200)
+	if !strings.Contains(string(out), `"phone_region":"GB"`) || strings.Contains(string(out), "hooks.example") {
+		t.Fatalf("project B after refused PATCHes = %s; want region GB and no notification url", out)
+	}
+	out = e.want("PATCH", "/api/v1/project", e.keyB, map[string]any{"phone_region": ""}, 200)
+	if !strings.Contains(string(out), `"phone_region":""`) {
+		t.Fatalf("PATCH phone_region \"\" = %s; want it cleared", out)
+	}
+}
+
 func TestSampleFields(t *testing.T) {
 	e := newEnv(t)
 	sample := `{"user_id":"12345","email_address":"jane@example.com","price":99.99,"customer":{"tags":["vip"]},"order.id":"X"}`

@@ -169,6 +169,7 @@ func (a *api) getProject(_ http.ResponseWriter, r *http.Request) (int, any, erro
 func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req struct {
 		NotificationURL *string `json:"notification_url"`
+		PhoneRegion     *string `json:"phone_region"`
 	}
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
@@ -177,9 +178,15 @@ func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, er
 		if err := validNotificationURL(*req.NotificationURL); err != nil {
 			return 0, nil, invalid("notification_url", "%v", err)
 		}
-		if err := a.projects.SetNotificationURL(r.Context(), projectID(r.Context()), *req.NotificationURL); err != nil {
-			return 0, nil, err
-		}
 	}
-	return a.getProject(nil, r)
+	p, err := a.projects.Update(r.Context(), projectID(r.Context()),
+		project.Update{NotificationURL: req.NotificationURL, PhoneRegion: req.PhoneRegion})
+	var re *project.RegionError
+	if errors.As(err, &re) {
+		return 0, nil, invalid("phone_region", "%v", err)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, p, nil
 }

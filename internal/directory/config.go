@@ -11,8 +11,9 @@ import (
 type Config struct {
 	// DefaultRegion is the ISO 3166-1 alpha-2 region (e.g. "US", "GB") whose national numbering plan
 	// reads phone numbers written without a country code, on write and on lookup alike. Default ""
-	// (none): such numbers are invalid on write and match nothing on lookup. Changing it later does not
-	// rewrite numbers already stored.
+	// (none): such numbers are invalid on write and match nothing on lookup. A project's phone_region,
+	// when set, takes its place for that project. Changing either later does not rewrite numbers
+	// already stored.
 	DefaultRegion string `yaml:"default_region"`
 
 	// ImportBatch is how many NDJSON lines go to PostgreSQL in one round trip. Default 1000; raising it
@@ -64,7 +65,7 @@ func Defaults() Config {
 // Validate reports the first invalid field, named as in the YAML file.
 func (c *Config) Validate() error {
 	switch {
-	case !validRegion(c.DefaultRegion):
+	case !ValidRegion(c.DefaultRegion):
 		return fmt.Errorf("default_region: %q is not a known ISO 3166-1 alpha-2 region", c.DefaultRegion)
 	case c.ImportBatch < 1 || c.ImportBatch > 100_000:
 		return fmt.Errorf("import_batch: %d must be between 1 and 100000", c.ImportBatch)

@@ -229,8 +229,9 @@ func NormalizePhone(s, defaultRegion string) (string, error) {
 	return phonenumbers.Format(n, phonenumbers.E164), nil
 }
 
-// validRegion reports whether r is a region libphonenumber knows ("" means none).
-func validRegion(r string) bool {
+// ValidRegion reports whether r is a region libphonenumber knows, as an upper-case ISO 3166-1 alpha-2
+// code ("" means none).
+func ValidRegion(r string) bool {
 	return r == "" || phonenumbers.GetSupportedRegions()[r]
 }
 

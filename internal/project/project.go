@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/secret"
 )
 
@@ -27,12 +28,21 @@ var ErrUnauthenticated = errors.New("api key not recognised")
 // ErrNotFound: no such project.
 var ErrNotFound = errors.New("project not found")
 
-// Project is a tenant.
+// Project is a tenant. PhoneRegion is the ISO 3166-1 alpha-2 region whose national numbering plan
+// reads the project's phone numbers written without a country code; "" means directory.default_region.
 type Project struct {
 	ID              int64     `json:"id"`
 	Name            string    `json:"name"`
 	NotificationURL string    `json:"notification_url"`
+	PhoneRegion     string    `json:"phone_region"`
 	CreatedAt       time.Time `json:"created_at"`
+}
+
+// projectColumns are the columns Project.fields scans.
+const projectColumns = `id, name, notification_url, phone_region, created_at`
+
+func (p *Project) fields() []any {
+	return []any{&p.ID, &p.Name, &p.NotificationURL, &p.PhoneRegion, &p.CreatedAt}
 }
 
 // Store reads and writes projects and keys.
@@ -50,8 +60,8 @@ func (s *Store) Create(ctx context.Context, name string) (Project, string, error
 	var p Project
 	var key string
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO projects (name) VALUES ($1) RETURNING id, name, notification_url, created_at`, name).
-			Scan(&p.ID, &p.Name, &p.NotificationURL, &p.CreatedAt); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO projects (name) VALUES ($1) RETURNING `+projectColumns, name).
+			Scan(p.fields()...); err != nil {
 			return err
 		}
 		var err error
@@ -299,31 +309,54 @@ func (s *Store) Verify(ctx context.Context, c Caller) error {
 // Get returns one project.
 func (s *Store) Get(ctx context.Context, id int64) (Project, error) {
 	var p Project
-	err := s.db.QueryRow(ctx, `SELECT id, name, notification_url, created_at FROM projects WHERE id = $1`, id).
-		Scan(&p.ID, &p.Name, &p.NotificationURL, &p.CreatedAt)
+	err := s.db.QueryRow(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = $1`, id).Scan(p.fields()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ErrNotFound
 	}
 	return p, err
 }
 
-// SetNotificationURL sets where auth-failure notifications are POSTed ("" for none).
-func (s *Store) SetNotificationURL(ctx context.Context, id int64, url string) error {
-	tag, err := s.db.Exec(ctx, `UPDATE projects SET notification_url = $2 WHERE id = $1`, id, url)
+// Update is a change to a project's settings; nil fields are left as they are.
+type Update struct {
+	// NotificationURL is where auth-failure notifications are POSTed ("" for none). The caller
+	// validates it.
+	NotificationURL *string
+	// PhoneRegion is an ISO 3166-1 alpha-2 region libphonenumber knows, or "" for
+	// directory.default_region. Anything else is a *RegionError and nothing is written.
+	PhoneRegion *string
+}
+
+// RegionError says why a phone region is refused.
+type RegionError struct{ Region string }
+
+func (e *RegionError) Error() string {
+	return fmt.Sprintf("%q is not a known ISO 3166-1 alpha-2 region (e.g. \"GB\", \"US\"), nor empty", e.Region)
+}
+
+// Update applies u in one statement, so that either every field changes or none does. A change of the
+// phone region is announced to the resolvers ("project:<id>") by a trigger when it commits.
+func (s *Store) Update(ctx context.Context, id int64, u Update) (Project, error) {
+	if u.PhoneRegion != nil && !directory.ValidRegion(*u.PhoneRegion) {
+		return Project{}, &RegionError{*u.PhoneRegion}
+	}
+	var p Project
+	err := s.db.QueryRow(ctx, `UPDATE projects SET notification_url = coalesce($2, notification_url),
+	phone_region = coalesce($3, phone_region) WHERE id = $1 RETURNING `+projectColumns,
+		id, u.NotificationURL, u.PhoneRegion).Scan(p.fields()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Project{}, ErrNotFound
+	}
 	if err != nil {
-		return fmt.Errorf("set notification url of project %d: %w", id, err)
+		return Project{}, fmt.Errorf("update project %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return p, nil
 }
 
 // FindByName returns the first project with this name (used by the demo seed to stay idempotent).
 func (s *Store) FindByName(ctx context.Context, name string) (Project, error) {
 	var p Project
-	err := s.db.QueryRow(ctx, `SELECT id, name, notification_url, created_at FROM projects WHERE name = $1 ORDER BY id LIMIT 1`, name).
-		Scan(&p.ID, &p.Name, &p.NotificationURL, &p.CreatedAt)
+	err := s.db.QueryRow(ctx, `SELECT `+projectColumns+` FROM projects WHERE name = $1 ORDER BY id LIMIT 1`, name).
+		Scan(p.fields()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ErrNotFound
 	}

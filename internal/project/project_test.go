@@ -228,3 +228,44 @@ func TestMaxActiveKeys(t *testing.T) {
 		t.Fatalf("after a revoke: %v", err)
 	}
 }
+
+func TestUpdate(t *testing.T) {
+	ctx := context.Background()
+	pool, s, a, _, b, _ := twoProjects(t)
+	url, gb := "https://hooks.example/a", "GB"
+	got, err := s.Update(ctx, a.ID, project.Update{NotificationURL: &url, PhoneRegion: &gb})
+	if err != nil || got.NotificationURL != url || got.PhoneRegion != "GB" {
+		t.Fatalf("Update(a, url, GB) = %+v, %v; want both set", got, err)
+	}
+	if got, err := s.Get(ctx, b.ID); err != nil || got.PhoneRegion != "" || got.NotificationURL != "" {
+		t.Fatalf("project b after a's update = %+v, %v; want unchanged", got, err)
+	}
+	// A nil field is left as it is.
+	us := "US"
+	if got, err := s.Update(ctx, a.ID, project.Update{PhoneRegion: &us}); err != nil || got.PhoneRegion != "US" || got.NotificationURL != url {
+		t.Fatalf("Update(a, US) = %+v, %v; want region US and the url kept", got, err)
+	}
+	// An unknown region is refused before anything is written.
+	other := "https://hooks.example/other"
+	for _, region := range []string{"XX", "gb", "GBR", "001", "ZZ"} {
+		_, err := s.Update(ctx, a.ID, project.Update{NotificationURL: &other, PhoneRegion: &region})
+		var re *project.RegionError
+		if !errors.As(err, &re) {
+			t.Errorf("Update(a, %q) = %v; want a *RegionError", region, err)
+		}
+	}
+	if got, err := s.Get(ctx, a.ID); err != nil || got.PhoneRegion != "US" || got.NotificationURL != url {
+		t.Fatalf("project a after refused updates = %+v, %v; want region US and the first url", got, err)
+	}
+	// The column refuses what is not two upper-case letters even when written around the store.
+	if _, err := pool.Exec(ctx, `UPDATE projects SET phone_region = 'gb' WHERE id = $1`, a.ID); err == nil {
+		t.Fatalf("UPDATE phone_region = 'gb': no error; want the CHECK to refuse it")
+	}
+	empty := ""
+	if got, err := s.Update(ctx, a.ID, project.Update{PhoneRegion: &empty}); err != nil || got.PhoneRegion != "" {
+		t.Fatalf("Update(a, \"\") = %+v, %v; want the region cleared", got, err)
+	}
+	if _, err := s.Update(ctx, 1<<40, project.Update{PhoneRegion: &gb}); !errors.Is(err, project.ErrNotFound) {
+		t.Fatalf("Update(unknown project) = %v; want ErrNotFound", err)
+	}
+}
