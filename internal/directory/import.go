@@ -51,7 +51,8 @@ type pending struct {
 	device Device
 }
 
-// Import reads NDJSON from r, one user or device per line, and upserts them into the project:
+// Import reads NDJSON from r, one user or device per line, and upserts them into the project (phone
+// numbers without a country code are read in the project's phone region, else Config.DefaultRegion):
 //
 //	{"type":"user","user_id":"42","email":"jane@example.com","phone":"+15551234567"}
 //	{"type":"device","hwid":"A1B2","user_id":"42","platform":"ios"}
@@ -67,12 +68,13 @@ type pending struct {
 // failed, PostgreSQL unreachable, ctx done); the result then counts the batches committed before it.
 func (s *Store) Import(ctx context.Context, projectID int64, r io.Reader) (ImportResult, error) {
 	res := ImportResult{Errors: []LineError{}}
-	var exists bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM projects WHERE id = $1)`, projectID).Scan(&exists); err != nil {
-		return res, fmt.Errorf("import into project %d: %w", projectID, err)
-	}
-	if !exists {
+	// The region is read once: a change during the import applies from the next one.
+	region, err := s.phoneRegion(ctx, projectID)
+	if errors.Is(err, ErrNotFound) {
 		return res, fmt.Errorf("import into project %d: project: %w", projectID, ErrNotFound)
+	}
+	if err != nil {
+		return res, fmt.Errorf("import into project %d: %w", projectID, err)
 	}
 	imp := importer{s: s, projectID: projectID, res: &res,
 		users: map[string]struct{}{}, devices: map[string]struct{}{}}
@@ -89,7 +91,7 @@ func (s *Store) Import(ctx context.Context, projectID int64, r io.Reader) (Impor
 			}
 			imp.fail(res.Lines, fmt.Sprintf("line longer than %d bytes", s.cfg.MaxLineBytes))
 		} else if err == nil || err == io.EOF {
-			if p, msg := parseLine(b, res.Lines, s.cfg.DefaultRegion); msg != "" {
+			if p, msg := parseLine(b, res.Lines, region); msg != "" {
 				imp.fail(res.Lines, msg)
 			} else if p != nil {
 				if ferr := imp.add(ctx, *p); ferr != nil {
@@ -104,7 +106,7 @@ func (s *Store) Import(ctx context.Context, projectID int64, r io.Reader) (Impor
 			return res, fmt.Errorf("import into project %d: read line %d: %w", projectID, res.Lines, err)
 		}
 	}
-	err := imp.flush(ctx)
+	err = imp.flush(ctx)
 	// Parse errors are reported as they are read, database refusals when their batch is applied.
 	slices.SortFunc(res.Errors, func(a, b LineError) int { return cmp.Compare(a.Line, b.Line) })
 	return res, err

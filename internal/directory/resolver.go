@@ -1,8 +1,10 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/dgraph-io/ristretto/v2/z"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,6 +45,11 @@ type Subject struct {
 // "project:<project>"): a change in a project makes every cached entry of that project stale, a
 // listener reconnect makes every entry stale. Stale entries are refetched, but served when PostgreSQL
 // cannot be reached (stale-if-error). It is safe for concurrent use.
+//
+// Phone values are normalised in the project's phone region (projects.phone_region, else
+// Config.DefaultRegion), read on a phone miss and cached per project until a "project:<project>"
+// notification, a listener reconnect or Config.TTL. Entries are keyed by the value as sent, so a region
+// change must make them stale too: the same notification does.
 type Resolver struct {
 	pool  *pgxpool.Pool
 	cfg   Config
@@ -51,10 +59,25 @@ type Resolver struct {
 
 	// epoch counts listener (re)connects: bumping it makes every entry stale at once.
 	epoch atomic.Uint64
-	// gens counts changes per project. A project absent from the map is at generation 0; its counter
-	// is created on its first change, so entries stored at 0 become stale then.
-	mu   sync.RWMutex
-	gens map[int64]*atomic.Uint64
+	// gens counts changes per project. A project absent from the map is at generation 0; its counters
+	// are created on its first change, so entries stored at 0 become stale then. regions caches each
+	// project's phone region; both maps hold one small entry per project seen.
+	mu      sync.RWMutex
+	gens    map[int64]*projectGen
+	regions map[int64]cachedRegion
+}
+
+// projectGen counts one project's change notifications.
+type projectGen struct {
+	changes  atomic.Uint64 // every notification: the project's cached entries are stale
+	settings atomic.Uint64 // "project:" notifications only: the project's cached phone region is stale
+}
+
+// cachedRegion is a project's phone_region as read at epoch and settings generation settings.
+type cachedRegion struct {
+	region          string // as stored: "" means Config.DefaultRegion
+	epoch, settings uint64
+	freshUntil      int64 // unix nanoseconds; past it the region is read again
 }
 
 // entry is one cached answer, found or not. It is immutable once stored.
@@ -109,7 +132,7 @@ func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, cfg Config, reg prometheu
 	if err != nil {
 		return nil, fmt.Errorf("directory cache: %w", err)
 	}
-	r := &Resolver{pool: pool, cfg: cfg, log: log, cache: cache, gens: map[int64]*atomic.Uint64{}}
+	r := &Resolver{pool: pool, cfg: cfg, log: log, cache: cache, gens: map[int64]*projectGen{}, regions: map[int64]cachedRegion{}}
 	r.m = resolverMetrics{
 		values: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "inlet_directory_resolve_values_total",
@@ -160,8 +183,9 @@ func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, cfg Config, reg prometheu
 // Close releases the cache. Resolve must not be called afterwards.
 func (r *Resolver) Close() { r.cache.Close() }
 
-// Changed implements pgdb.Subscriber: a change in project P makes all of P's cached entries stale. An
-// unparsable payload makes everything stale, to be safe.
+// Changed implements pgdb.Subscriber: a change in project P makes all of P's cached entries stale, and
+// a "project:P" change (its phone region) its cached region too. An unparsable payload makes everything
+// stale, to be safe.
 func (r *Resolver) Changed(payload string) {
 	rest := payload[strings.IndexByte(payload, ':')+1:]
 	if i := strings.IndexByte(rest, ':'); i >= 0 {
@@ -179,12 +203,16 @@ func (r *Resolver) Changed(payload string) {
 	if g == nil {
 		r.mu.Lock()
 		if g = r.gens[pid]; g == nil {
-			g = new(atomic.Uint64)
+			g = new(projectGen)
 			r.gens[pid] = g
 		}
 		r.mu.Unlock()
 	}
-	g.Add(1)
+	// The region first: a Resolve that sees the new entry generation then also sees the region stale.
+	if strings.HasPrefix(payload, "project:") {
+		g.settings.Add(1)
+	}
+	g.changes.Add(1)
 	r.m.invalidation.WithLabelValues("project").Inc()
 }
 
@@ -202,7 +230,42 @@ func (r *Resolver) generation(projectID int64) uint64 {
 	if g == nil {
 		return 0
 	}
-	return g.Load()
+	return g.changes.Load()
+}
+
+// phoneRegion returns the region that reads the project's phone values without a country code: its
+// phone_region, else Config.DefaultRegion. The region is cached. A query error is returned rather than a
+// stale region served: answers normalised in an outdated region would be cached as current, whereas the
+// caller serves its stale entries instead. A project that does not exist gets the default (its values
+// match nothing anyway).
+func (r *Resolver) phoneRegion(ctx context.Context, projectID int64) (string, error) {
+	epoch := r.epoch.Load()
+	var settings uint64
+	r.mu.RLock()
+	if g := r.gens[projectID]; g != nil {
+		settings = g.settings.Load()
+	}
+	c, cached := r.regions[projectID]
+	r.mu.RUnlock()
+	if cached && c.epoch == epoch && c.settings == settings && time.Now().UnixNano() < c.freshUntil {
+		return cmp.Or(c.region, r.cfg.DefaultRegion), nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
+	var region string
+	err := r.pool.QueryRow(qctx, phoneRegionSQL, projectID).Scan(&region)
+	cancel()
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		region = ""
+	case err != nil:
+		return "", fmt.Errorf("read phone region of project %d: %w", projectID, err)
+	}
+	// Stored with the generations read before the query: a change notified meanwhile makes it stale.
+	r.mu.Lock()
+	r.regions[projectID] = cachedRegion{region: region, epoch: epoch, settings: settings,
+		freshUntil: time.Now().Add(r.cfg.TTL).UnixNano()}
+	r.mu.Unlock()
+	return cmp.Or(region, r.cfg.DefaultRegion), nil
 }
 
 // Resolve looks up values of one kind in the project and returns the subject of each value found,
@@ -273,11 +336,19 @@ func (r *Resolver) fetch(ctx context.Context, projectID int64, kind webhook.Iden
 		seen[m.value] = struct{}{}
 		return dup
 	})
+	var qerr error
+	region := r.cfg.DefaultRegion
+	if kind == webhook.ByPhone {
+		region, qerr = r.phoneRegion(ctx, projectID)
+	}
 	// The query takes normalised values; several raw values may share one (two spellings of a phone).
 	params := make([]string, 0, len(misses))
 	byParam := make(map[string][]int, len(misses))
 	for i, m := range misses {
-		p, ok := queryValue(kind, m.value, r.cfg.DefaultRegion)
+		if qerr != nil {
+			break
+		}
+		p, ok := queryValue(kind, m.value, region)
 		if !ok {
 			continue // cannot match anything: cached below as not found
 		}
@@ -287,8 +358,7 @@ func (r *Resolver) fetch(ctx context.Context, projectID int64, kind webhook.Iden
 		byParam[p] = append(byParam[p], i)
 	}
 	found := make([]*Subject, len(misses))
-	var qerr error
-	if len(params) > 0 {
+	if qerr == nil && len(params) > 0 {
 		qerr = r.query(ctx, projectID, kind, params, func(param string, s Subject) {
 			for _, i := range byParam[param] {
 				found[i] = &s

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,7 +72,14 @@ RETURNING hwid, user_id, platform, created_at, updated_at, (xmax = 0)`
 // (ErrInvalid), *ConflictError (ErrConflict) when the email or phone belongs to another user,
 // ErrNotFound when the project does not exist.
 func (s *Store) UpsertUser(ctx context.Context, projectID int64, u User) (User, bool, error) {
-	u, err := normalizeUser(u, s.cfg.DefaultRegion)
+	region := s.cfg.DefaultRegion
+	if u.Phone != "" {
+		var err error
+		if region, err = s.phoneRegion(ctx, projectID); err != nil {
+			return User{}, false, err
+		}
+	}
+	u, err := normalizeUser(u, region)
 	if err != nil {
 		return User{}, false, err
 	}
@@ -83,6 +91,24 @@ func (s *Store) UpsertUser(ctx context.Context, projectID int64, u User) (User, 
 		return User{}, false, writeErr(fmt.Sprintf("upsert user %q of project %d", u.UserID, projectID), err)
 	}
 	return out, created, nil
+}
+
+// phoneRegionSQL reads the region of a project's phone numbers; empty means Config.DefaultRegion.
+const phoneRegionSQL = `SELECT phone_region FROM projects WHERE id = $1`
+
+// phoneRegion returns the region that reads the project's phone numbers written without a country
+// code: the project's phone_region, else Config.DefaultRegion. It is read on every call (admin
+// operations are rare; the Resolver caches it). ErrNotFound when the project does not exist.
+func (s *Store) phoneRegion(ctx context.Context, projectID int64) (string, error) {
+	var region string
+	err := s.pool.QueryRow(ctx, phoneRegionSQL, projectID).Scan(&region)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("project %d: %w", projectID, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read phone region of project %d: %w", projectID, err)
+	}
+	return cmp.Or(region, s.cfg.DefaultRegion), nil
 }
 
 // GetUser returns one user, or ErrNotFound.
@@ -226,7 +252,11 @@ func (s *Store) Lookup(ctx context.Context, projectID int64, kind webhook.Identi
 		q := `SELECT user_id, email, phone, created_at, updated_at FROM users
 WHERE project_id = $1 AND lower(email) = lower($2) AND email <> ''`
 		if kind == webhook.ByPhone {
-			phone, err := NormalizePhone(value, s.cfg.DefaultRegion)
+			region, err := s.phoneRegion(ctx, projectID)
+			if err != nil {
+				return Profile{}, err
+			}
+			phone, err := NormalizePhone(value, region)
 			if err != nil {
 				return Profile{}, &ValidationError{Fields: []FieldError{{Field: "phone", Message: err.Error()}}}
 			}

@@ -14,7 +14,7 @@ import (
 
 // ConfigChannel is the NOTIFY channel on which the migrations' triggers announce every change to a
 // webhook, an event, a user or a device. Payloads: "webhook:<public id>", "event:<id>",
-// "user:<project id>:<user id>", "device:<project id>:<hwid>".
+// "user:<project id>:<user id>", "device:<project id>:<hwid>", "project:<project id>" (its phone region).
 const ConfigChannel = "inlet_config"
 
 // Subscriber receives change notifications. Changed is called with each payload that starts with the
