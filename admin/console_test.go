@@ -166,6 +166,7 @@ func TestConsolePagesAndHeaders(t *testing.T) {
 		{"/webhooks/" + idOf(mine) + "/activity", 200, "Activity log"},
 		{"/users", 200, "User Explorer"},
 		{"/events", 200, "Events"},
+		{"/settings", 200, "Notification URL"},
 		{"/webhooks/" + idOf(theirs) + "/edit", 404, "Not found"},
 		{"/webhooks/" + idOf(theirs) + "/activity", 404, "Not found"},
 		{"/webhooks/nope/activity", 404, "Not found"},

@@ -922,7 +922,48 @@
     return load();
   }
 
-  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage };
+  // ---- Settings -----------------------------------------------------------------------------------
+
+  function settingsPage() {
+    const form = $('#settings-form');
+    const errBox = $('#settings-error');
+    const saved = $('#settings-saved');
+    const url = $('#notification-url');
+    const region = $('#phone-region');
+
+    function fill(p) {
+      $('#project-name').textContent = p.name;
+      url.value = p.notification_url || '';
+      region.value = p.phone_region || '';
+    }
+    form.addEventListener('input', () => { saved.hidden = true; });
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      errBox.hidden = true;
+      saved.hidden = true;
+      clearErrors(form);
+      // Region codes are upper case; accept "gb" as the user surely meant "GB".
+      region.value = region.value.trim().toUpperCase();
+      url.value = url.value.trim();
+      const button = $('#save-settings');
+      button.disabled = true;
+      try {
+        fill(await api('PATCH', '/api/v1/project', { notification_url: url.value, phone_region: region.value }));
+        saved.textContent = 'Settings saved.';
+        saved.hidden = false;
+      } catch (err) {
+        showErrors(form, errBox, err);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return api('GET', '/api/v1/project').then((p) => {
+      fill(p);
+      [url, region, $('#save-settings')].forEach((n) => { n.disabled = false; });
+    });
+  }
+
+  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage, settings: settingsPage };
   document.addEventListener('DOMContentLoaded', () => {
     const init = pages[document.body.dataset.page];
     if (init) {
