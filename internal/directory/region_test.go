@@ -3,7 +3,6 @@ package directory_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,53 +58,10 @@ func (e *regionEnv) setRegion(t *testing.T, id int64, region string) {
 	}
 }
 
-// resolver builds a Resolver with its own pool and, when listen is set, its own Notifier running until
-// the test ends, as another process would have. It returns once the listener is in place.
+// resolver builds a Resolver as another process would have it (see NewTestResolver).
 func (e *regionEnv) resolver(t *testing.T, cfg directory.Config, listen bool) *directory.Resolver {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pool, err := pgdb.Open(ctx, e.cfg)
-	if err != nil {
-		t.Fatalf("open pool: %v", err)
-	}
-	var n *pgdb.Notifier
-	if listen {
-		n = pgdb.NewNotifier(e.cfg.DSN, testenv.Logger())
-	}
-	r, err := directory.NewResolver(pool, n, cfg, prometheus.NewRegistry(), testenv.Logger())
-	if err != nil {
-		t.Fatalf("NewResolver: %v", err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		r.Close()
-		pool.Close()
-	})
-	if listen {
-		ready := make(chan struct{}, 1)
-		n.Subscribe("", resyncSignal(ready))
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = n.Run(ctx) }()
-		select {
-		case <-ready:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("notifier did not connect within 10s")
-		}
-	}
-	return r
-}
-
-// resyncSignal tells when the Notifier has (re)connected.
-type resyncSignal chan struct{}
-
-func (resyncSignal) Changed(string) {}
-func (s resyncSignal) Resync() {
-	select {
-	case s <- struct{}{}:
-	default:
-	}
+	return directory.NewTestResolver(t, e.cfg, cfg, listen)
 }
 
 func resolvePhone(t *testing.T, r *directory.Resolver, projectID int64, value string) string {

@@ -21,14 +21,20 @@ import (
 // until the test ends — what another process would have. It returns once the listener is in place.
 func newResolver(t testing.TB, e *env, cfg Config, listen bool) *Resolver {
 	t.Helper()
+	return NewTestResolver(t, e.cfg, cfg, listen)
+}
+
+// NewTestResolver is newResolver on the database pc; exported for the package's external tests.
+func NewTestResolver(t testing.TB, pc pgdb.Config, cfg Config, listen bool) *Resolver {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	pool, err := pgdb.Open(ctx, e.cfg)
+	pool, err := pgdb.Open(ctx, pc)
 	if err != nil {
 		t.Fatalf("open pool: %v", err)
 	}
 	var n *pgdb.Notifier
 	if listen {
-		n = pgdb.NewNotifier(e.cfg.DSN, testenv.Logger())
+		n = pgdb.NewNotifier(pc.DSN, testenv.Logger())
 	}
 	r, err := NewResolver(pool, n, cfg, prometheus.NewRegistry(), testenv.Logger())
 	if err != nil {
