@@ -145,6 +145,9 @@ func (c *Config) Validate() error {
 	if need := c.Ingestor.MaxBodyBytes + 64<<10; c.Kafka.MaxMessageBytes < need {
 		return fmt.Errorf("kafka.max_message_bytes: %d is below ingestor.max_body_bytes + 64 KiB (%d)", c.Kafka.MaxMessageBytes, need)
 	}
+	if need := c.Pipeline.MaxEventBytes + 64<<10; c.Kafka.MaxMessageBytes < need {
+		return fmt.Errorf("kafka.max_message_bytes: %d is below pipeline.max_event_bytes + 64 KiB (%d)", c.Kafka.MaxMessageBytes, need)
+	}
 	return c.Secrets.resolve(c.Profile)
 }
 

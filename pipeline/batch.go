@@ -81,8 +81,26 @@ func (b *batch) reset() {
 	b.done = [numTables]bool{}
 }
 
-// fireRecord is an event to produce, with the source partition it came from.
+// fireRecord is an event to produce, with its request's rows in the batch.
 type fireRecord struct {
-	rec       *kgo.Record
-	partition int32
+	rec      *kgo.Record
+	activity int // index of the request's activity row
+	event    int // index of its events row
+}
+
+// dropEvents removes the events rows at the given indices (events Kafka refused) and recomputes the
+// table's high-water marks from the rows left, so that a retried insert checks for what it wrote.
+func (b *batch) dropEvents(drop map[int]bool) {
+	kept := b.events[:0]
+	for i, e := range b.events {
+		if !drop[i] {
+			kept = append(kept, e)
+		}
+	}
+	clear(b.events[len(kept):])
+	b.events = kept
+	clear(b.maxOffset[tableEvents])
+	for i := range b.events {
+		b.noteOffset(tableEvents, b.events[i].partition, b.events[i].offset)
+	}
 }

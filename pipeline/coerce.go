@@ -41,6 +41,25 @@ import (
 // errAbsent: the mapped field is missing or null; the attribute is omitted and the detail says so.
 var errAbsent = errors.New("field absent")
 
+// errOutOfRange: a number is too large or too precise to be read exactly within Limits.NumberDigits.
+// Its own failure reason (number_out_of_range), because it is a bound of Inlet's, not a type mismatch.
+var errOutOfRange = errors.New("number out of range")
+
+// Limits bound what one request can make of its event, whatever its body holds (see Config: the
+// settings max_attribute_bytes, max_number_digits and max_event_bytes).
+type Limits struct {
+	// AttributeBytes bounds one attribute's JSON value (a string, a list): attribute_too_large.
+	AttributeBytes int
+	// NumberDigits bounds a number read exactly (integer, price, epoch date), counted as written out
+	// in full: 1e10000 has 10,001 digits, 1e-40 has 40. Reading such a number exactly costs time and
+	// memory in proportion to its digits, so the bound is checked before any arithmetic.
+	NumberDigits int
+	// EventBytes bounds the whole webhooks.events value: event_too_large.
+	EventBytes int
+	// IdentifierBytes bounds the identifier read from the payload: identifier_invalid.
+	IdentifierBytes int
+}
+
 // epochMillisThreshold separates epoch seconds from epoch milliseconds (see the rules above).
 const epochMillisThreshold = 100_000_000_000
 
@@ -49,14 +68,14 @@ const maxListItems = 1000
 
 // appendCoerced appends the JSON form of n coerced to t. It returns errAbsent for a missing or null
 // value and a descriptive error when the value does not coerce.
-func appendCoerced(dst []byte, t webhook.AttrType, n *ast.Node) ([]byte, error) {
+func appendCoerced(dst []byte, t webhook.AttrType, n *ast.Node, lim *Limits) ([]byte, error) {
 	kind := n.TypeSafe()
 	if kind == ast.V_NONE || kind == ast.V_NULL {
 		return dst, errAbsent
 	}
 	switch t {
 	case webhook.TypeInteger:
-		return coerceInteger(dst, n, kind)
+		return coerceInteger(dst, n, kind, lim)
 	case webhook.TypeString:
 		s, err := scalarText(n, kind)
 		if err != nil {
@@ -66,11 +85,11 @@ func appendCoerced(dst []byte, t webhook.AttrType, n *ast.Node) ([]byte, error) 
 	case webhook.TypeList:
 		return coerceList(dst, n, kind)
 	case webhook.TypeDate:
-		return coerceDate(dst, n, kind)
+		return coerceDate(dst, n, kind, lim)
 	case webhook.TypeBoolean:
 		return coerceBool(dst, n, kind)
 	case webhook.TypePrice:
-		return coercePrice(dst, n, kind)
+		return coercePrice(dst, n, kind, lim)
 	}
 	return dst, fmt.Errorf("unknown attribute type %q", t)
 }
@@ -129,15 +148,58 @@ func numberText(n *ast.Node, kind int) (string, error) {
 	return "", fmt.Errorf("%s is not a number", kindName(kind))
 }
 
-// parseInteger reads an integral value from number text: plain digits fast, anything else (fraction,
-// exponent) through an exact decimal that must be integral.
-func parseInteger(s string) (int64, error) {
-	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return v, nil
+// exactDecimal reads number text as an exact decimal, refusing (errOutOfRange) a number with more than
+// maxDigits digits written out, before doing any arithmetic with it: parsing is superlinear in the
+// length of the text, and 1e999999999 (11 bytes) would become a billion digits when compared, rescaled
+// or printed.
+func exactDecimal(s string, maxDigits int) (decimal.Decimal, error) {
+	// Sign, point, exponent and a few leading zeros: anything longer has too many digits anyway.
+	if len(s) > maxDigits+24 {
+		return decimal.Decimal{}, fmt.Errorf("%w: a number of %d characters is longer than %d digits", errOutOfRange, len(s), maxDigits)
+	}
+	if hugeExponent(s) {
+		return decimal.Decimal{}, fmt.Errorf("%w: %q has more than %d digits written out", errOutOfRange, truncateText(s), maxDigits)
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a number", truncateText(s))
+		return decimal.Decimal{}, fmt.Errorf("%q is not a number", truncateText(s))
+	}
+	n, e := d.NumDigits(), int64(d.Exponent())
+	width := int64(n) + e // digits of an integer written out
+	if e < 0 {
+		width = max(int64(n), -e) // digits of a fraction: every one after the point
+	}
+	if width > int64(maxDigits) {
+		return decimal.Decimal{}, fmt.Errorf("%w: %q has %d digits written out, more than %d", errOutOfRange, truncateText(s), width, maxDigits)
+	}
+	return d, nil
+}
+
+// hugeExponent reports an exponent beyond ±10,000, which the decimal library refuses to read: with the
+// mantissa bounded by exactDecimal's length check, such a number has more digits written out than any
+// allowed max_number_digits.
+func hugeExponent(s string) bool {
+	i := strings.IndexAny(s, "eE")
+	if i < 0 {
+		return false
+	}
+	exp := strings.TrimLeft(strings.TrimLeft(s[i+1:], "+-"), "0")
+	if len(exp) > 5 {
+		return true
+	}
+	v, err := strconv.Atoi(exp)
+	return err == nil && v > 10_000
+}
+
+// parseInteger reads an integral value from number text: plain digits fast, anything else (fraction,
+// exponent) through an exact decimal that must be integral.
+func parseInteger(s string, maxDigits int) (int64, error) {
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return v, nil
+	}
+	d, err := exactDecimal(s, maxDigits)
+	if err != nil {
+		return 0, err
 	}
 	if !d.IsInteger() {
 		return 0, fmt.Errorf("%q is not a whole number", truncateText(s))
@@ -153,12 +215,12 @@ var (
 	minInt64 = decimal.NewFromInt(-1 << 63)
 )
 
-func coerceInteger(dst []byte, n *ast.Node, kind int) ([]byte, error) {
+func coerceInteger(dst []byte, n *ast.Node, kind int, lim *Limits) ([]byte, error) {
 	s, err := numberText(n, kind)
 	if err != nil {
 		return dst, err
 	}
-	v, err := parseInteger(s)
+	v, err := parseInteger(s, lim.NumberDigits)
 	if err != nil {
 		return dst, err
 	}
@@ -218,13 +280,13 @@ func coerceList(dst []byte, n *ast.Node, kind int) ([]byte, error) {
 	return dst, fmt.Errorf("%s is not a list", kindName(kind))
 }
 
-func coerceDate(dst []byte, n *ast.Node, kind int) ([]byte, error) {
+func coerceDate(dst []byte, n *ast.Node, kind int, lim *Limits) ([]byte, error) {
 	var t time.Time
 	switch kind {
 	case ast.V_NUMBER:
 		s, _ := n.Raw()
 		var err error
-		if t, err = epochTime(s); err != nil {
+		if t, err = epochTime(s, lim.NumberDigits); err != nil {
 			return dst, err
 		}
 	case ast.V_STRING:
@@ -233,7 +295,7 @@ func coerceDate(dst []byte, n *ast.Node, kind int) ([]byte, error) {
 			return dst, fmt.Errorf("bad string: %w", err)
 		}
 		s = strings.TrimSpace(s)
-		if t, err = parseDateText(s); err != nil {
+		if t, err = parseDateText(s, lim.NumberDigits); err != nil {
 			return dst, err
 		}
 	default:
@@ -244,7 +306,7 @@ func coerceDate(dst []byte, n *ast.Node, kind int) ([]byte, error) {
 	return append(dst, '"'), nil
 }
 
-func parseDateText(s string) (time.Time, error) {
+func parseDateText(s string, maxDigits int) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, errors.New("empty string is not a date")
 	}
@@ -263,15 +325,18 @@ func parseDateText(s string) (time.Time, error) {
 			}
 			return t, nil
 		}
-		return epochTime(s)
+		return epochTime(s, maxDigits)
 	}
 	return time.Time{}, fmt.Errorf("%q is not a date", truncateText(s))
 }
 
 // epochTime reads epoch seconds or milliseconds (see epochMillisThreshold); a fraction is kept to the
 // millisecond.
-func epochTime(s string) (time.Time, error) {
-	d, err := decimal.NewFromString(s)
+func epochTime(s string, maxDigits int) (time.Time, error) {
+	d, err := exactDecimal(s, maxDigits)
+	if errors.Is(err, errOutOfRange) {
+		return time.Time{}, err
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q is not a date or epoch", truncateText(s))
 	}
@@ -317,12 +382,15 @@ func coerceBool(dst []byte, n *ast.Node, kind int) ([]byte, error) {
 	return dst, fmt.Errorf("%s is not a boolean", kindName(kind))
 }
 
-func coercePrice(dst []byte, n *ast.Node, kind int) ([]byte, error) {
+func coercePrice(dst []byte, n *ast.Node, kind int, lim *Limits) ([]byte, error) {
 	s, err := numberText(n, kind)
 	if err != nil {
 		return dst, err
 	}
-	d, err := decimal.NewFromString(s)
+	d, err := exactDecimal(s, lim.NumberDigits)
+	if errors.Is(err, errOutOfRange) {
+		return dst, err
+	}
 	if err != nil {
 		return dst, fmt.Errorf("%q is not a price", truncateText(s))
 	}

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/bytedance/sonic"
@@ -108,7 +110,8 @@ func TestCoercion(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: sonic.Get: %v", tt.in, err)
 		}
-		got, err := appendCoerced(nil, tt.typ, &n)
+		lim := Defaults().limits()
+		got, err := appendCoerced(nil, tt.typ, &n, &lim)
 		switch {
 		case tt.want == "" && err == nil:
 			t.Errorf("%s %s: got %s; want an error", tt.typ, tt.in, got)
@@ -123,10 +126,79 @@ func TestCoercion(t *testing.T) {
 func TestCoercionNullIsAbsent(t *testing.T) {
 	for _, typ := range []webhook.AttrType{webhook.TypeInteger, webhook.TypeString, webhook.TypeList, webhook.TypeDate, webhook.TypeBoolean, webhook.TypePrice} {
 		n, _ := sonic.Get([]byte(`{"v":null}`), "v")
-		if _, err := appendCoerced(nil, typ, &n); !errors.Is(err, errAbsent) {
+		lim := Defaults().limits()
+		if _, err := appendCoerced(nil, typ, &n, &lim); !errors.Is(err, errAbsent) {
 			t.Errorf("%s null: error %v; want errAbsent", typ, err)
 		}
 	}
+}
+
+// TestCoercionNumberBounds: a number with more digits written out than max_number_digits fails with
+// errOutOfRange (reason number_out_of_range), before any arithmetic: each case here would otherwise
+// cost up to a billion digits (the 13-byte 1e999999999).
+func TestCoercionNumberBounds(t *testing.T) {
+	lim := Defaults().limits() // 38 digits
+	for _, tt := range []struct {
+		typ webhook.AttrType
+		in  string
+	}{
+		{webhook.TypePrice, `1e10000`},
+		{webhook.TypePrice, `1e999999999`},
+		{webhook.TypePrice, `"1e999999999"`},
+		{webhook.TypePrice, `1e-999999999`},
+		{webhook.TypePrice, `0.000000000000000000000000000000000000001`}, // 39 fraction digits
+		{webhook.TypePrice, `123456789012345678901234567890123456789`},   // 39 integer digits
+		{webhook.TypeInteger, `1e999999999`},
+		{webhook.TypeInteger, `"1e-999999999"`},
+		{webhook.TypeDate, `1e999999999`},
+		{webhook.TypeDate, `"1e999999999"`},
+		{webhook.TypePrice, `1` + strings.Repeat("0", 100000)},
+	} {
+		n, err := sonic.Get([]byte(`{"v":`+tt.in+`}`), "v")
+		if err != nil {
+			t.Fatalf("%.40s: sonic.Get: %v", tt.in, err)
+		}
+		got, err := appendCoerced(nil, tt.typ, &n, &lim)
+		if !errors.Is(err, errOutOfRange) {
+			t.Errorf("%s %.40s: got %.40s, %v; want errOutOfRange", tt.typ, tt.in, got, err)
+		}
+	}
+	// At the bound: 38 digits either side of the point still read exactly.
+	for _, in := range []string{`12345678901234567890123456789012345678`, `0.12345678901234567890123456789012345678`, `1e37`} {
+		n, _ := sonic.Get([]byte(`{"v":`+in+`}`), "v")
+		if got, err := appendCoerced(nil, webhook.TypePrice, &n, &lim); err != nil {
+			t.Errorf("price %s: got %s, %v; want it read", in, got, err)
+		}
+	}
+}
+
+// FuzzCoerce: any JSON value coerced to any type either fails or writes valid JSON, quickly (the
+// fuzzer's per-input time limit catches what the number bound exists for).
+func FuzzCoerce(f *testing.F) {
+	for _, v := range []string{`42`, `"42"`, `99.99`, `1e10000`, `"2024-03-15"`, `"2024-03-15T10:00:00Z"`, `1710460800`,
+		`"a, b,,c"`, `["a",1,true]`, `true`, `"yes"`, `"\u0000"`, `"\ud800"`, `-0.0e-5`, `{"a":1}`} {
+		for typ := range 6 {
+			f.Add(v, uint8(typ))
+		}
+	}
+	types := []webhook.AttrType{webhook.TypeInteger, webhook.TypeString, webhook.TypeList, webhook.TypeDate, webhook.TypeBoolean, webhook.TypePrice}
+	lim := Defaults().limits()
+	f.Fuzz(func(t *testing.T, v string, typ uint8) {
+		n, err := sonic.Get([]byte(`{"v":`+v+`}`), "v")
+		if err != nil || n.Check() != nil {
+			return
+		}
+		out, err := appendCoerced(nil, types[int(typ)%len(types)], &n, &lim)
+		if err != nil {
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("%s %q wrote invalid JSON %q", types[int(typ)%len(types)], v, out)
+		}
+		if len(out) > len(v)*6+64 && types[int(typ)%len(types)] != webhook.TypeList {
+			t.Fatalf("%s %q wrote %d bytes from %d", types[int(typ)%len(types)], v, len(out), len(v))
+		}
+	})
 }
 
 func TestAppendJSONString(t *testing.T) {

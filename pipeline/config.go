@@ -74,6 +74,29 @@ type Config struct {
 	// BatchBytes, the pipeline's memory: decompressed, a fetch is this times the compression ratio of the
 	// payloads. Default 8 MiB; raising it saves fetch round trips at high rates.
 	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
+	// MaxEventBytes bounds one fired event (the webhooks.events record value, attributes included): a
+	// request whose event would be larger fails with event_too_large and the batch goes on. Default 1
+	// MiB. It must stay below kafka.max_message_bytes by 64 KiB for the record's key and headers
+	// (checked): the events producer's batch limit is kafka.max_message_bytes, so every event within
+	// this bound is one the topic takes.
+	MaxEventBytes int `yaml:"max_event_bytes"`
+	// MaxAttributeBytes bounds one attribute's value as written in the event (a string with its JSON
+	// escapes, a list): a larger one fails the request with attribute_too_large naming the attribute.
+	// Default 64 KiB. Raising it lets one request make larger events and ClickHouse rows.
+	MaxAttributeBytes int `yaml:"max_attribute_bytes"`
+	// MaxNumberDigits bounds a number mapped to an integer, price or date attribute, counted as written
+	// out in full (1e10000 has 10,001 digits, 0.5e-40 has 41): a larger one fails the request with
+	// number_out_of_range, before any arithmetic (a 13-byte 1e999999999 would otherwise cost a billion
+	// digits). Default 38, the precision of ClickHouse's widest decimal; at most 1000.
+	MaxNumberDigits int `yaml:"max_number_digits"`
+	// MaxIdentifierBytes bounds the identifier read from the payload (a user id, e-mail, phone or
+	// hwid); a longer one fails the request with identifier_invalid. Default 1024.
+	MaxIdentifierBytes int `yaml:"max_identifier_bytes"`
+	// StallAfter reports a partition as stalled when it has records waiting and none has been written
+	// for this long: inlet_pipeline_stalled_partitions, a warning naming the partition, and /readyz
+	// answering 503. Default 60s; lower catches a stall sooner but reports a slow ClickHouse outage as
+	// one too (which it is).
+	StallAfter time.Duration `yaml:"stall_after"`
 	// MemoryLimit is the Go runtime's soft memory limit for the pipeline process (debug.SetMemoryLimit):
 	// near it the garbage collector works harder rather than letting the heap grow. Default 1 GiB; 0
 	// leaves the runtime's default (or GOMEMLIMIT). It is a target, not a cap: set the container limit
@@ -103,7 +126,18 @@ func Defaults() Config {
 		RebalanceGrace:      15 * time.Second,
 		FetchMaxBytes:       8 << 20,
 		MemoryLimit:         1 << 30,
+		MaxEventBytes:       1 << 20,
+		MaxAttributeBytes:   64 << 10,
+		MaxNumberDigits:     38,
+		MaxIdentifierBytes:  1024,
+		StallAfter:          time.Minute,
 	}
+}
+
+// limits are the bounds on what one request can make of its event.
+func (c Config) limits() Limits {
+	return Limits{AttributeBytes: c.MaxAttributeBytes, NumberDigits: c.MaxNumberDigits, EventBytes: c.MaxEventBytes,
+		IdentifierBytes: c.MaxIdentifierBytes}
 }
 
 // Validate reports the first invalid field, named as in the YAML file.
@@ -146,6 +180,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("shutdown_timeout: %s must be positive", c.ShutdownTimeout)
 	case c.RebalanceGrace < 100*time.Millisecond || c.RebalanceGrace > 40*time.Second:
 		return fmt.Errorf("rebalance_grace: %s is outside 100ms..40s (Kafka's rebalance timeout is 60s)", c.RebalanceGrace)
+	case c.MaxEventBytes < 64<<10 || c.MaxEventBytes > 64<<20:
+		return fmt.Errorf("max_event_bytes: %d is outside 64 KiB..64 MiB", c.MaxEventBytes)
+	case c.MaxAttributeBytes < 1<<10 || c.MaxAttributeBytes > c.MaxEventBytes:
+		return fmt.Errorf("max_attribute_bytes: %d is outside 1 KiB..max_event_bytes (%d)", c.MaxAttributeBytes, c.MaxEventBytes)
+	case c.MaxNumberDigits < 19 || c.MaxNumberDigits > 1000:
+		return fmt.Errorf("max_number_digits: %d is outside 19..1000 (19 digits hold every 64-bit integer)", c.MaxNumberDigits)
+	case c.MaxIdentifierBytes < 64 || c.MaxIdentifierBytes > 64<<10:
+		return fmt.Errorf("max_identifier_bytes: %d is outside 64..65536", c.MaxIdentifierBytes)
+	case c.StallAfter < time.Second || c.StallAfter > time.Hour:
+		return fmt.Errorf("stall_after: %s is outside 1s..1h", c.StallAfter)
 	case c.FetchMaxBytes < 1<<20:
 		return fmt.Errorf("fetch_max_bytes: %d is below 1 MiB (a request body can be that large)", c.FetchMaxBytes)
 	}

@@ -141,6 +141,7 @@ func (p *Pipeline) noteResume(fs kgo.Fetches) {
 		if _, ok := p.resume[ft.Partition]; !ok {
 			r := ft.Records[0]
 			p.resume[ft.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+			p.progress.start(ft.Partition, r.Offset)
 		}
 	})
 }

@@ -18,7 +18,8 @@ type metrics struct {
 	insertErrors  *prometheus.CounterVec   // failed INSERT attempts, by table
 	retries       *prometheus.CounterVec   // retried calls to a dependency, by dependency
 	endToEnd      prometheus.Histogram     // received at the edge → inserted into activity_log
-	lag           *prometheus.GaugeVec     // records behind the partition's high watermark
+	lag           *prometheus.GaugeVec     // records in the partition not yet written
+	stalled       prometheus.Gauge         // partitions with lag and no progress for StallAfter
 	dropped       prometheus.Counter       // daily partitions dropped by retention
 	abandoned     prometheus.Counter       // batches abandoned so that a rebalance could proceed
 }
@@ -59,8 +60,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "inlet_pipeline_lag_records", Help: "Records behind the high watermark, per partition of the requests topic.",
+			Name: "inlet_pipeline_lag_records", Help: "Records of the requests topic not yet written to ClickHouse (log end offset minus the first offset not written), per assigned partition.",
 		}, []string{"partition"}),
+		stalled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "inlet_pipeline_stalled_partitions", Help: "Assigned partitions with records waiting and nothing written for stall_after.",
+		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_retention_dropped_partitions_total", Help: "Daily partitions dropped by retention.",
 		}),
@@ -69,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.records, m.skipped, m.fired, m.notifications, m.notifyErrors, m.batchRows,
-		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.dropped, m.abandoned)
+		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.stalled, m.dropped, m.abandoned)
 	return m
 }
 

@@ -17,10 +17,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-retry"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -79,6 +81,10 @@ type Pipeline struct {
 	m     *metrics
 	store *store
 	cl    *kgo.Client
+	lim   Limits
+
+	// progress is what the stall watch reads while the consume loop may be stuck holding mu.
+	progress progress
 
 	// mu guards everything below: the consume loop holds it from a poll to AllowRebalance, the
 	// rebalance callbacks while they flush or drop.
@@ -89,7 +95,6 @@ type Pipeline struct {
 	items    []item
 	arena    arena
 	attrBuf  []byte
-	evBuf    []byte
 	// resume is, per partition, the first offset not known to be written: where to rewind to if the
 	// work in memory is abandoned.
 	resume map[int32]kgo.EpochOffset
@@ -139,6 +144,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		log:      deps.Logger,
 		m:        newMetrics(deps.Registry),
 		store:    &store{conn: deps.ClickHouse, lookback: cfg.HighWaterLookback},
+		lim:      cfg.limits(),
 		b:        newBatch(),
 		parts:    map[int32]*partState{},
 		compiled: map[string]*compiledHook{},
@@ -169,6 +175,9 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		kgo.MaxConcurrentFetches(1),
 		kgo.DefaultProduceTopic(deps.Kafka.EventsTopic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// The topics take batches up to max_message_bytes; the client's own default (~1 MB) would refuse
+		// an event the topic takes. max_event_bytes stays 64 KiB below it (checked by config).
+		kgo.ProducerBatchMaxBytes(int32(deps.Kafka.MaxMessageBytes)),
 	}
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
@@ -191,6 +200,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return p.consume(gctx)
 	})
 	g.Go(func() error { return p.retention(gctx) })
+	g.Go(func() error { return p.watchProgress(gctx) })
 	g.Go(func() error {
 		// Notifications are POSTed until the consumer has stopped producing them.
 		nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -323,6 +333,7 @@ func (p *Pipeline) forget(parts map[int32]bool) {
 	for x := range parts {
 		delete(p.parts, x)
 		delete(p.resume, x)
+		p.progress.forget(x)
 		p.m.lag.DeleteLabelValues(partitionLabel(x))
 	}
 }
@@ -347,8 +358,12 @@ func mapsKeys(m map[int32]bool) func(func(int32) bool) {
 	}
 }
 
-// retry calls f until it succeeds or ctx is done, backing off exponentially up to RetryMaxBackoff.
-func (p *Pipeline) retry(ctx context.Context, dependency string, f func(ctx context.Context) error) error {
+// retry calls f until it succeeds, fails permanently (errPermanent) or ctx is done, backing off
+// exponentially up to RetryMaxBackoff. Only transient errors come here: whatever one record can cause
+// is that record's failure, decided before or classified after the call. about names the records
+// waiting on the call (webhook, partition, offset) for the log line; it is asked only once an attempt
+// has failed.
+func (p *Pipeline) retry(ctx context.Context, dependency string, about logRef, f func(ctx context.Context) error) error {
 	// The first attempt needs no backoff state: it is the only one on the hot path.
 	err := f(ctx)
 	if err == nil || errors.Is(err, errPermanent) {
@@ -357,12 +372,19 @@ func (p *Pipeline) retry(ctx context.Context, dependency string, f func(ctx cont
 	b := retry.WithCappedDuration(p.cfg.RetryMaxBackoff, retry.WithJitterPercent(20, retry.NewExponential(50*time.Millisecond)))
 	attempt := 1
 	p.m.retries.WithLabelValues(dependency).Inc()
-	p.log.Warn("dependency unavailable, retrying", "dependency", dependency, "attempt", attempt, "err", err)
+	warn := func() {
+		args := []any{"dependency", dependency, "attempt", attempt, "err", err}
+		if about != nil {
+			args = append(args, about.about()...)
+		}
+		p.log.Warn("dependency unavailable, retrying", args...)
+	}
+	warn()
 	return retry.Do(ctx, b, func(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := f(ctx)
+		err = f(ctx)
 		if err == nil {
 			return nil
 		}
@@ -372,11 +394,22 @@ func (p *Pipeline) retry(ctx context.Context, dependency string, f func(ctx cont
 		attempt++
 		p.m.retries.WithLabelValues(dependency).Inc()
 		if attempt%10 == 0 {
-			p.log.Warn("dependency unavailable, retrying", "dependency", dependency, "attempt", attempt, "err", err)
+			warn()
 		}
 		return retry.RetryableError(err)
 	})
 }
+
+// logRef names what a retried call is for, in its log line: the records waiting on it.
+type logRef interface{ about() []any }
+
+type logFunc func() []any
+
+func (f logFunc) about() []any { return f() }
+
+type partitionsRef []int32
+
+func (p partitionsRef) about() []any { return []any{"reading", "high-water marks", "partitions", []int32(p)} }
 
 // errPermanent marks an error retry must not retry.
 var errPermanent = errors.New("permanent")
@@ -384,7 +417,7 @@ var errPermanent = errors.New("permanent")
 // loadPartitions reads the high-water marks, the events to heal and the auth-failure streaks of
 // partitions seen for the first time since their assignment.
 func (p *Pipeline) loadPartitions(ctx context.Context, parts []int32) error {
-	return p.retry(ctx, "clickhouse", func(ctx context.Context) error {
+	return p.retry(ctx, "clickhouse", partitionsRef(parts), func(ctx context.Context) error {
 		// An insert of these partitions' rows that a previous owner (or this process, before abandoning
 		// its batch) gave up on may still be running on the server: read the marks after it ends.
 		if err := p.store.awaitInserts(ctx, p.kcfg.RequestsTopic, parts, p.cfg.InsertTimeout); err != nil {
@@ -479,8 +512,6 @@ func (p *Pipeline) handle(ctx context.Context, fs kgo.Fetches) error {
 			parseRecord(r, it)
 			it.healOnly = heal
 		}
-		last := ft.Records[len(ft.Records)-1].Offset
-		p.m.lag.WithLabelValues(partitionLabel(ft.Partition)).Set(float64(max(ft.HighWatermark-last-1, 0)))
 	})
 	p.items = items
 	return p.process(ctx, items)
@@ -529,7 +560,7 @@ func (p *Pipeline) prepare(ctx context.Context, items []item) error {
 			continue
 		}
 		it.hook = c
-		it.extractIdentifier()
+		it.extractIdentifier(&p.lim)
 	}
 	return nil
 }
@@ -540,7 +571,7 @@ func (p *Pipeline) hook(ctx context.Context, it *item) (*compiledHook, error) {
 	var h *webhook.Hook
 	deadline := time.Now().Add(p.cfg.ConfigWait)
 	for {
-		err := p.retry(ctx, "webhook config", func(ctx context.Context) error {
+		err := p.retry(ctx, "webhook config", it, func(ctx context.Context) error {
 			var err error
 			h, err = p.deps.Hooks.Get(ctx, it.webhookID)
 			if errors.Is(err, webhook.ErrNotFound) {
@@ -597,17 +628,36 @@ func (p *Pipeline) resolve(ctx context.Context, items []item) error {
 		slices.Sort(values)
 		values = slices.Compact(values)
 		var found map[string]Subject
-		err := p.retry(ctx, "directory", func(ctx context.Context) error {
+		about := logFunc(func() []any {
+			args := []any{"project_id", k.project, "identify_by", k.kind, "values", len(values)}
+			for i := range items {
+				if it := &items[i]; it.reason == "" && it.hook != nil && it.projectID == k.project && it.hook.hook.Identify.Kind == k.kind {
+					return append(args, it.about()...) // the first record waiting
+				}
+			}
+			return args
+		})
+		err := p.retry(ctx, "directory", about, func(ctx context.Context) error {
 			var err error
 			found, err = p.deps.Resolver.Resolve(ctx, k.project, k.kind, values)
+			// The directory refusing the question itself (an identifier kind it does not know) is the
+			// records' failure: asking again cannot change the answer.
+			if _, ok := errors.AsType[*directory.ValidationError](err); ok {
+				return fmt.Errorf("%w: %w", errPermanent, err)
+			}
 			return err
 		})
-		if err != nil {
+		refused, _ := errors.AsType[*directory.ValidationError](err)
+		if err != nil && refused == nil {
 			return err
 		}
 		for i := range items {
 			it := &items[i]
 			if it.reason != "" || it.hook == nil || it.projectID != k.project || it.hook.hook.Identify.Kind != k.kind {
+				continue
+			}
+			if refused != nil {
+				it.fail(wire.ReasonIdentifierInvalid, "the directory refused the lookup: %v", refused)
 				continue
 			}
 			if s, ok := found[it.identValue]; ok {
@@ -646,16 +696,20 @@ func (p *Pipeline) finish(ctx context.Context, it *item) error {
 	var attrs []byte
 	if it.reason == "" && it.hook != nil {
 		var ok bool
-		p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0])
+		p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0], &p.lim)
 		if ok {
 			attrs = p.attrBuf
 		}
+	}
+	var rec *kgo.Record
+	if it.reason == "" && it.hook != nil {
+		rec = p.eventRecord(it, attrs) // nil, and the item failed, when the event is too large
 	}
 	success := it.reason == ""
 	attrStr := string(attrs)
 	if it.healOnly {
 		if success {
-			p.appendEvent(it, attrs, attrStr, false)
+			p.appendEventRow(it, attrStr)
 		} else {
 			p.log.Warn("request logged as success no longer processes; its events row is not rebuilt",
 				"request_id", it.requestID, "reason", it.reason, "partition", it.partition, "offset", it.offset)
@@ -663,10 +717,8 @@ func (p *Pipeline) finish(ctx context.Context, it *item) error {
 		return p.maybeFlush(ctx)
 	}
 	if success {
-		p.appendEvent(it, attrs, attrStr, true)
-		p.m.records.WithLabelValues(statusSuccess).Inc()
-	} else {
-		p.m.records.WithLabelValues(it.reason).Inc()
+		p.appendEventRow(it, attrStr)
+		p.b.fire = append(p.b.fire, fireRecord{rec: rec, activity: len(p.b.activity), event: len(p.b.events) - 1})
 	}
 	p.trackStreak(ctx, it)
 
@@ -716,8 +768,8 @@ func (p *Pipeline) maybeFlush(ctx context.Context) error {
 	return nil
 }
 
-// appendEvent adds the events row and, unless only healing the table, the record to fire.
-func (p *Pipeline) appendEvent(it *item, attrs []byte, attrStr string, fire bool) {
+// appendEventRow adds the events row of a successful item.
+func (p *Pipeline) appendEventRow(it *item, attrStr string) {
 	h := it.hook.hook
 	kind, subject := subjectOf(h.Identify.Kind, it.subject)
 	p.b.events = append(p.b.events, eventRow{
@@ -737,18 +789,27 @@ func (p *Pipeline) appendEvent(it *item, attrs []byte, attrStr string, fire bool
 		offset:      it.offset,
 	})
 	p.b.noteOffset(tableEvents, it.partition, it.offset)
-	if !fire {
-		return
-	}
-	// The record's bytes come from an arena and the record from a slab: firing costs no allocation of
-	// its own on the hot path.
+}
+
+// eventRecord builds the webhooks.events record of an item that maps, or fails the item with
+// event_too_large and returns nil when the value would be over max_event_bytes: such a record would
+// be refused by Kafka for ever. The record's bytes come from an arena and the record from a slab:
+// firing costs no allocation of its own on the hot path.
+func (p *Pipeline) eventRecord(it *item, attrs []byte) *kgo.Record {
+	h := it.hook.hook
+	_, subject := subjectOf(h.Identify.Kind, it.subject)
 	a := &p.arena
 	start := len(a.buf)
 	a.buf = appendUUID(a.buf, it.requestID)
 	eventID := a.buf[start:len(a.buf):len(a.buf)]
-	start = len(a.buf)
+	valueAt := len(a.buf)
 	a.buf = appendEvent(a.buf, it, attrs)
-	val := a.buf[start:len(a.buf):len(a.buf)]
+	if size := len(a.buf) - valueAt; size > p.lim.EventBytes {
+		a.buf = a.buf[:start]
+		it.fail(wire.ReasonEventTooLarge, "the event is %d bytes, more than %d", size, p.lim.EventBytes)
+		return nil
+	}
+	val := a.buf[valueAt:len(a.buf):len(a.buf)]
 	rec := a.record()
 	*rec = kgo.Record{
 		Topic:   p.kcfg.EventsTopic,
@@ -758,8 +819,8 @@ func (p *Pipeline) appendEvent(it *item, attrs []byte, attrStr string, fire bool
 	}
 	rec.Headers[0] = kgo.RecordHeader{Key: wire.HeaderEventID, Value: eventID}
 	rec.Headers[1] = kgo.RecordHeader{Key: wire.HeaderEventName, Value: stringBytes(h.EventName)}
-	p.b.fire = append(p.b.fire, fireRecord{partition: it.partition, rec: rec})
 	a.fit()
+	return rec
 }
 
 // flush fires the batch's events, inserts its rows table by table, and commits the offsets. It retries
@@ -800,11 +861,18 @@ func (p *Pipeline) flush(ctx context.Context) error {
 		}
 	}
 	for i := range b.activity {
+		r := &b.activity[i]
+		if r.status == statusSuccess {
+			p.m.records.WithLabelValues(statusSuccess).Inc()
+		} else {
+			p.m.records.WithLabelValues(r.reason).Inc()
+		}
 		p.m.endToEnd.Observe(now.Sub(b.activity[i].receivedAt.Add(time.Duration(b.activity[i].receivedMs%1000) * time.Millisecond)).Seconds())
 	}
 	p.commit(ctx)
 	for x, m := range b.marks {
 		p.resume[x] = m
+		p.progress.advance(x, m.Offset)
 	}
 	for _, n := range b.notes {
 		if p.deps.Notifier == nil {
@@ -831,22 +899,44 @@ func (p *Pipeline) tableRows(t int) int {
 	return len(p.b.notes)
 }
 
-// fire produces the batch's events and waits for every ack; failed ones are produced again.
+// fire produces the batch's events and waits for every ack; those that failed for a transient reason
+// are produced again. An event Kafka refuses for good (too large for the topic, an invalid record) is
+// that request's failure: its activity row says why, its events row is dropped, and the batch goes on.
 func (p *Pipeline) fire(ctx context.Context) error {
 	pending := make([]*kgo.Record, 0, len(p.b.fire))
 	for _, f := range p.b.fire {
 		pending = append(pending, f.rec)
 	}
-	return p.retry(ctx, "kafka produce", func(ctx context.Context) error {
+	var refused map[int]bool // events rows to drop, by index
+	var waiting *fireRecord  // the first record being retried, for the log
+	about := logFunc(func() []any {
+		if waiting == nil {
+			return nil
+		}
+		row := &p.b.activity[waiting.activity]
+		return []any{"webhook_id", row.webhookID, "partition", row.partition, "offset", row.offset, "request_id", row.requestID}
+	})
+	err := p.retry(ctx, "kafka produce", about, func(ctx context.Context) error {
 		res := p.cl.ProduceSync(ctx, pending...)
 		var failed []*kgo.Record
 		var firstErr error
 		for _, r := range res {
-			if r.Err != nil {
-				failed = append(failed, r.Record)
-				if firstErr == nil {
-					firstErr = r.Err
+			if r.Err == nil {
+				continue
+			}
+			if reason, ok := refusedForGood(r.Err); ok {
+				if refused == nil {
+					refused = map[int]bool{}
 				}
+				f := p.fireRecordOf(r.Record)
+				p.refuseEvent(f, reason, r.Err)
+				refused[f.event] = true
+				continue
+			}
+			failed = append(failed, r.Record)
+			if firstErr == nil {
+				firstErr = r.Err
+				waiting = p.fireRecordOf(r.Record)
 			}
 		}
 		p.m.fired.Add(float64(len(pending) - len(failed)))
@@ -856,6 +946,49 @@ func (p *Pipeline) fire(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err == nil && len(refused) > 0 {
+		p.b.dropEvents(refused)
+	}
+	return err
+}
+
+// refusedForGood tells the produce errors that no retry can cure, with the failure reason they give
+// their request. Everything else (leaders moving, timeouts, authorization, an unknown topic) is the
+// pipeline's, not the record's, and is retried.
+func refusedForGood(err error) (reason string, ok bool) {
+	switch {
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return wire.ReasonEventTooLarge, true
+	case errors.Is(err, kerr.InvalidRecord):
+		return wire.ReasonEventRejected, true
+	}
+	return "", false
+}
+
+// fireRecordOf finds the batch's fireRecord of a produced record (only on the error path).
+func (p *Pipeline) fireRecordOf(r *kgo.Record) *fireRecord {
+	for i := range p.b.fire {
+		if p.b.fire[i].rec == r {
+			return &p.b.fire[i]
+		}
+	}
+	panic("pipeline: produced record not in the batch")
+}
+
+// refuseEvent turns the request of an event Kafka refused into a failure.
+func (p *Pipeline) refuseEvent(f *fireRecord, reason string, err error) {
+	row := &p.b.activity[f.activity]
+	if row.status == statusFailed {
+		return // already refused by an earlier attempt of this flush
+	}
+	row.status, row.reason, row.attributes = statusFailed, reason, ""
+	detail := "kafka refused the event: " + err.Error()
+	if row.detail != "" {
+		detail = row.detail + "; " + detail
+	}
+	row.detail = detail
+	p.log.Warn("event refused by kafka; its request fails", "reason", reason, "err", err,
+		"webhook_id", row.webhookID, "partition", row.partition, "offset", row.offset, "request_id", row.requestID)
 }
 
 // insert writes one table's rows. A failed attempt may still have landed (the server applied the block
@@ -868,7 +1001,10 @@ func (p *Pipeline) insert(ctx context.Context, t int, n int) error {
 		parts = append(parts, part)
 	}
 	var lastQuery string // query id of the previous attempt
-	return p.retry(ctx, "clickhouse", func(ctx context.Context) error {
+	about := logFunc(func() []any {
+		return []any{"table", name, "rows", n, "partitions_to_offset", p.b.maxOffset[t]}
+	})
+	return p.retry(ctx, "clickhouse", about, func(ctx context.Context) error {
 		if lastQuery != "" {
 			// An attempt that reported an error may still be running on the server (the client gave
 			// up, the server did not): wait for it to end before reading whether it landed, or the

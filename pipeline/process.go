@@ -72,6 +72,10 @@ type item struct {
 	found      bool
 }
 
+// maxReceivedMs is the last millisecond ClickHouse's DateTime holds (2105-12-31 23:59:59 UTC): a later
+// receive time would wrap around in the activity_log's partition key.
+const maxReceivedMs = 4_291_747_199_999
+
 // parseRecord reads the wire headers. A record that breaks the contract is still logged (as failed,
 // reason invalid_record) so that nothing the edge acknowledged disappears silently.
 func parseRecord(r *kgo.Record, it *item) {
@@ -96,8 +100,9 @@ func parseRecord(r *kgo.Record, it *item) {
 			it.projectID = n
 		case wire.HeaderReceivedAt:
 			n, ok := parseDecimal(v)
-			if !ok {
+			if !ok || n > maxReceivedMs {
 				bad = append(bad, "received at")
+				n = 0
 			}
 			it.receivedMs = n
 		case wire.HeaderConfigVersion:
@@ -140,7 +145,6 @@ type compiledHook struct {
 	identKeys []any
 	identErr  error
 	mappings  []compiledMapping
-	attrsHead []byte // `{` … nothing yet; kept for symmetry with attrsTail
 	attrsTail []byte // `"__webhook":"<id>"}`
 }
 
@@ -205,7 +209,7 @@ func compileHook(h *webhook.Hook) *compiledHook {
 }
 
 // extractIdentifier reads the identifier; on failure it sets the reason and returns false.
-func (it *item) extractIdentifier() bool {
+func (it *item) extractIdentifier(lim *Limits) bool {
 	c := it.hook
 	if c.identErr != nil {
 		it.fail(wire.ReasonIdentifierMissing, "identifier path %q is invalid: %v", c.hook.Identify.Field, c.identErr)
@@ -237,8 +241,17 @@ func (it *item) extractIdentifier() bool {
 		it.fail(wire.ReasonIdentifierMissing, "field %s is empty", c.hook.Identify.Field)
 		return false
 	}
+	if len(v) > lim.IdentifierBytes {
+		it.fail(wire.ReasonIdentifierInvalid, "field %s is %d bytes long, more than %d", c.hook.Identify.Field, len(v), lim.IdentifierBytes)
+		return false
+	}
 	it.identValue = v
 	return true
+}
+
+// about names the record for a log line.
+func (it *item) about() []any {
+	return []any{"webhook_id", it.webhookID, "partition", it.partition, "offset", it.offset, "request_id", it.requestID}
 }
 
 func (it *item) fail(reason, format string, args ...any) {
@@ -247,8 +260,8 @@ func (it *item) fail(reason, format string, args ...any) {
 }
 
 // mapAttributes appends the event's attributes object to dst. On a value that does not coerce it sets
-// attribute_type_mismatch naming the attribute.
-func (it *item) mapAttributes(dst []byte) ([]byte, bool) {
+// attribute_type_mismatch naming the attribute; on a value over a limit, the limit's own reason.
+func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
 	c := it.hook
 	dst = append(dst, '{')
 	for i := range c.mappings {
@@ -268,14 +281,22 @@ func (it *item) mapAttributes(dst []byte) ([]byte, bool) {
 		}
 		mark := len(dst)
 		dst = append(dst, m.name...)
-		dst, err = appendCoerced(dst, m.typ, &n)
-		if errors.Is(err, errAbsent) {
+		valueAt := len(dst)
+		dst, err = appendCoerced(dst, m.typ, &n, lim)
+		switch {
+		case errors.Is(err, errAbsent):
 			dst = dst[:mark]
 			it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+c.hook.Mappings[i].Field+" is null")
 			continue
-		}
-		if err != nil {
+		case errors.Is(err, errOutOfRange):
+			it.fail(wire.ReasonNumberOutOfRange, "attribute %s (%s): field %s: %v", m.attr, m.typ, c.hook.Mappings[i].Field, err)
+			return dst, false
+		case err != nil:
 			it.fail(wire.ReasonAttributeTypeMismatch, "attribute %s (%s): field %s: %v", m.attr, m.typ, c.hook.Mappings[i].Field, err)
+			return dst, false
+		case len(dst)-valueAt > lim.AttributeBytes:
+			it.fail(wire.ReasonAttributeTooLarge, "attribute %s (%s): field %s: the value is %d bytes, more than %d",
+				m.attr, m.typ, c.hook.Mappings[i].Field, len(dst)-valueAt, lim.AttributeBytes)
 			return dst, false
 		}
 		dst = append(dst, ',')

@@ -38,6 +38,20 @@ const (
 	ReasonUserNotFound          = "user_not_found"
 	ReasonAttributeTypeMismatch = "attribute_type_mismatch"
 	ReasonWebhookDeleted        = "webhook_deleted"
+	// ReasonIdentifierInvalid: the identifier is longer than any user id, e-mail, phone or hwid can be
+	// (the pipeline's max_identifier_bytes).
+	ReasonIdentifierInvalid = "identifier_invalid"
+	// ReasonAttributeTooLarge: one mapped attribute is over the pipeline's max_attribute_bytes.
+	ReasonAttributeTooLarge = "attribute_too_large"
+	// ReasonNumberOutOfRange: a number mapped to an integer, price or date has more digits, written
+	// out, than the pipeline's max_number_digits (1e10000, 1e-40).
+	ReasonNumberOutOfRange = "number_out_of_range"
+	// ReasonEventTooLarge: the event to fire is over the pipeline's max_event_bytes, or Kafka refused
+	// it as too large for the events topic.
+	ReasonEventTooLarge = "event_too_large"
+	// ReasonEventRejected: Kafka refused the event record itself for another permanent reason (an
+	// invalid record); the detail has Kafka's error.
+	ReasonEventRejected = "event_rejected"
 	// ReasonInvalidRecord: the record broke this contract (a header missing or malformed). The pipeline
 	// still logs it so that nothing the edge acknowledged disappears silently.
 	ReasonInvalidRecord = "invalid_record"
