@@ -409,7 +409,9 @@ func (f logFunc) about() []any { return f() }
 
 type partitionsRef []int32
 
-func (p partitionsRef) about() []any { return []any{"reading", "high-water marks", "partitions", []int32(p)} }
+func (p partitionsRef) about() []any {
+	return []any{"reading", "high-water marks", "partitions", []int32(p)}
+}
 
 // errPermanent marks an error retry must not retry.
 var errPermanent = errors.New("permanent")
