@@ -59,6 +59,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	}
 	srv.AddReadyCheck("clickhouse", conn.Ping)
 	srv.AddReadyCheck("postgres", cp.pool.Ping)
+	srv.AddReadyCheck("progress", p.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
