@@ -186,6 +186,13 @@ func (e *env) run(t testing.TB, cfg pipeline.Config, hooks pipeline.Hooks, res p
 // when nil, are the env's.
 func (e *env) runDeps(t testing.TB, cfg pipeline.Config, deps pipeline.Deps) func() {
 	t.Helper()
+	_, stop := e.start(t, cfg, deps)
+	return stop
+}
+
+// start is runDeps that also returns the running pipeline.
+func (e *env) start(t testing.TB, cfg pipeline.Config, deps pipeline.Deps) (*pipeline.Pipeline, func()) {
+	t.Helper()
 	cfg.Group = e.group
 	deps.Kafka = e.kcfg
 	if deps.ClickHouse == nil {
@@ -219,7 +226,7 @@ func (e *env) runDeps(t testing.TB, cfg pipeline.Config, deps pipeline.Deps) fun
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return p, stop
 }
 
 func (e *env) count(t testing.TB, q string) uint64 {

@@ -175,13 +175,12 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		kgo.MaxConcurrentFetches(1),
 		kgo.DefaultProduceTopic(deps.Kafka.EventsTopic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		// The topics take batches up to max_message_bytes; the client's own default (~1 MB) would refuse
-		// an event the topic takes. max_event_bytes stays 64 KiB below it (checked by config).
-		kgo.ProducerBatchMaxBytes(int32(deps.Kafka.MaxMessageBytes)),
 	}
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
+	// The events producer's batch limit is the topics' max_message_bytes (kafka.NewClient); max_event_bytes
+	// stays 64 KiB below it (checked by config), so every event within the bound is one the topic takes.
 	cl, err := kafka.NewClient(deps.Kafka, "pipeline", append(opts, deps.KafkaOpts...)...)
 	if err != nil {
 		return nil, err
@@ -919,21 +918,28 @@ func (p *Pipeline) fire(ctx context.Context) error {
 		return []any{"webhook_id", row.webhookID, "partition", row.partition, "offset", row.offset, "request_id", row.requestID}
 	})
 	err := p.retry(ctx, "kafka produce", about, func(ctx context.Context) error {
-		res := p.cl.ProduceSync(ctx, pending...)
-		var failed []*kgo.Record
+		var failed, suspects []*kgo.Record
 		var firstErr error
-		for _, r := range res {
+		nRefused := 0
+		sort := func(r kgo.ProduceResult, alone bool) {
 			if r.Err == nil {
-				continue
+				return
 			}
 			if reason, ok := refusedForGood(r.Err); ok {
+				if !alone {
+					// The broker refuses a whole batch when it is too large: the records that were in it
+					// with the culprit are tried again alone before any is refused.
+					suspects = append(suspects, r.Record)
+					return
+				}
 				if refused == nil {
 					refused = map[int]bool{}
 				}
 				f := p.fireRecordOf(r.Record)
 				p.refuseEvent(f, reason, r.Err)
 				refused[f.event] = true
-				continue
+				nRefused++
+				return
 			}
 			failed = append(failed, r.Record)
 			if firstErr == nil {
@@ -941,7 +947,16 @@ func (p *Pipeline) fire(ctx context.Context) error {
 				waiting = p.fireRecordOf(r.Record)
 			}
 		}
-		p.m.fired.Add(float64(len(pending) - len(failed)))
+		for _, r := range p.cl.ProduceSync(ctx, pending...) {
+			sort(r, len(pending) == 1)
+		}
+		// One at a time, so that each is a batch of its own: nothing else is produced meanwhile.
+		for _, rec := range suspects {
+			for _, r := range p.cl.ProduceSync(ctx, rec) {
+				sort(r, true)
+			}
+		}
+		p.m.fired.Add(float64(len(pending) - len(failed) - nRefused))
 		pending = failed
 		if firstErr != nil {
 			return fmt.Errorf("produce %d events to %s: %w", len(failed), p.kcfg.EventsTopic, firstErr)

@@ -19,6 +19,9 @@ func NewClient(cfg Config, role string, opts ...kgo.Opt) (*kgo.Client, error) {
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID + "-" + role),
 		kgo.DialTimeout(cfg.DialTimeout),
+		// The topics take batches up to max_message_bytes; the client's own default (~1 MB) would refuse
+		// a record the topic takes.
+		kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)),
 	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
