@@ -57,6 +57,7 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"short key", "", []string{"INLET_SECRETS_MASTER_KEY=c2hvcnQ="}, "secrets.master_key"},
 		{"bad profile", "", []string{"INLET_PROFILE=staging"}, "profile"},
 		{"body larger than a record", "", []string{"INLET_INGESTOR_MAX_BODY_BYTES=4194304"}, "kafka.max_message_bytes"},
+		{"event larger than a record", "", []string{"INLET_PIPELINE_MAX_EVENT_BYTES=4194304"}, "kafka.max_message_bytes"},
 		{"missing file", "testdata/nope.yaml", nil, "nope.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,6 +37,10 @@ import (
 //	price    a JSON number read from its literal text, never through float64, so 99.99 stays 99.99; a
 //	         string holding a decimal number. Written as a JSON string keeping the sender's scale
 //	         ("99.90" stays "99.90"; 1e2 becomes "100").
+//
+// Numbers read exactly (integer, price, epoch date) are bounded by max_number_digits counted as written
+// out in full (1e10000 has 10,001 digits): past it the request fails with number_out_of_range, checked
+// before any arithmetic. A coerced value longer than max_attribute_bytes fails with attribute_too_large.
 
 // errAbsent: the mapped field is missing or null; the attribute is omitted and the detail says so.
 var errAbsent = errors.New("field absent")

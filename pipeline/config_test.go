@@ -29,6 +29,12 @@ func TestConfigValidate(t *testing.T) {
 		{"fetch_max_bytes", func(c *Config) { c.FetchMaxBytes = 1024 }},
 		{"rebalance_grace", func(c *Config) { c.RebalanceGrace = time.Minute }},
 		{"rebalance_grace", func(c *Config) { c.RebalanceGrace = 0 }},
+		{"max_event_bytes", func(c *Config) { c.MaxEventBytes = 1000 }},
+		{"max_attribute_bytes", func(c *Config) { c.MaxAttributeBytes = c.MaxEventBytes + 1 }},
+		{"max_number_digits", func(c *Config) { c.MaxNumberDigits = 18 }},
+		{"max_number_digits", func(c *Config) { c.MaxNumberDigits = 1001 }},
+		{"max_identifier_bytes", func(c *Config) { c.MaxIdentifierBytes = 10 }},
+		{"stall_after", func(c *Config) { c.StallAfter = 0 }},
 	}
 	for _, tt := range tests {
 		c := Defaults()

@@ -17,6 +17,11 @@
     payload_too_large: ['Payload too large', 'The request body is over the size limit; it was not kept.'],
     webhook_deleted: ['Webhook deleted', 'The webhook was deleted before the request was processed.'],
     invalid_record: ['Invalid record', 'The request could not be read from the queue.'],
+    identifier_invalid: ['User identifier invalid', 'The identifier read from the payload is longer than any user ID, email, phone or HWID can be.'],
+    attribute_too_large: ['Attribute too large', 'A mapped value is over the size limit of one attribute.'],
+    number_out_of_range: ['Number out of range', 'A number mapped to an integer, price or date has too many digits to be read exactly.'],
+    event_too_large: ['Event too large', 'The event to fire is over the size limit of an event, or Kafka refused it as too large.'],
+    event_rejected: ['Event rejected', 'Kafka refused the event record; the detail has its error.'],
   };
   const reasonLabel = (r) => (REASONS[r] ? REASONS[r][0] : r || 'Unknown');
   const KINDS = { user_id: 'User ID', email: 'Email', phone: 'Phone', hwid: 'HWID' };
