@@ -74,6 +74,7 @@ func BenchmarkProcess(b *testing.B) {
 	cfg.BatchRows = 1_000_000
 	p := &Pipeline{
 		cfg:      cfg,
+		lim:      cfg.limits(),
 		deps:     Deps{Hooks: mapHooks{"wh_bench": hook}, Resolver: res},
 		log:      slog.New(slog.DiscardHandler),
 		m:        newMetrics(prometheus.NewRegistry()),
