@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -34,7 +35,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(runChild())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if inletBinary.path != "" {
+		_ = os.RemoveAll(filepath.Dir(inletBinary.path))
+	}
+	os.Exit(code)
 }
 
 func runChild() int {

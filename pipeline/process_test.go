@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -55,12 +54,7 @@ func TestInletPipelineProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "inlet")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/inlet")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/inlet: %v\n%s", err, out)
-	}
+	bin := buildInlet(t)
 	cmd := exec.Command(bin, "pipeline")
 	cmd.Env = append(os.Environ(),
 		"INLET_POSTGRES_DSN="+pgcfg.DSN,
