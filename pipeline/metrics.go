@@ -22,6 +22,7 @@ type metrics struct {
 	stalled       prometheus.Gauge         // partitions with lag and no progress for StallAfter
 	dropped       prometheus.Counter       // daily partitions dropped by retention
 	abandoned     prometheus.Counter       // batches abandoned so that a rebalance could proceed
+	panics        prometheus.Counter       // requests failed with processing_error after a panic
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -68,12 +69,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_retention_dropped_partitions_total", Help: "Daily partitions dropped by retention.",
 		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_processing_panics_total", Help: "Requests failed with processing_error because processing them panicked (a defect: each is logged with its stack).",
+		}),
 		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_abandoned_batches_total", Help: "In-memory batches abandoned (and redone) so that a consumer-group rebalance could proceed within rebalance_grace.",
 		}),
 	}
 	reg.MustRegister(m.records, m.skipped, m.fired, m.notifications, m.notifyErrors, m.batchRows,
-		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.stalled, m.dropped, m.abandoned)
+		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.stalled, m.dropped, m.abandoned, m.panics)
 	return m
 }
 

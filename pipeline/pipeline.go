@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -561,7 +562,7 @@ func (p *Pipeline) prepare(ctx context.Context, items []item) error {
 			continue
 		}
 		it.hook = c
-		it.extractIdentifier(&p.lim)
+		p.guard(it, func() { it.extractIdentifier(&p.lim) })
 	}
 	return nil
 }
@@ -695,16 +696,19 @@ func (p *Pipeline) finish(ctx context.Context, it *item) error {
 	p.b.mark(it.partition, it.offset, it.epoch, now)
 
 	var attrs []byte
-	if it.reason == "" && it.hook != nil {
-		var ok bool
-		p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0], &p.lim)
-		if ok {
-			attrs = p.attrBuf
-		}
-	}
 	var rec *kgo.Record
 	if it.reason == "" && it.hook != nil {
-		rec = p.eventRecord(it, attrs) // nil, and the item failed, when the event is too large
+		p.guard(it, func() {
+			var ok bool
+			p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0], &p.lim)
+			if ok {
+				attrs = p.attrBuf
+				rec = p.eventRecord(it, attrs) // nil, and the item failed, when the event is too large
+			}
+		})
+		if it.reason != "" {
+			attrs, rec = nil, nil
+		}
 	}
 	success := it.reason == ""
 	attrStr := string(attrs)
@@ -767,6 +771,21 @@ func (p *Pipeline) maybeFlush(ctx context.Context) error {
 		return p.flush(ctx)
 	}
 	return nil
+}
+
+// guard runs f, the part of an item's processing that reads its payload. A panic there (a defect in
+// parsing or coercion that some input reaches) fails that item with processing_error and is counted,
+// instead of crashing the pipeline on the same record at every restart.
+func (p *Pipeline) guard(it *item, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.m.panics.Inc()
+			it.fail(wire.ReasonProcessingError, "internal error while processing this request: %v", r)
+			p.log.Error("panic while processing a request; it fails with processing_error", "panic", r,
+				"stack", string(debug.Stack()), "webhook_id", it.webhookID, "partition", it.partition, "offset", it.offset)
+		}
+	}()
+	f()
 }
 
 // appendEventRow adds the events row of a successful item.

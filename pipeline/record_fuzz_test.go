@@ -1,10 +1,14 @@
 package pipeline
 
 import (
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -47,4 +51,23 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("position %d/%d; want 2/7", it.partition, it.offset)
 		}
 	})
+}
+
+// TestGuardTurnsAPanicIntoTheRecordsFailure: a panic while reading one payload fails that request with
+// processing_error; the pipeline goes on.
+func TestGuardTurnsAPanicIntoTheRecordsFailure(t *testing.T) {
+	p := &Pipeline{log: slog.New(slog.DiscardHandler), m: newMetrics(prometheus.NewRegistry())}
+	var it item
+	p.guard(&it, func() { var m map[string]int; m["x"]++ })
+	if it.reason != wire.ReasonProcessingError || len(it.detail) != 1 || !strings.Contains(it.detail[0], "nil map") {
+		t.Errorf("after a panic: reason %q, detail %q; want processing_error naming the panic", it.reason, it.detail)
+	}
+	if got := testutil.ToFloat64(p.m.panics); got != 1 {
+		t.Errorf("inlet_pipeline_processing_panics_total = %v; want 1", got)
+	}
+	it = item{}
+	p.guard(&it, func() {})
+	if it.reason != "" {
+		t.Errorf("without a panic: reason %q; want none", it.reason)
+	}
 }

@@ -52,6 +52,9 @@ const (
 	// ReasonEventRejected: Kafka refused the event record itself for another permanent reason (an
 	// invalid record); the detail has Kafka's error.
 	ReasonEventRejected = "event_rejected"
+	// ReasonProcessingError: processing the request panicked (a defect of Inlet's that this input
+	// reaches); the request fails alone and the pipeline goes on.
+	ReasonProcessingError = "processing_error"
 	// ReasonInvalidRecord: the record broke this contract (a header missing or malformed). The pipeline
 	// still logs it so that nothing the edge acknowledged disappears silently.
 	ReasonInvalidRecord = "invalid_record"

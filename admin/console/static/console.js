@@ -22,6 +22,7 @@
     number_out_of_range: ['Number out of range', 'A number mapped to an integer, price or date has too many digits to be read exactly.'],
     event_too_large: ['Event too large', 'The event to fire is over the size limit of an event, or Kafka refused it as too large.'],
     event_rejected: ['Event rejected', 'Kafka refused the event record; the detail has its error.'],
+    processing_error: ['Processing error', 'Processing this request failed inside Inlet (a defect); the detail says where. Other requests are not affected.'],
   };
   const reasonLabel = (r) => (REASONS[r] ? REASONS[r][0] : r || 'Unknown');
   const KINDS = { user_id: 'User ID', email: 'Email', phone: 'Phone', hwid: 'HWID' };
