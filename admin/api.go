@@ -64,7 +64,6 @@ func fieldErrors[F ~struct {
 var (
 	errUnauthenticated = errors.New("missing or unknown API key")
 	errNotFound        = errors.New("not found")
-	errBadRequest      = errors.New("bad request")
 	// errCSRF: a write with the console's session cookie but without its CSRF token (403).
 	errCSRF = &statusError{http.StatusForbidden, "missing or wrong " + csrfHeader + " header; reload the console page"}
 )

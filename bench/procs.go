@@ -162,17 +162,6 @@ func portFree(addr string) error {
 	return ln.Close()
 }
 
-// tcpOpen is a readiness check: addr accepts connections.
-func tcpOpen(addr string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	}
-}
-
 // usage is a process's CPU time and memory at one moment.
 type usage struct {
 	cpu float64 // user + system seconds

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -44,5 +43,3 @@ func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("kafka topics ready", "topics", cfg.Kafka.Topics(), "partitions", cfg.Kafka.Partitions)
 	return nil
 }
-
-func notYet(name string) error { return fmt.Errorf("%s is not built yet", name) }

@@ -172,10 +172,6 @@ func ValidEmail(s string) bool {
 	return at > 0 && at < len(s)-1
 }
 
-// emailKey is the case-folded form used for cache keys. Matching itself is done by PostgreSQL's lower(),
-// the same expression as the unique index, so Go and PostgreSQL never disagree on what matches.
-func emailKey(s string) string { return strings.ToLower(s) }
-
 // NormalizePhone returns s in E.164 ("+15551234567"). Spaces, dashes, dots, slashes and parentheses are
 // ignored; a leading "00" is read as the international prefix ("0044…" = "+44…"); a number without a
 // country code is read as a national number of defaultRegion (ISO 3166-1 alpha-2, e.g. "US"), and is an
