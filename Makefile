@@ -10,8 +10,12 @@ export INLET_STATE_DIR := $(STATE)
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/inlet
-	$(GO) build -o $(BIN) ./cmd/inlet
+OBS := github.com/inlet-dev/inlet/internal/obs
+LDFLAGS := -X $(OBS).Version=$(shell git describe --tags --always --dirty 2>/dev/null || echo dev) \
+	-X $(OBS).Commit=$(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+
+build: ## build bin/inlet (inlet version reports the git version and commit)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/inlet
 
 up: build ## install (if missing) and start Kafka, ClickHouse and PostgreSQL, then migrate
 	deploy/local/up

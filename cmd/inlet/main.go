@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/obs"
 )
 
 // Exit codes.
@@ -25,34 +27,100 @@ const (
 
 func main() { os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr)) }
 
-const usage = `usage: inlet [-config FILE] [-check-config] COMMAND [ARGS]
+// command is one subcommand of inlet, as its usage shows it.
+type command struct {
+	name, args, doc string
+	takesArgs      bool
+}
 
-commands:
-  ingestor          run the public webhook edge
-  pipeline          run the consumer that resolves users, fires events and writes ClickHouse
-  admin             run the admin REST API and console
-  migrate           apply PostgreSQL and ClickHouse migrations and create the Kafka topics
-  project create NAME
-                    create a project and print its admin API key (shown once)
-  project keys PROJECT_ID
-                    list the project's API keys (id, name, prefix, created, last used, revoked)
-  project key-create PROJECT_ID [NAME]
-                    issue another API key for the project and print it (shown once)
-  project key-revoke PROJECT_ID KEY_ID
-                    revoke an API key: refused at once by the API, console sessions with it end
-  demo              seed the demo project (idempotent) and print the console URL, webhook URL,
-                    secret and a ready-to-paste curl command
-  keygen            print a new master key for secrets.master_key
-`
+var commands = []command{
+	{name: "ingestor", doc: "run the public webhook edge"},
+	{name: "pipeline", doc: "run the consumer that resolves users, fires events and writes ClickHouse"},
+	{name: "admin", doc: "run the admin REST API and console"},
+	{name: "migrate", doc: "apply PostgreSQL and ClickHouse migrations and create the Kafka topics"},
+	{name: "project", args: "create NAME", doc: "create a project and print its admin API key (shown once)", takesArgs: true},
+	{name: "project", args: "keys PROJECT_ID", doc: "list the project's API keys (id, name, prefix, created, last used, revoked)", takesArgs: true},
+	{name: "project", args: "key-create PROJECT_ID [NAME]", doc: "issue another API key for the project and print it (shown once)", takesArgs: true},
+	{name: "project", args: "key-revoke PROJECT_ID KEY_ID", doc: "revoke an API key: refused at once by the API, console sessions with it end", takesArgs: true},
+	{name: "demo", doc: "seed the demo project (idempotent) and print the console URL, webhook URL, secret and a ready-to-paste curl command", takesArgs: true},
+	{name: "keygen", doc: "print a new master key for secrets.master_key"},
+	{name: "version", doc: "print the version, commit and Go version of this binary"},
+	{name: "help", args: "[COMMAND]", doc: "print this help, or one command's", takesArgs: true},
+}
+
+// usage is the help of every command, or of the commands named name.
+func usage(name string) string {
+	var b strings.Builder
+	b.WriteString("usage: inlet [-config FILE] [-check-config] COMMAND [ARGS]\n\ncommands:\n")
+	for _, c := range commands {
+		if name != "" && c.name != name {
+			continue
+		}
+		line := c.name
+		if c.args != "" {
+			line += " " + c.args
+		}
+		if len(line) < 18 {
+			fmt.Fprintf(&b, "  %-18s%s\n", line, c.doc)
+		} else {
+			fmt.Fprintf(&b, "  %s\n  %-18s%s\n", line, "", c.doc)
+		}
+	}
+	return b.String()
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 func run(args, environ []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("inlet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage("")); fmt.Fprintln(fs.Output(), "\nflags:"); fs.PrintDefaults() }
 	path := fs.String("config", envOr(environ, "INLET_CONFIG", ""), "settings file (YAML); env INLET_CONFIG")
 	check := fs.Bool("check-config", false, "validate the settings, print the problem if any, and exit (0 valid, 2 invalid)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
 		return exitConfig
+	}
+	// Help and version need no settings.
+	if fs.NArg() > 0 {
+		name, rest := fs.Arg(0), fs.Args()[1:]
+		c, known := lookup(name)
+		switch {
+		case name == "help" && len(rest) == 0:
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		case name == "help":
+			if _, ok := lookup(rest[0]); !ok {
+				fmt.Fprintf(stderr, "inlet help: unknown command %q\n\n%s", rest[0], usage(""))
+				return exitConfig
+			}
+			fmt.Fprint(stdout, usage(rest[0]))
+			return exitOK
+		case known && len(rest) > 0 && isHelp(rest[0]):
+			fmt.Fprint(stdout, usage(name))
+			return exitOK
+		case name == "version":
+			b := obs.BuildInfo()
+			fmt.Fprintf(stdout, "inlet %s (commit %s, %s)\n", b.Version, b.Commit, b.GoVersion)
+			return exitOK
+		case known && !c.takesArgs && len(rest) > 0:
+			fmt.Fprintf(stderr, "inlet %s: takes no arguments (got %q)\n\n%s", name, rest, usage(name))
+			return exitConfig
+		}
 	}
 	cfg, err := config.Load(*path, environ)
 	if err != nil {

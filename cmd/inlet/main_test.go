@@ -44,3 +44,46 @@ func TestKeygen(t *testing.T) {
 		t.Fatalf("a keygen key is refused: %s", stderr.String())
 	}
 }
+
+// TestHelpAndVersion: every way of asking for help prints usage on stdout and exits 0, without needing
+// settings; a command that takes no arguments refuses them instead of ignoring them.
+func TestHelpAndVersion(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		out  string // in stdout ("" = stdout empty)
+		err  string // in stderr
+	}{
+		{[]string{"--help"}, exitOK, "commands:", ""},
+		{[]string{"-h"}, exitOK, "  pipeline ", ""},
+		{[]string{"help"}, exitOK, "  version ", ""},
+		{[]string{"help", "migrate"}, exitOK, "  migrate ", ""},
+		{[]string{"pipeline", "--help"}, exitOK, "  pipeline ", ""},
+		{[]string{"project", "-h"}, exitOK, "project key-revoke PROJECT_ID KEY_ID", ""},
+		{[]string{"version"}, exitOK, "inlet ", ""},
+		{[]string{"help", "nope"}, exitConfig, "", `unknown command "nope"`},
+		{[]string{"admin", "extra"}, exitConfig, "", "inlet admin: takes no arguments"},
+		{[]string{"ingestor", "x"}, exitConfig, "", "takes no arguments"},
+		{[]string{"nope"}, exitConfig, "", `unknown command "nope"`},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		// An unreadable config file proves help and version never load settings.
+		code := run(tt.args, []string{"INLET_CONFIG=/nonexistent/inlet.yaml"}, &stdout, &stderr)
+		if tt.args[0] == "nope" {
+			code = run(tt.args, nil, &stdout, &stderr)
+		}
+		if code != tt.code {
+			t.Errorf("inlet %v: exit %d; want %d (stderr %q)", tt.args, code, tt.code, stderr.String())
+		}
+		if tt.out != "" && !strings.Contains(stdout.String(), tt.out) {
+			t.Errorf("inlet %v: stdout %q; want it to contain %q", tt.args, stdout.String(), tt.out)
+		}
+		if tt.out == "" && stdout.Len() != 0 {
+			t.Errorf("inlet %v: stdout %q; want nothing", tt.args, stdout.String())
+		}
+		if !strings.Contains(stderr.String(), tt.err) {
+			t.Errorf("inlet %v: stderr %q; want it to contain %q", tt.args, stderr.String(), tt.err)
+		}
+	}
+}

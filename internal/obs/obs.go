@@ -58,7 +58,8 @@ func NewLogger(w io.Writer, c LogConfig, process string) *slog.Logger {
 // NewRegistry returns a registry with the Go runtime and process collectors, which every process exposes.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoCollector())
 	return reg
 }
 

@@ -80,3 +80,27 @@ func TestLogConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildInfo: every process's registry exports inlet_build_info = 1 with the version and commit.
+func TestBuildInfo(t *testing.T) {
+	mfs, err := NewRegistry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "inlet_build_info" {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		b := BuildInfo()
+		if m.GetGauge().GetValue() != 1 || labels["version"] != b.Version || labels["commit"] != b.Commit || labels["goversion"] == "" {
+			t.Errorf("inlet_build_info %v = %v; want 1 with version %q, commit %q", labels, m.GetGauge().GetValue(), b.Version, b.Commit)
+		}
+		return
+	}
+	t.Fatal("inlet_build_info is not exported")
+}
