@@ -30,7 +30,7 @@ func main() { os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr)) }
 // command is one subcommand of inlet, as its usage shows it.
 type command struct {
 	name, args, doc string
-	takesArgs      bool
+	takesArgs       bool
 }
 
 var commands = []command{
