@@ -49,9 +49,10 @@ bench: up build ## the bench suite: max, latency, ceiling and peer ratios, corre
 bench-go: up ## Go benchmarks of the hot paths (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 check-config: build ## validate deploy/inlet.example.yaml
 	$(BIN) -config deploy/inlet.example.yaml -check-config
