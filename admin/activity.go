@@ -36,8 +36,12 @@ func (a *api) requireActivity() error {
 // ownsWebhook answers 404 unless the webhook exists (or existed) in the caller's project, so that
 // summaries of other projects' ids are indistinguishable from unknown ids.
 func (a *api) ownsWebhook(r *http.Request, id string) error {
-	if _, err := a.webhooks.Get(r.Context(), projectID(r.Context()), id); err == nil {
+	_, err := a.webhooks.Get(r.Context(), projectID(r.Context()), id)
+	switch {
+	case err == nil:
 		return nil
+	case !errors.Is(err, webhook.ErrNotFound):
+		return err // PostgreSQL unreachable: a 503, not a 404 that says the webhook does not exist
 	}
 	n, err := a.activity.Received(r.Context(), projectID(r.Context()))
 	if err != nil {

@@ -144,11 +144,8 @@ func ensureHooks(ctx context.Context, cfg *config.Config, n int, statePath strin
 			w, sec, err := hooks.Create(gctx, p.ID, seed.Webhook(fmt.Sprintf("bench-%06d", i), benchEvent, SeedSample))
 			if errors.Is(err, webhook.ErrConflict) {
 				// A name left by an interrupted earlier run beyond what List returned: use a fresh one.
-				w, sec, err = hooks.Create(gctx, p.ID, webhook.WebhookInput{
-					Name: fmt.Sprintf("bench-%06d-%d", i, time.Now().UnixNano()), EventName: benchEvent,
-					Identify:      webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"},
-					SamplePayload: SeedSample,
-				})
+				// Same mappings as the seed's, or the scenario would measure a webhook mapping nothing.
+				w, sec, err = hooks.Create(gctx, p.ID, seed.Webhook(fmt.Sprintf("bench-%06d-%d", i, time.Now().UnixNano()), benchEvent, SeedSample))
 			}
 			if err != nil {
 				return fmt.Errorf("bench webhook %d: %w", i, err)
