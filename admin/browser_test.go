@@ -418,6 +418,7 @@ const consoleSample = `{
   "mobile": "+15551234567",
   "purchase_date": "2024-03-15",
   "order_number": "ORD-001",
+  "order_id": 820982911946154508,
   "price": 99.99,
   "payment_state": "success",
   "customer": {"tags": ["vip"], "address": {"city": "Berlin"}}
@@ -477,7 +478,7 @@ func TestConsoleBrowser(t *testing.T) {
 	b.run("open event editor", chromedp.Click(chromedp.CSS("#create-event")), chromedp.WaitVisible(chromedp.CSS("#ev-name")))
 	b.run("event name", chromedp.SendKeys(chromedp.CSS("#ev-name"), "CheckoutSuccess"),
 		chromedp.SendKeys(chromedp.CSS("#ev-description"), "A checkout completed in the web shop"))
-	attrs := [][2]string{{"email", "string"}, {"total", "price"}, {"order_id", "string"}, {"purchase_date", "date"}, {"vip", "boolean"}}
+	attrs := [][2]string{{"email", "string"}, {"total", "price"}, {"order_id", "string"}, {"purchase_date", "date"}, {"shop_order", "integer"}, {"vip", "boolean"}}
 	for i, a := range attrs {
 		if i > 0 {
 			b.run("add attribute", chromedp.Click(chromedp.CSS("#add-attr")))
@@ -512,7 +513,8 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	b.choose("#wh-identify-kind", "user_id")
 	b.choose("#wh-identify-field", "user_id")
-	maps := [][2]string{{"email", "email_address"}, {"total", "price"}, {"order_id", "order_number"}, {"purchase_date", "purchase_date"}, {"vip", "payment_state"}}
+	maps := [][2]string{{"email", "email_address"}, {"total", "price"}, {"order_id", "order_number"}, {"purchase_date", "purchase_date"},
+		{"shop_order", "order_id"}, {"vip", "payment_state"}}
 	for i, m := range maps {
 		if i > 0 {
 			b.run("add mapping", chromedp.Click(chromedp.CSS("#add-mapping")))
@@ -522,10 +524,10 @@ func TestConsoleBrowser(t *testing.T) {
 		b.choose(row+" .map-field", m[1])
 	}
 	// The last row maps a string to a boolean attribute on purpose... then is removed with ×.
-	b.run("remove row", chromedp.Click(chromedp.CSS("#mapping-rows .mapping-row:nth-child(5) .map-remove")))
+	b.run("remove row", chromedp.Click(chromedp.CSS("#mapping-rows .mapping-row:nth-child(6) .map-remove")))
 	rows := evalJS[int](b, `document.querySelectorAll('#mapping-rows .mapping-row').length`)
-	if rows != 4 {
-		t.Fatalf("mapping rows after × = %d; want 4", rows)
+	if rows != 5 {
+		t.Fatalf("mapping rows after × = %d; want 5", rows)
 	}
 	b.run("show tooltip", chromedp.Focus(chromedp.CSS(".tip")))
 	b.shot("05-webhook-form")
@@ -535,7 +537,8 @@ func TestConsoleBrowser(t *testing.T) {
 	if !strings.HasPrefix(hookURL, st.ingestURL+"/hooks/") || !strings.HasPrefix(secret, "Bearer whsec_") {
 		t.Fatalf("window shows URL %q and secret %q", hookURL, secret)
 	}
-	if !strings.Contains(example, hookURL) || !strings.Contains(example, secret) || !strings.Contains(example, `"order_number":"ORD-001"`) {
+	if !strings.Contains(example, hookURL) || !strings.Contains(example, secret) || !strings.Contains(example, `"order_number":"ORD-001"`) ||
+		!strings.Contains(example, `"order_id":820982911946154508`) {
 		t.Fatalf("example request = %q; want a curl with the URL, the secret and the sample", example)
 	}
 	b.run("copy secret", chromedp.Click(chromedp.CSS(`[data-copy="secret-value"]`)))
@@ -562,8 +565,10 @@ func TestConsoleBrowser(t *testing.T) {
 		(document.querySelector('#refresh-activity').click(), false)`, 45*time.Second)
 	b.waitJS("summary", `document.querySelector('#sum-hits').textContent === '2' || (document.querySelector('#refresh-activity').click(), false)`, 30*time.Second)
 	okEntry := `#entries .entry[data-status="success"]`
-	if got := b.text(okEntry); !strings.Contains(got, "User ID: 12345") || !strings.Contains(got, "Success") || !strings.Contains(got, "ORD-001") {
-		t.Fatalf("success entry = %q", got)
+	// Integers above 2^53 are shown as sent (JSON.parse would show 820982911946154500).
+	if got := b.text(okEntry); !strings.Contains(got, "User ID: 12345") || !strings.Contains(got, "Success") || !strings.Contains(got, "ORD-001") ||
+		!strings.Contains(got, `"order_id":820982911946154508`) {
+		t.Fatalf("success entry = %q; want the preview with order_id 820982911946154508", got)
 	}
 	if got := b.text(`#entries .entry[data-status="failed"]`); !strings.Contains(got, "Failed") || !strings.Contains(got, "Auth rejected") {
 		t.Fatalf("failed entry = %q", got)
@@ -572,11 +577,13 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("failure reasons = %q", got)
 	}
 	b.run("show", chromedp.Click(chromedp.CSS(okEntry+" .entry-head button")), chromedp.WaitVisible(chromedp.CSS(okEntry+" .fired-attributes")))
-	if got := b.text(okEntry + " .fired-attributes"); !strings.Contains(got, `"total"`) || !strings.Contains(got, "__webhook") {
-		t.Fatalf("fired attributes = %q", got)
+	if got := b.text(okEntry + " .fired-attributes"); !strings.Contains(got, `"total"`) || !strings.Contains(got, "__webhook") ||
+		!strings.Contains(got, `"shop_order": 820982911946154508`) {
+		t.Fatalf("fired attributes = %q; want total, __webhook and shop_order 820982911946154508", got)
 	}
-	if got := b.text(okEntry + " .full-payload"); !strings.Contains(got, "\n  \"user_id\": \"12345\"") {
-		t.Fatalf("full payload is not pretty-printed: %q", got)
+	if got := b.text(okEntry + " .full-payload"); !strings.Contains(got, "\n  \"user_id\": \"12345\"") ||
+		!strings.Contains(got, "\n  \"order_id\": 820982911946154508,\n") {
+		t.Fatalf("full payload is not pretty-printed with order_id 820982911946154508: %q", got)
 	}
 	b.shot("07-activity-log")
 	b.run("filter failed", chromedp.Click(chromedp.CSS(`label[for="astatus-failed"]`)))
@@ -593,8 +600,9 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("devices = %q", got)
 	}
 	b.run("expand event", chromedp.Click(chromedp.CSS("#history .history-item button")), chromedp.WaitVisible(chromedp.CSS("#history .attributes")))
-	if got := b.text("#history .history-item"); !strings.Contains(got, "CheckoutSuccess") || !strings.Contains(got, `"__webhook": "`+hookID+`"`) || !strings.Contains(got, "ORD-001") {
-		t.Fatalf("history item = %q", got)
+	if got := b.text("#history .history-item"); !strings.Contains(got, "CheckoutSuccess") || !strings.Contains(got, `"__webhook": "`+hookID+`"`) || !strings.Contains(got, "ORD-001") ||
+		!strings.Contains(got, `"shop_order": 820982911946154508`) {
+		t.Fatalf("history item = %q; want CheckoutSuccess with __webhook, ORD-001 and shop_order 820982911946154508", got)
 	}
 	b.shot("08-user-explorer")
 
@@ -659,8 +667,11 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// Edit settings shows the saved configuration.
 	b.open("/webhooks/" + hookID + "/edit")
-	b.waitJS("edit form", `document.querySelector('#wh-name').value === 'Shop checkout' && document.querySelectorAll('#mapping-rows .mapping-row').length === 4 &&
+	b.waitJS("edit form", `document.querySelector('#wh-name').value === 'Shop checkout' && document.querySelectorAll('#mapping-rows .mapping-row').length === 5 &&
 		document.querySelector('#wh-identify-field').value === 'user_id'`, 10*time.Second)
+	if got := b.value("#wh-sample"); !strings.Contains(got, `"order_id": 820982911946154508,`) {
+		t.Fatalf("sample payload in the edit form = %q; want order_id 820982911946154508", got)
+	}
 	b.shot("11-webhook-edit")
 	b.run("rename", chromedp.SetValue(chromedp.CSS("#wh-name"), "Shop checkout v2"), chromedp.Click(chromedp.CSS("#save-webhook")))
 	b.waitJS("renamed in the list", fmt.Sprintf(`location.pathname === '/webhooks' && !!document.querySelector('%s') &&
