@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,12 @@ func TestActivityEndpoints(t *testing.T) {
 	}
 	e.want("GET", "/api/v1/webhooks/"+wh.ID+"/activity?status=weird", e.keyA, nil, 400)
 	e.want("GET", "/api/v1/webhooks/"+wh.ID+"/activity?cursor=!!", e.keyA, nil, 400)
+	// A cursor of the first format (received_at in seconds + request id) names no position in the
+	// millisecond order: 400, saying what to do.
+	oldCursor := base64.RawURLEncoding.EncodeToString(make([]byte, 24))
+	if out := e.want("GET", "/api/v1/webhooks/"+wh.ID+"/activity?cursor="+oldCursor, e.keyA, nil, 400); !strings.Contains(string(out), "request the first page again") {
+		t.Errorf("old-format cursor answered %s; want a detail saying to request the first page again", out)
+	}
 
 	out = e.want("GET", "/api/v1/webhooks/"+wh.ID+"/activity/"+ids[1], e.keyA, nil, 200)
 	if !strings.Contains(string(out), `"reason":"user_not_found"`) {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -22,7 +21,7 @@ func TestConsoleBrowserAPIKeys(t *testing.T) {
 	b.signIn(e.keyA)
 
 	b.open("/api-keys")
-	b.waitJS("key list", `document.querySelectorAll('#keys-body tr[data-status="active"]').length === 1`, 10*time.Second)
+	b.waitJS("key list", `document.querySelectorAll('#keys-body tr[data-status="active"]').length === 1`)
 	if got := b.text("#keys-body tr"); !strings.Contains(got, "This session") || !strings.Contains(got, e.keyA[:12]) || !strings.Contains(got, "Active") {
 		t.Fatalf("key row = %q; want the session's key by its prefix, active", got)
 	}
@@ -35,10 +34,10 @@ func TestConsoleBrowserAPIKeys(t *testing.T) {
 		b.run("create "+name, chromedp.Click(chromedp.CSS("#create-key")), chromedp.WaitVisible(chromedp.CSS("#key-name")),
 			chromedp.SendKeys(chromedp.CSS("#key-name"), name), chromedp.Click(chromedp.CSS("#save-key")),
 			chromedp.WaitVisible(chromedp.CSS("#new-key")))
-		b.waitJS("new key shown", `document.querySelector('#new-key-value').value.startsWith('inl_')`, 10*time.Second)
+		b.waitJS("new key shown", `document.querySelector('#new-key-value').value.startsWith('inl_')`)
 		key := b.value("#new-key-value")
 		b.run("copy and close", chromedp.Click(chromedp.CSS(`[data-copy="new-key-value"]`)), chromedp.Click(chromedp.CSS("#new-key-done")))
-		b.waitJS("key listed", fmt.Sprintf(`[...document.querySelectorAll('#keys-body tr')].some(r => r.innerText.includes(%q))`, name), 10*time.Second)
+		b.waitJS("key listed", fmt.Sprintf(`[...document.querySelectorAll('#keys-body tr')].some(r => r.innerText.includes(%q))`, name))
 		if evalJS[string](b, `document.querySelector('#new-key-value').value`) != "" || !evalJS[bool](b, `document.querySelector('#new-key').hidden`) {
 			t.Fatalf("the new key stays on the page after Done")
 		}
@@ -65,7 +64,7 @@ func TestConsoleBrowserAPIKeys(t *testing.T) {
 		t.Fatalf("confirmation for another key = %q; want no sign-out warning", got)
 	}
 	b.run("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")))
-	b.waitJS("revoked", row("Laptop")+`.dataset.status === 'revoked'`, 10*time.Second)
+	b.waitJS("revoked", row("Laptop")+`.dataset.status === 'revoked'`)
 	if code, _ := e.do("GET", "/api/v1/project", laptop, nil); code != http.StatusUnauthorized {
 		t.Fatalf("revoked key = %d; want 401", code)
 	}
@@ -77,7 +76,7 @@ func TestConsoleBrowserAPIKeys(t *testing.T) {
 		t.Fatalf("confirmation for the session's key = %q; want the sign-out warning", got)
 	}
 	b.run("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")))
-	b.waitJS("signed out", `location.pathname === '/login' && !!document.querySelector('#api-key')`, 10*time.Second)
+	b.waitJS("signed out", `location.pathname === '/login' && !!document.querySelector('#api-key')`)
 	b.open("/webhooks")
 	b.run("still signed out", chromedp.WaitVisible(chromedp.CSS("#api-key")))
 	if code, _ := e.do("GET", "/api/v1/project", e.keyA, nil); code != http.StatusUnauthorized {
@@ -88,7 +87,7 @@ func TestConsoleBrowserAPIKeys(t *testing.T) {
 	b.run("sign in with the new key", chromedp.SendKeys(chromedp.CSS("#api-key"), phone), chromedp.Click(chromedp.CSS("#sign-in")),
 		chromedp.WaitVisible(chromedp.CSS(".mainnav")))
 	b.open("/api-keys")
-	b.waitJS("list", `document.querySelectorAll('#keys-body tr').length === 3`, 10*time.Second)
+	b.waitJS("list", `document.querySelectorAll('#keys-body tr').length === 3`)
 	if !evalJS[bool](b, row("Phone")+`.innerText.includes('This session')`) ||
 		evalJS[int](b, `document.querySelectorAll('#keys-body tr[data-status="revoked"]').length`) != 2 {
 		t.Fatalf("after signing in with the new key: %q", b.text("#keys-body"))

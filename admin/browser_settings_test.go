@@ -27,7 +27,7 @@ func TestConsoleBrowserSettings(t *testing.T) {
 	b.signIn(e.keyA)
 
 	b.open("/settings")
-	b.waitJS("form enabled", `!document.querySelector('#save-settings').disabled`, 10*time.Second)
+	b.waitJS("form enabled", `!document.querySelector('#save-settings').disabled`)
 	if got := b.text("#project-name"); got != "A" {
 		t.Fatalf("project name = %q; want %q", got, "A")
 	}
@@ -41,7 +41,7 @@ func TestConsoleBrowserSettings(t *testing.T) {
 	// An unknown region: the API's error shows at the phone region field, which gets the focus.
 	b.run("unknown region", chromedp.SendKeys(chromedp.CSS("#notification-url"), "https://hooks.example/inlet"),
 		chromedp.SendKeys(chromedp.CSS("#phone-region"), "XX"+kb.Enter))
-	b.waitJS("region error", `document.querySelector('#err-phone_region').textContent.includes('not a known')`, 10*time.Second)
+	b.waitJS("region error", `document.querySelector('#err-phone_region').textContent.includes('not a known')`)
 	if !evalJS[bool](b, `document.activeElement.id === 'phone-region' && document.querySelector('#phone-region').getAttribute('aria-invalid') === 'true'`) {
 		t.Fatalf("after the refused save: the phone region field is not focused and marked invalid")
 	}
@@ -57,16 +57,16 @@ func TestConsoleBrowserSettings(t *testing.T) {
 
 	// Typing clears the error; "gb" is saved as GB.
 	b.run("fix region", chromedp.Focus(chromedp.CSS("#phone-region")), chromedp.KeyEvent(kb.Backspace+kb.Backspace+"gb"))
-	b.waitJS("error cleared", `document.querySelector('#err-phone_region').textContent === ''`, 5*time.Second)
+	b.waitJS("error cleared", `document.querySelector('#err-phone_region').textContent === ''`)
 	b.run("save", chromedp.Focus(chromedp.CSS("#save-settings")), chromedp.KeyEvent(kb.Enter))
-	b.waitJS("saved", `!document.querySelector('#settings-saved').hidden`, 10*time.Second)
+	b.waitJS("saved", `!document.querySelector('#settings-saved').hidden`)
 	if got := b.text("#settings-saved"); got != "Settings saved." {
 		t.Fatalf("success message = %q", got)
 	}
 	b.shot("16-settings")
 
 	b.open("/settings")
-	b.waitJS("form enabled", `!document.querySelector('#save-settings').disabled`, 10*time.Second)
+	b.waitJS("form enabled", `!document.querySelector('#save-settings').disabled`)
 	if url, region := b.value("#notification-url"), b.value("#phone-region"); url != "https://hooks.example/inlet" || region != "GB" {
 		t.Fatalf("after reload = %q, %q; want https://hooks.example/inlet, GB", url, region)
 	}
@@ -80,11 +80,11 @@ func TestConsoleBrowserSettings(t *testing.T) {
 
 	// A bad URL: the error shows at its field; clearing both fields saves "none" and the default region.
 	b.run("bad url", chromedp.SetValue(chromedp.CSS("#notification-url"), "ftp://x"), chromedp.Click(chromedp.CSS("#save-settings")))
-	b.waitJS("url error", `document.querySelector('#err-notification_url').textContent.includes('http(s)')`, 10*time.Second)
+	b.waitJS("url error", `document.querySelector('#err-notification_url').textContent.includes('http(s)')`)
 	// (chromedp's SetValue refuses "", so the fields are emptied by script.)
 	evalJS[bool](b, `['#notification-url', '#phone-region'].every(s => { document.querySelector(s).value = ''; return true; })`)
 	b.run("clear both", chromedp.Click(chromedp.CSS("#save-settings")))
-	b.waitJS("saved", `!document.querySelector('#settings-saved').hidden`, 10*time.Second)
+	b.waitJS("saved", `!document.querySelector('#settings-saved').hidden`)
 	if p := projectOf(t, e, e.projA); p.NotificationURL != "" || p.PhoneRegion != "" {
 		t.Fatalf("after clearing, the store has %q, %q; want both empty", p.NotificationURL, p.PhoneRegion)
 	}

@@ -117,6 +117,50 @@ func TestWebhookLifecycle(t *testing.T) {
 	e.want("DELETE", fmt.Sprintf("/api/v1/events/%d", ev.ID), e.keyA, nil, 204)
 }
 
+// TestEventRetypeMappedAttribute: PUT /events/{id} changing the type of an attribute a webhook maps is
+// a 400 on attributes[i].type naming the webhook, as the OpenAPI spec says, and changes nothing; once the
+// mapping is removed the retype goes through, and an unmapped attribute is retyped freely.
+func TestEventRetypeMappedAttribute(t *testing.T) {
+	e := newEnv(t)
+	var ev struct {
+		ID         int64
+		Attributes []struct{ Name, Type string }
+	}
+	decodeInto(t, e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201), &ev)
+	var wh struct{ ID string }
+	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyA, seedWebhook("CheckoutSuccess"), 201), &wh)
+	eventPath := fmt.Sprintf("/api/v1/events/%d", ev.ID)
+	retyped := func(attr, typ string) map[string]any {
+		in := checkoutEvent()
+		for _, a := range in["attributes"].([]map[string]string) {
+			if a["name"] == attr {
+				a["type"] = typ
+			}
+		}
+		return in
+	}
+
+	out := e.want("PUT", eventPath, e.keyA, retyped("total", "integer"), 400)
+	var problem struct {
+		Errors []struct{ Field, Message string }
+	}
+	decodeInto(t, out, &problem)
+	if len(problem.Errors) != 1 || problem.Errors[0].Field != "attributes[1].type" || !strings.Contains(problem.Errors[0].Message, wh.ID) {
+		t.Fatalf("retyping mapped total = %s; want one error on attributes[1].type naming webhook %s", out, wh.ID)
+	}
+	decodeInto(t, e.want("GET", eventPath, e.keyA, nil, 200), &ev)
+	if ev.Attributes[1].Type != "price" {
+		t.Fatalf("total after a refused retype is %s; want price", ev.Attributes[1].Type)
+	}
+
+	// purchase_date is not mapped: retyped freely. total, once unmapped, too.
+	e.want("PUT", eventPath, e.keyA, retyped("purchase_date", "string"), 200)
+	e.want("PATCH", "/api/v1/webhooks/"+wh.ID, e.keyA, map[string]any{"mappings": []map[string]string{{"attribute": "email", "field": "email_address"}}}, 200)
+	in := retyped("total", "integer")
+	in["attributes"].([]map[string]string)[3]["type"] = "string" // purchase_date as it is now
+	e.want("PUT", eventPath, e.keyA, in, 200)
+}
+
 func TestWebhookValidationListsEveryField(t *testing.T) {
 	e := newEnv(t)
 	e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201)

@@ -142,10 +142,14 @@ type Page struct {
 }
 
 const entryColumns = "toString(request_id), webhook_id, received_ms, processed_ms, toString(status), reason, edge_status, " +
-	"identifier_kind, identifier_value, user_id, hwid, event_name, attributes, %s, payload_bytes, payload_truncated, detail, received_at"
+	"identifier_kind, identifier_value, user_id, hwid, event_name, attributes, %s, payload_bytes, payload_truncated, detail"
 
-// Entries returns a page of the webhook's entries, newest first. The cursor is the (received_at,
-// request_id) of the last entry of the previous page, so pages stay stable while new requests arrive.
+// Entries returns a page of the webhook's entries, newest first: by received_ms, then by the request
+// id's text within one millisecond. Not by the UUID column: ClickHouse 18.16 compares UUIDs by their low
+// 64 bits first, which shuffles UUIDv7 ids, whereas their text form sorts as their bytes on every
+// version. The cursor is the (received_ms, request_id) of the last entry of the previous page, a unique
+// position in that order, so pages neither skip nor repeat an entry, however many share a millisecond,
+// and stay stable while new requests arrive.
 func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 	limit := q.Limit
 	if limit == 0 {
@@ -173,14 +177,16 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 		args = append(args, q.Identifier)
 	}
 	if q.Cursor != "" {
-		sec, id, err := decodeCursor(q.Cursor)
+		c, err := decodeCursor(q.Cursor)
 		if err != nil {
 			return Page{}, err
 		}
-		where.WriteString(" AND (received_at < toDateTime(?) OR (received_at = toDateTime(?) AND request_id < toUUID(?)))")
-		args = append(args, sec, sec, id.String())
+		// The condition on received_at adds nothing to the result; it lets the primary key skip the
+		// newer granules.
+		where.WriteString(" AND received_at <= toDateTime(?) AND (received_ms < ? OR (received_ms = ? AND toString(request_id) < ?))")
+		args = append(args, c.ms/1000, c.ms, c.ms, c.id.String())
 	}
-	sql := fmt.Sprintf("SELECT "+entryColumns+" FROM activity_log WHERE %s ORDER BY received_at DESC, request_id DESC LIMIT %d",
+	sql := fmt.Sprintf("SELECT "+entryColumns+" FROM activity_log WHERE %s ORDER BY received_ms DESC, toString(request_id) DESC LIMIT %d",
 		fmt.Sprintf("substring(payload, 1, %d)", PreviewBytes), where.String(), limit+1)
 	rows, err := r.conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -188,19 +194,21 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 	}
 	defer rows.Close()
 	var page Page
-	var lastSec int64
+	var last cursor
 	for rows.Next() {
-		e, sec, err := scanEntry(rows)
+		e, ms, err := scanEntry(rows)
 		if err != nil {
 			return Page{}, fmt.Errorf("entries of webhook %s: %w", q.WebhookID, err)
 		}
 		if len(page.Entries) == limit {
-			last := page.Entries[limit-1]
-			page.NextCursor = encodeCursor(lastSec, uuid.MustParse(last.RequestID))
+			page.NextCursor = last.encode()
 			break
 		}
 		page.Entries = append(page.Entries, e)
-		lastSec = sec
+		if last.id, err = uuid.Parse(e.RequestID); err != nil {
+			return Page{}, fmt.Errorf("entries of webhook %s: request id %q: %w", q.WebhookID, e.RequestID, err)
+		}
+		last.ms = ms
 	}
 	return page, rows.Err()
 }
@@ -230,35 +238,53 @@ func (r *Reader) Entry(ctx context.Context, projectID int64, webhookID, requestI
 	return e, nil
 }
 
-func scanEntry(rows driver.Rows) (Entry, int64, error) {
+// scanEntry reads one row of entryColumns; it also returns received_ms as stored, the cursor's key.
+func scanEntry(rows driver.Rows) (Entry, uint64, error) {
 	var e Entry
 	var receivedMs, processedMs uint64
 	var truncated uint8
-	var receivedAt time.Time
 	err := rows.Scan(&e.RequestID, &e.WebhookID, &receivedMs, &processedMs, &e.Status, &e.Reason, &e.EdgeStatus,
 		&e.IdentifierKind, &e.IdentifierValue, &e.UserID, &e.HWID, &e.EventName, &e.Attributes, &e.Payload,
-		&e.PayloadBytes, &truncated, &e.Detail, &receivedAt)
+		&e.PayloadBytes, &truncated, &e.Detail)
 	e.ReceivedAt = time.UnixMilli(int64(receivedMs)).UTC()
 	e.ProcessedAt = time.UnixMilli(int64(processedMs)).UTC()
 	e.PayloadTruncated = truncated == 1
-	return e, receivedAt.Unix(), err
+	return e, receivedMs, err
 }
 
-func encodeCursor(sec int64, id uuid.UUID) string {
-	var b [24]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(sec))
-	copy(b[8:], id[:])
+// cursor is a position in the order of Entries: the last entry of a page.
+type cursor struct {
+	ms uint64
+	id uuid.UUID
+}
+
+// cursorVersion leads the encoded cursor. Cursors of the first format (24 bytes: received_at in seconds
+// and the request id, in ClickHouse's UUID order) name no position in the current order; they are refused
+// with a message saying to start again from the first page rather than answered with a page that
+// skips or repeats entries.
+const cursorVersion = 1
+
+// encode is base64url of the version byte, received_ms (8 bytes, big-endian) and the request id.
+func (c cursor) encode() string {
+	var b [25]byte
+	b[0] = cursorVersion
+	binary.BigEndian.PutUint64(b[1:9], c.ms)
+	copy(b[9:], c.id[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func decodeCursor(s string) (int64, uuid.UUID, error) {
+func decodeCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 24 {
-		return 0, uuid.Nil, fmt.Errorf("%w: cursor %q", ErrInvalid, s)
+	switch {
+	case err == nil && len(b) == 24:
+		return cursor{}, fmt.Errorf("%w: cursor %q is of an earlier format that no longer names a position; request the first page again", ErrInvalid, s)
+	case err != nil || len(b) != 25 || b[0] != cursorVersion:
+		return cursor{}, fmt.Errorf("%w: cursor %q is not a next_cursor of this API", ErrInvalid, s)
 	}
-	var id uuid.UUID
-	copy(id[:], b[8:])
-	return int64(binary.BigEndian.Uint64(b[:8])), id, nil
+	var c cursor
+	c.ms = binary.BigEndian.Uint64(b[1:9])
+	copy(c.id[:], b[9:])
+	return c, nil
 }
 
 // SubjectKind selects a user's or a device's history.

@@ -1,9 +1,14 @@
 package activity_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,5 +169,133 @@ func TestQueries(t *testing.T) {
 	}
 	if _, err := r.Entries(ctx, activity.EntriesQuery{ProjectID: 1, WebhookID: "wh_a", Cursor: "!!"}); !errors.Is(err, activity.ErrInvalid) {
 		t.Errorf("bad cursor: %v; want ErrInvalid", err)
+	}
+}
+
+// TestEntriesNewestFirst pages through thousands of entries, several per millisecond and one
+// millisecond holding hundreds, inserted in random order in several blocks, with UUIDv7 ids made at
+// their millisecond: every page size must give each entry exactly once, strictly newest first — by
+// received_ms, then by the id's bytes. ClickHouse 18.16 orders the UUID column by its low 64 bits first,
+// so ordering by it shuffled such ids.
+func TestEntriesNewestFirst(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(1, 2))
+
+	type row struct {
+		id     uuid.UUID
+		ms     uint64
+		status string
+	}
+	// 1.5 s of traffic straddling two second boundaries, 0..6 requests a millisecond, and 700 in one.
+	base := uint64(time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()) + 700
+	busy := base + 800
+	var rows []row
+	for ms := base; ms < base+1500; ms++ {
+		n := rnd.IntN(7)
+		if ms == busy {
+			n = 700
+		}
+		for range n {
+			id := uuid.Must(uuid.NewV7())
+			// The id's 48-bit timestamp is its millisecond, as the edge makes it; the rest is random.
+			binary.BigEndian.PutUint16(id[0:2], uint16(ms>>32))
+			binary.BigEndian.PutUint32(id[2:6], uint32(ms))
+			status := "success"
+			if rnd.IntN(3) == 0 {
+				status = "failed"
+			}
+			rows = append(rows, row{id: id, ms: ms, status: status})
+		}
+	}
+	rnd.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	const blocks = 4
+	for b := range blocks {
+		batch, err := conn.PrepareBatch(ctx, "INSERT INTO activity_log (project_id, webhook_id, request_id, received_at, received_ms, processed_ms, status, reason, payload, payload_bytes, src_partition, src_offset)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := b; i < len(rows); i += blocks {
+			r := rows[i]
+			if err := batch.Append(uint64(1), "wh_busy", r.id, time.UnixMilli(int64(r.ms)), r.ms, r.ms, r.status, "", "{}", uint32(2), int32(0), int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d entries over 1,500 ms, 700 of them in one millisecond", len(rows))
+
+	reader := activity.NewReader(conn)
+	for _, tc := range []struct {
+		status string
+		limit  int
+	}{{"", 500}, {"", 37}, {"", 9}, {"failed", 13}, {"success", 64}} {
+		want := map[string]row{}
+		for _, r := range rows {
+			if tc.status == "" || r.status == tc.status {
+				want[r.id.String()] = r
+			}
+		}
+		seen := map[string]bool{}
+		var prev row
+		cursor := ""
+		for page := 0; ; page++ {
+			p, err := reader.Entries(ctx, activity.EntriesQuery{ProjectID: 1, WebhookID: "wh_busy", Status: tc.status, Cursor: cursor, Limit: tc.limit})
+			if err != nil {
+				t.Fatalf("status %q, limit %d, page %d: %v", tc.status, tc.limit, page, err)
+			}
+			if len(p.Entries) > tc.limit || (p.NextCursor != "" && len(p.Entries) != tc.limit) {
+				t.Fatalf("status %q, limit %d, page %d: %d entries, next cursor %q; want %d and a cursor, or the rest and none",
+					tc.status, tc.limit, page, len(p.Entries), p.NextCursor, tc.limit)
+			}
+			for _, e := range p.Entries {
+				r, ok := want[e.RequestID]
+				if !ok {
+					t.Fatalf("status %q, limit %d, page %d: entry %s (%s) is not one of the expected", tc.status, tc.limit, page, e.RequestID, e.Status)
+				}
+				if seen[e.RequestID] {
+					t.Fatalf("status %q, limit %d, page %d: entry %s again", tc.status, tc.limit, page, e.RequestID)
+				}
+				seen[e.RequestID] = true
+				if got := uint64(e.ReceivedAt.UnixMilli()); got != r.ms {
+					t.Fatalf("entry %s received at %d ms; want %d", e.RequestID, got, r.ms)
+				}
+				if prev.ms != 0 && (r.ms > prev.ms || r.ms == prev.ms && bytes.Compare(r.id[:], prev.id[:]) >= 0) {
+					t.Fatalf("status %q, limit %d, page %d: entry %s (%d ms) after %s (%d ms); want strictly newest first",
+						tc.status, tc.limit, page, r.id, r.ms, prev.id, prev.ms)
+				}
+				prev = r
+			}
+			if p.NextCursor == "" {
+				break
+			}
+			cursor = p.NextCursor
+		}
+		if len(seen) != len(want) {
+			t.Errorf("status %q, limit %d: paged through %d entries; want %d", tc.status, tc.limit, len(seen), len(want))
+		}
+	}
+}
+
+// TestEntriesCursorRefused: a cursor of the first format (received_at in seconds + request id, 24 bytes)
+// and strings that are no cursor are refused as invalid, with a message that says what to do.
+func TestEntriesCursorRefused(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	reader := activity.NewReader(conn)
+	var old [24]byte
+	binary.BigEndian.PutUint64(old[:8], uint64(time.Now().Unix()))
+	id := uuid.Must(uuid.NewV7())
+	copy(old[8:], id[:])
+	for _, tc := range []struct{ cursor, says string }{
+		{base64.RawURLEncoding.EncodeToString(old[:]), "request the first page again"},
+		{"!!", "not a next_cursor"},
+		{base64.RawURLEncoding.EncodeToString(make([]byte, 25)), "not a next_cursor"},
+	} {
+		_, err := reader.Entries(context.Background(), activity.EntriesQuery{ProjectID: 1, WebhookID: "wh", Cursor: tc.cursor})
+		if !errors.Is(err, activity.ErrInvalid) || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("cursor %q: %v; want ErrInvalid saying %q", tc.cursor, err, tc.says)
+		}
 	}
 }

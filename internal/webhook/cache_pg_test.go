@@ -121,12 +121,13 @@ func TestCachePushInvalidation(t *testing.T) {
 		return err == nil && len(h.Mappings) == 1 && h.Mappings[0].Field == "amount.value"
 	})
 
-	// An event change reaches every webhook of the event.
-	if _, err := s.UpdateEvent(ctx, f.p1, f.event.ID, 0, EventInput{Name: "Checkout2", Attributes: []Attribute{{"total", TypeInteger}}}); err != nil {
+	// An event change reaches every webhook of the event (a mapped attribute keeps its type: retyping
+	// it is refused while mapped).
+	if _, err := s.UpdateEvent(ctx, f.p1, f.event.ID, 0, EventInput{Name: "Checkout2", Attributes: []Attribute{{"total", TypePrice}, {"coupon", TypeInteger}}}); err != nil {
 		t.Fatal(err)
 	}
 	within(t, "event change", w.ID, caches, func(h *Hook, err error) bool {
-		return err == nil && h.EventName == "Checkout2" && h.Mappings[0].Type == TypeInteger
+		return err == nil && h.EventName == "Checkout2" && h.Mappings[0].Type == TypePrice
 	})
 
 	if err := s.Delete(ctx, f.p1, w.ID); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -165,9 +166,13 @@ func (s *Store) ListEvents(ctx context.Context, projectID int64) ([]Event, error
 
 // UpdateEvent replaces an event's name, description and attributes and bumps its version.
 // expectedVersion 0 skips the check; another value answers ErrVersionMismatch unless it is current.
-// Removing (or renaming) an attribute that a live webhook maps is a *ValidationError naming the
-// webhooks; changing an attribute's type is allowed (the pipeline converts by the new type from the next
-// request on). Every webhook of the event sees the change through the "event:" notification.
+// Removing (or renaming) an attribute that a live webhook maps is a *ValidationError on "attributes"
+// naming the webhooks, and so is changing the type of one ("attributes[i].type"): the webhook's
+// mapping was chosen for the old type, so its requests would start failing with
+// attribute_type_mismatch, or the events it fires would change type under their consumers, without
+// anyone editing the webhook. Remove the mapping from those webhooks first (or delete them); an
+// attribute no live webhook maps can be retyped or removed freely. Every webhook of the event sees the
+// change through the "event:" notification.
 func (s *Store) UpdateEvent(ctx context.Context, projectID, id, expectedVersion int64, in EventInput) (*Event, error) {
 	e := in.validate()
 	var out *Event
@@ -183,19 +188,34 @@ func (s *Store) UpdateEvent(ctx context.Context, projectID, id, expectedVersion 
 			return fmt.Errorf("event %d is at version %d, not %d: %w", id, cur.Version, expectedVersion, ErrVersionMismatch)
 		}
 		var removed []string
+		retyped := map[string]AttrType{} // attribute name → its current type
 		for _, a := range cur.Attributes {
-			if !slices.ContainsFunc(in.Attributes, func(b Attribute) bool { return b.Name == a.Name }) {
+			i := slices.IndexFunc(in.Attributes, func(b Attribute) bool { return b.Name == a.Name })
+			switch {
+			case i < 0:
 				removed = append(removed, a.Name)
+			case in.Attributes[i].Type != a.Type:
+				retyped[a.Name] = a.Type
 			}
 		}
-		if len(removed) > 0 {
-			users, err := s.attributeUsers(ctx, tx, id, removed)
+		if len(removed) > 0 || len(retyped) > 0 {
+			users, err := s.attributeUsers(ctx, tx, id, append(removed, slices.Sorted(maps.Keys(retyped))...))
 			if err != nil {
 				return err
 			}
 			for _, attr := range removed {
 				if hooks := users[attr]; len(hooks) > 0 {
 					e.add("attributes", "attribute %q is mapped by webhook %s; remove the mapping first", attr, strings.Join(hooks, ", "))
+				}
+			}
+			for i, a := range in.Attributes {
+				was, ok := retyped[a.Name]
+				if !ok {
+					continue
+				}
+				if hooks := users[a.Name]; len(hooks) > 0 {
+					e.add(fmt.Sprintf("attributes[%d].type", i), "attribute %q is %s and mapped by webhook %s; remove the mapping before changing its type",
+						a.Name, was, strings.Join(hooks, ", "))
 				}
 			}
 		}

@@ -221,9 +221,9 @@ func hasAttribute(ev *Event, name string) bool {
 	return false
 }
 
-// resolveEvent finds the event in names, FOR SHARE so that it cannot be deleted or lose an attribute
-// before tx commits. A missing event is a field error, not ErrNotFound: the webhook is what the caller
-// addressed.
+// resolveEvent finds the event in names, FOR SHARE so that it cannot be deleted, lose an attribute or
+// retype one before tx commits. A missing event is a field error, not ErrNotFound: the webhook is what
+// the caller addressed.
 func (s *Store) resolveEvent(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, e *errs) (*Event, error) {
 	var (
 		q     string

@@ -177,22 +177,55 @@ func TestEventInUse(t *testing.T) {
 	if err := s.DeleteEvent(ctx, f.p1, f.event.ID); !errors.Is(err, ErrInUse) {
 		t.Fatalf("DeleteEvent of a used event: got %v; want ErrInUse", err)
 	}
-	// Removing a mapped attribute names it; removing an unmapped one and retyping are fine.
+	// Removing a mapped attribute names it, and retyping one names the type field (at its index in the
+	// request) with every webhook that maps it; nothing is written.
+	w2, _ := f.create(t, "hook 2")
 	_, err := s.UpdateEvent(ctx, f.p1, f.event.ID, 0, EventInput{Name: "CheckoutSuccess", Attributes: []Attribute{
-		{"total", TypeString}, {"order_id", TypeString},
+		{"total", TypeInteger}, {"order_id", TypeString}, {"items", TypeList},
 	}})
-	wantFields(t, err, "attributes")
-	if !strings.Contains(err.Error(), `"email"`) || !strings.Contains(err.Error(), w.ID) {
-		t.Errorf("error %q; want it to name attribute email and webhook %s", err, w.ID)
+	wantFields(t, err, "attributes", "attributes[0].type")
+	if !strings.Contains(err.Error(), `"email"`) || !strings.Contains(err.Error(), `"total" is price`) ||
+		!strings.Contains(err.Error(), w.ID) || !strings.Contains(err.Error(), w2.ID) {
+		t.Errorf("error %q; want it to name attributes email and total (price) and webhooks %s and %s", err, w.ID, w2.ID)
+	}
+	if ev, err := s.GetEvent(ctx, f.p1, f.event.ID); err != nil || ev.Version != f.event.Version || ev.Attributes[1].Type != TypePrice {
+		t.Fatalf("event after a refused update = %+v, %v; want it unchanged", ev, err)
+	}
+	// Unmapped attributes can be retyped and removed.
+	if _, err := s.UpdateEvent(ctx, f.p1, f.event.ID, 0, EventInput{Name: "CheckoutSuccess", Attributes: []Attribute{
+		{"email", TypeString}, {"total", TypePrice}, {"order_id", TypeString}, {"coupon", TypeString},
+	}}); err != nil {
+		t.Fatalf("UpdateEvent removing an unmapped attribute: %v", err)
+	}
+	up, err := s.UpdateEvent(ctx, f.p1, f.event.ID, 0, EventInput{Name: "CheckoutSuccess", Attributes: []Attribute{
+		{"email", TypeString}, {"total", TypePrice}, {"order_id", TypeString}, {"coupon", TypeInteger},
+	}})
+	if err != nil || up.Attributes[3].Type != TypeInteger {
+		t.Fatalf("UpdateEvent retyping an unmapped attribute = %+v, %v; want coupon integer", up, err)
+	}
+	// Once no live webhook maps it, a mapped attribute can be retyped too: the webhook keeps converting
+	// by the type of the moment.
+	unmapped := seedInput().Mappings[:1]
+	for _, id := range []string{w.ID, w2.ID} {
+		if _, err := s.Update(ctx, f.p1, id, 0, WebhookPatch{Mappings: &unmapped}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := s.UpdateEvent(ctx, f.p1, f.event.ID, 0, EventInput{Name: "CheckoutSuccess", Attributes: []Attribute{
 		{"email", TypeString}, {"total", TypeInteger}, {"order_id", TypeString},
 	}}); err != nil {
-		t.Fatalf("UpdateEvent removing an unmapped attribute: %v", err)
+		t.Fatalf("UpdateEvent retyping an attribute no webhook maps any more: %v", err)
+	}
+	remapped := seedInput().Mappings
+	if _, err := s.Update(ctx, f.p1, w.ID, 0, WebhookPatch{Mappings: &remapped}); err != nil {
+		t.Fatal(err)
 	}
 	h, err := s.Hook(ctx, w.ID)
 	if err != nil || h.Mappings[1].Type != TypeInteger {
 		t.Fatalf("Hook after retype = %+v, %v; want total typed integer", h, err)
+	}
+	if err := s.Delete(ctx, f.p1, w2.ID); err != nil {
+		t.Fatal(err)
 	}
 
 	// Once the webhook is deleted the event can go, and the deleted webhook row with it.

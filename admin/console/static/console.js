@@ -44,7 +44,24 @@
     }
   }
 
+  // API calls in flight, shown as body data-inflight: with data-ready, it tells when the page shows the
+  // answers to everything it asked (the browser tests wait on it instead of on time).
+  let inflight = 0;
+  function countCall(d) {
+    inflight += d;
+    document.body.dataset.inflight = String(inflight);
+  }
+
   async function api(method, path, body, opts) {
+    countCall(1);
+    try {
+      return await call(method, path, body, opts);
+    } finally {
+      countCall(-1);
+    }
+  }
+
+  async function call(method, path, body, opts) {
     opts = opts || {};
     const headers = { Accept: 'application/json' };
     if (method !== 'GET') headers['X-CSRF-Token'] = csrf();
@@ -91,11 +108,54 @@
     return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
   };
   const fmtNum = (n) => Number(n || 0).toLocaleString();
+
+  // reformatJSON re-lays out JSON text token by token, never converting a value: JSON.parse would turn
+  // an integer above 2^53 into the nearest double (a Shopify order_id 820982911946154508 would read
+  // 820982911946154500), and payloads and attributes carry such ids. Numbers, strings (escapes included)
+  // and literals are copied as sent; only whitespace changes. indent 0 gives the compact form, 2 the
+  // layout of JSON.stringify(v, null, 2). The text must be valid JSON (checked by the callers).
+  function reformatJSON(text, indent) {
+    const pad = (depth) => (indent ? '\n' + ' '.repeat(indent * depth) : '');
+    let out = '';
+    let depth = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (c === ' ' || c === '\t' || c === '\n' || c === '\r') continue;
+      if (c === '"') {
+        let j = i + 1;
+        while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+        out += text.slice(i, j + 1);
+        i = j;
+      } else if (c === '{' || c === '[') {
+        const close = c === '{' ? '}' : ']';
+        let j = i + 1;
+        while (/\s/.test(text[j])) j++;
+        if (text[j] === close) { out += c + close; i = j; continue; } // {} and [] stay on one line
+        depth++;
+        out += c + pad(depth);
+      } else if (c === '}' || c === ']') {
+        depth--;
+        out += pad(depth) + c;
+      } else if (c === ',') {
+        out += ',' + pad(depth);
+      } else if (c === ':') {
+        out += indent ? ': ' : ':';
+      } else {
+        let j = i;
+        while (j < text.length && !/[\s,:\]}]/.test(text[j])) j++;
+        out += text.slice(i, j); // a number, true, false or null, exactly as written
+        i = j - 1;
+      }
+    }
+    return out;
+  }
+  const isJSON = (s) => { try { JSON.parse(s); return true; } catch (e) { return false; } };
   const pretty = (s) => {
     if (s === undefined || s === null || s === '') return '';
-    try { return JSON.stringify(typeof s === 'string' ? JSON.parse(s) : s, null, 2); } catch (e) { return String(s); }
+    if (typeof s !== 'string') return JSON.stringify(s, null, 2);
+    return isJSON(s) ? reformatJSON(s, 2) : s;
   };
-  const compact = (s) => { try { return JSON.stringify(JSON.parse(s)); } catch (e) { return s || ''; } };
+  const compact = (s) => (s && isJSON(s) ? reformatJSON(s, 0) : s || '');
   const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
 
   let toastTimer;
@@ -155,14 +215,31 @@
     if (b) openCredentials(b.dataset.showUrl);
   });
 
+  // The confirmation window answers the promise of its latest opening. Chromium dispatches a dialog's
+  // close event in a later task, so a window closed with Cancel and opened again before that task ran
+  // gets the first close event while open: a listener added per opening took it as the answer (Cancel)
+  // to the second question, whose Delete then did nothing. So the answer of an opening whose close event
+  // is still due is given when the next one starts, and a close event that arrives while the window is
+  // open again is ignored.
+  let confirmPending = null;
+  function settleConfirm() {
+    const resolve = confirmPending;
+    confirmPending = null;
+    if (resolve) resolve($('#confirm-dialog').returnValue === 'ok');
+  }
+  document.addEventListener('DOMContentLoaded', () => {
+    const d = $('#confirm-dialog');
+    if (d) d.addEventListener('close', () => { if (!d.open) settleConfirm(); });
+  });
   function confirmDialog(title, text, okLabel) {
     const d = $('#confirm-dialog');
+    settleConfirm();
     $('#confirm-title').textContent = title;
     $('#confirm-text').textContent = text;
     $('#confirm-ok').textContent = okLabel || 'Delete';
     d.returnValue = '';
     return new Promise((resolve) => {
-      d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+      confirmPending = resolve;
       d.showModal();
       $('#confirm-cancel').focus();
     });
@@ -971,6 +1048,7 @@
 
   const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage, settings: settingsPage };
   document.addEventListener('DOMContentLoaded', () => {
+    countCall(0);
     const init = pages[document.body.dataset.page];
     if (init) {
       Promise.resolve(init()).then(() => { document.body.dataset.ready = 'true'; }, (e) => {
