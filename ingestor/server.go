@@ -347,9 +347,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 
 // authorized compares SHA-256 digests of the presented Authorization value and of the webhook's secret(s)
 // in constant time: the digests have a fixed length, so neither where the inputs differ nor how long the
-// presented value is shows in the timing. Both comparisons always run.
+// presented value is shows in the timing. Both comparisons always run. The scheme is case-insensitive
+// (RFC 9110 §11.1): "bearer whsec_…" is digested as "Bearer whsec_…", the form the secret is stored in
+// (secret.DigestBearer).
 func authorized(h *webhook.Hook, authorization []byte, now time.Time) bool {
-	d := secret.Digest(authorization)
+	d := secret.DigestBearer(authorization)
 	cur := subtle.ConstantTimeCompare(d[:], h.SecretDigest[:])
 	prev := subtle.ConstantTimeCompare(d[:], h.PrevSecretDigest[:])
 	grace := 0
