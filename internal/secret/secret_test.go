@@ -249,3 +249,29 @@ func BenchmarkSealOpen(b *testing.B) {
 		}
 	}
 }
+
+// FuzzCutBearer: on any Authorization value CutBearer either refuses it or returns a non-empty
+// credential that ends the value and follows a Bearer scheme (any case) and spaces; DigestBearer then
+// digests "Bearer " + that credential.
+func FuzzCutBearer(f *testing.F) {
+	for _, s := range []string{"Bearer whsec_x", "bearer  x", "BEARER", "Basic x", "", "bearer \xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		cred, ok := CutBearer(in)
+		if !ok {
+			if cred != "" {
+				t.Fatalf("CutBearer(%q) refused with credential %q", in, cred)
+			}
+			return
+		}
+		head := strings.TrimSuffix(in, cred)
+		if cred == "" || cred[0] == ' ' || len(head)+len(cred) != len(in) || len(head) < 7 ||
+			!strings.EqualFold(head[:6], "bearer") || strings.Trim(head[6:], " ") != "" {
+			t.Fatalf("CutBearer(%q) = %q", in, cred)
+		}
+		if len(cred) <= maxBearerCredential && DigestBearer([]byte(in)) != Digest([]byte("Bearer "+cred)) {
+			t.Fatalf("DigestBearer(%q) is not the digest of %q", in, "Bearer "+cred)
+		}
+	})
+}
