@@ -162,6 +162,34 @@ func TestProject(t *testing.T) {
 	e.want("GET", "/api/v1/nope", e.keyA, nil, 404)
 }
 
+// The Authorization scheme is case-insensitive (RFC 9110 §11.1) and may be followed by several spaces;
+// the key itself must match exactly, and a wrong one is still 401.
+func TestAuthorizationSchemeCaseInsensitive(t *testing.T) {
+	e := newEnv(t)
+	for _, scheme := range []string{"Bearer ", "bearer ", "BEARER ", "bEaReR ", "Bearer  "} {
+		got, out := e.doHeader("GET", "/api/v1/project", "", nil, "Authorization", scheme+e.keyB)
+		if got != http.StatusOK || !strings.Contains(string(out), `"name":"B"`) {
+			t.Errorf("%q + B's key = %d %s; want 200 and project B", scheme, got, out)
+		}
+		for _, key := range []string{e.keyB + "x", strings.ToUpper(e.keyB), "inl_wrong"} {
+			if got, out := e.doHeader("GET", "/api/v1/project", "", nil, "Authorization", scheme+key); got != http.StatusUnauthorized {
+				t.Errorf("%q + a wrong key %.8q… = %d %s; want 401", scheme, key, got, out)
+			}
+		}
+	}
+	for _, auth := range []string{"Basic " + e.keyB, "Bearer" + e.keyB, "Bearer\t" + e.keyB} {
+		if got, out := e.doHeader("GET", "/api/v1/project", "", nil, "Authorization", auth); got != http.StatusUnauthorized {
+			t.Errorf("%.12q… = %d %s; want 401", auth, got, out)
+		}
+	}
+	// A key pasted into the console's sign-in form with its scheme, in any case, signs in as well.
+	c := newConsoleClient(t, e.url)
+	c.signIn("bearer " + e.keyA)
+	if resp, page := c.do("GET", "/settings", nil, nil); resp.StatusCode != http.StatusOK || !strings.Contains(page, ">A<") {
+		t.Errorf("signed in with \"bearer <key>\": /settings = %d; want 200 for project A", resp.StatusCode)
+	}
+}
+
 // TestProjectPhoneRegion: PATCH /project sets phone_region per project; an unknown region is a 400
 // problem naming the field, and then nothing (not even a valid notification_url beside it) is written.
 func TestProjectPhoneRegion(t *testing.T) {

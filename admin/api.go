@@ -18,6 +18,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -167,12 +168,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 // authed wraps h with authentication, metrics and error mapping. route is the mux pattern. A Bearer key
-// is checked in PostgreSQL on every request (nothing is cached, so a revoked key is refused from the
-// revocation's commit on); without one, the console's session cookie is accepted, its key checked the
-// same way.
+// (the scheme in any case: "bearer inl_…" too, RFC 9110 §11.1) is checked in PostgreSQL on every request
+// (nothing is cached, so a revoked key is refused from the revocation's commit on); without one, the
+// console's session cookie is accepted, its key checked the same way.
 func (a *api) authed(route string, h handlerFunc) http.HandlerFunc {
 	return a.wrap(route, func(w http.ResponseWriter, r *http.Request) (int, any, error) {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		key, ok := secret.CutBearer(r.Header.Get("Authorization"))
 		if !ok {
 			// The console calls the API with its session cookie; a write must then carry the session's
 			// CSRF token in a header, which another site's page cannot read or set.

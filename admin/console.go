@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -283,7 +284,11 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusForbidden, "Your sign-in form expired; try again.")
 		return
 	}
-	key := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(r.PostForm.Get("api_key")), "Bearer "))
+	// A key pasted with its scheme ("Bearer inl_…", in any case) is the key.
+	key := strings.TrimSpace(r.PostForm.Get("api_key"))
+	if cred, ok := secret.CutBearer(key); ok {
+		key = strings.TrimSpace(cred)
+	}
 	if key == "" {
 		c.showLogin(w, r, http.StatusUnauthorized, "Enter your project's API key.")
 		return

@@ -164,8 +164,10 @@ func (s *Suite) run(ctx context.Context, scenarios []*Scenario) error {
 // sutEnv is the environment of the bench's own ingestor and pipeline: their own topics, ClickHouse
 // database, consumer group and ports, so nothing else on the machine is disturbed or counted; the
 // per-webhook rate limit lifted, since the bench sends thousands of requests per second to one webhook,
-// and the cache's guard on lookups of never-seen ids lifted, so that the 10,000-webhook scenario
-// measures what a cache miss costs rather than the guard (500/s by default) answering 503.
+// the cache's guard on lookups of never-seen ids lifted, so that the 10,000-webhook scenario
+// measures what a cache miss costs rather than the guard (500/s by default) answering 503, and the
+// per-address connection limit raised to what the generator opens, all from 127.0.0.1 (open loops: up
+// to load.MaxConns; the default max_conns_per_ip is 1000).
 func (s *Suite) sutEnv() []string {
 	return []string{
 		"INLET_KAFKA_REQUESTS_TOPIC=" + s.requestsTopic(),
@@ -178,6 +180,7 @@ func (s *Suite) sutEnv() []string {
 		"INLET_INGESTOR_RATE_PER_WEBHOOK=1e9",
 		"INLET_INGESTOR_RATE_BURST=1000000000",
 		"INLET_WEBHOOK_CACHE_MAX_MISS_RATE=1000000",
+		"INLET_INGESTOR_MAX_CONNS_PER_IP=" + strconv.Itoa(load.MaxConns),
 		"INLET_PIPELINE_INTERNAL_ADDR=" + pipelineInternalAddr,
 		"INLET_PIPELINE_GROUP=" + s.opt.BenchTopic + "-pipeline",
 		"INLET_LOG_LEVEL=warn",

@@ -30,21 +30,38 @@ type Config struct {
 	// MaxHeaderBytes bounds the request line plus headers (fasthttp's read buffer); larger requests get
 	// 431. Default 8 KiB. It is allocated per connection, so raising it costs memory × connections.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
-	// ReadTimeout bounds reading one whole request (headers and body) from its first byte; a client
-	// dribbling bytes (slowloris) is disconnected when it expires. Default 10s.
+	// ReadTimeout bounds reading one whole request (headers and body) from its first byte (on a new
+	// connection: from its opening); a client dribbling bytes (slowloris) is disconnected when it
+	// expires. Default 10s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// FirstByteTimeout closes a new connection on which no byte has arrived this long after its opening
+	// (with a 408, as ReadTimeout does), so that connections opened and left idle hold their place under
+	// MaxConns for this long rather than for ReadTimeout. Once the first byte is in, ReadTimeout bounds
+	// the request as before; keep-alive connections wait IdleTimeout for their next request. Default
+	// 2s: a sender writes its request as soon as it has connected, so its first byte follows within a
+	// round trip. Raising it lets a flood of idle connections keep the edge full longer; values above
+	// ReadTimeout act as ReadTimeout.
+	FirstByteTimeout time.Duration `yaml:"first_byte_timeout"`
 	// WriteTimeout bounds writing one response. Default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes keep-alive connections with no request for this long. Default 60s. Raising it
 	// keeps more idle connections (and their buffers) around.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// MaxConns bounds connections served at once (fasthttp Concurrency); more are answered 503 and closed.
-	// Default 10000. Each connection costs about two buffers of MaxHeaderBytes plus its body, and one more
-	// while a chunked body is read (the edge keeps a copy of the request's head to log a 413, see
-	// chunkedHeads).
+	// MaxConns bounds connections open at once; more are answered at once with 503, the edge's JSON error
+	// body, Retry-After and Connection: close, and closed (counted in
+	// inlet_ingestor_connections_refused_total{reason="max_conns"}). Default 10000. Each connection costs
+	// about two buffers of MaxHeaderBytes plus its body, and one more while a chunked body is read (the
+	// edge keeps a copy of the request's head to log a 413, see chunkedHeads).
 	MaxConns int `yaml:"max_conns"`
-	// MaxConnsPerIP bounds connections from one client IP; 0 means no per-IP limit. Default 0, because
-	// large senders (Shopify, CRMs) send from few addresses through many connections.
+	// MaxConnsPerIP bounds connections open at once from one client address (IPv6: one /64, which one
+	// client usually holds whole), so that one address cannot take every place under MaxConns; more are
+	// answered like those over MaxConns (reason="max_conns_per_ip"). 0 means no per-address limit.
+	// Default 1000, a tenth of MaxConns: it takes ten addresses to fill the edge, while a large sender
+	// (Shopify, a CRM), which delivers many customers' webhooks from few addresses, still has room: at
+	// the edge's usual few milliseconds per answer, 1000 connections carry over 100,000 requests a
+	// second, and 500 a second even when every answer waits the whole AckTimeout. Raising it lets fewer
+	// addresses fill the edge. Behind a proxy every connection comes from the proxy's address: set it
+	// to 0 (or to MaxConns) there.
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 	// LingerCloseTimeout bounds how long a connection closed after a refused request that was not read
 	// whole (a body over MaxBodyBytes, 431, 400) lingers: the edge half-closes it after the answer and
@@ -126,10 +143,11 @@ func Defaults() Config {
 		ShutdownTimeout:    15 * time.Second,
 		MaxHeaderBytes:     8 << 10,
 		ReadTimeout:        10 * time.Second,
+		FirstByteTimeout:   2 * time.Second,
 		WriteTimeout:       10 * time.Second,
 		IdleTimeout:        60 * time.Second,
 		MaxConns:           10000,
-		MaxConnsPerIP:      0,
+		MaxConnsPerIP:      1000,
 		MaxInFlight:        4096,
 		MaxJSONDepth:       64,
 		AckTimeout:         2 * time.Second,
@@ -166,6 +184,7 @@ func (c *Config) Validate() error {
 		d    time.Duration
 	}{
 		{"shutdown_timeout", c.ShutdownTimeout}, {"read_timeout", c.ReadTimeout},
+		{"first_byte_timeout", c.FirstByteTimeout},
 		{"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}, {"ack_timeout", c.AckTimeout},
 		{"retry_after", c.RetryAfter}, {"delivery_timeout", c.DeliveryTimeout},
 	}

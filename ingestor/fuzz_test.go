@@ -70,6 +70,7 @@ func TestConfigValidate(t *testing.T) {
 		{"max_header_bytes", func(c *Config) { c.MaxHeaderBytes = 0 }},
 		{"read_timeout", func(c *Config) { c.ReadTimeout = 0 }},
 		{"write_timeout", func(c *Config) { c.WriteTimeout = -1 }},
+		{"first_byte_timeout", func(c *Config) { c.FirstByteTimeout = 0 }},
 		{"idle_timeout", func(c *Config) { c.IdleTimeout = 0 }},
 		{"max_conns", func(c *Config) { c.MaxConns = 0 }},
 		{"max_conns_per_ip", func(c *Config) { c.MaxConnsPerIP = -1 }},

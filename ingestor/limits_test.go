@@ -322,6 +322,8 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// Over MaxConns a connection gets the edge's own 503 (JSON body, Retry-After, Connection: close), not
+// fasthttp's plain-text one, and is counted.
 func TestMaxConns(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxConns = 2
@@ -338,35 +340,46 @@ func TestMaxConns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode() != 503 {
-		t.Fatalf("third connection: status %d; want 503", resp.StatusCode())
+	checkRefusal(t, resp, results[resOverloaded].body)
+	if got := e.metric(t, "inlet_ingestor_connections_refused_total", "reason", "max_conns"); got != 1 {
+		t.Errorf("connections_refused_total{reason=max_conns} %v; want 1", got)
+	}
+	if got := e.metric(t, "inlet_ingestor_open_connections"); got != 2 {
+		t.Errorf("open_connections %v; want 2", got)
 	}
 	prod.release()
+}
+
+// checkRefusal checks the answer to a connection refused over a connection limit.
+func checkRefusal(t *testing.T, resp *fasthttp.Response, wantBody []byte) {
+	t.Helper()
+	if resp.StatusCode() != 503 || string(resp.Body()) != string(wantBody) {
+		t.Errorf("answer %d %s; want 503 %s", resp.StatusCode(), resp.Body(), wantBody)
+	}
+	if got := string(resp.Header.ContentType()); got != "application/json" {
+		t.Errorf("Content-Type %q; want application/json", got)
+	}
+	if got := string(resp.Header.Peek("Retry-After")); got != "1" {
+		t.Errorf("Retry-After %q; want 1", got)
+	}
+	if !resp.ConnectionClose() {
+		t.Error("answer without Connection: close")
+	}
 }
 
 func TestMaxConnsPerIP(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxConnsPerIP = 1
 	prod := &fakeProducer{hold: true, produced: make(chan struct{}, 10)}
-	s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: prod, Topic: "requests", Registerer: newReg(), Log: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := testCtx()
-	defer cancel()
-	go func() { _ = s.Serve(ctx, ln) }()
-	c1, err := net.Dial("tcp", ln.Addr().String())
+	e, addr := startTCPEdge(t, cfg, tableHooks(), prod)
+	c1, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c1.Close()
 	fmt.Fprintf(c1, "%sContent-Length: 2\r\n\r\n{}", requestHead(idOk, ""))
 	<-prod.produced
-	c2, err := net.Dial("tcp", ln.Addr().String())
+	c2, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,8 +389,9 @@ func TestMaxConnsPerIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode() != 429 {
-		t.Fatalf("second connection from one IP: status %d; want 429", resp.StatusCode())
+	checkRefusal(t, resp, connsPerIPBody)
+	if got := e.metric(t, "inlet_ingestor_connections_refused_total", "reason", "max_conns_per_ip"); got != 1 {
+		t.Errorf("connections_refused_total{reason=max_conns_per_ip} %v; want 1", got)
 	}
 	prod.release()
 	if resp, err := rawResponse(t, c1); err != nil || resp.StatusCode() != 202 {

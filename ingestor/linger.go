@@ -28,8 +28,9 @@ import (
 // connections linger at once: above that, and during shutdown, a marked connection is closed at once,
 // as if the lingerer were off. Every other connection (keep-alive, idle, timed out) closes as before.
 //
-// The mark is keyed by the connection's addresses rather than kept on the connection, because with
-// MaxConnsPerIP the handler sees fasthttp's per-IP wrapper around it, not the listener's connection.
+// The mark is keyed by the connection's addresses rather than kept on the connection, because the
+// handler sees the connection limiter's wrapper around it (see connLimiter), not the lingerer's
+// connection. A connection refused over a connection limit lingers the same way, without a mark.
 type lingerer struct {
 	timeout  time.Duration
 	maxBytes int64
@@ -265,7 +266,16 @@ type lingerConn struct {
 
 // Close lingers when the connection was marked, in a goroutine of its own, and closes at once otherwise.
 func (c *lingerConn) Close() error {
-	if !c.l.take(c) || !c.l.begin(c) {
+	if !c.l.take(c) {
+		return c.TCPConn.Close()
+	}
+	return c.lingerClose()
+}
+
+// lingerClose lingers without a mark: for a connection answered before anything of it was read (see
+// connLimiter.refuse).
+func (c *lingerConn) lingerClose() error {
+	if !c.l.begin(c) {
 		return c.TCPConn.Close()
 	}
 	go c.l.run(c)

@@ -19,6 +19,12 @@ type metrics struct {
 	rejDropped struct{ rateLimited, backlog, kafka prometheus.Counter }
 	rejWritten prometheus.Counter
 	linger     lingerMetrics
+	conns      connMetrics
+}
+
+// connMetrics are the connection limits' series (see connLimiter).
+type connMetrics struct {
+	refused [numConnLimits]prometheus.Counter
 }
 
 // lingerMetrics are the lingering closes' series (see lingerer).
@@ -52,13 +58,21 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	})
 	lingerCloses := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "inlet", Subsystem: "ingestor", Name: "linger_closes_total",
-		Help: "Connections closed after a request refused unread (413, 431, 400), by how they ended: eof (the sender closed after the answer), timeout (linger_close_timeout), max_bytes (linger_close_bytes), error, over_cap (linger_close_max_conns lingering: closed at once), shutdown.",
+		Help: "Connections closed after a request refused unread (413, 431, 400) or refused over a connection limit (503), by how they ended: eof (the sender closed after the answer), timeout (linger_close_timeout), max_bytes (linger_close_bytes), error, over_cap (linger_close_max_conns lingering: closed at once), shutdown.",
 	}, []string{"outcome"})
 	lingerDiscarded := prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "inlet", Subsystem: "ingestor", Name: "linger_discarded_bytes_total",
 		Help: "Bytes read and discarded from connections lingering after a refused request.",
 	})
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "inlet", Subsystem: "ingestor", Name: "connections_refused_total",
+		Help: "Connections answered 503 and closed before anything was read from them, by the limit they were over: max_conns, max_conns_per_ip.",
+	}, []string{"reason"})
 	gauges := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "inlet", Subsystem: "ingestor", Name: "open_connections",
+			Help: "Connections open on the public listener, as counted against max_conns (lingering ones excluded).",
+		}, func() float64 { return float64(s.conns.len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "inlet", Subsystem: "ingestor", Name: "in_flight_requests",
 			Help: "Requests being handled (mostly waiting for their Kafka ack).",
@@ -84,7 +98,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Help: "Connections being read and discarded before their close, after a request refused unread.",
 		}, func() float64 { return float64(s.lingers.len()) }),
 	}
-	for _, c := range append([]prometheus.Collector{requests, latency, produce, dropped, written, lingerCloses, lingerDiscarded}, gauges...) {
+	for _, c := range append([]prometheus.Collector{requests, latency, produce, dropped, written, lingerCloses, lingerDiscarded, refused}, gauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingestor metrics: %w", err)
 		}
@@ -101,6 +115,9 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		m.linger.outcomes[i] = lingerCloses.WithLabelValues(lingerLabels[i])
 	}
 	m.linger.discarded = lingerDiscarded
+	for i := range m.conns.refused {
+		m.conns.refused[i] = refused.WithLabelValues(connLimitLabels[i])
+	}
 	return m, nil
 }
 

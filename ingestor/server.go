@@ -52,6 +52,7 @@ type Server struct {
 	states   *hookStates
 	heads    *chunkedHeads // chunked requests' heads, see chunkedHeads
 	lingers  *lingerer     // connections closed after a request refused unread, see lingerer
+	conns    *connLimiter  // connections admitted under MaxConns and MaxConnsPerIP, see connLimiter
 	pool     sync.Pool
 
 	inFlight        atomic.Int64
@@ -95,6 +96,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s.metrics = m
 	s.lingers = newLingerer(cfg, &m.linger)
+	s.conns = newConnLimiter(cfg, s.retryAfter, &m.conns, d.Log)
+	// The listener enforces MaxConns and MaxConnsPerIP (see connLimiter); fasthttp's own limit,
+	// Concurrency, must never be reached first. A fasthttp worker frees its place a moment after the
+	// connection it served is closed, when the listener may already have admitted the next one, so it
+	// gets room for a second MaxConns of workers finishing (workers are made on demand: the room costs
+	// nothing).
 	s.http = &fasthttp.Server{
 		Handler:                      s.handle,
 		ErrorHandler:                 s.handleError,
@@ -105,8 +112,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		ReadTimeout:                  cfg.ReadTimeout,
 		WriteTimeout:                 cfg.WriteTimeout,
 		IdleTimeout:                  cfg.IdleTimeout,
-		Concurrency:                  cfg.MaxConns,
-		MaxConnsPerIP:                cfg.MaxConnsPerIP,
+		Concurrency:                  2 * cfg.MaxConns,
 		DisablePreParseMultipartForm: true,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
@@ -134,7 +140,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		s.log.Info("ingestor serving", "addr", ln.Addr().String())
-		err := s.http.Serve(s.lingers.listen(ln))
+		err := s.http.Serve(s.conns.listen(s.lingers.listen(ln)))
 		if s.draining.Load() {
 			return nil
 		}
@@ -162,7 +168,9 @@ func (s *Server) shutdown() error {
 		errs = append(errs, fmt.Errorf("drain in-flight requests: %w", err))
 	}
 	// Connections lingering after a refused request end on their own within LingerCloseTimeout, while
-	// the producer flushes; new ones close at once.
+	// the producer flushes; new ones close at once. So do answers to connections refused over a limit,
+	// within refuseWriteTimeout.
+	s.conns.stop()
 	s.lingers.stop()
 	s.log.Info("ingestor shutdown: flushing producer", "in_flight", s.inFlight.Load(),
 		"buffered_records", s.producer.BufferedProduceRecords())
@@ -170,6 +178,7 @@ func (s *Server) shutdown() error {
 	if err := s.producer.Flush(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush producer (%d records left): %w", s.producer.BufferedProduceRecords(), err))
 	}
+	s.conns.wait(sctx)
 	if n := s.lingers.len(); n > 0 {
 		s.log.Info("ingestor shutdown: waiting for lingering connections", "connections", n)
 	}
@@ -338,9 +347,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 
 // authorized compares SHA-256 digests of the presented Authorization value and of the webhook's secret(s)
 // in constant time: the digests have a fixed length, so neither where the inputs differ nor how long the
-// presented value is shows in the timing. Both comparisons always run.
+// presented value is shows in the timing. Both comparisons always run. The scheme is case-insensitive
+// (RFC 9110 §11.1): "bearer whsec_…" is digested as "Bearer whsec_…", the form the secret is stored in
+// (secret.DigestBearer).
 func authorized(h *webhook.Hook, authorization []byte, now time.Time) bool {
-	d := secret.Digest(authorization)
+	d := secret.DigestBearer(authorization)
 	cur := subtle.ConstantTimeCompare(d[:], h.SecretDigest[:])
 	prev := subtle.ConstantTimeCompare(d[:], h.PrevSecretDigest[:])
 	grace := 0

@@ -3,6 +3,7 @@ package ingestor
 import (
 	"errors"
 	"net"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fasthttp"
@@ -76,6 +77,22 @@ func init() {
 			r.body = []byte(`{"error":{"code":"` + r.code + `","message":"` + r.message + `"}}`)
 		}
 	}
+}
+
+// connsPerIPBody is the error body of a connection refused over MaxConnsPerIP: the code every 503 of the
+// edge has, so that senders need to know only one, and a message that says whose connections are many.
+var connsPerIPBody = []byte(`{"error":{"code":"unavailable","message":"too many connections from this address; retry later"}}`)
+
+// refusal renders the whole HTTP answer to a connection refused over a connection limit, written by the
+// listener before anything of the connection is read (see connLimiter): 503 with the edge's JSON error
+// body, Retry-After and Connection: close.
+func refusal(body, retryAfter []byte) []byte {
+	b := []byte("HTTP/1.1 503 Service Unavailable\r\nServer: inlet\r\nContent-Type: application/json\r\nContent-Length: ")
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\nRetry-After: "...)
+	b = append(b, retryAfter...)
+	b = append(b, "\r\nConnection: close\r\n\r\n"...)
+	return append(b, body...)
 }
 
 // classify maps every error the edge can meet to its result: config lookups, the producer, and the

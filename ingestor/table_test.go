@@ -238,11 +238,13 @@ func TestStatusTable(t *testing.T) {
 	}
 }
 
-// The four ways of failing authentication answer byte-for-byte the same.
+// The ways of failing authentication answer byte-for-byte the same.
 func TestAuthRejectionsIdentical(t *testing.T) {
 	e := startEdge(t, testConfig(), tableHooks(), &fakeProducer{})
+	cred := strings.TrimPrefix(secretOf(idOk), "Bearer ")
 	var first answer
-	for i, auth := range []string{"", "garbage", "Bearer whsec_wrong", secretOf(idOther), "Bearer  " + strings.TrimPrefix(secretOf(idOk), "Bearer "), strings.ToLower(secretOf(idOk))} {
+	for i, auth := range []string{"", "garbage", "Bearer whsec_wrong", "bearer whsec_wrong", secretOf(idOther),
+		strings.ToLower(secretOf(idOk)), "Basic " + cred, "Bearer" + cred, "Bearer\t" + cred, "Bearer " + cred + "x"} {
 		a := e.do(t, req{path: "/hooks/" + idOk, auth: auth, body: goodBody})
 		if i == 0 {
 			first = a
@@ -254,6 +256,36 @@ func TestAuthRejectionsIdentical(t *testing.T) {
 		if a != first {
 			t.Errorf("auth %d answered %+v; want the same as missing auth %+v", i, a, first)
 		}
+	}
+}
+
+// The scheme is case-insensitive (RFC 9110 §11.1) and may be followed by several spaces (§11.4); the
+// credential is compared as it is, in constant time.
+func TestAuthSchemeCaseInsensitive(t *testing.T) {
+	e := startEdge(t, testConfig(), tableHooks(), &fakeProducer{})
+	cred := strings.TrimPrefix(secretOf(idOk), "Bearer ")
+	wrong := "whsec_wrong-secret"
+	for _, scheme := range []string{"Bearer ", "bearer ", "BEARER ", "bEaReR ", "Bearer   "} {
+		if a := e.do(t, req{path: "/hooks/" + idOk, auth: scheme + cred, body: goodBody}); a.status != 202 {
+			t.Errorf("%q + the secret: %d %s; want 202", scheme, a.status, a.body)
+		}
+		if a := e.do(t, req{path: "/hooks/" + idOk, auth: scheme + wrong, body: goodBody}); a.status != 401 {
+			t.Errorf("%q + a wrong secret: %d %s; want 401", scheme, a.status, a.body)
+		}
+		if a := e.do(t, req{path: "/hooks/" + idOk, auth: scheme + strings.ToUpper(cred), body: goodBody}); a.status != 401 {
+			t.Errorf("%q + the secret in upper case: %d %s; want 401 (only the scheme is case-insensitive)", scheme, a.status, a.body)
+		}
+	}
+	// During a rotation's grace the previous secret is read the same way.
+	h := testHook(idRot)
+	h.SecretDigest = secret.Digest([]byte("Bearer whsec_new"))
+	h.PrevSecretDigest = secret.Digest([]byte("Bearer whsec_old"))
+	h.PrevSecretUntil = time.Now().Add(time.Hour)
+	if !authorized(h, []byte("BEARER whsec_old"), time.Now()) || !authorized(h, []byte("bearer whsec_new"), time.Now()) {
+		t.Error("previous or current secret under a lower/upper-case scheme refused during the grace")
+	}
+	if authorized(h, []byte("bearer whsec_old"), h.PrevSecretUntil.Add(time.Second)) {
+		t.Error("previous secret accepted after the grace")
 	}
 }
 

@@ -50,11 +50,56 @@ func Authorization(secret string) string { return BearerPrefix + secret }
 // stored and compared.
 func Digest(authorization []byte) [32]byte { return sha256.Sum256(authorization) }
 
-// Match reports whether authorization is the value whose Digest is want. Hashing first makes the
-// comparison independent of the presented value's length and content: the time taken depends only on
-// len(authorization) (which the sender chose), never on where it differs from the secret.
+// CutBearer returns the credential of an Authorization value in the Bearer scheme. The scheme is
+// case-insensitive (RFC 9110 §11.1: "bearer" and "BEARER" are Bearer too) and separated from the
+// credential by one or more spaces (§11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]).
+// ok is false for another scheme and for a scheme without a credential.
+func CutBearer[T string | []byte](authorization T) (credential T, ok bool) {
+	const scheme = "bearer"
+	if len(authorization) <= len(scheme) || authorization[len(scheme)] != ' ' {
+		return credential, false
+	}
+	for i := 0; i < len(scheme); i++ {
+		if authorization[i]|0x20 != scheme[i] { // ASCII lower case; no other byte maps onto a letter
+			return credential, false
+		}
+	}
+	i := len(scheme)
+	for i < len(authorization) && authorization[i] == ' ' {
+		i++
+	}
+	if i == len(authorization) {
+		return credential, false
+	}
+	return authorization[i:], true
+}
+
+// maxBearerCredential bounds the credentials DigestBearer writes in its canonical form: well over any
+// secret Inlet makes (49 bytes), small enough for the stack.
+const maxBearerCredential = 256
+
+// DigestBearer is the Digest of an Authorization value as its sender meant it: a Bearer credential is
+// digested as "Bearer " + credential whatever the case of the scheme and the spaces after it (see
+// CutBearer), which is the form secrets are stored in. Any other value is digested as presented, and
+// so is a credential longer than maxBearerCredential: no secret of Inlet's is that long, so neither can
+// match one. It does not allocate.
+func DigestBearer(authorization []byte) [32]byte {
+	cred, ok := CutBearer(authorization)
+	if !ok || len(cred) > maxBearerCredential {
+		return Digest(authorization)
+	}
+	var buf [len(BearerPrefix) + maxBearerCredential]byte
+	n := copy(buf[:], BearerPrefix)
+	n += copy(buf[n:], cred)
+	return Digest(buf[:n])
+}
+
+// Match reports whether authorization presents the credential whose Digest is want, read as
+// DigestBearer reads it (the scheme in any case). Hashing first makes the comparison independent of the
+// presented value's content: the time taken depends only on len(authorization) (which the sender
+// chose), never on where it differs from the secret.
 func Match(authorization []byte, want [32]byte) bool {
-	got := sha256.Sum256(authorization)
+	got := DigestBearer(authorization)
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 

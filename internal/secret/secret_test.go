@@ -38,7 +38,14 @@ func TestDigestAndMatch(t *testing.T) {
 	}{
 		{"exact", auth, true},
 		{"bare secret", s, false},
-		{"other case", "bearer " + s, false},
+		{"scheme in lower case", "bearer " + s, true},
+		{"scheme in upper case", "BEARER " + s, true},
+		{"scheme in mixed case", "bEaReR " + s, true},
+		{"two spaces", "Bearer  " + s, true},
+		{"secret in upper case", "Bearer " + strings.ToUpper(s), false},
+		{"no space", "Bearer" + s, false},
+		{"tab", "Bearer\t" + s, false},
+		{"other scheme", "Basic " + s, false},
 		{"one byte off", auth[:len(auth)-1] + "x", false},
 		{"prefix", auth[:20], false},
 		{"longer", auth + " ", false},
@@ -169,11 +176,66 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
+func TestCutBearer(t *testing.T) {
+	for _, c := range []struct {
+		in, cred string
+		ok       bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"BEARER abc", "abc", true},
+		{"BeArEr abc", "abc", true},
+		{"Bearer   abc def", "abc def", true},
+		{"Bearer ", "", false},
+		{"Bearer    ", "", false},
+		{"Bearer", "", false},
+		{"Bearerabc", "", false},
+		{"Bearer\tabc", "", false},
+		{"Basic abc", "", false},
+		{"Bearex abc", "", false},
+		{"Bea", "", false},
+		{"", "", false},
+	} {
+		cred, ok := CutBearer(c.in)
+		if cred != c.cred || ok != c.ok {
+			t.Errorf("CutBearer(%q) = %q, %v; want %q, %v", c.in, cred, ok, c.cred, c.ok)
+		}
+		bcred, bok := CutBearer([]byte(c.in))
+		if string(bcred) != c.cred || bok != c.ok {
+			t.Errorf("CutBearer([]byte(%q)) = %q, %v; want %q, %v", c.in, bcred, bok, c.cred, c.ok)
+		}
+	}
+}
+
+func TestDigestBearer(t *testing.T) {
+	s := NewWebhookSecret()
+	want := Digest([]byte(Authorization(s)))
+	for _, in := range []string{"Bearer " + s, "bearer " + s, "BEARER " + s, "Bearer  " + s} {
+		if DigestBearer([]byte(in)) != want {
+			t.Errorf("DigestBearer(%q) is not the digest of %q", in, Authorization(s))
+		}
+	}
+	// A credential too long to be rewritten is digested as presented; it matches no secret of ours.
+	long := "bearer " + strings.Repeat("x", maxBearerCredential+1)
+	if DigestBearer([]byte(long)) != Digest([]byte(long)) {
+		t.Error("an over-long credential is not digested as presented")
+	}
+	for _, in := range []string{"", "garbage", "Basic " + s} {
+		if DigestBearer([]byte(in)) != Digest([]byte(in)) {
+			t.Errorf("DigestBearer(%q) is not its digest as presented", in)
+		}
+	}
+}
+
 func TestMatchAllocs(t *testing.T) {
 	auth := []byte(Authorization(NewWebhookSecret()))
 	want := Digest(auth)
 	if n := testing.AllocsPerRun(100, func() { Match(auth, want) }); n != 0 {
 		t.Errorf("Match allocates %v times per call; want 0", n)
+	}
+	lower := []byte("bearer " + string(auth[len(BearerPrefix):]))
+	if n := testing.AllocsPerRun(100, func() { Match(lower, want) }); n != 0 {
+		t.Errorf("Match of a lower-case scheme allocates %v times per call; want 0", n)
 	}
 }
 
@@ -186,4 +248,30 @@ func BenchmarkSealOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzCutBearer: on any Authorization value CutBearer either refuses it or returns a non-empty
+// credential that ends the value and follows a Bearer scheme (any case) and spaces; DigestBearer then
+// digests "Bearer " + that credential.
+func FuzzCutBearer(f *testing.F) {
+	for _, s := range []string{"Bearer whsec_x", "bearer  x", "BEARER", "Basic x", "", "bearer \xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		cred, ok := CutBearer(in)
+		if !ok {
+			if cred != "" {
+				t.Fatalf("CutBearer(%q) refused with credential %q", in, cred)
+			}
+			return
+		}
+		head := strings.TrimSuffix(in, cred)
+		if cred == "" || cred[0] == ' ' || len(head)+len(cred) != len(in) || len(head) < 7 ||
+			!strings.EqualFold(head[:6], "bearer") || strings.Trim(head[6:], " ") != "" {
+			t.Fatalf("CutBearer(%q) = %q", in, cred)
+		}
+		if len(cred) <= maxBearerCredential && DigestBearer([]byte(in)) != Digest([]byte("Bearer "+cred)) {
+			t.Fatalf("DigestBearer(%q) is not the digest of %q", in, "Bearer "+cred)
+		}
+	})
 }
