@@ -32,15 +32,11 @@ type fakeHooks struct {
 	mu    sync.Mutex
 	hooks map[string]*webhook.Hook
 	errs  map[string]error // per id
-	err   error            // returned for every id when set
 }
 
 func (f *fakeHooks) Get(_ context.Context, id string) (*webhook.Hook, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.err != nil {
-		return nil, f.err
-	}
 	if err := f.errs[id]; err != nil {
 		return nil, err
 	}
@@ -54,12 +50,6 @@ func (f *fakeHooks) Get(_ context.Context, id string) (*webhook.Hook, error) {
 func (f *fakeHooks) set(h *webhook.Hook) {
 	f.mu.Lock()
 	f.hooks[h.PublicID] = h
-	f.mu.Unlock()
-}
-
-func (f *fakeHooks) setErr(err error) {
-	f.mu.Lock()
-	f.err = err
 	f.mu.Unlock()
 }
 
