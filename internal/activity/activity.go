@@ -412,6 +412,12 @@ type Notification struct {
 }
 
 // Notifications returns a webhook's notifications, newest first, at most limit (DefaultLimit when 0).
+// created_at, the table's only time, has whole seconds; within one second they come by the Kafka
+// position (src_partition, src_offset) of the request that raised them, newest first: a webhook's
+// requests share a partition (the record key is the webhook id), so offset order is the order the edge
+// received them in. A position names one request and so one notification; notification_id's text (see
+// Entries) settles a tie should one occur (a topic recreated, its offsets starting again), so the order,
+// and which notification is the latest, is the same on every read.
 func (r *Reader) Notifications(ctx context.Context, projectID int64, webhookID string, limit int) ([]Notification, error) {
 	if limit == 0 {
 		limit = DefaultLimit
@@ -420,7 +426,8 @@ func (r *Reader) Notifications(ctx context.Context, projectID int64, webhookID s
 		return nil, fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, limit, MaxLimit)
 	}
 	rows, err := r.conn.Query(ctx, fmt.Sprintf(
-		"SELECT toString(notification_id), kind, created_at, message FROM notifications WHERE project_id = ? AND webhook_id = ? ORDER BY created_at DESC LIMIT %d", limit),
+		"SELECT toString(notification_id), kind, created_at, message FROM notifications WHERE project_id = ? AND webhook_id = ? "+
+			"ORDER BY created_at DESC, src_partition DESC, src_offset DESC, toString(notification_id) DESC LIMIT %d", limit),
 		uint64(projectID), webhookID)
 	if err != nil {
 		return nil, fmt.Errorf("notifications of webhook %s: %w", webhookID, err)

@@ -2,12 +2,14 @@ package activity_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -447,6 +449,92 @@ func TestHistoryCursorRefused(t *testing.T) {
 		_, err := reader.History(context.Background(), activity.HistoryQuery{ProjectID: 1, Kind: activity.SubjectUser, Subject: "u", Cursor: c})
 		if !errors.Is(err, activity.ErrInvalid) || !strings.Contains(err.Error(), "not a next_cursor") {
 			t.Errorf("cursor %q: %v; want ErrInvalid saying it is not a next_cursor", c, err)
+		}
+	}
+}
+
+// TestNotificationsNewestFirst: hundreds of notifications of one webhook in each of three seconds
+// (created_at has whole seconds), inserted in random order in several blocks among another webhook's
+// and another project's, come newest first in one order on every read: by created_at, then by the
+// Kafka position of the request that raised them (a webhook's requests share a partition, so offset
+// order is receive order), then by the id's text. The latest notification is the one raised last.
+func TestNotificationsNewestFirst(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(5, 6))
+
+	type row struct {
+		project   uint64
+		webhook   string
+		id        uuid.UUID
+		sec       int64
+		partition int32
+		offset    int64
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Second).Unix()
+	var rows []row
+	offset := int64(0)
+	for sec := base; sec < base+3; sec++ {
+		for i := range 200 {
+			offset += 1 + rnd.Int64N(5)
+			r := row{project: 1, webhook: "wh_notes", id: uuid.NewSHA1(uuid.Must(uuid.NewV7()), []byte("auth_failures")), sec: sec, offset: offset}
+			switch {
+			case sec == base+1 && i%50 == 0:
+				// Rows of another partition in the same second, as after the topic's partitions changed:
+				// an offset of its own, possibly equal to one of partition 0's.
+				r.partition, r.offset = 1, offset-1
+			case i%7 == 0:
+				r.webhook = "wh_other"
+			case i%11 == 0:
+				r.project = 2
+			}
+			rows = append(rows, r)
+		}
+	}
+	want := []row{}
+	for _, r := range rows {
+		if r.project == 1 && r.webhook == "wh_notes" {
+			want = append(want, r)
+		}
+	}
+	// Newest first: the expected order, computed here from the rows as generated.
+	slices.SortFunc(want, func(a, b row) int {
+		return cmp.Or(cmp.Compare(b.sec, a.sec), cmp.Compare(b.partition, a.partition), cmp.Compare(b.offset, a.offset),
+			strings.Compare(b.id.String(), a.id.String()))
+	})
+	rnd.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	const blocks = 3
+	for b := range blocks {
+		batch, err := conn.PrepareBatch(ctx, "INSERT INTO notifications (project_id, webhook_id, notification_id, kind, created_at, message, src_partition, src_offset)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := b; i < len(rows); i += blocks {
+			r := rows[i]
+			if err := batch.Append(r.project, r.webhook, r.id, "auth_failures", time.Unix(r.sec, 0), "m", r.partition, r.offset); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	reader := activity.NewReader(conn)
+	for _, limit := range []int{activity.MaxLimit, 0, 1} {
+		got, err := reader.Notifications(ctx, 1, "wh_notes", limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := min(len(want), cmp.Or(limit, activity.DefaultLimit))
+		if len(got) != n {
+			t.Fatalf("limit %d: %d notifications; want %d", limit, len(got), n)
+		}
+		for i, g := range got {
+			if w := want[i]; g.ID != w.id.String() || g.CreatedAt.Unix() != w.sec {
+				t.Fatalf("limit %d: notification %d is %s at %d; want %s at %d (partition %d, offset %d)",
+					limit, i, g.ID, g.CreatedAt.Unix(), w.id, w.sec, w.partition, w.offset)
+			}
 		}
 	}
 }
