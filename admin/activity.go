@@ -139,41 +139,40 @@ func (a *api) history(kind activity.SubjectKind, param string) handlerFunc {
 			return 0, nil, err
 		}
 		q := r.URL.Query()
-		var before time.Time
+		hq := activity.HistoryQuery{ProjectID: projectID(r.Context()), Kind: kind, Subject: r.PathValue(param), Cursor: q.Get("cursor")}
 		if v := q.Get("before"); v != "" {
+			// RFC 3339 with or without a fraction of a second: the bound is exact to the millisecond.
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
 				return 0, nil, invalid("before", "must be an RFC 3339 time")
 			}
-			before = t
+			hq.Before = t
 		}
-		limit := 0
 		if v := q.Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return 0, nil, invalid("limit", "must be an integer")
 			}
-			limit = n
+			hq.Limit = n
 		}
 		// An unknown subject answers 404 like any id of another project; one known to the directory
 		// answers its history, empty or not.
-		subject := r.PathValue(param)
 		var err error
 		if kind == activity.SubjectUser {
-			_, err = a.directory.Lookup(r.Context(), projectID(r.Context()), webhook.ByUserID, subject)
+			_, err = a.directory.Lookup(r.Context(), hq.ProjectID, webhook.ByUserID, hq.Subject)
 		} else {
-			_, err = a.directory.GetDevice(r.Context(), projectID(r.Context()), subject)
+			_, err = a.directory.GetDevice(r.Context(), hq.ProjectID, hq.Subject)
 		}
 		if err != nil {
 			return 0, nil, err
 		}
-		evs, err := a.activity.History(r.Context(), projectID(r.Context()), kind, subject, before, limit)
+		page, err := a.activity.History(r.Context(), hq)
 		if err != nil {
 			return 0, nil, err
 		}
-		if evs == nil {
-			evs = []activity.Event{}
+		if page.Events == nil {
+			page.Events = []activity.Event{}
 		}
-		return http.StatusOK, map[string]any{"events": evs}, nil
+		return http.StatusOK, page, nil
 	}
 }

@@ -3,11 +3,15 @@ package admin
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/inlet-dev/inlet/internal/activity"
 )
 
 // insertActivity writes activity rows the way the pipeline does (one block), so the rollup fills too.
@@ -99,4 +103,102 @@ func TestActivityEndpoints(t *testing.T) {
 		t.Errorf("summary after delete = %s", out)
 	}
 	e.want("GET", "/api/v1/webhooks/"+wh.ID+"/summary", e.keyB, nil, 404)
+}
+
+// insertEvents writes events rows of one subject, one per millisecond in ms, with UUIDv7 ids made at
+// their millisecond as the edge makes them, and returns the ids.
+func (e *env) insertEvents(project int64, kind activity.SubjectKind, subject string, ms ...uint64) []uuid.UUID {
+	e.t.Helper()
+	b, err := e.ch.PrepareBatch(context.Background(), `INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id,
+		event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var ids []uuid.UUID
+	for i, m := range ms {
+		id := uuid.Must(uuid.NewV7())
+		binary.BigEndian.PutUint16(id[0:2], uint16(m>>32))
+		binary.BigEndian.PutUint32(id[2:6], uint32(m))
+		ids = append(ids, id)
+		if err := b.Append(uint64(project), string(kind), subject, time.UnixMilli(int64(m)), id, "CheckoutSuccess", "wh",
+			subject, "", []string{}, `{}`, m, int32(0), int64(i)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		e.t.Fatal(err)
+	}
+	return ids
+}
+
+// TestHistoryEndpoints: a user's and a device's events come newest first to the millisecond, ties in
+// one millisecond by event id, and next_cursor pages through them exactly; before bounds them to the
+// millisecond; bad parameters answer 400 and another project's subject 404.
+func TestHistoryEndpoints(t *testing.T) {
+	e := newEnv(t)
+	e.want("PUT", "/api/v1/users/u-hist", e.keyA, map[string]any{"email": "hist@example.com"}, 201)
+	e.want("PUT", "/api/v1/devices/hw-hist", e.keyA, map[string]any{"user_id": "u-hist"}, 201)
+	s := uint64(time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli())
+	// The last millisecond of one second, three events in the first of the next, one later.
+	ids := e.insertEvents(e.projA, activity.SubjectUser, "u-hist", s+999, s+1000, s+1000, s+1000, s+1500)
+	dev := e.insertEvents(e.projA, activity.SubjectDevice, "hw-hist", s+1000)
+	busy := []string{ids[1].String(), ids[2].String(), ids[3].String()}
+	slices.Sort(busy)
+	want := []string{ids[4].String(), busy[2], busy[1], busy[0], ids[0].String()}
+
+	type page struct {
+		Events []struct {
+			EventID    string    `json:"event_id"`
+			OccurredAt time.Time `json:"occurred_at"`
+		}
+		NextCursor string `json:"next_cursor"`
+	}
+	var got []string
+	cursor := ""
+	for n := 0; ; n++ {
+		var p page
+		decodeInto(t, e.want("GET", "/api/v1/users/u-hist/events?limit=2&cursor="+cursor, e.keyA, nil, 200), &p)
+		if len(p.Events) > 2 || (p.NextCursor != "") != (n < 2) {
+			t.Fatalf("page %d = %+v; want 2 events and a cursor on pages 0 and 1, the last event and none on page 2", n, p)
+		}
+		for _, ev := range p.Events {
+			got = append(got, ev.EventID)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged history = %v; want %v", got, want)
+	}
+
+	for _, tc := range []struct {
+		before string
+		want   []string
+	}{
+		{time.UnixMilli(int64(s + 1000)).Add(500 * time.Microsecond).UTC().Format(time.RFC3339Nano), want[1:]},
+		{time.UnixMilli(int64(s + 1000)).UTC().Format(time.RFC3339), want[4:]},
+	} {
+		var p page
+		decodeInto(t, e.want("GET", "/api/v1/users/u-hist/events?before="+tc.before, e.keyA, nil, 200), &p)
+		var ids []string
+		for _, ev := range p.Events {
+			ids = append(ids, ev.EventID)
+		}
+		if !slices.Equal(ids, tc.want) || p.NextCursor != "" {
+			t.Errorf("before %s: %v, next cursor %q; want %v and none", tc.before, ids, p.NextCursor, tc.want)
+		}
+	}
+
+	var p page
+	decodeInto(t, e.want("GET", "/api/v1/devices/hw-hist/events", e.keyA, nil, 200), &p)
+	if len(p.Events) != 1 || p.Events[0].EventID != dev[0].String() || !p.Events[0].OccurredAt.Equal(time.UnixMilli(int64(s+1000))) {
+		t.Errorf("device history = %+v; want its one event at %d ms", p, s+1000)
+	}
+	e.want("GET", "/api/v1/users/u-hist/events?cursor=!!", e.keyA, nil, 400)
+	e.want("GET", "/api/v1/users/u-hist/events?before=yesterday", e.keyA, nil, 400)
+	e.want("GET", "/api/v1/users/u-hist/events?limit=501", e.keyA, nil, 400)
+	e.want("GET", "/api/v1/users/u-hist/events", e.keyB, nil, 404)
+	e.want("GET", "/api/v1/devices/hw-hist/events", e.keyB, nil, 404)
 }

@@ -36,7 +36,7 @@ type Activity interface {
 	Summary24h(ctx context.Context, projectID int64, webhookID string, now time.Time) (activity.Summary, error)
 	Entries(ctx context.Context, q activity.EntriesQuery) (activity.Page, error)
 	Entry(ctx context.Context, projectID int64, webhookID, requestID string) (activity.Entry, error)
-	History(ctx context.Context, projectID int64, kind activity.SubjectKind, subject string, before time.Time, limit int) ([]activity.Event, error)
+	History(ctx context.Context, q activity.HistoryQuery) (activity.HistoryPage, error)
 	Notifications(ctx context.Context, projectID int64, webhookID string, limit int) ([]activity.Notification, error)
 }
 

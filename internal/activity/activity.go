@@ -1,9 +1,9 @@
 // Package activity answers the admin API's and console's questions about webhook traffic from
 // ClickHouse: the 24-hour summary and the all-time Received counts (from the per-minute rollup, never
 // the raw rows), a webhook's entries newest first with cursor pagination, one entry in full, a user's or
-// device's event history, and a webhook's notifications. Every query is scoped by project and, where it
-// reads raw rows, by webhook or subject, which are the leading columns of the tables' ordering keys, so
-// none of them scans another webhook's rows.
+// device's event history (newest first, with the same cursors), and a webhook's notifications. Every
+// query is scoped by project and, where it reads raw rows, by webhook or subject, which are the leading
+// columns of the tables' ordering keys, so none of them scans another webhook's rows.
 package activity
 
 import (
@@ -177,7 +177,7 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 		args = append(args, q.Identifier)
 	}
 	if q.Cursor != "" {
-		c, err := decodeCursor(q.Cursor)
+		c, err := decodeEntriesCursor(q.Cursor)
 		if err != nil {
 			return Page{}, err
 		}
@@ -252,19 +252,20 @@ func scanEntry(rows driver.Rows) (Entry, uint64, error) {
 	return e, receivedMs, err
 }
 
-// cursor is a position in the order of Entries: the last entry of a page.
+// cursor is a position in the order of Entries or History: the last row of a page, by its receive time
+// in milliseconds and its id (a request id, which is also the event id of the request's event).
 type cursor struct {
 	ms uint64
 	id uuid.UUID
 }
 
-// cursorVersion leads the encoded cursor. Cursors of the first format (24 bytes: received_at in seconds
-// and the request id, in ClickHouse's UUID order) name no position in the current order; they are refused
-// with a message saying to start again from the first page rather than answered with a page that
-// skips or repeats entries.
+// cursorVersion leads the encoded cursor. Cursors of Entries' first format (24 bytes: received_at in
+// seconds and the request id, in ClickHouse's UUID order) name no position in the current order; they
+// are refused with a message saying to start again from the first page rather than answered with a page
+// that skips or repeats entries. History had no cursor before this format.
 const cursorVersion = 1
 
-// encode is base64url of the version byte, received_ms (8 bytes, big-endian) and the request id.
+// encode is base64url of the version byte, received_ms (8 bytes, big-endian) and the id.
 func (c cursor) encode() string {
 	var b [25]byte
 	b[0] = cursorVersion
@@ -273,12 +274,17 @@ func (c cursor) encode() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// decodeEntriesCursor is decodeCursor for Entries, whose cursors had a first format.
+func decodeEntriesCursor(s string) (cursor, error) {
+	if b, err := base64.RawURLEncoding.DecodeString(s); err == nil && len(b) == 24 {
+		return cursor{}, fmt.Errorf("%w: cursor %q is of an earlier format that no longer names a position; request the first page again", ErrInvalid, s)
+	}
+	return decodeCursor(s)
+}
+
 func decodeCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	switch {
-	case err == nil && len(b) == 24:
-		return cursor{}, fmt.Errorf("%w: cursor %q is of an earlier format that no longer names a position; request the first page again", ErrInvalid, s)
-	case err != nil || len(b) != 25 || b[0] != cursorVersion:
+	if err != nil || len(b) != 25 || b[0] != cursorVersion {
 		return cursor{}, fmt.Errorf("%w: cursor %q is not a next_cursor of this API", ErrInvalid, s)
 	}
 	var c cursor
@@ -308,42 +314,93 @@ type Event struct {
 	Attributes string    `json:"attributes"` // JSON object including __webhook
 }
 
-// History returns a user's or a device's events, newest first, at most limit (DefaultLimit when 0),
-// older than before when it is not zero.
-func (r *Reader) History(ctx context.Context, projectID int64, kind SubjectKind, subject string, before time.Time, limit int) ([]Event, error) {
-	if kind != SubjectUser && kind != SubjectDevice {
-		return nil, fmt.Errorf("%w: subject kind %q", ErrInvalid, kind)
+// HistoryQuery selects a page of a user's or a device's events.
+type HistoryQuery struct {
+	ProjectID int64
+	Kind      SubjectKind
+	Subject   string
+	// Before keeps the events received before this instant, to the millisecond (zero: no bound).
+	Before time.Time
+	// Cursor is the NextCursor of the previous page; "" for the first page. With Before, both apply.
+	Cursor string
+	// Limit defaults to DefaultLimit, at most MaxLimit.
+	Limit int
+}
+
+// HistoryPage is one page of events, newest first; NextCursor is "" on the last page.
+type HistoryPage struct {
+	Events     []Event `json:"events"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+// History returns a page of a user's or a device's events, newest first, in the order of Entries: by
+// received_ms (the edge's receive time; occurred_at is the same to the second), then by the event id's
+// text within one millisecond (the event id is the request id, a UUIDv7; see Entries for why its text).
+// The cursor is the (received_ms, event_id) of the last event of the previous page, so that "Load more"
+// neither skips nor repeats an event however many share a millisecond (paging on occurred_at < the last
+// event's second, as the console did, skipped the rest of that second).
+func (r *Reader) History(ctx context.Context, q HistoryQuery) (HistoryPage, error) {
+	if q.Kind != SubjectUser && q.Kind != SubjectDevice {
+		return HistoryPage{}, fmt.Errorf("%w: subject kind %q", ErrInvalid, q.Kind)
 	}
+	limit := q.Limit
 	if limit == 0 {
 		limit = DefaultLimit
 	}
 	if limit < 1 || limit > MaxLimit {
-		return nil, fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, limit, MaxLimit)
+		return HistoryPage{}, fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, q.Limit, MaxLimit)
 	}
-	sql := "SELECT toString(event_id), event_name, received_ms, webhook_id, user_id, hwid, hwids, attributes FROM events " +
-		"WHERE project_id = ? AND subject_kind = ? AND subject = ?"
-	args := []any{uint64(projectID), string(kind), subject}
-	if !before.IsZero() {
-		sql += " AND occurred_at < toDateTime(?)"
-		args = append(args, before.Unix())
+	var where strings.Builder
+	where.WriteString("project_id = ? AND subject_kind = ? AND subject = ?")
+	args := []any{uint64(q.ProjectID), string(q.Kind), q.Subject}
+	if !q.Before.IsZero() {
+		// The first millisecond not before q.Before: received_ms < it keeps what is strictly older.
+		bound := q.Before.UnixMilli()
+		if q.Before.Nanosecond()%int(time.Millisecond) != 0 {
+			bound++
+		}
+		if bound <= 0 {
+			return HistoryPage{Events: []Event{}}, nil // nothing was received before 1970
+		}
+		// As in Entries, the condition on occurred_at only lets the primary key skip newer granules.
+		where.WriteString(" AND occurred_at <= toDateTime(?) AND received_ms < ?")
+		args = append(args, (bound-1)/1000, uint64(bound))
 	}
-	sql += fmt.Sprintf(" ORDER BY occurred_at DESC, received_ms DESC LIMIT %d", limit)
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return HistoryPage{}, err
+		}
+		where.WriteString(" AND occurred_at <= toDateTime(?) AND (received_ms < ? OR (received_ms = ? AND toString(event_id) < ?))")
+		args = append(args, c.ms/1000, c.ms, c.ms, c.id.String())
+	}
+	sql := fmt.Sprintf("SELECT toString(event_id), event_name, received_ms, webhook_id, user_id, hwid, hwids, attributes FROM events "+
+		"WHERE %s ORDER BY received_ms DESC, toString(event_id) DESC LIMIT %d", where.String(), limit+1)
 	rows, err := r.conn.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("history of %s %s: %w", kind, subject, err)
+		return HistoryPage{}, fmt.Errorf("history of %s %s: %w", q.Kind, q.Subject, err)
 	}
 	defer rows.Close()
-	var out []Event
+	var page HistoryPage
+	var last cursor
 	for rows.Next() {
 		var e Event
 		var ms uint64
 		if err := rows.Scan(&e.EventID, &e.EventName, &ms, &e.WebhookID, &e.UserID, &e.HWID, &e.HWIDs, &e.Attributes); err != nil {
-			return nil, fmt.Errorf("history of %s %s: %w", kind, subject, err)
+			return HistoryPage{}, fmt.Errorf("history of %s %s: %w", q.Kind, q.Subject, err)
+		}
+		if len(page.Events) == limit {
+			page.NextCursor = last.encode()
+			break
 		}
 		e.OccurredAt = time.UnixMilli(int64(ms)).UTC()
-		out = append(out, e)
+		page.Events = append(page.Events, e)
+		if last.id, err = uuid.Parse(e.EventID); err != nil {
+			return HistoryPage{}, fmt.Errorf("history of %s %s: event id %q: %w", q.Kind, q.Subject, e.EventID, err)
+		}
+		last.ms = ms
 	}
-	return out, rows.Err()
+	return page, rows.Err()
 }
 
 // Notification is one auth-failure alert of a webhook.
@@ -355,6 +412,12 @@ type Notification struct {
 }
 
 // Notifications returns a webhook's notifications, newest first, at most limit (DefaultLimit when 0).
+// created_at, the table's only time, has whole seconds; within one second they come by the Kafka
+// position (src_partition, src_offset) of the request that raised them, newest first: a webhook's
+// requests share a partition (the record key is the webhook id), so offset order is the order the edge
+// received them in. A position names one request and so one notification; notification_id's text (see
+// Entries) settles a tie should one occur (a topic recreated, its offsets starting again), so the order,
+// and which notification is the latest, is the same on every read.
 func (r *Reader) Notifications(ctx context.Context, projectID int64, webhookID string, limit int) ([]Notification, error) {
 	if limit == 0 {
 		limit = DefaultLimit
@@ -363,7 +426,8 @@ func (r *Reader) Notifications(ctx context.Context, projectID int64, webhookID s
 		return nil, fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, limit, MaxLimit)
 	}
 	rows, err := r.conn.Query(ctx, fmt.Sprintf(
-		"SELECT toString(notification_id), kind, created_at, message FROM notifications WHERE project_id = ? AND webhook_id = ? ORDER BY created_at DESC LIMIT %d", limit),
+		"SELECT toString(notification_id), kind, created_at, message FROM notifications WHERE project_id = ? AND webhook_id = ? "+
+			"ORDER BY created_at DESC, src_partition DESC, src_offset DESC, toString(notification_id) DESC LIMIT %d", limit),
 		uint64(projectID), webhookID)
 	if err != nil {
 		return nil, fmt.Errorf("notifications of webhook %s: %w", webhookID, err)

@@ -2,12 +2,14 @@ package activity_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,15 +158,22 @@ func TestQueries(t *testing.T) {
 		t.Errorf("another project's entry: %v; want ErrNotFound", err)
 	}
 
-	hist, err := r.History(ctx, 1, activity.SubjectUser, "u1", time.Time{}, 3)
+	hist, err := r.History(ctx, activity.HistoryQuery{ProjectID: 1, Kind: activity.SubjectUser, Subject: "u1", Limit: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hist) != 3 || hist[0].Attributes != `{"i":0}` || hist[2].Attributes != `{"i":2}` || hist[0].HWIDs[0] != "hw1" {
-		t.Errorf("user history %+v; want the 3 newest of u1", hist)
+	if ev := hist.Events; len(ev) != 3 || ev[0].Attributes != `{"i":0}` || ev[2].Attributes != `{"i":2}` || ev[0].HWIDs[0] != "hw1" || hist.NextCursor == "" {
+		t.Errorf("user history %+v; want the 3 newest of u1 and a cursor", hist)
 	}
-	dev, err := r.History(ctx, 1, activity.SubjectDevice, "hw1", time.Time{}, 0)
-	if err != nil || len(dev) != 1 || dev[0].EventName != "Open" {
+	rest, err := r.History(ctx, activity.HistoryQuery{ProjectID: 1, Kind: activity.SubjectUser, Subject: "u1", Limit: 3, Cursor: hist.NextCursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := rest.Events; len(ev) != 2 || ev[0].Attributes != `{"i":3}` || ev[1].Attributes != `{"i":4}` || rest.NextCursor != "" {
+		t.Errorf("user history after the cursor %+v; want the 2 oldest of u1 and no cursor", rest)
+	}
+	dev, err := r.History(ctx, activity.HistoryQuery{ProjectID: 1, Kind: activity.SubjectDevice, Subject: "hw1"})
+	if err != nil || len(dev.Events) != 1 || dev.Events[0].EventName != "Open" || dev.NextCursor != "" {
 		t.Errorf("device history %+v, %v; want one Open event", dev, err)
 	}
 	if _, err := r.Entries(ctx, activity.EntriesQuery{ProjectID: 1, WebhookID: "wh_a", Cursor: "!!"}); !errors.Is(err, activity.ErrInvalid) {
@@ -296,6 +305,236 @@ func TestEntriesCursorRefused(t *testing.T) {
 		_, err := reader.Entries(context.Background(), activity.EntriesQuery{ProjectID: 1, WebhookID: "wh", Cursor: tc.cursor})
 		if !errors.Is(err, activity.ErrInvalid) || !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("cursor %q: %v; want ErrInvalid saying %q", tc.cursor, err, tc.says)
+		}
+	}
+}
+
+// uuidAt is a UUIDv7 made at millisecond ms, as the edge makes request ids: its 48-bit timestamp is ms,
+// the rest random.
+func uuidAt(ms uint64) uuid.UUID {
+	id := uuid.Must(uuid.NewV7())
+	binary.BigEndian.PutUint16(id[0:2], uint16(ms>>32))
+	binary.BigEndian.PutUint32(id[2:6], uint32(ms))
+	return id
+}
+
+// TestHistoryNewestFirst pages through thousands of events of one user, several per millisecond and one
+// millisecond holding hundreds, inserted in random order in several blocks among events of a device with
+// the same subject string and of another project: every page size, with and without before, must give
+// each of the subject's events exactly once, strictly newest first — by received_ms, then by the event
+// id's bytes. The history used to page on whole seconds (occurred_at < before), skipping the rest of a
+// page's last second, and left ties within a second unordered.
+func TestHistoryNewestFirst(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(3, 4))
+
+	type row struct {
+		project uint64
+		kind    activity.SubjectKind
+		id      uuid.UUID
+		ms      uint64
+	}
+	// 1.5 s of events straddling two second boundaries, 0..6 a millisecond, and 700 in one.
+	base := uint64(time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()) + 700
+	busy := base + 800
+	var rows []row
+	for ms := base; ms < base+1500; ms++ {
+		n := rnd.IntN(7)
+		if ms == busy {
+			n = 700
+		}
+		for range n {
+			r := row{project: 1, kind: activity.SubjectUser, id: uuidAt(ms), ms: ms}
+			switch rnd.IntN(8) {
+			case 0:
+				r.kind = activity.SubjectDevice
+			case 1:
+				r.project = 2
+			}
+			rows = append(rows, r)
+		}
+	}
+	rnd.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	const blocks = 4
+	for b := range blocks {
+		batch, err := conn.PrepareBatch(ctx, "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := b; i < len(rows); i += blocks {
+			r := rows[i]
+			if err := batch.Append(r.project, string(r.kind), "s_busy", time.UnixMilli(int64(r.ms)), r.id, "Buy", "wh_busy", "s_busy", "",
+				[]string{}, `{}`, r.ms, int32(0), int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d events over 1,500 ms, 700 of them in one millisecond", len(rows))
+
+	reader := activity.NewReader(conn)
+	for _, tc := range []struct {
+		kind   activity.SubjectKind
+		before time.Time
+		limit  int
+	}{
+		{activity.SubjectUser, time.Time{}, 500},
+		{activity.SubjectUser, time.Time{}, 37},
+		{activity.SubjectUser, time.Time{}, 9},
+		{activity.SubjectDevice, time.Time{}, 13},
+		// Within the busy millisecond: its events are older than that, and are kept.
+		{activity.SubjectUser, time.UnixMilli(int64(busy)).Add(300 * time.Microsecond), 50},
+		// At the busy millisecond exactly: its events are not older, and are left out.
+		{activity.SubjectUser, time.UnixMilli(int64(busy)), 50},
+	} {
+		name := fmt.Sprintf("%s, limit %d", tc.kind, tc.limit)
+		if !tc.before.IsZero() {
+			name += ", before " + tc.before.Format(time.RFC3339Nano)
+		}
+		want := map[string]row{}
+		for _, r := range rows {
+			if r.project == 1 && r.kind == tc.kind && (tc.before.IsZero() || time.UnixMilli(int64(r.ms)).Before(tc.before)) {
+				want[r.id.String()] = r
+			}
+		}
+		seen := map[string]bool{}
+		var prev row
+		cursor := ""
+		for page := 0; ; page++ {
+			p, err := reader.History(ctx, activity.HistoryQuery{ProjectID: 1, Kind: tc.kind, Subject: "s_busy", Before: tc.before, Cursor: cursor, Limit: tc.limit})
+			if err != nil {
+				t.Fatalf("%s, page %d: %v", name, page, err)
+			}
+			if len(p.Events) > tc.limit || (p.NextCursor != "" && len(p.Events) != tc.limit) {
+				t.Fatalf("%s, page %d: %d events, next cursor %q; want %d and a cursor, or the rest and none",
+					name, page, len(p.Events), p.NextCursor, tc.limit)
+			}
+			for _, e := range p.Events {
+				r, ok := want[e.EventID]
+				if !ok {
+					t.Fatalf("%s, page %d: event %s is not one of the expected", name, page, e.EventID)
+				}
+				if seen[e.EventID] {
+					t.Fatalf("%s, page %d: event %s again", name, page, e.EventID)
+				}
+				seen[e.EventID] = true
+				if got := uint64(e.OccurredAt.UnixMilli()); got != r.ms {
+					t.Fatalf("event %s occurred at %d ms; want %d", e.EventID, got, r.ms)
+				}
+				if prev.ms != 0 && (r.ms > prev.ms || r.ms == prev.ms && bytes.Compare(r.id[:], prev.id[:]) >= 0) {
+					t.Fatalf("%s, page %d: event %s (%d ms) after %s (%d ms); want strictly newest first",
+						name, page, r.id, r.ms, prev.id, prev.ms)
+				}
+				prev = r
+			}
+			if p.NextCursor == "" {
+				break
+			}
+			cursor = p.NextCursor
+		}
+		if len(seen) != len(want) {
+			t.Errorf("%s: paged through %d events; want %d", name, len(seen), len(want))
+		}
+	}
+}
+
+// TestHistoryCursorRefused: strings that are no cursor of this API are refused as invalid.
+func TestHistoryCursorRefused(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	reader := activity.NewReader(conn)
+	for _, c := range []string{"!!", base64.RawURLEncoding.EncodeToString(make([]byte, 25)), base64.RawURLEncoding.EncodeToString(make([]byte, 24))} {
+		_, err := reader.History(context.Background(), activity.HistoryQuery{ProjectID: 1, Kind: activity.SubjectUser, Subject: "u", Cursor: c})
+		if !errors.Is(err, activity.ErrInvalid) || !strings.Contains(err.Error(), "not a next_cursor") {
+			t.Errorf("cursor %q: %v; want ErrInvalid saying it is not a next_cursor", c, err)
+		}
+	}
+}
+
+// TestNotificationsNewestFirst: hundreds of notifications of one webhook in each of three seconds
+// (created_at has whole seconds), inserted in random order in several blocks among another webhook's
+// and another project's, come newest first in one order on every read: by created_at, then by the
+// Kafka position of the request that raised them (a webhook's requests share a partition, so offset
+// order is receive order), then by the id's text. The latest notification is the one raised last.
+func TestNotificationsNewestFirst(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(5, 6))
+
+	type row struct {
+		project   uint64
+		webhook   string
+		id        uuid.UUID
+		sec       int64
+		partition int32
+		offset    int64
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Second).Unix()
+	var rows []row
+	offset := int64(0)
+	for sec := base; sec < base+3; sec++ {
+		for i := range 200 {
+			offset += 1 + rnd.Int64N(5)
+			r := row{project: 1, webhook: "wh_notes", id: uuid.NewSHA1(uuid.Must(uuid.NewV7()), []byte("auth_failures")), sec: sec, offset: offset}
+			switch {
+			case sec == base+1 && i%50 == 0:
+				// Rows of another partition in the same second, as after the topic's partitions changed:
+				// an offset of its own, possibly equal to one of partition 0's.
+				r.partition, r.offset = 1, offset-1
+			case i%7 == 0:
+				r.webhook = "wh_other"
+			case i%11 == 0:
+				r.project = 2
+			}
+			rows = append(rows, r)
+		}
+	}
+	want := []row{}
+	for _, r := range rows {
+		if r.project == 1 && r.webhook == "wh_notes" {
+			want = append(want, r)
+		}
+	}
+	// Newest first: the expected order, computed here from the rows as generated.
+	slices.SortFunc(want, func(a, b row) int {
+		return cmp.Or(cmp.Compare(b.sec, a.sec), cmp.Compare(b.partition, a.partition), cmp.Compare(b.offset, a.offset),
+			strings.Compare(b.id.String(), a.id.String()))
+	})
+	rnd.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	const blocks = 3
+	for b := range blocks {
+		batch, err := conn.PrepareBatch(ctx, "INSERT INTO notifications (project_id, webhook_id, notification_id, kind, created_at, message, src_partition, src_offset)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := b; i < len(rows); i += blocks {
+			r := rows[i]
+			if err := batch.Append(r.project, r.webhook, r.id, "auth_failures", time.Unix(r.sec, 0), "m", r.partition, r.offset); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	reader := activity.NewReader(conn)
+	for _, limit := range []int{activity.MaxLimit, 0, 1} {
+		got, err := reader.Notifications(ctx, 1, "wh_notes", limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := min(len(want), cmp.Or(limit, activity.DefaultLimit))
+		if len(got) != n {
+			t.Fatalf("limit %d: %d notifications; want %d", limit, len(got), n)
+		}
+		for i, g := range got {
+			if w := want[i]; g.ID != w.id.String() || g.CreatedAt.Unix() != w.sec {
+				t.Fatalf("limit %d: notification %d is %s at %d; want %s at %d (partition %d, offset %d)",
+					limit, i, g.ID, g.CreatedAt.Unix(), w.id, w.sec, w.partition, w.offset)
+			}
 		}
 	}
 }

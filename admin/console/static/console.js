@@ -719,7 +719,8 @@
     const history = $('#history');
     const moreBtn = $('#history-more');
     let subject = null; // {path, label}
-    let before = '';
+    let cursor = ''; // next_cursor of the last page shown: where Load more goes on
+    let historySeq = 0;
 
     const params = new URLSearchParams(location.search);
     if (params.get('kind') && KINDS[params.get('kind')]) kind.value = params.get('kind');
@@ -740,17 +741,21 @@
       return el('li', { class: 'history-item', dataset: { eventId: ev.event_id } }, btn, pre);
     }
 
+    // The API's cursor is the exact position after the last event shown, so Load more neither skips nor
+    // repeats events that share a second or a millisecond; the button shows while the API says there
+    // are more. A load made stale by a newer one (another subject, a second click) is dropped.
     async function loadHistory(reset) {
       if (!subject) return;
-      if (reset) { before = ''; history.replaceChildren(); }
+      const my = ++historySeq;
+      if (reset) { cursor = ''; moreBtn.hidden = true; history.replaceChildren(); }
       const p = new URLSearchParams({ limit: '50' });
-      if (before) p.set('before', before);
+      if (cursor) p.set('cursor', cursor);
       const data = await api('GET', subject.path + '?' + p);
-      const evs = data.events || [];
-      history.append(...evs.map(historyItem));
+      if (my !== historySeq) return;
+      history.append(...(data.events || []).map(historyItem));
       if (!history.children.length) history.append(el('li', { class: 'muted empty-history' }, 'No events yet.'));
-      moreBtn.hidden = evs.length < 50;
-      if (evs.length) before = evs[evs.length - 1].occurred_at.replace(/\.\d+Z$/, 'Z');
+      cursor = data.next_cursor || '';
+      moreBtn.hidden = !cursor;
     }
 
     function showDevices(devs, focusHwid) {
