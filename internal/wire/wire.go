@@ -42,6 +42,10 @@ const (
 	ReasonUserNotFound          = "user_not_found"
 	ReasonAttributeTypeMismatch = "attribute_type_mismatch"
 	ReasonWebhookDeleted        = "webhook_deleted"
+	// ReasonInvalidJSON: an accepted record's body breaks package jsonvalid's rule, which the edge
+	// did not check (the record is older than the check, or another producer wrote it). The same word
+	// as OutcomeInvalidJSON, the edge's refusal of such a body.
+	ReasonInvalidJSON = string(OutcomeInvalidJSON)
 	// ReasonInvalidRecord: the record broke this contract (a header missing or malformed). The pipeline
 	// still logs it so that nothing the edge acknowledged disappears silently.
 	ReasonInvalidRecord = "invalid_record"
