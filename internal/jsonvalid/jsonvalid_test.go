@@ -336,7 +336,9 @@ func FuzzValidateNames(f *testing.F) {
 func BenchmarkValidate(b *testing.B) {
 	for _, c := range []struct{ name, body string }{
 		{"order-3k", readFile(b, "testdata/order.json")},
+		{"string-64k", `{"note":"` + strings.Repeat("x", 64<<10) + `"}`},
 		{"keys-1k", manyKeys(1000, "", 0)},
+		{"keys-100k", manyKeys(100_000, "", 0)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			body := []byte(c.body)
