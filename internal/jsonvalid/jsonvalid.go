@@ -83,7 +83,7 @@ const (
 const maxQuote = 64
 
 // Error says what is wrong with a body and where. Its text names the problem and its byte offset, e.g.
-// `duplicate key "user_id" at byte 19`; it quotes at most 64 bytes of the body.
+// `duplicate key "user_id" at byte 18`; it quotes at most 64 bytes of the body.
 type Error struct {
 	Kind Kind
 	// Offset is the 0-based byte offset of the problem: the unexpected byte (the length of the body
@@ -169,7 +169,8 @@ func appendChar(dst []byte, c byte) []byte {
 
 // Validate returns nil when b is one JSON value that follows the package's rule with no object or array
 // nested deeper than maxDepth (at least 1, at most MaxDepth), and otherwise an *Error for the first
-// problem in b. It allocates only for the error.
+// problem in b. It allocates only for the error, and for objects of thousands of keys (see the package
+// doc).
 //
 // b must be shorter than 2 GiB (offsets are kept in 32 bits); a longer b is refused.
 func Validate(b []byte, maxDepth int) error {
@@ -195,7 +196,8 @@ var scanners = sync.Pool{New: func() any {
 // Bounds of the pooled state: a scanner that grew past them for a rare body lets the GC have the extra.
 const (
 	// linearKeys is how many keys an object compares with each other directly before its keys go into
-	// the hash set: up to linearKeys²/2 comparisons of keys that mostly differ in length or first bytes.
+	// the hash set: up to linearKeys²/2 comparisons, of tags unless two keys have the same length, first
+	// and last byte.
 	linearKeys = 16
 	// maxPooledSlots bounds the hash set kept in the pool (16 bytes a slot).
 	maxPooledSlots = 1 << 12
