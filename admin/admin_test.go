@@ -17,6 +17,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -246,6 +247,31 @@ func TestSampleFields(t *testing.T) {
 	}
 	e.want("POST", "/api/v1/sample-fields", e.keyA, `{"a":`, 400)
 	e.want("POST", "/api/v1/sample-fields", e.keyA, `{"a":"`+strings.Repeat("x", 70<<10)+`"}`, 400)
+}
+
+// TestSampleFieldsRefusesWhatTheEdgeRefuses: a sample the edge would refuse as a webhook body (package
+// jsonvalid) is a 400 on "body" whose message is the activity log's detail for that body, word for word.
+func TestSampleFieldsRefusesWhatTheEdgeRefuses(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct{ name, sample, want string }{
+		{"control character", "{\"user_id\":\"12345\",\"note\":\"line one\nline two\"}", "control character U+000A in string at byte 35"},
+		{"invalid UTF-8", "{\"user_id\":\"12345\",\"name\":\"Jos\xe9\"}", "invalid UTF-8 at byte 30"},
+		{"lone surrogate", `{"user_id":"\ud800"}`, `lone surrogate \ud800 at byte 12`},
+		{"duplicate key", `{"user_id":"evil","user_id":"12345"}`, `duplicate key "user_id" at byte 18`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := e.want("POST", "/api/v1/sample-fields", e.keyA, c.sample, 400)
+			var p struct {
+				Errors []FieldError `json:"errors"`
+			}
+			if err := sonic.Unmarshal(out, &p); err != nil || len(p.Errors) != 1 || p.Errors[0] != (FieldError{Field: "body", Message: c.want}) {
+				t.Errorf("answer %s; want one error on body: %s", out, c.want)
+			}
+			if err := jsonvalid.Validate([]byte(c.sample), jsonvalid.DefaultDepth); err == nil || err.Error() != c.want {
+				t.Errorf("jsonvalid (the edge's check) = %v; want %s", err, c.want)
+			}
+		})
+	}
 }
 
 // syncBuffer collects log output from concurrent handlers.

@@ -13,7 +13,8 @@ import (
 const maxSampleFields = 2000
 
 // sampleFields takes a JSON sample payload as the request body and lists every field path in it with its
-// JSON type and an example value, in document order.
+// JSON type and an example value, in document order. A sample the edge would refuse as a webhook body
+// is a 400 on "body" in the words of the activity log's detail (see fieldpath.Fields).
 func (a *api) sampleFields(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, webhook.MaxSamplePayload+1))
 	if err != nil {

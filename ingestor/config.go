@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/internal/jsonvalid"
 )
 
 // Config is the edge's settings.
@@ -86,7 +88,9 @@ type Config struct {
 	// MaxInFlight × MaxBodyBytes for the copies handed to Kafka.
 	MaxInFlight int `yaml:"max_in_flight"`
 	// MaxJSONDepth rejects bodies nesting objects/arrays deeper than this with 400 invalid_json, so that
-	// no later parser recurses without bound. Default 64.
+	// no later parser recurses without bound. Default 64 (jsonvalid.DefaultDepth, which the admin API's
+	// sample-fields uses too), at most jsonvalid.MaxDepth. The rest of what a body must be to be
+	// accepted is package jsonvalid's rule.
 	MaxJSONDepth int `yaml:"max_json_depth"`
 
 	// AckTimeout is how long a request waits for Kafka to acknowledge its record before it is answered
@@ -149,7 +153,7 @@ func Defaults() Config {
 		MaxConns:           10000,
 		MaxConnsPerIP:      1000,
 		MaxInFlight:        4096,
-		MaxJSONDepth:       64,
+		MaxJSONDepth:       jsonvalid.DefaultDepth,
 		AckTimeout:         2 * time.Second,
 		RetryAfter:         time.Second,
 		RatePerWebhook:     1000,
@@ -205,7 +209,7 @@ func (c *Config) Validate() error {
 		{"linger_close_bytes", c.LingerCloseBytes, 64 << 10, 1 << 30},
 		{"linger_close_max_conns", c.LingerCloseMaxConns, 0, 1 << 20},
 		{"max_in_flight", c.MaxInFlight, 1, 1 << 20},
-		{"max_json_depth", c.MaxJSONDepth, 1, 10000},
+		{"max_json_depth", c.MaxJSONDepth, 1, jsonvalid.MaxDepth},
 		{"rate_burst", c.RateBurst, 1, 1 << 30},
 		{"rejected_log_burst", c.RejectedLogBurst, 1, 1 << 30},
 		{"max_rejected_pending", c.MaxRejectedPending, 1, 1 << 20},

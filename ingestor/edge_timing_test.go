@@ -10,15 +10,18 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/bytedance/sonic"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fasthttp"
+
+	"github.com/inlet-dev/inlet/internal/jsonvalid"
+	"github.com/inlet-dev/inlet/internal/seed"
 )
 
 // benchConfig lifts the per-webhook rate limit out of the way of a benchmark.
@@ -54,6 +57,11 @@ func BenchmarkHandler(b *testing.B) {
 	b.SetBytes(int64(len(goodBody)))
 }
 
+// bodyValid is the edge's check of a body, as serve runs it.
+func bodyValid(body []byte, maxDepth int) bool {
+	return jsonvalid.Validate(body, maxDepth) == nil
+}
+
 // BenchmarkHandlerInmemory is the same through fasthttp's connection handling on an in-memory listener,
 // client included.
 func BenchmarkHandlerInmemory(b *testing.B) {
@@ -75,14 +83,56 @@ func BenchmarkHandlerInmemory(b *testing.B) {
 	})
 }
 
-// BenchmarkJSONCheck is the body check of a typical payload: the depth scan, then sonic's validator.
-func BenchmarkJSONCheck(b *testing.B) {
-	b.ReportAllocs()
-	b.SetBytes(int64(len(goodBody)))
-	for i := 0; i < b.N; i++ {
-		if !depthWithin(goodBody, 64) || !sonic.Valid(goodBody) {
-			b.Fatal("rejected")
+// BenchmarkValidate is the edge's check of a body (bodyValid), on bodies from a typical payload to the
+// worst the body limit lets in: one object of 100k keys in 1 MiB.
+func BenchmarkValidate(b *testing.B) {
+	for _, c := range validateBodies(b) {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.body)))
+			for i := 0; i < b.N; i++ {
+				if !bodyValid(c.body, 64) {
+					b.Fatal("rejected")
+				}
+			}
+		})
+	}
+}
+
+type namedBody struct {
+	name string
+	body []byte
+}
+
+// validateBodies are the bodies of BenchmarkValidate.
+func validateBodies(b *testing.B) []namedBody {
+	order, err := os.ReadFile("testdata/order.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	note := []byte(seed.Sample[:len(seed.Sample)-1] + `,"note":"` + strings.Repeat("x", 64<<10) + `"}`)
+	items := []byte(`[`)
+	for i := 0; len(items) < 64<<10; i++ {
+		if i > 0 {
+			items = append(items, ',')
 		}
+		items = fmt.Appendf(items, `{"sku":"SKU-%d","qty":%d,"price":"%d.99","title":"Item %d"}`, i, i%7+1, i%100, i)
+	}
+	items = append(items, ']')
+	keys := []byte(`{`)
+	for i := 0; i < 100_000; i++ {
+		if i > 0 {
+			keys = append(keys, ',')
+		}
+		keys = fmt.Appendf(keys, `"k%d":%d`, i, i)
+	}
+	keys = append(keys, '}')
+	return []namedBody{
+		{"seed", []byte(seed.Sample)},
+		{"order-3k", order},
+		{"string-64k", note},
+		{"array-64k", items},
+		{"keys-100k", keys},
 	}
 }
 

@@ -121,6 +121,7 @@ func TestKafkaStatusTable(t *testing.T) {
 		}
 		t.Run(s.r.name+"/record", func(t *testing.T) {
 			checkRecord(t, kcfg.RequestsTopic, s.r.record, id, s.rid, s.r.status, recs[i], s.before, s.after)
+			checkDetail(t, s.r, recs[i])
 		})
 	}
 	for id, recs := range got {

@@ -1,7 +1,6 @@
 package ingestor
 
 import (
-	"bytes"
 	"math"
 	"sync"
 	"time"
@@ -101,39 +100,4 @@ func (t *hookStates) len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return len(t.m)
-}
-
-// depthWithin reports whether no object or array in b nests deeper than max. It does not validate JSON
-// (sonic does, after this); it only needs to skip strings correctly so that brackets inside them do not
-// count. It runs before the validator so that a pathological body is refused in one linear pass.
-func depthWithin(b []byte, max int) bool {
-	depth := 0
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '{', '[':
-			depth++
-			if depth > max {
-				return false
-			}
-		case '}', ']':
-			depth--
-		case '"':
-			// Jump to the closing quote: the first '"' not preceded by an odd run of backslashes.
-			for {
-				j := bytes.IndexByte(b[i+1:], '"')
-				if j < 0 {
-					return true // unterminated string: the validator rejects it
-				}
-				i += j + 1
-				n := 0
-				for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
-					n++
-				}
-				if n%2 == 0 {
-					break
-				}
-			}
-		}
-	}
-	return true
 }

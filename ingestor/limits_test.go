@@ -399,32 +399,6 @@ func TestMaxConnsPerIP(t *testing.T) {
 	}
 }
 
-func TestDepthWithin(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		max  int
-		want bool
-	}{
-		{`{}`, 1, true},
-		{`{"a":{}}`, 1, false},
-		{`{"a":{}}`, 2, true},
-		{`[[[]]]`, 2, false},
-		{`{"a":"[[[[[[["}`, 1, true},
-		{`{"a":"\"[[[[["}`, 1, true},
-		{`{"a":"\\"}`, 1, true},
-		{`{"a":"\\\"[[["}`, 1, true},
-		{`{"a":"x\\","b":[[]]}`, 2, false},
-		{`{"a":"x\\","b":[[]]}`, 3, true},
-		{`"unterminated [[[[`, 1, true},
-		{`]]]]{`, 1, true},
-		{``, 1, true},
-	} {
-		if got := depthWithin([]byte(c.in), c.max); got != c.want {
-			t.Errorf("depthWithin(%s, %d) = %v; want %v", c.in, c.max, got, c.want)
-		}
-	}
-}
-
 func TestRateLimit(t *testing.T) {
 	cfg := testConfig()
 	cfg.RatePerWebhook = 0.5

@@ -1,6 +1,7 @@
 package ingestor
 
 import (
+	"encoding"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -29,10 +30,11 @@ const maxPooledValue = 256 << 10
 type pending struct {
 	s       *Server
 	rec     kgo.Record
-	hdrs    [9]kgo.RecordHeader
+	hdrs    [10]kgo.RecordHeader // the last one only for a detail
 	key     []byte
 	value   []byte
 	scratch [512]byte // header values; ids have secret.PublicIDLen bytes so they always fit
+	detail  [160]byte // the detail header's value: a jsonvalid.Error's text fits
 	reqID   [36]byte
 	async   bool // a rejected request's record: nobody waits, the promise releases it
 	start   time.Time
@@ -112,9 +114,22 @@ func (p *pending) fill(topic, id string, h *webhook.Hook, res result, value []by
 		Topic:     topic,
 		Key:       p.key,
 		Value:     p.value,
-		Headers:   p.hdrs[:],
+		Headers:   p.hdrs[:len(keys)],
 		Timestamp: received,
 	}
+}
+
+// setDetail adds the wire.HeaderEdgeDetail header to a filled record: err's text, written without
+// allocating when err is an encoding.TextAppender (a *jsonvalid.Error is).
+func (p *pending) setDetail(err error) {
+	var v []byte
+	if a, ok := err.(encoding.TextAppender); ok {
+		v, _ = a.AppendText(p.detail[:0])
+	} else {
+		v = append(p.detail[:0], err.Error()...)
+	}
+	p.hdrs[len(p.rec.Headers)] = kgo.RecordHeader{Key: wire.HeaderEdgeDetail, Value: v}
+	p.rec.Headers = p.hdrs[:len(p.rec.Headers)+1]
 }
 
 // onAck is the producer's promise. franz-go calls promises serially, so it must not block: done has room

@@ -14,11 +14,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bytedance/sonic"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
@@ -338,8 +338,8 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 		return resRateLimited
 	}
 	body := ctx.PostBody()
-	if !depthWithin(body, s.cfg.MaxJSONDepth) || !sonic.Valid(body) {
-		s.appendRejected(st, hook, resInvalidJSON, body, bodyLen, now)
+	if err := jsonvalid.Validate(body, s.cfg.MaxJSONDepth); err != nil {
+		s.appendRejectedDetail(st, hook, resInvalidJSON, body, bodyLen, now, err)
 		return s.respond(ctx, resInvalidJSON)
 	}
 	return s.accept(ctx, st, hook, body, now)
@@ -402,6 +402,12 @@ func (s *Server) accept(ctx *fasthttp.RequestCtx, st *hookState, hook *webhook.H
 // (MaxRejectedPending) so that bad traffic can neither flood the log nor crowd out accepted records;
 // what is not appended is counted.
 func (s *Server) appendRejected(st *hookState, hook *webhook.Hook, res result, value []byte, bodyLen int, now time.Time) {
+	s.appendRejectedDetail(st, hook, res, value, bodyLen, now, nil)
+}
+
+// appendRejectedDetail is appendRejected with the reason in words for the activity log's detail (the
+// wire.HeaderEdgeDetail header), when detail is not nil.
+func (s *Server) appendRejectedDetail(st *hookState, hook *webhook.Hook, res result, value []byte, bodyLen int, now time.Time, detail error) {
 	if !st.takeReject(now.UnixNano(), s.cfg.RejectedLogRate, s.cfg.RejectedLogBurst) {
 		s.metrics.rejDropped.rateLimited.Inc()
 		return
@@ -418,6 +424,9 @@ func (s *Server) appendRejected(st *hookState, hook *webhook.Hook, res result, v
 	p := s.getPending()
 	p.async = true
 	p.fill(s.topic, st.id, hook, res, value, bodyLen, now)
+	if detail != nil {
+		p.setDetail(detail)
+	}
 	p.start = time.Now()
 	s.producer.TryProduce(context.Background(), &p.rec, p.promise)
 }

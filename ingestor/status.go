@@ -52,7 +52,7 @@ var results = [numResults]resultInfo{
 	resAccepted:          {status: 202, label: "accepted", outcome: wire.OutcomeAccepted},
 	resAuthRejected:      {401, "auth_rejected", "the Authorization header is missing or does not match this webhook's secret", "auth_rejected", wire.OutcomeAuthRejected, false, nil},
 	resWebhookDisabled:   {403, "webhook_disabled", "this webhook is disabled", "webhook_disabled", wire.OutcomeWebhookDisabled, false, nil},
-	resInvalidJSON:       {400, "invalid_json", "the body is not valid JSON or nests too deeply", "invalid_json", wire.OutcomeInvalidJSON, false, nil},
+	resInvalidJSON:       {400, "invalid_json", "the body is not valid I-JSON (RFC 7493): not JSON, not UTF-8, a control character or lone surrogate in a string, a key repeated in an object, or nested too deeply", "invalid_json", wire.OutcomeInvalidJSON, false, nil},
 	resPayloadTooLarge:   {413, "payload_too_large", "the body is larger than this endpoint accepts", "payload_too_large", wire.OutcomePayloadTooLarge, false, nil},
 	resWebhookNotFound:   {404, "webhook_not_found", "no webhook has this id", "webhook_not_found", "", false, nil},
 	resRateLimited:       {429, "rate_limited", "this webhook is sending faster than its rate limit; retry later", "rate_limited", "", true, nil},

@@ -70,6 +70,7 @@ type row struct {
 	code   string // error code; "" for 202
 	retry  bool
 	record *wantRecord // nil: nothing appended
+	detail string      // the record's wire.HeaderEdgeDetail
 }
 
 var (
@@ -79,6 +80,11 @@ var (
 	okayDeep  = []byte(strings.Repeat("[", 64) + strings.Repeat("]", 64))
 	notJSON   = []byte(`{"user_id": 12345,`)
 	longWrong = []byte(`{"user_id":"12345","note":"a body longer than the sixteen-byte preview"}`)
+	// What JSON parsers read differently (package jsonvalid's rule): the edge refuses them all.
+	controlChar   = []byte("{\"user_id\":\"12345\",\"note\":\"line one\nline two\"}")
+	invalidUTF8   = []byte("{\"user_id\":\"12345\",\"name\":\"Jos\xe9\"}")
+	loneSurrogate = []byte(`{"user_id":"\ud800"}`)
+	duplicateKey  = []byte(`{"user_id":"evil","user_id":"12345"}`)
 )
 
 func statusRows() []row {
@@ -104,11 +110,19 @@ func statusRows() []row {
 		{name: "body over limit, wrong auth", req: req{path: "/hooks/" + idOk, auth: "Bearer x", body: bigBody}, status: 401, code: "auth_rejected",
 			record: &wantRecord{wire.OutcomeAuthRejected, nil, len(bigBody)}},
 		{name: "not json", req: req{path: "/hooks/" + idOk, auth: ok, body: notJSON}, status: 400, code: "invalid_json",
-			record: &wantRecord{wire.OutcomeInvalidJSON, notJSON, len(notJSON)}},
+			record: &wantRecord{wire.OutcomeInvalidJSON, notJSON, len(notJSON)}, detail: "unexpected end of JSON input at byte 18"},
 		{name: "empty body", req: req{path: "/hooks/" + idOk, auth: ok}, status: 400, code: "invalid_json",
-			record: &wantRecord{wire.OutcomeInvalidJSON, nil, 0}},
+			record: &wantRecord{wire.OutcomeInvalidJSON, nil, 0}, detail: "empty body"},
 		{name: "too deep", req: req{path: "/hooks/" + idOk, auth: ok, body: deepBody}, status: 400, code: "invalid_json",
-			record: &wantRecord{wire.OutcomeInvalidJSON, deepBody, len(deepBody)}},
+			record: &wantRecord{wire.OutcomeInvalidJSON, deepBody, len(deepBody)}, detail: "nested deeper than 64 at byte 64"},
+		{name: "control character in a string", req: req{path: "/hooks/" + idOk, auth: ok, body: controlChar}, status: 400, code: "invalid_json",
+			record: &wantRecord{wire.OutcomeInvalidJSON, controlChar, len(controlChar)}, detail: "control character U+000A in string at byte 35"},
+		{name: "invalid UTF-8", req: req{path: "/hooks/" + idOk, auth: ok, body: invalidUTF8}, status: 400, code: "invalid_json",
+			record: &wantRecord{wire.OutcomeInvalidJSON, invalidUTF8, len(invalidUTF8)}, detail: "invalid UTF-8 at byte 30"},
+		{name: "lone surrogate", req: req{path: "/hooks/" + idOk, auth: ok, body: loneSurrogate}, status: 400, code: "invalid_json",
+			record: &wantRecord{wire.OutcomeInvalidJSON, loneSurrogate, len(loneSurrogate)}, detail: `lone surrogate \ud800 at byte 12`},
+		{name: "duplicate key", req: req{path: "/hooks/" + idOk, auth: ok, body: duplicateKey}, status: 400, code: "invalid_json",
+			record: &wantRecord{wire.OutcomeInvalidJSON, duplicateKey, len(duplicateKey)}, detail: `duplicate key "user_id" at byte 18`},
 		{name: "config unavailable", req: req{path: "/hooks/" + idUnavailable, auth: ok, body: goodBody}, status: 503, code: "unavailable", retry: true},
 		{name: "config lookup broken", req: req{path: "/hooks/" + idBroken, auth: ok, body: goodBody}, status: 503, code: "unavailable", retry: true},
 		{name: "GET", req: req{method: "GET", path: "/hooks/" + idOk, auth: ok}, status: 405, code: "method_not_allowed"},
@@ -171,8 +185,16 @@ func checkRecordOf(t *testing.T, topic string, w *wantRecord, h *webhook.Hook, r
 	if !bytes.Equal(rec.Value, w.value) {
 		t.Errorf("value %q; want %q", rec.Value, w.value)
 	}
-	if len(rec.Headers) != 9 {
-		t.Errorf("%d headers; want 9: %v", len(rec.Headers), rec.Headers)
+	// An invalid_json record says why in a tenth header; nothing else has one.
+	wantHeaders := 9
+	if w.outcome == wire.OutcomeInvalidJSON {
+		wantHeaders = 10
+	}
+	if len(rec.Headers) != wantHeaders {
+		t.Errorf("%d headers; want %d: %v", len(rec.Headers), wantHeaders, rec.Headers)
+	}
+	if d, ok := header(rec, wire.HeaderEdgeDetail); ok != (wantHeaders == 10) || ok && d == "" {
+		t.Errorf("detail header %q (present %v); want one, not empty, on invalid_json records only", d, ok)
 	}
 	rid, _ := header(rec, wire.HeaderRequestID)
 	u, err := uuid.Parse(rid)
@@ -210,6 +232,14 @@ func checkRecordOf(t *testing.T, topic string, w *wantRecord, h *webhook.Hook, r
 	}
 }
 
+// checkDetail compares a record's detail header with the row's.
+func checkDetail(t *testing.T, r row, rec *kgo.Record) {
+	t.Helper()
+	if got, _ := header(rec, wire.HeaderEdgeDetail); got != r.detail {
+		t.Errorf("detail %q; want %q", got, r.detail)
+	}
+}
+
 func TestStatusTable(t *testing.T) {
 	for _, r := range statusRows() {
 		t.Run(r.name, func(t *testing.T) {
@@ -234,6 +264,7 @@ func TestStatusTable(t *testing.T) {
 			}
 			id := strings.TrimPrefix(r.req.path, "/hooks/")
 			checkRecord(t, "requests", r.record, id, rid, r.status, recs[0], before, after)
+			checkDetail(t, r, recs[0])
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
+	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
@@ -117,6 +118,8 @@ func parseRecord(r *kgo.Record, it *item) {
 			it.bodyBytes = uint32(min(n, 1<<32-1))
 		case wire.HeaderTruncated:
 			it.truncated = len(v) == 1 && v[0] == '1'
+		case wire.HeaderEdgeDetail:
+			it.detail = append(it.detail, bytesString(v))
 		}
 	}
 	if it.receivedMs == 0 {
@@ -173,13 +176,13 @@ func searchKeys(p fieldpath.Path) []any {
 
 // lookup reads the value at keys, with fieldpath.Path.Get's semantics: a missing key, an index out of
 // range or a step into a value of the other kind is ErrNotFound. One searcher serves all of a record's
-// paths: it validates the whole payload on the first search (the identifier) and not again.
+// paths, without validating: extractIdentifier has checked the whole payload (jsonvalid) first.
 func (it *item) lookup(keys []any) (ast.Node, error) {
 	if it.searcher == nil {
 		it.searcher = ast.NewSearcher(bytesString(it.body))
+		it.searcher.ValidateJSON = false
 	}
 	n, err := it.searcher.GetByPath(keys...)
-	it.searcher.ValidateJSON = false
 	if err != nil {
 		return ast.Node{}, fieldpath.ErrNotFound
 	}
@@ -208,9 +211,16 @@ func compileHook(h *webhook.Hook) *compiledHook {
 	return c
 }
 
-// extractIdentifier reads the identifier; on failure it sets the reason and returns false.
+// extractIdentifier reads the identifier; on failure it sets the reason and returns false. A body that
+// breaks package jsonvalid's rule fails first, as invalid_json.
 func (it *item) extractIdentifier(lim *Limits) bool {
 	c := it.hook
+	if err := jsonvalid.Validate(it.body, jsonvalid.MaxDepth); err != nil {
+		// The edge refuses such a body; one it did not check (written before it did, or by another
+		// producer) fails the same way rather than be read as sonic reads it.
+		it.fail(wire.ReasonInvalidJSON, "%v", err)
+		return false
+	}
 	if c.identErr != nil {
 		it.fail(wire.ReasonIdentifierMissing, "identifier path %q is invalid: %v", c.hook.Identify.Field, c.identErr)
 		return false

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/bytedance/sonic/ast"
+
+	"github.com/inlet-dev/inlet/internal/jsonvalid"
 )
 
 func TestParse(t *testing.T) {
@@ -231,12 +233,22 @@ func TestFieldsLimitsAndErrors(t *testing.T) {
 			t.Errorf("example = %q (%d bytes); want a prefix of at most %d bytes ending in …", ex, len(ex), MaxExample)
 		}
 	})
-	t.Run("duplicate key", func(t *testing.T) {
-		got, err := Fields([]byte(`{"a":1,"a":2}`), 10)
-		if err != nil || len(got) != 1 {
-			t.Errorf("got %v, %v; want one field", got, err)
-		}
-	})
+	// What the edge refuses as a webhook body (package jsonvalid), refused with the same words.
+	for _, c := range []struct{ name, in, want string }{
+		{"duplicate key", `{"user_id":"evil","user_id":"12345"}`, `duplicate key "user_id" at byte 18`},
+		{"control character", "{\"note\":\"a\nb\"}", "control character U+000A in string at byte 10"},
+		{"invalid UTF-8", "{\"name\":\"Jos\xe9\"}", "invalid UTF-8 at byte 12"},
+		{"lone surrogate", `{"user_id":"\ud800"}`, `lone surrogate \ud800 at byte 12`},
+		{"nested deeper than the edge allows", strings.Repeat("[", 65) + strings.Repeat("]", 65), "nested deeper than 64 at byte 64"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Fields([]byte(c.in), 10)
+			var e *jsonvalid.Error
+			if !errors.As(err, &e) || err.Error() != c.want || got != nil {
+				t.Errorf("Fields(%q) = %v, %v; want %s", c.in, got, err, c.want)
+			}
+		})
+	}
 	t.Run("deep", func(t *testing.T) {
 		doc := strings.Repeat(`{"a":`, MaxDepth+5) + "1" + strings.Repeat("}", MaxDepth+5)
 		got, err := Fields([]byte(doc), 1000)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/inlet-dev/inlet/internal/jsonvalid"
 )
 
 // MaxExample bounds Field.Example, in bytes; longer values are cut at a character boundary and end with
@@ -41,12 +43,17 @@ type Field struct {
 // Fields lists every field of the JSON document sample in document order: each object and array
 // (before what it holds) and each scalar, at most max of them. The top-level value itself is not a
 // field. Containers deeper than MaxDepth are listed but not entered, since no path could name what is
-// inside. A key repeated in one object is listed once. sample must be one JSON value; a syntax error is
-// returned with its byte offset.
+// inside. A sample the edge would refuse as a webhook body — one that breaks package jsonvalid's rule
+// (invalid JSON or UTF-8, a control character or lone surrogate in a string, a key repeated in an
+// object), or nests deeper than jsonvalid.DefaultDepth — is refused with its *jsonvalid.Error, worded
+// as the activity log words the edge's refusal.
 func Fields(sample []byte, max int) ([]Field, error) {
+	if err := jsonvalid.Validate(sample, jsonvalid.DefaultDepth); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(sample))
 	dec.UseNumber()
-	w := walker{dec: dec, max: max, seen: map[string]struct{}{}}
+	w := walker{dec: dec, max: max}
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, syntaxErr(err, dec)
@@ -64,10 +71,9 @@ func Fields(sample []byte, max int) ([]Field, error) {
 }
 
 type walker struct {
-	dec  *json.Decoder
-	max  int
-	out  []Field
-	seen map[string]struct{}
+	dec *json.Decoder
+	max int
+	out []Field
 }
 
 func syntaxErr(err error, dec *json.Decoder) error {
@@ -166,14 +172,11 @@ func (w *walker) skip(tok json.Token) error {
 }
 
 func (w *walker) emit(steps []Step, typ, ex string) error {
+	// Paths are unique without checking: jsonvalid refused repeated keys.
 	p := Path{steps: steps}.String()
-	if _, dup := w.seen[p]; dup {
-		return nil
-	}
 	if len(w.out) >= w.max {
 		return fmt.Errorf("%w: more than %d", ErrTooManyFields, w.max)
 	}
-	w.seen[p] = struct{}{}
 	w.out = append(w.out, Field{Path: p, Type: typ, Example: ex})
 	return nil
 }

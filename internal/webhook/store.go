@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/inlet-dev/inlet/internal/fieldpath"
+	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/secret"
 )
 
@@ -67,7 +67,7 @@ type Webhook struct {
 // WebhookInput is the body of a webhook create. The event is named by EventID or by EventName (if both
 // are given they must name the same event). Field paths use the syntax of package fieldpath and are
 // stored in its canonical form. SamplePayload is optional; when given it must be one JSON value of at
-// most MaxSamplePayload bytes. Names are 1..MaxWebhookNameLen characters, unique among the project's
+// most MaxSamplePayload bytes that the edge would accept as a body (package jsonvalid). Names are 1..MaxWebhookNameLen characters, unique among the project's
 // live webhooks ignoring case.
 type WebhookInput struct {
 	Name          string    `json:"name"`
@@ -206,8 +206,11 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 
 	if len(in.SamplePayload) > MaxSamplePayload {
 		e.add("sample_payload", "%d bytes; at most %d", len(in.SamplePayload), MaxSamplePayload)
-	} else if in.SamplePayload != "" && !json.Valid([]byte(in.SamplePayload)) {
-		e.add("sample_payload", "not valid JSON")
+	} else if in.SamplePayload != "" {
+		// The rule of webhook bodies: a sample the edge would refuse makes an example request that fails.
+		if err := jsonvalid.Validate([]byte(in.SamplePayload), jsonvalid.DefaultDepth); err != nil {
+			e.add("sample_payload", "%v", err)
+		}
 	}
 	return ev, e.err()
 }

@@ -325,6 +325,7 @@ func TestWebhookValidation(t *testing.T) {
 		}, []string{"mappings[1].attribute", "mappings[2].attribute", "mappings[3].attribute", "mappings[3].field", "mappings[4].field"}},
 		{"too many mappings", func(in *WebhookInput) { in.Mappings = make([]Mapping, MaxMappings+1) }, []string{"mappings"}},
 		{"bad sample", func(in *WebhookInput) { in.SamplePayload = `{"a":` }, []string{"sample_payload"}},
+		{"sample the edge refuses", func(in *WebhookInput) { in.SamplePayload = `{"user_id":"evil","user_id":"12345"}` }, []string{"sample_payload"}},
 		{"big sample", func(in *WebhookInput) { in.SamplePayload = `"` + strings.Repeat("a", MaxSamplePayload) + `"` }, []string{"sample_payload"}},
 		{"everything", func(in *WebhookInput) {
 			*in = WebhookInput{Mappings: []Mapping{{Attribute: "x", Field: "[0"}}, SamplePayload: "nope"}

@@ -17,6 +17,10 @@ const (
 	HeaderEdgeStatus    = "inlet-edge-status"       // HTTP status the edge answered, decimal
 	HeaderBodyBytes     = "inlet-body-bytes"        // size of the body as received (the value may be truncated or empty); for a chunked body refused as too large, the limit + 1 (a lower bound: the rest is never read)
 	HeaderTruncated     = "inlet-payload-truncated" // "1" when the value is not the whole body (a preview, or empty for payload_too_large), else "0"
+	// HeaderEdgeDetail says in words why the edge refused the request, for the activity log's detail;
+	// absent when the outcome says it all. Today only on invalid_json: what is wrong and at which byte,
+	// as package jsonvalid words it (`duplicate key "user_id" at byte 18`).
+	HeaderEdgeDetail = "inlet-edge-detail"
 )
 
 // Outcome is the edge's verdict on a request. Only accepted requests are processed further by the
@@ -55,6 +59,10 @@ const (
 	// ReasonProcessingError: processing the request panicked (a defect of Inlet's that this input
 	// reaches); the request fails alone and the pipeline goes on.
 	ReasonProcessingError = "processing_error"
+	// ReasonInvalidJSON: an accepted record's body breaks package jsonvalid's rule, which the edge
+	// did not check (the record is older than the check, or another producer wrote it). The same word
+	// as OutcomeInvalidJSON, the edge's refusal of such a body.
+	ReasonInvalidJSON = string(OutcomeInvalidJSON)
 	// ReasonInvalidRecord: the record broke this contract (a header missing or malformed). The pipeline
 	// still logs it so that nothing the edge acknowledged disappears silently.
 	ReasonInvalidRecord = "invalid_record"

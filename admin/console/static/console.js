@@ -13,7 +13,7 @@
     user_not_found: ['User not found', 'No user or device in this project matches the identifier.'],
     attribute_type_mismatch: ['Attribute type mismatch', 'A mapped payload value could not be converted to the event attribute\u2019s type.'],
     webhook_disabled: ['Webhook disabled', 'The webhook was disabled when the request arrived.'],
-    invalid_json: ['Invalid JSON', 'The request body is not valid JSON.'],
+    invalid_json: ['Invalid JSON', 'The request body is not valid JSON, or JSON that parsers read differently (invalid UTF-8, a control character or lone surrogate in a string, a key repeated in an object), or it nests too deeply; the detail says what and where.'],
     payload_too_large: ['Payload too large', 'The request body is over the size limit; it was not kept.'],
     webhook_deleted: ['Webhook deleted', 'The webhook was deleted before the request was processed.'],
     invalid_record: ['Invalid record', 'The request could not be read from the queue.'],
