@@ -103,23 +103,13 @@ func countTopic(ctx context.Context, brokers []string, sp span) (*topicCount, er
 			if remaining[r.Partition]--; remaining[r.Partition] <= 0 {
 				delete(remaining, r.Partition)
 			}
-			var outcome string
-			var id [16]byte
-			for _, h := range r.Headers {
-				switch h.Key {
-				case wire.HeaderEdgeOutcome:
-					outcome = string(h.Value)
-				case wire.HeaderRequestID:
-					if u, err := uuid.ParseBytes(h.Value); err == nil {
-						id = u
-					}
-				}
+			var req wire.Request
+			wire.DecodeRequest(r, &req) // a malformed record counts with what could be read
+			if req.Outcome != "" {
+				out.Outcomes[string(req.Outcome)]++
 			}
-			if outcome != "" {
-				out.Outcomes[outcome]++
-			}
-			if outcome == string(wire.OutcomeAccepted) {
-				out.Accepted[id]++
+			if req.Outcome == wire.OutcomeAccepted {
+				out.Accepted[req.ID]++
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package ingestor
 
 import (
 	"encoding"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -30,13 +29,11 @@ const maxPooledValue = 256 << 10
 type pending struct {
 	s       *Server
 	rec     kgo.Record
-	hdrs    [10]kgo.RecordHeader // the last one only for a detail
+	hdrs    wire.RequestHeaders
 	key     []byte
 	value   []byte
-	scratch [512]byte // header values; ids have secret.PublicIDLen bytes so they always fit
 	detail  [160]byte // the detail header's value: a jsonvalid.Error's text fits
-	reqID   [36]byte
-	async   bool // a rejected request's record: nobody waits, the promise releases it
+	async   bool      // a rejected request's record: nobody waits, the promise releases it
 	start   time.Time
 	state   atomic.Int32
 	done    chan error
@@ -68,68 +65,30 @@ func (s *Server) release(p *pending) {
 	s.pool.Put(p)
 }
 
-// fill lays out the record: key = webhook id, value = body (copied), headers per package wire.
-// bodyLen is the size of the body as received, which value may be a prefix of (or empty).
-func (p *pending) fill(topic, id string, h *webhook.Hook, res result, value []byte, bodyLen int, received time.Time) {
-	newRequestID(&p.reqID)
+// fill lays out the record: key = webhook id, value = body (copied), headers encoded by package wire.
+// bodyLen is the size of the body as received, which value may be a prefix of (or empty); detail, when
+// not nil, is the edge's reason in words (wire.HeaderEdgeDetail).
+func (p *pending) fill(topic, id string, h *webhook.Hook, res result, value []byte, bodyLen int, received time.Time, detail error) {
 	p.key = append(p.key[:0], id...)
 	p.value = append(p.value[:0], value...)
-
-	b := p.scratch[:0]
-	var at [9]int
-	b = append(b, p.reqID[:]...)
-	at[0] = len(b)
-	b = append(b, id...)
-	at[1] = len(b)
-	b = strconv.AppendInt(b, h.ProjectID, 10)
-	at[2] = len(b)
-	b = strconv.AppendInt(b, received.UnixMilli(), 10)
-	at[3] = len(b)
-	b = strconv.AppendInt(b, h.Version, 10)
-	at[4] = len(b)
-	b = append(b, results[res].outcome...)
-	at[5] = len(b)
-	b = strconv.AppendInt(b, int64(results[res].status), 10)
-	at[6] = len(b)
-	b = strconv.AppendInt(b, int64(bodyLen), 10)
-	at[7] = len(b)
-	if len(value) < bodyLen {
-		b = append(b, '1')
-	} else {
-		b = append(b, '0')
-	}
-	at[8] = len(b)
-
-	keys := [9]string{
-		wire.HeaderRequestID, wire.HeaderWebhookID, wire.HeaderProjectID, wire.HeaderReceivedAt,
-		wire.HeaderConfigVersion, wire.HeaderEdgeOutcome, wire.HeaderEdgeStatus, wire.HeaderBodyBytes,
-		wire.HeaderTruncated,
-	}
-	from := 0
-	for i, k := range keys {
-		p.hdrs[i] = kgo.RecordHeader{Key: k, Value: b[from:at[i]:at[i]]}
-		from = at[i]
+	r := wire.Request{ID: newRequestID(), WebhookID: id, ProjectID: h.ProjectID, ReceivedMs: received.UnixMilli(),
+		ConfigVersion: h.Version, Outcome: results[res].outcome, EdgeStatus: results[res].status,
+		BodyBytes: bodyLen, Truncated: len(value) < bodyLen}
+	if detail != nil {
+		// Written without allocating when err can append its own text (a *jsonvalid.Error can).
+		if a, ok := detail.(encoding.TextAppender); ok {
+			r.Detail, _ = a.AppendText(p.detail[:0])
+		} else {
+			r.Detail = append(p.detail[:0], detail.Error()...)
+		}
 	}
 	p.rec = kgo.Record{
 		Topic:     topic,
 		Key:       p.key,
 		Value:     p.value,
-		Headers:   p.hdrs[:len(keys)],
+		Headers:   p.hdrs.Encode(&r),
 		Timestamp: received,
 	}
-}
-
-// setDetail adds the wire.HeaderEdgeDetail header to a filled record: err's text, written without
-// allocating when err is an encoding.TextAppender (a *jsonvalid.Error is).
-func (p *pending) setDetail(err error) {
-	var v []byte
-	if a, ok := err.(encoding.TextAppender); ok {
-		v, _ = a.AppendText(p.detail[:0])
-	} else {
-		v = append(p.detail[:0], err.Error()...)
-	}
-	p.hdrs[len(p.rec.Headers)] = kgo.RecordHeader{Key: wire.HeaderEdgeDetail, Value: v}
-	p.rec.Headers = p.hdrs[:len(p.rec.Headers)+1]
 }
 
 // onAck is the producer's promise. franz-go calls promises serially, so it must not block: done has room
@@ -170,22 +129,13 @@ func (p *pending) wait(timeout time.Duration) (error, bool) {
 	}
 }
 
-// newRequestID writes a fresh UUIDv7 (time-sortable) in its text form. uuid.EnableRandPool keeps it
-// allocation-free; without it NewV7 allocates 16 bytes.
-func newRequestID(dst *[36]byte) {
+// newRequestID returns a fresh UUIDv7 (time-sortable). uuid.EnableRandPool keeps it allocation-free;
+// without it NewV7 allocates 16 bytes.
+func newRequestID() uuid.UUID {
 	u, err := uuid.NewV7()
 	if err != nil {
 		// crypto/rand failing is not recoverable; a random-less id would break dedupe.
 		panic("ingestor: uuid: " + err.Error())
 	}
-	const hex = "0123456789abcdef"
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst[j] = '-'
-			j++
-		}
-		dst[j], dst[j+1] = hex[c>>4], hex[c&0xf]
-		j += 2
-	}
+	return u
 }

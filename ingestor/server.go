@@ -368,7 +368,7 @@ func (s *Server) accept(ctx *fasthttp.RequestCtx, st *hookState, hook *webhook.H
 		return s.respond(ctx, resShuttingDown)
 	}
 	p := s.getPending()
-	p.fill(s.topic, st.id, hook, resAccepted, body, len(body), now)
+	p.fill(s.topic, st.id, hook, resAccepted, body, len(body), now, nil)
 	p.start = time.Now()
 	// The record is not tied to the request's context: once handed over it is either delivered or failed
 	// by the producer (DeliveryTimeout), and a late delivery after a 503 is harmless (same request id).
@@ -388,7 +388,7 @@ func (s *Server) accept(ctx *fasthttp.RequestCtx, st *hookState, hook *webhook.H
 	}
 	var b [64]byte
 	out := append(b[:0], `{"request_id":"`...)
-	out = append(out, p.reqID[:]...)
+	out = append(out, p.hdrs.RequestID()...)
 	out = append(out, `"}`...)
 	s.release(p)
 	ctx.SetStatusCode(fasthttp.StatusAccepted)
@@ -423,10 +423,7 @@ func (s *Server) appendRejectedDetail(st *hookState, hook *webhook.Hook, res res
 	}
 	p := s.getPending()
 	p.async = true
-	p.fill(s.topic, st.id, hook, res, value, bodyLen, now)
-	if detail != nil {
-		p.setDetail(detail)
-	}
+	p.fill(s.topic, st.id, hook, res, value, bodyLen, now, detail)
 	p.start = time.Now()
 	s.producer.TryProduce(context.Background(), &p.rec, p.promise)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/wire"
 )
 
 // Coercion rules: how a payload value becomes an attribute of each type. The rules are lenient where
@@ -85,7 +86,7 @@ func appendCoerced(dst []byte, t webhook.AttrType, n *ast.Node, lim *Limits) ([]
 		if err != nil {
 			return dst, err
 		}
-		return appendJSONString(dst, s), nil
+		return wire.AppendJSONString(dst, s), nil
 	case webhook.TypeList:
 		return coerceList(dst, n, kind)
 	case webhook.TypeDate:
@@ -250,7 +251,7 @@ func coerceList(dst []byte, n *ast.Node, kind int) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, s)
+			dst = wire.AppendJSONString(dst, s)
 		}
 		return append(dst, ']'), nil
 	case ast.V_STRING:
@@ -271,14 +272,14 @@ func coerceList(dst []byte, n *ast.Node, kind int) ([]byte, error) {
 			if count > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, part)
+			dst = wire.AppendJSONString(dst, part)
 			count++
 		}
 		return append(dst, ']'), nil
 	case ast.V_NUMBER, ast.V_TRUE, ast.V_FALSE:
 		s, _ := scalarText(n, kind)
 		dst = append(dst, '[')
-		dst = appendJSONString(dst, s)
+		dst = wire.AppendJSONString(dst, s)
 		return append(dst, ']'), nil
 	}
 	return dst, fmt.Errorf("%s is not a list", kindName(kind))
@@ -418,48 +419,4 @@ func truncateText(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so the output is always
-// valid JSON for ClickHouse readers and event consumers.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -200,17 +200,3 @@ func FuzzCoerce(f *testing.F) {
 		}
 	})
 }
-
-func TestAppendJSONString(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain":      `"plain"`,
-		"a\"b\\c":    `"a\"b\\c"`,
-		"\x01\t":     `"\u0001\t"`,
-		"bad\xffutf": `"bad\ufffdutf"`,
-		"日本":         `"日本"`,
-	} {
-		if got := string(appendJSONString(nil, in)); got != want {
-			t.Errorf("appendJSONString(%q) = %s; want %s", in, got, want)
-		}
-	}
-}

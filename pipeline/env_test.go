@@ -122,20 +122,14 @@ func newReq(webhookID string, outcome wire.Outcome, body string) req {
 }
 
 func (r req) record(topic string) *kgo.Record {
-	status := "202"
+	status := 202
 	if r.outcome != wire.OutcomeAccepted {
-		status = "401"
+		status = 401
 	}
-	return &kgo.Record{Topic: topic, Key: []byte(r.webhook), Value: []byte(r.body), Headers: []kgo.RecordHeader{
-		{Key: wire.HeaderRequestID, Value: []byte(r.id.String())},
-		{Key: wire.HeaderWebhookID, Value: []byte(r.webhook)},
-		{Key: wire.HeaderProjectID, Value: []byte("1")},
-		{Key: wire.HeaderReceivedAt, Value: []byte(strconv.FormatInt(r.receivedMs, 10))},
-		{Key: wire.HeaderConfigVersion, Value: []byte(strconv.FormatInt(r.version, 10))},
-		{Key: wire.HeaderEdgeOutcome, Value: []byte(r.outcome)},
-		{Key: wire.HeaderEdgeStatus, Value: []byte(status)},
-		{Key: wire.HeaderBodyBytes, Value: []byte(strconv.Itoa(len(r.body)))},
-	}}
+	var h wire.RequestHeaders
+	return &kgo.Record{Topic: topic, Key: []byte(r.webhook), Value: []byte(r.body), Headers: h.Encode(&wire.Request{
+		ID: r.id, WebhookID: r.webhook, ProjectID: 1, ReceivedMs: r.receivedMs, ConfigVersion: r.version,
+		Outcome: r.outcome, EdgeStatus: status, BodyBytes: len(r.body)})}
 }
 
 // env is one test's slice of the real stack.

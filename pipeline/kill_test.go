@@ -197,7 +197,11 @@ func TestKillAtFailpoints(t *testing.T) {
 			evs := e.events(t, successes, 30*time.Second)
 			ids := map[string]bool{}
 			for _, r := range evs {
-				ids[headerValue(r, wire.HeaderEventID)] = true
+				ev, err := wire.DecodeEvent(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids[ev.EventID] = true
 			}
 			if len(ids) != successes || len(evs) < successes {
 				t.Errorf("events topic: %d records with %d distinct ids; want ≥%d records with exactly %d ids", len(evs), len(ids), successes, successes)

@@ -820,10 +820,15 @@ func (p *Pipeline) eventRecord(it *item, attrs []byte) *kgo.Record {
 	_, subject := subjectOf(h.Identify.Kind, it.subject)
 	a := &p.arena
 	start := len(a.buf)
-	a.buf = appendUUID(a.buf, it.requestID)
+	a.buf = wire.AppendUUID(a.buf, it.requestID)
 	eventID := a.buf[start:len(a.buf):len(a.buf)]
 	valueAt := len(a.buf)
-	a.buf = appendEvent(a.buf, it, attrs)
+	kind, _ := subjectOf(h.Identify.Kind, it.subject)
+	a.buf = wire.AppendEvent(a.buf, &wire.EventFields{
+		ID: it.requestID, Name: h.EventName, ProjectID: it.projectID, WebhookID: h.PublicID,
+		SubjectKind: kind, IdentifiedBy: string(h.Identify.Kind), UserID: it.subject.UserID,
+		HWID: it.subject.HWID, HWIDs: it.subject.HWIDs, Attributes: attrs, ReceivedMs: it.receivedMs,
+	})
 	if size := len(a.buf) - valueAt; size > p.lim.EventBytes {
 		a.buf = a.buf[:start]
 		it.fail(wire.ReasonEventTooLarge, "the event is %d bytes, more than %d", size, p.lim.EventBytes)

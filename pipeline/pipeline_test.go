@@ -2,16 +2,11 @@ package pipeline_test
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/inlet-dev/inlet/internal/wire"
-	"github.com/inlet-dev/inlet/pipeline"
 )
 
 func TestOutcomesEndToEnd(t *testing.T) {
@@ -115,16 +110,13 @@ func TestOutcomesEndToEnd(t *testing.T) {
 	if len(evs) != successes {
 		t.Fatalf("events topic has %d records; want %d", len(evs), successes)
 	}
-	byID := map[string]pipeline.Event{}
+	byID := map[string]wire.Event{}
 	for _, r := range evs {
-		var ev pipeline.Event
-		if err := json.Unmarshal(r.Value, &ev); err != nil {
-			t.Fatalf("event value %s: %v", r.Value, err)
+		ev, err := wire.DecodeEvent(r) // also checks the id and name headers against the value
+		if err != nil {
+			t.Fatal(err)
 		}
 		byID[ev.EventID] = ev
-		if got := headerValue(r, wire.HeaderEventID); got != ev.EventID {
-			t.Errorf("event header id %q; want %q", got, ev.EventID)
-		}
 	}
 	first := byID[cases[0].req.id.String()]
 	if first.Event != "CheckoutSuccess" || first.UserID != "12345" || len(first.HWIDs) != 2 ||
@@ -136,17 +128,6 @@ func TestOutcomesEndToEnd(t *testing.T) {
 		t.Errorf("hwid event = %+v; want device hw-a with order 77", dev)
 	}
 }
-
-func headerValue(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
-var _ = uuid.Nil
 
 // TestNewerConfigVersion: a request authenticated against a config version the cache has not seen yet
 // waits for it (the push normally lands within a second); if it never comes, the cached config is used

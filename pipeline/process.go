@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 	"unsafe"
 
 	"github.com/bytedance/sonic/ast"
@@ -73,54 +71,17 @@ type item struct {
 	found      bool
 }
 
-// maxReceivedMs is the last millisecond ClickHouse's DateTime holds (2105-12-31 23:59:59 UTC): a later
-// receive time would wrap around in the activity_log's partition key.
-const maxReceivedMs = 4_291_747_199_999
-
 // parseRecord reads the wire headers. A record that breaks the contract is still logged (as failed,
 // reason invalid_record) so that nothing the edge acknowledged disappears silently.
 func parseRecord(r *kgo.Record, it *item) {
-	*it = item{partition: r.Partition, offset: r.Offset, epoch: r.LeaderEpoch, body: r.Value, webhookID: bytesString(r.Key)}
-	var bad []string
-	for _, h := range r.Headers {
-		v := h.Value
-		switch h.Key {
-		case wire.HeaderRequestID:
-			id, err := uuid.ParseBytes(v)
-			if err != nil {
-				bad = append(bad, "request id")
-			}
-			it.requestID = id
-		case wire.HeaderWebhookID:
-			it.webhookID = bytesString(v)
-		case wire.HeaderProjectID:
-			n, ok := parseDecimal(v)
-			if !ok {
-				bad = append(bad, "project id")
-			}
-			it.projectID = n
-		case wire.HeaderReceivedAt:
-			n, ok := parseDecimal(v)
-			if !ok || n > maxReceivedMs {
-				bad = append(bad, "received at")
-				n = 0
-			}
-			it.receivedMs = n
-		case wire.HeaderConfigVersion:
-			it.configVersion, _ = parseDecimal(v)
-		case wire.HeaderEdgeOutcome:
-			it.outcome = wire.Outcome(v)
-		case wire.HeaderEdgeStatus:
-			n, _ := parseDecimal(v)
-			it.edgeStatus = uint16(min(n, 65535))
-		case wire.HeaderBodyBytes:
-			n, _ := parseDecimal(v)
-			it.bodyBytes = uint32(min(n, 1<<32-1))
-		case wire.HeaderTruncated:
-			it.truncated = len(v) == 1 && v[0] == '1'
-		case wire.HeaderEdgeDetail:
-			it.detail = append(it.detail, bytesString(v))
-		}
+	var req wire.Request
+	bad := wire.DecodeRequest(r, &req)
+	*it = item{partition: r.Partition, offset: r.Offset, epoch: r.LeaderEpoch, body: r.Value,
+		requestID: req.ID, webhookID: req.WebhookID, projectID: req.ProjectID, receivedMs: req.ReceivedMs,
+		configVersion: req.ConfigVersion, outcome: req.Outcome, edgeStatus: uint16(req.EdgeStatus),
+		bodyBytes: uint32(req.BodyBytes), truncated: req.Truncated}
+	if req.Detail != nil {
+		it.detail = append(it.detail, bytesString(req.Detail))
 	}
 	if it.receivedMs == 0 {
 		// Without the edge's clock the record's own timestamp is the best approximation.
@@ -129,9 +90,6 @@ func parseRecord(r *kgo.Record, it *item) {
 	if it.requestID == uuid.Nil {
 		// A stable id keeps reprocessing idempotent even for a record that broke the contract.
 		it.requestID = uuid.NewSHA1(uuid.NameSpaceOID, []byte(fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)))
-	}
-	if it.outcome == "" {
-		bad = append(bad, "edge outcome")
 	}
 	if it.bodyBytes == 0 {
 		it.bodyBytes = uint32(len(r.Value))
@@ -204,10 +162,10 @@ func compileHook(h *webhook.Hook) *compiledHook {
 		if cm.pathErr == nil {
 			cm.keys = searchKeys(cm.path)
 		}
-		cm.name = append(appendJSONString(nil, m.Attribute), ':')
+		cm.name = append(wire.AppendJSONString(nil, m.Attribute), ':')
 		c.mappings = append(c.mappings, cm)
 	}
-	c.attrsTail = append(appendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
+	c.attrsTail = append(wire.AppendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
 	return c
 }
 
@@ -321,92 +279,8 @@ func subjectOf(kind webhook.IdentifyKind, s Subject) (subjectKind, subject strin
 	return "user", s.UserID
 }
 
-// appendEvent appends the webhooks.events value (see Event for the layout).
-func appendEvent(dst []byte, it *item, attrs []byte) []byte {
-	h := it.hook.hook
-	kind, _ := subjectOf(h.Identify.Kind, it.subject)
-	dst = append(dst, `{"event_id":"`...)
-	dst = appendUUID(dst, it.requestID)
-	dst = append(dst, `","event":`...)
-	dst = appendJSONString(dst, h.EventName)
-	dst = append(dst, `,"project_id":`...)
-	dst = strconv.AppendInt(dst, it.projectID, 10)
-	dst = append(dst, `,"webhook_id":`...)
-	dst = appendJSONString(dst, h.PublicID)
-	dst = append(dst, `,"subject_kind":"`...)
-	dst = append(dst, kind...)
-	dst = append(dst, `","identified_by":"`...)
-	dst = append(dst, h.Identify.Kind...)
-	dst = append(dst, `","user_id":`...)
-	dst = appendJSONString(dst, it.subject.UserID)
-	dst = append(dst, `,"hwid":`...)
-	dst = appendJSONString(dst, it.subject.HWID)
-	dst = append(dst, `,"hwids":[`...)
-	for i, hw := range it.subject.HWIDs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, hw)
-	}
-	dst = append(dst, `],"attributes":`...)
-	dst = append(dst, attrs...)
-	ts := time.UnixMilli(it.receivedMs).UTC()
-	dst = append(dst, `,"occurred_at":"`...)
-	dst = ts.AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","received_at":"`...)
-	dst = ts.AppendFormat(dst, time.RFC3339Nano)
-	return append(dst, `"}`...)
-}
-
-func appendUUID(dst []byte, id uuid.UUID) []byte {
-	var buf [36]byte
-	// uuid.UUID.String allocates; encoding into a stack buffer does not (layout 8-4-4-4-12, lower-case).
-	const hex = "0123456789abcdef"
-	j := 0
-	for i, b := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			buf[j] = '-'
-			j++
-		}
-		buf[j] = hex[b>>4]
-		buf[j+1] = hex[b&0xf]
-		j += 2
-	}
-	return append(dst, buf[:]...)
-}
-
-// Event is the layout of a webhooks.events value, documented here for consumers (the pipeline writes it
-// with an allocation-free encoder, see appendEvent). Attributes are typed as in the coercion rules;
-// price is a string to stay exact; "__webhook" is always present.
-type Event struct {
-	EventID      string         `json:"event_id"` // = the request id; stable across redeliveries
-	Event        string         `json:"event"`
-	ProjectID    int64          `json:"project_id"`
-	WebhookID    string         `json:"webhook_id"`
-	SubjectKind  string         `json:"subject_kind"`  // "user" or "device"
-	IdentifiedBy string         `json:"identified_by"` // user_id, email, phone or hwid
-	UserID       string         `json:"user_id"`
-	HWID         string         `json:"hwid"`
-	HWIDs        []string       `json:"hwids"`
-	Attributes   map[string]any `json:"attributes"`
-	OccurredAt   time.Time      `json:"occurred_at"`
-	ReceivedAt   time.Time      `json:"received_at"`
-}
-
-// parseDecimal reads a non-negative decimal header value without allocating (strconv needs a string).
-func parseDecimal(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
+// Event is the layout of a webhooks.events value: see package wire.
+type Event = wire.Event
 
 // bytesString views b as a string without copying. Record keys, values and headers are never modified
 // after the fetch, so the string stays valid (and keeps the buffer alive) as long as a row holds it.

@@ -59,16 +59,10 @@ func BenchmarkProcess(b *testing.B) {
 		res[u] = Subject{UserID: u, HWIDs: []string{"hw-" + u}}
 		body := fmt.Sprintf(`{"user_id":%q,"email_address":"jane@example.com","mobile":"+15551234567","purchase_date":"2024-03-15","order_number":"ORD-%d","price":99.99,"payment_state":"success"}`, u, i)
 		bytes += len(body)
-		recs[i] = &kgo.Record{Key: []byte("wh_bench"), Value: []byte(body), Partition: 0, Offset: int64(i), Headers: []kgo.RecordHeader{
-			{Key: wire.HeaderRequestID, Value: []byte(uuid.Must(uuid.NewV7()).String())},
-			{Key: wire.HeaderWebhookID, Value: []byte("wh_bench")},
-			{Key: wire.HeaderProjectID, Value: []byte("1")},
-			{Key: wire.HeaderReceivedAt, Value: []byte(strconv.FormatInt(now, 10))},
-			{Key: wire.HeaderConfigVersion, Value: []byte("1")},
-			{Key: wire.HeaderEdgeOutcome, Value: []byte(wire.OutcomeAccepted)},
-			{Key: wire.HeaderEdgeStatus, Value: []byte("202")},
-			{Key: wire.HeaderBodyBytes, Value: []byte(strconv.Itoa(len(body)))},
-		}}
+		h := new(wire.RequestHeaders)
+		recs[i] = &kgo.Record{Key: []byte("wh_bench"), Value: []byte(body), Partition: 0, Offset: int64(i), Headers: h.Encode(&wire.Request{
+			ID: uuid.Must(uuid.NewV7()), WebhookID: "wh_bench", ProjectID: 1, ReceivedMs: now, ConfigVersion: 1,
+			Outcome: wire.OutcomeAccepted, EdgeStatus: 202, BodyBytes: len(body)})}
 	}
 	cfg := Defaults()
 	cfg.BatchRows = 1_000_000

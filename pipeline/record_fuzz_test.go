@@ -41,7 +41,7 @@ func FuzzParseRecord(f *testing.F) {
 		if it.requestID == uuid.Nil {
 			t.Fatalf("no request id")
 		}
-		if it.receivedMs <= 0 || it.receivedMs > maxReceivedMs {
+		if it.receivedMs <= 0 || it.receivedMs > wire.MaxReceivedMs {
 			t.Fatalf("received at %d is outside what ClickHouse stores", it.receivedMs)
 		}
 		if outcome == "" && it.headerErr == "" {

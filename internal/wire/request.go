@@ -1,0 +1,190 @@
+package wire
+
+import (
+	"strconv"
+	"unsafe"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Request is a webhooks.requests record's metadata: everything but the body, which is the record's
+// value as received. The ingestor encodes it, the pipeline, the bench and the tests decode it; nothing
+// else reads or writes the headers.
+type Request struct {
+	ID            uuid.UUID // UUIDv7: time-sortable; also the id of the event it fires
+	WebhookID     string    // public id; also the record key
+	ProjectID     int64
+	ReceivedMs    int64 // Unix milliseconds at the edge; also the record timestamp
+	ConfigVersion int64 // the webhook version the edge authenticated against
+	Outcome       Outcome
+	EdgeStatus    int // the HTTP status the edge answered
+	// BodyBytes is the size of the body as received; the value may be a prefix of it (a preview) or
+	// empty. For a chunked body refused as too large, the limit + 1 (a lower bound).
+	BodyBytes int
+	Truncated bool   // the value is not the whole body
+	Detail    []byte // the edge's words for a refusal (HeaderEdgeDetail); nil for none
+}
+
+// numRequestHeaders is how many headers a request record has: the nine always there and the detail.
+const numRequestHeaders = 10
+
+// RequestHeaders holds one record's headers and their values. Keep one per record in flight (the
+// ingestor pools them with the record): Encode then allocates nothing, and the values stay valid for
+// as long as the record is.
+type RequestHeaders struct {
+	list [numRequestHeaders]kgo.RecordHeader
+	// buf holds the values but the detail: a 36-byte id, a public id, six decimals and a flag.
+	buf [192]byte
+}
+
+// requestKeys are the headers in the order Encode writes them.
+var requestKeys = [numRequestHeaders]string{
+	HeaderRequestID, HeaderWebhookID, HeaderProjectID, HeaderReceivedAt, HeaderConfigVersion,
+	HeaderEdgeOutcome, HeaderEdgeStatus, HeaderBodyBytes, HeaderTruncated, HeaderEdgeDetail,
+}
+
+// Encode lays r out as record headers and returns them; they point into h (and into r.Detail, which
+// must stay unchanged until the record is produced).
+func (h *RequestHeaders) Encode(r *Request) []kgo.RecordHeader {
+	b := h.buf[:0]
+	var at [numRequestHeaders - 1]int
+	b = AppendUUID(b, r.ID)
+	at[0] = len(b)
+	b = append(b, r.WebhookID...)
+	at[1] = len(b)
+	b = strconv.AppendInt(b, r.ProjectID, 10)
+	at[2] = len(b)
+	b = strconv.AppendInt(b, r.ReceivedMs, 10)
+	at[3] = len(b)
+	b = strconv.AppendInt(b, r.ConfigVersion, 10)
+	at[4] = len(b)
+	b = append(b, r.Outcome...)
+	at[5] = len(b)
+	b = strconv.AppendInt(b, int64(r.EdgeStatus), 10)
+	at[6] = len(b)
+	b = strconv.AppendInt(b, int64(r.BodyBytes), 10)
+	at[7] = len(b)
+	if r.Truncated {
+		b = append(b, '1')
+	} else {
+		b = append(b, '0')
+	}
+	at[8] = len(b)
+	from := 0
+	for i, end := range at {
+		h.list[i] = kgo.RecordHeader{Key: requestKeys[i], Value: b[from:end:end]}
+		from = end
+	}
+	n := len(at)
+	if r.Detail != nil {
+		h.list[n] = kgo.RecordHeader{Key: HeaderEdgeDetail, Value: r.Detail}
+		n++
+	}
+	return h.list[:n]
+}
+
+// RequestID is the text form of the encoded request id (the 202's request_id), valid until the next
+// Encode.
+func (h *RequestHeaders) RequestID() []byte { return h.list[0].Value }
+
+// Request headers that are required: DecodeRequest names them when they are missing or malformed.
+const (
+	BadRequestID  = "request id"
+	BadProjectID  = "project id"
+	BadReceivedAt = "received at"
+	BadOutcome    = "edge outcome"
+)
+
+// MaxReceivedMs is the last millisecond ClickHouse's DateTime holds (2105-12-31 23:59:59 UTC): a later
+// receive time is malformed.
+const MaxReceivedMs = 4_291_747_199_999
+
+// DecodeRequest reads a record's key and headers into r, allocating nothing (unless the record is
+// malformed): r's strings and Detail alias the record's bytes, which must not change while r is used. It
+// returns what breaks the contract (BadRequestID, …): a malformed value, or no edge outcome; nil when
+// the record keeps it. r then holds what could be read, zero where nothing could: a reader decides what
+// stands in for a missing id or receive time. Unknown headers are ignored, so that a newer edge can add
+// some.
+func DecodeRequest(rec *kgo.Record, r *Request) (bad []string) {
+	*r = Request{WebhookID: bytesString(rec.Key)}
+	for _, h := range rec.Headers {
+		v := h.Value
+		switch h.Key {
+		case HeaderRequestID:
+			id, err := uuid.ParseBytes(v)
+			if err != nil {
+				bad = append(bad, BadRequestID)
+			}
+			r.ID = id
+		case HeaderWebhookID:
+			r.WebhookID = bytesString(v)
+		case HeaderProjectID:
+			n, ok := parseDecimal(v)
+			if !ok {
+				bad = append(bad, BadProjectID)
+			}
+			r.ProjectID = n
+		case HeaderReceivedAt:
+			n, ok := parseDecimal(v)
+			if !ok || n > MaxReceivedMs {
+				bad = append(bad, BadReceivedAt)
+				n = 0
+			}
+			r.ReceivedMs = n
+		case HeaderConfigVersion:
+			r.ConfigVersion, _ = parseDecimal(v)
+		case HeaderEdgeOutcome:
+			r.Outcome = Outcome(bytesString(v))
+		case HeaderEdgeStatus:
+			n, _ := parseDecimal(v)
+			r.EdgeStatus = int(min(n, 999))
+		case HeaderBodyBytes:
+			n, _ := parseDecimal(v)
+			r.BodyBytes = int(min(n, 1<<32-1))
+		case HeaderTruncated:
+			r.Truncated = len(v) == 1 && v[0] == '1'
+		case HeaderEdgeDetail:
+			r.Detail = v
+		}
+	}
+	if r.Outcome == "" {
+		bad = append(bad, BadOutcome)
+	}
+	return bad
+}
+
+// AppendUUID appends id's text form (8-4-4-4-12, lower case) without allocating, as uuid's String does
+// not.
+func AppendUUID(dst []byte, id uuid.UUID) []byte {
+	const hex = "0123456789abcdef"
+	var buf [36]byte
+	j := 0
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			buf[j] = '-'
+			j++
+		}
+		buf[j], buf[j+1] = hex[c>>4], hex[c&0xf]
+		j += 2
+	}
+	return append(dst, buf[:]...)
+}
+
+// parseDecimal reads a non-negative decimal header value without allocating (strconv needs a string).
+func parseDecimal(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// bytesString views b as a string without copying; see DecodeRequest.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
