@@ -190,15 +190,20 @@ func (l *connLimiter) stop() {
 // wait waits for the answers to refused connections being written, each bounded by refuseWriteTimeout,
 // or until ctx is done.
 func (l *connLimiter) wait(ctx context.Context) {
-	done := make(chan struct{})
-	go func() {
-		l.wg.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-waitDone(&l.wg):
 	case <-ctx.Done():
 	}
+}
+
+// waitDone is closed once wg's Wait returns: a wait group to select on with a deadline.
+func waitDone(wg *sync.WaitGroup) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
 }
 
 type limitListener struct {

@@ -223,11 +223,7 @@ func (l *lingerer) stop() {
 // wait waits for the lingering connections to end on their own until ctx is done, then closes those
 // left. It returns how many it closed.
 func (l *lingerer) wait(ctx context.Context) int {
-	done := make(chan struct{})
-	go func() {
-		l.wg.Wait()
-		close(done)
-	}()
+	done := waitDone(&l.wg)
 	select {
 	case <-done:
 		return 0

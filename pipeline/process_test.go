@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"encoding/base64"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/directory"
-	"github.com/inlet-dev/inlet/internal/project"
-	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -21,20 +18,9 @@ import (
 // TestInletPipelineProcess runs the real `inlet pipeline` binary against the real PostgreSQL (webhook
 // store and cache, user directory), Kafka and ClickHouse: the wiring of cmd/inlet/pipeline.go.
 func TestInletPipelineProcess(t *testing.T) {
-	pgcfg, pool := testenv.Postgres(t)
+	pgcfg, pool, p, ws := configPlane(t)
 	e := newEnv(t)
 	ctx := context.Background()
-
-	p, _, err := project.NewStore(pool).Create(ctx, "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := base64.StdEncoding.DecodeString("aW5sZXQtbG9jYWwtZGV2LW1hc3Rlci1rZXktMzJieXQ=") // the local profile's key
-	sealer, err := secret.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := webhook.NewStore(pool, sealer)
 	ev, err := ws.CreateEvent(ctx, p.ID, webhook.EventInput{Name: "CheckoutSuccess", Attributes: []webhook.Attribute{
 		{Name: "total", Type: webhook.TypePrice}, {Name: "order_id", Type: webhook.TypeString}}})
 	if err != nil {

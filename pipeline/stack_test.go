@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -69,6 +72,23 @@ func startInlet(t *testing.T, bin, role string, env ...string) *exec.Cmd {
 	return cmd
 }
 
+// configPlane is a fresh PostgreSQL database with one project, "shop", and a webhook store sealing
+// secrets with the local profile's key (the one the inlet binary uses without settings).
+func configPlane(t *testing.T) (pgdb.Config, *pgxpool.Pool, project.Project, *webhook.Store) {
+	t.Helper()
+	pgcfg, pool := testenv.Postgres(t)
+	p, _, err := project.NewStore(pool).Create(context.Background(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := base64.StdEncoding.DecodeString("aW5sZXQtbG9jYWwtZGV2LW1hc3Rlci1rZXktMzJieXQ=")
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pgcfg, pool, p, webhook.NewStore(pool, sealer)
+}
+
 // freeAddr returns a loopback address no one listens on now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -87,20 +107,9 @@ func freeAddr(t *testing.T) string {
 // every attribute type) amid normal traffic. Every 202 gets exactly one activity row with the reason
 // its case predicts, every normal request succeeds and fires one event, and the pipeline stays ready.
 func TestHostileRequestsThroughTheStack(t *testing.T) {
-	pgcfg, pool := testenv.Postgres(t)
+	pgcfg, pool, p, ws := configPlane(t)
 	e := newEnv(t)
 	ctx := context.Background()
-
-	p, _, err := project.NewStore(pool).Create(ctx, "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := base64.StdEncoding.DecodeString("aW5sZXQtbG9jYWwtZGV2LW1hc3Rlci1rZXktMzJieXQ=") // the local profile's key
-	sealer, err := secret.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := webhook.NewStore(pool, sealer)
 	attrs := []webhook.Attribute{{Name: "email", Type: webhook.TypeString}, {Name: "total", Type: webhook.TypePrice},
 		{Name: "qty", Type: webhook.TypeInteger}, {Name: "day", Type: webhook.TypeDate}, {Name: "tags", Type: webhook.TypeList},
 		{Name: "gift", Type: webhook.TypeBoolean}}
