@@ -104,3 +104,14 @@ func (b *batch) dropEvents(drop map[int]bool) {
 		b.noteOffset(tableEvents, b.events[i].partition, b.events[i].offset)
 	}
 }
+
+// tableRows is how many rows the batch has for table t.
+func (b *batch) tableRows(t int) int {
+	switch t {
+	case tableActivity:
+		return len(b.activity)
+	case tableEvents:
+		return len(b.events)
+	}
+	return len(b.notes)
+}

@@ -1,5 +1,3 @@
-// Package pipeline consumes webhooks.requests, identifies and resolves the subscriber, maps the payload
-// to a typed event, fires it, and writes the activity log and event history to ClickHouse exactly once.
 package pipeline
 
 import (

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Fencing. A consumer that holds up a group rebalance for longer than Kafka's rebalance timeout is
@@ -111,37 +109,4 @@ func (f *fence) armLocked() {
 // is stopping).
 func abandoned(ctx, wctx context.Context) bool {
 	return ctx.Err() == nil && errors.Is(context.Cause(wctx), errRebalance)
-}
-
-// abandon drops everything this process holds in memory for its partitions, as a restart would: the
-// batch (nothing of it is committed), the high-water marks, heal lists and streaks (read again, after
-// in-flight inserts end, when the partition's next records arrive). The partitions still assigned are
-// rewound to the first offset not known to be written, so their records are fetched again; the marks
-// make writing them exactly-once. fs is the poll being handled, whose records may not all have been
-// looked at. Call it from the consume loop before AllowRebalance, holding p.mu.
-func (p *Pipeline) abandon(fs kgo.Fetches) {
-	p.b.reset()
-	clear(p.parts)
-	p.noteResume(fs)
-	if len(p.resume) > 0 {
-		p.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.kcfg.RequestsTopic: maps(p.resume)})
-	}
-	p.log.Warn("in-memory batch abandoned; partitions rewound to what is known written", "rewound", len(p.resume))
-	clear(p.resume)
-	p.rewindPending = false
-}
-
-// noteResume records, for each partition of fs not yet tracked, its first record's offset: the
-// position to rewind to if the work on it is abandoned.
-func (p *Pipeline) noteResume(fs kgo.Fetches) {
-	fs.EachPartition(func(ft kgo.FetchTopicPartition) {
-		if len(ft.Records) == 0 {
-			return
-		}
-		if _, ok := p.resume[ft.Partition]; !ok {
-			r := ft.Records[0]
-			p.resume[ft.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
-			p.progress.start(ft.Partition, r.Offset)
-		}
-	})
 }

@@ -66,12 +66,15 @@ func BenchmarkProcess(b *testing.B) {
 	}
 	cfg := Defaults()
 	cfg.BatchRows = 1_000_000
-	p := &Pipeline{
-		cfg:      cfg,
+	m, log := newMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)
+	p := &processor{
+		cfg:      &cfg,
 		lim:      cfg.limits(),
-		deps:     Deps{Hooks: mapHooks{"wh_bench": hook}, Resolver: res},
-		log:      slog.New(slog.DiscardHandler),
-		m:        newMetrics(prometheus.NewRegistry()),
+		hooks:    mapHooks{"wh_bench": hook},
+		resolver: res,
+		retry:    &retrier{maxBackoff: cfg.RetryMaxBackoff, m: m, log: log},
+		log:      log,
+		m:        m,
 		b:        newBatch(),
 		parts:    map[int32]*partState{0: {hwm: [numTables]int64{-1, -1, -1}, streaks: map[string]*streak{}}},
 		compiled: map[string]*compiledHook{},

@@ -1,14 +1,7 @@
 package pipeline
 
 import (
-	"context"
-	"fmt"
-	"sort"
-	"strings"
 	"sync"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // progress is, per assigned partition, the first offset not yet known to be written: what the
@@ -65,98 +58,4 @@ func (g *progress) setStalled(s string) {
 	g.mu.Lock()
 	g.stalled = s
 	g.mu.Unlock()
-}
-
-// Ready fails while a partition is stalled: records are waiting and none has been written for
-// StallAfter. A pipeline that cannot make progress (a dependency down, or a defect) is then visible
-// to the orchestrator and the operator, not only in its logs.
-func (p *Pipeline) Ready(context.Context) error {
-	p.progress.mu.Lock()
-	defer p.progress.mu.Unlock()
-	if p.progress.stalled != "" {
-		return fmt.Errorf("stalled: %s", p.progress.stalled)
-	}
-	return nil
-}
-
-// stallWatch is the stall detector's memory of one partition with lag: where it stood when the lag
-// was first seen at that position.
-type stallWatch struct {
-	pos    int64
-	since  time.Time
-	warned bool
-}
-
-// watchProgress compares, every StallAfter/4 (at most 5s), each assigned partition's log end offset
-// with what is written: the difference is inlet_pipeline_lag_records, the real backlog whether or not
-// the consume loop is polling. A partition whose position has not moved for StallAfter while it has lag
-// is stalled: counted in inlet_pipeline_stalled_partitions, logged once per stall with the record it
-// waits on, and reported by Ready.
-func (p *Pipeline) watchProgress(ctx context.Context) error {
-	adm := kadm.NewClient(p.cl)
-	every := min(max(p.cfg.StallAfter/4, 100*time.Millisecond), 5*time.Second)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	watch := map[int32]*stallWatch{}
-	var lastWarn time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		pos := p.progress.snapshot()
-		if len(pos) == 0 {
-			clear(watch)
-			p.m.stalled.Set(0)
-			p.progress.setStalled("")
-			continue
-		}
-		lctx, cancel := context.WithTimeout(ctx, max(every, time.Second))
-		ends, err := adm.ListEndOffsets(lctx, p.kcfg.RequestsTopic)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil && time.Since(lastWarn) > time.Minute {
-				lastWarn = time.Now()
-				p.log.Warn("end offsets unavailable; lag not updated", "err", err)
-			}
-			continue
-		}
-		now := time.Now()
-		var stalled []string
-		for part, at := range pos {
-			end, ok := ends.Lookup(p.kcfg.RequestsTopic, part)
-			if !ok || end.Err != nil {
-				continue
-			}
-			lag := max(end.Offset-at, 0)
-			p.m.lag.WithLabelValues(partitionLabel(part)).Set(float64(lag))
-			w := watch[part]
-			switch {
-			case lag == 0:
-				delete(watch, part)
-				continue
-			case w == nil || w.pos != at:
-				watch[part] = &stallWatch{pos: at, since: now}
-				continue
-			case now.Sub(w.since) < p.cfg.StallAfter:
-				continue
-			}
-			stalled = append(stalled, fmt.Sprintf("partition %d waits at offset %d with %d records behind it, nothing written for %s",
-				part, at, lag, now.Sub(w.since).Round(time.Second)))
-			if !w.warned {
-				w.warned = true
-				p.log.Warn("partition stalled: records are waiting and none has been written", "partition", part,
-					"offset", at, "lag", lag, "for", now.Sub(w.since).Round(time.Second))
-			}
-		}
-		for part := range watch {
-			if _, ok := pos[part]; !ok {
-				delete(watch, part)
-			}
-		}
-		sort.Strings(stalled)
-		p.m.stalled.Set(float64(len(stalled)))
-		p.progress.setStalled(strings.Join(stalled, "; "))
-	}
 }

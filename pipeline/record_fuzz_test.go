@@ -56,7 +56,7 @@ func FuzzParseRecord(f *testing.F) {
 // TestGuardTurnsAPanicIntoTheRecordsFailure: a panic while reading one payload fails that request with
 // processing_error; the pipeline goes on.
 func TestGuardTurnsAPanicIntoTheRecordsFailure(t *testing.T) {
-	p := &Pipeline{log: slog.New(slog.DiscardHandler), m: newMetrics(prometheus.NewRegistry())}
+	p := &processor{log: slog.New(slog.DiscardHandler), m: newMetrics(prometheus.NewRegistry())}
 	var it item
 	p.guard(&it, func() { panic("coercion bug") })
 	if it.reason != wire.ReasonProcessingError || len(it.detail) != 1 || !strings.Contains(it.detail[0], "coercion bug") {

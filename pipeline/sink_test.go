@@ -15,7 +15,7 @@ import (
 // (found by its query id in system.processes), so that the read-back of the high-water mark sees it.
 func TestAwaitQuery(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	s := &store{conn: conn}
+	s := &sink{conn: conn}
 	ctx := context.Background()
 	if err := s.awaitQuery(ctx, uuid.NewString(), time.Second); err != nil {
 		t.Fatalf("awaitQuery(unknown id) = %v; want nil at once", err)
@@ -56,7 +56,7 @@ func TestAwaitQuery(t *testing.T) {
 // the server, and not for inserts of other partitions or topics.
 func TestAwaitInserts(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	s := &store{conn: conn}
+	s := &sink{conn: conn}
 	ctx := context.Background()
 	const topic = "t.requests"
 	if err := s.awaitInserts(ctx, topic, []int32{0, 1, 2}, time.Second); err != nil {

@@ -1,0 +1,529 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/wire"
+)
+
+// processor turns a poll's records into a batch: the rows of every table and the events to fire. It
+// looks webhooks up (Hooks), resolves identifiers (Resolver), maps and coerces payloads, tracks
+// auth-failure streaks, and skips what ClickHouse already has (the partitions' high-water marks, read
+// through the sink when a partition is first seen). Given its lookups it is pure: nothing it does
+// leaves the process until the batch is written. A full batch, or one whose UTC day ends, is handed
+// on to flush before the next record goes in.
+//
+// The consumer calls it from the polling goroutine or a rebalance callback, holding its lock.
+type processor struct {
+	cfg         *Config
+	lim         Limits
+	hooks       Hooks
+	resolver    Resolver
+	sink        *sink // reads of newly assigned partitions' state
+	retry       *retrier
+	m           *metrics
+	log         *slog.Logger
+	eventsTopic string
+	// flush writes the batch and empties it (Pipeline.flush).
+	flush func(ctx context.Context) error
+
+	b        *batch
+	parts    map[int32]*partState
+	compiled map[string]*compiledHook
+	items    []item
+	arena    arena
+	attrBuf  []byte
+}
+
+// written advances the high-water marks of the partitions a batch has just been written for.
+func (p *processor) written(b *batch) {
+	for t := range numTables {
+		for part, off := range b.maxOffset[t] {
+			if st := p.parts[part]; st != nil && off > st.hwm[t] {
+				st.hwm[t] = off
+			}
+		}
+	}
+}
+
+// forget drops what is known of partitions, as after a restart: their state is read again from
+// ClickHouse when their next records arrive. nil forgets every partition.
+func (p *processor) forget(parts map[int32]bool) {
+	if parts == nil {
+		clear(p.parts)
+		return
+	}
+	for x := range parts {
+		delete(p.parts, x)
+	}
+}
+
+// partState is what the pipeline knows about one assigned partition.
+type partState struct {
+	hwm [numTables]int64
+	// heal lists offsets of success rows already in activity_log whose events row is missing (a
+	// crash between the two inserts); they are reprocessed for the events table only.
+	heal    map[int64]struct{}
+	streaks map[string]*streak
+}
+
+// streak is a webhook's run of consecutive auth_rejected requests.
+type streak struct {
+	count    int
+	startMs  int64
+	notified bool
+}
+
+// handle processes one poll's records into the batch, flushing as the batch fills or the day changes.
+func (p *processor) handle(ctx context.Context, fs kgo.Fetches) error {
+	var fresh []int32
+	fs.EachPartition(func(ft kgo.FetchTopicPartition) {
+		if len(ft.Records) == 0 {
+			return
+		}
+		if _, ok := p.parts[ft.Partition]; !ok {
+			fresh = append(fresh, ft.Partition)
+		}
+	})
+	if len(fresh) > 0 {
+		loaded, missing, err := p.sink.partitions(ctx, fresh)
+		if err != nil {
+			return err
+		}
+		for x, st := range loaded {
+			p.parts[x] = st
+		}
+		for _, n := range missing {
+			p.addNotification(n)
+		}
+	}
+	items := p.items[:0]
+	now := time.Now()
+	fs.EachPartition(func(ft kgo.FetchTopicPartition) {
+		if len(ft.Records) == 0 {
+			return
+		}
+		st := p.parts[ft.Partition]
+		for _, r := range ft.Records {
+			heal := false
+			if r.Offset <= st.hwm[tableActivity] {
+				_, heal = st.heal[r.Offset]
+				if !heal || r.Offset <= st.hwm[tableEvents] {
+					p.m.skipped.Inc()
+					p.b.mark(r.Partition, r.Offset, r.LeaderEpoch, now)
+					continue
+				}
+			}
+			items = append(items, item{})
+			it := &items[len(items)-1]
+			parseRecord(r, it)
+			it.healOnly = heal
+		}
+	})
+	p.items = items
+	return p.process(ctx, items)
+}
+
+// process takes one poll's items (in offset order per partition) through lookup, resolution and
+// mapping into the batch.
+func (p *processor) process(ctx context.Context, items []item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if err := p.prepare(ctx, items); err != nil {
+		return err
+	}
+	if err := p.resolve(ctx, items); err != nil {
+		return err
+	}
+	for i := range items {
+		if err := p.finish(ctx, &items[i]); err != nil {
+			return err
+		}
+	}
+	clear(items) // drop references to record values until the next poll
+	return nil
+}
+
+// prepare looks each accepted request's webhook up and reads its identifier.
+func (p *processor) prepare(ctx context.Context, items []item) error {
+	for i := range items {
+		it := &items[i]
+		switch {
+		case it.headerErr != "":
+			it.reason = wire.ReasonInvalidRecord
+			it.detail = append(it.detail, it.headerErr)
+			continue
+		case it.outcome != wire.OutcomeAccepted:
+			it.reason = string(it.outcome)
+			continue
+		}
+		c, err := p.hook(ctx, it)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			it.reason = wire.ReasonWebhookDeleted
+			continue
+		}
+		it.hook = c
+		p.guard(it, func() { it.extractIdentifier(&p.lim) })
+	}
+	return nil
+}
+
+// hook returns the compiled config of the item's webhook, nil when it was deleted. A cached config
+// older than the one the edge authenticated against is re-read for up to ConfigWait.
+func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
+	var h *webhook.Hook
+	deadline := time.Now().Add(p.cfg.ConfigWait)
+	for {
+		err := p.retry.do(ctx, "webhook config", it, func(ctx context.Context) error {
+			var err error
+			h, err = p.hooks.Get(ctx, it.webhookID)
+			if errors.Is(err, webhook.ErrNotFound) {
+				return fmt.Errorf("%w: %w", errPermanent, err)
+			}
+			return err
+		})
+		if errors.Is(err, webhook.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if h.Version >= it.configVersion || !time.Now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if h.Version < it.configVersion {
+		it.detail = append(it.detail, fmt.Sprintf("processed with config version %d; the request was authenticated against version %d", h.Version, it.configVersion))
+	}
+	c := p.compiled[h.PublicID]
+	if c == nil || c.hook != h {
+		if len(p.compiled) > 100_000 {
+			clear(p.compiled) // bound memory if webhooks churn
+		}
+		c = compileHook(h)
+		p.compiled[h.PublicID] = c
+	}
+	return c, nil
+}
+
+type resolveKey struct {
+	project int64
+	kind    webhook.IdentifyKind
+}
+
+// resolve asks the directory once per project and identifier kind for the whole poll.
+func (p *processor) resolve(ctx context.Context, items []item) error {
+	groups := map[resolveKey][]string{}
+	for i := range items {
+		it := &items[i]
+		if it.reason != "" || it.hook == nil {
+			continue
+		}
+		k := resolveKey{it.projectID, it.hook.hook.Identify.Kind}
+		groups[k] = append(groups[k], it.identValue)
+	}
+	for k, values := range groups {
+		slices.Sort(values)
+		values = slices.Compact(values)
+		var found map[string]Subject
+		about := logFunc(func() []any {
+			args := []any{"project_id", k.project, "identify_by", k.kind, "values", len(values)}
+			for i := range items {
+				if it := &items[i]; it.reason == "" && it.hook != nil && it.projectID == k.project && it.hook.hook.Identify.Kind == k.kind {
+					return append(args, it.about()...) // the first record waiting
+				}
+			}
+			return args
+		})
+		err := p.retry.do(ctx, "directory", about, func(ctx context.Context) error {
+			var err error
+			found, err = p.resolver.Resolve(ctx, k.project, k.kind, values)
+			// The directory refusing the question itself (an identifier kind it does not know) is the
+			// records' failure: asking again cannot change the answer.
+			if _, ok := errors.AsType[*directory.ValidationError](err); ok {
+				return fmt.Errorf("%w: %w", errPermanent, err)
+			}
+			return err
+		})
+		refused, _ := errors.AsType[*directory.ValidationError](err)
+		if err != nil && refused == nil {
+			return err
+		}
+		for i := range items {
+			it := &items[i]
+			if it.reason != "" || it.hook == nil || it.projectID != k.project || it.hook.hook.Identify.Kind != k.kind {
+				continue
+			}
+			if refused != nil {
+				it.fail(wire.ReasonIdentifierInvalid, "the directory refused the lookup: %v", refused)
+				continue
+			}
+			if s, ok := found[it.identValue]; ok {
+				it.subject, it.found = s, true
+			} else {
+				it.fail(wire.ReasonUserNotFound, "no %s matches %q", kindLabel(k.kind), truncateText(it.identValue))
+			}
+		}
+	}
+	return nil
+}
+
+func kindLabel(k webhook.IdentifyKind) string {
+	switch k {
+	case webhook.ByHWID:
+		return "device"
+	case webhook.ByUserID:
+		return "user id"
+	}
+	return "user " + string(k)
+}
+
+// finish maps the attributes, builds the rows and the event, tracks the auth-failure streak and
+// appends everything to the batch.
+func (p *processor) finish(ctx context.Context, it *item) error {
+	day := it.receivedMs / 86_400_000
+	if p.b.rows() > 0 && day != p.b.day {
+		if err := p.flush(ctx); err != nil {
+			return err
+		}
+	}
+	p.b.day = day
+	now := time.Now()
+	p.b.mark(it.partition, it.offset, it.epoch, now)
+
+	var attrs []byte
+	var rec *kgo.Record
+	if it.reason == "" && it.hook != nil {
+		p.guard(it, func() {
+			var ok bool
+			p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0], &p.lim)
+			if ok {
+				attrs = p.attrBuf
+				rec = p.eventRecord(it, attrs) // nil, and the item failed, when the event is too large
+			}
+		})
+		if it.reason != "" {
+			attrs, rec = nil, nil
+		}
+	}
+	success := it.reason == ""
+	attrStr := string(attrs)
+	if it.healOnly {
+		if success {
+			p.appendEventRow(it, attrStr)
+		} else {
+			p.log.Warn("request logged as success no longer processes; its events row is not rebuilt",
+				"request_id", it.requestID, "reason", it.reason, "partition", it.partition, "offset", it.offset)
+		}
+		return p.maybeFlush(ctx)
+	}
+	if success {
+		p.appendEventRow(it, attrStr)
+		p.b.fire = append(p.b.fire, fireRecord{rec: rec, activity: len(p.b.activity), event: len(p.b.events) - 1})
+	}
+	p.trackStreak(ctx, it)
+
+	row := activityRow{
+		projectID:     uint64(it.projectID),
+		webhookID:     it.webhookID,
+		requestID:     it.requestID,
+		receivedAt:    time.UnixMilli(it.receivedMs).UTC(),
+		receivedMs:    uint64(it.receivedMs),
+		processedMs:   uint64(now.UnixMilli()),
+		status:        statusFailed,
+		reason:        it.reason,
+		edgeStatus:    it.edgeStatus,
+		payload:       bytesString(it.body),
+		payloadBytes:  it.bodyBytes,
+		detail:        strings.Join(it.detail, "; "),
+		configVersion: uint64(max(it.configVersion, 0)),
+		partition:     it.partition,
+		offset:        it.offset,
+	}
+	if it.truncated {
+		row.truncated = 1
+	}
+	if it.hook != nil {
+		h := it.hook.hook
+		row.identifierKind = string(h.Identify.Kind)
+		row.identifierValue = it.identValue
+		row.eventName = h.EventName
+	}
+	if it.found {
+		row.userID, row.hwid = it.subject.UserID, it.subject.HWID
+	}
+	if success {
+		row.status = statusSuccess
+		row.attributes = attrStr
+	}
+	p.b.bytes += len(it.body) + 2*len(attrs)
+	p.b.activity = append(p.b.activity, row)
+	p.b.noteOffset(tableActivity, it.partition, it.offset)
+	return p.maybeFlush(ctx)
+}
+
+func (p *processor) maybeFlush(ctx context.Context) error {
+	if p.b.rows() >= p.cfg.BatchRows || p.b.bytes >= p.cfg.BatchBytes {
+		return p.flush(ctx)
+	}
+	return nil
+}
+
+// guard runs f, the part of an item's processing that reads its payload. A panic there (a defect in
+// parsing or coercion that some input reaches) fails that item with processing_error and is counted,
+// instead of crashing the pipeline on the same record at every restart.
+func (p *processor) guard(it *item, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.m.panics.Inc()
+			it.fail(wire.ReasonProcessingError, "internal error while processing this request: %v", r)
+			p.log.Error("panic while processing a request; it fails with processing_error", "panic", r,
+				"stack", string(debug.Stack()), "webhook_id", it.webhookID, "partition", it.partition, "offset", it.offset)
+		}
+	}()
+	f()
+}
+
+// appendEventRow adds the events row of a successful item.
+func (p *processor) appendEventRow(it *item, attrStr string) {
+	h := it.hook.hook
+	kind, subject := subjectOf(h.Identify.Kind, it.subject)
+	p.b.events = append(p.b.events, eventRow{
+		projectID:   uint64(it.projectID),
+		subjectKind: kind,
+		subject:     subject,
+		occurredAt:  time.UnixMilli(it.receivedMs).UTC(),
+		eventID:     it.requestID,
+		eventName:   h.EventName,
+		webhookID:   h.PublicID,
+		userID:      it.subject.UserID,
+		hwid:        it.subject.HWID,
+		hwids:       it.subject.HWIDs,
+		attributes:  attrStr,
+		receivedMs:  uint64(it.receivedMs),
+		partition:   it.partition,
+		offset:      it.offset,
+	})
+	p.b.noteOffset(tableEvents, it.partition, it.offset)
+}
+
+// eventRecord builds the webhooks.events record of an item that maps, or fails the item with
+// event_too_large and returns nil when the value would be over max_event_bytes: such a record would
+// be refused by Kafka for ever. The record's bytes come from an arena and the record from a slab:
+// firing costs no allocation of its own on the hot path.
+func (p *processor) eventRecord(it *item, attrs []byte) *kgo.Record {
+	h := it.hook.hook
+	_, subject := subjectOf(h.Identify.Kind, it.subject)
+	a := &p.arena
+	start := len(a.buf)
+	a.buf = wire.AppendUUID(a.buf, it.requestID)
+	eventID := a.buf[start:len(a.buf):len(a.buf)]
+	valueAt := len(a.buf)
+	kind, _ := subjectOf(h.Identify.Kind, it.subject)
+	a.buf = wire.AppendEvent(a.buf, &wire.EventFields{
+		ID: it.requestID, Name: h.EventName, ProjectID: it.projectID, WebhookID: h.PublicID,
+		SubjectKind: kind, IdentifiedBy: string(h.Identify.Kind), UserID: it.subject.UserID,
+		HWID: it.subject.HWID, HWIDs: it.subject.HWIDs, Attributes: attrs, ReceivedMs: it.receivedMs,
+	})
+	if size := len(a.buf) - valueAt; size > p.lim.EventBytes {
+		a.buf = a.buf[:start]
+		it.fail(wire.ReasonEventTooLarge, "the event is %d bytes, more than %d", size, p.lim.EventBytes)
+		return nil
+	}
+	val := a.buf[valueAt:len(a.buf):len(a.buf)]
+	rec := a.record()
+	*rec = kgo.Record{
+		Topic:   p.eventsTopic,
+		Key:     stringBytes(subject),
+		Value:   val,
+		Headers: a.headers(2),
+	}
+	rec.Headers[0] = kgo.RecordHeader{Key: wire.HeaderEventID, Value: eventID}
+	rec.Headers[1] = kgo.RecordHeader{Key: wire.HeaderEventName, Value: stringBytes(h.EventName)}
+	a.fit()
+	return rec
+}
+
+// Auth-failure streaks. Records of one webhook share a partition (key = webhook id), so offset order is
+// the order the edge saw them in and the streak is tracked per partition. Authenticated requests
+// (accepted, invalid_json, payload_too_large: the edge checks the secret before the body) end a streak;
+// webhook_disabled neither counts nor ends one; a secret rotation after the streak began restarts it.
+// The notification fires once, when the streak reaches AuthFailureStreak, and again only after a reset.
+
+const notificationKind = "auth_failures"
+
+func authMessage(webhookID string, n int) string {
+	return fmt.Sprintf("%d consecutive requests to webhook %s were rejected: the Authorization header is missing or does not match the secret. Update the secret in the sending service; the webhook keeps accepting requests.", n, webhookID)
+}
+
+func (p *processor) trackStreak(ctx context.Context, it *item) {
+	st := p.parts[it.partition]
+	if st == nil {
+		return
+	}
+	switch it.outcome {
+	case wire.OutcomeAccepted, wire.OutcomeInvalidJSON, wire.OutcomePayloadTooLarge:
+		delete(st.streaks, it.webhookID)
+	case wire.OutcomeAuthRejected:
+		s := st.streaks[it.webhookID]
+		if s == nil {
+			if len(st.streaks) > 100_000 {
+				clear(st.streaks) // bound memory against a flood of ids; streaks restart
+			}
+			s = &streak{}
+			st.streaks[it.webhookID] = s
+		}
+		if s.count > 0 {
+			// The cache answers from memory; when it cannot, the streak just goes on.
+			if h, err := p.hooks.Get(ctx, it.webhookID); err == nil && h.SecretRotatedAt.UnixMilli() > s.startMs {
+				*s = streak{}
+			}
+		}
+		if s.count == 0 {
+			s.startMs = it.receivedMs
+		}
+		s.count++
+		if s.count >= p.cfg.AuthFailureStreak && !s.notified {
+			s.notified = true
+			p.addNotification(Notification{
+				ProjectID: it.projectID,
+				WebhookID: it.webhookID,
+				ID:        notificationID(it.requestID),
+				Kind:      notificationKind,
+				CreatedAt: time.UnixMilli(it.receivedMs).UTC(),
+				Message:   authMessage(it.webhookID, s.count),
+				partition: it.partition,
+				offset:    it.offset,
+			})
+		}
+	}
+}
+
+func (p *processor) addNotification(n Notification) {
+	if st := p.parts[n.partition]; st != nil && n.offset <= st.hwm[tableNotifications] {
+		return
+	}
+	p.b.notes = append(p.b.notes, n)
+	p.b.noteOffset(tableNotifications, n.partition, n.offset)
+	p.m.notifications.Inc()
+}
