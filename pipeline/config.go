@@ -24,7 +24,7 @@ type Config struct {
 	// them back. Heartbeats run beside the processing, so slow batches do not count against it. Default
 	// 15s (Kafka's own default is 45s); the broker accepts 6s..30m.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
-	// BatchRows flushes a partition's batch to ClickHouse at this many rows. Default 10000. Larger batches
+	// BatchRows flushes the batch (the rows of every assigned partition) to ClickHouse at this many rows. Default 10000. Larger batches
 	// insert more efficiently but hold more memory per partition.
 	BatchRows int `yaml:"batch_rows"`
 	// BatchBytes flushes the batch when the payloads it holds reach this many bytes, whatever BatchRows

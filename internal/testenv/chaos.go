@@ -11,7 +11,7 @@ import (
 
 // Chaos tests stop or kill a real service of the shared local stack, which would break every other test
 // running at the same time. They are named TestChaos… and run only when INLET_CHAOS=1: `make test` runs
-// them in a second stage, one package at a time (go test -p 1 -run Chaos), after the main suite.
+// them in a stage of their own, one package at a time (go test -p 1 -run Chaos), before the main suite.
 func RequireChaos(t testing.TB) {
 	t.Helper()
 	if os.Getenv("INLET_CHAOS") != "1" {
