@@ -38,7 +38,7 @@ test: up ## the chaos stage (tests that stop a service, one package at a time), 
 test-unit: ## tests that need no service
 	$(GO) test -count=1 -short ./...
 
-test-integration: up ## same as test: integration tests are part of the suite
+test-integration: up ## the whole suite without the chaos stage (integration tests are part of it)
 	$(GO) test -count=1 -timeout 20m ./...
 
 bench: up build ## the bench suite: max, latency, ceiling and peer ratios, correctness → bench/results/latest/REPORT.md (BENCH_FLAGS="-scale 2 -run seed")
