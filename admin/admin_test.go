@@ -70,7 +70,7 @@ func newEnvWith(t *testing.T, set func(*Config)) *env {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := Defaults()
 	set(&cfg)
-	srv := New(cfg, Deps{Log: log, Registry: prometheus.NewRegistry(), Projects: projects,
+	srv := New(cfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Projects: projects,
 		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: activity.NewReader(ch)})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

@@ -112,7 +112,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	edge, err := ingestor.New(icfg, ingestor.Deps{Hooks: cache, Producer: producer, Topic: kcfg.RequestsTopic, Registerer: reg, Log: log})
+	edge, err := ingestor.New(icfg, ingestor.Deps{Hooks: cache, Producer: producer, Topic: kcfg.RequestsTopic, Registry: reg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func newStack(t *testing.T) *stack {
 	}
 	acfg := Defaults()
 	acfg.PublicBaseURL = "http://" + ln.Addr().String()
-	srv := New(acfg, Deps{Log: log, Registry: prometheus.NewRegistry(), Projects: projects, Webhooks: store,
+	srv := New(acfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Projects: projects, Webhooks: store,
 		Directory: dir, Activity: activity.NewReader(ch)})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

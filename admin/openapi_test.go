@@ -37,7 +37,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 			inSpec = append(inSpec, strings.ToUpper(method)+" "+path)
 		}
 	}
-	s := New(Defaults(), Deps{Log: testenv.Logger(), Registry: prometheus.NewRegistry()})
+	s := New(Defaults(), Deps{Logger: testenv.Logger(), Registry: prometheus.NewRegistry()})
 	var inRouter []string
 	for _, r := range s.routes {
 		inRouter = append(inRouter, r.method+" "+r.path)

@@ -20,7 +20,9 @@ import (
 
 // Deps are the stores and services the admin process serves from.
 type Deps struct {
-	Log       *slog.Logger
+	// Logger receives the API's logs; nil discards them.
+	Logger *slog.Logger
+	// Registry gets the API's metrics; nil registers them on a registry of their own.
 	Registry  prometheus.Registerer
 	Projects  *project.Store
 	Webhooks  *webhook.Store
@@ -57,8 +59,14 @@ type Server struct {
 
 // New builds the API and console handlers.
 func New(cfg Config, d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
 	a := &api{
-		log:           d.Log,
+		log:           d.Logger,
 		projects:      d.Projects,
 		webhooks:      d.Webhooks,
 		directory:     d.Directory,
@@ -71,7 +79,7 @@ func New(cfg Config, d Deps) *Server {
 		limiter:           newAuthLimiter(cfg),
 		trustForwardedFor: cfg.TrustForwardedFor,
 	}
-	s := &Server{cfg: cfg, log: d.Log, api: a}
+	s := &Server{cfg: cfg, log: d.Logger, api: a}
 	s.routes = []route{
 		{"GET", "/api/v1/project", a.getProject},
 		{"PATCH", "/api/v1/project", a.patchProject},

@@ -35,7 +35,7 @@ func benchConfig() Config {
 // BenchmarkHandler is the request path of an accepted request, from the parsed request to the 202, with
 // a producer that acknowledges at once: what the edge itself costs per request (target 0 allocs/op).
 func BenchmarkHandler(b *testing.B) {
-	s, err := New(benchConfig(), Deps{Hooks: tableHooks(), Producer: &fakeProducer{inline: true}, Topic: "requests", Registerer: newReg(), Log: testLog()})
+	s, err := New(benchConfig(), Deps{Hooks: tableHooks(), Producer: &fakeProducer{inline: true}, Topic: "requests", Registry: newReg(), Logger: testLog()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func runNull(b *testing.B, rate int) float64 {
 
 // runEdge serves the load with the edge producing to prod.
 func runEdge(b *testing.B, cfg Config, prod Producer, topic string, rate int) loadReport {
-	s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: prod, Topic: topic, Registerer: newReg(), Log: testLog()})
+	s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: prod, Topic: topic, Registry: newReg(), Logger: testLog()})
 	if err != nil {
 		b.Fatal(err)
 	}

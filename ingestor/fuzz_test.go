@@ -30,7 +30,7 @@ func FuzzHandler(f *testing.F) {
 	cfg := testConfig()
 	cfg.RateBurst = 50
 	cfg.RatePerWebhook = 10
-	s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: &fakeProducer{}, Topic: "requests", Registerer: newReg(), Log: testLog()})
+	s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: &fakeProducer{}, Topic: "requests", Registry: newReg(), Logger: testLog()})
 	if err != nil {
 		f.Fatal(err)
 	}

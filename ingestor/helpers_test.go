@@ -176,7 +176,7 @@ func startEdgeOn(t testing.TB, cfg Config, hooks Hooks, prod Producer, topic str
 func startEdgeLogging(t testing.TB, cfg Config, hooks Hooks, prod Producer, topic string, log *slog.Logger) *edge {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := New(cfg, Deps{Hooks: hooks, Producer: prod, Topic: topic, Registerer: reg, Log: log})
+	s, err := New(cfg, Deps{Hooks: hooks, Producer: prod, Topic: topic, Registry: reg, Logger: log})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

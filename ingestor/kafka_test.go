@@ -190,7 +190,7 @@ func sendLoad(addr string, n int, stop <-chan struct{}, l *loadResult) *sync.Wai
 func TestKafkaGracefulShutdownUnderLoad(t *testing.T) {
 	cfg := testConfig()
 	kcfg, cl := realProducer(t, cfg)
-	s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: cl, Topic: kcfg.RequestsTopic, Registerer: newReg(), Log: testLog()})
+	s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: cl, Topic: kcfg.RequestsTopic, Registry: newReg(), Logger: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

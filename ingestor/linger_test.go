@@ -25,7 +25,7 @@ import (
 func startTCPEdge(t testing.TB, cfg Config, hooks Hooks, prod Producer) (*edge, string) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := New(cfg, Deps{Hooks: hooks, Producer: prod, Topic: "requests", Registerer: reg, Log: testenv.Logger()})
+	s, err := New(cfg, Deps{Hooks: hooks, Producer: prod, Topic: "requests", Registry: reg, Logger: testenv.Logger()})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -32,9 +32,10 @@ type Deps struct {
 	Producer Producer
 	// Topic receives the records (kafka.Config.RequestsTopic).
 	Topic string
-	// Registerer gets the edge's metrics.
-	Registerer prometheus.Registerer
-	Log        *slog.Logger
+	// Registry gets the edge's metrics; nil registers them on a registry of their own.
+	Registry prometheus.Registerer
+	// Logger receives the edge's logs; nil discards them.
+	Logger *slog.Logger
 }
 
 // Server is the public edge. Build it with New and run it with Run or Serve, once.
@@ -70,33 +71,39 @@ type Server struct {
 	lookupLog, produceLog, serverLog throttle
 }
 
-// New builds the edge. It registers its metrics on d.Registerer, so build one Server per registry.
+// New builds the edge. It registers its metrics on d.Registry, so build one Server per registry.
 func New(cfg Config, d Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ingestor config: %w", err)
 	}
-	if d.Hooks == nil || d.Producer == nil || d.Topic == "" || d.Registerer == nil || d.Log == nil {
-		return nil, errors.New("ingestor: Hooks, Producer, Topic, Registerer and Log are all required")
+	if d.Hooks == nil || d.Producer == nil || d.Topic == "" {
+		return nil, errors.New("ingestor: Hooks, Producer and Topic are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{
 		cfg:      cfg,
 		hooks:    d.Hooks,
 		producer: d.Producer,
 		topic:    d.Topic,
-		log:      d.Log,
+		log:      d.Logger,
 		states:   newHookStates(cfg.MaxTrackedWebhooks),
 		heads:    newChunkedHeads(cfg.MaxConns, cfg.ReadTimeout),
 	}
 	s.lookupLog.every, s.produceLog.every, s.serverLog.every = 5*time.Second, 5*time.Second, 10*time.Second
 	s.retryAfter = strconv.AppendInt(nil, int64(max(1, math.Ceil(cfg.RetryAfter.Seconds()))), 10)
 	s.lookupCtx, s.cancelLookups = context.WithCancel(context.Background())
-	m, err := newMetrics(d.Registerer, s)
+	m, err := newMetrics(d.Registry, s)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
 	s.lingers = newLingerer(cfg, &m.linger)
-	s.conns = newConnLimiter(cfg, s.retryAfter, &m.conns, d.Log)
+	s.conns = newConnLimiter(cfg, s.retryAfter, &m.conns, d.Logger)
 	// The listener enforces MaxConns and MaxConnsPerIP (see connLimiter); fasthttp's own limit,
 	// Concurrency, must never be reached first. A fasthttp worker frees its place a moment after the
 	// connection it served is closed, when the listener may already have admitted the next one, so it

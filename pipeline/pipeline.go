@@ -53,8 +53,10 @@ type Deps struct {
 	Resolver   Resolver
 	// Notifier receives auth-failure notifications after their row is written; nil sends none.
 	Notifier Notifier
+	// Registry gets the pipeline's metrics; nil registers them on a registry of their own.
 	Registry prometheus.Registerer
-	Logger   *slog.Logger
+	// Logger receives the pipeline's logs; nil discards them.
+	Logger *slog.Logger
 	// Failpoint, if set, is called at the named points of a flush (tests only).
 	Failpoint func(name string)
 	// KafkaOpts are appended to the consumer client's options (tests: faster rebalances).

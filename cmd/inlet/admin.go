@@ -48,7 +48,7 @@ func runAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, _ []str
 		return err
 	}
 	srv := admin.New(cfg.Admin, admin.Deps{
-		Log:       log,
+		Logger:    log,
 		Registry:  reg,
 		Projects:  project.NewStore(pool),
 		Webhooks:  webhook.NewStore(pool, sealer),

@@ -45,11 +45,11 @@ func runIngestor(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	}()
 
 	edge, err := ingestor.New(cfg.Ingestor, ingestor.Deps{
-		Hooks:      cp.hooks,
-		Producer:   cl,
-		Topic:      cfg.Kafka.RequestsTopic,
-		Registerer: reg,
-		Log:        log,
+		Hooks:    cp.hooks,
+		Producer: cl,
+		Topic:    cfg.Kafka.RequestsTopic,
+		Registry: reg,
+		Logger:   log,
 	})
 	if err != nil {
 		return err
