@@ -579,7 +579,13 @@ func (s *scanner) str(i int) (int, bool, bool) {
 		// Eight bytes at a time while they are plain. m flags a byte below 0x20 (its subtraction
 		// borrows), '"' or '\' (a zero byte of the xor borrows) and one from 0x80 (its own high bit).
 		// A borrow only carries into higher bytes, so the lowest flag is always a special byte.
-		for i+8 <= len(b) {
+		for n := 0; i+8 <= len(b); n++ {
+			if n == 4 {
+				// 32 plain bytes: a long string. Find its end with the runtime's vectorised search
+				// instead, and check what comes before with the lighter test of printable ASCII.
+				i = plainRun(b, i)
+				break
+			}
 			w := binary.LittleEndian.Uint64(b[i:])
 			q, bs := w^(ones*'"'), w^(ones*'\\')
 			m := ((w-ones*0x20)&^w | (q-ones)&^q | (bs-ones)&^bs | w) & highs
@@ -614,6 +620,34 @@ func (s *scanner) str(i int) (int, bool, bool) {
 			i++
 		}
 	}
+}
+
+// plainRun returns the end of the plain bytes of a string from i: the offset of its closing quote, of a
+// backslash, or of a byte outside printable ASCII (or the last few bytes of b, left to str).
+func plainRun(b []byte, i int) int {
+	run := b[i:]
+	if j := bytes.IndexByte(run, '"'); j >= 0 {
+		run = run[:j]
+	}
+	if j := bytes.IndexByte(run, '\\'); j >= 0 {
+		run = run[:j]
+	}
+	// Below 0x20 borrows, from 0x80 has its high bit: the lowest flag is the first such byte.
+	j := 0
+	for ; j+32 <= len(run); j += 32 {
+		w0, w1 := binary.LittleEndian.Uint64(run[j:]), binary.LittleEndian.Uint64(run[j+8:])
+		w2, w3 := binary.LittleEndian.Uint64(run[j+16:]), binary.LittleEndian.Uint64(run[j+24:])
+		if ((w0-ones*0x20)|w0|(w1-ones*0x20)|w1|(w2-ones*0x20)|w2|(w3-ones*0x20)|w3)&highs != 0 {
+			break
+		}
+	}
+	for ; j+8 <= len(run); j += 8 {
+		w := binary.LittleEndian.Uint64(run[j:])
+		if m := ((w - ones*0x20) | w) & highs; m != 0 {
+			return i + j + bits.TrailingZeros64(m)>>3
+		}
+	}
+	return i + j
 }
 
 // escape checks the escape whose backslash is at i and returns the offset after it.
