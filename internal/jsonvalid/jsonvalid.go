@@ -22,12 +22,15 @@
 // numbers are not held to float64's range and precision (the pipeline reads a number as its text); the
 // top-level value may be a scalar (I-JSON §4.1 only recommends an object or array).
 //
-// Validate reads the body once, left to right. The names of an object are compared with each other
-// directly while it has at most 16, and go into a hash set (hash/maphash, randomly seeded) from the
-// 17th, so that the work stays linear even for one object of 100k names in a 1 MiB body. Containers,
-// names and the set live in pooled scanners: a valid body costs no allocation unless its objects hold
-// more than about 2000 names in all past their 16th, when the set grows beyond what the pool keeps
-// (16 bytes a slot, at least two slots a name: at most 8 MiB for the ~175k names a 1 MiB body holds).
+// Validate reads the body once, left to right, eight bytes at a time inside strings (a long string's end
+// is found first with the runtime's vectorised bytes.IndexByte, then its bytes are checked up to there,
+// so they are read at most three times, each time sequentially). The names of an object are compared with
+// each other directly while it has at most 16, and go into a hash set (hash/maphash, randomly seeded)
+// from the 17th, so that the work stays linear even for one object of 100k names in a 1 MiB body.
+// Containers, names and the set live in pooled scanners: a valid body costs no allocation unless its
+// objects hold more than about 2000 names in all past their 16th, when the set grows beyond what the pool
+// keeps (16 bytes a slot, at least two slots a name: at most 8 MiB for the ~175k names a 1 MiB body
+// holds).
 package jsonvalid
 
 import (
@@ -579,7 +582,13 @@ func (s *scanner) str(i int) (int, bool, bool) {
 		// Eight bytes at a time while they are plain. m flags a byte below 0x20 (its subtraction
 		// borrows), '"' or '\' (a zero byte of the xor borrows) and one from 0x80 (its own high bit).
 		// A borrow only carries into higher bytes, so the lowest flag is always a special byte.
-		for i+8 <= len(b) {
+		for n := 0; i+8 <= len(b); n++ {
+			if n == 4 {
+				// 32 plain bytes: a long string. Find its end with the runtime's vectorised search
+				// instead, and check what comes before with the lighter test of printable ASCII.
+				i = plainRun(b, i)
+				break
+			}
 			w := binary.LittleEndian.Uint64(b[i:])
 			q, bs := w^(ones*'"'), w^(ones*'\\')
 			m := ((w-ones*0x20)&^w | (q-ones)&^q | (bs-ones)&^bs | w) & highs
@@ -614,6 +623,34 @@ func (s *scanner) str(i int) (int, bool, bool) {
 			i++
 		}
 	}
+}
+
+// plainRun returns the end of the plain bytes of a string from i: the offset of its closing quote, of a
+// backslash, or of a byte outside printable ASCII (or the last few bytes of b, left to str).
+func plainRun(b []byte, i int) int {
+	run := b[i:]
+	if j := bytes.IndexByte(run, '"'); j >= 0 {
+		run = run[:j]
+	}
+	if j := bytes.IndexByte(run, '\\'); j >= 0 {
+		run = run[:j]
+	}
+	// Below 0x20 borrows, from 0x80 has its high bit: the lowest flag is the first such byte.
+	j := 0
+	for ; j+32 <= len(run); j += 32 {
+		w0, w1 := binary.LittleEndian.Uint64(run[j:]), binary.LittleEndian.Uint64(run[j+8:])
+		w2, w3 := binary.LittleEndian.Uint64(run[j+16:]), binary.LittleEndian.Uint64(run[j+24:])
+		if ((w0-ones*0x20)|w0|(w1-ones*0x20)|w1|(w2-ones*0x20)|w2|(w3-ones*0x20)|w3)&highs != 0 {
+			break
+		}
+	}
+	for ; j+8 <= len(run); j += 8 {
+		w := binary.LittleEndian.Uint64(run[j:])
+		if m := ((w - ones*0x20) | w) & highs; m != 0 {
+			return i + j + bits.TrailingZeros64(m)>>3
+		}
+	}
+	return i + j
 }
 
 // escape checks the escape whose backslash is at i and returns the offset after it.

@@ -352,3 +352,20 @@ func BenchmarkValidate(b *testing.B) {
 		})
 	}
 }
+
+// TestValidateLongStrings puts each kind of byte a string may or may not hold at every position of
+// strings long enough for the long-run path (and short enough not to be), and checks against jsontext.
+func TestValidateLongStrings(t *testing.T) {
+	for _, ins := range []string{"\"", "\\n", "\\u00e9", "\\ud83d\\ude80", "\\ud800", "\n", "\x1f", "\x7f", "é", "🚀", "\xff", "\xe9", "\\q"} {
+		for n := 24; n <= 80; n++ {
+			for at := 0; at <= n; at++ {
+				str := strings.Repeat("a", at) + ins + strings.Repeat("b", n-at)
+				b := []byte(`{"k":"` + str + `"}`)
+				err := Validate(b, 64)
+				if theirs := jsontext.Value(b).IsValid(); (err == nil) != theirs {
+					t.Fatalf("Validate(%q) = %v; jsontext valid = %v", b, err, theirs)
+				}
+			}
+		}
+	}
+}
