@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -159,7 +160,7 @@ func (a *api) history(kind activity.SubjectKind, param string) handlerFunc {
 		// answers its history, empty or not.
 		var err error
 		if kind == activity.SubjectUser {
-			_, err = a.directory.Lookup(r.Context(), hq.ProjectID, webhook.ByUserID, hq.Subject)
+			_, err = a.directory.Lookup(r.Context(), hq.ProjectID, identify.ByUserID, hq.Subject)
 		} else {
 			_, err = a.directory.GetDevice(r.Context(), hq.ProjectID, hq.Subject)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/inlet-dev/inlet/ingestor"
 	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
@@ -720,7 +721,7 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// Another project's webhook: unreachable by URL manipulation.
 	other, _, err := st.hooks.Create(ctx, st.projB, webhook.WebhookInput{Name: "B's hook", EventName: mustEvent(t, st.hooks, st.projB),
-		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"}})
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}})
 	if err != nil {
 		t.Fatal(err)
 	}

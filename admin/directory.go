@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/inlet-dev/inlet/internal/directory"
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/identify"
 )
 
 // directoryErrors maps the user directory's errors to statuses.
@@ -112,7 +112,7 @@ func (a *api) deleteDevice(_ http.ResponseWriter, r *http.Request) (int, any, er
 // GET /api/v1/lookup?kind=email&value=jane@example.com.
 func (a *api) lookup(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	q := r.URL.Query()
-	kind := webhook.IdentifyKind(q.Get("kind"))
+	kind := identify.Kind(q.Get("kind"))
 	var fields []FieldError
 	if !kind.Valid() {
 		fields = append(fields, FieldError{"kind", "must be user_id, email, phone or hwid"})

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -612,7 +613,7 @@ func (p *Pipeline) hook(ctx context.Context, it *item) (*compiledHook, error) {
 
 type resolveKey struct {
 	project int64
-	kind    webhook.IdentifyKind
+	kind    identify.Kind
 }
 
 // resolve asks the directory once per project and identifier kind for the whole poll.
@@ -672,11 +673,11 @@ func (p *Pipeline) resolve(ctx context.Context, items []item) error {
 	return nil
 }
 
-func kindLabel(k webhook.IdentifyKind) string {
+func kindLabel(k identify.Kind) string {
 	switch k {
-	case webhook.ByHWID:
+	case identify.ByHWID:
 		return "device"
-	case webhook.ByUserID:
+	case identify.ByUserID:
 		return "user id"
 	}
 	return "user " + string(k)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -118,7 +119,7 @@ func TestHostileRequestsThroughTheStack(t *testing.T) {
 			ms = append(ms, webhook.Mapping{Attribute: a.Name, Field: field(a)})
 		}
 		wh, sec, err := ws.Create(ctx, p.ID, webhook.WebhookInput{Name: name, EventID: ev.ID,
-			Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"}, Mappings: ms})
+			Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}, Mappings: ms})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,10 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
-	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // national is written without a country code, and possible in every region these tests use.
@@ -66,7 +66,7 @@ func (e *regionEnv) resolver(t *testing.T, cfg directory.Config, listen bool) *d
 
 func resolvePhone(t *testing.T, r *directory.Resolver, projectID int64, value string) string {
 	t.Helper()
-	got, err := r.Resolve(context.Background(), projectID, webhook.ByPhone, []string{value})
+	got, err := r.Resolve(context.Background(), projectID, identify.ByPhone, []string{value})
 	if err != nil {
 		t.Fatalf("Resolve(%d, phone, %q): %v", projectID, value, err)
 	}
@@ -95,7 +95,7 @@ func TestPhoneRegionPerProject(t *testing.T) {
 		if err != nil || u.Phone != tc.want {
 			t.Fatalf("%s: UpsertUser(phone %q) = %+v, %v; want phone %s", tc.name, national, u, err, tc.want)
 		}
-		p, err := e.dir.Lookup(ctx, ids[i], webhook.ByPhone, national)
+		p, err := e.dir.Lookup(ctx, ids[i], identify.ByPhone, national)
 		if err != nil || p.UserID != tc.name {
 			t.Errorf("%s: Lookup(phone %q) = %+v, %v; want user %q", tc.name, national, p, err, tc.name)
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/identify"
 )
 
 // Store reads and writes a project's users and devices. It is safe for concurrent use.
@@ -236,10 +236,10 @@ type Profile struct {
 // user or any device carrying that user id, email case-insensitively, phone after normalisation to
 // E.164, hwid exactly. ErrNotFound when nothing matches; *ValidationError for a phone that cannot be
 // normalised or an unknown kind.
-func (s *Store) Lookup(ctx context.Context, projectID int64, kind webhook.IdentifyKind, value string) (Profile, error) {
+func (s *Store) Lookup(ctx context.Context, projectID int64, kind identify.Kind, value string) (Profile, error) {
 	var p Profile
 	switch kind {
-	case webhook.ByUserID:
+	case identify.ByUserID:
 		u, err := s.GetUser(ctx, projectID, value)
 		switch {
 		case err == nil:
@@ -248,10 +248,10 @@ func (s *Store) Lookup(ctx context.Context, projectID int64, kind webhook.Identi
 			return Profile{}, err
 		}
 		p.UserID = value
-	case webhook.ByEmail, webhook.ByPhone:
+	case identify.ByEmail, identify.ByPhone:
 		q := `SELECT user_id, email, phone, created_at, updated_at FROM users
 WHERE project_id = $1 AND lower(email) = lower($2) AND email <> ''`
-		if kind == webhook.ByPhone {
+		if kind == identify.ByPhone {
 			region, err := s.phoneRegion(ctx, projectID)
 			if err != nil {
 				return Profile{}, err
@@ -273,7 +273,7 @@ WHERE project_id = $1 AND phone = $2 AND phone <> ''`
 			return Profile{}, fmt.Errorf("look up %s in project %d: %w", kind, projectID, err)
 		}
 		p.User, p.UserID = &u, u.UserID
-	case webhook.ByHWID:
+	case identify.ByHWID:
 		d, err := s.GetDevice(ctx, projectID, value)
 		if err != nil {
 			return Profile{}, err

@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/testenv"
-	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // env is one test's slice of the real PostgreSQL: a fresh database with two projects.
@@ -104,9 +104,9 @@ func TestStoreCRUDAndIsolation(t *testing.T) {
 		t.Fatalf("ListDevices from another project: got %v, %v; want none", ds, err)
 	}
 	for _, k := range []struct {
-		kind webhook.IdentifyKind
+		kind identify.Kind
 		v    string
-	}{{webhook.ByUserID, "42"}, {webhook.ByEmail, "jane@new.example"}, {webhook.ByHWID, "hw-1"}} {
+	}{{identify.ByUserID, "42"}, {identify.ByEmail, "jane@new.example"}, {identify.ByHWID, "hw-1"}} {
 		_, err = s.Lookup(ctx, e.p2, k.kind, k.v)
 		wantErrIs(t, fmt.Sprintf("Lookup %s from another project", k.kind), err, ErrNotFound)
 	}
@@ -161,7 +161,7 @@ func TestEmailCaseInsensitive(t *testing.T) {
 	s := e.store
 	mustUser(t, s, e.p1, User{UserID: "jane", Email: "Jane.Doe@Example.com"})
 
-	p, err := s.Lookup(ctx, e.p1, webhook.ByEmail, "jane.doe@EXAMPLE.COM")
+	p, err := s.Lookup(ctx, e.p1, identify.ByEmail, "jane.doe@EXAMPLE.COM")
 	if err != nil || p.UserID != "jane" || p.User == nil || p.User.Email != "Jane.Doe@Example.com" {
 		t.Fatalf("Lookup by email in another case: got %+v, %v; want jane with the email as stored", p, err)
 	}
@@ -187,7 +187,7 @@ func TestPhoneNormalisedOnWriteAndLookup(t *testing.T) {
 		t.Fatalf("stored phone: got %q; want +15551234567", u.Phone)
 	}
 	for _, spelling := range []string{"+1 555 123 4567", "001-555-123-4567", "555.123.4567", "+15551234567"} {
-		p, err := s.Lookup(ctx, e.p1, webhook.ByPhone, spelling)
+		p, err := s.Lookup(ctx, e.p1, identify.ByPhone, spelling)
 		if err != nil || p.UserID != "bob" {
 			t.Errorf("Lookup by phone %q: got %+v, %v; want bob", spelling, p, err)
 		}
@@ -197,7 +197,7 @@ func TestPhoneNormalisedOnWriteAndLookup(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Field != "phone" {
 		t.Fatalf("UpsertUser with bob's phone spelled differently: got %v; want a conflict on phone", err)
 	}
-	_, err = s.Lookup(ctx, e.p1, webhook.ByPhone, "not a phone")
+	_, err = s.Lookup(ctx, e.p1, identify.ByPhone, "not a phone")
 	wantErrIs(t, "Lookup by an unparsable phone", err, ErrInvalid)
 }
 
@@ -212,20 +212,20 @@ func TestLookupKinds(t *testing.T) {
 	mustDevice(t, s, e.p1, Device{HWID: "c", UserID: "devices-only"})
 
 	tests := []struct {
-		kind       webhook.IdentifyKind
+		kind       identify.Kind
 		value      string
 		wantUser   string
 		wantRow    bool // a users row exists
 		wantDevice string
 		wantHWIDs  []string
 	}{
-		{webhook.ByUserID, "u1", "u1", true, "", []string{"a", "b"}},
-		{webhook.ByEmail, "U1@example.com", "u1", true, "", []string{"a", "b"}},
-		{webhook.ByPhone, "0044 20 7946 0958", "u1", true, "", []string{"a", "b"}},
-		{webhook.ByHWID, "b", "u1", true, "b", []string{"a", "b"}},
-		{webhook.ByHWID, "anon", "", false, "anon", []string{"anon"}},
-		{webhook.ByUserID, "devices-only", "devices-only", false, "", []string{"c"}},
-		{webhook.ByHWID, "c", "devices-only", false, "c", []string{"c"}},
+		{identify.ByUserID, "u1", "u1", true, "", []string{"a", "b"}},
+		{identify.ByEmail, "U1@example.com", "u1", true, "", []string{"a", "b"}},
+		{identify.ByPhone, "0044 20 7946 0958", "u1", true, "", []string{"a", "b"}},
+		{identify.ByHWID, "b", "u1", true, "b", []string{"a", "b"}},
+		{identify.ByHWID, "anon", "", false, "anon", []string{"anon"}},
+		{identify.ByUserID, "devices-only", "devices-only", false, "", []string{"c"}},
+		{identify.ByHWID, "c", "devices-only", false, "c", []string{"c"}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s=%s", tt.kind, tt.value), func(t *testing.T) {
@@ -244,9 +244,9 @@ func TestLookupKinds(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []webhook.IdentifyKind{webhook.ByUserID, webhook.ByEmail, webhook.ByPhone, webhook.ByHWID} {
+	for _, k := range []identify.Kind{identify.ByUserID, identify.ByEmail, identify.ByPhone, identify.ByHWID} {
 		v := "nobody"
-		if k == webhook.ByPhone {
+		if k == identify.ByPhone {
 			v = "+15550000000"
 		}
 		_, err := s.Lookup(ctx, e.p1, k, v)
@@ -396,7 +396,7 @@ func TestImportLarge(t *testing.T) {
 		t.Fatalf("second Import: got %+v, %v", res.Failed, err)
 	}
 	t.Logf("re-imported %d unchanged lines in %s", lines, time.Since(start).Round(time.Millisecond))
-	p, err := e.store.Lookup(ctx, e.p1, webhook.ByEmail, "user777@example.com")
+	p, err := e.store.Lookup(ctx, e.p1, identify.ByEmail, "user777@example.com")
 	if err != nil || p.UserID != "user-777" || !slices.Equal(p.HWIDs, []string{"hwid-777"}) {
 		t.Fatalf("Lookup after import: got %+v, %v; want user-777 with hwid-777", p, err)
 	}

@@ -6,6 +6,8 @@ package webhook
 import (
 	"errors"
 	"time"
+
+	"github.com/inlet-dev/inlet/internal/identify"
 )
 
 // AttrType is an event attribute's type, as in the seed platform.
@@ -25,26 +27,6 @@ const (
 func (t AttrType) Valid() bool {
 	switch t {
 	case TypeInteger, TypeString, TypeList, TypeDate, TypeBoolean, TypePrice:
-		return true
-	}
-	return false
-}
-
-// IdentifyKind says how a request's subscriber is matched.
-type IdentifyKind string
-
-// The identifier kinds.
-const (
-	ByUserID IdentifyKind = "user_id"
-	ByEmail  IdentifyKind = "email"
-	ByPhone  IdentifyKind = "phone"
-	ByHWID   IdentifyKind = "hwid"
-)
-
-// Valid reports whether k is one of the identifier kinds.
-func (k IdentifyKind) Valid() bool {
-	switch k {
-	case ByUserID, ByEmail, ByPhone, ByHWID:
 		return true
 	}
 	return false
@@ -87,8 +69,8 @@ type Mapping struct {
 
 // Identify says which payload field holds the subscriber's identifier and what kind it is.
 type Identify struct {
-	Kind  IdentifyKind `json:"kind"`
-	Field string       `json:"field"`
+	Kind  identify.Kind `json:"kind"`
+	Field string        `json:"field"`
 }
 
 // Hook is what the data path needs to know about a webhook: everything to authenticate a request, and

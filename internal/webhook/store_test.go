@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
@@ -51,7 +52,7 @@ func seedInput() WebhookInput {
 	return WebhookInput{
 		Name:      "Shopify orders",
 		EventName: "CheckoutSuccess",
-		Identify:  Identify{Kind: ByUserID, Field: "user_id"},
+		Identify:  Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []Mapping{
 			{Attribute: "email", Field: "email_address"},
 			{Attribute: "total", Field: "price"},
@@ -581,7 +582,7 @@ func TestHook(t *testing.T) {
 	}
 	want := []TypedMapping{{"email", TypeString, "email_address"}, {"total", TypePrice, "price"}, {"order_id", TypeString, "order_number"}}
 	if fmt.Sprint(h.Mappings) != fmt.Sprint(want) || h.EventName != "CheckoutSuccess" || h.ProjectID != f.p1 ||
-		h.Enabled || h.Identify != (Identify{ByUserID, "user_id"}) || h.AcceptsPrevious(time.Now()) {
+		h.Enabled || h.Identify != (Identify{identify.ByUserID, "user_id"}) || h.AcceptsPrevious(time.Now()) {
 		t.Errorf("Hook = %+v; want mappings %v of CheckoutSuccess, disabled, no previous secret", h, want)
 	}
 	if !secret.Match([]byte("Bearer "+sec), h.SecretDigest) {
