@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
@@ -51,7 +52,7 @@ func (a *api) ownsWebhook(r *http.Request, id string) error {
 	if _, ok := n[id]; ok {
 		return nil // deleted, but its activity stays queryable
 	}
-	return errNotFound
+	return domainerr.ErrNotFound
 }
 
 func (a *api) summary(_ http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -91,7 +92,7 @@ func (a *api) listActivity(_ http.ResponseWriter, r *http.Request) (int, any, er
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return 0, nil, invalid("limit", "must be an integer")
+			return 0, nil, domainerr.Invalid("limit", "must be an integer")
 		}
 		eq.Limit = n
 	}
@@ -145,14 +146,14 @@ func (a *api) history(kind activity.SubjectKind, param string) handlerFunc {
 			// RFC 3339 with or without a fraction of a second: the bound is exact to the millisecond.
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				return 0, nil, invalid("before", "must be an RFC 3339 time")
+				return 0, nil, domainerr.Invalid("before", "must be an RFC 3339 time")
 			}
 			hq.Before = t
 		}
 		if v := q.Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return 0, nil, invalid("limit", "must be an integer")
+				return 0, nil, domainerr.Invalid("limit", "must be an integer")
 			}
 			hq.Limit = n
 		}

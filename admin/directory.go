@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 )
 
@@ -113,16 +114,16 @@ func (a *api) deleteDevice(_ http.ResponseWriter, r *http.Request) (int, any, er
 func (a *api) lookup(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	q := r.URL.Query()
 	kind := identify.Kind(q.Get("kind"))
-	var fields []FieldError
+	var v domainerr.ValidationError
 	if !kind.Valid() {
-		fields = append(fields, FieldError{"kind", "must be user_id, email, phone or hwid"})
+		v.Add("kind", "must be user_id, email, phone or hwid")
 	}
 	value := strings.TrimSpace(q.Get("value"))
 	if value == "" || len(value) > 256 {
-		fields = append(fields, FieldError{"value", "must be 1..256 characters"})
+		v.Add("value", "must be 1..256 characters")
 	}
-	if len(fields) > 0 {
-		return 0, nil, &badRequest{fields}
+	if err := v.Err(); err != nil {
+		return 0, nil, err
 	}
 	p, err := a.directory.Lookup(r.Context(), projectID(r.Context()), kind, value)
 	if err != nil {
