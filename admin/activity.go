@@ -10,7 +10,6 @@ import (
 	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
-	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // activityErrors maps the activity reader's errors to statuses.
@@ -42,7 +41,7 @@ func (a *api) ownsWebhook(r *http.Request, id string) error {
 	switch {
 	case err == nil:
 		return nil
-	case !errors.Is(err, webhook.ErrNotFound):
+	case !errors.Is(err, domainerr.ErrNotFound):
 		return err // PostgreSQL unreachable: a 503, not a 404 that says the webhook does not exist
 	}
 	n, err := a.activity.Received(r.Context(), projectID(r.Context()))

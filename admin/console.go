@@ -141,7 +141,7 @@ func (c *console) page(tmpl, title, nav string, load func(r *http.Request, pid i
 		d.Title, d.Page, d.Nav = title, tmpl, nav
 		if load != nil {
 			if err := load(r, sess.projectID, &d); err != nil {
-				if errors.Is(err, domainerr.ErrNotFound) || errors.Is(err, webhook.ErrNotFound) {
+				if errors.Is(err, domainerr.ErrNotFound) {
 					c.renderNotFound(w, d)
 					return
 				}

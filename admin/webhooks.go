@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,22 +11,6 @@ import (
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
-
-// webhookErrors maps the webhook store's errors to statuses.
-func webhookErrors(err error) (int, []FieldError, bool) {
-	var ve *webhook.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return http.StatusBadRequest, fieldErrors(ve.Fields), true
-	case errors.Is(err, webhook.ErrNotFound):
-		return http.StatusNotFound, nil, true
-	case errors.Is(err, webhook.ErrConflict), errors.Is(err, webhook.ErrInUse):
-		return http.StatusConflict, nil, true
-	case errors.Is(err, webhook.ErrVersionMismatch):
-		return http.StatusPreconditionFailed, nil, true
-	}
-	return 0, nil, false
-}
 
 // ifMatch reads the expected version from If-Match (`"3"`, `W/"3"` or `3`); 0 when absent.
 func ifMatch(r *http.Request) (int64, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -36,7 +37,7 @@ func (f *fakeHooks) Get(_ context.Context, id string) (*webhook.Hook, error) {
 	if h, ok := f.m[id]; ok {
 		return h, nil
 	}
-	return nil, fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
+	return nil, fmt.Errorf("webhook %s: %w", id, domainerr.ErrNotFound)
 }
 
 func (f *fakeHooks) put(h *webhook.Hook) {

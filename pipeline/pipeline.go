@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -577,12 +578,12 @@ func (p *Pipeline) hook(ctx context.Context, it *item) (*compiledHook, error) {
 		err := p.retry(ctx, "webhook config", it, func(ctx context.Context) error {
 			var err error
 			h, err = p.deps.Hooks.Get(ctx, it.webhookID)
-			if errors.Is(err, webhook.ErrNotFound) {
+			if errors.Is(err, domainerr.ErrNotFound) {
 				return fmt.Errorf("%w: %w", errPermanent, err)
 			}
 			return err
 		})
-		if errors.Is(err, webhook.ErrNotFound) {
+		if errors.Is(err, domainerr.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {

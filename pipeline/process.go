@@ -21,7 +21,7 @@ import (
 )
 
 // Hooks looks a webhook's configuration up by public id: webhook.Cache in production. It returns an
-// error wrapping webhook.ErrNotFound for a deleted webhook; any other error is taken as temporary and
+// error wrapping domainerr.ErrNotFound for a deleted webhook; any other error is taken as temporary and
 // retried.
 type Hooks interface {
 	Get(ctx context.Context, publicID string) (*webhook.Hook, error)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -23,7 +24,7 @@ func (m mapHooks) Get(_ context.Context, id string) (*webhook.Hook, error) {
 	if h, ok := m[id]; ok {
 		return h, nil
 	}
-	return nil, webhook.ErrNotFound
+	return nil, domainerr.ErrNotFound
 }
 
 type mapResolver map[string]Subject

@@ -4,7 +4,6 @@
 package webhook
 
 import (
-	"errors"
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/identify"
@@ -107,13 +106,3 @@ type TypedMapping struct {
 func (h *Hook) AcceptsPrevious(now time.Time) bool {
 	return !h.PrevSecretUntil.IsZero() && now.Before(h.PrevSecretUntil)
 }
-
-// Sentinel errors of lookups.
-var (
-	// ErrNotFound: no such webhook (or it was deleted), or no such event, in the caller's project. The
-	// edge and the admin API answer 404.
-	ErrNotFound = errors.New("not found")
-	// ErrUnavailable: the config store could not be reached and nothing usable is cached. The edge
-	// answers 503 (fail closed).
-	ErrUnavailable = errors.New("webhook config unavailable")
-)
