@@ -10,23 +10,6 @@ import (
 	"github.com/inlet-dev/inlet/internal/identify"
 )
 
-// directoryErrors maps the user directory's errors to statuses.
-func directoryErrors(err error) (int, []FieldError, bool) {
-	var ve *directory.ValidationError
-	var ce *directory.ConflictError
-	switch {
-	case errors.As(err, &ve):
-		return http.StatusBadRequest, fieldErrors(ve.Fields), true
-	case errors.As(err, &ce):
-		return http.StatusConflict, []FieldError{{Field: ce.Field, Message: "already used by another user"}}, true
-	case errors.Is(err, directory.ErrNotFound):
-		return http.StatusNotFound, nil, true
-	case errors.Is(err, directory.ErrUnavailable):
-		return http.StatusServiceUnavailable, nil, true
-	}
-	return 0, nil, false
-}
-
 // userView is a user with its devices.
 type userView struct {
 	directory.User

@@ -66,7 +66,7 @@ func New(cfg Config, d Deps) *Server {
 		activity:      d.Activity,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
-		mapErr:        []func(error) (int, []FieldError, bool){directoryErrors, activityErrors, projectErrors},
+		mapErr:        []func(error) (int, []FieldError, bool){activityErrors, projectErrors},
 		sessions:      newSessionStore(),
 
 		limiter:           newAuthLimiter(cfg),

@@ -23,7 +23,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
@@ -646,12 +645,12 @@ func (p *Pipeline) resolve(ctx context.Context, items []item) error {
 			found, err = p.deps.Resolver.Resolve(ctx, k.project, k.kind, values)
 			// The directory refusing the question itself (an identifier kind it does not know) is the
 			// records' failure: asking again cannot change the answer.
-			if _, ok := errors.AsType[*directory.ValidationError](err); ok {
+			if _, ok := errors.AsType[*domainerr.ValidationError](err); ok {
 				return fmt.Errorf("%w: %w", errPermanent, err)
 			}
 			return err
 		})
-		refused, _ := errors.AsType[*directory.ValidationError](err)
+		refused, _ := errors.AsType[*domainerr.ValidationError](err)
 		if err != nil && refused == nil {
 			return err
 		}

@@ -5,7 +5,9 @@
 // neither hammers PostgreSQL nor stops when it is briefly unreachable.
 //
 // Every method takes the caller's project id and sees only that project's rows: another project's user
-// answers ErrNotFound, exactly like a user that does not exist.
+// answers domainerr.ErrNotFound, exactly like a user that does not exist. Failures are domainerr's
+// kinds: a *domainerr.ValidationError naming every bad field, a *domainerr.ConflictError for an email or
+// phone number of another user, an *UnavailableError when the Resolver cannot reach PostgreSQL.
 //
 // Identifiers are matched the way senders spell them: emails are stored as given and compared
 // case-insensitively; phone numbers are normalised to E.164 both when written and when looked up, so
@@ -22,21 +24,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
-)
 
-// Sentinel errors. Callers test them with errors.Is; the admin API maps them to HTTP statuses.
-var (
-	// ErrNotFound: no such user or device in the caller's project (or no such project). 404.
-	ErrNotFound = errors.New("not found")
-	// ErrInvalid: the input failed validation; the error is a *ValidationError listing each bad field. 400.
-	ErrInvalid = errors.New("invalid input")
-	// ErrConflict: an email or phone number already belongs to another user of the project; the error is
-	// a *ConflictError naming the field. 409.
-	ErrConflict = errors.New("conflict")
-	// ErrUnavailable: PostgreSQL could not be reached and nothing usable was cached for some values; the
-	// error is an *UnavailableError listing them. The pipeline retries these values later instead of
-	// failing the requests with user_not_found.
-	ErrUnavailable = errors.New("user directory unavailable")
+	"github.com/inlet-dev/inlet/internal/domainerr"
 )
 
 // Limits of the directory's fields. Lengths count characters (as PostgreSQL's length() does), not bytes.
@@ -78,57 +67,6 @@ type Device struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// FieldError is one invalid field, named as in the JSON input.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// ValidationError lists every invalid field of one input, so that a form can show them all at once.
-type ValidationError struct {
-	Fields []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	b.WriteString("invalid ")
-	for i, f := range e.Fields {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(f.Field)
-		b.WriteString(": ")
-		b.WriteString(f.Message)
-	}
-	return b.String()
-}
-
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
-
-func (e *ValidationError) add(field, format string, args ...any) {
-	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-func (e *ValidationError) orNil() error {
-	if len(e.Fields) == 0 {
-		return nil
-	}
-	return e
-}
-
-// ConflictError says which unique field (email or phone) already belongs to another user.
-type ConflictError struct {
-	Field string
-}
-
-func (e *ConflictError) Error() string {
-	return e.Field + ": already used by another user"
-}
-
-// Is makes errors.Is(err, ErrConflict) true.
-func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
-
 // UnavailableError lists the values of one Resolve call that could not be answered: PostgreSQL was
 // unreachable and nothing was cached for them. They are neither found nor not found.
 type UnavailableError struct {
@@ -140,21 +78,21 @@ func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("user directory unavailable for %d values: %v", len(e.Values), e.Err)
 }
 
-// Is makes errors.Is(err, ErrUnavailable) true.
-func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+// Is makes errors.Is(err, domainerr.ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == domainerr.ErrUnavailable }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // checkID validates a user id or hwid: 1..max characters of valid UTF-8 without NUL (which PostgreSQL
 // text cannot hold).
-func checkID(v *ValidationError, field, s string, max int) {
+func checkID(v *domainerr.ValidationError, field, s string, max int) {
 	switch {
 	case s == "":
-		v.add(field, "must not be empty")
+		v.Add(field, "must not be empty")
 	case !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0:
-		v.add(field, "must be valid UTF-8 without NUL")
+		v.Add(field, "must be valid UTF-8 without NUL")
 	case utf8.RuneCountInString(s) > max:
-		v.add(field, "must be at most %d characters", max)
+		v.Add(field, "must be at most %d characters", max)
 	}
 }
 
@@ -233,36 +171,36 @@ func ValidRegion(r string) bool {
 
 // normalizeUser validates u and returns it with its phone in E.164. Email and phone may be empty.
 func normalizeUser(u User, region string) (User, error) {
-	var v ValidationError
+	var v domainerr.ValidationError
 	checkID(&v, "user_id", u.UserID, MaxUserIDLen)
 	if u.Email != "" && !ValidEmail(u.Email) {
-		v.add("email", "not a valid email address")
+		v.Add("email", "not a valid email address")
 	}
 	if u.Phone != "" {
 		p, err := NormalizePhone(u.Phone, region)
 		if err != nil {
-			v.add("phone", "%v", err)
+			v.Add("phone", "%v", err)
 		}
 		u.Phone = p
 	}
-	return u, v.orNil()
+	return u, v.Err()
 }
 
 // validateDevice validates d. UserID may be empty (an anonymous device); it need not name an existing
 // user: devices often arrive before their user's profile does.
 func validateDevice(d Device) error {
-	var v ValidationError
+	var v domainerr.ValidationError
 	checkID(&v, "hwid", d.HWID, MaxHWIDLen)
 	if d.UserID != "" {
 		checkID(&v, "user_id", d.UserID, MaxUserIDLen)
 	}
 	switch {
 	case !utf8.ValidString(d.Platform):
-		v.add("platform", "must be valid UTF-8")
+		v.Add("platform", "must be valid UTF-8")
 	case utf8.RuneCountInString(d.Platform) > MaxPlatformLen:
-		v.add("platform", "must be at most %d characters", MaxPlatformLen)
+		v.Add("platform", "must be at most %d characters", MaxPlatformLen)
 	case strings.IndexFunc(d.Platform, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
-		v.add("platform", "must be printable text")
+		v.Add("platform", "must be printable text")
 	}
-	return v.orNil()
+	return v.Err()
 }

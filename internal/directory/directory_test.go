@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/inlet-dev/inlet/internal/domainerr"
 )
 
 func TestNormalizePhone(t *testing.T) {
@@ -79,9 +81,9 @@ func TestValidation(t *testing.T) {
 		if err == nil {
 			return ""
 		}
-		var ve *ValidationError
-		if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) {
-			t.Fatalf("got %T %v; want a *ValidationError that is ErrInvalid", err, err)
+		var ve *domainerr.ValidationError
+		if !errors.As(err, &ve) || !errors.Is(err, domainerr.ErrInvalid) {
+			t.Fatalf("got %T %v; want a *ValidationError that is domainerr.ErrInvalid", err, err)
 		}
 		var names []string
 		for _, f := range ve.Fields {
@@ -210,12 +212,12 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestErrorsAreSentinels(t *testing.T) {
-	if err := error(&ConflictError{Field: "email"}); !errors.Is(err, ErrConflict) || err.Error() != "email: already used by another user" {
-		t.Errorf("ConflictError: got %v (Is ErrConflict %v); want the email conflict", err, errors.Is(err, ErrConflict))
+	if err := conflict("email"); !errors.Is(err, domainerr.ErrConflict) || err.Error() != "email: already used by another user" {
+		t.Errorf("conflict: got %v (Is domainerr.ErrConflict %v); want the email conflict", err, errors.Is(err, domainerr.ErrConflict))
 	}
 	cause := errors.New("connection refused")
 	err := error(&UnavailableError{Values: []string{"a"}, Err: cause})
-	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, cause) {
-		t.Errorf("UnavailableError: got %v; want Is ErrUnavailable and its cause", err)
+	if !errors.Is(err, domainerr.ErrUnavailable) || !errors.Is(err, cause) {
+		t.Errorf("UnavailableError: got %v; want Is domainerr.ErrUnavailable and its cause", err)
 	}
 }

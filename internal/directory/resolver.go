@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 )
@@ -274,13 +275,13 @@ func (r *Resolver) phoneRegion(ctx context.Context, projectID int64) (string, er
 //
 // All cache misses are fetched with one query. When that query fails (PostgreSQL unreachable, or
 // slower than Config.QueryTimeout), values with a cached entry, however stale, are answered from it,
-// and the error is an *UnavailableError (errors.Is ErrUnavailable) listing the values that have no
+// and the error is an *UnavailableError (errors.Is domainerr.ErrUnavailable) listing the values that have no
 // answer at all; the map still holds every value that was answered. Such values are neither found
 // nor not found: retry them later.
 func (r *Resolver) Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]Subject, error) {
 	counters, ok := r.m.byKind[kind]
 	if !ok {
-		return nil, &ValidationError{Fields: []FieldError{{Field: "kind", Message: fmt.Sprintf("%q is not one of user_id, email, phone, hwid", kind)}}}
+		return nil, domainerr.Invalid("kind", "%q is not one of user_id, email, phone, hwid", kind)
 	}
 	epoch, gen := r.epoch.Load(), r.generation(projectID)
 	now := time.Now().UnixNano()

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -170,7 +171,7 @@ func TestResolveKinds(t *testing.T) {
 		})
 	}
 	_, err := r.Resolve(context.Background(), e.p1, "nickname", []string{"x"})
-	wantErrIs(t, "Resolve with an unknown kind", err, ErrInvalid)
+	wantErrIs(t, "Resolve with an unknown kind", err, domainerr.ErrInvalid)
 }
 
 func TestResolverPushInvalidation(t *testing.T) {
@@ -321,8 +322,8 @@ func TestChaosResolverStaleIfError(t *testing.T) {
 	ctx := context.Background()
 	got, err := r.Resolve(ctx, e.p1, identify.ByUserID, []string{"u1", "unknown", "never-seen"})
 	var ue *UnavailableError
-	if !errors.As(err, &ue) || !errors.Is(err, ErrUnavailable) || !slices.Equal(ue.Values, []string{"never-seen"}) {
-		t.Fatalf("Resolve with PostgreSQL down: got error %v; want ErrUnavailable for never-seen only", err)
+	if !errors.As(err, &ue) || !errors.Is(err, domainerr.ErrUnavailable) || !slices.Equal(ue.Values, []string{"never-seen"}) {
+		t.Fatalf("Resolve with PostgreSQL down: got error %v; want domainerr.ErrUnavailable for never-seen only", err)
 	}
 	if len(got) != 1 || !slices.Equal(got["u1"].HWIDs, []string{"h1"}) {
 		t.Fatalf("Resolve with PostgreSQL down: got %+v; want the stale u1 (unknown stays not found)", got)

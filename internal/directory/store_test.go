@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -97,9 +98,9 @@ func TestStoreCRUDAndIsolation(t *testing.T) {
 
 	// Project 2 sees none of it, and can hold the same ids and email for itself.
 	_, err = s.GetUser(ctx, e.p2, "42")
-	wantErrIs(t, "GetUser from another project", err, ErrNotFound)
+	wantErrIs(t, "GetUser from another project", err, domainerr.ErrNotFound)
 	_, err = s.GetDevice(ctx, e.p2, "hw-1")
-	wantErrIs(t, "GetDevice from another project", err, ErrNotFound)
+	wantErrIs(t, "GetDevice from another project", err, domainerr.ErrNotFound)
 	if ds, err := s.ListDevices(ctx, e.p2, "42"); err != nil || len(ds) != 0 {
 		t.Fatalf("ListDevices from another project: got %v, %v; want none", ds, err)
 	}
@@ -108,10 +109,10 @@ func TestStoreCRUDAndIsolation(t *testing.T) {
 		v    string
 	}{{identify.ByUserID, "42"}, {identify.ByEmail, "jane@new.example"}, {identify.ByHWID, "hw-1"}} {
 		_, err = s.Lookup(ctx, e.p2, k.kind, k.v)
-		wantErrIs(t, fmt.Sprintf("Lookup %s from another project", k.kind), err, ErrNotFound)
+		wantErrIs(t, fmt.Sprintf("Lookup %s from another project", k.kind), err, domainerr.ErrNotFound)
 	}
-	wantErrIs(t, "DeleteUser in another project", s.DeleteUser(ctx, e.p2, "42"), ErrNotFound)
-	wantErrIs(t, "DeleteDevice in another project", s.DeleteDevice(ctx, e.p2, "hw-1"), ErrNotFound)
+	wantErrIs(t, "DeleteUser in another project", s.DeleteUser(ctx, e.p2, "42"), domainerr.ErrNotFound)
+	wantErrIs(t, "DeleteDevice in another project", s.DeleteDevice(ctx, e.p2, "hw-1"), domainerr.ErrNotFound)
 	mustUser(t, s, e.p2, User{UserID: "42", Email: "jane@new.example"})
 
 	got, err := s.GetUser(ctx, e.p1, "42")
@@ -132,11 +133,11 @@ func TestStoreCRUDAndIsolation(t *testing.T) {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	_, err = s.GetUser(ctx, e.p1, "42")
-	wantErrIs(t, "GetUser after delete", err, ErrNotFound)
+	wantErrIs(t, "GetUser after delete", err, domainerr.ErrNotFound)
 	if gd, err := s.GetDevice(ctx, e.p1, "hw-1"); err != nil || gd.UserID != "" {
 		t.Fatalf("device after its user was deleted: got %+v, %v; want it kept without a user", gd, err)
 	}
-	wantErrIs(t, "DeleteUser twice", s.DeleteUser(ctx, e.p1, "42"), ErrNotFound)
+	wantErrIs(t, "DeleteUser twice", s.DeleteUser(ctx, e.p1, "42"), domainerr.ErrNotFound)
 	if _, err := s.GetUser(ctx, e.p2, "42"); err != nil {
 		t.Fatalf("project 2's user after project 1's was deleted: %v", err)
 	}
@@ -144,15 +145,15 @@ func TestStoreCRUDAndIsolation(t *testing.T) {
 		t.Fatalf("DeleteDevice: %v", err)
 	}
 	_, err = s.GetDevice(ctx, e.p1, "hw-1")
-	wantErrIs(t, "GetDevice after delete", err, ErrNotFound)
+	wantErrIs(t, "GetDevice after delete", err, domainerr.ErrNotFound)
 
 	// Bad input and an unknown project.
 	_, _, err = s.UpsertUser(ctx, e.p1, User{UserID: "", Email: "x"})
-	wantErrIs(t, "UpsertUser with bad fields", err, ErrInvalid)
+	wantErrIs(t, "UpsertUser with bad fields", err, domainerr.ErrInvalid)
 	_, _, err = s.UpsertDevice(ctx, e.p1, Device{HWID: ""})
-	wantErrIs(t, "UpsertDevice with bad fields", err, ErrInvalid)
+	wantErrIs(t, "UpsertDevice with bad fields", err, domainerr.ErrInvalid)
 	_, _, err = s.UpsertUser(ctx, 999999, User{UserID: "1"})
-	wantErrIs(t, "UpsertUser in a missing project", err, ErrNotFound)
+	wantErrIs(t, "UpsertUser in a missing project", err, domainerr.ErrNotFound)
 }
 
 func TestEmailCaseInsensitive(t *testing.T) {
@@ -166,8 +167,8 @@ func TestEmailCaseInsensitive(t *testing.T) {
 		t.Fatalf("Lookup by email in another case: got %+v, %v; want jane with the email as stored", p, err)
 	}
 	_, _, err = s.UpsertUser(ctx, e.p1, User{UserID: "other", Email: "JANE.DOE@example.com"})
-	var ce *ConflictError
-	if !errors.As(err, &ce) || ce.Field != "email" || !errors.Is(err, ErrConflict) {
+	var ce *domainerr.ConflictError
+	if !errors.As(err, &ce) || ce.Field != "email" || !errors.Is(err, domainerr.ErrConflict) {
 		t.Fatalf("UpsertUser with another user's email in another case: got %v; want a conflict on email", err)
 	}
 	// The same user may change the case of its own email.
@@ -193,12 +194,12 @@ func TestPhoneNormalisedOnWriteAndLookup(t *testing.T) {
 		}
 	}
 	_, _, err := s.UpsertUser(ctx, e.p1, User{UserID: "carol", Phone: "+1-555-123-4567"})
-	var ce *ConflictError
+	var ce *domainerr.ConflictError
 	if !errors.As(err, &ce) || ce.Field != "phone" {
 		t.Fatalf("UpsertUser with bob's phone spelled differently: got %v; want a conflict on phone", err)
 	}
 	_, err = s.Lookup(ctx, e.p1, identify.ByPhone, "not a phone")
-	wantErrIs(t, "Lookup by an unparsable phone", err, ErrInvalid)
+	wantErrIs(t, "Lookup by an unparsable phone", err, domainerr.ErrInvalid)
 }
 
 func TestLookupKinds(t *testing.T) {
@@ -250,7 +251,7 @@ func TestLookupKinds(t *testing.T) {
 			v = "+15550000000"
 		}
 		_, err := s.Lookup(ctx, e.p1, k, v)
-		wantErrIs(t, "Lookup of an unknown "+string(k), err, ErrNotFound)
+		wantErrIs(t, "Lookup of an unknown "+string(k), err, domainerr.ErrNotFound)
 	}
 }
 
@@ -305,7 +306,7 @@ func TestImport(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"2", "3", "4", "5", "7"} {
-		if _, err := s.GetUser(ctx, e.p1, id); !errors.Is(err, ErrNotFound) {
+		if _, err := s.GetUser(ctx, e.p1, id); !errors.Is(err, domainerr.ErrNotFound) {
 			t.Errorf("user %s: got %v; want absent", id, err)
 		}
 	}
@@ -324,7 +325,7 @@ func TestImport(t *testing.T) {
 	}
 
 	_, err = s.Import(ctx, 999999, strings.NewReader(`{"type":"user","user_id":"1"}`))
-	wantErrIs(t, "Import into a missing project", err, ErrNotFound)
+	wantErrIs(t, "Import into a missing project", err, domainerr.ErrNotFound)
 }
 
 func TestImportErrorCapAndSmallBatches(t *testing.T) {
