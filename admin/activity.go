@@ -12,17 +12,6 @@ import (
 	"github.com/inlet-dev/inlet/internal/identify"
 )
 
-// activityErrors maps the activity reader's errors to statuses.
-func activityErrors(err error) (int, []FieldError, bool) {
-	switch {
-	case errors.Is(err, activity.ErrNotFound):
-		return http.StatusNotFound, nil, true
-	case errors.Is(err, activity.ErrInvalid):
-		return http.StatusBadRequest, nil, true
-	}
-	return 0, nil, false
-}
-
 // Activity reads are scoped by the caller's project inside ClickHouse (project_id leads every ordering
 // key), so another project's webhook id simply has no rows; and a deleted webhook's activity stays
 // readable, as the seed expects.

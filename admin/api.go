@@ -41,23 +41,6 @@ type Problem struct {
 	Errors []domainerr.FieldError `json:"errors,omitempty"`
 }
 
-// FieldError names one invalid field of a request (a dotted path into the request body, or a query or
-// header name) and what is wrong with it.
-type FieldError = domainerr.FieldError
-
-// fieldErrors converts a store's field errors (webhook.FieldError, directory.FieldError: the same
-// shape) into the API's.
-func fieldErrors[F ~struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}](fs []F) []FieldError {
-	out := make([]FieldError, len(fs))
-	for i, f := range fs {
-		out[i] = FieldError(f)
-	}
-	return out
-}
-
 // Error kinds of the API itself; writeError maps them, and the stores' (package domainerr), to a status
 // in one place.
 var (
@@ -108,7 +91,6 @@ type api struct {
 	// publicBaseURL has no trailing slash.
 	publicBaseURL string
 	metrics       *metrics
-	mapErr        []func(error) (int, []FieldError, bool)
 	// sessions are the console's sign-ins; the API accepts one in place of a Bearer key.
 	sessions *sessionStore
 	// limiter counts failed authentications per client address (sign-in form and Bearer keys).
@@ -268,17 +250,9 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) int 
 	case errors.Is(err, domainerr.ErrUnavailable):
 		p.Status = http.StatusServiceUnavailable
 	default:
-		for _, m := range a.mapErr {
-			if status, fields, ok := m(err); ok {
-				p.Status, p.Errors = status, fields
-				break
-			}
-		}
-		if p.Status == 0 {
-			p.Status = http.StatusInternalServerError
-			p.Detail = "internal error; see the admin log"
-			a.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		}
+		p.Status = http.StatusInternalServerError
+		p.Detail = "internal error; see the admin log"
+		a.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if p.Detail == "" && p.Status < 500 && err != domainerr.ErrNotFound {
 		p.Detail = err.Error()

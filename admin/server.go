@@ -66,7 +66,6 @@ func New(cfg Config, d Deps) *Server {
 		activity:      d.Activity,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
-		mapErr:        []func(error) (int, []FieldError, bool){activityErrors, projectErrors},
 		sessions:      newSessionStore(),
 
 		limiter:           newAuthLimiter(cfg),
@@ -182,10 +181,6 @@ func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, er
 	}
 	p, err := a.projects.Update(r.Context(), projectID(r.Context()),
 		project.Update{NotificationURL: req.NotificationURL, PhoneRegion: req.PhoneRegion})
-	var re *project.RegionError
-	if errors.As(err, &re) {
-		return 0, nil, domainerr.Invalid("phone_region", "%v", err)
-	}
 	if err != nil {
 		return 0, nil, err
 	}
