@@ -15,7 +15,6 @@
 package directory
 
 import (
-	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -23,17 +22,16 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/nyaruka/phonenumbers"
-
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/phone"
 )
 
 // Limits of the directory's fields. Lengths count characters (as PostgreSQL's length() does), not bytes.
+// A phone number's is phone.MaxLen.
 const (
 	MaxUserIDLen   = 256
 	MaxHWIDLen     = 256
 	MaxEmailLen    = 254 // RFC 5321's path limit less the angle brackets
-	MaxPhoneLen    = 64  // of the raw input, before normalisation
 	MaxPlatformLen = 32
 )
 
@@ -110,65 +108,6 @@ func ValidEmail(s string) bool {
 	return at > 0 && at < len(s)-1
 }
 
-// NormalizePhone returns s in E.164 ("+15551234567"). Spaces, dashes, dots, slashes and parentheses are
-// ignored; a leading "00" is read as the international prefix ("0044…" = "+44…"); a number without a
-// country code is read as a national number of defaultRegion (ISO 3166-1 alpha-2, e.g. "US"), and is an
-// error when defaultRegion is empty. Letters are refused (no vanity numbers: an identifier must be
-// exact). The number must be possible for its country (right length); it need not be assigned, so test
-// numbers such as +1 555 … are accepted.
-func NormalizePhone(s, defaultRegion string) (string, error) {
-	if s == "" {
-		return "", errors.New("must not be empty")
-	}
-	if len(s) > MaxPhoneLen {
-		return "", fmt.Errorf("must be at most %d characters", MaxPhoneLen)
-	}
-	digits := make([]byte, 0, len(s))
-	plus := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			digits = append(digits, c)
-		case c == '+' && len(digits) == 0 && !plus:
-			plus = true
-		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
-		default:
-			return "", fmt.Errorf("unexpected character %q", rune(c))
-		}
-	}
-	if len(digits) == 0 {
-		return "", errors.New("has no digits")
-	}
-	region := defaultRegion
-	num := string(digits)
-	switch {
-	case plus:
-		num, region = "+"+num, ""
-	case strings.HasPrefix(num, "00"):
-		num, region = "+"+num[2:], ""
-	case region == "":
-		return "", errors.New("has no country code (+…) and no default region is set")
-	}
-	if region == "" {
-		region = "ZZ" // libphonenumber's "unknown region": the number must carry its country code
-	}
-	n, err := phonenumbers.Parse(num, region)
-	if err != nil {
-		return "", fmt.Errorf("not a phone number: %w", err)
-	}
-	if !phonenumbers.IsPossibleNumber(n) {
-		return "", errors.New("not a possible phone number for its country (wrong length or country code)")
-	}
-	return phonenumbers.Format(n, phonenumbers.E164), nil
-}
-
-// ValidRegion reports whether r is a region libphonenumber knows, as an upper-case ISO 3166-1 alpha-2
-// code ("" means none).
-func ValidRegion(r string) bool {
-	return r == "" || phonenumbers.GetSupportedRegions()[r]
-}
-
 // normalizeUser validates u and returns it with its phone in E.164. Email and phone may be empty.
 func normalizeUser(u User, region string) (User, error) {
 	var v domainerr.ValidationError
@@ -177,7 +116,7 @@ func normalizeUser(u User, region string) (User, error) {
 		v.Add("email", "not a valid email address")
 	}
 	if u.Phone != "" {
-		p, err := NormalizePhone(u.Phone, region)
+		p, err := phone.Normalize(u.Phone, region)
 		if err != nil {
 			v.Add("phone", "%v", err)
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/phone"
 )
 
 // Subject is who a webhook request is about.
@@ -473,7 +474,7 @@ func queryValue(kind identify.Kind, v, region string) (string, bool) {
 		return "", false // PostgreSQL text cannot hold it, so no row has it
 	}
 	if kind == identify.ByPhone {
-		p, err := NormalizePhone(v, region)
+		p, err := phone.Normalize(v, region)
 		return p, err == nil
 	}
 	return v, true

@@ -14,6 +14,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/phone"
 )
 
 // Store reads and writes a project's users and devices. It is safe for concurrent use.
@@ -257,11 +258,11 @@ WHERE project_id = $1 AND lower(email) = lower($2) AND email <> ''`
 			if err != nil {
 				return Profile{}, err
 			}
-			phone, err := NormalizePhone(value, region)
+			e164, err := phone.Normalize(value, region)
 			if err != nil {
 				return Profile{}, domainerr.Invalid("phone", "%v", err)
 			}
-			value = phone
+			value = e164
 			q = `SELECT user_id, email, phone, created_at, updated_at FROM users
 WHERE project_id = $1 AND phone = $2 AND phone <> ''`
 		}

@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/phone"
 	"github.com/inlet-dev/inlet/internal/secret"
 )
 
@@ -332,7 +332,7 @@ type Update struct {
 // Update applies u in one statement, so that either every field changes or none does. A change of the
 // phone region is announced to the resolvers ("project:<id>") by a trigger when it commits.
 func (s *Store) Update(ctx context.Context, id int64, u Update) (Project, error) {
-	if u.PhoneRegion != nil && !directory.ValidRegion(*u.PhoneRegion) {
+	if u.PhoneRegion != nil && !phone.ValidRegion(*u.PhoneRegion) {
 		return Project{}, domainerr.Invalid("phone_region",
 			"%q is not a known ISO 3166-1 alpha-2 region (e.g. \"GB\", \"US\"), nor empty", *u.PhoneRegion)
 	}
