@@ -57,7 +57,7 @@ func newEnvWith(t *testing.T, set func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := directory.NewStore(pool, directory.Defaults(), prometheus.NewRegistry(), testenv.Logger())
+	dir, err := directory.NewStore(pool, projects, directory.Defaults(), prometheus.NewRegistry(), testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

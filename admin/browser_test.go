@@ -131,7 +131,7 @@ func newStack(t *testing.T) *stack {
 	}()
 
 	// Pipeline.
-	res, err := directory.NewResolver(pool, notifier, directory.Defaults(), reg, log)
+	res, err := directory.NewResolver(pool, notifier, projects, directory.Defaults(), reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func newStack(t *testing.T) *stack {
 	goRun("pipeline", p.Run)
 
 	// Admin server and console.
-	dir, err := directory.NewStore(pool, directory.Defaults(), prometheus.NewRegistry(), log)
+	dir, err := directory.NewStore(pool, projects, directory.Defaults(), prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

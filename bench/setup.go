@@ -62,7 +62,7 @@ func ensureHooks(ctx context.Context, cfg *config.Config, n int, statePath strin
 	}
 	projects := project.NewStore(pool)
 	hooks := webhook.NewStore(pool, sealer)
-	dir, err := directory.NewStore(pool, cfg.Directory, nil, log)
+	dir, err := directory.NewStore(pool, projects, cfg.Directory, nil, log)
 	if err != nil {
 		return 0, nil, err
 	}

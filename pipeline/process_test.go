@@ -47,7 +47,7 @@ func TestInletPipelineProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := directory.NewStore(pool, directory.Defaults(), nil, testenv.Logger())
+	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func TestHostileRequestsThroughTheStack(t *testing.T) {
 	fields := map[string]string{"email": "email_address", "total": "price", "qty": "qty", "day": "purchase_date", "tags": "tags", "gift": "gift"}
 	shopID, shopAuth := hook("Checkout", attrs, func(a webhook.Attribute) string { return fields[a.Name] })
 	manyID, manyAuth := hook("Notes", many, func(webhook.Attribute) string { return "note" })
-	dir, err := directory.NewStore(pool, directory.Defaults(), nil, testenv.Logger())
+	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func demo(ctx context.Context, cfg *config.Config, log *slog.Logger, args []stri
 	}
 	projects := project.NewStore(pool)
 	hooks := webhook.NewStore(pool, sealer)
-	dir, err := directory.NewStore(pool, cfg.Directory, nil, log)
+	dir, err := directory.NewStore(pool, projects, cfg.Directory, nil, log)
 	if err != nil {
 		return err
 	}

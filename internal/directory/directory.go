@@ -12,9 +12,17 @@
 // Identifiers are matched the way senders spell them: emails are stored as given and compared
 // case-insensitively; phone numbers are normalised to E.164 both when written and when looked up, so
 // "+1 (555) 123-4567", "001-555-123-4567" and "+15551234567" are one number.
+//
+// The directory's SQL reads and writes its own tables only, users and devices. It depends on projects
+// in two ways, both one way: its rows reference projects(id) by foreign key (so a write into a project
+// that does not exist is domainerr.ErrNotFound, and a deleted project takes its users and devices with
+// it), and a project's phone region, a projects column, comes through PhoneRegions (the project store),
+// whose changes a trigger on projects announces as "project:<id>" to the Resolver. Package project does
+// not depend on the directory.
 package directory
 
 import (
+	"context"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -25,6 +33,14 @@ import (
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/phone"
 )
+
+// PhoneRegions tells the directory each project's phone region: *project.Store in production.
+type PhoneRegions interface {
+	// PhoneRegion returns the project's phone region, an ISO 3166-1 alpha-2 code or "" for none (then
+	// Config.DefaultRegion applies), or an error that is domainerr.ErrNotFound when there is no such
+	// project.
+	PhoneRegion(ctx context.Context, projectID int64) (string, error)
+}
 
 // Limits of the directory's fields. Lengths count characters (as PostgreSQL's length() does), not bytes.
 // A phone number's is phone.MaxLen.

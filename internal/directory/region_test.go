@@ -19,8 +19,8 @@ import (
 // national is written without a country code, and possible in every region these tests use.
 const national = "(555) 123-4567"
 
-// regionEnv is a fresh database with the project store (which sets phone_region) and the directory
-// store. The directory's tests of its own package cannot import project (which imports directory).
+// regionEnv is a fresh database with the project store (which sets phone_region and tells it to the
+// directory) and the directory store.
 type regionEnv struct {
 	cfg      pgdb.Config
 	pool     *pgxpool.Pool
@@ -31,11 +31,12 @@ type regionEnv struct {
 func newRegionEnv(t *testing.T, cfg directory.Config) *regionEnv {
 	t.Helper()
 	pc, pool := testenv.Postgres(t)
-	dir, err := directory.NewStore(pool, cfg, prometheus.NewRegistry(), testenv.Logger())
+	projects := project.NewStore(pool)
+	dir, err := directory.NewStore(pool, projects, cfg, prometheus.NewRegistry(), testenv.Logger())
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}
-	return &regionEnv{cfg: pc, pool: pool, projects: project.NewStore(pool), dir: dir}
+	return &regionEnv{cfg: pc, pool: pool, projects: projects, dir: dir}
 }
 
 // project creates a project with the phone region given ("" leaves the default).

@@ -19,7 +19,6 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/dgraph-io/ristretto/v2/z"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -48,16 +47,17 @@ type Subject struct {
 // listener reconnect makes every entry stale. Stale entries are refetched, but served when PostgreSQL
 // cannot be reached (stale-if-error). It is safe for concurrent use.
 //
-// Phone values are normalised in the project's phone region (projects.phone_region, else
+// Phone values are normalised in the project's phone region (from PhoneRegions, else
 // Config.DefaultRegion), read on a phone miss and cached per project until a "project:<project>"
 // notification, a listener reconnect or Config.TTL. Entries are keyed by the value as sent, so a region
 // change must make them stale too: the same notification does.
 type Resolver struct {
-	pool  *pgxpool.Pool
-	cfg   Config
-	log   *slog.Logger
-	cache *ristretto.Cache[string, *entry]
-	m     resolverMetrics
+	pool     *pgxpool.Pool
+	projects PhoneRegions
+	cfg      Config
+	log      *slog.Logger
+	cache    *ristretto.Cache[string, *entry]
+	m        resolverMetrics
 
 	// epoch counts listener (re)connects: bumping it makes every entry stale at once.
 	epoch atomic.Uint64
@@ -115,9 +115,9 @@ var resultNames = [numResults]string{"hit", "negative_hit", "queried", "stale", 
 var kinds = []identify.Kind{identify.ByUserID, identify.ByEmail, identify.ByPhone, identify.ByHWID}
 
 // NewResolver builds a Resolver on pool and subscribes it to n (which must not be running yet; nil
-// leaves only the TTLs to expire entries). cfg must be valid; metrics are registered on reg (nil: not
-// exported). Close releases the cache.
-func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Resolver, error) {
+// leaves only the TTLs to expire entries); projects tells it each project's phone region. cfg must be
+// valid; metrics are registered on reg (nil: not exported). Close releases the cache.
+func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, projects PhoneRegions, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Resolver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("directory settings: %w", err)
 	}
@@ -134,7 +134,7 @@ func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, cfg Config, reg prometheu
 	if err != nil {
 		return nil, fmt.Errorf("directory cache: %w", err)
 	}
-	r := &Resolver{pool: pool, cfg: cfg, log: log, cache: cache, gens: map[int64]*projectGen{}, regions: map[int64]cachedRegion{}}
+	r := &Resolver{pool: pool, projects: projects, cfg: cfg, log: log, cache: cache, gens: map[int64]*projectGen{}, regions: map[int64]cachedRegion{}}
 	r.m = resolverMetrics{
 		values: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "inlet_directory_resolve_values_total",
@@ -236,7 +236,7 @@ func (r *Resolver) generation(projectID int64) uint64 {
 }
 
 // phoneRegion returns the region that reads the project's phone values without a country code: its
-// phone_region, else Config.DefaultRegion. The region is cached. A query error is returned rather than a
+// phone region, else Config.DefaultRegion. The region is cached. A query error is returned rather than a
 // stale region served: answers normalised in an outdated region would be cached as current, whereas the
 // caller serves its stale entries instead. A project that does not exist gets the default (its values
 // match nothing anyway).
@@ -253,14 +253,13 @@ func (r *Resolver) phoneRegion(ctx context.Context, projectID int64) (string, er
 		return cmp.Or(c.region, r.cfg.DefaultRegion), nil
 	}
 	qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
-	var region string
-	err := r.pool.QueryRow(qctx, phoneRegionSQL, projectID).Scan(&region)
+	region, err := r.projects.PhoneRegion(qctx, projectID)
 	cancel()
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, domainerr.ErrNotFound):
 		region = ""
 	case err != nil:
-		return "", fmt.Errorf("read phone region of project %d: %w", projectID, err)
+		return "", err
 	}
 	// Stored with the generations read before the query: a change notified meanwhile makes it stale.
 	r.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
@@ -37,7 +38,7 @@ func NewTestResolver(t testing.TB, pc pgdb.Config, cfg Config, listen bool) *Res
 	if listen {
 		n = pgdb.NewNotifier(pc.DSN, testenv.Logger())
 	}
-	r, err := NewResolver(pool, n, cfg, prometheus.NewRegistry(), testenv.Logger())
+	r, err := NewResolver(pool, n, project.NewStore(pool), cfg, prometheus.NewRegistry(), testenv.Logger())
 	if err != nil {
 		t.Fatalf("NewResolver: %v", err)
 	}

@@ -19,10 +19,11 @@ import (
 
 // Store reads and writes a project's users and devices. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
-	cfg  Config
-	log  *slog.Logger
-	m    storeMetrics
+	pool     *pgxpool.Pool
+	projects PhoneRegions
+	cfg      Config
+	log      *slog.Logger
+	m        storeMetrics
 }
 
 type storeMetrics struct {
@@ -30,9 +31,9 @@ type storeMetrics struct {
 	importBatches *prometheus.CounterVec // path: batch, fallback
 }
 
-// NewStore builds a Store on pool. cfg must be valid (see Config.Validate); metrics are registered on
-// reg (nil: not exported).
-func NewStore(pool *pgxpool.Pool, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, error) {
+// NewStore builds a Store on pool; projects tells it each project's phone region. cfg must be valid (see
+// Config.Validate); metrics are registered on reg (nil: not exported).
+func NewStore(pool *pgxpool.Pool, projects PhoneRegions, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("directory settings: %w", err)
 	}
@@ -53,7 +54,7 @@ func NewStore(pool *pgxpool.Pool, cfg Config, reg prometheus.Registerer, log *sl
 			}
 		}
 	}
-	return &Store{pool: pool, cfg: cfg, log: log, m: m}, nil
+	return &Store{pool: pool, projects: projects, cfg: cfg, log: log, m: m}, nil
 }
 
 // Statements shared by the single-row API and the import's per-line fallback, so both apply a line
@@ -95,20 +96,16 @@ func (s *Store) UpsertUser(ctx context.Context, projectID int64, u User) (User, 
 	return out, created, nil
 }
 
-// phoneRegionSQL reads the region of a project's phone numbers; empty means Config.DefaultRegion.
-const phoneRegionSQL = `SELECT phone_region FROM projects WHERE id = $1`
-
 // phoneRegion returns the region that reads the project's phone numbers written without a country
-// code: the project's phone_region, else Config.DefaultRegion. It is read on every call (admin
+// code: the project's phone region, else Config.DefaultRegion. It is read on every call (admin
 // operations are rare; the Resolver caches it). domainerr.ErrNotFound when the project does not exist.
 func (s *Store) phoneRegion(ctx context.Context, projectID int64) (string, error) {
-	var region string
-	err := s.pool.QueryRow(ctx, phoneRegionSQL, projectID).Scan(&region)
-	if errors.Is(err, pgx.ErrNoRows) {
+	region, err := s.projects.PhoneRegion(ctx, projectID)
+	if errors.Is(err, domainerr.ErrNotFound) {
 		return "", fmt.Errorf("project %d: %w", projectID, domainerr.ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read phone region of project %d: %w", projectID, err)
+		return "", err
 	}
 	return cmp.Or(region, s.cfg.DefaultRegion), nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ type env struct {
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	pc, pool := testenv.Postgres(t)
-	st, err := NewStore(pool, cfg, prometheus.NewRegistry(), testenv.Logger())
+	st, err := NewStore(pool, project.NewStore(pool), cfg, prometheus.NewRegistry(), testenv.Logger())
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}

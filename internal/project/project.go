@@ -318,6 +318,20 @@ func (s *Store) Get(ctx context.Context, id int64) (Project, error) {
 	return p, err
 }
 
+// PhoneRegion returns the project's phone region ("" when none is set), or ErrNotFound. The user
+// directory reads it through this method (directory.PhoneRegions) rather than from the projects table.
+func (s *Store) PhoneRegion(ctx context.Context, id int64) (string, error) {
+	var region string
+	err := s.db.QueryRow(ctx, `SELECT phone_region FROM projects WHERE id = $1`, id).Scan(&region)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("read phone region of project %d: %w", id, err)
+	}
+	return region, nil
+}
+
 // Update is a change to a project's settings; nil fields are left as they are.
 type Update struct {
 	// NotificationURL is where auth-failure notifications are POSTed ("" for none). The caller
