@@ -109,7 +109,7 @@ func attrsOrEmpty(a []Attribute) []Attribute {
 }
 
 // CreateEvent adds an event to the project's catalog. A name already in the catalog answers
-// domainerr.ErrConflict; invalid input a *ValidationError.
+// domainerr.ErrConflict; invalid input a *domainerr.ValidationError.
 func (s *Store) CreateEvent(ctx context.Context, projectID int64, in EventInput) (*Event, error) {
 	if err := in.validate().Err(); err != nil {
 		return nil, err
@@ -169,15 +169,14 @@ func (s *Store) ListEvents(ctx context.Context, projectID int64) ([]Event, error
 	return out, nil
 }
 
-// UpdateEvent replaces an event's name, description and attributes and bumps its version.
-// expectedVersion 0 skips the check; another value answers domainerr.ErrVersionMismatch unless it is current.
-// Removing (or renaming) an attribute that a live webhook maps is a *ValidationError on "attributes"
-// naming the webhooks, and so is changing the type of one ("attributes[i].type"): the webhook's
-// mapping was chosen for the old type, so its requests would start failing with
-// attribute_type_mismatch, or the events it fires would change type under their consumers, without
-// anyone editing the webhook. Remove the mapping from those webhooks first (or delete them); an
-// attribute no live webhook maps can be retyped or removed freely. Every webhook of the event sees the
-// change through the "event:" notification.
+// UpdateEvent replaces an event's name, description and attributes and bumps its version. expectedVersion 0
+// skips the check; another value answers domainerr.ErrVersionMismatch unless it is current. Removing (or
+// renaming) an attribute that a live webhook maps is a *domainerr.ValidationError on "attributes" naming the
+// webhooks, and so is changing the type of one ("attributes[i].type"): the webhook's mapping was chosen for
+// the old type, so its requests would start failing with attribute_type_mismatch, or the events it fires
+// would change type under their consumers, without anyone editing the webhook. Remove the mapping from those
+// webhooks first (or delete them); an attribute no live webhook maps can be retyped or removed freely. Every
+// webhook of the event sees the change through the "event:" notification.
 func (s *Store) UpdateEvent(ctx context.Context, projectID, id, expectedVersion int64, in EventInput) (*Event, error) {
 	e := in.validate()
 	var out *Event

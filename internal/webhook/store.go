@@ -147,7 +147,7 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 
 // validate checks in and resolves its event inside tx (locking the event row against a concurrent
 // change or delete until tx ends). It canonicalises the field paths in place. All problems are reported
-// at once; the returned error is either a *ValidationError or a database error.
+// at once; the returned error is either a *domainerr.ValidationError or a database error.
 func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput) (*Event, error) {
 	var e domainerr.ValidationError
 	switch n := utf8.RuneCountInString(in.Name); {

@@ -74,7 +74,7 @@ func (f *fixture) create(t *testing.T, name string) (*Webhook, string) {
 	return w, sec
 }
 
-// wantFields checks that err is a *ValidationError naming exactly fields (in order).
+// wantFields checks that err is a *domainerr.ValidationError naming exactly fields (in order).
 func wantFields(t *testing.T, err error, fields ...string) {
 	t.Helper()
 	var ve *domainerr.ValidationError
