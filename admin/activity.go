@@ -8,19 +8,9 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/activity"
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 )
-
-// activityErrors maps the activity reader's errors to statuses.
-func activityErrors(err error) (int, []FieldError, bool) {
-	switch {
-	case errors.Is(err, activity.ErrNotFound):
-		return http.StatusNotFound, nil, true
-	case errors.Is(err, activity.ErrInvalid):
-		return http.StatusBadRequest, nil, true
-	}
-	return 0, nil, false
-}
 
 // Activity reads are scoped by the caller's project inside ClickHouse (project_id leads every ordering
 // key), so another project's webhook id simply has no rows; and a deleted webhook's activity stays
@@ -40,7 +30,7 @@ func (a *api) ownsWebhook(r *http.Request, id string) error {
 	switch {
 	case err == nil:
 		return nil
-	case !errors.Is(err, webhook.ErrNotFound):
+	case !errors.Is(err, domainerr.ErrNotFound):
 		return err // PostgreSQL unreachable: a 503, not a 404 that says the webhook does not exist
 	}
 	n, err := a.activity.Received(r.Context(), projectID(r.Context()))
@@ -50,7 +40,7 @@ func (a *api) ownsWebhook(r *http.Request, id string) error {
 	if _, ok := n[id]; ok {
 		return nil // deleted, but its activity stays queryable
 	}
-	return errNotFound
+	return domainerr.ErrNotFound
 }
 
 func (a *api) summary(_ http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -90,7 +80,7 @@ func (a *api) listActivity(_ http.ResponseWriter, r *http.Request) (int, any, er
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return 0, nil, invalid("limit", "must be an integer")
+			return 0, nil, domainerr.Invalid("limit", "must be an integer")
 		}
 		eq.Limit = n
 	}
@@ -144,14 +134,14 @@ func (a *api) history(kind activity.SubjectKind, param string) handlerFunc {
 			// RFC 3339 with or without a fraction of a second: the bound is exact to the millisecond.
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				return 0, nil, invalid("before", "must be an RFC 3339 time")
+				return 0, nil, domainerr.Invalid("before", "must be an RFC 3339 time")
 			}
 			hq.Before = t
 		}
 		if v := q.Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return 0, nil, invalid("limit", "must be an integer")
+				return 0, nil, domainerr.Invalid("limit", "must be an integer")
 			}
 			hq.Limit = n
 		}
@@ -159,7 +149,7 @@ func (a *api) history(kind activity.SubjectKind, param string) handlerFunc {
 		// answers its history, empty or not.
 		var err error
 		if kind == activity.SubjectUser {
-			_, err = a.directory.Lookup(r.Context(), hq.ProjectID, webhook.ByUserID, hq.Subject)
+			_, err = a.directory.Lookup(r.Context(), hq.ProjectID, identify.ByUserID, hq.Subject)
 		} else {
 			_, err = a.directory.GetDevice(r.Context(), hq.ProjectID, hq.Subject)
 		}

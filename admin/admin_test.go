@@ -17,6 +17,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -58,7 +59,7 @@ func newEnvWith(t *testing.T, set func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := directory.NewStore(pool, directory.Defaults(), prometheus.NewRegistry(), testenv.Logger())
+	dir, err := directory.NewStore(pool, projects, directory.Defaults(), prometheus.NewRegistry(), testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,9 +263,9 @@ func TestSampleFieldsRefusesWhatTheEdgeRefuses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			out := e.want("POST", "/api/v1/sample-fields", e.keyA, c.sample, 400)
 			var p struct {
-				Errors []FieldError `json:"errors"`
+				Errors []domainerr.FieldError `json:"errors"`
 			}
-			if err := sonic.Unmarshal(out, &p); err != nil || len(p.Errors) != 1 || p.Errors[0] != (FieldError{Field: "body", Message: c.want}) {
+			if err := sonic.Unmarshal(out, &p); err != nil || len(p.Errors) != 1 || p.Errors[0] != (domainerr.FieldError{Field: "body", Message: c.want}) {
 				t.Errorf("answer %s; want one error on body: %s", out, c.want)
 			}
 			if err := jsonvalid.Validate([]byte(c.sample), jsonvalid.DefaultDepth); err == nil || err.Error() != c.want {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -33,56 +34,20 @@ const (
 
 // Problem is an RFC 9457 problem detail; Errors lists every invalid field of a request.
 type Problem struct {
-	Type   string       `json:"type"`
-	Title  string       `json:"title"`
-	Status int          `json:"status"`
-	Detail string       `json:"detail,omitempty"`
-	Errors []FieldError `json:"errors,omitempty"`
+	Type   string                 `json:"type"`
+	Title  string                 `json:"title"`
+	Status int                    `json:"status"`
+	Detail string                 `json:"detail,omitempty"`
+	Errors []domainerr.FieldError `json:"errors,omitempty"`
 }
 
-// FieldError names one invalid field of a request (a dotted path into the request body, or a query or
-// header name) and what is wrong with it.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// fieldErrors converts a store's field errors (webhook.FieldError, directory.FieldError: the same
-// shape) into the API's.
-func fieldErrors[F ~struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}](fs []F) []FieldError {
-	out := make([]FieldError, len(fs))
-	for i, f := range fs {
-		out[i] = FieldError(f)
-	}
-	return out
-}
-
-// Error kinds the handlers return; writeError maps them (and the stores' sentinels) to a status in one
-// place.
+// Error kinds of the API itself; writeError maps them, and the stores' (package domainerr), to a status
+// in one place.
 var (
 	errUnauthenticated = errors.New("missing or unknown API key")
-	errNotFound        = errors.New("not found")
 	// errCSRF: a write with the console's session cookie but without its CSRF token (403).
 	errCSRF = &statusError{http.StatusForbidden, "missing or wrong " + csrfHeader + " header; reload the console page"}
 )
-
-// badRequest is a 400 with field errors.
-type badRequest struct{ fields []FieldError }
-
-func (e *badRequest) Error() string {
-	parts := make([]string, len(e.fields))
-	for i, f := range e.fields {
-		parts[i] = f.Field + ": " + f.Message
-	}
-	return "invalid request: " + strings.Join(parts, "; ")
-}
-
-func invalid(field, format string, args ...any) error {
-	return &badRequest{fields: []FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}}
-}
 
 // statusError carries an explicit status for errors no sentinel describes.
 type statusError struct {
@@ -126,7 +91,6 @@ type api struct {
 	// publicBaseURL has no trailing slash.
 	publicBaseURL string
 	metrics       *metrics
-	mapErr        []func(error) (int, []FieldError, bool)
 	// sessions are the console's sign-ins; the API accepts one in place of a Bearer key.
 	sessions *sessionStore
 	// limiter counts failed authentications per client address (sign-in form and Bearer keys).
@@ -252,41 +216,46 @@ func (a *api) wrap(route string, h handlerFunc) http.HandlerFunc {
 	}
 }
 
-// writeError is the one place errors become HTTP statuses.
+// writeError is the one place errors become HTTP statuses: the API's own (authentication, throttling,
+// transport) and the domain stores' vocabulary (package domainerr), whatever store or check returned
+// them. A client error's detail is its message, which names what failed; a bare domainerr.ErrNotFound
+// (an id that cannot exist, such as a non-numeric key id) says no more than the title and has none.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) int {
 	p := Problem{Type: "about:blank"}
-	var br *badRequest
 	var se *statusError
 	var th *throttled
+	var ve *domainerr.ValidationError
+	var ce *domainerr.ConflictError
 	switch {
 	case errors.As(err, &th):
 		p.Status, p.Detail = http.StatusTooManyRequests, th.Error()
 		w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(th.retryAfter), 10))
-	case errors.As(err, &br):
-		p.Status, p.Errors = http.StatusBadRequest, br.fields
-		p.Detail = "the request has invalid fields"
 	case errors.As(err, &se):
 		p.Status, p.Detail = se.status, se.msg
 	case errors.Is(err, errUnauthenticated):
 		p.Status, p.Detail = http.StatusUnauthorized, "send the project's API key as Authorization: Bearer <key>"
 		w.Header().Set("WWW-Authenticate", `Bearer realm="inlet-admin"`)
-	case errors.Is(err, errNotFound):
+	case errors.As(err, &ve):
+		p.Status, p.Errors = http.StatusBadRequest, ve.Fields
+	case errors.As(err, &ce):
+		p.Status, p.Errors = http.StatusConflict, []domainerr.FieldError{{Field: ce.Field, Message: ce.Message}}
+	case errors.Is(err, domainerr.ErrInvalid):
+		p.Status = http.StatusBadRequest
+	case errors.Is(err, domainerr.ErrNotFound):
 		p.Status = http.StatusNotFound
+	case errors.Is(err, domainerr.ErrConflict):
+		p.Status = http.StatusConflict
+	case errors.Is(err, domainerr.ErrVersionMismatch):
+		p.Status = http.StatusPreconditionFailed
+	case errors.Is(err, domainerr.ErrUnavailable):
+		p.Status = http.StatusServiceUnavailable
 	default:
-		for _, m := range a.mapErr {
-			if status, fields, ok := m(err); ok {
-				p.Status, p.Errors = status, fields
-				if status < 500 {
-					p.Detail = err.Error()
-				}
-				break
-			}
-		}
-		if p.Status == 0 {
-			p.Status = http.StatusInternalServerError
-			p.Detail = "internal error; see the admin log"
-			a.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		}
+		p.Status = http.StatusInternalServerError
+		p.Detail = "internal error; see the admin log"
+		a.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if p.Detail == "" && p.Status < 500 && err != domainerr.ErrNotFound {
+		p.Detail = err.Error()
 	}
 	p.Title = http.StatusText(p.Status)
 	w.Header().Set("Content-Type", "application/problem+json")
@@ -322,10 +291,10 @@ func decode(r *http.Request, v any) error {
 	dec := sonic.ConfigStd.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return invalid("body", "%s", strings.TrimSpace(err.Error()))
+		return domainerr.Invalid("body", "%s", strings.TrimSpace(err.Error()))
 	}
 	if dec.More() {
-		return invalid("body", "unexpected data after the JSON value")
+		return domainerr.Invalid("body", "unexpected data after the JSON value")
 	}
 	return nil
 }

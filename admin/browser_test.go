@@ -24,6 +24,7 @@ import (
 	"github.com/inlet-dev/inlet/ingestor"
 	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
@@ -130,7 +131,7 @@ func newStack(t *testing.T) *stack {
 	}()
 
 	// Pipeline.
-	res, err := directory.NewResolver(pool, notifier, directory.Defaults(), reg, log)
+	res, err := directory.NewResolver(pool, notifier, projects, directory.Defaults(), reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func newStack(t *testing.T) *stack {
 	goRun("pipeline", p.Run)
 
 	// Admin server and console.
-	dir, err := directory.NewStore(pool, directory.Defaults(), prometheus.NewRegistry(), log)
+	dir, err := directory.NewStore(pool, projects, directory.Defaults(), prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -720,7 +721,7 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// Another project's webhook: unreachable by URL manipulation.
 	other, _, err := st.hooks.Create(ctx, st.projB, webhook.WebhookInput{Name: "B's hook", EventName: mustEvent(t, st.hooks, st.projB),
-		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"}})
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}})
 	if err != nil {
 		t.Fatal(err)
 	}

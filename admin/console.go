@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
@@ -121,7 +122,7 @@ func (c *console) secure(h http.HandlerFunc) http.Handler {
 	})
 }
 
-// page serves a signed-in page; load (optional) fills page-specific data and may answer errNotFound.
+// page serves a signed-in page; load (optional) fills page-specific data and may answer a not-found error.
 func (c *console) page(tmpl, title, nav string, load func(r *http.Request, pid int64, d *pageData) error) http.Handler {
 	return c.secure(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := c.a.activeSession(r)
@@ -140,7 +141,7 @@ func (c *console) page(tmpl, title, nav string, load func(r *http.Request, pid i
 		d.Title, d.Page, d.Nav = title, tmpl, nav
 		if load != nil {
 			if err := load(r, sess.projectID, &d); err != nil {
-				if errors.Is(err, errNotFound) || errors.Is(err, webhook.ErrNotFound) {
+				if errors.Is(err, domainerr.ErrNotFound) {
 					c.renderNotFound(w, d)
 					return
 				}

@@ -6,25 +6,9 @@ import (
 	"strings"
 
 	"github.com/inlet-dev/inlet/internal/directory"
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 )
-
-// directoryErrors maps the user directory's errors to statuses.
-func directoryErrors(err error) (int, []FieldError, bool) {
-	var ve *directory.ValidationError
-	var ce *directory.ConflictError
-	switch {
-	case errors.As(err, &ve):
-		return http.StatusBadRequest, fieldErrors(ve.Fields), true
-	case errors.As(err, &ce):
-		return http.StatusConflict, []FieldError{{Field: ce.Field, Message: "already used by another user"}}, true
-	case errors.Is(err, directory.ErrNotFound):
-		return http.StatusNotFound, nil, true
-	case errors.Is(err, directory.ErrUnavailable):
-		return http.StatusServiceUnavailable, nil, true
-	}
-	return 0, nil, false
-}
 
 // userView is a user with its devices.
 type userView struct {
@@ -112,17 +96,17 @@ func (a *api) deleteDevice(_ http.ResponseWriter, r *http.Request) (int, any, er
 // GET /api/v1/lookup?kind=email&value=jane@example.com.
 func (a *api) lookup(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	q := r.URL.Query()
-	kind := webhook.IdentifyKind(q.Get("kind"))
-	var fields []FieldError
+	kind := identify.Kind(q.Get("kind"))
+	var v domainerr.ValidationError
 	if !kind.Valid() {
-		fields = append(fields, FieldError{"kind", "must be user_id, email, phone or hwid"})
+		v.Add("kind", "must be user_id, email, phone or hwid")
 	}
 	value := strings.TrimSpace(q.Get("value"))
 	if value == "" || len(value) > 256 {
-		fields = append(fields, FieldError{"value", "must be 1..256 characters"})
+		v.Add("value", "must be 1..256 characters")
 	}
-	if len(fields) > 0 {
-		return 0, nil, &badRequest{fields}
+	if err := v.Err(); err != nil {
+		return 0, nil, err
 	}
 	p, err := a.directory.Lookup(r.Context(), projectID(r.Context()), kind, value)
 	if err != nil {

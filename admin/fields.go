@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
@@ -21,11 +22,11 @@ func (a *api) sampleFields(_ http.ResponseWriter, r *http.Request) (int, any, er
 		return 0, nil, &statusError{http.StatusBadRequest, "reading the body: " + err.Error()}
 	}
 	if len(b) > webhook.MaxSamplePayload {
-		return 0, nil, invalid("body", "sample payload is over %d bytes", webhook.MaxSamplePayload)
+		return 0, nil, domainerr.Invalid("body", "sample payload is over %d bytes", webhook.MaxSamplePayload)
 	}
 	fields, err := fieldpath.Fields(b, maxSampleFields)
 	if err != nil {
-		return 0, nil, invalid("body", "%v", err)
+		return 0, nil, domainerr.Invalid("body", "%v", err)
 	}
 	return http.StatusOK, map[string]any{"fields": fields, "count": len(fields), "note": fmt.Sprintf("at most %d fields are listed", maxSampleFields)}, nil
 }

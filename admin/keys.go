@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -16,20 +15,6 @@ import (
 // A caller may revoke the key it is using (rotating a leaked key from the key itself is legitimate; the
 // answer is the last one that key gets), but not the project's last active key: the project would then be
 // out of reach of the API and the console (409; create another key first).
-
-// projectErrors maps the project store's errors to statuses.
-func projectErrors(err error) (int, []FieldError, bool) {
-	var ne *project.NameError
-	switch {
-	case errors.As(err, &ne):
-		return http.StatusBadRequest, []FieldError{{Field: "name", Message: ne.Reason}}, true
-	case errors.Is(err, project.ErrKeyNotFound), errors.Is(err, project.ErrNotFound):
-		return http.StatusNotFound, nil, true
-	case errors.Is(err, project.ErrLastKey), errors.Is(err, project.ErrTooManyKeys):
-		return http.StatusConflict, nil, true
-	}
-	return 0, nil, false
-}
 
 // keyView is a key as the API shows it; Current marks the key the request is authenticated with (the
 // console's session key, or the Bearer key).

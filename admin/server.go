@@ -14,6 +14,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
@@ -73,7 +74,6 @@ func New(cfg Config, d Deps) *Server {
 		activity:      d.Activity,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
-		mapErr:        []func(error) (int, []FieldError, bool){webhookErrors, directoryErrors, activityErrors, projectErrors},
 		sessions:      newSessionStore(),
 
 		limiter:           newAuthLimiter(cfg),
@@ -125,7 +125,7 @@ func New(cfg Config, d Deps) *Server {
 		mux.Handle(r.method+" "+r.path, a.authed(r.method+" "+r.path, r.h))
 	}
 	mux.Handle("/api/", a.wrap("other", func(http.ResponseWriter, *http.Request) (int, any, error) {
-		return 0, nil, errNotFound
+		return 0, nil, domainerr.ErrNotFound
 	}))
 	newConsole(a).mount(mux)
 	s.handler = mux
@@ -184,15 +184,11 @@ func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, er
 	}
 	if req.NotificationURL != nil {
 		if err := validNotificationURL(*req.NotificationURL); err != nil {
-			return 0, nil, invalid("notification_url", "%v", err)
+			return 0, nil, domainerr.Invalid("notification_url", "%v", err)
 		}
 	}
 	p, err := a.projects.Update(r.Context(), projectID(r.Context()),
 		project.Update{NotificationURL: req.NotificationURL, PhoneRegion: req.PhoneRegion})
-	var re *project.RegionError
-	if errors.As(err, &re) {
-		return 0, nil, invalid("phone_region", "%v", err)
-	}
 	if err != nil {
 		return 0, nil, err
 	}

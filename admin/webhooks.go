@@ -3,30 +3,14 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
-
-// webhookErrors maps the webhook store's errors to statuses.
-func webhookErrors(err error) (int, []FieldError, bool) {
-	var ve *webhook.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return http.StatusBadRequest, fieldErrors(ve.Fields), true
-	case errors.Is(err, webhook.ErrNotFound):
-		return http.StatusNotFound, nil, true
-	case errors.Is(err, webhook.ErrConflict), errors.Is(err, webhook.ErrInUse):
-		return http.StatusConflict, nil, true
-	case errors.Is(err, webhook.ErrVersionMismatch):
-		return http.StatusPreconditionFailed, nil, true
-	}
-	return 0, nil, false
-}
 
 // ifMatch reads the expected version from If-Match (`"3"`, `W/"3"` or `3`); 0 when absent.
 func ifMatch(r *http.Request) (int64, error) {
@@ -37,7 +21,7 @@ func ifMatch(r *http.Request) (int64, error) {
 	v = strings.Trim(strings.TrimPrefix(v, "W/"), `"`)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 1 {
-		return 0, invalid("If-Match", "must be the version from the ETag, e.g. \"3\"")
+		return 0, domainerr.Invalid("If-Match", "must be the version from the ETag, e.g. \"3\"")
 	}
 	return n, nil
 }
@@ -49,7 +33,7 @@ func etag(w http.ResponseWriter, version int64) {
 func pathID(r *http.Request) (int64, error) {
 	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || n < 1 {
-		return 0, errNotFound
+		return 0, domainerr.ErrNotFound
 	}
 	return n, nil
 }
@@ -134,7 +118,7 @@ type webhookRow struct {
 func (a *api) listWebhooks(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	q := r.URL.Query()
 	f := webhook.ListFilter{Search: q.Get("q"), Status: q.Get("status"), Sort: q.Get("sort"), Desc: q.Get("order") != "asc"}
-	var fields []FieldError
+	var invalid domainerr.ValidationError
 	if f.Sort == "name" && q.Get("order") == "" {
 		f.Desc = false
 	}
@@ -145,16 +129,16 @@ func (a *api) listWebhooks(_ http.ResponseWriter, r *http.Request) (int, any, er
 		if v := q.Get(p.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				fields = append(fields, FieldError{p.name, "must be a non-negative integer"})
+				invalid.Add(p.name, "must be a non-negative integer")
 			}
 			*p.dst = n
 		}
 	}
 	if o := q.Get("order"); o != "" && o != "asc" && o != "desc" {
-		fields = append(fields, FieldError{"order", "must be asc or desc"})
+		invalid.Add("order", "must be asc or desc")
 	}
-	if len(fields) > 0 {
-		return 0, nil, &badRequest{fields}
+	if err := invalid.Err(); err != nil {
+		return 0, nil, err
 	}
 	page, err := a.webhooks.List(r.Context(), projectID(r.Context()), f)
 	if err != nil {
@@ -290,7 +274,7 @@ func (a *api) rotateSecret(_ http.ResponseWriter, r *http.Request) (int, any, er
 		}
 	}
 	if req.GraceSeconds < 0 || req.GraceSeconds > int64(webhook.MaxRotationGrace/time.Second) {
-		return 0, nil, invalid("grace_seconds", "must be in 0..%d", int64(webhook.MaxRotationGrace/time.Second))
+		return 0, nil, domainerr.Invalid("grace_seconds", "must be in 0..%d", int64(webhook.MaxRotationGrace/time.Second))
 	}
 	id := r.PathValue("id")
 	if _, err := a.webhooks.RotateSecret(r.Context(), projectID(r.Context()), id, time.Duration(req.GraceSeconds)*time.Second); err != nil {

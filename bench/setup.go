@@ -15,6 +15,7 @@ import (
 
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -61,7 +62,7 @@ func ensureHooks(ctx context.Context, cfg *config.Config, n int, statePath strin
 	}
 	projects := project.NewStore(pool)
 	hooks := webhook.NewStore(pool, sealer)
-	dir, err := directory.NewStore(pool, cfg.Directory, nil, log)
+	dir, err := directory.NewStore(pool, projects, cfg.Directory, nil, log)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -73,7 +74,7 @@ func ensureHooks(ctx context.Context, cfg *config.Config, n int, statePath strin
 	if err != nil {
 		return 0, nil, fmt.Errorf("bench project: %w", err)
 	}
-	if _, err := hooks.GetEventByName(ctx, p.ID, benchEvent); errors.Is(err, webhook.ErrNotFound) {
+	if _, err := hooks.GetEventByName(ctx, p.ID, benchEvent); errors.Is(err, domainerr.ErrNotFound) {
 		_, err = hooks.CreateEvent(ctx, p.ID, seed.Event(benchEvent, "Bench suite load (the seed's CheckoutSuccess)"))
 		if err != nil {
 			return 0, nil, fmt.Errorf("bench event: %w", err)
@@ -142,7 +143,7 @@ func ensureHooks(ctx context.Context, cfg *config.Config, n int, statePath strin
 	for i := len(live); i < n; i++ {
 		g.Go(func() error {
 			w, sec, err := hooks.Create(gctx, p.ID, seed.Webhook(fmt.Sprintf("bench-%06d", i), benchEvent, SeedSample))
-			if errors.Is(err, webhook.ErrConflict) {
+			if errors.Is(err, domainerr.ErrConflict) {
 				// A name left by an interrupted earlier run beyond what List returned: use a fresh one.
 				// Same mappings as the seed's, or the scenario would measure a webhook mapping nothing.
 				w, sec, err = hooks.Create(gctx, p.ID, seed.Webhook(fmt.Sprintf("bench-%06d-%d", i, time.Now().UnixNano()), benchEvent, SeedSample))

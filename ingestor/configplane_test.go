@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -66,7 +67,7 @@ func (p *plane) create(t *testing.T, name string) (*webhook.Webhook, string) {
 	t.Helper()
 	w, sec, err := p.store.Create(context.Background(), p.project, webhook.WebhookInput{
 		Name: name, EventName: "CheckoutSuccess",
-		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"},
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []webhook.Mapping{{Attribute: "email", Field: "email_address"}},
 	})
 	if err != nil {

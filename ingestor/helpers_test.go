@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -42,7 +43,7 @@ func (f *fakeHooks) Get(_ context.Context, id string) (*webhook.Hook, error) {
 	}
 	h, ok := f.hooks[id]
 	if !ok {
-		return nil, webhook.ErrNotFound
+		return nil, domainerr.ErrNotFound
 	}
 	return h, nil
 }

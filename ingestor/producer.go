@@ -9,8 +9,8 @@ import (
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
-// Hooks looks a webhook up by its public id. It returns webhook.ErrNotFound for an unknown id and
-// webhook.ErrUnavailable when the config store cannot answer and nothing usable is cached. The
+// Hooks looks a webhook up by its public id. It returns domainerr.ErrNotFound for an unknown id and
+// domainerr.ErrUnavailable when the config store cannot answer and nothing usable is cached. The
 // configuration plane's Cache implements it; the edge calls it on every request, so a hit must not
 // allocate.
 type Hooks interface {

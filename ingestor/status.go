@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fasthttp"
 
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
 
@@ -101,9 +101,9 @@ func classify(err error) result {
 	var small *fasthttp.ErrSmallBuffer
 	var netErr net.Error
 	switch {
-	case errors.Is(err, webhook.ErrNotFound):
+	case errors.Is(err, domainerr.ErrNotFound):
 		return resWebhookNotFound
-	case errors.Is(err, webhook.ErrUnavailable):
+	case errors.Is(err, domainerr.ErrUnavailable):
 		return resConfigUnavailable
 	case errors.Is(err, errAckTimeout):
 		return resKafkaTimeout

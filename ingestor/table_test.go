@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -46,7 +47,7 @@ func tableConfig() Config {
 // tableHooks are the webhooks the rows talk to.
 func tableHooks() *fakeHooks {
 	f := &fakeHooks{hooks: map[string]*webhook.Hook{}, errs: map[string]error{
-		idUnavailable: webhook.ErrUnavailable,
+		idUnavailable: domainerr.ErrUnavailable,
 		idBroken:      errors.New("pool closed"),
 	}}
 	f.set(testHook(idOk))

@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -35,7 +37,7 @@ func (f *fakeHooks) Get(_ context.Context, id string) (*webhook.Hook, error) {
 	if h, ok := f.m[id]; ok {
 		return h, nil
 	}
-	return nil, fmt.Errorf("webhook %s: %w", id, webhook.ErrNotFound)
+	return nil, fmt.Errorf("webhook %s: %w", id, domainerr.ErrNotFound)
 }
 
 func (f *fakeHooks) put(h *webhook.Hook) {
@@ -49,12 +51,12 @@ func (f *fakeHooks) put(h *webhook.Hook) {
 
 // fakeResolver is an in-memory directory; down makes it fail like an unreachable PostgreSQL.
 type fakeResolver struct {
-	subjects map[webhook.IdentifyKind]map[string]pipeline.Subject
+	subjects map[identify.Kind]map[string]pipeline.Subject
 	down     atomic.Bool
 	calls    atomic.Int64
 }
 
-func (f *fakeResolver) Resolve(_ context.Context, _ int64, kind webhook.IdentifyKind, values []string) (map[string]pipeline.Subject, error) {
+func (f *fakeResolver) Resolve(_ context.Context, _ int64, kind identify.Kind, values []string) (map[string]pipeline.Subject, error) {
 	f.calls.Add(1)
 	if f.down.Load() {
 		return nil, errors.New("directory down")
@@ -78,11 +80,11 @@ func standardFixtures() (*fakeHooks, *fakeResolver) {
 		{Attribute: "purchase_date", Type: webhook.TypeDate, Field: "purchase_date"},
 	}
 	hooks.put(&webhook.Hook{PublicID: "wh_uid", ProjectID: 1, Enabled: true, Version: 1, EventName: "CheckoutSuccess",
-		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"}, Mappings: seedMappings})
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}, Mappings: seedMappings})
 	hooks.put(&webhook.Hook{PublicID: "wh_email", ProjectID: 1, Enabled: true, Version: 1, EventName: "CheckoutSuccess",
-		Identify: webhook.Identify{Kind: webhook.ByEmail, Field: "email_address"}, Mappings: seedMappings})
+		Identify: webhook.Identify{Kind: identify.ByEmail, Field: "email_address"}, Mappings: seedMappings})
 	hooks.put(&webhook.Hook{PublicID: "wh_hwid", ProjectID: 1, Enabled: true, Version: 1, EventName: "ItemShipped",
-		Identify: webhook.Identify{Kind: webhook.ByHWID, Field: "device.hwid"},
+		Identify: webhook.Identify{Kind: identify.ByHWID, Field: "device.hwid"},
 		Mappings: []webhook.TypedMapping{
 			{Attribute: "sku", Type: webhook.TypeString, Field: "items[0].sku"},
 			{Attribute: "order", Type: webhook.TypeInteger, Field: `["order.id"]`},
@@ -90,16 +92,16 @@ func standardFixtures() (*fakeHooks, *fakeResolver) {
 			{Attribute: "gift", Type: webhook.TypeBoolean, Field: "meta.gift"},
 		}})
 	hooks.put(&webhook.Hook{PublicID: "wh_strict", ProjectID: 1, Enabled: true, Version: 1, EventName: "CheckoutSuccess",
-		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"},
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []webhook.TypedMapping{{Attribute: "qty", Type: webhook.TypeInteger, Field: "order_number"}}})
-	res := &fakeResolver{subjects: map[webhook.IdentifyKind]map[string]pipeline.Subject{
-		webhook.ByUserID: {"12345": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},
-		webhook.ByEmail:  {"jane@example.com": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},
-		webhook.ByHWID:   {"hw-a": {UserID: "12345", HWID: "hw-a", HWIDs: []string{"hw-a", "hw-b"}}},
+	res := &fakeResolver{subjects: map[identify.Kind]map[string]pipeline.Subject{
+		identify.ByUserID: {"12345": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},
+		identify.ByEmail:  {"jane@example.com": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},
+		identify.ByHWID:   {"hw-a": {UserID: "12345", HWID: "hw-a", HWIDs: []string{"hw-a", "hw-b"}}},
 	}}
 	for i := range 50 {
 		u := "u" + strconv.Itoa(i)
-		res.subjects[webhook.ByUserID][u] = pipeline.Subject{UserID: u}
+		res.subjects[identify.ByUserID][u] = pipeline.Subject{UserID: u}
 	}
 	return hooks, res
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -29,13 +30,13 @@ func hostileHooks() (*fakeHooks, *fakeResolver) {
 		many[i] = webhook.TypedMapping{Attribute: fmt.Sprintf("a%d", i), Type: webhook.TypeString, Field: "note"}
 	}
 	hooks.put(&webhook.Hook{PublicID: "wh_many", ProjectID: 1, Enabled: true, Version: 1, EventName: "Note",
-		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"}, Mappings: many})
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}, Mappings: many})
 	wide := make([]webhook.TypedMapping, 4)
 	for i := range wide {
 		wide[i] = webhook.TypedMapping{Attribute: fmt.Sprintf("a%d", i), Type: webhook.TypeString, Field: fmt.Sprintf("n%d", i)}
 	}
 	hooks.put(&webhook.Hook{PublicID: "wh_wide", ProjectID: 1, Enabled: true, Version: 1, EventName: "Note",
-		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"}, Mappings: wide})
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}, Mappings: wide})
 	return hooks, res
 }
 

@@ -13,13 +13,14 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
 
 // Hooks looks a webhook's configuration up by public id: webhook.Cache in production. It returns an
-// error wrapping webhook.ErrNotFound for a deleted webhook; any other error is taken as temporary and
+// error wrapping domainerr.ErrNotFound for a deleted webhook; any other error is taken as temporary and
 // retried.
 type Hooks interface {
 	Get(ctx context.Context, publicID string) (*webhook.Hook, error)
@@ -34,7 +35,7 @@ type Subject = directory.Subject
 // Resolver turns a batch of identifiers of one kind into subjects: directory.Resolver in production. Values without a subject are absent from the map; an error means the directory could not be
 // asked and is retried, never taken as "user not found".
 type Resolver interface {
-	Resolve(ctx context.Context, projectID int64, kind webhook.IdentifyKind, values []string) (map[string]Subject, error)
+	Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]Subject, error)
 }
 
 // Status values of activity_log.status.
@@ -272,8 +273,8 @@ func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
 	return append(dst, c.attrsTail...), true
 }
 
-func subjectOf(kind webhook.IdentifyKind, s Subject) (subjectKind, subject string) {
-	if kind == webhook.ByHWID {
+func subjectOf(kind identify.Kind, s Subject) (subjectKind, subject string) {
+	if kind == identify.ByHWID {
 		return "device", s.HWID
 	}
 	return "user", s.UserID

@@ -7,7 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/wire"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -20,7 +20,7 @@ import (
 func TestBodiesBreakingTheJSONRule(t *testing.T) {
 	e := newEnv(t)
 	hooks, res := standardFixtures()
-	res.subjects[webhook.ByUserID]["evil"] = pipeline.Subject{UserID: "evil"}
+	res.subjects[identify.ByUserID]["evil"] = pipeline.Subject{UserID: "evil"}
 	cases := []struct {
 		name   string
 		req    req

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
@@ -22,12 +24,12 @@ func (m mapHooks) Get(_ context.Context, id string) (*webhook.Hook, error) {
 	if h, ok := m[id]; ok {
 		return h, nil
 	}
-	return nil, webhook.ErrNotFound
+	return nil, domainerr.ErrNotFound
 }
 
 type mapResolver map[string]Subject
 
-func (m mapResolver) Resolve(_ context.Context, _ int64, _ webhook.IdentifyKind, values []string) (map[string]Subject, error) {
+func (m mapResolver) Resolve(_ context.Context, _ int64, _ identify.Kind, values []string) (map[string]Subject, error) {
 	out := make(map[string]Subject, len(values))
 	for _, v := range values {
 		if s, ok := m[v]; ok {
@@ -43,7 +45,7 @@ func (m mapResolver) Resolve(_ context.Context, _ int64, _ webhook.IdentifyKind,
 func BenchmarkProcess(b *testing.B) {
 	const perPoll = 1000
 	hook := &webhook.Hook{PublicID: "wh_bench", ProjectID: 1, Version: 1, EventName: "CheckoutSuccess",
-		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"},
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []webhook.TypedMapping{
 			{Attribute: "email", Type: webhook.TypeString, Field: "email_address"},
 			{Attribute: "total", Type: webhook.TypePrice, Field: "price"},

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -27,12 +29,12 @@ func TestInletPipelineProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	wh, _, err := ws.Create(ctx, p.ID, webhook.WebhookInput{Name: "shopify", EventID: ev.ID,
-		Identify: webhook.Identify{Kind: webhook.ByEmail, Field: "email_address"},
+		Identify: webhook.Identify{Kind: identify.ByEmail, Field: "email_address"},
 		Mappings: []webhook.Mapping{{Attribute: "total", Field: "price"}, {Attribute: "order_id", Field: "order_number"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := directory.NewStore(pool, directory.Defaults(), nil, testenv.Logger())
+	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

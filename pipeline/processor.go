@@ -12,7 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
@@ -192,12 +193,12 @@ func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
 		err := p.retry.do(ctx, "webhook config", it, func(ctx context.Context) error {
 			var err error
 			h, err = p.hooks.Get(ctx, it.webhookID)
-			if errors.Is(err, webhook.ErrNotFound) {
+			if errors.Is(err, domainerr.ErrNotFound) {
 				return fmt.Errorf("%w: %w", errPermanent, err)
 			}
 			return err
 		})
-		if errors.Is(err, webhook.ErrNotFound) {
+		if errors.Is(err, domainerr.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
@@ -228,7 +229,7 @@ func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
 
 type resolveKey struct {
 	project int64
-	kind    webhook.IdentifyKind
+	kind    identify.Kind
 }
 
 // resolve asks the directory once per project and identifier kind for the whole poll.
@@ -260,12 +261,12 @@ func (p *processor) resolve(ctx context.Context, items []item) error {
 			found, err = p.resolver.Resolve(ctx, k.project, k.kind, values)
 			// The directory refusing the question itself (an identifier kind it does not know) is the
 			// records' failure: asking again cannot change the answer.
-			if _, ok := errors.AsType[*directory.ValidationError](err); ok {
+			if _, ok := errors.AsType[*domainerr.ValidationError](err); ok {
 				return fmt.Errorf("%w: %w", errPermanent, err)
 			}
 			return err
 		})
-		refused, _ := errors.AsType[*directory.ValidationError](err)
+		refused, _ := errors.AsType[*domainerr.ValidationError](err)
 		if err != nil && refused == nil {
 			return err
 		}
@@ -288,11 +289,11 @@ func (p *processor) resolve(ctx context.Context, items []item) error {
 	return nil
 }
 
-func kindLabel(k webhook.IdentifyKind) string {
+func kindLabel(k identify.Kind) string {
 	switch k {
-	case webhook.ByHWID:
+	case identify.ByHWID:
 		return "device"
-	case webhook.ByUserID:
+	case identify.ByUserID:
 		return "user id"
 	}
 	return "user " + string(k)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
@@ -24,7 +25,7 @@ func unitProcessor(t *testing.T) (*processor, *int) {
 	t.Helper()
 	cfg := Defaults()
 	hook := &webhook.Hook{PublicID: "wh_1", ProjectID: 1, Version: 1, Enabled: true, EventName: "CheckoutSuccess",
-		Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"},
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []webhook.TypedMapping{
 			{Attribute: "email", Type: webhook.TypeString, Field: "email_address"},
 			{Attribute: "total", Type: webhook.TypePrice, Field: "price"},

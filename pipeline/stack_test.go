@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -127,7 +128,7 @@ func TestHostileRequestsThroughTheStack(t *testing.T) {
 			ms = append(ms, webhook.Mapping{Attribute: a.Name, Field: field(a)})
 		}
 		wh, sec, err := ws.Create(ctx, p.ID, webhook.WebhookInput{Name: name, EventID: ev.ID,
-			Identify: webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"}, Mappings: ms})
+			Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}, Mappings: ms})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +140,7 @@ func TestHostileRequestsThroughTheStack(t *testing.T) {
 	fields := map[string]string{"email": "email_address", "total": "price", "qty": "qty", "day": "purchase_date", "tags": "tags", "gift": "gift"}
 	shopID, shopAuth := hook("Checkout", attrs, func(a webhook.Attribute) string { return fields[a.Name] })
 	manyID, manyAuth := hook("Notes", many, func(webhook.Attribute) string { return "note" })
-	dir, err := directory.NewStore(pool, directory.Defaults(), nil, testenv.Logger())
+	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

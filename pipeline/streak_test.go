@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/wire"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -101,5 +101,5 @@ func TestAuthFailureNotifications(t *testing.T) {
 	if posted[0].WebhookID != "wh_email" || posted[0].ProjectID != 1 || posted[0].Kind != "auth_failures" {
 		t.Errorf("posted %+v; want an auth_failures notification for wh_email of project 1", posted[0])
 	}
-	_ = webhook.ByEmail
+	_ = identify.ByEmail
 }

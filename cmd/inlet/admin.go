@@ -43,14 +43,15 @@ func runAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, _ []str
 	if err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}
-	dir, err := directory.NewStore(pool, cfg.Directory, reg, log)
+	projects := project.NewStore(pool)
+	dir, err := directory.NewStore(pool, projects, cfg.Directory, reg, log)
 	if err != nil {
 		return err
 	}
 	srv := admin.New(cfg.Admin, admin.Deps{
 		Logger:    log,
 		Registry:  reg,
-		Projects:  project.NewStore(pool),
+		Projects:  projects,
 		Webhooks:  webhook.NewStore(pool, sealer),
 		Directory: dir,
 		Activity:  activity.NewReader(ch),

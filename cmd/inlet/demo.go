@@ -14,6 +14,7 @@ import (
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -62,7 +63,7 @@ func demo(ctx context.Context, cfg *config.Config, log *slog.Logger, args []stri
 	}
 	projects := project.NewStore(pool)
 	hooks := webhook.NewStore(pool, sealer)
-	dir, err := directory.NewStore(pool, cfg.Directory, nil, log)
+	dir, err := directory.NewStore(pool, projects, cfg.Directory, nil, log)
 	if err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func demo(ctx context.Context, cfg *config.Config, log *slog.Logger, args []stri
 	}
 
 	// Event.
-	if _, err := hooks.GetEventByName(ctx, pid, demoEvent); errors.Is(err, webhook.ErrNotFound) {
+	if _, err := hooks.GetEventByName(ctx, pid, demoEvent); errors.Is(err, domainerr.ErrNotFound) {
 		_, err = hooks.CreateEvent(ctx, pid, seed.Event(demoEvent, "A checkout completed in the web shop"))
 		if err != nil {
 			return fmt.Errorf("demo event: %w", err)

@@ -34,7 +34,8 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 		return err
 	}
 	defer cp.close()
-	dir, err := directory.NewResolver(cp.pool, cp.notifier, cfg.Directory, reg, log)
+	projects := project.NewStore(cp.pool)
+	dir, err := directory.NewResolver(cp.pool, cp.notifier, projects, cfg.Directory, reg, log)
 	if err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 		ClickHouse: conn,
 		Hooks:      cp.hooks,
 		Resolver:   dir,
-		Notifier:   &pipeline.HTTPNotifier{URLs: notificationURLs(project.NewStore(cp.pool)), Client: &http.Client{}},
+		Notifier:   &pipeline.HTTPNotifier{URLs: notificationURLs(projects), Client: &http.Client{}},
 		Registry:   reg,
 		Logger:     log,
 		Failpoint:  pipeline.FailpointFromEnv(),

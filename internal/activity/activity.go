@@ -10,21 +10,22 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
+
+	"github.com/inlet-dev/inlet/internal/domainerr"
 )
 
-// Sentinel errors.
+// Sentinel errors, each of a domainerr kind.
 var (
-	// ErrNotFound: no such entry in the caller's project (404).
-	ErrNotFound = errors.New("activity entry not found")
-	// ErrInvalid: a bad cursor, status filter or limit (400).
-	ErrInvalid = errors.New("invalid activity query")
+	// ErrNotFound: no such entry in the caller's project. It is domainerr.ErrNotFound.
+	ErrNotFound = domainerr.New(domainerr.ErrNotFound, "activity entry not found")
+	// ErrInvalid: a bad cursor, status filter or limit. It is domainerr.ErrInvalid.
+	ErrInvalid = domainerr.New(domainerr.ErrInvalid, "invalid activity query")
 )
 
 // Limits of one page.

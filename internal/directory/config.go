@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/inlet-dev/inlet/internal/phone"
 )
 
 // Config is the directory's settings, shared by the Store and the Resolver (both must normalise phone
@@ -65,7 +67,7 @@ func Defaults() Config {
 // Validate reports the first invalid field, named as in the YAML file.
 func (c *Config) Validate() error {
 	switch {
-	case !ValidRegion(c.DefaultRegion):
+	case !phone.ValidRegion(c.DefaultRegion):
 		return fmt.Errorf("default_region: %q is not a known ISO 3166-1 alpha-2 region", c.DefaultRegion)
 	case c.ImportBatch < 1 || c.ImportBatch > 100_000:
 		return fmt.Errorf("import_batch: %d must be between 1 and 100000", c.ImportBatch)

@@ -5,15 +5,24 @@
 // neither hammers PostgreSQL nor stops when it is briefly unreachable.
 //
 // Every method takes the caller's project id and sees only that project's rows: another project's user
-// answers ErrNotFound, exactly like a user that does not exist.
+// answers domainerr.ErrNotFound, exactly like a user that does not exist. Failures are domainerr's
+// kinds: a *domainerr.ValidationError naming every bad field, a *domainerr.ConflictError for an email or
+// phone number of another user, an *UnavailableError when the Resolver cannot reach PostgreSQL.
 //
 // Identifiers are matched the way senders spell them: emails are stored as given and compared
 // case-insensitively; phone numbers are normalised to E.164 both when written and when looked up, so
 // "+1 (555) 123-4567", "001-555-123-4567" and "+15551234567" are one number.
+//
+// The directory's SQL reads and writes its own tables only, users and devices. It depends on projects
+// in two ways, both one way: its rows reference projects(id) by foreign key (so a write into a project
+// that does not exist is domainerr.ErrNotFound, and a deleted project takes its users and devices with
+// it), and a project's phone region, a projects column, comes through PhoneRegions (the project store),
+// whose changes a trigger on projects announces as "project:<id>" to the Resolver. Package project does
+// not depend on the directory.
 package directory
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -21,30 +30,24 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/nyaruka/phonenumbers"
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/phone"
 )
 
-// Sentinel errors. Callers test them with errors.Is; the admin API maps them to HTTP statuses.
-var (
-	// ErrNotFound: no such user or device in the caller's project (or no such project). 404.
-	ErrNotFound = errors.New("not found")
-	// ErrInvalid: the input failed validation; the error is a *ValidationError listing each bad field. 400.
-	ErrInvalid = errors.New("invalid input")
-	// ErrConflict: an email or phone number already belongs to another user of the project; the error is
-	// a *ConflictError naming the field. 409.
-	ErrConflict = errors.New("conflict")
-	// ErrUnavailable: PostgreSQL could not be reached and nothing usable was cached for some values; the
-	// error is an *UnavailableError listing them. The pipeline retries these values later instead of
-	// failing the requests with user_not_found.
-	ErrUnavailable = errors.New("user directory unavailable")
-)
+// PhoneRegions tells the directory each project's phone region: *project.Store in production.
+type PhoneRegions interface {
+	// PhoneRegion returns the project's phone region, an ISO 3166-1 alpha-2 code or "" for none (then
+	// Config.DefaultRegion applies), or an error that is domainerr.ErrNotFound when there is no such
+	// project.
+	PhoneRegion(ctx context.Context, projectID int64) (string, error)
+}
 
 // Limits of the directory's fields. Lengths count characters (as PostgreSQL's length() does), not bytes.
+// A phone number's is phone.MaxLen.
 const (
 	MaxUserIDLen   = 256
 	MaxHWIDLen     = 256
 	MaxEmailLen    = 254 // RFC 5321's path limit less the angle brackets
-	MaxPhoneLen    = 64  // of the raw input, before normalisation
 	MaxPlatformLen = 32
 )
 
@@ -78,57 +81,6 @@ type Device struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// FieldError is one invalid field, named as in the JSON input.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// ValidationError lists every invalid field of one input, so that a form can show them all at once.
-type ValidationError struct {
-	Fields []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	b.WriteString("invalid ")
-	for i, f := range e.Fields {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(f.Field)
-		b.WriteString(": ")
-		b.WriteString(f.Message)
-	}
-	return b.String()
-}
-
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
-
-func (e *ValidationError) add(field, format string, args ...any) {
-	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-func (e *ValidationError) orNil() error {
-	if len(e.Fields) == 0 {
-		return nil
-	}
-	return e
-}
-
-// ConflictError says which unique field (email or phone) already belongs to another user.
-type ConflictError struct {
-	Field string
-}
-
-func (e *ConflictError) Error() string {
-	return e.Field + ": already used by another user"
-}
-
-// Is makes errors.Is(err, ErrConflict) true.
-func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
-
 // UnavailableError lists the values of one Resolve call that could not be answered: PostgreSQL was
 // unreachable and nothing was cached for them. They are neither found nor not found.
 type UnavailableError struct {
@@ -140,21 +92,21 @@ func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("user directory unavailable for %d values: %v", len(e.Values), e.Err)
 }
 
-// Is makes errors.Is(err, ErrUnavailable) true.
-func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+// Is makes errors.Is(err, domainerr.ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == domainerr.ErrUnavailable }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // checkID validates a user id or hwid: 1..max characters of valid UTF-8 without NUL (which PostgreSQL
 // text cannot hold).
-func checkID(v *ValidationError, field, s string, max int) {
+func checkID(v *domainerr.ValidationError, field, s string, max int) {
 	switch {
 	case s == "":
-		v.add(field, "must not be empty")
+		v.Add(field, "must not be empty")
 	case !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0:
-		v.add(field, "must be valid UTF-8 without NUL")
+		v.Add(field, "must be valid UTF-8 without NUL")
 	case utf8.RuneCountInString(s) > max:
-		v.add(field, "must be at most %d characters", max)
+		v.Add(field, "must be at most %d characters", max)
 	}
 }
 
@@ -172,97 +124,38 @@ func ValidEmail(s string) bool {
 	return at > 0 && at < len(s)-1
 }
 
-// NormalizePhone returns s in E.164 ("+15551234567"). Spaces, dashes, dots, slashes and parentheses are
-// ignored; a leading "00" is read as the international prefix ("0044…" = "+44…"); a number without a
-// country code is read as a national number of defaultRegion (ISO 3166-1 alpha-2, e.g. "US"), and is an
-// error when defaultRegion is empty. Letters are refused (no vanity numbers: an identifier must be
-// exact). The number must be possible for its country (right length); it need not be assigned, so test
-// numbers such as +1 555 … are accepted.
-func NormalizePhone(s, defaultRegion string) (string, error) {
-	if s == "" {
-		return "", errors.New("must not be empty")
-	}
-	if len(s) > MaxPhoneLen {
-		return "", fmt.Errorf("must be at most %d characters", MaxPhoneLen)
-	}
-	digits := make([]byte, 0, len(s))
-	plus := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			digits = append(digits, c)
-		case c == '+' && len(digits) == 0 && !plus:
-			plus = true
-		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
-		default:
-			return "", fmt.Errorf("unexpected character %q", rune(c))
-		}
-	}
-	if len(digits) == 0 {
-		return "", errors.New("has no digits")
-	}
-	region := defaultRegion
-	num := string(digits)
-	switch {
-	case plus:
-		num, region = "+"+num, ""
-	case strings.HasPrefix(num, "00"):
-		num, region = "+"+num[2:], ""
-	case region == "":
-		return "", errors.New("has no country code (+…) and no default region is set")
-	}
-	if region == "" {
-		region = "ZZ" // libphonenumber's "unknown region": the number must carry its country code
-	}
-	n, err := phonenumbers.Parse(num, region)
-	if err != nil {
-		return "", fmt.Errorf("not a phone number: %w", err)
-	}
-	if !phonenumbers.IsPossibleNumber(n) {
-		return "", errors.New("not a possible phone number for its country (wrong length or country code)")
-	}
-	return phonenumbers.Format(n, phonenumbers.E164), nil
-}
-
-// ValidRegion reports whether r is a region libphonenumber knows, as an upper-case ISO 3166-1 alpha-2
-// code ("" means none).
-func ValidRegion(r string) bool {
-	return r == "" || phonenumbers.GetSupportedRegions()[r]
-}
-
 // normalizeUser validates u and returns it with its phone in E.164. Email and phone may be empty.
 func normalizeUser(u User, region string) (User, error) {
-	var v ValidationError
+	var v domainerr.ValidationError
 	checkID(&v, "user_id", u.UserID, MaxUserIDLen)
 	if u.Email != "" && !ValidEmail(u.Email) {
-		v.add("email", "not a valid email address")
+		v.Add("email", "not a valid email address")
 	}
 	if u.Phone != "" {
-		p, err := NormalizePhone(u.Phone, region)
+		p, err := phone.Normalize(u.Phone, region)
 		if err != nil {
-			v.add("phone", "%v", err)
+			v.Add("phone", "%v", err)
 		}
 		u.Phone = p
 	}
-	return u, v.orNil()
+	return u, v.Err()
 }
 
 // validateDevice validates d. UserID may be empty (an anonymous device); it need not name an existing
 // user: devices often arrive before their user's profile does.
 func validateDevice(d Device) error {
-	var v ValidationError
+	var v domainerr.ValidationError
 	checkID(&v, "hwid", d.HWID, MaxHWIDLen)
 	if d.UserID != "" {
 		checkID(&v, "user_id", d.UserID, MaxUserIDLen)
 	}
 	switch {
 	case !utf8.ValidString(d.Platform):
-		v.add("platform", "must be valid UTF-8")
+		v.Add("platform", "must be valid UTF-8")
 	case utf8.RuneCountInString(d.Platform) > MaxPlatformLen:
-		v.add("platform", "must be at most %d characters", MaxPlatformLen)
+		v.Add("platform", "must be at most %d characters", MaxPlatformLen)
 	case strings.IndexFunc(d.Platform, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
-		v.add("platform", "must be printable text")
+		v.Add("platform", "must be printable text")
 	}
-	return v.orNil()
+	return v.Err()
 }

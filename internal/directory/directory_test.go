@@ -4,47 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
-)
 
-func TestNormalizePhone(t *testing.T) {
-	tests := []struct {
-		name, in, region, want string
-		wantErr                bool
-	}{
-		{name: "e164", in: "+15551234567", want: "+15551234567"},
-		{name: "spaces dashes parens", in: "+1 (555) 123-4567", want: "+15551234567"},
-		{name: "dots and slash", in: "+49 30/1234.5678", want: "+493012345678"},
-		{name: "00 prefix", in: "0044 20 7946 0958", want: "+442079460958"},
-		{name: "00 prefix with region", in: "0044 20 7946 0958", region: "US", want: "+442079460958"},
-		{name: "national with region US", in: "(555) 123-4567", region: "US", want: "+15551234567"},
-		{name: "national with trunk 0 GB", in: "020 7946 0958", region: "GB", want: "+442079460958"},
-		{name: "national with trunk 0 DE", in: "030 12345678", region: "DE", want: "+493012345678"},
-		{name: "plus ignores region", in: "+44 20 7946 0958", region: "US", want: "+442079460958"},
-		{name: "national without region", in: "555 123 4567", wantErr: true},
-		{name: "empty", in: "", wantErr: true},
-		{name: "letters", in: "+1 800 FLOWERS", wantErr: true},
-		{name: "no digits", in: "+ ( )", wantErr: true},
-		{name: "too short", in: "+1 555", wantErr: true},
-		{name: "too long", in: "+1 555 123 4567 8901 2345", wantErr: true},
-		{name: "unknown country code", in: "+999 123 456 789", wantErr: true},
-		{name: "second plus", in: "+1 +555 123 4567", wantErr: true},
-		{name: "over MaxPhoneLen", in: "+1" + strings.Repeat(" ", MaxPhoneLen) + "5551234567", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := NormalizePhone(tt.in, tt.region)
-			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("NormalizePhone(%q, %q) = %q, nil; want an error", tt.in, tt.region, got)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("NormalizePhone(%q, %q) = %q, %v; want %q, nil", tt.in, tt.region, got, err, tt.want)
-			}
-		})
-	}
-}
+	"github.com/inlet-dev/inlet/internal/domainerr"
+)
 
 func TestValidEmail(t *testing.T) {
 	tests := []struct {
@@ -79,9 +41,9 @@ func TestValidation(t *testing.T) {
 		if err == nil {
 			return ""
 		}
-		var ve *ValidationError
-		if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) {
-			t.Fatalf("got %T %v; want a *ValidationError that is ErrInvalid", err, err)
+		var ve *domainerr.ValidationError
+		if !errors.As(err, &ve) || !errors.Is(err, domainerr.ErrInvalid) {
+			t.Fatalf("got %T %v; want a *ValidationError that is domainerr.ErrInvalid", err, err)
 		}
 		var names []string
 		for _, f := range ve.Fields {
@@ -210,12 +172,12 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestErrorsAreSentinels(t *testing.T) {
-	if err := error(&ConflictError{Field: "email"}); !errors.Is(err, ErrConflict) || err.Error() != "email: already used by another user" {
-		t.Errorf("ConflictError: got %v (Is ErrConflict %v); want the email conflict", err, errors.Is(err, ErrConflict))
+	if err := conflict("email"); !errors.Is(err, domainerr.ErrConflict) || err.Error() != "email: already used by another user" {
+		t.Errorf("conflict: got %v (Is domainerr.ErrConflict %v); want the email conflict", err, errors.Is(err, domainerr.ErrConflict))
 	}
 	cause := errors.New("connection refused")
 	err := error(&UnavailableError{Values: []string{"a"}, Err: cause})
-	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, cause) {
-		t.Errorf("UnavailableError: got %v; want Is ErrUnavailable and its cause", err)
+	if !errors.Is(err, domainerr.ErrUnavailable) || !errors.Is(err, cause) {
+		t.Errorf("UnavailableError: got %v; want Is domainerr.ErrUnavailable and its cause", err)
 	}
 }

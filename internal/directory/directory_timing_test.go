@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/identify"
 )
 
 const benchBatch = 500
 
 // benchValues imports 2*n lines (n users with one device each, see lineGenerator) and returns the
 // identifiers of kind for all n.
-func benchValues(b *testing.B, e *env, kind webhook.IdentifyKind, n int) []string {
+func benchValues(b *testing.B, e *env, kind identify.Kind, n int) []string {
 	b.Helper()
 	if _, err := e.store.Import(context.Background(), e.p1, &lineGenerator{n: 2 * n}); err != nil {
 		b.Fatalf("Import: %v", err)
@@ -20,13 +20,13 @@ func benchValues(b *testing.B, e *env, kind webhook.IdentifyKind, n int) []strin
 	values := make([]string, n)
 	for i := range values {
 		switch kind {
-		case webhook.ByUserID:
+		case identify.ByUserID:
 			values[i] = fmt.Sprintf("user-%d", i)
-		case webhook.ByEmail:
+		case identify.ByEmail:
 			values[i] = fmt.Sprintf("user%d@example.com", i)
-		case webhook.ByPhone:
+		case identify.ByPhone:
 			values[i] = fmt.Sprintf("+1 555 %07d", i)
-		case webhook.ByHWID:
+		case identify.ByHWID:
 			values[i] = fmt.Sprintf("hwid-%d", i)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/inlet-dev/inlet/internal/domainerr"
 )
 
 // LineError is one NDJSON line that was not imported, numbered from 1.
@@ -64,14 +66,14 @@ type pending struct {
 // So a line is applied entirely or not at all, and bad lines never keep good ones out. Later lines win
 // over earlier ones for the same user or device, as if applied one by one. Blank lines are skipped.
 //
-// The returned error is for the import as a whole (the project does not exist → ErrNotFound, reading r
+// The returned error is for the import as a whole (no such project → domainerr.ErrNotFound, reading r
 // failed, PostgreSQL unreachable, ctx done); the result then counts the batches committed before it.
 func (s *Store) Import(ctx context.Context, projectID int64, r io.Reader) (ImportResult, error) {
 	res := ImportResult{Errors: []LineError{}}
 	// The region is read once: a change during the import applies from the next one.
 	region, err := s.phoneRegion(ctx, projectID)
-	if errors.Is(err, ErrNotFound) {
-		return res, fmt.Errorf("import into project %d: project: %w", projectID, ErrNotFound)
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return res, fmt.Errorf("import into project %d: project: %w", projectID, domainerr.ErrNotFound)
 	}
 	if err != nil {
 		return res, fmt.Errorf("import into project %d: %w", projectID, err)
@@ -133,40 +135,40 @@ func parseLine(b []byte, n int64, region string) (*pending, string) {
 		}
 		return *p
 	}
-	var v ValidationError
+	var v domainerr.ValidationError
 	p := &pending{line: n}
 	switch str(l.Type) {
 	case "user":
 		if l.HWID != nil {
-			v.add("hwid", "not a field of a user line")
+			v.Add("hwid", "not a field of a user line")
 		}
 		if l.Platform != nil {
-			v.add("platform", "not a field of a user line")
+			v.Add("platform", "not a field of a user line")
 		}
 		u, err := normalizeUser(User{UserID: str(l.UserID), Email: str(l.Email), Phone: str(l.Phone)}, region)
-		var ve *ValidationError
+		var ve *domainerr.ValidationError
 		if errors.As(err, &ve) {
 			v.Fields = append(v.Fields, ve.Fields...)
 		}
 		p.isUser, p.user = true, u
 	case "device":
 		if l.Email != nil {
-			v.add("email", "not a field of a device line")
+			v.Add("email", "not a field of a device line")
 		}
 		if l.Phone != nil {
-			v.add("phone", "not a field of a device line")
+			v.Add("phone", "not a field of a device line")
 		}
 		p.device = Device{HWID: str(l.HWID), UserID: str(l.UserID), Platform: str(l.Platform)}
-		var ve *ValidationError
+		var ve *domainerr.ValidationError
 		if errors.As(validateDevice(p.device), &ve) {
 			v.Fields = append(v.Fields, ve.Fields...)
 		}
 	case "":
-		v.add("type", `missing: must be "user" or "device"`)
+		v.Add("type", `missing: must be "user" or "device"`)
 	default:
-		v.add("type", "%q is not \"user\" or \"device\"", str(l.Type))
+		v.Add("type", "%q is not \"user\" or \"device\"", str(l.Type))
 	}
-	if err := v.orNil(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err.Error()
 	}
 	return p, ""
@@ -318,7 +320,7 @@ func lineLevel(err error) bool {
 }
 
 func lineMessage(err error) string {
-	var ce *ConflictError
+	var ce *domainerr.ConflictError
 	if errors.As(writeErr("", err), &ce) {
 		return ce.Error()
 	}

@@ -10,17 +10,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
-	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // national is written without a country code, and possible in every region these tests use.
 const national = "(555) 123-4567"
 
-// regionEnv is a fresh database with the project store (which sets phone_region) and the directory
-// store. The directory's tests of its own package cannot import project (which imports directory).
+// regionEnv is a fresh database with the project store (which sets phone_region and tells it to the
+// directory) and the directory store.
 type regionEnv struct {
 	cfg      pgdb.Config
 	pool     *pgxpool.Pool
@@ -31,11 +31,12 @@ type regionEnv struct {
 func newRegionEnv(t *testing.T, cfg directory.Config) *regionEnv {
 	t.Helper()
 	pc, pool := testenv.Postgres(t)
-	dir, err := directory.NewStore(pool, cfg, prometheus.NewRegistry(), testenv.Logger())
+	projects := project.NewStore(pool)
+	dir, err := directory.NewStore(pool, projects, cfg, prometheus.NewRegistry(), testenv.Logger())
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}
-	return &regionEnv{cfg: pc, pool: pool, projects: project.NewStore(pool), dir: dir}
+	return &regionEnv{cfg: pc, pool: pool, projects: projects, dir: dir}
 }
 
 // project creates a project with the phone region given ("" leaves the default).
@@ -66,7 +67,7 @@ func (e *regionEnv) resolver(t *testing.T, cfg directory.Config, listen bool) *d
 
 func resolvePhone(t *testing.T, r *directory.Resolver, projectID int64, value string) string {
 	t.Helper()
-	got, err := r.Resolve(context.Background(), projectID, webhook.ByPhone, []string{value})
+	got, err := r.Resolve(context.Background(), projectID, identify.ByPhone, []string{value})
 	if err != nil {
 		t.Fatalf("Resolve(%d, phone, %q): %v", projectID, value, err)
 	}
@@ -95,7 +96,7 @@ func TestPhoneRegionPerProject(t *testing.T) {
 		if err != nil || u.Phone != tc.want {
 			t.Fatalf("%s: UpsertUser(phone %q) = %+v, %v; want phone %s", tc.name, national, u, err, tc.want)
 		}
-		p, err := e.dir.Lookup(ctx, ids[i], webhook.ByPhone, national)
+		p, err := e.dir.Lookup(ctx, ids[i], identify.ByPhone, national)
 		if err != nil || p.UserID != tc.name {
 			t.Errorf("%s: Lookup(phone %q) = %+v, %v; want user %q", tc.name, national, p, err, tc.name)
 		}

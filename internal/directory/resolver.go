@@ -19,12 +19,13 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/dgraph-io/ristretto/v2/z"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/phone"
 )
 
 // Subject is who a webhook request is about.
@@ -46,16 +47,17 @@ type Subject struct {
 // listener reconnect makes every entry stale. Stale entries are refetched, but served when PostgreSQL
 // cannot be reached (stale-if-error). It is safe for concurrent use.
 //
-// Phone values are normalised in the project's phone region (projects.phone_region, else
+// Phone values are normalised in the project's phone region (from PhoneRegions, else
 // Config.DefaultRegion), read on a phone miss and cached per project until a "project:<project>"
 // notification, a listener reconnect or Config.TTL. Entries are keyed by the value as sent, so a region
 // change must make them stale too: the same notification does.
 type Resolver struct {
-	pool  *pgxpool.Pool
-	cfg   Config
-	log   *slog.Logger
-	cache *ristretto.Cache[string, *entry]
-	m     resolverMetrics
+	pool     *pgxpool.Pool
+	projects PhoneRegions
+	cfg      Config
+	log      *slog.Logger
+	cache    *ristretto.Cache[string, *entry]
+	m        resolverMetrics
 
 	// epoch counts listener (re)connects: bumping it makes every entry stale at once.
 	epoch atomic.Uint64
@@ -95,7 +97,7 @@ type resolverMetrics struct {
 	queryTime    *prometheus.HistogramVec
 	invalidation *prometheus.CounterVec // scope: project, all
 	// Resolved counters per kind and result, so that the hot path does no label lookups.
-	byKind map[webhook.IdentifyKind]*[numResults]prometheus.Counter
+	byKind map[identify.Kind]*[numResults]prometheus.Counter
 }
 
 // Per-value outcomes of Resolve, counted in inlet_directory_resolve_values_total.
@@ -110,12 +112,12 @@ const (
 
 var resultNames = [numResults]string{"hit", "negative_hit", "queried", "stale", "unavailable"}
 
-var kinds = []webhook.IdentifyKind{webhook.ByUserID, webhook.ByEmail, webhook.ByPhone, webhook.ByHWID}
+var kinds = []identify.Kind{identify.ByUserID, identify.ByEmail, identify.ByPhone, identify.ByHWID}
 
 // NewResolver builds a Resolver on pool and subscribes it to n (which must not be running yet; nil
-// leaves only the TTLs to expire entries). cfg must be valid; metrics are registered on reg (nil: not
-// exported). Close releases the cache.
-func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Resolver, error) {
+// leaves only the TTLs to expire entries); projects tells it each project's phone region. cfg must be
+// valid; metrics are registered on reg (nil: not exported). Close releases the cache.
+func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, projects PhoneRegions, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Resolver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("directory settings: %w", err)
 	}
@@ -132,7 +134,7 @@ func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, cfg Config, reg prometheu
 	if err != nil {
 		return nil, fmt.Errorf("directory cache: %w", err)
 	}
-	r := &Resolver{pool: pool, cfg: cfg, log: log, cache: cache, gens: map[int64]*projectGen{}, regions: map[int64]cachedRegion{}}
+	r := &Resolver{pool: pool, projects: projects, cfg: cfg, log: log, cache: cache, gens: map[int64]*projectGen{}, regions: map[int64]cachedRegion{}}
 	r.m = resolverMetrics{
 		values: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "inlet_directory_resolve_values_total",
@@ -155,7 +157,7 @@ func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, cfg Config, reg prometheu
 			Name: "inlet_directory_cache_invalidations_total",
 			Help: "Resolver cache invalidations by scope: project (a change notification) or all (listener reconnect).",
 		}, []string{"scope"}),
-		byKind: map[webhook.IdentifyKind]*[numResults]prometheus.Counter{},
+		byKind: map[identify.Kind]*[numResults]prometheus.Counter{},
 	}
 	for _, k := range kinds {
 		var cs [numResults]prometheus.Counter
@@ -234,7 +236,7 @@ func (r *Resolver) generation(projectID int64) uint64 {
 }
 
 // phoneRegion returns the region that reads the project's phone values without a country code: its
-// phone_region, else Config.DefaultRegion. The region is cached. A query error is returned rather than a
+// phone region, else Config.DefaultRegion. The region is cached. A query error is returned rather than a
 // stale region served: answers normalised in an outdated region would be cached as current, whereas the
 // caller serves its stale entries instead. A project that does not exist gets the default (its values
 // match nothing anyway).
@@ -251,14 +253,13 @@ func (r *Resolver) phoneRegion(ctx context.Context, projectID int64) (string, er
 		return cmp.Or(c.region, r.cfg.DefaultRegion), nil
 	}
 	qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
-	var region string
-	err := r.pool.QueryRow(qctx, phoneRegionSQL, projectID).Scan(&region)
+	region, err := r.projects.PhoneRegion(qctx, projectID)
 	cancel()
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, domainerr.ErrNotFound):
 		region = ""
 	case err != nil:
-		return "", fmt.Errorf("read phone region of project %d: %w", projectID, err)
+		return "", err
 	}
 	// Stored with the generations read before the query: a change notified meanwhile makes it stale.
 	r.mu.Lock()
@@ -274,13 +275,13 @@ func (r *Resolver) phoneRegion(ctx context.Context, projectID int64) (string, er
 //
 // All cache misses are fetched with one query. When that query fails (PostgreSQL unreachable, or
 // slower than Config.QueryTimeout), values with a cached entry, however stale, are answered from it,
-// and the error is an *UnavailableError (errors.Is ErrUnavailable) listing the values that have no
+// and the error is an *UnavailableError (errors.Is domainerr.ErrUnavailable) listing the values that have no
 // answer at all; the map still holds every value that was answered. Such values are neither found
 // nor not found: retry them later.
-func (r *Resolver) Resolve(ctx context.Context, projectID int64, kind webhook.IdentifyKind, values []string) (map[string]Subject, error) {
+func (r *Resolver) Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]Subject, error) {
 	counters, ok := r.m.byKind[kind]
 	if !ok {
-		return nil, &ValidationError{Fields: []FieldError{{Field: "kind", Message: fmt.Sprintf("%q is not one of user_id, email, phone, hwid", kind)}}}
+		return nil, domainerr.Invalid("kind", "%q is not one of user_id, email, phone, hwid", kind)
 	}
 	epoch, gen := r.epoch.Load(), r.generation(projectID)
 	now := time.Now().UnixNano()
@@ -327,7 +328,7 @@ type miss struct {
 
 // fetch asks PostgreSQL for the misses, caches the answers (found or not) and adds the found ones to
 // out.
-func (r *Resolver) fetch(ctx context.Context, projectID int64, kind webhook.IdentifyKind, epoch, gen uint64,
+func (r *Resolver) fetch(ctx context.Context, projectID int64, kind identify.Kind, epoch, gen uint64,
 	misses []miss, out map[string]Subject, counts *[numResults]int, buf []byte) error {
 	// A value given twice in one call is fetched, cached and reported once.
 	seen := make(map[string]struct{}, len(misses))
@@ -338,7 +339,7 @@ func (r *Resolver) fetch(ctx context.Context, projectID int64, kind webhook.Iden
 	})
 	var qerr error
 	region := r.cfg.DefaultRegion
-	if kind == webhook.ByPhone {
+	if kind == identify.ByPhone {
 		region, qerr = r.phoneRegion(ctx, projectID)
 	}
 	// The query takes normalised values; several raw values may share one (two spellings of a phone).
@@ -429,14 +430,14 @@ CROSS JOIN LATERAL (SELECT coalesce(array_agg(s.hwid ORDER BY s.me DESC, s.updat
         ORDER BY o.hwid = d.hwid DESC, o.updated_at DESC, o.hwid LIMIT $3) s) h`
 )
 
-var resolveSQL = map[webhook.IdentifyKind]string{
-	webhook.ByUserID: fmt.Sprintf(resolveUserIDSQL, fmt.Sprintf(hwidsOfUser, "v.val")),
-	webhook.ByEmail:  fmt.Sprintf(resolveEmailSQL, fmt.Sprintf(hwidsOfUser, "u.user_id")),
-	webhook.ByPhone:  fmt.Sprintf(resolvePhoneSQL, fmt.Sprintf(hwidsOfUser, "u.user_id")),
-	webhook.ByHWID:   resolveHWIDSQL,
+var resolveSQL = map[identify.Kind]string{
+	identify.ByUserID: fmt.Sprintf(resolveUserIDSQL, fmt.Sprintf(hwidsOfUser, "v.val")),
+	identify.ByEmail:  fmt.Sprintf(resolveEmailSQL, fmt.Sprintf(hwidsOfUser, "u.user_id")),
+	identify.ByPhone:  fmt.Sprintf(resolvePhoneSQL, fmt.Sprintf(hwidsOfUser, "u.user_id")),
+	identify.ByHWID:   resolveHWIDSQL,
 }
 
-func (r *Resolver) query(ctx context.Context, projectID int64, kind webhook.IdentifyKind, params []string, each func(string, Subject)) error {
+func (r *Resolver) query(ctx context.Context, projectID int64, kind identify.Kind, params []string, each func(string, Subject)) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 	defer cancel()
 	start := time.Now()
@@ -467,12 +468,12 @@ func (r *Resolver) query(ctx context.Context, projectID int64, kind webhook.Iden
 
 // queryValue is what the query compares: the E.164 form of a phone, the value itself otherwise. It
 // reports false for a value that cannot match anything.
-func queryValue(kind webhook.IdentifyKind, v, region string) (string, bool) {
+func queryValue(kind identify.Kind, v, region string) (string, bool) {
 	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
 		return "", false // PostgreSQL text cannot hold it, so no row has it
 	}
-	if kind == webhook.ByPhone {
-		p, err := NormalizePhone(v, region)
+	if kind == identify.ByPhone {
+		p, err := phone.Normalize(v, region)
 		return p, err == nil
 	}
 	return v, true
@@ -481,7 +482,7 @@ func queryValue(kind webhook.IdentifyKind, v, region string) (string, bool) {
 // appendKey builds the cache key: kind, project, then the value exactly as given (entries are per
 // spelling; the query normalises). The kind and project come first and have fixed lengths, so no two
 // (project, kind, value) triples share a key.
-func appendKey(b []byte, projectID int64, kind webhook.IdentifyKind, v string) []byte {
+func appendKey(b []byte, projectID int64, kind identify.Kind, v string) []byte {
 	b = append(b, kind[0])
 	b = binary.LittleEndian.AppendUint64(b, uint64(projectID))
 	return append(b, v...)

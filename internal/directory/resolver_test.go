@@ -12,9 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
-	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // newResolver builds a Resolver with its own pool and, when listen is set, its own Notifier running
@@ -36,7 +38,7 @@ func NewTestResolver(t testing.TB, pc pgdb.Config, cfg Config, listen bool) *Res
 	if listen {
 		n = pgdb.NewNotifier(pc.DSN, testenv.Logger())
 	}
-	r, err := NewResolver(pool, n, cfg, prometheus.NewRegistry(), testenv.Logger())
+	r, err := NewResolver(pool, n, project.NewStore(pool), cfg, prometheus.NewRegistry(), testenv.Logger())
 	if err != nil {
 		t.Fatalf("NewResolver: %v", err)
 	}
@@ -72,7 +74,7 @@ func (s *readySub) Resync() {
 	}
 }
 
-func resolve(t testing.TB, r *Resolver, project int64, kind webhook.IdentifyKind, values ...string) map[string]Subject {
+func resolve(t testing.TB, r *Resolver, project int64, kind identify.Kind, values ...string) map[string]Subject {
 	t.Helper()
 	got, err := r.Resolve(context.Background(), project, kind, values)
 	if err != nil {
@@ -100,7 +102,7 @@ func counterValue(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-func queries(r *Resolver, kind webhook.IdentifyKind) float64 {
+func queries(r *Resolver, kind identify.Kind) float64 {
 	return counterValue(r.m.queries.WithLabelValues(string(kind)))
 }
 
@@ -122,25 +124,25 @@ func TestResolveKinds(t *testing.T) {
 
 	sorted := func(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
 	tests := []struct {
-		kind   webhook.IdentifyKind
+		kind   identify.Kind
 		values []string
 		want   map[string]Subject
 	}{
-		{webhook.ByUserID, []string{"u1", "u2", "no-profile", "ghost", "", "u1"}, map[string]Subject{
+		{identify.ByUserID, []string{"u1", "u2", "no-profile", "ghost", "", "u1"}, map[string]Subject{
 			"u1":         {UserID: "u1", HWIDs: []string{"a", "b"}},
 			"u2":         {UserID: "u2", HWIDs: []string{}},
 			"no-profile": {UserID: "no-profile", HWIDs: []string{"c"}},
 		}},
-		{webhook.ByEmail, []string{"jane@example.COM", "Jane@Example.com", "BOB@example.com", "p2@example.com"}, map[string]Subject{
+		{identify.ByEmail, []string{"jane@example.COM", "Jane@Example.com", "BOB@example.com", "p2@example.com"}, map[string]Subject{
 			"jane@example.COM": {UserID: "u1", HWIDs: []string{"a", "b"}},
 			"Jane@Example.com": {UserID: "u1", HWIDs: []string{"a", "b"}},
 			"BOB@example.com":  {UserID: "u2", HWIDs: []string{}},
 		}},
-		{webhook.ByPhone, []string{"+44 20 7946 0958", "020-7946-0958", "not a phone", "+15550000000"}, map[string]Subject{
+		{identify.ByPhone, []string{"+44 20 7946 0958", "020-7946-0958", "not a phone", "+15550000000"}, map[string]Subject{
 			"+44 20 7946 0958": {UserID: "u1", HWIDs: []string{"a", "b"}},
 			"020-7946-0958":    {UserID: "u1", HWIDs: []string{"a", "b"}},
 		}},
-		{webhook.ByHWID, []string{"b", "anon", "c", "p2-dev", "zzz"}, map[string]Subject{
+		{identify.ByHWID, []string{"b", "anon", "c", "p2-dev", "zzz"}, map[string]Subject{
 			"b":    {UserID: "u1", HWID: "b", HWIDs: []string{"b", "a"}}, // the matched device first
 			"anon": {HWID: "anon", HWIDs: []string{"anon"}},
 			"c":    {UserID: "no-profile", HWID: "c", HWIDs: []string{"c"}},
@@ -156,7 +158,7 @@ func TestResolveKinds(t *testing.T) {
 				}
 				for v, w := range tt.want {
 					g, ok := got[v]
-					if tt.kind != webhook.ByHWID {
+					if tt.kind != identify.ByHWID {
 						g.HWIDs, w.HWIDs = sorted(g.HWIDs), sorted(w.HWIDs)
 					}
 					if !ok || g.UserID != w.UserID || g.HWID != w.HWID || !slices.Equal(g.HWIDs, w.HWIDs) {
@@ -170,7 +172,7 @@ func TestResolveKinds(t *testing.T) {
 		})
 	}
 	_, err := r.Resolve(context.Background(), e.p1, "nickname", []string{"x"})
-	wantErrIs(t, "Resolve with an unknown kind", err, ErrInvalid)
+	wantErrIs(t, "Resolve with an unknown kind", err, domainerr.ErrInvalid)
 }
 
 func TestResolverPushInvalidation(t *testing.T) {
@@ -182,46 +184,46 @@ func TestResolverPushInvalidation(t *testing.T) {
 	mustUser(t, e.store, e.p2, User{UserID: "p2", Email: "p2@example.com"})
 	r := newResolver(t, e, cfg, true) // another process: own pool, own listener
 
-	got := resolve(t, r, e.p1, webhook.ByEmail, "old@example.com", "new@example.com")
+	got := resolve(t, r, e.p1, identify.ByEmail, "old@example.com", "new@example.com")
 	if _, ok := got["old@example.com"]; !ok || len(got) != 1 {
 		t.Fatalf("before the change: got %+v; want only old@example.com", got)
 	}
-	resolve(t, r, e.p2, webhook.ByEmail, "p2@example.com")
-	before := queries(r, webhook.ByEmail)
-	resolve(t, r, e.p1, webhook.ByEmail, "old@example.com", "new@example.com")
-	if q := queries(r, webhook.ByEmail); q != before {
+	resolve(t, r, e.p2, identify.ByEmail, "p2@example.com")
+	before := queries(r, identify.ByEmail)
+	resolve(t, r, e.p1, identify.ByEmail, "old@example.com", "new@example.com")
+	if q := queries(r, identify.ByEmail); q != before {
 		t.Fatalf("queries for a cached batch: got %v more; want none", q-before)
 	}
 
 	mustUser(t, e.store, e.p1, User{UserID: "u1", Email: "new@example.com"})
 	start := time.Now()
 	within(t, start, time.Second, "changed email", func() bool {
-		got := resolve(t, r, e.p1, webhook.ByEmail, "old@example.com", "new@example.com")
+		got := resolve(t, r, e.p1, identify.ByEmail, "old@example.com", "new@example.com")
 		_, old := got["old@example.com"]
 		return !old && got["new@example.com"].UserID == "u1"
 	})
 	// A change in project 1 leaves project 2's entries cached.
-	before = queries(r, webhook.ByEmail)
-	resolve(t, r, e.p2, webhook.ByEmail, "p2@example.com")
-	if q := queries(r, webhook.ByEmail); q != before {
+	before = queries(r, identify.ByEmail)
+	resolve(t, r, e.p2, identify.ByEmail, "p2@example.com")
+	if q := queries(r, identify.ByEmail); q != before {
 		t.Fatalf("project 2 after a change in project 1: got %v queries; want none", q-before)
 	}
 
 	// A device moving to another user changes what its hwid resolves to.
 	mustDevice(t, e.store, e.p1, Device{HWID: "h", UserID: "u1"})
-	if got := resolve(t, r, e.p1, webhook.ByHWID, "h"); got["h"].UserID != "u1" {
+	if got := resolve(t, r, e.p1, identify.ByHWID, "h"); got["h"].UserID != "u1" {
 		t.Fatalf("hwid h: got %+v; want user u1", got["h"])
 	}
 	mustDevice(t, e.store, e.p1, Device{HWID: "h", UserID: "u9"})
 	within(t, time.Now(), time.Second, "device moved to u9", func() bool {
-		return resolve(t, r, e.p1, webhook.ByHWID, "h")["h"].UserID == "u9"
+		return resolve(t, r, e.p1, identify.ByHWID, "h")["h"].UserID == "u9"
 	})
 	// Deleting a user is seen too.
 	if err := e.store.DeleteUser(context.Background(), e.p1, "u1"); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	within(t, time.Now(), time.Second, "deleted user", func() bool {
-		return len(resolve(t, r, e.p1, webhook.ByEmail, "new@example.com")) == 0
+		return len(resolve(t, r, e.p1, identify.ByEmail, "new@example.com")) == 0
 	})
 }
 
@@ -236,23 +238,23 @@ func TestResolverNegativeThenCreated(t *testing.T) {
 	for i := range values {
 		values[i] = fmt.Sprintf("ghost-%d", i)
 	}
-	before := queries(r, webhook.ByUserID)
+	before := queries(r, identify.ByUserID)
 	for i := 0; i < 3; i++ {
-		if got := resolve(t, r, e.p1, webhook.ByUserID, values...); len(got) != 0 {
+		if got := resolve(t, r, e.p1, identify.ByUserID, values...); len(got) != 0 {
 			t.Fatalf("unknown users: got %+v; want none", got)
 		}
 	}
-	if q := queries(r, webhook.ByUserID) - before; q != 1 {
+	if q := queries(r, identify.ByUserID) - before; q != 1 {
 		t.Fatalf("queries for 3 calls with 100 unknown users: got %v; want 1", q)
 	}
 	mustUser(t, e.store, e.p1, User{UserID: "ghost-7"})
 	within(t, time.Now(), time.Second, "created user", func() bool {
-		return resolve(t, r, e.p1, webhook.ByUserID, values...)["ghost-7"].UserID == "ghost-7"
+		return resolve(t, r, e.p1, identify.ByUserID, values...)["ghost-7"].UserID == "ghost-7"
 	})
 	// A device carrying a user id also makes it resolvable (devices-only users).
 	mustDevice(t, e.store, e.p1, Device{HWID: "hx", UserID: "ghost-8"})
 	within(t, time.Now(), time.Second, "user known from a device", func() bool {
-		s, ok := resolve(t, r, e.p1, webhook.ByUserID, values...)["ghost-8"]
+		s, ok := resolve(t, r, e.p1, identify.ByUserID, values...)["ghost-8"]
 		return ok && slices.Equal(s.HWIDs, []string{"hx"})
 	})
 }
@@ -262,15 +264,15 @@ func TestResolverNegativeTTLExpires(t *testing.T) {
 	cfg.NegativeTTL = 200 * time.Millisecond
 	e := newEnv(t, cfg)
 	r := newResolver(t, e, cfg, false) // no listener: only the TTL ends entries
-	if got := resolve(t, r, e.p1, webhook.ByHWID, "late"); len(got) != 0 {
+	if got := resolve(t, r, e.p1, identify.ByHWID, "late"); len(got) != 0 {
 		t.Fatalf("unknown device: got %+v; want none", got)
 	}
 	mustDevice(t, e.store, e.p1, Device{HWID: "late"})
-	if got := resolve(t, r, e.p1, webhook.ByHWID, "late"); len(got) != 0 {
+	if got := resolve(t, r, e.p1, identify.ByHWID, "late"); len(got) != 0 {
 		t.Fatalf("within the negative TTL and without push: got %+v; want the cached not-found", got)
 	}
 	time.Sleep(250 * time.Millisecond)
-	if got := resolve(t, r, e.p1, webhook.ByHWID, "late"); got["late"].HWID != "late" {
+	if got := resolve(t, r, e.p1, identify.ByHWID, "late"); got["late"].HWID != "late" {
 		t.Fatalf("after the negative TTL: got %+v; want the device", got)
 	}
 }
@@ -279,7 +281,7 @@ func TestResolverResyncAndChangedParsing(t *testing.T) {
 	e := newEnv(t, Defaults())
 	r := newResolver(t, e, Defaults(), false)
 	mustUser(t, e.store, e.p1, User{UserID: "u"})
-	resolve(t, r, e.p1, webhook.ByUserID, "u")
+	resolve(t, r, e.p1, identify.ByUserID, "u")
 	tests := []struct {
 		name    string
 		notify  func()
@@ -295,9 +297,9 @@ func TestResolverResyncAndChangedParsing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.notify()
-			before := queries(r, webhook.ByUserID)
-			resolve(t, r, e.p1, webhook.ByUserID, "u")
-			if got := queries(r, webhook.ByUserID) - before; (got == 1) != tt.refetch {
+			before := queries(r, identify.ByUserID)
+			resolve(t, r, e.p1, identify.ByUserID, "u")
+			if got := queries(r, identify.ByUserID) - before; (got == 1) != tt.refetch {
 				t.Fatalf("queries after %s: got %v; want refetch %v", tt.name, got, tt.refetch)
 			}
 		})
@@ -313,21 +315,21 @@ func TestChaosResolverStaleIfError(t *testing.T) {
 	mustUser(t, e.store, e.p1, User{UserID: "u1", Email: "u1@example.com"})
 	mustDevice(t, e.store, e.p1, Device{HWID: "h1", UserID: "u1"})
 	r := newResolver(t, e, cfg, true)
-	resolve(t, r, e.p1, webhook.ByUserID, "u1", "unknown")
-	resolve(t, r, e.p1, webhook.ByHWID, "h1")
+	resolve(t, r, e.p1, identify.ByUserID, "u1", "unknown")
+	resolve(t, r, e.p1, identify.ByHWID, "h1")
 	time.Sleep(150 * time.Millisecond) // every entry is now past its TTL
 
 	testenv.StopService(t, "postgres")
 	ctx := context.Background()
-	got, err := r.Resolve(ctx, e.p1, webhook.ByUserID, []string{"u1", "unknown", "never-seen"})
+	got, err := r.Resolve(ctx, e.p1, identify.ByUserID, []string{"u1", "unknown", "never-seen"})
 	var ue *UnavailableError
-	if !errors.As(err, &ue) || !errors.Is(err, ErrUnavailable) || !slices.Equal(ue.Values, []string{"never-seen"}) {
-		t.Fatalf("Resolve with PostgreSQL down: got error %v; want ErrUnavailable for never-seen only", err)
+	if !errors.As(err, &ue) || !errors.Is(err, domainerr.ErrUnavailable) || !slices.Equal(ue.Values, []string{"never-seen"}) {
+		t.Fatalf("Resolve with PostgreSQL down: got error %v; want domainerr.ErrUnavailable for never-seen only", err)
 	}
 	if len(got) != 1 || !slices.Equal(got["u1"].HWIDs, []string{"h1"}) {
 		t.Fatalf("Resolve with PostgreSQL down: got %+v; want the stale u1 (unknown stays not found)", got)
 	}
-	got, err = r.Resolve(ctx, e.p1, webhook.ByHWID, []string{"h1"})
+	got, err = r.Resolve(ctx, e.p1, identify.ByHWID, []string{"h1"})
 	if err != nil || got["h1"].UserID != "u1" {
 		t.Fatalf("Resolve of a stale hwid with PostgreSQL down: got %+v, %v; want u1 and no error", got, err)
 	}
@@ -338,7 +340,7 @@ func TestChaosResolverStaleIfError(t *testing.T) {
 	testenv.StartService(t, "postgres")
 	start := time.Now()
 	for {
-		got, err = r.Resolve(ctx, e.p1, webhook.ByUserID, []string{"never-seen", "u1"})
+		got, err = r.Resolve(ctx, e.p1, identify.ByUserID, []string{"never-seen", "u1"})
 		if err == nil {
 			break
 		}
@@ -373,7 +375,7 @@ func TestResolverConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				got, err := r.Resolve(ctx, e.p1, webhook.ByHWID, values)
+				got, err := r.Resolve(ctx, e.p1, identify.ByHWID, values)
 				if err != nil && ctx.Err() == nil {
 					errs <- err
 					return
@@ -392,7 +394,7 @@ func TestResolverConcurrent(t *testing.T) {
 	}
 	start := time.Now()
 	within(t, start, time.Second, "all devices moved", func() bool {
-		got := resolve(t, r, e.p1, webhook.ByHWID, values...)
+		got := resolve(t, r, e.p1, identify.ByHWID, values...)
 		for _, s := range got {
 			if s.UserID != "after" {
 				return false

@@ -12,15 +12,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/phone"
 )
 
 // Store reads and writes a project's users and devices. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
-	cfg  Config
-	log  *slog.Logger
-	m    storeMetrics
+	pool     *pgxpool.Pool
+	projects PhoneRegions
+	cfg      Config
+	log      *slog.Logger
+	m        storeMetrics
 }
 
 type storeMetrics struct {
@@ -28,9 +31,9 @@ type storeMetrics struct {
 	importBatches *prometheus.CounterVec // path: batch, fallback
 }
 
-// NewStore builds a Store on pool. cfg must be valid (see Config.Validate); metrics are registered on
-// reg (nil: not exported).
-func NewStore(pool *pgxpool.Pool, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, error) {
+// NewStore builds a Store on pool; projects tells it each project's phone region. cfg must be valid (see
+// Config.Validate); metrics are registered on reg (nil: not exported).
+func NewStore(pool *pgxpool.Pool, projects PhoneRegions, cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("directory settings: %w", err)
 	}
@@ -51,7 +54,7 @@ func NewStore(pool *pgxpool.Pool, cfg Config, reg prometheus.Registerer, log *sl
 			}
 		}
 	}
-	return &Store{pool: pool, cfg: cfg, log: log, m: m}, nil
+	return &Store{pool: pool, projects: projects, cfg: cfg, log: log, m: m}, nil
 }
 
 // Statements shared by the single-row API and the import's per-line fallback, so both apply a line
@@ -68,9 +71,9 @@ RETURNING hwid, user_id, platform, created_at, updated_at, (xmax = 0)`
 )
 
 // UpsertUser creates the user or replaces its email and phone (an empty field clears it). The phone
-// is stored in E.164. It returns the stored user and whether it was created. Errors: *ValidationError
-// (ErrInvalid), *ConflictError (ErrConflict) when the email or phone belongs to another user,
-// ErrNotFound when the project does not exist.
+// is stored in E.164. It returns the stored user and whether it was created. Errors:
+// *domainerr.ValidationError, *domainerr.ConflictError when the email or phone belongs to another user,
+// domainerr.ErrNotFound when the project does not exist.
 func (s *Store) UpsertUser(ctx context.Context, projectID int64, u User) (User, bool, error) {
 	region := s.cfg.DefaultRegion
 	if u.Phone != "" {
@@ -93,32 +96,28 @@ func (s *Store) UpsertUser(ctx context.Context, projectID int64, u User) (User, 
 	return out, created, nil
 }
 
-// phoneRegionSQL reads the region of a project's phone numbers; empty means Config.DefaultRegion.
-const phoneRegionSQL = `SELECT phone_region FROM projects WHERE id = $1`
-
 // phoneRegion returns the region that reads the project's phone numbers written without a country
-// code: the project's phone_region, else Config.DefaultRegion. It is read on every call (admin
-// operations are rare; the Resolver caches it). ErrNotFound when the project does not exist.
+// code: the project's phone region, else Config.DefaultRegion. It is read on every call (admin
+// operations are rare; the Resolver caches it). domainerr.ErrNotFound when the project does not exist.
 func (s *Store) phoneRegion(ctx context.Context, projectID int64) (string, error) {
-	var region string
-	err := s.pool.QueryRow(ctx, phoneRegionSQL, projectID).Scan(&region)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("project %d: %w", projectID, ErrNotFound)
+	region, err := s.projects.PhoneRegion(ctx, projectID)
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return "", fmt.Errorf("project %d: %w", projectID, domainerr.ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read phone region of project %d: %w", projectID, err)
+		return "", err
 	}
 	return cmp.Or(region, s.cfg.DefaultRegion), nil
 }
 
-// GetUser returns one user, or ErrNotFound.
+// GetUser returns one user, or domainerr.ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, projectID int64, userID string) (User, error) {
 	var u User
 	err := s.pool.QueryRow(ctx, `SELECT user_id, email, phone, created_at, updated_at FROM users
 WHERE project_id = $1 AND user_id = $2`, projectID, userID).
 		Scan(&u.UserID, &u.Email, &u.Phone, &u.CreatedAt, &u.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, fmt.Errorf("user %q: %w", userID, ErrNotFound)
+		return User{}, fmt.Errorf("user %q: %w", userID, domainerr.ErrNotFound)
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("get user %q of project %d: %w", userID, projectID, err)
@@ -127,7 +126,7 @@ WHERE project_id = $1 AND user_id = $2`, projectID, userID).
 }
 
 // DeleteUser deletes the user and detaches its devices, which stay as anonymous devices (their hwids
-// still resolve). ErrNotFound when there was neither a user nor a device with that user id.
+// still resolve). domainerr.ErrNotFound when there was neither a user nor a device with that user id.
 func (s *Store) DeleteUser(ctx context.Context, projectID int64, userID string) error {
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -147,13 +146,13 @@ WHERE project_id = $1 AND user_id = $2 AND user_id <> ''`, projectID, userID)
 		return fmt.Errorf("delete user %q of project %d: %w", userID, projectID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("user %q: %w", userID, ErrNotFound)
+		return fmt.Errorf("user %q: %w", userID, domainerr.ErrNotFound)
 	}
 	return nil
 }
 
 // UpsertDevice creates the device or replaces its user id and platform. It returns the stored device
-// and whether it was created. Errors: *ValidationError (ErrInvalid), ErrNotFound when the project does
+// and whether it was created. Errors: *domainerr.ValidationError, domainerr.ErrNotFound when the project does
 // not exist.
 func (s *Store) UpsertDevice(ctx context.Context, projectID int64, d Device) (Device, bool, error) {
 	if err := validateDevice(d); err != nil {
@@ -169,14 +168,14 @@ func (s *Store) UpsertDevice(ctx context.Context, projectID int64, d Device) (De
 	return out, created, nil
 }
 
-// GetDevice returns one device, or ErrNotFound.
+// GetDevice returns one device, or domainerr.ErrNotFound.
 func (s *Store) GetDevice(ctx context.Context, projectID int64, hwid string) (Device, error) {
 	var d Device
 	err := s.pool.QueryRow(ctx, `SELECT hwid, user_id, platform, created_at, updated_at FROM devices
 WHERE project_id = $1 AND hwid = $2`, projectID, hwid).
 		Scan(&d.HWID, &d.UserID, &d.Platform, &d.CreatedAt, &d.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Device{}, fmt.Errorf("device %q: %w", hwid, ErrNotFound)
+		return Device{}, fmt.Errorf("device %q: %w", hwid, domainerr.ErrNotFound)
 	}
 	if err != nil {
 		return Device{}, fmt.Errorf("get device %q of project %d: %w", hwid, projectID, err)
@@ -184,14 +183,14 @@ WHERE project_id = $1 AND hwid = $2`, projectID, hwid).
 	return d, nil
 }
 
-// DeleteDevice deletes one device, or answers ErrNotFound.
+// DeleteDevice deletes one device, or answers domainerr.ErrNotFound.
 func (s *Store) DeleteDevice(ctx context.Context, projectID int64, hwid string) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM devices WHERE project_id = $1 AND hwid = $2`, projectID, hwid)
 	if err != nil {
 		return fmt.Errorf("delete device %q of project %d: %w", hwid, projectID, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("device %q: %w", hwid, ErrNotFound)
+		return fmt.Errorf("device %q: %w", hwid, domainerr.ErrNotFound)
 	}
 	return nil
 }
@@ -232,48 +231,48 @@ type Profile struct {
 	HWIDs []string `json:"hwids"`
 }
 
-// Lookup finds a subject by one identifier, matched like the Resolver matches it: user_id matches a
-// user or any device carrying that user id, email case-insensitively, phone after normalisation to
-// E.164, hwid exactly. ErrNotFound when nothing matches; *ValidationError for a phone that cannot be
+// Lookup finds a subject by one identifier, matched like the Resolver matches it: user_id matches a user or
+// any device carrying that user id, email case-insensitively, phone after normalisation to E.164, hwid
+// exactly. domainerr.ErrNotFound when nothing matches; *domainerr.ValidationError for a phone that cannot be
 // normalised or an unknown kind.
-func (s *Store) Lookup(ctx context.Context, projectID int64, kind webhook.IdentifyKind, value string) (Profile, error) {
+func (s *Store) Lookup(ctx context.Context, projectID int64, kind identify.Kind, value string) (Profile, error) {
 	var p Profile
 	switch kind {
-	case webhook.ByUserID:
+	case identify.ByUserID:
 		u, err := s.GetUser(ctx, projectID, value)
 		switch {
 		case err == nil:
 			p.User = &u
-		case !errors.Is(err, ErrNotFound):
+		case !errors.Is(err, domainerr.ErrNotFound):
 			return Profile{}, err
 		}
 		p.UserID = value
-	case webhook.ByEmail, webhook.ByPhone:
+	case identify.ByEmail, identify.ByPhone:
 		q := `SELECT user_id, email, phone, created_at, updated_at FROM users
 WHERE project_id = $1 AND lower(email) = lower($2) AND email <> ''`
-		if kind == webhook.ByPhone {
+		if kind == identify.ByPhone {
 			region, err := s.phoneRegion(ctx, projectID)
 			if err != nil {
 				return Profile{}, err
 			}
-			phone, err := NormalizePhone(value, region)
+			e164, err := phone.Normalize(value, region)
 			if err != nil {
-				return Profile{}, &ValidationError{Fields: []FieldError{{Field: "phone", Message: err.Error()}}}
+				return Profile{}, domainerr.Invalid("phone", "%v", err)
 			}
-			value = phone
+			value = e164
 			q = `SELECT user_id, email, phone, created_at, updated_at FROM users
 WHERE project_id = $1 AND phone = $2 AND phone <> ''`
 		}
 		var u User
 		err := s.pool.QueryRow(ctx, q, projectID, value).Scan(&u.UserID, &u.Email, &u.Phone, &u.CreatedAt, &u.UpdatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return Profile{}, fmt.Errorf("user with %s %q: %w", kind, value, ErrNotFound)
+			return Profile{}, fmt.Errorf("user with %s %q: %w", kind, value, domainerr.ErrNotFound)
 		}
 		if err != nil {
 			return Profile{}, fmt.Errorf("look up %s in project %d: %w", kind, projectID, err)
 		}
 		p.User, p.UserID = &u, u.UserID
-	case webhook.ByHWID:
+	case identify.ByHWID:
 		d, err := s.GetDevice(ctx, projectID, value)
 		if err != nil {
 			return Profile{}, err
@@ -287,11 +286,11 @@ WHERE project_id = $1 AND phone = $2 AND phone <> ''`
 		switch {
 		case err == nil:
 			p.User = &u
-		case !errors.Is(err, ErrNotFound):
+		case !errors.Is(err, domainerr.ErrNotFound):
 			return Profile{}, err
 		}
 	default:
-		return Profile{}, &ValidationError{Fields: []FieldError{{Field: "kind", Message: fmt.Sprintf("%q is not one of user_id, email, phone, hwid", kind)}}}
+		return Profile{}, domainerr.Invalid("kind", "%q is not one of user_id, email, phone, hwid", kind)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT hwid FROM devices WHERE project_id = $1 AND user_id = $2
 ORDER BY hwid = $3 DESC, updated_at DESC, hwid LIMIT $4`, projectID, p.UserID, value, s.cfg.MaxHWIDs)
@@ -303,7 +302,7 @@ ORDER BY hwid = $3 DESC, updated_at DESC, hwid LIMIT $4`, projectID, p.UserID, v
 		return Profile{}, fmt.Errorf("hwids of user %q of project %d: %w", p.UserID, projectID, err)
 	}
 	if p.User == nil && len(p.HWIDs) == 0 {
-		return Profile{}, fmt.Errorf("user %q: %w", value, ErrNotFound)
+		return Profile{}, fmt.Errorf("user %q: %w", value, domainerr.ErrNotFound)
 	}
 	if p.HWIDs == nil {
 		p.HWIDs = []string{}
@@ -311,7 +310,7 @@ ORDER BY hwid = $3 DESC, updated_at DESC, hwid LIMIT $4`, projectID, p.UserID, v
 	return p, nil
 }
 
-// writeErr turns PostgreSQL's constraint errors into the package's sentinels.
+// writeErr turns PostgreSQL's constraint errors into domainerr's kinds.
 func writeErr(what string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -319,13 +318,18 @@ func writeErr(what string, err error) error {
 		case "23505": // unique_violation
 			switch pe.ConstraintName {
 			case "users_email":
-				return &ConflictError{Field: "email"}
+				return conflict("email")
 			case "users_phone":
-				return &ConflictError{Field: "phone"}
+				return conflict("phone")
 			}
 		case "23503": // foreign_key_violation: the only foreign key is the project
-			return fmt.Errorf("%s: project: %w", what, ErrNotFound)
+			return fmt.Errorf("%s: project: %w", what, domainerr.ErrNotFound)
 		}
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// conflict says that the value of field (email or phone) already belongs to another user of the project.
+func conflict(field string) error {
+	return &domainerr.ConflictError{Field: field, Message: "already used by another user"}
 }

@@ -13,9 +13,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
-	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // env is one test's slice of the real PostgreSQL: a fresh database with two projects.
@@ -29,7 +31,7 @@ type env struct {
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	pc, pool := testenv.Postgres(t)
-	st, err := NewStore(pool, cfg, prometheus.NewRegistry(), testenv.Logger())
+	st, err := NewStore(pool, project.NewStore(pool), cfg, prometheus.NewRegistry(), testenv.Logger())
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}
@@ -97,21 +99,21 @@ func TestStoreCRUDAndIsolation(t *testing.T) {
 
 	// Project 2 sees none of it, and can hold the same ids and email for itself.
 	_, err = s.GetUser(ctx, e.p2, "42")
-	wantErrIs(t, "GetUser from another project", err, ErrNotFound)
+	wantErrIs(t, "GetUser from another project", err, domainerr.ErrNotFound)
 	_, err = s.GetDevice(ctx, e.p2, "hw-1")
-	wantErrIs(t, "GetDevice from another project", err, ErrNotFound)
+	wantErrIs(t, "GetDevice from another project", err, domainerr.ErrNotFound)
 	if ds, err := s.ListDevices(ctx, e.p2, "42"); err != nil || len(ds) != 0 {
 		t.Fatalf("ListDevices from another project: got %v, %v; want none", ds, err)
 	}
 	for _, k := range []struct {
-		kind webhook.IdentifyKind
+		kind identify.Kind
 		v    string
-	}{{webhook.ByUserID, "42"}, {webhook.ByEmail, "jane@new.example"}, {webhook.ByHWID, "hw-1"}} {
+	}{{identify.ByUserID, "42"}, {identify.ByEmail, "jane@new.example"}, {identify.ByHWID, "hw-1"}} {
 		_, err = s.Lookup(ctx, e.p2, k.kind, k.v)
-		wantErrIs(t, fmt.Sprintf("Lookup %s from another project", k.kind), err, ErrNotFound)
+		wantErrIs(t, fmt.Sprintf("Lookup %s from another project", k.kind), err, domainerr.ErrNotFound)
 	}
-	wantErrIs(t, "DeleteUser in another project", s.DeleteUser(ctx, e.p2, "42"), ErrNotFound)
-	wantErrIs(t, "DeleteDevice in another project", s.DeleteDevice(ctx, e.p2, "hw-1"), ErrNotFound)
+	wantErrIs(t, "DeleteUser in another project", s.DeleteUser(ctx, e.p2, "42"), domainerr.ErrNotFound)
+	wantErrIs(t, "DeleteDevice in another project", s.DeleteDevice(ctx, e.p2, "hw-1"), domainerr.ErrNotFound)
 	mustUser(t, s, e.p2, User{UserID: "42", Email: "jane@new.example"})
 
 	got, err := s.GetUser(ctx, e.p1, "42")
@@ -132,11 +134,11 @@ func TestStoreCRUDAndIsolation(t *testing.T) {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	_, err = s.GetUser(ctx, e.p1, "42")
-	wantErrIs(t, "GetUser after delete", err, ErrNotFound)
+	wantErrIs(t, "GetUser after delete", err, domainerr.ErrNotFound)
 	if gd, err := s.GetDevice(ctx, e.p1, "hw-1"); err != nil || gd.UserID != "" {
 		t.Fatalf("device after its user was deleted: got %+v, %v; want it kept without a user", gd, err)
 	}
-	wantErrIs(t, "DeleteUser twice", s.DeleteUser(ctx, e.p1, "42"), ErrNotFound)
+	wantErrIs(t, "DeleteUser twice", s.DeleteUser(ctx, e.p1, "42"), domainerr.ErrNotFound)
 	if _, err := s.GetUser(ctx, e.p2, "42"); err != nil {
 		t.Fatalf("project 2's user after project 1's was deleted: %v", err)
 	}
@@ -144,15 +146,15 @@ func TestStoreCRUDAndIsolation(t *testing.T) {
 		t.Fatalf("DeleteDevice: %v", err)
 	}
 	_, err = s.GetDevice(ctx, e.p1, "hw-1")
-	wantErrIs(t, "GetDevice after delete", err, ErrNotFound)
+	wantErrIs(t, "GetDevice after delete", err, domainerr.ErrNotFound)
 
 	// Bad input and an unknown project.
 	_, _, err = s.UpsertUser(ctx, e.p1, User{UserID: "", Email: "x"})
-	wantErrIs(t, "UpsertUser with bad fields", err, ErrInvalid)
+	wantErrIs(t, "UpsertUser with bad fields", err, domainerr.ErrInvalid)
 	_, _, err = s.UpsertDevice(ctx, e.p1, Device{HWID: ""})
-	wantErrIs(t, "UpsertDevice with bad fields", err, ErrInvalid)
+	wantErrIs(t, "UpsertDevice with bad fields", err, domainerr.ErrInvalid)
 	_, _, err = s.UpsertUser(ctx, 999999, User{UserID: "1"})
-	wantErrIs(t, "UpsertUser in a missing project", err, ErrNotFound)
+	wantErrIs(t, "UpsertUser in a missing project", err, domainerr.ErrNotFound)
 }
 
 func TestEmailCaseInsensitive(t *testing.T) {
@@ -161,13 +163,13 @@ func TestEmailCaseInsensitive(t *testing.T) {
 	s := e.store
 	mustUser(t, s, e.p1, User{UserID: "jane", Email: "Jane.Doe@Example.com"})
 
-	p, err := s.Lookup(ctx, e.p1, webhook.ByEmail, "jane.doe@EXAMPLE.COM")
+	p, err := s.Lookup(ctx, e.p1, identify.ByEmail, "jane.doe@EXAMPLE.COM")
 	if err != nil || p.UserID != "jane" || p.User == nil || p.User.Email != "Jane.Doe@Example.com" {
 		t.Fatalf("Lookup by email in another case: got %+v, %v; want jane with the email as stored", p, err)
 	}
 	_, _, err = s.UpsertUser(ctx, e.p1, User{UserID: "other", Email: "JANE.DOE@example.com"})
-	var ce *ConflictError
-	if !errors.As(err, &ce) || ce.Field != "email" || !errors.Is(err, ErrConflict) {
+	var ce *domainerr.ConflictError
+	if !errors.As(err, &ce) || ce.Field != "email" || !errors.Is(err, domainerr.ErrConflict) {
 		t.Fatalf("UpsertUser with another user's email in another case: got %v; want a conflict on email", err)
 	}
 	// The same user may change the case of its own email.
@@ -187,18 +189,18 @@ func TestPhoneNormalisedOnWriteAndLookup(t *testing.T) {
 		t.Fatalf("stored phone: got %q; want +15551234567", u.Phone)
 	}
 	for _, spelling := range []string{"+1 555 123 4567", "001-555-123-4567", "555.123.4567", "+15551234567"} {
-		p, err := s.Lookup(ctx, e.p1, webhook.ByPhone, spelling)
+		p, err := s.Lookup(ctx, e.p1, identify.ByPhone, spelling)
 		if err != nil || p.UserID != "bob" {
 			t.Errorf("Lookup by phone %q: got %+v, %v; want bob", spelling, p, err)
 		}
 	}
 	_, _, err := s.UpsertUser(ctx, e.p1, User{UserID: "carol", Phone: "+1-555-123-4567"})
-	var ce *ConflictError
+	var ce *domainerr.ConflictError
 	if !errors.As(err, &ce) || ce.Field != "phone" {
 		t.Fatalf("UpsertUser with bob's phone spelled differently: got %v; want a conflict on phone", err)
 	}
-	_, err = s.Lookup(ctx, e.p1, webhook.ByPhone, "not a phone")
-	wantErrIs(t, "Lookup by an unparsable phone", err, ErrInvalid)
+	_, err = s.Lookup(ctx, e.p1, identify.ByPhone, "not a phone")
+	wantErrIs(t, "Lookup by an unparsable phone", err, domainerr.ErrInvalid)
 }
 
 func TestLookupKinds(t *testing.T) {
@@ -212,20 +214,20 @@ func TestLookupKinds(t *testing.T) {
 	mustDevice(t, s, e.p1, Device{HWID: "c", UserID: "devices-only"})
 
 	tests := []struct {
-		kind       webhook.IdentifyKind
+		kind       identify.Kind
 		value      string
 		wantUser   string
 		wantRow    bool // a users row exists
 		wantDevice string
 		wantHWIDs  []string
 	}{
-		{webhook.ByUserID, "u1", "u1", true, "", []string{"a", "b"}},
-		{webhook.ByEmail, "U1@example.com", "u1", true, "", []string{"a", "b"}},
-		{webhook.ByPhone, "0044 20 7946 0958", "u1", true, "", []string{"a", "b"}},
-		{webhook.ByHWID, "b", "u1", true, "b", []string{"a", "b"}},
-		{webhook.ByHWID, "anon", "", false, "anon", []string{"anon"}},
-		{webhook.ByUserID, "devices-only", "devices-only", false, "", []string{"c"}},
-		{webhook.ByHWID, "c", "devices-only", false, "c", []string{"c"}},
+		{identify.ByUserID, "u1", "u1", true, "", []string{"a", "b"}},
+		{identify.ByEmail, "U1@example.com", "u1", true, "", []string{"a", "b"}},
+		{identify.ByPhone, "0044 20 7946 0958", "u1", true, "", []string{"a", "b"}},
+		{identify.ByHWID, "b", "u1", true, "b", []string{"a", "b"}},
+		{identify.ByHWID, "anon", "", false, "anon", []string{"anon"}},
+		{identify.ByUserID, "devices-only", "devices-only", false, "", []string{"c"}},
+		{identify.ByHWID, "c", "devices-only", false, "c", []string{"c"}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s=%s", tt.kind, tt.value), func(t *testing.T) {
@@ -244,13 +246,13 @@ func TestLookupKinds(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []webhook.IdentifyKind{webhook.ByUserID, webhook.ByEmail, webhook.ByPhone, webhook.ByHWID} {
+	for _, k := range []identify.Kind{identify.ByUserID, identify.ByEmail, identify.ByPhone, identify.ByHWID} {
 		v := "nobody"
-		if k == webhook.ByPhone {
+		if k == identify.ByPhone {
 			v = "+15550000000"
 		}
 		_, err := s.Lookup(ctx, e.p1, k, v)
-		wantErrIs(t, "Lookup of an unknown "+string(k), err, ErrNotFound)
+		wantErrIs(t, "Lookup of an unknown "+string(k), err, domainerr.ErrNotFound)
 	}
 }
 
@@ -305,7 +307,7 @@ func TestImport(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"2", "3", "4", "5", "7"} {
-		if _, err := s.GetUser(ctx, e.p1, id); !errors.Is(err, ErrNotFound) {
+		if _, err := s.GetUser(ctx, e.p1, id); !errors.Is(err, domainerr.ErrNotFound) {
 			t.Errorf("user %s: got %v; want absent", id, err)
 		}
 	}
@@ -324,7 +326,7 @@ func TestImport(t *testing.T) {
 	}
 
 	_, err = s.Import(ctx, 999999, strings.NewReader(`{"type":"user","user_id":"1"}`))
-	wantErrIs(t, "Import into a missing project", err, ErrNotFound)
+	wantErrIs(t, "Import into a missing project", err, domainerr.ErrNotFound)
 }
 
 func TestImportErrorCapAndSmallBatches(t *testing.T) {
@@ -396,7 +398,7 @@ func TestImportLarge(t *testing.T) {
 		t.Fatalf("second Import: got %+v, %v", res.Failed, err)
 	}
 	t.Logf("re-imported %d unchanged lines in %s", lines, time.Since(start).Round(time.Millisecond))
-	p, err := e.store.Lookup(ctx, e.p1, webhook.ByEmail, "user777@example.com")
+	p, err := e.store.Lookup(ctx, e.p1, identify.ByEmail, "user777@example.com")
 	if err != nil || p.UserID != "user-777" || !slices.Equal(p.HWIDs, []string{"hwid-777"}) {
 		t.Fatalf("Lookup after import: got %+v, %v; want user-777 with hwid-777", p, err)
 	}

@@ -15,18 +15,20 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/phone"
 	"github.com/inlet-dev/inlet/internal/secret"
 )
 
 // KeyPrefix starts every API key, so that a leaked key is recognisable by secret scanners.
 const KeyPrefix = secret.APIKeyPrefix
 
-// ErrUnauthenticated: the key is malformed, unknown or revoked.
+// ErrUnauthenticated: the key is malformed, unknown or revoked. It is not a domainerr kind: the admin
+// API answers it with its own 401.
 var ErrUnauthenticated = errors.New("api key not recognised")
 
-// ErrNotFound: no such project.
-var ErrNotFound = errors.New("project not found")
+// ErrNotFound: no such project. It is domainerr.ErrNotFound.
+var ErrNotFound = domainerr.New(domainerr.ErrNotFound, "project not found")
 
 // Project is a tenant. PhoneRegion is the ISO 3166-1 alpha-2 region whose national numbering plan
 // reads the project's phone numbers written without a country code; "" means directory.default_region.
@@ -88,21 +90,21 @@ const (
 	lastUsedGranularity = time.Minute
 )
 
-// Sentinel errors of key management.
+// Sentinel errors of key management, each of a domainerr kind. A refused key name is a
+// *domainerr.ValidationError on "name".
 var (
-	// ErrKeyNotFound: no such API key in the project (another project's key is not found either).
-	ErrKeyNotFound = errors.New("api key not found")
+	// ErrKeyNotFound: no such API key in the project (another project's key is not found either). It is
+	// domainerr.ErrNotFound.
+	ErrKeyNotFound = domainerr.New(domainerr.ErrNotFound, "api key not found")
 	// ErrLastKey: revoking this key would leave the project without an active key, and so without a way
-	// to use the API or the console (only `inlet project key create` on the server could recover it).
-	ErrLastKey = errors.New("this is the project's last active api key: create another one before revoking it")
-	// ErrTooManyKeys: the project already has MaxActiveKeys active keys.
-	ErrTooManyKeys = fmt.Errorf("the project already has %d active api keys: revoke one first", MaxActiveKeys)
+	// to use the API or the console (only `inlet project key create` on the server could recover it). It
+	// is domainerr.ErrConflict.
+	ErrLastKey = domainerr.New(domainerr.ErrConflict,
+		"this is the project's last active api key: create another one before revoking it")
+	// ErrTooManyKeys: the project already has MaxActiveKeys active keys. It is domainerr.ErrConflict.
+	ErrTooManyKeys = domainerr.New(domainerr.ErrConflict,
+		fmt.Sprintf("the project already has %d active api keys: revoke one first", MaxActiveKeys))
 )
-
-// NameError says why a key name is refused.
-type NameError struct{ Reason string }
-
-func (e *NameError) Error() string { return "invalid api key name: " + e.Reason }
 
 // Key is an API key as it is listed: everything but the key itself, which is never stored and cannot be
 // read back. Prefix (the key's first 12 characters) lets the user recognise it.
@@ -176,10 +178,10 @@ func (k *Key) fields() []any {
 func validName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if n := utf8.RuneCountInString(name); n > MaxKeyName {
-		return "", &NameError{fmt.Sprintf("must be at most %d characters, got %d", MaxKeyName, n)}
+		return "", domainerr.Invalid("name", "must be at most %d characters, got %d", MaxKeyName, n)
 	}
 	if !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
-		return "", &NameError{"must be UTF-8 text without control characters"}
+		return "", domainerr.Invalid("name", "must be UTF-8 text without control characters")
 	}
 	return name, nil
 }
@@ -316,28 +318,37 @@ func (s *Store) Get(ctx context.Context, id int64) (Project, error) {
 	return p, err
 }
 
+// PhoneRegion returns the project's phone region ("" when none is set), or ErrNotFound. The user
+// directory reads it through this method (directory.PhoneRegions) rather than from the projects table.
+func (s *Store) PhoneRegion(ctx context.Context, id int64) (string, error) {
+	var region string
+	err := s.db.QueryRow(ctx, `SELECT phone_region FROM projects WHERE id = $1`, id).Scan(&region)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("read phone region of project %d: %w", id, err)
+	}
+	return region, nil
+}
+
 // Update is a change to a project's settings; nil fields are left as they are.
 type Update struct {
 	// NotificationURL is where auth-failure notifications are POSTed ("" for none). The caller
 	// validates it.
 	NotificationURL *string
 	// PhoneRegion is an ISO 3166-1 alpha-2 region libphonenumber knows, or "" for
-	// directory.default_region. Anything else is a *RegionError and nothing is written.
+	// directory.default_region. Anything else is a *domainerr.ValidationError on "phone_region" and
+	// nothing is written.
 	PhoneRegion *string
-}
-
-// RegionError says why a phone region is refused.
-type RegionError struct{ Region string }
-
-func (e *RegionError) Error() string {
-	return fmt.Sprintf("%q is not a known ISO 3166-1 alpha-2 region (e.g. \"GB\", \"US\"), nor empty", e.Region)
 }
 
 // Update applies u in one statement, so that either every field changes or none does. A change of the
 // phone region is announced to the resolvers ("project:<id>") by a trigger when it commits.
 func (s *Store) Update(ctx context.Context, id int64, u Update) (Project, error) {
-	if u.PhoneRegion != nil && !directory.ValidRegion(*u.PhoneRegion) {
-		return Project{}, &RegionError{*u.PhoneRegion}
+	if u.PhoneRegion != nil && !phone.ValidRegion(*u.PhoneRegion) {
+		return Project{}, domainerr.Invalid("phone_region",
+			"%q is not a known ISO 3166-1 alpha-2 region (e.g. \"GB\", \"US\"), nor empty", *u.PhoneRegion)
 	}
 	var p Project
 	err := s.db.QueryRow(ctx, `UPDATE projects SET notification_url = coalesce($2, notification_url),

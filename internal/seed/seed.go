@@ -4,7 +4,10 @@
 // run` and the bench suite, so that both show the same thing.
 package seed
 
-import "github.com/inlet-dev/inlet/internal/webhook"
+import (
+	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/webhook"
+)
 
 // Sample is the seed's sample payload, compact.
 const Sample = `{"user_id":"12345","email_address":"jane@example.com","mobile":"+15551234567","purchase_date":"2024-03-15","order_number":"ORD-001","price":99.99,"payment_state":"success"}`
@@ -32,7 +35,7 @@ func Webhook(name, event, sample string) webhook.WebhookInput {
 	return webhook.WebhookInput{
 		Name:      name,
 		EventName: event,
-		Identify:  webhook.Identify{Kind: webhook.ByUserID, Field: "user_id"},
+		Identify:  webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []webhook.Mapping{
 			{Attribute: "email", Field: "email_address"},
 			{Attribute: "total", Field: "price"},

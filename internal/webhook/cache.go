@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 )
 
@@ -37,7 +38,7 @@ type CacheConfig struct {
 	RetryInterval time.Duration `yaml:"retry_interval"`
 	// MaxMissRate bounds lookups of ids the cache has never seen, per second per process, so that a
 	// sender spraying random ids cannot turn each request into a query. Above it such requests answer
-	// ErrUnavailable. Default 500.
+	// domainerr.ErrUnavailable. Default 500.
 	MaxMissRate float64 `yaml:"max_miss_rate"`
 	// WarmMax is how many live webhooks a process loads into the cache when it starts (Warm), in pages
 	// of 1000, so that the first request of each does not wait for PostgreSQL; with many webhooks and
@@ -79,8 +80,8 @@ func (c *CacheConfig) Validate() error {
 	return nil
 }
 
-// HookLoader reads one webhook's data-path view; *Store is the real one. It answers ErrNotFound for an
-// unknown or deleted id and any other error when it cannot tell.
+// HookLoader reads one webhook's data-path view; *Store is the real one. It answers domainerr.ErrNotFound for
+// an unknown or deleted id and any other error when it cannot tell.
 type HookLoader interface {
 	Hook(ctx context.Context, publicID string) (*Hook, error)
 }
@@ -93,8 +94,9 @@ type HookLoader interface {
 // everything stale; TTL bounds the age of an entry if a notification is lost anyway.
 //
 // Failures: when PostgreSQL cannot answer, a stale entry keeps serving its last known config
-// (stale-if-error), and an id with nothing cached answers ErrUnavailable, never ErrNotFound: the edge
-// fails closed with 503 rather than telling a sender its webhook does not exist.
+// (stale-if-error), and an id with nothing cached answers domainerr.ErrUnavailable, never
+// domainerr.ErrNotFound: the edge fails closed with 503 rather than telling a sender its webhook does not
+// exist.
 type Cache struct {
 	cfg    CacheConfig
 	loader HookLoader
@@ -218,9 +220,9 @@ func (c *Cache) Resync() {
 	c.epoch.Add(1)
 }
 
-// Get returns the config of the webhook with public id publicID: ErrNotFound if it does not exist (or
-// was deleted), ErrUnavailable (wrapped, with the cause) if PostgreSQL cannot be read and nothing usable
-// is cached. The returned Hook is shared and must not be modified.
+// Get returns the config of the webhook with public id publicID: domainerr.ErrNotFound if it does not exist
+// (or was deleted), domainerr.ErrUnavailable (wrapped, with the cause) if PostgreSQL cannot be read and
+// nothing usable is cached. The returned Hook is shared and must not be modified.
 func (c *Cache) Get(ctx context.Context, publicID string) (*Hook, error) {
 	e, ok := c.rc.Get(publicID)
 	// ristretto keys by a 128-bit hash of the id, not the id: compare it, so a collision is a miss.
@@ -228,7 +230,7 @@ func (c *Cache) Get(ctx context.Context, publicID string) (*Hook, error) {
 		if !e.stale.Load() && e.epoch == c.epoch.Load() && c.clock() < e.expires {
 			c.m.hits.Inc()
 			if e.hook == nil {
-				return nil, ErrNotFound
+				return nil, domainerr.ErrNotFound
 			}
 			return e.hook, nil
 		}
@@ -244,7 +246,7 @@ func (c *Cache) refresh(ctx context.Context, id string, old *entry) (*Hook, erro
 	if old == nil && !plausibleID(id) {
 		// Cannot exist (the store makes every id): not worth a query nor a cache slot.
 		c.m.hits.Inc()
-		return nil, ErrNotFound
+		return nil, domainerr.ErrNotFound
 	}
 	now := c.clock()
 	if now < c.downUntil.Load() {
@@ -252,7 +254,7 @@ func (c *Cache) refresh(ctx context.Context, id string, old *entry) (*Hook, erro
 	}
 	if old == nil && !c.allowMiss(now) {
 		c.m.limited.Inc()
-		return nil, fmt.Errorf("%w: more than %v lookups of uncached ids per second", ErrUnavailable, c.cfg.MaxMissRate)
+		return nil, fmt.Errorf("webhook config %w: more than %v lookups of uncached ids per second", domainerr.ErrUnavailable, c.cfg.MaxMissRate)
 	}
 	c.m.misses.Inc()
 	ch := c.group.DoChan(id, func() (any, error) { return c.load(id) })
@@ -261,8 +263,8 @@ func (c *Cache) refresh(ctx context.Context, id string, old *entry) (*Hook, erro
 		if r.Err == nil {
 			return r.Val.(*Hook), nil
 		}
-		if errors.Is(r.Err, ErrNotFound) {
-			return nil, ErrNotFound
+		if errors.Is(r.Err, domainerr.ErrNotFound) {
+			return nil, domainerr.ErrNotFound
 		}
 		return c.fallback(old, r.Err)
 	case <-ctx.Done():
@@ -277,7 +279,7 @@ func (c *Cache) fallback(old *entry, cause error) (*Hook, error) {
 		c.m.staleServes.Inc()
 		return old.hook, nil
 	}
-	return nil, fmt.Errorf("%w: %w", ErrUnavailable, cause)
+	return nil, fmt.Errorf("webhook config %w: %w", domainerr.ErrUnavailable, cause)
 }
 
 // load runs inside singleflight. It is not tied to one caller's context: the others wait for it too.
@@ -300,7 +302,7 @@ func (c *Cache) load(id string) (*Hook, error) {
 	ttl := c.cfg.TTL
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, domainerr.ErrNotFound):
 		h, ttl = nil, c.cfg.NegativeTTL
 	default:
 		done()
@@ -320,7 +322,7 @@ func (c *Cache) load(id string) (*Hook, error) {
 		e.stale.Store(true)
 	}
 	if h == nil {
-		return nil, ErrNotFound
+		return nil, domainerr.ErrNotFound
 	}
 	return h, nil
 }

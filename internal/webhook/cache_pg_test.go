@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -133,7 +134,7 @@ func TestCachePushInvalidation(t *testing.T) {
 	if err := s.Delete(ctx, f.p1, w.ID); err != nil {
 		t.Fatal(err)
 	}
-	within(t, "delete", w.ID, caches, func(h *Hook, err error) bool { return errors.Is(err, ErrNotFound) })
+	within(t, "delete", w.ID, caches, func(h *Hook, err error) bool { return errors.Is(err, domainerr.ErrNotFound) })
 }
 
 func TestCacheNegativeAgainstPostgres(t *testing.T) {
@@ -141,8 +142,8 @@ func TestCacheNegativeAgainstPostgres(t *testing.T) {
 	c, loader := f.process(t, DefaultCacheConfig())
 	id := secret.NewPublicID()
 	for range 100 {
-		if _, err := c.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Get(unknown) = %v; want ErrNotFound", err)
+		if _, err := c.Get(context.Background(), id); !errors.Is(err, domainerr.ErrNotFound) {
+			t.Fatalf("Get(unknown) = %v; want domainerr.ErrNotFound", err)
 		}
 	}
 	if n := loader.n.Load(); n != 1 {
@@ -209,8 +210,8 @@ func TestChaosCacheStaleIfError(t *testing.T) {
 	neverSeen := secret.NewPublicID()
 
 	testenv.StopService(t, "postgres")
-	if _, err := f.store.Hook(ctx, w.ID); err == nil || errors.Is(err, ErrNotFound) {
-		t.Fatalf("Store.Hook with PostgreSQL stopped: %v; want an error that is not ErrNotFound", err)
+	if _, err := f.store.Hook(ctx, w.ID); err == nil || errors.Is(err, domainerr.ErrNotFound) {
+		t.Fatalf("Store.Hook with PostgreSQL stopped: %v; want an error that is not domainerr.ErrNotFound", err)
 	}
 	c.Changed("webhook:" + w.ID) // invalidated…
 	if h := mustGet(t, c, w.ID); h != warm {
@@ -220,8 +221,8 @@ func TestChaosCacheStaleIfError(t *testing.T) {
 	if h := mustGet(t, c, w.ID); h != warm || !h.Enabled {
 		t.Error("expired entry with PostgreSQL down: want the cached Hook")
 	}
-	if _, err := c.Get(ctx, neverSeen); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
-		t.Errorf("never-seen id with PostgreSQL down: got %v; want ErrUnavailable", err)
+	if _, err := c.Get(ctx, neverSeen); !errors.Is(err, domainerr.ErrUnavailable) || errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("never-seen id with PostgreSQL down: got %v; want domainerr.ErrUnavailable", err)
 	}
 	if counter(c.m.staleServes) < 2 || counter(c.m.refreshErrors) < 1 {
 		t.Errorf("stale serves %v, refresh errors %v; want ≥2 and ≥1", counter(c.m.staleServes), counter(c.m.refreshErrors))
@@ -233,7 +234,7 @@ func TestChaosCacheStaleIfError(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		_, err := c.Get(ctx, neverSeen)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, domainerr.ErrNotFound) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -287,8 +288,8 @@ func TestCacheWarm(t *testing.T) {
 	if got := loader.n.Load(); got != 0 {
 		t.Fatalf("%d lookups reached PostgreSQL after Warm; want 0", got)
 	}
-	if _, err := c.Get(ctx, gone.ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("deleted webhook after Warm: %v; want ErrNotFound", err)
+	if _, err := c.Get(ctx, gone.ID); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Fatalf("deleted webhook after Warm: %v; want domainerr.ErrNotFound", err)
 	}
 	if _, err := f.store.SetEnabled(ctx, f.p1, ids[0], 0, false); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func (f *fakeLoader) Hook(ctx context.Context, id string) (*Hook, error) {
 		return nil, errors.New("dial tcp 127.0.0.1:15432: connection refused")
 	}
 	if !ok {
-		return nil, fmt.Errorf("webhook %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("webhook %s: %w", id, domainerr.ErrNotFound)
 	}
 	return h, nil
 }
@@ -129,8 +130,8 @@ func TestCacheSingleflight(t *testing.T) {
 func TestCacheNegative(t *testing.T) {
 	c, fl, advance := testCache(t)
 	for range 5 {
-		if _, err := c.Get(context.Background(), "unknown"); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("got %v; want ErrNotFound", err)
+		if _, err := c.Get(context.Background(), "unknown"); !errors.Is(err, domainerr.ErrNotFound) {
+			t.Fatalf("got %v; want domainerr.ErrNotFound", err)
 		}
 	}
 	if n := fl.calls.Load(); n != 1 {
@@ -147,8 +148,8 @@ func TestCacheNegative(t *testing.T) {
 	mustGet(t, c, "unknown")
 	// Garbage ids never reach the loader.
 	for _, id := range []string{"", "../etc", "a b", string(make([]byte, 65))} {
-		if _, err := c.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Get(%q) = %v; want ErrNotFound", id, err)
+		if _, err := c.Get(context.Background(), id); !errors.Is(err, domainerr.ErrNotFound) {
+			t.Errorf("Get(%q) = %v; want domainerr.ErrNotFound", id, err)
 		}
 	}
 	if n := fl.calls.Load(); n != 3 {
@@ -226,8 +227,8 @@ func TestCacheStaleIfError(t *testing.T) {
 	calls := fl.calls.Load()
 	mustGet(t, c, "hookA")
 	_, err := c.Get(context.Background(), "neverSeen")
-	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
-		t.Errorf("miss with the database down: got %v; want ErrUnavailable", err)
+	if !errors.Is(err, domainerr.ErrUnavailable) || errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("miss with the database down: got %v; want domainerr.ErrUnavailable", err)
 	}
 	if n := fl.calls.Load(); n != calls {
 		t.Errorf("loads within the retry interval: %d; want none", n-calls)
@@ -236,8 +237,8 @@ func TestCacheStaleIfError(t *testing.T) {
 	if got := mustGet(t, c, "hookA"); got != h {
 		t.Error("expired entry with the database down: want the stale Hook")
 	}
-	if _, err := c.Get(context.Background(), "neverSeen2"); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("miss with the database down: got %v; want ErrUnavailable", err)
+	if _, err := c.Get(context.Background(), "neverSeen2"); !errors.Is(err, domainerr.ErrUnavailable) {
+		t.Errorf("miss with the database down: got %v; want domainerr.ErrUnavailable", err)
 	}
 	if s := counter(c.m.staleServes); s != 3 {
 		t.Errorf("stale serves = %v; want 3", s)
@@ -252,8 +253,8 @@ func TestCacheStaleIfError(t *testing.T) {
 	if got := mustGet(t, c, "hookA"); got.Version != 3 {
 		t.Errorf("after recovery: version %d; want 3", got.Version)
 	}
-	if _, err := c.Get(context.Background(), "neverSeen"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("after recovery: got %v; want ErrNotFound", err)
+	if _, err := c.Get(context.Background(), "neverSeen"); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("after recovery: got %v; want domainerr.ErrNotFound", err)
 	}
 }
 
@@ -263,7 +264,7 @@ func TestCacheMissRateLimit(t *testing.T) {
 	var limited int
 	for i := range 600 {
 		_, err := c.Get(context.Background(), fmt.Sprintf("random%d", i))
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, domainerr.ErrUnavailable) {
 			limited++
 		}
 	}
@@ -274,8 +275,8 @@ func TestCacheMissRateLimit(t *testing.T) {
 	// Cached ids are unaffected, and the bucket refills.
 	mustGet(t, c, "hookA")
 	advance(time.Second)
-	if _, err := c.Get(context.Background(), "random9999"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("after a second: %v; want ErrNotFound", err)
+	if _, err := c.Get(context.Background(), "random9999"); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("after a second: %v; want domainerr.ErrNotFound", err)
 	}
 }
 
@@ -343,7 +344,7 @@ func BenchmarkCacheGetHit(b *testing.B) {
 		_, _ = c.Get(ctx, "unknownId")
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := c.Get(ctx, "unknownId"); !errors.Is(err, ErrNotFound) {
+			if _, err := c.Get(ctx, "unknownId"); !errors.Is(err, domainerr.ErrNotFound) {
 				b.Fatal(err)
 			}
 		}

@@ -10,7 +10,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/inlet-dev/inlet/internal/domainerr"
 )
+
+// ErrInUse: the event is used by a webhook that is not deleted, so it cannot be deleted.
+var ErrInUse = domainerr.New(domainerr.ErrConflict, "event in use")
 
 // MaxDescriptionLen bounds an event's description, in characters.
 const MaxDescriptionLen = 1000
@@ -40,47 +45,47 @@ func validName(s string) bool {
 	return true
 }
 
-func (in *EventInput) validate() errs {
-	var e errs
+func (in *EventInput) validate() *domainerr.ValidationError {
+	var e domainerr.ValidationError
 	switch {
 	case in.Name == "":
-		e.add("name", "required")
+		e.Add("name", "required")
 	case !validName(in.Name):
-		e.add("name", "use letters, digits, '_', '-' and '.', starting with a letter")
+		e.Add("name", "use letters, digits, '_', '-' and '.', starting with a letter")
 	case len(in.Name) > MaxEventNameLen:
-		e.add("name", "%d characters; at most %d", len(in.Name), MaxEventNameLen)
+		e.Add("name", "%d characters; at most %d", len(in.Name), MaxEventNameLen)
 	}
 	if !utf8.ValidString(in.Description) {
-		e.add("description", "not valid UTF-8")
+		e.Add("description", "not valid UTF-8")
 	} else if n := utf8.RuneCountInString(in.Description); n > MaxDescriptionLen {
-		e.add("description", "%d characters; at most %d", n, MaxDescriptionLen)
+		e.Add("description", "%d characters; at most %d", n, MaxDescriptionLen)
 	}
 	if len(in.Attributes) > MaxAttributes {
-		e.add("attributes", "%d attributes; at most %d", len(in.Attributes), MaxAttributes)
-		return e
+		e.Add("attributes", "%d attributes; at most %d", len(in.Attributes), MaxAttributes)
+		return &e
 	}
 	seen := make(map[string]int, len(in.Attributes))
 	for i, a := range in.Attributes {
 		f := fmt.Sprintf("attributes[%d]", i)
 		switch {
 		case a.Name == "":
-			e.add(f+".name", "required")
+			e.Add(f+".name", "required")
 		case !validName(a.Name):
-			e.add(f+".name", "use letters, digits, '_', '-' and '.', starting with a letter")
+			e.Add(f+".name", "use letters, digits, '_', '-' and '.', starting with a letter")
 		case len(a.Name) > MaxAttributeNameLen:
-			e.add(f+".name", "%d characters; at most %d", len(a.Name), MaxAttributeNameLen)
+			e.Add(f+".name", "%d characters; at most %d", len(a.Name), MaxAttributeNameLen)
 		default:
 			if j, dup := seen[a.Name]; dup {
-				e.add(f+".name", "%q is already attributes[%d]", a.Name, j)
+				e.Add(f+".name", "%q is already attributes[%d]", a.Name, j)
 			} else {
 				seen[a.Name] = i
 			}
 		}
 		if !a.Type.Valid() {
-			e.add(f+".type", "%q is not one of integer, string, list, date, boolean, price", a.Type)
+			e.Add(f+".type", "%q is not one of integer, string, list, date, boolean, price", a.Type)
 		}
 	}
-	return e
+	return &e
 }
 
 const eventColumns = `id, project_id, name, description, attributes, version, created_at, updated_at`
@@ -103,16 +108,16 @@ func attrsOrEmpty(a []Attribute) []Attribute {
 	return a
 }
 
-// CreateEvent adds an event to the project's catalog. A name already in the catalog answers ErrConflict;
-// invalid input a *ValidationError.
+// CreateEvent adds an event to the project's catalog. A name already in the catalog answers
+// domainerr.ErrConflict; invalid input a *domainerr.ValidationError.
 func (s *Store) CreateEvent(ctx context.Context, projectID int64, in EventInput) (*Event, error) {
-	if err := in.validate().err(); err != nil {
+	if err := in.validate().Err(); err != nil {
 		return nil, err
 	}
 	ev, err := scanEvent(s.db.QueryRow(ctx, `INSERT INTO events (project_id, name, description, attributes)
 		VALUES ($1, $2, $3, $4) RETURNING `+eventColumns, projectID, in.Name, in.Description, attrsOrEmpty(in.Attributes)))
 	if uniqueViolation(err, "") {
-		return nil, fmt.Errorf("event %q already exists: %w", in.Name, ErrConflict)
+		return nil, fmt.Errorf("event %q already exists: %w", in.Name, domainerr.ErrConflict)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create event %q: %w", in.Name, err)
@@ -120,11 +125,11 @@ func (s *Store) CreateEvent(ctx context.Context, projectID int64, in EventInput)
 	return ev, nil
 }
 
-// GetEvent returns one event of the project, or ErrNotFound.
+// GetEvent returns one event of the project, or domainerr.ErrNotFound.
 func (s *Store) GetEvent(ctx context.Context, projectID, id int64) (*Event, error) {
 	ev, err := scanEvent(s.db.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1 AND project_id = $2`, id, projectID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("event %d: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("event %d: %w", id, domainerr.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get event %d: %w", id, err)
@@ -132,11 +137,11 @@ func (s *Store) GetEvent(ctx context.Context, projectID, id int64) (*Event, erro
 	return ev, nil
 }
 
-// GetEventByName returns the project's event with that exact name, or ErrNotFound.
+// GetEventByName returns the project's event with that exact name, or domainerr.ErrNotFound.
 func (s *Store) GetEventByName(ctx context.Context, projectID int64, name string) (*Event, error) {
 	ev, err := scanEvent(s.db.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE name = $1 AND project_id = $2`, name, projectID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("event %q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("event %q: %w", name, domainerr.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get event %q: %w", name, err)
@@ -164,28 +169,27 @@ func (s *Store) ListEvents(ctx context.Context, projectID int64) ([]Event, error
 	return out, nil
 }
 
-// UpdateEvent replaces an event's name, description and attributes and bumps its version.
-// expectedVersion 0 skips the check; another value answers ErrVersionMismatch unless it is current.
-// Removing (or renaming) an attribute that a live webhook maps is a *ValidationError on "attributes"
-// naming the webhooks, and so is changing the type of one ("attributes[i].type"): the webhook's
-// mapping was chosen for the old type, so its requests would start failing with
-// attribute_type_mismatch, or the events it fires would change type under their consumers, without
-// anyone editing the webhook. Remove the mapping from those webhooks first (or delete them); an
-// attribute no live webhook maps can be retyped or removed freely. Every webhook of the event sees the
-// change through the "event:" notification.
+// UpdateEvent replaces an event's name, description and attributes and bumps its version. expectedVersion 0
+// skips the check; another value answers domainerr.ErrVersionMismatch unless it is current. Removing (or
+// renaming) an attribute that a live webhook maps is a *domainerr.ValidationError on "attributes" naming the
+// webhooks, and so is changing the type of one ("attributes[i].type"): the webhook's mapping was chosen for
+// the old type, so its requests would start failing with attribute_type_mismatch, or the events it fires
+// would change type under their consumers, without anyone editing the webhook. Remove the mapping from those
+// webhooks first (or delete them); an attribute no live webhook maps can be retyped or removed freely. Every
+// webhook of the event sees the change through the "event:" notification.
 func (s *Store) UpdateEvent(ctx context.Context, projectID, id, expectedVersion int64, in EventInput) (*Event, error) {
 	e := in.validate()
 	var out *Event
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		cur, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1 AND project_id = $2 FOR UPDATE`, id, projectID))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("event %d: %w", id, ErrNotFound)
+			return fmt.Errorf("event %d: %w", id, domainerr.ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
 		if expectedVersion != 0 && cur.Version != expectedVersion {
-			return fmt.Errorf("event %d is at version %d, not %d: %w", id, cur.Version, expectedVersion, ErrVersionMismatch)
+			return fmt.Errorf("event %d is at version %d, not %d: %w", id, cur.Version, expectedVersion, domainerr.ErrVersionMismatch)
 		}
 		var removed []string
 		retyped := map[string]AttrType{} // attribute name → its current type
@@ -205,7 +209,7 @@ func (s *Store) UpdateEvent(ctx context.Context, projectID, id, expectedVersion 
 			}
 			for _, attr := range removed {
 				if hooks := users[attr]; len(hooks) > 0 {
-					e.add("attributes", "attribute %q is mapped by webhook %s; remove the mapping first", attr, strings.Join(hooks, ", "))
+					e.Add("attributes", "attribute %q is mapped by webhook %s; remove the mapping first", attr, strings.Join(hooks, ", "))
 				}
 			}
 			for i, a := range in.Attributes {
@@ -214,12 +218,12 @@ func (s *Store) UpdateEvent(ctx context.Context, projectID, id, expectedVersion 
 					continue
 				}
 				if hooks := users[a.Name]; len(hooks) > 0 {
-					e.add(fmt.Sprintf("attributes[%d].type", i), "attribute %q is %s and mapped by webhook %s; remove the mapping before changing its type",
+					e.Add(fmt.Sprintf("attributes[%d].type", i), "attribute %q is %s and mapped by webhook %s; remove the mapping before changing its type",
 						a.Name, was, strings.Join(hooks, ", "))
 				}
 			}
 		}
-		if err := e.err(); err != nil {
+		if err := e.Err(); err != nil {
 			return err
 		}
 		out, err = scanEvent(tx.QueryRow(ctx, `UPDATE events SET name = $3, description = $4, attributes = $5,
@@ -229,7 +233,7 @@ func (s *Store) UpdateEvent(ctx context.Context, projectID, id, expectedVersion 
 		return err
 	})
 	if uniqueViolation(err, "") {
-		return nil, fmt.Errorf("event %q already exists: %w", in.Name, ErrConflict)
+		return nil, fmt.Errorf("event %q already exists: %w", in.Name, domainerr.ErrConflict)
 	}
 	if err != nil {
 		return nil, wrapUnlessSentinel(err, "update event %d", id)
@@ -263,7 +267,7 @@ func (s *Store) DeleteEvent(ctx context.Context, projectID, id int64) error {
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM events WHERE id = $1 AND project_id = $2 FOR UPDATE`, id, projectID).Scan(&one)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("event %d: %w", id, ErrNotFound)
+			return fmt.Errorf("event %d: %w", id, domainerr.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -284,15 +288,14 @@ func (s *Store) DeleteEvent(ctx context.Context, projectID, id int64) error {
 	return wrapUnlessSentinel(err, "delete event %d", id)
 }
 
-// wrapUnlessSentinel adds context to database errors; errors that already carry a sentinel or a
-// *ValidationError pass through unchanged, since they already say what failed.
+// wrapUnlessSentinel adds context to database errors; errors of a domainerr kind (a validation error
+// included) pass through unchanged, since they already say what failed.
 func wrapUnlessSentinel(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
-	var ve *ValidationError
-	if errors.As(err, &ve) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) ||
-		errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrInUse) {
+	if errors.Is(err, domainerr.ErrInvalid) || errors.Is(err, domainerr.ErrNotFound) ||
+		errors.Is(err, domainerr.ErrConflict) || errors.Is(err, domainerr.ErrVersionMismatch) {
 		return err
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)

@@ -4,8 +4,9 @@
 package webhook
 
 import (
-	"errors"
 	"time"
+
+	"github.com/inlet-dev/inlet/internal/identify"
 )
 
 // AttrType is an event attribute's type, as in the seed platform.
@@ -25,26 +26,6 @@ const (
 func (t AttrType) Valid() bool {
 	switch t {
 	case TypeInteger, TypeString, TypeList, TypeDate, TypeBoolean, TypePrice:
-		return true
-	}
-	return false
-}
-
-// IdentifyKind says how a request's subscriber is matched.
-type IdentifyKind string
-
-// The identifier kinds.
-const (
-	ByUserID IdentifyKind = "user_id"
-	ByEmail  IdentifyKind = "email"
-	ByPhone  IdentifyKind = "phone"
-	ByHWID   IdentifyKind = "hwid"
-)
-
-// Valid reports whether k is one of the identifier kinds.
-func (k IdentifyKind) Valid() bool {
-	switch k {
-	case ByUserID, ByEmail, ByPhone, ByHWID:
 		return true
 	}
 	return false
@@ -87,8 +68,8 @@ type Mapping struct {
 
 // Identify says which payload field holds the subscriber's identifier and what kind it is.
 type Identify struct {
-	Kind  IdentifyKind `json:"kind"`
-	Field string       `json:"field"`
+	Kind  identify.Kind `json:"kind"`
+	Field string        `json:"field"`
 }
 
 // Hook is what the data path needs to know about a webhook: everything to authenticate a request, and
@@ -125,13 +106,3 @@ type TypedMapping struct {
 func (h *Hook) AcceptsPrevious(now time.Time) bool {
 	return !h.PrevSecretUntil.IsZero() && now.Before(h.PrevSecretUntil)
 }
-
-// Sentinel errors of lookups.
-var (
-	// ErrNotFound: no such webhook (or it was deleted), or no such event, in the caller's project. The
-	// edge and the admin API answer 404.
-	ErrNotFound = errors.New("not found")
-	// ErrUnavailable: the config store could not be reached and nothing usable is cached. The edge
-	// answers 503 (fail closed).
-	ErrUnavailable = errors.New("webhook config unavailable")
-)

@@ -10,8 +10,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -29,7 +31,7 @@ const (
 )
 
 // Store keeps events and webhooks in PostgreSQL. Every method is scoped to the caller's project: a row
-// of another project answers ErrNotFound, exactly like a row that does not exist.
+// of another project answers domainerr.ErrNotFound, exactly like a row that does not exist.
 type Store struct {
 	db     *pgxpool.Pool
 	sealer *secret.Sealer
@@ -145,18 +147,18 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 
 // validate checks in and resolves its event inside tx (locking the event row against a concurrent
 // change or delete until tx ends). It canonicalises the field paths in place. All problems are reported
-// at once; the returned error is either a *ValidationError or a database error.
+// at once; the returned error is either a *domainerr.ValidationError or a database error.
 func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput) (*Event, error) {
-	var e errs
+	var e domainerr.ValidationError
 	switch n := utf8.RuneCountInString(in.Name); {
 	case !utf8.ValidString(in.Name):
-		e.add("name", "not valid UTF-8")
+		e.Add("name", "not valid UTF-8")
 	case strings.TrimSpace(in.Name) == "":
-		e.add("name", "required")
+		e.Add("name", "required")
 	case n > MaxWebhookNameLen:
-		e.add("name", "%d characters; at most %d", n, MaxWebhookNameLen)
+		e.Add("name", "%d characters; at most %d", n, MaxWebhookNameLen)
 	case strings.ContainsFunc(in.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		e.add("name", "must not contain control characters")
+		e.Add("name", "must not contain control characters")
 	}
 
 	ev, err := s.resolveEvent(ctx, tx, projectID, in, &e)
@@ -165,18 +167,18 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 	}
 
 	if !in.Identify.Kind.Valid() {
-		e.add("identify.kind", "%q is not one of user_id, email, phone, hwid", in.Identify.Kind)
+		e.Add("identify.kind", "%q is not one of user_id, email, phone, hwid", in.Identify.Kind)
 	}
 	if in.Identify.Field == "" {
-		e.add("identify.field", "required")
+		e.Add("identify.field", "required")
 	} else if p, err := fieldpath.Parse(in.Identify.Field); err != nil {
-		e.add("identify.field", "%v", err)
+		e.Add("identify.field", "%v", err)
 	} else {
 		in.Identify.Field = p.String()
 	}
 
 	if len(in.Mappings) > MaxMappings {
-		e.add("mappings", "%d mappings; at most %d", len(in.Mappings), MaxMappings)
+		e.Add("mappings", "%d mappings; at most %d", len(in.Mappings), MaxMappings)
 	} else {
 		seen := make(map[string]int, len(in.Mappings))
 		for i := range in.Mappings {
@@ -184,20 +186,20 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 			f := fmt.Sprintf("mappings[%d]", i)
 			switch {
 			case m.Attribute == "":
-				e.add(f+".attribute", "required")
+				e.Add(f+".attribute", "required")
 			case ev != nil && !hasAttribute(ev, m.Attribute):
-				e.add(f+".attribute", "%q is not an attribute of event %q", m.Attribute, ev.Name)
+				e.Add(f+".attribute", "%q is not an attribute of event %q", m.Attribute, ev.Name)
 			default:
 				if j, dup := seen[m.Attribute]; dup {
-					e.add(f+".attribute", "%q is already mapped by mappings[%d]", m.Attribute, j)
+					e.Add(f+".attribute", "%q is already mapped by mappings[%d]", m.Attribute, j)
 				} else {
 					seen[m.Attribute] = i
 				}
 			}
 			if m.Field == "" {
-				e.add(f+".field", "required")
+				e.Add(f+".field", "required")
 			} else if p, err := fieldpath.Parse(m.Field); err != nil {
-				e.add(f+".field", "%v", err)
+				e.Add(f+".field", "%v", err)
 			} else {
 				m.Field = p.String()
 			}
@@ -205,14 +207,14 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 	}
 
 	if len(in.SamplePayload) > MaxSamplePayload {
-		e.add("sample_payload", "%d bytes; at most %d", len(in.SamplePayload), MaxSamplePayload)
+		e.Add("sample_payload", "%d bytes; at most %d", len(in.SamplePayload), MaxSamplePayload)
 	} else if in.SamplePayload != "" {
 		// The rule of webhook bodies: a sample the edge would refuse makes an example request that fails.
 		if err := jsonvalid.Validate([]byte(in.SamplePayload), jsonvalid.DefaultDepth); err != nil {
-			e.add("sample_payload", "%v", err)
+			e.Add("sample_payload", "%v", err)
 		}
 	}
-	return ev, e.err()
+	return ev, e.Err()
 }
 
 func hasAttribute(ev *Event, name string) bool {
@@ -224,10 +226,10 @@ func hasAttribute(ev *Event, name string) bool {
 	return false
 }
 
-// resolveEvent finds the event in names, FOR SHARE so that it cannot be deleted, lose an attribute or
-// retype one before tx commits. A missing event is a field error, not ErrNotFound: the webhook is what
-// the caller addressed.
-func (s *Store) resolveEvent(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, e *errs) (*Event, error) {
+// resolveEvent finds the event in names, FOR SHARE so that it cannot be deleted, lose an attribute or retype
+// one before tx commits. A missing event is a field error, not domainerr.ErrNotFound: the webhook is what the
+// caller addressed.
+func (s *Store) resolveEvent(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, e *domainerr.ValidationError) (*Event, error) {
 	var (
 		q     string
 		arg   any
@@ -235,10 +237,10 @@ func (s *Store) resolveEvent(ctx context.Context, tx pgx.Tx, projectID int64, in
 	)
 	switch {
 	case in.EventID == 0 && in.EventName == "":
-		e.add("event", "required (event or event_id)")
+		e.Add("event", "required (event or event_id)")
 		return nil, nil
 	case in.EventID < 0:
-		e.add("event_id", "must be positive")
+		e.Add("event_id", "must be positive")
 		return nil, nil
 	case in.EventID != 0:
 		q, arg, field = `id = $2`, in.EventID, "event_id"
@@ -247,14 +249,14 @@ func (s *Store) resolveEvent(ctx context.Context, tx pgx.Tx, projectID int64, in
 	}
 	ev, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND `+q+` FOR SHARE`, projectID, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
-		e.add(field, "no event %v in this project", quoteIfString(arg))
+		e.Add(field, "no event %v in this project", quoteIfString(arg))
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("resolve event: %w", err)
 	}
 	if in.EventID != 0 && in.EventName != "" && ev.Name != in.EventName {
-		e.add("event", "event_id %d is event %q, not %q", in.EventID, ev.Name, in.EventName)
+		e.Add("event", "event_id %d is event %q, not %q", in.EventID, ev.Name, in.EventName)
 	}
 	return ev, nil
 }
@@ -266,12 +268,19 @@ func quoteIfString(v any) string {
 	return fmt.Sprint(v)
 }
 
-// conflictName turns the unique index on live webhook names into ErrConflict.
+// conflictName turns the unique index on live webhook names into domainerr.ErrConflict.
 func conflictName(err error, name string) error {
 	if uniqueViolation(err, "webhooks_project_name") {
-		return fmt.Errorf("a webhook named %q already exists: %w", name, ErrConflict)
+		return fmt.Errorf("a webhook named %q already exists: %w", name, domainerr.ErrConflict)
 	}
 	return err
+}
+
+// uniqueViolation reports whether err is PostgreSQL's unique_violation on the named constraint or index
+// (any when name is empty).
+func uniqueViolation(err error, name string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && (name == "" || pe.ConstraintName == name)
 }
 
 // Create adds a webhook, disabled, with a fresh public id and secret. It returns the webhook and the
@@ -311,12 +320,12 @@ func mappingsOrEmpty(m []Mapping) []Mapping {
 	return m
 }
 
-// Get returns one live webhook of the project, or ErrNotFound.
+// Get returns one live webhook of the project, or domainerr.ErrNotFound.
 func (s *Store) Get(ctx context.Context, projectID int64, publicID string) (*Webhook, error) {
 	w, err := scanWebhook(s.db.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+
 		`WHERE w.public_id = $1 AND w.project_id = $2 AND w.deleted_at IS NULL`, publicID, projectID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+		return nil, fmt.Errorf("webhook %s: %w", publicID, domainerr.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get webhook %s: %w", publicID, err)
@@ -326,27 +335,27 @@ func (s *Store) Get(ctx context.Context, projectID int64, publicID string) (*Web
 
 // validate checks a filter; the field names are the query parameters the admin API is expected to use.
 func (f *ListFilter) validate() error {
-	var e errs
+	var e domainerr.ValidationError
 	if utf8.RuneCountInString(f.Search) > MaxSearchLen || !utf8.ValidString(f.Search) {
-		e.add("search", "at most %d characters of valid UTF-8", MaxSearchLen)
+		e.Add("search", "at most %d characters of valid UTF-8", MaxSearchLen)
 	}
 	switch f.Status {
 	case "", "enabled", "disabled":
 	default:
-		e.add("status", "%q is not enabled or disabled", f.Status)
+		e.Add("status", "%q is not enabled or disabled", f.Status)
 	}
 	switch f.Sort {
 	case "", "updated_at", "created_at", "name":
 	default:
-		e.add("sort", "%q is not one of name, updated_at, created_at", f.Sort)
+		e.Add("sort", "%q is not one of name, updated_at, created_at", f.Sort)
 	}
 	if f.Limit < 0 || f.Limit > MaxListLimit {
-		e.add("limit", "%d is not in 1..%d", f.Limit, MaxListLimit)
+		e.Add("limit", "%d is not in 1..%d", f.Limit, MaxListLimit)
 	}
 	if f.Offset < 0 {
-		e.add("offset", "must not be negative")
+		e.Add("offset", "must not be negative")
 	}
-	return e.err()
+	return e.Err()
 }
 
 // List returns one page of the project's live webhooks and how many match in all. SamplePayload is left
@@ -413,20 +422,20 @@ func lockLive(ctx context.Context, tx pgx.Tx, projectID int64, publicID string, 
 	w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+
 		`WHERE w.public_id = $1 AND w.project_id = $2 AND w.deleted_at IS NULL FOR UPDATE OF w`, publicID, projectID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+		return nil, fmt.Errorf("webhook %s: %w", publicID, domainerr.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if expectedVersion != 0 && w.Version != expectedVersion {
-		return nil, fmt.Errorf("webhook %s is at version %d, not %d: %w", publicID, w.Version, expectedVersion, ErrVersionMismatch)
+		return nil, fmt.Errorf("webhook %s is at version %d, not %d: %w", publicID, w.Version, expectedVersion, domainerr.ErrVersionMismatch)
 	}
 	return w, nil
 }
 
-// Update applies patch to a live webhook and bumps its version. expectedVersion 0 skips the check;
-// another value answers ErrVersionMismatch unless it is the current version. The result is validated as
-// a whole, like a create.
+// Update applies patch to a live webhook and bumps its version. expectedVersion 0 skips the check; another
+// value answers domainerr.ErrVersionMismatch unless it is the current version. The result is validated as a
+// whole, like a create.
 func (s *Store) Update(ctx context.Context, projectID int64, publicID string, expectedVersion int64, patch WebhookPatch) (*Webhook, error) {
 	var out *Webhook
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -468,7 +477,7 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 			return conflictName(err, in.Name)
 		}
 		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("webhook %s changed concurrently: %w", publicID, ErrVersionMismatch)
+			return fmt.Errorf("webhook %s changed concurrently: %w", publicID, domainerr.ErrVersionMismatch)
 		}
 		out, err = scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+`WHERE w.public_id = $1`, publicID))
 		return err
@@ -507,8 +516,8 @@ func (s *Store) change(ctx context.Context, projectID int64, publicID string, ex
 	return out, nil
 }
 
-// Delete soft-deletes a live webhook: from then on Get, Hook (and so the edge) answer ErrNotFound. Its
-// activity stays in ClickHouse.
+// Delete soft-deletes a live webhook: from then on Get, Hook (and so the edge) answer domainerr.ErrNotFound.
+// Its activity stays in ClickHouse.
 func (s *Store) Delete(ctx context.Context, projectID int64, publicID string) error {
 	tag, err := s.db.Exec(ctx, `UPDATE webhooks SET deleted_at = now(), enabled = false, version = version + 1, updated_at = now()
 		WHERE public_id = $1 AND project_id = $2 AND deleted_at IS NULL`, publicID, projectID)
@@ -516,7 +525,7 @@ func (s *Store) Delete(ctx context.Context, projectID int64, publicID string) er
 		return fmt.Errorf("delete webhook %s: %w", publicID, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+		return fmt.Errorf("webhook %s: %w", publicID, domainerr.ErrNotFound)
 	}
 	return nil
 }
@@ -527,9 +536,7 @@ func (s *Store) Delete(ctx context.Context, projectID int64, publicID string) er
 // edge's auth-failure streak.
 func (s *Store) RotateSecret(ctx context.Context, projectID int64, publicID string, grace time.Duration) (string, error) {
 	if grace < 0 || grace > MaxRotationGrace {
-		var e errs
-		e.add("grace", "%s is not in 0..%s", grace, MaxRotationGrace)
-		return "", e.err()
+		return "", domainerr.Invalid("grace", "%s is not in 0..%s", grace, MaxRotationGrace)
 	}
 	sec := secret.NewWebhookSecret()
 	digest := secret.Digest([]byte(secret.Authorization(sec)))
@@ -545,7 +552,7 @@ func (s *Store) RotateSecret(ctx context.Context, projectID int64, publicID stri
 		return "", fmt.Errorf("rotate secret of webhook %s: %w", publicID, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return "", fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+		return "", fmt.Errorf("webhook %s: %w", publicID, domainerr.ErrNotFound)
 	}
 	return sec, nil
 }
@@ -558,7 +565,7 @@ func (s *Store) Credentials(ctx context.Context, projectID int64, publicID strin
 	err := s.db.QueryRow(ctx, `SELECT secret_ciphertext, sample_payload FROM webhooks
 		WHERE public_id = $1 AND project_id = $2 AND deleted_at IS NULL`, publicID, projectID).Scan(&sealed, &sample)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+		return nil, fmt.Errorf("webhook %s: %w", publicID, domainerr.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("credentials of webhook %s: %w", publicID, err)
@@ -571,14 +578,14 @@ func (s *Store) Credentials(ctx context.Context, projectID int64, publicID strin
 	return &Credentials{ID: publicID, Secret: sec, Authorization: secret.Authorization(sec), SamplePayload: sample}, nil
 }
 
-// Hook is the data path's view of a live webhook, across projects (the public id is the key the edge
-// has), with the event's name and attribute types joined in. Deleted or unknown: ErrNotFound. Any other
+// Hook is the data path's view of a live webhook, across projects (the public id is the key the edge has),
+// with the event's name and attribute types joined in. Deleted or unknown: domainerr.ErrNotFound. Any other
 // error means PostgreSQL could not answer.
 func (s *Store) Hook(ctx context.Context, publicID string) (*Hook, error) {
 	h, err := scanHook(s.db.QueryRow(ctx, `SELECT `+hookColumns+webhookFrom+
 		`WHERE w.public_id = $1 AND w.deleted_at IS NULL`, publicID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("webhook %s: %w", publicID, ErrNotFound)
+		return nil, fmt.Errorf("webhook %s: %w", publicID, domainerr.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load webhook %s: %w", publicID, err)

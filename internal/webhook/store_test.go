@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
@@ -51,7 +53,7 @@ func seedInput() WebhookInput {
 	return WebhookInput{
 		Name:      "Shopify orders",
 		EventName: "CheckoutSuccess",
-		Identify:  Identify{Kind: ByUserID, Field: "user_id"},
+		Identify:  Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []Mapping{
 			{Attribute: "email", Field: "email_address"},
 			{Attribute: "total", Field: "price"},
@@ -72,12 +74,12 @@ func (f *fixture) create(t *testing.T, name string) (*Webhook, string) {
 	return w, sec
 }
 
-// wantFields checks that err is a *ValidationError naming exactly fields (in order).
+// wantFields checks that err is a *domainerr.ValidationError naming exactly fields (in order).
 func wantFields(t *testing.T, err error, fields ...string) {
 	t.Helper()
-	var ve *ValidationError
+	var ve *domainerr.ValidationError
 	if !errors.As(err, &ve) {
-		t.Fatalf("got error %v; want a *ValidationError on %v", err, fields)
+		t.Fatalf("got error %v; want a *domainerr.ValidationError on %v", err, fields)
 	}
 	var got []string
 	for _, f := range ve.Fields {
@@ -107,7 +109,7 @@ func TestEventValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.in.validate().err()
+			err := tt.in.validate().Err()
 			if tt.fields == nil {
 				if err != nil {
 					t.Fatalf("got %v; want valid", err)
@@ -124,16 +126,16 @@ func TestEventsCRUD(t *testing.T) {
 	ctx := context.Background()
 	s := f.store
 
-	if _, err := s.CreateEvent(ctx, f.p1, EventInput{Name: "CheckoutSuccess"}); !errors.Is(err, ErrConflict) {
-		t.Errorf("duplicate event: got %v; want ErrConflict", err)
+	if _, err := s.CreateEvent(ctx, f.p1, EventInput{Name: "CheckoutSuccess"}); !errors.Is(err, domainerr.ErrConflict) {
+		t.Errorf("duplicate event: got %v; want domainerr.ErrConflict", err)
 	}
 	// The same name in another project is fine.
 	other, err := s.CreateEvent(ctx, f.p2, EventInput{Name: "CheckoutSuccess"})
 	if err != nil {
 		t.Fatalf("same name in project 2: %v", err)
 	}
-	if _, err := s.GetEvent(ctx, f.p1, other.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetEvent of another project's event: got %v; want ErrNotFound", err)
+	if _, err := s.GetEvent(ctx, f.p1, other.ID); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("GetEvent of another project's event: got %v; want domainerr.ErrNotFound", err)
 	}
 	ev, err := s.GetEventByName(ctx, f.p1, "CheckoutSuccess")
 	if err != nil || ev.ID != f.event.ID || len(ev.Attributes) != 4 {
@@ -146,25 +148,25 @@ func TestEventsCRUD(t *testing.T) {
 
 	// Update with version checks.
 	in := EventInput{Name: "Checkout", Description: "d", Attributes: append(ev.Attributes, Attribute{"coupon", TypeString})}
-	if _, err := s.UpdateEvent(ctx, f.p1, ev.ID, ev.Version+1, in); !errors.Is(err, ErrVersionMismatch) {
-		t.Errorf("UpdateEvent with a wrong version: got %v; want ErrVersionMismatch", err)
+	if _, err := s.UpdateEvent(ctx, f.p1, ev.ID, ev.Version+1, in); !errors.Is(err, domainerr.ErrVersionMismatch) {
+		t.Errorf("UpdateEvent with a wrong version: got %v; want domainerr.ErrVersionMismatch", err)
 	}
-	if _, err := s.UpdateEvent(ctx, f.p2, ev.ID, 0, in); !errors.Is(err, ErrNotFound) {
-		t.Errorf("UpdateEvent from another project: got %v; want ErrNotFound", err)
+	if _, err := s.UpdateEvent(ctx, f.p2, ev.ID, 0, in); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("UpdateEvent from another project: got %v; want domainerr.ErrNotFound", err)
 	}
 	up, err := s.UpdateEvent(ctx, f.p1, ev.ID, ev.Version, in)
 	if err != nil || up.Version != ev.Version+1 || up.Name != "Checkout" || len(up.Attributes) != 5 {
 		t.Fatalf("UpdateEvent = %+v, %v; want version %d, 5 attributes", up, err, ev.Version+1)
 	}
 	// Delete: not from another project; an unused event goes.
-	if err := s.DeleteEvent(ctx, f.p2, ev.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("DeleteEvent from another project: got %v; want ErrNotFound", err)
+	if err := s.DeleteEvent(ctx, f.p2, ev.ID); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("DeleteEvent from another project: got %v; want domainerr.ErrNotFound", err)
 	}
 	if err := s.DeleteEvent(ctx, f.p2, other.ID); err != nil {
 		t.Errorf("DeleteEvent: %v", err)
 	}
-	if _, err := s.GetEvent(ctx, f.p2, other.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetEvent after delete: got %v; want ErrNotFound", err)
+	if _, err := s.GetEvent(ctx, f.p2, other.ID); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("GetEvent after delete: got %v; want domainerr.ErrNotFound", err)
 	}
 }
 
@@ -282,8 +284,8 @@ func TestWebhookCreate(t *testing.T) {
 	// Names are unique among live webhooks, ignoring case.
 	in := seedInput()
 	in.Name = "SHOPIFY ORDERS"
-	if _, _, err := s.Create(ctx, f.p1, in); !errors.Is(err, ErrConflict) {
-		t.Errorf("duplicate name: got %v; want ErrConflict", err)
+	if _, _, err := s.Create(ctx, f.p1, in); !errors.Is(err, domainerr.ErrConflict) {
+		t.Errorf("duplicate name: got %v; want domainerr.ErrConflict", err)
 	}
 	// By event id works as well as by name.
 	in.Name, in.EventName, in.EventID = "by id", "", f.event.ID
@@ -360,11 +362,11 @@ func TestWebhookUpdateAndVersions(t *testing.T) {
 	if up.Version != 2 || up.Name != "renamed" || len(up.Mappings) != 1 || up.Identify != w.Identify {
 		t.Errorf("Update = %+v; want version 2, renamed, one mapping, identify unchanged", up)
 	}
-	if _, err := s.Update(ctx, f.p1, w.ID, 1, WebhookPatch{Name: &name}); !errors.Is(err, ErrVersionMismatch) {
-		t.Errorf("Update with a stale version: got %v; want ErrVersionMismatch", err)
+	if _, err := s.Update(ctx, f.p1, w.ID, 1, WebhookPatch{Name: &name}); !errors.Is(err, domainerr.ErrVersionMismatch) {
+		t.Errorf("Update with a stale version: got %v; want domainerr.ErrVersionMismatch", err)
 	}
-	if _, err := s.Update(ctx, f.p2, w.ID, 0, WebhookPatch{Name: &name}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Update from another project: got %v; want ErrNotFound", err)
+	if _, err := s.Update(ctx, f.p2, w.ID, 0, WebhookPatch{Name: &name}); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("Update from another project: got %v; want domainerr.ErrNotFound", err)
 	}
 	// A bad patch writes nothing.
 	bad := []Mapping{{Attribute: "nope", Field: "x"}}
@@ -382,11 +384,11 @@ func TestWebhookUpdateAndVersions(t *testing.T) {
 	if err != nil || !en.Enabled || en.Version != 3 {
 		t.Fatalf("SetEnabled = %+v, %v; want enabled at version 3", en, err)
 	}
-	if _, err := s.SetEnabled(ctx, f.p1, w.ID, 2, false); !errors.Is(err, ErrVersionMismatch) {
-		t.Errorf("SetEnabled with a stale version: got %v; want ErrVersionMismatch", err)
+	if _, err := s.SetEnabled(ctx, f.p1, w.ID, 2, false); !errors.Is(err, domainerr.ErrVersionMismatch) {
+		t.Errorf("SetEnabled with a stale version: got %v; want domainerr.ErrVersionMismatch", err)
 	}
-	if _, err := s.SetEnabled(ctx, f.p2, w.ID, 0, false); !errors.Is(err, ErrNotFound) {
-		t.Errorf("SetEnabled from another project: got %v; want ErrNotFound", err)
+	if _, err := s.SetEnabled(ctx, f.p2, w.ID, 0, false); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("SetEnabled from another project: got %v; want domainerr.ErrNotFound", err)
 	}
 	got, err := s.Get(ctx, f.p1, w.ID)
 	if err != nil || got.Version != 3 || !got.Enabled || got.Name != "renamed" {
@@ -414,8 +416,8 @@ func TestWebhookConcurrentEdits(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case !errors.Is(err, ErrVersionMismatch):
-			t.Errorf("concurrent edit: %v; want nil or ErrVersionMismatch", err)
+		case !errors.Is(err, domainerr.ErrVersionMismatch):
+			t.Errorf("concurrent edit: %v; want nil or domainerr.ErrVersionMismatch", err)
 		}
 	}
 	if ok != 1 {
@@ -458,15 +460,15 @@ func TestWebhookRotateAndDelete(t *testing.T) {
 	if c, _ := s.Credentials(ctx, f.p1, w.ID); c == nil || c.Secret != third {
 		t.Error("Credentials does not return the newest secret")
 	}
-	if _, err := s.RotateSecret(ctx, f.p2, w.ID, 0); !errors.Is(err, ErrNotFound) {
-		t.Errorf("RotateSecret from another project: got %v; want ErrNotFound", err)
+	if _, err := s.RotateSecret(ctx, f.p2, w.ID, 0); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("RotateSecret from another project: got %v; want domainerr.ErrNotFound", err)
 	}
 	if _, err := s.RotateSecret(ctx, f.p1, w.ID, -time.Second); err == nil {
 		t.Error("negative grace accepted")
 	}
 
-	if err := s.Delete(ctx, f.p2, w.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Delete from another project: got %v; want ErrNotFound", err)
+	if err := s.Delete(ctx, f.p2, w.ID); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("Delete from another project: got %v; want domainerr.ErrNotFound", err)
 	}
 	if err := s.Delete(ctx, f.p1, w.ID); err != nil {
 		t.Fatal(err)
@@ -478,8 +480,8 @@ func TestWebhookRotateAndDelete(t *testing.T) {
 		"Delete again": s.Delete(ctx, f.p1, w.ID),
 		"RotateSecret": func() error { _, err := s.RotateSecret(ctx, f.p1, w.ID, 0); return err }(),
 	} {
-		if !errors.Is(err, ErrNotFound) {
-			t.Errorf("%s after delete: got %v; want ErrNotFound", name, err)
+		if !errors.Is(err, domainerr.ErrNotFound) {
+			t.Errorf("%s after delete: got %v; want domainerr.ErrNotFound", name, err)
 		}
 	}
 	// The name is free again.
@@ -496,11 +498,11 @@ func TestTenantIsolation(t *testing.T) {
 	ctx := context.Background()
 	s := f.store
 	w, _ := f.create(t, "hook")
-	if _, err := s.Get(ctx, f.p2, w.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get from another project: got %v; want ErrNotFound", err)
+	if _, err := s.Get(ctx, f.p2, w.ID); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("Get from another project: got %v; want domainerr.ErrNotFound", err)
 	}
-	if _, err := s.Credentials(ctx, f.p2, w.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Credentials from another project: got %v; want ErrNotFound", err)
+	if _, err := s.Credentials(ctx, f.p2, w.ID); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("Credentials from another project: got %v; want domainerr.ErrNotFound", err)
 	}
 	if p, err := s.List(ctx, f.p2, ListFilter{}); err != nil || p.Total != 0 || len(p.Webhooks) != 0 {
 		t.Errorf("List of another project = %+v, %v; want empty", p, err)
@@ -582,13 +584,13 @@ func TestHook(t *testing.T) {
 	}
 	want := []TypedMapping{{"email", TypeString, "email_address"}, {"total", TypePrice, "price"}, {"order_id", TypeString, "order_number"}}
 	if fmt.Sprint(h.Mappings) != fmt.Sprint(want) || h.EventName != "CheckoutSuccess" || h.ProjectID != f.p1 ||
-		h.Enabled || h.Identify != (Identify{ByUserID, "user_id"}) || h.AcceptsPrevious(time.Now()) {
+		h.Enabled || h.Identify != (Identify{identify.ByUserID, "user_id"}) || h.AcceptsPrevious(time.Now()) {
 		t.Errorf("Hook = %+v; want mappings %v of CheckoutSuccess, disabled, no previous secret", h, want)
 	}
 	if !secret.Match([]byte("Bearer "+sec), h.SecretDigest) {
 		t.Error("Hook's digest does not match the secret")
 	}
-	if _, err := f.store.Hook(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Hook(unknown) = %v; want ErrNotFound", err)
+	if _, err := f.store.Hook(ctx, "nope"); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Errorf("Hook(unknown) = %v; want domainerr.ErrNotFound", err)
 	}
 }
