@@ -1,8 +1,8 @@
 package ingestor
 
 import (
-	"bytes"
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -10,55 +10,52 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
-	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/secret"
-	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
 
-// plane is the real configuration plane (PostgreSQL store, push-invalidated cache) and the real Kafka
-// behind a running edge.
+// plane is the ingestor as the process assembles it (internal/compose: PostgreSQL store, push-invalidated
+// cache, the real Kafka) behind a running edge, with the test's own store to change webhooks through.
 type plane struct {
 	store   *webhook.Store
-	cache   *webhook.Cache
 	pool    *pgxpool.Pool
 	project int64
 	kcfg    kafka.Config
-	e       *edge
+	e       *edge // e.s is nil: the composition root keeps the Server
+}
+
+// ComposeIngestor builds the ingestor as the process does (internal/compose), with the settings ic and
+// cc, on this test's own PostgreSQL database and Kafka topics, and closes it when the test ends. It is
+// set by compose_test.go: the composition root imports this package, so only a test package outside it
+// (ingestor_test) can build one.
+var ComposeIngestor func(t *testing.T, ic Config, cc webhook.CacheConfig) Composed
+
+// Composed is a composed ingestor and the test's own hands on its configuration.
+type Composed struct {
+	// Serve serves the edge on ln, with the config listener beside it, until ctx is done.
+	Serve func(ctx context.Context, ln net.Listener) error
+	// Webhooks and Pool are the test's own, on the ingestor's database.
+	Webhooks *webhook.Store
+	Pool     *pgxpool.Pool
+	// Kafka names the topics the edge appends to.
+	Kafka kafka.Config
 }
 
 func startPlane(t *testing.T, cfg Config, cc webhook.CacheConfig) *plane {
 	t.Helper()
-	pcfg, pool := testenv.Postgres(t)
-	sealer, err := secret.NewSealer(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &plane{store: webhook.NewStore(pool, sealer), pool: pool}
+	c := ComposeIngestor(t, cfg, cc)
+	p := &plane{store: c.Webhooks, pool: c.Pool, kcfg: c.Kafka}
 	ctx := context.Background()
-	if err := pool.QueryRow(ctx, `INSERT INTO projects (name) VALUES ('edge test') RETURNING id`).Scan(&p.project); err != nil {
+	if err := p.pool.QueryRow(ctx, `INSERT INTO projects (name) VALUES ('edge test') RETURNING id`).Scan(&p.project); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.store.CreateEvent(ctx, p.project, webhook.EventInput{Name: "CheckoutSuccess",
 		Attributes: []webhook.Attribute{{Name: "email", Type: webhook.TypeString}}}); err != nil {
 		t.Fatal(err)
 	}
-	p.cache, err = webhook.NewCache(p.store, cc, newReg(), testLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.cache.Close)
-	notifier := pgdb.NewNotifier(pcfg.DSN, testLog())
-	p.cache.Subscribe(notifier)
-	nctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = notifier.Run(nctx) }()
-	t.Cleanup(func() { stop(); <-done })
-
-	kcfg, prod := realProducer(t, cfg)
-	p.kcfg = kcfg
-	p.e = startEdgeOn(t, cfg, p.cache, prod, kcfg.RequestsTopic)
+	p.e = inmemEdge(nil, newReg())
+	p.e.serveWith(t, func(ctx context.Context) error { return c.Serve(ctx, p.e.ln) })
 	time.Sleep(200 * time.Millisecond) // let the notifier LISTEN before the first change
 	return p
 }

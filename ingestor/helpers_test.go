@@ -181,6 +181,13 @@ func startEdgeLogging(t testing.TB, cfg Config, hooks Hooks, prod Producer, topi
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	e := inmemEdge(s, reg)
+	e.serve(t, e.ln)
+	return e
+}
+
+// inmemEdge is an edge on an in-memory listener with a client dialing it; e.serve starts serving.
+func inmemEdge(s *Server, reg *prometheus.Registry) *edge {
 	ln := fasthttputil.NewInmemoryListener()
 	e := &edge{s: s, ln: ln, reg: reg}
 	e.client = &fasthttp.HostClient{
@@ -188,15 +195,19 @@ func startEdgeLogging(t testing.TB, cfg Config, hooks Hooks, prod Producer, topi
 		Dial:     func(string) (net.Conn, error) { return ln.Dial() },
 		MaxConns: 1024, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 	}
-	e.serve(t, ln)
 	return e
 }
 
 // serve runs the edge's server on ln until the test ends (or e.stop).
 func (e *edge) serve(t testing.TB, ln net.Listener) {
+	e.serveWith(t, func(ctx context.Context) error { return e.s.Serve(ctx, ln) })
+}
+
+// serveWith runs serve (an edge's Serve, or the composed ingestor's) until the test ends (or e.stop).
+func (e *edge) serveWith(t testing.TB, serve func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- e.s.Serve(ctx, ln) }()
+	go func() { errc <- serve(ctx) }()
 	var once sync.Once
 	var serveErr error
 	e.stop = func() error {

@@ -2,63 +2,36 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/config"
-	"github.com/inlet-dev/inlet/internal/activity"
-	"github.com/inlet-dev/inlet/internal/chdb"
-	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/compose"
 	"github.com/inlet-dev/inlet/internal/obs"
-	"github.com/inlet-dev/inlet/internal/pgdb"
-	"github.com/inlet-dev/inlet/internal/project"
-	"github.com/inlet-dev/inlet/internal/secret"
-	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // runAdmin builds the admin API and console from the settings and runs it until ctx is done.
+//
+// Shutdown order: the internal listener and the admin server stop together (the server drains for up
+// to 10 s, admin.Server.Run); then the ClickHouse connection and the pool are closed
+// (compose.Admin.Close, deferred).
 func runAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, _ []string) error {
 	reg := obs.NewRegistry()
 	internal, err := obs.NewServer(cfg.Admin.InternalAddr, reg, log)
 	if err != nil {
 		return err
 	}
-	pool, err := pgdb.Open(ctx, cfg.Postgres)
+	a, err := compose.NewAdmin(ctx, cfg, compose.Deps{Registry: reg, Logger: log})
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	ch, err := chdb.Open(ctx, cfg.ClickHouse)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	internal.AddReadyCheck("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
-	internal.AddReadyCheck("clickhouse", func(ctx context.Context) error { return ch.Ping(ctx) })
+	defer a.Close()
+	a.ReadyChecks().AddTo(internal)
 
-	sealer, err := secret.NewSealer(cfg.Secrets.Key())
-	if err != nil {
-		return fmt.Errorf("secrets: %w", err)
-	}
-	projects := project.NewStore(pool)
-	dir, err := directory.NewStore(pool, projects, cfg.Directory, reg, log)
-	if err != nil {
-		return err
-	}
-	srv := admin.New(cfg.Admin, admin.Deps{
-		Logger:    log,
-		Registry:  reg,
-		Projects:  projects,
-		Webhooks:  webhook.NewStore(pool, sealer),
-		Directory: dir,
-		Activity:  activity.NewReader(ch),
-	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return internal.Run(gctx) })
-	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return a.Run(gctx) })
 	log.Info("admin started", "listen", cfg.Admin.ListenAddr, "internal", cfg.Admin.InternalAddr)
 	err = g.Wait()
 	log.Info("admin stopped")

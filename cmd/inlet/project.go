@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/config"
-	"github.com/inlet-dev/inlet/internal/pgdb"
-	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/compose"
 )
 
 const projectUsage = `usage: inlet project create NAME
@@ -42,12 +41,12 @@ func projectCmd(ctx context.Context, cfg *config.Config, args []string, stdout i
 		return usageError{"PROJECT_ID must be a positive integer\n" + projectUsage}
 	}
 
-	pool, err := pgdb.Open(ctx, cfg.Postgres)
+	stores, err := compose.OpenStores(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	store := project.NewStore(pool)
+	defer stores.Close()
+	store := stores.Projects
 	switch args[0] {
 	case "create":
 		p, key, err := store.Create(ctx, strings.Join(args[1:], " "))

@@ -1,7 +1,8 @@
 // Package seed is the product seed's worked example — the sample payload of a checkout, the
 // CheckoutSuccess event with typed attributes, and the webhook that identifies users by user_id and maps
 // email ← email_address, total ← price, order_id ← order_number — shared by the demo project of `make
-// run` and the bench suite, so that both show the same thing.
+// run` and the bench suite, so that both show the same thing. Ensure seeds a project with it, as both
+// do.
 package seed
 
 import (

@@ -1,51 +1,44 @@
-package main
+package compose
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/pgdb"
-	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/store"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
-// configPlane is what the data-path processes (ingestor, pipeline) read their configuration through: a
-// PostgreSQL pool, the webhook cache in front of it, and the LISTEN connection that pushes changes into
-// the cache. The caller runs notifier.Run and calls close when done.
+// configPlane is what the data-path processes (ingestor, pipeline) read their configuration through: the
+// store bundle, the webhook cache in front of its webhook store, and the LISTEN connection that pushes
+// changes into the cache. The owner runs notifier.Run and warm, and calls close when done.
 type configPlane struct {
-	pool     *pgxpool.Pool
+	stores   *store.Bundle
 	notifier *pgdb.Notifier
-	store    *webhook.Store
 	hooks    *webhook.Cache
 	warmMax  int
 	log      *slog.Logger
 }
 
+// openConfigPlane opens the stores (the directory store's metrics are not exported: the data path
+// does not import users) and the cache, whose metrics go to reg.
 func openConfigPlane(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (*configPlane, error) {
-	pool, err := pgdb.Open(ctx, cfg.Postgres)
+	stores, err := OpenStores(ctx, cfg, nil, log)
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := secret.NewSealer(cfg.Secrets.Key())
+	hooks, err := webhook.NewCache(stores.Webhooks, cfg.WebhookCache, reg, log)
 	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("secrets: %w", err)
-	}
-	store := webhook.NewStore(pool, sealer)
-	hooks, err := webhook.NewCache(store, cfg.WebhookCache, reg, log)
-	if err != nil {
-		pool.Close()
+		stores.Close()
 		return nil, err
 	}
 	notifier := pgdb.NewNotifier(cfg.Postgres.DSN, log)
 	hooks.Subscribe(notifier)
-	return &configPlane{pool: pool, notifier: notifier, store: store, hooks: hooks, warmMax: cfg.WebhookCache.WarmMax, log: log}, nil
+	return &configPlane{stores: stores, notifier: notifier, hooks: hooks, warmMax: cfg.WebhookCache.WarmMax, log: log}, nil
 }
 
 // warm loads the live webhooks into the cache in the background of start-up: requests are served
@@ -55,7 +48,7 @@ func (c *configPlane) warm(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	n, err := c.hooks.Warm(ctx, c.store, c.warmMax)
+	n, err := c.hooks.Warm(ctx, c.stores.Webhooks, c.warmMax)
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("webhook cache not warmed; webhooks are read on first use", "loaded", n, "err", err)
 		return nil
@@ -66,5 +59,5 @@ func (c *configPlane) warm(ctx context.Context) error {
 
 func (c *configPlane) close() {
 	c.hooks.Close()
-	c.pool.Close()
+	c.stores.Close()
 }

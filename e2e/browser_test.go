@@ -1,13 +1,10 @@
-package admin
+package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,180 +15,21 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/inlet-dev/inlet/ingestor"
-	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/identify"
-	"github.com/inlet-dev/inlet/internal/kafka"
-	"github.com/inlet-dev/inlet/internal/pgdb"
-	"github.com/inlet-dev/inlet/internal/project"
-	"github.com/inlet-dev/inlet/internal/secret"
-	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
-	"github.com/inlet-dev/inlet/pipeline"
 )
 
 // Browser tests: the console driven in Debian's Chromium (chromedp) against the whole system running in
-// this process — the ingestor on a real port, the pipeline consuming this test's Kafka topics and writing
-// this test's ClickHouse database, and the admin server — so that what the console shows is what really
-// happened to a request sent to the URL and secret read from the console's own window.
+// this process as internal/compose assembles it (newStack) — the ingestor on a real port, the pipeline
+// consuming this test's Kafka topics and writing this test's ClickHouse database, and the admin server —
+// so that what the console shows is what really happened to a request sent to the URL and secret read
+// from the console's own window.
 //
 // Chromium is found at $INLET_CHROMIUM or /usr/bin/chromium; when it is missing the test fails (CI
 // installs it with deploy/local/install browser). Screenshots go to a temporary directory, or to
 // docs/screenshots when INLET_SCREENSHOTS=1.
-
-// stack is the whole system on this test's databases and topics.
-type stack struct {
-	consoleURL string
-	ingestURL  string
-	keyA, keyB string
-	projA      int64
-	projB      int64
-	hooks      *webhook.Store
-	dir        *directory.Store
-}
-
-func newStack(t *testing.T) *stack {
-	t.Helper()
-	log := testenv.Logger()
-	reg := prometheus.NewRegistry()
-	pgcfg, pool := testenv.Postgres(t)
-	_, ch := testenv.ClickHouse(t)
-	kcfg := kafkaTopicsWithRetry(t)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		cancel()
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Errorf("stack did not stop within 60s")
-		}
-	})
-	goRun := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		}()
-	}
-
-	projects := project.NewStore(pool)
-	a, keyA, err := projects.Create(ctx, "Shop A")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, keyB, err := projects.Create(ctx, "Shop B")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := secret.NewSealer(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := webhook.NewStore(pool, sealer)
-	notifier := pgdb.NewNotifier(pgcfg.DSN, log)
-	goRun("notifier", notifier.Run)
-	cache, err := webhook.NewCache(store, webhook.DefaultCacheConfig(), reg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cache.Close)
-	cache.Subscribe(notifier)
-
-	// Ingestor on a port of its own.
-	icfg := ingestor.Defaults()
-	producer, err := kafka.NewClient(kcfg, "ingestor", ingestor.ProducerOpts(icfg)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edge, err := ingestor.New(icfg, ingestor.Deps{Hooks: cache, Producer: producer, Topic: kcfg.RequestsTopic, Registry: reg, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer producer.Close()
-		if err := edge.Serve(ctx, ln); err != nil && ctx.Err() == nil {
-			t.Errorf("ingestor: %v", err)
-		}
-	}()
-
-	// Pipeline.
-	res, err := directory.NewResolver(pool, notifier, projects, directory.Defaults(), reg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(res.Close)
-	pcfg := pipeline.Defaults()
-	pcfg.InternalAddr = "127.0.0.1:0"
-	pcfg.Group = testenv.Name("console")
-	pcfg.FlushInterval = 200 * time.Millisecond
-	p, err := pipeline.New(pcfg, pipeline.Deps{Kafka: kcfg, ClickHouse: ch, Hooks: cache, Resolver: res,
-		Registry: reg, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	goRun("pipeline", p.Run)
-
-	// Admin server and console.
-	dir, err := directory.NewStore(pool, projects, directory.Defaults(), prometheus.NewRegistry(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acfg := Defaults()
-	acfg.PublicBaseURL = "http://" + ln.Addr().String()
-	srv := New(acfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Projects: projects, Webhooks: store,
-		Directory: dir, Activity: activity.NewReader(ch)})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &stack{consoleURL: hs.URL, ingestURL: acfg.PublicBaseURL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID,
-		hooks: store, dir: dir}
-}
-
-// kafkaTopicsWithRetry creates this test's topics; right after a create the broker sometimes answers
-// UNKNOWN_TOPIC_OR_PARTITION to the describe that follows.
-func kafkaTopicsWithRetry(t *testing.T) kafka.Config {
-	t.Helper()
-	cfg := testenv.KafkaConfig()
-	cl, err := kafka.NewClient(cfg, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	for {
-		err = kafka.EnsureTopics(ctx, cl, cfg)
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
-		cl.Close()
-		t.Fatalf("kafka topics on %v: %v (is the local stack up? make up)", cfg.Brokers, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = kadm.NewClient(cl).DeleteTopics(ctx, cfg.Topics()...)
-		cl.Close()
-	})
-	return cfg
-}
 
 // patience bounds every wait of the browser tests for a state of the page or of the system. A wait ends
 // as soon as its state is there; the bound only says when to give up, and it is generous because under
@@ -519,10 +357,10 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	st := newStack(t)
 	ctx := context.Background()
-	if _, _, err := st.dir.UpsertUser(ctx, st.projA, directory.User{UserID: "12345", Email: "jane@example.com", Phone: "+15551234567"}); err != nil {
+	if _, _, err := st.stores.Directory.UpsertUser(ctx, st.projA, directory.User{UserID: "12345", Email: "jane@example.com", Phone: "+15551234567"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.dir.UpsertDevice(ctx, st.projA, directory.Device{HWID: "ios-5f2c", UserID: "12345", Platform: "ios"}); err != nil {
+	if _, _, err := st.stores.Directory.UpsertDevice(ctx, st.projA, directory.Device{HWID: "ios-5f2c", UserID: "12345", Platform: "ios"}); err != nil {
 		t.Fatal(err)
 	}
 	b := newBrowser(t, st.consoleURL)
@@ -720,7 +558,7 @@ func TestConsoleBrowser(t *testing.T) {
 		document.querySelector('%s').innerText.includes('Shop checkout v2')`, row, row))
 
 	// Another project's webhook: unreachable by URL manipulation.
-	other, _, err := st.hooks.Create(ctx, st.projB, webhook.WebhookInput{Name: "B's hook", EventName: mustEvent(t, st.hooks, st.projB),
+	other, _, err := st.stores.Webhooks.Create(ctx, st.projB, webhook.WebhookInput{Name: "B's hook", EventName: mustEvent(t, st.stores.Webhooks, st.projB),
 		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}})
 	if err != nil {
 		t.Fatal(err)

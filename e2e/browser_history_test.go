@@ -1,4 +1,4 @@
-package admin
+package e2e
 
 import (
 	"cmp"
@@ -49,7 +49,7 @@ func TestConsoleBrowserHistory(t *testing.T) {
 	}
 	slices.SortFunc(want, func(a, b ev) int { return cmp.Or(cmp.Compare(b.ms, a.ms), strings.Compare(b.id, a.id)) })
 
-	b := newBrowser(t, e.url)
+	b := newBrowser(t, e.consoleURL)
 	b.signIn(e.keyA)
 	b.open("/users?kind=user_id&value=u-many")
 	const items = `document.querySelectorAll('#history .history-item').length`

@@ -1,4 +1,4 @@
-package admin
+package e2e
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func TestConsoleBrowserSettings(t *testing.T) {
 	e := newEnv(t)
 	// Project B's settings must not show on A's page.
 	e.want("PATCH", "/api/v1/project", e.keyB, map[string]any{"notification_url": "https://b.example/alerts", "phone_region": "US"}, 200)
-	b := newBrowser(t, e.url)
+	b := newBrowser(t, e.consoleURL)
 	b.signIn(e.keyA)
 
 	b.open("/settings")
@@ -98,11 +98,11 @@ func TestConsoleBrowserSettings(t *testing.T) {
 }
 
 // projectOf reads a project from the store, not through the API.
-func projectOf(t *testing.T, e *env, id int64) project.Project {
+func projectOf(t *testing.T, e *system, id int64) project.Project {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := e.srv.api.projects.Get(ctx, id)
+	p, err := e.stores.Projects.Get(ctx, id)
 	if err != nil {
 		t.Fatalf("project %d: %v", id, err)
 	}

@@ -1,4 +1,4 @@
-package admin
+package e2e
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ func TestConsoleBrowserAPIKeys(t *testing.T) {
 		t.Skip("needs the local stack and Chromium")
 	}
 	e := newEnv(t)
-	b := newBrowser(t, e.url)
+	b := newBrowser(t, e.consoleURL)
 	b.signIn(e.keyA)
 
 	b.open("/api-keys")

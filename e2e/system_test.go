@@ -1,0 +1,244 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/compose"
+	"github.com/inlet-dev/inlet/internal/kafka"
+	"github.com/inlet-dev/inlet/internal/store"
+	"github.com/inlet-dev/inlet/internal/testenv"
+)
+
+// system is Inlet as internal/compose assembles it, running in this process on this test's PostgreSQL
+// and ClickHouse databases, with two projects, A and B. With the data path, the ingestor serves on a
+// port of its own and the pipeline consumes this test's Kafka topics.
+type system struct {
+	t          *testing.T
+	consoleURL string // the admin server: API and console
+	ingestURL  string // the edge, with the data path; also the console's public base URL
+	keyA, keyB string
+	projA      int64
+	projB      int64
+	stores     *store.Bundle // the test's own, as another process's would be
+	ch         driver.Conn   // the test's own connection to this test's ClickHouse database
+}
+
+// newStack is the whole system — ingestor, pipeline, admin — with projects "Shop A" and "Shop B".
+func newStack(t *testing.T) *system {
+	t.Helper()
+	return start(t, [2]string{"Shop A", "Shop B"}, true, func(cfg *config.Config) {
+		cfg.Pipeline.Group = testenv.Name("console")
+		cfg.Pipeline.FlushInterval = 200 * time.Millisecond
+	})
+}
+
+// newEnv is the admin server alone, with projects "A" and "B", and with room for the refused keys some
+// tests send from 127.0.0.1 (the failed-authentication limit has tests of its own, in admin).
+func newEnv(t *testing.T) *system {
+	t.Helper()
+	return start(t, [2]string{"A", "B"}, false, func(cfg *config.Config) {
+		cfg.Admin.AuthFailureBurst = 1_000_000
+	})
+}
+
+// start runs the system on fresh databases (and, with dataPath, fresh topics) with the default settings
+// changed by set, and stops it when the test ends.
+func start(t *testing.T, projects [2]string, dataPath bool, set func(*config.Config)) *system {
+	t.Helper()
+	log := testenv.Logger()
+	pgcfg, _ := testenv.Postgres(t)
+	chcfg, ch := testenv.ClickHouse(t)
+	cfg := config.Defaults()
+	cfg.Postgres, cfg.ClickHouse = pgcfg, chcfg
+	var ln net.Listener
+	if dataPath {
+		cfg.Kafka = kafkaTopicsWithRetry(t)
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Admin.PublicBaseURL = "http://" + ln.Addr().String()
+	}
+	set(&cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Errorf("stack did not stop within 60s")
+		}
+	})
+	// goRun runs a component until the test ends, then closes it.
+	goRun := func(name string, run func(context.Context) error, close func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close()
+			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+	}
+
+	stores, err := compose.OpenStores(ctx, &cfg, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stores.Close)
+	s := &system{t: t, ingestURL: cfg.Admin.PublicBaseURL, stores: stores, ch: ch}
+	a, keyA, err := stores.Projects.Create(ctx, projects[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, keyB, err := stores.Projects.Create(ctx, projects[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.projA, s.keyA, s.projB, s.keyB = a.ID, keyA, b.ID, keyB
+
+	deps := compose.Deps{Logger: log}
+	if dataPath {
+		ing, err := compose.NewIngestor(ctx, &cfg, deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goRun("ingestor", func(ctx context.Context) error { return ing.Serve(ctx, ln) }, ing.Close)
+		p, err := compose.NewPipeline(ctx, &cfg, deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goRun("pipeline", p.Run, p.Close)
+	}
+	adm, err := compose.NewAdmin(ctx, &cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(adm.Close)
+	hs := httptest.NewServer(adm.Handler())
+	t.Cleanup(hs.Close)
+	s.consoleURL = hs.URL
+	return s
+}
+
+// kafkaTopicsWithRetry creates this test's topics; right after a create the broker sometimes answers
+// UNKNOWN_TOPIC_OR_PARTITION to the describe that follows.
+func kafkaTopicsWithRetry(t *testing.T) kafka.Config {
+	t.Helper()
+	cfg := testenv.KafkaConfig()
+	cl, err := kafka.NewClient(cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	for {
+		err = kafka.EnsureTopics(ctx, cl, cfg)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		cl.Close()
+		t.Fatalf("kafka topics on %v: %v (is the local stack up? make up)", cfg.Brokers, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = kadm.NewClient(cl).DeleteTopics(ctx, cfg.Topics()...)
+		cl.Close()
+	})
+	return cfg
+}
+
+// do sends an API request with key (empty: no Authorization) and a JSON body (nil: none), and returns
+// status and body.
+func (s *system) do(method, path, key string, body any) (int, []byte) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.consoleURL+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// want is do, failing the test unless the answer has status.
+func (s *system) want(method, path, key string, body any, status int) []byte {
+	s.t.Helper()
+	got, out := s.do(method, path, key, body)
+	if got != status {
+		s.t.Fatalf("%s %s = %d %s; want %d", method, path, got, out, status)
+	}
+	return out
+}
+
+// insertEvents writes events rows of one subject, one per millisecond in ms, with UUIDv7 ids made at
+// their millisecond as the edge makes them, and returns the ids.
+func (s *system) insertEvents(project int64, kind activity.SubjectKind, subject string, ms ...uint64) []uuid.UUID {
+	s.t.Helper()
+	b, err := s.ch.PrepareBatch(context.Background(), `INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id,
+		event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)`)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var ids []uuid.UUID
+	for i, m := range ms {
+		id := uuid.Must(uuid.NewV7())
+		binary.BigEndian.PutUint16(id[0:2], uint16(m>>32))
+		binary.BigEndian.PutUint32(id[2:6], uint32(m))
+		ids = append(ids, id)
+		if err := b.Append(uint64(project), string(kind), subject, time.UnixMilli(int64(m)), id, "CheckoutSuccess", "wh",
+			subject, "", []string{}, `{}`, m, int32(0), int64(i)); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		s.t.Fatal(err)
+	}
+	return ids
+}

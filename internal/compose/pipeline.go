@@ -1,0 +1,104 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/pipeline"
+)
+
+// Pipeline is the pipeline process's component: the consumer that resolves users, fires events and
+// writes ClickHouse, with the config plane, the directory resolver and the ClickHouse connection it
+// reads and writes through.
+type Pipeline struct {
+	plane    *configPlane
+	resolver *directory.Resolver
+	ch       driver.Conn
+	p        *pipeline.Pipeline
+}
+
+// NewPipeline builds the pipeline from cfg: the config plane, the resolver (invalidated through the
+// plane's listener), the ClickHouse connection of cfg.ClickHouse, and notifications POSTed to each
+// project's notification URL.
+func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
+	d = d.withDefaults()
+	plane, err := openConfigPlane(ctx, cfg, d.Registry, d.Logger)
+	if err != nil {
+		return nil, err
+	}
+	c := &Pipeline{plane: plane}
+	if c.resolver, err = directory.NewResolver(plane.stores.Pool, plane.notifier, plane.stores.Projects, cfg.Directory, d.Registry, d.Logger); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if c.ch, err = chdb.Open(ctx, cfg.ClickHouse); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.p, err = pipeline.New(cfg.Pipeline, pipeline.Deps{
+		Kafka:      cfg.Kafka,
+		ClickHouse: c.ch,
+		Hooks:      plane.hooks,
+		Resolver:   c.resolver,
+		Notifier:   &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
+		Registry:   d.Registry,
+		Logger:     d.Logger,
+		Failpoint:  d.Failpoint,
+	})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// ReadyChecks: ClickHouse, PostgreSQL, and the consumer's progress (not ready while a partition is
+// stalled).
+func (c *Pipeline) ReadyChecks() ReadyChecks {
+	return ReadyChecks{
+		"clickhouse": c.ch.Ping,
+		"postgres":   c.plane.stores.Pool.Ping,
+		"progress":   c.p.Ready,
+	}
+}
+
+// Run consumes until ctx is done, with the config listener and the cache's warm-up beside it; all stop
+// together when ctx is done, the pipeline after its own ordered shutdown (pipeline.Pipeline.Run).
+func (c *Pipeline) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.plane.notifier.Run(gctx) })
+	g.Go(func() error { return c.plane.warm(gctx) })
+	g.Go(func() error { return c.p.Run(gctx) })
+	return g.Wait()
+}
+
+// Close closes the ClickHouse connection, the resolver, then the cache and the pool. Call it after Run
+// has returned.
+func (c *Pipeline) Close() {
+	if c.ch != nil {
+		c.ch.Close()
+	}
+	if c.resolver != nil {
+		c.resolver.Close()
+	}
+	c.plane.close()
+}
+
+// notificationURLs reads each project's notification URL.
+func notificationURLs(projects *project.Store) pipeline.URLSource {
+	return func(ctx context.Context, projectID int64) (string, error) {
+		p, err := projects.Get(ctx, projectID)
+		if errors.Is(err, project.ErrNotFound) {
+			return "", nil
+		}
+		return p.NotificationURL, err
+	}
+}
