@@ -22,7 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/inlet-dev/inlet/ingestor"
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/pgdb"
@@ -154,7 +154,7 @@ func newStack(t *testing.T) *stack {
 	acfg := Defaults()
 	acfg.PublicBaseURL = "http://" + ln.Addr().String()
 	srv := New(acfg, Deps{Log: log, Registry: prometheus.NewRegistry(), Projects: projects, Webhooks: store,
-		Directory: dir, Activity: activity.NewReader(ch)})
+		Directory: dir, Activity: chstore.NewReader(ch)})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &stack{consoleURL: hs.URL, ingestURL: acfg.PublicBaseURL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID,

@@ -9,8 +9,8 @@ import (
 
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/config"
-	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/obs"
 	"github.com/inlet-dev/inlet/internal/pgdb"
@@ -53,7 +53,7 @@ func runAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, _ []str
 		Projects:  project.NewStore(pool),
 		Webhooks:  webhook.NewStore(pool, sealer),
 		Directory: dir,
-		Activity:  activity.NewReader(ch),
+		Activity:  chstore.NewReader(ch),
 	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return internal.Run(gctx) })
