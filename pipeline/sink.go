@@ -9,97 +9,22 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
-)
 
-// The three tables the pipeline writes, in insert order. Each has its own high-water mark per Kafka
-// partition, so a crash between two inserts is healed by writing only to the tables that lack a range.
-const (
-	tableActivity = iota
-	tableEvents
-	tableNotifications
-	numTables
+	"github.com/inlet-dev/inlet/internal/chstore"
 )
-
-var tableNames = [numTables]string{"activity_log", "events", "notifications"}
 
 // timeColumns is each table's partitioning time column: the high-water queries filter on it so that
 // ClickHouse prunes partitions older than the look-back instead of scanning the whole table.
-var timeColumns = [numTables]string{"received_at", "occurred_at", "created_at"}
-
-const insertActivity = "INSERT INTO activity_log (project_id, webhook_id, request_id, received_at, received_ms, " +
-	"processed_ms, status, reason, edge_status, identifier_kind, identifier_value, user_id, hwid, event_name, " +
-	"attributes, payload, payload_bytes, payload_truncated, detail, config_version, src_partition, src_offset)"
-
-const insertEvents = "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, event_name, " +
-	"webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)"
-
-const insertNotifications = "INSERT INTO notifications (project_id, webhook_id, notification_id, kind, created_at, " +
-	"message, src_partition, src_offset)"
-
-type activityRow struct {
-	projectID       uint64
-	webhookID       string
-	requestID       uuid.UUID
-	receivedAt      time.Time
-	receivedMs      uint64
-	processedMs     uint64
-	status          string
-	reason          string
-	edgeStatus      uint16
-	identifierKind  string
-	identifierValue string
-	userID          string
-	hwid            string
-	eventName       string
-	attributes      string
-	payload         string
-	payloadBytes    uint32
-	truncated       uint8
-	detail          string
-	configVersion   uint64
-	partition       int32
-	offset          int64
-}
-
-type eventRow struct {
-	projectID   uint64
-	subjectKind string
-	subject     string
-	occurredAt  time.Time
-	eventID     uuid.UUID
-	eventName   string
-	webhookID   string
-	userID      string
-	hwid        string
-	hwids       []string
-	attributes  string
-	receivedMs  uint64
-	partition   int32
-	offset      int64
-}
-
-// Notification is one auth-failure alert: a notifications row, and the body POSTed to the project's
-// notification URL.
-type Notification struct {
-	ProjectID int64     `json:"project_id"`
-	WebhookID string    `json:"webhook_id"`
-	ID        uuid.UUID `json:"notification_id"`
-	Kind      string    `json:"kind"`
-	CreatedAt time.Time `json:"created_at"`
-	Message   string    `json:"message"`
-
-	partition int32
-	offset    int64
-}
+var timeColumns = [chstore.NumTables]string{"received_at", "occurred_at", "created_at"}
 
 // sink is everything the pipeline does with ClickHouse: it inserts a batch's blocks exactly once,
 // reads back the high-water marks, the events to heal and the auth-failure streaks of newly assigned
-// partitions, and drops expired partitions. It owns the SQL of the pipeline's tables (the DDL is in
-// internal/migrations/clickhouse).
+// partitions, and drops expired partitions. Rows are written by chstore.Writer, which owns their layout
+// and the INSERT statements.
 type sink struct {
+	store    *chstore.Writer
 	conn     driver.Conn
 	topic    string // the requests topic, named in insert query ids
 	lookback time.Duration
@@ -109,66 +34,15 @@ type sink struct {
 	log      *slog.Logger
 }
 
-// send inserts one block. Each call is a single INSERT of a single block within one PARTITION BY value
-// (the batch guarantees it), which MergeTree applies atomically: all rows or none.
-func (s *sink) send(ctx context.Context, table int, b *batch) error {
-	switch table {
-	case tableActivity:
-		bt, err := s.conn.PrepareBatch(ctx, insertActivity)
-		if err != nil {
-			return fmt.Errorf("prepare activity_log insert: %w", err)
-		}
-		for i := range b.activity {
-			r := &b.activity[i]
-			if err := bt.Append(r.projectID, r.webhookID, r.requestID, r.receivedAt, r.receivedMs, r.processedMs,
-				r.status, r.reason, r.edgeStatus, r.identifierKind, r.identifierValue, r.userID, r.hwid,
-				r.eventName, r.attributes, r.payload, r.payloadBytes, r.truncated, r.detail, r.configVersion,
-				r.partition, r.offset); err != nil {
-				_ = bt.Abort()
-				return fmt.Errorf("append activity_log row %d: %w", i, err)
-			}
-		}
-		if err := bt.Send(); err != nil {
-			return fmt.Errorf("insert %d activity_log rows: %w", len(b.activity), err)
-		}
-	case tableEvents:
-		bt, err := s.conn.PrepareBatch(ctx, insertEvents)
-		if err != nil {
-			return fmt.Errorf("prepare events insert: %w", err)
-		}
-		for i := range b.events {
-			r := &b.events[i]
-			hwids := r.hwids
-			if hwids == nil {
-				hwids = []string{}
-			}
-			if err := bt.Append(r.projectID, r.subjectKind, r.subject, r.occurredAt, r.eventID, r.eventName,
-				r.webhookID, r.userID, r.hwid, hwids, r.attributes, r.receivedMs, r.partition, r.offset); err != nil {
-				_ = bt.Abort()
-				return fmt.Errorf("append events row %d: %w", i, err)
-			}
-		}
-		if err := bt.Send(); err != nil {
-			return fmt.Errorf("insert %d events rows: %w", len(b.events), err)
-		}
-	case tableNotifications:
-		bt, err := s.conn.PrepareBatch(ctx, insertNotifications)
-		if err != nil {
-			return fmt.Errorf("prepare notifications insert: %w", err)
-		}
-		for i := range b.notes {
-			n := &b.notes[i]
-			if err := bt.Append(uint64(n.ProjectID), n.WebhookID, n.ID, n.Kind, n.CreatedAt, n.Message,
-				n.partition, n.offset); err != nil {
-				_ = bt.Abort()
-				return fmt.Errorf("append notifications row %d: %w", i, err)
-			}
-		}
-		if err := bt.Send(); err != nil {
-			return fmt.Errorf("insert %d notifications rows: %w", len(b.notes), err)
-		}
+// send inserts table t's rows of the batch as one block.
+func (s *sink) send(ctx context.Context, t chstore.Table, b *batch) error {
+	switch t {
+	case chstore.ActivityLog:
+		return s.store.InsertActivity(ctx, b.activity)
+	case chstore.Events:
+		return s.store.InsertEvents(ctx, b.events)
 	}
-	return nil
+	return s.store.InsertNotifications(ctx, b.notes)
 }
 
 // awaitQuery waits until the query with this id no longer runs on the server (system.processes), for
@@ -224,7 +98,7 @@ func (s *sink) awaitInserts(ctx context.Context, topic string, parts []int32, li
 
 // highWater returns, per partition asked, the highest src_offset the table holds (-1 when none).
 // Only the look-back window is read: older rows come from offsets Kafka no longer keeps.
-func (s *sink) highWater(ctx context.Context, table int, partitions []int32) (map[int32]int64, error) {
+func (s *sink) highWater(ctx context.Context, table chstore.Table, partitions []int32) (map[int32]int64, error) {
 	out := make(map[int32]int64, len(partitions))
 	for _, p := range partitions {
 		out[p] = -1
@@ -233,22 +107,22 @@ func (s *sink) highWater(ctx context.Context, table int, partitions []int32) (ma
 		return out, nil
 	}
 	q := fmt.Sprintf("SELECT src_partition, max(src_offset) FROM %s WHERE %s >= toDateTime(%d) AND src_partition IN (%s) GROUP BY src_partition",
-		tableNames[table], timeColumns[table], s.since(), int32List(partitions))
+		table, timeColumns[table], s.since(), int32List(partitions))
 	rows, err := s.conn.Query(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("high-water mark of %s: %w", tableNames[table], err)
+		return nil, fmt.Errorf("high-water mark of %s: %w", table, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var p int32
 		var off int64
 		if err := rows.Scan(&p, &off); err != nil {
-			return nil, fmt.Errorf("high-water mark of %s: %w", tableNames[table], err)
+			return nil, fmt.Errorf("high-water mark of %s: %w", table, err)
 		}
 		out[p] = off
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("high-water mark of %s: %w", tableNames[table], err)
+		return nil, fmt.Errorf("high-water mark of %s: %w", table, err)
 	}
 	return out, nil
 }
@@ -290,17 +164,17 @@ func int32List(ps []int32) string {
 // partitions reads what the pipeline needs to know of partitions seen for the first time since their
 // assignment: each table's high-water mark, the events to heal and the auth-failure streaks, and the
 // notifications a crash left unraised. It retries until ClickHouse answers or ctx ends.
-func (s *sink) partitions(ctx context.Context, parts []int32) (map[int32]*partState, []Notification, error) {
+func (s *sink) partitions(ctx context.Context, parts []int32) (map[int32]*partState, []chstore.NotificationRow, error) {
 	var loaded map[int32]*partState
-	var missing []Notification
+	var missing []chstore.NotificationRow
 	err := s.retry.do(ctx, "clickhouse", partitionsRef(parts), func(ctx context.Context) error {
 		// An insert of these partitions' rows that a previous owner (or this process, before abandoning
 		// its batch) gave up on may still be running on the server: read the marks after it ends.
 		if err := s.awaitInserts(ctx, s.topic, parts, s.cfg.InsertTimeout); err != nil {
 			return err
 		}
-		var hwm [numTables]map[int32]int64
-		for t := range numTables {
+		var hwm [chstore.NumTables]map[int32]int64
+		for t := range chstore.NumTables {
 			m, err := s.highWater(ctx, t, parts)
 			if err != nil {
 				return err
@@ -310,16 +184,16 @@ func (s *sink) partitions(ctx context.Context, parts []int32) (map[int32]*partSt
 		loaded, missing = map[int32]*partState{}, nil
 		for _, x := range parts {
 			st := &partState{streaks: map[string]*streak{}}
-			for t := range numTables {
+			for t := range chstore.NumTables {
 				st.hwm[t] = hwm[t][x]
 			}
-			if st.hwm[tableActivity] > st.hwm[tableEvents] {
-				heal, err := s.successesAbove(ctx, x, st.hwm[tableEvents])
+			if st.hwm[chstore.ActivityLog] > st.hwm[chstore.Events] {
+				heal, err := s.successesAbove(ctx, x, st.hwm[chstore.Events])
 				if err != nil {
 					return err
 				}
 				for off := range heal {
-					if off > st.hwm[tableActivity] {
+					if off > st.hwm[chstore.ActivityLog] {
 						delete(heal, off)
 					}
 				}
@@ -336,8 +210,8 @@ func (s *sink) partitions(ctx context.Context, parts []int32) (map[int32]*partSt
 				missing = append(missing, m...)
 			}
 			loaded[x] = st
-			s.log.Info("partition assigned", "partition", x, "activity_hwm", st.hwm[tableActivity],
-				"events_hwm", st.hwm[tableEvents], "notifications_hwm", st.hwm[tableNotifications], "heal", len(st.heal))
+			s.log.Info("partition assigned", "partition", x, "activity_hwm", st.hwm[chstore.ActivityLog],
+				"events_hwm", st.hwm[chstore.Events], "notifications_hwm", st.hwm[chstore.Notifications], "heal", len(st.heal))
 		}
 		return nil
 	})
@@ -347,9 +221,9 @@ func (s *sink) partitions(ctx context.Context, parts []int32) (map[int32]*partSt
 // insert writes one table's rows. A failed attempt may still have landed (the server applied the block
 // but the answer was lost), so before trying again the high-water marks are read back: writing the block
 // twice is the one thing that must never happen.
-func (s *sink) insert(ctx context.Context, t int, b *batch) error {
+func (s *sink) insert(ctx context.Context, t chstore.Table, b *batch) error {
 	n := b.tableRows(t)
-	name := tableNames[t]
+	name := t.String()
 	parts := make([]int32, 0, len(b.maxOffset[t]))
 	for part := range b.maxOffset[t] {
 		parts = append(parts, part)
@@ -403,7 +277,7 @@ func landed(hw map[int32]int64, want map[int32]int64) bool {
 // them are needed) and whether a notification was raised since. A streak that reached the threshold
 // without its notification (a crash between the activity and notifications inserts) is returned so the
 // caller raises it now.
-func (s *sink) loadStreaks(ctx context.Context, part int32, st *partState) ([]Notification, error) {
+func (s *sink) loadStreaks(ctx context.Context, part int32, st *partState) ([]chstore.NotificationRow, error) {
 	since := s.since()
 	lastOK, err := s.lastOffsets(ctx, fmt.Sprintf(
 		"SELECT webhook_id, max(src_offset) FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND reason NOT IN ('auth_rejected', 'webhook_disabled') GROUP BY webhook_id",
@@ -442,7 +316,7 @@ func (s *sink) loadStreaks(ctx context.Context, part int32, st *partState) ([]No
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("auth-failure streaks of partition %d: %w", part, err)
 	}
-	var missing []Notification
+	var missing []chstore.NotificationRow
 	for w, fails := range recent {
 		ok, seen := lastOK[w]
 		if !seen {
@@ -464,11 +338,11 @@ func (s *sink) loadStreaks(ctx context.Context, part int32, st *partState) ([]No
 		if run.count >= s.cfg.AuthFailureStreak && !run.notified {
 			run.notified = true
 			f := fails[run.count-1] // the failure that completed the streak
-			if f.offset > st.hwm[tableNotifications] {
-				missing = append(missing, Notification{
-					ProjectID: int64(f.project), WebhookID: w, ID: notificationID(f.requestID), Kind: notificationKind,
+			if f.offset > st.hwm[chstore.Notifications] {
+				missing = append(missing, chstore.NotificationRow{
+					ProjectID: f.project, WebhookID: w, ID: notificationID(f.requestID), Kind: notificationKind,
 					CreatedAt: time.UnixMilli(int64(f.ms)).UTC(), Message: authMessage(w, run.count),
-					partition: part, offset: f.offset,
+					Partition: part, Offset: f.offset,
 				})
 			}
 		}
