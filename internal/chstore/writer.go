@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -177,4 +178,55 @@ func (w *Writer) InsertNotifications(ctx context.Context, rows []NotificationRow
 		return fmt.Errorf("insert %d notifications rows: %w", len(rows), err)
 	}
 	return nil
+}
+
+// InsertQueryID names an insert of rows from these partitions of topic, for clickhouse.WithQueryID:
+// "inlet-insert|<topic>|,1,4,|<uuid>". The server lists running queries by id (system.processes), which
+// lets the next owner of a partition wait for an insert of its rows that is still running (AwaitInserts).
+func InsertQueryID(topic string, parts []int32) string {
+	return insertQueryPrefix(topic) + "," + int32List(parts) + ",|" + uuid.NewString()
+}
+
+func insertQueryPrefix(topic string) string { return "inlet-insert|" + topic + "|" }
+
+// AwaitQuery waits until the query with this id no longer runs on the server (system.processes), for
+// at most limit; it fails when that cannot be told.
+func (w *Writer) AwaitQuery(ctx context.Context, queryID string, limit time.Duration) error {
+	return w.awaitNone(ctx, "insert "+queryID, limit, "SELECT count() FROM system.processes WHERE query_id = ?", queryID)
+}
+
+// AwaitInserts waits until no insert named by InsertQueryID for any of these partitions of topic runs
+// on the server, for at most limit; it fails when that cannot be told.
+func (w *Writer) AwaitInserts(ctx context.Context, topic string, parts []int32, limit time.Duration) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	// Kafka topic names are [a-zA-Z0-9._-], so the id's parts never contain the separators.
+	cond := make([]string, len(parts))
+	for i, x := range parts {
+		cond[i] = fmt.Sprintf("position(query_id, ',%d,') > 0", x)
+	}
+	q := fmt.Sprintf("SELECT count() FROM system.processes WHERE position(query_id, '%s') = 1 AND (%s)",
+		insertQueryPrefix(topic), strings.Join(cond, " OR "))
+	return w.awaitNone(ctx, fmt.Sprintf("an insert of partitions %v", parts), limit, q)
+}
+
+// awaitNone polls a count until it is 0, for at most limit.
+func (w *Writer) awaitNone(ctx context.Context, what string, limit time.Duration, q string, args ...any) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		var n uint64
+		if err := w.conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+			return fmt.Errorf("is %s still running: %w", what, err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s still running: %w", what, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
