@@ -5,7 +5,8 @@
 // (consumer.go: the Kafka poll loop, rebalances, the fence, rewinds, offset commits, the stall watch)
 // hands each poll to the processor (processor.go, process.go, coerce.go: record → rows and events to
 // fire, given its lookups), whose batch the writer (writer.go: fire the events) and the sink (sink.go:
-// everything ClickHouse) write. This file wires them and orders a flush.
+// ClickHouse exactly once, through internal/chstore, which holds the SQL and the row layouts) write.
+// This file wires them and orders a flush.
 package pipeline
 
 import (
@@ -93,7 +94,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg, deps: deps, log: deps.Logger, m: newMetrics(deps.Registry), b: newBatch(),
 		notes: make(chan Notification, 256)}
 	retry := &retrier{maxBackoff: cfg.RetryMaxBackoff, m: p.m, log: p.log}
-	p.sink = &sink{store: chstore.NewWriter(deps.ClickHouse), conn: deps.ClickHouse, topic: deps.Kafka.RequestsTopic,
+	p.sink = &sink{store: chstore.NewWriter(deps.ClickHouse), topic: deps.Kafka.RequestsTopic,
 		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
 	p.proc = &processor{cfg: &p.cfg, lim: cfg.limits(), hooks: deps.Hooks, resolver: deps.Resolver, sink: p.sink,
 		retry: retry, m: p.m, log: p.log, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,

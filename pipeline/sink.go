@@ -2,13 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
 )
@@ -20,7 +17,6 @@ import (
 // server before checking whether one landed, and turns what ClickHouse holds into the partitions' state.
 type sink struct {
 	store    *chstore.Writer
-	conn     driver.Conn
 	topic    string // the requests topic, named in insert query ids
 	lookback time.Duration
 	cfg      *Config
@@ -203,39 +199,7 @@ func (s *sink) loadStreaks(ctx context.Context, part int32, st *partState) ([]ch
 // dropExpired drops the daily partitions of activity_log and events that end before now minus
 // RetentionDays and returns how many it dropped.
 func (s *sink) dropExpired(ctx context.Context, now time.Time) (int, error) {
-	cutoff := now.UTC().AddDate(0, 0, -s.cfg.RetentionDays).Format("20060102")
-	rows, err := s.conn.Query(ctx,
-		"SELECT DISTINCT table, partition FROM system.parts WHERE database = currentDatabase() AND active AND table IN ('activity_log', 'events')")
-	if err != nil {
-		return 0, fmt.Errorf("list partitions: %w", err)
-	}
-	type part struct{ table, partition string }
-	var old []part
-	for rows.Next() {
-		var x part
-		if err := rows.Scan(&x.table, &x.partition); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("list partitions: %w", err)
-		}
-		// Partitions are toYYYYMMDD values; anything else is not ours to drop.
-		if _, err := strconv.ParseUint(x.partition, 10, 32); err != nil || len(x.partition) != 8 {
-			continue
-		}
-		if x.partition < cutoff {
-			old = append(old, x)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("list partitions: %w", err)
-	}
-	dropped := 0
-	for _, x := range old {
-		if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %s", x.table, x.partition)); err != nil {
-			return dropped, fmt.Errorf("drop partition %s of %s: %w", x.partition, x.table, err)
-		}
-		dropped++
-		s.m.dropped.Inc()
-	}
-	return dropped, nil
+	n, err := s.store.DropExpired(ctx, now, s.cfg.RetentionDays)
+	s.m.dropped.Add(float64(n))
+	return n, err
 }
