@@ -8,8 +8,8 @@
 // and InsertNotifications of ActivityRow, EventRow and NotificationRow), reads back what a table holds
 // of given Kafka partitions (HighWater, SuccessesAbove, StreakState), tells when inserts are no longer
 // running on the server (AwaitQuery, and AwaitInserts for inserts named by InsertQueryID) and drops
-// expired days (DropExpired). It decides nothing: attempts, retries, query ids, when to wait and what to
-// skip are the pipeline's (pipeline/sink.go), and so is the argument for exactly once.
+// expired days (DropExpired). It decides nothing: when to insert, retry, wait or skip is the pipeline's
+// (pipeline/sink.go), and so is the argument for exactly once.
 //
 // Reader is the admin API's side: summaries, activity entries, event histories and notifications, each
 // scoped by project.

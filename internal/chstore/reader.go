@@ -68,7 +68,7 @@ func (r *Reader) Summary24h(ctx context.Context, projectID int64, webhookID stri
 			return Summary{}, fmt.Errorf("24h summary of webhook %s: %w", webhookID, err)
 		}
 		s.Hits += n
-		if status == "success" {
+		if status == StatusSuccess {
 			s.Success += n
 		} else {
 			s.Failed += n

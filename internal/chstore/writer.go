@@ -103,16 +103,16 @@ const insertNotifications = "INSERT INTO notifications (project_id, webhook_id, 
 
 // Writer is the pipeline's side of the store: it inserts blocks and reads back what the tables hold of
 // Kafka partitions. It decides nothing: when to insert, retry, wait or skip is the caller's.
+//
+// Each Insert method writes its rows as one INSERT of one block. A block whose rows share one PARTITION
+// BY value (one UTC day; the caller sees to it) is applied atomically by MergeTree: all rows or none. A
+// query id set on ctx (clickhouse.WithQueryID, see InsertQueryID) names the insert on the server.
 type Writer struct {
 	conn driver.Conn
 }
 
 // NewWriter returns a Writer on conn (the pipeline's database).
 func NewWriter(conn driver.Conn) *Writer { return &Writer{conn: conn} }
-
-// The Insert methods write their rows as one INSERT of one block. A block whose rows share one
-// PARTITION BY value (one UTC day; the caller sees to it) is applied atomically by MergeTree: all rows
-// or none. A query id set on ctx (clickhouse.WithQueryID) names the insert on the server.
 
 // InsertActivity inserts rows into activity_log as one block.
 func (w *Writer) InsertActivity(ctx context.Context, rows []ActivityRow) error {
