@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 )
@@ -59,7 +59,7 @@ func (a *api) summary(_ http.ResponseWriter, r *http.Request) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	var latest *activity.Notification
+	var latest *chstore.Notification
 	if len(notes) > 0 {
 		latest = &notes[0]
 	}
@@ -75,7 +75,7 @@ func (a *api) listActivity(_ http.ResponseWriter, r *http.Request) (int, any, er
 		return 0, nil, err
 	}
 	q := r.URL.Query()
-	eq := activity.EntriesQuery{ProjectID: projectID(r.Context()), WebhookID: id, Status: q.Get("status"),
+	eq := chstore.EntriesQuery{ProjectID: projectID(r.Context()), WebhookID: id, Status: q.Get("status"),
 		Identifier: strings.TrimSpace(q.Get("identifier")), Cursor: q.Get("cursor")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -89,7 +89,7 @@ func (a *api) listActivity(_ http.ResponseWriter, r *http.Request) (int, any, er
 		return 0, nil, err
 	}
 	if page.Entries == nil {
-		page.Entries = []activity.Entry{}
+		page.Entries = []chstore.Entry{}
 	}
 	return http.StatusOK, page, nil
 }
@@ -118,18 +118,18 @@ func (a *api) listNotifications(_ http.ResponseWriter, r *http.Request) (int, an
 		return 0, nil, err
 	}
 	if ns == nil {
-		ns = []activity.Notification{}
+		ns = []chstore.Notification{}
 	}
 	return http.StatusOK, map[string]any{"notifications": ns}, nil
 }
 
-func (a *api) history(kind activity.SubjectKind, param string) handlerFunc {
+func (a *api) history(kind chstore.SubjectKind, param string) handlerFunc {
 	return func(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 		if err := a.requireActivity(); err != nil {
 			return 0, nil, err
 		}
 		q := r.URL.Query()
-		hq := activity.HistoryQuery{ProjectID: projectID(r.Context()), Kind: kind, Subject: r.PathValue(param), Cursor: q.Get("cursor")}
+		hq := chstore.HistoryQuery{ProjectID: projectID(r.Context()), Kind: kind, Subject: r.PathValue(param), Cursor: q.Get("cursor")}
 		if v := q.Get("before"); v != "" {
 			// RFC 3339 with or without a fraction of a second: the bound is exact to the millisecond.
 			t, err := time.Parse(time.RFC3339, v)
@@ -148,7 +148,7 @@ func (a *api) history(kind activity.SubjectKind, param string) handlerFunc {
 		// An unknown subject answers 404 like any id of another project; one known to the directory
 		// answers its history, empty or not.
 		var err error
-		if kind == activity.SubjectUser {
+		if kind == chstore.SubjectUser {
 			_, err = a.directory.Lookup(r.Context(), hq.ProjectID, identify.ByUserID, hq.Subject)
 		} else {
 			_, err = a.directory.GetDevice(r.Context(), hq.ProjectID, hq.Subject)
@@ -161,7 +161,7 @@ func (a *api) history(kind activity.SubjectKind, param string) handlerFunc {
 			return 0, nil, err
 		}
 		if page.Events == nil {
-			page.Events = []activity.Event{}
+			page.Events = []chstore.Event{}
 		}
 		return http.StatusOK, page, nil
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 )
 
 // insertActivity writes activity rows the way the pipeline does (one block), so the rollup fills too.
@@ -107,7 +107,7 @@ func TestActivityEndpoints(t *testing.T) {
 
 // insertEvents writes events rows of one subject, one per millisecond in ms, with UUIDv7 ids made at
 // their millisecond as the edge makes them, and returns the ids.
-func (e *env) insertEvents(project int64, kind activity.SubjectKind, subject string, ms ...uint64) []uuid.UUID {
+func (e *env) insertEvents(project int64, kind chstore.SubjectKind, subject string, ms ...uint64) []uuid.UUID {
 	e.t.Helper()
 	b, err := e.ch.PrepareBatch(context.Background(), `INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id,
 		event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)`)
@@ -140,8 +140,8 @@ func TestHistoryEndpoints(t *testing.T) {
 	e.want("PUT", "/api/v1/devices/hw-hist", e.keyA, map[string]any{"user_id": "u-hist"}, 201)
 	s := uint64(time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli())
 	// The last millisecond of one second, three events in the first of the next, one later.
-	ids := e.insertEvents(e.projA, activity.SubjectUser, "u-hist", s+999, s+1000, s+1000, s+1000, s+1500)
-	dev := e.insertEvents(e.projA, activity.SubjectDevice, "hw-hist", s+1000)
+	ids := e.insertEvents(e.projA, chstore.SubjectUser, "u-hist", s+999, s+1000, s+1000, s+1000, s+1500)
+	dev := e.insertEvents(e.projA, chstore.SubjectDevice, "hw-hist", s+1000)
 	busy := []string{ids[1].String(), ids[2].String(), ids[3].String()}
 	slices.Sort(busy)
 	want := []string{ids[4].String(), busy[2], busy[1], busy[0], ids[0].String()}

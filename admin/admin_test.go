@@ -15,7 +15,7 @@ import (
 	"github.com/bytedance/sonic"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
@@ -72,7 +72,7 @@ func newEnvWith(t *testing.T, set func(*Config)) *env {
 	cfg := Defaults()
 	set(&cfg)
 	srv := New(cfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Projects: projects,
-		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: activity.NewReader(ch)})
+		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: chstore.NewReader(ch)})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, srv: srv, ch: ch, logs: logs, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -206,7 +206,7 @@ func authFailureAlert(ctx context.Context, act Activity, pid int64, wh *webhook.
 	if !n.CreatedAt.After(wh.SecretRotatedAt) {
 		return nil, nil
 	}
-	ok, err := act.Entries(ctx, activity.EntriesQuery{ProjectID: pid, WebhookID: wh.ID, Status: "success", Limit: 1})
+	ok, err := act.Entries(ctx, chstore.EntriesQuery{ProjectID: pid, WebhookID: wh.ID, Status: "success", Limit: 1})
 	if err != nil {
 		return nil, err
 	}

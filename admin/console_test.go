@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
@@ -241,35 +241,35 @@ func TestSessionExpiryAndBound(t *testing.T) {
 // fakeActivity answers authFailureAlert's two questions.
 type fakeActivity struct {
 	Activity
-	notes   []activity.Notification
-	success []activity.Entry
+	notes   []chstore.Notification
+	success []chstore.Entry
 }
 
-func (f fakeActivity) Notifications(context.Context, int64, string, int) ([]activity.Notification, error) {
+func (f fakeActivity) Notifications(context.Context, int64, string, int) ([]chstore.Notification, error) {
 	return f.notes, nil
 }
 
-func (f fakeActivity) Entries(_ context.Context, q activity.EntriesQuery) (activity.Page, error) {
+func (f fakeActivity) Entries(_ context.Context, q chstore.EntriesQuery) (chstore.Page, error) {
 	if q.Status != "success" {
 		panic("unexpected query")
 	}
-	return activity.Page{Entries: f.success}, nil
+	return chstore.Page{Entries: f.success}, nil
 }
 
 func TestAuthFailureAlert(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	note := []activity.Notification{{CreatedAt: t0}}
+	note := []chstore.Notification{{CreatedAt: t0}}
 	for _, tc := range []struct {
 		name      string
 		rotated   time.Time
-		notes     []activity.Notification
-		success   []activity.Entry
+		notes     []chstore.Notification
+		success   []chstore.Entry
 		wantAlert bool
 	}{
 		{"no notification", t0.Add(-time.Hour), nil, nil, false},
 		{"notification, nothing since", t0.Add(-time.Hour), note, nil, true},
-		{"success before it", t0.Add(-time.Hour), note, []activity.Entry{{ReceivedAt: t0.Add(-time.Minute)}}, true},
-		{"success after it", t0.Add(-time.Hour), note, []activity.Entry{{ReceivedAt: t0.Add(time.Minute)}}, false},
+		{"success before it", t0.Add(-time.Hour), note, []chstore.Entry{{ReceivedAt: t0.Add(-time.Minute)}}, true},
+		{"success after it", t0.Add(-time.Hour), note, []chstore.Entry{{ReceivedAt: t0.Add(time.Minute)}}, false},
 		{"secret rotated after it", t0.Add(time.Minute), note, nil, false},
 	} {
 		got, err := authFailureAlert(context.Background(), fakeActivity{notes: tc.notes, success: tc.success}, 1,

@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/project"
@@ -32,15 +32,15 @@ type Deps struct {
 	Activity Activity
 }
 
-// Activity is what the admin API reads from ClickHouse (implemented by activity.Reader).
+// Activity is what the admin API reads from ClickHouse (implemented by chstore.Reader).
 type Activity interface {
 	// Received is the all-time count of logged requests of every webhook of the project, by webhook id.
 	Received(ctx context.Context, projectID int64) (map[string]uint64, error)
-	Summary24h(ctx context.Context, projectID int64, webhookID string, now time.Time) (activity.Summary, error)
-	Entries(ctx context.Context, q activity.EntriesQuery) (activity.Page, error)
-	Entry(ctx context.Context, projectID int64, webhookID, requestID string) (activity.Entry, error)
-	History(ctx context.Context, q activity.HistoryQuery) (activity.HistoryPage, error)
-	Notifications(ctx context.Context, projectID int64, webhookID string, limit int) ([]activity.Notification, error)
+	Summary24h(ctx context.Context, projectID int64, webhookID string, now time.Time) (chstore.Summary, error)
+	Entries(ctx context.Context, q chstore.EntriesQuery) (chstore.Page, error)
+	Entry(ctx context.Context, projectID int64, webhookID, requestID string) (chstore.Entry, error)
+	History(ctx context.Context, q chstore.HistoryQuery) (chstore.HistoryPage, error)
+	Notifications(ctx context.Context, projectID int64, webhookID string, limit int) ([]chstore.Notification, error)
 }
 
 // route is one API endpoint; the OpenAPI test compares this table with openapi.yaml.
@@ -115,8 +115,8 @@ func New(cfg Config, d Deps) *Server {
 		{"PUT", "/api/v1/devices/{hwid}", a.putDevice},
 		{"GET", "/api/v1/devices/{hwid}", a.getDevice},
 		{"DELETE", "/api/v1/devices/{hwid}", a.deleteDevice},
-		{"GET", "/api/v1/users/{user_id}/events", a.history(activity.SubjectUser, "user_id")},
-		{"GET", "/api/v1/devices/{hwid}/events", a.history(activity.SubjectDevice, "hwid")},
+		{"GET", "/api/v1/users/{user_id}/events", a.history(chstore.SubjectUser, "user_id")},
+		{"GET", "/api/v1/devices/{hwid}/events", a.history(chstore.SubjectDevice, "hwid")},
 		{"GET", "/api/v1/lookup", a.lookup},
 		{"POST", "/api/v1/directory/import", a.importDirectory},
 	}

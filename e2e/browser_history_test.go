@@ -11,7 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 )
 
 // TestConsoleBrowserHistory drives User Explorer's "Load more" in Chromium over 150 events of one user,
@@ -38,7 +38,7 @@ func TestConsoleBrowserHistory(t *testing.T) {
 		ms = append(ms, s+960+uint64(i)) // the oldest 40, in the second before
 	}
 	rand.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
-	ids := e.insertEvents(e.projA, activity.SubjectUser, "u-many", ms...)
+	ids := e.insertEvents(e.projA, chstore.SubjectUser, "u-many", ms...)
 	type ev struct {
 		ms uint64
 		id string

@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/inlet-dev/inlet/config"
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/compose"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/store"
@@ -219,7 +219,7 @@ func (s *system) want(method, path, key string, body any, status int) []byte {
 
 // insertEvents writes events rows of one subject, one per millisecond in ms, with UUIDv7 ids made at
 // their millisecond as the edge makes them, and returns the ids.
-func (s *system) insertEvents(project int64, kind activity.SubjectKind, subject string, ms ...uint64) []uuid.UUID {
+func (s *system) insertEvents(project int64, kind chstore.SubjectKind, subject string, ms ...uint64) []uuid.UUID {
 	s.t.Helper()
 	b, err := s.ch.PrepareBatch(context.Background(), `INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id,
 		event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)`)

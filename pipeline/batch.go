@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inlet-dev/inlet/internal/chstore"
 )
 
 // batch is what the pipeline holds between two flushes: the rows of every table, the events to fire,
@@ -18,19 +20,19 @@ type batch struct {
 	bytes   int   // payload and attribute bytes held, for BatchBytes
 	started time.Time
 
-	activity []activityRow
-	events   []eventRow
-	notes    []Notification
+	activity []chstore.ActivityRow
+	events   []chstore.EventRow
+	notes    []chstore.NotificationRow
 	fire     []fireRecord
 
 	// marks is, per partition, the next offset to commit (last consumed + 1) with its leader epoch.
 	marks map[int32]kgo.EpochOffset
 	// maxOffset is, per table and partition, the highest src_offset in the batch: the table's
 	// high-water mark once the insert is done.
-	maxOffset [numTables]map[int32]int64
+	maxOffset [chstore.NumTables]map[int32]int64
 
 	fired bool
-	done  [numTables]bool
+	done  [chstore.NumTables]bool
 }
 
 func newBatch() *batch {
@@ -58,7 +60,7 @@ func (b *batch) mark(partition int32, offset int64, epoch int32, now time.Time) 
 	b.marks[partition] = kgo.EpochOffset{Epoch: epoch, Offset: offset + 1}
 }
 
-func (b *batch) noteOffset(table int, partition int32, offset int64) {
+func (b *batch) noteOffset(table chstore.Table, partition int32, offset int64) {
 	if cur, ok := b.maxOffset[table][partition]; !ok || offset > cur {
 		b.maxOffset[table][partition] = offset
 	}
@@ -78,7 +80,7 @@ func (b *batch) reset() {
 		clear(b.maxOffset[t])
 	}
 	b.fired = false
-	b.done = [numTables]bool{}
+	b.done = [chstore.NumTables]bool{}
 }
 
 // fireRecord is an event to produce, with its request's rows in the batch.
@@ -99,18 +101,18 @@ func (b *batch) dropEvents(drop map[int]bool) {
 	}
 	clear(b.events[len(kept):])
 	b.events = kept
-	clear(b.maxOffset[tableEvents])
+	clear(b.maxOffset[chstore.Events])
 	for i := range b.events {
-		b.noteOffset(tableEvents, b.events[i].partition, b.events[i].offset)
+		b.noteOffset(chstore.Events, b.events[i].Partition, b.events[i].Offset)
 	}
 }
 
 // tableRows is how many rows the batch has for table t.
-func (b *batch) tableRows(t int) int {
+func (b *batch) tableRows(t chstore.Table) int {
 	switch t {
-	case tableActivity:
+	case chstore.ActivityLog:
 		return len(b.activity)
-	case tableEvents:
+	case chstore.Events:
 		return len(b.events)
 	}
 	return len(b.notes)

@@ -38,12 +38,6 @@ type Resolver interface {
 	Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]Subject, error)
 }
 
-// Status values of activity_log.status.
-const (
-	statusSuccess = "success"
-	statusFailed  = "failed"
-)
-
 // item is one webhooks.requests record on its way through the pipeline.
 type item struct {
 	partition int32

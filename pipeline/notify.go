@@ -6,7 +6,28 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/inlet-dev/inlet/internal/chstore"
 )
+
+// Notification is one auth-failure alert as POSTed to the project's notification URL: its
+// notifications row (chstore.NotificationRow) without the Kafka position.
+type Notification struct {
+	ProjectID int64     `json:"project_id"`
+	WebhookID string    `json:"webhook_id"`
+	ID        uuid.UUID `json:"notification_id"`
+	Kind      string    `json:"kind"`
+	CreatedAt time.Time `json:"created_at"`
+	Message   string    `json:"message"`
+}
+
+func notificationOf(r *chstore.NotificationRow) Notification {
+	return Notification{ProjectID: int64(r.ProjectID), WebhookID: r.WebhookID, ID: r.ID, Kind: r.Kind,
+		CreatedAt: r.CreatedAt, Message: r.Message}
+}
 
 // Notifier delivers an auth-failure notification outside ClickHouse, e.g. to the project's
 // notification URL. Delivery is best effort and at most once: it happens after the notifications row

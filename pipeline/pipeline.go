@@ -5,7 +5,8 @@
 // (consumer.go: the Kafka poll loop, rebalances, the fence, rewinds, offset commits, the stall watch)
 // hands each poll to the processor (processor.go, process.go, coerce.go: record → rows and events to
 // fire, given its lookups), whose batch the writer (writer.go: fire the events) and the sink (sink.go:
-// everything ClickHouse) write. This file wires them and orders a flush.
+// ClickHouse exactly once, through internal/chstore, which holds the SQL and the row layouts) write.
+// This file wires them and orders a flush.
 package pipeline
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/kafka"
 )
 
@@ -94,8 +96,8 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg, deps: deps, log: deps.Logger, m: newMetrics(deps.Registry), b: newBatch(),
 		notes: make(chan Notification, 256)}
 	retry := &retrier{maxBackoff: cfg.RetryMaxBackoff, m: p.m, log: p.log}
-	p.sink = &sink{conn: deps.ClickHouse, topic: deps.Kafka.RequestsTopic, lookback: cfg.HighWaterLookback,
-		cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
+	p.sink = &sink{store: chstore.NewWriter(deps.ClickHouse), topic: deps.Kafka.RequestsTopic,
+		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
 	p.proc = &processor{cfg: &p.cfg, lim: cfg.limits(), hooks: deps.Hooks, resolver: deps.Resolver, sink: p.sink,
 		retry: retry, m: p.m, log: p.log, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,
 		parts: map[int32]*partState{}, compiled: map[string]*compiledHook{}}
@@ -215,20 +217,21 @@ func (p *Pipeline) flush(ctx context.Context) error {
 	now := time.Now()
 	for i := range b.activity {
 		r := &b.activity[i]
-		if r.status == statusSuccess {
-			p.m.records.WithLabelValues(statusSuccess).Inc()
+		if r.Status == chstore.StatusSuccess {
+			p.m.records.WithLabelValues(chstore.StatusSuccess).Inc()
 		} else {
-			p.m.records.WithLabelValues(r.reason).Inc()
+			p.m.records.WithLabelValues(r.Reason).Inc()
 		}
-		p.m.endToEnd.Observe(now.Sub(r.receivedAt.Add(time.Duration(r.receivedMs%1000) * time.Millisecond)).Seconds())
+		p.m.endToEnd.Observe(now.Sub(r.ReceivedAt.Add(time.Duration(r.ReceivedMs%1000) * time.Millisecond)).Seconds())
 	}
 	p.cons.written(ctx, b)
-	for _, n := range b.notes {
+	for i := range b.notes {
 		if p.deps.Notifier == nil {
 			break
 		}
+		n := &b.notes[i]
 		select {
-		case p.notes <- n:
+		case p.notes <- notificationOf(n):
 		default:
 			p.m.notifyErrors.Inc()
 			p.log.Warn("notification queue full, POST dropped (the notifications row is written)", "webhook_id", n.WebhookID)

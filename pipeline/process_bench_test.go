@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -78,7 +79,7 @@ func BenchmarkProcess(b *testing.B) {
 		log:      log,
 		m:        m,
 		b:        newBatch(),
-		parts:    map[int32]*partState{0: {hwm: [numTables]int64{-1, -1, -1}, streaks: map[string]*streak{}}},
+		parts:    map[int32]*partState{0: {hwm: [chstore.NumTables]int64{-1, -1, -1}, streaks: map[string]*streak{}}},
 		compiled: map[string]*compiledHook{},
 	}
 	ctx := context.Background()

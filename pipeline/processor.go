@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -49,7 +50,7 @@ type processor struct {
 
 // written advances the high-water marks of the partitions a batch has just been written for.
 func (p *processor) written(b *batch) {
-	for t := range numTables {
+	for t := range chstore.NumTables {
 		for part, off := range b.maxOffset[t] {
 			if st := p.parts[part]; st != nil && off > st.hwm[t] {
 				st.hwm[t] = off
@@ -72,7 +73,7 @@ func (p *processor) forget(parts map[int32]bool) {
 
 // partState is what the pipeline knows about one assigned partition.
 type partState struct {
-	hwm [numTables]int64
+	hwm [chstore.NumTables]int64
 	// heal lists offsets of success rows already in activity_log whose events row is missing (a
 	// crash between the two inserts); they are reprocessed for the events table only.
 	heal    map[int64]struct{}
@@ -118,9 +119,9 @@ func (p *processor) handle(ctx context.Context, fs kgo.Fetches) error {
 		st := p.parts[ft.Partition]
 		for _, r := range ft.Records {
 			heal := false
-			if r.Offset <= st.hwm[tableActivity] {
+			if r.Offset <= st.hwm[chstore.ActivityLog] {
 				_, heal = st.heal[r.Offset]
-				if !heal || r.Offset <= st.hwm[tableEvents] {
+				if !heal || r.Offset <= st.hwm[chstore.Events] {
 					p.m.skipped.Inc()
 					p.b.mark(r.Partition, r.Offset, r.LeaderEpoch, now)
 					continue
@@ -344,42 +345,42 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 	}
 	p.trackStreak(ctx, it)
 
-	row := activityRow{
-		projectID:     uint64(it.projectID),
-		webhookID:     it.webhookID,
-		requestID:     it.requestID,
-		receivedAt:    time.UnixMilli(it.receivedMs).UTC(),
-		receivedMs:    uint64(it.receivedMs),
-		processedMs:   uint64(now.UnixMilli()),
-		status:        statusFailed,
-		reason:        it.reason,
-		edgeStatus:    it.edgeStatus,
-		payload:       bytesString(it.body),
-		payloadBytes:  it.bodyBytes,
-		detail:        strings.Join(it.detail, "; "),
-		configVersion: uint64(max(it.configVersion, 0)),
-		partition:     it.partition,
-		offset:        it.offset,
+	row := chstore.ActivityRow{
+		ProjectID:     uint64(it.projectID),
+		WebhookID:     it.webhookID,
+		RequestID:     it.requestID,
+		ReceivedAt:    time.UnixMilli(it.receivedMs).UTC(),
+		ReceivedMs:    uint64(it.receivedMs),
+		ProcessedMs:   uint64(now.UnixMilli()),
+		Status:        chstore.StatusFailed,
+		Reason:        it.reason,
+		EdgeStatus:    it.edgeStatus,
+		Payload:       bytesString(it.body),
+		PayloadBytes:  it.bodyBytes,
+		Detail:        strings.Join(it.detail, "; "),
+		ConfigVersion: uint64(max(it.configVersion, 0)),
+		Partition:     it.partition,
+		Offset:        it.offset,
 	}
 	if it.truncated {
-		row.truncated = 1
+		row.PayloadTruncated = 1
 	}
 	if it.hook != nil {
 		h := it.hook.hook
-		row.identifierKind = string(h.Identify.Kind)
-		row.identifierValue = it.identValue
-		row.eventName = h.EventName
+		row.IdentifierKind = string(h.Identify.Kind)
+		row.IdentifierValue = it.identValue
+		row.EventName = h.EventName
 	}
 	if it.found {
-		row.userID, row.hwid = it.subject.UserID, it.subject.HWID
+		row.UserID, row.HWID = it.subject.UserID, it.subject.HWID
 	}
 	if success {
-		row.status = statusSuccess
-		row.attributes = attrStr
+		row.Status = chstore.StatusSuccess
+		row.Attributes = attrStr
 	}
 	p.b.bytes += len(it.body) + 2*len(attrs)
 	p.b.activity = append(p.b.activity, row)
-	p.b.noteOffset(tableActivity, it.partition, it.offset)
+	p.b.noteOffset(chstore.ActivityLog, it.partition, it.offset)
 	return p.maybeFlush(ctx)
 }
 
@@ -409,23 +410,23 @@ func (p *processor) guard(it *item, f func()) {
 func (p *processor) appendEventRow(it *item, attrStr string) {
 	h := it.hook.hook
 	kind, subject := subjectOf(h.Identify.Kind, it.subject)
-	p.b.events = append(p.b.events, eventRow{
-		projectID:   uint64(it.projectID),
-		subjectKind: kind,
-		subject:     subject,
-		occurredAt:  time.UnixMilli(it.receivedMs).UTC(),
-		eventID:     it.requestID,
-		eventName:   h.EventName,
-		webhookID:   h.PublicID,
-		userID:      it.subject.UserID,
-		hwid:        it.subject.HWID,
-		hwids:       it.subject.HWIDs,
-		attributes:  attrStr,
-		receivedMs:  uint64(it.receivedMs),
-		partition:   it.partition,
-		offset:      it.offset,
+	p.b.events = append(p.b.events, chstore.EventRow{
+		ProjectID:   uint64(it.projectID),
+		SubjectKind: kind,
+		Subject:     subject,
+		OccurredAt:  time.UnixMilli(it.receivedMs).UTC(),
+		EventID:     it.requestID,
+		EventName:   h.EventName,
+		WebhookID:   h.PublicID,
+		UserID:      it.subject.UserID,
+		HWID:        it.subject.HWID,
+		HWIDs:       it.subject.HWIDs,
+		Attributes:  attrStr,
+		ReceivedMs:  uint64(it.receivedMs),
+		Partition:   it.partition,
+		Offset:      it.offset,
 	})
-	p.b.noteOffset(tableEvents, it.partition, it.offset)
+	p.b.noteOffset(chstore.Events, it.partition, it.offset)
 }
 
 // eventRecord builds the webhooks.events record of an item that maps, or fails the item with
@@ -506,25 +507,25 @@ func (p *processor) trackStreak(ctx context.Context, it *item) {
 		s.count++
 		if s.count >= p.cfg.AuthFailureStreak && !s.notified {
 			s.notified = true
-			p.addNotification(Notification{
-				ProjectID: it.projectID,
+			p.addNotification(chstore.NotificationRow{
+				ProjectID: uint64(it.projectID),
 				WebhookID: it.webhookID,
 				ID:        notificationID(it.requestID),
 				Kind:      notificationKind,
 				CreatedAt: time.UnixMilli(it.receivedMs).UTC(),
 				Message:   authMessage(it.webhookID, s.count),
-				partition: it.partition,
-				offset:    it.offset,
+				Partition: it.partition,
+				Offset:    it.offset,
 			})
 		}
 	}
 }
 
-func (p *processor) addNotification(n Notification) {
-	if st := p.parts[n.partition]; st != nil && n.offset <= st.hwm[tableNotifications] {
+func (p *processor) addNotification(n chstore.NotificationRow) {
+	if st := p.parts[n.Partition]; st != nil && n.Offset <= st.hwm[chstore.Notifications] {
 		return
 	}
 	p.b.notes = append(p.b.notes, n)
-	p.b.noteOffset(tableNotifications, n.partition, n.offset)
+	p.b.noteOffset(chstore.Notifications, n.Partition, n.Offset)
 	p.m.notifications.Inc()
 }

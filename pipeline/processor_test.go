@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -36,7 +37,7 @@ func unitProcessor(t *testing.T) (*processor, *int) {
 	p := &processor{cfg: &cfg, lim: cfg.limits(), hooks: mapHooks{"wh_1": hook},
 		resolver: mapResolver{"12345": {UserID: "12345", HWIDs: []string{"hw-a"}}},
 		retry:    &retrier{maxBackoff: cfg.RetryMaxBackoff, m: m, log: log}, m: m, log: log, eventsTopic: "events",
-		b: newBatch(), parts: map[int32]*partState{0: {hwm: [numTables]int64{-1, -1, -1}, streaks: map[string]*streak{}}},
+		b: newBatch(), parts: map[int32]*partState{0: {hwm: [chstore.NumTables]int64{-1, -1, -1}, streaks: map[string]*streak{}}},
 		compiled: map[string]*compiledHook{}}
 	p.flush = func(context.Context) error { flushes++; p.b.reset(); return nil }
 	return p, &flushes
@@ -70,16 +71,16 @@ func TestProcessorOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []struct{ status, reason string }{
-		{statusSuccess, ""}, {statusFailed, wire.ReasonUserNotFound}, {statusFailed, wire.ReasonIdentifierMissing},
-		{statusFailed, string(wire.OutcomeAuthRejected)}, {statusFailed, wire.ReasonNumberOutOfRange},
-		{statusFailed, wire.ReasonAttributeTooLarge}, {statusFailed, wire.ReasonInvalidRecord},
+		{chstore.StatusSuccess, ""}, {chstore.StatusFailed, wire.ReasonUserNotFound}, {chstore.StatusFailed, wire.ReasonIdentifierMissing},
+		{chstore.StatusFailed, string(wire.OutcomeAuthRejected)}, {chstore.StatusFailed, wire.ReasonNumberOutOfRange},
+		{chstore.StatusFailed, wire.ReasonAttributeTooLarge}, {chstore.StatusFailed, wire.ReasonInvalidRecord},
 	}
 	if len(p.b.activity) != len(want) {
 		t.Fatalf("%d activity rows; want %d", len(p.b.activity), len(want))
 	}
 	for i, w := range want {
-		if r := p.b.activity[i]; r.status != w.status || r.reason != w.reason || r.offset != int64(i) {
-			t.Errorf("row %d: %s/%s at offset %d (detail %q); want %s/%s", i, r.status, r.reason, r.offset, r.detail, w.status, w.reason)
+		if r := p.b.activity[i]; r.Status != w.status || r.Reason != w.reason || r.Offset != int64(i) {
+			t.Errorf("row %d: %s/%s at offset %d (detail %q); want %s/%s", i, r.Status, r.Reason, r.Offset, r.Detail, w.status, w.reason)
 		}
 	}
 	if len(p.b.events) != 1 || len(p.b.fire) != 1 {
@@ -89,7 +90,7 @@ func TestProcessorOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.EventID != p.b.activity[0].requestID.String() || ev.Event != "CheckoutSuccess" || ev.UserID != "12345" ||
+	if ev.EventID != p.b.activity[0].RequestID.String() || ev.Event != "CheckoutSuccess" || ev.UserID != "12345" ||
 		ev.Attributes["total"] != "99.99" || ev.Attributes["email"] != "jane@example.com" || ev.Attributes["__webhook"] != "wh_1" {
 		t.Errorf("event = %+v; want CheckoutSuccess for 12345 with the request's id and the mapped attributes", ev)
 	}
@@ -104,7 +105,7 @@ func TestProcessorOutcomes(t *testing.T) {
 func TestProcessorSkipsWhatIsWritten(t *testing.T) {
 	p, _ := unitProcessor(t)
 	st := p.parts[0]
-	st.hwm = [numTables]int64{4, 2, -1}
+	st.hwm = [chstore.NumTables]int64{4, 2, -1}
 	st.heal = map[int64]struct{}{4: {}}
 	now := time.Now().UnixMilli()
 	var recs []*kgo.Record
@@ -114,12 +115,12 @@ func TestProcessorSkipsWhatIsWritten(t *testing.T) {
 	if err := p.handle(context.Background(), fetches(recs...)); err != nil {
 		t.Fatal(err)
 	}
-	if len(p.b.activity) != 2 || p.b.activity[0].offset != 5 || p.b.activity[1].offset != 6 {
+	if len(p.b.activity) != 2 || p.b.activity[0].Offset != 5 || p.b.activity[1].Offset != 6 {
 		t.Fatalf("activity rows %+v; want offsets 5 and 6", p.b.activity)
 	}
 	var offs []int64
 	for _, e := range p.b.events {
-		offs = append(offs, e.offset)
+		offs = append(offs, e.Offset)
 	}
 	if len(offs) != 3 || offs[0] != 4 || offs[1] != 5 || offs[2] != 6 {
 		t.Errorf("events rows at %v; want 4 (healed), 5, 6", offs)
@@ -138,7 +139,7 @@ func TestProcessorFlushesOnDayChange(t *testing.T) {
 	if err := p.handle(context.Background(), fetches(recs...)); err != nil {
 		t.Fatal(err)
 	}
-	if *flushes != 1 || len(p.b.activity) != 1 || p.b.activity[0].offset != 1 {
+	if *flushes != 1 || len(p.b.activity) != 1 || p.b.activity[0].Offset != 1 {
 		t.Errorf("%d flushes, batch rows %+v; want 1 flush and the next day's row alone", *flushes, p.b.activity)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
 
@@ -43,7 +44,7 @@ func (w *writer) write(ctx context.Context, b *batch) error {
 	}
 	b.fired = true
 	w.at(FailBeforeInsert)
-	for t := range numTables {
+	for t := range chstore.NumTables {
 		if b.done[t] {
 			continue
 		}
@@ -53,7 +54,7 @@ func (w *writer) write(ctx context.Context, b *batch) error {
 			}
 		}
 		b.done[t] = true
-		if t == tableActivity {
+		if t == chstore.ActivityLog {
 			w.at(FailBetweenInsert)
 		}
 	}
@@ -82,7 +83,7 @@ func (w *writer) fire(ctx context.Context, b *batch) error {
 			return nil
 		}
 		row := &b.activity[waiting.activity]
-		return []any{"webhook_id", row.webhookID, "partition", row.partition, "offset", row.offset, "request_id", row.requestID}
+		return []any{"webhook_id", row.WebhookID, "partition", row.Partition, "offset", row.Offset, "request_id", row.RequestID}
 	})
 	err := w.retry.do(ctx, "kafka produce", about, func(ctx context.Context) error {
 		var failed, suspects []*kgo.Record
@@ -162,15 +163,15 @@ func (w *writer) fireRecordOf(b *batch, r *kgo.Record) *fireRecord {
 // refuseEvent turns the request of an event Kafka refused into a failure.
 func (w *writer) refuseEvent(b *batch, f *fireRecord, reason string, err error) {
 	row := &b.activity[f.activity]
-	if row.status == statusFailed {
+	if row.Status == chstore.StatusFailed {
 		return // already refused by an earlier attempt of this flush
 	}
-	row.status, row.reason, row.attributes = statusFailed, reason, ""
+	row.Status, row.Reason, row.Attributes = chstore.StatusFailed, reason, ""
 	detail := "kafka refused the event: " + err.Error()
-	if row.detail != "" {
-		detail = row.detail + "; " + detail
+	if row.Detail != "" {
+		detail = row.Detail + "; " + detail
 	}
-	row.detail = detail
+	row.Detail = detail
 	w.log.Warn("event refused by kafka; its request fails", "reason", reason, "err", err,
-		"webhook_id", row.webhookID, "partition", row.partition, "offset", row.offset, "request_id", row.requestID)
+		"webhook_id", row.WebhookID, "partition", row.Partition, "offset", row.Offset, "request_id", row.RequestID)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/migrations"
 	"github.com/inlet-dev/inlet/internal/obs"
@@ -29,7 +30,7 @@ func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := migrations.Postgres(ctx, pool, log); err != nil {
 		return err
 	}
-	if err := migrations.ClickHouse(ctx, cfg.ClickHouse, log); err != nil {
+	if err := chstore.Migrate(ctx, cfg.ClickHouse, log); err != nil {
 		return err
 	}
 	cl, err := kafka.NewClient(cfg.Kafka, "migrate")

@@ -8,8 +8,8 @@ import (
 
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/config"
-	"github.com/inlet-dev/inlet/internal/activity"
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/store"
 )
 
@@ -40,7 +40,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		Projects:  stores.Projects,
 		Webhooks:  stores.Webhooks,
 		Directory: stores.Directory,
-		Activity:  activity.NewReader(ch),
+		Activity:  chstore.NewReader(ch),
 	})
 	return &Admin{stores: stores, ch: ch, srv: srv}, nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/migrations"
 	"github.com/inlet-dev/inlet/internal/pgdb"
@@ -137,7 +138,7 @@ func ClickHouse(t testing.TB) (chdb.Config, driver.Conn) {
 	defer cancel()
 	cfg := ClickHouseConfig()
 	cfg.Database = Name("inlet_test")
-	if err := migrations.ClickHouse(ctx, cfg, Logger()); err != nil {
+	if err := chstore.Migrate(ctx, cfg, Logger()); err != nil {
 		t.Fatalf("migrate clickhouse %s: %v%s", cfg.Database, err, hint)
 	}
 	conn, err := chdb.Open(ctx, cfg)

@@ -1,4 +1,4 @@
-package pipeline
+package chstore_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/google/uuid"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
@@ -15,10 +16,10 @@ import (
 // (found by its query id in system.processes), so that the read-back of the high-water mark sees it.
 func TestAwaitQuery(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	s := &sink{conn: conn}
+	w := chstore.NewWriter(conn)
 	ctx := context.Background()
-	if err := s.awaitQuery(ctx, uuid.NewString(), time.Second); err != nil {
-		t.Fatalf("awaitQuery(unknown id) = %v; want nil at once", err)
+	if err := w.AwaitQuery(ctx, uuid.NewString(), time.Second); err != nil {
+		t.Fatalf("AwaitQuery(unknown id) = %v; want nil at once", err)
 	}
 	id := uuid.NewString()
 	done := make(chan time.Time, 1)
@@ -39,16 +40,16 @@ func TestAwaitQuery(t *testing.T) {
 			t.Fatal("the sleeping query never showed in system.processes")
 		}
 	}
-	if err := s.awaitQuery(ctx, id, 10*time.Second); err != nil {
-		t.Fatalf("awaitQuery(running) = %v", err)
+	if err := w.AwaitQuery(ctx, id, 10*time.Second); err != nil {
+		t.Fatalf("AwaitQuery(running) = %v", err)
 	}
 	returned := time.Now()
 	ended := <-done
 	if returned.Before(ended.Add(-200 * time.Millisecond)) {
-		t.Fatalf("awaitQuery returned %s before the query ended", ended.Sub(returned))
+		t.Fatalf("AwaitQuery returned %s before the query ended", ended.Sub(returned))
 	}
-	if err := s.awaitQuery(ctx, id, time.Second); err != nil {
-		t.Fatalf("awaitQuery(ended) = %v; want nil", err)
+	if err := w.AwaitQuery(ctx, id, time.Second); err != nil {
+		t.Fatalf("AwaitQuery(ended) = %v; want nil", err)
 	}
 }
 
@@ -56,16 +57,16 @@ func TestAwaitQuery(t *testing.T) {
 // the server, and not for inserts of other partitions or topics.
 func TestAwaitInserts(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	s := &sink{conn: conn}
+	w := chstore.NewWriter(conn)
 	ctx := context.Background()
 	const topic = "t.requests"
-	if err := s.awaitInserts(ctx, topic, []int32{0, 1, 2}, time.Second); err != nil {
-		t.Fatalf("awaitInserts(nothing running) = %v; want nil at once", err)
+	if err := w.AwaitInserts(ctx, topic, []int32{0, 1, 2}, time.Second); err != nil {
+		t.Fatalf("AwaitInserts(nothing running) = %v; want nil at once", err)
 	}
 	// Queries standing in for inserts the client gave up on: partitions 1 and 12 of the topic for ~1.5 s,
 	// partition 2 of another topic for ~3 s.
-	ours := insertQueryID(topic, []int32{12, 1})
-	other := insertQueryID("t.other", []int32{2})
+	ours := chstore.InsertQueryID(topic, []int32{12, 1})
+	other := chstore.InsertQueryID("t.other", []int32{2})
 	done := make(chan time.Time, 1)
 	go func() {
 		_ = conn.Exec(clickhouse.Context(ctx, clickhouse.WithQueryID(ours)), "SELECT sleep(1.5)")
@@ -87,21 +88,21 @@ func TestAwaitInserts(t *testing.T) {
 	// Partitions 0 and 2 of this topic: neither is named by a running insert (",2," is not within
 	// ",12,1,", and partition 2's insert is another topic's).
 	start := time.Now()
-	if err := s.awaitInserts(ctx, topic, []int32{0, 2}, 5*time.Second); err != nil {
-		t.Fatalf("awaitInserts(partitions not running) = %v", err)
+	if err := w.AwaitInserts(ctx, topic, []int32{0, 2}, 5*time.Second); err != nil {
+		t.Fatalf("AwaitInserts(partitions not running) = %v", err)
 	}
 	if waited := time.Since(start); waited > time.Second {
-		t.Fatalf("awaitInserts(partitions not running) waited %s", waited)
+		t.Fatalf("AwaitInserts(partitions not running) waited %s", waited)
 	}
-	if err := s.awaitInserts(ctx, topic, []int32{1}, 300*time.Millisecond); err == nil {
-		t.Fatal("awaitInserts(partition 1, 300ms) = nil while its insert runs; want an error")
+	if err := w.AwaitInserts(ctx, topic, []int32{1}, 300*time.Millisecond); err == nil {
+		t.Fatal("AwaitInserts(partition 1, 300ms) = nil while its insert runs; want an error")
 	}
-	if err := s.awaitInserts(ctx, topic, []int32{5, 12}, 10*time.Second); err != nil {
-		t.Fatalf("awaitInserts(partition 12) = %v", err)
+	if err := w.AwaitInserts(ctx, topic, []int32{5, 12}, 10*time.Second); err != nil {
+		t.Fatalf("AwaitInserts(partition 12) = %v", err)
 	}
 	returned := time.Now()
 	ended := <-done
 	if returned.Before(ended.Add(-200 * time.Millisecond)) {
-		t.Fatalf("awaitInserts returned %s before the insert ended", ended.Sub(returned))
+		t.Fatalf("AwaitInserts returned %s before the insert ended", ended.Sub(returned))
 	}
 }

@@ -1,10 +1,4 @@
-// Package activity answers the admin API's and console's questions about webhook traffic from
-// ClickHouse: the 24-hour summary and the all-time Received counts (from the per-minute rollup, never
-// the raw rows), a webhook's entries newest first with cursor pagination, one entry in full, a user's or
-// device's event history (newest first, with the same cursors), and a webhook's notifications. Every
-// query is scoped by project and, where it reads raw rows, by webhook or subject, which are the leading
-// columns of the tables' ordering keys, so none of them scans another webhook's rows.
-package activity
+package chstore
 
 import (
 	"context"
@@ -36,7 +30,12 @@ const (
 	PreviewBytes = 512
 )
 
-// Reader runs the queries on one ClickHouse database.
+// Reader answers the admin API's and console's questions about webhook traffic: the 24-hour summary and
+// the all-time Received counts (from the per-minute rollup, never the raw rows), a webhook's entries
+// newest first with cursor pagination, one entry in full, a user's or device's event history (newest
+// first, with the same cursors), and a webhook's notifications. Every query is scoped by project and,
+// where it reads raw rows, by webhook or subject, which are the leading columns of the tables' ordering
+// keys, so none of them scans another webhook's rows.
 type Reader struct {
 	conn driver.Conn
 }
@@ -70,7 +69,7 @@ func (r *Reader) Summary24h(ctx context.Context, projectID int64, webhookID stri
 			return Summary{}, fmt.Errorf("24h summary of webhook %s: %w", webhookID, err)
 		}
 		s.Hits += n
-		if status == "success" {
+		if status == StatusSuccess {
 			s.Success += n
 		} else {
 			s.Failed += n

@@ -1,4 +1,4 @@
-package activity_test
+package chstore_test
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/inlet-dev/inlet/internal/activity"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
@@ -88,7 +88,7 @@ func TestQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := activity.NewReader(conn)
+	r := chstore.NewReader(conn)
 	s, err := r.Summary24h(ctx, 1, "wh_a", now.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestQueries(t *testing.T) {
 		cursor := ""
 		var prev time.Time
 		for pages := 0; ; pages++ {
-			page, err := r.Entries(ctx, activity.EntriesQuery{ProjectID: 1, WebhookID: "wh_a", Status: status, Cursor: cursor, Limit: 17})
+			page, err := r.Entries(ctx, chstore.EntriesQuery{ProjectID: 1, WebhookID: "wh_a", Status: status, Cursor: cursor, Limit: 17})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,8 +132,8 @@ func TestQueries(t *testing.T) {
 				if status != "" && e.Status != status {
 					t.Fatalf("status %q: got an entry with status %s", status, e.Status)
 				}
-				if len(e.Payload) > activity.PreviewBytes {
-					t.Fatalf("list payload is %d bytes; want a preview of at most %d", len(e.Payload), activity.PreviewBytes)
+				if len(e.Payload) > chstore.PreviewBytes {
+					t.Fatalf("list payload is %d bytes; want a preview of at most %d", len(e.Payload), chstore.PreviewBytes)
 				}
 			}
 			if page.NextCursor == "" {
@@ -151,32 +151,32 @@ func TestQueries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(full.Payload) <= activity.PreviewBytes || full.Status != "success" {
+	if len(full.Payload) <= chstore.PreviewBytes || full.Status != "success" {
 		t.Errorf("entry payload %d bytes, status %s; want the whole payload and success", len(full.Payload), full.Status)
 	}
-	if _, err := r.Entry(ctx, 2, "wh_a", rows[5].id.String()); !errors.Is(err, activity.ErrNotFound) {
+	if _, err := r.Entry(ctx, 2, "wh_a", rows[5].id.String()); !errors.Is(err, chstore.ErrNotFound) {
 		t.Errorf("another project's entry: %v; want ErrNotFound", err)
 	}
 
-	hist, err := r.History(ctx, activity.HistoryQuery{ProjectID: 1, Kind: activity.SubjectUser, Subject: "u1", Limit: 3})
+	hist, err := r.History(ctx, chstore.HistoryQuery{ProjectID: 1, Kind: chstore.SubjectUser, Subject: "u1", Limit: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ev := hist.Events; len(ev) != 3 || ev[0].Attributes != `{"i":0}` || ev[2].Attributes != `{"i":2}` || ev[0].HWIDs[0] != "hw1" || hist.NextCursor == "" {
 		t.Errorf("user history %+v; want the 3 newest of u1 and a cursor", hist)
 	}
-	rest, err := r.History(ctx, activity.HistoryQuery{ProjectID: 1, Kind: activity.SubjectUser, Subject: "u1", Limit: 3, Cursor: hist.NextCursor})
+	rest, err := r.History(ctx, chstore.HistoryQuery{ProjectID: 1, Kind: chstore.SubjectUser, Subject: "u1", Limit: 3, Cursor: hist.NextCursor})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ev := rest.Events; len(ev) != 2 || ev[0].Attributes != `{"i":3}` || ev[1].Attributes != `{"i":4}` || rest.NextCursor != "" {
 		t.Errorf("user history after the cursor %+v; want the 2 oldest of u1 and no cursor", rest)
 	}
-	dev, err := r.History(ctx, activity.HistoryQuery{ProjectID: 1, Kind: activity.SubjectDevice, Subject: "hw1"})
+	dev, err := r.History(ctx, chstore.HistoryQuery{ProjectID: 1, Kind: chstore.SubjectDevice, Subject: "hw1"})
 	if err != nil || len(dev.Events) != 1 || dev.Events[0].EventName != "Open" || dev.NextCursor != "" {
 		t.Errorf("device history %+v, %v; want one Open event", dev, err)
 	}
-	if _, err := r.Entries(ctx, activity.EntriesQuery{ProjectID: 1, WebhookID: "wh_a", Cursor: "!!"}); !errors.Is(err, activity.ErrInvalid) {
+	if _, err := r.Entries(ctx, chstore.EntriesQuery{ProjectID: 1, WebhookID: "wh_a", Cursor: "!!"}); !errors.Is(err, chstore.ErrInvalid) {
 		t.Errorf("bad cursor: %v; want ErrInvalid", err)
 	}
 }
@@ -236,7 +236,7 @@ func TestEntriesNewestFirst(t *testing.T) {
 	}
 	t.Logf("%d entries over 1,500 ms, 700 of them in one millisecond", len(rows))
 
-	reader := activity.NewReader(conn)
+	reader := chstore.NewReader(conn)
 	for _, tc := range []struct {
 		status string
 		limit  int
@@ -251,7 +251,7 @@ func TestEntriesNewestFirst(t *testing.T) {
 		var prev row
 		cursor := ""
 		for page := 0; ; page++ {
-			p, err := reader.Entries(ctx, activity.EntriesQuery{ProjectID: 1, WebhookID: "wh_busy", Status: tc.status, Cursor: cursor, Limit: tc.limit})
+			p, err := reader.Entries(ctx, chstore.EntriesQuery{ProjectID: 1, WebhookID: "wh_busy", Status: tc.status, Cursor: cursor, Limit: tc.limit})
 			if err != nil {
 				t.Fatalf("status %q, limit %d, page %d: %v", tc.status, tc.limit, page, err)
 			}
@@ -292,7 +292,7 @@ func TestEntriesNewestFirst(t *testing.T) {
 // and strings that are no cursor are refused as invalid, with a message that says what to do.
 func TestEntriesCursorRefused(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	reader := activity.NewReader(conn)
+	reader := chstore.NewReader(conn)
 	var old [24]byte
 	binary.BigEndian.PutUint64(old[:8], uint64(time.Now().Unix()))
 	id := uuid.Must(uuid.NewV7())
@@ -302,8 +302,8 @@ func TestEntriesCursorRefused(t *testing.T) {
 		{"!!", "not a next_cursor"},
 		{base64.RawURLEncoding.EncodeToString(make([]byte, 25)), "not a next_cursor"},
 	} {
-		_, err := reader.Entries(context.Background(), activity.EntriesQuery{ProjectID: 1, WebhookID: "wh", Cursor: tc.cursor})
-		if !errors.Is(err, activity.ErrInvalid) || !strings.Contains(err.Error(), tc.says) {
+		_, err := reader.Entries(context.Background(), chstore.EntriesQuery{ProjectID: 1, WebhookID: "wh", Cursor: tc.cursor})
+		if !errors.Is(err, chstore.ErrInvalid) || !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("cursor %q: %v; want ErrInvalid saying %q", tc.cursor, err, tc.says)
 		}
 	}
@@ -331,7 +331,7 @@ func TestHistoryNewestFirst(t *testing.T) {
 
 	type row struct {
 		project uint64
-		kind    activity.SubjectKind
+		kind    chstore.SubjectKind
 		id      uuid.UUID
 		ms      uint64
 	}
@@ -345,10 +345,10 @@ func TestHistoryNewestFirst(t *testing.T) {
 			n = 700
 		}
 		for range n {
-			r := row{project: 1, kind: activity.SubjectUser, id: uuidAt(ms), ms: ms}
+			r := row{project: 1, kind: chstore.SubjectUser, id: uuidAt(ms), ms: ms}
 			switch rnd.IntN(8) {
 			case 0:
-				r.kind = activity.SubjectDevice
+				r.kind = chstore.SubjectDevice
 			case 1:
 				r.project = 2
 			}
@@ -375,20 +375,20 @@ func TestHistoryNewestFirst(t *testing.T) {
 	}
 	t.Logf("%d events over 1,500 ms, 700 of them in one millisecond", len(rows))
 
-	reader := activity.NewReader(conn)
+	reader := chstore.NewReader(conn)
 	for _, tc := range []struct {
-		kind   activity.SubjectKind
+		kind   chstore.SubjectKind
 		before time.Time
 		limit  int
 	}{
-		{activity.SubjectUser, time.Time{}, 500},
-		{activity.SubjectUser, time.Time{}, 37},
-		{activity.SubjectUser, time.Time{}, 9},
-		{activity.SubjectDevice, time.Time{}, 13},
+		{chstore.SubjectUser, time.Time{}, 500},
+		{chstore.SubjectUser, time.Time{}, 37},
+		{chstore.SubjectUser, time.Time{}, 9},
+		{chstore.SubjectDevice, time.Time{}, 13},
 		// Within the busy millisecond: its events are older than that, and are kept.
-		{activity.SubjectUser, time.UnixMilli(int64(busy)).Add(300 * time.Microsecond), 50},
+		{chstore.SubjectUser, time.UnixMilli(int64(busy)).Add(300 * time.Microsecond), 50},
 		// At the busy millisecond exactly: its events are not older, and are left out.
-		{activity.SubjectUser, time.UnixMilli(int64(busy)), 50},
+		{chstore.SubjectUser, time.UnixMilli(int64(busy)), 50},
 	} {
 		name := fmt.Sprintf("%s, limit %d", tc.kind, tc.limit)
 		if !tc.before.IsZero() {
@@ -404,7 +404,7 @@ func TestHistoryNewestFirst(t *testing.T) {
 		var prev row
 		cursor := ""
 		for page := 0; ; page++ {
-			p, err := reader.History(ctx, activity.HistoryQuery{ProjectID: 1, Kind: tc.kind, Subject: "s_busy", Before: tc.before, Cursor: cursor, Limit: tc.limit})
+			p, err := reader.History(ctx, chstore.HistoryQuery{ProjectID: 1, Kind: tc.kind, Subject: "s_busy", Before: tc.before, Cursor: cursor, Limit: tc.limit})
 			if err != nil {
 				t.Fatalf("%s, page %d: %v", name, page, err)
 			}
@@ -444,10 +444,10 @@ func TestHistoryNewestFirst(t *testing.T) {
 // TestHistoryCursorRefused: strings that are no cursor of this API are refused as invalid.
 func TestHistoryCursorRefused(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	reader := activity.NewReader(conn)
+	reader := chstore.NewReader(conn)
 	for _, c := range []string{"!!", base64.RawURLEncoding.EncodeToString(make([]byte, 25)), base64.RawURLEncoding.EncodeToString(make([]byte, 24))} {
-		_, err := reader.History(context.Background(), activity.HistoryQuery{ProjectID: 1, Kind: activity.SubjectUser, Subject: "u", Cursor: c})
-		if !errors.Is(err, activity.ErrInvalid) || !strings.Contains(err.Error(), "not a next_cursor") {
+		_, err := reader.History(context.Background(), chstore.HistoryQuery{ProjectID: 1, Kind: chstore.SubjectUser, Subject: "u", Cursor: c})
+		if !errors.Is(err, chstore.ErrInvalid) || !strings.Contains(err.Error(), "not a next_cursor") {
 			t.Errorf("cursor %q: %v; want ErrInvalid saying it is not a next_cursor", c, err)
 		}
 	}
@@ -520,13 +520,13 @@ func TestNotificationsNewestFirst(t *testing.T) {
 		}
 	}
 
-	reader := activity.NewReader(conn)
-	for _, limit := range []int{activity.MaxLimit, 0, 1} {
+	reader := chstore.NewReader(conn)
+	for _, limit := range []int{chstore.MaxLimit, 0, 1} {
 		got, err := reader.Notifications(ctx, 1, "wh_notes", limit)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := min(len(want), cmp.Or(limit, activity.DefaultLimit))
+		n := min(len(want), cmp.Or(limit, chstore.DefaultLimit))
 		if len(got) != n {
 			t.Fatalf("limit %d: %d notifications; want %d", limit, len(got), n)
 		}

@@ -1,4 +1,4 @@
-package activity_test
+package chstore_test
 
 import (
 	"context"

@@ -1,0 +1,34 @@
+package chstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/testenv"
+)
+
+func TestClickHouseTwiceIsNoop(t *testing.T) {
+	cfg, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	count := func() uint64 {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM inlet_schema_version").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	if err := chstore.Migrate(ctx, cfg, testenv.Logger()); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if after := count(); after != before {
+		t.Fatalf("version rows = %d after second run; want %d", after, before)
+	}
+	for _, table := range []string{"activity_log", "events", "activity_minute", "notifications"} {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n); err != nil {
+			t.Errorf("table %s: %v", table, err)
+		}
+	}
+}
