@@ -3,7 +3,7 @@
 //
 // A record flows one way through three stages, each a type with its own state: the consumer
 // (consumer.go: the Kafka poll loop, rebalances, the fence, rewinds, offset commits, the stall watch)
-// hands each poll to the processor (processor.go, process.go, coerce.go: record → rows and events to
+// hands each poll to the processor (processor.go, item.go, coerce.go: record → rows and events to
 // fire, given its lookups), whose batch the writer (writer.go: fire the events) and the sink (sink.go:
 // ClickHouse exactly once, through internal/chstore, which holds the SQL and the row layouts) write.
 // This file wires them and orders a flush.
