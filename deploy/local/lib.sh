@@ -100,10 +100,19 @@ stop_pid() {
 # and record its pid. Stdio must not stay attached to the caller: `go test` and CI runners
 # wait for their pipes to close.
 launch() {
-	local pidfile=$1 log=$2
+	local pidfile=$1 log=$2 pid self i
 	shift 2
 	setsid nohup "$@" >>"$log" 2>&1 </dev/null 9>&- &
-	printf '%s\n' "$!" >"$pidfile"
+	pid=$!
+	printf '%s\n' "$pid" >"$pidfile"
+	# Until it execs the command, the child is a fork of this shell with this shell's command line: a
+	# check right after (pid_from_file looks for the command's arguments) would take the fork for a
+	# server that exited during start-up. Wait for the exec (or the child's end) first.
+	self=$(tr '\0' ' ' <"/proc/$$/cmdline")
+	for ((i = 0; i < 200; i++)); do
+		[[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) != "$self" ]] && return 0
+		sleep 0.05
+	done
 }
 
 # tail_logs FILE... : print the last lines of each existing file, to stderr.
