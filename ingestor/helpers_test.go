@@ -304,7 +304,3 @@ func (e *edge) metric(t testing.TB, name string, labels ...string) float64 {
 func newReg() *prometheus.Registry { return prometheus.NewRegistry() }
 
 func testLog() *slog.Logger { return testenv.Logger() }
-
-func testCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 60*time.Second)
-}
