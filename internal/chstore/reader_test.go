@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
@@ -196,44 +197,21 @@ func TestEntriesNewestFirst(t *testing.T) {
 		ms     uint64
 		status string
 	}
-	// 1.5 s of traffic straddling two second boundaries, 0..6 requests a millisecond, and 700 in one.
-	base := uint64(time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()) + 700
-	busy := base + 800
 	var rows []row
-	for ms := base; ms < base+1500; ms++ {
-		n := rnd.IntN(7)
-		if ms == busy {
-			n = 700
+	items, _ := busyTraffic(rnd)
+	for _, ms := range items {
+		status := "success"
+		if rnd.IntN(3) == 0 {
+			status = "failed"
 		}
-		for range n {
-			id := uuid.Must(uuid.NewV7())
-			// The id's 48-bit timestamp is its millisecond, as the edge makes it; the rest is random.
-			binary.BigEndian.PutUint16(id[0:2], uint16(ms>>32))
-			binary.BigEndian.PutUint32(id[2:6], uint32(ms))
-			status := "success"
-			if rnd.IntN(3) == 0 {
-				status = "failed"
-			}
-			rows = append(rows, row{id: id, ms: ms, status: status})
-		}
+		rows = append(rows, row{id: uuidAt(ms), ms: ms, status: status})
 	}
 	rnd.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
-	const blocks = 4
-	for b := range blocks {
-		batch, err := conn.PrepareBatch(ctx, "INSERT INTO activity_log (project_id, webhook_id, request_id, received_at, received_ms, processed_ms, status, reason, payload, payload_bytes, src_partition, src_offset)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := b; i < len(rows); i += blocks {
+	insertInBlocks(t, conn, "INSERT INTO activity_log (project_id, webhook_id, request_id, received_at, received_ms, processed_ms, status, reason, payload, payload_bytes, src_partition, src_offset)",
+		len(rows), func(i int) []any {
 			r := rows[i]
-			if err := batch.Append(uint64(1), "wh_busy", r.id, time.UnixMilli(int64(r.ms)), r.ms, r.ms, r.status, "", "{}", uint32(2), int32(0), int64(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := batch.Send(); err != nil {
-			t.Fatal(err)
-		}
-	}
+			return []any{uint64(1), "wh_busy", r.id, time.UnixMilli(int64(r.ms)), r.ms, r.ms, r.status, "", "{}", uint32(2), int32(0), int64(i)}
+		})
 	t.Logf("%d entries over 1,500 ms, 700 of them in one millisecond", len(rows))
 
 	reader := chstore.NewReader(conn)
@@ -309,6 +287,44 @@ func TestEntriesCursorRefused(t *testing.T) {
 	}
 }
 
+// busyTraffic is the milliseconds of 1.5 s of traffic an hour ago, straddling two second boundaries:
+// 0..6 items a millisecond, and 700 in busy. One entry per item, in time order.
+func busyTraffic(rnd *rand.Rand) (items []uint64, busy uint64) {
+	base := uint64(time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()) + 700
+	busy = base + 800
+	for ms := base; ms < base+1500; ms++ {
+		n := rnd.IntN(7)
+		if ms == busy {
+			n = 700
+		}
+		for range n {
+			items = append(items, ms)
+		}
+	}
+	return items, busy
+}
+
+// insertInBlocks inserts n rows, row i given by row(i), spread over four blocks (row i in block i%4),
+// so that the table's parts do not hold them in any order of their own.
+func insertInBlocks(t *testing.T, conn driver.Conn, insert string, n int, row func(i int) []any) {
+	t.Helper()
+	const blocks = 4
+	for b := range blocks {
+		batch, err := conn.PrepareBatch(context.Background(), insert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := b; i < n; i += blocks {
+			if err := batch.Append(row(i)...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // uuidAt is a UUIDv7 made at millisecond ms, as the edge makes request ids: its 48-bit timestamp is ms,
 // the rest random.
 func uuidAt(ms uint64) uuid.UUID {
@@ -335,44 +351,25 @@ func TestHistoryNewestFirst(t *testing.T) {
 		id      uuid.UUID
 		ms      uint64
 	}
-	// 1.5 s of events straddling two second boundaries, 0..6 a millisecond, and 700 in one.
-	base := uint64(time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()) + 700
-	busy := base + 800
 	var rows []row
-	for ms := base; ms < base+1500; ms++ {
-		n := rnd.IntN(7)
-		if ms == busy {
-			n = 700
+	items, busy := busyTraffic(rnd)
+	for _, ms := range items {
+		r := row{project: 1, kind: chstore.SubjectUser, id: uuidAt(ms), ms: ms}
+		switch rnd.IntN(8) {
+		case 0:
+			r.kind = chstore.SubjectDevice
+		case 1:
+			r.project = 2
 		}
-		for range n {
-			r := row{project: 1, kind: chstore.SubjectUser, id: uuidAt(ms), ms: ms}
-			switch rnd.IntN(8) {
-			case 0:
-				r.kind = chstore.SubjectDevice
-			case 1:
-				r.project = 2
-			}
-			rows = append(rows, r)
-		}
+		rows = append(rows, r)
 	}
 	rnd.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
-	const blocks = 4
-	for b := range blocks {
-		batch, err := conn.PrepareBatch(ctx, "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := b; i < len(rows); i += blocks {
+	insertInBlocks(t, conn, "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)",
+		len(rows), func(i int) []any {
 			r := rows[i]
-			if err := batch.Append(r.project, string(r.kind), "s_busy", time.UnixMilli(int64(r.ms)), r.id, "Buy", "wh_busy", "s_busy", "",
-				[]string{}, `{}`, r.ms, int32(0), int64(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := batch.Send(); err != nil {
-			t.Fatal(err)
-		}
-	}
+			return []any{r.project, string(r.kind), "s_busy", time.UnixMilli(int64(r.ms)), r.id, "Buy", "wh_busy", "s_busy", "",
+				[]string{}, `{}`, r.ms, int32(0), int64(i)}
+		})
 	t.Logf("%d events over 1,500 ms, 700 of them in one millisecond", len(rows))
 
 	reader := chstore.NewReader(conn)
