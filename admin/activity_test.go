@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
 // insertActivity writes activity rows the way the pipeline does (one block), so the rollup fills too.
@@ -105,30 +105,10 @@ func TestActivityEndpoints(t *testing.T) {
 	e.want("GET", "/api/v1/webhooks/"+wh.ID+"/summary", e.keyB, nil, 404)
 }
 
-// insertEvents writes events rows of one subject, one per millisecond in ms, with UUIDv7 ids made at
-// their millisecond as the edge makes them, and returns the ids.
+// insertEvents writes events rows of one subject (see testenv.InsertEvents) and returns their ids.
 func (e *env) insertEvents(project int64, kind chstore.SubjectKind, subject string, ms ...uint64) []uuid.UUID {
 	e.t.Helper()
-	b, err := e.ch.PrepareBatch(context.Background(), `INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id,
-		event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)`)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var ids []uuid.UUID
-	for i, m := range ms {
-		id := uuid.Must(uuid.NewV7())
-		binary.BigEndian.PutUint16(id[0:2], uint16(m>>32))
-		binary.BigEndian.PutUint32(id[2:6], uint32(m))
-		ids = append(ids, id)
-		if err := b.Append(uint64(project), string(kind), subject, time.UnixMilli(int64(m)), id, "CheckoutSuccess", "wh",
-			subject, "", []string{}, `{}`, m, int32(0), int64(i)); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		e.t.Fatal(err)
-	}
-	return ids
+	return testenv.InsertEvents(e.t, e.ch, project, string(kind), subject, ms...)
 }
 
 // TestHistoryEndpoints: a user's and a device's events come newest first to the millisecond, ties in

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -217,28 +216,8 @@ func (s *system) want(method, path, key string, body any, status int) []byte {
 	return out
 }
 
-// insertEvents writes events rows of one subject, one per millisecond in ms, with UUIDv7 ids made at
-// their millisecond as the edge makes them, and returns the ids.
+// insertEvents writes events rows of one subject (see testenv.InsertEvents) and returns their ids.
 func (s *system) insertEvents(project int64, kind chstore.SubjectKind, subject string, ms ...uint64) []uuid.UUID {
 	s.t.Helper()
-	b, err := s.ch.PrepareBatch(context.Background(), `INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id,
-		event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)`)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	var ids []uuid.UUID
-	for i, m := range ms {
-		id := uuid.Must(uuid.NewV7())
-		binary.BigEndian.PutUint16(id[0:2], uint16(m>>32))
-		binary.BigEndian.PutUint32(id[2:6], uint32(m))
-		ids = append(ids, id)
-		if err := b.Append(uint64(project), string(kind), subject, time.UnixMilli(int64(m)), id, "CheckoutSuccess", "wh",
-			subject, "", []string{}, `{}`, m, int32(0), int64(i)); err != nil {
-			s.t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		s.t.Fatal(err)
-	}
-	return ids
+	return testenv.InsertEvents(s.t, s.ch, project, string(kind), subject, ms...)
 }

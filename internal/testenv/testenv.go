@@ -10,6 +10,7 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -215,4 +217,30 @@ func redact(dsn string) string {
 		return "(unparsable dsn)"
 	}
 	return u.Redacted()
+}
+
+// InsertEvents writes events rows of one subject (kind "user" or "device"), one per millisecond in ms,
+// with UUIDv7 ids made at their millisecond as the edge makes them, and returns the ids.
+func InsertEvents(t testing.TB, conn driver.Conn, project int64, kind, subject string, ms ...uint64) []uuid.UUID {
+	t.Helper()
+	b, err := conn.PrepareBatch(context.Background(), `INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id,
+		event_name, webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uuid.UUID
+	for i, m := range ms {
+		id := uuid.Must(uuid.NewV7())
+		binary.BigEndian.PutUint16(id[0:2], uint16(m>>32))
+		binary.BigEndian.PutUint32(id[2:6], uint32(m))
+		ids = append(ids, id)
+		if err := b.Append(uint64(project), kind, subject, time.UnixMilli(int64(m)), id, "CheckoutSuccess", "wh",
+			subject, "", []string{}, `{}`, m, int32(0), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
