@@ -81,7 +81,7 @@ type Verifier struct {
 	parts      []part
 	queryParam string
 	prefix     []byte // h.Prefix, converted once
-	size       int // the MAC's size in bytes
+	size       int    // the MAC's size in bytes
 	// digests of the expected credentials, one per secret: "Bearer <secret>" (bearer),
 	// "<user>:<password>" (basic), the token (token).
 	digests [][32]byte
