@@ -104,7 +104,7 @@ func ownHMAC(key, msg string) []byte {
 const payload = `{"id":820982911946154508,"email":"jon@example.com","total_price":"199.65"}`
 
 // signer makes a request signed at ts with secret, as the provider would send it.
-type signer func(t *testing.T, secret string, ts time.Time) *fakeRequest
+type signer func(t testing.TB, secret string, ts time.Time) *fakeRequest
 
 var signers = map[string]struct {
 	secret    string
@@ -112,26 +112,26 @@ var signers = map[string]struct {
 	timestamp string // the timestamp header, "" when the scheme has none (or Stripe's, inside the signature)
 }{
 	// Source of truth: Shopify's docs (base64 HMAC-SHA256 of the raw body); signed here by ownHMAC.
-	"shopify": {"shpss_0123456789abcdef", func(t *testing.T, s string, _ time.Time) *fakeRequest {
+	"shopify": {"shpss_0123456789abcdef", func(t testing.TB, s string, _ time.Time) *fakeRequest {
 		return newRequest(payload, "X-Shopify-Hmac-Sha256", base64.StdEncoding.EncodeToString(ownHMAC(s, payload)),
 			"X-Shopify-Topic", "orders/create")
 	}, ""},
 	// Source of truth: stripe-go's own webhook.GenerateTestSignedPayload.
-	"stripe": {"whsec_test_secret", func(t *testing.T, s string, ts time.Time) *fakeRequest {
+	"stripe": {"whsec_test_secret", func(t testing.TB, s string, ts time.Time) *fakeRequest {
 		sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: s, Timestamp: ts})
 		return newRequest(payload, "Stripe-Signature", sp.Header)
 	}, ""},
 	// Source of truth: GitHub's docs (and TestDocumentedExamples' vector); signed here by ownHMAC.
-	"github": {"It's a Secret to Everybody", func(t *testing.T, s string, _ time.Time) *fakeRequest {
+	"github": {"It's a Secret to Everybody", func(t testing.TB, s string, _ time.Time) *fakeRequest {
 		return newRequest(payload, "X-Hub-Signature-256", "sha256="+hex.EncodeToString(ownHMAC(s, payload)))
 	}, ""},
 	// Source of truth: WooCommerce's docs (base64 HMAC-SHA256 of the body); signed here by ownHMAC.
-	"woocommerce": {"ck_woo_secret", func(t *testing.T, s string, _ time.Time) *fakeRequest {
+	"woocommerce": {"ck_woo_secret", func(t testing.TB, s string, _ time.Time) *fakeRequest {
 		return newRequest(payload, "X-WC-Webhook-Signature", base64.StdEncoding.EncodeToString(ownHMAC(s, payload)))
 	}, ""},
 	// Source of truth: HubSpot's v3 docs (method + URI + body + timestamp in ms, base64); signed here
 	// by ownHMAC.
-	"hubspot_v3": {"hubspot-client-secret", func(t *testing.T, s string, ts time.Time) *fakeRequest {
+	"hubspot_v3": {"hubspot-client-secret", func(t testing.TB, s string, ts time.Time) *fakeRequest {
 		ms := strconv.FormatInt(ts.UnixMilli(), 10)
 		r := newRequest(payload, "X-HubSpot-Request-Timestamp", ms)
 		r.uri = []byte("https://hooks.example.com/hooks/1Lg9DZF8k6c7unooi37Ji7?portal=62515")
@@ -140,13 +140,13 @@ var signers = map[string]struct {
 		return r
 	}, "X-HubSpot-Request-Timestamp"},
 	// Source of truth: Slack's docs (and TestDocumentedExamples' vector); signed here by ownHMAC.
-	"slack": {"8f742231b10e8888abcd99yyyzzz85a5", func(t *testing.T, s string, ts time.Time) *fakeRequest {
+	"slack": {"8f742231b10e8888abcd99yyyzzz85a5", func(t testing.TB, s string, ts time.Time) *fakeRequest {
 		sec := strconv.FormatInt(ts.Unix(), 10)
 		return newRequest(payload, "X-Slack-Request-Timestamp", sec,
 			"X-Slack-Signature", "v0="+hex.EncodeToString(ownHMAC(s, "v0:"+sec+":"+payload)))
 	}, "X-Slack-Request-Timestamp"},
 	// Source of truth: the Standard Webhooks Go library's Webhook.Sign.
-	"standard_webhooks": {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", func(t *testing.T, s string, ts time.Time) *fakeRequest {
+	"standard_webhooks": {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", func(t testing.TB, s string, ts time.Time) *fakeRequest {
 		t.Helper()
 		wh, err := standardwebhooks.NewWebhook(s)
 		if err != nil {
