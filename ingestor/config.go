@@ -49,15 +49,18 @@ type Config struct {
 	// IdleTimeout closes keep-alive connections with no request for this long. Default 60s. Raising it
 	// keeps more idle connections (and their buffers) around.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// MaxConns bounds connections open at once; more are answered at once with 503, the edge's JSON error
-	// body, Retry-After and Connection: close, and closed (counted in
-	// inlet_ingestor_connections_refused_total{reason="max_conns"}). Default 10000. Each connection costs
+	// MaxConns bounds connections open at once. A new connection over it takes the place of the
+	// longest-idle keep-alive connection (one between requests), which is closed (counted in
+	// inlet_ingestor_idle_connections_closed_total{reason="max_conns"}); only when none is idle is it
+	// answered at once with 503, the edge's JSON error body, Retry-After and Connection: close, and
+	// closed (inlet_ingestor_connections_refused_total{reason="max_conns"}). Default 10000. Each connection costs
 	// about two buffers of MaxHeaderBytes plus its body, and one more while a chunked body is read (the
 	// edge keeps a copy of the request's head to log a 413, see chunkedHeads).
 	MaxConns int `yaml:"max_conns"`
 	// MaxConnsPerIP bounds connections open at once from one client address (IPv6: one /64, which one
 	// client usually holds whole), so that one address cannot take every place under MaxConns; more are
-	// answered like those over MaxConns (reason="max_conns_per_ip"). 0 means no per-address limit.
+	// handled like those over MaxConns, the longest-idle connection of the same address giving its
+	// place (reason="max_conns_per_ip"). 0 means no per-address limit.
 	// Default 1000, a tenth of MaxConns: it takes ten addresses to fill the edge, while a large sender
 	// (Shopify, a CRM), which delivers many customers' webhooks from few addresses, still has room: at
 	// the edge's usual few milliseconds per answer, 1000 connections carry over 100,000 requests a

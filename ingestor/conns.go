@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // fasthttp can bound connections itself (Concurrency, MaxConnsPerIP), but it answers a connection over
@@ -20,7 +22,18 @@ import (
 //     Connection: close), is counted by reason, and closed; the answer is written in a goroutine of its
 //     own, under a write deadline and at most maxRefusing at once, so that Accept never waits for a
 //     client;
-//   - an admitted connection must deliver its first byte within FirstByteTimeout (see limitedConn).
+//   - an admitted connection must deliver its first byte within FirstByteTimeout (see limitedConn);
+//   - a keep-alive connection idle between requests gives its place to a new one: at a limit, the
+//     longest-idle connection (of the new one's address, at MaxConnsPerIP) is closed and the new one
+//     admitted in its place. Only when no connection is idle is the new one refused.
+//
+// Idle connections make one flood in which few requests are sent: without eviction, connections that
+// each made one cheap request keep their places for IdleTimeout, and enough addresses together fill
+// MaxConns. An idle connection costs its sender nothing to lose (it opens another, as after
+// IdleTimeout); a connection that has read a byte of a request, or has not sent one yet, is never
+// closed for another (the latter is bounded by FirstByteTimeout instead). fasthttp reports the idle
+// ones through Server.ConnState (see connState); they are kept in two intrusive lists, oldest first,
+// so that each change of state costs O(1) and nothing is allocated.
 //
 // fasthttp's own limits are set so that they never apply before the edge's (see New).
 type connLimiter struct {
@@ -33,8 +46,10 @@ type connLimiter struct {
 
 	mu       sync.Mutex
 	open     int
-	byAddr   map[netip.Addr]int // connections open per client address; no entry at 0
-	refusing int                // answers being written
+	byAddr   map[netip.Addr]addrConns // connections open per client address; no entry at 0
+	idle     idleList                 // idle connections, longest-idle first (links[allIdle])
+	idleN    int                      // len(idle)
+	refusing int                      // answers being written
 	stopped  bool
 	wg       sync.WaitGroup // answers being written
 }
@@ -49,6 +64,50 @@ const (
 )
 
 var connLimitLabels = [numConnLimits]string{"max_conns", "max_conns_per_ip"}
+
+// addrConns are the connections of one client address.
+type addrConns struct {
+	n    int      // open
+	idle idleList // idle, longest-idle first (links[addrIdle])
+}
+
+// The two idle lists a connection is on while idle: the limiter's and its address's.
+const (
+	allIdle = iota
+	addrIdle
+	numIdleLists
+)
+
+// idleList is a doubly linked list of idle connections threaded through their links[k], so that a
+// connection joins and leaves it in O(1) without allocating.
+type idleList struct{ head, tail *limitedConn }
+
+func (li *idleList) push(c *limitedConn, k int) {
+	c.links[k] = idleLinks{prev: li.tail}
+	if li.tail != nil {
+		li.tail.links[k].next = c
+	} else {
+		li.head = c
+	}
+	li.tail = c
+}
+
+func (li *idleList) remove(c *limitedConn, k int) {
+	ln := c.links[k]
+	if ln.prev != nil {
+		ln.prev.links[k].next = ln.next
+	} else {
+		li.head = ln.next
+	}
+	if ln.next != nil {
+		ln.next.links[k].prev = ln.prev
+	} else {
+		li.tail = ln.prev
+	}
+	c.links[k] = idleLinks{}
+}
+
+type idleLinks struct{ prev, next *limitedConn }
 
 const (
 	// maxRefusing bounds the answers to refused connections being written at once; past it a refused
@@ -66,7 +125,7 @@ func newConnLimiter(cfg Config, retryAfter []byte, m *connMetrics, log *slog.Log
 		firstByte: min(cfg.FirstByteTimeout, cfg.ReadTimeout),
 		m:         m,
 		log:       log,
-		byAddr:    make(map[netip.Addr]int),
+		byAddr:    make(map[netip.Addr]addrConns),
 	}
 	l.refuseLog.every = 10 * time.Second
 	l.answers[limitMaxConns] = refusal(results[resOverloaded].body, retryAfter)
@@ -97,39 +156,132 @@ func clientAddr(c net.Conn) netip.Addr {
 	return a
 }
 
-// admit takes a place for c, or says which limit refuses it.
+// admit takes a place for c, closing the longest-idle connection to make room if need be, or says which
+// limit refuses it.
 func (l *connLimiter) admit(c net.Conn, now time.Time) (*limitedConn, connLimit, bool) {
 	addr := clientAddr(c)
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	lc, victim, why, ok := l.admitLocked(c, addr, now)
+	l.mu.Unlock()
+	if victim != nil {
+		// Its fasthttp worker, waiting for the next request, reads the end of the connection and closes
+		// it again: a no-op on a limitedConn already closed.
+		_ = victim.Conn.Close()
+		l.m.idleClosed[why].Inc()
+	}
+	return lc, why, ok
+}
+
+// admitLocked is admit under l.mu. victim, when not nil, is an idle connection whose place was taken for
+// c, to close once l.mu is released; why is then the limit that made room for c.
+func (l *connLimiter) admitLocked(c net.Conn, addr netip.Addr, now time.Time) (lc, victim *limitedConn, why connLimit, ok bool) {
 	// The per-address limit first: when an address over its own limit meets a full edge, the address is
-	// the one to name.
-	if l.perIP > 0 && addr.IsValid() && l.byAddr[addr] >= l.perIP {
-		return nil, limitMaxConnsPerIP, false
+	// the one to name, and one of its own idle connections makes room under both limits.
+	if l.perIP > 0 && addr.IsValid() && l.byAddr[addr].n >= l.perIP {
+		why = limitMaxConnsPerIP
+		if victim = l.evictLocked(addr); victim == nil {
+			return nil, nil, why, false
+		}
 	}
 	if l.open >= l.max {
-		return nil, limitMaxConns, false
+		why = limitMaxConns
+		if victim = l.evictLocked(netip.Addr{}); victim == nil {
+			return nil, nil, why, false
+		}
 	}
 	l.open++
 	if addr.IsValid() {
-		l.byAddr[addr]++
+		a := l.byAddr[addr]
+		a.n++
+		l.byAddr[addr] = a
 	}
-	lc := &limitedConn{Conn: c, l: l, addr: addr, waiting: true, firstByte: now.Add(l.firstByte)}
-	return lc, 0, true
+	lc = &limitedConn{Conn: c, l: l, addr: addr, waiting: true, firstByte: now.Add(l.firstByte)}
+	return lc, victim, why, true
 }
 
-// release gives back the place of a connection admitted from addr.
-func (l *connLimiter) release(addr netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if addr.IsValid() {
-		if n := l.byAddr[addr] - 1; n > 0 {
-			l.byAddr[addr] = n
+// evictLocked takes the place of the longest-idle connection, of addr if it is valid, of any address
+// otherwise, and returns the connection for the caller to close; nil when none is idle.
+func (l *connLimiter) evictLocked(addr netip.Addr) *limitedConn {
+	for {
+		var c *limitedConn
+		if addr.IsValid() {
+			c = l.byAddr[addr].idle.head
 		} else {
-			delete(l.byAddr, addr)
+			c = l.idle.head
+		}
+		if c == nil {
+			return nil
+		}
+		l.unlinkLocked(c)
+		// A connection being closed by its worker (or by Shutdown) gives its place back itself, in a
+		// moment: it is no room for the new one now.
+		if c.closed.CompareAndSwap(false, true) {
+			l.releaseLocked(c)
+			return c
 		}
 	}
+}
+
+// release gives back the place of c.
+func (l *connLimiter) release(c *limitedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unlinkLocked(c)
+	l.releaseLocked(c)
+}
+
+func (l *connLimiter) releaseLocked(c *limitedConn) {
+	l.open--
+	if c.addr.IsValid() {
+		if a := l.byAddr[c.addr]; a.n > 1 {
+			a.n--
+			l.byAddr[c.addr] = a
+		} else {
+			delete(l.byAddr, c.addr)
+		}
+	}
+}
+
+// connState is fasthttp's Server.ConnState: it keeps the idle lists. fasthttp calls it from the
+// goroutine serving the connection, with the connection the listener returned.
+func (l *connLimiter) connState(nc net.Conn, st fasthttp.ConnState) {
+	c, ok := nc.(*limitedConn)
+	if !ok {
+		return
+	}
+	switch st {
+	case fasthttp.StateIdle:
+		l.mu.Lock()
+		if !c.idle.Load() && !c.closed.Load() {
+			c.idle.Store(true)
+			l.idle.push(c, allIdle)
+			if c.addr.IsValid() {
+				a := l.byAddr[c.addr]
+				a.idle.push(c, addrIdle)
+				l.byAddr[c.addr] = a
+			}
+			l.idleN++
+		}
+		l.mu.Unlock()
+	case fasthttp.StateActive:
+		// Read has usually done it already; a pipelined request read from fasthttp's buffer has not.
+		c.busy()
+	}
+}
+
+// unlinkLocked takes c off the idle lists, if it is on them.
+func (l *connLimiter) unlinkLocked(c *limitedConn) {
+	if !c.idle.Load() {
+		return
+	}
+	c.idle.Store(false)
+	l.idle.remove(c, allIdle)
+	if c.addr.IsValid() {
+		a := l.byAddr[c.addr]
+		a.idle.remove(c, addrIdle)
+		l.byAddr[c.addr] = a
+	}
+	l.idleN--
 }
 
 // len is the number of connections open now.
@@ -137,6 +289,13 @@ func (l *connLimiter) len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.open
+}
+
+// idleLen is the number of open connections idle between requests.
+func (l *connLimiter) idleLen() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idleN
 }
 
 // refuse answers c, refused over limit, and closes it, without making the caller wait.
@@ -240,6 +399,11 @@ type limitedConn struct {
 	addr     netip.Addr
 	closed   atomic.Bool
 
+	// idle: between two requests, on the limiter's idle lists through links, which l.mu guards. It is
+	// written under l.mu and read without it by Read.
+	idle  atomic.Bool
+	links [numIdleLists]idleLinks
+
 	waiting   bool      // no byte read yet
 	firstByte time.Time // the cap while waiting
 	want      time.Time // the read deadline last asked for while waiting
@@ -247,6 +411,11 @@ type limitedConn struct {
 
 func (c *limitedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		// The first byte of the next request: from now on the connection is busy, never closed to
+		// make room, before fasthttp reports it active.
+		c.busy()
+	}
 	if c.waiting && n > 0 {
 		c.waiting = false
 		if !c.want.Equal(c.firstByte) {
@@ -282,6 +451,16 @@ func (c *limitedConn) capped(t time.Time) time.Time {
 	return t
 }
 
+// busy takes c off the idle lists; one atomic load when it is not on them.
+func (c *limitedConn) busy() {
+	if !c.idle.Load() {
+		return
+	}
+	c.l.mu.Lock()
+	c.l.unlinkLocked(c)
+	c.l.mu.Unlock()
+}
+
 // Close gives the connection's place back once, then closes it (the lingerer's Close may linger).
 // fasthttp may close a connection twice (an idle one closed by Shutdown, then by its worker); the
 // second call must neither free a second place nor cut a lingering close short.
@@ -289,7 +468,7 @@ func (c *limitedConn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return net.ErrClosed
 	}
-	c.l.release(c.addr)
+	c.l.release(c)
 	return c.Conn.Close()
 }
 

@@ -194,3 +194,168 @@ type fakeConn struct {
 }
 
 func (c fakeConn) RemoteAddr() net.Addr { return c.remote }
+
+// clientConn is a raw keep-alive connection to the edge with the reader its answers are read from.
+type clientConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+// keepAlive opens a connection from the loopback address from that makes one request, answered 202, and
+// stays open; it returns once the edge counts it idle (idleBefore+1 idle connections).
+func keepAlive(t *testing.T, e *edge, from, addr string, idleBefore int) *clientConn {
+	t.Helper()
+	c := &clientConn{Conn: dialFrom(t, from, addr)}
+	c.br = bufio.NewReader(c)
+	c.request(t)
+	waitMetric(t, e, float64(idleBefore+1), "inlet_ingestor_idle_connections")
+	return c
+}
+
+// request sends a request on c and checks its 202.
+func (c *clientConn) request(t *testing.T) {
+	t.Helper()
+	fmt.Fprintf(c, "%sContent-Length: %d\r\n\r\n%s", requestHead(idOk, ""), len(goodBody), goodBody)
+	c.check202(t)
+}
+
+func (c *clientConn) check202(t *testing.T) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp := &fasthttp.Response{}
+	if err := resp.Read(c.br); err != nil {
+		t.Fatalf("answer from %s: %v", c.LocalAddr(), err)
+	}
+	if resp.StatusCode() != 202 || resp.ConnectionClose() {
+		t.Fatalf("answer from %s: %d %s (close %v); want 202, kept alive", c.LocalAddr(), resp.StatusCode(), resp.Body(), resp.ConnectionClose())
+	}
+}
+
+// checkClosed checks that the edge closed c: its next read sees the end of the stream.
+func (c *clientConn) checkClosed(t *testing.T) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read on the connection closed for another: %d bytes, %v; want EOF", n, err)
+	}
+}
+
+// slowRequest sends the head of a request and half its body on c, leaving it in the middle of it.
+func (c *clientConn) slowRequest(t *testing.T) {
+	t.Helper()
+	fmt.Fprintf(c, "%sContent-Length: %d\r\n\r\n%s", requestHead(idOk, ""), len(goodBody), goodBody[:len(goodBody)/2])
+}
+
+func (c *clientConn) finishRequest(t *testing.T) {
+	t.Helper()
+	if _, err := c.Write(goodBody[len(goodBody)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	c.check202(t)
+}
+
+// The issue this guards against: keep-alive connections that each made one cheap request kept their
+// places for IdleTimeout, so that enough of them filled MaxConns and new senders were refused. At
+// MaxConns, a new connection takes the place of the longest-idle one.
+func TestIdleConnectionGivesPlaceAtMaxConns(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConns = 8
+	cfg.MaxConnsPerIP = 0
+	e, addr := startTCPEdge(t, cfg, tableHooks(), &fakeProducer{})
+	idle := make([]*clientConn, cfg.MaxConns)
+	for i := range idle {
+		idle[i] = keepAlive(t, e, "127.0.0.1", addr, i)
+	}
+
+	c := dialFrom(t, "127.0.0.1", addr)
+	fmt.Fprintf(c, "%sContent-Length: %d\r\n\r\n%s", requestHead(idOk, ""), len(goodBody), goodBody)
+	resp, err := rawResponse(t, c)
+	if err != nil || resp.StatusCode() != 202 {
+		t.Fatalf("new connection at max_conns, %d idle: %v %v; want 202", cfg.MaxConns, resp, err)
+	}
+	idle[0].checkClosed(t)
+	if got := e.metric(t, "inlet_ingestor_idle_connections_closed_total", "reason", "max_conns"); got != 1 {
+		t.Errorf("idle_connections_closed_total{reason=max_conns} %v; want 1", got)
+	}
+	if got := e.metric(t, "inlet_ingestor_connections_refused_total", "reason", "max_conns"); got != 0 {
+		t.Errorf("connections_refused_total{reason=max_conns} %v; want 0", got)
+	}
+	waitOpenConns(t, e, float64(cfg.MaxConns))
+	// The others were left alone: the next longest-idle one still serves.
+	idle[1].request(t)
+}
+
+// A connection in the middle of a request is never closed for another: with every place taken by one,
+// a new connection is refused as before, and the requests complete.
+func TestBusyConnectionsKeepTheirPlaces(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConns = 8
+	cfg.MaxConnsPerIP = 0
+	e, addr := startTCPEdge(t, cfg, tableHooks(), &fakeProducer{})
+	busy := make([]*clientConn, cfg.MaxConns)
+	for i := range busy {
+		busy[i] = keepAlive(t, e, "127.0.0.1", addr, i)
+	}
+	// Each was idle; the first bytes of its next request make it busy.
+	for _, c := range busy {
+		c.slowRequest(t)
+	}
+	waitMetric(t, e, 0, "inlet_ingestor_idle_connections")
+
+	c := dialFrom(t, "127.0.0.1", addr)
+	resp, err := readAnswer(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRefusal(t, resp, results[resOverloaded].body)
+	if got := e.metric(t, "inlet_ingestor_idle_connections_closed_total", "reason", "max_conns"); got != 0 {
+		t.Errorf("idle_connections_closed_total{reason=max_conns} %v; want 0", got)
+	}
+	for _, c := range busy {
+		c.finishRequest(t)
+	}
+}
+
+// At MaxConnsPerIP, a new connection takes the place of its own address's longest-idle connection, not
+// of another address's, and is refused as before when none of its address's is idle.
+func TestIdleConnectionGivesPlaceAtMaxConnsPerIP(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConns = 64
+	cfg.MaxConnsPerIP = 4
+	e, addr := startTCPEdge(t, cfg, tableHooks(), &fakeProducer{})
+	other := keepAlive(t, e, "127.0.0.1", addr, 0) // the longest idle, of another address
+	flood := make([]*clientConn, cfg.MaxConnsPerIP)
+	for i := range flood {
+		flood[i] = keepAlive(t, e, "127.0.0.2", addr, i+1)
+	}
+
+	c := &clientConn{Conn: dialFrom(t, "127.0.0.2", addr)}
+	c.br = bufio.NewReader(c)
+	c.request(t)
+	flood[0].checkClosed(t)
+	if got := e.metric(t, "inlet_ingestor_idle_connections_closed_total", "reason", "max_conns_per_ip"); got != 1 {
+		t.Errorf("idle_connections_closed_total{reason=max_conns_per_ip} %v; want 1", got)
+	}
+	waitOpenConns(t, e, float64(1+cfg.MaxConnsPerIP))
+	other.request(t)
+
+	// Now every connection of 127.0.0.2 is in the middle of a request; 127.0.0.1's is idle.
+	flood = append(flood[1:], c)
+	for _, c := range flood {
+		c.slowRequest(t)
+	}
+	waitMetric(t, e, 1, "inlet_ingestor_idle_connections")
+	refused := dialFrom(t, "127.0.0.2", addr)
+	resp, err := readAnswer(t, refused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRefusal(t, resp, connsPerIPBody)
+	if got := e.metric(t, "inlet_ingestor_idle_connections_closed_total", "reason", "max_conns_per_ip"); got != 1 {
+		t.Errorf("idle_connections_closed_total{reason=max_conns_per_ip} %v; want still 1", got)
+	}
+	for _, c := range flood {
+		c.finishRequest(t)
+	}
+	other.request(t)
+}

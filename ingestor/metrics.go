@@ -24,7 +24,8 @@ type metrics struct {
 
 // connMetrics are the connection limits' series (see connLimiter).
 type connMetrics struct {
-	refused [numConnLimits]prometheus.Counter
+	refused    [numConnLimits]prometheus.Counter
+	idleClosed [numConnLimits]prometheus.Counter // by the limit that made room for a new connection
 }
 
 // lingerMetrics are the lingering closes' series (see lingerer).
@@ -68,11 +69,19 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		Namespace: "inlet", Subsystem: "ingestor", Name: "connections_refused_total",
 		Help: "Connections answered 503 and closed before anything was read from them, by the limit they were over: max_conns, max_conns_per_ip.",
 	}, []string{"reason"})
+	idleClosed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "inlet", Subsystem: "ingestor", Name: "idle_connections_closed_total",
+		Help: "Keep-alive connections idle between requests closed to admit a new connection in their place, by the limit the new one was at: max_conns, max_conns_per_ip.",
+	}, []string{"reason"})
 	gauges := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "inlet", Subsystem: "ingestor", Name: "open_connections",
 			Help: "Connections open on the public listener, as counted against max_conns (lingering ones excluded).",
 		}, func() float64 { return float64(s.conns.len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "inlet", Subsystem: "ingestor", Name: "idle_connections",
+			Help: "Open connections idle between requests (keep-alive), which a new connection over max_conns or max_conns_per_ip takes the place of.",
+		}, func() float64 { return float64(s.conns.idleLen()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "inlet", Subsystem: "ingestor", Name: "in_flight_requests",
 			Help: "Requests being handled (mostly waiting for their Kafka ack).",
@@ -98,7 +107,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Help: "Connections being read and discarded before their close, after a request refused unread.",
 		}, func() float64 { return float64(s.lingers.len()) }),
 	}
-	for _, c := range append([]prometheus.Collector{requests, latency, produce, dropped, written, lingerCloses, lingerDiscarded, refused}, gauges...) {
+	for _, c := range append([]prometheus.Collector{requests, latency, produce, dropped, written, lingerCloses, lingerDiscarded, refused, idleClosed}, gauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingestor metrics: %w", err)
 		}
@@ -117,6 +126,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	m.linger.discarded = lingerDiscarded
 	for i := range m.conns.refused {
 		m.conns.refused[i] = refused.WithLabelValues(connLimitLabels[i])
+		m.conns.idleClosed[i] = idleClosed.WithLabelValues(connLimitLabels[i])
 	}
 	return m, nil
 }

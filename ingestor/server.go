@@ -126,6 +126,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		TCPKeepalive:                 true,
 		SecureErrorLogMessage:        true, // fasthttp's own error logs must not echo request bytes
 		Logger:                       fasthttpLogger{s},
+		ConnState:                    s.conns.connState, // idle connections give their places (see connLimiter)
 	}
 	return s, nil
 }
