@@ -98,10 +98,12 @@ func (f *fence) armLocked() {
 		if !current {
 			return
 		}
-		cancel(errRebalance)
+		// Counted and logged before the work sees its cancellation, so that whoever waits on the
+		// cancellation also sees the abandonment recorded.
 		if f.onAbandon != nil {
 			f.onAbandon(time.Since(since))
 		}
+		cancel(errRebalance)
 	})
 }
 
