@@ -45,9 +45,12 @@ type fence struct {
 func (f *fence) begin(ctx context.Context) context.Context {
 	wctx, cancel := context.WithCancelCause(ctx)
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.cancel = cancel
-	f.armLocked()
+	now := f.armLocked()
+	f.mu.Unlock()
+	if now != nil {
+		now()
+	}
 	return wctx
 }
 
@@ -68,11 +71,14 @@ func (f *fence) end() {
 // rebalanceWaiting notes that a rebalance callback is waiting for the consume loop.
 func (f *fence) rebalanceWaiting() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.waiting.IsZero() {
 		f.waiting = time.Now()
 	}
-	f.armLocked()
+	now := f.armLocked()
+	f.mu.Unlock()
+	if now != nil {
+		now()
+	}
 }
 
 // rebalanceRunning notes that the waiting callback got its turn.
@@ -86,25 +92,37 @@ func (f *fence) rebalanceRunning() {
 	}
 }
 
-func (f *fence) armLocked() {
+// armLocked sets the deadline of the current work if a rebalance is waiting. When the deadline has
+// passed already (work begun while a rebalance waited that long), it returns the cancellation for the
+// caller to run at once, after it unlocks mu, rather than leave it to a timer goroutine.
+func (f *fence) armLocked() (now func()) {
 	if f.cancel == nil || f.waiting.IsZero() || f.timer != nil {
-		return
+		return nil
 	}
 	cancel, since := f.cancel, f.waiting
-	f.timer = time.AfterFunc(time.Until(since.Add(f.grace)), func() {
-		f.mu.Lock()
-		current := f.cancel != nil && f.waiting.Equal(since)
-		f.mu.Unlock()
-		if !current {
-			return
-		}
+	abandon := func() {
 		// Counted and logged before the work sees its cancellation, so that whoever waits on the
 		// cancellation also sees the abandonment recorded.
 		if f.onAbandon != nil {
 			f.onAbandon(time.Since(since))
 		}
 		cancel(errRebalance)
+	}
+	if time.Until(since.Add(f.grace)) <= 0 {
+		// A stopped timer marks the work as dealt with until end or rebalanceRunning.
+		f.timer = time.NewTimer(time.Hour)
+		f.timer.Stop()
+		return abandon
+	}
+	f.timer = time.AfterFunc(time.Until(since.Add(f.grace)), func() {
+		f.mu.Lock()
+		current := f.cancel != nil && f.waiting.Equal(since)
+		f.mu.Unlock()
+		if current {
+			abandon()
+		}
 	})
+	return nil
 }
 
 // abandoned reports whether work failed because the fence cancelled it (and not because the pipeline
