@@ -38,45 +38,40 @@ type RequestHeaders struct {
 	buf [192]byte
 }
 
-// requestKeys are the headers in the order Encode writes them.
-var requestKeys = [numRequestHeaders]string{
-	HeaderRequestID, HeaderWebhookID, HeaderProjectID, HeaderReceivedAt, HeaderConfigVersion,
-	HeaderEdgeOutcome, HeaderEdgeStatus, HeaderBodyBytes, HeaderTruncated, HeaderEdgeDetail,
-}
-
 // Encode lays r out as record headers and returns them; they point into h (and into r.Detail, which
 // must stay unchanged until the record is produced).
 func (h *RequestHeaders) Encode(r *Request) []kgo.RecordHeader {
+	// Each value is appended to buf and its header set at once, with the key a constant: this is on the
+	// edge's hot path. buf is large enough for every value, so the slices never move.
 	b := h.buf[:0]
-	var at [numRequestHeaders - 1]int
+	from := 0
+	put := func(i int, key string) {
+		h.list[i] = kgo.RecordHeader{Key: key, Value: b[from:len(b):len(b)]}
+		from = len(b)
+	}
 	b = AppendUUID(b, r.ID)
-	at[0] = len(b)
+	put(0, HeaderRequestID)
 	b = append(b, r.WebhookID...)
-	at[1] = len(b)
+	put(1, HeaderWebhookID)
 	b = strconv.AppendInt(b, r.ProjectID, 10)
-	at[2] = len(b)
+	put(2, HeaderProjectID)
 	b = strconv.AppendInt(b, r.ReceivedMs, 10)
-	at[3] = len(b)
+	put(3, HeaderReceivedAt)
 	b = strconv.AppendInt(b, r.ConfigVersion, 10)
-	at[4] = len(b)
+	put(4, HeaderConfigVersion)
 	b = append(b, r.Outcome...)
-	at[5] = len(b)
+	put(5, HeaderEdgeOutcome)
 	b = strconv.AppendInt(b, int64(r.EdgeStatus), 10)
-	at[6] = len(b)
+	put(6, HeaderEdgeStatus)
 	b = strconv.AppendInt(b, int64(r.BodyBytes), 10)
-	at[7] = len(b)
+	put(7, HeaderBodyBytes)
 	if r.Truncated {
 		b = append(b, '1')
 	} else {
 		b = append(b, '0')
 	}
-	at[8] = len(b)
-	from := 0
-	for i, end := range at {
-		h.list[i] = kgo.RecordHeader{Key: requestKeys[i], Value: b[from:end:end]}
-		from = end
-	}
-	n := len(at)
+	put(8, HeaderTruncated)
+	n := 9
 	if r.Detail != nil {
 		h.list[n] = kgo.RecordHeader{Key: HeaderEdgeDetail, Value: r.Detail}
 		n++
