@@ -324,41 +324,15 @@ func (v *Verifier) verifyHMAC(req Request, now time.Time) Result {
 		matched, tried = m, 1
 	case FormatStripe:
 		// "t=…,v1=…,v1=…,v0=…": every v1 is a candidate; other schemes (v0 is test mode's) are ignored.
-		rest := sigHeader
-		for len(rest) > 0 {
-			var item []byte
-			item, rest, _ = bytes.Cut(rest, []byte{','})
-			sig, ok := bytes.CutPrefix(bytes.TrimSpace(item), []byte("v1="))
-			if !ok {
-				continue
-			}
-			if tried++; tried > maxSignatures {
-				return SignatureMalformed
-			}
-			m, ok := v.match(st, sig)
-			if !ok {
-				return SignatureMalformed
-			}
-			matched = matched || m
+		var bad bool
+		if matched, tried, bad = v.matchList(st, sigHeader, ',', "v1="); bad {
+			return SignatureMalformed
 		}
 	case FormatStandard:
 		// "v1,<sig> v1,<sig>": versions other than v1 (v1a is asymmetric) are ignored.
-		rest := sigHeader
-		for len(rest) > 0 {
-			var item []byte
-			item, rest, _ = bytes.Cut(rest, []byte{' '})
-			sig, ok := bytes.CutPrefix(item, []byte("v1,"))
-			if !ok {
-				continue
-			}
-			if tried++; tried > maxSignatures {
-				return SignatureMalformed
-			}
-			m, ok := v.match(st, sig)
-			if !ok {
-				return SignatureMalformed
-			}
-			matched = matched || m
+		var bad bool
+		if matched, tried, bad = v.matchList(st, sigHeader, ' ', "v1,"); bad {
+			return SignatureMalformed
 		}
 	}
 	switch {
@@ -369,6 +343,28 @@ func (v *Verifier) verifyHMAC(req Request, now time.Time) Result {
 	default:
 		return SignatureMismatch
 	}
+}
+
+// matchList tries every signature of a header listing several, separated by sep, that carries the
+// version prefix (others are ignored); bad is true past maxSignatures or for one that cannot be decoded.
+func (v *Verifier) matchList(st *state, header []byte, sep byte, prefix string) (matched bool, tried int, bad bool) {
+	for rest := header; len(rest) > 0; {
+		var item []byte
+		item, rest, _ = bytes.Cut(rest, []byte{sep})
+		sig, ok := bytes.CutPrefix(bytes.TrimSpace(item), []byte(prefix))
+		if !ok {
+			continue
+		}
+		if tried++; tried > maxSignatures {
+			return false, tried, true
+		}
+		m, ok := v.match(st, sig)
+		if !ok {
+			return false, tried, true
+		}
+		matched = matched || m
+	}
+	return matched, tried, false
 }
 
 // match decodes one presented signature and compares it with every secret's MAC (all of them, in
