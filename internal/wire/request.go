@@ -24,10 +24,26 @@ type Request struct {
 	BodyBytes int
 	Truncated bool   // the value is not the whole body
 	Detail    []byte // the edge's words for a refusal (HeaderEdgeDetail); nil for none
+	// ContentType is the form's Content-Type (HeaderContentType); nil for a JSON body.
+	ContentType []byte
+	// Sender are the sender headers kept with the record (HeaderSenderPrefix), in the webhook's order.
+	Sender []SenderHeader
 }
 
-// numRequestHeaders is how many headers a request record has: the nine always there and the detail.
-const numRequestHeaders = 10
+// SenderHeader is one sender header kept with a record.
+type SenderHeader struct {
+	// Key is the record header's key, HeaderSenderPrefix + the name (the edge keeps it precomputed, so
+	// that encoding allocates nothing); Name returns the name.
+	Key   string
+	Value []byte
+}
+
+// Name is the header's name, as the webhook spells it.
+func (h SenderHeader) Name() string { return h.Key[len(HeaderSenderPrefix):] }
+
+// numRequestHeaders is how many headers a request record has at most: the nine always there, the
+// detail, the content type and the sender headers.
+const numRequestHeaders = 11 + MaxSenderHeaders
 
 // RequestHeaders holds one record's headers and their values. Keep one per record in flight (the
 // ingestor pools them with the record): Encode then allocates nothing, and the values stay valid for
@@ -38,8 +54,9 @@ type RequestHeaders struct {
 	buf [192]byte
 }
 
-// Encode lays r out as record headers and returns them; they point into h (and into r.Detail, which
-// must stay unchanged until the record is produced).
+// Encode lays r out as record headers and returns them; they point into h (and into r.Detail,
+// r.ContentType and the sender headers' values, which must stay unchanged until the record is
+// produced). Sender headers past MaxSenderHeaders are left out.
 func (h *RequestHeaders) Encode(r *Request) []kgo.RecordHeader {
 	// Each value is appended to buf and its header set at once, with the key a constant: this is on the
 	// edge's hot path. buf is large enough for every value, so the slices never move.
@@ -76,6 +93,14 @@ func (h *RequestHeaders) Encode(r *Request) []kgo.RecordHeader {
 		h.list[n] = kgo.RecordHeader{Key: HeaderEdgeDetail, Value: r.Detail}
 		n++
 	}
+	if r.ContentType != nil {
+		h.list[n] = kgo.RecordHeader{Key: HeaderContentType, Value: r.ContentType}
+		n++
+	}
+	for i := range r.Sender[:min(len(r.Sender), MaxSenderHeaders)] {
+		h.list[n] = kgo.RecordHeader{Key: r.Sender[i].Key, Value: r.Sender[i].Value}
+		n++
+	}
 	return h.list[:n]
 }
 
@@ -102,9 +127,14 @@ const MaxReceivedMs = 4_291_747_199_999
 // stands in for a missing id or receive time. Unknown headers are ignored, so that a newer edge can add
 // some.
 func DecodeRequest(rec *kgo.Record, r *Request) (bad []string) {
+	sender := r.Sender[:0] // reused: decoding into the same Request again allocates nothing
 	*r = Request{WebhookID: bytesString(rec.Key)}
 	for _, h := range rec.Headers {
 		v := h.Value
+		if len(h.Key) > len(HeaderSenderPrefix) && h.Key[:len(HeaderSenderPrefix)] == HeaderSenderPrefix {
+			sender = append(sender, SenderHeader{Key: h.Key, Value: v})
+			continue
+		}
 		switch h.Key {
 		case HeaderRequestID:
 			id, err := uuid.ParseBytes(v)
@@ -141,7 +171,12 @@ func DecodeRequest(rec *kgo.Record, r *Request) (bad []string) {
 			r.Truncated = len(v) == 1 && v[0] == '1'
 		case HeaderEdgeDetail:
 			r.Detail = v
+		case HeaderContentType:
+			r.ContentType = v
 		}
+	}
+	if len(sender) > 0 {
+		r.Sender = sender
 	}
 	if r.Outcome == "" {
 		bad = append(bad, BadOutcome)

@@ -21,6 +21,23 @@ const (
 	// absent when the outcome says it all. Today only on invalid_json: what is wrong and at which byte,
 	// as package jsonvalid words it (`duplicate key "user_id" at byte 18`).
 	HeaderEdgeDetail = "inlet-edge-detail"
+	// HeaderContentType is the request's Content-Type as the sender sent it, when the body is a form
+	// ("application/x-www-form-urlencoded", "multipart/form-data; boundary=…"); absent for JSON, the
+	// default. The value is still the raw body: the pipeline maps over a JSON view of the form.
+	HeaderContentType = "inlet-content-type"
+	// HeaderSenderPrefix precedes the name of each sender header kept with the record, in the
+	// webhook's spelling: "inlet-h-X-Shopify-Topic". Which headers are kept is the webhook's config
+	// (its sender's and the user's list); Authorization, cookies and signature headers never are.
+	HeaderSenderPrefix = "inlet-h-"
+)
+
+// Bounds of the sender headers a record carries; the edge enforces them.
+const (
+	// MaxSenderHeaders is how many sender headers a webhook may keep.
+	MaxSenderHeaders = 16
+	// MaxSenderHeaderBytes bounds one kept value: a longer one is cut to this length (delivery ids,
+	// topics and timestamps are far shorter).
+	MaxSenderHeaderBytes = 1024
 )
 
 // Outcome is the edge's verdict on a request. Only accepted requests are processed further by the

@@ -14,7 +14,32 @@ import (
 func sampleRequest() Request {
 	return Request{ID: uuid.Must(uuid.NewV7()), WebhookID: "1Lg9DZF8k6c7unooi37Ji7", ProjectID: 42,
 		ReceivedMs: 1764756000123, ConfigVersion: 7, Outcome: OutcomeInvalidJSON, EdgeStatus: 400,
-		BodyBytes: 1048577, Truncated: true, Detail: []byte(`duplicate key "user_id" at byte 18`)}
+		BodyBytes: 1048577, Truncated: true, Detail: []byte(`duplicate key "user_id" at byte 18`),
+		ContentType: []byte("application/x-www-form-urlencoded"),
+		Sender: []SenderHeader{
+			{Key: HeaderSenderPrefix + "X-Shopify-Topic", Value: []byte("orders/create")},
+			{Key: HeaderSenderPrefix + "X-Shopify-Webhook-Id", Value: []byte("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")},
+		}}
+}
+
+// TestSenderHeaders: kept sender headers travel under their prefix, by name, in order; past
+// MaxSenderHeaders they are left out.
+func TestSenderHeaders(t *testing.T) {
+	in := sampleRequest()
+	if got := in.Sender[0].Name(); got != "X-Shopify-Topic" {
+		t.Errorf("Name() = %q", got)
+	}
+	for i := range MaxSenderHeaders + 3 {
+		in.Sender = append(in.Sender, SenderHeader{Key: HeaderSenderPrefix + "X-Extra", Value: []byte{byte('a' + i%26)}})
+	}
+	var h RequestHeaders
+	var out Request
+	if bad := DecodeRequest(&kgo.Record{Headers: h.Encode(&in)}, &out); bad != nil {
+		t.Fatal(bad)
+	}
+	if len(out.Sender) != MaxSenderHeaders || string(out.Sender[1].Value) != "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043" {
+		t.Errorf("decoded %d sender headers (second %q); want %d, the first ones", len(out.Sender), out.Sender[1].Value, MaxSenderHeaders)
+	}
 }
 
 // TestRequestRoundTrip: what the edge encodes, every reader decodes to the same values.
