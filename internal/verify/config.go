@@ -168,7 +168,7 @@ type HMAC struct {
 	Signed string `json:"signed,omitempty"`
 	// Tolerance is how far the signed timestamp may be from now, in either direction, when the scheme
 	// has one; default DefaultTolerance (5 minutes), within [MinTolerance, MaxTolerance].
-	Tolerance time.Duration `json:"tolerance,omitempty"`
+	Tolerance time.Duration `json:"-"` // in JSON "tolerance", as text ("5m") or seconds: see Duration
 	// SecretFormat is how a secret becomes the key; default SecretRaw.
 	SecretFormat SecretFormat `json:"secret_format,omitempty"`
 }

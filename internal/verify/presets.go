@@ -42,6 +42,18 @@ var presets = map[string]HMAC{
 		Algorithm: SHA256, Encoding: Hex, Signed: "v0:" + PartTimestamp + ":" + PartBody,
 		Tolerance: 5 * time.Minute,
 	},
+	// Meta (Facebook, Instagram, WhatsApp): "X-Hub-Signature-256: sha256=<hex>" over the body, keyed
+	// by the app secret; the same scheme as GitHub's, under Meta's name.
+	"meta": {
+		Header: "X-Hub-Signature-256", Prefix: "sha256=", Algorithm: SHA256, Encoding: Hex, Signed: PartBody,
+	},
+	// Zoom: "x-zm-signature: v0=<hex>" over "v0:<ts>:<body>", ts in x-zm-request-timestamp (seconds),
+	// keyed by the app's secret token; Slack's scheme under Zoom's header names.
+	"zoom": {
+		Header: "x-zm-signature", Prefix: "v0=", TimestampHeader: "x-zm-request-timestamp",
+		Algorithm: SHA256, Encoding: Hex, Signed: "v0:" + PartTimestamp + ":" + PartBody,
+		Tolerance: 5 * time.Minute,
+	},
 	// Standard Webhooks (Svix): "webhook-signature: v1,<base64> [v1,<base64>…]" over
 	// "<webhook-id>.<webhook-timestamp>.<body>", the key the base64 of a "whsec_…" secret; the
 	// libraries' tolerance is 5 minutes either way.

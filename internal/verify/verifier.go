@@ -86,6 +86,8 @@ type Verifier struct {
 	// "<user>:<password>" (basic), the token (token).
 	digests [][32]byte
 	pool    sync.Pool // of *state
+	// sign is the HMAC of the current secret, for Sign (handshakes); nil outside ModeHMAC.
+	sign func() hash.Hash
 }
 
 // state is the per-request scratch of an HMAC Verifier: keyed HMAC states, one per secret (Reset keeps
@@ -170,6 +172,8 @@ func New(cfg Config, secrets [][]byte) (*Verifier, error) {
 			}
 		}
 		v.size = newHash().Size()
+		current := keys[0]
+		v.sign = func() hash.Hash { return hmac.New(newHash, current) }
 		v.pool.New = func() any {
 			st := &state{macs: make([]hash.Hash, len(keys))}
 			for i, k := range keys {
@@ -179,6 +183,31 @@ func New(cfg Config, secrets [][]byte) (*Verifier, error) {
 		}
 	}
 	return v, nil
+}
+
+// NewBearer is the ModeBearer Verifier of the given digests, each secret.Digest of a full
+// Authorization value ("Bearer whsec_…"), as the webhook store keeps them: a bearer secret need not be
+// decrypted to be checked.
+func NewBearer(digests ...[32]byte) (*Verifier, error) {
+	if len(digests) == 0 || len(digests) > MaxSecrets {
+		return nil, domainerr.Invalid("secrets", "%d digests; want 1 to %d", len(digests), MaxSecrets)
+	}
+	return &Verifier{mode: ModeBearer, digests: digests}, nil
+}
+
+// Mode is the mode v checks.
+func (v *Verifier) Mode() Mode { return v.mode }
+
+// Sign appends the MAC of msg under the current (first) secret to dst, raw, for handshakes that prove
+// the receiver holds the secret (Zoom's endpoint.url_validation). It returns dst unchanged outside
+// ModeHMAC. It allocates: handshakes are rare.
+func (v *Verifier) Sign(dst, msg []byte) []byte {
+	if v.sign == nil {
+		return dst
+	}
+	m := v.sign()
+	m.Write(msg)
+	return m.Sum(dst)
 }
 
 // Verify checks req, signed (where the scheme has a timestamp) no further than the tolerance from now.

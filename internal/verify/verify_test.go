@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v82/webhook"
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/secret"
 )
 
 // fakeRequest is a Request over plain fields; lookups are case-insensitive like fasthttp's.
@@ -145,6 +147,18 @@ var signers = map[string]struct {
 		return newRequest(payload, "X-Slack-Request-Timestamp", sec,
 			"X-Slack-Signature", "v0="+hex.EncodeToString(ownHMAC(s, "v0:"+sec+":"+payload)))
 	}, "X-Slack-Request-Timestamp"},
+	// Source of truth: Meta's Graph API webhook docs (X-Hub-Signature-256, sha256= + hex HMAC-SHA256
+	// of the payload with the app secret); signed here by ownHMAC.
+	"meta": {"meta-app-secret", func(t testing.TB, s string, _ time.Time) *fakeRequest {
+		return newRequest(payload, "X-Hub-Signature-256", "sha256="+hex.EncodeToString(ownHMAC(s, payload)))
+	}, ""},
+	// Source of truth: Zoom's webhook docs ("v0:" + x-zm-request-timestamp + ":" + body, hex, v0=
+	// prefix, keyed by the secret token); signed here by ownHMAC.
+	"zoom": {"zoom-secret-token", func(t testing.TB, s string, ts time.Time) *fakeRequest {
+		sec := strconv.FormatInt(ts.Unix(), 10)
+		return newRequest(payload, "x-zm-request-timestamp", sec,
+			"x-zm-signature", "v0="+hex.EncodeToString(ownHMAC(s, "v0:"+sec+":"+payload)))
+	}, "x-zm-request-timestamp"},
 	// Source of truth: the Standard Webhooks Go library's Webhook.Sign.
 	"standard_webhooks": {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", func(t testing.TB, s string, ts time.Time) *fakeRequest {
 		t.Helper()
@@ -433,5 +447,51 @@ func TestNewSecrets(t *testing.T) {
 		if !errors.As(err, &ve) || ve.Fields[0].Field != c.field {
 			t.Errorf("%s: got %v; want a ValidationError on %s", c.name, err, c.field)
 		}
+	}
+}
+
+// TestSign: a handshake's proof is the HMAC of the current secret (Zoom's CRC answers
+// hex(HMAC-SHA256(secret token, plainToken))); other modes sign nothing.
+func TestSign(t *testing.T) {
+	v := mustNew(t, preset("zoom"), "current-secret", "old-secret")
+	if got, want := hex.EncodeToString(v.Sign(nil, []byte("qgg8vlvZRS6UYooatFL8Aw"))), hex.EncodeToString(ownHMAC("current-secret", "qgg8vlvZRS6UYooatFL8Aw")); got != want {
+		t.Errorf("Sign = %s; want %s", got, want)
+	}
+	if got := mustNew(t, Config{}, "whsec_x").Sign(nil, []byte("x")); got != nil {
+		t.Errorf("bearer Sign = %x; want nothing", got)
+	}
+}
+
+// TestNewBearer: a bearer Verifier from stored digests accepts what one from the secrets does.
+func TestNewBearer(t *testing.T) {
+	v, err := NewBearer(secret.Digest([]byte("Bearer whsec_one")), secret.Digest([]byte("Bearer whsec_two")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for auth, want := range map[string]Result{"Bearer whsec_one": OK, "bearer whsec_two": OK, "Bearer whsec_three": CredentialsMismatch, "": CredentialsMissing} {
+		if got := v.Verify(newRequest(payload, "Authorization", auth), time.Now()); got != want {
+			t.Errorf("%q: %s; want %s", auth, got, want)
+		}
+	}
+	if _, err := NewBearer(); err == nil {
+		t.Error("NewBearer(): no error")
+	}
+}
+
+// TestDurationJSON: tolerances are written as text and read from text or seconds.
+func TestDurationJSON(t *testing.T) {
+	b, err := json.Marshal(Config{Mode: ModeHMAC, HMAC: HMAC{Preset: "stripe", Tolerance: 90 * time.Second}})
+	if err != nil || string(b) != `{"mode":"hmac","hmac":{"preset":"stripe","tolerance":"1m30s"}}` {
+		t.Errorf("marshal: %s, %v", b, err)
+	}
+	for in, want := range map[string]time.Duration{`"10m"`: 10 * time.Minute, `300`: 5 * time.Minute, `"1h"`: time.Hour} {
+		var c Config
+		if err := json.Unmarshal([]byte(`{"mode":"hmac","hmac":{"preset":"slack","tolerance":`+in+`}}`), &c); err != nil || c.HMAC.Tolerance != want || c.HMAC.Preset != "slack" {
+			t.Errorf("%s: %+v, %v; want %s", in, c.HMAC, err, want)
+		}
+	}
+	var c Config
+	if err := json.Unmarshal([]byte(`{"mode":"hmac","hmac":{"tolerance":"soon"}}`), &c); err == nil {
+		t.Error(`"soon": no error`)
 	}
 }
