@@ -267,6 +267,9 @@ func (a *api) rotateSecret(_ http.ResponseWriter, r *http.Request) (int, any, er
 	var req struct {
 		// GraceSeconds keeps the old secret working this long (default 0: it stops at once).
 		GraceSeconds int64 `json:"grace_seconds"`
+		// Secret is the provider's new signing secret (required in HMAC modes), or a Basic password or
+		// URL token of the user's; empty: Inlet makes one where it can.
+		Secret string `json:"secret"`
 	}
 	if r.ContentLength != 0 {
 		if err := decode(r, &req); err != nil {
@@ -277,7 +280,7 @@ func (a *api) rotateSecret(_ http.ResponseWriter, r *http.Request) (int, any, er
 		return 0, nil, domainerr.Invalid("grace_seconds", "must be in 0..%d", int64(webhook.MaxRotationGrace/time.Second))
 	}
 	id := r.PathValue("id")
-	if _, err := a.webhooks.RotateSecret(r.Context(), projectID(r.Context()), id, time.Duration(req.GraceSeconds)*time.Second); err != nil {
+	if _, err := a.webhooks.RotateSecret(r.Context(), projectID(r.Context()), id, time.Duration(req.GraceSeconds)*time.Second, req.Secret); err != nil {
 		return 0, nil, err
 	}
 	c, err := a.webhooks.Credentials(r.Context(), projectID(r.Context()), id)

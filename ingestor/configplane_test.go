@@ -128,7 +128,7 @@ func TestConfigPlaneDisableAndRotate(t *testing.T) {
 	}
 
 	// Rotation with grace: both secrets work; without grace the old one stops.
-	newSec, err := p.store.RotateSecret(ctx, p.project, w.ID, time.Hour)
+	newSec, err := p.store.RotateSecret(ctx, p.project, w.ID, time.Hour, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestConfigPlaneDisableAndRotate(t *testing.T) {
 	if got := post(auth); got != 202 {
 		t.Errorf("old secret during the grace period: %d; want 202", got)
 	}
-	newest, err := p.store.RotateSecret(ctx, p.project, w.ID, 0)
+	newest, err := p.store.RotateSecret(ctx, p.project, w.ID, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func TestCachePushInvalidation(t *testing.T) {
 	}
 	within(t, "disable", w.ID, caches, func(h *Hook, err error) bool { return err == nil && !h.Enabled })
 
-	sec, err := s.RotateSecret(ctx, f.p1, w.ID, 0)
+	sec, err := s.RotateSecret(ctx, f.p1, w.ID, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,13 @@
 package webhook
 
 import (
+	"crypto/subtle"
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/verify"
+	"github.com/inlet-dev/inlet/internal/wire"
 )
 
 // AttrType is an event attribute's type, as in the seed platform.
@@ -89,6 +93,24 @@ type Hook struct {
 	// SecretRotatedAt resets the auth-failure streak.
 	SecretRotatedAt time.Time
 
+	// Sender is the sender the webhook was connected as (see LookupSender); SenderInlet by default.
+	Sender string
+	// Verification is how requests prove their sender; its secrets are in the verifiers.
+	Verification verify.Config
+	// verifier checks with the current secret, verifierPrev with the previous one too (during a
+	// rotation's grace period). Nil in a Hook built by hand: Verify then compares SecretDigest and
+	// PrevSecretDigest as bearer secrets.
+	verifier, verifierPrev *verify.Verifier
+	// Headers are the sender headers kept with every record: the sender's, the user's and the dedup
+	// header, without duplicates.
+	Headers []KeptHeader
+	// Dedup is where the sender's delivery id is; zero for none.
+	Dedup Dedup
+	// Handshake is the challenge the edge answers for this webhook, and HandshakeToken Meta's verify
+	// token.
+	Handshake      Handshake
+	HandshakeToken string
+
 	EventName string
 	Identify  Identify
 	// Mappings carry the attribute type so the pipeline needs no second lookup.
@@ -105,4 +127,110 @@ type TypedMapping struct {
 // AcceptsPrevious reports whether the previous secret still works at now.
 func (h *Hook) AcceptsPrevious(now time.Time) bool {
 	return !h.PrevSecretUntil.IsZero() && now.Before(h.PrevSecretUntil)
+}
+
+// Verifier is what checks the webhook's requests at now: with the previous secret too while a
+// rotation's grace period runs. Nil for a Hook built by hand without SetVerifiers.
+func (h *Hook) Verifier(now time.Time) *verify.Verifier {
+	if h.verifierPrev != nil && h.AcceptsPrevious(now) {
+		return h.verifierPrev
+	}
+	return h.verifier
+}
+
+// Verify checks req with the webhook's verification at now, without allocating. A Hook built by hand
+// without SetVerifiers (tests) compares SecretDigest, and PrevSecretDigest during its grace, as bearer
+// secrets, in constant time.
+func (h *Hook) Verify(req verify.Request, now time.Time) verify.Result {
+	if v := h.Verifier(now); v != nil {
+		return v.Verify(req, now)
+	}
+	auth := req.Header("Authorization")
+	if len(auth) == 0 {
+		return verify.CredentialsMissing
+	}
+	d := secret.DigestBearer(auth)
+	cur := subtle.ConstantTimeCompare(d[:], h.SecretDigest[:])
+	prev := subtle.ConstantTimeCompare(d[:], h.PrevSecretDigest[:])
+	grace := 0
+	if h.AcceptsPrevious(now) {
+		grace = 1
+	}
+	if cur|(prev&grace) == 1 {
+		return verify.OK
+	}
+	return verify.CredentialsMismatch
+}
+
+// SetVerifiers sets the verifiers of a Hook being built: cur checks with the current secret,
+// withPrev (nil when there is no previous secret) with the previous one too.
+func (h *Hook) SetVerifiers(cur, withPrev *verify.Verifier) { h.verifier, h.verifierPrev = cur, withPrev }
+
+// KeptHeader is a sender header kept with each record: its name as configured and the record header
+// key it travels under (wire.HeaderSenderPrefix + name), made once per config version.
+type KeptHeader struct {
+	Name      string
+	RecordKey string
+}
+
+// NewKeptHeader returns the KeptHeader of name.
+func NewKeptHeader(name string) KeptHeader {
+	return KeptHeader{Name: name, RecordKey: wire.HeaderSenderPrefix + name}
+}
+
+// Dedup says where a webhook's sender puts its delivery id, so that a delivery the sender repeats
+// (its retry after a timeout, a redelivery) fires no second event: a repeat within Window is answered
+// 202 like any request and logged as a duplicate of the first.
+type Dedup struct {
+	// Key is where the delivery id is: "header:<Name>" (X-Shopify-Webhook-Id, X-GitHub-Delivery,
+	// webhook-id), "body:<field path>" (Stripe's "id"), or "body_hash" for senders without one: a hash
+	// of the raw body and HashHeaders, which covers the sender's retry of a request it was answered
+	// 503 for. Empty: no dedup.
+	Key string `json:"key,omitempty"`
+	// Window is how long a key is remembered, from the first request's receipt: default 24h
+	// (body_hash: 10m); 1m to 7 days (body_hash: at most 24h).
+	Window verify.Duration `json:"window,omitempty"`
+	// HashHeaders are hashed with the body (body_hash only): headers that tell two deliveries of the
+	// same body apart, such as a topic.
+	HashHeaders []string `json:"hash_headers,omitempty"`
+}
+
+// Dedup bounds and defaults.
+const (
+	DefaultDedupWindow = 24 * time.Hour
+	DefaultHashWindow  = 10 * time.Minute
+	MinDedupWindow     = time.Minute
+	MaxDedupWindow     = 7 * 24 * time.Hour
+	MaxHashWindow      = 24 * time.Hour
+	// MaxHashHeaders bounds Dedup.HashHeaders.
+	MaxHashHeaders = 4
+	// DedupBodyHash is Dedup.Key's value for a key made of the body's hash.
+	DedupBodyHash = "body_hash"
+)
+
+// Source splits Key into its kind ("header", "body" or "body_hash"; "" for none) and its argument
+// (the header name or the field path).
+func (d Dedup) Source() (kind, arg string) {
+	switch {
+	case d.Key == "":
+		return "", ""
+	case d.Key == DedupBodyHash:
+		return DedupBodyHash, ""
+	case len(d.Key) > len("header:") && d.Key[:len("header:")] == "header:":
+		return "header", d.Key[len("header:"):]
+	case len(d.Key) > len("body:") && d.Key[:len("body:")] == "body:":
+		return "body", d.Key[len("body:"):]
+	}
+	return "invalid", d.Key
+}
+
+// EffectiveWindow is Window, or its default for the key's kind.
+func (d Dedup) EffectiveWindow() time.Duration {
+	if d.Window != 0 {
+		return time.Duration(d.Window)
+	}
+	if d.Key == DedupBodyHash {
+		return DefaultHashWindow
+	}
+	return DefaultDedupWindow
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/fieldpath"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/verify"
 )
 
 // Limits of the store's operations.
@@ -55,6 +57,20 @@ type Webhook struct {
 	Mappings      []Mapping `json:"mappings"`
 	Enabled       bool      `json:"enabled"`
 	SamplePayload string    `json:"sample_payload"`
+	// Sender is the sender the webhook is connected as (LookupSender; "inlet" is the Bearer secret).
+	Sender string `json:"sender"`
+	// Verification is how its requests prove their sender. The secret is not part of it: see
+	// Credentials.
+	Verification verify.Config `json:"verification"`
+	// SenderHeaders are the headers the user keeps with each record, besides the sender's own
+	// (KeptHeaders lists them all).
+	SenderHeaders []string `json:"sender_headers"`
+	// KeptHeaders is every header kept with each record: the sender's, SenderHeaders and the dedup's.
+	KeptHeaders []string `json:"kept_headers"`
+	// Dedup is where the sender's delivery id is.
+	Dedup Dedup `json:"dedup"`
+	// Handshake is the challenge the edge answers for this sender, if any.
+	Handshake Handshake `json:"handshake,omitempty"`
 	// Version grows by one with every change (edit, enable/disable, secret rotation); pass it back as
 	// expectedVersion to detect concurrent edits.
 	Version         int64     `json:"version"`
@@ -71,34 +87,65 @@ type Webhook struct {
 // stored in its canonical form. SamplePayload is optional; when given it must be one JSON value of at
 // most MaxSamplePayload bytes that the edge would accept as a body (package jsonvalid). Names are 1..MaxWebhookNameLen characters, unique among the project's
 // live webhooks ignoring case.
+//
+// The connection: Sender picks a catalog entry (default "inlet", the Bearer secret) whose verification
+// and dedup apply unless Verification or Dedup are given. Secret is the signing secret the provider
+// shows, required in HMAC modes; Inlet makes a Bearer secret, and a Basic password or URL token when
+// none is given. HandshakeToken is Meta's verify token (made when empty).
 type WebhookInput struct {
-	Name          string    `json:"name"`
-	EventID       int64     `json:"event_id,omitempty"`
-	EventName     string    `json:"event,omitempty"`
-	Identify      Identify  `json:"identify"`
-	Mappings      []Mapping `json:"mappings"`
-	SamplePayload string    `json:"sample_payload,omitempty"`
+	Name           string         `json:"name"`
+	EventID        int64          `json:"event_id,omitempty"`
+	EventName      string         `json:"event,omitempty"`
+	Identify       Identify       `json:"identify"`
+	Mappings       []Mapping      `json:"mappings"`
+	SamplePayload  string         `json:"sample_payload,omitempty"`
+	Sender         string         `json:"sender,omitempty"`
+	Verification   *verify.Config `json:"verification,omitempty"`
+	Secret         string         `json:"secret,omitempty"`
+	SenderHeaders  []string       `json:"sender_headers,omitempty"`
+	Dedup          *Dedup         `json:"dedup,omitempty"`
+	HandshakeToken string         `json:"handshake_token,omitempty"`
 }
 
 // WebhookPatch is the body of a webhook edit: nil fields stay as they are. Changing the event keeps the
 // mappings unless they are given too, so they must fit the new event. Mappings, when given, replace the
 // whole list.
+//
+// Changing the sender applies its verification and dedup unless those are given too. A change of
+// verification (mode or scheme) replaces the secret at once, without a grace period: the new one is
+// Secret (required in HMAC modes) or one Inlet makes. Secret alone replaces the secret in the same
+// way; RotateSecret keeps the old one working for a while.
 type WebhookPatch struct {
-	Name          *string    `json:"name,omitempty"`
-	EventID       *int64     `json:"event_id,omitempty"`
-	EventName     *string    `json:"event,omitempty"`
-	Identify      *Identify  `json:"identify,omitempty"`
-	Mappings      *[]Mapping `json:"mappings,omitempty"`
-	SamplePayload *string    `json:"sample_payload,omitempty"`
+	Name           *string        `json:"name,omitempty"`
+	EventID        *int64         `json:"event_id,omitempty"`
+	EventName      *string        `json:"event,omitempty"`
+	Identify       *Identify      `json:"identify,omitempty"`
+	Mappings       *[]Mapping     `json:"mappings,omitempty"`
+	SamplePayload  *string        `json:"sample_payload,omitempty"`
+	Sender         *string        `json:"sender,omitempty"`
+	Verification   *verify.Config `json:"verification,omitempty"`
+	Secret         *string        `json:"secret,omitempty"`
+	SenderHeaders  *[]string      `json:"sender_headers,omitempty"`
+	Dedup          *Dedup         `json:"dedup,omitempty"`
+	HandshakeToken *string        `json:"handshake_token,omitempty"`
 }
 
-// Credentials is what a sender needs: the webhook's id and its secret in clear.
+// Credentials is what a sender needs: the webhook's id, its mode and its secret in clear.
 type Credentials struct {
-	ID string `json:"id"`
-	// Secret is "whsec_…".
+	ID     string      `json:"id"`
+	Sender string      `json:"sender"`
+	Mode   verify.Mode `json:"mode"`
+	// Secret is the current secret: "whsec_…" in bearer mode, the Basic password, the URL token, or
+	// the signing secret pasted from the provider.
 	Secret string `json:"secret"`
-	// Authorization is the header value the sender must present, exactly: "Bearer whsec_…".
-	Authorization string `json:"authorization"`
+	// Authorization is the header value the sender must present, exactly: "Bearer whsec_…" or
+	// "Basic …"; empty in token and HMAC modes.
+	Authorization string `json:"authorization,omitempty"`
+	// Username is the Basic user; QueryParam the token's query parameter.
+	Username   string `json:"username,omitempty"`
+	QueryParam string `json:"query_param,omitempty"`
+	// HandshakeToken is Meta's verify token.
+	HandshakeToken string `json:"handshake_token,omitempty"`
 	// SamplePayload is the webhook's sample, for the example request.
 	SamplePayload string `json:"sample_payload"`
 }
@@ -128,28 +175,49 @@ type Page struct {
 
 const webhookColumns = `w.public_id, w.project_id, w.name, w.event_id, e.name, w.identify_kind, w.identify_field,
 	w.mappings, w.enabled, w.sample_payload, w.version, w.secret_rotated_at,
-	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at`
+	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at,
+	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token`
 
 const webhookFrom = ` FROM webhooks w JOIN events e ON e.id = w.event_id `
 
 func scanWebhook(row pgx.Row) (*Webhook, error) {
 	var w Webhook
+	var token string
 	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.EventID, &w.EventName, &w.Identify.Kind, &w.Identify.Field,
 		&w.Mappings, &w.Enabled, &w.SamplePayload, &w.Version, &w.SecretRotatedAt,
-		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt); err != nil {
+		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt,
+		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token); err != nil {
 		return nil, err
 	}
 	if w.Mappings == nil {
 		w.Mappings = []Mapping{}
 	}
+	if w.Sender == "" {
+		w.Sender = SenderInlet
+	}
+	if w.SenderHeaders == nil {
+		w.SenderHeaders = []string{}
+	}
+	c := w.connection()
+	snd, _ := LookupSender(w.Sender)
+	w.KeptHeaders = c.keptHeaders(snd)
+	if w.KeptHeaders == nil {
+		w.KeptHeaders = []string{}
+	}
+	w.Handshake = snd.Handshake
 	return &w, nil
+}
+
+// connection is the stored connection of w.
+func (w *Webhook) connection() connection {
+	return connection{Sender: w.Sender, Verification: w.Verification, SenderHeaders: w.SenderHeaders, Dedup: w.Dedup}
 }
 
 // validate checks in and resolves its event inside tx (locking the event row against a concurrent
 // change or delete until tx ends). It canonicalises the field paths in place. All problems are reported
-// at once; the returned error is either a *domainerr.ValidationError or a database error.
-func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput) (*Event, error) {
-	var e domainerr.ValidationError
+// at once, with those the caller found already in e (the connection's); the returned error is either a
+// *domainerr.ValidationError or a database error.
+func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, e *domainerr.ValidationError) (*Event, error) {
 	switch n := utf8.RuneCountInString(in.Name); {
 	case !utf8.ValidString(in.Name):
 		e.Add("name", "not valid UTF-8")
@@ -161,7 +229,7 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 		e.Add("name", "must not contain control characters")
 	}
 
-	ev, err := s.resolveEvent(ctx, tx, projectID, in, &e)
+	ev, err := s.resolveEvent(ctx, tx, projectID, in, e)
 	if err != nil {
 		return nil, err
 	}
@@ -287,20 +355,40 @@ func uniqueViolation(err error, name string) bool {
 // secret in clear ("whsec_…"); only its digest and its ciphertext are stored.
 func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*Webhook, string, error) {
 	id := secret.NewPublicID()
-	sec := secret.NewWebhookSecret()
-	digest := secret.Digest([]byte(secret.Authorization(sec)))
+	var ve domainerr.ValidationError
+	conn := connection{Sender: in.Sender, SenderHeaders: in.SenderHeaders, HandshakeToken: in.HandshakeToken}
+	if conn.Sender == "" {
+		conn.Sender = SenderInlet
+	}
+	snd, _ := LookupSender(conn.Sender)
+	conn.Verification = snd.Verification
+	if in.Verification != nil {
+		conn.Verification = *in.Verification
+	}
+	conn.Dedup = snd.Dedup
+	if in.Dedup != nil {
+		conn.Dedup = *in.Dedup
+	}
+	conn.validate(&ve)
+	sec := resolveSecret(&ve, conn.Verification, in.Secret, snd.Title)
+	if snd.Handshake == HandshakeMeta && conn.HandshakeToken == "" {
+		conn.HandshakeToken = secret.NewPublicID()
+	}
+	digest := secretDigest(conn.Verification, sec)
 	sealed := s.sealer.Seal([]byte(sec), []byte(id))
 	var out *Webhook
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		ev, err := s.validate(ctx, tx, projectID, &in)
+		ev, err := s.validate(ctx, tx, projectID, &in, &ve)
 		if err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
-			mappings, sample_payload, secret_digest, secret_ciphertext)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			mappings, sample_payload, secret_digest, secret_ciphertext,
+			sender, verification, sender_headers, dedup, handshake_token)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			id, projectID, in.Name, ev.ID, in.Identify.Kind, in.Identify.Field,
-			mappingsOrEmpty(in.Mappings), in.SamplePayload, digest[:], sealed)
+			mappingsOrEmpty(in.Mappings), in.SamplePayload, digest[:], sealed,
+			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -311,6 +399,13 @@ func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*
 		return nil, "", wrapUnlessSentinel(err, "create webhook %q", in.Name)
 	}
 	return out, sec, nil
+}
+
+func stringsOrEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func mappingsOrEmpty(m []Mapping) []Mapping {
@@ -465,19 +560,36 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		if patch.SamplePayload != nil {
 			in.SamplePayload = *patch.SamplePayload
 		}
-		ev, err := s.validate(ctx, tx, projectID, &in)
+		var ve domainerr.ValidationError
+		conn, newSecret, err := s.patchConnection(ctx, tx, cur, &patch, &ve)
+		if err != nil {
+			return err
+		}
+		ev, err := s.validate(ctx, tx, projectID, &in, &ve)
 		if err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE webhooks SET name = $3, event_id = $4, identify_kind = $5, identify_field = $6,
-			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now()
+			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now(),
+			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14
 			WHERE public_id = $1 AND project_id = $2 AND version = $9`,
-			publicID, projectID, in.Name, ev.ID, in.Identify.Kind, in.Identify.Field, mappingsOrEmpty(in.Mappings), in.SamplePayload, cur.Version)
+			publicID, projectID, in.Name, ev.ID, in.Identify.Kind, in.Identify.Field, mappingsOrEmpty(in.Mappings), in.SamplePayload, cur.Version,
+			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
 		if tag.RowsAffected() != 1 {
 			return fmt.Errorf("webhook %s changed concurrently: %w", publicID, domainerr.ErrVersionMismatch)
+		}
+		if newSecret != "" {
+			// A new scheme or a secret given outright: the old secret stops at once (no grace).
+			digest := secretDigest(conn.Verification, newSecret)
+			if _, err := tx.Exec(ctx, `UPDATE webhooks SET secret_digest = $2, secret_ciphertext = $3,
+				prev_secret_digest = NULL, prev_secret_ciphertext = NULL, prev_secret_expires_at = NULL,
+				secret_rotated_at = now() WHERE public_id = $1`,
+				publicID, digest[:], s.sealer.Seal([]byte(newSecret), []byte(publicID))); err != nil {
+				return err
+			}
 		}
 		out, err = scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+`WHERE w.public_id = $1`, publicID))
 		return err
@@ -530,29 +642,40 @@ func (s *Store) Delete(ctx context.Context, projectID int64, publicID string) er
 	return nil
 }
 
-// RotateSecret gives a live webhook a new secret and returns it in clear. The old secret keeps working
-// for grace (0: not at all; at most MaxRotationGrace); a rotation during a grace period ends that one,
-// so at most two secrets work at any time. It bumps the version and secret_rotated_at, which resets the
-// edge's auth-failure streak.
-func (s *Store) RotateSecret(ctx context.Context, projectID int64, publicID string, grace time.Duration) (string, error) {
+// RotateSecret gives a live webhook a new secret and returns it in clear: given (the provider's new
+// signing secret, required in HMAC modes; a Basic password or URL token of the user's) or one Inlet
+// makes. The old secret keeps working for grace (0: not at all; at most MaxRotationGrace); a rotation
+// during a grace period ends that one, so at most two secrets work at any time. It bumps the version
+// and secret_rotated_at, which resets the edge's auth-failure streak.
+func (s *Store) RotateSecret(ctx context.Context, projectID int64, publicID string, grace time.Duration, given string) (string, error) {
 	if grace < 0 || grace > MaxRotationGrace {
 		return "", domainerr.Invalid("grace", "%s is not in 0..%s", grace, MaxRotationGrace)
 	}
-	sec := secret.NewWebhookSecret()
-	digest := secret.Digest([]byte(secret.Authorization(sec)))
-	sealed := s.sealer.Seal([]byte(sec), []byte(publicID))
-	tag, err := s.db.Exec(ctx, `UPDATE webhooks SET
-			prev_secret_digest = CASE WHEN $3::bigint > 0 THEN secret_digest END,
-			prev_secret_expires_at = CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 microsecond' END,
-			secret_digest = $4, secret_ciphertext = $5, secret_rotated_at = now(),
-			version = version + 1, updated_at = now()
-		WHERE public_id = $1 AND project_id = $2 AND deleted_at IS NULL`,
-		publicID, projectID, grace.Microseconds(), digest[:], sealed)
+	var sec string
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		cur, err := lockLive(ctx, tx, projectID, publicID, 0)
+		if err != nil {
+			return err
+		}
+		var ve domainerr.ValidationError
+		snd, _ := LookupSender(cur.Sender)
+		if sec = resolveSecret(&ve, cur.Verification, given, snd.Title); ve.Err() != nil {
+			return ve.Err()
+		}
+		digest := secretDigest(cur.Verification, sec)
+		sealed := s.sealer.Seal([]byte(sec), []byte(publicID))
+		_, err = tx.Exec(ctx, `UPDATE webhooks SET
+				prev_secret_digest = CASE WHEN $3::bigint > 0 THEN secret_digest END,
+				prev_secret_ciphertext = CASE WHEN $3::bigint > 0 THEN secret_ciphertext END,
+				prev_secret_expires_at = CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 microsecond' END,
+				secret_digest = $4, secret_ciphertext = $5, secret_rotated_at = now(),
+				version = version + 1, updated_at = now()
+			WHERE public_id = $1 AND project_id = $2 AND deleted_at IS NULL`,
+			publicID, projectID, grace.Microseconds(), digest[:], sealed)
+		return err
+	})
 	if err != nil {
-		return "", fmt.Errorf("rotate secret of webhook %s: %w", publicID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return "", fmt.Errorf("webhook %s: %w", publicID, domainerr.ErrNotFound)
+		return "", wrapUnlessSentinel(err, "rotate secret of webhook %s", publicID)
 	}
 	return sec, nil
 }
@@ -561,9 +684,10 @@ func (s *Store) RotateSecret(ctx context.Context, projectID int64, publicID stri
 // console's "Copy URL" window.
 func (s *Store) Credentials(ctx context.Context, projectID int64, publicID string) (*Credentials, error) {
 	var sealed []byte
-	var sample string
-	err := s.db.QueryRow(ctx, `SELECT secret_ciphertext, sample_payload FROM webhooks
-		WHERE public_id = $1 AND project_id = $2 AND deleted_at IS NULL`, publicID, projectID).Scan(&sealed, &sample)
+	var sample, sender, token string
+	var v verify.Config
+	err := s.db.QueryRow(ctx, `SELECT secret_ciphertext, sample_payload, sender, verification, handshake_token FROM webhooks
+		WHERE public_id = $1 AND project_id = $2 AND deleted_at IS NULL`, publicID, projectID).Scan(&sealed, &sample, &sender, &v, &token)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("webhook %s: %w", publicID, domainerr.ErrNotFound)
 	}
@@ -575,14 +699,30 @@ func (s *Store) Credentials(ctx context.Context, projectID int64, publicID strin
 		return nil, fmt.Errorf("credentials of webhook %s (wrong master key?): %w", publicID, err)
 	}
 	sec := string(pt)
-	return &Credentials{ID: publicID, Secret: sec, Authorization: secret.Authorization(sec), SamplePayload: sample}, nil
+	if sender == "" {
+		sender = SenderInlet
+	}
+	c := &Credentials{ID: publicID, Sender: sender, Mode: v.Mode, Secret: sec, SamplePayload: sample, HandshakeToken: token}
+	switch v.Mode {
+	case "", verify.ModeBearer:
+		c.Mode, c.Authorization = verify.ModeBearer, secret.Authorization(sec)
+	case verify.ModeBasic:
+		c.Username = v.Username
+		c.Authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(v.Username+":"+sec))
+	case verify.ModeToken:
+		c.QueryParam = v.QueryParam
+		if c.QueryParam == "" {
+			c.QueryParam = verify.DefaultQueryParam
+		}
+	}
+	return c, nil
 }
 
 // Hook is the data path's view of a live webhook, across projects (the public id is the key the edge has),
 // with the event's name and attribute types joined in. Deleted or unknown: domainerr.ErrNotFound. Any other
 // error means PostgreSQL could not answer.
 func (s *Store) Hook(ctx context.Context, publicID string) (*Hook, error) {
-	h, err := scanHook(s.db.QueryRow(ctx, `SELECT `+hookColumns+webhookFrom+
+	h, err := s.scanHook(s.db.QueryRow(ctx, `SELECT `+hookColumns+webhookFrom+
 		`WHERE w.public_id = $1 AND w.deleted_at IS NULL`, publicID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("webhook %s: %w", publicID, domainerr.ErrNotFound)
@@ -593,6 +733,46 @@ func (s *Store) Hook(ctx context.Context, publicID string) (*Hook, error) {
 	return h, nil
 }
 
+// buildVerifiers sets h's verifiers: bearer mode compares the stored digests (rows rotated before
+// the secret's ciphertext was kept have only the previous digest); the other modes need the secrets in
+// clear, opened with the master key.
+func (s *Store) buildVerifiers(h *Hook, sealed, prevSealed []byte, hasPrev bool) error {
+	if h.Verification.Mode == "" || h.Verification.Mode == verify.ModeBearer {
+		cur, err := verify.NewBearer(h.SecretDigest)
+		if err != nil {
+			return err
+		}
+		var withPrev *verify.Verifier
+		if hasPrev && h.PrevSecretDigest != ([32]byte{}) {
+			if withPrev, err = verify.NewBearer(h.SecretDigest, h.PrevSecretDigest); err != nil {
+				return err
+			}
+		}
+		h.SetVerifiers(cur, withPrev)
+		return nil
+	}
+	sec, err := s.sealer.Open(sealed, []byte(h.PublicID))
+	if err != nil {
+		return fmt.Errorf("open secret (wrong master key?): %w", err)
+	}
+	cur, err := verify.New(h.Verification, [][]byte{sec})
+	if err != nil {
+		return fmt.Errorf("verification: %w", err)
+	}
+	var withPrev *verify.Verifier
+	if hasPrev && prevSealed != nil {
+		old, err := s.sealer.Open(prevSealed, []byte(h.PublicID))
+		if err != nil {
+			return fmt.Errorf("open previous secret (wrong master key?): %w", err)
+		}
+		if withPrev, err = verify.New(h.Verification, [][]byte{sec, old}); err != nil {
+			return fmt.Errorf("verification: %w", err)
+		}
+	}
+	h.SetVerifiers(cur, withPrev)
+	return nil
+}
+
 // Hooks returns the data-path view of up to limit live webhooks, across projects, with public ids
 // after the given one (in id order): pages for warming a cache at start-up.
 func (s *Store) Hooks(ctx context.Context, after string, limit int) ([]*Hook, error) {
@@ -601,7 +781,7 @@ func (s *Store) Hooks(ctx context.Context, after string, limit int) ([]*Hook, er
 	if err != nil {
 		return nil, fmt.Errorf("load webhooks after %q: %w", after, err)
 	}
-	hooks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Hook, error) { return scanHook(r) })
+	hooks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Hook, error) { return s.scanHook(r) })
 	if err != nil {
 		return nil, fmt.Errorf("load webhooks after %q: %w", after, err)
 	}
@@ -610,25 +790,43 @@ func (s *Store) Hooks(ctx context.Context, after string, limit int) ([]*Hook, er
 
 const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_digest,
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
-	w.identify_kind, w.identify_field, w.mappings`
+	w.identify_kind, w.identify_field, w.mappings,
+	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.secret_ciphertext, w.prev_secret_ciphertext`
 
-func scanHook(row pgx.Row) (*Hook, error) {
+// scanHook reads a Hook and builds its verifiers: from the stored digests in bearer mode, from the
+// secrets decrypted with the master key in the others.
+func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	var (
-		h        Hook
-		digest   []byte
-		prev     []byte
-		prevTill *time.Time
-		attrs    []Attribute
-		maps     []Mapping
+		h          Hook
+		digest     []byte
+		prev       []byte
+		prevTill   *time.Time
+		attrs      []Attribute
+		maps       []Mapping
+		conn       connection
+		sealed     []byte
+		prevSealed []byte
 	)
 	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
-		&h.EventName, &attrs, &h.Identify.Kind, &h.Identify.Field, &maps); err != nil {
+		&h.EventName, &attrs, &h.Identify.Kind, &h.Identify.Field, &maps,
+		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed); err != nil {
 		return nil, err
 	}
 	copy(h.SecretDigest[:], digest)
 	if len(prev) == len(h.PrevSecretDigest) && prevTill != nil {
 		copy(h.PrevSecretDigest[:], prev)
 		h.PrevSecretUntil = *prevTill
+	}
+	if conn.Sender == "" {
+		conn.Sender = SenderInlet
+	}
+	snd, _ := LookupSender(conn.Sender)
+	h.Sender, h.Verification, h.Dedup, h.Handshake = conn.Sender, conn.Verification, conn.Dedup, snd.Handshake
+	for _, name := range conn.keptHeaders(snd) {
+		h.Headers = append(h.Headers, NewKeptHeader(name))
+	}
+	if err := s.buildVerifiers(&h, sealed, prevSealed, prevTill != nil); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", h.PublicID, err)
 	}
 	types := make(map[string]AttrType, len(attrs))
 	for _, a := range attrs {

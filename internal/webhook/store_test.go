@@ -431,7 +431,7 @@ func TestWebhookRotateAndDelete(t *testing.T) {
 	s := f.store
 	w, first := f.create(t, "hook")
 
-	second, err := s.RotateSecret(ctx, f.p1, w.ID, time.Hour)
+	second, err := s.RotateSecret(ctx, f.p1, w.ID, time.Hour, "")
 	if err != nil || second == first {
 		t.Fatalf("RotateSecret = %v; want a new secret", err)
 	}
@@ -449,7 +449,7 @@ func TestWebhookRotateAndDelete(t *testing.T) {
 	if !h.SecretRotatedAt.After(w.SecretRotatedAt) {
 		t.Errorf("secret_rotated_at %v not after %v", h.SecretRotatedAt, w.SecretRotatedAt)
 	}
-	third, err := s.RotateSecret(ctx, f.p1, w.ID, 0)
+	third, err := s.RotateSecret(ctx, f.p1, w.ID, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,10 +460,10 @@ func TestWebhookRotateAndDelete(t *testing.T) {
 	if c, _ := s.Credentials(ctx, f.p1, w.ID); c == nil || c.Secret != third {
 		t.Error("Credentials does not return the newest secret")
 	}
-	if _, err := s.RotateSecret(ctx, f.p2, w.ID, 0); !errors.Is(err, domainerr.ErrNotFound) {
+	if _, err := s.RotateSecret(ctx, f.p2, w.ID, 0, ""); !errors.Is(err, domainerr.ErrNotFound) {
 		t.Errorf("RotateSecret from another project: got %v; want domainerr.ErrNotFound", err)
 	}
-	if _, err := s.RotateSecret(ctx, f.p1, w.ID, -time.Second); err == nil {
+	if _, err := s.RotateSecret(ctx, f.p1, w.ID, -time.Second, ""); err == nil {
 		t.Error("negative grace accepted")
 	}
 
@@ -478,7 +478,7 @@ func TestWebhookRotateAndDelete(t *testing.T) {
 		"Hook":         func() error { _, err := s.Hook(ctx, w.ID); return err }(),
 		"Credentials":  func() error { _, err := s.Credentials(ctx, f.p1, w.ID); return err }(),
 		"Delete again": s.Delete(ctx, f.p1, w.ID),
-		"RotateSecret": func() error { _, err := s.RotateSecret(ctx, f.p1, w.ID, 0); return err }(),
+		"RotateSecret": func() error { _, err := s.RotateSecret(ctx, f.p1, w.ID, 0, ""); return err }(),
 	} {
 		if !errors.Is(err, domainerr.ErrNotFound) {
 			t.Errorf("%s after delete: got %v; want domainerr.ErrNotFound", name, err)
