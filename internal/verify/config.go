@@ -3,9 +3,9 @@
 // or an HMAC signature in a provider's own scheme (Shopify, Stripe, GitHub, WooCommerce, HubSpot v3,
 // Slack, Standard Webhooks, or one described field by field). A webhook's Config says which; a Verifier
 // is built from it and the webhook's secrets once per config version and then checks every request
-// without allocating, comparing in constant time, over the raw body bytes as received. It is the
-// foundation of per-webhook verification at the edge (issue 11); the edge, the webhook store and the
-// admin do not use it yet.
+// without allocating, comparing in constant time, over the raw body bytes as received. The webhook
+// store builds each webhook's Verifiers (internal/webhook's Hook) and the edge calls them on every
+// request.
 package verify
 
 import (

@@ -164,7 +164,9 @@ func (h *Hook) Verify(req verify.Request, now time.Time) verify.Result {
 
 // SetVerifiers sets the verifiers of a Hook being built: cur checks with the current secret,
 // withPrev (nil when there is no previous secret) with the previous one too.
-func (h *Hook) SetVerifiers(cur, withPrev *verify.Verifier) { h.verifier, h.verifierPrev = cur, withPrev }
+func (h *Hook) SetVerifiers(cur, withPrev *verify.Verifier) {
+	h.verifier, h.verifierPrev = cur, withPrev
+}
 
 // KeptHeader is a sender header kept with each record: its name as configured and the record header
 // key it travels under (wire.HeaderSenderPrefix + name), made once per config version.
