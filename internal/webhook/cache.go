@@ -17,6 +17,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/verify"
 )
 
 // CacheConfig bounds and tunes the data path's webhook cache.
@@ -378,6 +379,15 @@ func cost(e *entry) int64 {
 		n += 320 + len(h.PublicID) + len(h.EventName) + len(h.Identify.Field)
 		for _, m := range h.Mappings {
 			n += 56 + len(m.Attribute) + len(m.Field)
+		}
+		for _, k := range h.Headers {
+			n += 32 + len(k.Name) + len(k.RecordKey)
+		}
+		n += len(h.Dedup.Key) + len(h.HandshakeToken)
+		if h.Verification.Mode == verify.ModeHMAC {
+			// Two verifiers, each with keyed HMAC states pooled per processor (a few hundred bytes
+			// per secret each) and its scratch.
+			n += 4096
 		}
 	}
 	return int64(n)
