@@ -464,8 +464,8 @@ func TestConnectEditAndRotate(t *testing.T) {
 }
 
 // TestPastedSecretNeverEchoed: a secret the user pastes is answered only by the credentials and
-// rotate-secret endpoints: not by a create, a get, a list or an edit, and it reaches no log line, on
-// the error paths too.
+// rotate-secret endpoints: not by a create, a get, a list or an edit, nor by a refusal of a body that
+// carries it (sonic's decode errors quote the body), and it reaches no log line, on the error paths too.
 func TestPastedSecretNeverEchoed(t *testing.T) {
 	e := newEnv(t)
 	e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201)
@@ -482,6 +482,10 @@ func TestPastedSecretNeverEchoed(t *testing.T) {
 	answers["refused edit"] = e.want("PATCH", path, e.keyA, map[string]any{"secret": second, "sender_headers": []string{"Cookie"}}, 400)
 	answers["refused create"] = e.want("POST", "/api/v1/webhooks", e.keyA, map[string]any{"sender": "shopify", "secret": second}, 400)
 	answers["refused rotation"] = e.want("POST", path+"/rotate-secret", e.keyA, map[string]any{"secret": second, "grace_seconds": -1}, 400)
+	// A body that is not JSON, or not of the right types, is refused without quoting it.
+	answers["malformed body"] = e.want("POST", "/api/v1/webhooks", e.keyA, `{"secret":"`+second+`","name": }`, 400)
+	answers["mistyped body"] = e.want("PATCH", path, e.keyA, `{"secret":"`+second+`","sender_headers":"X-Id"}`, 400)
+	answers["malformed rotation"] = e.want("POST", path+"/rotate-secret", e.keyA, `{"secret":"`+second+`",}`, 400)
 	for what, out := range answers {
 		for _, s := range []string{first, second, third, "PastedSecret"} {
 			if strings.Contains(string(out), s) {
