@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -291,12 +292,33 @@ func decode(r *http.Request, v any) error {
 	dec := sonic.ConfigStd.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return domainerr.Invalid("body", "%s", strings.TrimSpace(err.Error()))
+		return domainerr.Invalid("body", "%s", decodeProblem(err))
 	}
 	if dec.More() {
 		return domainerr.Invalid("body", "unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// sonicError is a syntax or type error of sonic's decoder, which quotes the body around the fault.
+var sonicError = regexp.MustCompile(`^"?(?:Syntax error |Mismatch type (\S+) with value (\S+) "?)at index (\d+): ([^\\"]*)`)
+
+// decodeProblem says what is wrong with a request body without quoting it: sonic's messages show the
+// text around the fault, which may be a secret the request carries (a webhook's, an API key's), and a
+// problem is no place to repeat one.
+func decodeProblem(err error) string {
+	msg := strings.TrimSpace(err.Error())
+	m := sonicError.FindStringSubmatch(msg)
+	switch {
+	case m != nil && m[1] != "":
+		return fmt.Sprintf("at byte %s: a JSON %s where %s was expected", m[3], m[2], m[1])
+	case m != nil:
+		return fmt.Sprintf("not valid JSON at byte %s: %s", m[3], strings.TrimSpace(m[4]))
+	}
+	if i := strings.Index(msg, `\n\n\t`); i >= 0 {
+		return strings.TrimSpace(msg[:i])
+	}
+	return msg
 }
 
 func validNotificationURL(s string) error {

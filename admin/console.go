@@ -56,7 +56,9 @@ type pageData struct {
 	Next      string
 	LoginCSRF string
 	Webhook   *webhook.Webhook
-	Alert     *authAlert
+	// HookURL is the page's webhook's URL at the edge (without a token-mode token).
+	HookURL string
+	Alert   *authAlert
 }
 
 func newConsole(a *api) *console {
@@ -175,6 +177,7 @@ func (c *console) loadWebhook(withAlert bool) func(r *http.Request, pid int64, d
 			return err
 		}
 		d.Webhook = wh
+		d.HookURL = c.a.publicBaseURL + "/hooks/" + wh.ID
 		if withAlert && c.a.activity != nil {
 			alert, err := authFailureAlert(r.Context(), c.a.activity, pid, wh)
 			if err != nil {
@@ -230,7 +233,7 @@ func (c *console) render(w http.ResponseWriter, status int, tmpl string, d pageD
 }
 
 func (c *console) renderNotFound(w http.ResponseWriter, d pageData) {
-	d.Title, d.Page, d.Webhook, d.Alert = "Not found", "notfound", nil, nil
+	d.Title, d.Page, d.Webhook, d.HookURL, d.Alert = "Not found", "notfound", nil, "", nil
 	c.render(w, http.StatusNotFound, "notfound", d)
 }
 

@@ -88,6 +88,7 @@ func New(cfg Config, d Deps) *Server {
 		{"GET", "/api/v1/api-keys/{id}", a.getKey},
 		{"POST", "/api/v1/api-keys/{id}/revoke", a.revokeKey},
 		{"POST", "/api/v1/sample-fields", a.sampleFields},
+		{"GET", "/api/v1/senders", a.listSenders},
 
 		{"GET", "/api/v1/events", a.listEvents},
 		{"POST", "/api/v1/events", a.createEvent},

@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -158,53 +156,37 @@ func (a *api) listWebhooks(_ http.ResponseWriter, r *http.Request) (int, any, er
 	return http.StatusOK, map[string]any{"webhooks": rows, "total": page.Total}, nil
 }
 
-// createdWebhook is the answer to a create: the webhook and, this once in the same answer, how to call it.
+// createdWebhook is the answer to a create: the webhook and, when Inlet made its secret, how to call
+// it, this once in the same answer. A secret the caller gave (a provider's signing secret, a Basic
+// password, a URL token) is not echoed back: the credentials endpoint shows it.
 type createdWebhook struct {
 	*webhook.Webhook
-	Credentials credentials `json:"credentials"`
+	Credentials *credentials `json:"credentials,omitempty"`
 }
-
-// credentials is what the console's "Webhook URL" window shows.
-type credentials struct {
-	URL string `json:"url"`
-	// Secret is the Authorization header value, exactly as the sender must send it: "Bearer whsec_…".
-	Secret         string `json:"secret"`
-	ExampleRequest string `json:"example_request"`
-}
-
-func (a *api) credentialsFor(id, authorization, sample string) credentials {
-	u := a.publicBaseURL + "/hooks/" + id
-	return credentials{URL: u, Secret: authorization, ExampleRequest: ExampleCurl(u, authorization, sample)}
-}
-
-// ExampleCurl is a one-line curl command sending sample (compacted when it is JSON) to url.
-func ExampleCurl(url, authorization, sample string) string {
-	body := strings.TrimSpace(sample)
-	var buf bytes.Buffer
-	if body != "" && json.Compact(&buf, []byte(body)) == nil {
-		body = buf.String()
-	}
-	if body == "" {
-		body = "{}"
-	}
-	return "curl -sS -X POST " + shellQuote(url) + " -H " + shellQuote("Authorization: "+authorization) +
-		" -H 'Content-Type: application/json' --data-raw " + shellQuote(body)
-}
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func (a *api) createWebhook(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var in webhook.WebhookInput
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	wh, sec, err := a.webhooks.Create(r.Context(), projectID(r.Context()), in)
+	wh, _, err := a.webhooks.Create(r.Context(), projectID(r.Context()), in)
 	if err != nil {
 		return 0, nil, err
 	}
 	etag(w, wh.Version)
 	w.Header().Set("Location", "/api/v1/webhooks/"+wh.ID)
-	return http.StatusCreated, createdWebhook{wh, a.credentialsFor(wh.ID, "Bearer "+sec, wh.SamplePayload)}, nil
+	out := createdWebhook{Webhook: wh}
+	if in.Secret == "" {
+		// The webhook exists: a failure to read its credentials back leaves them to the credentials
+		// endpoint rather than failing a create that happened.
+		if c, err := a.webhooks.Credentials(r.Context(), projectID(r.Context()), wh.ID); err != nil {
+			a.log.Warn("credentials of a new webhook unavailable", "webhook", wh.ID, "err", err)
+		} else {
+			cr := a.credentialsFor(c)
+			out.Credentials = &cr
+		}
+	}
+	return http.StatusCreated, out, nil
 }
 
 func (a *api) getWebhook(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -260,7 +242,7 @@ func (a *api) getCredentials(_ http.ResponseWriter, r *http.Request) (int, any, 
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.credentialsFor(c.ID, c.Authorization, c.SamplePayload), nil
+	return http.StatusOK, a.credentialsFor(c), nil
 }
 
 func (a *api) rotateSecret(_ http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -287,5 +269,5 @@ func (a *api) rotateSecret(_ http.ResponseWriter, r *http.Request) (int, any, er
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.credentialsFor(c.ID, c.Authorization, c.SamplePayload), nil
+	return http.StatusOK, a.credentialsFor(c), nil
 }

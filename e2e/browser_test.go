@@ -268,15 +268,27 @@ func (b *browser) choose(sel, label string) {
 		if (!o) return false; s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, sel, label, label, label))
 }
 
-// shot saves a screenshot once the page is still: its API calls answered, its fonts loaded and no
-// transition running (a toast fading in, a caret turning).
+// shot saves a screenshot of the whole page once the page is still: its API calls answered, its fonts
+// loaded and no transition running (a toast fading in, a caret turning).
 func (b *browser) shot(name string) {
+	b.t.Helper()
+	b.capture(name, chromedp.FullScreenshot(100))
+}
+
+// shotViewport is shot of what the window shows: for a modal window, which a whole-page screenshot
+// shows at the bottom of a page its backdrop half covers.
+func (b *browser) shotViewport(name string) {
+	b.t.Helper()
+	b.capture(name, chromedp.CaptureScreenshot())
+}
+
+func (b *browser) capture(name string, screenshot chromedp.Action[[]byte]) {
 	b.t.Helper()
 	b.waitJS("page still for "+name, `(document.body.dataset.ready !== 'true' || document.body.dataset.inflight === '0') &&
 		document.fonts.status === 'loaded' && document.getAnimations().every(a => a.playState !== 'running')`)
 	ctx, cancel := context.WithTimeout(b.ctx, patience)
 	defer cancel()
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	buf, err := chromedp.Run(ctx, screenshot)
 	if err != nil {
 		b.fail("screenshot "+name, err)
 	}

@@ -195,19 +195,73 @@
     setTimeout(() => { b.textContent = old; }, 1500);
   });
 
-  // Webhook URL window.
-  function showCredentials(c, onClose) {
+  // The senders catalog (GET /api/v1/senders), loaded once per page when first needed.
+  let catalog = null;
+  function senders() {
+    if (!catalog) catalog = api('GET', '/api/v1/senders').then((d) => d.senders || [], (e) => { catalog = null; throw e; });
+    return catalog;
+  }
+  const code = (t) => el('code', {}, t);
+  // A signature's header, or the Authorization header, for the words of the window and the form.
+  const signatureHeader = (snd) => (snd && snd.signature ? snd.signature.header : snd && snd.verification && snd.verification.hmac ? snd.verification.hmac.header : '');
+
+  // What the window says about the secret, by mode: its label and its hint.
+  function secretWords(c, snd) {
+    const title = snd && snd.provider ? snd.title : 'the service';
+    switch (c.mode) {
+      case 'basic':
+        return ['Password', ['With the username, the sender sends ', code('Authorization: Basic \u2026'), ' (the example below has it), or calls the URL as ',
+          code('https://username:password@\u2026'), '. Requests without them, or with others, are rejected.']];
+      case 'token':
+        return ['Token', ['It is already in the URL above: paste the whole URL. Requests without it, or with another, are rejected. The URL is the credential: share it as you would a password.']];
+      case 'hmac': {
+        const h = signatureHeader(snd);
+        return ['Signing secret', ['The secret ' + title + ' signs with', h ? [' (Inlet checks ', code(h), ')'] : '', '. ', snd ? snd.secret_help : '']];
+      }
+      default:
+        return ['Secret', ['Send it as the ', code('Authorization'), ' header value. It already includes the ', code('Bearer'),
+          ' prefix, so use it as-is. Requests without it, or with another value, are rejected.']];
+    }
+  }
+
+  // Webhook URL window: URL, secret and the ready commands, with the sender's steps when it is a
+  // provider.
+  async function showCredentials(c, onClose) {
+    let snd = null;
+    try { snd = (await senders()).find((x) => x.name === c.sender) || null; } catch (e) { /* the window works without the steps */ }
     const d = $('#url-dialog');
+    const provider = snd && snd.provider;
+    $('#url-dialog-title').textContent = provider ? 'Connect ' + snd.title : 'Webhook URL';
+    $('#url-dialog-intro').textContent = provider ? 'Paste these into ' + snd.title + ', then send a test.' : 'Paste these into your external system\u2019s webhook settings.';
+    $('#url-help').textContent = snd ? snd.url_help : '';
+    $('#url-help').hidden = !snd;
+    $('#username-row').hidden = c.mode !== 'basic';
+    $('#username-value').value = c.username || '';
+    const [label, hint] = secretWords(c, snd);
+    $('#secret-label').textContent = label;
+    $('#secret-hint').replaceChildren(...hint.flat().filter((x) => x !== ''));
+    $('#handshake-row').hidden = !c.handshake_token;
+    $('#handshake-value').value = c.handshake_token || '';
+    $('#test-value').textContent = c.test_command || '';
+    const timed = snd && snd.signature && (snd.signature.timestamp_header || snd.signature.format === 'stripe');
+    $('#test-hint').textContent = c.mode === 'hmac'
+      ? 'Sends the sample payload signed as ' + (provider ? snd.title : 'the service') + ' signs it, with the Inlet CLI.' +
+        (timed ? ' The signature carries the time: run the command again rather than replaying a request.' : '')
+      : 'Sends the sample payload with these credentials, with the Inlet CLI; or use the curl command below.';
+    $('#example-row').hidden = c.mode === 'hmac';
+    $('#example-label').textContent = 'Example request (curl)';
+    $('#example-value').textContent = c.mode === 'hmac' ? '' : c.example_request;
     $('#url-value').value = c.url;
     $('#secret-value').value = c.secret;
-    $('#example-value').textContent = c.example_request;
+    d.dataset.mode = c.mode || 'bearer';
+    d.dataset.sender = c.sender || '';
     d.addEventListener('close', () => { if (onClose) onClose(); }, { once: true });
     d.showModal();
     $('#url-dialog-done').focus();
   }
   async function openCredentials(id) {
     try {
-      showCredentials(await api('GET', '/api/v1/webhooks/' + encodeURIComponent(id) + '/credentials'));
+      await showCredentials(await api('GET', '/api/v1/webhooks/' + encodeURIComponent(id) + '/credentials'));
     } catch (e) { toast(e.message); }
   }
   document.addEventListener('click', (ev) => {
@@ -258,6 +312,8 @@
       let target = extra ? extra(f) : null;
       if (!target) target = $$('[data-error-for]', root).find((p) => p.dataset.errorFor.split(' ').includes(f.field));
       if (target) {
+        const folded = target.closest('details');
+        if (folded) folded.open = true;
         target.textContent = target.textContent ? target.textContent + ' ' + f.message : f.message;
         const input = target.closest('.field') && target.closest('.field').querySelector('input, select, textarea');
         if (input) input.setAttribute('aria-invalid', 'true');
@@ -410,6 +466,206 @@
     load();
   }
 
+  // ---- Connect step of the webhook form -----------------------------------------------------------
+
+  // "24h0m0s" → "24h", "5m0s" → "5m": durations as the API answers them, as a user would type them.
+  const shortDuration = (d) => (d ? String(d).replace(/(\d)m0s$/, '$1m').replace(/(\d)h0m$/, '$1h') : '');
+  // A duration as typed: a number is seconds, anything else is text such as "5m".
+  const durationValue = (t) => (/^\d+$/.test(t) ? Number(t) : t);
+  // A list of header names typed with commas, spaces or new lines.
+  const nameList = (t) => t.split(/[\s,]+/).filter(Boolean);
+  const clone = (v) => JSON.parse(JSON.stringify(v || {}));
+
+  // connectStep runs the Connect section: the sender from the catalog, its secret, its kept headers and
+  // dedup, and its steps. current is the webhook being edited (null for a new one). It answers what
+  // the form sends and where the API's connection errors go.
+  async function connectStep(current) {
+    const sel = $('#wh-sender');
+    const secret = $('#wh-secret');
+    const username = $('#wh-username');
+    const queryParam = $('#wh-query-param');
+    const token = $('#wh-handshake-token');
+    const headers = $('#wh-headers');
+    const tolerance = $('#wh-tolerance');
+    const dedupKind = $('#wh-dedup-kind');
+    const dedupArg = $('#wh-dedup-arg');
+    const dedupWindow = $('#wh-dedup-window');
+    const dedupHash = $('#wh-dedup-hash');
+    const custom = { header: $('#hmac-header'), algorithm: $('#hmac-algorithm'), encoding: $('#hmac-encoding'),
+      prefix: $('#hmac-prefix'), timestamp_header: $('#hmac-timestamp-header'), signed: $('#hmac-signed') };
+
+    const cat = await senders();
+    const byName = Object.fromEntries(cat.map((x) => [x.name, x]));
+    const option = (x) => el('option', { value: x.name }, x.title);
+    sel.replaceChildren(
+      el('optgroup', { label: 'Any service' }, cat.filter((x) => !x.provider).map(option)),
+      el('optgroup', { label: 'Providers' }, cat.filter((x) => x.provider).map(option)));
+    const original = current ? current.sender : '';
+    if (original && !byName[original]) {
+      // A sender the catalog no longer has: shown, so that saving other changes keeps it.
+      byName[original] = { name: original, title: original, verification: current.verification, headers: [], dedup: {}, url_help: '', secret_help: '' };
+      sel.append(option(byName[original]));
+    }
+    const preset = new URLSearchParams(location.search).get('sender');
+    sel.value = original || (preset && byName[preset] ? preset : 'inlet');
+
+    const sender = () => byName[sel.value];
+    const modeOf = (v) => (v && v.mode) || 'bearer';
+    const keepsSecret = () => !!current && sel.value === original;
+    // The verification the form starts from: the webhook's own while it keeps its sender (so that
+    // what the form does not show is kept), else the sender's.
+    const baseVerification = () => clone(keepsSecret() ? current.verification : sender().verification);
+    const isCustom = (v) => modeOf(v) === 'hmac' && !(v.hmac && v.hmac.preset);
+    const signsTime = (snd, v) => isCustom(v) || !!(snd.signature && (snd.signature.timestamp_header || snd.signature.format === 'stripe'));
+
+    function setDedup(d) {
+      const key = (d && d.key) || '';
+      const kind = key === 'body_hash' ? 'body_hash' : key.startsWith('header:') ? 'header' : key.startsWith('body:') ? 'body' : '';
+      dedupKind.value = kind;
+      dedupArg.value = kind === 'header' || kind === 'body' ? key.slice(key.indexOf(':') + 1) : '';
+      dedupWindow.value = shortDuration(d && d.window);
+      dedupHash.value = ((d && d.hash_headers) || []).join(', ');
+      showDedup();
+    }
+    function showDedup() {
+      const k = dedupKind.value;
+      $('#dedup-arg-field').hidden = k !== 'header' && k !== 'body';
+      $('#wh-dedup-arg-label').textContent = k === 'body' ? 'Body field' : 'Header';
+      dedupArg.placeholder = k === 'body' ? 'id' : 'X-Delivery-Id';
+      $('#dedup-window-field').hidden = k === '';
+      dedupWindow.placeholder = k === 'body_hash' ? '10m' : '24h';
+      $('#wh-dedup-window-hint').replaceChildren(k === 'body_hash' ? 'Empty for 10 minutes; at most 24h.' : 'Empty for 24 hours; 1m to 7 days (e.g. 30m, 48h).');
+      $('#dedup-hash-field').hidden = k !== 'body_hash';
+    }
+
+    // show lays the section out for the chosen sender; fill also puts v, dedup and the user's headers
+    // into the fields.
+    function show(fill, v, dedup, userHeaders) {
+      const snd = sender();
+      const m = modeOf(v);
+      const keep = keepsSecret();
+      $('#wh-sender-hint').textContent = snd.provider ? 'Verified as ' + snd.title + ' signs its requests' + (signatureHeader(snd) ? ' (' + signatureHeader(snd) + ').' : '.')
+        : { bearer: 'The sender sends Authorization: Bearer whsec_\u2026 with each request.', basic: 'The sender sends HTTP Basic credentials.',
+          token: 'The sender calls a URL that carries a token (for services that can set no header).', hmac: 'The sender signs each request with a shared secret: describe its signature below.' }[m];
+      $('#secret-field').hidden = m === 'bearer';
+      $('#secret-made').hidden = m !== 'bearer';
+      $('#secret-made-text').textContent = keep ? 'The current secret stays: the Webhook URL window shows it.'
+        : 'Inlet makes the secret (whsec_\u2026): the Webhook URL window shows it after saving.';
+      $('#wh-secret-label').textContent = { hmac: 'Signing secret', basic: 'Password', token: 'Token' }[m] || 'Secret';
+      $('#wh-secret-hint').textContent = m === 'hmac'
+        ? (keep ? 'Leave it empty to keep the current secret; a new one replaces it at once.'
+          : 'Required: the secret ' + (snd.provider ? snd.title : 'the service') + ' signs its requests with (step 2 says where to find it).')
+        : (keep ? 'Leave it empty to keep the current one.' : 'Optional: leave it empty and Inlet makes one.');
+      secret.required = m === 'hmac' && !keep;
+      secret.setAttribute('aria-required', String(secret.required));
+      $('#username-field').hidden = m !== 'basic';
+      $('#query-param-field').hidden = m !== 'token';
+      $('#handshake-field').hidden = snd.handshake !== 'meta_hub_challenge';
+      $('#custom-hmac').hidden = !isCustom(v);
+      $('#tolerance-field').hidden = !(m === 'hmac' && signsTime(snd, v));
+      $('#connect-advanced summary').textContent = $('#tolerance-field').hidden ? 'Kept headers and duplicates' : 'Kept headers, duplicates and timestamp tolerance';
+      const tip = snd.signature && snd.signature.tolerance ? ' (' + snd.title + '\u2019s: ' + shortDuration(snd.signature.tolerance) + ')' : '';
+      tolerance.placeholder = snd.signature && snd.signature.tolerance ? shortDuration(snd.signature.tolerance) : '5m';
+      $('#wh-tolerance-hint').textContent = 'How far a signed timestamp may be from now; older requests are refused as replays. 5s to 1h; empty for the default' + tip + '.';
+      $('#wh-headers-hint').replaceChildren(...(snd.headers.length
+        ? ['Already kept for ' + snd.title + ': ', el('span', { class: 'chips inline-chips' }, snd.headers.map((h) => el('span', { class: 'chip' }, h))),
+          '. Kept headers show in the activity log and map like payload fields: headers["Name"].']
+        : ['Kept headers show in the activity log and map like payload fields: headers["Name"]. Never credentials or the signature.']));
+      if (fill) {
+        secret.value = '';
+        username.value = v.username || '';
+        queryParam.value = v.query_param || '';
+        const h = v.hmac || {};
+        if (isCustom(v)) {
+          for (const [k, input] of Object.entries(custom)) input.value = h[k] || (input.tagName === 'SELECT' ? input.options[0].value : '');
+        }
+        tolerance.value = shortDuration(h.tolerance);
+        headers.value = (userHeaders || []).join(', ');
+        setDedup(dedup);
+      }
+      // The steps.
+      $('#steps-title').textContent = snd.provider ? 'Connect ' + snd.title : 'Connect the service';
+      $('#step-url-help').textContent = snd.url_help;
+      $('#step-secret-title').textContent = m === 'hmac' ? 'Its signing secret.' : 'The secret.';
+      $('#step-secret-help').textContent = snd.secret_help;
+      const urlToken = $('#connect-url-token');
+      if (urlToken) urlToken.hidden = m !== 'token';
+      const when = current && keep ? 'The Webhook URL window gives' : 'Save: the Webhook URL window then gives';
+      $('#step-test-help').replaceChildren(when + ' a ready command, ', code('inlet webhook test'),
+        m === 'hmac' ? ', that signs the sample payload as ' + (snd.provider ? snd.title : 'the service') + ' does.'
+          : ', and a plain curl command with the credentials.');
+      const again = $('#show-test');
+      if (again) again.hidden = !keep;
+      document.body.dataset.connectSender = snd.name;
+    }
+
+    sel.addEventListener('change', () => {
+      const snd = sender();
+      const keep = keepsSecret();
+      const v = keep ? current.verification : snd.verification;
+      show(true, clone(v), keep ? current.dedup : snd.dedup, nameList(headers.value));
+    });
+    dedupKind.addEventListener('change', showDedup);
+    $('#reveal-secret').addEventListener('click', (ev) => {
+      const shown = secret.type === 'text';
+      secret.type = shown ? 'password' : 'text';
+      ev.target.textContent = shown ? 'Show' : 'Hide';
+      ev.target.setAttribute('aria-pressed', String(!shown));
+    });
+    if (current) show(true, clone(current.verification), current.dedup, current.sender_headers);
+    else show(true, baseVerification(), sender().dedup, []);
+
+    return {
+      // The connection fields of a create or an edit.
+      body() {
+        const snd = sender();
+        const v = baseVerification();
+        const m = modeOf(v);
+        if (m === 'basic') v.username = username.value.trim();
+        if (m === 'token') {
+          if (queryParam.value.trim()) v.query_param = queryParam.value.trim();
+          else delete v.query_param;
+        }
+        if (m === 'hmac') {
+          v.hmac = v.hmac || {};
+          if (isCustom(v)) {
+            for (const [k, input] of Object.entries(custom)) {
+              if (input.value.trim()) v.hmac[k] = input.value.trim();
+              else delete v.hmac[k];
+            }
+          }
+          const t = tolerance.value.trim();
+          if (t && signsTime(snd, v)) v.hmac.tolerance = durationValue(t);
+          else delete v.hmac.tolerance;
+        }
+        const out = { sender: snd.name, verification: v, sender_headers: nameList(headers.value) };
+        const k = dedupKind.value;
+        const d = {};
+        if (k === 'header' || k === 'body') d.key = k + ':' + dedupArg.value.trim();
+        if (k === 'body_hash') {
+          d.key = 'body_hash';
+          const hh = nameList(dedupHash.value);
+          if (hh.length) d.hash_headers = hh;
+        }
+        if (k && dedupWindow.value.trim()) d.window = durationValue(dedupWindow.value.trim());
+        out.dedup = d;
+        if (m !== 'bearer' && secret.value !== '') out.secret = secret.value;
+        if (snd.handshake === 'meta_hub_challenge' && token.value.trim()) out.handshake_token = token.value.trim();
+        return out;
+      },
+      // Whether saving gives the webhook new credentials (a new sender, or a secret typed).
+      renews() { return !current || sel.value !== original || secret.value !== ''; },
+      // Where an error of an indexed connection field goes.
+      place(f) {
+        if (/^sender_headers\[\d+\]$/.test(f.field)) return $('#err-sender_headers');
+        if (/^dedup\.hash_headers\[\d+\]$/.test(f.field)) return document.getElementById('err-dedup.hash_headers');
+        return null;
+      },
+      // After a save: the saved webhook is what the form now edits.
+      saved(w) { current = w; },
+    };
+  }
+
   // ---- webhook create / edit ----------------------------------------------------------------------
 
   async function webhookFormPage() {
@@ -502,6 +758,7 @@
     eventSel.replaceChildren(el('option', { value: '' }, events.length ? 'Select an event' : 'No events yet \u2014 create one first'),
       ...events.map((e) => el('option', { value: String(e.id) }, e.name)));
 
+    let connect = null;
     if (id) {
       current = await api('GET', '/api/v1/webhooks/' + encodeURIComponent(id));
       version = current.version;
@@ -512,7 +769,9 @@
       await loadFields(false);
       fillFieldSelect(identField, current.identify.field);
       (current.mappings.length ? current.mappings : [null]).forEach(addRow);
+      connect = await connectStep(current);
     } else {
+      connect = await connectStep(null);
       const pre = new URLSearchParams(location.search).get('event');
       const match = pre && events.find((e) => e.name === pre);
       if (match) eventSel.value = String(match.id);
@@ -545,6 +804,7 @@
         sample_payload: sample.value.trim() ? compact(sample.value.trim()) : '',
       };
       if (eventSel.value) body.event_id = Number(eventSel.value);
+      Object.assign(body, connect.body());
       return { body, sent };
     }
     function placeMappingError(sent) {
@@ -560,6 +820,7 @@
       summary.hidden = true;
       clearErrors(form);
       const { body, sent } = collect();
+      const renews = connect.renews();
       const buttons = $$('.form-actions button', form);
       buttons.forEach((b) => { b.disabled = true; });
       try {
@@ -567,18 +828,23 @@
         let w;
         if (!id && !current) {
           w = await api('POST', '/api/v1/webhooks', body);
-          creds = w.credentials;
+          creds = w.credentials; // absent when the secret was pasted: read below
           current = w;
         } else {
           w = await api('PATCH', '/api/v1/webhooks/' + encodeURIComponent(current.id), body, { ifMatch: version });
           current = w;
         }
+        connect.saved(w);
         version = w.version;
         if (enable) {
           w = await api('POST', '/api/v1/webhooks/' + encodeURIComponent(current.id) + '/enable', undefined, { ifMatch: version });
           version = w.version;
+        }
+        if (enable || renews) {
+          // New credentials (or a webhook about to receive requests): the window says what to paste
+          // where, and how to test it.
           if (!creds) creds = await api('GET', '/api/v1/webhooks/' + encodeURIComponent(current.id) + '/credentials');
-          showCredentials(creds, () => { location.href = '/webhooks'; });
+          await showCredentials(creds, () => { location.href = '/webhooks'; });
         } else {
           toast('Webhook saved');
           location.href = '/webhooks';
@@ -587,7 +853,8 @@
         if (e.status === 412) {
           showErrors(form, summary, new APIError(412, { detail: 'Someone else changed this webhook meanwhile. Reload the page to see their changes.' }));
         } else {
-          showErrors(form, summary, e, placeMappingError(sent));
+          const mapping = placeMappingError(sent);
+          showErrors(form, summary, e, (f) => mapping(f) || connect.place(f));
         }
       } finally {
         buttons.forEach((b) => { b.disabled = false; });
