@@ -29,8 +29,7 @@ var presets = map[string]HMAC{
 	},
 	// HubSpot v3: base64 HMAC-SHA256 of method + URI + body + timestamp, the timestamp in milliseconds
 	// in X-HubSpot-Request-Timestamp; HubSpot rejects timestamps older than 5 minutes. The URI is the
-	// full URL HubSpot called (https://host/path?query), so the Request must give that; the escapes of
-	// : / ? @ ! $ ' ( ) * , ; in it are signed decoded (writeURI).
+	// full URL HubSpot called (https://host/path?query), so the Request must give that.
 	"hubspot_v3": {
 		Header: "X-HubSpot-Signature-v3", TimestampHeader: "X-HubSpot-Request-Timestamp",
 		TimestampUnit: Milliseconds, Algorithm: SHA256, Encoding: Base64,

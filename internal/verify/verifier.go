@@ -11,8 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,8 +25,7 @@ type Request interface {
 	// Method is the request method ("POST").
 	Method() []byte
 	// URI is what the sender addressed and signed over, for the schemes that sign it ({uri}): for
-	// HubSpot v3 the full URL, "https://host/path?query", as HubSpot called it, percent-encodings as
-	// sent (Verify decodes those HubSpot's rule decodes, see writeURI).
+	// HubSpot v3 the full URL, "https://host/path?query", as HubSpot called it.
 	URI() []byte
 	// Body is the raw body as received, before any decoding.
 	Body() []byte
@@ -319,7 +316,7 @@ func (v *Verifier) verifyHMAC(req Request, now time.Time) Result {
 			case partMethod:
 				mac.Write(req.Method())
 			case partURI:
-				writeURI(mac, req.URI())
+				mac.Write(req.URI())
 			case partBody:
 				mac.Write(req.Body())
 			case partTimestamp:
@@ -448,55 +445,6 @@ func macKey(format SecretFormat, s []byte) (key []byte, ok bool) {
 	}
 	k, err := base64.StdEncoding.DecodeString(string(bytes.TrimPrefix(s, []byte(secret.WebhookSecretPrefix))))
 	return k, err == nil && len(k) > 0
-}
-
-// uriDecoded are the characters whose percent-encodings HubSpot decodes in the URI it signs (v3:
-// "Validating requests from HubSpot"): every other escape, and every literal byte, is signed as sent.
-const uriDecoded = ":/?@!$'()*,;"
-
-// writeURI writes uri to w as {uri} signs it: the percent-encodings of uriDecoded's characters
-// (either case of hex) decoded, the rest as is. It does not allocate. %25 is never decoded, so applying
-// it twice gives what applying it once does.
-func writeURI(w io.Writer, uri []byte) {
-	start := 0
-	for i := 0; i+2 < len(uri); i++ {
-		if uri[i] != '%' {
-			continue
-		}
-		c, ok := unhex(uri[i+1], uri[i+2])
-		if !ok {
-			continue
-		}
-		j := strings.IndexByte(uriDecoded, c)
-		if j < 0 {
-			continue
-		}
-		w.Write(uri[start:i])
-		w.Write(uriDecodedBytes[j : j+1])
-		start = i + 3
-		i += 2
-	}
-	w.Write(uri[start:])
-}
-
-var uriDecodedBytes = []byte(uriDecoded)
-
-func unhex(hi, lo byte) (byte, bool) {
-	h, ok1 := hexVal(hi)
-	l, ok2 := hexVal(lo)
-	return h<<4 | l, ok1 && ok2
-}
-
-func hexVal(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // parseUint parses a decimal timestamp without allocating (strconv's errors would).

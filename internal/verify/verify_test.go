@@ -214,6 +214,41 @@ func TestPresets(t *testing.T) {
 	}
 }
 
+// TestDocumentedExamples checks the presets against the examples the providers publish: a secret, a
+// payload and the signature they computed.
+func TestDocumentedExamples(t *testing.T) {
+	// Slack, "Verifying requests from Slack" (api.slack.com/authentication/verifying-requests-from-slack).
+	slackBody := "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+	// GitHub, "Validating webhook deliveries" (docs.github.com).
+	// Standard Webhooks, the specification's example (github.com/standard-webhooks/standard-webhooks).
+	cases := []struct {
+		preset, secret string
+		req            *fakeRequest
+		now            time.Time
+	}{
+		{"slack", "8f742231b10e8888abcd99yyyzzz85a5", newRequest(slackBody,
+			"X-Slack-Request-Timestamp", "1531420618",
+			"X-Slack-Signature", "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"),
+			time.Unix(1531420618, 0)},
+		{"github", "It's a Secret to Everybody", newRequest("Hello, World!",
+			"X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+			time.Now()},
+		{"standard_webhooks", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", newRequest(`{"test": 2432232314}`,
+			"webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp", "1614265330",
+			"webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+			time.Unix(1614265330, 0)},
+	}
+	for _, c := range cases {
+		v := mustNew(t, preset(c.preset), c.secret)
+		if got := v.Verify(c.req, c.now); got != OK {
+			t.Errorf("%s documented example: got %s; want ok", c.preset, got)
+		}
+		if got := v.Verify(c.req.withBodyChanged(), c.now); got != SignatureMismatch {
+			t.Errorf("%s documented example, body changed: got %s; want %s", c.preset, got, SignatureMismatch)
+		}
+	}
+}
+
 func TestStripeSeveralSignatures(t *testing.T) {
 	now := time.Unix(1_750_000_000, 0)
 	const secret = "whsec_current"
