@@ -444,7 +444,9 @@ func fetchWebhook(ctx context.Context, base, apiKey, id string) (adminView, erro
 	if err := adminGet(ctx, base+"/credentials", apiKey, &c); err != nil {
 		return v, err
 	}
-	v.URL = c.URL
+	// A webhook URL has no query of its own; in token mode the admin API's carries the token, which
+	// the Signer adds itself.
+	v.URL, _, _ = strings.Cut(c.URL, "?")
 	v.Secret = c.Secret
 	if v.Secret == "" {
 		v.Secret = c.Authorization

@@ -227,6 +227,8 @@ func TestWebhookTestFromAdmin(t *testing.T) {
 			`{"url":"` + edge.URL + `/hooks/bear","secret":"Bearer ` + bearer + `","example_request":"curl …"}`},
 		"shop": {`{"id":"shop","sender":"shopify","verification":{"mode":"hmac","hmac":{"preset":"shopify"}},"sample_payload":""}`,
 			`{"url":"` + edge.URL + `/hooks/shop","mode":"hmac","secret":"shpss_from_admin"}`},
+		"tok": {`{"id":"tok","sender":"token","verification":{"mode":"token","query_param":"key"}}`,
+			`{"url":"` + edge.URL + `/hooks/tok?key=tok_abc","mode":"token","secret":"tok_abc","query_param":"key"}`},
 		"none": {`{"id":"none","sender":"stripe","verification":{"mode":"hmac","hmac":{"preset":"stripe"}}}`,
 			`{"url":"` + edge.URL + `/hooks/none","secret":""}`},
 	}
@@ -260,6 +262,11 @@ func TestWebhookTestFromAdmin(t *testing.T) {
 	v, _ := verify.New(verify.Config{Mode: verify.ModeHMAC, HMAC: verify.HMAC{Preset: "shopify"}}, [][]byte{[]byte("shpss_from_admin")})
 	if code != exitOK || v.Verify(got, time.Now()) != verify.OK || string(got.body) != seed.Sample || got.header.Get("X-Shopify-Webhook-Id") == "" {
 		t.Errorf("shopify from admin: exit %d, body %q, headers %v:\n%s", code, got.body, got.header, out)
+	}
+
+	code, out = inletCmd(t, env, "webhook", "test", "-admin-url", admin.URL, "-webhook", "tok")
+	if got := edge.last(t); code != exitOK || got.url != edge.URL+"/hooks/tok?key=tok_abc" {
+		t.Errorf("token from admin: exit %d, sent to %s; want the token once:\n%s", code, got.url, out)
 	}
 
 	if code, out := inletCmd(t, env, "webhook", "test", "-admin-url", admin.URL, "-webhook", "none"); code != exitConfig || !strings.Contains(out, "gives no secret") {
