@@ -32,7 +32,7 @@ func TestScenarioFiles(t *testing.T) {
 			t.Errorf("%s: body is not JSON", sc.Name)
 		}
 	}
-	for _, want := range []string{"seed", "body-1k", "body-64k", "webhooks-10k", "wrong-secrets", "burst", "sustained"} {
+	for _, want := range []string{"seed", "body-1k", "body-64k", "webhooks-10k", "wrong-secrets", "burst", "sustained", "signed-1k"} {
 		if !names[want] {
 			t.Errorf("scenario %q missing", want)
 		}
@@ -65,6 +65,8 @@ func TestScenarioValidation(t *testing.T) {
 		"huge-load":   "name: x\nbody: {sample: seed}\nphases: [{load: 50, duration: 1s}]\n",
 		"long":        "name: x\nbody: {sample: seed}\nphases: [{load: 0.5, duration: 2h}]\n",
 		"compare":     "name: x\nbody: {sample: seed}\ncompare: [nginx]\nmax: {}\n",
+		"sender":      "name: x\nbody: {sample: seed}\nsender: paypal\nmax: {}\n",
+		"bearer":      "name: x\nbody: {sample: seed}\ncompare: [bearer]\nmax: {}\n",
 	} {
 		path := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {

@@ -23,9 +23,10 @@ var targetColors = map[string]color.Color{
 	TargetInlet:   color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	TargetCeiling: color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
 	TargetPeer:    color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	TargetBearer:  color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 }
 
-var allTargets = []string{TargetInlet, TargetCeiling, TargetPeer}
+var allTargets = []string{TargetInlet, TargetCeiling, TargetPeer, TargetBearer}
 
 // writeCharts draws the PNG charts and returns their file names.
 func writeCharts(r *Report) ([]string, error) {

@@ -168,8 +168,25 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	p("## %s — %s", sc.Name, sc.Title)
 	p("")
-	p("Body %s (%d bytes), %d webhook(s), %d%% wrong secrets, %d connections (open loops: up to %d).",
-		sc.Body, sc.BodyBytes, sc.Webhooks, sc.WrongSecretPercent, sc.Conns, sc.Conns*openConnsFactor)
+	connected := ""
+	if sc.Sender != "" {
+		connected = fmt.Sprintf(" connected as %s (every request signed as it signs)", sc.Sender)
+	}
+	p("Body %s (%d bytes), %d webhook(s)%s, %d%% wrong secrets, %d connections (open loops: up to %d).",
+		sc.Body, sc.BodyBytes, sc.Webhooks, connected, sc.WrongSecretPercent, sc.Conns, sc.Conns*openConnsFactor)
+	if signed, bearer, ra, ok := sc.Signing(); ok {
+		verdict := "met"
+		if ra.Median < SigningTarget {
+			verdict = "**not met**"
+		}
+		p("")
+		p("Signing cost: the ingestor accepted **%s** requests per CPU-second signed as %s and **%s** with Bearer secrets (medians of the max rounds, "+
+			"same process, same bodies, rounds interleaved); %s ÷ Bearer = **%.2f** (min %.2f, max %.2f): target ≥ %.2f %s.",
+			num(signed), sc.Sender, num(bearer), sc.Sender, ra.Median, ra.Min, ra.Max, SigningTarget, verdict)
+	} else if sc.Sender != "" && sc.MaxMedian[TargetBearer] > 0 {
+		p("")
+		p("Signing cost: **not measured** — the ingestor accepted none of the requests signed as %s (see their other answers), so there is no ratio to Bearer.", sc.Sender)
+	}
 	for _, n := range sc.Notes {
 		p("")
 		p("Note: %s", n)

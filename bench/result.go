@@ -51,6 +51,7 @@ type ScenarioResult struct {
 	BodyBytes          int                `json:"body_bytes"`
 	Webhooks           int                `json:"webhooks"`
 	WrongSecretPercent int                `json:"wrong_secret_percent"`
+	Sender             string             `json:"sender,omitempty"` // inlet's webhooks' sender, when not Bearer
 	Conns              int                `json:"conns"`
 	Runs               []*Run             `json:"runs"`
 	MaxMedian          map[string]float64 `json:"max_median"` // target → median accepted/s of the max rounds
@@ -211,7 +212,7 @@ func (sc *ScenarioResult) summarizeMax() {
 		sc.MaxMedian[t] = median(v)
 	}
 	inlet := byTarget[TargetInlet]
-	for _, other := range []string{TargetCeiling, TargetPeer} {
+	for _, other := range []string{TargetCeiling, TargetPeer, TargetBearer} {
 		o := byTarget[other]
 		if o == nil {
 			continue
@@ -229,6 +230,12 @@ func (sc *ScenarioResult) summarizeMax() {
 				sc.Ratios = append(sc.Ratios, newRatio(name, v))
 			}
 		}
+		if other == TargetBearer {
+			// The same ingestor: what verifying the sender's signature costs against a Bearer secret.
+			ratio(fmt.Sprintf("accepted req/s, %s / bearer", sc.Sender), func(in, ot *Run) float64 { return in.AcceptedPerSec / ot.AcceptedPerSec })
+			ratio(signingRatioName(sc.Sender), func(in, ot *Run) float64 { return in.AcceptedPerCPU / ot.AcceptedPerCPU })
+			continue
+		}
 		ratio(fmt.Sprintf("accepted req/s, inlet / %s", other), func(in, ot *Run) float64 { return in.AcceptedPerSec / ot.AcceptedPerSec })
 		ratio(fmt.Sprintf("accepted per CPU-second of the process, inlet / %s", other), func(in, ot *Run) float64 { return in.AcceptedPerCPU / ot.AcceptedPerCPU })
 		if other == TargetPeer {
@@ -239,6 +246,35 @@ func (sc *ScenarioResult) summarizeMax() {
 			})
 		}
 	}
+}
+
+// SigningTarget is what a signing sender's accepted requests per CPU-second of the ingestor must be, at
+// least, as a fraction of Bearer's (issue 11: HMAC ÷ Bearer ≥ 0.90).
+const SigningTarget = 0.90
+
+func signingRatioName(sender string) string {
+	return fmt.Sprintf("accepted per CPU-second of the ingestor, %s / bearer (target ≥ %.2f)", sender, SigningTarget)
+}
+
+// Signing is a signing scenario's cost against Bearer on the same ingestor: accepted requests per
+// CPU-second of each (medians over the max rounds) and their ratio per round; ok is false when the
+// scenario compared no Bearer baseline.
+func (sc *ScenarioResult) Signing() (signed, bearer float64, r Ratio, ok bool) {
+	for _, ra := range sc.Ratios {
+		if ra.Name == signingRatioName(sc.Sender) {
+			r, ok = ra, true
+		}
+	}
+	if !ok {
+		return 0, 0, r, false
+	}
+	per := map[string][]float64{}
+	for _, run := range sc.Runs {
+		if run.Phase == "max" {
+			per[run.Target] = append(per[run.Target], run.AcceptedPerCPU)
+		}
+	}
+	return median(per[TargetInlet]), median(per[TargetBearer]), r, true
 }
 
 func isBad(x float64) bool { return x != x || x == 0 || x > 1e9 }

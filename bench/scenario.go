@@ -18,6 +18,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/inlet-dev/inlet/internal/seed"
+	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // Target names: what a load is sent to.
@@ -25,6 +26,9 @@ const (
 	TargetInlet   = "inlet"   // the ingestor under test (with the pipeline behind it)
 	TargetCeiling = "ceiling" // the null fasthttp handler
 	TargetPeer    = "peer"    // Telegraf http_listener_v2 → kafka
+	// TargetBearer is the same ingestor as inlet loaded with Bearer webhooks: the baseline of a
+	// scenario whose webhooks are connected as another sender (Scenario.Sender).
+	TargetBearer = "bearer"
 )
 
 // Scenario is one file of bench/scenarios. Durations are before the suite's -scale.
@@ -40,7 +44,12 @@ type Scenario struct {
 	Webhooks int `yaml:"webhooks"`
 	// WrongSecretPercent of the requests carry a wrong secret (answered 401). Default 0.
 	WrongSecretPercent int `yaml:"wrong_secret_percent"`
-	// Compare lists the targets loaded beside inlet, interleaved round by round: ceiling, peer.
+	// Sender is the catalog sender (internal/webhook) inlet's webhooks are connected as, e.g. "shopify":
+	// every request is signed as that sender signs it, by verify.Signer in the generator (a fixed body
+	// is signed once). Default "inlet", the Bearer secret.
+	Sender string `yaml:"sender"`
+	// Compare lists the targets loaded beside inlet, interleaved round by round: ceiling, peer, and
+	// bearer (with a Sender: the same ingestor, the same bodies to Bearer webhooks).
 	Compare []string `yaml:"compare"`
 	// Max, when set, finds each target's maximum with a closed loop, Rounds times, interleaved.
 	Max *MaxSpec `yaml:"max"`
@@ -144,6 +153,9 @@ func (b Body) Bytes() []byte {
 }
 
 func (s *Scenario) defaults() {
+	if s.Sender == "" {
+		s.Sender = webhook.SenderInlet
+	}
 	if s.Webhooks == 0 {
 		s.Webhooks = 1
 	}
@@ -190,9 +202,15 @@ func (s *Scenario) Validate() error {
 	case s.LevelDuration.D() <= 0 || s.LevelDuration.D() > maxPhaseDuration:
 		return fmt.Errorf("level_duration %s: outside (0, %s]", s.LevelDuration.D(), maxPhaseDuration)
 	}
+	if _, ok := webhook.LookupSender(s.Sender); !ok {
+		return fmt.Errorf("sender %q: not in the catalog (internal/webhook senders)", s.Sender)
+	}
 	for _, c := range s.Compare {
-		if c != TargetCeiling && c != TargetPeer {
-			return fmt.Errorf("compare %q: want %s or %s", c, TargetCeiling, TargetPeer)
+		switch {
+		case c == TargetBearer && s.Sender == webhook.SenderInlet:
+			return fmt.Errorf("compare %q: only with a sender other than %s (inlet is Bearer already)", c, webhook.SenderInlet)
+		case c != TargetCeiling && c != TargetPeer && c != TargetBearer:
+			return fmt.Errorf("compare %q: want %s, %s or %s", c, TargetCeiling, TargetPeer, TargetBearer)
 		}
 	}
 	if len(s.Compare) > 0 && s.Max == nil {

@@ -2,17 +2,22 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/compose"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/seed"
+	"github.com/inlet-dev/inlet/internal/verify"
+	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // The bench project in PostgreSQL: its own project, event and webhooks, never the demo's.
@@ -23,10 +28,13 @@ const (
 	setupTimeout = 10 * time.Minute
 )
 
-// Hook is one bench webhook: its public id and the Authorization value that authenticates it.
+// Hook is one bench webhook: its public id and how its requests authenticate: the Authorization value
+// of a Bearer webhook, or the sender and secret of one connected as another sender.
 type Hook struct {
 	ID            string `json:"id"`
-	Authorization string `json:"authorization"`
+	Authorization string `json:"authorization,omitempty"`
+	Sender        string `json:"sender,omitempty"`
+	Secret        string `json:"secret,omitempty"`
 }
 
 // hookState is kept in the state directory so that later runs reuse the webhooks (secrets are only
@@ -72,7 +80,7 @@ func ensureHooks(ctx context.Context, cfg *config.Config, n int, statePath strin
 	}
 	out := make([]Hook, len(seeded.Hooks))
 	for i, h := range seeded.Hooks {
-		out[i] = Hook(h)
+		out[i] = Hook{ID: h.ID, Authorization: h.Authorization}
 	}
 
 	// Keep every known secret of the project, not only the n returned, for the next run.
@@ -98,4 +106,108 @@ func ensureHooks(ctx context.Context, cfg *config.Config, n int, statePath strin
 		return 0, nil, fmt.Errorf("bench state: %w", err)
 	}
 	return seeded.ProjectID, out, nil
+}
+
+// signedState is the state file of a sender's bench webhooks (webhooks-<sender>.json).
+type signedState struct {
+	ProjectID int64  `json:"project_id"`
+	Hooks     []Hook `json:"hooks"`
+}
+
+// ensureSignedHooks makes sure the bench project has n enabled webhooks connected as sender,
+// bench-<sender>-000000 and on, and returns them with their secrets: one the bench makes for an HMAC
+// sender (as a user pastes the provider's), one Inlet makes otherwise. The secrets are kept in
+// statePath; a webhook missing from it is read back through Credentials.
+func ensureSignedHooks(ctx context.Context, cfg *config.Config, projectID int64, sender string, n int, statePath string, log *slog.Logger) ([]Hook, error) {
+	snd, ok := webhook.LookupSender(sender)
+	if !ok {
+		return nil, fmt.Errorf("bench sender %q: not in the catalog", sender)
+	}
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	stores, err := compose.OpenStores(ctx, cfg, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	defer stores.Close()
+	hooks := stores.Webhooks
+
+	var st signedState
+	if b, err := os.ReadFile(statePath); err == nil {
+		_ = json.Unmarshal(b, &st)
+	}
+	known := map[string]string{}
+	if st.ProjectID == projectID {
+		for _, h := range st.Hooks {
+			known[h.ID] = h.Secret
+		}
+	}
+	prefix := "bench-" + sender + "-"
+	live := map[string]webhook.Webhook{}
+	for off := 0; ; off += webhook.MaxListLimit {
+		page, err := hooks.List(ctx, projectID, webhook.ListFilter{Search: prefix, Sort: "created_at", Limit: webhook.MaxListLimit, Offset: off})
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range page.Webhooks {
+			live[strings.ToLower(w.Name)] = w
+		}
+		if len(page.Webhooks) < webhook.MaxListLimit {
+			break
+		}
+	}
+	out := make([]Hook, n)
+	for i := range out {
+		name := fmt.Sprintf("%s%06d", prefix, i)
+		w, ok := live[strings.ToLower(name)]
+		switch {
+		case ok && w.Sender != sender:
+			return nil, fmt.Errorf("bench webhook %s is connected as %s, not %s", name, w.Sender, sender)
+		case ok:
+			sec, found := known[w.ID]
+			if !found {
+				c, err := hooks.Credentials(ctx, projectID, w.ID)
+				if err != nil {
+					return nil, err
+				}
+				sec = c.Secret
+			}
+			if !w.Enabled {
+				if _, err := hooks.SetEnabled(ctx, projectID, w.ID, 0, true); err != nil {
+					return nil, err
+				}
+			}
+			out[i] = Hook{ID: w.ID, Sender: sender, Secret: sec}
+		default:
+			in := seed.Webhook(name, benchEvent, SeedSample)
+			in.Sender = sender
+			if snd.Verification.Mode == verify.ModeHMAC {
+				// whsec_ and base64: the shape every preset takes (Standard Webhooks decodes it).
+				in.Secret = newSigningSecret()
+			}
+			created, sec, err := hooks.Create(ctx, projectID, in)
+			if err != nil {
+				return nil, fmt.Errorf("bench webhook %s: %w", name, err)
+			}
+			if _, err := hooks.SetEnabled(ctx, projectID, created.ID, 0, true); err != nil {
+				return nil, err
+			}
+			out[i] = Hook{ID: created.ID, Sender: sender, Secret: sec}
+		}
+	}
+	b, _ := json.Marshal(signedState{ProjectID: projectID, Hooks: out})
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
+		return nil, fmt.Errorf("bench state: %w", err)
+	}
+	if err := os.WriteFile(statePath, b, 0o600); err != nil {
+		return nil, fmt.Errorf("bench state: %w", err)
+	}
+	return out, nil
+}
+
+// newSigningSecret is a provider-like signing secret: whsec_ and standard base64 of 32 random bytes.
+func newSigningSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }

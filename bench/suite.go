@@ -20,6 +20,7 @@ import (
 	"github.com/inlet-dev/inlet/bench/load"
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // Options are the suite's flags (see cmd/inlet/bench.go for their documentation and defaults).
@@ -78,6 +79,7 @@ type Suite struct {
 	kcl                            *kgo.Client
 	ch                             driver.Conn
 	hooks                          []Hook
+	signed                         map[string][]Hook // webhooks connected as a sender, by sender
 	peerNote                       string
 	maxByBody                      map[string]float64 // inlet's median maximum per body key
 
@@ -86,7 +88,7 @@ type Suite struct {
 
 // New prepares a suite; Run does the work.
 func New(opt Options, cfg *config.Config, log *slog.Logger) *Suite {
-	return &Suite{opt: opt, cfg: cfg, log: log, maxByBody: map[string]float64{}}
+	return &Suite{opt: opt, cfg: cfg, log: log, maxByBody: map[string]float64{}, signed: map[string][]Hook{}}
 }
 
 // stateDir is the local stack's state directory (deploy/local), where the broker's pid file is.
@@ -220,15 +222,30 @@ func (s *Suite) prepare(ctx context.Context, scenarios []*Scenario) error {
 	}
 
 	needPeer, needCeiling, hooks := false, false, 1
+	signed := map[string]int{} // sender → webhooks
 	for _, sc := range scenarios {
-		hooks = max(hooks, sc.Webhooks)
+		if sc.Sender == webhook.SenderInlet || slices.Contains(sc.Compare, TargetBearer) {
+			hooks = max(hooks, sc.Webhooks)
+		}
+		if sc.Sender != webhook.SenderInlet {
+			signed[sc.Sender] = max(signed[sc.Sender], sc.Webhooks)
+		}
 		needPeer = needPeer || slices.Contains(sc.Compare, TargetPeer)
 		needCeiling = needCeiling || slices.Contains(sc.Compare, TargetCeiling)
 	}
 	s.prog.status(fmt.Sprintf("bench webhooks: ensure %d", hooks))
 	statePath := filepath.Join(s.opt.StateDir, "webhooks.json")
-	if _, s.hooks, err = ensureHooks(ctx, s.cfg, hooks, statePath, s.log); err != nil {
+	projectID, bearer, err := ensureHooks(ctx, s.cfg, hooks, statePath, s.log)
+	if err != nil {
 		return err
+	}
+	s.hooks = bearer
+	for sender, n := range signed {
+		s.prog.status(fmt.Sprintf("bench webhooks: ensure %d connected as %s", n, sender))
+		path := filepath.Join(s.opt.StateDir, "webhooks-"+sender+".json")
+		if s.signed[sender], err = ensureSignedHooks(ctx, s.cfg, projectID, sender, n, path, s.log); err != nil {
+			return err
+		}
 	}
 
 	for _, a := range []string{s.opt.InletAddr, inletInternalAddr, pipelineInternalAddr, s.opt.NullAddr, s.opt.PeerAddr} {
@@ -311,11 +328,20 @@ type target struct {
 	src  load.Source
 }
 
-func (s *Suite) targets(sc *Scenario) []target {
+// collectIDs: the request ids of the ingestor's 2xx answers are checked against Kafka and ClickHouse.
+func (t target) collectIDs() bool { return t.name == TargetInlet || t.name == TargetBearer }
+
+func (s *Suite) targets(sc *Scenario) ([]target, error) {
 	body := sc.Body.Bytes()
-	out := []target{{name: TargetInlet, addr: s.opt.InletAddr, proc: s.ingestor, src: inletSource(s.hooks[:sc.Webhooks], body, sc.WrongSecretPercent)}}
+	src, err := s.inletSource(sc, sc.Webhooks, sc.WrongSecretPercent)
+	if err != nil {
+		return nil, err
+	}
+	out := []target{{name: TargetInlet, addr: s.opt.InletAddr, proc: s.ingestor, src: src}}
 	for _, c := range sc.Compare {
 		switch {
+		case c == TargetBearer:
+			out = append(out, target{name: c, addr: s.opt.InletAddr, proc: s.ingestor, src: inletSource(s.hooks[:sc.Webhooks], body, sc.WrongSecretPercent)})
 		case c == TargetCeiling && s.null != nil:
 			out = append(out, target{name: c, addr: s.opt.NullAddr, proc: s.null, src: inletSource(s.hooks[:sc.Webhooks], body, sc.WrongSecretPercent)})
 		case c == TargetPeer && s.peer != nil:
@@ -323,7 +349,17 @@ func (s *Suite) targets(sc *Scenario) []target {
 			out = append(out, target{name: c, addr: s.opt.PeerAddr, proc: s.peer, src: func(int64) *load.Request { return r }})
 		}
 	}
-	return out
+	return out, nil
+}
+
+// inletSource is the load of inlet in sc over its first n webhooks: Bearer secrets, or signed as
+// sc.Sender signs.
+func (s *Suite) inletSource(sc *Scenario, n, wrongPct int) (load.Source, error) {
+	body := sc.Body.Bytes()
+	if sc.Sender == webhook.SenderInlet {
+		return inletSource(s.hooks[:n], body, wrongPct), nil
+	}
+	return signedSource(s.signed[sc.Sender][:n], s.opt.InletAddr, body, wrongPct)
 }
 
 // wrongAuthorization has the shape and length of a real one, so the ingestor does the same work.
@@ -426,7 +462,7 @@ func (st *scenarioState) add(t string, res *load.Result) {
 		return
 	}
 	switch t {
-	case TargetInlet:
+	case TargetInlet, TargetBearer: // one ingestor, one topic
 		for _, id := range res.IDs {
 			st.ids[id]++
 		}
@@ -445,14 +481,19 @@ func (st *scenarioState) add(t string, res *load.Result) {
 func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult, error) {
 	out := &ScenarioResult{Name: sc.Name, Title: sc.Title, Body: sc.Body.Key(), BodyBytes: len(sc.Body.Bytes()),
 		Webhooks: sc.Webhooks, WrongSecretPercent: sc.WrongSecretPercent, Conns: sc.Conns}
-	targets := s.targets(sc)
+	if sc.Sender != webhook.SenderInlet {
+		out.Sender = sc.Sender
+	}
+	targets, err := s.targets(sc)
+	if err != nil {
+		return out, err
+	}
 	for _, c := range sc.Compare {
 		if !slices.ContainsFunc(targets, func(t target) bool { return t.name == c }) {
 			out.Notes = append(out.Notes, fmt.Sprintf("%s not compared: %s", c, s.unavailable(c)))
 		}
 	}
 	st := &scenarioState{ids: map[[16]byte]int{}, firstSend: time.Now().Add(-time.Minute)}
-	var err error
 	if st.inletFrom, err = endOffsets(ctx, s.adm, s.requestsTopic()); err != nil {
 		return out, err
 	}
@@ -480,7 +521,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		for round := 1; round <= m.Rounds; round++ {
 			for _, t := range targets {
 				cfg := load.Config{Addr: t.addr, Mode: load.Closed, Conns: sc.Conns, Timeout: requestTimeout,
-					CollectIDs: t.name == TargetInlet, MaxRequests: maxRequests(max(m.Duration.D(), m.Warmup.D()), scale)}
+					CollectIDs: t.collectIDs(), MaxRequests: maxRequests(max(m.Duration.D(), m.Warmup.D()), scale)}
 				if w := scaled(m.Warmup.D(), scale); w > 0 {
 					cfg.Duration = w
 					s.prog.start(fmt.Sprintf("%s: warm-up %s round %d", sc.Name, t.name, round), cfg)
@@ -517,7 +558,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 			}
 			cfg := load.Config{Addr: t.addr, Mode: load.Open, Conns: min(load.MaxConns, sc.Conns*openConnsFactor),
 				Rate: level * mx, Duration: scaled(sc.LevelDuration.D(), scale), Timeout: requestTimeout,
-				Drain: drainWait, CollectIDs: t.name == TargetInlet}
+				Drain: drainWait, CollectIDs: t.collectIDs()}
 			r, res, err := s.measured(ctx, t, cfg, fmt.Sprintf("%s: %s at %.0f%% of max", sc.Name, t.name, level*100))
 			st.add(t.name, res)
 			if err != nil {
@@ -568,7 +609,11 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 			cfg := load.Config{Addr: s.opt.InletAddr, Mode: load.Closed, Conns: sc.Conns, Duration: scaled(probeDuration, scale),
 				Timeout: requestTimeout, CollectIDs: true, MaxRequests: maxRequests(probeDuration, scale)}
 			// One webhook, good secrets: the same maximum the seed scenario measures.
-			probe := target{name: TargetInlet, addr: s.opt.InletAddr, proc: s.ingestor, src: inletSource(s.hooks[:1], sc.Body.Bytes(), 0)}
+			src, err := s.inletSource(sc, 1, 0)
+			if err != nil {
+				return out, err
+			}
+			probe := target{name: TargetInlet, addr: s.opt.InletAddr, proc: s.ingestor, src: src}
 			r, res, err := s.measured(ctx, probe, cfg, sc.Name+": probe inlet's maximum")
 			st.add(TargetInlet, res)
 			if err != nil {
@@ -612,9 +657,10 @@ func maxRequests(d time.Duration, scale float64) int64 {
 	return int64(scaled(d, scale).Seconds()*load.MaxRate) + 1
 }
 
-// bodyKey: phases are fractions of inlet's maximum for the same body, measured on one webhook with
-// good secrets, so that scenarios varying the webhooks or the secrets load at comparable rates.
-func bodyKey(sc *Scenario) string { return sc.Body.Key() }
+// bodyKey: phases are fractions of inlet's maximum for the same body and sender, measured on one
+// webhook with good secrets, so that scenarios varying the webhooks or the secrets load at comparable
+// rates.
+func bodyKey(sc *Scenario) string { return sc.Body.Key() + "/" + sc.Sender }
 
 func (s *Suite) unavailable(name string) string {
 	switch name {

@@ -58,7 +58,14 @@ type Request struct {
 	Authorization string
 	// ContentType header value; empty sends none.
 	ContentType string
-	Body        []byte
+	// Headers are set as given (names not normalized): a signature scheme's headers.
+	Headers []Header
+	Body    []byte
+}
+
+// Header is one header of a Request.
+type Header struct {
+	Name, Value string
 }
 
 // Source returns request i (0-based, in send order).
@@ -282,6 +289,9 @@ func Run(ctx context.Context, cfg Config, src Source, prog *Progress) (*Result, 
 				}
 				if r.ContentType != "" {
 					req.Header.SetContentType(r.ContentType)
+				}
+				for _, h := range r.Headers {
+					req.Header.Set(h.Name, h.Value)
 				}
 				req.SetBodyRaw(r.Body)
 				resp.Reset()

@@ -4,6 +4,9 @@ import (
 	"context"
 	"math"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +181,29 @@ func TestValidateRefusesRemote(t *testing.T) {
 	c := Config{Addr: "10.0.0.1:80", Mode: Closed, Conns: 1, Duration: time.Second, Timeout: time.Second}
 	if err := c.Validate(); err == nil {
 		t.Error("non-loopback address accepted")
+	}
+}
+
+// A request's extra headers (a signature scheme's) reach the server as given.
+func TestHeadersSent(t *testing.T) {
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Clone():
+		default:
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	r := &Request{Path: "/hooks/x", ContentType: "application/json", Body: []byte(`{}`),
+		Headers: []Header{{"X-Shopify-Hmac-Sha256", "c2lnbmF0dXJl"}, {"webhook-id", "msg_1"}}}
+	_, err := Run(context.Background(), Config{Addr: strings.TrimPrefix(srv.URL, "http://"), Mode: Closed, Conns: 1,
+		Duration: 5 * time.Second, MaxRequests: 1, Timeout: 5 * time.Second}, func(int64) *Request { return r }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := <-got
+	if h.Get("X-Shopify-Hmac-Sha256") != "c2lnbmF0dXJl" || h.Get("Webhook-Id") != "msg_1" || h.Get("Content-Type") != "application/json" {
+		t.Errorf("server got headers %v", h)
 	}
 }

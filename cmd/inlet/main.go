@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -31,6 +32,9 @@ func main() { os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr)) }
 type command struct {
 	name, args, doc string
 	takesArgs       bool
+	// help, when set, is the reference of the command's flags, printed after its usage line by
+	// `inlet help NAME` and `inlet NAME … --help`.
+	help func() string
 }
 
 var commands = []command{
@@ -42,6 +46,7 @@ var commands = []command{
 	{name: "project", args: "keys PROJECT_ID", doc: "list the project's API keys (id, name, prefix, created, last used, revoked)", takesArgs: true},
 	{name: "project", args: "key-create PROJECT_ID [NAME]", doc: "issue another API key for the project and print it (shown once)", takesArgs: true},
 	{name: "project", args: "key-revoke PROJECT_ID KEY_ID", doc: "revoke an API key: refused at once by the API, console sessions with it end", takesArgs: true},
+	{name: "webhook", args: "test -webhook ID [flags]", doc: "send the edge a test request signed as the webhook's sender would; print it (secrets redacted) and the answer", takesArgs: true, help: webhookTestHelp},
 	{name: "demo", doc: "seed the demo project (idempotent) and print the console URL, webhook URL, secret and a ready-to-paste curl command", takesArgs: true},
 	{name: "keygen", doc: "print a new master key for secrets.master_key"},
 	{name: "version", doc: "print the version, commit and Go version of this binary"},
@@ -67,6 +72,17 @@ func usage(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// help is the usage of the commands named name followed by their flag references.
+func help(name string) string {
+	out := usage(name)
+	for _, c := range commands {
+		if c.name == name && c.help != nil {
+			out += c.help()
+		}
+	}
+	return out
 }
 
 func lookup(name string) (command, bool) {
@@ -108,10 +124,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "inlet help: unknown command %q\n\n%s", rest[0], usage(""))
 				return exitConfig
 			}
-			fmt.Fprint(stdout, usage(rest[0]))
+			fmt.Fprint(stdout, help(rest[0]))
 			return exitOK
-		case known && len(rest) > 0 && isHelp(rest[0]):
-			fmt.Fprint(stdout, usage(name))
+		case known && slices.ContainsFunc(rest, isHelp):
+			fmt.Fprint(stdout, help(name))
 			return exitOK
 		case name == "version":
 			b := obs.BuildInfo()
@@ -156,6 +172,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		runErr = demo(ctx, cfg, newLogger(stderr, cfg, "demo"), rest, stdout)
 	case "admin":
 		runErr = runAdmin(ctx, cfg, newLogger(stderr, cfg, "admin"), rest)
+	case "webhook":
+		runErr = webhookCmd(ctx, cfg, rest, environ, stdout)
 	default:
 		fmt.Fprintf(stderr, "inlet: unknown command %q\n\n", cmd)
 		fs.Usage()

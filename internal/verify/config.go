@@ -5,7 +5,8 @@
 // is built from it and the webhook's secrets once per config version and then checks every request
 // without allocating, comparing in constant time, over the raw body bytes as received. The webhook
 // store builds each webhook's Verifiers (internal/webhook's Hook) and the edge calls them on every
-// request.
+// request. A Signer is the Verifier's mirror: it authenticates a request exactly as the sender would,
+// for `inlet webhook test` and the bench's load generator.
 package verify
 
 import (

@@ -151,25 +151,14 @@ func New(cfg Config, secrets [][]byte) (*Verifier, error) {
 		v.h = cfg.HMAC.resolved()
 		v.prefix = []byte(v.h.Prefix)
 		v.parts, _ = parseSigned(v.h.Signed) // Validate checked it
-		var newHash func() hash.Hash
-		switch v.h.Algorithm {
-		case SHA1:
-			newHash = sha1.New
-		case SHA256:
-			newHash = sha256.New
-		default:
-			newHash = sha512.New
-		}
+		newHash := hashOf(v.h.Algorithm)
 		keys := make([][]byte, len(secrets))
 		for i, s := range secrets {
-			keys[i] = s
-			if v.h.SecretFormat == SecretWhsecBase64 {
-				k, err := base64.StdEncoding.DecodeString(string(bytes.TrimPrefix(s, []byte(secret.WebhookSecretPrefix))))
-				if err != nil || len(k) == 0 {
-					return nil, domainerr.Invalid(fmt.Sprintf("secrets[%d]", i), "not whsec_ followed by base64")
-				}
-				keys[i] = k
+			k, ok := macKey(v.h.SecretFormat, s)
+			if !ok {
+				return nil, domainerr.Invalid(fmt.Sprintf("secrets[%d]", i), "not whsec_ followed by base64")
 			}
+			keys[i] = k
 		}
 		v.size = newHash().Size()
 		current := keys[0]
@@ -434,6 +423,28 @@ func stripeField(header []byte, key string) []byte {
 		}
 	}
 	return nil
+}
+
+// hashOf is the hash function of alg (Validate admits only the three).
+func hashOf(alg Algorithm) func() hash.Hash {
+	switch alg {
+	case SHA1:
+		return sha1.New
+	case SHA256:
+		return sha256.New
+	default:
+		return sha512.New
+	}
+}
+
+// macKey is the HMAC key a secret stands for in format; ok is false for a whsec_base64 secret that does
+// not decode (or decodes to nothing).
+func macKey(format SecretFormat, s []byte) (key []byte, ok bool) {
+	if format != SecretWhsecBase64 {
+		return s, true
+	}
+	k, err := base64.StdEncoding.DecodeString(string(bytes.TrimPrefix(s, []byte(secret.WebhookSecretPrefix))))
+	return k, err == nil && len(k) > 0
 }
 
 // parseUint parses a decimal timestamp without allocating (strconv's errors would).
