@@ -8,6 +8,9 @@
 //   - urlencoded bodies are read as the WHATWG URL standard reads them: pairs split on '&' (empty
 //     ones skipped), the name from the value on the first '=', '+' a space, %hh a byte; a '%' not
 //     followed by two hex digits is refused (browsers would keep it, most server parsers refuse it);
+//     a body that starts with '{' or '[' is refused: it is JSON sent under a form's type (curl -d
+//     does that), which no form serializer writes (they escape both) and which, read as a form,
+//     would be one field named after the whole document;
 //   - multipart bodies are RFC 7578 parts, each with Content-Disposition form-data and a name; a part
 //     with a filename is a file and is refused (ErrFile's kind, File); the value is the part's raw
 //     bytes (no Content-Transfer-Encoding is applied, RFC 7578 §4.7 deprecates it);
@@ -160,6 +163,9 @@ type field struct{ name, value []byte }
 
 // validateURLEncoded checks a urlencoded body without allocating.
 func validateURLEncoded(body []byte) error {
+	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
+		return fail(Malformed, "the body looks like JSON: send it with Content-Type application/json")
+	}
 	n := 0
 	for at := 0; at < len(body); {
 		end := bytes.IndexByte(body[at:], '&')
