@@ -14,7 +14,7 @@ import (
 )
 
 // statuses the request handler may answer (DESIGN.md's table, plus 405/404 for other methods and paths).
-var handlerStatuses = map[int]bool{202: true, 400: true, 401: true, 403: true, 404: true, 405: true, 413: true, 429: true, 503: true}
+var handlerStatuses = map[int]bool{200: true, 202: true, 400: true, 401: true, 403: true, 404: true, 405: true, 413: true, 415: true, 429: true, 503: true}
 
 // FuzzHandler drives random methods, paths, Authorization values and bodies through the handler (and the
 // too-large path of the error handler): it must never panic, and always answer a status of the table
