@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -106,14 +107,14 @@ func (s *Server) metaHandshake(ctx *fasthttp.RequestCtx, h *webhook.Hook) result
 	return resHandshake
 }
 
-// validChallenge accepts 1 to maxChallenge bytes of printable ASCII without spaces: what providers
-// send, and nothing an echo could turn into markup or a header.
+// validChallenge accepts 1 to maxChallenge letters, digits and -._~+/= : what providers send (Meta
+// digits, Slack letters and digits, Zoom base64), and nothing an echo could turn into markup.
 func validChallenge(c []byte) bool {
 	if len(c) == 0 || len(c) > maxChallenge {
 		return false
 	}
 	for _, b := range c {
-		if b <= ' ' || b > '~' {
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("-._~+/=", b) >= 0) {
 			return false
 		}
 	}

@@ -40,7 +40,7 @@ const (
 	resFormFile             // a multipart form with a file part
 	resHandshake            // a sender's handshake answered (Slack, Meta, Zoom)
 	resHandshakeRefused     // Meta's handshake with a verify token that is not the webhook's
-	resInvalidHandshake     // a handshake whose challenge is missing, too long or not printable ASCII
+	resInvalidHandshake     // a handshake whose challenge is missing, too long or of other characters
 	numResults
 )
 
@@ -80,7 +80,7 @@ var results = [numResults]resultInfo{
 		wire.OutcomeUnsupportedMediaType, false, nil},
 	resHandshake:        {status: 200, label: "handshake"},
 	resHandshakeRefused: {403, "handshake_refused", "the verification request's token does not match this webhook's", "handshake_refused", "", false, nil},
-	resInvalidHandshake: {400, "invalid_handshake", "the verification request's challenge is missing, longer than 256 bytes or not printable ASCII", "invalid_handshake", "", false, nil},
+	resInvalidHandshake: {400, "invalid_handshake", "the verification request's challenge is missing, longer than 256 bytes, or not letters, digits and -._~+/=", "invalid_handshake", "", false, nil},
 }
 
 func init() {
