@@ -61,6 +61,13 @@ func TestConfigValidate(t *testing.T) {
 	if err := d.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
+	for _, u := range []string{"https://hooks.example.com", "http://127.0.0.1:8080", "https://example.com/inlet/", "https://hooks.example.com:8443/edge"} {
+		c := Defaults()
+		c.PublicURL = u
+		if err := c.Validate(); err != nil {
+			t.Errorf("public_url %q: %v; want valid", u, err)
+		}
+	}
 	for _, c := range []struct {
 		field string
 		mut   func(*Config)
@@ -95,6 +102,13 @@ func TestConfigValidate(t *testing.T) {
 		{"max_buffered_records", func(c *Config) { c.MaxBufferedRecords = 0 }},
 		{"max_buffered_bytes", func(c *Config) { c.MaxBufferedBytes = 2 << 20; c.MaxBodyBytes = 4 << 20 }},
 		{"delivery_timeout", func(c *Config) { c.DeliveryTimeout = time.Second }},
+		{"public_url", func(c *Config) { c.PublicURL = "hooks.example.com" }},
+		{"public_url", func(c *Config) { c.PublicURL = "ftp://hooks.example.com" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://hooks.example.com/?x=1" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://user:pw@hooks.example.com" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://hooks.example.com/#f" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://hooks.example.com/" + strings.Repeat("p", 1024) }},
 	} {
 		cfg := Defaults()
 		c.mut(&cfg)
