@@ -320,7 +320,7 @@ func readMultipart(contentType string, body []byte, yield func(name, value []byt
 	r := multipart.NewReader(bytes.NewReader(body), boundary)
 	for n := 1; ; n++ {
 		p, err := r.NextRawPart()
-		if err == io.EOF { //nolint:errorlint // a wrapped io.EOF is a body cut short
+		if err == io.EOF { // a bare io.EOF only: the reader wraps the one of a body cut short
 			// The reader also ends with a bare io.EOF when the body stops inside a part's header: the
 			// body must end with the close delimiter (and whatever epilogue follows it).
 			delim := "--" + boundary
