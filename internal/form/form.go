@@ -161,63 +161,76 @@ func ToJSON(dst []byte, contentType string, body []byte) ([]byte, error) {
 
 type field struct{ name, value []byte }
 
-// validateURLEncoded checks a urlencoded body without allocating.
+// validateURLEncoded checks a urlencoded body without allocating, in one pass: each component (a name,
+// then its value) ends at its pair's first '=', at '&' or at the end; only a component with an escape
+// or a non-ASCII byte has its decoded bytes checked for UTF-8.
 func validateURLEncoded(body []byte) error {
 	if len(body) > 0 && (body[0] == '{' || body[0] == '[') {
 		return fail(Malformed, "the body looks like JSON: send it with Content-Type application/json")
 	}
 	n := 0
-	for at := 0; at < len(body); {
-		end := bytes.IndexByte(body[at:], '&')
-		if end < 0 {
-			end = len(body)
-		} else {
-			end += at
+	pairStart, compStart, inValue, escapes, ascii := 0, 0, false, 0, true
+	for i := 0; i <= len(body); i++ {
+		for i < len(body) && !special[body[i]] {
+			i++
 		}
-		pair := body[at:end]
-		start := at
-		at = end + 1
-		if len(pair) == 0 {
-			continue
+		if i < len(body) {
+			switch c := body[i]; {
+			case c == '%':
+				if i+2 >= len(body) || !isHex(body[i+1]) || !isHex(body[i+2]) {
+					return fail(Malformed, "invalid percent-escape at byte %d", i)
+				}
+				escapes++
+				i += 2
+				continue
+			case c >= 0x80:
+				ascii = false
+				continue
+			case c == '=' && !inValue:
+				if err := checkComponent(body[compStart:i], compStart, escapes, ascii, false); err != nil {
+					return err
+				}
+				inValue, compStart, escapes, ascii = true, i+1, 0, true
+				continue
+			case c != '&':
+				continue
+			}
 		}
-		if n++; n > MaxFields {
-			return fail(TooMany, "more than %d fields", MaxFields)
+		// The end of a pair, at '&' or at the body's end; empty pairs are skipped.
+		if i > pairStart {
+			if n++; n > MaxFields {
+				return fail(TooMany, "more than %d fields", MaxFields)
+			}
+			if err := checkComponent(body[compStart:i], compStart, escapes, ascii, inValue); err != nil {
+				return err
+			}
 		}
-		name, value := pair, pair[len(pair):]
-		valueAt := start + len(pair)
-		if i := bytes.IndexByte(pair, '='); i >= 0 {
-			name, value = pair[:i], pair[i+1:]
-			valueAt = start + i + 1
-		}
-		if err := checkComponent(name, start, MaxNameBytes, "name"); err != nil {
-			return err
-		}
-		if err := checkComponent(value, valueAt, MaxValueBytes, "value"); err != nil {
-			return err
-		}
+		pairStart, compStart, inValue, escapes, ascii = i+1, i+1, false, 0, true
 	}
 	return nil
 }
 
-// checkComponent checks one encoded name or value that starts at byte at of the body: its escapes,
-// its decoded length and that its decoded bytes are UTF-8.
-func checkComponent(raw []byte, at, max int, what string) *Error {
-	decoded := len(raw)
-	for i := bytes.IndexByte(raw, '%'); i >= 0; {
-		if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
-			return fail(Malformed, "invalid percent-escape at byte %d", at+i)
-		}
-		decoded -= 2
-		j := bytes.IndexByte(raw[i+3:], '%')
-		if j < 0 {
-			break
-		}
-		i += 3 + j
+// special are the bytes validateURLEncoded stops at: runs of others are skipped with one table
+// lookup a byte.
+var special = func() (t [256]bool) {
+	t['%'], t['='], t['&'] = true, true, true
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = true
 	}
-	if decoded > max {
+	return t
+}()
+
+// checkComponent checks one encoded name or value that starts at byte at of the body, whose escapes
+// (counted) are valid: its decoded length, and that its decoded bytes are UTF-8.
+func checkComponent(raw []byte, at, escapes int, ascii, value bool) *Error {
+	max, what := MaxNameBytes, "name"
+	if value {
+		max, what = MaxValueBytes, "value"
+	}
+	if len(raw)-2*escapes > max {
 		return fail(TooLong, "field %s longer than %d bytes at byte %d", what, max, at)
 	}
-	if !validDecodedUTF8(raw) {
+	if (escapes > 0 || !ascii) && !validDecodedUTF8(raw) {
 		return fail(InvalidUTF8, "invalid UTF-8 in a field %s at byte %d", what, at)
 	}
 	return nil
