@@ -464,19 +464,23 @@ func TestModesRotation(t *testing.T) {
 	}
 }
 
-// TestHandlerAllocsPerMode holds the handler to no allocation per accepted request in every mode.
+// TestHandlerAllocsPerMode holds the handler to no allocation per request in every mode, accepted or
+// refused (signed with another secret).
 func TestHandlerAllocsPerMode(t *testing.T) {
 	for _, m := range modes() {
 		s, ctx := benchEdge(t, m)
-		s.handle(ctx) // the first request of an id makes its state
-		if n := testing.AllocsPerRun(200, func() {
-			ctx.Response.Reset()
-			s.handle(ctx)
-		}); n != 0 {
-			t.Errorf("%s: %v allocs per request; want 0", m.name, n)
-		}
-		if st := ctx.Response.StatusCode(); st != 202 {
-			t.Errorf("%s: status %d %s", m.name, st, ctx.Response.Body())
+		refused := requestCtx(m.request(t, idOf(m.name), otherSecret(m, "wrong"), m.body, time.Now(), ""))
+		for want, c := range map[int]*fasthttp.RequestCtx{202: ctx, 401: refused} {
+			s.handle(c) // the first request of an id makes its state
+			if n := testing.AllocsPerRun(200, func() {
+				c.Response.Reset()
+				s.handle(c)
+			}); n != 0 {
+				t.Errorf("%s, %d: %v allocs per request; want 0", m.name, want, n)
+			}
+			if st := c.Response.StatusCode(); st != want {
+				t.Errorf("%s: status %d %s; want %d", m.name, st, c.Response.Body(), want)
+			}
 		}
 	}
 }
