@@ -186,7 +186,18 @@ func decodedAt(s []byte, i int) (byte, int) {
 
 // cmpDecoded compares two form components by their decoded bytes.
 func cmpDecoded(a, b []byte) int {
-	i, j := 0, 0
+	// Up to the first difference or escape, encoded and decoded bytes are the same.
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] && a[i] != '%' && a[i] != '+' {
+		i++
+	}
+	if i < len(a) && i < len(b) && a[i] != b[i] && a[i] != '%' && a[i] != '+' && b[i] != '%' && b[i] != '+' {
+		if a[i] < b[i] {
+			return -1
+		}
+		return 1
+	}
+	j := i
 	for i < len(a) && j < len(b) {
 		var x, y byte
 		x, i = decodedAt(a, i)

@@ -698,3 +698,21 @@ func FuzzTwilioParams(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCmpDecoded: form components compare as their decoded bytes do (net/url decodes).
+func FuzzCmpDecoded(f *testing.F) {
+	f.Add("Reason", "ReasonConferenceEnded")
+	f.Add("a%2B", "a+")
+	f.Add("%41b", "Ab")
+	f.Add("x+y", "x%20z")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		da, err1 := url.QueryUnescape(a)
+		db, err2 := url.QueryUnescape(b)
+		if err1 != nil || err2 != nil {
+			return
+		}
+		if got, want := cmpDecoded([]byte(a), []byte(b)), strings.Compare(da, db); got != want {
+			t.Fatalf("cmpDecoded(%q, %q) = %d; want %d (%q vs %q)", a, b, got, want, da, db)
+		}
+	})
+}
