@@ -145,16 +145,21 @@ func Validate(contentType string, body []byte) error {
 // ToJSON appends the JSON view of the form body to dst (see the package doc), or returns an *Error as
 // Validate would.
 func ToJSON(dst []byte, contentType string, body []byte) ([]byte, error) {
-	if err := Validate(contentType, body); err != nil {
-		return dst, err
-	}
 	var fields []field
-	if TypeOf(contentType) == URLEncoded {
+	switch {
+	case len(contentType) > MaxContentTypeBytes || TypeOf(contentType) == NotForm:
+		return dst, Validate(contentType, body)
+	case TypeOf(contentType) == URLEncoded:
+		if err := validateURLEncoded(body); err != nil {
+			return dst, err
+		}
 		fields = urlencodedFields(body)
-	} else if err := readMultipart(contentType, body, func(name, value []byte) {
-		fields = append(fields, field{name, value})
-	}); err != nil {
-		return dst, err
+	default: // multipart: read once, checked as it is read
+		if err := readMultipart(contentType, body, func(name, value []byte) {
+			fields = append(fields, field{name, value})
+		}); err != nil {
+			return dst, err
+		}
 	}
 	return appendJSON(dst, fields), nil
 }
