@@ -1,6 +1,7 @@
 package ingestor
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,9 +13,9 @@ import (
 // before it calls the error handler, so the edge could not tell which webhook the 413 was for. A
 // Content-Length body over the limit does not have this problem: it is refused from its header, before
 // the reset. chunkedHeads bridges the gap: the server's HeaderReceived hook, which runs after the head
-// is read and before the body is, copies the parts of a chunked request's head that decide its answer
-// (method, request URI, Authorization); the handler or the error handler of the same request takes them
-// back. The key is the request's header, which is the same object in the hook and in both handlers.
+// is read and before the body is, copies a chunked request's head (the method, the request URI and
+// every header: a webhook's verification may read any of them, a signature, a timestamp, a token in
+// the query); the handler or the error handler of the same request takes it back. The key is the request's header, which is the same object in the hook and in both handlers.
 //
 // Entries normally live for the time of one body read. When fasthttp gives up on a connection without
 // calling either handler (the client closes between two chunks), the entry is left behind; entries
@@ -31,17 +32,20 @@ type chunkedHeads struct {
 	pool   sync.Pool
 }
 
-// chunkedHead is a copy of what serve reads from a request head besides the body.
+// chunkedHead is a copy of a request's head: its method, request URI and headers (but cookies), each
+// header's name and value back to back in buf. Its buffers are bounded by MaxHeaderBytes.
 type chunkedHead struct {
-	at            int64 // unix nanos of the copy
-	method        []byte
-	uri           []byte
-	authorization []byte
-	hasAuth       bool
+	at     int64 // unix nanos of the copy
+	method []byte
+	uri    []byte
+	buf    []byte
+	ends   []int // where each name, then each value, ends in buf
 }
 
 // maxPooledHead is the largest head copy kept in the pool; heads are bounded by MaxHeaderBytes anyway.
-const maxPooledHead = 4 << 10
+const maxPooledHead = 16 << 10
+
+var cookieKey = []byte("Cookie")
 
 func newChunkedHeads(maxEntries int, maxAge time.Duration) *chunkedHeads {
 	return &chunkedHeads{m: make(map[*fasthttp.RequestHeader]*chunkedHead), max: maxEntries, maxAge: int64(maxAge)}
@@ -55,9 +59,16 @@ func (c *chunkedHeads) put(h *fasthttp.RequestHeader, now int64) bool {
 	e.at = now
 	e.method = append(e.method[:0], h.Method()...)
 	e.uri = append(e.uri[:0], h.RequestURI()...)
-	auth := h.PeekBytes(authorizationKey)
-	e.hasAuth = auth != nil
-	e.authorization = append(e.authorization[:0], auth...)
+	e.buf, e.ends = e.buf[:0], e.ends[:0]
+	for k, v := range h.All() {
+		if bytes.EqualFold(k, cookieKey) {
+			continue // never read by serve, and a credential
+		}
+		e.buf = append(e.buf, k...)
+		e.ends = append(e.ends, len(e.buf))
+		e.buf = append(e.buf, v...)
+		e.ends = append(e.ends, len(e.buf))
+	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -114,23 +125,39 @@ func (c *chunkedHeads) get() *chunkedHead {
 	return &chunkedHead{}
 }
 
-// release returns e to the pool. The Authorization copy is zeroed first: it may be a secret.
+// release returns e to the pool. The copy is zeroed first: credentials and signatures travel in
+// headers and in the query.
 func (c *chunkedHeads) release(e *chunkedHead) {
 	if e == nil {
 		return
 	}
-	clear(e.authorization)
-	if cap(e.method)+cap(e.uri)+cap(e.authorization) > maxPooledHead {
+	clear(e.buf)
+	clear(e.uri)
+	if cap(e.method)+cap(e.uri)+cap(e.buf) > maxPooledHead {
 		return
 	}
 	c.pool.Put(e)
+}
+
+// header is the value of the named header in the copy (exact name as fasthttp spells it), or nil.
+func (e *chunkedHead) header(name string) []byte {
+	from := 0
+	for i := 0; i+1 < len(e.ends); i += 2 {
+		if string(e.buf[from:e.ends[i]]) == name {
+			return e.buf[e.ends[i]:e.ends[i+1]]
+		}
+		from = e.ends[i+1]
+	}
+	return nil
 }
 
 // restore writes the copy back into a request that fasthttp has reset.
 func (e *chunkedHead) restore(r *fasthttp.Request) {
 	r.Header.SetMethodBytes(e.method)
 	r.SetRequestURIBytes(e.uri)
-	if e.hasAuth {
-		r.Header.SetBytesKV(authorizationKey, e.authorization)
+	from := 0
+	for i := 0; i+1 < len(e.ends); i += 2 {
+		r.Header.SetBytesKV(e.buf[from:e.ends[i]], e.buf[e.ends[i]:e.ends[i+1]])
+		from = e.ends[i+1]
 	}
 }

@@ -9,6 +9,7 @@ package ingestor
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,6 +23,13 @@ type Config struct {
 	ListenAddr string `yaml:"listen_addr"`
 	// InternalAddr serves /metrics, /healthz and /readyz, never the public. Default "127.0.0.1:9101".
 	InternalAddr string `yaml:"internal_addr"`
+	// PublicURL is the edge's base URL as senders call it, such as "https://hooks.example.com" (an
+	// optional path prefix is kept; no query): the senders that sign the URL they called (HubSpot v3,
+	// Twilio) signed this, followed by the request's path and query as received, and behind TLS
+	// termination or a proxy the edge cannot see the scheme and host they used. Default "": "http://"
+	// + the request's Host header, right only when senders reach the edge directly over plain HTTP;
+	// set it wherever HubSpot or Twilio webhooks are connected.
+	PublicURL string `yaml:"public_url"`
 	// MaxBodyBytes rejects larger bodies with 413 without reading past the limit. Default 1 MiB. Raising it
 	// raises per-connection memory and the size of Kafka records (the broker's message.max.bytes must
 	// follow).
@@ -186,6 +194,9 @@ func (c *Config) Validate() error {
 	if err := validAddr(c.InternalAddr); err != nil {
 		return fmt.Errorf("internal_addr: %w", err)
 	}
+	if err := validPublicURL(c.PublicURL); err != nil {
+		return fmt.Errorf("public_url: %w", err)
+	}
 	positive := []struct {
 		name string
 		d    time.Duration
@@ -262,6 +273,27 @@ func compressionCodec(name string) (kgo.CompressionCodec, error) {
 		return kgo.ZstdCompression(), nil
 	}
 	return kgo.CompressionCodec{}, fmt.Errorf("%q is not none, gzip, snappy, lz4 or zstd", name)
+}
+
+// validPublicURL accepts "" or an absolute http(s) URL with a host and no user, query or fragment.
+func validPublicURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL: %w", s, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q: want an http:// or https:// URL", s)
+	case u.Host == "":
+		return fmt.Errorf("%q has no host", s)
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return fmt.Errorf("%q: want scheme, host and at most a path prefix (no user, query or fragment)", s)
+	case len(s) > 1024:
+		return fmt.Errorf("longer than 1024 bytes")
+	}
+	return nil
 }
 
 func validAddr(a string) error {

@@ -74,6 +74,7 @@ func BenchmarkHandlerInmemory(b *testing.B) {
 		q.SetRequestURI("http://edge/hooks/" + idOk)
 		q.Header.SetMethod("POST")
 		q.Header.Set("Authorization", secretOf(idOk))
+		q.Header.SetContentType("application/json")
 		q.SetBody(goodBody)
 		for pb.Next() {
 			if err := e.client.Do(q, resp); err != nil || resp.StatusCode() != 202 {
@@ -375,6 +376,7 @@ func TestLoadGenerator(t *testing.T) {
 			q.SetRequestURI("http://" + addr + "/hooks/" + idOk)
 			q.Header.SetMethod("POST")
 			q.Header.Set("Authorization", secretOf(idOk))
+			q.Header.SetContentType("application/json")
 			q.SetBody(goodBody)
 			local := make([]time.Duration, 0, 1<<16)
 			for time.Now().Before(deadline) {

@@ -14,32 +14,48 @@ import (
 )
 
 // statuses the request handler may answer (DESIGN.md's table, plus 405/404 for other methods and paths).
-var handlerStatuses = map[int]bool{202: true, 400: true, 401: true, 403: true, 404: true, 405: true, 413: true, 429: true, 503: true}
+var handlerStatuses = map[int]bool{200: true, 202: true, 400: true, 401: true, 403: true, 404: true, 405: true, 413: true, 415: true, 429: true, 503: true}
 
-// FuzzHandler drives random methods, paths, Authorization values and bodies through the handler (and the
-// too-large path of the error handler): it must never panic, and always answer a status of the table
-// with a JSON body.
+// FuzzHandler drives random methods, paths, Authorization values, content types and bodies through the
+// handler (and the too-large path of the error handler), to Bearer webhooks and to webhooks connected
+// to Slack, Zoom (handshakes on POST), Meta (on GET) and Twilio (forms, the URL signed): it must never
+// panic, and always answer a status of the table with a JSON body (a handshake's own answer aside).
 func FuzzHandler(f *testing.F) {
-	f.Add("POST", "/hooks/"+idOk, secretOf(idOk), []byte(`{"a":1}`), false)
-	f.Add("POST", "/hooks/"+idOk, "", []byte(`{"a":"\"[[["}`), false)
-	f.Add("POST", "/hooks/"+idDisabled, secretOf(idDisabled), []byte(`[`), true)
-	f.Add("GET", "/hooks/"+idOk, "Bearer x", []byte(nil), false)
-	f.Add("POST", "/hooks/"+idUnavailable, secretOf(idOk), []byte(`{}`), false)
-	f.Add("POST", "/hooks/%2e%2e/"+idOk, secretOf(idOk), []byte(strings.Repeat("[", 100)), false)
-	f.Add("DELETE", "/", "", []byte("\x00\xff"), true)
+	f.Add("POST", "/hooks/"+idOk, secretOf(idOk), "", []byte(`{"a":1}`), false)
+	f.Add("POST", "/hooks/"+idOk, "", "application/json", []byte(`{"a":"\"[[["}`), false)
+	f.Add("POST", "/hooks/"+idDisabled, secretOf(idDisabled), "", []byte(`[`), true)
+	f.Add("GET", "/hooks/"+idOk, "Bearer x", "", []byte(nil), false)
+	f.Add("POST", "/hooks/"+idUnavailable, secretOf(idOk), "", []byte(`{}`), false)
+	f.Add("POST", "/hooks/%2e%2e/"+idOk, secretOf(idOk), "", []byte(strings.Repeat("[", 100)), false)
+	f.Add("DELETE", "/", "", "", []byte("\x00\xff"), true)
+	f.Add("POST", "/hooks/"+idOk, secretOf(idOk), "application/x-www-form-urlencoded", []byte("a=1&b=%zz"), false)
+	f.Add("POST", "/hooks/"+idOk, secretOf(idOk), "multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--"), false)
+	f.Add("POST", "/hooks/"+idOf("slack"), "", "", []byte(`{"type":"url_verification","challenge":"c"}`), false)
+	f.Add("POST", "/hooks/"+idOf("zoom"), "", "", []byte(`{"event":"endpoint.url_validation","payload":{"plainToken":"p"}}`), false)
+	f.Add("GET", "/hooks/"+idOf("meta")+"?hub.mode=subscribe&hub.verify_token=t&hub.challenge=1", "", "", []byte(nil), false)
+	f.Add("POST", "/hooks/"+idOf("twilio")+"?x=%3A", "", "application/x-www-form-urlencoded", []byte(twilioForm), false)
 	cfg := testConfig()
 	cfg.RateBurst = 50
 	cfg.RatePerWebhook = 10
-	s, err := New(cfg, Deps{Hooks: tableHooks(), Producer: &fakeProducer{}, Topic: "requests", Registry: newReg(), Logger: testLog()})
+	hooks := tableHooks()
+	for _, name := range []string{"slack", "zoom", "meta", "twilio"} {
+		h := hookFor(f, modeNamed(f, name), "")
+		h.HandshakeToken = "t"
+		hooks.set(h)
+	}
+	s, err := New(cfg, Deps{Hooks: hooks, Producer: &fakeProducer{}, Topic: "requests", Registry: newReg(), Logger: testLog()})
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, method, path, auth string, body []byte, tooLarge bool) {
+	f.Fuzz(func(t *testing.T, method, path, auth, contentType string, body []byte, tooLarge bool) {
 		var ctx fasthttp.RequestCtx
 		ctx.Request.Header.SetMethod(method)
 		ctx.Request.SetRequestURI(path)
 		if auth != "" {
 			ctx.Request.Header.Set("Authorization", auth)
+		}
+		if contentType != "" {
+			ctx.Request.Header.SetContentType(contentType)
 		}
 		ctx.Request.SetBody(body)
 		if tooLarge {
@@ -50,7 +66,7 @@ func FuzzHandler(f *testing.F) {
 		if st := ctx.Response.StatusCode(); !handlerStatuses[st] {
 			t.Fatalf("%s %q: status %d is not in the table", method, path, st)
 		}
-		if b := ctx.Response.Body(); ctx.Response.StatusCode() != 202 && !strings.HasPrefix(string(b), `{"error":{"code":"`) {
+		if b := ctx.Response.Body(); ctx.Response.StatusCode() >= 300 && !strings.HasPrefix(string(b), `{"error":{"code":"`) {
 			t.Fatalf("%s %q: error body %q", method, path, b)
 		}
 	})
@@ -60,6 +76,13 @@ func TestConfigValidate(t *testing.T) {
 	d := Defaults()
 	if err := d.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+	for _, u := range []string{"https://hooks.example.com", "http://127.0.0.1:8080", "https://example.com/inlet/", "https://hooks.example.com:8443/edge"} {
+		c := Defaults()
+		c.PublicURL = u
+		if err := c.Validate(); err != nil {
+			t.Errorf("public_url %q: %v; want valid", u, err)
+		}
 	}
 	for _, c := range []struct {
 		field string
@@ -95,6 +118,13 @@ func TestConfigValidate(t *testing.T) {
 		{"max_buffered_records", func(c *Config) { c.MaxBufferedRecords = 0 }},
 		{"max_buffered_bytes", func(c *Config) { c.MaxBufferedBytes = 2 << 20; c.MaxBodyBytes = 4 << 20 }},
 		{"delivery_timeout", func(c *Config) { c.DeliveryTimeout = time.Second }},
+		{"public_url", func(c *Config) { c.PublicURL = "hooks.example.com" }},
+		{"public_url", func(c *Config) { c.PublicURL = "ftp://hooks.example.com" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://hooks.example.com/?x=1" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://user:pw@hooks.example.com" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://hooks.example.com/#f" }},
+		{"public_url", func(c *Config) { c.PublicURL = "https://hooks.example.com/" + strings.Repeat("p", 1024) }},
 	} {
 		cfg := Defaults()
 		c.mut(&cfg)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -230,14 +231,24 @@ type answer struct {
 	body       string
 	retryAfter string
 	allow      string
+	raw        string // the whole response but its Date header, for byte-for-byte comparisons
 }
 
 type req struct {
-	method string
-	path   string
-	auth   string
-	body   []byte
+	method  string
+	path    string
+	auth    string
+	body    []byte
+	ctype   string      // Content-Type; "" is application/json, noContentType none
+	headers [][2]string // more request headers
 }
+
+// dateLine is a response's Date header line, the one part of an answer that differs by when it was
+// given.
+var dateLine = regexp.MustCompile(`(?m)^Date: [^\r\n]*\r\n`)
+
+// noContentType is a req.ctype that sends no Content-Type.
+const noContentType = "-"
 
 func (e *edge) do(t testing.TB, r req) answer {
 	t.Helper()
@@ -253,17 +264,29 @@ func (e *edge) do(t testing.TB, r req) answer {
 	if r.auth != "" {
 		q.Header.Set("Authorization", r.auth)
 	}
-	q.Header.SetContentType("application/json")
+	switch r.ctype {
+	case "":
+		q.Header.SetContentType("application/json")
+	case noContentType:
+		q.Header.SetNoDefaultContentType(true)
+	default:
+		q.Header.SetContentType(r.ctype)
+	}
+	for _, h := range r.headers {
+		q.Header.Set(h[0], h[1])
+	}
 	q.SetBody(r.body)
 	if err := e.client.Do(q, resp); err != nil {
 		t.Fatalf("%s %s: %v", r.method, r.path, err)
 	}
-	return answer{
+	a := answer{
 		status:     resp.StatusCode(),
 		body:       string(resp.Body()),
 		retryAfter: string(resp.Header.Peek("Retry-After")),
 		allow:      string(resp.Header.Peek("Allow")),
 	}
+	a.raw = dateLine.ReplaceAllString(resp.String(), "")
+	return a
 }
 
 // counter reads a counter or gauge of the edge's registry; labels as name=value pairs.

@@ -172,6 +172,7 @@ func sendLoad(addr string, n int, stop <-chan struct{}, l *loadResult) *sync.Wai
 				q.SetRequestURI("http://" + addr + "/hooks/" + idOk)
 				q.Header.SetMethod("POST")
 				q.Header.Set("Authorization", secretOf(idOk))
+				q.Header.SetContentType("application/json")
 				q.SetBody(goodBody)
 				if err := client.Do(q, resp); err != nil {
 					l.add(0, nil) // connection refused/closed once the edge stops accepting

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/valyala/fasthttp"
 
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -27,18 +28,23 @@ const maxPooledValue = 256 << 10
 // copies because fasthttp reuses the request's buffers when the handler returns, and a record whose
 // request timed out outlives it.
 type pending struct {
-	s       *Server
-	rec     kgo.Record
-	hdrs    wire.RequestHeaders
-	key     []byte
-	value   []byte
-	detail  [160]byte // the detail header's value: a jsonvalid.Error's text fits
-	async   bool      // a rejected request's record: nobody waits, the promise releases it
-	start   time.Time
-	state   atomic.Int32
-	done    chan error
-	timer   *time.Timer
-	promise func(*kgo.Record, error)
+	s      *Server
+	rec    kgo.Record
+	hdrs   wire.RequestHeaders
+	key    []byte
+	value  []byte
+	detail [160]byte // the detail header's value: a jsonvalid.Error's text fits; longer ones are cut
+	ctype  []byte    // a form's Content-Type (wire.HeaderContentType)
+	// sender are the kept sender headers, their values copies in senderBuf (at most
+	// wire.MaxSenderHeaders × wire.MaxSenderHeaderBytes).
+	sender    [wire.MaxSenderHeaders]wire.SenderHeader
+	senderBuf []byte
+	async     bool // a rejected request's record: nobody waits, the promise releases it
+	start     time.Time
+	state     atomic.Int32
+	done      chan error
+	timer     *time.Timer
+	promise   func(*kgo.Record, error)
 }
 
 func newPending(s *Server) *pending {
@@ -60,27 +66,50 @@ func (s *Server) release(p *pending) {
 	if cap(p.value) > maxPooledValue {
 		p.value = nil
 	}
+	clear(p.sender[:]) // no pointers into a released buffer
 	p.async = false
 	p.state.Store(stateWaiting)
 	s.pool.Put(p)
 }
 
+// meta is what a record carries besides its body and outcome.
+type meta struct {
+	// detail is the edge's reason in words (wire.HeaderEdgeDetail), made once (an auth result); or
+	// detailErr, whose text is written into the record's own buffer. Neither: no detail.
+	detail    []byte
+	detailErr error
+	// contentType is a form's Content-Type (wire.HeaderContentType), copied; nil for JSON.
+	contentType []byte
+	// head is the request's header, to copy the webhook's kept sender headers from; nil: none kept.
+	head *fasthttp.RequestHeader
+}
+
 // fill lays out the record: key = webhook id, value = body (copied), headers encoded by package wire.
-// bodyLen is the size of the body as received, which value may be a prefix of (or empty); detail, when
-// not nil, is the edge's reason in words (wire.HeaderEdgeDetail).
-func (p *pending) fill(topic, id string, h *webhook.Hook, res result, value []byte, bodyLen int, received time.Time, detail error) {
+// bodyLen is the size of the body as received, which value may be a prefix of (or empty).
+func (p *pending) fill(topic, id string, h *webhook.Hook, res result, value []byte, bodyLen int, received time.Time, m meta) {
 	p.key = append(p.key[:0], id...)
 	p.value = append(p.value[:0], value...)
 	r := wire.Request{ID: newRequestID(), WebhookID: id, ProjectID: h.ProjectID, ReceivedMs: received.UnixMilli(),
 		ConfigVersion: h.Version, Outcome: results[res].outcome, EdgeStatus: results[res].status,
 		BodyBytes: bodyLen, Truncated: len(value) < bodyLen}
-	if detail != nil {
-		// Written without allocating when err can append its own text (a *jsonvalid.Error can).
-		if a, ok := detail.(encoding.TextAppender); ok {
+	switch {
+	case m.detail != nil:
+		r.Detail = m.detail
+	case m.detailErr != nil:
+		// Written without allocating when the error can append its own text (a *jsonvalid.Error can).
+		if a, ok := m.detailErr.(encoding.TextAppender); ok {
 			r.Detail, _ = a.AppendText(p.detail[:0])
 		} else {
-			r.Detail = append(p.detail[:0], detail.Error()...)
+			r.Detail = append(p.detail[:0], m.detailErr.Error()...)
 		}
+		r.Detail = r.Detail[:min(len(r.Detail), len(p.detail))]
+	}
+	if m.contentType != nil {
+		p.ctype = append(p.ctype[:0], m.contentType...)
+		r.ContentType = p.ctype
+	}
+	if m.head != nil && len(h.Headers) > 0 {
+		r.Sender = p.keep(h.Headers, m.head)
 	}
 	p.rec = kgo.Record{
 		Topic:     topic,
@@ -89,6 +118,37 @@ func (p *pending) fill(topic, id string, h *webhook.Hook, res result, value []by
 		Headers:   p.hdrs.Encode(&r),
 		Timestamp: received,
 	}
+}
+
+// keep copies the values of the kept headers present in head into the record's own buffer (a
+// request's bytes are fasthttp's and are reused once the handler returns), each cut to
+// wire.MaxSenderHeaderBytes, and returns them in the webhook's order. Which headers are kept is the
+// webhook store's to decide: it refuses credentials, cookies and signature headers.
+func (p *pending) keep(kept []webhook.KeptHeader, head *fasthttp.RequestHeader) []wire.SenderHeader {
+	var ends [wire.MaxSenderHeaders]int
+	buf := p.senderBuf[:0]
+	n := 0
+	for _, k := range kept {
+		if n == wire.MaxSenderHeaders {
+			break
+		}
+		v := head.Peek(k.Name)
+		if len(v) == 0 {
+			continue
+		}
+		buf = append(buf, v[:min(len(v), wire.MaxSenderHeaderBytes)]...)
+		p.sender[n] = wire.SenderHeader{Key: k.RecordKey}
+		ends[n] = len(buf)
+		n++
+	}
+	// The values are sliced once buf has stopped growing.
+	from := 0
+	for i := range n {
+		p.sender[i].Value = buf[from:ends[i]:ends[i]]
+		from = ends[i]
+	}
+	p.senderBuf = buf
+	return p.sender[:n]
 }
 
 // onAck is the producer's promise. franz-go calls promises serially, so it must not block: done has room

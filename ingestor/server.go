@@ -3,7 +3,6 @@ package ingestor
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,8 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/inlet-dev/inlet/internal/jsonvalid"
-	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -54,6 +52,7 @@ type Server struct {
 	heads    *chunkedHeads // chunked requests' heads, see chunkedHeads
 	lingers  *lingerer     // connections closed after a request refused unread, see lingerer
 	conns    *connLimiter  // connections admitted under MaxConns and MaxConnsPerIP, see connLimiter
+	verifier *verifyRequests
 	pool     sync.Pool
 
 	inFlight        atomic.Int64
@@ -93,6 +92,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		log:      d.Logger,
 		states:   newHookStates(cfg.MaxTrackedWebhooks),
 		heads:    newChunkedHeads(cfg.MaxConns, cfg.ReadTimeout),
+		verifier: newVerifyRequests(cfg.PublicURL),
 	}
 	s.lookupLog.every, s.produceLog.every, s.serverLog.every = 5*time.Second, 5*time.Second, 10*time.Second
 	s.retryAfter = strconv.AppendInt(nil, int64(max(1, math.Ceil(cfg.RetryAfter.Seconds()))), 10)
@@ -208,12 +208,11 @@ func (s *Server) Ready(context.Context) error {
 }
 
 var (
-	hooksPrefix      = []byte("/hooks/")
-	authorizationKey = []byte("Authorization")
-	retryAfterKey    = []byte("Retry-After")
-	allowKey         = []byte("Allow")
-	allowPost        = []byte("POST")
-	jsonContentType  = []byte("application/json")
+	hooksPrefix     = []byte("/hooks/")
+	retryAfterKey   = []byte("Retry-After")
+	allowKey        = []byte("Allow")
+	allowPost       = []byte("POST")
+	jsonContentType = []byte("application/json")
 )
 
 // handle is the request handler: everything that reached it was read within the limits.
@@ -270,9 +269,11 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	s.metrics.latency[res].Observe(time.Since(now).Seconds())
 }
 
-// serve decides and writes the answer. The checks run cheapest and least revealing first: route, method,
-// load, webhook, secret, enabled, size, rate, JSON. Authentication comes before "disabled" so that only a
-// sender holding the secret learns that a webhook is disabled and gets its payload logged.
+// serve decides and writes the answer. The checks run cheapest and least revealing first: route, load,
+// webhook, method, verification, handshake, enabled, size, rate, body. Verification comes before
+// "disabled" so that only a sender holding the secret learns that a webhook is disabled and gets its
+// payload logged; a handshake is answered for a disabled webhook too (senders check the URL before the
+// webhook is enabled).
 func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) result {
 	path := ctx.Path()
 	if tooLarge && !bytes.HasPrefix(path, hooksPrefix) {
@@ -283,10 +284,6 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 		return s.respond(ctx, resRouteNotFound)
 	}
 	rawID := path[len(hooksPrefix):]
-	if !ctx.IsPost() {
-		ctx.Response.Header.SetBytesKV(allowKey, allowPost)
-		return s.respond(ctx, resMethodNotAllowed)
-	}
 	n := s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 	if n > int64(s.cfg.MaxInFlight) {
@@ -301,6 +298,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 		id = string(rawID) // first request for this id (or an unknown id): the only allocation
 	}
 	hook, err := s.hooks.Get(s.lookupCtx, id)
+	if !ctx.IsPost() {
+		return s.notPost(ctx, hook, err)
+	}
 	if err != nil {
 		res := classify(err)
 		if res != resWebhookNotFound {
@@ -321,21 +321,32 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 	} else {
 		bodyLen = len(ctx.PostBody())
 	}
-	if !authorized(hook, ctx.Request.Header.PeekBytes(authorizationKey), now) {
+	head := &ctx.Request.Header
+	if ares := s.verifier.verify(ctx, hook, now); ares != verify.OK {
+		if tooLarge && ares == verify.SignatureMismatch && signsBody(hook, now) {
+			// Everything else about the signature was right; it covers a body that was never read.
+			s.appendRejected(st, hook, resPayloadTooLarge, nil, bodyLen, now, meta{detail: detailUnverified, head: head})
+			return s.respond(ctx, resPayloadTooLarge)
+		}
 		var preview []byte
 		if !tooLarge {
 			body := ctx.PostBody()
 			preview = body[:min(len(body), s.cfg.AuthPreviewBytes)]
 		}
-		s.appendRejected(st, hook, resAuthRejected, preview, bodyLen, now)
+		s.appendRejected(st, hook, resAuthRejected, preview, bodyLen, now, meta{detail: authDetails[ares], head: head})
 		return s.respond(ctx, resAuthRejected)
 	}
+	if hook.Handshake != webhook.HandshakeNone && !tooLarge {
+		if res, ok := s.postHandshake(ctx, hook, now); ok {
+			return res
+		}
+	}
 	if !hook.Enabled {
-		s.appendRejected(st, hook, resWebhookDisabled, ctx.PostBody(), bodyLen, now)
+		s.appendRejected(st, hook, resWebhookDisabled, ctx.PostBody(), bodyLen, now, meta{head: head})
 		return s.respond(ctx, resWebhookDisabled)
 	}
 	if tooLarge {
-		s.appendRejected(st, hook, resPayloadTooLarge, nil, bodyLen, now)
+		s.appendRejected(st, hook, resPayloadTooLarge, nil, bodyLen, now, meta{head: head})
 		return s.respond(ctx, resPayloadTooLarge)
 	}
 	if ok, wait := st.takeRate(now.UnixNano(), s.cfg.RatePerWebhook, s.cfg.RateBurst); !ok {
@@ -346,37 +357,42 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 		return resRateLimited
 	}
 	body := ctx.PostBody()
-	if err := jsonvalid.Validate(body, s.cfg.MaxJSONDepth); err != nil {
-		s.appendRejectedDetail(st, hook, resInvalidJSON, body, bodyLen, now, err)
-		return s.respond(ctx, resInvalidJSON)
+	contentType := head.ContentType()
+	kind := kindOf(contentType)
+	if res, err := s.checkBody(kind, contentType, body); res != resAccepted {
+		s.appendRejected(st, hook, res, body, bodyLen, now, meta{detailErr: err, head: head})
+		return s.respond(ctx, res)
 	}
-	return s.accept(ctx, st, hook, body, now)
+	m := meta{head: head}
+	if kind == bodyForm {
+		m.contentType = contentType
+	}
+	return s.accept(ctx, st, hook, body, now, m)
 }
 
-// authorized compares SHA-256 digests of the presented Authorization value and of the webhook's secret(s)
-// in constant time: the digests have a fixed length, so neither where the inputs differ nor how long the
-// presented value is shows in the timing. Both comparisons always run. The scheme is case-insensitive
-// (RFC 9110 §11.1): "bearer whsec_…" is digested as "Bearer whsec_…", the form the secret is stored in
-// (secret.DigestBearer).
-func authorized(h *webhook.Hook, authorization []byte, now time.Time) bool {
-	d := secret.DigestBearer(authorization)
-	cur := subtle.ConstantTimeCompare(d[:], h.SecretDigest[:])
-	prev := subtle.ConstantTimeCompare(d[:], h.PrevSecretDigest[:])
-	grace := 0
-	if h.AcceptsPrevious(now) {
-		grace = 1
+// notPost answers a request to a webhook's URL with another method than POST: Meta's GET handshake
+// for a webhook connected to Meta, 405 otherwise (with Allow: GET, POST for such a webhook, POST for
+// others, and for an id that cannot be looked up).
+func (s *Server) notPost(ctx *fasthttp.RequestCtx, hook *webhook.Hook, lookupErr error) result {
+	if lookupErr == nil && hook.Handshake == webhook.HandshakeMeta {
+		if ctx.IsGet() {
+			return s.metaHandshake(ctx, hook)
+		}
+		ctx.Response.Header.SetBytesKV(allowKey, allowGetPost)
+		return s.respond(ctx, resMethodNotAllowed)
 	}
-	return cur|(prev&grace) == 1
+	ctx.Response.Header.SetBytesKV(allowKey, allowPost)
+	return s.respond(ctx, resMethodNotAllowed)
 }
 
 // accept appends the request and answers 202 once Kafka has acknowledged it, or 503 when it cannot within
 // AckTimeout.
-func (s *Server) accept(ctx *fasthttp.RequestCtx, st *hookState, hook *webhook.Hook, body []byte, now time.Time) result {
+func (s *Server) accept(ctx *fasthttp.RequestCtx, st *hookState, hook *webhook.Hook, body []byte, now time.Time, m meta) result {
 	if s.closing.Load() {
 		return s.respond(ctx, resShuttingDown)
 	}
 	p := s.getPending()
-	p.fill(s.topic, st.id, hook, resAccepted, body, len(body), now, nil)
+	p.fill(s.topic, st.id, hook, resAccepted, body, len(body), now, m)
 	p.start = time.Now()
 	// The record is not tied to the request's context: once handed over it is either delivered or failed
 	// by the producer (DeliveryTimeout), and a late delivery after a 503 is harmless (same request id).
@@ -408,14 +424,9 @@ func (s *Server) accept(ctx *fasthttp.RequestCtx, st *hookState, hook *webhook.H
 // appendRejected hands a rejected request to Kafka for the activity log without waiting for the ack: the
 // sender's answer does not depend on it. It is bounded per webhook (RejectedLogRate) and in total
 // (MaxRejectedPending) so that bad traffic can neither flood the log nor crowd out accepted records;
-// what is not appended is counted.
-func (s *Server) appendRejected(st *hookState, hook *webhook.Hook, res result, value []byte, bodyLen int, now time.Time) {
-	s.appendRejectedDetail(st, hook, res, value, bodyLen, now, nil)
-}
-
-// appendRejectedDetail is appendRejected with the reason in words for the activity log's detail (the
-// wire.HeaderEdgeDetail header), when detail is not nil.
-func (s *Server) appendRejectedDetail(st *hookState, hook *webhook.Hook, res result, value []byte, bodyLen int, now time.Time, detail error) {
+// what is not appended is counted. m carries the reason in words for the activity log's detail (the
+// wire.HeaderEdgeDetail header) and the request's header for the kept sender headers.
+func (s *Server) appendRejected(st *hookState, hook *webhook.Hook, res result, value []byte, bodyLen int, now time.Time, m meta) {
 	if !st.takeReject(now.UnixNano(), s.cfg.RejectedLogRate, s.cfg.RejectedLogBurst) {
 		s.metrics.rejDropped.rateLimited.Inc()
 		return
@@ -431,7 +442,7 @@ func (s *Server) appendRejectedDetail(st *hookState, hook *webhook.Hook, res res
 	}
 	p := s.getPending()
 	p.async = true
-	p.fill(s.topic, st.id, hook, res, value, bodyLen, now, detail)
+	p.fill(s.topic, st.id, hook, res, value, bodyLen, now, m)
 	p.start = time.Now()
 	s.producer.TryProduce(context.Background(), &p.rec, p.promise)
 }

@@ -34,7 +34,13 @@ const (
 	resMethodNotAllowed
 	resHeaderTooLarge
 	resRequestTimeout
-	resBadRequest // unparsable HTTP
+	resBadRequest           // unparsable HTTP
+	resInvalidForm          // a form body that breaks package form's rule
+	resUnsupportedMediaType // neither JSON nor a form
+	resFormFile             // a multipart form with a file part
+	resHandshake            // a sender's handshake answered (Slack, Meta, Zoom)
+	resHandshakeRefused     // Meta's handshake with a verify token that is not the webhook's
+	resInvalidHandshake     // a handshake whose challenge is missing, too long or of other characters
 	numResults
 )
 
@@ -50,7 +56,7 @@ type resultInfo struct {
 
 var results = [numResults]resultInfo{
 	resAccepted:          {status: 202, label: "accepted", outcome: wire.OutcomeAccepted},
-	resAuthRejected:      {401, "auth_rejected", "the Authorization header is missing or does not match this webhook's secret", "auth_rejected", wire.OutcomeAuthRejected, false, nil},
+	resAuthRejected:      {401, "auth_rejected", "the request's credentials or signature are missing or do not match this webhook's secret", "auth_rejected", wire.OutcomeAuthRejected, false, nil},
 	resWebhookDisabled:   {403, "webhook_disabled", "this webhook is disabled", "webhook_disabled", wire.OutcomeWebhookDisabled, false, nil},
 	resInvalidJSON:       {400, "invalid_json", "the body is not valid I-JSON (RFC 7493): not JSON, not UTF-8, a control character or lone surrogate in a string, a key repeated in an object, or nested too deeply", "invalid_json", wire.OutcomeInvalidJSON, false, nil},
 	resPayloadTooLarge:   {413, "payload_too_large", "the body is larger than this endpoint accepts", "payload_too_large", wire.OutcomePayloadTooLarge, false, nil},
@@ -67,6 +73,14 @@ var results = [numResults]resultInfo{
 	resHeaderTooLarge:    {431, "header_too_large", "the request headers are larger than this endpoint accepts", "header_too_large", "", false, nil},
 	resRequestTimeout:    {408, "request_timeout", "the request was not received in time", "request_timeout", "", false, nil},
 	resBadRequest:        {400, "bad_request", "the request is not valid HTTP", "bad_request", "", false, nil},
+	resInvalidForm:       {400, "invalid_form", "the form body cannot be read: a malformed percent-escape or multipart part, invalid UTF-8, or more fields, or longer names or values, than accepted", "invalid_form", wire.OutcomeInvalidForm, false, nil},
+	resUnsupportedMediaType: {415, "unsupported_media_type", "the body must be JSON (no Content-Type, application/json, application/*+json or text/plain) or a form (application/x-www-form-urlencoded, or multipart/form-data with fields only)", "unsupported_media_type",
+		wire.OutcomeUnsupportedMediaType, false, nil},
+	resFormFile: {415, "unsupported_media_type", "multipart/form-data bodies may carry fields only: file parts are not accepted", "form_file",
+		wire.OutcomeUnsupportedMediaType, false, nil},
+	resHandshake:        {status: 200, label: "handshake"},
+	resHandshakeRefused: {403, "handshake_refused", "the verification request's token does not match this webhook's", "handshake_refused", "", false, nil},
+	resInvalidHandshake: {400, "invalid_handshake", "the verification request's challenge is missing, longer than 256 bytes, or not letters, digits and -._~+/=", "invalid_handshake", "", false, nil},
 }
 
 func init() {

@@ -1,9 +1,10 @@
 // Package verify decides whether an inbound webhook request comes from its sender, in whichever way
 // that sender proves it: Inlet's own bearer secret, HTTP Basic credentials, a token in the URL's query,
 // or an HMAC signature in a provider's own scheme (Shopify, Stripe, GitHub, WooCommerce, HubSpot v3,
-// Slack, Standard Webhooks, or one described field by field). A webhook's Config says which; a Verifier
-// is built from it and the webhook's secrets once per config version and then checks every request
-// without allocating, comparing in constant time, over the raw body bytes as received. The webhook
+// Slack, Meta, Zoom, Standard Webhooks, Twilio, or one described field by field). A webhook's Config
+// says which; a Verifier is built from it and the webhook's secrets once per config version and then
+// checks every request without allocating, comparing in constant time, over the raw body bytes as
+// received (or, for Twilio's form posts, over the body's parameters). The webhook
 // store builds each webhook's Verifiers (internal/webhook's Hook) and the edge calls them on every
 // request. A Signer is the Verifier's mirror: it authenticates a request exactly as the sender would,
 // for `inlet webhook test` and the bench's load generator.
@@ -92,11 +93,22 @@ const (
 
 // The placeholders of HMAC.Signed.
 const (
-	PartMethod    = "{method}"    // the request method, "POST"
-	PartURI       = "{uri}"       // Request.URI: what the sender addressed (for HubSpot, the full URL)
-	PartBody      = "{body}"      // the raw body as received
-	PartTimestamp = "{timestamp}" // the timestamp as it appears in its header, byte for byte
-	PartID        = "{id}"        // the message id header (HMAC.IDHeader)
+	PartMethod = "{method}" // the request method, "POST"
+	// PartURI is Request.URI as received: the full URL the sender called, escapes as sent (Twilio).
+	PartURI = "{uri}"
+	// PartHubSpotURI is Request.URI with the percent-escapes HubSpot's v3 scheme decodes before
+	// signing (%3A %2F %3F %40 %21 %24 %27 %28 %29 %2A %2C %3B, in either case); every other escape
+	// stays as sent.
+	PartHubSpotURI = "{hubspot_uri}"
+	PartBody       = "{body}" // the raw body as received
+	// PartFormParams signs an application/x-www-form-urlencoded body by its parameters, as Twilio
+	// does: sorted by name (bytewise), each name followed by its value, both decoded; a name repeated
+	// with several values gives each distinct value in order. The body's raw bytes are not signed, so
+	// a body whose parameters read the same verifies the same. A body with more than
+	// MaxFormParams parameters, or a malformed escape, is signature_malformed.
+	PartFormParams = "{form_params}"
+	PartTimestamp  = "{timestamp}" // the timestamp as it appears in its header, byte for byte
+	PartID         = "{id}"        // the message id header (HMAC.IDHeader)
 )
 
 // Limits of the configuration.
@@ -118,6 +130,9 @@ const (
 	maxHeaderName = 128
 	maxPrefix     = 32
 	maxSigned     = 256
+	// MaxFormParams bounds the parameters {form_params} sorts (Twilio's callbacks carry a few dozen):
+	// Verify sorts them in a fixed array, by insertion.
+	MaxFormParams = 128
 )
 
 // DefaultQueryParam is the query parameter of ModeToken when Config.QueryParam is empty.
@@ -141,8 +156,8 @@ type Config struct {
 // HMAC describes an HMAC signature scheme: either a Preset (a provider's exact scheme; only Tolerance
 // may be set besides it) or every field by hand.
 type HMAC struct {
-	// Preset names a provider's scheme (see Presets): "shopify", "stripe", "github", "woocommerce",
-	// "hubspot_v3", "slack", "standard_webhooks".
+	// Preset names a provider's scheme (see PresetNames): "github", "hubspot_v3", "meta", "shopify",
+	// "slack", "standard_webhooks", "stripe", "twilio", "woocommerce", "zoom".
 	Preset string `json:"preset,omitempty"`
 	// Header carries the signature (looked up case-insensitively by the Request). Required.
 	Header string `json:"header,omitempty"`
@@ -162,10 +177,11 @@ type HMAC struct {
 	TimestampUnit TimestampUnit `json:"timestamp_unit,omitempty"`
 	// IDHeader carries the message id that {id} signs (Standard Webhooks' webhook-id).
 	IDHeader string `json:"id_header,omitempty"`
-	// Signed is what is signed: literal text and the placeholders {method}, {uri}, {body},
-	// {timestamp}, {id}; default "{body}". Examples: "{timestamp}.{body}" (Stripe),
-	// "v0:{timestamp}:{body}" (Slack), "{method}{uri}{body}{timestamp}" (HubSpot v3). It must sign the
-	// body exactly once.
+	// Signed is what is signed: literal text and the placeholders {method}, {uri}, {hubspot_uri},
+	// {body}, {form_params}, {timestamp}, {id}; default "{body}". Examples: "{timestamp}.{body}"
+	// (Stripe), "v0:{timestamp}:{body}" (Slack), "{method}{hubspot_uri}{body}{timestamp}" (HubSpot
+	// v3), "{uri}{form_params}" (Twilio). It must sign the body exactly once, as {body} or as
+	// {form_params}.
 	Signed string `json:"signed,omitempty"`
 	// Tolerance is how far the signed timestamp may be from now, in either direction, when the scheme
 	// has one; default DefaultTolerance (5 minutes), within [MinTolerance, MaxTolerance].
@@ -358,7 +374,9 @@ const (
 	partLiteral partKind = iota
 	partMethod
 	partURI
+	partHubSpotURI
 	partBody
+	partFormParams
 	partTimestamp
 	partID
 )
@@ -392,21 +410,26 @@ func parseSigned(s string) (parts []part, problem string) {
 			k = partMethod
 		case PartURI:
 			k = partURI
+		case PartHubSpotURI:
+			k = partHubSpotURI
 		case PartBody:
 			k = partBody
+			bodies++
+		case PartFormParams:
+			k = partFormParams
 			bodies++
 		case PartTimestamp:
 			k = partTimestamp
 		case PartID:
 			k = partID
 		default:
-			return nil, "unknown placeholder " + s[:j+1] + ": want {method}, {uri}, {body}, {timestamp} or {id}"
+			return nil, "unknown placeholder " + s[:j+1] + ": want {method}, {uri}, {hubspot_uri}, {body}, {form_params}, {timestamp} or {id}"
 		}
 		parts = append(parts, part{kind: k})
 		s = s[j+1:]
 	}
 	if bodies != 1 {
-		return nil, "must contain {body} exactly once"
+		return nil, "must sign the body exactly once: {body} or {form_params}"
 	}
 	return parts, ""
 }

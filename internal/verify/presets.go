@@ -29,11 +29,19 @@ var presets = map[string]HMAC{
 	},
 	// HubSpot v3: base64 HMAC-SHA256 of method + URI + body + timestamp, the timestamp in milliseconds
 	// in X-HubSpot-Request-Timestamp; HubSpot rejects timestamps older than 5 minutes. The URI is the
-	// full URL HubSpot called (https://host/path?query), so the Request must give that.
+	// full URL HubSpot called (https://host/path?query), so the Request must give that, with the
+	// escapes HubSpot's docs list decoded ({hubspot_uri}).
 	"hubspot_v3": {
 		Header: "X-HubSpot-Signature-v3", TimestampHeader: "X-HubSpot-Request-Timestamp",
 		TimestampUnit: Milliseconds, Algorithm: SHA256, Encoding: Base64,
-		Signed: PartMethod + PartURI + PartBody + PartTimestamp, Tolerance: 5 * time.Minute,
+		Signed: PartMethod + PartHubSpotURI + PartBody + PartTimestamp, Tolerance: 5 * time.Minute,
+	},
+	// Twilio: "X-Twilio-Signature: <base64 HMAC-SHA1>" of the full URL Twilio called followed by the
+	// form body's parameters sorted by name, name + value each, keyed by the account's auth token.
+	// Twilio signs no timestamp. (Its JSON bodies, signed through a bodySHA256 query parameter, are
+	// not covered.)
+	"twilio": {
+		Header: "X-Twilio-Signature", Algorithm: SHA1, Encoding: Base64, Signed: PartURI + PartFormParams,
 	},
 	// Slack: "X-Slack-Signature: v0=<hex>" over "v0:<ts>:<body>", ts in X-Slack-Request-Timestamp
 	// (seconds); Slack's docs say to reject requests more than 5 minutes old.

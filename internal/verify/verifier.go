@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,8 +25,10 @@ import (
 type Request interface {
 	// Method is the request method ("POST").
 	Method() []byte
-	// URI is what the sender addressed and signed over, for the schemes that sign it ({uri}): for
-	// HubSpot v3 the full URL, "https://host/path?query", as HubSpot called it.
+	// URI is the full URL the sender called, "https://host/path?query", escapes as received, for the
+	// schemes that sign it ({uri}, {hubspot_uri}: HubSpot v3, Twilio). Behind TLS termination or a
+	// proxy only the receiver's configuration knows the scheme and host the sender used (the edge's
+	// public_url).
 	URI() []byte
 	// Body is the raw body as received, before any decoding.
 	Body() []byte
@@ -96,6 +99,11 @@ type state struct {
 	macs []hash.Hash
 	sums [MaxSecrets][sha512.Size]byte
 	got  [sha512.Size]byte
+	// params are the body's parameters, sorted ({form_params}); capacity MaxFormParams, nil when the
+	// scheme does not sign them.
+	params []formParam
+	// scratch holds decoded bytes on their way into a MAC ({form_params}, {hubspot_uri}).
+	scratch [256]byte
 }
 
 // New builds the Verifier of cfg with its secrets: several while a rotation's grace period lets the old
@@ -163,8 +171,12 @@ func New(cfg Config, secrets [][]byte) (*Verifier, error) {
 		v.size = newHash().Size()
 		current := keys[0]
 		v.sign = func() hash.Hash { return hmac.New(newHash, current) }
+		signsParams := slices.ContainsFunc(v.parts, func(p part) bool { return p.kind == partFormParams })
 		v.pool.New = func() any {
 			st := &state{macs: make([]hash.Hash, len(keys))}
+			if signsParams {
+				st.params = make([]formParam, 0, MaxFormParams)
+			}
 			for i, k := range keys {
 				st.macs[i] = hmac.New(newHash, k)
 			}
@@ -307,6 +319,12 @@ func (v *Verifier) verifyHMAC(req Request, now time.Time) Result {
 
 	st := v.pool.Get().(*state)
 	defer v.pool.Put(st)
+	if st.params != nil {
+		var ok bool
+		if st.params, ok = parseParams(st.params[:0], req.Body()); !ok {
+			return SignatureMalformed
+		}
+	}
 	for i, mac := range st.macs {
 		mac.Reset()
 		for _, p := range v.parts {
@@ -317,8 +335,12 @@ func (v *Verifier) verifyHMAC(req Request, now time.Time) Result {
 				mac.Write(req.Method())
 			case partURI:
 				mac.Write(req.URI())
+			case partHubSpotURI:
+				writeHubSpotURI(mac, &st.scratch, req.URI())
 			case partBody:
 				mac.Write(req.Body())
+			case partFormParams:
+				writeParams(mac, &st.scratch, st.params)
 			case partTimestamp:
 				mac.Write(ts)
 			case partID:

@@ -2,11 +2,15 @@ package verify
 
 import (
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +18,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stripe/stripe-go/v82/webhook"
+	twilio "github.com/twilio/twilio-go/client"
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -105,6 +110,41 @@ func ownHMAC(key, msg string) []byte {
 
 const payload = `{"id":820982911946154508,"email":"jon@example.com","total_price":"199.65"}`
 
+// A Twilio SMS callback, as Twilio posts it (form-encoded, parameters in no particular order), and
+// the URL it was posted to.
+const (
+	twilioURL  = "https://hooks.example.com/hooks/1Lg9DZF8k6c7unooi37Ji7?site=shop+1"
+	twilioBody = "ToCountry=US&SmsMessageSid=SM0123456789abcdef0123456789abcdef&NumMedia=0&Body=Hello+there%21+%C3%A9t%C3%A9&" +
+		"From=%2B14158675309&To=%2B18005551212&MessageSid=SM0123456789abcdef0123456789abcdef&AccountSid=AC0123456789abcdef0123456789abcdef&ApiVersion=2010-04-01"
+)
+
+// twilioSign signs as Twilio's libraries describe it: base64 HMAC-SHA1 of the URL followed by every
+// decoded parameter, sorted by name, name + value each (net/url decodes here, not our code).
+func twilioSign(token, uri, body string) string {
+	vals, err := url.ParseQuery(body)
+	if err != nil {
+		panic(err)
+	}
+	names := make([]string, 0, len(vals))
+	for n := range vals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	msg := uri
+	for _, n := range names {
+		vs := append([]string(nil), vals[n]...)
+		sort.Strings(vs)
+		for i, v := range vs {
+			if i == 0 || v != vs[i-1] {
+				msg += n + v
+			}
+		}
+	}
+	m := hmac.New(sha1.New, []byte(token))
+	m.Write([]byte(msg))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
 // signer makes a request signed at ts with secret, as the provider would send it.
 type signer func(t testing.TB, secret string, ts time.Time) *fakeRequest
 
@@ -159,6 +199,19 @@ var signers = map[string]struct {
 		return newRequest(payload, "x-zm-request-timestamp", sec,
 			"x-zm-signature", "v0="+hex.EncodeToString(ownHMAC(s, "v0:"+sec+":"+payload)))
 	}, "x-zm-request-timestamp"},
+	// Source of truth: Twilio's Go library (twilio-go's client.RequestValidator), which can only
+	// verify: the request is signed here by ownHMAC-SHA1 and the library must accept it too.
+	"twilio": {"twilio-auth-token-0123456789", func(t testing.TB, s string, _ time.Time) *fakeRequest {
+		t.Helper()
+		r := newRequest(twilioBody)
+		r.uri = []byte(twilioURL)
+		sig := twilioSign(s, twilioURL, twilioBody)
+		if v := twilio.NewRequestValidator(s); !v.ValidateBody(twilioURL, []byte(twilioBody), sig) {
+			t.Fatalf("twilio-go refuses the test's own signature %s", sig)
+		}
+		r.headers = append(r.headers, kv{"X-Twilio-Signature", []byte(sig)})
+		return r
+	}, ""},
 	// Source of truth: the Standard Webhooks Go library's Webhook.Sign.
 	"standard_webhooks": {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", func(t testing.TB, s string, ts time.Time) *fakeRequest {
 		t.Helper()
@@ -238,6 +291,27 @@ func TestDocumentedExamples(t *testing.T) {
 			"webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
 			time.Unix(1614265330, 0)},
 	}
+	// HubSpot v3: the test vector of HubSpot's own Python library (hubspot-api-python,
+	// tests/spec/utils/test_signature.py, test_get_signature__v3).
+	hubspot := newRequest("{'example_field':'example_value'}", "X-HubSpot-Request-Timestamp", "1693657560000",
+		"X-HubSpot-Signature-v3", "K36dawei4A+QBNolUOqo7s91KQDWQ5MXZ/QufNYuk/Y=")
+	hubspot.uri = []byte("https://www.example.com/webhook_uri")
+	cases = append(cases, struct {
+		preset, secret string
+		req            *fakeRequest
+		now            time.Time
+	}{"hubspot_v3", "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", hubspot, time.UnixMilli(1693657560000)})
+	// Twilio: the example of Twilio's own Go library (twilio-go, client/request_validator_test.go),
+	// its parameters posted in another order than the signature sorts them.
+	tw := newRequest("To=%2B18005551212&Reason=Participant&Digits=1234&CallSid=CA1234567890ABCDE&"+
+		"Caller=%2B14158675309&From=%2B14158675309&ReasonConferenceEnded=test",
+		"X-Twilio-Signature", "vOEb5UThFn24KEfnOFLQY2AE5FY=")
+	tw.uri = []byte("https://mycompany.com/myapp.php?foo=1&bar=2")
+	cases = append(cases, struct {
+		preset, secret string
+		req            *fakeRequest
+		now            time.Time
+	}{"twilio", "12345", tw, time.Now()})
 	for _, c := range cases {
 		v := mustNew(t, preset(c.preset), c.secret)
 		if got := v.Verify(c.req, c.now); got != OK {
@@ -393,6 +467,8 @@ func TestValidate(t *testing.T) {
 		{"timestamp signed without header", Config{Mode: ModeHMAC, HMAC: HMAC{Header: "X-Sig", Algorithm: SHA256, Encoding: Hex, Signed: "{timestamp}{body}"}}, []string{"hmac.signed"}},
 		{"body not signed", Config{Mode: ModeHMAC, HMAC: HMAC{Header: "X-Sig", Algorithm: SHA256, Encoding: Hex, Signed: "{method}"}}, []string{"hmac.signed"}},
 		{"unknown placeholder", Config{Mode: ModeHMAC, HMAC: HMAC{Header: "X-Sig", Algorithm: SHA256, Encoding: Hex, Signed: "{path}{body}"}}, []string{"hmac.signed"}},
+		{"form params", Config{Mode: ModeHMAC, HMAC: HMAC{Header: "X-Sig", Algorithm: SHA1, Encoding: Base64, Signed: "{hubspot_uri}{form_params}"}}, nil},
+		{"body signed twice", Config{Mode: ModeHMAC, HMAC: HMAC{Header: "X-Sig", Algorithm: SHA1, Encoding: Base64, Signed: "{body}{form_params}"}}, []string{"hmac.signed"}},
 		{"unknown format", Config{Mode: ModeHMAC, HMAC: HMAC{Header: "X-Sig", Algorithm: SHA256, Encoding: Hex, Format: "jwt"}}, []string{"hmac.format"}},
 	}
 	for _, c := range cases {
@@ -494,4 +570,149 @@ func TestDurationJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"mode":"hmac","hmac":{"tolerance":"soon"}}`), &c); err == nil {
 		t.Error(`"soon": no error`)
 	}
+}
+
+// TestHubSpotURI: HubSpot v3 signs the URL with the escapes its docs list decoded (%3A : %2F / %3F ?
+// %40 @ %21 ! %24 $ %27 ' %28 ( %29 ) %2A * %2C , %3B ;, either case) and every other escape as sent.
+func TestHubSpotURI(t *testing.T) {
+	const secret = "hubspot-client-secret"
+	now := time.UnixMilli(1_750_000_000_000)
+	ms := strconv.FormatInt(now.UnixMilli(), 10)
+	v := mustNew(t, preset("hubspot_v3"), secret)
+	for _, c := range []struct{ received, signed string }{
+		{"https://hooks.example.com/hooks/x", "https://hooks.example.com/hooks/x"},
+		{"https://hooks.example.com/hooks/x?a=b%3Ac%2Fd%3fe%40f%21g%24h%27i%28j%29k%2Al%2cm%3Bn",
+			"https://hooks.example.com/hooks/x?a=b:c/d?e@f!g$h'i(j)k*l,m;n"},
+		{"https://hooks.example.com/hooks/x?q=a%20b%26c%3Dd%25", "https://hooks.example.com/hooks/x?q=a%20b%26c%3Dd%25"},
+		{"https://hooks.example.com/hooks/x?q=%3", "https://hooks.example.com/hooks/x?q=%3"},
+		{"https://hooks.example.com/hooks/x?q=%zz%3A", "https://hooks.example.com/hooks/x?q=%zz:"},
+	} {
+		sig := base64.StdEncoding.EncodeToString(ownHMAC(secret, "POST"+c.signed+payload+ms))
+		r := newRequest(payload, "X-HubSpot-Request-Timestamp", ms, "X-HubSpot-Signature-v3", sig)
+		r.uri = []byte(c.received)
+		if got := v.Verify(r, now); got != OK {
+			t.Errorf("%s signed as %s: %s; want ok", c.received, c.signed, got)
+		}
+		if n := testing.AllocsPerRun(100, func() { v.Verify(r, now) }); n != 0 {
+			t.Errorf("%s: %v allocs per Verify; want 0", c.received, n)
+		}
+	}
+	// Signed over the URI as received, when it has an escape HubSpot decodes: refused.
+	raw := "https://hooks.example.com/hooks/x?a=b%3Ac"
+	sig := base64.StdEncoding.EncodeToString(ownHMAC(secret, "POST"+raw+payload+ms))
+	r := newRequest(payload, "X-HubSpot-Request-Timestamp", ms, "X-HubSpot-Signature-v3", sig)
+	r.uri = []byte(raw)
+	if got := v.Verify(r, now); got != SignatureMismatch {
+		t.Errorf("signed over the undecoded URI: %s; want %s", got, SignatureMismatch)
+	}
+}
+
+// TestTwilioParams: the parameters are signed sorted by decoded name (bytewise: "Reason" before
+// "ReasonConferenceEnded"), then value; a repeated name with each distinct value; bounded.
+func TestTwilioParams(t *testing.T) {
+	const token = "twilio-auth-token"
+	v := mustNew(t, preset("twilio"), token)
+	req := func(body, sig string) *fakeRequest {
+		r := newRequest(body, "X-Twilio-Signature", sig)
+		r.uri = []byte(twilioURL)
+		return r
+	}
+	many := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			fmt.Fprintf(&b, "P%03d=%d", i, i)
+		}
+		return b.String()
+	}
+	for _, body := range []string{
+		twilioBody,
+		"Reason=Participant&ReasonConferenceEnded=test",
+		"ReasonConferenceEnded=test&Reason=Participant",
+		"b=2&a=1&b=1&a=1",              // repeated names and a repeated pair
+		"&&a=1&&b&c=",                  // empty pairs, a name without '=', an empty value
+		"n%61me=v%61lue&name+2=a+b%2B", // escapes in names and values
+		"%C3%A9t%C3%A9=summer&ete=plain",
+		"",
+		many(MaxFormParams),
+	} {
+		r := req(body, twilioSign(token, twilioURL, body))
+		if got := v.Verify(r, time.Now()); got != OK {
+			t.Errorf("%q: %s; want ok", body, got)
+		}
+		if n := testing.AllocsPerRun(50, func() { v.Verify(r, time.Now()) }); n != 0 {
+			t.Errorf("%q: %v allocs per Verify; want 0", body, n)
+		}
+	}
+	// The library checks what this test signs (its first value per name only, so no repeated names).
+	lib := twilio.NewRequestValidator(token)
+	if !lib.ValidateBody(twilioURL, []byte("ReasonConferenceEnded=test&Reason=Participant"),
+		twilioSign(token, twilioURL, "Reason=Participant&ReasonConferenceEnded=test")) {
+		t.Error("twilio-go refuses the test's signature")
+	}
+	good := twilioSign(token, twilioURL, "a=1&b=2")
+	for _, c := range []struct {
+		body string
+		want Result
+	}{
+		{"a=1&b=3", SignatureMismatch},
+		{"a=1&b=2&c=", SignatureMismatch},
+		{"a=1&b=%2", SignatureMalformed},
+		{"a=1&b%zz=2", SignatureMalformed},
+		{many(MaxFormParams + 1), SignatureMalformed},
+	} {
+		if got := v.Verify(req(c.body, good), time.Now()); got != c.want {
+			t.Errorf("%q: %s; want %s", c.body, got, c.want)
+		}
+	}
+}
+
+// FuzzTwilioParams: for any form body net/url reads, Verify accepts the signature made from what
+// net/url reads, and only that.
+func FuzzTwilioParams(f *testing.F) {
+	f.Add(twilioBody)
+	f.Add("a=1&a=2&b=%2B&&c")
+	f.Add("x=%41%42+%2b&y")
+	const token = "tok"
+	v := mustNew(f, preset("twilio"), token)
+	f.Fuzz(func(t *testing.T, body string) {
+		r := newRequest(body, "X-Twilio-Signature", twilioSign(token, twilioURL, "a=1"))
+		r.uri = []byte(twilioURL)
+		vals, err := url.ParseQuery(body)
+		if err != nil {
+			v.Verify(r, time.Now()) // must not panic
+			return
+		}
+		n := 0
+		for _, vs := range vals {
+			n += len(vs)
+		}
+		if n > MaxFormParams {
+			return
+		}
+		r.headers[0].v = []byte(twilioSign(token, twilioURL, body))
+		if got := v.Verify(r, time.Now()); got != OK {
+			t.Fatalf("%q: %s; want ok", body, got)
+		}
+	})
+}
+
+// FuzzCmpDecoded: form components compare as their decoded bytes do (net/url decodes).
+func FuzzCmpDecoded(f *testing.F) {
+	f.Add("Reason", "ReasonConferenceEnded")
+	f.Add("a%2B", "a+")
+	f.Add("%41b", "Ab")
+	f.Add("x+y", "x%20z")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		da, err1 := url.QueryUnescape(a)
+		db, err2 := url.QueryUnescape(b)
+		if err1 != nil || err2 != nil {
+			return
+		}
+		if got, want := cmpDecoded([]byte(a), []byte(b)), strings.Compare(da, db); got != want {
+			t.Fatalf("cmpDecoded(%q, %q) = %d; want %d (%q vs %q)", a, b, got, want, da, db)
+		}
+	})
 }

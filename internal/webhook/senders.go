@@ -141,6 +141,15 @@ var senders = map[string]Sender{
 		SecretHelp:   "developers.facebook.com → your app → App settings → Basic → App secret; the verify token is yours to choose.",
 		URLHelp:      "Your app → Webhooks (or WhatsApp → Configuration): Callback URL and Verify token (Meta checks them at once).",
 	},
+	"twilio": {
+		Title:        "Twilio",
+		Verification: hmacPreset("twilio"),
+		Headers:      []string{"I-Twilio-Idempotency-Token"},
+		Dedup:        Dedup{Key: "header:I-Twilio-Idempotency-Token"},
+		SecretHelp:   "console.twilio.com → Account info → Auth Token (the account's primary auth token signs its webhooks).",
+		URLHelp:      "Phone Numbers → Active numbers → your number → Messaging (or Voice) configuration → \"A message comes in\": Webhook, HTTP POST, paste the URL exactly (Twilio signs the URL it calls; the edge's public_url must be its scheme and host).",
+		FormBody:     true,
+	},
 	"zoom": {
 		Title:        "Zoom",
 		Verification: hmacPreset("zoom"),

@@ -18,8 +18,11 @@ const (
 	HeaderBodyBytes     = "inlet-body-bytes"        // size of the body as received (the value may be truncated or empty); for a chunked body refused as too large, the limit + 1 (a lower bound: the rest is never read)
 	HeaderTruncated     = "inlet-payload-truncated" // "1" when the value is not the whole body (a preview, or empty for payload_too_large), else "0"
 	// HeaderEdgeDetail says in words why the edge refused the request, for the activity log's detail;
-	// absent when the outcome says it all. Today only on invalid_json: what is wrong and at which byte,
-	// as package jsonvalid words it (`duplicate key "user_id" at byte 18`).
+	// absent when the outcome says it all. On invalid_json: what is wrong and at which byte, as package
+	// jsonvalid words it (`duplicate key "user_id" at byte 18`); on invalid_form and
+	// unsupported_media_type likewise (package form's words, or the media type refused); on
+	// auth_rejected the verification's result (verify.Result: "signature_mismatch",
+	// "timestamp_outside_tolerance", "credentials_missing", …).
 	HeaderEdgeDetail = "inlet-edge-detail"
 	// HeaderContentType is the request's Content-Type as the sender sent it, when the body is a form
 	// ("application/x-www-form-urlencoded", "multipart/form-data; boundary=…"); absent for JSON, the
@@ -51,6 +54,11 @@ const (
 	OutcomeWebhookDisabled Outcome = "webhook_disabled"
 	OutcomeInvalidJSON     Outcome = "invalid_json"
 	OutcomePayloadTooLarge Outcome = "payload_too_large"
+	// OutcomeInvalidForm: a form body that breaks package form's rule (the detail says what and where).
+	OutcomeInvalidForm Outcome = "invalid_form"
+	// OutcomeUnsupportedMediaType: a body that is neither JSON nor a form, or a multipart form with a
+	// file part (the detail says which).
+	OutcomeUnsupportedMediaType Outcome = "unsupported_media_type"
 )
 
 // Failure reasons decided by the pipeline (business outcomes; the HTTP answer was 202).
