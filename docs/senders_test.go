@@ -19,13 +19,7 @@ var update = flag.Bool("update", false, "rewrite the generated sender tables of 
 // pending are providers whose README row is written before they join the catalog (webhook.Senders),
 // each to be dropped from here by the change that adds it there, which then regenerates the tables with
 // the catalog's own words (TestSendersPending says so).
-var pending = []webhook.Sender{{
-	Name: "twilio", Title: "Twilio",
-	Verification: verify.Config{Mode: verify.ModeHMAC, HMAC: verify.HMAC{Preset: "twilio"}},
-	URLHelp:      "Console → Phone Numbers → Manage → Active numbers → your number → Messaging (or Voice) Configuration: \"A message comes in\" (\"A call comes in\") → Webhook, HTTP POST.",
-	SecretHelp:   "Console → Account Info → Auth Token.",
-	FormBody:     true,
-}}
+var pending []webhook.Sender
 
 // generated is one generated block of a page: the text between its begin and end markers.
 type generated struct {

@@ -118,7 +118,7 @@ func NewSigner(cfg Config, sec []byte) (*Signer, error) {
 // its case there and here, or NewSigner refuses the schemes that use it rather than sign them wrong.
 func signable(k partKind) bool {
 	switch k {
-	case partLiteral, partMethod, partURI, partBody, partTimestamp, partID:
+	case partLiteral, partMethod, partURI, partHubSpotURI, partBody, partTimestamp, partID, partFormParams:
 		return true
 	}
 	return false
@@ -181,6 +181,7 @@ func (s *Signer) signHMAC(m Message, out Signed) (Signed, error) {
 	}
 
 	mac := hmac.New(s.newHash, s.key)
+	var scratch [256]byte
 	for _, p := range s.parts {
 		switch p.kind {
 		case partLiteral:
@@ -189,6 +190,14 @@ func (s *Signer) signHMAC(m Message, out Signed) (Signed, error) {
 			mac.Write([]byte(method))
 		case partURI:
 			mac.Write([]byte(m.URL))
+		case partHubSpotURI:
+			writeHubSpotURI(mac, &scratch, []byte(m.URL))
+		case partFormParams:
+			params, ok := parseParams(make([]formParam, 0, MaxFormParams), m.Body)
+			if !ok {
+				return out, fmt.Errorf("the body is not a form of at most %d parameters that Twilio could sign", MaxFormParams)
+			}
+			writeParams(mac, &scratch, params)
 		case partBody:
 			mac.Write(m.Body)
 		case partTimestamp:

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	twilioclient "github.com/twilio/twilio-go/client"
+
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stripe/stripe-go/v82/webhook"
 )
@@ -277,5 +279,24 @@ func TestSignerRefusesBadSecrets(t *testing.T) {
 		if _, err := NewSigner(c.cfg, []byte(c.sec)); err == nil {
 			t.Errorf("NewSigner(%+v, %q): no error", c.cfg, c.sec)
 		}
+	}
+}
+
+// TestSignerTwilio: the signature the Signer makes for a Twilio form body is one Twilio's own Go
+// library (twilio-go's RequestValidator) accepts, and so does our Verifier.
+func TestSignerTwilio(t *testing.T) {
+	const token = "twilio-auth-token-0123456789"
+	m := Message{URL: twilioURL, Body: []byte(twilioBody)}
+	got := mustSign(t, mustSigner(t, preset("twilio"), token), m)
+	sig := got.Get("X-Twilio-Signature")
+	validator := twilioclient.NewRequestValidator(token)
+	if !validator.ValidateBody(twilioURL, []byte(twilioBody), sig) {
+		t.Errorf("twilio-go refuses the Signer's signature %q", sig)
+	}
+	if res := mustNew(t, preset("twilio"), token).Verify(requestFor(t, m, got), time.Now()); res != OK {
+		t.Errorf("Verify = %s; want ok", res)
+	}
+	if _, err := mustSigner(t, preset("twilio"), token).Sign(Message{URL: twilioURL, Body: []byte("a=%zz")}); err == nil {
+		t.Error("a body with a bad escape: no error")
 	}
 }
