@@ -90,7 +90,7 @@ func BenchmarkProcess(b *testing.B) {
 	for done := 0; done < b.N; {
 		n := min(perPoll, b.N-done)
 		for i := range n {
-			parseRecord(recs[i], &items[i])
+			parseRecord(recs[i], &items[i], nil)
 		}
 		if err := p.process(ctx, items[:n]); err != nil {
 			b.Fatal(err)
