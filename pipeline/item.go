@@ -356,7 +356,7 @@ func (it *item) extractKey(h *delivery.Hasher) {
 		}
 		kind := n.TypeSafe()
 		if kind != ast.V_STRING && kind != ast.V_NUMBER {
-			it.detail = append(it.detail, "not de-duplicated: field "+d.path+" is a "+kindName(kind)+", not a delivery id")
+			it.detail = append(it.detail, "not de-duplicated: field "+d.path+" is "+aKind(kind)+", not a delivery id")
 			return
 		}
 		v, err := scalarText(&n, kind)
@@ -378,6 +378,14 @@ func (it *item) extractKey(h *delivery.Hasher) {
 		}
 	}
 	it.key, it.hasKey = h.Sum(), true
+}
+
+// aKind is kindName with its article: "an object", "a boolean".
+func aKind(kind int) string {
+	if k := kindName(kind); k[0] == 'a' || k[0] == 'o' || k[0] == 'i' {
+		return "an " + k
+	}
+	return "a " + kindName(kind)
 }
 
 // resolvable reports whether the item's identifier is to be resolved: nothing has failed it and it is
