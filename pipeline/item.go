@@ -70,8 +70,11 @@ type item struct {
 	// processor's, reused every poll).
 	sender []wire.SenderHeader
 
-	hook       *compiledHook
-	searcher   *ast.Searcher
+	hook     *compiledHook
+	searcher *ast.Searcher
+	// node holds the value being read (identifier, key, attribute): methods of *ast.Node make a local
+	// one escape, and the item is on the heap already, so reading a value costs no allocation.
+	node       ast.Node
 	reason     string
 	detail     []string
 	identValue string
@@ -281,7 +284,7 @@ func (it *item) extractIdentifier(lim *Limits) bool {
 		it.fail(wire.ReasonIdentifierMissing, "identifier path %q is invalid: %v", c.hook.Identify.Field, c.identErr)
 		return false
 	}
-	var n ast.Node
+	n := &it.node
 	var err error
 	if c.identHeader != "" {
 		v, ok := it.senderHeader(c.identHeader)
@@ -289,9 +292,9 @@ func (it *item) extractIdentifier(lim *Limits) bool {
 			it.fail(wire.ReasonIdentifierMissing, "header %s is absent", c.identHeader)
 			return false
 		}
-		n = ast.NewString(bytesString(v))
+		*n = ast.NewString(bytesString(v))
 	} else {
-		n, err = it.lookup(c.identKeys)
+		*n, err = it.lookup(c.identKeys)
 	}
 	if err != nil {
 		if errors.Is(err, fieldpath.ErrNotFound) {
@@ -308,7 +311,7 @@ func (it *item) extractIdentifier(lim *Limits) bool {
 		it.fail(wire.ReasonIdentifierMissing, "field %s is null", c.hook.Identify.Field)
 		return false
 	case ast.V_STRING, ast.V_NUMBER:
-		v, _ = scalarText(&n, kind)
+		v, _ = scalarText(n, kind)
 		v = strings.TrimSpace(v)
 	default:
 		it.fail(wire.ReasonIdentifierMissing, "field %s is a %s, not an identifier", c.hook.Identify.Field, kindName(kind))
@@ -349,8 +352,9 @@ func (it *item) extractKey(h *delivery.Hasher) {
 			it.detail = append(it.detail, "not de-duplicated: the body is not JSON, so field "+d.path+" cannot be read")
 			return
 		}
-		n, err := it.lookup(d.keys)
-		if err != nil {
+		n := &it.node
+		var err error
+		if *n, err = it.lookup(d.keys); err != nil {
 			it.detail = append(it.detail, "not de-duplicated: field "+d.path+" is absent")
 			return
 		}
@@ -359,7 +363,7 @@ func (it *item) extractKey(h *delivery.Hasher) {
 			it.detail = append(it.detail, "not de-duplicated: field "+d.path+" is "+aKind(kind)+", not a delivery id")
 			return
 		}
-		v, err := scalarText(&n, kind)
+		v, err := scalarText(n, kind)
 		if err != nil || v == "" {
 			it.detail = append(it.detail, "not de-duplicated: field "+d.path+" is empty")
 			return
@@ -415,7 +419,7 @@ func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
 			it.detail = append(it.detail, fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, c.hook.Mappings[i].Field))
 			continue
 		}
-		var n ast.Node
+		n := &it.node
 		var err error
 		if m.header != "" {
 			v, ok := it.senderHeader(m.header)
@@ -423,9 +427,9 @@ func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
 				it.detail = append(it.detail, "attribute "+m.attr+" omitted: header "+m.header+" is absent")
 				continue
 			}
-			n = ast.NewString(bytesString(v)) // a header's value maps as a payload string would
+			*n = ast.NewString(bytesString(v)) // a header's value maps as a payload string would
 		} else {
-			n, err = it.lookup(m.keys)
+			*n, err = it.lookup(m.keys)
 		}
 		if err != nil {
 			if errors.Is(err, fieldpath.ErrNotFound) {
@@ -438,7 +442,7 @@ func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
 		mark := len(dst)
 		dst = append(dst, m.name...)
 		valueAt := len(dst)
-		dst, err = appendCoerced(dst, m.typ, &n, lim)
+		dst, err = appendCoerced(dst, m.typ, n, lim)
 		switch {
 		case errors.Is(err, errAbsent):
 			dst = dst[:mark]
