@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -72,8 +73,11 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // position for another request (the requests topic recreated, its offsets starting again) is replaced.
 const claimSQL = `
 WITH c AS (
-    SELECT * FROM unnest($1::int[], $2::text[], $3::bytea[], $4::int[], $5::bigint[], $6::uuid[], $7::timestamptz[], $8::timestamptz[])
-        AS c(i, webhook_id, key_hash, src_partition, src_offset, request_id, received_at, expires_at)
+    SELECT i, webhook_id, key_hash, src_partition, src_offset, request_id,
+        timestamptz 'epoch' + received_ms * interval '1 millisecond' AS received_at,
+        timestamptz 'epoch' + expires_ms * interval '1 millisecond' AS expires_at
+    FROM unnest($1::int[], $2::text[], $3::bytea[], $4::int[], $5::bigint[], $6::uuid[], $7::bigint[], $8::bigint[])
+        AS c(i, webhook_id, key_hash, src_partition, src_offset, request_id, received_ms, expires_ms)
 ), decided AS (
     SELECT c.*, p.request_id AS prior_id, p.expires_at AS prior_expires
     FROM c LEFT JOIN LATERAL (
@@ -91,12 +95,15 @@ WITH c AS (
         SET request_id = excluded.request_id, received_at = excluded.received_at, expires_at = excluded.expires_at
         WHERE sender_deliveries.request_id <> excluded.request_id
 )
-SELECT i, prior_id, prior_expires FROM decided`
+SELECT i, prior_id, (extract(epoch FROM prior_expires) * 1000)::bigint FROM decided`
 
 // storeSQL stores originals decided without a lookup (see Claim), with claimSQL's conflict rule.
 const storeSQL = `
 INSERT INTO sender_deliveries (webhook_id, key_hash, src_partition, src_offset, request_id, received_at, expires_at)
-SELECT * FROM unnest($1::text[], $2::bytea[], $3::int[], $4::bigint[], $5::uuid[], $6::timestamptz[], $7::timestamptz[])
+SELECT webhook_id, key_hash, src_partition, src_offset, request_id,
+    timestamptz 'epoch' + received_ms * interval '1 millisecond', timestamptz 'epoch' + expires_ms * interval '1 millisecond'
+FROM unnest($1::text[], $2::bytea[], $3::int[], $4::bigint[], $5::uuid[], $6::bigint[], $7::bigint[])
+    AS c(webhook_id, key_hash, src_partition, src_offset, request_id, received_ms, expires_ms)
 ON CONFLICT (webhook_id, key_hash, src_partition, src_offset) DO UPDATE
     SET request_id = excluded.request_id, received_at = excluded.received_at, expires_at = excluded.expires_at
     WHERE sender_deliveries.request_id <> excluded.request_id`
@@ -183,14 +190,16 @@ func (s *Store) decideFirst(ctx context.Context, claims []Claim, idx []int, verd
 	keys := make([][]byte, n)
 	parts := make([]int32, n)
 	offsets := make([]int64, n)
-	ids := make([]uuid.UUID, n)
-	received := make([]time.Time, n)
-	expires := make([]time.Time, n)
+	// Plain arrays pgx encodes without a conversion per element: [16]byte is a uuid (uuid.UUID would go
+	// through its Valuer, as text), times are Unix milliseconds (made timestamptz in the statement).
+	ids := make([][16]byte, n)
+	received := make([]int64, n)
+	expires := make([]int64, n)
 	for j, i := range idx {
 		c := &claims[i]
 		ord[j] = int32(i)
 		webhooks[j], keys[j], parts[j], offsets[j], ids[j] = c.WebhookID, c.Key[:], c.Partition, c.Offset, c.RequestID
-		received[j], expires[j] = time.UnixMilli(c.ReceivedMs), time.UnixMilli(c.expiresMs())
+		received[j], expires[j] = c.ReceivedMs, c.expiresMs()
 	}
 	rows, err := s.pool.Query(ctx, claimSQL, ord, webhooks, keys, parts, offsets, ids, received, expires)
 	if err != nil {
@@ -198,10 +207,10 @@ func (s *Store) decideFirst(ctx context.Context, claims []Claim, idx []int, verd
 	}
 	defer rows.Close()
 	answered := 0
+	var i int32
+	var prior pgtype.UUID
+	var priorExpires pgtype.Int8
 	for rows.Next() {
-		var i int32
-		var prior *uuid.UUID
-		var priorExpires *time.Time
 		if err := rows.Scan(&i, &prior, &priorExpires); err != nil {
 			return fmt.Errorf("claim %d sender delivery keys: %w", n, err)
 		}
@@ -212,9 +221,9 @@ func (s *Store) decideFirst(ctx context.Context, claims []Claim, idx []int, verd
 		ch := &chain{id: c.RequestID, expiresMs: c.expiresMs()}
 		verdicts[i] = Verdict{}
 		// The rule of claimSQL's insert: a duplicate when received before the prior original's end.
-		if prior != nil && priorExpires != nil && c.ReceivedMs < priorExpires.UnixMilli() {
-			verdicts[i] = Verdict{DuplicateOf: *prior}
-			ch = &chain{id: *prior, expiresMs: priorExpires.UnixMilli()}
+		if prior.Valid && priorExpires.Valid && c.ReceivedMs < priorExpires.Int64 {
+			verdicts[i] = Verdict{DuplicateOf: uuid.UUID(prior.Bytes)}
+			ch = &chain{id: uuid.UUID(prior.Bytes), expiresMs: priorExpires.Int64}
 		}
 		chains[chainKey{c.WebhookID, c.Key, c.Partition}] = ch
 		answered++
@@ -235,13 +244,13 @@ func (s *Store) store(ctx context.Context, claims []Claim, idx []int) error {
 	keys := make([][]byte, n)
 	parts := make([]int32, n)
 	offsets := make([]int64, n)
-	ids := make([]uuid.UUID, n)
-	received := make([]time.Time, n)
-	expires := make([]time.Time, n)
+	ids := make([][16]byte, n)
+	received := make([]int64, n)
+	expires := make([]int64, n)
 	for j, i := range idx {
 		c := &claims[i]
 		webhooks[j], keys[j], parts[j], offsets[j], ids[j] = c.WebhookID, c.Key[:], c.Partition, c.Offset, c.RequestID
-		received[j], expires[j] = time.UnixMilli(c.ReceivedMs), time.UnixMilli(c.expiresMs())
+		received[j], expires[j] = c.ReceivedMs, c.expiresMs()
 	}
 	if _, err := s.pool.Exec(ctx, storeSQL, webhooks, keys, parts, offsets, ids, received, expires); err != nil {
 		return fmt.Errorf("store %d original sender deliveries: %w", n, err)
