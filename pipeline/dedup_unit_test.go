@@ -292,3 +292,38 @@ func TestProcessorWithoutDeliveryStore(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessorDuplicateEndsAStreak: a duplicate is an authenticated, accepted request: it ends an
+// auth-failure streak as any accepted request does (and ClickHouse's streak state, read on assignment,
+// counts it so: its reason is not auth_rejected).
+func TestProcessorDuplicateEndsAStreak(t *testing.T) {
+	p, _ := unitProcessor(t)
+	p.hooks = mapHooks{"wh_shop": shopifyHook()}
+	p.deliveries = &memDeliveries{}
+	now := time.Now().UnixMilli()
+	rejected := func(off int64) *kgo.Record {
+		r := senderRecord("wh_shop", off, "", now)
+		var req wire.Request
+		wire.DecodeRequest(r, &req)
+		req.Outcome, req.EdgeStatus = wire.OutcomeAuthRejected, 401
+		r.Headers = new(wire.RequestHeaders).Encode(&req)
+		return r
+	}
+	recs := []*kgo.Record{senderRecord("wh_shop", 0, unitSeed, now, "X-Shopify-Webhook-Id", "d-1")}
+	for off := int64(1); off <= 4; off++ {
+		recs = append(recs, rejected(off))
+	}
+	recs = append(recs, senderRecord("wh_shop", 5, unitSeed, now, "X-Shopify-Webhook-Id", "d-1"))
+	for off := int64(6); off <= 9; off++ {
+		recs = append(recs, rejected(off))
+	}
+	if err := p.handle(context.Background(), fetches(recs...)); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.b.activity[5]; r.Status != chstore.StatusDuplicate {
+		t.Fatalf("row 5: %s; want the duplicate", r.Status)
+	}
+	if len(p.b.notes) != 0 {
+		t.Errorf("%d notifications; want none (the duplicate ended the first run of four)", len(p.b.notes))
+	}
+}
