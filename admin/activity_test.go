@@ -105,6 +105,51 @@ func TestActivityEndpoints(t *testing.T) {
 	e.want("GET", "/api/v1/webhooks/"+wh.ID+"/summary", e.keyB, nil, 404)
 }
 
+// TestActivityDuplicates: the summary counts duplicates apart from successes and failures, the status
+// filter finds them, and entries carry the first request's id and the sender headers as an object.
+func TestActivityDuplicates(t *testing.T) {
+	e := newEnv(t)
+	e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201)
+	var wh struct{ ID string }
+	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyA, seedWebhook("CheckoutSuccess"), 201), &wh)
+	now := time.Now().Add(-time.Minute).UTC()
+	first := uuid.Must(uuid.NewV7())
+	headers := `{"X-GitHub-Event":"push","X-GitHub-Delivery":"72d3162e"}`
+	row := func(id uuid.UUID, status, dupOf string, off int64) chstore.ActivityRow {
+		return chstore.ActivityRow{ProjectID: uint64(e.projA), WebhookID: wh.ID, RequestID: id, ReceivedAt: now,
+			ReceivedMs: uint64(now.UnixMilli() + off), Status: status, EdgeStatus: 202, DuplicateOf: dupOf, Headers: headers, Offset: off}
+	}
+	if err := chstore.NewWriter(e.ch).InsertActivity(context.Background(), []chstore.ActivityRow{
+		row(first, chstore.StatusSuccess, "", 0),
+		row(uuid.Must(uuid.NewV7()), chstore.StatusDuplicate, first.String(), 1),
+		row(uuid.Must(uuid.NewV7()), chstore.StatusDuplicate, first.String(), 2),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out := e.want("GET", "/api/v1/webhooks/"+wh.ID+"/summary", e.keyA, nil, 200)
+	for _, want := range []string{`"hits":3`, `"success":1`, `"failed":0`, `"duplicate":2`, `"failed_by_reason":{}`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("summary %s lacks %s", out, want)
+		}
+	}
+	var page struct {
+		Entries []struct {
+			Status      string
+			DuplicateOf string            `json:"duplicate_of"`
+			Headers     map[string]string `json:"headers"`
+		}
+	}
+	decodeInto(t, e.want("GET", "/api/v1/webhooks/"+wh.ID+"/activity?status=duplicate", e.keyA, nil, 200), &page)
+	if len(page.Entries) != 2 {
+		t.Fatalf("duplicate filter: %d entries; want 2", len(page.Entries))
+	}
+	for _, en := range page.Entries {
+		if en.Status != "duplicate" || en.DuplicateOf != first.String() || en.Headers["X-GitHub-Event"] != "push" || len(en.Headers) != 2 {
+			t.Errorf("entry %+v; want a duplicate of %s with both headers", en, first)
+		}
+	}
+}
+
 // insertEvents writes events rows of one subject (see testenv.InsertEvents) and returns their ids.
 func (e *env) insertEvents(project int64, kind chstore.SubjectKind, subject string, ms ...uint64) []uuid.UUID {
 	e.t.Helper()

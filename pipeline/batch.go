@@ -33,6 +33,9 @@ type batch struct {
 
 	fired bool
 	done  [chstore.NumTables]bool
+	// attempt is, per table, the query id of the last insert attempt of the batch's rows, "" before
+	// any: an attempt that failed may have landed, and the next one checks first (sink.insert).
+	attempt [chstore.NumTables]string
 }
 
 func newBatch() *batch {
@@ -81,6 +84,7 @@ func (b *batch) reset() {
 	}
 	b.fired = false
 	b.done = [chstore.NumTables]bool{}
+	b.attempt = [chstore.NumTables]string{}
 }
 
 // fireRecord is an event to produce, with its request's rows in the batch.

@@ -95,6 +95,15 @@ type Config struct {
 	// answering 503. Default 60s; lower catches a stall sooner but reports a slow ClickHouse outage as
 	// one too (which it is).
 	StallAfter time.Duration `yaml:"stall_after"`
+	// DedupGrace keeps a sender's delivery key this long after its dedup window ends before it is
+	// deleted from PostgreSQL. A repeat is told by the originals stored before it, so a request
+	// processed later than its original's window end plus this grace (a backlog that long) finds the
+	// original gone and fires a second event. Default 1h; raising it covers longer backlogs at the cost of
+	// more rows (one per original delivery per window plus grace).
+	DedupGrace time.Duration `yaml:"dedup_grace"`
+	// DedupCleanupInterval is how often expired delivery keys are deleted (in batches of 1000, for at
+	// most half the interval). Default 1m.
+	DedupCleanupInterval time.Duration `yaml:"dedup_cleanup_interval"`
 	// MemoryLimit is the Go runtime's soft memory limit for the pipeline process (debug.SetMemoryLimit):
 	// near it the garbage collector works harder rather than letting the heap grow. Default 1 GiB; 0
 	// leaves the runtime's default (or GOMEMLIMIT). It is a target, not a cap: set the container limit
@@ -129,6 +138,9 @@ func Defaults() Config {
 		MaxNumberDigits:     38,
 		MaxIdentifierBytes:  1024,
 		StallAfter:          time.Minute,
+
+		DedupGrace:           time.Hour,
+		DedupCleanupInterval: time.Minute,
 	}
 }
 
@@ -188,6 +200,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max_identifier_bytes: %d is outside 64..65536", c.MaxIdentifierBytes)
 	case c.StallAfter < time.Second || c.StallAfter > time.Hour:
 		return fmt.Errorf("stall_after: %s is outside 1s..1h", c.StallAfter)
+	case c.DedupGrace < 0 || c.DedupGrace > 30*24*time.Hour:
+		return fmt.Errorf("dedup_grace: %s is outside 0..720h", c.DedupGrace)
+	case c.DedupCleanupInterval < time.Second || c.DedupCleanupInterval > time.Hour:
+		return fmt.Errorf("dedup_cleanup_interval: %s is outside 1s..1h", c.DedupCleanupInterval)
 	case c.FetchMaxBytes < 1<<20:
 		return fmt.Errorf("fetch_max_bytes: %d is below 1 MiB (a request body can be that large)", c.FetchMaxBytes)
 	}

@@ -12,14 +12,18 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
+	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 	"github.com/inlet-dev/inlet/pipeline"
@@ -94,6 +98,38 @@ func standardFixtures() (*fakeHooks, *fakeResolver) {
 	hooks.put(&webhook.Hook{PublicID: "wh_strict", ProjectID: 1, Enabled: true, Version: 1, EventName: "CheckoutSuccess",
 		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []webhook.TypedMapping{{Attribute: "qty", Type: webhook.TypeInteger, Field: "order_number"}}})
+	// Webhooks that keep sender headers and de-duplicate on the sender's key (with a delivery store:
+	// env.withDeliveries).
+	kept := func(names ...string) []webhook.KeptHeader {
+		var out []webhook.KeptHeader
+		for _, n := range names {
+			out = append(out, webhook.NewKeptHeader(n))
+		}
+		return out
+	}
+	byUserID := webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}
+	hooks.put(&webhook.Hook{PublicID: "wh_shop", ProjectID: 1, Enabled: true, Version: 1, EventName: "OrderCreated",
+		Identify: byUserID, Headers: kept("X-Shopify-Topic", "X-Shopify-Webhook-Id"),
+		Dedup: webhook.Dedup{Key: "header:X-Shopify-Webhook-Id"},
+		Mappings: []webhook.TypedMapping{
+			{Attribute: "topic", Type: webhook.TypeString, Field: `headers["X-Shopify-Topic"]`},
+			{Attribute: "total", Type: webhook.TypePrice, Field: "price"},
+		}})
+	hooks.put(&webhook.Hook{PublicID: "wh_stripe", ProjectID: 1, Enabled: true, Version: 1, EventName: "Paid",
+		Identify: byUserID, Dedup: webhook.Dedup{Key: "body:id"},
+		Mappings: []webhook.TypedMapping{{Attribute: "event_id", Type: webhook.TypeString, Field: "id"}}})
+	hooks.put(&webhook.Hook{PublicID: "wh_hash", ProjectID: 1, Enabled: true, Version: 1, EventName: "Ping",
+		Identify: byUserID, Headers: kept("X-Topic"),
+		Dedup: webhook.Dedup{Key: webhook.DedupBodyHash, HashHeaders: []string{"X-Topic"}}})
+	hooks.put(&webhook.Hook{PublicID: "wh_short", ProjectID: 1, Enabled: true, Version: 1, EventName: "Ping",
+		Identify: byUserID, Headers: kept("Delivery-Id"),
+		Dedup: webhook.Dedup{Key: "header:Delivery-Id", Window: verify.Duration(time.Minute)}})
+	hooks.put(&webhook.Hook{PublicID: "wh_hdr", ProjectID: 1, Enabled: true, Version: 1, EventName: "Ping",
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "headers.x-user-id"}, Headers: kept("X-User-Id", "X-Event"),
+		Mappings: []webhook.TypedMapping{
+			{Attribute: "event", Type: webhook.TypeString, Field: `headers["X-Event"]`},
+			{Attribute: "count", Type: webhook.TypeInteger, Field: "headers.X-Count"}, // not kept: the payload's
+		}})
 	res := &fakeResolver{subjects: map[identify.Kind]map[string]pipeline.Subject{
 		identify.ByUserID: {"12345": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},
 		identify.ByEmail:  {"jane@example.com": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},
@@ -116,6 +152,7 @@ type req struct {
 	body       string
 	receivedMs int64
 	version    int64
+	headers    []string // sender headers: name, value, name, value, …
 }
 
 func newReq(webhookID string, outcome wire.Outcome, body string) req {
@@ -129,9 +166,12 @@ func (r req) record(topic string) *kgo.Record {
 		status = 401
 	}
 	var h wire.RequestHeaders
-	return &kgo.Record{Topic: topic, Key: []byte(r.webhook), Value: []byte(r.body), Headers: h.Encode(&wire.Request{
-		ID: r.id, WebhookID: r.webhook, ProjectID: 1, ReceivedMs: r.receivedMs, ConfigVersion: r.version,
-		Outcome: r.outcome, EdgeStatus: status, BodyBytes: len(r.body)})}
+	wr := &wire.Request{ID: r.id, WebhookID: r.webhook, ProjectID: 1, ReceivedMs: r.receivedMs, ConfigVersion: r.version,
+		Outcome: r.outcome, EdgeStatus: status, BodyBytes: len(r.body)}
+	for i := 0; i+1 < len(r.headers); i += 2 {
+		wr.Sender = append(wr.Sender, wire.SenderHeader{Key: wire.HeaderSenderPrefix + r.headers[i], Value: []byte(r.headers[i+1])})
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(r.webhook), Value: []byte(r.body), Headers: h.Encode(wr)}
 }
 
 // env is one test's slice of the real stack.
@@ -141,6 +181,18 @@ type env struct {
 	chcfg chdb.Config
 	conn  driver.Conn
 	group string
+	// pgcfg, pool and deliveries are set by withDeliveries: pipelines the env starts then de-duplicate.
+	pgcfg      pgdb.Config
+	pool       *pgxpool.Pool
+	deliveries pipeline.Deliveries
+}
+
+// withDeliveries gives the env a PostgreSQL database of its own, migrated, whose delivery store the
+// pipelines it starts (in this process or as children) use.
+func (e *env) withDeliveries(t testing.TB) {
+	t.Helper()
+	e.pgcfg, e.pool = testenv.Postgres(t)
+	e.deliveries = delivery.NewStore(e.pool)
 }
 
 func newEnv(t testing.TB) *env {
@@ -193,6 +245,9 @@ func (e *env) start(t testing.TB, cfg pipeline.Config, deps pipeline.Deps) (*pip
 	deps.Kafka = e.kcfg
 	if deps.ClickHouse == nil {
 		deps.ClickHouse = e.conn
+	}
+	if deps.Deliveries == nil {
+		deps.Deliveries = e.deliveries
 	}
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/bytedance/sonic/ast"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
 	"github.com/inlet-dev/inlet/internal/identify"
@@ -31,6 +33,14 @@ type Hooks interface {
 // device to start). It is the directory's own type, so that its Resolver serves the pipeline without an
 // adapter copying every answer.
 type Subject = directory.Subject
+
+// Deliveries tells which requests repeat a delivery of their sender (delivery.Store in production): it
+// decides claims into verdicts and stores the originals, and deletes the originals whose window has
+// long ended. Any error is taken as temporary and retried.
+type Deliveries interface {
+	Claim(ctx context.Context, claims []delivery.Claim, verdicts []delivery.Verdict) error
+	DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error)
+}
 
 // Resolver turns a batch of identifiers of one kind into subjects: directory.Resolver in production. Values without a subject are absent from the map; an error means the directory could not be
 // asked and is retried, never taken as "user not found".
@@ -56,25 +66,45 @@ type item struct {
 	truncated     bool
 	body          []byte
 	headerErr     string
+	// sender are the sender headers the record carries (aliasing its bytes; the array is the
+	// processor's, reused every poll).
+	sender []wire.SenderHeader
 
-	hook       *compiledHook
-	searcher   *ast.Searcher
+	hook     *compiledHook
+	searcher *ast.Searcher
+	// node holds the value being read (identifier, key, attribute): methods of *ast.Node make a local
+	// one escape, and the item is on the heap already, so reading a value costs no allocation.
+	node       ast.Node
 	reason     string
 	detail     []string
 	identValue string
 	subject    Subject
 	found      bool
+
+	// key is the hash of the sender's delivery key when hasKey; duplicateOf the first request of the
+	// delivery when the claim found this request repeats it.
+	key         [32]byte
+	hasKey      bool
+	duplicateOf uuid.UUID
 }
 
 // parseRecord reads the wire headers. A record that breaks the contract is still logged (as failed,
-// reason invalid_record) so that nothing the edge acknowledged disappears silently.
-func parseRecord(r *kgo.Record, it *item) {
+// reason invalid_record) so that nothing the edge acknowledged disappears silently. The sender headers
+// are decoded into the free capacity of *senders, which is advanced past them (nil: into memory of
+// their own), so that a poll's records share one array.
+func parseRecord(r *kgo.Record, it *item, senders *[]wire.SenderHeader) {
 	var req wire.Request
+	if senders != nil {
+		req.Sender = (*senders)[len(*senders):]
+	}
 	bad := wire.DecodeRequest(r, &req)
+	if n := len(req.Sender); senders != nil && n > 0 && n <= cap(*senders)-len(*senders) {
+		*senders = (*senders)[:len(*senders)+n] // decoded in place (append had the room)
+	}
 	*it = item{partition: r.Partition, offset: r.Offset, epoch: r.LeaderEpoch, body: r.Value,
 		requestID: req.ID, webhookID: req.WebhookID, projectID: req.ProjectID, receivedMs: req.ReceivedMs,
 		configVersion: req.ConfigVersion, outcome: req.Outcome, edgeStatus: uint16(req.EdgeStatus),
-		bodyBytes: uint32(req.BodyBytes), truncated: req.Truncated}
+		bodyBytes: uint32(req.BodyBytes), truncated: req.Truncated, sender: req.Sender}
 	if req.Detail != nil {
 		it.detail = append(it.detail, bytesString(req.Detail))
 	}
@@ -96,12 +126,14 @@ func parseRecord(r *kgo.Record, it *item) {
 
 // compiledHook is a Hook with its paths parsed once per config version.
 type compiledHook struct {
-	hook      *webhook.Hook
-	ident     fieldpath.Path
-	identKeys []any
-	identErr  error
-	mappings  []compiledMapping
-	attrsTail []byte // `"__webhook":"<id>"}`
+	hook        *webhook.Hook
+	ident       fieldpath.Path
+	identKeys   []any
+	identErr    error
+	identHeader string // the kept header the identifier is read from; "" for the payload
+	mappings    []compiledMapping
+	attrsTail   []byte // `"__webhook":"<id>"}`
+	dedup       compiledDedup
 }
 
 type compiledMapping struct {
@@ -111,6 +143,48 @@ type compiledMapping struct {
 	path    fieldpath.Path
 	keys    []any
 	pathErr error
+	header  string // the kept header the value is read from; "" for the payload
+}
+
+// compiledDedup is where a webhook's delivery key is, parsed once per config version.
+type compiledDedup struct {
+	on       bool
+	source   delivery.Source
+	header   string   // SourceHeader: its name
+	path     string   // SourceBody: the field path as configured
+	keys     []any    // SourceBody: the path for the searcher
+	hashWith []string // SourceBodyHash: the headers hashed with the body
+	window   time.Duration
+	about    string // the key, for a duplicate's detail: "X-GitHub-Delivery header", "field id", "body"
+	// invalid says why a configured key cannot be read (a path that does not parse); requests are then
+	// not de-duplicated and their detail says so.
+	invalid string
+}
+
+// headerPath tells a path that names a sender header: headers.<Name> or headers["<Name>"] where Name
+// is, ignoring case, one of the headers the webhook keeps. It returns the kept header's name. Any other
+// path, headers.… included, is the payload's, as it was before webhooks kept headers.
+func headerPath(p fieldpath.Path, kept []webhook.KeptHeader) (string, bool) {
+	steps := p.Steps()
+	if len(steps) != 2 || steps[0].IsIndex || steps[0].Key != "headers" || steps[1].IsIndex {
+		return "", false
+	}
+	for _, h := range kept {
+		if strings.EqualFold(h.Name, steps[1].Key) {
+			return h.Name, true
+		}
+	}
+	return "", false
+}
+
+// senderHeader returns the value of the record's sender header name (ignoring case).
+func (it *item) senderHeader(name string) ([]byte, bool) {
+	for i := range it.sender {
+		if strings.EqualFold(it.sender[i].Name(), name) {
+			return it.sender[i].Value, true
+		}
+	}
+	return nil, false
 }
 
 // searchKeys is a path in the form sonic's searcher takes, built once per config version.
@@ -150,17 +224,49 @@ func compileHook(h *webhook.Hook) *compiledHook {
 	c.ident, c.identErr = fieldpath.Parse(h.Identify.Field)
 	if c.identErr == nil {
 		c.identKeys = searchKeys(c.ident)
+		c.identHeader, _ = headerPath(c.ident, h.Headers)
 	}
 	for _, m := range h.Mappings {
 		cm := compiledMapping{attr: m.Attribute, typ: m.Type}
 		cm.path, cm.pathErr = fieldpath.Parse(m.Field)
 		if cm.pathErr == nil {
 			cm.keys = searchKeys(cm.path)
+			cm.header, _ = headerPath(cm.path, h.Headers)
 		}
 		cm.name = append(wire.AppendJSONString(nil, m.Attribute), ':')
 		c.mappings = append(c.mappings, cm)
 	}
 	c.attrsTail = append(wire.AppendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
+	c.dedup = compileDedup(h.Dedup)
+	return c
+}
+
+func compileDedup(d webhook.Dedup) compiledDedup {
+	kind, arg := d.Source()
+	c := compiledDedup{on: kind != "", window: d.EffectiveWindow()}
+	switch kind {
+	case "":
+	case "header":
+		c.source, c.header = delivery.SourceHeader, arg
+		c.about = arg + " header"
+	case "body":
+		c.source, c.path = delivery.SourceBody, arg
+		c.about = "field " + arg
+		p, err := fieldpath.Parse(arg)
+		if err != nil {
+			c.invalid = fmt.Sprintf("not de-duplicated: the key's field path %q is invalid: %v", arg, err)
+		} else {
+			c.keys = searchKeys(p)
+		}
+	case webhook.DedupBodyHash:
+		c.source, c.hashWith = delivery.SourceBodyHash, d.HashHeaders
+		c.about = "body"
+		for _, h := range d.HashHeaders {
+			c.about += " and " + h + " header"
+		}
+	default:
+		c.invalid = fmt.Sprintf("not de-duplicated: the key %q names no header, field or body hash", d.Key)
+	}
 	return c
 }
 
@@ -178,7 +284,18 @@ func (it *item) extractIdentifier(lim *Limits) bool {
 		it.fail(wire.ReasonIdentifierMissing, "identifier path %q is invalid: %v", c.hook.Identify.Field, c.identErr)
 		return false
 	}
-	n, err := it.lookup(c.identKeys)
+	n := &it.node
+	var err error
+	if c.identHeader != "" {
+		v, ok := it.senderHeader(c.identHeader)
+		if !ok {
+			it.fail(wire.ReasonIdentifierMissing, "header %s is absent", c.identHeader)
+			return false
+		}
+		*n = ast.NewString(bytesString(v))
+	} else {
+		*n, err = it.lookup(c.identKeys)
+	}
 	if err != nil {
 		if errors.Is(err, fieldpath.ErrNotFound) {
 			it.fail(wire.ReasonIdentifierMissing, "field %s is absent", c.hook.Identify.Field)
@@ -194,7 +311,7 @@ func (it *item) extractIdentifier(lim *Limits) bool {
 		it.fail(wire.ReasonIdentifierMissing, "field %s is null", c.hook.Identify.Field)
 		return false
 	case ast.V_STRING, ast.V_NUMBER:
-		v, _ = scalarText(&n, kind)
+		v, _ = scalarText(n, kind)
 		v = strings.TrimSpace(v)
 	default:
 		it.fail(wire.ReasonIdentifierMissing, "field %s is a %s, not an identifier", c.hook.Identify.Field, kindName(kind))
@@ -210,6 +327,75 @@ func (it *item) extractIdentifier(lim *Limits) bool {
 	}
 	it.identValue = v
 	return true
+}
+
+// extractKey reads the sender's delivery key and hashes it (h) into it.key. A request whose key cannot
+// be read (the header absent, the field absent or neither a string nor a number, the body not JSON) is
+// not de-duplicated, and its detail says why.
+func (it *item) extractKey(h *delivery.Hasher) {
+	d := &it.hook.dedup
+	if d.invalid != "" {
+		it.detail = append(it.detail, d.invalid)
+		return
+	}
+	switch d.source {
+	case delivery.SourceHeader:
+		v, ok := it.senderHeader(d.header)
+		if !ok || len(v) == 0 {
+			it.detail = append(it.detail, "not de-duplicated: header "+d.header+" is absent")
+			return
+		}
+		h.Begin(delivery.SourceHeader)
+		h.Part(v)
+	case delivery.SourceBody:
+		if it.reason == wire.ReasonInvalidJSON {
+			it.detail = append(it.detail, "not de-duplicated: the body is not JSON, so field "+d.path+" cannot be read")
+			return
+		}
+		n := &it.node
+		var err error
+		if *n, err = it.lookup(d.keys); err != nil {
+			it.detail = append(it.detail, "not de-duplicated: field "+d.path+" is absent")
+			return
+		}
+		kind := n.TypeSafe()
+		if kind != ast.V_STRING && kind != ast.V_NUMBER {
+			it.detail = append(it.detail, "not de-duplicated: field "+d.path+" is "+aKind(kind)+", not a delivery id")
+			return
+		}
+		v, err := scalarText(n, kind)
+		if err != nil || v == "" {
+			it.detail = append(it.detail, "not de-duplicated: field "+d.path+" is empty")
+			return
+		}
+		h.Begin(delivery.SourceBody)
+		h.Part(stringBytes(v))
+	case delivery.SourceBodyHash:
+		h.Begin(delivery.SourceBodyHash)
+		h.Part(it.body)
+		for _, name := range d.hashWith {
+			if v, ok := it.senderHeader(name); ok {
+				h.Part(v)
+			} else {
+				h.Absent()
+			}
+		}
+	}
+	it.key, it.hasKey = h.Sum(), true
+}
+
+// aKind is kindName with its article: "an object", "a boolean".
+func aKind(kind int) string {
+	if k := kindName(kind); k[0] == 'a' || k[0] == 'o' || k[0] == 'i' {
+		return "an " + k
+	}
+	return "a " + kindName(kind)
+}
+
+// resolvable reports whether the item's identifier is to be resolved: nothing has failed it and it is
+// not a duplicate.
+func (it *item) resolvable() bool {
+	return it.reason == "" && it.hook != nil && it.duplicateOf == uuid.Nil
 }
 
 // about names the record for a log line.
@@ -233,7 +419,18 @@ func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
 			it.detail = append(it.detail, fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, c.hook.Mappings[i].Field))
 			continue
 		}
-		n, err := it.lookup(m.keys)
+		n := &it.node
+		var err error
+		if m.header != "" {
+			v, ok := it.senderHeader(m.header)
+			if !ok {
+				it.detail = append(it.detail, "attribute "+m.attr+" omitted: header "+m.header+" is absent")
+				continue
+			}
+			*n = ast.NewString(bytesString(v)) // a header's value maps as a payload string would
+		} else {
+			*n, err = it.lookup(m.keys)
+		}
 		if err != nil {
 			if errors.Is(err, fieldpath.ErrNotFound) {
 				it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+c.hook.Mappings[i].Field+" is absent")
@@ -245,7 +442,7 @@ func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
 		mark := len(dst)
 		dst = append(dst, m.name...)
 		valueAt := len(dst)
-		dst, err = appendCoerced(dst, m.typ, &n, lim)
+		dst, err = appendCoerced(dst, m.typ, n, lim)
 		switch {
 		case errors.Is(err, errAbsent):
 			dst = dst[:mark]

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/delivery"
+	"github.com/inlet-dev/inlet/internal/pgdb"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/wire"
 	"github.com/inlet-dev/inlet/pipeline"
@@ -29,6 +31,7 @@ const (
 	childEventsEnv   = "INLET_PIPELINE_TEST_EVENTS"
 	childDatabaseEnv = "INLET_PIPELINE_TEST_DATABASE"
 	childGroupEnv    = "INLET_PIPELINE_TEST_GROUP"
+	childPostgresEnv = "INLET_PIPELINE_TEST_POSTGRES" // the delivery store's database; "" for none
 )
 
 func TestMain(m *testing.M) {
@@ -56,6 +59,18 @@ func runChild() int {
 		return 1
 	}
 	defer conn.Close()
+	var deliveries pipeline.Deliveries
+	if dsn := os.Getenv(childPostgresEnv); dsn != "" {
+		pgcfg := testenv.PostgresConfig()
+		pgcfg.DSN = dsn
+		pool, err := pgdb.Open(ctx, pgcfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 1
+		}
+		defer pool.Close()
+		deliveries = delivery.NewStore(pool)
+	}
 	hooks, res := standardFixtures()
 	cfg := testConfig()
 	cfg.Group = os.Getenv(childGroupEnv)
@@ -65,7 +80,7 @@ func runChild() int {
 	cfg.InstanceID = "kill-test-child"
 	cfg.SessionTimeout = 6 * time.Second
 	p, err := pipeline.New(cfg, pipeline.Deps{
-		Kafka: kcfg, ClickHouse: conn, Hooks: hooks, Resolver: res,
+		Kafka: kcfg, ClickHouse: conn, Hooks: hooks, Resolver: res, Deliveries: deliveries,
 		Registry: prometheus.NewRegistry(), Logger: testenv.Logger(),
 		Failpoint: pipeline.FailpointFromEnv(),
 	})
@@ -90,6 +105,7 @@ func (e *env) startChild(t *testing.T, failpoint string) *exec.Cmd {
 		childEventsEnv+"="+e.kcfg.EventsTopic,
 		childDatabaseEnv+"="+e.chcfg.Database,
 		childGroupEnv+"="+e.group,
+		childPostgresEnv+"="+e.pgcfg.DSN,
 		pipeline.FailpointEnv+"="+failpoint,
 	)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

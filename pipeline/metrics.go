@@ -8,7 +8,7 @@ import (
 
 // metrics are declared once and registered on the injected registry.
 type metrics struct {
-	records       *prometheus.CounterVec   // by outcome: success or the failure reason
+	records       *prometheus.CounterVec   // by outcome: success, duplicate or the failure reason
 	skipped       prometheus.Counter       // records at or below a high-water mark (already written)
 	fired         prometheus.Counter       // events produced to webhooks.events
 	notifications prometheus.Counter       // auth-failure notifications raised
@@ -23,12 +23,14 @@ type metrics struct {
 	dropped       prometheus.Counter       // daily partitions dropped by retention
 	abandoned     prometheus.Counter       // batches abandoned so that a rebalance could proceed
 	panics        prometheus.Counter       // requests failed with processing_error after a panic
+
+	deliveriesDeleted prometheus.Counter // expired delivery keys deleted
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "inlet_pipeline_records_total", Help: "Requests processed, by outcome (success or failure reason).",
+			Name: "inlet_pipeline_records_total", Help: "Requests processed, by outcome (success, duplicate or the failure reason).",
 		}, []string{"outcome"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_records_skipped_total", Help: "Records skipped because ClickHouse already has them (redelivery after a crash or rebalance).",
@@ -72,12 +74,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_processing_panics_total", Help: "Requests failed with processing_error because processing them panicked (a defect: each is logged with its stack).",
 		}),
+		deliveriesDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_delivery_keys_deleted_total", Help: "Senders' delivery keys deleted from PostgreSQL after their dedup window (and the grace) ended.",
+		}),
 		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_abandoned_batches_total", Help: "In-memory batches abandoned (and redone) so that a consumer-group rebalance could proceed within rebalance_grace.",
 		}),
 	}
 	reg.MustRegister(m.records, m.skipped, m.fired, m.notifications, m.notifyErrors, m.batchRows,
-		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.stalled, m.dropped, m.abandoned, m.panics)
+		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.stalled, m.dropped, m.abandoned, m.panics,
+		m.deliveriesDeleted)
 	return m
 }
 

@@ -53,6 +53,9 @@ type Deps struct {
 	ClickHouse driver.Conn
 	Hooks      Hooks
 	Resolver   Resolver
+	// Deliveries remembers the senders' delivery keys (delivery.Store on the config database); nil
+	// de-duplicates nothing, and the detail of a request whose webhook asks for it says so.
+	Deliveries Deliveries
 	// Notifier receives auth-failure notifications after their row is written; nil sends none.
 	Notifier Notifier
 	// Registry gets the pipeline's metrics; nil registers them on a registry of their own.
@@ -98,7 +101,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	retry := &retrier{maxBackoff: cfg.RetryMaxBackoff, m: p.m, log: p.log}
 	p.sink = &sink{store: chstore.NewWriter(deps.ClickHouse), topic: deps.Kafka.RequestsTopic,
 		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
-	p.proc = &processor{cfg: &p.cfg, lim: cfg.limits(), hooks: deps.Hooks, resolver: deps.Resolver, sink: p.sink,
+	p.proc = &processor{cfg: &p.cfg, lim: cfg.limits(), hooks: deps.Hooks, resolver: deps.Resolver, deliveries: deps.Deliveries, sink: p.sink,
 		retry: retry, m: p.m, log: p.log, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,
 		parts: map[int32]*partState{}, compiled: map[string]*compiledHook{}}
 	c := &consumer{cfg: &p.cfg, topic: deps.Kafka.RequestsTopic, log: p.log, m: p.m, proc: p.proc, flush: p.flush,
@@ -161,6 +164,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return p.cons.consume(gctx)
 	})
 	g.Go(func() error { return p.retention(gctx) })
+	g.Go(func() error { return p.forgetDeliveries(gctx) })
 	g.Go(func() error { return p.cons.watchProgress(gctx) })
 	g.Go(func() error {
 		// Notifications are POSTed until the consumer has stopped producing them.
@@ -198,6 +202,53 @@ func (p *Pipeline) retention(ctx context.Context) error {
 	}
 }
 
+// deliveryDeleteBatch is how many expired delivery keys one statement deletes: small enough that it
+// holds its locks for milliseconds beside the claims.
+const deliveryDeleteBatch = 1000
+
+// forgetDeliveries deletes, every DedupCleanupInterval, the delivery keys whose window ended more than
+// DedupGrace ago, a batch at a time, for at most half the interval. Every pipeline process does it;
+// they skip the rows another is deleting.
+func (p *Pipeline) forgetDeliveries(ctx context.Context) error {
+	if p.deps.Deliveries == nil {
+		return nil
+	}
+	t := time.NewTicker(p.cfg.DedupCleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		n, err := p.ForgetDeliveries(ctx, time.Now(), p.cfg.DedupCleanupInterval/2)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			p.log.Warn("expired delivery keys not deleted; retried at the next interval", "deleted", n, "err", err)
+		case n > 0:
+			p.log.Debug("expired delivery keys deleted", "deleted", n)
+		}
+	}
+}
+
+// ForgetDeliveries deletes the delivery keys whose window ended before now minus DedupGrace, in
+// batches, until none is left or limit has passed, and returns how many it deleted.
+func (p *Pipeline) ForgetDeliveries(ctx context.Context, now time.Time, limit time.Duration) (int, error) {
+	if p.deps.Deliveries == nil {
+		return 0, nil
+	}
+	deadline := time.Now().Add(limit)
+	total := 0
+	for {
+		n, err := p.deps.Deliveries.DeleteExpired(ctx, now.Add(-p.cfg.DedupGrace), deliveryDeleteBatch)
+		total += n
+		p.m.deliveriesDeleted.Add(float64(n))
+		if err != nil || n < deliveryDeleteBatch || !time.Now().Before(deadline) {
+			return total, err
+		}
+	}
+}
+
 // Ready fails while a partition is stalled (see consumer.watchProgress).
 func (p *Pipeline) Ready(ctx context.Context) error { return p.cons.Ready(ctx) }
 
@@ -217,9 +268,10 @@ func (p *Pipeline) flush(ctx context.Context) error {
 	now := time.Now()
 	for i := range b.activity {
 		r := &b.activity[i]
-		if r.Status == chstore.StatusSuccess {
-			p.m.records.WithLabelValues(chstore.StatusSuccess).Inc()
-		} else {
+		switch r.Status {
+		case chstore.StatusSuccess, chstore.StatusDuplicate:
+			p.m.records.WithLabelValues(r.Status).Inc()
+		default:
 			p.m.records.WithLabelValues(r.Reason).Inc()
 		}
 		p.m.endToEnd.Observe(now.Sub(r.ReceivedAt.Add(time.Duration(r.ReceivedMs%1000) * time.Millisecond)).Seconds())

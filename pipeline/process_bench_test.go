@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -42,10 +44,57 @@ func (m mapResolver) Resolve(_ context.Context, _ int64, _ identify.Kind, values
 
 // BenchmarkProcess measures per-record processing with a warm config cache and directory: header
 // parsing, identifier lookup, batched resolution, mapping with coercion of the seed payload's four
-// attributes, the event JSON and the rows. Kafka and ClickHouse are not involved.
+// attributes, the event JSON and the rows. Kafka and ClickHouse are not involved. The webhook keeps no
+// sender headers and has no dedup key: the cost every request pays.
 func BenchmarkProcess(b *testing.B) {
-	const perPoll = 1000
-	hook := &webhook.Hook{PublicID: "wh_bench", ProjectID: 1, Version: 1, EventName: "CheckoutSuccess",
+	benchProcess(b, benchHook(), nil, nil)
+}
+
+// BenchmarkProcessSenderHeaders is BenchmarkProcess with three kept sender headers on every record,
+// written to the activity row as JSON, and one attribute mapped from a header.
+func BenchmarkProcessSenderHeaders(b *testing.B) {
+	h := benchHook()
+	h.Headers = []webhook.KeptHeader{webhook.NewKeptHeader("X-Shopify-Topic"), webhook.NewKeptHeader("X-Shopify-Webhook-Id"),
+		webhook.NewKeptHeader("X-Shopify-Shop-Domain")}
+	h.Mappings = append(h.Mappings, webhook.TypedMapping{Attribute: "topic", Type: webhook.TypeString, Field: `headers["X-Shopify-Topic"]`})
+	benchProcess(b, h, shopifyHeaders, nil)
+}
+
+// BenchmarkProcessDedup is BenchmarkProcessSenderHeaders with a dedup key in a header: the in-process
+// cost of de-duplication (reading and hashing the key, building the poll's claims, applying the
+// verdicts), with a store that answers at once that every request is an original. The PostgreSQL round
+// trip, one per poll, is measured by internal/delivery's BenchmarkClaim.
+func BenchmarkProcessDedup(b *testing.B) {
+	h := benchHook()
+	h.Headers = []webhook.KeptHeader{webhook.NewKeptHeader("X-Shopify-Topic"), webhook.NewKeptHeader("X-Shopify-Webhook-Id"),
+		webhook.NewKeptHeader("X-Shopify-Shop-Domain")}
+	h.Mappings = append(h.Mappings, webhook.TypedMapping{Attribute: "topic", Type: webhook.TypeString, Field: `headers["X-Shopify-Topic"]`})
+	h.Dedup = webhook.Dedup{Key: "header:X-Shopify-Webhook-Id"}
+	store := &originals{}
+	benchProcess(b, h, shopifyHeaders, store)
+	if store.claims == 0 {
+		b.Fatal("no claim was made")
+	}
+	b.ReportMetric(float64(store.claims)/float64(store.calls), "claims/roundtrip")
+}
+
+// shopifyHeaders are the sender headers of a Shopify delivery; %d is the record's number.
+var shopifyHeaders = []string{"X-Shopify-Topic", "orders/create", "X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70%06d", "X-Shopify-Shop-Domain", "example.myshopify.com"}
+
+// originals is a delivery store that decides at once that every claim is an original.
+type originals struct{ calls, claims int }
+
+func (o *originals) Claim(_ context.Context, claims []delivery.Claim, verdicts []delivery.Verdict) error {
+	o.calls++
+	o.claims += len(claims)
+	clear(verdicts)
+	return nil
+}
+
+func (o *originals) DeleteExpired(context.Context, time.Time, int) (int, error) { return 0, nil }
+
+func benchHook() *webhook.Hook {
+	return &webhook.Hook{PublicID: "wh_bench", ProjectID: 1, Version: 1, EventName: "CheckoutSuccess",
 		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []webhook.TypedMapping{
 			{Attribute: "email", Type: webhook.TypeString, Field: "email_address"},
@@ -53,6 +102,12 @@ func BenchmarkProcess(b *testing.B) {
 			{Attribute: "order_id", Type: webhook.TypeString, Field: "order_number"},
 			{Attribute: "purchase_date", Type: webhook.TypeDate, Field: "purchase_date"},
 		}}
+}
+
+// benchProcess processes polls of 1000 records of hook, each with the sender headers given (name,
+// value pairs; a value's %d is the record's number), as the processor's handle does after the marks.
+func benchProcess(b *testing.B, hook *webhook.Hook, headers []string, deliveries Deliveries) {
+	const perPoll = 1000
 	res := mapResolver{}
 	recs := make([]*kgo.Record, perPoll)
 	now := time.Now().UnixMilli()
@@ -62,25 +117,33 @@ func BenchmarkProcess(b *testing.B) {
 		res[u] = Subject{UserID: u, HWIDs: []string{"hw-" + u}}
 		body := fmt.Sprintf(`{"user_id":%q,"email_address":"jane@example.com","mobile":"+15551234567","purchase_date":"2024-03-15","order_number":"ORD-%d","price":99.99,"payment_state":"success"}`, u, i)
 		bytes += len(body)
-		h := new(wire.RequestHeaders)
-		recs[i] = &kgo.Record{Key: []byte("wh_bench"), Value: []byte(body), Partition: 0, Offset: int64(i), Headers: h.Encode(&wire.Request{
-			ID: uuid.Must(uuid.NewV7()), WebhookID: "wh_bench", ProjectID: 1, ReceivedMs: now, ConfigVersion: 1,
-			Outcome: wire.OutcomeAccepted, EdgeStatus: 202, BodyBytes: len(body)})}
+		req := &wire.Request{ID: uuid.Must(uuid.NewV7()), WebhookID: "wh_bench", ProjectID: 1, ReceivedMs: now, ConfigVersion: 1,
+			Outcome: wire.OutcomeAccepted, EdgeStatus: 202, BodyBytes: len(body)}
+		for j := 0; j+1 < len(headers); j += 2 {
+			v := headers[j+1]
+			if strings.Contains(v, "%") {
+				v = fmt.Sprintf(v, i)
+			}
+			req.Sender = append(req.Sender, wire.SenderHeader{Key: wire.HeaderSenderPrefix + headers[j], Value: []byte(v)})
+		}
+		recs[i] = &kgo.Record{Key: []byte("wh_bench"), Value: []byte(body), Partition: 0, Offset: int64(i), Headers: new(wire.RequestHeaders).Encode(req)}
 	}
 	cfg := Defaults()
 	cfg.BatchRows = 1_000_000
 	m, log := newMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)
 	p := &processor{
-		cfg:      &cfg,
-		lim:      cfg.limits(),
-		hooks:    mapHooks{"wh_bench": hook},
-		resolver: res,
-		retry:    &retrier{maxBackoff: cfg.RetryMaxBackoff, m: m, log: log},
-		log:      log,
-		m:        m,
-		b:        newBatch(),
-		parts:    map[int32]*partState{0: {hwm: [chstore.NumTables]int64{-1, -1, -1}, streaks: map[string]*streak{}}},
-		compiled: map[string]*compiledHook{},
+		cfg:        &cfg,
+		lim:        cfg.limits(),
+		hooks:      mapHooks{"wh_bench": hook},
+		resolver:   res,
+		deliveries: deliveries,
+		retry:      &retrier{maxBackoff: cfg.RetryMaxBackoff, m: m, log: log},
+		log:        log,
+		m:          m,
+		b:          newBatch(),
+		parts:      map[int32]*partState{0: {hwm: [chstore.NumTables]int64{-1, -1, -1}, streaks: map[string]*streak{}}},
+		compiled:   map[string]*compiledHook{},
+		senders:    make([]wire.SenderHeader, 0, perPoll*len(headers)/2),
 	}
 	ctx := context.Background()
 	items := make([]item, perPoll)
@@ -89,14 +152,19 @@ func BenchmarkProcess(b *testing.B) {
 	b.ResetTimer()
 	for done := 0; done < b.N; {
 		n := min(perPoll, b.N-done)
+		clear(p.senders)
+		p.senders = p.senders[:0]
 		for i := range n {
-			parseRecord(recs[i], &items[i])
+			parseRecord(recs[i], &items[i], &p.senders)
 		}
 		if err := p.process(ctx, items[:n]); err != nil {
 			b.Fatal(err)
 		}
 		if len(p.b.activity) != n || len(p.b.fire) != n {
 			b.Fatalf("batch has %d rows and %d events; want %d successes", len(p.b.activity), len(p.b.fire), n)
+		}
+		if len(headers) > 0 && p.b.activity[0].Headers == "" {
+			b.Fatal("no sender headers in the activity row")
 		}
 		p.b.reset()
 		done += n

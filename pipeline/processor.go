@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -20,11 +22,12 @@ import (
 )
 
 // processor turns a poll's records into a batch: the rows of every table and the events to fire. It
-// looks webhooks up (Hooks), resolves identifiers (Resolver), maps and coerces payloads, tracks
-// auth-failure streaks, and skips what ClickHouse already has (the partitions' high-water marks, read
-// through the sink when a partition is first seen). Given its lookups it is pure: nothing it does
-// leaves the process until the batch is written. A full batch, or one whose UTC day ends, is handed
-// on to flush before the next record goes in.
+// looks webhooks up (Hooks), tells the sender's repeated deliveries (Deliveries), resolves identifiers
+// (Resolver), maps and coerces payloads, tracks auth-failure streaks, and skips what ClickHouse already
+// has (the partitions' high-water marks, read through the sink when a partition is first seen). Given
+// its lookups it is pure: nothing it does leaves the process until the batch is written, but for the
+// delivery claims, which are idempotent (a replay decides as the first run did). A full batch, or one
+// whose UTC day ends, is handed on to flush before the next record goes in.
 //
 // The consumer calls it from the polling goroutine or a rebalance callback, holding its lock.
 type processor struct {
@@ -32,7 +35,8 @@ type processor struct {
 	lim         Limits
 	hooks       Hooks
 	resolver    Resolver
-	sink        *sink // reads of newly assigned partitions' state
+	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
+	sink        *sink      // reads of newly assigned partitions' state
 	retry       *retrier
 	m           *metrics
 	log         *slog.Logger
@@ -46,6 +50,13 @@ type processor struct {
 	items    []item
 	arena    arena
 	attrBuf  []byte
+	// senders holds the sender headers of a poll's records (parseRecord); hasher, claims, claimed and
+	// verdicts are the delivery claims' scratch. All are reused every poll.
+	senders  []wire.SenderHeader
+	hasher   *delivery.Hasher
+	claims   []delivery.Claim
+	claimed  []int
+	verdicts []delivery.Verdict
 }
 
 // written advances the high-water marks of the partitions a batch has just been written for.
@@ -111,6 +122,9 @@ func (p *processor) handle(ctx context.Context, fs kgo.Fetches) error {
 		}
 	}
 	items := p.items[:0]
+	clear(p.senders)
+	p.senders = p.senders[:0]
+	senders := 0
 	now := time.Now()
 	fs.EachPartition(func(ft kgo.FetchTopicPartition) {
 		if len(ft.Records) == 0 {
@@ -129,11 +143,15 @@ func (p *processor) handle(ctx context.Context, fs kgo.Fetches) error {
 			}
 			items = append(items, item{})
 			it := &items[len(items)-1]
-			parseRecord(r, it)
+			parseRecord(r, it, &p.senders)
 			it.healOnly = heal
+			senders += len(it.sender)
 		}
 	})
 	p.items = items
+	if senders > cap(p.senders) {
+		p.senders = make([]wire.SenderHeader, 0, 2*senders) // the next poll decodes them in place
+	}
 	return p.process(ctx, items)
 }
 
@@ -144,6 +162,9 @@ func (p *processor) process(ctx context.Context, items []item) error {
 		return nil
 	}
 	if err := p.prepare(ctx, items); err != nil {
+		return err
+	}
+	if err := p.dedupe(ctx, items); err != nil {
 		return err
 	}
 	if err := p.resolve(ctx, items); err != nil {
@@ -158,7 +179,8 @@ func (p *processor) process(ctx context.Context, items []item) error {
 	return nil
 }
 
-// prepare looks each accepted request's webhook up and reads its identifier.
+// prepare looks each accepted request's webhook up and reads its identifier and its sender's delivery
+// key.
 func (p *processor) prepare(ctx context.Context, items []item) error {
 	for i := range items {
 		it := &items[i]
@@ -180,7 +202,59 @@ func (p *processor) prepare(ctx context.Context, items []item) error {
 			continue
 		}
 		it.hook = c
-		p.guard(it, func() { it.extractIdentifier(&p.lim) })
+		p.guard(it, func() {
+			it.extractIdentifier(&p.lim)
+			if c.dedup.on && !it.healOnly {
+				if p.hasher == nil {
+					p.hasher = delivery.NewHasher()
+				}
+				it.extractKey(p.hasher)
+			}
+		})
+	}
+	return nil
+}
+
+// dedupe claims the delivery keys of the poll's requests, in one round trip, and marks the requests
+// that repeat a delivery (delivery.Store.Claim). A request that repeats one is a duplicate whatever else
+// would become of it: the decision depends only on the key, the receive time and the Kafka position,
+// never on the directory or the mapping, so it is the same on every replay. An error (PostgreSQL
+// unreachable) is retried like any dependency's: nothing is marked a duplicate, or an original, until
+// the store has answered.
+func (p *processor) dedupe(ctx context.Context, items []item) error {
+	claims, claimed := p.claims[:0], p.claimed[:0]
+	for i := range items {
+		it := &items[i]
+		if !it.hasKey {
+			continue
+		}
+		if p.deliveries == nil {
+			it.hasKey = false
+			it.detail = append(it.detail, "not de-duplicated: this pipeline has no delivery store")
+			continue
+		}
+		claims = append(claims, delivery.Claim{WebhookID: it.webhookID, Key: it.key, RequestID: it.requestID,
+			Partition: it.partition, Offset: it.offset, ReceivedMs: it.receivedMs, Window: it.hook.dedup.window})
+		claimed = append(claimed, i)
+	}
+	p.claims, p.claimed = claims, claimed
+	if len(claims) == 0 {
+		return nil
+	}
+	verdicts := slices.Grow(p.verdicts[:0], len(claims))[:len(claims)]
+	p.verdicts = verdicts
+	about := logFunc(func() []any {
+		return append([]any{"reading", "sender delivery keys", "claims", len(claims)}, items[claimed[0]].about()...)
+	})
+	if err := p.retry.do(ctx, "postgres", about, func(ctx context.Context) error {
+		return p.deliveries.Claim(ctx, claims, verdicts)
+	}); err != nil {
+		return err
+	}
+	for j, i := range claimed {
+		if v := verdicts[j]; v.Duplicate() {
+			items[i].duplicateOf = v.DuplicateOf
+		}
 	}
 	return nil
 }
@@ -238,7 +312,7 @@ func (p *processor) resolve(ctx context.Context, items []item) error {
 	groups := map[resolveKey][]string{}
 	for i := range items {
 		it := &items[i]
-		if it.reason != "" || it.hook == nil {
+		if !it.resolvable() {
 			continue
 		}
 		k := resolveKey{it.projectID, it.hook.hook.Identify.Kind}
@@ -251,7 +325,7 @@ func (p *processor) resolve(ctx context.Context, items []item) error {
 		about := logFunc(func() []any {
 			args := []any{"project_id", k.project, "identify_by", k.kind, "values", len(values)}
 			for i := range items {
-				if it := &items[i]; it.reason == "" && it.hook != nil && it.projectID == k.project && it.hook.hook.Identify.Kind == k.kind {
+				if it := &items[i]; it.resolvable() && it.projectID == k.project && it.hook.hook.Identify.Kind == k.kind {
 					return append(args, it.about()...) // the first record waiting
 				}
 			}
@@ -273,7 +347,7 @@ func (p *processor) resolve(ctx context.Context, items []item) error {
 		}
 		for i := range items {
 			it := &items[i]
-			if it.reason != "" || it.hook == nil || it.projectID != k.project || it.hook.hook.Identify.Kind != k.kind {
+			if !it.resolvable() || it.projectID != k.project || it.hook.hook.Identify.Kind != k.kind {
 				continue
 			}
 			if refused != nil {
@@ -313,9 +387,10 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 	now := time.Now()
 	p.b.mark(it.partition, it.offset, it.epoch, now)
 
+	duplicate := it.duplicateOf != uuid.Nil
 	var attrs []byte
 	var rec *kgo.Record
-	if it.reason == "" && it.hook != nil {
+	if it.reason == "" && it.hook != nil && !duplicate {
 		p.guard(it, func() {
 			var ok bool
 			p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0], &p.lim)
@@ -328,7 +403,7 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 			attrs, rec = nil, nil
 		}
 	}
-	success := it.reason == ""
+	success := it.reason == "" && !duplicate
 	attrStr := string(attrs)
 	if it.healOnly {
 		if success {
@@ -361,6 +436,7 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 		ConfigVersion: uint64(max(it.configVersion, 0)),
 		Partition:     it.partition,
 		Offset:        it.offset,
+		Headers:       p.headersJSON(it),
 	}
 	if it.truncated {
 		row.PayloadTruncated = 1
@@ -374,14 +450,57 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 	if it.found {
 		row.UserID, row.HWID = it.subject.UserID, it.subject.HWID
 	}
-	if success {
+	switch {
+	case success:
 		row.Status = chstore.StatusSuccess
 		row.Attributes = attrStr
+	case duplicate:
+		// Neither a success nor a failure: authenticated and accepted, its event fired by the first
+		// request. What else it would have become is not looked at.
+		row.Status, row.Reason = chstore.StatusDuplicate, ""
+		row.DuplicateOf = it.duplicateOf.String()
+		d := &it.hook.dedup
+		row.Detail = fmt.Sprintf("duplicate of request %s: the same %s within %s; no event fired", row.DuplicateOf, d.about, fmtWindow(d.window))
 	}
-	p.b.bytes += len(it.body) + 2*len(attrs)
+	p.b.bytes += len(it.body) + 2*len(attrs) + len(row.Headers)
 	p.b.activity = append(p.b.activity, row)
 	p.b.noteOffset(chstore.ActivityLog, it.partition, it.offset)
 	return p.maybeFlush(ctx)
+}
+
+// headersJSON is the record's sender headers as a JSON object (name → value, in the record's order),
+// written into the arena; "" when it has none. At most wire.MaxSenderHeaders, each value cut at
+// wire.MaxSenderHeaderBytes, as the edge bounds them.
+func (p *processor) headersJSON(it *item) string {
+	if len(it.sender) == 0 {
+		return ""
+	}
+	a := &p.arena
+	start := len(a.buf)
+	a.buf = append(a.buf, '{')
+	for i, h := range it.sender[:min(len(it.sender), wire.MaxSenderHeaders)] {
+		if i > 0 {
+			a.buf = append(a.buf, ',')
+		}
+		a.buf = wire.AppendJSONString(a.buf, h.Name())
+		a.buf = append(a.buf, ':')
+		a.buf = wire.AppendJSONString(a.buf, bytesString(h.Value[:min(len(h.Value), wire.MaxSenderHeaderBytes)]))
+	}
+	a.buf = append(a.buf, '}')
+	s := bytesString(a.buf[start:len(a.buf):len(a.buf)])
+	a.fit()
+	return s
+}
+
+// fmtWindow writes a dedup window as people do: 24h, 10m, 90s.
+func fmtWindow(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
 }
 
 func (p *processor) maybeFlush(ctx context.Context) error {

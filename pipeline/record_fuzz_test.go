@@ -37,7 +37,7 @@ func FuzzParseRecord(f *testing.F) {
 				{Key: wire.HeaderTruncated, Value: []byte(truncated)},
 			}}
 		var it item
-		parseRecord(r, &it)
+		parseRecord(r, &it, nil)
 		if it.requestID == uuid.Nil {
 			t.Fatalf("no request id")
 		}

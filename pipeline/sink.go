@@ -98,8 +98,11 @@ func (s *sink) partitions(ctx context.Context, parts []int32) (map[int32]*partSt
 }
 
 // insert writes one table's rows. A failed attempt may still have landed (the server applied the block
-// but the answer was lost), so before trying again the high-water marks are read back: writing the block
-// twice is the one thing that must never happen.
+// but the answer was lost, or the attempt was cut short by a shutdown or a rebalance while the server
+// went on), so before trying again the high-water marks are read back: writing the block twice is the
+// one thing that must never happen. The batch remembers the last attempt (batch.attempt), so that this
+// holds as well for the first attempt of a later flush of the same batch: the last one on shutdown, or
+// the one on revocation, after the consume loop's flush was interrupted.
 func (s *sink) insert(ctx context.Context, t chstore.Table, b *batch) error {
 	n := b.tableRows(t)
 	name := t.String()
@@ -107,16 +110,15 @@ func (s *sink) insert(ctx context.Context, t chstore.Table, b *batch) error {
 	for part := range b.maxOffset[t] {
 		parts = append(parts, part)
 	}
-	var lastQuery string // query id of the previous attempt
 	about := logFunc(func() []any {
 		return []any{"table", name, "rows", n, "partitions_to_offset", b.maxOffset[t]}
 	})
 	return s.retry.do(ctx, "clickhouse", about, func(ctx context.Context) error {
-		if lastQuery != "" {
+		if last := b.attempt[t]; last != "" {
 			// An attempt that reported an error may still be running on the server (the client gave
 			// up, the server did not): wait for it to end before reading whether it landed, or the
 			// retry could write the rows a second time.
-			if err := s.store.AwaitQuery(ctx, lastQuery, s.cfg.InsertTimeout); err != nil {
+			if err := s.store.AwaitQuery(ctx, last, s.cfg.InsertTimeout); err != nil {
 				return err
 			}
 			hw, err := s.store.HighWater(ctx, t, parts, s.since())
@@ -128,8 +130,8 @@ func (s *sink) insert(ctx context.Context, t chstore.Table, b *batch) error {
 				return nil
 			}
 		}
-		lastQuery = chstore.InsertQueryID(s.topic, parts)
-		ictx, cancel := context.WithTimeout(clickhouse.Context(ctx, clickhouse.WithQueryID(lastQuery)), s.cfg.InsertTimeout)
+		b.attempt[t] = chstore.InsertQueryID(s.topic, parts)
+		ictx, cancel := context.WithTimeout(clickhouse.Context(ctx, clickhouse.WithQueryID(b.attempt[t])), s.cfg.InsertTimeout)
 		defer cancel()
 		start := time.Now()
 		if err := s.send(ictx, t, b); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,8 +30,9 @@ const versionTable = "inlet_schema_version"
 // goose's ClickHouse store is not used: on the ClickHouse that Debian ships (18.16) its existence probe
 // leaves the database/sql connection broken ("driver: bad connection"). The files keep goose's layout
 // (-- +goose Up / Down) and the runner below applies the Up part of each, statement by statement, then
-// records the version. ClickHouse has no transactions, so every statement is idempotent (IF NOT EXISTS)
-// and a run interrupted half-way is finished by the next one.
+// records the version. ClickHouse has no transactions, so every statement is idempotent (IF NOT EXISTS;
+// an ADD COLUMN whose column exists is skipped, see columnAdded) and a run interrupted half-way is
+// finished by the next one.
 func Migrate(ctx context.Context, cfg chdb.Config, log *slog.Logger) error {
 	server, err := chdb.OpenServer(ctx, cfg)
 	if err != nil {
@@ -88,6 +90,12 @@ func Migrate(ctx context.Context, cfg chdb.Config, log *slog.Logger) error {
 		}
 		start := time.Now()
 		for i, stmt := range upStatements(string(body)) {
+			if done, err := columnAdded(ctx, conn, stmt); err != nil || done {
+				if err != nil {
+					return fmt.Errorf("clickhouse migration %s statement %d: %w", e.Name(), i+1, err)
+				}
+				continue
+			}
 			if err := conn.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("clickhouse migration %s statement %d: %w", e.Name(), i+1, err)
 			}
@@ -100,6 +108,25 @@ func Migrate(ctx context.Context, cfg chdb.Config, log *slog.Logger) error {
 	}
 	log.Info("schema up to date", "database", "clickhouse", "version", current, "applied_now", n)
 	return nil
+}
+
+// addColumn matches the statements that add a column (ALTER TABLE t ADD COLUMN c …).
+var addColumn = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s`)
+
+// columnAdded reports whether stmt adds a column the table already has: ClickHouse 18.16 has no ADD
+// COLUMN IF NOT EXISTS, and a migration interrupted after such a statement must not fail on it when it
+// is run again.
+func columnAdded(ctx context.Context, conn driver.Conn, stmt string) (bool, error) {
+	m := addColumn.FindStringSubmatch(stmt)
+	if m == nil {
+		return false, nil
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = ? AND name = ?",
+		m[1], m[2]).Scan(&n); err != nil {
+		return false, fmt.Errorf("does %s have column %s: %w", m[1], m[2], err)
+	}
+	return n > 0, nil
 }
 
 // recordVersion inserts through a batch: an INSERT with inline VALUES hangs on ClickHouse 18.16.

@@ -32,3 +32,24 @@ func TestClickHouseTwiceIsNoop(t *testing.T) {
 		}
 	}
 }
+
+// TestClickHouseRerunAfterInterruption: with the applied versions forgotten (as when a run is
+// interrupted before it records its version), every migration runs again without failing: CREATE …
+// IF NOT EXISTS, MODIFY COLUMN and ADD COLUMN of a column that exists (skipped) are all idempotent.
+func TestClickHouseRerunAfterInterruption(t *testing.T) {
+	cfg, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	if err := conn.Exec(ctx, "DROP TABLE inlet_schema_version"); err != nil {
+		t.Fatal(err)
+	}
+	if err := chstore.Migrate(ctx, cfg, testenv.Logger()); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	var cols uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'activity_log' AND name IN ('duplicate_of', 'headers')").Scan(&cols); err != nil {
+		t.Fatal(err)
+	}
+	if cols != 2 {
+		t.Errorf("activity_log has %d of duplicate_of and headers; want 2", cols)
+	}
+}

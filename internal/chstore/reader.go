@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -43,12 +44,15 @@ type Reader struct {
 // NewReader returns a Reader on conn (the pipeline's database).
 func NewReader(conn driver.Conn) *Reader { return &Reader{conn: conn} }
 
-// Summary is a webhook's traffic over a window: Hits = Success + Failed.
+// Summary is a webhook's traffic over a window: Hits = Success + Failed + Duplicate. Duplicates (a
+// sender repeating a delivery already taken in) are neither successes nor failures: the request was
+// authenticated and accepted, and the event was fired once, by the first request.
 type Summary struct {
-	Hits     uint64            `json:"hits"`
-	Success  uint64            `json:"success"`
-	Failed   uint64            `json:"failed"`
-	ByReason map[string]uint64 `json:"failed_by_reason"`
+	Hits      uint64            `json:"hits"`
+	Success   uint64            `json:"success"`
+	Failed    uint64            `json:"failed"`
+	Duplicate uint64            `json:"duplicate"`
+	ByReason  map[string]uint64 `json:"failed_by_reason"`
 }
 
 // Summary24h sums the rollup over the 24 hours before now (whole minutes).
@@ -69,9 +73,12 @@ func (r *Reader) Summary24h(ctx context.Context, projectID int64, webhookID stri
 			return Summary{}, fmt.Errorf("24h summary of webhook %s: %w", webhookID, err)
 		}
 		s.Hits += n
-		if status == StatusSuccess {
+		switch status {
+		case StatusSuccess:
 			s.Success += n
-		} else {
+		case StatusDuplicate:
+			s.Duplicate += n
+		default:
 			s.Failed += n
 			s.ByReason[reason] += n
 		}
@@ -118,13 +125,17 @@ type Entry struct {
 	PayloadBytes     uint32    `json:"payload_bytes"`
 	PayloadTruncated bool      `json:"payload_truncated"`
 	Detail           string    `json:"detail,omitempty"`
+	// DuplicateOf is, for a duplicate, the request id of the first request of the delivery.
+	DuplicateOf string `json:"duplicate_of,omitempty"`
+	// Headers are the sender headers the webhook keeps, as sent: a JSON object of name → value.
+	Headers json.RawMessage `json:"headers,omitempty"`
 }
 
 // EntriesQuery selects a page of a webhook's entries.
 type EntriesQuery struct {
 	ProjectID int64
 	WebhookID string
-	// Status is "", "success" or "failed".
+	// Status is "", "success", "failed" or "duplicate".
 	Status string
 	// Identifier keeps the entries whose user identifier value is exactly this ("" keeps all); at most
 	// 256 bytes.
@@ -142,7 +153,8 @@ type Page struct {
 }
 
 const entryColumns = "toString(request_id), webhook_id, received_ms, processed_ms, toString(status), reason, edge_status, " +
-	"identifier_kind, identifier_value, user_id, hwid, event_name, attributes, %s, payload_bytes, payload_truncated, detail"
+	"identifier_kind, identifier_value, user_id, hwid, event_name, attributes, %s, payload_bytes, payload_truncated, detail, " +
+	"duplicate_of, headers"
 
 // Entries returns a page of the webhook's entries, newest first: by received_ms, then by the request
 // id's text within one millisecond. Not by the UUID column: ClickHouse 18.16 compares UUIDs by their low
@@ -163,11 +175,11 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 	where.WriteString("project_id = ? AND webhook_id = ?")
 	switch q.Status {
 	case "":
-	case "success", "failed":
+	case StatusSuccess, StatusFailed, StatusDuplicate:
 		where.WriteString(" AND status = ?")
 		args = append(args, q.Status)
 	default:
-		return Page{}, fmt.Errorf("%w: status %q is not success or failed", ErrInvalid, q.Status)
+		return Page{}, fmt.Errorf("%w: status %q is not success, failed or duplicate", ErrInvalid, q.Status)
 	}
 	if q.Identifier != "" {
 		if len(q.Identifier) > 256 {
@@ -243,9 +255,13 @@ func scanEntry(rows driver.Rows) (Entry, uint64, error) {
 	var e Entry
 	var receivedMs, processedMs uint64
 	var truncated uint8
+	var headers string
 	err := rows.Scan(&e.RequestID, &e.WebhookID, &receivedMs, &processedMs, &e.Status, &e.Reason, &e.EdgeStatus,
 		&e.IdentifierKind, &e.IdentifierValue, &e.UserID, &e.HWID, &e.EventName, &e.Attributes, &e.Payload,
-		&e.PayloadBytes, &truncated, &e.Detail)
+		&e.PayloadBytes, &truncated, &e.Detail, &e.DuplicateOf, &headers)
+	if headers != "" && json.Valid([]byte(headers)) {
+		e.Headers = json.RawMessage(headers)
+	}
 	e.ReceivedAt = time.UnixMilli(int64(receivedMs)).UTC()
 	e.ProcessedAt = time.UnixMilli(int64(processedMs)).UTC()
 	e.PayloadTruncated = truncated == 1

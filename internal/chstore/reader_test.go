@@ -535,3 +535,58 @@ func TestNotificationsNewestFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicatesAndHeaders: duplicates are counted apart from successes and failures (in the rollup,
+// the summary and the status filter), and entries carry the first request's id and the sender headers.
+func TestDuplicatesAndHeaders(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	first := uuid.Must(uuid.NewV7())
+	headers := `{"X-Shopify-Topic":"orders/create","X-Shopify-Webhook-Id":"b54557e4"}`
+	row := func(status, reason, dupOf, headers string, off int64) chstore.ActivityRow {
+		return chstore.ActivityRow{ProjectID: 1, WebhookID: "wh", RequestID: uuid.Must(uuid.NewV7()), ReceivedAt: now,
+			ReceivedMs: uint64(now.UnixMilli()) + uint64(off), Status: status, Reason: reason, EdgeStatus: 202,
+			DuplicateOf: dupOf, Headers: headers, Offset: off}
+	}
+	rows := []chstore.ActivityRow{
+		row(chstore.StatusSuccess, "", "", headers, 0),
+		row(chstore.StatusDuplicate, "", first.String(), headers, 1),
+		row(chstore.StatusDuplicate, "", first.String(), headers, 2),
+		row(chstore.StatusFailed, "user_not_found", "", "", 3),
+	}
+	rows[0].RequestID = first
+	if err := chstore.NewWriter(conn).InsertActivity(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	r := chstore.NewReader(conn)
+	s, err := r.Summary24h(ctx, 1, "wh", now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Hits != 4 || s.Success != 1 || s.Failed != 1 || s.Duplicate != 2 || len(s.ByReason) != 1 || s.ByReason["user_not_found"] != 1 {
+		t.Errorf("summary %+v; want 4 hits: 1 success, 1 failed (user_not_found), 2 duplicates", s)
+	}
+	page, err := r.Entries(ctx, chstore.EntriesQuery{ProjectID: 1, WebhookID: "wh", Status: chstore.StatusDuplicate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 2 {
+		t.Fatalf("%d duplicate entries; want 2", len(page.Entries))
+	}
+	for _, e := range page.Entries {
+		if e.Status != chstore.StatusDuplicate || e.DuplicateOf != first.String() || string(e.Headers) != headers {
+			t.Errorf("entry %+v; want a duplicate of %s with headers %s", e, first, headers)
+		}
+	}
+	e, err := r.Entry(ctx, 1, "wh", rows[3].RequestID.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.DuplicateOf != "" || e.Headers != nil {
+		t.Errorf("entry without headers: duplicate_of %q, headers %s; want both empty", e.DuplicateOf, e.Headers)
+	}
+	if _, err := r.Entries(ctx, chstore.EntriesQuery{ProjectID: 1, WebhookID: "wh", Status: "retried"}); !errors.Is(err, chstore.ErrInvalid) {
+		t.Errorf("status retried: %v; want ErrInvalid", err)
+	}
+}

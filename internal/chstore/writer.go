@@ -32,6 +32,9 @@ func (t Table) String() string { return tableNames[t] }
 const (
 	StatusSuccess = "success"
 	StatusFailed  = "failed"
+	// StatusDuplicate: an authenticated, accepted request that repeats a delivery the webhook has
+	// taken in already (the sender's key within its window); it fires no event. Not a failure.
+	StatusDuplicate = "duplicate"
 )
 
 // ActivityRow is one activity_log row: a request and what became of it. Fields are in the order of
@@ -43,7 +46,7 @@ type ActivityRow struct {
 	ReceivedAt       time.Time
 	ReceivedMs       uint64
 	ProcessedMs      uint64
-	Status           string // StatusSuccess or StatusFailed
+	Status           string // StatusSuccess, StatusFailed or StatusDuplicate
 	Reason           string
 	EdgeStatus       uint16
 	IdentifierKind   string
@@ -57,8 +60,10 @@ type ActivityRow struct {
 	PayloadTruncated uint8
 	Detail           string
 	ConfigVersion    uint64
-	Partition        int32 // src_partition: the request's Kafka position
-	Offset           int64 // src_offset
+	Partition        int32  // src_partition: the request's Kafka position
+	Offset           int64  // src_offset
+	DuplicateOf      string // the first request's id, for StatusDuplicate; "" otherwise
+	Headers          string // the kept sender headers as a JSON object; "" when the request has none
 }
 
 // EventRow is one events row: a fired event.
@@ -93,7 +98,8 @@ type NotificationRow struct {
 
 const insertActivity = "INSERT INTO activity_log (project_id, webhook_id, request_id, received_at, received_ms, " +
 	"processed_ms, status, reason, edge_status, identifier_kind, identifier_value, user_id, hwid, event_name, " +
-	"attributes, payload, payload_bytes, payload_truncated, detail, config_version, src_partition, src_offset)"
+	"attributes, payload, payload_bytes, payload_truncated, detail, config_version, src_partition, src_offset, " +
+	"duplicate_of, headers)"
 
 const insertEvents = "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, event_name, " +
 	"webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)"
@@ -125,7 +131,7 @@ func (w *Writer) InsertActivity(ctx context.Context, rows []ActivityRow) error {
 		if err := bt.Append(r.ProjectID, r.WebhookID, r.RequestID, r.ReceivedAt, r.ReceivedMs, r.ProcessedMs,
 			r.Status, r.Reason, r.EdgeStatus, r.IdentifierKind, r.IdentifierValue, r.UserID, r.HWID,
 			r.EventName, r.Attributes, r.Payload, r.PayloadBytes, r.PayloadTruncated, r.Detail, r.ConfigVersion,
-			r.Partition, r.Offset); err != nil {
+			r.Partition, r.Offset, r.DuplicateOf, r.Headers); err != nil {
 			_ = bt.Abort()
 			return fmt.Errorf("append activity_log row %d: %w", i, err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/pipeline"
@@ -26,8 +27,8 @@ type Pipeline struct {
 }
 
 // NewPipeline builds the pipeline from cfg: the config plane, the resolver (invalidated through the
-// plane's listener), the ClickHouse connection of cfg.ClickHouse, and notifications POSTed to each
-// project's notification URL.
+// plane's listener), the senders' delivery keys in the config database, the ClickHouse connection of
+// cfg.ClickHouse, and notifications POSTed to each project's notification URL.
 func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 	d = d.withDefaults()
 	plane, err := openConfigPlane(ctx, cfg, d.Registry, d.Logger)
@@ -48,6 +49,7 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		ClickHouse: c.ch,
 		Hooks:      plane.hooks,
 		Resolver:   c.resolver,
+		Deliveries: delivery.NewStore(plane.stores.Pool),
 		Notifier:   &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
 		Registry:   d.Registry,
 		Logger:     d.Logger,

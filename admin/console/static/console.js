@@ -882,6 +882,7 @@
         $('#sum-hits').textContent = fmtNum(s.hits);
         $('#sum-success').textContent = fmtNum(s.success);
         $('#sum-failed').textContent = fmtNum(s.failed);
+        $('#sum-duplicate').textContent = fmtNum(s.duplicate);
         const reasons = Object.entries(s.failed_by_reason || {}).sort((a, b) => b[1] - a[1]);
         $('#sum-reasons').replaceChildren(...(reasons.length
           ? reasons.map(([r, n]) => el('li', { title: REASONS[r] ? REASONS[r][1] : '' }, el('span', {}, reasonLabel(r)), el('b', {}, fmtNum(n))))
@@ -889,8 +890,37 @@
       } catch (e) { toast(e.message); }
     }
 
-    function entry(e) {
+    const STATUS = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], duplicate: ['Duplicate', 'badge-duplicate'] };
+
+    // firstLink links a duplicate to the first request of its delivery: to its entry when it is on the
+    // page (scrolled to and opened), else to its details, fetched and shown in place of the link.
+    function firstLink(e) {
+      const a = el('a', { href: '#req-' + e.duplicate_of, class: 'dup-link', title: 'The first request of this delivery' }, e.duplicate_of);
+      a.addEventListener('click', async (ev) => {
+        ev.preventDefault();
+        const row = list.querySelector(':scope > li[data-request-id="' + e.duplicate_of + '"]');
+        if (row) {
+          row.scrollIntoView({ block: 'center' });
+          row.classList.add('flash');
+          setTimeout(() => row.classList.remove('flash'), 1500);
+          const show = $('.entry-head .btn', row);
+          if (show && show.getAttribute('aria-expanded') !== 'true') show.click();
+          return;
+        }
+        try {
+          const first = await api('GET', base + '/activity/' + encodeURIComponent(e.duplicate_of));
+          a.replaceWith(el('div', { class: 'first-request' }, entry(first, true)));
+        } catch (err) { toast(err.message); }
+      });
+      return a;
+    }
+
+    // entry renders one activity entry; inline ones (a first request shown inside its duplicate) have
+    // no id of their own.
+    function entry(e, inline) {
       const ok = e.status === 'success';
+      const dup = e.status === 'duplicate';
+      const [label, badge] = STATUS[e.status] || [e.status, 'badge-failed'];
       const ident = e.identifier_value
         ? el('span', { class: 'entry-id' }, el('span', { class: 'kind' }, (KINDS[e.identifier_kind] || e.identifier_kind) + ': '), e.identifier_value)
         : el('span', { class: 'entry-id muted' }, 'No identifier');
@@ -911,30 +941,42 @@
         show.textContent = 'Hide';
       });
       const preview = e.payload_bytes === 0 && !e.payload ? '(no payload kept)' : compact(e.payload) + (e.payload_truncated || (e.payload && e.payload.length < e.payload_bytes) ? ' \u2026' : '');
-      return el('li', { class: 'entry', dataset: { requestId: e.request_id, status: e.status } },
+      return el(inline ? 'div' : 'li', { class: 'entry', id: inline ? null : 'req-' + e.request_id, dataset: { requestId: e.request_id, status: e.status } },
         el('div', { class: 'entry-head' }, ident,
-          el('span', { class: 'badge ' + (ok ? 'badge-success' : 'badge-failed') }, ok ? 'Success' : 'Failed'),
-          ok ? null : el('span', { class: 'entry-reason' }, reasonLabel(e.reason)),
+          el('span', { class: 'badge ' + badge }, label),
+          ok || dup ? null : el('span', { class: 'entry-reason' }, reasonLabel(e.reason)),
+          dup && e.duplicate_of ? el('span', { class: 'entry-dup' }, 'Duplicate of ', firstLink(e)) : null,
           el('time', { class: 'entry-time', datetime: e.received_at }, fmtTime(e.received_at)),
           show),
         el('div', { class: 'entry-preview', title: 'Payload preview' }, preview),
         details);
     }
 
+    // headersOf lists the sender headers an entry was sent with (the ones the webhook keeps).
+    function headersOf(h) {
+      const names = Object.keys(h || {});
+      if (!names.length) return null;
+      return [el('h4', {}, 'Sender headers'),
+        el('dl', { class: 'kv sender-headers' }, names.flatMap((n) => [el('dt', {}, n), el('dd', {}, h[n])]))];
+    }
+
     function detailsOf(e) {
+      const [label] = STATUS[e.status] || [e.status];
       const kv = el('dl', { class: 'kv' },
         el('dt', {}, 'Request ID'), el('dd', { class: 'mono' }, e.request_id),
         el('dt', {}, 'Received'), el('dd', {}, fmtTime(e.received_at)),
         el('dt', {}, 'Processed'), el('dd', {}, e.processed_at && !e.processed_at.startsWith('1970') ? fmtTime(e.processed_at) : '\u2014'),
         el('dt', {}, 'HTTP answer'), el('dd', {}, String(e.edge_status || '')),
-        el('dt', {}, 'Status'), el('dd', {}, e.status === 'success' ? 'Success' : 'Failed'),
+        el('dt', {}, 'Status'), el('dd', {}, label),
+        e.duplicate_of ? [el('dt', {}, 'Duplicate of'), el('dd', { class: 'detail-duplicate' }, firstLink(e))] : null,
         e.reason ? [el('dt', {}, 'Reason'), el('dd', { class: 'detail-reason' }, reasonLabel(e.reason) + (REASONS[e.reason] ? ' \u2014 ' + REASONS[e.reason][1] : ''))] : null,
         e.detail ? [el('dt', {}, 'Detail'), el('dd', { class: 'detail-text' }, e.detail)] : null,
         e.user_id ? [el('dt', {}, 'User'), el('dd', {}, el('a', { href: '/users?kind=user_id&value=' + encodeURIComponent(e.user_id) }, e.user_id))] : null,
         e.hwid ? [el('dt', {}, 'Device'), el('dd', {}, el('a', { href: '/users?kind=hwid&value=' + encodeURIComponent(e.hwid) }, e.hwid))] : null,
         el('dt', {}, 'Size'), el('dd', {}, fmtNum(e.payload_bytes) + ' bytes' + (e.payload_truncated ? ' (truncated)' : '')));
-      const left = el('div', {}, el('h4', {}, 'Request'), kv,
-        e.event_name ? [el('h4', {}, 'Fired event \u00b7 ' + e.event_name), el('pre', { class: 'code light fired-attributes' }, pretty(e.attributes))] : null);
+      const left = el('div', {}, el('h4', {}, 'Request'), kv, headersOf(e.headers),
+        e.event_name && e.status !== 'duplicate' ? [el('h4', {}, 'Fired event \u00b7 ' + e.event_name), el('pre', { class: 'code light fired-attributes' }, pretty(e.attributes))] : null,
+        e.event_name && e.status === 'duplicate' ? el('p', { class: 'muted' }, 'No event fired: the first request of this delivery fired ' + e.event_name + '.') : null);
       const right = el('div', {}, el('h4', {}, 'Payload'), el('pre', { class: 'code full-payload', tabindex: '0' }, pretty(e.payload) || '(no payload kept)'));
       return [left, right];
     }
@@ -951,7 +993,7 @@
       let page;
       try { page = await api('GET', base + '/activity?' + p); } catch (e) { toast(e.message); return; }
       if (my !== seq) return; // a newer load replaced this one
-      const items = (page.entries || []).map(entry);
+      const items = (page.entries || []).map((e) => entry(e));
       if (reset) list.replaceChildren(...items); else list.append(...items);
       cursor = page.next_cursor || '';
       more.hidden = !cursor;
