@@ -15,6 +15,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
+	"github.com/inlet-dev/inlet/internal/form"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -65,7 +66,11 @@ type item struct {
 	bodyBytes     uint32
 	truncated     bool
 	body          []byte
-	headerErr     string
+	// contentType is a form body's Content-Type (wire.HeaderContentType), nil for JSON; view is then
+	// the form's JSON view (form.ToJSON), which the mappings read: the body itself is what is stored.
+	contentType []byte
+	view        []byte
+	headerErr   string
 	// sender are the sender headers the record carries (aliasing its bytes; the array is the
 	// processor's, reused every poll).
 	sender []wire.SenderHeader
@@ -104,7 +109,8 @@ func parseRecord(r *kgo.Record, it *item, senders *[]wire.SenderHeader) {
 	*it = item{partition: r.Partition, offset: r.Offset, epoch: r.LeaderEpoch, body: r.Value,
 		requestID: req.ID, webhookID: req.WebhookID, projectID: req.ProjectID, receivedMs: req.ReceivedMs,
 		configVersion: req.ConfigVersion, outcome: req.Outcome, edgeStatus: uint16(req.EdgeStatus),
-		bodyBytes: uint32(req.BodyBytes), truncated: req.Truncated, sender: req.Sender}
+		bodyBytes: uint32(req.BodyBytes), truncated: req.Truncated, sender: req.Sender,
+		contentType: req.ContentType}
 	if req.Detail != nil {
 		it.detail = append(it.detail, bytesString(req.Detail))
 	}
@@ -206,7 +212,7 @@ func searchKeys(p fieldpath.Path) []any {
 // paths, without validating: extractIdentifier has checked the whole payload (jsonvalid) first.
 func (it *item) lookup(keys []any) (ast.Node, error) {
 	if it.searcher == nil {
-		it.searcher = ast.NewSearcher(bytesString(it.body))
+		it.searcher = ast.NewSearcher(bytesString(it.payload()))
 		it.searcher.ValidateJSON = false
 	}
 	n, err := it.searcher.GetByPath(keys...)
@@ -217,6 +223,14 @@ func (it *item) lookup(keys []any) (ast.Node, error) {
 		return ast.Node{}, err
 	}
 	return n, nil
+}
+
+// payload is what the mappings read: the body, or a form's JSON view.
+func (it *item) payload() []byte {
+	if it.view != nil {
+		return it.view
+	}
+	return it.body
 }
 
 func compileHook(h *webhook.Hook) *compiledHook {
@@ -274,7 +288,16 @@ func compileDedup(d webhook.Dedup) compiledDedup {
 // breaks package jsonvalid's rule fails first, as invalid_json.
 func (it *item) extractIdentifier(lim *Limits) bool {
 	c := it.hook
-	if err := jsonvalid.Validate(it.body, jsonvalid.MaxDepth); err != nil {
+	if it.contentType != nil {
+		// A form: the edge checked it against the same rule; its JSON view is what maps. A record the
+		// edge did not check (another producer) fails as the edge would have refused it.
+		view, err := form.ToJSON(nil, bytesString(it.contentType), it.body)
+		if err != nil {
+			it.fail(string(wire.OutcomeInvalidForm), "%v", err)
+			return false
+		}
+		it.view = view
+	} else if err := jsonvalid.Validate(it.body, jsonvalid.MaxDepth); err != nil {
 		// The edge refuses such a body; one it did not check (written before it did, or by another
 		// producer) fails the same way rather than be read as sonic reads it.
 		it.fail(wire.ReasonInvalidJSON, "%v", err)

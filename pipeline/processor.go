@@ -587,14 +587,15 @@ func (p *processor) eventRecord(it *item, attrs []byte) *kgo.Record {
 
 // Auth-failure streaks. Records of one webhook share a partition (key = webhook id), so offset order is
 // the order the edge saw them in and the streak is tracked per partition. Authenticated requests
-// (accepted, invalid_json, payload_too_large: the edge checks the secret before the body) end a streak;
+// (accepted, invalid_json, invalid_form, unsupported_media_type, payload_too_large: the edge verifies the
+// request before it reads the body) end a streak;
 // webhook_disabled neither counts nor ends one; a secret rotation after the streak began restarts it.
 // The notification fires once, when the streak reaches AuthFailureStreak, and again only after a reset.
 
 const notificationKind = "auth_failures"
 
 func authMessage(webhookID string, n int) string {
-	return fmt.Sprintf("%d consecutive requests to webhook %s were rejected: the Authorization header is missing or does not match the secret. Update the secret in the sending service; the webhook keeps accepting requests.", n, webhookID)
+	return fmt.Sprintf("%d consecutive requests to webhook %s failed verification: the credentials or signature were missing, wrong or expired (each entry's detail says which). Check the secret in the sending service and the webhook's sender; the webhook keeps accepting requests.", n, webhookID)
 }
 
 func (p *processor) trackStreak(ctx context.Context, it *item) {
@@ -603,7 +604,8 @@ func (p *processor) trackStreak(ctx context.Context, it *item) {
 		return
 	}
 	switch it.outcome {
-	case wire.OutcomeAccepted, wire.OutcomeInvalidJSON, wire.OutcomePayloadTooLarge:
+	case wire.OutcomeAccepted, wire.OutcomeInvalidJSON, wire.OutcomePayloadTooLarge, wire.OutcomeInvalidForm,
+		wire.OutcomeUnsupportedMediaType:
 		delete(st.streaks, it.webhookID)
 	case wire.OutcomeAuthRejected:
 		s := st.streaks[it.webhookID]

@@ -8,13 +8,15 @@
   const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
 
   const REASONS = {
-    auth_rejected: ['Auth rejected', 'The Authorization header was missing or did not match the webhook secret.'],
+    auth_rejected: ['Auth rejected', 'The request did not prove its sender: credentials or signature missing, malformed, wrong, or (signed timestamps) outside the tolerance; the detail says which.'],
     identifier_missing: ['User identifier field missing', 'The payload field mapped for user identification is not present in the request.'],
     user_not_found: ['User not found', 'No user or device in this project matches the identifier.'],
     attribute_type_mismatch: ['Attribute type mismatch', 'A mapped payload value could not be converted to the event attribute\u2019s type.'],
     webhook_disabled: ['Webhook disabled', 'The webhook was disabled when the request arrived.'],
     invalid_json: ['Invalid JSON', 'The request body is not valid JSON, or JSON that parsers read differently (invalid UTF-8, a control character or lone surrogate in a string, a key repeated in an object), or it nests too deeply; the detail says what and where.'],
     payload_too_large: ['Payload too large', 'The request body is over the size limit; it was not kept.'],
+    invalid_form: ['Invalid form', 'The form body (urlencoded or multipart) could not be read, or is over a form limit; the detail says what and where.'],
+    unsupported_media_type: ['Unsupported content type', 'The body is neither JSON nor a form (application/x-www-form-urlencoded, multipart/form-data fields), or a multipart body carries a file.'],
     webhook_deleted: ['Webhook deleted', 'The webhook was deleted before the request was processed.'],
     invalid_record: ['Invalid record', 'The request could not be read from the queue.'],
     identifier_invalid: ['User identifier invalid', 'The identifier read from the payload is longer than any user ID, email, phone or HWID can be.'],
