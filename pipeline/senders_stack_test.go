@@ -60,9 +60,9 @@ func (e *env) activityOf(t *testing.T, webhookID string) map[string]activityEntr
 // pipeline` processes on the real PostgreSQL, Kafka and ClickHouse. Webhooks are connected as Shopify,
 // Stripe, Standard Webhooks and Twilio senders and requests are signed as those providers sign them
 // (Stripe's and Standard Webhooks' own libraries, twilio-go checking ours; Shopify's documented scheme).
-// A signed request gets 202 and a Success row, with Shopify's topic header mapped to an attribute; a one-
-// byte change to the body, a wrong secret, a stale timestamp and a missing header each get the same 401
-// and their own detail in the activity log; a Twilio form maps like JSON; and the same Shopify delivery
+// A signed request gets 202 and a Success row, with Shopify's topic header mapped to an attribute; a
+// one-byte change to the body, a wrong secret, a stale timestamp and a missing header each get the same
+// 401 and their own detail in the activity log; a Twilio form maps like JSON; and the same Shopify delivery
 // sent three times, with a kill -9 of the pipeline between the second and the third, fires one event and
 // logs two duplicates pointing at the first request.
 func TestSendersThroughTheStack(t *testing.T) {
