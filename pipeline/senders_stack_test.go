@@ -279,9 +279,8 @@ func TestSendersThroughTheStack(t *testing.T) {
 	if details["signature_mismatch"] != 2 || details["signature_header_missing"] != 1 {
 		t.Errorf("auth_rejected details %v; want 2 signature_mismatch, 1 signature_header_missing", details)
 	}
-	stripeRows := e.activityOf(t, stripeID)
 	e.waitCount(t, fmt.Sprintf("SELECT count() FROM activity_log WHERE webhook_id = '%s'", stripeID), 2, 60*time.Second)
-	stripeRows = e.activityOf(t, stripeID)
+	stripeRows := e.activityOf(t, stripeID)
 	var stripeDetails []string
 	for _, r := range stripeRows {
 		stripeDetails = append(stripeDetails, r.status+"/"+r.detail)
