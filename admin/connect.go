@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -74,12 +75,33 @@ type credentials struct {
 	TestCommand string `json:"test_command"`
 }
 
-func (a *api) credentialsFor(c *webhook.Credentials) credentials {
+// credentials reads the credentials of webhook id with the verification its test command signs by.
+// webhook.Credentials has a Basic user and a token's parameter but no HMAC scheme; in HMAC modes the
+// scheme is read from the webhook. The two reads are not one snapshot: an edit between them that
+// changes the verification also replaces the secret, so either answer is as stale as the other.
+func (a *api) credentials(ctx context.Context, projectID int64, id string) (credentials, error) {
+	c, err := a.webhooks.Credentials(ctx, projectID, id)
+	if err != nil {
+		return credentials{}, err
+	}
+	v := verify.Config{Mode: c.Mode, Username: c.Username, QueryParam: c.QueryParam}
+	if c.Mode == verify.ModeHMAC {
+		wh, err := a.webhooks.Get(ctx, projectID, id)
+		if err != nil {
+			return credentials{}, err
+		}
+		v = wh.Verification
+	}
+	return a.credentialsFor(c, v), nil
+}
+
+// credentialsFor is c as the API shows it; v is the webhook's verification, for its test command.
+func (a *api) credentialsFor(c *webhook.Credentials, v verify.Config) credentials {
 	hook := a.publicBaseURL + "/hooks/" + c.ID
 	out := credentials{
 		URL: hook, Sender: c.Sender, Mode: c.Mode, Secret: c.Secret, Authorization: c.Authorization,
 		Username: c.Username, QueryParam: c.QueryParam, HandshakeToken: c.HandshakeToken,
-		TestCommand: TestCommand(a.publicBaseURL, c.ID, c.Sender, c.Secret, c.SamplePayload),
+		TestCommand: TestCommand(a.publicBaseURL, c.ID, c.Sender, v, c.Secret, c.SamplePayload),
 	}
 	switch c.Mode {
 	case verify.ModeBearer:
@@ -106,15 +128,61 @@ func ExampleCurl(url, authorization, sample string) string {
 }
 
 // TestCommand is the `inlet webhook test` command line that sends sample (or the command's own body
-// when there is none) to webhook id at the public base URL, signed or authenticated as sender does it
-// with secret.
-func TestCommand(base, id, sender, secret, sample string) string {
-	cmd := "inlet webhook test --url " + shellArg(base) + " --webhook " + shellArg(id) +
-		" --sender " + shellArg(sender) + " --secret " + shellArg(secret)
+// when there is none) to webhook id at the public base URL, authenticated with secret (in bearer mode
+// the whsec_ value) as verification v says, v being that of a webhook connected as sender. Its flags
+// are spelled as the command defines them; docs/cli.md describes them.
+func TestCommand(base, id, sender string, v verify.Config, secret, sample string) string {
+	cmd := "inlet webhook test -url " + shellArg(base) + " -webhook " + shellArg(id) +
+		" -sender " + shellArg(sender) + verificationFlags(sender, v) + " -secret " + shellArg(secret)
 	if body := compactSample(sample, ""); body != "" {
-		cmd += " --body " + shellQuote(body)
+		cmd += " -body " + shellQuote(body)
 	}
 	return cmd
+}
+
+// verificationFlags are the flags, each after a space, that make `inlet webhook test -sender sender`
+// sign as v: none when v is the sender's verification in the catalog (-sender sets that); -mode,
+// -username and -query-param for a mode, Basic user or token parameter of the user's; -verification
+// with v as JSON for an HMAC scheme other than the sender's. An HMAC's tolerance is not compared: a
+// request is signed when it is sent, whatever the tolerance.
+func verificationFlags(sender string, v verify.Config) string {
+	want := normalVerification(v)
+	var def verify.Config
+	if snd, ok := webhook.LookupSender(sender); ok {
+		def = normalVerification(snd.Verification)
+	}
+	if want == def {
+		return ""
+	}
+	if want.Mode == verify.ModeHMAC {
+		js, _ := json.Marshal(v) // strings and a duration: it cannot fail
+		return " -verification " + shellQuote(string(js))
+	}
+	var flags string
+	if want.Mode != def.Mode {
+		// -mode alone gives the mode's defaults: no user, the "token" parameter.
+		flags = " -mode " + string(want.Mode)
+		def = normalVerification(verify.Config{Mode: want.Mode})
+	}
+	if want.Username != def.Username {
+		flags += " -username " + shellArg(want.Username)
+	}
+	if want.QueryParam != def.QueryParam {
+		flags += " -query-param " + shellArg(want.QueryParam)
+	}
+	return flags
+}
+
+// normalVerification is v with its defaults spelled out and its tolerance dropped, for verificationFlags.
+func normalVerification(v verify.Config) verify.Config {
+	if v.Mode == "" {
+		v.Mode = verify.ModeBearer
+	}
+	if v.Mode == verify.ModeToken && v.QueryParam == "" {
+		v.QueryParam = verify.DefaultQueryParam
+	}
+	v.HMAC.Tolerance = 0
+	return v
 }
 
 // compactSample is sample without its insignificant whitespace when it is JSON, as sent; def when it

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -108,8 +109,8 @@ func TestCredentialsPerMode(t *testing.T) {
 			if c.Mode != "bearer" || !strings.HasPrefix(c.Secret, "Bearer whsec_") || c.Authorization != c.Secret || c.URL != base+"/hooks/"+id {
 				t.Errorf("bearer credentials = %+v", c)
 			}
-			if want := "inlet webhook test --url " + base + " --webhook " + id + " --sender inlet --secret " +
-				strings.TrimPrefix(c.Secret, "Bearer ") + " --body " + compactSample; c.TestCommand != want {
+			if want := "inlet webhook test -url " + base + " -webhook " + id + " -sender inlet -secret " +
+				strings.TrimPrefix(c.Secret, "Bearer ") + " -body " + compactSample; c.TestCommand != want {
 				t.Errorf("test command = %q; want %q", c.TestCommand, want)
 			}
 		}},
@@ -139,13 +140,13 @@ func TestCredentialsPerMode(t *testing.T) {
 			}
 		}},
 		{"shopify", "shpss_0123456789abcdef", func(t *testing.T, id string, c credsOf) {
-			want := "inlet webhook test --url " + base + " --webhook " + id + " --sender shopify --secret shpss_0123456789abcdef --body " + compactSample
+			want := "inlet webhook test -url " + base + " -webhook " + id + " -sender shopify -secret shpss_0123456789abcdef -body " + compactSample
 			if c.Mode != "hmac" || c.Secret != "shpss_0123456789abcdef" || c.Authorization != "" || c.TestCommand != want || c.ExampleRequest != want {
 				t.Errorf("shopify credentials = %+v; want the pasted secret and example = test command %q", c, want)
 			}
 		}},
 		{"stripe", "whsec_it's quoted", func(t *testing.T, _ string, c credsOf) {
-			if !strings.Contains(c.TestCommand, `--sender stripe --secret 'whsec_it'\''s quoted' --body`) {
+			if !strings.Contains(c.TestCommand, `-sender stripe -secret 'whsec_it'\''s quoted' -body`) {
 				t.Errorf("test command = %q; want the secret quoted for the shell", c.TestCommand)
 			}
 		}},
@@ -181,6 +182,82 @@ func TestCredentialsPerMode(t *testing.T) {
 			c.check(t, created.ID, cr)
 			if cr.Mode != "hmac" {
 				checkCurl(t, e, created.ID, cr.ExampleRequest)
+			}
+		})
+	}
+}
+
+// TestTestCommandVerification: a webhook whose verification is not its sender's in the catalog gets
+// the flags `inlet webhook test` needs to sign as it verifies: -username, -query-param, -mode, or
+// -verification with the webhook's own verification; a preset's tolerance needs none. (The commands
+// are run against the real edge in cmd/inlet's TestWebhookTestThroughTheEdge.)
+func TestTestCommandVerification(t *testing.T) {
+	e := newEnv(t)
+	e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201)
+	custom := map[string]any{"mode": "hmac", "hmac": map[string]any{"header": "X-Sig", "algorithm": "sha512", "encoding": "base64",
+		"timestamp_header": "X-Ts", "signed": "{timestamp}.{body}", "tolerance": "2m"}}
+	cases := []struct {
+		name, sender string
+		verification map[string]any
+		secret       string
+		// flags is what the command has between -sender and -secret; asJSON wants there a
+		// -verification whose JSON reads back as the webhook's verification.
+		flags  string
+		asJSON bool
+	}{
+		{name: "stripe with a tolerance", sender: "stripe", verification: map[string]any{"mode": "hmac", "hmac": map[string]any{"preset": "stripe", "tolerance": "10m"}},
+			secret: "whsec_tol"},
+		{name: "custom HMAC", sender: "hmac", verification: custom, secret: "custom-key", asJSON: true},
+		{name: "shopify as GitHub", sender: "shopify", verification: map[string]any{"mode": "hmac", "hmac": map[string]any{"preset": "github"}},
+			secret: "gh", asJSON: true},
+		{name: "basic user", sender: "basic", verification: map[string]any{"mode": "basic", "username": "shop"}, flags: " -username shop"},
+		{name: "basic default user", sender: "basic", verification: map[string]any{"mode": "basic", "username": "inlet"}},
+		{name: "token parameter", sender: "token", verification: map[string]any{"mode": "token", "query_param": "key"}, flags: " -query-param key"},
+		{name: "token default parameter", sender: "token", verification: map[string]any{"mode": "token", "query_param": "token"}},
+		{name: "bearer sender in basic mode", sender: "inlet", verification: map[string]any{"mode": "basic", "username": "inlet"},
+			flags: " -mode basic -username inlet"},
+		{name: "basic sender in token mode", sender: "basic", verification: map[string]any{"mode": "token"}, flags: " -mode token"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := connectWebhook(c.name, c.sender, c.secret)
+			in["verification"] = c.verification
+			var created struct {
+				ID           string
+				Verification json.RawMessage
+			}
+			decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyA, in, 201), &created)
+			var cr credsOf
+			decodeInto(t, e.want("GET", "/api/v1/webhooks/"+created.ID+"/credentials", e.keyA, nil, 200), &cr)
+			secret := strings.TrimPrefix(cr.Secret, "Bearer ")
+			head := "inlet webhook test -url http://127.0.0.1:8080 -webhook " + created.ID + " -sender " + c.sender
+			tail := " -secret " + shellArg(secret) + " -body '" + seedSample + "'"
+			if !strings.HasPrefix(cr.TestCommand, head) || !strings.HasSuffix(cr.TestCommand, tail) {
+				t.Fatalf("test command = %q; want %q…%q", cr.TestCommand, head, tail)
+			}
+			flags := strings.TrimSuffix(strings.TrimPrefix(cr.TestCommand, head), tail)
+			if !c.asJSON {
+				if flags != c.flags {
+					t.Errorf("test command = %q; want %q between the sender and the secret", cr.TestCommand, c.flags)
+				}
+				if cr.Mode != "hmac" {
+					checkCurl(t, e, created.ID, cr.ExampleRequest)
+				}
+				return
+			}
+			words := shellWords(t, flags)
+			if len(words) != 2 || words[0] != "-verification" {
+				t.Fatalf("test command = %q; want -verification and the webhook's verification", cr.TestCommand)
+			}
+			var got, want verify.Config
+			if err := json.Unmarshal([]byte(words[1]), &got); err != nil {
+				t.Fatalf("-verification %q: %v", words[1], err)
+			}
+			if err := json.Unmarshal(created.Verification, &want); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("-verification %+v; want the webhook's %+v", got, want)
 			}
 		})
 	}
@@ -424,12 +501,12 @@ func TestConnectEditAndRotate(t *testing.T) {
 	}
 	var c credsOf
 	decodeInto(t, e.want("GET", path+"/credentials", e.keyA, nil, 200), &c)
-	if c.Secret != "shpss_first" || !strings.Contains(c.TestCommand, "--sender shopify --secret shpss_first") {
+	if c.Secret != "shpss_first" || !strings.Contains(c.TestCommand, "-sender shopify -secret shpss_first") {
 		t.Errorf("credentials after the edit = %+v", c)
 	}
 
 	decodeInto(t, e.want("POST", path+"/rotate-secret", e.keyA, `{"secret":"shpss_second","grace_seconds":3600}`, 200), &c)
-	if c.Secret != "shpss_second" || c.Mode != "hmac" || !strings.Contains(c.TestCommand, "--secret shpss_second") {
+	if c.Secret != "shpss_second" || c.Mode != "hmac" || !strings.Contains(c.TestCommand, "-secret shpss_second") {
 		t.Errorf("rotated credentials = %+v", c)
 	}
 	var rotated struct {

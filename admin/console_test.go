@@ -13,6 +13,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -196,6 +197,22 @@ func TestConsolePagesAndHeaders(t *testing.T) {
 	// Unknown API paths keep answering problem+json.
 	if resp, _ := c.do("GET", "/api/v1/nope", nil, nil); resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {
 		t.Errorf("GET /api/v1/nope = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestConsoleResultWords: console.js puts in words every verification result an activity entry's
+// detail can be (a renamed result would show raw).
+func TestConsoleResultWords(t *testing.T) {
+	js, err := consoleFiles.ReadFile("console/static/console.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []verify.Result{verify.SignatureHeaderMissing, verify.SignatureMalformed, verify.SignatureMismatch,
+		verify.TimestampMissing, verify.TimestampOutsideTolerance, verify.CredentialsMissing, verify.CredentialsMismatch,
+		"signature_not_verified"} {
+		if !strings.Contains(string(js), "\n    "+string(r)+": '") {
+			t.Errorf("console.js's RESULTS has no words for %s", r)
+		}
 	}
 }
 

@@ -182,7 +182,7 @@ func (a *api) createWebhook(w http.ResponseWriter, r *http.Request) (int, any, e
 		if c, err := a.webhooks.Credentials(r.Context(), projectID(r.Context()), wh.ID); err != nil {
 			a.log.Warn("credentials of a new webhook unavailable", "webhook", wh.ID, "err", err)
 		} else {
-			cr := a.credentialsFor(c)
+			cr := a.credentialsFor(c, wh.Verification)
 			out.Credentials = &cr
 		}
 	}
@@ -238,11 +238,11 @@ func (a *api) deleteWebhook(_ http.ResponseWriter, r *http.Request) (int, any, e
 }
 
 func (a *api) getCredentials(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	c, err := a.webhooks.Credentials(r.Context(), projectID(r.Context()), r.PathValue("id"))
+	c, err := a.credentials(r.Context(), projectID(r.Context()), r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.credentialsFor(c), nil
+	return http.StatusOK, c, nil
 }
 
 func (a *api) rotateSecret(_ http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -265,9 +265,9 @@ func (a *api) rotateSecret(_ http.ResponseWriter, r *http.Request) (int, any, er
 	if _, err := a.webhooks.RotateSecret(r.Context(), projectID(r.Context()), id, time.Duration(req.GraceSeconds)*time.Second, req.Secret); err != nil {
 		return 0, nil, err
 	}
-	c, err := a.webhooks.Credentials(r.Context(), projectID(r.Context()), id)
+	c, err := a.credentials(r.Context(), projectID(r.Context()), id)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.credentialsFor(c), nil
+	return http.StatusOK, c, nil
 }

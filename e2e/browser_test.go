@@ -500,6 +500,12 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("full payload is not pretty-printed with order_id 820982911946154508: %q", got)
 	}
 	b.shot("07-activity-log")
+	// The wrong secret's entry says which check failed, as recorded and in words.
+	failedEntry := `#entries .entry[data-status="failed"]`
+	b.run("show failed", chromedp.Click(chromedp.CSS(failedEntry+" .entry-head button")), chromedp.WaitVisible(chromedp.CSS(failedEntry+" .detail-text")))
+	if got := b.text(failedEntry + " .detail-text"); !strings.Contains(got, "credentials_mismatch") || !strings.Contains(got, "The credentials do not match the secret") {
+		t.Fatalf("failed entry's detail = %q; want credentials_mismatch and its words", got)
+	}
 	b.run("filter failed", chromedp.Click(chromedp.CSS(`label[for="astatus-failed"]`)))
 	b.waitJS("only failed", `document.querySelectorAll('#entries .entry').length === 1 && !!document.querySelector('#entries .entry[data-status="failed"]')`)
 	b.run("filter all", chromedp.Click(chromedp.CSS(`label[for="astatus-all"]`)), chromedp.SendKeys(chromedp.CSS("#identifier-search"), "12345"))

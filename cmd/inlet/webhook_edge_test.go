@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -20,15 +22,19 @@ import (
 	"github.com/inlet-dev/inlet/internal/compose"
 	"github.com/inlet-dev/inlet/internal/seed"
 	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
 
 // TestWebhookTestThroughTheEdge runs `inlet webhook test` against the real `inlet ingestor` (and `inlet
 // admin`) on the local stack: one webhook per sender of the catalog, each connected with its own
-// secret. Every signed test request is answered 202 and its request id is an accepted record in
-// Kafka; the same request with another secret is answered 401 and exits 1. One webhook is tested with
-// everything read from the admin API. The HMAC senders pass once the edge verifies with each webhook's
+// secret, and some whose verification is not their sender's (a custom HMAC, another preset, a
+// tolerance, a Basic user, a token parameter, another mode). For each, the test command the admin API
+// prints, run by sh with the built binary, is answered 202, as is, for the catalog's, the command with
+// -sender and -secret alone; every request id answered is an accepted record in Kafka; the same request
+// with another secret is answered 401 and exits 1. One webhook is tested with everything read from the
+// admin API. The HMAC senders pass once the edge verifies with each webhook's
 // Verifier (internal/webhook's Hook); before that the edge checks Bearer secrets only.
 func TestWebhookTestThroughTheEdge(t *testing.T) {
 	pg, _ := testenv.Postgres(t)
@@ -59,23 +65,42 @@ func TestWebhookTestThroughTheEdge(t *testing.T) {
 	if _, err := stores.Webhooks.CreateEvent(ctx, p.ID, seed.Event("CheckoutSuccess", "")); err != nil {
 		t.Fatal(err)
 	}
-	type hook struct{ id, sender, secret string }
+	// One webhook per sender, then some whose verification is not their sender's: the test command the
+	// admin API prints must carry it.
+	type hook struct {
+		name, id, sender, secret string
+		ownVerification          bool // not the sender's: only the printed command can sign for it
+	}
 	var hooks []hook
-	for _, snd := range webhook.Senders() {
-		in := seed.Webhook("Test "+snd.Name, "CheckoutSuccess", seed.Sample)
-		in.Sender = snd.Name
-		if snd.Verification.Mode == "hmac" {
-			in.Secret = secretFor(snd.Verification)
+	create := func(name, sender string, v *verify.Config) {
+		in := seed.Webhook("Test "+name, "CheckoutSuccess", seed.Sample)
+		in.Sender, in.Verification = sender, v
+		snd, _ := webhook.LookupSender(sender)
+		if v == nil {
+			v = &snd.Verification
+		}
+		if v.Mode == verify.ModeHMAC {
+			in.Secret = secretFor(*v)
 		}
 		wh, sec, err := stores.Webhooks.Create(ctx, p.ID, in)
 		if err != nil {
-			t.Fatalf("create the %s webhook: %v", snd.Name, err)
+			t.Fatalf("create the %s webhook: %v", name, err)
 		}
 		if _, err := stores.Webhooks.SetEnabled(ctx, p.ID, wh.ID, wh.Version, true); err != nil {
 			t.Fatal(err)
 		}
-		hooks = append(hooks, hook{wh.ID, snd.Name, sec})
+		hooks = append(hooks, hook{name, wh.ID, sender, sec, in.Verification != nil})
 	}
+	for _, snd := range webhook.Senders() {
+		create(snd.Name, snd.Name, nil)
+	}
+	create("custom HMAC", "hmac", &verify.Config{Mode: verify.ModeHMAC, HMAC: verify.HMAC{Header: "X-Sig", Algorithm: verify.SHA512,
+		Encoding: verify.Base64, TimestampHeader: "X-Ts", TimestampUnit: verify.Milliseconds, Signed: "{timestamp}.{method}.{uri}.{body}"}})
+	create("shopify as github", "shopify", &verify.Config{Mode: verify.ModeHMAC, HMAC: verify.HMAC{Preset: "github"}})
+	create("stripe, 10m", "stripe", &verify.Config{Mode: verify.ModeHMAC, HMAC: verify.HMAC{Preset: "stripe", Tolerance: 10 * time.Minute}})
+	create("basic user", "basic", &verify.Config{Mode: verify.ModeBasic, Username: "shop"})
+	create("token parameter", "token", &verify.Config{Mode: verify.ModeToken, QueryParam: "key"})
+	create("inlet in basic mode", webhook.SenderInlet, &verify.Config{Mode: verify.ModeBasic, Username: "inlet"})
 
 	bin := buildInlet(t)
 	startInlet(t, bin, "ingestor", env)
@@ -94,7 +119,18 @@ func TestWebhookTestThroughTheEdge(t *testing.T) {
 	idRe := regexp.MustCompile(`< \{"request_id":"([0-9a-f-]{36})"\}`)
 	accepted := map[uuid.UUID]string{} // request id → webhook id
 	for _, h := range hooks {
-		code, out := inletCmd(t, env, "webhook", "test", "-webhook", h.id, "-sender", h.sender, "-secret", h.secret)
+		// The test command the admin API prints, run by a shell as a user would.
+		line := printedTestCommand(t, "http://"+adminAddr, apiKey, h.id)
+		code, out := runLine(t, bin, env, line)
+		if m := idRe.FindStringSubmatch(out); code != exitOK || m == nil {
+			t.Errorf("%s: printed test command %s: exit %d; want 0 and a 202 with a request id:\n%s", h.name, line, code, out)
+		} else {
+			accepted[uuid.MustParse(m[1])] = h.id
+		}
+		if h.ownVerification {
+			continue
+		}
+		code, out = inletCmd(t, env, "webhook", "test", "-webhook", h.id, "-sender", h.sender, "-secret", h.secret)
 		m := idRe.FindStringSubmatch(out)
 		if code != exitOK || m == nil {
 			t.Errorf("%s: exit %d; want 0 and a 202 with a request id:\n%s", h.sender, code, out)
@@ -139,6 +175,42 @@ func TestWebhookTestThroughTheEdge(t *testing.T) {
 	for id, hookID := range accepted {
 		t.Errorf("request %s of webhook %s was answered 202 but is not an accepted record in %s", id, hookID, kcfg.RequestsTopic)
 	}
+}
+
+// printedTestCommand is the test command the admin API at base gives for webhook id.
+func printedTestCommand(t *testing.T, base, apiKey, id string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/api/v1/webhooks/"+id+"/credentials", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c struct {
+		TestCommand string `json:"test_command"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != http.StatusOK || c.TestCommand == "" {
+		t.Fatalf("credentials of webhook %s: %s, %v; want a test command", id, resp.Status, err)
+	}
+	return c.TestCommand
+}
+
+// runLine runs a command line with sh, the inlet binary bin first on its PATH, and returns its exit
+// code and output.
+func runLine(t *testing.T, bin string, env []string, line string) (int, string) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Env = append(append(os.Environ(), env...), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("sh -c %s: %v", line, err)
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
 }
 
 // buildInlet builds cmd/inlet into the test's temporary directory.

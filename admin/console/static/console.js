@@ -27,6 +27,19 @@
     processing_error: ['Processing error', 'Processing this request failed inside Inlet (a defect); the detail says where. Other requests are not affected.'],
   };
   const reasonLabel = (r) => (REASONS[r] ? REASONS[r][0] : r || 'Unknown');
+  // The verification results (internal/verify's Result) an auth_rejected entry's detail is, and the one
+  // a payload_too_large entry's detail starts with when its signature could not be checked.
+  const RESULTS = {
+    signature_mismatch: 'The signature does not match the secret (a changed body, or another secret).',
+    signature_header_missing: 'The signature header is missing, or another header the signature needs (such as webhook-id).',
+    signature_malformed: 'The signature header cannot be read: a wrong prefix, bad hex or base64, or a wrong length.',
+    timestamp_missing: 'The header with the signed timestamp is missing.',
+    timestamp_outside_tolerance: 'The signed timestamp is further from now than the tolerance: a replayed request, or a clock far off.',
+    credentials_missing: 'No credentials were sent: no Authorization header, or no token in the URL.',
+    credentials_mismatch: 'The credentials do not match the secret (another secret, password or token).',
+    signature_not_verified: 'The signature was not checked: it covers the body, which is over the size limit and was not read.',
+  };
+  const resultWords = (detail) => RESULTS[String(detail).split(':')[0].trim()] || '';
   const KINDS = { user_id: 'User ID', email: 'Email', phone: 'Phone', hwid: 'HWID' };
   const KIND_HINTS = {
     user_id: 'Matches by the internal user ID in Inlet.',
@@ -972,7 +985,8 @@
         el('dt', {}, 'Status'), el('dd', {}, label),
         e.duplicate_of ? [el('dt', {}, 'Duplicate of'), el('dd', { class: 'detail-duplicate' }, firstLink(e))] : null,
         e.reason ? [el('dt', {}, 'Reason'), el('dd', { class: 'detail-reason' }, reasonLabel(e.reason) + (REASONS[e.reason] ? ' \u2014 ' + REASONS[e.reason][1] : ''))] : null,
-        e.detail ? [el('dt', {}, 'Detail'), el('dd', { class: 'detail-text' }, e.detail)] : null,
+        e.detail ? [el('dt', {}, 'Detail'), el('dd', { class: 'detail-text' }, el('span', { class: 'detail-raw' }, e.detail),
+          resultWords(e.detail) ? el('span', { class: 'detail-words' }, ' \u2014 ' + resultWords(e.detail)) : null)] : null,
         e.user_id ? [el('dt', {}, 'User'), el('dd', {}, el('a', { href: '/users?kind=user_id&value=' + encodeURIComponent(e.user_id) }, e.user_id))] : null,
         e.hwid ? [el('dt', {}, 'Device'), el('dd', {}, el('a', { href: '/users?kind=hwid&value=' + encodeURIComponent(e.hwid) }, e.hwid))] : null,
         el('dt', {}, 'Size'), el('dd', {}, fmtNum(e.payload_bytes) + ' bytes' + (e.payload_truncated ? ' (truncated)' : '')));
