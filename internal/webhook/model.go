@@ -68,7 +68,17 @@ type Event struct {
 type Mapping struct {
 	Attribute string `json:"attribute"`
 	Field     string `json:"field"`
+	// OnError is what a value that cannot be coerced to the attribute's type does: "fail" (the
+	// default, stored as "") fails the request with the reason of the failure; "drop" omits the
+	// attribute, fires the event and says why in the request's detail.
+	OnError string `json:"on_error,omitempty"`
 }
+
+// The values of Mapping.OnError.
+const (
+	OnErrorFail = "fail"
+	OnErrorDrop = "drop"
+)
 
 // Identify says which payload field holds the subscriber's identifier and what kind it is.
 type Identify struct {
@@ -115,6 +125,9 @@ type Hook struct {
 	Identify  Identify
 	// Mappings carry the attribute type so the pipeline needs no second lookup.
 	Mappings []TypedMapping
+	// Location is the webhook's time zone (TimeZone, loaded once per config version): dates without
+	// an offset are read in it. Nil means UTC.
+	Location *time.Location
 }
 
 // TypedMapping is a Mapping with the attribute's type resolved from the event.
@@ -122,6 +135,8 @@ type TypedMapping struct {
 	Attribute string
 	Type      AttrType
 	Field     string
+	// OnError is what a value that does not coerce does: OnErrorFail ("" too) or OnErrorDrop.
+	OnError string
 }
 
 // AcceptsPrevious reports whether the previous secret still works at now.
