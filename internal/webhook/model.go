@@ -5,7 +5,9 @@ package webhook
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"time"
+	_ "time/tzdata" // time zones by name on any host, the same in every build: see LoadTimeZone
 
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -84,6 +86,29 @@ const (
 type Identify struct {
 	Kind  identify.Kind `json:"kind"`
 	Field string        `json:"field"`
+}
+
+// DefaultTimeZone is a webhook's time zone unless it names one.
+const DefaultTimeZone = "UTC"
+
+// maxTimeZoneLen bounds a time zone name (the longest IANA name has 32 characters).
+const maxTimeZoneLen = 64
+
+// LoadTimeZone loads an IANA time zone by name ("Europe/Berlin", "UTC"), from the database embedded
+// in the binary (time/tzdata) when the host has none. "" is UTC; "Local" is refused: the host's zone
+// is no property of a webhook.
+func LoadTimeZone(name string) (*time.Location, error) {
+	switch {
+	case name == "" || name == DefaultTimeZone:
+		return time.UTC, nil
+	case name == "Local" || len(name) > maxTimeZoneLen:
+		return nil, fmt.Errorf("%q is not an IANA time zone name such as Europe/Berlin", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone name such as Europe/Berlin", name)
+	}
+	return loc, nil
 }
 
 // Hook is what the data path needs to know about a webhook: everything to authenticate a request, and
