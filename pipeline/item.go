@@ -349,6 +349,9 @@ func (it *item) extractIdentifier(lim *Limits) bool {
 		it.fail(wire.ReasonIdentifierMissing, "field %s is empty", c.hook.Identify.Field)
 		return false
 	}
+	if c.hook.Identify.Kind == identify.ByEmail {
+		v = directory.NormalizeEmail(v) // as the directory stores it; no allocation when already NFC
+	}
 	if len(v) > lim.IdentifierBytes {
 		it.fail(wire.ReasonIdentifierInvalid, "field %s is %d bytes long, more than %d", c.hook.Identify.Field, len(v), lim.IdentifierBytes)
 		return false

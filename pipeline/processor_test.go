@@ -219,3 +219,21 @@ func TestProcessorOnErrorDrop(t *testing.T) {
 		t.Errorf("attributes %v; want email, purchase_date read in Berlin, and no total", ev.Attributes)
 	}
 }
+
+// TestProcessorEmailNFC: an email identifier is normalised to NFC before it is resolved, as the
+// directory stores emails: a decomposed "é" in the payload finds the user stored with a composed one.
+// (Case is folded by the directory's query; see internal/directory's TestEmailNFC.)
+func TestProcessorEmailNFC(t *testing.T) {
+	p, _ := unitProcessor(t)
+	h := *p.hooks.(mapHooks)["wh_1"]
+	h.Version, h.Identify = 2, webhook.Identify{Kind: identify.ByEmail, Field: "email_address"}
+	p.hooks.(mapHooks)["wh_1"] = &h
+	p.resolver = mapResolver{"jos\u00e9@example.com": {UserID: "jose"}}
+	now := time.Now().UnixMilli()
+	if err := p.handle(context.Background(), fetches(unitRecord(0, wire.OutcomeAccepted, `{"email_address":" jose\u0301@example.com "}`, now))); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.b.activity[0]; r.Status != chstore.StatusSuccess {
+		t.Errorf("%s/%s (%s); want success for the user stored composed", r.Status, r.Reason, r.Detail)
+	}
+}
