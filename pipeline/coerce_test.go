@@ -321,3 +321,38 @@ func FuzzCoerce(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCoerceDate: one date value per form, in UTC and in a zone with daylight saving time.
+func BenchmarkCoerceDate(b *testing.B) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	lim := Defaults().limits()
+	for _, tt := range []struct {
+		name string
+		in   string
+	}{
+		{"date", `"2026-11-26"`}, {"rfc3339", `"2026-11-26T10:12:31.5+01:00"`}, {"local", `"2026-11-26 10:12:31"`},
+		{"rfc1123", `"Thu, 26 Nov 2026 10:12:31 GMT"`}, {"epoch", `1795687951`},
+	} {
+		for _, z := range []struct {
+			name string
+			loc  *time.Location
+		}{{"UTC", time.UTC}, {"Berlin", berlin}} {
+			b.Run(tt.name+"/"+z.name, func(b *testing.B) {
+				n, err := sonic.Get([]byte(`{"v":`+tt.in+`}`), "v")
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf := make([]byte, 0, 64)
+				b.ReportAllocs()
+				for b.Loop() {
+					if buf, err = appendCoerced(buf[:0], webhook.TypeDate, &n, &lim, z.loc); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
