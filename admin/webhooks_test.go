@@ -185,6 +185,43 @@ func TestWebhookValidationListsEveryField(t *testing.T) {
 	}
 }
 
+// TestWebhookValuesAsSent: the time zone and on_error round-trip through the API; a bad zone, a bad
+// on_error and a mapping the sample does not have are 400s naming the field.
+func TestWebhookValuesAsSent(t *testing.T) {
+	e := newEnv(t)
+	e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201)
+	in := seedWebhook("CheckoutSuccess")
+	in["time_zone"] = "Europe/Berlin"
+	in["mappings"] = []map[string]string{
+		{"attribute": "email", "field": "email_address"}, {"attribute": "total", "field": "price", "on_error": "drop"},
+	}
+	var w struct {
+		ID       string
+		TimeZone string `json:"time_zone"`
+		Mappings []struct {
+			OnError string `json:"on_error"`
+		}
+	}
+	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyA, in, 201), &w)
+	if w.TimeZone != "Europe/Berlin" || len(w.Mappings) != 2 || w.Mappings[1].OnError != "drop" {
+		t.Errorf("created %+v; want time zone Europe/Berlin and on_error drop", w)
+	}
+	for _, tt := range []struct{ body, field, says string }{
+		{`{"time_zone":"Berlin"}`, "time_zone", "IANA"},
+		{`{"mappings":[{"attribute":"total","field":"price","on_error":"skip"}]}`, "mappings[0].on_error", "fail, drop"},
+		{`{"mappings":[{"attribute":"total","field":"items[3]"}]}`, "mappings[0].field", "not in the sample payload"},
+	} {
+		out := e.want("PATCH", "/api/v1/webhooks/"+w.ID, e.keyA, tt.body, 400)
+		if !strings.Contains(string(out), `"field":"`+tt.field+`"`) || !strings.Contains(string(out), tt.says) {
+			t.Errorf("PATCH %s = %s; want a problem on %s saying %q", tt.body, out, tt.field, tt.says)
+		}
+	}
+	decodeInto(t, e.want("PATCH", "/api/v1/webhooks/"+w.ID, e.keyA, `{"time_zone":"America/New_York"}`, 200), &w)
+	if w.TimeZone != "America/New_York" {
+		t.Errorf("patched time zone %q; want America/New_York", w.TimeZone)
+	}
+}
+
 // TestTenantIsolation: every route that names an object answers 404 for another project's object, and
 // lists never show it.
 func TestTenantIsolation(t *testing.T) {

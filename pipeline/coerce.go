@@ -18,7 +18,8 @@ import (
 // Coercion rules: how a payload value becomes an attribute of each type. The rules are lenient where
 // senders are known to differ (numbers sent as strings, booleans as 0/1) and strict where guessing would
 // corrupt data (a fractional integer, a date in an unknown layout). A value that fits no rule fails the
-// request with attribute_type_mismatch naming the attribute; a null value counts as absent.
+// request with attribute_type_mismatch naming the attribute, unless its mapping says on_error "drop":
+// then the attribute is omitted, the event fires and the detail says why. A null value counts as absent.
 //
 //	integer  JSON integer; a JSON number with an integral value (3.0, 1e3); a string holding either
 //	         (surrounding spaces ignored). Must fit in int64. Written as a JSON number.
@@ -28,11 +29,17 @@ import (
 //	         with spaces trimmed and empty items dropped ("a, b,,c" → ["a","b","c"]); a single number or
 //	         boolean becomes a one-item list. Nested arrays or objects do not coerce. Written as a JSON
 //	         array of strings.
-//	date     an RFC 3339 timestamp (any offset, optional fraction); a date alone (YYYY-MM-DD, midnight
-//	         UTC); a Unix epoch as a JSON number or numeric string: absolute values below 1e11 are seconds
-//	         (1e11 s is the year 5138), larger ones milliseconds (1e11 ms is March 1973), so every
-//	         plausible timestamp of either unit is read right. Written as RFC 3339 in UTC with the
-//	         fraction only when there is one.
+//	date     an ISO 8601 / RFC 3339 date and time, 'T' or a space between them ("2026-11-26T10:12:31",
+//	         "2026-11-26 10:12:31"), an optional fraction of up to 9 digits, an optional offset (Z,
+//	         ±HH:MM, ±HHMM, ±HH, " UTC"); a date alone (YYYY-MM-DD: midnight); an RFC 1123 date
+//	         ("Thu, 26 Nov 2026 10:12:31 GMT", or with a numeric offset, RFC 1123Z; other zone
+//	         abbreviations are ambiguous and refused); a Unix epoch as a JSON number or numeric string:
+//	         absolute values below 1e11 are seconds (1e11 s is the year 5138), larger ones milliseconds
+//	         (1e11 ms is March 1973), so every plausible timestamp of either unit is read right. A time
+//	         without an offset and a date alone are wall-clock times in the webhook's time zone (UTC by
+//	         default); where its clocks jump, a skipped time is read with the offset before the jump
+//	         (02:30 becomes 03:30) and a repeated one is its first occurrence. Written as RFC 3339 in
+//	         UTC with the fraction only when there is one.
 //	boolean  true/false; the strings "true"/"false", "yes"/"no", "1"/"0" (case-insensitive, spaces
 //	         ignored); the numbers 1 and 0. Written as a JSON boolean.
 //	price    a JSON number read from its literal text, never through float64, so 99.99 stays 99.99; a
@@ -73,7 +80,9 @@ const maxListItems = 1000
 
 // appendCoerced appends the JSON form of n coerced to t. It returns errAbsent for a missing or null
 // value and a descriptive error when the value does not coerce.
-func appendCoerced(dst []byte, t webhook.AttrType, n *ast.Node, lim *Limits) ([]byte, error) {
+//
+// loc is the webhook's time zone, in which a date without an offset is read (nil: UTC).
+func appendCoerced(dst []byte, t webhook.AttrType, n *ast.Node, lim *Limits, loc *time.Location) ([]byte, error) {
 	kind := n.TypeSafe()
 	if kind == ast.V_NONE || kind == ast.V_NULL {
 		return dst, errAbsent
@@ -90,7 +99,7 @@ func appendCoerced(dst []byte, t webhook.AttrType, n *ast.Node, lim *Limits) ([]
 	case webhook.TypeList:
 		return coerceList(dst, n, kind)
 	case webhook.TypeDate:
-		return coerceDate(dst, n, kind, lim)
+		return coerceDate(dst, n, kind, lim, loc)
 	case webhook.TypeBoolean:
 		return coerceBool(dst, n, kind)
 	case webhook.TypePrice:
@@ -285,7 +294,7 @@ func coerceList(dst []byte, n *ast.Node, kind int) ([]byte, error) {
 	return dst, fmt.Errorf("%s is not a list", kindName(kind))
 }
 
-func coerceDate(dst []byte, n *ast.Node, kind int, lim *Limits) ([]byte, error) {
+func coerceDate(dst []byte, n *ast.Node, kind int, lim *Limits, loc *time.Location) ([]byte, error) {
 	var t time.Time
 	switch kind {
 	case ast.V_NUMBER:
@@ -300,7 +309,7 @@ func coerceDate(dst []byte, n *ast.Node, kind int, lim *Limits) ([]byte, error) 
 			return dst, fmt.Errorf("bad string: %w", err)
 		}
 		s = strings.TrimSpace(s)
-		if t, err = parseDateText(s, lim.NumberDigits); err != nil {
+		if t, err = parseDateText(s, loc, lim.NumberDigits); err != nil {
 			return dst, err
 		}
 	default:
@@ -309,30 +318,6 @@ func coerceDate(dst []byte, n *ast.Node, kind int, lim *Limits) ([]byte, error) 
 	dst = append(dst, '"')
 	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
 	return append(dst, '"'), nil
-}
-
-func parseDateText(s string, maxDigits int) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, errors.New("empty string is not a date")
-	}
-	if c := s[0]; c >= '0' && c <= '9' || c == '-' {
-		if len(s) == 10 && s[4] == '-' && s[7] == '-' {
-			t, err := time.Parse(time.DateOnly, s)
-			if err != nil {
-				return time.Time{}, fmt.Errorf("%q is not a date (YYYY-MM-DD): %w", truncateText(s), err)
-			}
-			return t, nil
-		}
-		if strings.ContainsAny(s, "T:") {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return time.Time{}, fmt.Errorf("%q is not an RFC 3339 timestamp", truncateText(s))
-			}
-			return t, nil
-		}
-		return epochTime(s, maxDigits)
-	}
-	return time.Time{}, fmt.Errorf("%q is not a date", truncateText(s))
 }
 
 // epochTime reads epoch seconds or milliseconds (see epochMillisThreshold); a fraction is kept to the

@@ -140,6 +140,7 @@ type compiledHook struct {
 	mappings    []compiledMapping
 	attrsTail   []byte // `"__webhook":"<id>"}`
 	dedup       compiledDedup
+	loc         *time.Location // the webhook's time zone, for dates without an offset
 }
 
 type compiledMapping struct {
@@ -150,6 +151,7 @@ type compiledMapping struct {
 	keys    []any
 	pathErr error
 	header  string // the kept header the value is read from; "" for the payload
+	drop    bool   // a value that does not coerce omits the attribute (on_error drop) instead of failing
 }
 
 // compiledDedup is where a webhook's delivery key is, parsed once per config version.
@@ -234,14 +236,17 @@ func (it *item) payload() []byte {
 }
 
 func compileHook(h *webhook.Hook) *compiledHook {
-	c := &compiledHook{hook: h}
+	c := &compiledHook{hook: h, loc: h.Location}
+	if c.loc == nil {
+		c.loc = time.UTC
+	}
 	c.ident, c.identErr = fieldpath.Parse(h.Identify.Field)
 	if c.identErr == nil {
 		c.identKeys = searchKeys(c.ident)
 		c.identHeader, _ = headerPath(c.ident, h.Headers)
 	}
 	for _, m := range h.Mappings {
-		cm := compiledMapping{attr: m.Attribute, typ: m.Type}
+		cm := compiledMapping{attr: m.Attribute, typ: m.Type, drop: m.OnError == webhook.OnErrorDrop}
 		cm.path, cm.pathErr = fieldpath.Parse(m.Field)
 		if cm.pathErr == nil {
 			cm.keys = searchKeys(cm.path)
@@ -344,6 +349,9 @@ func (it *item) extractIdentifier(lim *Limits) bool {
 		it.fail(wire.ReasonIdentifierMissing, "field %s is empty", c.hook.Identify.Field)
 		return false
 	}
+	if c.hook.Identify.Kind == identify.ByEmail {
+		v = directory.NormalizeEmail(v) // as the directory stores it; no allocation when already NFC
+	}
 	if len(v) > lim.IdentifierBytes {
 		it.fail(wire.ReasonIdentifierInvalid, "field %s is %d bytes long, more than %d", c.hook.Identify.Field, len(v), lim.IdentifierBytes)
 		return false
@@ -432,14 +440,16 @@ func (it *item) fail(reason, format string, args ...any) {
 }
 
 // mapAttributes appends the event's attributes object to dst. On a value that does not coerce it sets
-// attribute_type_mismatch naming the attribute; on a value over a limit, the limit's own reason.
+// attribute_type_mismatch naming the attribute; on a value over a limit, the limit's own reason. A
+// mapping with on_error drop omits its attribute instead, and the detail says why.
 func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
 	c := it.hook
 	dst = append(dst, '{')
 	for i := range c.mappings {
 		m := &c.mappings[i]
+		field := c.hook.Mappings[i].Field
 		if m.pathErr != nil {
-			it.detail = append(it.detail, fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, c.hook.Mappings[i].Field))
+			it.detail = append(it.detail, fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, field))
 			continue
 		}
 		n := &it.node
@@ -456,35 +466,52 @@ func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
 		}
 		if err != nil {
 			if errors.Is(err, fieldpath.ErrNotFound) {
-				it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+c.hook.Mappings[i].Field+" is absent")
+				it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+field+" is absent")
 				continue
 			}
-			it.fail(wire.ReasonAttributeTypeMismatch, "attribute %s (%s): field %s: %v", m.attr, m.typ, c.hook.Mappings[i].Field, err)
+			if m.drop {
+				it.detail = append(it.detail, fmt.Sprintf("attribute %s (%s) dropped: field %s: %v", m.attr, m.typ, field, err))
+				continue
+			}
+			it.fail(wire.ReasonAttributeTypeMismatch, "attribute %s (%s): field %s: %v", m.attr, m.typ, field, err)
 			return dst, false
 		}
 		mark := len(dst)
 		dst = append(dst, m.name...)
 		valueAt := len(dst)
-		dst, err = appendCoerced(dst, m.typ, n, lim)
+		dst, err = appendCoerced(dst, m.typ, n, lim, c.loc)
+		if err == nil && len(dst)-valueAt > lim.AttributeBytes {
+			err = &tooLargeError{size: len(dst) - valueAt, max: lim.AttributeBytes}
+		}
 		switch {
+		case err == nil:
+			dst = append(dst, ',')
 		case errors.Is(err, errAbsent):
 			dst = dst[:mark]
-			it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+c.hook.Mappings[i].Field+" is null")
-			continue
-		case errors.Is(err, errOutOfRange):
-			it.fail(wire.ReasonNumberOutOfRange, "attribute %s (%s): field %s: %v", m.attr, m.typ, c.hook.Mappings[i].Field, err)
-			return dst, false
-		case err != nil:
-			it.fail(wire.ReasonAttributeTypeMismatch, "attribute %s (%s): field %s: %v", m.attr, m.typ, c.hook.Mappings[i].Field, err)
-			return dst, false
-		case len(dst)-valueAt > lim.AttributeBytes:
-			it.fail(wire.ReasonAttributeTooLarge, "attribute %s (%s): field %s: the value is %d bytes, more than %d",
-				m.attr, m.typ, c.hook.Mappings[i].Field, len(dst)-valueAt, lim.AttributeBytes)
+			it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+field+" is null")
+		case m.drop:
+			dst = dst[:mark]
+			it.detail = append(it.detail, fmt.Sprintf("attribute %s (%s) dropped: field %s: %v", m.attr, m.typ, field, err))
+		default:
+			reason := wire.ReasonAttributeTypeMismatch
+			switch {
+			case errors.Is(err, errOutOfRange):
+				reason = wire.ReasonNumberOutOfRange
+			case errors.As(err, new(*tooLargeError)):
+				reason = wire.ReasonAttributeTooLarge
+			}
+			it.fail(reason, "attribute %s (%s): field %s: %v", m.attr, m.typ, field, err)
 			return dst, false
 		}
-		dst = append(dst, ',')
 	}
 	return append(dst, c.attrsTail...), true
+}
+
+// tooLargeError: a coerced value longer than Limits.AttributeBytes (attribute_too_large).
+type tooLargeError struct{ size, max int }
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("the value is %d bytes, more than %d", e.size, e.max)
 }
 
 func subjectOf(kind identify.Kind, s Subject) (subjectKind, subject string) {

@@ -160,3 +160,80 @@ func TestProcessorFlushesWhenFull(t *testing.T) {
 		t.Errorf("%d flushes, %d rows left; want 2 flushes and 1 row", *flushes, len(p.b.activity))
 	}
 }
+
+// TestProcessorOnErrorDrop: a mapping with on_error drop omits an attribute whose value does not
+// coerce (or is over a bound) and fires the event, saying why in the detail; the same value fails the
+// request under a mapping that keeps the default.
+func TestProcessorOnErrorDrop(t *testing.T) {
+	p, _ := unitProcessor(t)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := *p.hooks.(mapHooks)["wh_1"]
+	drop.Version, drop.Location = 2, berlin
+	drop.Mappings = []webhook.TypedMapping{
+		{Attribute: "email", Type: webhook.TypeString, Field: "email_address"},
+		{Attribute: "total", Type: webhook.TypePrice, Field: "price", OnError: webhook.OnErrorDrop},
+		{Attribute: "purchase_date", Type: webhook.TypeDate, Field: "purchase_date", OnError: webhook.OnErrorDrop},
+	}
+	p.hooks.(mapHooks)["wh_1"] = &drop
+	now := time.Now().UnixMilli()
+	recs := []*kgo.Record{
+		unitRecord(0, wire.OutcomeAccepted, `{"user_id":"12345","email_address":"a@b.c","price":"free","purchase_date":"2026-11-26 10:12:31"}`, now),
+		unitRecord(1, wire.OutcomeAccepted, `{"user_id":"12345","price":1e10000,"purchase_date":"26/11/2026"}`, now),
+		unitRecord(2, wire.OutcomeAccepted, `{"user_id":"12345","email_address":{"not":"a string"},"price":"free"}`, now),
+	}
+	if err := p.handle(context.Background(), fetches(recs...)); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.b.activity) != 3 {
+		t.Fatalf("%d activity rows; want 3", len(p.b.activity))
+	}
+	for i, want := range []struct {
+		status, reason string
+		detail         []string
+	}{
+		{chstore.StatusSuccess, "", []string{`attribute total (price) dropped: field price: "free" is not a price`}},
+		{chstore.StatusSuccess, "", []string{"attribute total (price) dropped: field price: number out of range", "attribute purchase_date (date) dropped: field purchase_date: "}},
+		{chstore.StatusFailed, wire.ReasonAttributeTypeMismatch, []string{"attribute email (string): field email_address: object is not a scalar"}},
+	} {
+		r := p.b.activity[i]
+		if r.Status != want.status || r.Reason != want.reason {
+			t.Errorf("row %d: %s/%s (detail %q); want %s/%s", i, r.Status, r.Reason, r.Detail, want.status, want.reason)
+		}
+		for _, d := range want.detail {
+			if !strings.Contains(r.Detail, d) {
+				t.Errorf("row %d: detail %q; want it to say %q", i, r.Detail, d)
+			}
+		}
+	}
+	if len(p.b.fire) != 2 {
+		t.Fatalf("%d events to fire; want 2", len(p.b.fire))
+	}
+	ev, err := wire.DecodeEvent(p.b.fire[0].rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ev.Attributes["total"]; ok || ev.Attributes["email"] != "a@b.c" || ev.Attributes["purchase_date"] != "2026-11-26T09:12:31Z" {
+		t.Errorf("attributes %v; want email, purchase_date read in Berlin, and no total", ev.Attributes)
+	}
+}
+
+// TestProcessorEmailNFC: an email identifier is normalised to NFC before it is resolved, as the
+// directory stores emails: a decomposed "é" in the payload finds the user stored with a composed one.
+// (Case is folded by the directory's query; see internal/directory's TestEmailNFC.)
+func TestProcessorEmailNFC(t *testing.T) {
+	p, _ := unitProcessor(t)
+	h := *p.hooks.(mapHooks)["wh_1"]
+	h.Version, h.Identify = 2, webhook.Identify{Kind: identify.ByEmail, Field: "email_address"}
+	p.hooks.(mapHooks)["wh_1"] = &h
+	p.resolver = mapResolver{"jos\u00e9@example.com": {UserID: "jose"}}
+	now := time.Now().UnixMilli()
+	if err := p.handle(context.Background(), fetches(unitRecord(0, wire.OutcomeAccepted, `{"email_address":" jose\u0301@example.com "}`, now))); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.b.activity[0]; r.Status != chstore.StatusSuccess {
+		t.Errorf("%s/%s (%s); want success for the user stored composed", r.Status, r.Reason, r.Detail)
+	}
+}

@@ -9,8 +9,10 @@
 // kinds: a *domainerr.ValidationError naming every bad field, a *domainerr.ConflictError for an email or
 // phone number of another user, an *UnavailableError when the Resolver cannot reach PostgreSQL.
 //
-// Identifiers are matched the way senders spell them: emails are stored as given and compared
-// case-insensitively; phone numbers are normalised to E.164 both when written and when looked up, so
+// Identifiers are matched the way senders spell them: emails are stored as given but in Unicode NFC
+// (NormalizeEmail, applied on write and on every lookup, so "é" typed as e + U+0301 is the same
+// address) and compared case-insensitively through PostgreSQL's lower(), the expression of the unique
+// index, on both sides of the comparison; phone numbers are normalised to E.164 both when written and when looked up, so
 // "+1 (555) 123-4567", "001-555-123-4567" and "+15551234567" are one number.
 //
 // The directory's SQL reads and writes its own tables only, users and devices. It depends on projects
@@ -29,6 +31,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/phone"
@@ -124,10 +128,22 @@ func ValidEmail(s string) bool {
 	return at > 0 && at < len(s)-1
 }
 
-// normalizeUser validates u and returns it with its phone in E.164. Email and phone may be empty.
+// NormalizeEmail is an email as the directory stores and matches it: in Unicode NFC, so that a
+// sender's decomposed "é" (e + U+0301) and a stored composed one are one address. Case is kept (the
+// stored address is shown as given) and folded by the queries, with lower() on both sides. A value
+// already in NFC, as nearly every address is, is returned as is without allocating.
+func NormalizeEmail(s string) string {
+	return norm.NFC.String(s)
+}
+
+// normalizeUser validates u and returns it with its email in NFC and its phone in E.164. Email and
+// phone may be empty.
 func normalizeUser(u User, region string) (User, error) {
 	var v domainerr.ValidationError
 	checkID(&v, "user_id", u.UserID, MaxUserIDLen)
+	if utf8.ValidString(u.Email) {
+		u.Email = NormalizeEmail(u.Email)
+	}
 	if u.Email != "" && !ValidEmail(u.Email) {
 		v.Add("email", "not a valid email address")
 	}

@@ -270,7 +270,8 @@ func (r *Resolver) phoneRegion(ctx context.Context, projectID int64) (string, er
 }
 
 // Resolve looks up values of one kind in the project and returns the subject of each value found,
-// keyed by the value as given. Values not found are absent from the map; so are values that cannot
+// keyed by the value as given. Emails match case-insensitively as given: the caller passes them
+// through NormalizeEmail, as the directory wrote them (the pipeline does). Values not found are absent from the map; so are values that cannot
 // match anything (an empty string, a phone number that cannot be normalised).
 //
 // All cache misses are fetched with one query. When that query fails (PostgreSQL unreachable, or

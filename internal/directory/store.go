@@ -232,7 +232,7 @@ type Profile struct {
 }
 
 // Lookup finds a subject by one identifier, matched like the Resolver matches it: user_id matches a user or
-// any device carrying that user id, email case-insensitively, phone after normalisation to E.164, hwid
+// any device carrying that user id, email in NFC and case-insensitively, phone after normalisation to E.164, hwid
 // exactly. domainerr.ErrNotFound when nothing matches; *domainerr.ValidationError for a phone that cannot be
 // normalised or an unknown kind.
 func (s *Store) Lookup(ctx context.Context, projectID int64, kind identify.Kind, value string) (Profile, error) {
@@ -250,6 +250,9 @@ func (s *Store) Lookup(ctx context.Context, projectID int64, kind identify.Kind,
 	case identify.ByEmail, identify.ByPhone:
 		q := `SELECT user_id, email, phone, created_at, updated_at FROM users
 WHERE project_id = $1 AND lower(email) = lower($2) AND email <> ''`
+		if kind == identify.ByEmail {
+			value = NormalizeEmail(value)
+		}
 		if kind == identify.ByPhone {
 			region, err := s.phoneRegion(ctx, projectID)
 			if err != nil {

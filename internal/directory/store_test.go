@@ -178,6 +178,43 @@ func TestEmailCaseInsensitive(t *testing.T) {
 	mustUser(t, s, e.p2, User{UserID: "other", Email: "jane.doe@example.com"})
 }
 
+// TestEmailNFC: an email written decomposed (e + U+0301) and one written composed (é) are one
+// address, whichever side is which, and in any case: on write (stored NFC, a conflict between users),
+// in Lookup and in the Resolver as the pipeline calls it (through NormalizeEmail).
+func TestEmailNFC(t *testing.T) {
+	e := newEnv(t, Defaults())
+	ctx := context.Background()
+	s := e.store
+	const (
+		composed   = "josé@example.com"
+		decomposed = "JOSÉ@Example.com"
+	)
+	if u := mustUser(t, s, e.p1, User{UserID: "jose", Email: "José@example.com"}); u.Email != "José@example.com" {
+		t.Errorf("stored email %q; want it in NFC, %q", u.Email, "José@example.com")
+	}
+	for _, v := range []string{composed, decomposed, strings.ToUpper(composed)} {
+		if p, err := s.Lookup(ctx, e.p1, identify.ByEmail, v); err != nil || p.UserID != "jose" {
+			t.Errorf("Lookup(%q) = %+v, %v; want jose", v, p, err)
+		}
+	}
+	_, _, err := s.UpsertUser(ctx, e.p1, User{UserID: "other", Email: composed})
+	if ce := (*domainerr.ConflictError)(nil); !errors.As(err, &ce) || ce.Field != "email" {
+		t.Errorf("another user with the composed spelling: %v; want a conflict on email", err)
+	}
+
+	r := newResolver(t, e, Defaults(), false)
+	values := []string{NormalizeEmail(decomposed), NormalizeEmail(composed), NormalizeEmail("JOSÉ@EXAMPLE.COM")}
+	got := resolve(t, r, e.p1, identify.ByEmail, values...)
+	for _, v := range values {
+		if got[v].UserID != "jose" {
+			t.Errorf("Resolve(%q) = %+v; want jose", v, got[v])
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = NormalizeEmail(composed) }); n != 0 {
+		t.Errorf("NormalizeEmail of an NFC address: %v allocations; want 0", n)
+	}
+}
+
 func TestPhoneNormalisedOnWriteAndLookup(t *testing.T) {
 	cfg := Defaults()
 	cfg.DefaultRegion = "US"

@@ -114,12 +114,12 @@ func TestCachePushInvalidation(t *testing.T) {
 		return err == nil && secret.Match([]byte("Bearer "+sec), h.SecretDigest)
 	})
 
-	maps := []Mapping{{Attribute: "total", Field: "amount.value"}}
+	maps := []Mapping{{Attribute: "total", Field: `["price"]`}}
 	if _, err := s.Update(ctx, f.p1, w.ID, 0, WebhookPatch{Mappings: &maps}); err != nil {
 		t.Fatal(err)
 	}
 	within(t, "edit mapping", w.ID, caches, func(h *Hook, err error) bool {
-		return err == nil && len(h.Mappings) == 1 && h.Mappings[0].Field == "amount.value"
+		return err == nil && len(h.Mappings) == 1 && h.Mappings[0].Field == "price"
 	})
 
 	// An event change reaches every webhook of the event (a mapped attribute keeps its type: retyping

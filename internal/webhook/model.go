@@ -5,7 +5,9 @@ package webhook
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"time"
+	_ "time/tzdata" // time zones by name on any host, the same in every build: see LoadTimeZone
 
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -68,12 +70,45 @@ type Event struct {
 type Mapping struct {
 	Attribute string `json:"attribute"`
 	Field     string `json:"field"`
+	// OnError is what a value that cannot be coerced to the attribute's type does: "fail" (the
+	// default, stored as "") fails the request with the reason of the failure; "drop" omits the
+	// attribute, fires the event and says why in the request's detail.
+	OnError string `json:"on_error,omitempty"`
 }
+
+// The values of Mapping.OnError.
+const (
+	OnErrorFail = "fail"
+	OnErrorDrop = "drop"
+)
 
 // Identify says which payload field holds the subscriber's identifier and what kind it is.
 type Identify struct {
 	Kind  identify.Kind `json:"kind"`
 	Field string        `json:"field"`
+}
+
+// DefaultTimeZone is a webhook's time zone unless it names one.
+const DefaultTimeZone = "UTC"
+
+// maxTimeZoneLen bounds a time zone name (the longest IANA name has 32 characters).
+const maxTimeZoneLen = 64
+
+// LoadTimeZone loads an IANA time zone by name ("Europe/Berlin", "UTC"), from the database embedded
+// in the binary (time/tzdata) when the host has none. "" is UTC; "Local" is refused: the host's zone
+// is no property of a webhook.
+func LoadTimeZone(name string) (*time.Location, error) {
+	switch {
+	case name == "" || name == DefaultTimeZone:
+		return time.UTC, nil
+	case name == "Local" || len(name) > maxTimeZoneLen:
+		return nil, fmt.Errorf("%q is not an IANA time zone name such as Europe/Berlin", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone name such as Europe/Berlin", name)
+	}
+	return loc, nil
 }
 
 // Hook is what the data path needs to know about a webhook: everything to authenticate a request, and
@@ -115,6 +150,9 @@ type Hook struct {
 	Identify  Identify
 	// Mappings carry the attribute type so the pipeline needs no second lookup.
 	Mappings []TypedMapping
+	// Location is the webhook's time zone (TimeZone, loaded once per config version): dates without
+	// an offset are read in it. Nil means UTC.
+	Location *time.Location
 }
 
 // TypedMapping is a Mapping with the attribute's type resolved from the event.
@@ -122,6 +160,8 @@ type TypedMapping struct {
 	Attribute string
 	Type      AttrType
 	Field     string
+	// OnError is what a value that does not coerce does: OnErrorFail ("" too) or OnErrorDrop.
+	OnError string
 }
 
 // AcceptsPrevious reports whether the previous secret still works at now.

@@ -57,6 +57,8 @@ type Webhook struct {
 	Mappings      []Mapping `json:"mappings"`
 	Enabled       bool      `json:"enabled"`
 	SamplePayload string    `json:"sample_payload"`
+	// TimeZone is the IANA time zone in which dates without an offset are read ("UTC" by default).
+	TimeZone string `json:"time_zone"`
 	// Sender is the sender the webhook is connected as (LookupSender; "inlet" is the Bearer secret).
 	Sender string `json:"sender"`
 	// Verification is how its requests prove their sender. The secret is not part of it: see
@@ -85,8 +87,10 @@ type Webhook struct {
 // WebhookInput is the body of a webhook create. The event is named by EventID or by EventName (if both
 // are given they must name the same event). Field paths use the syntax of package fieldpath and are
 // stored in its canonical form. SamplePayload is optional; when given it must be one JSON value of at
-// most MaxSamplePayload bytes that the edge would accept as a body (package jsonvalid). Names are 1..MaxWebhookNameLen characters, unique among the project's
-// live webhooks ignoring case.
+// most MaxSamplePayload bytes that the edge would accept as a body (package jsonvalid), and the
+// mappings must fit it (see checkSample). Names are 1..MaxWebhookNameLen characters, unique among the
+// project's live webhooks ignoring case. TimeZone is an IANA time zone name (default "UTC") in which
+// dates without an offset are read.
 //
 // The connection: Sender picks a catalog entry (default "inlet", the Bearer secret) whose verification
 // and dedup apply unless Verification or Dedup are given. Secret is the signing secret the provider
@@ -99,6 +103,7 @@ type WebhookInput struct {
 	Identify       Identify       `json:"identify"`
 	Mappings       []Mapping      `json:"mappings"`
 	SamplePayload  string         `json:"sample_payload,omitempty"`
+	TimeZone       string         `json:"time_zone,omitempty"`
 	Sender         string         `json:"sender,omitempty"`
 	Verification   *verify.Config `json:"verification,omitempty"`
 	Secret         string         `json:"secret,omitempty"`
@@ -122,6 +127,7 @@ type WebhookPatch struct {
 	Identify       *Identify      `json:"identify,omitempty"`
 	Mappings       *[]Mapping     `json:"mappings,omitempty"`
 	SamplePayload  *string        `json:"sample_payload,omitempty"`
+	TimeZone       *string        `json:"time_zone,omitempty"`
 	Sender         *string        `json:"sender,omitempty"`
 	Verification   *verify.Config `json:"verification,omitempty"`
 	Secret         *string        `json:"secret,omitempty"`
@@ -176,7 +182,7 @@ type Page struct {
 const webhookColumns = `w.public_id, w.project_id, w.name, w.event_id, e.name, w.identify_kind, w.identify_field,
 	w.mappings, w.enabled, w.sample_payload, w.version, w.secret_rotated_at,
 	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at,
-	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token`
+	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.time_zone`
 
 const webhookFrom = ` FROM webhooks w JOIN events e ON e.id = w.event_id `
 
@@ -186,7 +192,7 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.EventID, &w.EventName, &w.Identify.Kind, &w.Identify.Field,
 		&w.Mappings, &w.Enabled, &w.SamplePayload, &w.Version, &w.SecretRotatedAt,
 		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt,
-		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token); err != nil {
+		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token, &w.TimeZone); err != nil {
 		return nil, err
 	}
 	if w.Mappings == nil {
@@ -214,10 +220,12 @@ func (w *Webhook) connection() connection {
 }
 
 // validate checks in and resolves its event inside tx (locking the event row against a concurrent
-// change or delete until tx ends). It canonicalises the field paths in place. All problems are reported
-// at once, with those the caller found already in e (the connection's); the returned error is either a
-// *domainerr.ValidationError or a database error.
-func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, e *domainerr.ValidationError) (*Event, error) {
+// change or delete until tx ends). It canonicalises the field paths in place. With sample, the
+// mappings are checked against the sample payload (checkSample; kept are the headers kept with each
+// record, whose paths are exempt). All problems are reported at once, with those the caller found
+// already in e (the connection's); the returned error is either a *domainerr.ValidationError or a
+// database error.
+func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, sample bool, kept []string, e *domainerr.ValidationError) (*Event, error) {
 	switch n := utf8.RuneCountInString(in.Name); {
 	case !utf8.ValidString(in.Name):
 		e.Add("name", "not valid UTF-8")
@@ -264,6 +272,13 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 					seen[m.Attribute] = i
 				}
 			}
+			switch m.OnError {
+			case "", OnErrorFail:
+				m.OnError = "" // the default, stored as nothing
+			case OnErrorDrop:
+			default:
+				e.Add(f+".on_error", "%q is not one of fail, drop", m.OnError)
+			}
 			if m.Field == "" {
 				e.Add(f+".field", "required")
 			} else if p, err := fieldpath.Parse(m.Field); err != nil {
@@ -274,12 +289,21 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 		}
 	}
 
+	if in.TimeZone == "" {
+		in.TimeZone = DefaultTimeZone
+	}
+	if _, err := LoadTimeZone(in.TimeZone); err != nil {
+		e.Add("time_zone", "%v", err)
+	}
+
 	if len(in.SamplePayload) > MaxSamplePayload {
 		e.Add("sample_payload", "%d bytes; at most %d", len(in.SamplePayload), MaxSamplePayload)
 	} else if in.SamplePayload != "" {
 		// The rule of webhook bodies: a sample the edge would refuse makes an example request that fails.
 		if err := jsonvalid.Validate([]byte(in.SamplePayload), jsonvalid.DefaultDepth); err != nil {
 			e.Add("sample_payload", "%v", err)
+		} else if sample && ev != nil && len(in.Mappings) <= MaxMappings {
+			checkSample(in.SamplePayload, in.Mappings, ev, kept, e)
 		}
 	}
 	return ev, e.Err()
@@ -378,17 +402,17 @@ func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*
 	sealed := s.sealer.Seal([]byte(sec), []byte(id))
 	var out *Webhook
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		ev, err := s.validate(ctx, tx, projectID, &in, &ve)
+		ev, err := s.validate(ctx, tx, projectID, &in, true, conn.keptHeaders(snd), &ve)
 		if err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
 			mappings, sample_payload, secret_digest, secret_ciphertext,
-			sender, verification, sender_headers, dedup, handshake_token)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			sender, verification, sender_headers, dedup, handshake_token, time_zone)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			id, projectID, in.Name, ev.ID, in.Identify.Kind, in.Identify.Field,
 			mappingsOrEmpty(in.Mappings), in.SamplePayload, digest[:], sealed,
-			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken)
+			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -538,7 +562,8 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		if err != nil {
 			return err
 		}
-		in := WebhookInput{Name: cur.Name, EventID: cur.EventID, Identify: cur.Identify, Mappings: cur.Mappings, SamplePayload: cur.SamplePayload}
+		in := WebhookInput{Name: cur.Name, EventID: cur.EventID, Identify: cur.Identify, Mappings: cur.Mappings,
+			SamplePayload: cur.SamplePayload, TimeZone: cur.TimeZone}
 		if patch.Name != nil {
 			in.Name = *patch.Name
 		}
@@ -560,21 +585,29 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		if patch.SamplePayload != nil {
 			in.SamplePayload = *patch.SamplePayload
 		}
+		if patch.TimeZone != nil {
+			in.TimeZone = *patch.TimeZone
+		}
 		var ve domainerr.ValidationError
 		conn, newSecret, err := s.patchConnection(ctx, tx, cur, &patch, &ve)
 		if err != nil {
 			return err
 		}
-		ev, err := s.validate(ctx, tx, projectID, &in, &ve)
+		// The sample check runs when the patch changes what it checks: an edit of the name alone
+		// must not fail on a webhook saved before mappings were checked.
+		sample := patch.Mappings != nil || patch.SamplePayload != nil || patch.EventID != nil || patch.EventName != nil ||
+			patch.Sender != nil || patch.SenderHeaders != nil
+		snd, _ := LookupSender(conn.Sender)
+		ev, err := s.validate(ctx, tx, projectID, &in, sample, conn.keptHeaders(snd), &ve)
 		if err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE webhooks SET name = $3, event_id = $4, identify_kind = $5, identify_field = $6,
 			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now(),
-			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14
+			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14, time_zone = $15
 			WHERE public_id = $1 AND project_id = $2 AND version = $9`,
 			publicID, projectID, in.Name, ev.ID, in.Identify.Kind, in.Identify.Field, mappingsOrEmpty(in.Mappings), in.SamplePayload, cur.Version,
-			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken)
+			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -791,7 +824,8 @@ func (s *Store) Hooks(ctx context.Context, after string, limit int) ([]*Hook, er
 const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_digest,
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
 	w.identify_kind, w.identify_field, w.mappings,
-	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.secret_ciphertext, w.prev_secret_ciphertext`
+	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.secret_ciphertext, w.prev_secret_ciphertext,
+	w.time_zone`
 
 // scanHook reads a Hook and builds its verifiers: from the stored digests in bearer mode, from the
 // secrets decrypted with the master key in the others.
@@ -806,10 +840,11 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 		conn       connection
 		sealed     []byte
 		prevSealed []byte
+		zone       string
 	)
 	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
 		&h.EventName, &attrs, &h.Identify.Kind, &h.Identify.Field, &maps,
-		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed); err != nil {
+		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed, &zone); err != nil {
 		return nil, err
 	}
 	copy(h.SecretDigest[:], digest)
@@ -836,7 +871,15 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	for i, m := range maps {
 		// An attribute always exists: UpdateEvent refuses to remove a mapped one and validate checks
 		// new mappings, both under a lock on the event row.
-		h.Mappings[i] = TypedMapping{Attribute: m.Attribute, Type: types[m.Attribute], Field: m.Field}
+		h.Mappings[i] = TypedMapping{Attribute: m.Attribute, Type: types[m.Attribute], Field: m.Field, OnError: m.OnError}
 	}
+	// Loaded once per config version. A name validated when saved loads in any build with the same
+	// embedded zone database; one that does not (a zone removed since) is an error rather than a
+	// silent UTC, which would shift every date of the webhook.
+	loc, err := LoadTimeZone(zone)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", h.PublicID, err)
+	}
+	h.Location = loc
 	return &h, nil
 }

@@ -317,6 +317,7 @@ func TestWebhookValidation(t *testing.T) {
 		{"bad identify", func(in *WebhookInput) { in.Identify = Identify{Kind: "fax", Field: "a..b"} }, []string{"identify.kind", "identify.field"}},
 		{"no identify field", func(in *WebhookInput) { in.Identify.Field = "" }, []string{"identify.field"}},
 		{"mapping problems", func(in *WebhookInput) {
+			in.SamplePayload = "" // no sample: only the mappings themselves are checked
 			in.Mappings = []Mapping{
 				{Attribute: "email", Field: "a"},
 				{Attribute: "nope", Field: "b"},
@@ -326,6 +327,22 @@ func TestWebhookValidation(t *testing.T) {
 			}
 		}, []string{"mappings[1].attribute", "mappings[2].attribute", "mappings[3].attribute", "mappings[3].field", "mappings[4].field"}},
 		{"too many mappings", func(in *WebhookInput) { in.Mappings = make([]Mapping, MaxMappings+1) }, []string{"mappings"}},
+		{"bad on_error", func(in *WebhookInput) { in.Mappings[1].OnError = "ignore" }, []string{"mappings[1].on_error"}},
+		{"bad time zone", func(in *WebhookInput) { in.TimeZone = "Mars/Olympus" }, []string{"time_zone"}},
+		{"host's time zone", func(in *WebhookInput) { in.TimeZone = "Local" }, []string{"time_zone"}},
+		{"path the sample lacks", func(in *WebhookInput) { in.Mappings[0].Field = "customer.email" }, []string{"mappings[0].field"}},
+		{"index out of range", func(in *WebhookInput) {
+			in.SamplePayload = `{"user_id":"1","items":[{"sku":"a"}],"price":1}`
+			in.Mappings = []Mapping{{Attribute: "order_id", Field: "items[1].sku"}, {Attribute: "total", Field: "price"}}
+		}, []string{"mappings[0].field"}},
+		{"list of objects", func(in *WebhookInput) {
+			in.SamplePayload = `{"user_id":"1","items":[{"sku":"a"}]}`
+			in.Mappings = []Mapping{{Attribute: "items", Field: "items"}}
+		}, []string{"mappings[0].field"}},
+		{"scalar from an object and an array", func(in *WebhookInput) {
+			in.SamplePayload = `{"user_id":"1","customer":{"email":"a@b.c"},"prices":[1,2]}`
+			in.Mappings = []Mapping{{Attribute: "email", Field: "customer"}, {Attribute: "total", Field: "prices"}}
+		}, []string{"mappings[0].field", "mappings[1].field"}},
 		{"bad sample", func(in *WebhookInput) { in.SamplePayload = `{"a":` }, []string{"sample_payload"}},
 		{"sample the edge refuses", func(in *WebhookInput) { in.SamplePayload = `{"user_id":"evil","user_id":"12345"}` }, []string{"sample_payload"}},
 		{"big sample", func(in *WebhookInput) { in.SamplePayload = `"` + strings.Repeat("a", MaxSamplePayload) + `"` }, []string{"sample_payload"}},
@@ -347,6 +364,99 @@ func TestWebhookValidation(t *testing.T) {
 	}
 }
 
+// TestWebhookSampleFits: mappings that the sample payload does fit are accepted, kept headers and
+// nulls included; the messages name what is wrong; an edit that does not touch what the check reads
+// passes on a webhook whose mappings no longer fit (saved before mappings were checked).
+func TestWebhookSampleFits(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := seedInput()
+	in.Name = "fits"
+	in.SamplePayload = `{"user_id":"1","customer":{"email":null},"items":[{"sku":"a"},{"sku":"b"}],"tags":["x",1,true],"price":"9.99"}`
+	in.SenderHeaders = []string{"X-Shop-Topic"}
+	in.Mappings = []Mapping{
+		{Attribute: "order_id", Field: "items[1].sku"},                       // in range
+		{Attribute: "items", Field: "tags"},                                  // a list of scalars
+		{Attribute: "total", Field: "price", OnError: OnErrorDrop},           // whether "9.99" is a price is the pipeline's
+		{Attribute: "email", Field: "headers.x-shop-topic", OnError: "fail"}, // a kept header, not the payload's
+	}
+	w, _, err := f.store.Create(ctx, f.p1, in)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if w.Mappings[2].OnError != OnErrorDrop || w.Mappings[3].OnError != "" || w.TimeZone != "UTC" {
+		t.Errorf("mappings %+v, time zone %q; want on_error drop, fail stored as the default, and UTC", w.Mappings, w.TimeZone)
+	}
+	// A header that is not kept is a payload path like any other.
+	bad := in
+	bad.Name, bad.SenderHeaders = "not kept", nil
+	_, _, err = f.store.Create(ctx, f.p1, bad)
+	wantFields(t, err, "mappings[3].field")
+	// A null proves nothing.
+	nullIn := in
+	nullIn.Name, nullIn.Mappings = "null", []Mapping{{Attribute: "email", Field: "customer.email"}}
+	if _, _, err := f.store.Create(ctx, f.p1, nullIn); err != nil {
+		t.Errorf("a mapping to a null: %v; want accepted", err)
+	}
+
+	for _, tt := range []struct{ field, want string }{
+		{"customer.name", `customer has no key "name"`},
+		{"items[2].sku", "index 2 is out of range: items has 2 items in the sample"},
+		{"price.amount", `price is a string in the sample, not an object`},
+		{"tags.x", `tags is an array in the sample, not an object`},
+		{"customer", "customer is an object in the sample; a string attribute takes a single value"},
+	} {
+		in := in
+		in.Mappings = []Mapping{{Attribute: "order_id", Field: tt.field}}
+		_, _, err := f.store.Create(ctx, f.p1, in)
+		var ve *domainerr.ValidationError
+		if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != "mappings[0].field" || !strings.Contains(ve.Error(), tt.want) {
+			t.Errorf("%s: %v; want mappings[0].field saying %q", tt.field, err, tt.want)
+		}
+	}
+
+	// Saved before mappings were checked: a rename passes, a new sample is checked.
+	if _, err := f.pool.Exec(ctx, `UPDATE webhooks SET mappings = '[{"attribute":"order_id","field":"gone"}]' WHERE public_id = $1`, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	name := "renamed"
+	if _, err := f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{Name: &name}); err != nil {
+		t.Errorf("rename of a webhook whose mappings no longer fit: %v; want accepted", err)
+	}
+	sample := `{"user_id":"1"}`
+	_, err = f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{SamplePayload: &sample})
+	wantFields(t, err, "mappings[0].field")
+}
+
+// TestWebhookTimeZone: the time zone is stored, defaulted, patched and loaded into the Hook.
+func TestWebhookTimeZone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := seedInput()
+	in.TimeZone = "Europe/Berlin"
+	w, _, err := f.store.Create(ctx, f.p1, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.store.Hook(ctx, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.TimeZone != "Europe/Berlin" || h.Location == nil || h.Location.String() != "Europe/Berlin" {
+		t.Errorf("time zone %q, Hook location %v; want Europe/Berlin", w.TimeZone, h.Location)
+	}
+	empty := ""
+	if w, err = f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{TimeZone: &empty}); err != nil || w.TimeZone != "UTC" {
+		t.Errorf("time zone reset: %v, %v; want UTC", w, err)
+	}
+	if h, err = f.store.Hook(ctx, w.ID); err != nil || h.Location != time.UTC {
+		t.Errorf("Hook location %v, %v; want UTC", h.Location, err)
+	}
+	bad := "Europe/Nowhere"
+	_, err = f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{TimeZone: &bad})
+	wantFields(t, err, "time_zone")
+}
+
 func TestWebhookUpdateAndVersions(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -355,7 +465,8 @@ func TestWebhookUpdateAndVersions(t *testing.T) {
 
 	name := "renamed"
 	maps := []Mapping{{Attribute: "email", Field: `customer["e.mail"]`}}
-	up, err := s.Update(ctx, f.p1, w.ID, w.Version, WebhookPatch{Name: &name, Mappings: &maps})
+	sample := `{"user_id":"1","customer":{"e.mail":"jane@example.com"}}`
+	up, err := s.Update(ctx, f.p1, w.ID, w.Version, WebhookPatch{Name: &name, Mappings: &maps, SamplePayload: &sample})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -582,7 +693,7 @@ func TestHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []TypedMapping{{"email", TypeString, "email_address"}, {"total", TypePrice, "price"}, {"order_id", TypeString, "order_number"}}
+	want := []TypedMapping{{"email", TypeString, "email_address", ""}, {"total", TypePrice, "price", ""}, {"order_id", TypeString, "order_number", ""}}
 	if fmt.Sprint(h.Mappings) != fmt.Sprint(want) || h.EventName != "CheckoutSuccess" || h.ProjectID != f.p1 ||
 		h.Enabled || h.Identify != (Identify{identify.ByUserID, "user_id"}) || h.AcceptsPrevious(time.Now()) {
 		t.Errorf("Hook = %+v; want mappings %v of CheckoutSuccess, disabled, no previous secret", h, want)

@@ -731,6 +731,7 @@
       $$('.mapping-row', rows).forEach((r, i) => {
         $('.map-attr', r).setAttribute('aria-label', 'Event attribute ' + (i + 1));
         $('.map-field', r).setAttribute('aria-label', 'Payload field for attribute ' + (i + 1));
+        $('.map-onerror', r).setAttribute('aria-label', 'If the value of attribute ' + (i + 1) + ' does not fit');
         $('.map-remove', r).setAttribute('aria-label', 'Remove attribute ' + (i + 1));
       });
     }
@@ -739,6 +740,7 @@
       rows.append(r);
       fillAttrSelect($('.map-attr', r), m ? m.attribute : '');
       fillFieldSelect($('.map-field', r), m ? m.field : '');
+      $('.map-onerror', r).value = m && m.on_error === 'drop' ? 'drop' : 'fail';
       $('.map-remove', r).addEventListener('click', () => { r.remove(); renumber(); });
       renumber();
       return r;
@@ -773,6 +775,11 @@
     eventSel.replaceChildren(el('option', { value: '' }, events.length ? 'Select an event' : 'No events yet \u2014 create one first'),
       ...events.map((e) => el('option', { value: String(e.id) }, e.name)));
 
+    // The browser's list of IANA zones, as suggestions; the server checks the name.
+    if (Intl.supportedValuesOf) {
+      $('#time-zones').replaceChildren(...Intl.supportedValuesOf('timeZone').map((z) => el('option', { value: z })));
+    }
+
     let connect = null;
     if (id) {
       current = await api('GET', '/api/v1/webhooks/' + encodeURIComponent(id));
@@ -781,6 +788,7 @@
       eventSel.value = String(current.event_id);
       sample.value = pretty(current.sample_payload);
       kindSel.value = current.identify.kind;
+      $('#wh-time-zone').value = current.time_zone && current.time_zone !== 'UTC' ? current.time_zone : '';
       await loadFields(false);
       fillFieldSelect(identField, current.identify.field);
       (current.mappings.length ? current.mappings : [null]).forEach(addRow);
@@ -809,6 +817,7 @@
       for (const r of $$('.mapping-row', rows)) {
         const m = { attribute: $('.map-attr', r).value, field: $('.map-field', r).value };
         if (!m.attribute && !m.field) continue;
+        if ($('.map-onerror', r).value === 'drop') m.on_error = 'drop';
         mappings.push(m);
         sent.push(r);
       }
@@ -817,6 +826,7 @@
         identify: { kind: kindSel.value, field: identField.value },
         mappings,
         sample_payload: sample.value.trim() ? compact(sample.value.trim()) : '',
+        time_zone: $('#wh-time-zone').value.trim(),
       };
       if (eventSel.value) body.event_id = Number(eventSel.value);
       Object.assign(body, connect.body());
@@ -824,9 +834,9 @@
     }
     function placeMappingError(sent) {
       return (f) => {
-        const m = /^mappings\[(\d+)\]\.(attribute|field)$/.exec(f.field);
+        const m = /^mappings\[(\d+)\]\.(attribute|field|on_error)$/.exec(f.field);
         if (!m || !sent[Number(m[1])]) return null;
-        const sel = $(m[2] === 'attribute' ? '.map-attr' : '.map-field', sent[Number(m[1])]);
+        const sel = $({ attribute: '.map-attr', field: '.map-field', on_error: '.map-onerror' }[m[2]], sent[Number(m[1])]);
         return sel.parentElement.querySelector('.field-error');
       };
     }
