@@ -14,6 +14,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
+	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 	"github.com/inlet-dev/inlet/pipeline"
@@ -204,7 +205,7 @@ func TestStallIsVisible(t *testing.T) {
 	reqs := []req{newReq("wh_uid", wire.OutcomeAccepted, seedPayload), newReq("wh_uid", wire.OutcomeAccepted, seedPayload)}
 	e.produce(t, reqs...)
 
-	waitFor(t, "Ready to report the stall", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "Ready to report the stall", 60*time.Second, func() bool {
 		err := p.Ready(context.Background())
 		return err != nil && strings.Contains(err.Error(), "waits at offset 0 with 2 records behind it")
 	})
@@ -217,7 +218,7 @@ func TestStallIsVisible(t *testing.T) {
 
 	res.down.Store(false)
 	e.waitCount(t, "SELECT count() FROM activity_log WHERE status = 'success'", 2, 60*time.Second)
-	waitFor(t, "the stall to clear", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "the stall to clear", 60*time.Second, func() bool {
 		return p.Ready(context.Background()) == nil && sumGauge(t, reg, "inlet_pipeline_stalled_partitions") == 0 &&
 			sumGauge(t, reg, "inlet_pipeline_lag_records") == 0
 	})

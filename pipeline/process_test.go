@@ -42,7 +42,7 @@ func TestInletPipelineProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := buildInlet(t)
+	bin := testenv.BuildInlet(t)
 	cmd := exec.Command(bin, "pipeline")
 	cmd.Env = append(os.Environ(),
 		"INLET_POSTGRES_DSN="+pgcfg.DSN,

@@ -105,14 +105,14 @@ func TestSendersThroughTheStack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := buildInlet(t)
-	edge := freeAddr(t)
+	bin := testenv.BuildInlet(t)
+	edge := testenv.FreeAddr(t)
 	common := []string{"INLET_POSTGRES_DSN=" + pgcfg.DSN, "INLET_CLICKHOUSE_DATABASE=" + e.chcfg.Database,
 		"INLET_KAFKA_REQUESTS_TOPIC=" + e.kcfg.RequestsTopic, "INLET_KAFKA_EVENTS_TOPIC=" + e.kcfg.EventsTopic}
-	startInlet(t, bin, "ingestor", append(common, "INLET_INGESTOR_LISTEN_ADDR="+edge, "INLET_INGESTOR_INTERNAL_ADDR=127.0.0.1:0")...)
+	testenv.StartInlet(t, bin, "ingestor", append(common, "INLET_INGESTOR_LISTEN_ADDR="+edge, "INLET_INGESTOR_INTERNAL_ADDR=127.0.0.1:0")...)
 	pipelineEnv := append(common, "INLET_PIPELINE_GROUP="+e.group, "INLET_PIPELINE_INTERNAL_ADDR=127.0.0.1:0",
 		"INLET_PIPELINE_FLUSH_INTERVAL=200ms")
-	firstPipeline := startInlet(t, bin, "pipeline", pipelineEnv...)
+	firstPipeline := testenv.StartInlet(t, bin, "pipeline", pipelineEnv...)
 
 	client := &http.Client{Timeout: 30 * time.Second}
 	post := func(id, body string, headers ...string) (int, []byte) {
@@ -145,7 +145,7 @@ func TestSendersThroughTheStack(t *testing.T) {
 
 	// The edge is up once a signed request is accepted; that one is an original of its own.
 	var warm []byte
-	waitFor(t, "the edge to accept a signed request", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "the edge to accept a signed request", 60*time.Second, func() bool {
 		code, b := post(shopID, order, shopify(shopifySecret, order, "warm-"+strconv.FormatInt(time.Now().UnixNano(), 10))...)
 		warm = b
 		return code == http.StatusAccepted
@@ -255,7 +255,7 @@ func TestSendersThroughTheStack(t *testing.T) {
 	}
 	ids = append(ids, requestID(b))
 	logged++
-	startInlet(t, bin, "pipeline", pipelineEnv...)
+	testenv.StartInlet(t, bin, "pipeline", pipelineEnv...)
 	e.waitCount(t, q, uint64(logged), 120*time.Second)
 
 	rows := e.activityOf(t, shopID)
