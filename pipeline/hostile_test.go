@@ -245,23 +245,9 @@ func sumGauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // reasons reads every activity row's request id and reason.
 func (e *env) reasons(t *testing.T) map[string]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := e.conn.Query(ctx, "SELECT toString(request_id), reason FROM activity_log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[string]string{}
-	for rows.Next() {
-		var id, reason string
-		if err := rows.Scan(&id, &reason); err != nil {
-			t.Fatal(err)
-		}
-		if _, dup := out[id]; dup {
-			t.Errorf("request %s has two activity rows", id)
-		}
-		out[id] = reason
+	for id, r := range e.activity(t, "") {
+		out[id] = r.reason
 	}
 	return out
 }

@@ -26,36 +26,6 @@ import (
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
-// activityEntry is one activity_log row as the sender tests read it.
-type activityEntry struct {
-	status, reason, detail, duplicateOf, headers string
-}
-
-func (e *env) activityOf(t *testing.T, webhookID string) map[string]activityEntry {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := e.conn.Query(ctx, `SELECT toString(request_id), toString(status), reason, detail, duplicate_of, headers
-		FROM activity_log WHERE webhook_id = ?`, webhookID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[string]activityEntry{}
-	for rows.Next() {
-		var id string
-		var a activityEntry
-		if err := rows.Scan(&id, &a.status, &a.reason, &a.detail, &a.duplicateOf, &a.headers); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = a
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestSendersThroughTheStack is issue 11's acceptance through the real `inlet ingestor` and `inlet
 // pipeline` processes on the real PostgreSQL, Kafka and ClickHouse. Webhooks are connected as Shopify,
 // Stripe, Standard Webhooks and Twilio senders and requests are signed as those providers sign them
@@ -258,7 +228,7 @@ func TestSendersThroughTheStack(t *testing.T) {
 	testenv.StartInlet(t, bin, "pipeline", pipelineEnv...)
 	e.waitCount(t, q, uint64(logged), 120*time.Second)
 
-	rows := e.activityOf(t, shopID)
+	rows := e.activity(t, shopID)
 	if r := rows[ids[0]]; r.status != "success" || !strings.Contains(r.headers, `"X-Shopify-Topic":"orders/create"`) {
 		t.Errorf("first delivery: %+v; want success with its headers", r)
 	}
@@ -280,7 +250,7 @@ func TestSendersThroughTheStack(t *testing.T) {
 		t.Errorf("auth_rejected details %v; want 2 signature_mismatch, 1 signature_header_missing", details)
 	}
 	e.waitCount(t, fmt.Sprintf("SELECT count() FROM activity_log WHERE webhook_id = '%s'", stripeID), 2, 60*time.Second)
-	stripeRows := e.activityOf(t, stripeID)
+	stripeRows := e.activity(t, stripeID)
 	var stripeDetails []string
 	for _, r := range stripeRows {
 		stripeDetails = append(stripeDetails, r.status+"/"+r.detail)
