@@ -20,7 +20,6 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/identify"
-	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -67,18 +66,11 @@ func TestSendersThroughTheStack(t *testing.T) {
 	swID := connect("standard_webhooks", swSecret, webhook.Mapping{Attribute: "topic", Field: "type"})
 	const twilioToken = "twilio-auth-token-0123456789"
 	twilioID := connect("twilio", twilioToken, webhook.Mapping{Attribute: "topic", Field: "Body"})
-	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := dir.UpsertUser(ctx, p.ID, directory.User{UserID: "12345"}); err != nil {
-		t.Fatal(err)
-	}
+	addUser(t, pool, p.ID, directory.User{UserID: "12345"})
 
 	bin := testenv.BuildInlet(t)
 	edge := testenv.FreeAddr(t)
-	common := []string{"INLET_POSTGRES_DSN=" + pgcfg.DSN, "INLET_CLICKHOUSE_DATABASE=" + e.chcfg.Database,
-		"INLET_KAFKA_REQUESTS_TOPIC=" + e.kcfg.RequestsTopic, "INLET_KAFKA_EVENTS_TOPIC=" + e.kcfg.EventsTopic}
+	common := e.inletEnv(pgcfg)
 	testenv.StartInlet(t, bin, "ingestor", append(common, "INLET_INGESTOR_LISTEN_ADDR="+edge, "INLET_INGESTOR_INTERNAL_ADDR=127.0.0.1:0")...)
 	pipelineEnv := append(common, "INLET_PIPELINE_GROUP="+e.group, "INLET_PIPELINE_INTERNAL_ADDR=127.0.0.1:0",
 		"INLET_PIPELINE_FLUSH_INTERVAL=200ms")

@@ -42,6 +42,25 @@ func configPlane(t *testing.T) (pgdb.Config, *pgxpool.Pool, project.Project, *we
 	return pgcfg, pool, p, webhook.NewStore(pool, sealer)
 }
 
+// addUser puts u in the directory of projectID, for requests to be identified as u.
+func addUser(t *testing.T, pool *pgxpool.Pool, projectID int64, u directory.User) {
+	t.Helper()
+	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := dir.UpsertUser(context.Background(), projectID, u); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inletEnv is the settings that point an inlet process at the config plane pg and at the env's
+// ClickHouse database and topics.
+func (e *env) inletEnv(pg pgdb.Config) []string {
+	return []string{"INLET_POSTGRES_DSN=" + pg.DSN, "INLET_CLICKHOUSE_DATABASE=" + e.chcfg.Database,
+		"INLET_KAFKA_REQUESTS_TOPIC=" + e.kcfg.RequestsTopic, "INLET_KAFKA_EVENTS_TOPIC=" + e.kcfg.EventsTopic}
+}
+
 // TestHostileRequestsThroughTheStack is the adversarial test of the whole path: the real `inlet
 // ingestor` and `inlet pipeline` processes on the real PostgreSQL, Kafka and ClickHouse. Senders post
 // hostile requests the edge accepts (a body at the size limit, huge strings and numbers in mapped
@@ -81,18 +100,11 @@ func TestHostileRequestsThroughTheStack(t *testing.T) {
 	fields := map[string]string{"email": "email_address", "total": "price", "qty": "qty", "day": "purchase_date", "tags": "tags", "gift": "gift"}
 	shopID, shopAuth := hook("Checkout", attrs, func(a webhook.Attribute) string { return fields[a.Name] })
 	manyID, manyAuth := hook("Notes", many, func(webhook.Attribute) string { return "note" })
-	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := dir.UpsertUser(ctx, p.ID, directory.User{UserID: "12345"}); err != nil {
-		t.Fatal(err)
-	}
+	addUser(t, pool, p.ID, directory.User{UserID: "12345"})
 
 	bin := testenv.BuildInlet(t)
 	edge, pipelineAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	common := []string{"INLET_POSTGRES_DSN=" + pgcfg.DSN, "INLET_CLICKHOUSE_DATABASE=" + e.chcfg.Database,
-		"INLET_KAFKA_REQUESTS_TOPIC=" + e.kcfg.RequestsTopic, "INLET_KAFKA_EVENTS_TOPIC=" + e.kcfg.EventsTopic}
+	common := e.inletEnv(pgcfg)
 	testenv.StartInlet(t, bin, "ingestor", append(common, "INLET_INGESTOR_LISTEN_ADDR="+edge, "INLET_INGESTOR_INTERNAL_ADDR=127.0.0.1:0")...)
 	testenv.StartInlet(t, bin, "pipeline", append(common, "INLET_PIPELINE_GROUP="+e.group, "INLET_PIPELINE_INTERNAL_ADDR="+pipelineAddr,
 		"INLET_PIPELINE_FLUSH_INTERVAL=200ms")...)
