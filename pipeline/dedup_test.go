@@ -319,7 +319,7 @@ func TestDedupTwoPipelines(t *testing.T) {
 	e.waitCount(t, "SELECT count() FROM activity_log", uint64(len(reqs)), 90*time.Second)
 	stopB()
 
-	a, b := sumCounter(t, regA, "inlet_pipeline_records_total"), sumCounter(t, regB, "inlet_pipeline_records_total")
+	a, b := sumMetric(t, regA, "inlet_pipeline_records_total"), sumMetric(t, regB, "inlet_pipeline_records_total")
 	t.Logf("requests processed: %v by the first process, %v by the second", a, b)
 	if a == 0 || b == 0 {
 		t.Errorf("the first process processed %v requests, the second %v; want both some", a, b)
@@ -329,35 +329,6 @@ func TestDedupTwoPipelines(t *testing.T) {
 		t.Errorf("%d originals; want 60", len(originals))
 	}
 	e.checkEvents(t, originals, true)
-}
-
-// sumCounter adds up every series of a counter family.
-func sumCounter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
 }
 
 // TestDedupWindow: a repeat within the window is a duplicate; one received at the window's end or
@@ -577,7 +548,7 @@ func TestDedupPostgresDownIsRetried(t *testing.T) {
 	e.produce(t, more...)
 	reqs = append(reqs, more...)
 	deadline := time.Now().Add(30 * time.Second)
-	for sumCounter(t, reg, "inlet_pipeline_retries_total", "dependency", "postgres") < 3 {
+	for sumMetric(t, reg, "inlet_pipeline_retries_total", "dependency", "postgres") < 3 {
 		if time.Now().After(deadline) {
 			t.Fatal("the claims were not retried within 30s")
 		}

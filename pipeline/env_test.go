@@ -305,6 +305,36 @@ func (e *env) waitCount(t testing.TB, q string, want uint64, timeout time.Durati
 	t.Fatalf("%s = %d after %s; want %d", q, got, timeout, want)
 }
 
+// sumMetric adds up every series of a counter or gauge family whose labels include the name, value
+// pairs of labels.
+func sumMetric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() // the other is nil: 0
+		}
+	}
+	return sum
+}
+
 // activityRow is one activity_log row as the tests read it.
 type activityRow struct {
 	status, reason, duplicateOf, headers, detail string

@@ -94,7 +94,7 @@ func TestRebalanceFencesStuckConsumer(t *testing.T) {
 	testenv.WaitFor(t, "consumer B to hold partitions", 30*time.Second, func() bool { return resB.calls.Load() > 0 })
 	// Past A's rebalance timeout: without the fence, Kafka has removed A by now and B owns everything.
 	time.Sleep(6 * time.Second)
-	if n := counterValue(t, regA, "inlet_pipeline_abandoned_batches_total"); n < 1 {
+	if n := sumMetric(t, regA, "inlet_pipeline_abandoned_batches_total"); n < 1 {
 		t.Errorf("consumer A abandoned %v batches; want at least 1", n)
 	}
 
@@ -124,22 +124,4 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
-}
-
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			var sum float64
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-			return sum
-		}
-	}
-	return 0
 }

@@ -186,7 +186,7 @@ func TestHostileRequestsDoNotStall(t *testing.T) {
 	if err := p.Ready(context.Background()); err != nil {
 		t.Errorf("Ready after the hostile traffic: %v", err)
 	}
-	if n := sumGauge(t, reg, "inlet_pipeline_stalled_partitions"); n != 0 {
+	if n := sumMetric(t, reg, "inlet_pipeline_stalled_partitions"); n != 0 {
 		t.Errorf("inlet_pipeline_stalled_partitions = %v; want 0", n)
 	}
 }
@@ -209,37 +209,19 @@ func TestStallIsVisible(t *testing.T) {
 		err := p.Ready(context.Background())
 		return err != nil && strings.Contains(err.Error(), "waits at offset 0 with 2 records behind it")
 	})
-	if n := sumGauge(t, reg, "inlet_pipeline_stalled_partitions"); n != 1 {
+	if n := sumMetric(t, reg, "inlet_pipeline_stalled_partitions"); n != 1 {
 		t.Errorf("inlet_pipeline_stalled_partitions = %v; want 1", n)
 	}
-	if lag := sumGauge(t, reg, "inlet_pipeline_lag_records"); lag != 2 {
+	if lag := sumMetric(t, reg, "inlet_pipeline_lag_records"); lag != 2 {
 		t.Errorf("inlet_pipeline_lag_records summed = %v; want 2", lag)
 	}
 
 	res.down.Store(false)
 	e.waitCount(t, "SELECT count() FROM activity_log WHERE status = 'success'", 2, 60*time.Second)
 	testenv.WaitFor(t, "the stall to clear", 60*time.Second, func() bool {
-		return p.Ready(context.Background()) == nil && sumGauge(t, reg, "inlet_pipeline_stalled_partitions") == 0 &&
-			sumGauge(t, reg, "inlet_pipeline_lag_records") == 0
+		return p.Ready(context.Background()) == nil && sumMetric(t, reg, "inlet_pipeline_stalled_partitions") == 0 &&
+			sumMetric(t, reg, "inlet_pipeline_lag_records") == 0
 	})
-}
-
-// sumGauge adds up every series of a gauge family.
-func sumGauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
 }
 
 // reasons reads every activity row's request id and reason.
