@@ -143,18 +143,9 @@ func ensureSignedHooks(ctx context.Context, cfg *config.Config, projectID int64,
 		}
 	}
 	prefix := "bench-" + sender + "-"
-	live := map[string]webhook.Webhook{}
-	for off := 0; ; off += webhook.MaxListLimit {
-		page, err := hooks.List(ctx, projectID, webhook.ListFilter{Search: prefix, Sort: "created_at", Limit: webhook.MaxListLimit, Offset: off})
-		if err != nil {
-			return nil, err
-		}
-		for _, w := range page.Webhooks {
-			live[strings.ToLower(w.Name)] = w
-		}
-		if len(page.Webhooks) < webhook.MaxListLimit {
-			break
-		}
+	live, err := seed.WebhooksByName(ctx, hooks, projectID, prefix)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Hook, n)
 	for i := range out {

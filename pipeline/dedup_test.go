@@ -74,43 +74,11 @@ func headerKey(name string) func(req) string {
 	}
 }
 
-type activityRow struct {
-	status, reason, duplicateOf, headers, detail string
-}
-
-// activity reads every activity row by request id; a request with two rows fails the test.
-func (e *env) activity(t *testing.T) map[string]activityRow {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := e.conn.Query(ctx, "SELECT toString(request_id), toString(status), reason, duplicate_of, headers, detail FROM activity_log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[string]activityRow{}
-	for rows.Next() {
-		var id string
-		var r activityRow
-		if err := rows.Scan(&id, &r.status, &r.reason, &r.duplicateOf, &r.headers, &r.detail); err != nil {
-			t.Fatal(err)
-		}
-		if _, dup := out[id]; dup {
-			t.Errorf("request %s has two activity rows", id)
-		}
-		out[id] = r
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // checkVerdicts checks that every request has one row: a success when of[i] is -1, else a duplicate
 // of the request of[i]. It returns the ids of the originals.
 func (e *env) checkVerdicts(t *testing.T, reqs []req, of []int) map[string]bool {
 	t.Helper()
-	rows := e.activity(t)
+	rows := e.activity(t, "")
 	if len(rows) != len(reqs) {
 		t.Errorf("%d activity rows; want %d", len(rows), len(reqs))
 	}
@@ -351,7 +319,7 @@ func TestDedupTwoPipelines(t *testing.T) {
 	e.waitCount(t, "SELECT count() FROM activity_log", uint64(len(reqs)), 90*time.Second)
 	stopB()
 
-	a, b := sumCounter(t, regA, "inlet_pipeline_records_total"), sumCounter(t, regB, "inlet_pipeline_records_total")
+	a, b := sumMetric(t, regA, "inlet_pipeline_records_total"), sumMetric(t, regB, "inlet_pipeline_records_total")
 	t.Logf("requests processed: %v by the first process, %v by the second", a, b)
 	if a == 0 || b == 0 {
 		t.Errorf("the first process processed %v requests, the second %v; want both some", a, b)
@@ -361,35 +329,6 @@ func TestDedupTwoPipelines(t *testing.T) {
 		t.Errorf("%d originals; want 60", len(originals))
 	}
 	e.checkEvents(t, originals, true)
-}
-
-// sumCounter adds up every series of a counter family.
-func sumCounter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
 }
 
 // TestDedupWindow: a repeat within the window is a duplicate; one received at the window's end or
@@ -463,7 +402,7 @@ func TestDedupBodyKeys(t *testing.T) {
 	e.waitCount(t, "SELECT count() FROM activity_log", uint64(len(reqs)), 60*time.Second)
 	originals := e.checkVerdicts(t, reqs, []int{-1, 0, -1, -1, 3, -1, -1, -1, 7, -1, -1})
 	e.checkEvents(t, originals, true)
-	if d := e.activity(t)[reqs[5].id.String()].detail; !strings.HasPrefix(d, "not de-duplicated: field id is absent") {
+	if d := e.activity(t, "")[reqs[5].id.String()].detail; !strings.HasPrefix(d, "not de-duplicated: field id is absent") {
 		t.Errorf("detail of a request without its key: %q", d)
 	}
 }
@@ -485,7 +424,7 @@ func TestSenderHeadersEndToEnd(t *testing.T) {
 	e.waitCount(t, "SELECT count() FROM activity_log", 3, 60*time.Second)
 	e.waitCount(t, "SELECT count() FROM events", 1, 30*time.Second)
 
-	rows := e.activity(t)
+	rows := e.activity(t, "")
 	if r := rows[ok.id.String()]; r.status != "success" || r.headers != `{"X-User-Id":"12345","X-Event":"signup \"beta\""}` {
 		t.Errorf("identified by header: %s %s (%s); want success with both headers", r.status, r.headers, r.detail)
 	}
@@ -609,7 +548,7 @@ func TestDedupPostgresDownIsRetried(t *testing.T) {
 	e.produce(t, more...)
 	reqs = append(reqs, more...)
 	deadline := time.Now().Add(30 * time.Second)
-	for sumCounter(t, reg, "inlet_pipeline_retries_total", "dependency", "postgres") < 3 {
+	for sumMetric(t, reg, "inlet_pipeline_retries_total", "dependency", "postgres") < 3 {
 		if time.Now().After(deadline) {
 			t.Fatal("the claims were not retried within 30s")
 		}

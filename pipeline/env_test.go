@@ -305,6 +305,76 @@ func (e *env) waitCount(t testing.TB, q string, want uint64, timeout time.Durati
 	t.Fatalf("%s = %d after %s; want %d", q, got, timeout, want)
 }
 
+// sumMetric adds up every series of a counter or gauge family whose labels include the name, value
+// pairs of labels.
+func sumMetric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() // the other is nil: 0
+		}
+	}
+	return sum
+}
+
+// activityRow is one activity_log row as the tests read it.
+type activityRow struct {
+	status, reason, duplicateOf, headers, detail string
+}
+
+// activity reads the activity rows of webhookID, or of every webhook when it is "", by request id; a
+// request with two rows fails the test.
+func (e *env) activity(t *testing.T, webhookID string) map[string]activityRow {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q := "SELECT toString(request_id), toString(status), reason, duplicate_of, headers, detail FROM activity_log"
+	var args []any
+	if webhookID != "" {
+		q += " WHERE webhook_id = ?"
+		args = append(args, webhookID)
+	}
+	rows, err := e.conn.Query(ctx, q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]activityRow{}
+	for rows.Next() {
+		var id string
+		var r activityRow
+		if err := rows.Scan(&id, &r.status, &r.reason, &r.duplicateOf, &r.headers, &r.detail); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := out[id]; dup {
+			t.Errorf("request %s has two activity rows", id)
+		}
+		out[id] = r
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // events reads the events topic from the start until it has at least want records (or timeout).
 func (e *env) events(t *testing.T, want int, timeout time.Duration) []*kgo.Record {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/wire"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -84,16 +85,16 @@ func TestRebalanceFencesStuckConsumer(t *testing.T) {
 	connA.stuck.Store(true)
 	regA := prometheus.NewRegistry()
 	e.runDeps(t, cfg, pipeline.Deps{ClickHouse: connA, Hooks: hooksA, Resolver: resA, Registry: regA, KafkaOpts: kopts})
-	waitFor(t, "consumer A's first insert to hang", 30*time.Second, func() bool { return connA.hung.Load() > 0 })
+	testenv.WaitFor(t, "consumer A's first insert to hang", 30*time.Second, func() bool { return connA.hung.Load() > 0 })
 
 	// B joins with its directory down, so that it holds the partitions it gets after reading their
 	// high-water marks (nothing written yet) and writes only when told.
 	resB.down.Store(true)
 	e.runDeps(t, cfg, pipeline.Deps{Hooks: hooksB, Resolver: resB, KafkaOpts: kopts})
-	waitFor(t, "consumer B to hold partitions", 30*time.Second, func() bool { return resB.calls.Load() > 0 })
+	testenv.WaitFor(t, "consumer B to hold partitions", 30*time.Second, func() bool { return resB.calls.Load() > 0 })
 	// Past A's rebalance timeout: without the fence, Kafka has removed A by now and B owns everything.
 	time.Sleep(6 * time.Second)
-	if n := counterValue(t, regA, "inlet_pipeline_abandoned_batches_total"); n < 1 {
+	if n := sumMetric(t, regA, "inlet_pipeline_abandoned_batches_total"); n < 1 {
 		t.Errorf("consumer A abandoned %v batches; want at least 1", n)
 	}
 
@@ -123,31 +124,4 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-	}
-}
-
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			var sum float64
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-			return sum
-		}
-	}
-	return 0
 }

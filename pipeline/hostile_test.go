@@ -14,6 +14,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/kafka"
+	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 	"github.com/inlet-dev/inlet/pipeline"
@@ -185,7 +186,7 @@ func TestHostileRequestsDoNotStall(t *testing.T) {
 	if err := p.Ready(context.Background()); err != nil {
 		t.Errorf("Ready after the hostile traffic: %v", err)
 	}
-	if n := sumGauge(t, reg, "inlet_pipeline_stalled_partitions"); n != 0 {
+	if n := sumMetric(t, reg, "inlet_pipeline_stalled_partitions"); n != 0 {
 		t.Errorf("inlet_pipeline_stalled_partitions = %v; want 0", n)
 	}
 }
@@ -204,63 +205,31 @@ func TestStallIsVisible(t *testing.T) {
 	reqs := []req{newReq("wh_uid", wire.OutcomeAccepted, seedPayload), newReq("wh_uid", wire.OutcomeAccepted, seedPayload)}
 	e.produce(t, reqs...)
 
-	waitFor(t, "Ready to report the stall", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "Ready to report the stall", 60*time.Second, func() bool {
 		err := p.Ready(context.Background())
 		return err != nil && strings.Contains(err.Error(), "waits at offset 0 with 2 records behind it")
 	})
-	if n := sumGauge(t, reg, "inlet_pipeline_stalled_partitions"); n != 1 {
+	if n := sumMetric(t, reg, "inlet_pipeline_stalled_partitions"); n != 1 {
 		t.Errorf("inlet_pipeline_stalled_partitions = %v; want 1", n)
 	}
-	if lag := sumGauge(t, reg, "inlet_pipeline_lag_records"); lag != 2 {
+	if lag := sumMetric(t, reg, "inlet_pipeline_lag_records"); lag != 2 {
 		t.Errorf("inlet_pipeline_lag_records summed = %v; want 2", lag)
 	}
 
 	res.down.Store(false)
 	e.waitCount(t, "SELECT count() FROM activity_log WHERE status = 'success'", 2, 60*time.Second)
-	waitFor(t, "the stall to clear", 60*time.Second, func() bool {
-		return p.Ready(context.Background()) == nil && sumGauge(t, reg, "inlet_pipeline_stalled_partitions") == 0 &&
-			sumGauge(t, reg, "inlet_pipeline_lag_records") == 0
+	testenv.WaitFor(t, "the stall to clear", 60*time.Second, func() bool {
+		return p.Ready(context.Background()) == nil && sumMetric(t, reg, "inlet_pipeline_stalled_partitions") == 0 &&
+			sumMetric(t, reg, "inlet_pipeline_lag_records") == 0
 	})
-}
-
-// sumGauge adds up every series of a gauge family.
-func sumGauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
 }
 
 // reasons reads every activity row's request id and reason.
 func (e *env) reasons(t *testing.T) map[string]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := e.conn.Query(ctx, "SELECT toString(request_id), reason FROM activity_log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[string]string{}
-	for rows.Next() {
-		var id, reason string
-		if err := rows.Scan(&id, &reason); err != nil {
-			t.Fatal(err)
-		}
-		if _, dup := out[id]; dup {
-			t.Errorf("request %s has two activity rows", id)
-		}
-		out[id] = reason
+	for id, r := range e.activity(t, "") {
+		out[id] = r.reason
 	}
 	return out
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -39,9 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(runChild())
 	}
 	code := m.Run()
-	if inletBinary.path != "" {
-		_ = os.RemoveAll(filepath.Dir(inletBinary.path))
-	}
+	testenv.RemoveInlet()
 	os.Exit(code)
 }
 

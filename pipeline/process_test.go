@@ -2,8 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strconv"
 	"syscall"
 	"testing"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/identify"
-	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -34,33 +31,10 @@ func TestInletPipelineProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := dir.UpsertUser(ctx, p.ID, directory.User{UserID: "12345", Email: "Jane@Example.com"}); err != nil {
-		t.Fatal(err)
-	}
+	addUser(t, pool, p.ID, directory.User{UserID: "12345", Email: "Jane@Example.com"})
 
-	bin := buildInlet(t)
-	cmd := exec.Command(bin, "pipeline")
-	cmd.Env = append(os.Environ(),
-		"INLET_POSTGRES_DSN="+pgcfg.DSN,
-		"INLET_CLICKHOUSE_DATABASE="+e.chcfg.Database,
-		"INLET_KAFKA_REQUESTS_TOPIC="+e.kcfg.RequestsTopic,
-		"INLET_KAFKA_EVENTS_TOPIC="+e.kcfg.EventsTopic,
-		"INLET_PIPELINE_GROUP="+e.group,
-		"INLET_PIPELINE_INTERNAL_ADDR=127.0.0.1:0",
-		"INLET_PIPELINE_FLUSH_INTERVAL=200ms",
-	)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if os.Getenv("INLET_TEST_LOGS") != "1" {
-		cmd.Stdout, cmd.Stderr = nil, nil
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd := testenv.StartInlet(t, testenv.BuildInlet(t), "pipeline", append(e.inletEnv(pgcfg), "INLET_PIPELINE_GROUP="+e.group,
+		"INLET_PIPELINE_INTERNAL_ADDR=127.0.0.1:0", "INLET_PIPELINE_FLUSH_INTERVAL=200ms")...)
 
 	ok := newReq(wh.ID, wire.OutcomeAccepted, seedPayload)
 	missing := newReq(wh.ID, wire.OutcomeAccepted, `{"email_address":"nobody@example.com"}`)

@@ -20,41 +20,10 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/identify"
-	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
-
-// activityEntry is one activity_log row as the sender tests read it.
-type activityEntry struct {
-	status, reason, detail, duplicateOf, headers string
-}
-
-func (e *env) activityOf(t *testing.T, webhookID string) map[string]activityEntry {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := e.conn.Query(ctx, `SELECT toString(request_id), toString(status), reason, detail, duplicate_of, headers
-		FROM activity_log WHERE webhook_id = ?`, webhookID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[string]activityEntry{}
-	for rows.Next() {
-		var id string
-		var a activityEntry
-		if err := rows.Scan(&id, &a.status, &a.reason, &a.detail, &a.duplicateOf, &a.headers); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = a
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // TestSendersThroughTheStack is issue 11's acceptance through the real `inlet ingestor` and `inlet
 // pipeline` processes on the real PostgreSQL, Kafka and ClickHouse. Webhooks are connected as Shopify,
@@ -97,22 +66,15 @@ func TestSendersThroughTheStack(t *testing.T) {
 	swID := connect("standard_webhooks", swSecret, webhook.Mapping{Attribute: "topic", Field: "type"})
 	const twilioToken = "twilio-auth-token-0123456789"
 	twilioID := connect("twilio", twilioToken, webhook.Mapping{Attribute: "topic", Field: "Body"})
-	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := dir.UpsertUser(ctx, p.ID, directory.User{UserID: "12345"}); err != nil {
-		t.Fatal(err)
-	}
+	addUser(t, pool, p.ID, directory.User{UserID: "12345"})
 
-	bin := buildInlet(t)
-	edge := freeAddr(t)
-	common := []string{"INLET_POSTGRES_DSN=" + pgcfg.DSN, "INLET_CLICKHOUSE_DATABASE=" + e.chcfg.Database,
-		"INLET_KAFKA_REQUESTS_TOPIC=" + e.kcfg.RequestsTopic, "INLET_KAFKA_EVENTS_TOPIC=" + e.kcfg.EventsTopic}
-	startInlet(t, bin, "ingestor", append(common, "INLET_INGESTOR_LISTEN_ADDR="+edge, "INLET_INGESTOR_INTERNAL_ADDR=127.0.0.1:0")...)
+	bin := testenv.BuildInlet(t)
+	edge := testenv.FreeAddr(t)
+	common := e.inletEnv(pgcfg)
+	testenv.StartInlet(t, bin, "ingestor", append(common, "INLET_INGESTOR_LISTEN_ADDR="+edge, "INLET_INGESTOR_INTERNAL_ADDR=127.0.0.1:0")...)
 	pipelineEnv := append(common, "INLET_PIPELINE_GROUP="+e.group, "INLET_PIPELINE_INTERNAL_ADDR=127.0.0.1:0",
 		"INLET_PIPELINE_FLUSH_INTERVAL=200ms")
-	firstPipeline := startInlet(t, bin, "pipeline", pipelineEnv...)
+	firstPipeline := testenv.StartInlet(t, bin, "pipeline", pipelineEnv...)
 
 	client := &http.Client{Timeout: 30 * time.Second}
 	post := func(id, body string, headers ...string) (int, []byte) {
@@ -145,7 +107,7 @@ func TestSendersThroughTheStack(t *testing.T) {
 
 	// The edge is up once a signed request is accepted; that one is an original of its own.
 	var warm []byte
-	waitFor(t, "the edge to accept a signed request", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "the edge to accept a signed request", 60*time.Second, func() bool {
 		code, b := post(shopID, order, shopify(shopifySecret, order, "warm-"+strconv.FormatInt(time.Now().UnixNano(), 10))...)
 		warm = b
 		return code == http.StatusAccepted
@@ -255,10 +217,10 @@ func TestSendersThroughTheStack(t *testing.T) {
 	}
 	ids = append(ids, requestID(b))
 	logged++
-	startInlet(t, bin, "pipeline", pipelineEnv...)
+	testenv.StartInlet(t, bin, "pipeline", pipelineEnv...)
 	e.waitCount(t, q, uint64(logged), 120*time.Second)
 
-	rows := e.activityOf(t, shopID)
+	rows := e.activity(t, shopID)
 	if r := rows[ids[0]]; r.status != "success" || !strings.Contains(r.headers, `"X-Shopify-Topic":"orders/create"`) {
 		t.Errorf("first delivery: %+v; want success with its headers", r)
 	}
@@ -280,7 +242,7 @@ func TestSendersThroughTheStack(t *testing.T) {
 		t.Errorf("auth_rejected details %v; want 2 signature_mismatch, 1 signature_header_missing", details)
 	}
 	e.waitCount(t, fmt.Sprintf("SELECT count() FROM activity_log WHERE webhook_id = '%s'", stripeID), 2, 60*time.Second)
-	stripeRows := e.activityOf(t, stripeID)
+	stripeRows := e.activity(t, stripeID)
 	var stripeDetails []string
 	for _, r := range stripeRows {
 		stripeDetails = append(stripeDetails, r.status+"/"+r.detail)

@@ -7,11 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,50 +24,6 @@ import (
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
-
-var inletBinary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// buildInlet builds bin/inlet once per test binary run.
-func buildInlet(t *testing.T) string {
-	t.Helper()
-	inletBinary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "inlet-test-bin")
-		if err != nil {
-			inletBinary.err = err
-			return
-		}
-		inletBinary.path = filepath.Join(dir, "inlet")
-		build := exec.Command("go", "build", "-o", inletBinary.path, "./cmd/inlet")
-		build.Dir = testenv.RepoRoot()
-		if out, err := build.CombinedOutput(); err != nil {
-			inletBinary.err = fmt.Errorf("go build ./cmd/inlet: %v\n%s", err, out)
-		}
-	})
-	if inletBinary.err != nil {
-		t.Fatal(inletBinary.err)
-	}
-	return inletBinary.path
-}
-
-// startInlet runs `inlet <role>` with the env's settings and extra variables, killed when the test
-// ends.
-func startInlet(t *testing.T, bin, role string, env ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, role)
-	cmd.Env = append(os.Environ(), env...)
-	if os.Getenv("INLET_TEST_LOGS") == "1" {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd
-}
 
 // configPlane is a fresh PostgreSQL database with one project, "shop", and a webhook store sealing
 // secrets with the local profile's key (the one the inlet binary uses without settings).
@@ -90,15 +42,23 @@ func configPlane(t *testing.T) (pgdb.Config, *pgxpool.Pool, project.Project, *we
 	return pgcfg, pool, p, webhook.NewStore(pool, sealer)
 }
 
-// freeAddr returns a loopback address no one listens on now.
-func freeAddr(t *testing.T) string {
+// addUser puts u in the directory of projectID, for requests to be identified as u.
+func addUser(t *testing.T, pool *pgxpool.Pool, projectID int64, u directory.User) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	if _, _, err := dir.UpsertUser(context.Background(), projectID, u); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inletEnv is the settings that point an inlet process at the config plane pg and at the env's
+// ClickHouse database and topics.
+func (e *env) inletEnv(pg pgdb.Config) []string {
+	return []string{"INLET_POSTGRES_DSN=" + pg.DSN, "INLET_CLICKHOUSE_DATABASE=" + e.chcfg.Database,
+		"INLET_KAFKA_REQUESTS_TOPIC=" + e.kcfg.RequestsTopic, "INLET_KAFKA_EVENTS_TOPIC=" + e.kcfg.EventsTopic}
 }
 
 // TestHostileRequestsThroughTheStack is the adversarial test of the whole path: the real `inlet
@@ -140,20 +100,13 @@ func TestHostileRequestsThroughTheStack(t *testing.T) {
 	fields := map[string]string{"email": "email_address", "total": "price", "qty": "qty", "day": "purchase_date", "tags": "tags", "gift": "gift"}
 	shopID, shopAuth := hook("Checkout", attrs, func(a webhook.Attribute) string { return fields[a.Name] })
 	manyID, manyAuth := hook("Notes", many, func(webhook.Attribute) string { return "note" })
-	dir, err := directory.NewStore(pool, project.NewStore(pool), directory.Defaults(), nil, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := dir.UpsertUser(ctx, p.ID, directory.User{UserID: "12345"}); err != nil {
-		t.Fatal(err)
-	}
+	addUser(t, pool, p.ID, directory.User{UserID: "12345"})
 
-	bin := buildInlet(t)
-	edge, pipelineAddr := freeAddr(t), freeAddr(t)
-	common := []string{"INLET_POSTGRES_DSN=" + pgcfg.DSN, "INLET_CLICKHOUSE_DATABASE=" + e.chcfg.Database,
-		"INLET_KAFKA_REQUESTS_TOPIC=" + e.kcfg.RequestsTopic, "INLET_KAFKA_EVENTS_TOPIC=" + e.kcfg.EventsTopic}
-	startInlet(t, bin, "ingestor", append(common, "INLET_INGESTOR_LISTEN_ADDR="+edge, "INLET_INGESTOR_INTERNAL_ADDR=127.0.0.1:0")...)
-	startInlet(t, bin, "pipeline", append(common, "INLET_PIPELINE_GROUP="+e.group, "INLET_PIPELINE_INTERNAL_ADDR="+pipelineAddr,
+	bin := testenv.BuildInlet(t)
+	edge, pipelineAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	common := e.inletEnv(pgcfg)
+	testenv.StartInlet(t, bin, "ingestor", append(common, "INLET_INGESTOR_LISTEN_ADDR="+edge, "INLET_INGESTOR_INTERNAL_ADDR=127.0.0.1:0")...)
+	testenv.StartInlet(t, bin, "pipeline", append(common, "INLET_PIPELINE_GROUP="+e.group, "INLET_PIPELINE_INTERNAL_ADDR="+pipelineAddr,
 		"INLET_PIPELINE_FLUSH_INTERVAL=200ms")...)
 
 	const maxBody = 1 << 20 // ingestor.max_body_bytes
@@ -201,7 +154,7 @@ func TestHostileRequestsThroughTheStack(t *testing.T) {
 		}
 		return ok.RequestID, resp.StatusCode
 	}
-	waitFor(t, "the edge to answer", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "the edge to answer", 60*time.Second, func() bool {
 		_, code := post(send{shopID, shopAuth, seed, ""})
 		return code == http.StatusAccepted
 	})

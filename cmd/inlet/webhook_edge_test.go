@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,12 @@ import (
 	"github.com/inlet-dev/inlet/internal/wire"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.RemoveInlet() // built by the tests that run the binary
+	os.Exit(code)
+}
+
 // TestWebhookTestThroughTheEdge runs `inlet webhook test` against the real `inlet ingestor` (and `inlet
 // admin`) on the local stack: one webhook per sender of the catalog, each connected with its own
 // secret, and some whose verification is not their sender's (a custom HMAC, another preset, a
@@ -41,7 +46,7 @@ func TestWebhookTestThroughTheEdge(t *testing.T) {
 	kcfg, _ := testenv.Kafka(t)
 	chcfg, _ := testenv.ClickHouse(t)
 	ctx := context.Background()
-	edge, edgeInternal, adminAddr, adminInternal := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	edge, edgeInternal, adminAddr, adminInternal := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	env := []string{"INLET_POSTGRES_DSN=" + pg.DSN, "INLET_CLICKHOUSE_DATABASE=" + chcfg.Database,
 		"INLET_KAFKA_REQUESTS_TOPIC=" + kcfg.RequestsTopic, "INLET_KAFKA_EVENTS_TOPIC=" + kcfg.EventsTopic,
 		"INLET_INGESTOR_LISTEN_ADDR=" + edge, "INLET_INGESTOR_INTERNAL_ADDR=" + edgeInternal,
@@ -102,11 +107,11 @@ func TestWebhookTestThroughTheEdge(t *testing.T) {
 	create("token parameter", "token", &verify.Config{Mode: verify.ModeToken, QueryParam: "key"})
 	create("inlet in basic mode", webhook.SenderInlet, &verify.Config{Mode: verify.ModeBasic, Username: "inlet"})
 
-	bin := buildInlet(t)
-	startInlet(t, bin, "ingestor", env)
-	startInlet(t, bin, "admin", env)
+	bin := testenv.BuildInlet(t)
+	testenv.StartInlet(t, bin, "ingestor", env...)
+	testenv.StartInlet(t, bin, "admin", env...)
 	for _, ready := range []string{"http://" + edgeInternal + "/readyz", "http://" + adminInternal + "/readyz"} {
-		waitFor(t, ready, 60*time.Second, func() bool {
+		testenv.WaitFor(t, ready, 60*time.Second, func() bool {
 			resp, err := http.Get(ready)
 			if err != nil {
 				return false
@@ -211,53 +216,4 @@ func runLine(t *testing.T, bin string, env []string, line string) (int, string) 
 		t.Fatalf("sh -c %s: %v", line, err)
 	}
 	return cmd.ProcessState.ExitCode(), string(out)
-}
-
-// buildInlet builds cmd/inlet into the test's temporary directory.
-func buildInlet(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "inlet")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/inlet: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// startInlet runs `inlet <role>` with env, killed when the test ends; its output goes to the test's
-// stderr with INLET_TEST_LOGS=1.
-func startInlet(t *testing.T, bin, role string, env []string) {
-	t.Helper()
-	cmd := exec.Command(bin, role)
-	cmd.Env = append(os.Environ(), env...)
-	if os.Getenv("INLET_TEST_LOGS") == "1" {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-}
-
-// freeAddr is a loopback address no one listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// waitFor polls cond until it holds, failing the test after limit.
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

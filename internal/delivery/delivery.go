@@ -186,22 +186,11 @@ func (s *Store) Claim(ctx context.Context, claims []Claim, verdicts []Verdict) e
 func (s *Store) decideFirst(ctx context.Context, claims []Claim, idx []int, verdicts []Verdict, chains map[chainKey]*chain) error {
 	n := len(idx)
 	ord := make([]int32, n)
-	webhooks := make([]string, n)
-	keys := make([][]byte, n)
-	parts := make([]int32, n)
-	offsets := make([]int64, n)
-	// Plain arrays pgx encodes without a conversion per element: [16]byte is a uuid (uuid.UUID would go
-	// through its Valuer, as text), times are Unix milliseconds (made timestamptz in the statement).
-	ids := make([][16]byte, n)
-	received := make([]int64, n)
-	expires := make([]int64, n)
 	for j, i := range idx {
-		c := &claims[i]
 		ord[j] = int32(i)
-		webhooks[j], keys[j], parts[j], offsets[j], ids[j] = c.WebhookID, c.Key[:], c.Partition, c.Offset, c.RequestID
-		received[j], expires[j] = c.ReceivedMs, c.expiresMs()
 	}
-	rows, err := s.pool.Query(ctx, claimSQL, ord, webhooks, keys, parts, offsets, ids, received, expires)
+	col := columnsOf(claims, idx)
+	rows, err := s.pool.Query(ctx, claimSQL, ord, col.webhooks, col.keys, col.parts, col.offsets, col.ids, col.received, col.expires)
 	if err != nil {
 		return fmt.Errorf("claim %d sender delivery keys: %w", n, err)
 	}
@@ -239,23 +228,38 @@ func (s *Store) decideFirst(ctx context.Context, claims []Claim, idx []int, verd
 
 // store inserts the claims at idx, originals decided in memory.
 func (s *Store) store(ctx context.Context, claims []Claim, idx []int) error {
-	n := len(idx)
-	webhooks := make([]string, n)
-	keys := make([][]byte, n)
-	parts := make([]int32, n)
-	offsets := make([]int64, n)
-	ids := make([][16]byte, n)
-	received := make([]int64, n)
-	expires := make([]int64, n)
-	for j, i := range idx {
-		c := &claims[i]
-		webhooks[j], keys[j], parts[j], offsets[j], ids[j] = c.WebhookID, c.Key[:], c.Partition, c.Offset, c.RequestID
-		received[j], expires[j] = c.ReceivedMs, c.expiresMs()
-	}
-	if _, err := s.pool.Exec(ctx, storeSQL, webhooks, keys, parts, offsets, ids, received, expires); err != nil {
-		return fmt.Errorf("store %d original sender deliveries: %w", n, err)
+	col := columnsOf(claims, idx)
+	if _, err := s.pool.Exec(ctx, storeSQL, col.webhooks, col.keys, col.parts, col.offsets, col.ids, col.received, col.expires); err != nil {
+		return fmt.Errorf("store %d original sender deliveries: %w", len(idx), err)
 	}
 	return nil
+}
+
+// columns are claims as the arrays claimSQL and storeSQL take, one element a claim. They are plain
+// arrays pgx encodes without a conversion per element: [16]byte is a uuid (uuid.UUID would go through
+// its Valuer, as text), times are Unix milliseconds (made timestamptz in the statements).
+type columns struct {
+	webhooks          []string
+	keys              [][]byte
+	parts             []int32
+	offsets           []int64
+	ids               [][16]byte
+	received, expires []int64
+}
+
+// columnsOf lays out the claims at idx, in idx's order.
+func columnsOf(claims []Claim, idx []int) columns {
+	n := len(idx)
+	col := columns{
+		webhooks: make([]string, n), keys: make([][]byte, n), parts: make([]int32, n), offsets: make([]int64, n),
+		ids: make([][16]byte, n), received: make([]int64, n), expires: make([]int64, n),
+	}
+	for j, i := range idx {
+		c := &claims[i]
+		col.webhooks[j], col.keys[j], col.parts[j], col.offsets[j], col.ids[j] = c.WebhookID, c.Key[:], c.Partition, c.Offset, c.RequestID
+		col.received[j], col.expires[j] = c.ReceivedMs, c.expiresMs()
+	}
+	return col
 }
 
 // deleteExpiredSQL deletes at most $2 rows whose window ended before $1, skipping rows another process

@@ -32,6 +32,9 @@ import (
 	"mime/multipart"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/inlet-dev/inlet/internal/wire"
 )
 
 // The form media types.
@@ -387,7 +390,9 @@ func readMultipart(contentType string, body []byte, yield func(name, value []byt
 }
 
 // appendJSON writes the fields as one object: a name once → a string, a name repeated → an array, in
-// the order names first appear.
+// the order names first appear. Names and values were checked as UTF-8 when read, so
+// wire.AppendJSONString writes them as they are but for the escapes RFC 8259 requires (its U+FFFD for
+// invalid UTF-8 never applies).
 func appendJSON(dst []byte, fields []field) []byte {
 	order := make([]string, 0, len(fields))
 	values := make(map[string][][]byte, len(fields))
@@ -403,11 +408,11 @@ func appendJSON(dst []byte, fields []field) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, []byte(k))
+		dst = wire.AppendJSONString(dst, k)
 		dst = append(dst, ':')
 		vs := values[k]
 		if len(vs) == 1 {
-			dst = appendString(dst, vs[0])
+			dst = wire.AppendJSONString(dst, bytesString(vs[0]))
 			continue
 		}
 		dst = append(dst, '[')
@@ -415,40 +420,15 @@ func appendJSON(dst []byte, fields []field) []byte {
 			if j > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, v)
+			dst = wire.AppendJSONString(dst, bytesString(v))
 		}
 		dst = append(dst, ']')
 	}
 	return append(dst, '}')
 }
 
-// appendString writes UTF-8 s as a JSON string, escaping what RFC 8259 requires.
-func appendString(dst, s []byte) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i, c := range s {
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// bytesString reads b as a string without copying it: wire.AppendJSONString does not keep it.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'

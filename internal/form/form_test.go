@@ -85,6 +85,7 @@ func TestToJSON(t *testing.T) {
 		{"twilio", MediaURLEncoded + "; charset=utf-8", twilioSMS, `{"ToCountry":"US","SmsMessageSid":"SM0123456789abcdef0123456789abcdef","NumMedia":"0","Body":"Hello there! été","From":"+14158675309","To":"+18005551212","MessageSid":"SM0123456789abcdef0123456789abcdef","AccountSid":"AC0123456789abcdef0123456789abcdef","ApiVersion":"2010-04-01"}`},
 		{"empty pairs, no '=', empty value", MediaURLEncoded, "&&a&b=&&c=1=2&", `{"a":"","b":"","c":"1=2"}`},
 		{"escaped names and values", MediaURLEncoded, "n%61me=%22q%22+%5C%0A%01%2B&%E2%82%AC=1", `{"name":"\"q\" \\\n\u0001+","€":"1"}`},
+		{"only what RFC 8259 requires escaped", MediaURLEncoded, "c=%09%0D%1F%7F%3C%3E%26%E2%80%A8%EF%BF%BD", "{\"c\":\"\\t\\r\\u001f\x7f<>&\u2028\ufffd\"}"}, // DEL, U+2028 and HTML's <>& as they are
 		{"empty", MediaURLEncoded, "", `{}`},
 		{"semicolon is a character", MediaURLEncoded, "a=1;b=2", `{"a":"1;b=2"}`},
 		{"multipart", mct, string(mbody), `{"b":["2","3"],"a":"x","json":"{\"k\":\"v\"}","":"empty name"}`},

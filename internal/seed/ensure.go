@@ -121,10 +121,13 @@ func ensureProject(ctx context.Context, projects *project.Store, s Spec) (int64,
 	return p.ID, key, nil
 }
 
-func ensureWebhooks(ctx context.Context, hooks *webhook.Store, pid int64, s Spec, log *slog.Logger) ([]Hook, error) {
+// WebhooksByName reads, a page at a time, every webhook of project pid whose name contains search
+// ignoring case ("" for all), by name in lower case: Ensure and the bench look webhooks up by name,
+// which is unique ignoring case.
+func WebhooksByName(ctx context.Context, hooks *webhook.Store, pid int64, search string) (map[string]webhook.Webhook, error) {
 	live := map[string]webhook.Webhook{}
 	for off := 0; ; off += webhook.MaxListLimit {
-		page, err := hooks.List(ctx, pid, webhook.ListFilter{Sort: "created_at", Limit: webhook.MaxListLimit, Offset: off})
+		page, err := hooks.List(ctx, pid, webhook.ListFilter{Search: search, Sort: "created_at", Limit: webhook.MaxListLimit, Offset: off})
 		if err != nil {
 			return nil, err
 		}
@@ -132,8 +135,15 @@ func ensureWebhooks(ctx context.Context, hooks *webhook.Store, pid int64, s Spec
 			live[strings.ToLower(w.Name)] = w
 		}
 		if len(page.Webhooks) < webhook.MaxListLimit {
-			break
+			return live, nil
 		}
+	}
+}
+
+func ensureWebhooks(ctx context.Context, hooks *webhook.Store, pid int64, s Spec, log *slog.Logger) ([]Hook, error) {
+	live, err := WebhooksByName(ctx, hooks, pid, "")
+	if err != nil {
+		return nil, err
 	}
 	missing := 0
 	for _, name := range s.Webhooks {
