@@ -62,6 +62,9 @@ func TestConsoleBrowserConnect(t *testing.T) {
 	if got := b.text("#connect-url-later"); !strings.Contains(got, "made when you save") {
 		t.Fatalf("URL step of a new webhook = %q", got)
 	}
+	// Shopify's kept headers are offered in the field dropdowns, as they map (headers.<Name>).
+	b.waitJS("Shopify's headers in the dropdowns", `!!document.querySelector('#mapping-rows .mapping-row:nth-child(1) .map-field option[value="headers.X-Shopify-Topic"]') &&
+		!!document.querySelector('#wh-identify-field option[value="headers.X-Shopify-Shop-Domain"]')`)
 
 	// Without the secret, and keeping Authorization: both refused, each at its field; nothing saved.
 	b.run("open the kept headers", chromedp.Click(chromedp.CSS("#connect-advanced summary")))
@@ -83,6 +86,8 @@ func TestConsoleBrowserConnect(t *testing.T) {
 	const shopSecret = "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"
 	b.run("paste the secret", chromedp.SendKeys(chromedp.CSS("#wh-secret"), shopSecret),
 		chromedp.SetValue(chromedp.CSS("#wh-headers"), "X-Request-Id"))
+	b.run("a header typed in", chromedp.SendKeys(chromedp.CSS("#wh-headers"), " "))
+	b.waitJS("the user's header in the dropdowns", `!!document.querySelector('#mapping-rows .mapping-row:nth-child(1) .map-field option[value="headers.X-Request-Id"]')`)
 	b.waitJS("errors cleared", `document.querySelector('#err-secret').textContent === ''`)
 	b.run("reveal", chromedp.Click(chromedp.CSS("#reveal-secret")))
 	if got := evalJS[string](b, `document.querySelector('#wh-secret').type`); got != "text" {

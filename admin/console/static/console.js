@@ -631,6 +631,23 @@
     else show(true, baseVerification(), sender().dedup, []);
 
     return {
+      // The headers kept with each record as the form now stands: the sender's, the user's, the dedup
+      // key's and the body hash's, each once (ignoring case), as the store computes kept_headers.
+      kept() {
+        const out = [];
+        const add = (h) => { if (h && !out.some((x) => x.toLowerCase() === h.toLowerCase())) out.push(h); };
+        (sender().headers || []).forEach(add);
+        nameList(headers.value).forEach(add);
+        if (dedupKind.value === 'header') add(dedupArg.value.trim());
+        if (dedupKind.value === 'body_hash') nameList(dedupHash.value).forEach(add);
+        return out;
+      },
+      // onChange calls fn when what kept() answers may have changed.
+      onChange(fn) {
+        sel.addEventListener('change', fn);
+        [headers, dedupArg, dedupHash].forEach((i) => i.addEventListener('input', fn));
+        dedupKind.addEventListener('change', fn);
+      },
       // The connection fields of a create or an edit.
       body() {
         const snd = sender();
@@ -708,6 +725,13 @@
         if (f.type === 'object') continue;
         const ex = f.example !== undefined && f.example !== '' ? ' \u2014 ' + String(f.example).slice(0, 40) : '';
         opts.push(el('option', { value: f.path }, f.path + ex));
+      }
+      // Kept sender headers map like payload fields (headers.<Name>, canonical form of headers["Name"]).
+      for (const h of connect ? connect.kept() : []) {
+        const path = /^[A-Za-z0-9_$@-]+$/.test(h) ? 'headers.' + h : 'headers[' + JSON.stringify(h) + ']';
+        if (known.has(path)) continue;
+        known.add(path);
+        opts.push(el('option', { value: path }, 'headers["' + h + '"] \u2014 sender header'));
       }
       if (v && !known.has(v)) opts.push(el('option', { value: v }, v + ' (not in sample)'));
       sel.replaceChildren(...opts);
@@ -793,6 +817,7 @@
       fillFieldSelect(identField, current.identify.field);
       (current.mappings.length ? current.mappings : [null]).forEach(addRow);
       connect = await connectStep(current);
+      refreshSelects();
     } else {
       connect = await connectStep(null);
       const pre = new URLSearchParams(location.search).get('event');
@@ -803,6 +828,7 @@
     }
     updateKindHint();
 
+    connect.onChange(debounce(refreshSelects, 300));
     eventSel.addEventListener('change', refreshSelects);
     kindSel.addEventListener('change', updateKindHint);
     sample.addEventListener('input', debounce(() => loadFields(false), 600));
