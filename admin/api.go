@@ -118,7 +118,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "inlet_admin_errors_total", Help: "Admin API answers with status >= 400 by route and status.",
 		}, []string{"route", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "inlet_admin_request_seconds", Help: "Admin API latency by route.",
+			Name: "inlet_admin_request_duration_seconds", Help: "Admin API latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}, []string{"route"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{

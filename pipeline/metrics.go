@@ -49,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
 		}, []string{"table"}),
 		insertSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "inlet_pipeline_insert_seconds", Help: "ClickHouse insert latency.",
+			Name: "inlet_pipeline_insert_duration_seconds", Help: "ClickHouse insert latency.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
 		}, []string{"table"}),
 		insertErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -59,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "inlet_pipeline_retries_total", Help: "Retried calls to an unavailable dependency.",
 		}, []string{"dependency"}),
 		endToEnd: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "inlet_pipeline_end_to_end_seconds", Help: "From the edge receiving a request to its activity row being inserted.",
+			Name: "inlet_pipeline_end_to_end_duration_seconds", Help: "From the edge receiving a request to its activity row being inserted.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{

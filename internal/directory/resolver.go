@@ -149,7 +149,7 @@ func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, projects PhoneRegions, cf
 			Help: "Resolver queries that failed (PostgreSQL unreachable or slow), by kind.",
 		}, []string{"kind"}),
 		queryTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "inlet_directory_resolve_query_seconds",
+			Name:    "inlet_directory_resolve_query_duration_seconds",
 			Help:    "Duration of resolver queries, by kind.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"kind"}),
