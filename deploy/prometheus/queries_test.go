@@ -220,10 +220,27 @@ func TestQueriesNameExportedMetrics(t *testing.T) {
 	}
 	// An unlabelled histogram is exported from the start; these vectors only once the pipeline has
 	// written the requests (and reported its partitions' lag).
-	testenv.WaitFor(t, "the pipeline to write the requests", 60*time.Second, func() bool {
+	var missing []string
+	defer func() {
+		if t.Failed() && len(missing) > 0 {
+			t.Logf("the pipeline had not exported %s", strings.Join(missing, ", "))
+		}
+	}()
+	testenv.WaitFor(t, "the pipeline to write the requests", 120*time.Second, func() bool {
 		fams := scrape(t, pipelineInternal)
-		return fams["inlet_pipeline_records_total"] && fams["inlet_pipeline_batch_rows"] &&
-			fams["inlet_pipeline_insert_duration_seconds"] && fams["inlet_pipeline_lag_records"]
+		missing = missing[:0]
+		for _, f := range []string{"inlet_pipeline_records_total", "inlet_pipeline_batch_rows", "inlet_pipeline_insert_duration_seconds", "inlet_pipeline_lag_records"} {
+			if !fams[f] {
+				missing = append(missing, f)
+			}
+		}
+		return len(missing) == 0
+	})
+
+	snapshotDashboards(t, internal, func() {
+		post("Bearer " + sec)
+		post("Bearer whsec_wrong")
+		get(t, "http://"+adminAddr+"/api/v1/webhooks", apiKey)
 	})
 
 	// Inserts into a table that is gone fail and are retried: the error and retry series appear.
