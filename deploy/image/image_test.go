@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,6 +120,10 @@ func TestImage(t *testing.T) {
 		t.Errorf("the image has no CA bundle at /etc/ssl/certs/ca-certificates.crt (%v)", err)
 	}
 
+	// The health check Compose runs, from inside the image: no shell or curl there.
+	healthz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer healthz.Close()
+
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -129,6 +135,7 @@ func TestImage(t *testing.T) {
 		{"check-config production", []string{"-check-config"},
 			[]string{"INLET_PROFILE=production", "INLET_SECRETS_MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, "config ok"},
 		{"help", nil, nil, "usage: inlet"},
+		{"healthcheck", []string{"healthcheck", healthz.URL + "/healthz"}, nil, "200 OK"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := runImage(t, root, cfg, tc.args, tc.env)
