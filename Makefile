@@ -15,8 +15,8 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X $(OBS).Version=$(VERSION) -X $(OBS).Commit=$(COMMIT)
 
-build: ## build bin/inlet (inlet version reports the git version and commit)
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/inlet
+build: ## build bin/inlet, static (inlet version reports the git version and commit; flags as the image's, so they share the build cache)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/inlet
 
 image: ## build the container image inlet:VERSION with buildah, no daemon or registry (IMAGE_OUT=oci-archive:FILE also exports it)
 	deploy/local/install buildah
