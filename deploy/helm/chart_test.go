@@ -595,6 +595,9 @@ func checkSettings(t *testing.T, name string, cfg *config.Config, vals map[strin
 	if pw := vals["secret"].(map[string]any)["clickhousePassword"]; pw != nil && cfg.ClickHouse.Password != pw {
 		t.Errorf("%s: clickhouse.password %q; want %q", name, cfg.ClickHouse.Password, pw)
 	}
+	if cfg.Ingestor.MaxConnsPerIP != 0 {
+		t.Errorf("%s: ingestor.max_conns_per_ip %d; want 0 (senders arrive through a few proxies)", name, cfg.Ingestor.MaxConnsPerIP)
+	}
 	// config: merged under the chart's settings.
 	if c, ok := vals["config"].(map[string]any); ok {
 		if p, ok := c["pipeline"].(map[string]any); ok && cfg.Pipeline.BatchRows != int(p["batch_rows"].(float64)) {

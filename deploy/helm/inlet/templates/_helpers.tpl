@@ -92,7 +92,7 @@ data:
 
 {{/* The chart's Secret; called with (dict "ctx" $ "name" NAME "hook" BOOL). */}}
 {{- define "inlet.secret" -}}
-{{- $s := .ctx.Values.secret }}
+{{- $s := .ctx.Values.secret -}}
 apiVersion: v1
 kind: Secret
 metadata:
@@ -127,7 +127,7 @@ checksum/secret: {{ include "inlet.secret" (dict "ctx" . "name" "" "hook" false)
 
 {{/* The environment of every Inlet container; called with (dict "ctx" $ "secret" NAME). */}}
 {{- define "inlet.env" -}}
-{{- $k := .ctx.Values.secret.keys }}
+{{- $k := .ctx.Values.secret.keys -}}
 - name: INLET_CONFIG
   value: /etc/inlet/inlet.yaml
 - name: INLET_SECRETS_MASTER_KEY
