@@ -214,11 +214,20 @@ func TestChart(t *testing.T) {
 	}
 }
 
-// TestChartLint runs Helm's linter over each values file: no warnings, no errors.
+// TestChartLint runs Helm's linter over the chart's defaults (`helm lint deploy/helm/inlet`: required
+// values missing are not errors in lint mode) and over each values file: no warnings, no errors.
 func TestChartLint(t *testing.T) {
-	for _, tc := range cases {
-		t.Run(strings.TrimSuffix(tc.values, ".yaml"), func(t *testing.T) {
-			res := lint.RunAll(chartDir, readValues(t, tc.values), namespace)
+	for _, values := range append([]string{""}, valuesFiles()...) {
+		name := strings.TrimSuffix(values, ".yaml")
+		if values == "" {
+			name = "defaults"
+		}
+		t.Run(name, func(t *testing.T) {
+			var vals map[string]any
+			if values != "" {
+				vals = readValues(t, values)
+			}
+			res := lint.RunAll(chartDir, vals, namespace)
 			for _, msg := range res.Messages {
 				if msg.Severity >= support.WarningSev {
 					t.Errorf("lint: %v", msg)
@@ -256,6 +265,14 @@ func TestChartRequired(t *testing.T) {
 			}
 		})
 	}
+}
+
+func valuesFiles() []string {
+	var names []string
+	for _, tc := range cases {
+		names = append(names, tc.values)
+	}
+	return names
 }
 
 func readValues(t *testing.T, name string) map[string]any {
