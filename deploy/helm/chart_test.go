@@ -267,6 +267,36 @@ func TestChartRequired(t *testing.T) {
 	}
 }
 
+// TestChartSchema: values.schema.json refuses a misspelt value and a value of the wrong type.
+func TestChartSchema(t *testing.T) {
+	for _, tc := range []struct {
+		name, path string
+		value      any
+		want       string
+	}{
+		{"misspelt", "kafka.broker", []any{"kafka:9092"}, "broker"},
+		{"wrong type", "pipeline.replicas", "3", "replicas"},
+		{"no port", "clickhouse.addrs", []any{"clickhouse"}, "addrs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vals := readValues(t, "minimal.yaml")
+			m := vals
+			parts := strings.Split(tc.path, ".")
+			for _, p := range parts[:len(parts)-1] {
+				if m[p] == nil {
+					m[p] = map[string]any{}
+				}
+				m = m[p].(map[string]any)
+			}
+			m[parts[len(parts)-1]] = tc.value
+			_, err := renderErr(t, vals)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("render with %s=%v: got %v; want a schema error naming %q", tc.path, tc.value, err, tc.want)
+			}
+		})
+	}
+}
+
 func valuesFiles() []string {
 	var names []string
 	for _, tc := range cases {
