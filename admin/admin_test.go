@@ -39,7 +39,7 @@ func (f freshResolver) Resolve(ctx context.Context, projectID int64, kind identi
 
 // env is an admin server on a fresh database with two projects.
 type env struct {
-	t          *testing.T
+	t          testing.TB
 	srv        *Server
 	ch         driver.Conn
 	logs       *syncBuffer
@@ -51,13 +51,13 @@ type env struct {
 
 // newEnv serves with Defaults(), but with room for the thousands of refused keys some tests send from
 // 127.0.0.1 (the failed-authentication limit has tests of its own, through newEnvWith).
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	return newEnvWith(t, func(c *Config) { c.AuthFailureBurst = 1_000_000 })
 }
 
 // newEnvWith is newEnv with settings changed by set.
-func newEnvWith(t *testing.T, set func(*Config)) *env {
+func newEnvWith(t testing.TB, set func(*Config)) *env {
 	t.Helper()
 	_, pool := testenv.Postgres(t)
 	_, ch := testenv.ClickHouse(t)
