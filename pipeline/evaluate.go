@@ -16,10 +16,10 @@ import (
 
 // Evaluator answers what the pipeline would make of requests to a webhook — a dry run — without
 // firing, writing or logging anything. It goes through the processor's own steps (extractIdentifier,
-// resolveItems, mapAttributes, appendEvent), so its answers are the pipeline's by construction, with
-// three differences it says so in its doc: the sender's repeated deliveries are not looked at (claiming
-// a key is a write), a request is evaluated with the config it is given (not the one the edge
-// authenticated against), and the directory is asked once, not retried.
+// resolveItems, mapAttributes, appendEvent), so its answers are the pipeline's by construction. What
+// it leaves out: the sender's repeated deliveries (claiming a key is a write), the edge's own detail
+// and a stale-config note (a request is evaluated with the config it is given), and retries (the
+// directory is asked once; its error is the caller's).
 type Evaluator struct {
 	lim      Limits
 	resolver Resolver
