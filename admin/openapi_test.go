@@ -15,6 +15,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/pipeline"
 )
 
 // TestOpenAPIMatchesRouter: the checked-in spec and the router list the same operations.
@@ -98,6 +99,13 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Identify", webhook.Identify{}, nil},
 		{"Mapping", webhook.Mapping{}, nil},
 		{"Event", webhook.Event{}, nil},
+		{"TestRequest", testRequest{}, nil},
+		{"Evaluation", pipeline.Evaluation{}, nil},
+		{"Identification", pipeline.Identification{}, nil},
+		{"AttributeResult", pipeline.AttributeResult{}, nil},
+		{"Outcome", Outcome{}, nil},
+		{"Counts", Counts{}, nil},
+		{"Backtest", Backtest{}, nil},
 	}
 	for _, c := range cases {
 		sc, ok := s.Components.Schemas[c.schema]

@@ -439,72 +439,116 @@ func (it *item) fail(reason, format string, args ...any) {
 	it.detail = append(it.detail, fmt.Sprintf(format, args...))
 }
 
+// attrOutcome is what became of one mapping on one request.
+type attrOutcome uint8
+
+const (
+	attrMapped  attrOutcome = iota // the attribute is in the event
+	attrOmitted                    // its field or header is absent, or null, or its path is invalid
+	attrDropped                    // its value does not coerce and the mapping says on_error drop
+	attrFailed                     // its value does not coerce (or is over a limit): the request fails
+)
+
+// attrTrace, when not nil, is told what became of each mapping: its index, outcome, coerced JSON value
+// (mapped), failure reason (failed) and the message the detail has (or would have) for it. The
+// pipeline passes nil; a dry run (Evaluator) records every attribute, those after a failing one too.
+type attrTrace func(i int, o attrOutcome, value []byte, reason, msg string)
+
 // mapAttributes appends the event's attributes object to dst. On a value that does not coerce it sets
 // attribute_type_mismatch naming the attribute; on a value over a limit, the limit's own reason. A
 // mapping with on_error drop omits its attribute instead, and the detail says why.
-func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
+func (it *item) mapAttributes(dst []byte, lim *Limits, trace attrTrace) ([]byte, bool) {
 	c := it.hook
 	dst = append(dst, '{')
 	for i := range c.mappings {
-		m := &c.mappings[i]
-		field := c.hook.Mappings[i].Field
-		if m.pathErr != nil {
-			it.detail = append(it.detail, fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, field))
-			continue
-		}
-		n := &it.node
-		var err error
-		if m.header != "" {
-			v, ok := it.senderHeader(m.header)
-			if !ok {
-				it.detail = append(it.detail, "attribute "+m.attr+" omitted: header "+m.header+" is absent")
-				continue
+		at := len(dst)
+		var o attrOutcome
+		var reason, msg string
+		dst, o, reason, msg = it.mapOne(dst, i, lim)
+		if trace != nil {
+			var v []byte
+			if o == attrMapped {
+				v = dst[at+len(c.mappings[i].name) : len(dst)-1]
 			}
-			*n = ast.NewString(bytesString(v)) // a header's value maps as a payload string would
-		} else {
-			*n, err = it.lookup(m.keys)
+			trace(i, o, v, reason, msg)
 		}
-		if err != nil {
-			if errors.Is(err, fieldpath.ErrNotFound) {
-				it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+field+" is absent")
-				continue
+		switch o {
+		case attrOmitted, attrDropped:
+			it.detail = append(it.detail, msg)
+		case attrFailed:
+			it.reason = reason
+			it.detail = append(it.detail, msg)
+			if trace != nil {
+				// The request has failed; the rest are looked at only to be shown.
+				for j := i + 1; j < len(c.mappings); j++ {
+					at := len(dst)
+					var v []byte
+					dst, o, reason, msg = it.mapOne(dst, j, lim)
+					if o == attrMapped {
+						v = dst[at+len(c.mappings[j].name) : len(dst)-1]
+					}
+					trace(j, o, v, reason, msg)
+				}
 			}
-			if m.drop {
-				it.detail = append(it.detail, fmt.Sprintf("attribute %s (%s) dropped: field %s: %v", m.attr, m.typ, field, err))
-				continue
-			}
-			it.fail(wire.ReasonAttributeTypeMismatch, "attribute %s (%s): field %s: %v", m.attr, m.typ, field, err)
-			return dst, false
-		}
-		mark := len(dst)
-		dst = append(dst, m.name...)
-		valueAt := len(dst)
-		dst, err = appendCoerced(dst, m.typ, n, lim, c.loc)
-		if err == nil && len(dst)-valueAt > lim.AttributeBytes {
-			err = &tooLargeError{size: len(dst) - valueAt, max: lim.AttributeBytes}
-		}
-		switch {
-		case err == nil:
-			dst = append(dst, ',')
-		case errors.Is(err, errAbsent):
-			dst = dst[:mark]
-			it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+field+" is null")
-		case m.drop:
-			dst = dst[:mark]
-			it.detail = append(it.detail, fmt.Sprintf("attribute %s (%s) dropped: field %s: %v", m.attr, m.typ, field, err))
-		default:
-			reason := wire.ReasonAttributeTypeMismatch
-			switch {
-			case errors.Is(err, errOutOfRange):
-				reason = wire.ReasonNumberOutOfRange
-			case errors.As(err, new(*tooLargeError)):
-				reason = wire.ReasonAttributeTooLarge
-			}
-			it.fail(reason, "attribute %s (%s): field %s: %v", m.attr, m.typ, field, err)
 			return dst, false
 		}
 	}
 	return append(dst, c.attrsTail...), true
+}
+
+// mapOne reads and coerces mapping i. When it maps, `"name":value,` is appended to dst; otherwise dst
+// is returned as it was, with the outcome, the failure reason (attrFailed) and the message for the
+// detail. Messages are built only off the success path.
+func (it *item) mapOne(dst []byte, i int, lim *Limits) ([]byte, attrOutcome, string, string) {
+	c := it.hook
+	m := &c.mappings[i]
+	field := c.hook.Mappings[i].Field
+	if m.pathErr != nil {
+		return dst, attrOmitted, "", fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, field)
+	}
+	n := &it.node
+	var err error
+	if m.header != "" {
+		v, ok := it.senderHeader(m.header)
+		if !ok {
+			return dst, attrOmitted, "", "attribute " + m.attr + " omitted: header " + m.header + " is absent"
+		}
+		*n = ast.NewString(bytesString(v)) // a header's value maps as a payload string would
+	} else {
+		*n, err = it.lookup(m.keys)
+	}
+	if err != nil {
+		if errors.Is(err, fieldpath.ErrNotFound) {
+			return dst, attrOmitted, "", "attribute " + m.attr + " omitted: field " + field + " is absent"
+		}
+		if m.drop {
+			return dst, attrDropped, "", fmt.Sprintf("attribute %s (%s) dropped: field %s: %v", m.attr, m.typ, field, err)
+		}
+		return dst, attrFailed, wire.ReasonAttributeTypeMismatch, fmt.Sprintf("attribute %s (%s): field %s: %v", m.attr, m.typ, field, err)
+	}
+	mark := len(dst)
+	dst = append(dst, m.name...)
+	valueAt := len(dst)
+	dst, err = appendCoerced(dst, m.typ, n, lim, c.loc)
+	if err == nil && len(dst)-valueAt > lim.AttributeBytes {
+		err = &tooLargeError{size: len(dst) - valueAt, max: lim.AttributeBytes}
+	}
+	switch {
+	case err == nil:
+		return append(dst, ','), attrMapped, "", ""
+	case errors.Is(err, errAbsent):
+		return dst[:mark], attrOmitted, "", "attribute " + m.attr + " omitted: field " + field + " is null"
+	case m.drop:
+		return dst[:mark], attrDropped, "", fmt.Sprintf("attribute %s (%s) dropped: field %s: %v", m.attr, m.typ, field, err)
+	}
+	reason := wire.ReasonAttributeTypeMismatch
+	switch {
+	case errors.Is(err, errOutOfRange):
+		reason = wire.ReasonNumberOutOfRange
+	case errors.As(err, new(*tooLargeError)):
+		reason = wire.ReasonAttributeTooLarge
+	}
+	return dst[:mark], attrFailed, reason, fmt.Sprintf("attribute %s (%s): field %s: %v", m.attr, m.typ, field, err)
 }
 
 // tooLargeError: a coerced value longer than Limits.AttributeBytes (attribute_too_large).

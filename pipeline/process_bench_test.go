@@ -133,7 +133,7 @@ func benchProcess(b *testing.B, hook *webhook.Hook, headers []string, deliveries
 	m, log := newMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)
 	p := &processor{
 		cfg:        &cfg,
-		lim:        cfg.limits(),
+		lim:        cfg.Limits(),
 		hooks:      mapHooks{"wh_bench": hook},
 		resolver:   res,
 		deliveries: deliveries,

@@ -307,20 +307,10 @@ type resolveKey struct {
 	kind    identify.Kind
 }
 
-// resolve asks the directory once per project and identifier kind for the whole poll.
+// resolve asks the directory once per project and identifier kind for the whole poll (resolveItems),
+// retrying what may pass.
 func (p *processor) resolve(ctx context.Context, items []item) error {
-	groups := map[resolveKey][]string{}
-	for i := range items {
-		it := &items[i]
-		if !it.resolvable() {
-			continue
-		}
-		k := resolveKey{it.projectID, it.hook.hook.Identify.Kind}
-		groups[k] = append(groups[k], it.identValue)
-	}
-	for k, values := range groups {
-		slices.Sort(values)
-		values = slices.Compact(values)
+	return resolveItems(ctx, items, func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error) {
 		var found map[string]Subject
 		about := logFunc(func() []any {
 			args := []any{"project_id", k.project, "identify_by", k.kind, "values", len(values)}
@@ -341,6 +331,29 @@ func (p *processor) resolve(ctx context.Context, items []item) error {
 			}
 			return err
 		})
+		return found, err
+	})
+}
+
+// resolveItems resolves the identifiers of the resolvable items, asking once per project and
+// identifier kind (the values sorted, without repeats), and marks each item found or failed:
+// user_not_found, or identifier_invalid when the directory refuses the question (an error that is a
+// *domainerr.ValidationError). Any other error of ask is returned. The pipeline and a dry run
+// (Evaluator) both resolve through it.
+func resolveItems(ctx context.Context, items []item, ask func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error)) error {
+	groups := map[resolveKey][]string{}
+	for i := range items {
+		it := &items[i]
+		if !it.resolvable() {
+			continue
+		}
+		k := resolveKey{it.projectID, it.hook.hook.Identify.Kind}
+		groups[k] = append(groups[k], it.identValue)
+	}
+	for k, values := range groups {
+		slices.Sort(values)
+		values = slices.Compact(values)
+		found, err := ask(ctx, k, values)
 		refused, _ := errors.AsType[*domainerr.ValidationError](err)
 		if err != nil && refused == nil {
 			return err
@@ -393,7 +406,7 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 	if it.reason == "" && it.hook != nil && !duplicate {
 		p.guard(it, func() {
 			var ok bool
-			p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0], &p.lim)
+			p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0], &p.lim, nil)
 			if ok {
 				attrs = p.attrBuf
 				rec = p.eventRecord(it, attrs) // nil, and the item failed, when the event is too large
@@ -517,12 +530,17 @@ func (p *processor) guard(it *item, f func()) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.m.panics.Inc()
-			it.fail(wire.ReasonProcessingError, "internal error while processing this request: %v", r)
+			failPanic(it, r)
 			p.log.Error("panic while processing a request; it fails with processing_error", "panic", r,
 				"stack", string(debug.Stack()), "webhook_id", it.webhookID, "partition", it.partition, "offset", it.offset)
 		}
 	}()
 	f()
+}
+
+// failPanic fails an item whose processing panicked with r.
+func failPanic(it *item, r any) {
+	it.fail(wire.ReasonProcessingError, "internal error while processing this request: %v", r)
 }
 
 // appendEventRow adds the events row of a successful item.
@@ -560,15 +578,9 @@ func (p *processor) eventRecord(it *item, attrs []byte) *kgo.Record {
 	a.buf = wire.AppendUUID(a.buf, it.requestID)
 	eventID := a.buf[start:len(a.buf):len(a.buf)]
 	valueAt := len(a.buf)
-	kind, _ := subjectOf(h.Identify.Kind, it.subject)
-	a.buf = wire.AppendEvent(a.buf, &wire.EventFields{
-		ID: it.requestID, Name: h.EventName, ProjectID: it.projectID, WebhookID: h.PublicID,
-		SubjectKind: kind, IdentifiedBy: string(h.Identify.Kind), UserID: it.subject.UserID,
-		HWID: it.subject.HWID, HWIDs: it.subject.HWIDs, Attributes: attrs, ReceivedMs: it.receivedMs,
-	})
-	if size := len(a.buf) - valueAt; size > p.lim.EventBytes {
+	var ok bool
+	if a.buf, ok = it.appendEvent(a.buf, attrs, &p.lim); !ok {
 		a.buf = a.buf[:start]
-		it.fail(wire.ReasonEventTooLarge, "the event is %d bytes, more than %d", size, p.lim.EventBytes)
 		return nil
 	}
 	val := a.buf[valueAt:len(a.buf):len(a.buf)]
@@ -583,6 +595,26 @@ func (p *processor) eventRecord(it *item, attrs []byte) *kgo.Record {
 	rec.Headers[1] = kgo.RecordHeader{Key: wire.HeaderEventName, Value: stringBytes(h.EventName)}
 	a.fit()
 	return rec
+}
+
+// appendEvent appends the webhooks.events value of an item that maps (wire.AppendEvent) to dst. When
+// the value is over Limits.EventBytes it fails the item with event_too_large and returns false, dst
+// then holding the value all the same (the caller cuts it). The pipeline and a dry run (Evaluator)
+// both build events through it.
+func (it *item) appendEvent(dst, attrs []byte, lim *Limits) ([]byte, bool) {
+	h := it.hook.hook
+	kind, _ := subjectOf(h.Identify.Kind, it.subject)
+	valueAt := len(dst)
+	dst = wire.AppendEvent(dst, &wire.EventFields{
+		ID: it.requestID, Name: h.EventName, ProjectID: it.projectID, WebhookID: h.PublicID,
+		SubjectKind: kind, IdentifiedBy: string(h.Identify.Kind), UserID: it.subject.UserID,
+		HWID: it.subject.HWID, HWIDs: it.subject.HWIDs, Attributes: attrs, ReceivedMs: it.receivedMs,
+	})
+	if size := len(dst) - valueAt; size > lim.EventBytes {
+		it.fail(wire.ReasonEventTooLarge, "the event is %d bytes, more than %d", size, lim.EventBytes)
+		return dst, false
+	}
+	return dst, true
 }
 
 // Auth-failure streaks. Records of one webhook share a partition (key = webhook id), so offset order is

@@ -253,6 +253,33 @@ func resolveSecret(e *domainerr.ValidationError, v verify.Config, given, senderT
 	return given
 }
 
+// merge applies a patch's connection fields to c; it reports whether the sender changed (whose
+// verification and dedup then apply unless the patch gives those too).
+func (c *connection) merge(patch *WebhookPatch) (senderChanged bool) {
+	senderChanged = patch.Sender != nil && *patch.Sender != c.Sender
+	if senderChanged {
+		c.Sender = *patch.Sender
+		snd, _ := LookupSender(c.Sender)
+		c.Verification, c.Dedup = snd.Verification, snd.Dedup
+		if snd.Handshake != HandshakeMeta {
+			c.HandshakeToken = ""
+		}
+	}
+	if patch.Verification != nil {
+		c.Verification = *patch.Verification
+	}
+	if patch.SenderHeaders != nil {
+		c.SenderHeaders = *patch.SenderHeaders
+	}
+	if patch.Dedup != nil {
+		c.Dedup = *patch.Dedup
+	}
+	if patch.HandshakeToken != nil {
+		c.HandshakeToken = *patch.HandshakeToken
+	}
+	return senderChanged
+}
+
 // patchConnection applies a patch's connection fields to cur's (locked in tx) and checks the result.
 // newSecret is the secret to store instead of the current one, or "" to keep it: a change of sender
 // or of mode needs a new one (the given Secret, required in HMAC modes, or one Inlet makes), and so
@@ -264,27 +291,7 @@ func (s *Store) patchConnection(ctx context.Context, tx pgx.Tx, cur *Webhook, pa
 		Scan(&conn.HandshakeToken, &sealed); err != nil {
 		return conn, "", err
 	}
-	senderChanged := patch.Sender != nil && *patch.Sender != conn.Sender
-	if senderChanged {
-		conn.Sender = *patch.Sender
-		snd, _ := LookupSender(conn.Sender)
-		conn.Verification, conn.Dedup = snd.Verification, snd.Dedup
-		if snd.Handshake != HandshakeMeta {
-			conn.HandshakeToken = ""
-		}
-	}
-	if patch.Verification != nil {
-		conn.Verification = *patch.Verification
-	}
-	if patch.SenderHeaders != nil {
-		conn.SenderHeaders = *patch.SenderHeaders
-	}
-	if patch.Dedup != nil {
-		conn.Dedup = *patch.Dedup
-	}
-	if patch.HandshakeToken != nil {
-		conn.HandshakeToken = *patch.HandshakeToken
-	}
+	senderChanged := conn.merge(patch)
 	conn.validate(ve)
 	snd, _ := LookupSender(conn.Sender)
 	if snd.Handshake == HandshakeMeta && conn.HandshakeToken == "" {

@@ -380,19 +380,7 @@ func uniqueViolation(err error, name string) bool {
 func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*Webhook, string, error) {
 	id := secret.NewPublicID()
 	var ve domainerr.ValidationError
-	conn := connection{Sender: in.Sender, SenderHeaders: in.SenderHeaders, HandshakeToken: in.HandshakeToken}
-	if conn.Sender == "" {
-		conn.Sender = SenderInlet
-	}
-	snd, _ := LookupSender(conn.Sender)
-	conn.Verification = snd.Verification
-	if in.Verification != nil {
-		conn.Verification = *in.Verification
-	}
-	conn.Dedup = snd.Dedup
-	if in.Dedup != nil {
-		conn.Dedup = *in.Dedup
-	}
+	conn, snd := in.connection()
 	conn.validate(&ve)
 	sec := resolveSecret(&ve, conn.Verification, in.Secret, snd.Title)
 	if snd.Handshake == HandshakeMeta && conn.HandshakeToken == "" {
@@ -423,6 +411,25 @@ func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*
 		return nil, "", wrapUnlessSentinel(err, "create webhook %q", in.Name)
 	}
 	return out, sec, nil
+}
+
+// connection is the connection a create makes of in: its sender's (default inlet) verification and
+// dedup unless given.
+func (in *WebhookInput) connection() (connection, Sender) {
+	conn := connection{Sender: in.Sender, SenderHeaders: in.SenderHeaders, HandshakeToken: in.HandshakeToken}
+	if conn.Sender == "" {
+		conn.Sender = SenderInlet
+	}
+	snd, _ := LookupSender(conn.Sender)
+	conn.Verification = snd.Verification
+	if in.Verification != nil {
+		conn.Verification = *in.Verification
+	}
+	conn.Dedup = snd.Dedup
+	if in.Dedup != nil {
+		conn.Dedup = *in.Dedup
+	}
+	return conn, snd
 }
 
 func stringsOrEmpty(s []string) []string {
@@ -552,6 +559,45 @@ func lockLive(ctx context.Context, tx pgx.Tx, projectID int64, publicID string, 
 	return w, nil
 }
 
+// checksSample reports whether the patch changes what the sample check checks: an edit of the name
+// alone must not fail on a webhook saved before mappings were checked.
+func (p *WebhookPatch) checksSample() bool {
+	return p.Mappings != nil || p.SamplePayload != nil || p.EventID != nil || p.EventName != nil ||
+		p.Sender != nil || p.SenderHeaders != nil
+}
+
+// patched is the input cur would be saved from with patch applied (its mapping part; the connection
+// is mergeConnection's).
+func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
+	in := WebhookInput{Name: cur.Name, EventID: cur.EventID, Identify: cur.Identify, Mappings: cur.Mappings,
+		SamplePayload: cur.SamplePayload, TimeZone: cur.TimeZone}
+	if patch.Name != nil {
+		in.Name = *patch.Name
+	}
+	if patch.EventID != nil || patch.EventName != nil {
+		in.EventID, in.EventName = 0, ""
+		if patch.EventID != nil {
+			in.EventID = *patch.EventID
+		}
+		if patch.EventName != nil {
+			in.EventName = *patch.EventName
+		}
+	}
+	if patch.Identify != nil {
+		in.Identify = *patch.Identify
+	}
+	if patch.Mappings != nil {
+		in.Mappings = *patch.Mappings
+	}
+	if patch.SamplePayload != nil {
+		in.SamplePayload = *patch.SamplePayload
+	}
+	if patch.TimeZone != nil {
+		in.TimeZone = *patch.TimeZone
+	}
+	return in
+}
+
 // Update applies patch to a live webhook and bumps its version. expectedVersion 0 skips the check; another
 // value answers domainerr.ErrVersionMismatch unless it is the current version. The result is validated as a
 // whole, like a create.
@@ -562,32 +608,7 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		if err != nil {
 			return err
 		}
-		in := WebhookInput{Name: cur.Name, EventID: cur.EventID, Identify: cur.Identify, Mappings: cur.Mappings,
-			SamplePayload: cur.SamplePayload, TimeZone: cur.TimeZone}
-		if patch.Name != nil {
-			in.Name = *patch.Name
-		}
-		if patch.EventID != nil || patch.EventName != nil {
-			in.EventID, in.EventName = 0, ""
-			if patch.EventID != nil {
-				in.EventID = *patch.EventID
-			}
-			if patch.EventName != nil {
-				in.EventName = *patch.EventName
-			}
-		}
-		if patch.Identify != nil {
-			in.Identify = *patch.Identify
-		}
-		if patch.Mappings != nil {
-			in.Mappings = *patch.Mappings
-		}
-		if patch.SamplePayload != nil {
-			in.SamplePayload = *patch.SamplePayload
-		}
-		if patch.TimeZone != nil {
-			in.TimeZone = *patch.TimeZone
-		}
+		in := patched(cur, &patch)
 		var ve domainerr.ValidationError
 		conn, newSecret, err := s.patchConnection(ctx, tx, cur, &patch, &ve)
 		if err != nil {
@@ -595,8 +616,7 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		}
 		// The sample check runs when the patch changes what it checks: an edit of the name alone
 		// must not fail on a webhook saved before mappings were checked.
-		sample := patch.Mappings != nil || patch.SamplePayload != nil || patch.EventID != nil || patch.EventName != nil ||
-			patch.Sender != nil || patch.SenderHeaders != nil
+		sample := patch.checksSample()
 		snd, _ := LookupSender(conn.Sender)
 		ev, err := s.validate(ctx, tx, projectID, &in, sample, conn.keptHeaders(snd), &ve)
 		if err != nil {
@@ -855,23 +875,9 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	if conn.Sender == "" {
 		conn.Sender = SenderInlet
 	}
-	snd, _ := LookupSender(conn.Sender)
-	h.Sender, h.Verification, h.Dedup, h.Handshake = conn.Sender, conn.Verification, conn.Dedup, snd.Handshake
-	for _, name := range conn.keptHeaders(snd) {
-		h.Headers = append(h.Headers, NewKeptHeader(name))
-	}
+	h.setMapping(conn, attrs, maps)
 	if err := s.buildVerifiers(&h, sealed, prevSealed, prevTill != nil); err != nil {
 		return nil, fmt.Errorf("webhook %s: %w", h.PublicID, err)
-	}
-	types := make(map[string]AttrType, len(attrs))
-	for _, a := range attrs {
-		types[a.Name] = a.Type
-	}
-	h.Mappings = make([]TypedMapping, len(maps))
-	for i, m := range maps {
-		// An attribute always exists: UpdateEvent refuses to remove a mapped one and validate checks
-		// new mappings, both under a lock on the event row.
-		h.Mappings[i] = TypedMapping{Attribute: m.Attribute, Type: types[m.Attribute], Field: m.Field, OnError: m.OnError}
 	}
 	// Loaded once per config version. A name validated when saved loads in any build with the same
 	// embedded zone database; one that does not (a zone removed since) is an error rather than a
