@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -56,7 +55,7 @@ func (c *connection) validate(e *domainerr.ValidationError) {
 	for i, name := range c.SenderHeaders {
 		f := fmt.Sprintf("sender_headers[%d]", i)
 		switch {
-		case !validHeaderName(name):
+		case !verify.ValidHeaderName(name):
 			e.Add(f, "%q is not a header name", name)
 		case slices.ContainsFunc(neverKept, func(n string) bool { return strings.EqualFold(n, name) }):
 			e.Add(f, "%s carries credentials and is never kept", name)
@@ -78,7 +77,7 @@ func (c *connection) validate(e *domainerr.ValidationError) {
 			e.Add("dedup.key", "required when window or hash_headers is set")
 		}
 	case "header":
-		if !validHeaderName(arg) {
+		if !verify.ValidHeaderName(arg) {
 			e.Add("dedup.key", "%q is not a header name", arg)
 		} else if slices.ContainsFunc(neverKept, func(n string) bool { return strings.EqualFold(n, arg) }) ||
 			slices.ContainsFunc(sig, func(n string) bool { return strings.EqualFold(n, arg) }) {
@@ -108,7 +107,7 @@ func (c *connection) validate(e *domainerr.ValidationError) {
 		e.Add("dedup.hash_headers", "%d headers; at most %d", len(c.Dedup.HashHeaders), MaxHashHeaders)
 	}
 	for i, name := range c.Dedup.HashHeaders {
-		if !validHeaderName(name) {
+		if !verify.ValidHeaderName(name) {
 			e.Add(fmt.Sprintf("dedup.hash_headers[%d]", i), "%q is not a header name", name)
 		}
 	}
@@ -172,20 +171,6 @@ func addPrefixed(e *domainerr.ValidationError, prefix string, err error) {
 	}
 }
 
-// validHeaderName reports whether name is an RFC 9110 token of at most 128 bytes.
-func validHeaderName(name string) bool {
-	if name == "" || len(name) > 128 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
 // checkSecret reports whether sec can be the secret of v (decodable, not too long), under field.
 func checkSecret(e *domainerr.ValidationError, field string, v verify.Config, sec string) {
 	if _, err := verify.New(v, [][]byte{[]byte(sec)}); err != nil {
@@ -207,17 +192,11 @@ func checkSecret(e *domainerr.ValidationError, field string, v verify.Config, se
 func newSecretFor(v verify.Config) string {
 	switch v.Mode {
 	case verify.ModeBasic:
-		return base64.RawURLEncoding.EncodeToString(sha256Random())
+		return strings.TrimPrefix(secret.NewWebhookSecret(), secret.WebhookSecretPrefix)
 	case verify.ModeToken:
-		return "tok_" + base64.RawURLEncoding.EncodeToString(sha256Random())
+		return "tok_" + strings.TrimPrefix(secret.NewWebhookSecret(), secret.WebhookSecretPrefix)
 	}
 	return secret.NewWebhookSecret()
-}
-
-func sha256Random() []byte {
-	b := []byte(secret.NewWebhookSecret())
-	sum := sha256.Sum256(b)
-	return sum[:24]
 }
 
 // secretDigest is what secret_digest stores: SHA-256 of "Bearer <secret>" in bearer mode (what the
