@@ -43,13 +43,17 @@ func (s *Store) draft(ctx context.Context, projectID int64, publicID string, ver
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // nothing is written: validate only reads (and locks the event)
 	snd, _ := LookupSender(conn.Sender)
-	ev, err := s.validate(ctx, tx, projectID, in, sample, conn.keptHeaders(snd), ve)
+	evs, err := s.validate(ctx, tx, projectID, in, sample, conn.keptHeaders(snd), ve)
 	if err != nil {
 		return nil, wrapUnlessSentinel(err, "draft of webhook %s", publicID)
 	}
-	h := &Hook{PublicID: publicID, ProjectID: projectID, Enabled: true, Version: version, EventName: ev.Name,
-		Identify: in.Identify}
-	h.setMapping(conn, ev.Attributes, in.Mappings)
+	setEventIDs(in.Routes, evs)
+	h := &Hook{PublicID: publicID, ProjectID: projectID, Enabled: true, Version: version}
+	attrsOf := make([][]Attribute, len(evs))
+	for i, ev := range evs {
+		attrsOf[i] = ev.Attributes
+	}
+	h.setMapping(conn, in.Routes, attrsOf)
 	if h.Location, err = LoadTimeZone(in.TimeZone); err != nil {
 		return nil, fmt.Errorf("draft of webhook %s: %w", publicID, err)
 	}
@@ -57,21 +61,29 @@ func (s *Store) draft(ctx context.Context, projectID int64, publicID string, ver
 }
 
 // setMapping sets what h makes of a request's body and headers: the connection's sender, verification
-// config, dedup, handshake and kept headers, and the mappings typed by the event's attributes.
-func (h *Hook) setMapping(conn connection, attrs []Attribute, maps []Mapping) {
+// config, dedup, handshake and kept headers, and the routes with their mappings typed by their events'
+// attributes (attrsOf[i] are route i's).
+func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute) {
 	snd, _ := LookupSender(conn.Sender)
 	h.Sender, h.Verification, h.Dedup, h.Handshake = conn.Sender, conn.Verification, conn.Dedup, snd.Handshake
 	for _, name := range conn.keptHeaders(snd) {
 		h.Headers = append(h.Headers, NewKeptHeader(name))
 	}
-	types := make(map[string]AttrType, len(attrs))
-	for _, a := range attrs {
-		types[a.Name] = a.Type
+	h.Routes = make([]HookRoute, len(routes))
+	for i, r := range routes {
+		types := make(map[string]AttrType, len(attrsOf[i]))
+		for _, a := range attrsOf[i] {
+			types[a.Name] = a.Type
+		}
+		hr := HookRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventName: r.EventName, Identify: r.Identify,
+			Mappings: make([]TypedMapping, len(r.Mappings))}
+		for j, m := range r.Mappings {
+			// An attribute always exists: UpdateEvent refuses to remove a mapped one and validate checks
+			// new mappings, both under a lock on the event row.
+			hr.Mappings[j] = TypedMapping{Attribute: m.Attribute, Type: types[m.Attribute], Field: m.Field, Expr: m.Expr, OnError: m.OnError}
+		}
+		h.Routes[i] = hr
 	}
-	h.Mappings = make([]TypedMapping, len(maps))
-	for i, m := range maps {
-		// An attribute always exists: UpdateEvent refuses to remove a mapped one and validate checks
-		// new mappings, both under a lock on the event row.
-		h.Mappings[i] = TypedMapping{Attribute: m.Attribute, Type: types[m.Attribute], Field: m.Field, OnError: m.OnError}
-	}
+	first := &h.Routes[0]
+	h.EventName, h.Identify, h.Mappings = first.EventName, first.Identify, first.Mappings
 }
