@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -98,6 +99,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Dedup", webhook.Dedup{}, nil},
 		{"Identify", webhook.Identify{}, nil},
 		{"Mapping", webhook.Mapping{}, nil},
+		{"Route", webhook.Route{}, nil},
+		{"ConditionResult", pipeline.ConditionResult{}, nil},
+		{"ElementEvaluation", pipeline.ElementEvaluation{}, nil},
+		{"Summary", chstore.Summary{}, nil},
+		{"Entry", chstore.Entry{}, nil},
 		{"Event", webhook.Event{}, nil},
 		{"TestRequest", testRequest{}, nil},
 		{"Evaluation", pipeline.Evaluation{}, nil},

@@ -50,21 +50,52 @@ type Request struct {
 
 // Evaluation is what would become of one request.
 type Evaluation struct {
-	// Route is the index of the route that took the request: 0, as a webhook has one route today.
-	Route int `json:"route"`
-	// Status is success or failed, as the activity log would have it, with its reason and detail.
+	// Route is the index of the route that took the request, -1 when none did (no route's condition
+	// holds, or the request failed before one was tried); RouteName is its name.
+	Route     int    `json:"route"`
+	RouteName string `json:"route_name,omitempty"`
+	// Conditions are the conditions tried, in order, and what each gave.
+	Conditions []ConditionResult `json:"conditions,omitempty"`
+	// Status is success, failed or skipped, as the activity log would have it, with its reason and
+	// detail.
 	Status    string `json:"status"`
 	Reason    string `json:"reason,omitempty"`
 	Detail    string `json:"detail,omitempty"`
-	EventName string `json:"event_name"`
-	// Identification is the identifier read and the directory's answer.
+	EventName string `json:"event_name,omitempty"`
+	// EventsFired counts the events the request would fire.
+	EventsFired int `json:"events_fired"`
+	// Identification, Attributes and Event are the single event's (a route without fan-out); a
+	// fan-out's are in Elements.
 	Identification Identification `json:"identification"`
 	// Attributes lists every mapping in order, also when the request fails before mapping (a user not
 	// found) or at an earlier attribute: what each would make of this body. Empty when the body cannot
-	// be read (invalid_json, invalid_form).
+	// be read (invalid_json, invalid_form) or no route takes it.
 	Attributes []AttributeResult `json:"attributes"`
 	// Event is the webhooks.events value as it would be fired (wire.AppendEvent); absent on failure.
 	Event json.RawMessage `json:"event,omitempty"`
+	// Elements are a fan-out's events, one per element of its array.
+	Elements []ElementEvaluation `json:"elements,omitempty"`
+}
+
+// ConditionResult is what a route's condition gave.
+type ConditionResult struct {
+	Route   int    `json:"route"`
+	Name    string `json:"name,omitempty"`
+	When    string `json:"when"`
+	Matched bool   `json:"matched"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ElementEvaluation is what would become of one element of a fan-out.
+type ElementEvaluation struct {
+	Index          int               `json:"index"`
+	EventID        string            `json:"event_id,omitempty"`
+	Status         string            `json:"status"`
+	Reason         string            `json:"reason,omitempty"`
+	Detail         string            `json:"detail,omitempty"`
+	Identification Identification    `json:"identification"`
+	Attributes     []AttributeResult `json:"attributes"`
+	Event          json.RawMessage   `json:"event,omitempty"`
 }
 
 // Identification is how a request's subject was found.
@@ -85,7 +116,8 @@ type Identification struct {
 type AttributeResult struct {
 	Attribute string `json:"attribute"`
 	Type      string `json:"type"`
-	Field     string `json:"field"`
+	Field     string `json:"field,omitempty"`
+	Expr      string `json:"expr,omitempty"`
 	// Outcome is mapped (Value is the coerced JSON value fired), omitted (absent, null or an invalid
 	// path), dropped (does not coerce, on_error drop) or failed (does not coerce: Reason is the
 	// request's failure reason when it is the first to fail).
@@ -105,6 +137,8 @@ func (e *Evaluator) Evaluate(ctx context.Context, h *webhook.Hook, reqs []Reques
 	c := compileHook(h)
 	now := time.Now().UnixMilli()
 	items := make([]item, len(reqs))
+	out := make([]Evaluation, len(reqs))
+	alloc := func(n int) []element { return make([]element, n) }
 	for i := range reqs {
 		r := &reqs[i]
 		it := &items[i]
@@ -117,7 +151,16 @@ func (e *Evaluator) Evaluate(ctx context.Context, h *webhook.Hook, reqs []Reques
 		if form.TypeOf(r.ContentType) != form.NotForm {
 			it.contentType = []byte(r.ContentType)
 		}
-		guardEval(it, func() { it.extractIdentifier(&e.lim) })
+		ev := &out[i]
+		it.condTrace = func(route int, matched bool, err error) {
+			cr := &c.routes[route]
+			res := ConditionResult{Route: route, Name: cr.r.Name, When: cr.r.When, Matched: matched}
+			if err != nil {
+				res.Error = err.Error()
+			}
+			ev.Conditions = append(ev.Conditions, res)
+		}
+		guardEval(it, func() { it.extractIdentifier(&e.lim, alloc) })
 	}
 	err := resolveItems(ctx, items, func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error) {
 		return e.resolver.Resolve(ctx, k.project, k.kind, values)
@@ -125,7 +168,6 @@ func (e *Evaluator) Evaluate(ctx context.Context, h *webhook.Hook, reqs []Reques
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Evaluation, len(reqs))
 	var attrBuf []byte
 	for i := range items {
 		attrBuf = e.finish(&items[i], &out[i], attrBuf[:0])
@@ -133,57 +175,122 @@ func (e *Evaluator) Evaluate(ctx context.Context, h *webhook.Hook, reqs []Reques
 	return out, nil
 }
 
-// finish maps the item as processor.finish does and fills ev; attrBuf is scratch, returned for reuse.
+// finish maps the item's elements as processor.finish does and fills ev; attrBuf is scratch, returned
+// for reuse.
 func (e *Evaluator) finish(it *item, ev *Evaluation, attrBuf []byte) []byte {
-	c := it.hook
-	h := c.hook
-	ev.EventName = h.EventName
-	ev.Attributes = make([]AttributeResult, 0, len(c.mappings))
-	trace := func(i int, o attrOutcome, value []byte, reason, msg string) {
-		m := h.Mappings[i]
-		a := AttributeResult{Attribute: m.Attribute, Type: string(m.Type), Field: m.Field, Outcome: attrOutcomeNames[o],
-			Reason: reason, Message: msg}
-		if o == attrMapped {
-			a.Value = json.RawMessage(append([]byte(nil), value...))
-		}
-		ev.Attributes = append(ev.Attributes, a)
+	ev.Route = -1
+	r := it.route
+	if r == nil && len(it.hook.routes) == 1 {
+		ev.EventName = it.hook.routes[0].r.EventName
 	}
-	switch it.reason {
-	case "":
-		guardEval(it, func() {
-			var ok bool
-			attrBuf, ok = it.mapAttributes(attrBuf, &e.lim, trace)
-			if ok {
-				var event []byte
-				if event, ok = it.appendEvent(nil, attrBuf, &e.lim); ok {
-					ev.Event = event
+	type shown struct {
+		attrs []AttributeResult
+		event json.RawMessage
+	}
+	var results []shown
+	if r != nil {
+		ev.Route, ev.RouteName, ev.EventName = r.index, r.r.Name, r.r.EventName
+		results = make([]shown, len(it.elems))
+		for i := range it.elems {
+			el := &it.elems[i]
+			sh := &results[i]
+			sh.attrs = make([]AttributeResult, 0, len(r.mappings))
+			trace := func(j int, o attrOutcome, value []byte, reason, msg string) {
+				m := r.r.Mappings[j]
+				a := AttributeResult{Attribute: m.Attribute, Type: string(m.Type), Field: m.Field, Expr: m.Expr,
+					Outcome: attrOutcomeNames[o], Reason: reason, Message: msg}
+				if o == attrMapped {
+					a.Value = json.RawMessage(append([]byte(nil), value...))
 				}
+				sh.attrs = append(sh.attrs, a)
 			}
-		})
-	case wire.ReasonIdentifierMissing, wire.ReasonIdentifierInvalid, wire.ReasonUserNotFound:
-		// The pipeline stops before mapping; the attributes are looked at only to be shown, and
-		// leave the outcome as it is.
-		reason, detail := it.reason, len(it.detail)
-		it.reason = ""
-		guardEval(it, func() { attrBuf, _ = it.mapAttributes(attrBuf, &e.lim, trace) })
-		it.reason, it.detail = reason, it.detail[:detail]
+			switch {
+			case it.reason != "":
+			case el.reason == "":
+				guardElemEval(el, func() {
+					var ok bool
+					attrBuf, ok = it.mapAttributes(attrBuf[:0], el, &e.lim, trace)
+					if ok {
+						var event []byte
+						if event, ok = it.appendEvent(nil, el, attrBuf, &e.lim); ok {
+							sh.event, el.fired = event, true
+						}
+					}
+				})
+			case el.reason == wire.ReasonIdentifierMissing || el.reason == wire.ReasonIdentifierInvalid || el.reason == wire.ReasonUserNotFound:
+				// The pipeline stops before mapping; the attributes are looked at only to be shown, and
+				// leave the outcome as it is.
+				reason, detail := el.reason, len(el.detail)
+				el.reason = ""
+				guardElemEval(el, func() { attrBuf, _ = it.mapAttributes(attrBuf[:0], el, &e.lim, trace) })
+				el.reason, el.detail = reason, el.detail[:detail]
+			}
+			if el.reason != "" {
+				sh.event, el.fired = nil, false
+			}
+		}
 	}
-	if it.reason != "" {
-		ev.Event = nil
+	var elemDetails [][]string
+	if r != nil && r.fanOut {
+		elemDetails = make([][]string, len(it.elems))
+		for i := range it.elems {
+			elemDetails[i] = it.elems[i].detail
+		}
 	}
-	ev.Status = chstore.StatusFailed
-	if it.reason == "" {
-		ev.Status = chstore.StatusSuccess
-	}
+	ev.Status = it.settle()
 	ev.Reason = it.reason
 	ev.Detail = strings.Join(it.detail, "; ")
-	id := &ev.Identification
-	id.Kind, id.Field, id.Value, id.Found = string(h.Identify.Kind), h.Identify.Field, it.identValue, it.found
-	if it.found {
-		id.SubjectKind, _ = subjectOf(h.Identify.Kind, it.subject)
-		id.UserID, id.HWID, id.HWIDs = it.subject.UserID, it.subject.HWID, it.subject.HWIDs
+	ev.Attributes = []AttributeResult{}
+	if r == nil {
+		ev.Identification = Identification{}
+		if len(it.hook.routes) == 1 {
+			id := it.hook.routes[0].r.Identify
+			ev.Identification.Kind, ev.Identification.Field = string(id.Kind), id.Field
+		}
+		return attrBuf
+	}
+	for i := range it.elems {
+		el := &it.elems[i]
+		if el.fired {
+			ev.EventsFired++
+		}
+		id := identification(r, el)
+		if !r.fanOut {
+			ev.Identification, ev.Attributes, ev.Event = id, results[i].attrs, results[i].event
+			continue
+		}
+		ee := ElementEvaluation{Index: el.index, EventID: el.eventID.String(), Status: chstore.StatusSuccess,
+			Reason: el.reason, Detail: strings.Join(elemDetails[i], "; "), Identification: id,
+			Attributes: results[i].attrs, Event: results[i].event}
+		if el.reason != "" || !el.fired {
+			ee.Status = chstore.StatusFailed
+		}
+		ev.Elements = append(ev.Elements, ee)
+	}
+	if it.reason != "" && !r.fanOut {
+		ev.Event = nil
 	}
 	return attrBuf
+}
+
+// identification is how element el was identified by route r.
+func identification(r *compiledRoute, el *element) Identification {
+	id := Identification{Kind: string(r.r.Identify.Kind), Field: r.r.Identify.Field, Value: el.identValue, Found: el.found}
+	if el.found {
+		id.SubjectKind, _ = subjectOf(r.r.Identify.Kind, el.subject)
+		id.UserID, id.HWID, id.HWIDs = el.subject.UserID, el.subject.HWID, el.subject.HWIDs
+	}
+	return id
+}
+
+// guardElemEval runs f as processor.guardElem does: a panic fails the element with processing_error.
+func guardElemEval(el *element, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			el.fail(wire.ReasonProcessingError, "internal error while processing this request: %v", r)
+		}
+	}()
+	f()
 }
 
 // guardEval runs f as processor.guard does: a panic fails the item with processing_error.
