@@ -52,7 +52,7 @@ type processor struct {
 	attrBuf  []byte
 	// senders holds the sender headers of a poll's records (parseRecord); hasher, claims, claimed and
 	// verdicts are the delivery claims' scratch. All are reused every poll.
-	senders  []wire.SenderHeader
+	senders []wire.SenderHeader
 	// elems backs the items' elements (allocElems); reused every poll.
 	elems    []element
 	hasher   *delivery.Hasher

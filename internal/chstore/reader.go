@@ -48,15 +48,15 @@ func NewReader(conn driver.Conn) *Reader { return &Reader{conn: conn} }
 // sender repeating a delivery already taken in) are neither successes nor failures: the request was
 // authenticated and accepted, and the event was fired once, by the first request.
 type Summary struct {
-	Hits      uint64            `json:"hits"`
-	Success   uint64            `json:"success"`
-	Failed    uint64            `json:"failed"`
-	Duplicate uint64            `json:"duplicate"`
+	Hits      uint64 `json:"hits"`
+	Success   uint64 `json:"success"`
+	Failed    uint64 `json:"failed"`
+	Duplicate uint64 `json:"duplicate"`
 	// Skipped counts requests no route took (or whose fan-out had no elements), by reason: not
 	// failures.
 	Skipped         uint64            `json:"skipped"`
 	SkippedByReason map[string]uint64 `json:"skipped_by_reason"`
-	ByReason  map[string]uint64 `json:"failed_by_reason"`
+	ByReason        map[string]uint64 `json:"failed_by_reason"`
 }
 
 // Summary24h sums the rollup over the 24 hours before now (whole minutes).
