@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"net/http"
 	"slices"
 	"time"
@@ -159,20 +160,34 @@ type backtestRequest struct {
 	Limit int                   `json:"limit,omitempty"`
 }
 
-// Counts are outcomes by status and, for failures, by reason.
+// Counts are outcomes by status and, for failures and skips, by reason.
 type Counts struct {
-	Success  int            `json:"success"`
-	Failed   int            `json:"failed"`
-	ByReason map[string]int `json:"failed_by_reason"`
+	Success         int            `json:"success"`
+	Failed          int            `json:"failed"`
+	ByReason        map[string]int `json:"failed_by_reason"`
+	Skipped         int            `json:"skipped"`
+	SkippedByReason map[string]int `json:"skipped_by_reason"`
+	// EventsFired counts the events (one per element of a fan-out; requests logged before fan-outs
+	// existed count one per success).
+	EventsFired int `json:"events_fired"`
 }
 
-func (c *Counts) add(status, reason string) {
-	if status == chstore.StatusSuccess {
+func newCounts() Counts {
+	return Counts{ByReason: map[string]int{}, SkippedByReason: map[string]int{}}
+}
+
+func (c *Counts) add(status, reason string, events int) {
+	c.EventsFired += events
+	switch status {
+	case chstore.StatusSuccess:
 		c.Success++
-		return
+	case chstore.StatusSkipped:
+		c.Skipped++
+		c.SkippedByReason[reason]++
+	default:
+		c.Failed++
+		c.ByReason[reason]++
 	}
-	c.Failed++
-	c.ByReason[reason]++
 }
 
 // Outcome is what became, or would become, of one request.
@@ -180,9 +195,11 @@ type Outcome struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	Detail string `json:"detail,omitempty"`
-	// Route is the route that would take the request (0: a webhook has one route today); absent for
-	// what actually happened.
-	Route *int `json:"route,omitempty"`
+	// Route is the route that took (or would take) the request: its label, as the activity log's
+	// route ("" for a single unnamed route, "#<index>" for an unnamed one of several).
+	Route string `json:"route,omitempty"`
+	// EventsFired counts the events it fired (or would fire).
+	EventsFired int `json:"events_fired"`
 }
 
 // Change is a request whose outcome the draft would change.
@@ -205,8 +222,8 @@ type Backtest struct {
 	// NotEvaluatedTruncated are requests whose stored payload is only a preview (payload_truncated):
 	// they cannot be evaluated again and are in neither Actual nor Draft.
 	NotEvaluatedTruncated int `json:"not_evaluated_truncated"`
-	// NotEvaluatedForm are form bodies: the activity log keeps no Content-Type, so a form cannot be
-	// read again as the edge read it. Also in neither count.
+	// NotEvaluatedForm are form bodies logged before the activity log kept the Content-Type (ClickHouse
+	// migration 00003): they cannot be read again as the edge read them. Also in neither count.
 	NotEvaluatedForm int `json:"not_evaluated_form"`
 	// Actual is what happened to the evaluated requests; Result what the draft would make of them.
 	Actual Counts `json:"actual"`
@@ -253,7 +270,7 @@ func (a *api) backtest(_ http.ResponseWriter, r *http.Request) (int, any, error)
 		return 0, nil, err
 	}
 	out := &Backtest{WebhookID: id, Draft: req.Draft != nil, Limit: req.Limit, Read: len(recs),
-		Actual: Counts{ByReason: map[string]int{}}, Result: Counts{ByReason: map[string]int{}}, Examples: []Change{}}
+		Actual: newCounts(), Result: newCounts(), Examples: []Change{}}
 	reqs := make([]pipeline.Request, 0, len(recs))
 	kept := make([]int, 0, len(recs))
 	for i := range recs {
@@ -262,7 +279,7 @@ func (a *api) backtest(_ http.ResponseWriter, r *http.Request) (int, any, error)
 			out.NotEvaluatedTruncated++
 			continue
 		}
-		pr := pipeline.Request{ReceivedMs: int64(rec.ReceivedMs), Body: []byte(rec.Payload)}
+		pr := pipeline.Request{ReceivedMs: int64(rec.ReceivedMs), Body: []byte(rec.Payload), ContentType: rec.ContentType}
 		if rid, err := uuid.Parse(rec.RequestID); err == nil {
 			pr.ID = rid
 		}
@@ -278,31 +295,49 @@ func (a *api) backtest(_ http.ResponseWriter, r *http.Request) (int, any, error)
 	if err != nil {
 		return 0, nil, fmt.Errorf("backtest of webhook %s: %w", id, err)
 	}
-	route := 0
 	for j, ev := range evs {
 		rec := &recs[kept[j]]
-		if ev.Reason == wire.ReasonInvalidJSON && rec.Reason != wire.ReasonInvalidJSON && jsonvalid.Validate(reqs[j].Body, jsonvalid.MaxDepth) != nil {
-			// Not JSON, yet the pipeline read it: a form, whose Content-Type the log does not keep.
+		if ev.Reason == wire.ReasonInvalidJSON && rec.Reason != wire.ReasonInvalidJSON && rec.ContentType == "" &&
+			jsonvalid.Validate(reqs[j].Body, jsonvalid.MaxDepth) != nil {
+			// Not JSON, yet the pipeline read it: a form logged before its Content-Type was kept.
 			out.NotEvaluatedForm++
 			continue
 		}
 		out.Evaluated++
-		out.Actual.add(rec.Status, rec.Reason)
-		out.Result.add(ev.Status, ev.Reason)
-		if ev.Status == rec.Status && ev.Reason == rec.Reason {
+		actual := rec.Events()
+		out.Actual.add(rec.Status, rec.Reason, actual)
+		out.Result.add(ev.Status, ev.Reason, ev.EventsFired)
+		if ev.Status == rec.Status && ev.Reason == rec.Reason && ev.EventsFired == actual {
 			continue
 		}
 		out.Changed++
 		if len(out.Examples) < maxExamples {
 			out.Examples = append(out.Examples, Change{RequestID: rec.RequestID,
 				ReceivedAt: time.UnixMilli(int64(rec.ReceivedMs)).UTC(),
-				Before:     Outcome{Status: rec.Status, Reason: rec.Reason, Detail: rec.Detail},
-				After:      Outcome{Status: ev.Status, Reason: ev.Reason, Detail: ev.Detail, Route: &route}})
+				Before:     Outcome{Status: rec.Status, Reason: rec.Reason, Detail: rec.Detail, Route: rec.Route, EventsFired: actual},
+				After: Outcome{Status: ev.Status, Reason: ev.Reason, Detail: ev.Detail, Route: routeLabel(h, ev.Route),
+					EventsFired: ev.EventsFired}})
 		}
 	}
 	out.Notes = backtestNotes(out)
 	out.TookMs = time.Since(start).Milliseconds()
 	return http.StatusOK, out, nil
+}
+
+// routeLabel is route i of h as the activity log names it (the pipeline's compiledRoute.label).
+func routeLabel(h *webhook.Hook, i int) string {
+	routes := h.RouteList()
+	if i < 0 || i >= len(routes) {
+		return ""
+	}
+	r := routes[i]
+	switch {
+	case r.Name != "":
+		return r.Name
+	case len(routes) > 1 || r.When != "" || r.ForEach != "":
+		return "#" + strconv.Itoa(i)
+	}
+	return ""
 }
 
 func backtestNotes(b *Backtest) []string {
@@ -314,7 +349,7 @@ func backtestNotes(b *Backtest) []string {
 		notes = append(notes, fmt.Sprintf("%d requests were not evaluated: the activity log keeps only the first bytes of their body (payload_truncated)", b.NotEvaluatedTruncated))
 	}
 	if b.NotEvaluatedForm > 0 {
-		notes = append(notes, fmt.Sprintf("%d form bodies were not evaluated: the activity log does not keep a request's Content-Type", b.NotEvaluatedForm))
+		notes = append(notes, fmt.Sprintf("%d form bodies were not evaluated: they were logged before the activity log kept a request's Content-Type", b.NotEvaluatedForm))
 	}
 	return notes
 }

@@ -10,7 +10,6 @@ import (
 const MaxRecorded = 10_000
 
 // Recorded is one request the edge accepted, as the activity log keeps it, with what became of it.
-// The log does not keep a request's Content-Type: a form body is stored as sent.
 type Recorded struct {
 	RequestID  string
 	ReceivedMs uint64
@@ -23,6 +22,22 @@ type Recorded struct {
 	Truncated bool
 	// Headers are the sender headers kept, a JSON object (name → value); "" for none.
 	Headers string
+	// ContentType is a form body's Content-Type; "" for JSON, and for every request logged before
+	// the column existed (a form among those cannot be told from a broken JSON body).
+	ContentType string
+	// Route and EventsFired are the activity log's (EventsFired is 0 on rows logged before it
+	// existed: see Events).
+	Route       string
+	EventsFired uint32
+}
+
+// Events is how many events the request fired: events_fired, or one for a success logged before
+// the column existed.
+func (r *Recorded) Events() int {
+	if r.EventsFired == 0 && r.Status == StatusSuccess {
+		return 1
+	}
+	return int(r.EventsFired)
 }
 
 // Recorded returns up to limit (1..MaxRecorded) of the webhook's newest requests that the edge
@@ -52,7 +67,7 @@ func (r *Reader) Recorded(ctx context.Context, projectID int64, webhookID string
 	}
 	// since is 0 when the webhook has fewer than limit requests: all of them.
 	rows, err = r.conn.Query(ctx, "SELECT toString(request_id), received_ms, toString(status), reason, detail, payload, "+
-		"payload_truncated, headers FROM activity_log WHERE "+where+" AND received_at >= toDateTime(?) AND received_ms >= ? "+
+		"payload_truncated, headers, content_type, route, events_fired FROM activity_log WHERE "+where+" AND received_at >= toDateTime(?) AND received_ms >= ? "+
 		"ORDER BY received_ms DESC, toString(request_id) DESC LIMIT ?",
 		uint64(projectID), webhookID, time.UnixMilli(int64(since)).Unix(), since, uint64(limit))
 	if err != nil {
@@ -63,7 +78,7 @@ func (r *Reader) Recorded(ctx context.Context, projectID int64, webhookID string
 	for rows.Next() {
 		var rec Recorded
 		var truncated uint8
-		if err := rows.Scan(&rec.RequestID, &rec.ReceivedMs, &rec.Status, &rec.Reason, &rec.Detail, &rec.Payload, &truncated, &rec.Headers); err != nil {
+		if err := rows.Scan(&rec.RequestID, &rec.ReceivedMs, &rec.Status, &rec.Reason, &rec.Detail, &rec.Payload, &truncated, &rec.Headers, &rec.ContentType, &rec.Route, &rec.EventsFired); err != nil {
 			return nil, fmt.Errorf("recorded requests of webhook %s: %w", webhookID, err)
 		}
 		rec.Truncated = truncated != 0
