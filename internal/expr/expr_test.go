@@ -388,3 +388,17 @@ func TestConcurrentEval(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestDecodeOutOfRange(t *testing.T) {
+	if v, err := expr.Decode([]byte(`{"n":2e700}`)); err == nil {
+		t.Errorf("Decode of 2e700 = %v; want an error", v)
+	}
+	v, err := expr.Decode([]byte(`{"n":1e308,"i":12345678901234567890}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"n": 1e308, "i": 12345678901234567890.0}
+	if !reflect.DeepEqual(v, want) {
+		t.Errorf("got %#v; want %#v", v, want)
+	}
+}
