@@ -101,9 +101,13 @@ func evalError(err error) error {
 		return &EvalError{Message: fmt.Sprintf("cost limit of %d exceeded", CostLimit), cause: ErrCostLimit}
 	}
 	m := err.Error()
-	if strings.HasPrefix(m, "no such overload") || strings.HasPrefix(m, "no matching overload") {
-		// The usual cause: a body number (a double) beside an int literal, body.n / 100.
-		m += " (operand types differ: numbers from the body are doubles, so write 100.0 rather than 100, or convert with int() or double())"
+	// CEL says "no such overload" when an operator or function has no version for the operand types it
+	// met at run time. The usual cause: a body number (a double) beside an int literal, body.n / 100.
+	const hint = "; numbers from the body are doubles, so write 100.0 rather than 100, or convert with int(), double() or string()"
+	if m == "no such overload" {
+		m = "no operator for these operand types" + hint
+	} else if call, ok := strings.CutPrefix(m, "no such overload: "); ok {
+		m = "no function " + call + hint
 	}
 	return &EvalError{Message: m}
 }

@@ -41,6 +41,7 @@ import (
 	"sync"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
 )
 
@@ -183,6 +184,9 @@ func Compile(src string, o Options) (*Program, error) {
 	out := ast.OutputType()
 	if o.Kind == Condition && !out.IsExactType(cel.BoolType) && !out.IsExactType(cel.DynType) {
 		return nil, &Error{Message: fmt.Sprintf("a condition must be true or false, but this expression gives %s", cel.FormatCELType(out)), Line: 1, Column: 1}
+	}
+	if o.Kind == Value && out.Kind() == types.TypeKind {
+		return nil, &Error{Message: fmt.Sprintf("a value must be data, but this expression gives %s", cel.FormatCELType(out)), Line: 1, Column: 1}
 	}
 	prg, err := env.Program(ast, cel.CostLimit(CostLimit))
 	if err != nil {

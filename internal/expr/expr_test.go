@@ -50,6 +50,7 @@ func TestCompileErrors(t *testing.T) {
 		{"static type mismatch", `headers["X-A"] + 1`, expr.Options{Kind: expr.Value}, "found no matching overload for '_+_' applied to '(string, int)'", 1, 16},
 		{"too long", "body.a + " + strings.Repeat("1.0 + ", 700) + "1.0", expr.Options{Kind: expr.Value}, "longer than the limit of 4096", 0, 0},
 		{"too deep", strings.Repeat("(", 100) + "1" + strings.Repeat(")", 100), expr.Options{Kind: expr.Value}, "expression nests deeper than 64 levels", 0, 0},
+		{"value of type", `type(body)`, expr.Options{Kind: expr.Value}, "a value must be data, but this expression gives type(dyn)", 1, 1},
 		{"empty", "  ", expr.Options{Kind: expr.Value}, "expression is empty", 0, 0},
 	}
 	for _, tt := range tests {
@@ -204,10 +205,12 @@ func TestEvalErrors(t *testing.T) {
 		{"missing key", `body.payment_state`, map[string]any{"x": 1.0}, "no such key: payment_state"},
 		{"missing nested key", `body.a.b`, map[string]any{"a": map[string]any{}}, "no such key: b"},
 		{"index out of range", `body.items[3]`, map[string]any{"items": []any{1.0}}, "index out of bounds: 3"},
-		{"double divided by int", `body.n / 100`, map[string]any{"n": 1999.0}, "write 100.0 rather than 100"},
+		{"double divided by int", `body.n / 100`, map[string]any{"n": 1999.0}, "no operator for these operand types; numbers from the body are doubles, so write 100.0 rather than 100"},
+		{"string function on a double", `body.s.lowerAscii()`, map[string]any{"s": 1.0}, "no function lowerAscii(double); numbers from the body are doubles"},
+		{"bad timestamp", `timestamp(body.s)`, map[string]any{"s": "abc"}, `invalid RFC 3339 timestamp "abc"`},
 		{"int division by zero", `10 / (size(body.items) - 1)`, map[string]any{"items": []any{1.0}}, "division by zero"},
 		{"double division by zero", `body.n / 0.0`, map[string]any{"n": 1.0}, "not a finite number"},
-		{"not JSON", `type(body)`, map[string]any{}, "cannot be written as JSON"},
+		{"not JSON", `[type(body)]`, map[string]any{}, "a result of type type cannot be written as JSON"},
 		{"nested map exceeds cost", `body.items.map(a, body.items.map(b, a.n + b.n))`, map[string]any{"items": big}, "cost limit of 100000 exceeded"},
 		{"nested exists exceeds cost", `body.items.exists(a, body.items.exists(b, a.n + b.n < 0.0))`, map[string]any{"items": big}, "cost limit of 100000 exceeded"},
 		{"too large", `body.items.map(i, i.sku + i.sku + i.sku + i.sku + i.sku + i.sku + i.sku + i.sku + i.sku + i.sku)`, map[string]any{"items": big}, "larger than 65536 bytes"},
