@@ -231,8 +231,15 @@ func userMessage(m string) string {
 	if strings.HasPrefix(m, "expression recursion limit exceeded") {
 		return fmt.Sprintf("expression nests deeper than %d levels", MaxNesting)
 	}
+	if m == "undeclared reference to 'item'" || m == "undeclared reference to 'index'" {
+		return m + " (item and index exist only in a fan-out route)"
+	}
 	if rest, ok := strings.CutPrefix(m, "Syntax error: "); ok {
-		m = "syntax error: " + rest
+		// ANTLR lists every token it could have taken; where that is any operand, say so.
+		if i := strings.Index(rest, " expecting {"); i >= 0 && strings.Contains(rest[i:], "IDENTIFIER") {
+			rest = rest[:i] + " expecting a value"
+		}
+		m = "syntax error: " + strings.ReplaceAll(rest, "'<EOF>'", "the end of the expression")
 	}
 	return m
 }

@@ -39,9 +39,10 @@ func TestCompileErrors(t *testing.T) {
 		line    int
 		column  int
 	}{
-		{"syntax", `body.total +`, expr.Options{Kind: expr.Value}, "line 1, column 13: syntax error", 1, 13},
+		{"syntax", `body.total +`, expr.Options{Kind: expr.Value}, "line 1, column 13: syntax error: mismatched input the end of the expression expecting a value", 1, 13},
+		{"syntax operator", `body.x ==== 1`, expr.Options{Kind: expr.Value}, "line 1, column 10: syntax error: extraneous input '==' expecting a value", 1, 10},
 		{"syntax second line", "body.a &&\n  (body.b", expr.Options{Kind: expr.Condition}, "line 2, column", 2, 0},
-		{"item outside fan-out", `item.sku`, expr.Options{Kind: expr.Value}, "line 1, column 1: undeclared reference to 'item'", 1, 1},
+		{"item outside fan-out", `item.sku`, expr.Options{Kind: expr.Value}, "line 1, column 1: undeclared reference to 'item' (item and index exist only in a fan-out route)", 1, 1},
 		{"index outside fan-out", `index + 1`, expr.Options{Kind: expr.Value}, "undeclared reference to 'index'", 1, 1},
 		{"unknown variable", `payload.x`, expr.Options{Kind: expr.Value}, "undeclared reference to 'payload'", 1, 1},
 		{"condition of string", `"a"`, expr.Options{Kind: expr.Condition}, "a condition must be true or false, but this expression gives string", 1, 1},
@@ -138,6 +139,9 @@ func TestAppendJSON(t *testing.T) {
 		{"header other case", `headers["X-SHOPIFY-TOPIC"]`, `{}`, false, "", 0, `"orders/paid"`},
 		{"header absent is empty", `headers["X-Empty"] == ""`, `{}`, false, "", 0, `true`},
 		{"header in", `"x-shopify-topic" in headers`, `{}`, false, "", 0, `true`},
+		{"headers size", `size(headers)`, `{}`, false, "", 0, `2`},
+		{"headers iterate", `headers.filter(k, headers[k] != "")`, `{}`, false, "", 0, `["X-Shopify-Topic"]`},
+		{"headers as a value", `headers`, `{}`, false, "", 0, `{"X-Empty":"","X-Shopify-Topic":"orders/paid"}`},
 		{"header not kept not in", `"x-other" in headers`, `{}`, false, "", 0, `false`},
 		{"fan-out item", `item.sku`, `{}`, true, `{"sku":"B"}`, 1, `"B"`},
 		{"fan-out index", `index`, `{}`, true, `{"sku":"B"}`, 1, `1`},
@@ -203,6 +207,7 @@ func TestEvalErrors(t *testing.T) {
 		msgPart string
 	}{
 		{"missing key", `body.payment_state`, map[string]any{"x": 1.0}, "no such key: payment_state"},
+		{"header not kept", `headers["X-Unknown"]`, map[string]any{}, "no such key: X-Unknown"},
 		{"missing nested key", `body.a.b`, map[string]any{"a": map[string]any{}}, "no such key: b"},
 		{"index out of range", `body.items[3]`, map[string]any{"items": []any{1.0}}, "index out of bounds: 3"},
 		{"double divided by int", `body.n / 100`, map[string]any{"n": 1999.0}, "no operator for these operand types; numbers from the body are doubles, so write 100.0 rather than 100"},
