@@ -32,7 +32,9 @@
 // every request of the webhook: MaxSourceLen bytes of source, MaxNesting levels of parser recursion,
 // MaxNodes AST nodes after macro expansion, CostLimit units of CEL runtime cost per evaluation (CEL has no
 // unbounded loops, but a comprehension over a large body array, or one nested in another, is stopped
-// here), and a result of at most MaxResultDepth nested lists/maps and MaxResultBytes of JSON.
+// here), MaxStringBytes for the string one call of replace, join or format builds (checked before the
+// call, as those can grow with the square of their input), and a result of at most MaxResultDepth nested
+// lists/maps and MaxResultBytes of JSON.
 package expr
 
 import (
@@ -143,9 +145,17 @@ var envs = sync.OnceValues(func() ([2]*cel.Env, error) {
 		cel.ExpressionNodeLimit(MaxNodes),
 		cel.DefaultUTCTimeZone(true),
 	}
-	plain, err := cel.NewEnv(common...)
+	base, err := cel.NewEnv(common...)
 	if err != nil {
 		return [2]*cel.Env{}, fmt.Errorf("cel environment: %w", err)
+	}
+	guards, err := stringGuards(base)
+	if err != nil {
+		return [2]*cel.Env{}, fmt.Errorf("cel string guards: %w", err)
+	}
+	plain, err := base.Extend(guards...)
+	if err != nil {
+		return [2]*cel.Env{}, fmt.Errorf("cel environment with string guards: %w", err)
 	}
 	fan, err := plain.Extend(cel.Variable("item", cel.DynType), cel.Variable("index", cel.IntType))
 	if err != nil {
