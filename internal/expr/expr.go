@@ -108,7 +108,8 @@ type Options struct {
 // and where ("line 1, column 7: undeclared reference to 'item'").
 type Error struct {
 	Message string
-	// Line and Column locate the first problem, both from 1; 0 when it has no position (source too long).
+	// Line and Column locate the first problem, both from 1, the column in characters; 0 when it has no
+	// position (source too long, too deep).
 	Line, Column int
 }
 
@@ -181,7 +182,7 @@ func Compile(src string, o Options) (*Program, error) {
 	}
 	e, err := envs()
 	if err != nil {
-		return nil, err
+		return nil, &Error{Message: fmt.Sprintf("expressions are unavailable: %v", err)}
 	}
 	env := e[0]
 	if o.FanOut {

@@ -23,6 +23,8 @@ func FuzzAppendJSON(f *testing.F) {
 		{`body.s.split(",").map(x, x.trim().upperAscii())`, `{"s":"a, b ,c"}`},
 		{`math.round(body.n * 100.0) / 1e-300`, `{"n":1e308}`},
 		{`body.n / 0.0`, `{"n":0}`},
+		{`body.s.replace("", body.s).replace("", body.s)`, `{"s":"abcdefghijklmnopqrstuvwxyz0123456789"}`},
+		{`"%s %d".format([body.items, size(body.items)]) + body.items.join(body.s)`, `{"s":"-","items":["a"]}`},
 	} {
 		f.Add(s.src, []byte(s.body))
 	}
