@@ -7,16 +7,19 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/functions"
+	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/interpreter"
 )
 
-// MaxStringBytes bounds the string that one call of replace, join or format may build. These are the
-// functions whose output can grow with the square of their input — "x".replace("", s) puts s between
+// MaxStringBytes bounds the string (or bytes) that one +, replace, join or format may build. + is
+// linear, but a chain of them over one body string copies it again at every step; the others can grow
+// with the square of their input — "x".replace("", s) puts s between
 // every character, a list of n references to one body string joins to n copies of it — and CEL charges
-// their cost only after they have built it, so the cost limit alone would let one call allocate
-// gigabytes from a megabyte body. The call is refused before it runs when its output would pass 1 MiB
+// their cost only after they have built it (and + on body values not at all), so the cost limit alone
+// would let one call allocate gigabytes from a megabyte body. The call is refused before it runs when its output would pass 1 MiB
 // (for format, an estimate: the length of every string and bytes argument, list and map entries
 // included, plus 32 bytes for each other value). Every other operation's output is linear in its
 // operands and charged to the cost limit as it goes.
@@ -214,4 +217,62 @@ func estimateSize(v ref.Val, depth int) int {
 		return size
 	}
 	return scalar
+}
+
+// guardConcat wraps every + of the program so that string and bytes concatenation is refused before it
+// builds a value over MaxStringBytes. Unlike replace and join it cannot be redefined as an overload: on
+// body values (dyn) + is dispatched at run time to the operand's Add, outside the cost model, so
+// "body.s + body.s + …" was charged 1 per + whatever the lengths. The wrapper does what the planned call
+// does — evaluate both sides, add, charge the cost tracker — with the size check in between.
+func guardConcat(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
+	call, ok := i.(interpreter.InterpretableCall)
+	if !ok || call.Function() != operators.Add {
+		return i, nil
+	}
+	args := call.Args()
+	if len(args) != 2 {
+		return i, nil
+	}
+	return &guardedAdd{InterpretableCall: call, lhs: args[0], rhs: args[1]}, nil
+}
+
+type guardedAdd struct {
+	interpreter.InterpretableCall
+	lhs, rhs interpreter.InterpretableV2
+}
+
+func (g *guardedAdd) Eval(act interpreter.Activation) ref.Val {
+	return interpreter.EvalActivation(act, g.Exec)
+}
+
+func (g *guardedAdd) Exec(frame *interpreter.ExecutionFrame) ref.Val {
+	l := g.lhs.Exec(frame)
+	if types.IsUnknownOrError(l) {
+		return l
+	}
+	r := g.rhs.Exec(frame)
+	if types.IsUnknownOrError(r) {
+		return r
+	}
+	switch l := l.(type) {
+	case types.String:
+		if s, ok := r.(types.String); ok && len(l)+len(s) > MaxStringBytes {
+			return types.LabelErrNode(g.ID(), tooLong("+", len(l)+len(s)))
+		}
+	case types.Bytes:
+		if b, ok := r.(types.Bytes); ok && len(l)+len(b) > MaxStringBytes {
+			return types.LabelErrNode(g.ID(), tooLong("+", len(l)+len(b)))
+		}
+	}
+	var res ref.Val
+	if adder, ok := l.(traits.Adder); ok {
+		res = adder.Add(r)
+	} else {
+		res = types.MaybeNoSuchOverloadErr(l)
+	}
+	res = types.LabelErrNode(g.ID(), res)
+	if costs := frame.CostTracker(); costs != nil {
+		costs.EvalBinary(frame, g.ID(), g.InterpretableCall, l, r, res)
+	}
+	return res
 }
