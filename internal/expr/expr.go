@@ -199,7 +199,7 @@ func Compile(src string, o Options) (*Program, error) {
 	if o.Kind == Value && out.Kind() == types.TypeKind {
 		return nil, &Error{Message: fmt.Sprintf("a value must be data, but this expression gives %s", cel.FormatCELType(out)), Line: 1, Column: 1}
 	}
-	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.CustomDecoratorV2(guardConcat))
+	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.CustomDecoratorV2(guardCalls))
 	if err != nil {
 		return nil, &Error{Message: fmt.Sprintf("expression cannot be planned: %v", err)}
 	}

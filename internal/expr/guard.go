@@ -8,6 +8,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/functions"
 	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/overloads"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -219,21 +220,75 @@ func estimateSize(v ref.Val, depth int) int {
 	return scalar
 }
 
-// guardConcat wraps every + of the program so that string and bytes concatenation is refused before it
+// guardCalls wraps every + of the program so that string and bytes concatenation is refused before it
 // builds a value over MaxStringBytes. Unlike replace and join it cannot be redefined as an overload: on
 // body values (dyn) + is dispatched at run time to the operand's Add, outside the cost model, so
 // "body.s + body.s + …" was charged 1 per + whatever the lengths. The wrapper does what the planned call
 // does — evaluate both sides, add, charge the cost tracker — with the size check in between.
-func guardConcat(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
+//
+// It also guards matches, whose cost CEL charges after the match: a pattern longer than MaxPatternBytes,
+// or one whose match would cost more than CostLimit by CEL's own model (a quarter of a unit per pattern
+// byte for each tenth of the subject's bytes), is refused before the regular expression is compiled.
+func guardCalls(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
 	call, ok := i.(interpreter.InterpretableCall)
-	if !ok || call.Function() != operators.Add {
+	if !ok {
 		return i, nil
 	}
 	args := call.Args()
 	if len(args) != 2 {
 		return i, nil
 	}
-	return &guardedAdd{InterpretableCall: call, lhs: args[0], rhs: args[1]}, nil
+	switch call.Function() {
+	case operators.Add:
+		return &guardedAdd{InterpretableCall: call, lhs: args[0], rhs: args[1]}, nil
+	case overloads.Matches:
+		return &guardedMatch{InterpretableCall: call, lhs: args[0], rhs: args[1]}, nil
+	}
+	return i, nil
+}
+
+// MaxPatternBytes bounds a regular expression given to matches, literal or taken from the body.
+const MaxPatternBytes = 1024
+
+type guardedMatch struct {
+	interpreter.InterpretableCall
+	lhs, rhs interpreter.InterpretableV2
+}
+
+func (g *guardedMatch) Eval(act interpreter.Activation) ref.Val {
+	return interpreter.EvalActivation(act, g.Exec)
+}
+
+func (g *guardedMatch) Exec(frame *interpreter.ExecutionFrame) ref.Val {
+	l := g.lhs.Exec(frame)
+	if types.IsUnknownOrError(l) {
+		return l
+	}
+	r := g.rhs.Exec(frame)
+	if types.IsUnknownOrError(r) {
+		return r
+	}
+	if s, ok := l.(types.String); ok {
+		if p, ok := r.(types.String); ok {
+			if len(p) > MaxPatternBytes {
+				return types.LabelErrNode(g.ID(), types.NewErr("matches: pattern of %d bytes, over the limit of %d", len(p), MaxPatternBytes))
+			}
+			if cost := (uint64(len(s)) + 1) * uint64(len(p)) / 40; cost > CostLimit {
+				return types.LabelErrNode(g.ID(), types.NewErr("matches on %d bytes with a pattern of %d would exceed the cost limit of %d", len(s), len(p), CostLimit))
+			}
+		}
+	}
+	var res ref.Val
+	if m, ok := l.(traits.Matcher); ok {
+		res = m.Match(r)
+	} else {
+		res = types.MaybeNoSuchOverloadErr(l)
+	}
+	res = types.LabelErrNode(g.ID(), res)
+	if costs := frame.CostTracker(); costs != nil {
+		costs.EvalBinary(frame, g.ID(), g.InterpretableCall, l, r, res)
+	}
+	return res
 }
 
 type guardedAdd struct {
