@@ -32,9 +32,10 @@
 // every request of the webhook: MaxSourceLen bytes of source, MaxNesting levels of parser recursion,
 // MaxNodes AST nodes after macro expansion, CostLimit units of CEL runtime cost per evaluation (CEL has no
 // unbounded loops, but a comprehension over a large body array, or one nested in another, is stopped
-// here), MaxStringBytes for the string one call of replace, join or format builds (checked before the
-// call, as those can grow with the square of their input), and a result of at most MaxResultDepth nested
-// lists/maps and MaxResultBytes of JSON.
+// here), MaxStringBytes for the string one +, replace, join or format builds and MaxPatternBytes for a
+// pattern given to matches (checked before the call, as CEL charges these after it and a chain of them
+// can grow with the square of the body), and a result of at most MaxResultDepth nested lists/maps and
+// MaxResultBytes of JSON.
 package expr
 
 import (
@@ -67,11 +68,12 @@ const (
 	// long before its square (a 1,000-element array against itself is a million steps) within a few
 	// milliseconds. Price arithmetic on a field costs 3.
 	CostLimit = 100_000
-	// MaxResultDepth bounds how deeply lists and maps nest in a result. It matches the depth bodies are
-	// validated to, so a result copied from the body fits.
-	MaxResultDepth = 32
-	// MaxResultBytes bounds the JSON of one result. An attribute value beyond 64 KiB is a mistake (a whole
-	// body copied into one attribute) and would be refused by the event store anyway.
+	// MaxResultDepth bounds how deeply lists and maps nest in a result. It is the edge's default
+	// max_json_depth (jsonvalid.DefaultDepth), so a part of a body accepted with the defaults fits.
+	MaxResultDepth = 64
+	// MaxResultBytes bounds the JSON of one result: the pipeline's default max_attribute_bytes. A value
+	// larger than that is a mistake (a whole body copied into one attribute) and is refused while being
+	// written, before the whole of it is.
 	MaxResultBytes = 64 << 10
 )
 

@@ -244,8 +244,8 @@ func TestEvalErrors(t *testing.T) {
 		{"concatenation chain", `body.s + body.s + body.s + body.s + body.s + body.s + body.s + body.s`, map[string]any{"s": strings.Repeat("x", 300_000)}, "+ would build a string of about 1200000 bytes, over the limit of 1048576"},
 		{"bytes concatenation", `bytes(body.s) + bytes(body.s)`, map[string]any{"s": strings.Repeat("x", 600_000)}, "+ would build a string of about 1200000 bytes"},
 		{"too large", `body.items.map(i, i.sku + i.sku + i.sku + i.sku + i.sku + i.sku + i.sku + i.sku + i.sku + i.sku)`, map[string]any{"items": big}, "larger than 65536 bytes"},
-		{"too deep", strings.Repeat("[", 33) + "body" + strings.Repeat("]", 33), map[string]any{}, "deeper than 32 levels"},
-		{"too deep from body", `body`, deep(40), "deeper than 32 levels"},
+		{"too deep", strings.Repeat("[", 10) + "body" + strings.Repeat("]", 10), deep(60), "deeper than 64 levels"},
+		{"too deep from body", `body`, deep(70), "deeper than 64 levels"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
