@@ -32,7 +32,8 @@ type Input struct {
 // bool and nil. Every number is a float64, as in CEL's JSON mapping, so integers beyond ±2^53 lose
 // precision (a fieldpath mapping keeps them exact; an expression is for arithmetic), and a number beyond
 // a double's range (2e700, valid JSON) is an error. data must already be valid, depth-bounded JSON: the
-// ingest path validates every body before it is stored.
+// ingest path validates every body before it is stored. The tree shares no memory with data (sonic
+// decodes from its own copy), so a caller may reuse its buffer.
 func Decode(data []byte) (any, error) {
 	var v any
 	if err := sonic.Unmarshal(data, &v); err != nil {

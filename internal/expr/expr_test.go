@@ -435,3 +435,19 @@ func TestDecodeOutOfRange(t *testing.T) {
 		t.Errorf("got %#v; want %#v", v, want)
 	}
 }
+
+// TestDecodeCopies: the tree must not change when the caller reuses the buffer it was decoded from.
+func TestDecodeCopies(t *testing.T) {
+	data := []byte(`{"s":"hello","l":["world"]}`)
+	v, err := expr.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range data {
+		data[i] = 'x'
+	}
+	want := map[string]any{"s": "hello", "l": []any{"world"}}
+	if !reflect.DeepEqual(v, want) {
+		t.Errorf("after the buffer changed got %#v; want %#v", v, want)
+	}
+}
