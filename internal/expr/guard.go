@@ -15,15 +15,15 @@ import (
 	"cel.dev/cel-go/interpreter"
 )
 
-// MaxStringBytes bounds the string (or bytes) that one +, replace, join or format may build. + is
+// MaxStringBytes bounds the string (or bytes) that one +, replace, join or format may build. A + is
 // linear, but a chain of them over one body string copies it again at every step; the others can grow
-// with the square of their input — "x".replace("", s) puts s between
-// every character, a list of n references to one body string joins to n copies of it — and CEL charges
-// their cost only after they have built it (and + on body values not at all), so the cost limit alone
-// would let one call allocate gigabytes from a megabyte body. The call is refused before it runs when its output would pass 1 MiB
-// (for format, an estimate: the length of every string and bytes argument, list and map entries
-// included, plus 32 bytes for each other value). Every other operation's output is linear in its
-// operands and charged to the cost limit as it goes.
+// with the square of their input: "x".replace("", s) puts s between every character, and a list of n
+// references to one body string joins to n copies of it. CEL charges their cost only after building
+// the result (and + on body values, dispatched at run time, not by length at all), so the cost limit
+// alone would let one call allocate gigabytes from a megabyte body. The call is refused before it runs
+// when its output would pass 1 MiB (for format, an estimate: the length of every string and bytes
+// argument, list and map entries included, plus 32 bytes for each other value). Every other operation's
+// output is linear in its operands and charged to the cost limit as it goes.
 const MaxStringBytes = 1 << 20
 
 // stringGuards redefines the overloads of replace, join and format (same ids and signatures, so the
