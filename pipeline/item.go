@@ -443,18 +443,17 @@ func (it *item) extractIdentifier(lim *Limits, alloc func(n int) []element) bool
 }
 
 // exprInput is the expressions' input for element e (nil: the request's): the body decoded once per
-// request, the kept headers (each under its name and its lower-case name, "" when absent) and, in a
-// fan-out, the element and its index.
+// request, the kept headers ("" when absent; names matched ignoring case) and, in a fan-out, the
+// element and its index.
 func (it *item) exprInput(e *element) (*expr.Input, error) {
 	if !it.treeDone {
 		it.treeDone = true
 		it.tree, it.treeErr = expr.Decode(it.payload())
 		c := it.hook
-		it.headers = make(map[string]string, 2*len(c.headerNames))
+		it.headers = make(map[string]string, len(c.headerNames))
 		for _, name := range c.headerNames {
 			v, _ := it.senderHeader(name)
-			it.headers[name] = string(v)
-			it.headers[strings.ToLower(name)] = string(v)
+			it.headers[name] = bytesString(v) // expressions look names up ignoring case
 		}
 		if r := it.route; it.treeErr == nil && r != nil && r.fanOut {
 			it.treeElems = treeArray(it.tree, r.forEach)

@@ -24,32 +24,21 @@ import (
 // reported as <prefix>mappings[i].field or .expr, <prefix>when and <prefix>for_each. Paths are
 // canonical and the sample valid: validate has checked both.
 type sampleCheck struct {
-	root    any // decoded with json.Number, for paths
-	tree    any // decoded as expressions read it (expr.Decode); nil if that failed
-	kept    []string
-	headers map[string]string
+	raw  []byte
+	root any // decoded with json.Number, for paths
+	tree any // decoded as expressions read it (expr.Decode); nil if that failed
+	kept []string
 }
 
 func newSampleCheck(sample string, kept []string) *sampleCheck {
 	dec := json.NewDecoder(strings.NewReader(sample))
 	dec.UseNumber()
-	sc := &sampleCheck{kept: kept, headers: SampleHeaders(kept)}
+	sc := &sampleCheck{raw: []byte(sample), kept: kept}
 	if err := dec.Decode(&sc.root); err != nil {
 		return nil // validate reports the sample itself
 	}
-	sc.tree, _ = expr.Decode([]byte(sample))
+	sc.tree, _ = expr.Decode(sc.raw)
 	return sc
-}
-
-// SampleHeaders is the headers map expressions see when checked against a sample: every kept header
-// present and empty, under its name and its lower-case name.
-func SampleHeaders(kept []string) map[string]string {
-	h := make(map[string]string, 2*len(kept))
-	for _, name := range kept {
-		h[name] = ""
-		h[strings.ToLower(name)] = ""
-	}
-	return h
 }
 
 func (sc *sampleCheck) check(r *Route, ev *Event, prefix string, whenOK, mappingsOK bool, e *domainerr.ValidationError) {
@@ -74,8 +63,8 @@ func (sc *sampleCheck) check(r *Route, ev *Event, prefix string, whenOK, mapping
 	}
 	if whenOK && r.When != "" && sc.tree != nil {
 		if prog, err := compileCondition(r.When); err == nil {
-			if _, err := expr.CheckSample(prog, sc.tree, sc.headers, nil); err != nil {
-				e.Add(prefix+"when", "on the sample payload: %v", err)
+			if _, err := expr.CheckSample(prog, sc.raw, sc.kept, nil); err != nil {
+				e.Add(prefix+"when", "%v", err)
 			}
 		}
 	}
@@ -95,9 +84,9 @@ func (sc *sampleCheck) check(r *Route, ev *Event, prefix string, whenOK, mapping
 			if err != nil {
 				continue
 			}
-			results, err := expr.CheckSample(prog, sc.tree, sc.headers, exprElements)
+			results, err := expr.CheckSample(prog, sc.raw, sc.kept, exprElements)
 			if err != nil {
-				e.Add(fmt.Sprintf("%smappings[%d].expr", prefix, i), "on the sample payload: %v", err)
+				e.Add(fmt.Sprintf("%smappings[%d].expr", prefix, i), "%v", err)
 				continue
 			}
 			for _, res := range results {
