@@ -455,12 +455,13 @@ func (it *item) exprInput(e *element) (*expr.Input, error) {
 			v, _ := it.senderHeader(name)
 			it.headers[name] = bytesString(v) // expressions look names up ignoring case
 		}
-		if r := it.route; it.treeErr == nil && r != nil && r.fanOut {
-			it.treeElems = treeArray(it.tree, r.forEach)
-		}
 	}
 	in := &it.exprIn
 	*in = expr.Input{Body: it.tree, Headers: it.headers}
+	if e != nil && e.index >= 0 && it.treeElems == nil && it.treeErr == nil {
+		// The route is known once an element is: conditions are evaluated before.
+		it.treeElems = treeArray(it.tree, it.route.forEach)
+	}
 	if e != nil && e.index >= 0 && e.index < len(it.treeElems) {
 		in.Item, in.Index = it.treeElems[e.index], e.index
 	}

@@ -215,3 +215,138 @@ func TestFanOutRefusedElement(t *testing.T) {
 			row.Status, row.Reason, row.EventsFired, len(p.b.events), row.Detail)
 	}
 }
+
+// routedHooks: a Shopify store whose topics go to routes, and webhooks with failing expressions.
+func routedHooks() mapHooks {
+	kept := []webhook.KeptHeader{webhook.NewKeptHeader("X-Shopify-Topic")}
+	shop := &webhook.Hook{PublicID: "wh_shop", ProjectID: 1, Version: 1, Enabled: true, Headers: kept,
+		Routes: []webhook.HookRoute{
+			{Name: "paid", When: `headers["x-shopify-topic"] == "orders/paid"`, EventName: "OrderPaid",
+				Identify: webhook.Identify{Kind: identify.ByEmail, Field: "email"},
+				Mappings: []webhook.TypedMapping{
+					{Attribute: "total", Type: webhook.TypePrice, Expr: `double(body.total_price)`},
+					{Attribute: "discount", Type: webhook.TypePrice, Expr: `body.discount_cents / 100.0`, OnError: webhook.OnErrorDrop},
+					{Attribute: "skus", Type: webhook.TypeList, Expr: `body.line_items.map(i, i.sku)`},
+					{Attribute: "note", Type: webhook.TypeString, Expr: `body.?note.orValue("none")`},
+				}},
+			{Name: "created", When: `headers["X-Shopify-Topic"] == "orders/create"`, ForEach: "line_items", EventName: "ItemOrdered",
+				Identify: webhook.Identify{Kind: identify.ByEmail, Field: "$.email"},
+				Mappings: []webhook.TypedMapping{
+					{Attribute: "sku", Type: webhook.TypeString, Expr: `item.sku + "#" + string(index)`},
+					{Attribute: "price", Type: webhook.TypePrice, Expr: `item.price_cents / 100.0`},
+					{Attribute: "order", Type: webhook.TypeString, Field: "$.name"},
+				}},
+		}}
+	cond := &webhook.Hook{PublicID: "wh_cond", ProjectID: 1, Version: 1, Enabled: true,
+		Routes: []webhook.HookRoute{{When: `body.x > 1.0`, EventName: "E",
+			Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}}}}
+	cost := &webhook.Hook{PublicID: "wh_cost", ProjectID: 1, Version: 1, Enabled: true,
+		Routes: []webhook.HookRoute{{EventName: "E", Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
+			Mappings: []webhook.TypedMapping{{Attribute: "n", Type: webhook.TypeInteger, Expr: `size(body.items.filter(a, body.items.exists(b, b == a + 1.0)))`}}}}}
+	return mapHooks{"wh_shop": shop, "wh_cond": cond, "wh_cost": cost}
+}
+
+var bigItems = func() string {
+	var b strings.Builder
+	b.WriteString(`{"user_id":"12345","items":[`)
+	for i := range 2000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, i)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}()
+
+var routedCases = []struct {
+	name, webhook, topic, body string
+	status, reason, route      string
+	fired                      int
+	attrs                      string // the first event's attributes, when it fires
+}{
+	{"paid", "wh_shop", "orders/paid", `{"email":"jane@example.com","total_price":"199.00","line_items":[{"sku":"A"},{"sku":"B"}]}`,
+		chstore.StatusSuccess, "", "paid", 1, `{"total":"199","skus":["A","B"],"note":"none","__webhook":"wh_shop"}`},
+	{"paid with discount and note", "wh_shop", "orders/paid", `{"email":"jane@example.com","total_price":"10.5","discount_cents":250,"note":"gift","line_items":[]}`,
+		chstore.StatusSuccess, "", "paid", 1, `{"total":"10.5","discount":"2.5","skus":[],"note":"gift","__webhook":"wh_shop"}`},
+	{"paid without total", "wh_shop", "orders/paid", `{"email":"jane@example.com","line_items":[]}`,
+		chstore.StatusFailed, wire.ReasonExpressionError, "paid", 0, ""},
+	{"created fans out", "wh_shop", "orders/create", `{"email":"jane@example.com","name":"#1001","line_items":[{"sku":"A","price_cents":1999},{"sku":"B","price_cents":500}]}`,
+		chstore.StatusSuccess, "", "created", 2, `{"sku":"A#0","price":"19.99","order":"#1001","__webhook":"wh_shop"}`},
+	{"created, one element's expression fails", "wh_shop", "orders/create", `{"email":"jane@example.com","name":"#1002","line_items":[{"sku":"A","price_cents":1999},{"sku":"B"}]}`,
+		chstore.StatusFailed, wire.ReasonExpressionError, "created", 1, `{"sku":"A#0","price":"19.99","order":"#1002","__webhook":"wh_shop"}`},
+	{"another topic", "wh_shop", "customers/create", `{"email":"jane@example.com"}`, chstore.StatusSkipped, wire.ReasonNoRoute, "", 0, ""},
+	{"no topic", "wh_shop", "", `{"email":"jane@example.com"}`, chstore.StatusSkipped, wire.ReasonNoRoute, "", 0, ""},
+	{"condition fails", "wh_cond", "", `{"user_id":"12345","x":"text"}`, chstore.StatusFailed, wire.ReasonExpressionError, "", 0, ""},
+	{"condition false", "wh_cond", "", `{"user_id":"12345","x":0.5}`, chstore.StatusSkipped, wire.ReasonNoRoute, "", 0, ""},
+	{"condition true", "wh_cond", "", `{"user_id":"12345","x":2}`, chstore.StatusSuccess, "", "#0", 1, `{"__webhook":"wh_cond"}`},
+	{"over the cost limit", "wh_cost", "", bigItems, chstore.StatusFailed, wire.ReasonExpressionError, "", 0, ""},
+	{"within the cost limit", "wh_cost", "", `{"user_id":"12345","items":[1,2,3]}`, chstore.StatusSuccess, "", "", 1, `{"n":2,"__webhook":"wh_cost"}`},
+}
+
+// TestRoutesAndExpressions: conditions pick the route, expressions fill attributes, and an expression
+// that fails (a missing key, a type error, the cost limit) fails its record alone with
+// expression_error, the records around it going on; the dry run gives the same outcomes and events.
+func TestRoutesAndExpressions(t *testing.T) {
+	p, _ := unitProcessor(t)
+	p.hooks = routedHooks()
+	p.resolver = mapResolver{"12345": {UserID: "12345"}, "jane@example.com": {UserID: "jane"}}
+	now := time.Now().UnixMilli()
+	var recs []*kgo.Record
+	for i, c := range routedCases {
+		r := &wire.Request{ID: uuid.Must(uuid.NewV7()), WebhookID: c.webhook, ProjectID: 1, ReceivedMs: now, ConfigVersion: 1,
+			Outcome: wire.OutcomeAccepted, EdgeStatus: 202, BodyBytes: len(c.body)}
+		if c.topic != "" {
+			r.Sender = keptHeaders(p.hooks.(mapHooks)[c.webhook].Headers, map[string]string{"X-Shopify-Topic": c.topic})
+		}
+		recs = append(recs, &kgo.Record{Topic: "requests", Partition: 0, Offset: int64(i), Key: []byte(c.webhook),
+			Value: []byte(c.body), Headers: new(wire.RequestHeaders).Encode(r)})
+	}
+	if err := p.handle(context.Background(), fetches(recs...)); err != nil {
+		t.Fatal(err)
+	}
+	firstEvent := map[int]string{}
+	fired := map[uuid.UUID][]byte{}
+	for _, f := range p.b.fire {
+		ev := p.b.events[f.event]
+		fired[ev.EventID] = f.rec.Value
+		if _, ok := firstEvent[f.activity]; !ok {
+			firstEvent[f.activity] = ev.Attributes
+		}
+	}
+	hooks := routedHooks()
+	eval := NewEvaluator(p.lim, p.resolver)
+	for i, c := range routedCases {
+		row := p.b.activity[i]
+		if row.Status != c.status || row.Reason != c.reason || row.Route != c.route || int(row.EventsFired) != c.fired || firstEvent[i] != c.attrs {
+			t.Errorf("%s: %s/%s route %q, %d fired, attributes %s; want %s/%s route %q, %d, %s (detail %q)", c.name, row.Status, row.Reason,
+				row.Route, row.EventsFired, firstEvent[i], c.status, c.reason, c.route, c.fired, c.attrs, row.Detail)
+		}
+		if c.reason == wire.ReasonExpressionError && !strings.Contains(row.Detail, "expression") && !strings.Contains(row.Detail, "condition") {
+			t.Errorf("%s: detail %q; want it to name the expression", c.name, row.Detail)
+		}
+		var headers map[string]string
+		if c.topic != "" {
+			headers = map[string]string{"X-Shopify-Topic": c.topic}
+		}
+		evs, err := eval.Evaluate(context.Background(), hooks[c.webhook], []Request{{ID: row.RequestID, ReceivedMs: now, Body: []byte(c.body), Headers: headers}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := evs[0]
+		if ev.Status != row.Status || ev.Reason != row.Reason || ev.Detail != row.Detail || ev.EventsFired != int(row.EventsFired) {
+			t.Errorf("%s: dry run %s/%s %q; want the pipeline's %s/%s %q", c.name, ev.Status, ev.Reason, ev.Detail, row.Status, row.Reason, row.Detail)
+		}
+		if ev.Event != nil && !bytes.Equal(ev.Event, fired[row.RequestID]) {
+			t.Errorf("%s: dry run event %s; want %s", c.name, ev.Event, fired[row.RequestID])
+		}
+		for _, el := range ev.Elements {
+			if want := fired[uuid.MustParse(el.EventID)]; !bytes.Equal(el.Event, want) {
+				t.Errorf("%s: element %d dry-run event %s; want %s", c.name, el.Index, el.Event, want)
+			}
+		}
+		if c.webhook == "wh_shop" && (len(ev.Conditions) == 0 || ev.Conditions[0].When == "") {
+			t.Errorf("%s: dry run conditions %+v; want those tried", c.name, ev.Conditions)
+		}
+	}
+}

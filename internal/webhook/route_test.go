@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/inlet-dev/inlet/internal/identify"
@@ -139,4 +140,67 @@ func TestRoutesValidation(t *testing.T) {
 func shopifyRoutes2(in WebhookInput) WebhookInput {
 	in.Name = fmt.Sprintf("%s 2", in.Name)
 	return in
+}
+
+func TestRouteExpressionsValidation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	base := shopifyRoutes(f, t)
+	for _, tc := range []struct {
+		name   string
+		change func(in *WebhookInput)
+		fields []string
+		msg    string
+	}{
+		{"condition syntax", func(in *WebhookInput) { in.Routes[0].When = `headers["X-Shopify-Topic"] ==` }, []string{"routes[0].when"}, "line 1"},
+		{"condition not bool", func(in *WebhookInput) { in.Routes[0].When = `"orders/paid"` }, []string{"routes[0].when"}, "string"},
+		{"condition fails on the sample", func(in *WebhookInput) { in.Routes[0].When = `body.financial_status == "paid"` }, []string{"routes[0].when"}, "no such key"},
+		{"condition uses item", func(in *WebhookInput) { in.Routes[1].When = `item.sku == "A"` }, []string{"routes[1].when"}, "fan-out"},
+		{"value syntax", func(in *WebhookInput) { in.Routes[0].Mappings[0] = Mapping{Attribute: "total", Expr: "body.total_price +"} }, []string{"routes[0].mappings[0].expr"}, "line 1"},
+		{"value fails on the sample", func(in *WebhookInput) {
+			in.Routes[0].Mappings[0] = Mapping{Attribute: "total", Expr: "body.subtotal_price"}
+		}, []string{"routes[0].mappings[0].expr"}, "no such key"},
+		{"value an object", func(in *WebhookInput) {
+			in.Routes[0].Mappings[1] = Mapping{Attribute: "order_id", Expr: `{"a": body.id}`}
+		}, []string{"routes[0].mappings[1].expr"}, "object"},
+		{"list of objects", func(in *WebhookInput) {
+			in.Routes[0].Mappings = append(in.Routes[0].Mappings, Mapping{Attribute: "items", Expr: `body.line_items`})
+		}, []string{"routes[0].mappings[2].expr"}, "array of objects"},
+		{"item outside fan-out", func(in *WebhookInput) { in.Routes[0].Mappings[0] = Mapping{Attribute: "total", Expr: "item.price"} }, []string{"routes[0].mappings[0].expr"}, "fan-out"},
+		{"element fails", func(in *WebhookInput) { in.Routes[1].Mappings[0] = Mapping{Attribute: "sku", Expr: "item.title"} }, []string{"routes[1].mappings[0].expr"}, "element 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base
+			in.Routes = make([]Route, len(base.Routes))
+			for i, r := range base.Routes {
+				r.Mappings = append([]Mapping(nil), r.Mappings...)
+				in.Routes[i] = r
+			}
+			in.Name = tc.name
+			tc.change(&in)
+			_, _, err := f.store.Create(ctx, f.p1, in)
+			wantFields(t, err, tc.fields...)
+			if err != nil && !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q; want it to say %q", err, tc.msg)
+			}
+		})
+	}
+
+	// Good expressions save, and come back as written.
+	in := base
+	in.Name = "with expressions"
+	in.Routes = append([]Route(nil), base.Routes...)
+	in.Routes[0].Mappings = []Mapping{
+		{Attribute: "total", Expr: `double(body.total_price) * 1.0`},
+		{Attribute: "order_id", Expr: `string(int(body.id))`},
+		{Attribute: "items", Expr: `body.line_items.map(i, i.sku)`},
+	}
+	in.Routes[1].Mappings = []Mapping{{Attribute: "sku", Expr: `item.sku + "-" + string(index)`}, {Attribute: "quantity", Field: "quantity"}}
+	w, _, err := f.store.Create(ctx, f.p1, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Routes[1].Mappings[0].Expr; got != `item.sku + "-" + string(index)` {
+		t.Errorf("saved expression %q", got)
+	}
 }
