@@ -156,7 +156,9 @@ func TestRouteExpressionsValidation(t *testing.T) {
 		{"condition not bool", func(in *WebhookInput) { in.Routes[0].When = `"orders/paid"` }, []string{"routes[0].when"}, "string"},
 		{"condition fails on the sample", func(in *WebhookInput) { in.Routes[0].When = `body.financial_status == "paid"` }, []string{"routes[0].when"}, "no such key"},
 		{"condition uses item", func(in *WebhookInput) { in.Routes[1].When = `item.sku == "A"` }, []string{"routes[1].when"}, "fan-out"},
-		{"value syntax", func(in *WebhookInput) { in.Routes[0].Mappings[0] = Mapping{Attribute: "total", Expr: "body.total_price +"} }, []string{"routes[0].mappings[0].expr"}, "line 1"},
+		{"value syntax", func(in *WebhookInput) {
+			in.Routes[0].Mappings[0] = Mapping{Attribute: "total", Expr: "body.total_price +"}
+		}, []string{"routes[0].mappings[0].expr"}, "line 1"},
 		{"value fails on the sample", func(in *WebhookInput) {
 			in.Routes[0].Mappings[0] = Mapping{Attribute: "total", Expr: "body.subtotal_price"}
 		}, []string{"routes[0].mappings[0].expr"}, "no such key"},
