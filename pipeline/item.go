@@ -450,7 +450,9 @@ func (it *item) exprInput(e *element) (*expr.Input, error) {
 		it.treeDone = true
 		it.tree, it.treeErr = expr.Decode(it.payload())
 		c := it.hook
-		it.headers = make(map[string]string, len(c.headerNames))
+		if len(c.headerNames) > 0 && it.headers == nil {
+			it.headers = make(map[string]string, len(c.headerNames))
+		}
 		for _, name := range c.headerNames {
 			v, _ := it.senderHeader(name)
 			it.headers[name] = bytesString(v) // expressions look names up ignoring case

@@ -44,6 +44,7 @@ import (
 	"sync"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
 )
@@ -120,9 +121,11 @@ func (e *Error) Error() string { return e.Message }
 // Program is a compiled expression, safe for concurrent use. Build it once per config version: a compile
 // costs tens of microseconds, an evaluation well under one.
 type Program struct {
-	src  string
-	opts Options
-	prg  cel.Program
+	src     string
+	opts    Options
+	prg     cel.Program
+	bounded bool
+	maxCost uint64
 }
 
 // Source returns the expression as written.
@@ -201,12 +204,35 @@ func Compile(src string, o Options) (*Program, error) {
 	if o.Kind == Value && out.Kind() == types.TypeKind {
 		return nil, &Error{Message: fmt.Sprintf("a value must be data, but this expression gives %s", cel.FormatCELType(out)), Line: 1, Column: 1}
 	}
-	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.CustomDecoratorV2(guardCalls))
+	// An expression whose worst case CEL's static estimate bounds within CostLimit (no comprehension
+	// or string operation over data of unknown size: body.price * 100.0, a topic compared) cannot
+	// exceed it, and runs without tracking its cost, which is most of the price of a small
+	// evaluation. Any other keeps the limit checked at run time.
+	popts := []cel.ProgramOption{cel.CustomDecoratorV2(guardCalls)}
+	est, err := env.EstimateCost(ast, noEstimates{})
+	bounded := err == nil && est.Max <= CostLimit
+	if !bounded {
+		popts = append(popts, cel.CostLimit(CostLimit))
+	}
+	prg, err := env.Program(ast, popts...)
 	if err != nil {
 		return nil, &Error{Message: fmt.Sprintf("expression cannot be planned: %v", err)}
 	}
-	return &Program{src: src, opts: o, prg: prg}, nil
+	return &Program{src: src, opts: o, prg: prg, bounded: bounded, maxCost: est.Max}, nil
 }
+
+// noEstimates leaves every size and call cost to CEL's defaults: sizes of body data are unknown, so
+// anything that depends on them estimates unbounded.
+type noEstimates struct{}
+
+func (noEstimates) EstimateSize(cost.AstNode) *cost.SizeEstimate { return nil }
+func (noEstimates) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
+	return nil
+}
+
+// StaticCost is the most the expression can cost, by CEL's static estimate, and whether that is
+// within CostLimit (the limit is then not tracked at run time: it cannot be reached).
+func (p *Program) StaticCost() (uint64, bool) { return p.maxCost, p.bounded }
 
 // compileError words CEL's issues for a user: position first, 1-based, CEL's message without the parts
 // that only mean something to CEL's authors.

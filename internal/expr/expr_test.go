@@ -451,3 +451,28 @@ func TestDecodeCopies(t *testing.T) {
 		t.Errorf("after the buffer changed got %#v; want %#v", v, want)
 	}
 }
+
+// TestStaticCost: an expression CEL bounds statically within the limit runs untracked; one over data
+// of unknown size keeps the run-time limit.
+func TestStaticCost(t *testing.T) {
+	for _, tc := range []struct {
+		src     string
+		bounded bool
+	}{
+		{`body.price * 100.0`, true},
+		{`headers["X-Shopify-Topic"] == "orders/paid" && body.paid == true`, true},
+		{`body.?note.orValue("none")`, true},
+		{`body.items.map(i, i.sku)`, false},
+		{`body.items.exists(i, i == 1.0)`, false},
+		{`body.a + body.b`, false},
+		{`size(body.name) > 3`, true},
+	} {
+		p, err := expr.Compile(tc.src, expr.Options{Kind: expr.Value})
+		if err != nil {
+			t.Fatalf("Compile(%s): %v", tc.src, err)
+		}
+		if max, bounded := p.StaticCost(); bounded != tc.bounded {
+			t.Errorf("StaticCost(%s) = %d, %v; want bounded %v", tc.src, max, bounded, tc.bounded)
+		}
+	}
+}
