@@ -185,6 +185,7 @@ type compiledHook struct {
 	// headerNames are the kept headers' names, the keys of the headers expressions see.
 	headerNames []string
 	attrsTail   []byte // `"__webhook":"<id>"}`
+	exprs       int    // the CEL programs compiled (conditions and mapped values)
 	dedup       compiledDedup
 	loc         *time.Location // the webhook's time zone, for dates without an offset
 }
@@ -330,6 +331,15 @@ func compileHook(h *webhook.Hook) *compiledHook {
 	c.routes = make([]compiledRoute, len(routes))
 	for i := range routes {
 		c.routes[i] = compileRoute(&routes[i], i, len(routes), h.Headers)
+		r := &c.routes[i]
+		if r.when != nil {
+			c.exprs++
+		}
+		for j := range r.mappings {
+			if r.mappings[j].prog != nil {
+				c.exprs++
+			}
+		}
 	}
 	c.attrsTail = append(wire.AppendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
 	c.dedup = compileDedup(h.Dedup)

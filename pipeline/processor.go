@@ -47,6 +47,8 @@ type processor struct {
 	b        *batch
 	parts    map[int32]*partState
 	compiled map[string]*compiledHook
+	// compiledExprs counts the CEL programs in compiled.
+	compiledExprs int
 	items    []item
 	arena    arena
 	attrBuf  []byte
@@ -60,6 +62,12 @@ type processor struct {
 	claimed  []int
 	verdicts []delivery.Verdict
 }
+
+// Bounds of the processor's compiled configs.
+const (
+	maxCompiledHooks = 100_000
+	maxCompiledExprs = 5_000
+)
 
 // written advances the high-water marks of the partitions a batch has just been written for.
 func (p *processor) written(b *batch) {
@@ -305,11 +313,15 @@ func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
 	}
 	c := p.compiled[h.PublicID]
 	if c == nil || c.hook != h {
-		if len(p.compiled) > 100_000 {
-			clear(p.compiled) // bound memory if webhooks churn
+		if len(p.compiled) > maxCompiledHooks || p.compiledExprs > maxCompiledExprs {
+			// Bound memory if webhooks churn, or when very many use expressions (a compiled CEL
+			// program holds tens of KiB): they are compiled again on their next request (~0.1 ms each).
+			clear(p.compiled)
+			p.compiledExprs = 0
 		}
 		c = compileHook(h)
 		p.compiled[h.PublicID] = c
+		p.compiledExprs += c.exprs
 	}
 	return c, nil
 }
