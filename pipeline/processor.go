@@ -49,9 +49,9 @@ type processor struct {
 	compiled map[string]*compiledHook
 	// compiledExprs counts the CEL programs in compiled.
 	compiledExprs int
-	items    []item
-	arena    arena
-	attrBuf  []byte
+	items         []item
+	arena         arena
+	attrBuf       []byte
 	// senders holds the sender headers of a poll's records (parseRecord); hasher, claims, claimed and
 	// verdicts are the delivery claims' scratch. All are reused every poll.
 	senders []wire.SenderHeader
