@@ -172,7 +172,7 @@ func TestAppendJSON(t *testing.T) {
 		{"format list", `"%s".format([body.items])`, `{"items":["a","b"]}`, false, "", 0, `"[a, b]"`},
 		{"replace", `body.s.replace("-", "")`, `{"s":"a-b-c"}`, false, "", 0, `"abc"`},
 		{"math", `math.greatest(body.a, body.b)`, `{"a":3,"b":7}`, false, "", 0, `7`},
-		{"escapes", `body.s`, `{"s":"q\"b\\ \n\t\u0001 <&> \u2028"}`, false, "", 0, `"q\"b\\ \n\t\u0001 <&> \u2028"`},
+		{"escapes", `body.s`, `{"s":"q\"b\\ \n\t\u0001 <&> \u2028"}`, false, "", 0, "\"q\\\"b\\\\ \\n\\t\\u0001 <&> \u2028\""}, // U+2028 as is: the value is read again, not embedded in a script
 		{"unicode", `body.s + "é"`, `{"s":"café 日本 😀"}`, false, "", 0, `"café 日本 😀é"`},
 	}
 	for _, tt := range tests {

@@ -8,11 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
+
+	"github.com/inlet-dev/inlet/internal/wire"
 )
 
 // jsonWriter appends a CEL value as JSON to buf, refusing results deeper than MaxResultDepth or longer
@@ -46,7 +47,7 @@ func (w *jsonWriter) value(v ref.Val, depth int) error {
 		if len(v) > MaxResultBytes {
 			return errTooLarge
 		}
-		w.buf = appendString(w.buf, string(v))
+		w.buf = wire.AppendJSONString(w.buf, string(v))
 	case types.Bytes:
 		if base64.StdEncoding.EncodedLen(len(v)) > MaxResultBytes {
 			return errTooLarge
@@ -174,7 +175,7 @@ func (w *jsonWriter) object(m traits.Mapper, depth int) error {
 		if i > 0 {
 			w.buf = append(w.buf, ',')
 		}
-		w.buf = appendString(w.buf, e.name)
+		w.buf = wire.AppendJSONString(w.buf, e.name)
 		w.buf = append(w.buf, ':')
 		if err := w.value(m.Get(e.key), depth); err != nil {
 			return err
@@ -182,57 +183,4 @@ func (w *jsonWriter) object(m traits.Mapper, depth int) error {
 	}
 	w.buf = append(w.buf, '}')
 	return nil
-}
-
-const hex = "0123456789abcdef"
-
-// appendString appends s as a JSON string: quotes, backslashes and control characters escaped, U+2028 and
-// U+2029 escaped (JavaScript reads them as line ends), invalid UTF-8 replaced by U+FFFD; everything else,
-// <, > and & included, as is.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
