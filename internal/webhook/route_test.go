@@ -117,12 +117,7 @@ func TestRoutesValidation(t *testing.T) {
 		{"condition too long", func(in *WebhookInput) { in.Routes[0].When = string(make([]byte, MaxConditionLen+1)) }, []string{"routes[0].when"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := base
-			in.Routes = make([]Route, len(base.Routes))
-			for i, r := range base.Routes {
-				r.Mappings = append([]Mapping(nil), r.Mappings...)
-				in.Routes[i] = r
-			}
+			in := cloneRoutes(base)
 			in.Name = tc.name
 			tc.change(&in)
 			_, _, err := f.store.Create(ctx, f.p1, in)
@@ -172,12 +167,7 @@ func TestRouteExpressionsValidation(t *testing.T) {
 		{"element fails", func(in *WebhookInput) { in.Routes[1].Mappings[0] = Mapping{Attribute: "sku", Expr: "item.title"} }, []string{"routes[1].mappings[0].expr"}, "element 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := base
-			in.Routes = make([]Route, len(base.Routes))
-			for i, r := range base.Routes {
-				r.Mappings = append([]Mapping(nil), r.Mappings...)
-				in.Routes[i] = r
-			}
+			in := cloneRoutes(base)
 			in.Name = tc.name
 			tc.change(&in)
 			_, _, err := f.store.Create(ctx, f.p1, in)
@@ -205,4 +195,15 @@ func TestRouteExpressionsValidation(t *testing.T) {
 	if got := w.Routes[1].Mappings[0].Expr; got != `item.sku + "-" + string(index)` {
 		t.Errorf("saved expression %q", got)
 	}
+}
+
+// cloneRoutes copies in with routes and mappings of its own, for a case to change.
+func cloneRoutes(in WebhookInput) WebhookInput {
+	routes := make([]Route, len(in.Routes))
+	for i, r := range in.Routes {
+		r.Mappings = append([]Mapping(nil), r.Mappings...)
+		routes[i] = r
+	}
+	in.Routes = routes
+	return in
 }
