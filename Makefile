@@ -11,15 +11,24 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 OBS := github.com/inlet-dev/inlet/internal/obs
-LDFLAGS := -X $(OBS).Version=$(shell git describe --tags --always --dirty 2>/dev/null || echo dev) \
-	-X $(OBS).Commit=$(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X $(OBS).Version=$(VERSION) -X $(OBS).Commit=$(COMMIT)
 
-build: ## build bin/inlet (inlet version reports the git version and commit)
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/inlet
+build: ## build bin/inlet, static (inlet version reports the git version and commit; flags as the image's, so they share the build cache)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/inlet
+
+image: ## build the container image inlet:VERSION with buildah, no daemon or registry (IMAGE_OUT=oci-archive:FILE also exports it)
+	deploy/local/install buildah
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' GO='$(GO)' deploy/image/build $(if $(IMAGE_OUT),-o '$(IMAGE_OUT)')
 
 up: build ## install (if missing) and start Kafka, ClickHouse and PostgreSQL, then migrate
 	deploy/local/up
 	$(BIN) migrate
+
+tools: ## install (if missing) the tools the tests use besides the services: buildah for the image test, promtool for the alert rules and dashboards
+	deploy/local/install buildah
+	deploy/local/promtool >/dev/null
 
 down: ## stop the Inlet processes and the local services started by `make up`/`make run`
 	-deploy/local/inlet stop
@@ -31,14 +40,14 @@ status: ## show what is running
 run: up ## bring up the services and every Inlet process, seed the demo project, print how to use it
 	deploy/local/inlet start
 
-test: up ## the chaos stage (tests that stop a service, one package at a time), then the whole suite
+test: up tools ## the chaos stage (tests that stop a service, one package at a time), then the whole suite
 	INLET_CHAOS=1 $(GO) test -count=1 -timeout 20m -p 1 -run Chaos ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
 test-unit: ## tests that need no service
 	$(GO) test -count=1 -short ./...
 
-test-integration: up ## the whole suite without the chaos stage (integration tests are part of it)
+test-integration: up tools ## the whole suite without the chaos stage (integration tests are part of it)
 	$(GO) test -count=1 -timeout 20m ./...
 
 bench: up build ## the bench suite: max, latency, ceiling and peer ratios, correctness → bench/results/latest/REPORT.md (BENCH_FLAGS="-scale 2 -run seed")
@@ -57,4 +66,4 @@ lint: ## gofmt, go vet and staticcheck
 check-config: build ## validate deploy/inlet.example.yaml
 	$(BIN) -config deploy/inlet.example.yaml -check-config
 
-.PHONY: help build up down status run test test-unit test-integration bench bench-go lint check-config
+.PHONY: help build image up tools down status run test test-unit test-integration bench bench-go lint check-config

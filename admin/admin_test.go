@@ -18,16 +18,28 @@ import (
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/pipeline"
 )
+
+// testMaxBody is the edge's max_body_bytes the tests' admin server bounds a dry run's body with.
+const testMaxBody = 64 << 10
+
+// freshResolver is compose's: the directory asked every time.
+type freshResolver struct{ r *directory.Resolver }
+
+func (f freshResolver) Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]pipeline.Subject, error) {
+	return f.r.ResolveFresh(ctx, projectID, kind, values)
+}
 
 // env is an admin server on a fresh database with two projects.
 type env struct {
-	t          *testing.T
+	t          testing.TB
 	srv        *Server
 	ch         driver.Conn
 	logs       *syncBuffer
@@ -39,13 +51,13 @@ type env struct {
 
 // newEnv serves with Defaults(), but with room for the thousands of refused keys some tests send from
 // 127.0.0.1 (the failed-authentication limit has tests of its own, through newEnvWith).
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	return newEnvWith(t, func(c *Config) { c.AuthFailureBurst = 1_000_000 })
 }
 
 // newEnvWith is newEnv with settings changed by set.
-func newEnvWith(t *testing.T, set func(*Config)) *env {
+func newEnvWith(t testing.TB, set func(*Config)) *env {
 	t.Helper()
 	_, pool := testenv.Postgres(t)
 	_, ch := testenv.ClickHouse(t)
@@ -71,8 +83,14 @@ func newEnvWith(t *testing.T, set func(*Config)) *env {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := Defaults()
 	set(&cfg)
+	res, err := directory.NewResolver(pool, nil, projects, directory.Defaults(), nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(res.Close)
 	srv := New(cfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Projects: projects,
-		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: chstore.NewReader(ch)})
+		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: chstore.NewReader(ch),
+		Evaluator: pipeline.NewEvaluator(pipeline.Defaults().Limits(), freshResolver{res}), MaxBodyBytes: testMaxBody})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, srv: srv, ch: ch, logs: logs, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}

@@ -22,6 +22,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/pipeline"
 )
 
 // Limits of the admin API's inputs.
@@ -89,6 +90,10 @@ type api struct {
 	webhooks  *webhook.Store
 	directory *directory.Store
 	activity  Activity
+	// evaluator answers dry runs and backtests; nil: they answer 503. maxBodyBytes bounds a dry run's
+	// body as the edge bounds a request's.
+	evaluator    *pipeline.Evaluator
+	maxBodyBytes int
 	// publicBaseURL has no trailing slash.
 	publicBaseURL string
 	metrics       *metrics
@@ -277,17 +282,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// decode reads a bounded JSON body into v, rejecting unknown fields and trailing data.
-func decode(r *http.Request, v any) error {
+// decode reads a bounded JSON body (maxJSONBody) into v, rejecting unknown fields and trailing data.
+func decode(r *http.Request, v any) error { return decodeLimit(r, v, maxJSONBody) }
+
+// decodeLimit is decode with limit in place of maxJSONBody.
+func decodeLimit(r *http.Request, v any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return &statusError{http.StatusUnsupportedMediaType, "send Content-Type: application/json"}
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return &statusError{http.StatusBadRequest, "reading the body: " + err.Error()}
 	}
-	if len(b) > maxJSONBody {
-		return &statusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", maxJSONBody)}
+	if int64(len(b)) > limit {
+		return &statusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over %d bytes", limit)}
 	}
 	dec := sonic.ConfigStd.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()

@@ -12,9 +12,11 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/pipeline"
 )
 
 // TestOpenAPIMatchesRouter: the checked-in spec and the router list the same operations.
@@ -97,7 +99,19 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Dedup", webhook.Dedup{}, nil},
 		{"Identify", webhook.Identify{}, nil},
 		{"Mapping", webhook.Mapping{}, nil},
+		{"Route", webhook.Route{}, nil},
+		{"ConditionResult", pipeline.ConditionResult{}, nil},
+		{"ElementEvaluation", pipeline.ElementEvaluation{}, nil},
+		{"Summary", chstore.Summary{}, nil},
+		{"Entry", chstore.Entry{}, nil},
 		{"Event", webhook.Event{}, nil},
+		{"TestRequest", testRequest{}, nil},
+		{"Evaluation", pipeline.Evaluation{}, nil},
+		{"Identification", pipeline.Identification{}, nil},
+		{"AttributeResult", pipeline.AttributeResult{}, nil},
+		{"Outcome", Outcome{}, nil},
+		{"Counts", Counts{}, nil},
+		{"Backtest", Backtest{}, nil},
 	}
 	for _, c := range cases {
 		sc, ok := s.Components.Schemas[c.schema]

@@ -17,6 +17,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/pipeline"
 )
 
 // Deps are the stores and services the admin process serves from.
@@ -30,6 +31,12 @@ type Deps struct {
 	Directory *directory.Store
 	// Activity answers the ClickHouse queries; nil leaves Received counts at 0.
 	Activity Activity
+	// Evaluator answers dry runs and backtests: pipeline.Evaluator with the pipeline's limits and a
+	// resolver that asks the directory every time. nil: those endpoints answer 503.
+	Evaluator *pipeline.Evaluator
+	// MaxBodyBytes bounds a dry run's body: the edge's max_body_bytes, since a larger request never
+	// reaches the pipeline. 0: the edge's default, 1 MiB.
+	MaxBodyBytes int
 }
 
 // Activity is what the admin API reads from ClickHouse (implemented by chstore.Reader).
@@ -41,6 +48,8 @@ type Activity interface {
 	Entry(ctx context.Context, projectID int64, webhookID, requestID string) (chstore.Entry, error)
 	History(ctx context.Context, q chstore.HistoryQuery) (chstore.HistoryPage, error)
 	Notifications(ctx context.Context, projectID int64, webhookID string, limit int) ([]chstore.Notification, error)
+	// Recorded is the webhook's newest accepted requests, for a backtest.
+	Recorded(ctx context.Context, projectID int64, webhookID string, limit int) ([]chstore.Recorded, error)
 }
 
 // route is one API endpoint; the OpenAPI test compares this table with openapi.yaml.
@@ -72,12 +81,17 @@ func New(cfg Config, d Deps) *Server {
 		webhooks:      d.Webhooks,
 		directory:     d.Directory,
 		activity:      d.Activity,
+		evaluator:     d.Evaluator,
+		maxBodyBytes:  d.MaxBodyBytes,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
 		sessions:      newSessionStore(),
 
 		limiter:           newAuthLimiter(cfg),
 		trustForwardedFor: cfg.TrustForwardedFor,
+	}
+	if a.maxBodyBytes == 0 {
+		a.maxBodyBytes = defaultMaxBodyBytes
 	}
 	s := &Server{cfg: cfg, log: d.Logger, api: a}
 	s.routes = []route{
@@ -109,6 +123,9 @@ func New(cfg Config, d Deps) *Server {
 		{"GET", "/api/v1/webhooks/{id}/activity", a.listActivity},
 		{"GET", "/api/v1/webhooks/{id}/activity/{request_id}", a.getActivity},
 		{"GET", "/api/v1/webhooks/{id}/notifications", a.listNotifications},
+		{"POST", "/api/v1/webhooks/test", a.testDraft},
+		{"POST", "/api/v1/webhooks/{id}/test", a.testWebhook},
+		{"POST", "/api/v1/webhooks/{id}/backtest", a.backtest},
 
 		{"PUT", "/api/v1/users/{user_id}", a.putUser},
 		{"GET", "/api/v1/users/{user_id}", a.getUser},

@@ -31,7 +31,7 @@ func seedWebhook(event string) map[string]any {
 	}
 }
 
-func decodeInto(t *testing.T, b []byte, v any) {
+func decodeInto(t testing.TB, b []byte, v any) {
 	t.Helper()
 	if err := sonic.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", b, err)

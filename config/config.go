@@ -206,10 +206,34 @@ func applyEnv(c *Config, environ []string) error {
 			env[k] = v
 		}
 	}
-	return walk(reflect.ValueOf(c).Elem(), "INLET", "", env)
+	return eachSetting(reflect.ValueOf(c).Elem(), "INLET", "", func(fv reflect.Value, name, path string) error {
+		raw, ok := env[name]
+		if !ok {
+			return nil
+		}
+		if err := setField(fv, raw); err != nil {
+			return fmt.Errorf("%s (from %s): %w", path, name, err)
+		}
+		return nil
+	})
 }
 
-func walk(v reflect.Value, envPrefix, yamlPath string, env map[string]string) error {
+// EnvNames returns the INLET_* variable of every setting, in the order of the settings file. Load
+// ignores other INLET_* variables (they may be the local stack's), so a deployment that sets one
+// should check it against this list: a misspelt variable is otherwise silently without effect.
+func EnvNames() []string {
+	var names []string
+	c := Defaults()
+	_ = eachSetting(reflect.ValueOf(&c).Elem(), "INLET", "", func(_ reflect.Value, name, _ string) error {
+		names = append(names, name)
+		return nil
+	})
+	return names
+}
+
+// eachSetting calls fn with every leaf setting of v, its INLET_<PATH> variable and its YAML path: the
+// one place the variables' names are made.
+func eachSetting(v reflect.Value, envPrefix, yamlPath string, fn func(fv reflect.Value, name, path string) error) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -221,17 +245,13 @@ func walk(v reflect.Value, envPrefix, yamlPath string, env map[string]string) er
 		path := strings.TrimPrefix(yamlPath+"."+tag, ".")
 		fv := v.Field(i)
 		if fv.Kind() == reflect.Struct {
-			if err := walk(fv, name, path, env); err != nil {
+			if err := eachSetting(fv, name, path, fn); err != nil {
 				return err
 			}
 			continue
 		}
-		raw, ok := env[name]
-		if !ok {
-			continue
-		}
-		if err := setField(fv, raw); err != nil {
-			return fmt.Errorf("%s (from %s): %w", path, name, err)
+		if err := fn(fv, name, path); err != nil {
+			return err
 		}
 	}
 	return nil

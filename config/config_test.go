@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +140,41 @@ func TestExampleListsEveryKey(t *testing.T) {
 	if len(missing) > 0 {
 		t.Fatalf("deploy/inlet.example.yaml lacks:\n%s", strings.Join(missing, "\n"))
 	}
+}
+
+func TestEnvNames(t *testing.T) {
+	names := EnvNames()
+	for _, want := range []string{"INLET_PROFILE", "INLET_KAFKA_BROKERS", "INLET_SECRETS_MASTER_KEY", "INLET_PIPELINE_INSTANCE_ID", "INLET_ADMIN_TRUST_FORWARDED_FOR"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("EnvNames() has no %s", want)
+		}
+	}
+	if slices.Contains(names, "INLET_STATE_DIR") || slices.Contains(names, "INLET_KAFKA") {
+		t.Errorf("EnvNames() = %v; want only the settings' variables", names)
+	}
+	// Each name is one Load reads: a value it cannot parse is refused, naming the variable.
+	for _, name := range names {
+		c := Defaults()
+		fv, ok := fieldOf(reflect.ValueOf(&c).Elem(), name)
+		if !ok {
+			t.Fatalf("%s names no field", name)
+		}
+		if fv.Kind() == reflect.String || fv.Kind() == reflect.Slice {
+			continue
+		}
+		if _, err := Load("", []string{name + "=not-a-value"}); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Load with %s=not-a-value: err = %v; want one naming %s", name, err, name)
+		}
+	}
+}
+
+func fieldOf(v reflect.Value, name string) (reflect.Value, bool) {
+	var found reflect.Value
+	_ = eachSetting(v, "INLET", "", func(fv reflect.Value, n, _ string) error {
+		if n == name {
+			found = fv
+		}
+		return nil
+	})
+	return found, found.IsValid()
 }

@@ -92,6 +92,7 @@ type fireRecord struct {
 	rec      *kgo.Record
 	activity int // index of the request's activity row
 	event    int // index of its events row
+	refused  bool
 }
 
 // dropEvents removes the events rows at the given indices (events Kafka refused) and recomputes the

@@ -113,7 +113,7 @@ func TestCoercion(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: sonic.Get: %v", tt.in, err)
 		}
-		lim := Defaults().limits()
+		lim := Defaults().Limits()
 		got, err := appendCoerced(nil, tt.typ, &n, &lim, nil)
 		switch {
 		case tt.want == "" && err == nil:
@@ -207,7 +207,7 @@ func TestCoerceDateFormats(t *testing.T) {
 		{berlin, `"Thu, 31 Nov 2026 10:12:31 GMT"`, ``},
 		{berlin, `"26/11/2026"`, ``},
 	}
-	lim := Defaults().limits()
+	lim := Defaults().Limits()
 	for _, tt := range tests {
 		n, err := sonic.Get([]byte(`{"v":`+tt.in+`}`), "v")
 		if err != nil {
@@ -231,7 +231,7 @@ func TestCoerceDateAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lim := Defaults().limits()
+	lim := Defaults().Limits()
 	for _, in := range []string{`"2026-11-26"`, `"2026-11-26 10:12:31.5"`, `"2026-10-25T02:30:00"`, `"2026-11-26T10:12:31+02:00"`, `"Thu, 26 Nov 2026 10:12:31 GMT"`} {
 		n, err := sonic.Get([]byte(`{"v":`+in+`}`), "v")
 		if err != nil {
@@ -247,7 +247,7 @@ func TestCoerceDateAllocs(t *testing.T) {
 func TestCoercionNullIsAbsent(t *testing.T) {
 	for _, typ := range []webhook.AttrType{webhook.TypeInteger, webhook.TypeString, webhook.TypeList, webhook.TypeDate, webhook.TypeBoolean, webhook.TypePrice} {
 		n, _ := sonic.Get([]byte(`{"v":null}`), "v")
-		lim := Defaults().limits()
+		lim := Defaults().Limits()
 		if _, err := appendCoerced(nil, typ, &n, &lim, nil); !errors.Is(err, errAbsent) {
 			t.Errorf("%s null: error %v; want errAbsent", typ, err)
 		}
@@ -258,7 +258,7 @@ func TestCoercionNullIsAbsent(t *testing.T) {
 // errOutOfRange (reason number_out_of_range), before any arithmetic: each case here would otherwise
 // cost up to a billion digits (the 13-byte 1e999999999).
 func TestCoercionNumberBounds(t *testing.T) {
-	lim := Defaults().limits() // 38 digits
+	lim := Defaults().Limits() // 38 digits
 	for _, tt := range []struct {
 		typ webhook.AttrType
 		in  string
@@ -303,7 +303,7 @@ func FuzzCoerce(f *testing.F) {
 		}
 	}
 	types := []webhook.AttrType{webhook.TypeInteger, webhook.TypeString, webhook.TypeList, webhook.TypeDate, webhook.TypeBoolean, webhook.TypePrice}
-	lim := Defaults().limits()
+	lim := Defaults().Limits()
 	f.Fuzz(func(t *testing.T, v string, typ uint8) {
 		n, err := sonic.Get([]byte(`{"v":`+v+`}`), "v")
 		if err != nil || n.Check() != nil {
@@ -328,7 +328,7 @@ func BenchmarkCoerceDate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lim := Defaults().limits()
+	lim := Defaults().Limits()
 	for _, tt := range []struct {
 		name string
 		in   string

@@ -144,8 +144,9 @@ func Defaults() Config {
 	}
 }
 
-// limits are the bounds on what one request can make of its event.
-func (c Config) limits() Limits {
+// Limits are the bounds on what one request can make of its event, as the pipeline applies them; a dry run
+// (Evaluator) applies the same.
+func (c Config) Limits() Limits {
 	return Limits{AttributeBytes: c.MaxAttributeBytes, NumberDigits: c.MaxNumberDigits, EventBytes: c.MaxEventBytes,
 		IdentifierBytes: c.MaxIdentifierBytes}
 }

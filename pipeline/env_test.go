@@ -130,6 +130,15 @@ func standardFixtures() (*fakeHooks, *fakeResolver) {
 			{Attribute: "event", Type: webhook.TypeString, Field: `headers["X-Event"]`},
 			{Attribute: "count", Type: webhook.TypeInteger, Field: "headers.X-Count"}, // not kept: the payload's
 		}})
+	// A fan-out: one ItemOrdered per line item, identified by the order's user.
+	hooks.put(&webhook.Hook{PublicID: "wh_fan", ProjectID: 1, Enabled: true, Version: 1,
+		Routes: []webhook.HookRoute{{Name: "items", ForEach: "line_items", EventName: "ItemOrdered",
+			Identify: webhook.Identify{Kind: identify.ByUserID, Field: "$.user_id"},
+			Mappings: []webhook.TypedMapping{
+				{Attribute: "sku", Type: webhook.TypeString, Field: "sku"},
+				{Attribute: "quantity", Type: webhook.TypeInteger, Field: "quantity"},
+				{Attribute: "order_id", Type: webhook.TypeString, Field: "$.order_number"},
+			}}}})
 	res := &fakeResolver{subjects: map[identify.Kind]map[string]pipeline.Subject{
 		identify.ByUserID: {"12345": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},
 		identify.ByEmail:  {"jane@example.com": {UserID: "12345", HWIDs: []string{"hw-a", "hw-b"}}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -12,8 +13,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/expr"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
 	"github.com/inlet-dev/inlet/internal/form"
 	"github.com/inlet-dev/inlet/internal/identify"
@@ -79,12 +82,27 @@ type item struct {
 	searcher *ast.Searcher
 	// node holds the value being read (identifier, key, attribute): methods of *ast.Node make a local
 	// one escape, and the item is on the heap already, so reading a value costs no allocation.
-	node       ast.Node
-	reason     string
-	detail     []string
-	identValue string
-	subject    Subject
-	found      bool
+	node   ast.Node
+	reason string
+	detail []string
+	// skipped: reason is a skip's (no_route, no_elements), not a failure's.
+	skipped bool
+
+	// route is the route that took the request; elems its events to fire: one (index -1) or one per
+	// element of a fan-out. Set once the body is read and a route holds.
+	route *compiledRoute
+	elems []element
+	// tree is the body decoded for expressions (expr.Decode), read once per request when the route
+	// needs it; treeElems is the fan-out's array in it. exprIn is the expressions' input.
+	tree      any
+	treeErr   error
+	treeDone  bool
+	treeElems []any
+	headers   map[string]string
+	exprIn    expr.Input
+	exprBuf   []byte
+	// condTrace, when set (a dry run), is told what each condition tried gave.
+	condTrace func(route int, matched bool, err error)
 
 	// key is the hash of the sender's delivery key when hasKey; duplicateOf the first request of the
 	// delivery when the claim found this request repeats it.
@@ -130,28 +148,94 @@ func parseRecord(r *kgo.Record, it *item, senders *[]wire.SenderHeader) {
 	}
 }
 
-// compiledHook is a Hook with its paths parsed once per config version.
+// element is one event a request fires: the request's single event, or one element of a fan-out.
+type element struct {
+	// index is the element's position in the fan-out's array; -1 for a request's single event.
+	index int
+	// raw is the element's JSON (fan-out; "" reads the body), searcher its reader, made on first use.
+	raw      string
+	searcher *ast.Searcher
+	eventID  uuid.UUID
+
+	identValue string
+	subject    Subject
+	found      bool
+	// reason fails the element (and the request); detail says what happened to it (attributes
+	// omitted or dropped, why it failed).
+	reason string
+	detail []string
+	// attrs are the attributes fired (JSON object), set when the element fires.
+	attrs string
+	fired bool
+	rec   *kgo.Record // the event record to produce, until the batch has it
+}
+
+func (e *element) fail(reason, format string, args ...any) {
+	e.reason = reason
+	e.detail = append(e.detail, fmt.Sprintf(format, args...))
+}
+
+// resolvable reports whether the element's identifier is to be resolved.
+func (e *element) resolvable() bool { return e.reason == "" && e.identValue != "" }
+
+// compiledHook is a Hook with its paths and expressions compiled once per config version.
 type compiledHook struct {
-	hook        *webhook.Hook
+	hook   *webhook.Hook
+	routes []compiledRoute
+	// headerNames are the kept headers' names, the keys of the headers expressions see.
+	headerNames []string
+	attrsTail   []byte // `"__webhook":"<id>"}`
+	exprs       int    // the CEL programs compiled (conditions and mapped values)
+	dedup       compiledDedup
+	loc         *time.Location // the webhook's time zone, for dates without an offset
+}
+
+// compiledRoute is a route with its condition, paths and expressions compiled.
+type compiledRoute struct {
+	r     *webhook.HookRoute
+	index int
+	// label names the route in the activity log and in messages: its name, or "#<index>"; label is
+	// "" for a webhook's single unnamed route (as before routes).
+	label string
+	when  *expr.Program
+	// whenErr: the condition does not compile (saved by an older release, say); every request the
+	// route is tried for fails with expression_error.
+	whenErr error
+
+	fanOut      bool
+	forEach     fieldpath.Path
+	forEachErr  error
 	ident       fieldpath.Path
 	identKeys   []any
 	identErr    error
 	identHeader string // the kept header the identifier is read from; "" for the payload
+	identBody   bool   // fan-out: the identifier is read from the body ($.…), not the element
 	mappings    []compiledMapping
-	attrsTail   []byte // `"__webhook":"<id>"}`
-	dedup       compiledDedup
-	loc         *time.Location // the webhook's time zone, for dates without an offset
+	// exprs: the route evaluates expressions (mappings), so its requests' bodies are decoded for them.
+	exprs bool
+}
+
+// name is how messages name the route: "route paid" or "route #2"; "" when it has no label.
+func (r *compiledRoute) name() string {
+	if r.label == "" {
+		return ""
+	}
+	return "route " + r.label + ": "
 }
 
 type compiledMapping struct {
 	name    []byte // the attribute name as a JSON string followed by ':'
 	attr    string
 	typ     webhook.AttrType
+	field   string // as configured, for messages
 	path    fieldpath.Path
 	keys    []any
 	pathErr error
 	header  string // the kept header the value is read from; "" for the payload
-	drop    bool   // a value that does not coerce omits the attribute (on_error drop) instead of failing
+	body    bool   // fan-out: read from the body ($.…), not the element
+	prog    *expr.Program
+	progErr error // the expression does not compile: the attribute fails (or drops) with expression_error
+	drop    bool  // a value that does not coerce omits the attribute (on_error drop) instead of failing
 }
 
 // compiledDedup is where a webhook's delivery key is, parsed once per config version.
@@ -240,24 +324,69 @@ func compileHook(h *webhook.Hook) *compiledHook {
 	if c.loc == nil {
 		c.loc = time.UTC
 	}
-	c.ident, c.identErr = fieldpath.Parse(h.Identify.Field)
-	if c.identErr == nil {
-		c.identKeys = searchKeys(c.ident)
-		c.identHeader, _ = headerPath(c.ident, h.Headers)
+	for _, k := range h.Headers {
+		c.headerNames = append(c.headerNames, k.Name)
 	}
-	for _, m := range h.Mappings {
-		cm := compiledMapping{attr: m.Attribute, typ: m.Type, drop: m.OnError == webhook.OnErrorDrop}
-		cm.path, cm.pathErr = fieldpath.Parse(m.Field)
-		if cm.pathErr == nil {
-			cm.keys = searchKeys(cm.path)
-			cm.header, _ = headerPath(cm.path, h.Headers)
+	routes := h.RouteList()
+	c.routes = make([]compiledRoute, len(routes))
+	for i := range routes {
+		c.routes[i] = compileRoute(&routes[i], i, len(routes), h.Headers)
+		r := &c.routes[i]
+		if r.when != nil {
+			c.exprs++
 		}
-		cm.name = append(wire.AppendJSONString(nil, m.Attribute), ':')
-		c.mappings = append(c.mappings, cm)
+		for j := range r.mappings {
+			if r.mappings[j].prog != nil {
+				c.exprs++
+			}
+		}
 	}
 	c.attrsTail = append(wire.AppendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
 	c.dedup = compileDedup(h.Dedup)
 	return c
+}
+
+// compileRoute compiles route i of n. Configs are checked when saved; what fails here (a config saved
+// by an older release) fails the requests that reach it, with a reason that says so.
+func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) compiledRoute {
+	cr := compiledRoute{r: r, index: i, label: r.Name, fanOut: r.ForEach != ""}
+	if cr.label == "" && (n > 1 || r.When != "" || r.ForEach != "") {
+		cr.label = "#" + strconv.Itoa(i)
+	}
+	if r.When != "" {
+		cr.when, cr.whenErr = webhook.CompileCondition(r.When)
+	}
+	if cr.fanOut {
+		cr.forEach, cr.forEachErr = webhook.FanOutPath(r.ForEach)
+	}
+	cr.ident, cr.identErr = fieldpath.Parse(r.Identify.Field)
+	if cr.identErr == nil {
+		cr.identHeader, _ = headerPath(cr.ident, kept)
+		var rest fieldpath.Path
+		cr.identBody, rest = cr.ident.FromRoot()
+		cr.identBody = cr.identBody || !cr.fanOut
+		cr.identKeys = searchKeys(rest)
+	}
+	for _, m := range r.Mappings {
+		cm := compiledMapping{attr: m.Attribute, typ: m.Type, field: m.Field, drop: m.OnError == webhook.OnErrorDrop}
+		if m.Expr != "" {
+			cm.field = "expression"
+			cm.prog, cm.progErr = webhook.CompileValue(m.Expr, cr.fanOut)
+			cr.exprs = true
+		} else {
+			cm.path, cm.pathErr = fieldpath.Parse(m.Field)
+			if cm.pathErr == nil {
+				cm.header, _ = headerPath(cm.path, kept)
+				var rest fieldpath.Path
+				cm.body, rest = cm.path.FromRoot()
+				cm.body = cm.body || !cr.fanOut
+				cm.keys = searchKeys(rest)
+			}
+		}
+		cm.name = append(wire.AppendJSONString(nil, m.Attribute), ':')
+		cr.mappings = append(cr.mappings, cm)
+	}
+	return cr
 }
 
 func compileDedup(d webhook.Dedup) compiledDedup {
@@ -289,10 +418,9 @@ func compileDedup(d webhook.Dedup) compiledDedup {
 	return c
 }
 
-// extractIdentifier reads the identifier; on failure it sets the reason and returns false. A body that
-// breaks package jsonvalid's rule fails first, as invalid_json.
-func (it *item) extractIdentifier(lim *Limits) bool {
-	c := it.hook
+// readBody checks the body (a form: makes its JSON view, which the mappings read); on failure it sets
+// the reason and returns false. A body that breaks package jsonvalid's rule fails as invalid_json.
+func (it *item) readBody() bool {
 	if it.contentType != nil {
 		// A form: the edge checked it against the same rule; its JSON view is what maps. A record the
 		// edge did not check (another producer) fails as the edge would have refused it.
@@ -308,56 +436,244 @@ func (it *item) extractIdentifier(lim *Limits) bool {
 		it.fail(wire.ReasonInvalidJSON, "%v", err)
 		return false
 	}
-	if c.identErr != nil {
-		it.fail(wire.ReasonIdentifierMissing, "identifier path %q is invalid: %v", c.hook.Identify.Field, c.identErr)
+	return true
+}
+
+// extractIdentifier reads the body, picks the route, lays out its events (elements) and reads each
+// one's identifier. It returns false when the request fails or is skipped as a whole (the reason set);
+// an element whose identifier cannot be read fails alone (its reason set).
+func (it *item) extractIdentifier(lim *Limits, alloc func(n int) []element) bool {
+	if !it.readBody() || !it.pickRoute() || !it.expand(alloc) {
+		return false
+	}
+	for i := range it.elems {
+		it.identify(&it.elems[i], lim)
+	}
+	return true
+}
+
+// exprInput is the expressions' input for element e (nil: the request's): the body decoded once per
+// request, the kept headers ("" when absent; names matched ignoring case) and, in a fan-out, the
+// element and its index.
+func (it *item) exprInput(e *element) (*expr.Input, error) {
+	if !it.treeDone {
+		it.treeDone = true
+		it.tree, it.treeErr = expr.Decode(it.payload())
+		c := it.hook
+		if len(c.headerNames) > 0 && it.headers == nil {
+			it.headers = make(map[string]string, len(c.headerNames))
+		}
+		for _, name := range c.headerNames {
+			v, _ := it.senderHeader(name)
+			it.headers[name] = bytesString(v) // expressions look names up ignoring case
+		}
+	}
+	in := &it.exprIn
+	*in = expr.Input{Body: it.tree, Headers: it.headers}
+	if e != nil && e.index >= 0 && it.treeElems == nil && it.treeErr == nil {
+		// The route is known once an element is: conditions are evaluated before.
+		it.treeElems = treeArray(it.tree, it.route.forEach)
+	}
+	if e != nil && e.index >= 0 && e.index < len(it.treeElems) {
+		in.Item, in.Index = it.treeElems[e.index], e.index
+	}
+	return in, it.treeErr
+}
+
+// treeArray is the array at p in a decoded body (nil when there is none).
+func treeArray(v any, p fieldpath.Path) []any {
+	for _, st := range p.Steps() {
+		switch x := v.(type) {
+		case map[string]any:
+			if st.IsIndex {
+				return nil
+			}
+			v = x[st.Key]
+		case []any:
+			if !st.IsIndex || st.Index >= len(x) {
+				return nil
+			}
+			v = x[st.Index]
+		default:
+			return nil
+		}
+	}
+	arr, _ := v.([]any)
+	return arr
+}
+
+// pickRoute tries the routes in order and takes the first whose condition holds. No route: the request
+// is skipped (no_route). A condition that fails fails the request (expression_error): a route is not
+// passed over for an error, which would hide it.
+func (it *item) pickRoute() bool {
+	c := it.hook
+	for i := range c.routes {
+		r := &c.routes[i]
+		switch {
+		case r.whenErr != nil:
+			it.fail(wire.ReasonExpressionError, "%scondition does not compile: %v", r.name(), r.whenErr)
+			return false
+		case r.when == nil:
+			it.route = r
+			return true
+		}
+		in, err := it.exprInput(nil)
+		if err != nil {
+			it.fail(wire.ReasonExpressionError, "%scondition: the body cannot be read for expressions: %v", r.name(), err)
+			return false
+		}
+		ok, err := r.when.Bool(in)
+		if it.condTrace != nil {
+			it.condTrace(i, ok, err)
+		}
+		if err != nil {
+			it.fail(wire.ReasonExpressionError, "%scondition: %v", r.name(), err)
+			return false
+		}
+		if ok {
+			it.route = r
+			return true
+		}
+	}
+	it.skip(wire.ReasonNoRoute, "no route's condition holds (%d tried); no event fired", len(c.routes))
+	return false
+}
+
+// expand lays out the events of the route: one, or one per element of its fan-out's array (at most
+// webhook.MaxFanOut). An absent, null or empty array skips the request (no_elements).
+func (it *item) expand(alloc func(n int) []element) bool {
+	r := it.route
+	if !r.fanOut {
+		it.elems = alloc(1)
+		it.elems[0] = element{index: -1, eventID: it.requestID}
+		return true
+	}
+	if r.forEachErr != nil {
+		it.fail(wire.ReasonFanOutInvalid, "%sfor_each %q is invalid: %v", r.name(), r.r.ForEach, r.forEachErr)
 		return false
 	}
 	n := &it.node
 	var err error
-	if c.identHeader != "" {
-		v, ok := it.senderHeader(c.identHeader)
-		if !ok {
-			it.fail(wire.ReasonIdentifierMissing, "header %s is absent", c.identHeader)
+	if r.forEach.IsZero() {
+		*n = ast.NewRaw(bytesString(it.payload()))
+	} else if *n, err = it.lookup(searchKeys(r.forEach)); err != nil {
+		if errors.Is(err, fieldpath.ErrNotFound) {
+			it.skip(wire.ReasonNoElements, "%sfield %s is absent; no event fired", r.name(), r.r.ForEach)
 			return false
+		}
+		it.fail(wire.ReasonFanOutInvalid, "%sfield %s: %v", r.name(), r.r.ForEach, err)
+		return false
+	}
+	switch kind := n.TypeSafe(); kind {
+	case ast.V_ARRAY:
+	case ast.V_NULL, ast.V_NONE:
+		it.skip(wire.ReasonNoElements, "%sfield %s is null; no event fired", r.name(), r.r.ForEach)
+		return false
+	default:
+		it.fail(wire.ReasonFanOutInvalid, "%sfield %s is %s, not an array to fan out over", r.name(), r.r.ForEach, aKind(kind))
+		return false
+	}
+	arr, err := n.ArrayUseNode()
+	if err != nil {
+		it.fail(wire.ReasonFanOutInvalid, "%sfield %s: %v", r.name(), r.r.ForEach, err)
+		return false
+	}
+	switch {
+	case len(arr) == 0:
+		it.skip(wire.ReasonNoElements, "%sfield %s is an empty array; no event fired", r.name(), r.r.ForEach)
+		return false
+	case len(arr) > webhook.MaxFanOut:
+		it.fail(wire.ReasonFanOutTooLarge, "%sfield %s has %d elements, more than %d; no event fired", r.name(), r.r.ForEach, len(arr), webhook.MaxFanOut)
+		return false
+	}
+	it.elems = alloc(len(arr))
+	for i := range arr {
+		raw, err := arr[i].Raw()
+		e := &it.elems[i]
+		*e = element{index: i, raw: raw, eventID: wire.ElementEventID(it.requestID, i)}
+		if err != nil {
+			e.fail(wire.ReasonFanOutInvalid, "element %d: %v", i, err)
+		}
+	}
+	return true
+}
+
+// lookupIn reads the value at keys in element e (fan-out) or, when body is set or the request has a
+// single event, in the body.
+func (it *item) lookupIn(e *element, body bool, keys []any) (ast.Node, error) {
+	if body || e.raw == "" {
+		return it.lookup(keys)
+	}
+	if e.searcher == nil {
+		e.searcher = ast.NewSearcher(e.raw)
+		e.searcher.ValidateJSON = false
+	}
+	n, err := e.searcher.GetByPath(keys...)
+	if err != nil {
+		return ast.Node{}, fieldpath.ErrNotFound
+	}
+	if err := n.Check(); err != nil {
+		return ast.Node{}, err
+	}
+	return n, nil
+}
+
+// identify reads element e's identifier; on failure it fails the element.
+func (it *item) identify(e *element, lim *Limits) {
+	if e.reason != "" {
+		return
+	}
+	r := it.route
+	field := r.r.Identify.Field
+	if r.identErr != nil {
+		e.fail(wire.ReasonIdentifierMissing, "identifier path %q is invalid: %v", field, r.identErr)
+		return
+	}
+	n := &it.node
+	var err error
+	if r.identHeader != "" {
+		v, ok := it.senderHeader(r.identHeader)
+		if !ok {
+			e.fail(wire.ReasonIdentifierMissing, "header %s is absent", r.identHeader)
+			return
 		}
 		*n = ast.NewString(bytesString(v))
 	} else {
-		*n, err = it.lookup(c.identKeys)
+		*n, err = it.lookupIn(e, r.identBody, r.identKeys)
 	}
 	if err != nil {
 		if errors.Is(err, fieldpath.ErrNotFound) {
-			it.fail(wire.ReasonIdentifierMissing, "field %s is absent", c.hook.Identify.Field)
+			e.fail(wire.ReasonIdentifierMissing, "field %s is absent", field)
 		} else {
-			it.fail(wire.ReasonIdentifierMissing, "field %s: %v", c.hook.Identify.Field, err)
+			e.fail(wire.ReasonIdentifierMissing, "field %s: %v", field, err)
 		}
-		return false
+		return
 	}
 	kind := n.TypeSafe()
 	var v string
 	switch kind {
 	case ast.V_NONE, ast.V_NULL:
-		it.fail(wire.ReasonIdentifierMissing, "field %s is null", c.hook.Identify.Field)
-		return false
+		e.fail(wire.ReasonIdentifierMissing, "field %s is null", field)
+		return
 	case ast.V_STRING, ast.V_NUMBER:
 		v, _ = scalarText(n, kind)
 		v = strings.TrimSpace(v)
 	default:
-		it.fail(wire.ReasonIdentifierMissing, "field %s is a %s, not an identifier", c.hook.Identify.Field, kindName(kind))
-		return false
+		e.fail(wire.ReasonIdentifierMissing, "field %s is a %s, not an identifier", field, kindName(kind))
+		return
 	}
 	if v == "" {
-		it.fail(wire.ReasonIdentifierMissing, "field %s is empty", c.hook.Identify.Field)
-		return false
+		e.fail(wire.ReasonIdentifierMissing, "field %s is empty", field)
+		return
 	}
-	if c.hook.Identify.Kind == identify.ByEmail {
+	if r.r.Identify.Kind == identify.ByEmail {
 		v = directory.NormalizeEmail(v) // as the directory stores it; no allocation when already NFC
 	}
 	if len(v) > lim.IdentifierBytes {
-		it.fail(wire.ReasonIdentifierInvalid, "field %s is %d bytes long, more than %d", c.hook.Identify.Field, len(v), lim.IdentifierBytes)
-		return false
+		e.fail(wire.ReasonIdentifierInvalid, "field %s is %d bytes long, more than %d", field, len(v), lim.IdentifierBytes)
+		return
 	}
-	it.identValue = v
-	return true
+	e.identValue = v
 }
 
 // extractKey reads the sender's delivery key and hashes it (h) into it.key. A request whose key cannot
@@ -423,10 +739,106 @@ func aKind(kind int) string {
 	return "a " + kindName(kind)
 }
 
-// resolvable reports whether the item's identifier is to be resolved: nothing has failed it and it is
-// not a duplicate.
+// resolvable reports whether the item's elements are to be resolved: nothing has failed or skipped it
+// and it is not a duplicate.
 func (it *item) resolvable() bool {
-	return it.reason == "" && it.hook != nil && it.duplicateOf == uuid.Nil
+	return it.reason == "" && it.route != nil && it.duplicateOf == uuid.Nil
+}
+
+// settle decides the request's status from its own reason and its elements', and completes its
+// detail: a single event's reason and detail are the request's; a fan-out's failed elements are summed
+// up in it (each element's own outcome is in the activity row's outcomes). A fan-out that fired some
+// elements and failed others is failed, with the first failed element's reason.
+func (it *item) settle() string {
+	switch {
+	case it.duplicateOf != uuid.Nil:
+		return chstore.StatusDuplicate
+	case it.skipped:
+		return chstore.StatusSkipped
+	case it.reason != "" || it.route == nil || len(it.elems) == 0:
+		return chstore.StatusFailed
+	}
+	if !it.route.fanOut {
+		e := &it.elems[0]
+		it.detail = append(it.detail, e.detail...)
+		if e.reason != "" {
+			it.reason = e.reason
+			return chstore.StatusFailed
+		}
+		return chstore.StatusSuccess
+	}
+	failed, listed := 0, 0
+	var b strings.Builder
+	for i := range it.elems {
+		e := &it.elems[i]
+		if e.reason == "" {
+			continue
+		}
+		failed++
+		if it.reason == "" {
+			it.reason = e.reason
+		}
+		if listed < 3 {
+			listed++
+			fmt.Fprintf(&b, "; element %d: %s", e.index, e.reason)
+			if len(e.detail) > 0 {
+				b.WriteString(" (" + truncateText(e.detail[len(e.detail)-1]) + ")")
+			}
+		}
+	}
+	if failed == 0 {
+		return chstore.StatusSuccess
+	}
+	more := ""
+	if failed > listed {
+		more = fmt.Sprintf("; %d more in outcomes", failed-listed)
+	}
+	it.detail = append(it.detail, fmt.Sprintf("%d of %d elements failed, %d fired%s%s", failed, len(it.elems), it.fired(), b.String(), more))
+	return chstore.StatusFailed
+}
+
+// fired counts the elements that fire (or fired) an event.
+func (it *item) fired() int {
+	n := 0
+	for i := range it.elems {
+		if it.elems[i].fired {
+			n++
+		}
+	}
+	return n
+}
+
+// commonSubject is the identifier, user id and hwid the activity row shows: the single event's, or
+// those every element of a fan-out shares (a Shopify order's line items, identified by the order's
+// e-mail); empty where the elements differ.
+func (it *item) commonSubject() (ident, userID, hwid string) {
+	for i := range it.elems {
+		e := &it.elems[i]
+		var u, h string
+		if e.found {
+			u, h = e.subject.UserID, e.subject.HWID
+		}
+		if i == 0 {
+			ident, userID, hwid = e.identValue, u, h
+			continue
+		}
+		if e.identValue != ident {
+			ident = ""
+		}
+		if u != userID {
+			userID = ""
+		}
+		if h != hwid {
+			hwid = ""
+		}
+	}
+	return ident, userID, hwid
+}
+
+// skip marks the request skipped (no event to fire, not a failure).
+func (it *item) skip(reason, format string, args ...any) {
+	it.fail(reason, format, args...)
+	it.skipped = true
 }
 
 // about names the record for a log line.
@@ -439,72 +851,142 @@ func (it *item) fail(reason, format string, args ...any) {
 	it.detail = append(it.detail, fmt.Sprintf(format, args...))
 }
 
-// mapAttributes appends the event's attributes object to dst. On a value that does not coerce it sets
-// attribute_type_mismatch naming the attribute; on a value over a limit, the limit's own reason. A
-// mapping with on_error drop omits its attribute instead, and the detail says why.
-func (it *item) mapAttributes(dst []byte, lim *Limits) ([]byte, bool) {
-	c := it.hook
+// attrOutcome is what became of one mapping on one request.
+type attrOutcome uint8
+
+const (
+	attrMapped  attrOutcome = iota // the attribute is in the event
+	attrOmitted                    // its field or header is absent, or null, or its path is invalid
+	attrDropped                    // its value does not coerce and the mapping says on_error drop
+	attrFailed                     // its value does not coerce (or is over a limit): the request fails
+)
+
+// attrTrace, when not nil, is told what became of each mapping: its index, outcome, coerced JSON value
+// (mapped), failure reason (failed) and the message the detail has (or would have) for it. The
+// pipeline passes nil; a dry run (Evaluator) records every attribute, those after a failing one too.
+type attrTrace func(i int, o attrOutcome, value []byte, reason, msg string)
+
+// mapAttributes appends element e's attributes object to dst. On a value that does not coerce it
+// fails e with attribute_type_mismatch naming the attribute; on a value over a limit, with the limit's
+// own reason; on an expression that fails, with expression_error. A mapping with on_error drop omits
+// its attribute instead, and e's detail says why.
+func (it *item) mapAttributes(dst []byte, e *element, lim *Limits, trace attrTrace) ([]byte, bool) {
+	r := it.route
 	dst = append(dst, '{')
-	for i := range c.mappings {
-		m := &c.mappings[i]
-		field := c.hook.Mappings[i].Field
-		if m.pathErr != nil {
-			it.detail = append(it.detail, fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, field))
-			continue
-		}
-		n := &it.node
-		var err error
-		if m.header != "" {
-			v, ok := it.senderHeader(m.header)
-			if !ok {
-				it.detail = append(it.detail, "attribute "+m.attr+" omitted: header "+m.header+" is absent")
-				continue
+	for i := range r.mappings {
+		at := len(dst)
+		var o attrOutcome
+		var reason, msg string
+		dst, o, reason, msg = it.mapOne(dst, e, i, lim)
+		if trace != nil {
+			var v []byte
+			if o == attrMapped {
+				v = dst[at+len(r.mappings[i].name) : len(dst)-1]
 			}
-			*n = ast.NewString(bytesString(v)) // a header's value maps as a payload string would
-		} else {
-			*n, err = it.lookup(m.keys)
+			trace(i, o, v, reason, msg)
 		}
-		if err != nil {
-			if errors.Is(err, fieldpath.ErrNotFound) {
-				it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+field+" is absent")
-				continue
+		switch o {
+		case attrOmitted, attrDropped:
+			e.detail = append(e.detail, msg)
+		case attrFailed:
+			e.reason = reason
+			e.detail = append(e.detail, msg)
+			if trace != nil {
+				// The element has failed; the rest are looked at only to be shown.
+				for j := i + 1; j < len(r.mappings); j++ {
+					at := len(dst)
+					var v []byte
+					dst, o, reason, msg = it.mapOne(dst, e, j, lim)
+					if o == attrMapped {
+						v = dst[at+len(r.mappings[j].name) : len(dst)-1]
+					}
+					trace(j, o, v, reason, msg)
+				}
 			}
-			if m.drop {
-				it.detail = append(it.detail, fmt.Sprintf("attribute %s (%s) dropped: field %s: %v", m.attr, m.typ, field, err))
-				continue
-			}
-			it.fail(wire.ReasonAttributeTypeMismatch, "attribute %s (%s): field %s: %v", m.attr, m.typ, field, err)
-			return dst, false
-		}
-		mark := len(dst)
-		dst = append(dst, m.name...)
-		valueAt := len(dst)
-		dst, err = appendCoerced(dst, m.typ, n, lim, c.loc)
-		if err == nil && len(dst)-valueAt > lim.AttributeBytes {
-			err = &tooLargeError{size: len(dst) - valueAt, max: lim.AttributeBytes}
-		}
-		switch {
-		case err == nil:
-			dst = append(dst, ',')
-		case errors.Is(err, errAbsent):
-			dst = dst[:mark]
-			it.detail = append(it.detail, "attribute "+m.attr+" omitted: field "+field+" is null")
-		case m.drop:
-			dst = dst[:mark]
-			it.detail = append(it.detail, fmt.Sprintf("attribute %s (%s) dropped: field %s: %v", m.attr, m.typ, field, err))
-		default:
-			reason := wire.ReasonAttributeTypeMismatch
-			switch {
-			case errors.Is(err, errOutOfRange):
-				reason = wire.ReasonNumberOutOfRange
-			case errors.As(err, new(*tooLargeError)):
-				reason = wire.ReasonAttributeTooLarge
-			}
-			it.fail(reason, "attribute %s (%s): field %s: %v", m.attr, m.typ, field, err)
 			return dst, false
 		}
 	}
-	return append(dst, c.attrsTail...), true
+	return append(dst, it.hook.attrsTail...), true
+}
+
+// mapOne reads and coerces mapping i for element e. When it maps, `"name":value,` is appended to dst;
+// otherwise dst is returned as it was, with the outcome, the failure reason (attrFailed) and the
+// message for the detail. Messages are built only off the success path.
+func (it *item) mapOne(dst []byte, e *element, i int, lim *Limits) ([]byte, attrOutcome, string, string) {
+	m := &it.route.mappings[i]
+	field := m.field
+	if m.pathErr != nil {
+		return dst, attrOmitted, "", fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, field)
+	}
+	n := &it.node
+	var err error
+	switch {
+	case m.prog != nil || m.progErr != nil:
+		if err = m.progErr; err == nil {
+			var in *expr.Input
+			if in, err = it.exprInput(e); err == nil {
+				it.exprBuf, err = m.prog.AppendJSON(it.exprBuf[:0], in)
+			}
+		}
+		if err != nil {
+			if m.drop {
+				return dst, attrDropped, "", fmt.Sprintf("attribute %s (%s) dropped: expression: %v", m.attr, m.typ, err)
+			}
+			return dst, attrFailed, wire.ReasonExpressionError, fmt.Sprintf("attribute %s (%s): expression: %v", m.attr, m.typ, err)
+		}
+		*n = ast.NewRaw(bytesString(it.exprBuf))
+	case m.header != "":
+		v, ok := it.senderHeader(m.header)
+		if !ok {
+			return dst, attrOmitted, "", "attribute " + m.attr + " omitted: header " + m.header + " is absent"
+		}
+		*n = ast.NewString(bytesString(v)) // a header's value maps as a payload string would
+	default:
+		*n, err = it.lookupIn(e, m.body, m.keys)
+	}
+	if err != nil {
+		if errors.Is(err, fieldpath.ErrNotFound) {
+			return dst, attrOmitted, "", "attribute " + m.attr + " omitted: field " + field + " is absent"
+		}
+		if m.drop {
+			return dst, attrDropped, "", fmt.Sprintf("attribute %s (%s) dropped: field %s: %v", m.attr, m.typ, field, err)
+		}
+		return dst, attrFailed, wire.ReasonAttributeTypeMismatch, fmt.Sprintf("attribute %s (%s): field %s: %v", m.attr, m.typ, field, err)
+	}
+	mark := len(dst)
+	dst = append(dst, m.name...)
+	valueAt := len(dst)
+	dst, err = appendCoerced(dst, m.typ, n, lim, it.hook.loc)
+	if err == nil && len(dst)-valueAt > lim.AttributeBytes {
+		err = &tooLargeError{size: len(dst) - valueAt, max: lim.AttributeBytes}
+	}
+	switch {
+	case err == nil:
+		return append(dst, ','), attrMapped, "", ""
+	case errors.Is(err, errAbsent):
+		if m.prog != nil {
+			return dst[:mark], attrOmitted, "", "attribute " + m.attr + " omitted: the expression's value is null"
+		}
+		return dst[:mark], attrOmitted, "", "attribute " + m.attr + " omitted: field " + field + " is null"
+	case m.drop:
+		return dst[:mark], attrDropped, "", fmt.Sprintf("attribute %s (%s) dropped: %s: %v", m.attr, m.typ, fieldWord(m), err)
+	}
+	reason := wire.ReasonAttributeTypeMismatch
+	switch {
+	case errors.Is(err, errOutOfRange):
+		reason = wire.ReasonNumberOutOfRange
+	case errors.As(err, new(*tooLargeError)):
+		reason = wire.ReasonAttributeTooLarge
+	}
+	return dst[:mark], attrFailed, reason, fmt.Sprintf("attribute %s (%s): %s: %v", m.attr, m.typ, fieldWord(m), err)
+}
+
+// fieldWord names where a mapping's value comes from in a message: "field x", or "expression".
+func fieldWord(m *compiledMapping) string {
+	if m.prog != nil {
+		return "expression"
+	}
+	return "field " + m.field
 }
 
 // tooLargeError: a coerced value longer than Limits.AttributeBytes (attribute_too_large).

@@ -224,4 +224,102 @@ func TestKillAtFailpoints(t *testing.T) {
 	}
 }
 
+// fanOutWorkload is 60 orders of 10 line items each over the partitions, every fifth with one line
+// item whose quantity does not map (that element fails, the other nine fire), every seventh for an
+// unknown user (none fires), and plain requests between them. It returns the event ids that must be in
+// ClickHouse, each exactly once.
+func fanOutWorkload() (reqs []req, want map[string]bool) {
+	want = map[string]bool{}
+	for i := range 60 {
+		user := "u" + strconv.Itoa(i%50)
+		if i%7 == 0 {
+			user = "nobody"
+		}
+		items := ""
+		for j := range 10 {
+			qty := strconv.Itoa(j + 1)
+			if i%5 == 0 && j == 4 {
+				qty = `"four"`
+			}
+			if j > 0 {
+				items += ","
+			}
+			items += `{"sku":"SKU-` + strconv.Itoa(j) + `","quantity":` + qty + `}`
+		}
+		r := newReq("wh_fan", wire.OutcomeAccepted, `{"user_id":"`+user+`","order_number":"O-`+strconv.Itoa(i)+`","line_items":[`+items+`]}`)
+		reqs = append(reqs, r)
+		for j := range 10 {
+			if user != "nobody" && (i%5 != 0 || j != 4) {
+				want[wire.ElementEventID(r.id, j).String()] = true
+			}
+		}
+		if i%3 == 0 {
+			p := newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":"`+user+`","price":1.5}`)
+			reqs = append(reqs, p)
+			if user != "nobody" {
+				want[p.id.String()] = true
+			}
+		}
+	}
+	return reqs, want
+}
+
+// TestKillMidFanOut: a pipeline killed (SIGKILL) at each failpoint while batches hold fan-outs leaves,
+// after a restart, every element's event in ClickHouse exactly once, with its derived id, and every
+// request logged once with the events it fired.
+func TestKillMidFanOut(t *testing.T) {
+	for _, fp := range []string{pipeline.FailBeforeInsert, pipeline.FailBetweenInsert, pipeline.FailAfterInserts} {
+		t.Run(fp, func(t *testing.T) {
+			e := newEnv(t)
+			reqs, want := fanOutWorkload()
+			e.produce(t, reqs...)
+
+			first := e.startChild(t, fp)
+			st := waitExit(t, first, 90*time.Second)
+			if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("first child ended with %v; want killed by SIGKILL at %s", st, fp)
+			}
+			t.Logf("after the kill at %s: %d activity rows, %d events rows", fp,
+				e.count(t, "SELECT count() FROM activity_log"), e.count(t, "SELECT count() FROM events"))
+
+			second := e.startChild(t, "")
+			e.waitCount(t, "SELECT count() FROM activity_log", uint64(len(reqs)), 90*time.Second)
+			e.waitCount(t, "SELECT count() FROM events", uint64(len(want)), 30*time.Second)
+			_ = second.Process.Signal(syscall.SIGTERM)
+			if st := waitExit(t, second, 60*time.Second); !st.Success() {
+				t.Errorf("second child ended with %v; want a clean exit", st)
+			}
+			for _, q := range []struct {
+				sql  string
+				want uint64
+			}{
+				{"SELECT count() FROM activity_log", uint64(len(reqs))},
+				{"SELECT uniqExact(request_id) FROM activity_log", uint64(len(reqs))},
+				{"SELECT count() FROM events", uint64(len(want))},
+				{"SELECT uniqExact(event_id) FROM events", uint64(len(want))},
+				{"SELECT sum(events_fired) FROM activity_log", uint64(len(want))},
+				{"SELECT count() FROM activity_log WHERE webhook_id = 'wh_fan' AND status = 'failed' AND events_fired = 9", 10},
+			} {
+				if got := e.count(t, q.sql); got != q.want {
+					t.Errorf("%s = %d; want %d", q.sql, got, q.want)
+				}
+			}
+			rows, err := e.conn.Query(context.Background(), "SELECT toString(event_id) FROM events")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				if !want[id] {
+					t.Errorf("events has %s, no event the workload fires", id)
+				}
+			}
+		})
+	}
+}
+
 var _ = errors.New

@@ -101,7 +101,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	retry := &retrier{maxBackoff: cfg.RetryMaxBackoff, m: p.m, log: p.log}
 	p.sink = &sink{store: chstore.NewWriter(deps.ClickHouse), topic: deps.Kafka.RequestsTopic,
 		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
-	p.proc = &processor{cfg: &p.cfg, lim: cfg.limits(), hooks: deps.Hooks, resolver: deps.Resolver, deliveries: deps.Deliveries, sink: p.sink,
+	p.proc = &processor{cfg: &p.cfg, lim: cfg.Limits(), hooks: deps.Hooks, resolver: deps.Resolver, deliveries: deps.Deliveries, sink: p.sink,
 		retry: retry, m: p.m, log: p.log, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,
 		parts: map[int32]*partState{}, compiled: map[string]*compiledHook{}}
 	c := &consumer{cfg: &p.cfg, topic: deps.Kafka.RequestsTopic, log: p.log, m: p.m, proc: p.proc, flush: p.flush,

@@ -50,6 +50,54 @@ func BenchmarkProcess(b *testing.B) {
 	benchProcess(b, benchHook(), nil, nil)
 }
 
+// BenchmarkProcessExpressions is BenchmarkProcess with the same four attributes filled by CEL
+// expressions instead of field paths (the body decoded once per record for them), and one more
+// expression doing arithmetic: the cost of expressions per event, beside BenchmarkProcess.
+func BenchmarkProcessExpressions(b *testing.B) {
+	h := benchHook()
+	h.Mappings = []webhook.TypedMapping{
+		{Attribute: "email", Type: webhook.TypeString, Expr: "body.email_address"},
+		{Attribute: "total", Type: webhook.TypePrice, Expr: "body.price"},
+		{Attribute: "order_id", Type: webhook.TypeString, Expr: "body.order_number"},
+		{Attribute: "purchase_date", Type: webhook.TypeDate, Expr: "body.purchase_date"},
+	}
+	benchProcess(b, h, nil, nil)
+}
+
+// BenchmarkProcessCondition is BenchmarkProcess behind a route condition on the body that holds.
+func BenchmarkProcessCondition(b *testing.B) {
+	h := benchHook()
+	h.Routes = []webhook.HookRoute{{When: `body.payment_state == "success"`, EventName: h.EventName, Identify: h.Identify, Mappings: h.Mappings}}
+	benchProcess(b, h, nil, nil)
+}
+
+// BenchmarkProcessFanOut10 fans each record out over an array of 10 line items, each element
+// identified by the order's user and mapped (sku, quantity, the order's number): events/s and allocs
+// per event are the figures to compare with BenchmarkProcess's per record.
+func BenchmarkProcessFanOut10(b *testing.B) {
+	h := &webhook.Hook{PublicID: "wh_bench", ProjectID: 1, Version: 1,
+		Routes: []webhook.HookRoute{{ForEach: "line_items", EventName: "ItemOrdered",
+			Identify: webhook.Identify{Kind: identify.ByUserID, Field: "$.user_id"},
+			Mappings: []webhook.TypedMapping{
+				{Attribute: "sku", Type: webhook.TypeString, Field: "sku"},
+				{Attribute: "quantity", Type: webhook.TypeInteger, Field: "quantity"},
+				{Attribute: "order_id", Type: webhook.TypeString, Field: "$.order_number"},
+			}}}}
+	benchProcessBodies(b, h, nil, nil, fanOutBody, 10)
+}
+
+// fanOutBody is an order of user u with 10 line items.
+func fanOutBody(u string, i int) string {
+	var items strings.Builder
+	for j := range 10 {
+		if j > 0 {
+			items.WriteByte(',')
+		}
+		fmt.Fprintf(&items, `{"sku":"SKU-%d","quantity":%d,"price":"9.99"}`, j, j+1)
+	}
+	return fmt.Sprintf(`{"user_id":%q,"order_number":"ORD-%d","line_items":[%s]}`, u, i, items.String())
+}
+
 // BenchmarkProcessSenderHeaders is BenchmarkProcess with three kept sender headers on every record,
 // written to the activity row as JSON, and one attribute mapped from a header.
 func BenchmarkProcessSenderHeaders(b *testing.B) {
@@ -107,6 +155,17 @@ func benchHook() *webhook.Hook {
 // benchProcess processes polls of 1000 records of hook, each with the sender headers given (name,
 // value pairs; a value's %d is the record's number), as the processor's handle does after the marks.
 func benchProcess(b *testing.B, hook *webhook.Hook, headers []string, deliveries Deliveries) {
+	benchProcessBodies(b, hook, headers, deliveries, seedBody, 1)
+}
+
+// seedBody is the seed payload of user u, order i.
+func seedBody(u string, i int) string {
+	return fmt.Sprintf(`{"user_id":%q,"email_address":"jane@example.com","mobile":"+15551234567","purchase_date":"2024-03-15","order_number":"ORD-%d","price":99.99,"payment_state":"success"}`, u, i)
+}
+
+// benchProcessBodies is benchProcess with the records' bodies made by body, each firing perRecord
+// events.
+func benchProcessBodies(b *testing.B, hook *webhook.Hook, headers []string, deliveries Deliveries, body func(u string, i int) string, perRecord int) {
 	const perPoll = 1000
 	res := mapResolver{}
 	recs := make([]*kgo.Record, perPoll)
@@ -115,7 +174,7 @@ func benchProcess(b *testing.B, hook *webhook.Hook, headers []string, deliveries
 	for i := range recs {
 		u := "user-" + strconv.Itoa(i%500)
 		res[u] = Subject{UserID: u, HWIDs: []string{"hw-" + u}}
-		body := fmt.Sprintf(`{"user_id":%q,"email_address":"jane@example.com","mobile":"+15551234567","purchase_date":"2024-03-15","order_number":"ORD-%d","price":99.99,"payment_state":"success"}`, u, i)
+		body := body(u, i)
 		bytes += len(body)
 		req := &wire.Request{ID: uuid.Must(uuid.NewV7()), WebhookID: "wh_bench", ProjectID: 1, ReceivedMs: now, ConfigVersion: 1,
 			Outcome: wire.OutcomeAccepted, EdgeStatus: 202, BodyBytes: len(body)}
@@ -133,7 +192,7 @@ func benchProcess(b *testing.B, hook *webhook.Hook, headers []string, deliveries
 	m, log := newMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)
 	p := &processor{
 		cfg:        &cfg,
-		lim:        cfg.limits(),
+		lim:        cfg.Limits(),
 		hooks:      mapHooks{"wh_bench": hook},
 		resolver:   res,
 		deliveries: deliveries,
@@ -160,8 +219,9 @@ func benchProcess(b *testing.B, hook *webhook.Hook, headers []string, deliveries
 		if err := p.process(ctx, items[:n]); err != nil {
 			b.Fatal(err)
 		}
-		if len(p.b.activity) != n || len(p.b.fire) != n {
-			b.Fatalf("batch has %d rows and %d events; want %d successes", len(p.b.activity), len(p.b.fire), n)
+		if len(p.b.activity) != n || len(p.b.fire) != n*perRecord {
+			b.Fatalf("batch has %d rows and %d events; want %d successes with %d events each (%s: %s)", len(p.b.activity), len(p.b.fire), n, perRecord,
+				p.b.activity[0].Reason, p.b.activity[0].Detail)
 		}
 		if len(headers) > 0 && p.b.activity[0].Headers == "" {
 			b.Fatal("no sender headers in the activity row")
@@ -170,4 +230,7 @@ func benchProcess(b *testing.B, hook *webhook.Hook, headers []string, deliveries
 		done += n
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	if perRecord > 1 {
+		b.ReportMetric(float64(b.N*perRecord)/b.Elapsed().Seconds(), "events/s")
+	}
 }

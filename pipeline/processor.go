@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
@@ -47,17 +47,27 @@ type processor struct {
 	b        *batch
 	parts    map[int32]*partState
 	compiled map[string]*compiledHook
-	items    []item
-	arena    arena
-	attrBuf  []byte
+	// compiledExprs counts the CEL programs in compiled.
+	compiledExprs int
+	items         []item
+	arena         arena
+	attrBuf       []byte
 	// senders holds the sender headers of a poll's records (parseRecord); hasher, claims, claimed and
 	// verdicts are the delivery claims' scratch. All are reused every poll.
-	senders  []wire.SenderHeader
+	senders []wire.SenderHeader
+	// elems backs the items' elements (allocElems); reused every poll.
+	elems    []element
 	hasher   *delivery.Hasher
 	claims   []delivery.Claim
 	claimed  []int
 	verdicts []delivery.Verdict
 }
+
+// Bounds of the processor's compiled configs.
+const (
+	maxCompiledHooks = 100_000
+	maxCompiledExprs = 5_000
+)
 
 // written advances the high-water marks of the partitions a batch has just been written for.
 func (p *processor) written(b *batch) {
@@ -176,7 +186,17 @@ func (p *processor) process(ctx context.Context, items []item) error {
 		}
 	}
 	clear(items) // drop references to record values until the next poll
+	clear(p.elems)
+	p.elems = p.elems[:0]
 	return nil
+}
+
+// allocElems hands an item n elements from the poll's slab. A slab that grows leaves the earlier
+// items' elements where they were: each item reads its own only through its own slice.
+func (p *processor) allocElems(n int) []element {
+	start := len(p.elems)
+	p.elems = slices.Grow(p.elems, n)[:start+n]
+	return p.elems[start : start+n : start+n]
 }
 
 // prepare looks each accepted request's webhook up and reads its identifier and its sender's delivery
@@ -203,7 +223,7 @@ func (p *processor) prepare(ctx context.Context, items []item) error {
 		}
 		it.hook = c
 		p.guard(it, func() {
-			it.extractIdentifier(&p.lim)
+			it.extractIdentifier(&p.lim, p.allocElems)
 			if c.dedup.on && !it.healOnly {
 				if p.hasher == nil {
 					p.hasher = delivery.NewHasher()
@@ -293,11 +313,15 @@ func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
 	}
 	c := p.compiled[h.PublicID]
 	if c == nil || c.hook != h {
-		if len(p.compiled) > 100_000 {
-			clear(p.compiled) // bound memory if webhooks churn
+		if len(p.compiled) > maxCompiledHooks || p.compiledExprs > maxCompiledExprs {
+			// Bound memory if webhooks churn, or when very many use expressions (a compiled CEL
+			// program holds tens of KiB): they are compiled again on their next request (~0.1 ms each).
+			clear(p.compiled)
+			p.compiledExprs = 0
 		}
 		c = compileHook(h)
 		p.compiled[h.PublicID] = c
+		p.compiledExprs += c.exprs
 	}
 	return c, nil
 }
@@ -307,25 +331,15 @@ type resolveKey struct {
 	kind    identify.Kind
 }
 
-// resolve asks the directory once per project and identifier kind for the whole poll.
+// resolve asks the directory once per project and identifier kind for the whole poll (resolveItems),
+// retrying what may pass.
 func (p *processor) resolve(ctx context.Context, items []item) error {
-	groups := map[resolveKey][]string{}
-	for i := range items {
-		it := &items[i]
-		if !it.resolvable() {
-			continue
-		}
-		k := resolveKey{it.projectID, it.hook.hook.Identify.Kind}
-		groups[k] = append(groups[k], it.identValue)
-	}
-	for k, values := range groups {
-		slices.Sort(values)
-		values = slices.Compact(values)
+	return resolveItems(ctx, items, func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error) {
 		var found map[string]Subject
 		about := logFunc(func() []any {
 			args := []any{"project_id", k.project, "identify_by", k.kind, "values", len(values)}
 			for i := range items {
-				if it := &items[i]; it.resolvable() && it.projectID == k.project && it.hook.hook.Identify.Kind == k.kind {
+				if it := &items[i]; it.resolvable() && it.projectID == k.project && it.route.r.Identify.Kind == k.kind {
 					return append(args, it.about()...) // the first record waiting
 				}
 			}
@@ -341,23 +355,55 @@ func (p *processor) resolve(ctx context.Context, items []item) error {
 			}
 			return err
 		})
+		return found, err
+	})
+}
+
+// resolveItems resolves the identifiers of the resolvable items, asking once per project and
+// identifier kind (the values sorted, without repeats), and marks each item found or failed:
+// user_not_found, or identifier_invalid when the directory refuses the question (an error that is a
+// *domainerr.ValidationError). Any other error of ask is returned. The pipeline and a dry run
+// (Evaluator) both resolve through it.
+func resolveItems(ctx context.Context, items []item, ask func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error)) error {
+	groups := map[resolveKey][]string{}
+	for i := range items {
+		it := &items[i]
+		if !it.resolvable() {
+			continue
+		}
+		k := resolveKey{it.projectID, it.route.r.Identify.Kind}
+		for j := range it.elems {
+			if e := &it.elems[j]; e.resolvable() {
+				groups[k] = append(groups[k], e.identValue)
+			}
+		}
+	}
+	for k, values := range groups {
+		slices.Sort(values)
+		values = slices.Compact(values)
+		found, err := ask(ctx, k, values)
 		refused, _ := errors.AsType[*domainerr.ValidationError](err)
 		if err != nil && refused == nil {
 			return err
 		}
 		for i := range items {
 			it := &items[i]
-			if !it.resolvable() || it.projectID != k.project || it.hook.hook.Identify.Kind != k.kind {
+			if !it.resolvable() || it.projectID != k.project || it.route.r.Identify.Kind != k.kind {
 				continue
 			}
-			if refused != nil {
-				it.fail(wire.ReasonIdentifierInvalid, "the directory refused the lookup: %v", refused)
-				continue
-			}
-			if s, ok := found[it.identValue]; ok {
-				it.subject, it.found = s, true
-			} else {
-				it.fail(wire.ReasonUserNotFound, "no %s matches %q", kindLabel(k.kind), truncateText(it.identValue))
+			for j := range it.elems {
+				e := &it.elems[j]
+				switch {
+				case !e.resolvable():
+				case refused != nil:
+					e.fail(wire.ReasonIdentifierInvalid, "the directory refused the lookup: %v", refused)
+				default:
+					if s, ok := found[e.identValue]; ok {
+						e.subject, e.found = s, true
+					} else {
+						e.fail(wire.ReasonUserNotFound, "no %s matches %q", kindLabel(k.kind), truncateText(e.identValue))
+					}
+				}
 			}
 		}
 	}
@@ -387,36 +433,35 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 	now := time.Now()
 	p.b.mark(it.partition, it.offset, it.epoch, now)
 
-	duplicate := it.duplicateOf != uuid.Nil
-	var attrs []byte
-	var rec *kgo.Record
-	if it.reason == "" && it.hook != nil && !duplicate {
-		p.guard(it, func() {
-			var ok bool
-			p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0], &p.lim)
-			if ok {
-				attrs = p.attrBuf
-				rec = p.eventRecord(it, attrs) // nil, and the item failed, when the event is too large
+	if it.resolvable() {
+		for i := range it.elems {
+			if e := &it.elems[i]; e.reason == "" {
+				p.guardElem(it, e, func() { p.fireElement(it, e) })
 			}
-		})
-		if it.reason != "" {
-			attrs, rec = nil, nil
 		}
 	}
-	success := it.reason == "" && !duplicate
-	attrStr := string(attrs)
+	status := it.settle()
 	if it.healOnly {
-		if success {
-			p.appendEventRow(it, attrStr)
+		if status == chstore.StatusSuccess || status == chstore.StatusFailed && it.fired() > 0 {
+			for i := range it.elems {
+				if e := &it.elems[i]; e.fired {
+					p.appendEventRow(it, e)
+				}
+			}
 		} else {
-			p.log.Warn("request logged as success no longer processes; its events row is not rebuilt",
+			p.log.Warn("request logged as success no longer processes; its events rows are not rebuilt",
 				"request_id", it.requestID, "reason", it.reason, "partition", it.partition, "offset", it.offset)
 		}
 		return p.maybeFlush(ctx)
 	}
-	if success {
-		p.appendEventRow(it, attrStr)
-		p.b.fire = append(p.b.fire, fireRecord{rec: rec, activity: len(p.b.activity), event: len(p.b.events) - 1})
+	fired := 0
+	for i := range it.elems {
+		if e := &it.elems[i]; e.fired {
+			p.appendEventRow(it, e)
+			p.b.fire = append(p.b.fire, fireRecord{rec: e.rec, activity: len(p.b.activity), event: len(p.b.events) - 1})
+			e.rec = nil
+			fired++
+		}
 	}
 	p.trackStreak(ctx, it)
 
@@ -427,7 +472,7 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 		ReceivedAt:    time.UnixMilli(it.receivedMs).UTC(),
 		ReceivedMs:    uint64(it.receivedMs),
 		ProcessedMs:   uint64(now.UnixMilli()),
-		Status:        chstore.StatusFailed,
+		Status:        status,
 		Reason:        it.reason,
 		EdgeStatus:    it.edgeStatus,
 		Payload:       bytesString(it.body),
@@ -437,32 +482,42 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 		Partition:     it.partition,
 		Offset:        it.offset,
 		Headers:       p.headersJSON(it),
+		EventsFired:   uint32(fired),
+		ContentType:   bytesString(it.contentType),
 	}
 	if it.truncated {
 		row.PayloadTruncated = 1
 	}
-	if it.hook != nil {
-		h := it.hook.hook
-		row.IdentifierKind = string(h.Identify.Kind)
-		row.IdentifierValue = it.identValue
-		row.EventName = h.EventName
+	if r := it.route; r != nil {
+		row.Route = r.label
+		row.IdentifierKind = string(r.r.Identify.Kind)
+		row.EventName = r.r.EventName
+	} else if it.hook != nil && len(it.hook.routes) == 1 {
+		// A request that failed before a route took it (invalid_json, say): the single route's.
+		r := &it.hook.routes[0]
+		row.IdentifierKind = string(r.r.Identify.Kind)
+		row.EventName = r.r.EventName
 	}
-	if it.found {
-		row.UserID, row.HWID = it.subject.UserID, it.subject.HWID
-	}
+	row.IdentifierValue, row.UserID, row.HWID = it.commonSubject()
 	switch {
-	case success:
-		row.Status = chstore.StatusSuccess
-		row.Attributes = attrStr
-	case duplicate:
+	case status == chstore.StatusSuccess && !it.route.fanOut:
+		row.Attributes = it.elems[0].attrs
+	case status == chstore.StatusDuplicate:
 		// Neither a success nor a failure: authenticated and accepted, its event fired by the first
 		// request. What else it would have become is not looked at.
-		row.Status, row.Reason = chstore.StatusDuplicate, ""
+		row.Reason = ""
 		row.DuplicateOf = it.duplicateOf.String()
 		d := &it.hook.dedup
 		row.Detail = fmt.Sprintf("duplicate of request %s: the same %s within %s; no event fired", row.DuplicateOf, d.about, fmtWindow(d.window))
 	}
-	p.b.bytes += len(it.body) + 2*len(attrs) + len(row.Headers)
+	if it.route != nil && it.route.fanOut && len(it.elems) > 0 {
+		row.Outcomes = p.outcomesJSON(it)
+	}
+	attrs := 0
+	for i := range it.elems {
+		attrs += len(it.elems[i].attrs)
+	}
+	p.b.bytes += len(it.body) + 2*attrs + len(row.Headers) + len(row.Outcomes)
 	p.b.activity = append(p.b.activity, row)
 	p.b.noteOffset(chstore.ActivityLog, it.partition, it.offset)
 	return p.maybeFlush(ctx)
@@ -492,6 +547,61 @@ func (p *processor) headersJSON(it *item) string {
 	return s
 }
 
+// outcomesJSON is a fan-out's per-element outcomes as a JSON array, written into the arena: each
+// element's index, event id, status (success or failed), reason, detail, user id, hwid and the
+// attributes fired.
+func (p *processor) outcomesJSON(it *item) string {
+	a := &p.arena
+	start := len(a.buf)
+	a.buf = appendOutcomes(a.buf, it)
+	s := bytesString(a.buf[start:len(a.buf):len(a.buf)])
+	a.fit()
+	return s
+}
+
+func appendOutcomes(dst []byte, it *item) []byte {
+	dst = append(dst, '[')
+	for i := range it.elems {
+		e := &it.elems[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"index":`...)
+		dst = strconv.AppendInt(dst, int64(e.index), 10)
+		dst = append(dst, `,"event_id":"`...)
+		dst = wire.AppendUUID(dst, e.eventID)
+		dst = append(dst, '"')
+		if e.reason == "" && e.fired {
+			dst = append(dst, `,"status":"success"`...)
+		} else {
+			dst = append(dst, `,"status":"failed","reason":`...)
+			dst = wire.AppendJSONString(dst, e.reason)
+		}
+		if len(e.detail) > 0 {
+			dst = append(dst, `,"detail":`...)
+			dst = wire.AppendJSONString(dst, strings.Join(e.detail, "; "))
+		}
+		if e.identValue != "" {
+			dst = append(dst, `,"identifier":`...)
+			dst = wire.AppendJSONString(dst, e.identValue)
+		}
+		if e.found {
+			dst = append(dst, `,"user_id":`...)
+			dst = wire.AppendJSONString(dst, e.subject.UserID)
+			if e.subject.HWID != "" {
+				dst = append(dst, `,"hwid":`...)
+				dst = wire.AppendJSONString(dst, e.subject.HWID)
+			}
+		}
+		if e.fired {
+			dst = append(dst, `,"attributes":`...)
+			dst = append(dst, e.attrs...)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
+
 // fmtWindow writes a dedup window as people do: 24h, 10m, 90s.
 func fmtWindow(d time.Duration) string {
 	switch {
@@ -517,7 +627,7 @@ func (p *processor) guard(it *item, f func()) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.m.panics.Inc()
-			it.fail(wire.ReasonProcessingError, "internal error while processing this request: %v", r)
+			failPanic(it, r)
 			p.log.Error("panic while processing a request; it fails with processing_error", "panic", r,
 				"stack", string(debug.Stack()), "webhook_id", it.webhookID, "partition", it.partition, "offset", it.offset)
 		}
@@ -525,50 +635,80 @@ func (p *processor) guard(it *item, f func()) {
 	f()
 }
 
-// appendEventRow adds the events row of a successful item.
-func (p *processor) appendEventRow(it *item, attrStr string) {
-	h := it.hook.hook
-	kind, subject := subjectOf(h.Identify.Kind, it.subject)
+// failPanic fails an item whose processing panicked with r.
+func failPanic(it *item, r any) {
+	it.fail(wire.ReasonProcessingError, "internal error while processing this request: %v", r)
+}
+
+// fireElement maps element e and builds its event record; on failure e says why.
+func (p *processor) fireElement(it *item, e *element) {
+	var ok bool
+	p.attrBuf, ok = it.mapAttributes(p.attrBuf[:0], e, &p.lim, nil)
+	if !ok {
+		return
+	}
+	if it.healOnly {
+		e.attrs, e.fired = string(p.attrBuf), true
+		return
+	}
+	if rec := p.eventRecord(it, e, p.attrBuf); rec != nil { // nil, and e failed, when the event is too large
+		e.attrs, e.fired, e.rec = string(p.attrBuf), true, rec
+	}
+}
+
+// guardElem is guard for one element: a panic fails that element with processing_error.
+func (p *processor) guardElem(it *item, e *element, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.m.panics.Inc()
+			e.fail(wire.ReasonProcessingError, "internal error while processing this request: %v", r)
+			e.fired, e.rec = false, nil
+			p.log.Error("panic while processing a request; it fails with processing_error", "panic", r,
+				"stack", string(debug.Stack()), "webhook_id", it.webhookID, "partition", it.partition, "offset", it.offset, "element", e.index)
+		}
+	}()
+	f()
+}
+
+// appendEventRow adds the events row of a fired element.
+func (p *processor) appendEventRow(it *item, e *element) {
+	r := it.route.r
+	kind, subject := subjectOf(r.Identify.Kind, e.subject)
 	p.b.events = append(p.b.events, chstore.EventRow{
 		ProjectID:   uint64(it.projectID),
 		SubjectKind: kind,
 		Subject:     subject,
 		OccurredAt:  time.UnixMilli(it.receivedMs).UTC(),
-		EventID:     it.requestID,
-		EventName:   h.EventName,
-		WebhookID:   h.PublicID,
-		UserID:      it.subject.UserID,
-		HWID:        it.subject.HWID,
-		HWIDs:       it.subject.HWIDs,
-		Attributes:  attrStr,
+		EventID:     e.eventID,
+		EventName:   r.EventName,
+		WebhookID:   it.webhookID,
+		UserID:      e.subject.UserID,
+		HWID:        e.subject.HWID,
+		HWIDs:       e.subject.HWIDs,
+		Attributes:  e.attrs,
 		ReceivedMs:  uint64(it.receivedMs),
 		Partition:   it.partition,
 		Offset:      it.offset,
+		Element:     int32(e.index),
 	})
 	p.b.noteOffset(chstore.Events, it.partition, it.offset)
 }
 
-// eventRecord builds the webhooks.events record of an item that maps, or fails the item with
+// eventRecord builds the webhooks.events record of an element that maps, or fails the element with
 // event_too_large and returns nil when the value would be over max_event_bytes: such a record would
 // be refused by Kafka for ever. The record's bytes come from an arena and the record from a slab:
 // firing costs no allocation of its own on the hot path.
-func (p *processor) eventRecord(it *item, attrs []byte) *kgo.Record {
-	h := it.hook.hook
-	_, subject := subjectOf(h.Identify.Kind, it.subject)
+func (p *processor) eventRecord(it *item, e *element, attrs []byte) *kgo.Record {
+	r := it.route.r
+	_, subject := subjectOf(r.Identify.Kind, e.subject)
 	a := &p.arena
 	start := len(a.buf)
-	a.buf = wire.AppendUUID(a.buf, it.requestID)
+	a.buf = wire.AppendUUID(a.buf, e.eventID)
 	eventID := a.buf[start:len(a.buf):len(a.buf)]
 	valueAt := len(a.buf)
-	kind, _ := subjectOf(h.Identify.Kind, it.subject)
-	a.buf = wire.AppendEvent(a.buf, &wire.EventFields{
-		ID: it.requestID, Name: h.EventName, ProjectID: it.projectID, WebhookID: h.PublicID,
-		SubjectKind: kind, IdentifiedBy: string(h.Identify.Kind), UserID: it.subject.UserID,
-		HWID: it.subject.HWID, HWIDs: it.subject.HWIDs, Attributes: attrs, ReceivedMs: it.receivedMs,
-	})
-	if size := len(a.buf) - valueAt; size > p.lim.EventBytes {
+	var ok bool
+	if a.buf, ok = it.appendEvent(a.buf, e, attrs, &p.lim); !ok {
 		a.buf = a.buf[:start]
-		it.fail(wire.ReasonEventTooLarge, "the event is %d bytes, more than %d", size, p.lim.EventBytes)
 		return nil
 	}
 	val := a.buf[valueAt:len(a.buf):len(a.buf)]
@@ -580,9 +720,29 @@ func (p *processor) eventRecord(it *item, attrs []byte) *kgo.Record {
 		Headers: a.headers(2),
 	}
 	rec.Headers[0] = kgo.RecordHeader{Key: wire.HeaderEventID, Value: eventID}
-	rec.Headers[1] = kgo.RecordHeader{Key: wire.HeaderEventName, Value: stringBytes(h.EventName)}
+	rec.Headers[1] = kgo.RecordHeader{Key: wire.HeaderEventName, Value: stringBytes(r.EventName)}
 	a.fit()
 	return rec
+}
+
+// appendEvent appends the webhooks.events value of element e that maps (wire.AppendEvent) to dst.
+// When the value is over Limits.EventBytes it fails e with event_too_large and returns false, dst then
+// holding the value all the same (the caller cuts it). The pipeline and a dry run (Evaluator) both
+// build events through it.
+func (it *item) appendEvent(dst []byte, e *element, attrs []byte, lim *Limits) ([]byte, bool) {
+	r := it.route.r
+	kind, _ := subjectOf(r.Identify.Kind, e.subject)
+	valueAt := len(dst)
+	dst = wire.AppendEvent(dst, &wire.EventFields{
+		ID: e.eventID, Name: r.EventName, ProjectID: it.projectID, WebhookID: it.webhookID,
+		SubjectKind: kind, IdentifiedBy: string(r.Identify.Kind), UserID: e.subject.UserID,
+		HWID: e.subject.HWID, HWIDs: e.subject.HWIDs, Attributes: attrs, ReceivedMs: it.receivedMs,
+	})
+	if size := len(dst) - valueAt; size > lim.EventBytes {
+		e.fail(wire.ReasonEventTooLarge, "the event is %d bytes, more than %d", size, lim.EventBytes)
+		return dst, false
+	}
+	return dst, true
 }
 
 // Auth-failure streaks. Records of one webhook share a partition (key = webhook id), so offset order is

@@ -34,7 +34,7 @@ func unitProcessor(t *testing.T) (*processor, *int) {
 		}}
 	m, log := newMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)
 	flushes := 0
-	p := &processor{cfg: &cfg, lim: cfg.limits(), hooks: mapHooks{"wh_1": hook},
+	p := &processor{cfg: &cfg, lim: cfg.Limits(), hooks: mapHooks{"wh_1": hook},
 		resolver: mapResolver{"12345": {UserID: "12345", HWIDs: []string{"hw-a"}}},
 		retry:    &retrier{maxBackoff: cfg.RetryMaxBackoff, m: m, log: log}, m: m, log: log, eventsTopic: "events",
 		b: newBatch(), parts: map[int32]*partState{0: {hwm: [chstore.NumTables]int64{-1, -1, -1}, streaks: map[string]*streak{}}},

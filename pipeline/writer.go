@@ -162,12 +162,19 @@ func (w *writer) fireRecordOf(b *batch, r *kgo.Record) *fireRecord {
 
 // refuseEvent turns the request of an event Kafka refused into a failure.
 func (w *writer) refuseEvent(b *batch, f *fireRecord, reason string, err error) {
-	row := &b.activity[f.activity]
-	if row.Status == chstore.StatusFailed {
+	if f.refused {
 		return // already refused by an earlier attempt of this flush
 	}
-	row.Status, row.Reason, row.Attributes = chstore.StatusFailed, reason, ""
+	f.refused = true
+	row := &b.activity[f.activity]
+	row.EventsFired--
+	if row.Status != chstore.StatusFailed {
+		row.Status, row.Reason, row.Attributes = chstore.StatusFailed, reason, ""
+	}
 	detail := "kafka refused the event: " + err.Error()
+	if ev := &b.events[f.event]; ev.Element >= 0 {
+		detail = fmt.Sprintf("kafka refused the event of element %d: %v", ev.Element, err)
+	}
 	if row.Detail != "" {
 		detail = row.Detail + "; " + detail
 	}

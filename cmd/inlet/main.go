@@ -49,6 +49,7 @@ var commands = []command{
 	{name: "webhook", args: "test -webhook ID [flags]", doc: "send the edge a test request signed as the webhook's sender would; print it (secrets redacted) and the answer", takesArgs: true, help: webhookTestHelp},
 	{name: "demo", doc: "seed the demo project (idempotent) and print the console URL, webhook URL, secret and a ready-to-paste curl command", takesArgs: true},
 	{name: "keygen", doc: "print a new master key for secrets.master_key"},
+	{name: "healthcheck", args: "[-timeout D] URL", doc: "GET URL (a process's /healthz or /readyz) and exit 0 on 2xx, 1 otherwise: the container image's health check, which has no shell or curl", takesArgs: true},
 	{name: "version", doc: "print the version, commit and Go version of this binary"},
 	{name: "help", args: "[COMMAND]", doc: "print this help, or one command's", takesArgs: true},
 }
@@ -110,7 +111,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		}
 		return exitConfig
 	}
-	// Help and version need no settings.
+	// Help, version and healthcheck need no settings.
 	if fs.NArg() > 0 {
 		name, rest := fs.Arg(0), fs.Args()[1:]
 		c, known := lookup(name)
@@ -133,6 +134,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 			b := obs.BuildInfo()
 			fmt.Fprintf(stdout, "inlet %s (commit %s, %s)\n", b.Version, b.Commit, b.GoVersion)
 			return exitOK
+		case name == "healthcheck":
+			return healthcheck(rest, stdout, stderr)
 		case known && !c.takesArgs && len(rest) > 0:
 			fmt.Fprintf(stderr, "inlet %s: takes no arguments (got %q)\n\n%s", name, rest, usage(name))
 			return exitConfig

@@ -167,7 +167,7 @@ as_postgres() {
 # Installation of OS packages
 
 # missing_packages COMPONENT... : print the Debian packages needed for the components
-# (kafka clickhouse postgres browser make) whose programs are not installed.
+# (kafka clickhouse postgres browser make buildah) whose programs are not installed.
 missing_packages() {
 	local c pkgs=()
 	for c in "$@"; do
@@ -194,6 +194,10 @@ missing_packages() {
 			;;
 		make)
 			command -v make >/dev/null || pkgs+=(make)
+			;;
+		buildah)
+			command -v buildah >/dev/null || pkgs+=(buildah)
+			[[ -s /etc/ssl/certs/ca-certificates.crt ]] || pkgs+=(ca-certificates)
 			;;
 		*) die "internal: unknown component $c" ;;
 		esac

@@ -3,11 +3,8 @@
 // of the rules and of the Grafana dashboards in ../grafana/dashboards — it parses, and every metric it
 // names is exported by the real inlet processes, scraped while they run against the local stack.
 //
-// promtool is built from the Go module proxy once (go install -tags remove_all_sd
-// …/cmd/promtool@promtoolVersion) into $INLET_STATE_DIR/bin and reused. remove_all_sd leaves out the
-// service discoveries (AWS, Azure, GCE, Kubernetes, …) that checking rules and queries never uses: a
-// cold build took 6 min here with it, 15 without. Keeping Prometheus out of go.mod keeps its
-// dependencies out of every other build.
+// promtool is built by deploy/local/promtool (once, from the Go module proxy, without the service
+// discoveries; see the script for why), which `make tools` runs before the tests.
 package prometheus_test
 
 import (
@@ -22,61 +19,44 @@ import (
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
-// promtoolVersion is the Prometheus release whose promtool checks the rules and parses the queries.
-const promtoolVersion = "v0.316.0"
-
 var (
 	promtoolOnce sync.Once
 	promtoolPath string
 	promtoolErr  string
 )
 
-// promtool returns the path of a promtool binary, building it on first use. Under -short (`make
-// test-unit`, no network) the test is skipped unless the binary was built before.
+// promtool returns the path of the promtool binary that deploy/local/promtool builds (once, into
+// $INLET_STATE_DIR/bin; `make tools` has run it before the tests). Under -short (`make test-unit`, no
+// network) the test is skipped unless the binary was built before.
 func promtool(t *testing.T) string {
 	t.Helper()
 	promtoolOnce.Do(func() {
-		state := os.Getenv("INLET_STATE_DIR")
-		if state == "" {
-			state = filepath.Join(testenv.RepoRoot(), ".state")
-		}
-		dir := filepath.Join(state, "bin")
-		path := filepath.Join(dir, "promtool-"+promtoolVersion+"-nosd")
-		if _, err := os.Stat(path); err == nil {
-			promtoolPath = path
-			return
-		}
+		script := filepath.Join(testenv.RepoRoot(), "deploy", "local", "promtool")
 		if testing.Short() {
-			promtoolErr = "skip"
-			return
+			// Only look: a build would need the network.
+			state := os.Getenv("INLET_STATE_DIR")
+			if state == "" {
+				state = filepath.Join(testenv.RepoRoot(), ".state")
+			}
+			matches, _ := filepath.Glob(filepath.Join(state, "bin", "promtool-*-nosd"))
+			if len(matches) == 0 {
+				promtoolErr = "skip"
+				return
+			}
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			promtoolErr = err.Error()
-			return
-		}
-		tmp, err := os.MkdirTemp(dir, "promtool-build-")
+		var stderr bytes.Buffer
+		cmd := exec.Command(script)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			promtoolErr = err.Error()
+			promtoolErr = script + ": " + err.Error() + "\n" + stderr.String()
 			return
 		}
-		defer os.RemoveAll(tmp)
-		cmd := exec.Command("go", "install", "-tags", "remove_all_sd", "github.com/prometheus/prometheus/cmd/promtool@"+promtoolVersion)
-		cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=-modcacherw")
-		cmd.Dir = tmp // outside the module: go install pkg@version ignores it anyway
-		if out, err := cmd.CombinedOutput(); err != nil {
-			promtoolErr = "build promtool " + promtoolVersion + ": " + err.Error() + "\n" + string(out)
-			return
-		}
-		// Renamed into place only once complete, so that a killed build never leaves half a binary.
-		if err := os.Rename(filepath.Join(tmp, "promtool"), path); err != nil {
-			promtoolErr = err.Error()
-			return
-		}
-		promtoolPath = path
+		promtoolPath = strings.TrimSpace(string(out))
 	})
 	switch {
 	case promtoolErr == "skip":
-		t.Skip("promtool " + promtoolVersion + " is not built yet and -short promises no network")
+		t.Skip("promtool is not built yet (deploy/local/promtool) and -short promises no network")
 	case promtoolErr != "":
 		t.Fatal(promtoolErr)
 	}

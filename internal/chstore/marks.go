@@ -48,10 +48,10 @@ func (w *Writer) HighWater(ctx context.Context, t Table, partitions []int32, sin
 	return out, nil
 }
 
-// SuccessesAbove lists the offsets of a partition's successful activity_log rows above after, from
-// since on.
+// SuccessesAbove lists the offsets of a partition's activity_log rows above after that fired events
+// (successes, and fan-out requests that fired some elements and failed others), from since on.
 func (w *Writer) SuccessesAbove(ctx context.Context, partition int32, after int64, since time.Time) (map[int64]struct{}, error) {
-	q := fmt.Sprintf("SELECT src_offset FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset > %d AND status = 'success'",
+	q := fmt.Sprintf("SELECT src_offset FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset > %d AND (status = 'success' OR events_fired > 0)",
 		since.Unix(), partition, after)
 	rows, err := w.conn.Query(ctx, q)
 	if err != nil {

@@ -48,11 +48,15 @@ func NewReader(conn driver.Conn) *Reader { return &Reader{conn: conn} }
 // sender repeating a delivery already taken in) are neither successes nor failures: the request was
 // authenticated and accepted, and the event was fired once, by the first request.
 type Summary struct {
-	Hits      uint64            `json:"hits"`
-	Success   uint64            `json:"success"`
-	Failed    uint64            `json:"failed"`
-	Duplicate uint64            `json:"duplicate"`
-	ByReason  map[string]uint64 `json:"failed_by_reason"`
+	Hits      uint64 `json:"hits"`
+	Success   uint64 `json:"success"`
+	Failed    uint64 `json:"failed"`
+	Duplicate uint64 `json:"duplicate"`
+	// Skipped counts requests no route took (or whose fan-out had no elements), by reason: not
+	// failures.
+	Skipped         uint64            `json:"skipped"`
+	SkippedByReason map[string]uint64 `json:"skipped_by_reason"`
+	ByReason        map[string]uint64 `json:"failed_by_reason"`
 }
 
 // Summary24h sums the rollup over the 24 hours before now (whole minutes).
@@ -65,7 +69,7 @@ func (r *Reader) Summary24h(ctx context.Context, projectID int64, webhookID stri
 		return Summary{}, fmt.Errorf("24h summary of webhook %s: %w", webhookID, err)
 	}
 	defer rows.Close()
-	s := Summary{ByReason: map[string]uint64{}}
+	s := Summary{ByReason: map[string]uint64{}, SkippedByReason: map[string]uint64{}}
 	for rows.Next() {
 		var status, reason string
 		var n uint64
@@ -78,6 +82,9 @@ func (r *Reader) Summary24h(ctx context.Context, projectID int64, webhookID stri
 			s.Success += n
 		case StatusDuplicate:
 			s.Duplicate += n
+		case StatusSkipped:
+			s.Skipped += n
+			s.SkippedByReason[reason] += n
 		default:
 			s.Failed += n
 			s.ByReason[reason] += n
@@ -129,13 +136,23 @@ type Entry struct {
 	DuplicateOf string `json:"duplicate_of,omitempty"`
 	// Headers are the sender headers the webhook keeps, as sent: a JSON object of name → value.
 	Headers json.RawMessage `json:"headers,omitempty"`
+	// Route is the route that took the request (its name, or "#<index>"); "" for a webhook's single
+	// unnamed route.
+	Route string `json:"route,omitempty"`
+	// EventsFired counts the events the request fired.
+	EventsFired uint32 `json:"events_fired"`
+	// Outcomes are a fan-out's per-element outcomes (a JSON array: index, event_id, status, reason,
+	// detail, user_id, hwid, attributes).
+	Outcomes json.RawMessage `json:"outcomes,omitempty"`
+	// ContentType is a form body's Content-Type; empty for JSON.
+	ContentType string `json:"content_type,omitempty"`
 }
 
 // EntriesQuery selects a page of a webhook's entries.
 type EntriesQuery struct {
 	ProjectID int64
 	WebhookID string
-	// Status is "", "success", "failed" or "duplicate".
+	// Status is "", "success", "failed", "duplicate" or "skipped".
 	Status string
 	// Identifier keeps the entries whose user identifier value is exactly this ("" keeps all); at most
 	// 256 bytes.
@@ -154,7 +171,7 @@ type Page struct {
 
 const entryColumns = "toString(request_id), webhook_id, received_ms, processed_ms, toString(status), reason, edge_status, " +
 	"identifier_kind, identifier_value, user_id, hwid, event_name, attributes, %s, payload_bytes, payload_truncated, detail, " +
-	"duplicate_of, headers"
+	"duplicate_of, headers, route, events_fired, outcomes, content_type"
 
 // Entries returns a page of the webhook's entries, newest first: by received_ms, then by the request
 // id's text within one millisecond. Not by the UUID column: ClickHouse 18.16 compares UUIDs by their low
@@ -175,11 +192,11 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 	where.WriteString("project_id = ? AND webhook_id = ?")
 	switch q.Status {
 	case "":
-	case StatusSuccess, StatusFailed, StatusDuplicate:
+	case StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped:
 		where.WriteString(" AND status = ?")
 		args = append(args, q.Status)
 	default:
-		return Page{}, fmt.Errorf("%w: status %q is not success, failed or duplicate", ErrInvalid, q.Status)
+		return Page{}, fmt.Errorf("%w: status %q is not success, failed, duplicate or skipped", ErrInvalid, q.Status)
 	}
 	if q.Identifier != "" {
 		if len(q.Identifier) > 256 {
@@ -255,12 +272,15 @@ func scanEntry(rows driver.Rows) (Entry, uint64, error) {
 	var e Entry
 	var receivedMs, processedMs uint64
 	var truncated uint8
-	var headers string
+	var headers, outcomes string
 	err := rows.Scan(&e.RequestID, &e.WebhookID, &receivedMs, &processedMs, &e.Status, &e.Reason, &e.EdgeStatus,
 		&e.IdentifierKind, &e.IdentifierValue, &e.UserID, &e.HWID, &e.EventName, &e.Attributes, &e.Payload,
-		&e.PayloadBytes, &truncated, &e.Detail, &e.DuplicateOf, &headers)
+		&e.PayloadBytes, &truncated, &e.Detail, &e.DuplicateOf, &headers, &e.Route, &e.EventsFired, &outcomes, &e.ContentType)
 	if headers != "" && json.Valid([]byte(headers)) {
 		e.Headers = json.RawMessage(headers)
+	}
+	if outcomes != "" && json.Valid([]byte(outcomes)) {
+		e.Outcomes = json.RawMessage(outcomes)
 	}
 	e.ReceivedAt = time.UnixMilli(int64(receivedMs)).UTC()
 	e.ProcessedAt = time.UnixMilli(int64(processedMs)).UTC()

@@ -35,6 +35,9 @@ const (
 	// StatusDuplicate: an authenticated, accepted request that repeats a delivery the webhook has
 	// taken in already (the sender's key within its window); it fires no event. Not a failure.
 	StatusDuplicate = "duplicate"
+	// StatusSkipped: an authenticated, accepted request that no route takes (reason no_route), or
+	// whose fan-out has no elements (no_elements); it fires no event. Not a failure.
+	StatusSkipped = "skipped"
 )
 
 // ActivityRow is one activity_log row: a request and what became of it. Fields are in the order of
@@ -64,6 +67,10 @@ type ActivityRow struct {
 	Offset           int64  // src_offset
 	DuplicateOf      string // the first request's id, for StatusDuplicate; "" otherwise
 	Headers          string // the kept sender headers as a JSON object; "" when the request has none
+	Route            string // the route that took the request: its name, or "#<index>"; "" for a single unnamed route
+	EventsFired      uint32 // events the request fired
+	Outcomes         string // a fan-out's per-element outcomes, a JSON array; "" otherwise
+	ContentType      string // a form body's Content-Type; "" for JSON
 }
 
 // EventRow is one events row: a fired event.
@@ -82,6 +89,7 @@ type EventRow struct {
 	ReceivedMs  uint64
 	Partition   int32 // src_partition: the request's Kafka position
 	Offset      int64 // src_offset
+	Element     int32 // the element's index in a fan-out; -1 for a request's single event
 }
 
 // NotificationRow is one notifications row: an auth-failure alert.
@@ -99,10 +107,10 @@ type NotificationRow struct {
 const insertActivity = "INSERT INTO activity_log (project_id, webhook_id, request_id, received_at, received_ms, " +
 	"processed_ms, status, reason, edge_status, identifier_kind, identifier_value, user_id, hwid, event_name, " +
 	"attributes, payload, payload_bytes, payload_truncated, detail, config_version, src_partition, src_offset, " +
-	"duplicate_of, headers)"
+	"duplicate_of, headers, route, events_fired, outcomes, content_type)"
 
 const insertEvents = "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, event_name, " +
-	"webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset)"
+	"webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset, element)"
 
 const insertNotifications = "INSERT INTO notifications (project_id, webhook_id, notification_id, kind, created_at, " +
 	"message, src_partition, src_offset)"
@@ -131,7 +139,7 @@ func (w *Writer) InsertActivity(ctx context.Context, rows []ActivityRow) error {
 		if err := bt.Append(r.ProjectID, r.WebhookID, r.RequestID, r.ReceivedAt, r.ReceivedMs, r.ProcessedMs,
 			r.Status, r.Reason, r.EdgeStatus, r.IdentifierKind, r.IdentifierValue, r.UserID, r.HWID,
 			r.EventName, r.Attributes, r.Payload, r.PayloadBytes, r.PayloadTruncated, r.Detail, r.ConfigVersion,
-			r.Partition, r.Offset, r.DuplicateOf, r.Headers); err != nil {
+			r.Partition, r.Offset, r.DuplicateOf, r.Headers, r.Route, r.EventsFired, r.Outcomes, r.ContentType); err != nil {
 			_ = bt.Abort()
 			return fmt.Errorf("append activity_log row %d: %w", i, err)
 		}
@@ -155,7 +163,7 @@ func (w *Writer) InsertEvents(ctx context.Context, rows []EventRow) error {
 			hwids = []string{}
 		}
 		if err := bt.Append(r.ProjectID, r.SubjectKind, r.Subject, r.OccurredAt, r.EventID, r.EventName,
-			r.WebhookID, r.UserID, r.HWID, hwids, r.Attributes, r.ReceivedMs, r.Partition, r.Offset); err != nil {
+			r.WebhookID, r.UserID, r.HWID, hwids, r.Attributes, r.ReceivedMs, r.Partition, r.Offset, r.Element); err != nil {
 			_ = bt.Abort()
 			return fmt.Errorf("append events row %d: %w", i, err)
 		}

@@ -10,15 +10,19 @@ import (
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/store"
+	"github.com/inlet-dev/inlet/pipeline"
 )
 
 // Admin is the admin process's component: the REST API and the console, on the store bundle and a
 // ClickHouse reader.
 type Admin struct {
-	stores *store.Bundle
-	ch     driver.Conn
-	srv    *admin.Server
+	stores   *store.Bundle
+	ch       driver.Conn
+	resolver *directory.Resolver
+	srv      *admin.Server
 }
 
 // NewAdmin builds the admin server from cfg: the stores (the directory store's metrics on d.Registry)
@@ -34,15 +38,25 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		stores.Close()
 		return nil, err
 	}
+	// The dry run's resolver: its answers are never served from its cache (ResolveFresh), so it
+	// needs no notifications; its metrics are not exported (the pipeline's are the resolver's).
+	res, err := directory.NewResolver(stores.Pool, nil, stores.Projects, cfg.Directory, nil, d.Logger)
+	if err != nil {
+		ch.Close()
+		stores.Close()
+		return nil, err
+	}
 	srv := admin.New(cfg.Admin, admin.Deps{
-		Logger:    d.Logger,
-		Registry:  d.Registry,
-		Projects:  stores.Projects,
-		Webhooks:  stores.Webhooks,
-		Directory: stores.Directory,
-		Activity:  chstore.NewReader(ch),
+		Logger:       d.Logger,
+		Registry:     d.Registry,
+		Projects:     stores.Projects,
+		Webhooks:     stores.Webhooks,
+		Directory:    stores.Directory,
+		Activity:     chstore.NewReader(ch),
+		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}),
+		MaxBodyBytes: cfg.Ingestor.MaxBodyBytes,
 	})
-	return &Admin{stores: stores, ch: ch, srv: srv}, nil
+	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv}, nil
 }
 
 // ReadyChecks: PostgreSQL and ClickHouse.
@@ -62,6 +76,15 @@ func (a *Admin) Handler() http.Handler { return a.srv.Handler() }
 // Close closes the ClickHouse connection, then the pool. Call it after Run has returned (or the
 // caller's server has stopped).
 func (a *Admin) Close() {
+	a.resolver.Close()
 	a.ch.Close()
 	a.stores.Close()
+}
+
+// freshResolver resolves for a dry run: PostgreSQL is asked every time (directory.Resolver's
+// ResolveFresh), so a user created a moment ago is found.
+type freshResolver struct{ r *directory.Resolver }
+
+func (f freshResolver) Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]pipeline.Subject, error) {
+	return f.r.ResolveFresh(ctx, projectID, kind, values)
 }

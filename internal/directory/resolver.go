@@ -280,6 +280,17 @@ func (r *Resolver) phoneRegion(ctx context.Context, projectID int64) (string, er
 // answer at all; the map still holds every value that was answered. Such values are neither found
 // nor not found: retry them later.
 func (r *Resolver) Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]Subject, error) {
+	return r.resolve(ctx, projectID, kind, values, false)
+}
+
+// ResolveFresh is Resolve without answers from the cache: every value is asked of PostgreSQL, in one
+// query, and nothing stale is served when it fails. The answers are cached as Resolve's are. A dry run
+// uses it: it must see a user created a moment ago, and a failure is its caller's to see.
+func (r *Resolver) ResolveFresh(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]Subject, error) {
+	return r.resolve(ctx, projectID, kind, values, true)
+}
+
+func (r *Resolver) resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string, fresh bool) (map[string]Subject, error) {
 	counters, ok := r.m.byKind[kind]
 	if !ok {
 		return nil, domainerr.Invalid("kind", "%q is not one of user_id, email, phone, hwid", kind)
@@ -292,6 +303,10 @@ func (r *Resolver) Resolve(ctx context.Context, projectID int64, kind identify.K
 	buf := make([]byte, 0, 128)
 	for _, v := range values {
 		if _, done := out[v]; done || v == "" {
+			continue
+		}
+		if fresh {
+			misses = append(misses, miss{value: v})
 			continue
 		}
 		buf = appendKey(buf[:0], projectID, kind, v)

@@ -409,3 +409,30 @@ func TestResolverConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestResolveFresh: ResolveFresh asks PostgreSQL whatever the cache holds, so a user created while
+// "not found" is cached (and no push can end the entry) is found at once.
+func TestResolveFresh(t *testing.T) {
+	cfg := Defaults()
+	cfg.NegativeTTL, cfg.TTL, cfg.MaxStale = time.Hour, time.Hour, time.Hour
+	e := newEnv(t, cfg)
+	r := newResolver(t, e, cfg, false)
+	if got := resolve(t, r, e.p1, identify.ByUserID, "fresh-1"); len(got) != 0 {
+		t.Fatalf("unknown user: got %+v; want none", got)
+	}
+	mustUser(t, e.store, e.p1, User{UserID: "fresh-1"})
+	if got := resolve(t, r, e.p1, identify.ByUserID, "fresh-1"); len(got) != 0 {
+		t.Fatalf("Resolve within the negative TTL: got %+v; want the cached not-found", got)
+	}
+	before := queries(r, identify.ByUserID)
+	got, err := r.ResolveFresh(context.Background(), e.p1, identify.ByUserID, []string{"fresh-1", "fresh-1", "fresh-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["fresh-1"].UserID != "fresh-1" {
+		t.Errorf("ResolveFresh: got %+v; want fresh-1 only", got)
+	}
+	if q := queries(r, identify.ByUserID) - before; q != 1 {
+		t.Errorf("queries of one ResolveFresh: %v; want 1", q)
+	}
+}

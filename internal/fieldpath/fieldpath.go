@@ -329,3 +329,21 @@ func (p Path) Get(src []byte) (ast.Node, error) {
 	}
 	return n, nil
 }
+
+// Root is the first step of a path that starts at the request body rather than at the array element a
+// fan-out route reads: "$.customer.email". Outside a fan-out it changes nothing ("$.email" is "email");
+// "$" alone is the body itself (a fan-out over a top-level array). A payload key spelled "$" at the top
+// level is reached as ["$"] only in a bracket after another step; at the start it is always the root.
+const Root = "$"
+
+// FromRoot splits off a leading Root step: it reports whether p starts with one and returns the rest
+// (the zero Path for "$" alone).
+func (p Path) FromRoot() (bool, Path) {
+	if len(p.steps) == 0 || p.steps[0].IsIndex || p.steps[0].Key != Root {
+		return false, p
+	}
+	if len(p.steps) == 1 {
+		return true, Path{}
+	}
+	return true, Path{steps: p.steps[1:], keys: p.keys[1:]}
+}

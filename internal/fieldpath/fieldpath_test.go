@@ -321,3 +321,28 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestFromRoot(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		root bool
+		rest string
+	}{
+		{"$", true, ""},
+		{"$.customer.email", true, "customer.email"},
+		{"$[0].id", true, "[0].id"},
+		{"email", false, "email"},
+		{"a.$", false, "a.$"},
+		{`["$x"]`, false, "$x"},
+	} {
+		root, rest := MustParse(tc.in).FromRoot()
+		if root != tc.root || rest.String() != tc.rest {
+			t.Errorf("FromRoot(%s) = %v, %q; want %v, %q", tc.in, root, rest, tc.root, tc.rest)
+		}
+	}
+	_, rest := MustParse("$.a[1]").FromRoot()
+	n, err := rest.Get([]byte(`{"a":[1,2]}`))
+	if raw, _ := n.Raw(); err != nil || raw != "2" {
+		t.Errorf("Get after FromRoot = %q, %v; want 2", raw, err)
+	}
+}

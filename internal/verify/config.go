@@ -359,13 +359,26 @@ func checkName(v *domainerr.ValidationError, field, name string, required bool) 
 		v.Add(field, "longer than %d bytes", maxHeaderName)
 		return
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
+	if !isToken(name) {
+		v.Add(field, "%q is not a header name", name)
+	}
+}
+
+// ValidHeaderName reports whether name can be a configured header name: an RFC 9110 token of at most
+// 128 bytes (the rule of every header name a Config holds).
+func ValidHeaderName(name string) bool {
+	return name != "" && len(name) <= maxHeaderName && isToken(name)
+}
+
+// isToken reports whether s is made of RFC 9110 token characters only.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			v.Add(field, "%q is not a header name", name)
-			return
+			return false
 		}
 	}
+	return true
 }
 
 type partKind uint8

@@ -376,9 +376,12 @@ func (c *Cache) Warm(ctx context.Context, pages HookPager, max int) (int, error)
 func cost(e *entry) int64 {
 	n := 96 + len(e.id)
 	if h := e.hook; h != nil {
-		n += 320 + len(h.PublicID) + len(h.EventName) + len(h.Identify.Field)
-		for _, m := range h.Mappings {
-			n += 56 + len(m.Attribute) + len(m.Field)
+		n += 320 + len(h.PublicID)
+		for _, r := range h.RouteList() {
+			n += 160 + len(r.Name) + len(r.When) + len(r.ForEach) + len(r.EventName) + len(r.Identify.Field)
+			for _, m := range r.Mappings {
+				n += 72 + len(m.Attribute) + len(m.Field) + len(m.Expr)
+			}
 		}
 		for _, k := range h.Headers {
 			n += 32 + len(k.Name) + len(k.RecordKey)

@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -56,7 +55,7 @@ func (c *connection) validate(e *domainerr.ValidationError) {
 	for i, name := range c.SenderHeaders {
 		f := fmt.Sprintf("sender_headers[%d]", i)
 		switch {
-		case !validHeaderName(name):
+		case !verify.ValidHeaderName(name):
 			e.Add(f, "%q is not a header name", name)
 		case slices.ContainsFunc(neverKept, func(n string) bool { return strings.EqualFold(n, name) }):
 			e.Add(f, "%s carries credentials and is never kept", name)
@@ -78,7 +77,7 @@ func (c *connection) validate(e *domainerr.ValidationError) {
 			e.Add("dedup.key", "required when window or hash_headers is set")
 		}
 	case "header":
-		if !validHeaderName(arg) {
+		if !verify.ValidHeaderName(arg) {
 			e.Add("dedup.key", "%q is not a header name", arg)
 		} else if slices.ContainsFunc(neverKept, func(n string) bool { return strings.EqualFold(n, arg) }) ||
 			slices.ContainsFunc(sig, func(n string) bool { return strings.EqualFold(n, arg) }) {
@@ -108,7 +107,7 @@ func (c *connection) validate(e *domainerr.ValidationError) {
 		e.Add("dedup.hash_headers", "%d headers; at most %d", len(c.Dedup.HashHeaders), MaxHashHeaders)
 	}
 	for i, name := range c.Dedup.HashHeaders {
-		if !validHeaderName(name) {
+		if !verify.ValidHeaderName(name) {
 			e.Add(fmt.Sprintf("dedup.hash_headers[%d]", i), "%q is not a header name", name)
 		}
 	}
@@ -172,20 +171,6 @@ func addPrefixed(e *domainerr.ValidationError, prefix string, err error) {
 	}
 }
 
-// validHeaderName reports whether name is an RFC 9110 token of at most 128 bytes.
-func validHeaderName(name string) bool {
-	if name == "" || len(name) > 128 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
 // checkSecret reports whether sec can be the secret of v (decodable, not too long), under field.
 func checkSecret(e *domainerr.ValidationError, field string, v verify.Config, sec string) {
 	if _, err := verify.New(v, [][]byte{[]byte(sec)}); err != nil {
@@ -207,17 +192,11 @@ func checkSecret(e *domainerr.ValidationError, field string, v verify.Config, se
 func newSecretFor(v verify.Config) string {
 	switch v.Mode {
 	case verify.ModeBasic:
-		return base64.RawURLEncoding.EncodeToString(sha256Random())
+		return strings.TrimPrefix(secret.NewWebhookSecret(), secret.WebhookSecretPrefix)
 	case verify.ModeToken:
-		return "tok_" + base64.RawURLEncoding.EncodeToString(sha256Random())
+		return "tok_" + strings.TrimPrefix(secret.NewWebhookSecret(), secret.WebhookSecretPrefix)
 	}
 	return secret.NewWebhookSecret()
-}
-
-func sha256Random() []byte {
-	b := []byte(secret.NewWebhookSecret())
-	sum := sha256.Sum256(b)
-	return sum[:24]
 }
 
 // secretDigest is what secret_digest stores: SHA-256 of "Bearer <secret>" in bearer mode (what the
@@ -253,6 +232,33 @@ func resolveSecret(e *domainerr.ValidationError, v verify.Config, given, senderT
 	return given
 }
 
+// merge applies a patch's connection fields to c; it reports whether the sender changed (whose
+// verification and dedup then apply unless the patch gives those too).
+func (c *connection) merge(patch *WebhookPatch) (senderChanged bool) {
+	senderChanged = patch.Sender != nil && *patch.Sender != c.Sender
+	if senderChanged {
+		c.Sender = *patch.Sender
+		snd, _ := LookupSender(c.Sender)
+		c.Verification, c.Dedup = snd.Verification, snd.Dedup
+		if snd.Handshake != HandshakeMeta {
+			c.HandshakeToken = ""
+		}
+	}
+	if patch.Verification != nil {
+		c.Verification = *patch.Verification
+	}
+	if patch.SenderHeaders != nil {
+		c.SenderHeaders = *patch.SenderHeaders
+	}
+	if patch.Dedup != nil {
+		c.Dedup = *patch.Dedup
+	}
+	if patch.HandshakeToken != nil {
+		c.HandshakeToken = *patch.HandshakeToken
+	}
+	return senderChanged
+}
+
 // patchConnection applies a patch's connection fields to cur's (locked in tx) and checks the result.
 // newSecret is the secret to store instead of the current one, or "" to keep it: a change of sender
 // or of mode needs a new one (the given Secret, required in HMAC modes, or one Inlet makes), and so
@@ -264,27 +270,7 @@ func (s *Store) patchConnection(ctx context.Context, tx pgx.Tx, cur *Webhook, pa
 		Scan(&conn.HandshakeToken, &sealed); err != nil {
 		return conn, "", err
 	}
-	senderChanged := patch.Sender != nil && *patch.Sender != conn.Sender
-	if senderChanged {
-		conn.Sender = *patch.Sender
-		snd, _ := LookupSender(conn.Sender)
-		conn.Verification, conn.Dedup = snd.Verification, snd.Dedup
-		if snd.Handshake != HandshakeMeta {
-			conn.HandshakeToken = ""
-		}
-	}
-	if patch.Verification != nil {
-		conn.Verification = *patch.Verification
-	}
-	if patch.SenderHeaders != nil {
-		conn.SenderHeaders = *patch.SenderHeaders
-	}
-	if patch.Dedup != nil {
-		conn.Dedup = *patch.Dedup
-	}
-	if patch.HandshakeToken != nil {
-		conn.HandshakeToken = *patch.HandshakeToken
-	}
+	senderChanged := conn.merge(patch)
 	conn.validate(ve)
 	snd, _ := LookupSender(conn.Sender)
 	if snd.Handshake == HandshakeMeta && conn.HandshakeToken == "" {

@@ -241,12 +241,19 @@ func (s *Store) UpdateEvent(ctx context.Context, projectID, id, expectedVersion 
 	return out, nil
 }
 
-// attributeUsers maps each of attrs that a live webhook of event maps to those webhooks ("name (id)").
+// attributeUsers maps each of attrs that a live webhook maps for event (in any route) to those webhooks
+// ("name (id)").
 func (s *Store) attributeUsers(ctx context.Context, tx pgx.Tx, event int64, attrs []string) (map[string][]string, error) {
-	rows, err := tx.Query(ctx, `SELECT m->>'attribute', w.name || ' (' || w.public_id || ')'
+	// The first route's mappings, then the further routes' (webhooks.routes).
+	rows, err := tx.Query(ctx, `SELECT DISTINCT attr, hook FROM (
+		SELECT m->>'attribute' AS attr, w.name || ' (' || w.public_id || ')' AS hook, w.name AS name
 		FROM webhooks w, jsonb_array_elements(w.mappings) m
 		WHERE w.event_id = $1 AND w.deleted_at IS NULL AND m->>'attribute' = ANY($2)
-		ORDER BY w.name`, event, attrs)
+		UNION ALL
+		SELECT m->>'attribute', w.name || ' (' || w.public_id || ')', w.name
+		FROM webhooks w, jsonb_array_elements(w.routes) r, jsonb_array_elements(r->'mappings') m
+		WHERE (r->>'event_id')::bigint = $1 AND w.deleted_at IS NULL AND m->>'attribute' = ANY($2)
+		) u ORDER BY hook`, event, attrs)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +280,10 @@ func (s *Store) DeleteEvent(ctx context.Context, projectID, id int64) error {
 			return err
 		}
 		var live int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhooks WHERE event_id = $1 AND deleted_at IS NULL`, id).Scan(&live); err != nil {
+		// Any route: the first one's foreign key, and webhooks.routes (saving a webhook locks the
+		// event row FOR SHARE, so no route can start using it before this transaction ends).
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhooks w WHERE w.deleted_at IS NULL AND (w.event_id = $1
+			OR EXISTS (SELECT 1 FROM jsonb_array_elements(w.routes) r WHERE (r->>'event_id')::bigint = $1))`, id).Scan(&live); err != nil {
 			return err
 		}
 		if live > 0 {

@@ -66,10 +66,15 @@ type Event struct {
 	UpdatedAt   time.Time   `json:"updated_at"`
 }
 
-// Mapping fills one event attribute from one payload field (a path, see package fieldpath).
+// Mapping fills one event attribute from one payload field (a path, see package fieldpath) or from a
+// CEL expression over body and headers (and item, index in a fan-out route): exactly one of Field and
+// Expr.
 type Mapping struct {
 	Attribute string `json:"attribute"`
-	Field     string `json:"field"`
+	Field     string `json:"field,omitempty"`
+	// Expr is a CEL expression whose value fills the attribute, coerced to its type as a field's value
+	// is: `body.total_cents / 100.0`, `body.first_name + " " + body.last_name`.
+	Expr string `json:"expr,omitempty"`
 	// OnError is what a value that cannot be coerced to the attribute's type does: "fail" (the
 	// default, stored as "") fails the request with the reason of the failure; "drop" omits the
 	// attribute, fires the event and says why in the request's detail.
@@ -146,10 +151,14 @@ type Hook struct {
 	Handshake      Handshake
 	HandshakeToken string
 
+	// Routes are the webhook's routes in order (see Route); the store always fills them.
+	Routes []HookRoute
+	// EventName, Identify and Mappings are the first route's (the store sets them as it sets Routes),
+	// or a single route's in a Hook built by hand without Routes (see RouteList). Mappings carry the
+	// attribute type so the pipeline needs no second lookup.
 	EventName string
 	Identify  Identify
-	// Mappings carry the attribute type so the pipeline needs no second lookup.
-	Mappings []TypedMapping
+	Mappings  []TypedMapping
 	// Location is the webhook's time zone (TimeZone, loaded once per config version): dates without
 	// an offset are read in it. Nil means UTC.
 	Location *time.Location
@@ -160,6 +169,7 @@ type TypedMapping struct {
 	Attribute string
 	Type      AttrType
 	Field     string
+	Expr      string
 	// OnError is what a value that does not coerce does: OnErrorFail ("" too) or OnErrorDrop.
 	OnError string
 }

@@ -48,15 +48,18 @@ func NewStore(pool *pgxpool.Pool, sealer *secret.Sealer) *Store {
 // Credentials.
 type Webhook struct {
 	// ID is the public id, the {id} of the webhook's URL.
-	ID            string    `json:"id"`
-	ProjectID     int64     `json:"-"`
-	Name          string    `json:"name"`
-	EventID       int64     `json:"event_id"`
-	EventName     string    `json:"event"`
-	Identify      Identify  `json:"identify"`
-	Mappings      []Mapping `json:"mappings"`
-	Enabled       bool      `json:"enabled"`
-	SamplePayload string    `json:"sample_payload"`
+	ID        string    `json:"id"`
+	ProjectID int64     `json:"-"`
+	Name      string    `json:"name"`
+	EventID   int64     `json:"event_id"`
+	EventName string    `json:"event"`
+	Identify  Identify  `json:"identify"`
+	Mappings  []Mapping `json:"mappings"`
+	// Routes are every route, in order (see Route); event, identify and mappings above are the first
+	// one's, for clients of the single-mapping API.
+	Routes        []Route `json:"routes"`
+	Enabled       bool    `json:"enabled"`
+	SamplePayload string  `json:"sample_payload"`
 	// TimeZone is the IANA time zone in which dates without an offset are read ("UTC" by default).
 	TimeZone string `json:"time_zone"`
 	// Sender is the sender the webhook is connected as (LookupSender; "inlet" is the Bearer secret).
@@ -97,11 +100,13 @@ type Webhook struct {
 // shows, required in HMAC modes; Inlet makes a Bearer secret, and a Basic password or URL token when
 // none is given. HandshakeToken is Meta's verify token (made when empty).
 type WebhookInput struct {
-	Name           string         `json:"name"`
-	EventID        int64          `json:"event_id,omitempty"`
-	EventName      string         `json:"event,omitempty"`
-	Identify       Identify       `json:"identify"`
-	Mappings       []Mapping      `json:"mappings"`
+	Name      string    `json:"name"`
+	EventID   int64     `json:"event_id,omitempty"`
+	EventName string    `json:"event,omitempty"`
+	Identify  Identify  `json:"identify"`
+	Mappings  []Mapping `json:"mappings"`
+	// Routes replaces event, identify and mappings (give one or the other) with one or more routes.
+	Routes         []Route        `json:"routes,omitempty"`
 	SamplePayload  string         `json:"sample_payload,omitempty"`
 	TimeZone       string         `json:"time_zone,omitempty"`
 	Sender         string         `json:"sender,omitempty"`
@@ -121,11 +126,13 @@ type WebhookInput struct {
 // Secret (required in HMAC modes) or one Inlet makes. Secret alone replaces the secret in the same
 // way; RotateSecret keeps the old one working for a while.
 type WebhookPatch struct {
-	Name           *string        `json:"name,omitempty"`
-	EventID        *int64         `json:"event_id,omitempty"`
-	EventName      *string        `json:"event,omitempty"`
-	Identify       *Identify      `json:"identify,omitempty"`
-	Mappings       *[]Mapping     `json:"mappings,omitempty"`
+	Name      *string    `json:"name,omitempty"`
+	EventID   *int64     `json:"event_id,omitempty"`
+	EventName *string    `json:"event,omitempty"`
+	Identify  *Identify  `json:"identify,omitempty"`
+	Mappings  *[]Mapping `json:"mappings,omitempty"`
+	// Routes, when given, replace every route; event, identify and mappings change the first route.
+	Routes         *[]Route       `json:"routes,omitempty"`
 	SamplePayload  *string        `json:"sample_payload,omitempty"`
 	TimeZone       *string        `json:"time_zone,omitempty"`
 	Sender         *string        `json:"sender,omitempty"`
@@ -182,21 +189,78 @@ type Page struct {
 const webhookColumns = `w.public_id, w.project_id, w.name, w.event_id, e.name, w.identify_kind, w.identify_field,
 	w.mappings, w.enabled, w.sample_payload, w.version, w.secret_rotated_at,
 	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at,
-	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.time_zone`
+	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.time_zone,
+	w.route_name, w.route_when, w.route_for_each, w.routes, ` + routeEvents
+
+// routeEvents selects the events of a webhook's further routes (webhooks.routes), as a JSON array of
+// {id, name, attributes}: one query reads a webhook with all its routes.
+const routeEvents = `(SELECT coalesce(jsonb_agg(jsonb_build_object('id', re.id, 'name', re.name, 'attributes', re.attributes)), '[]'::jsonb)
+	FROM events re WHERE re.id IN (SELECT (r->>'event_id')::bigint FROM jsonb_array_elements(w.routes) r))`
+
+// routeEvent is an element of routeEvents.
+type routeEvent struct {
+	ID         int64       `json:"id"`
+	Name       string      `json:"name"`
+	Attributes []Attribute `json:"attributes"`
+}
+
+// storedRoute is a further route as webhooks.routes holds it: its event by id only.
+type storedRoute struct {
+	Name     string    `json:"name,omitempty"`
+	When     string    `json:"when,omitempty"`
+	ForEach  string    `json:"for_each,omitempty"`
+	EventID  int64     `json:"event_id"`
+	Identify Identify  `json:"identify"`
+	Mappings []Mapping `json:"mappings"`
+}
+
+// storedRoutes is what webhooks.routes holds of routes (the routes after the first).
+func storedRoutes(routes []Route) []storedRoute {
+	out := make([]storedRoute, 0, max(len(routes)-1, 0))
+	for _, r := range routes[min(1, len(routes)):] {
+		out = append(out, storedRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID,
+			Identify: r.Identify, Mappings: mappingsOrEmpty(r.Mappings)})
+	}
+	return out
+}
+
+// eventsByID indexes the events of routeEvents.
+func eventsByID(evs []routeEvent) map[int64]*routeEvent {
+	m := make(map[int64]*routeEvent, len(evs))
+	for i := range evs {
+		m[evs[i].ID] = &evs[i]
+	}
+	return m
+}
 
 const webhookFrom = ` FROM webhooks w JOIN events e ON e.id = w.event_id `
 
 func scanWebhook(row pgx.Row) (*Webhook, error) {
 	var w Webhook
 	var token string
+	var first Route
+	var more []storedRoute
+	var evs []routeEvent
 	if err := row.Scan(&w.ID, &w.ProjectID, &w.Name, &w.EventID, &w.EventName, &w.Identify.Kind, &w.Identify.Field,
 		&w.Mappings, &w.Enabled, &w.SamplePayload, &w.Version, &w.SecretRotatedAt,
 		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt,
-		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token, &w.TimeZone); err != nil {
+		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token, &w.TimeZone,
+		&first.Name, &first.When, &first.ForEach, &more, &evs); err != nil {
 		return nil, err
 	}
 	if w.Mappings == nil {
 		w.Mappings = []Mapping{}
+	}
+	first.EventID, first.EventName, first.Identify, first.Mappings = w.EventID, w.EventName, w.Identify, w.Mappings
+	w.Routes = append(make([]Route, 0, 1+len(more)), first)
+	byID := eventsByID(evs)
+	for _, r := range more {
+		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify,
+			Mappings: mappingsOrEmpty(r.Mappings)}
+		if ev := byID[r.EventID]; ev != nil {
+			rt.EventName = ev.Name
+		}
+		w.Routes = append(w.Routes, rt)
 	}
 	if w.Sender == "" {
 		w.Sender = SenderInlet
@@ -219,13 +283,14 @@ func (w *Webhook) connection() connection {
 	return connection{Sender: w.Sender, Verification: w.Verification, SenderHeaders: w.SenderHeaders, Dedup: w.Dedup}
 }
 
-// validate checks in and resolves its event inside tx (locking the event row against a concurrent
-// change or delete until tx ends). It canonicalises the field paths in place. With sample, the
-// mappings are checked against the sample payload (checkSample; kept are the headers kept with each
-// record, whose paths are exempt). All problems are reported at once, with those the caller found
-// already in e (the connection's); the returned error is either a *domainerr.ValidationError or a
-// database error.
-func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, sample bool, kept []string, e *domainerr.ValidationError) (*Event, error) {
+// validate checks in and resolves the events of its routes inside tx (locking each event row against
+// a concurrent change or delete until tx ends). It canonicalises the field paths in place and leaves
+// in.Routes holding every route (the first one from event, identify and mappings when routes are not
+// given). With sample, the routes are checked against the sample payload (checkSample; kept are the
+// headers kept with each record, whose paths are exempt). All problems are reported at once, with those
+// the caller found already in e (the connection's); the returned error is either a
+// *domainerr.ValidationError or a database error. The events are in route order.
+func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, sample bool, kept []string, e *domainerr.ValidationError) ([]*Event, error) {
 	switch n := utf8.RuneCountInString(in.Name); {
 	case !utf8.ValidString(in.Name):
 		e.Add("name", "not valid UTF-8")
@@ -237,29 +302,121 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 		e.Add("name", "must not contain control characters")
 	}
 
-	ev, err := s.resolveEvent(ctx, tx, projectID, in, e)
+	legacy := in.normalizeRoutes(e)
+	if len(in.Routes) > MaxRoutes {
+		e.Add("routes", "%d routes; at most %d", len(in.Routes), MaxRoutes)
+		return nil, e.Err()
+	}
+
+	// The sample's own problems are reported after the routes'.
+	var sampleErr error
+	sampleOK := false
+	if len(in.SamplePayload) > MaxSamplePayload {
+		sampleErr = fmt.Errorf("%d bytes; at most %d", len(in.SamplePayload), MaxSamplePayload)
+	} else if in.SamplePayload != "" {
+		// The rule of webhook bodies: a sample the edge would refuse makes an example request that fails.
+		if sampleErr = jsonvalid.Validate([]byte(in.SamplePayload), jsonvalid.DefaultDepth); sampleErr == nil {
+			sampleOK = true
+		}
+	}
+	var sc *sampleCheck
+	if sample && sampleOK {
+		sc = newSampleCheck(in.SamplePayload, kept)
+	}
+
+	events := make([]*Event, len(in.Routes))
+	for i := range in.Routes {
+		prefix := fmt.Sprintf("routes[%d].", i)
+		if legacy {
+			prefix = ""
+		}
+		ev, err := s.validateRoute(ctx, tx, projectID, &in.Routes[i], prefix, kept, sc, e)
+		if err != nil {
+			return nil, err
+		}
+		events[i] = ev
+	}
+	if in.TimeZone == "" {
+		in.TimeZone = DefaultTimeZone
+	}
+	if _, err := LoadTimeZone(in.TimeZone); err != nil {
+		e.Add("time_zone", "%v", err)
+	}
+	if sampleErr != nil {
+		e.Add("sample_payload", "%v", sampleErr)
+	}
+	return events, e.Err()
+}
+
+// normalizeRoutes leaves in.Routes holding every route: the routes given, or one route made of event,
+// identify and mappings (the single-mapping API). It reports whether the latter was used (legacy): the
+// route's problems are then named as the single-mapping API names them ("mappings[0].field", not
+// "routes[0].mappings[0].field").
+func (in *WebhookInput) normalizeRoutes(e *domainerr.ValidationError) (legacy bool) {
+	if len(in.Routes) == 0 {
+		in.Routes = []Route{{EventID: in.EventID, EventName: in.EventName, Identify: in.Identify, Mappings: in.Mappings}}
+		return true
+	}
+	if in.EventID != 0 || in.EventName != "" || in.Identify != (Identify{}) || len(in.Mappings) > 0 {
+		e.Add("routes", "give routes, or event, identify and mappings (a single route), not both")
+	}
+	return false
+}
+
+// validateRoute checks one route (its problems named with prefix) and resolves its event.
+func (s *Store) validateRoute(ctx context.Context, tx pgx.Tx, projectID int64, r *Route, prefix string, kept []string, sc *sampleCheck, e *domainerr.ValidationError) (*Event, error) {
+	switch n := utf8.RuneCountInString(r.Name); {
+	case !utf8.ValidString(r.Name):
+		e.Add(prefix+"name", "not valid UTF-8")
+	case n > MaxRouteNameLen:
+		e.Add(prefix+"name", "%d characters; at most %d", n, MaxRouteNameLen)
+	case strings.ContainsFunc(r.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		e.Add(prefix+"name", "must not contain control characters")
+	}
+	ev, err := s.resolveEvent(ctx, tx, projectID, r.EventID, r.EventName, prefix, e)
 	if err != nil {
 		return nil, err
 	}
 
-	if !in.Identify.Kind.Valid() {
-		e.Add("identify.kind", "%q is not one of user_id, email, phone, hwid", in.Identify.Kind)
+	if !r.Identify.Kind.Valid() {
+		e.Add(prefix+"identify.kind", "%q is not one of user_id, email, phone, hwid", r.Identify.Kind)
 	}
-	if in.Identify.Field == "" {
-		e.Add("identify.field", "required")
-	} else if p, err := fieldpath.Parse(in.Identify.Field); err != nil {
-		e.Add("identify.field", "%v", err)
+	if r.Identify.Field == "" {
+		e.Add(prefix+"identify.field", "required")
+	} else if p, err := fieldpath.Parse(r.Identify.Field); err != nil {
+		e.Add(prefix+"identify.field", "%v", err)
 	} else {
-		in.Identify.Field = p.String()
+		r.Identify.Field = p.String()
 	}
 
-	if len(in.Mappings) > MaxMappings {
-		e.Add("mappings", "%d mappings; at most %d", len(in.Mappings), MaxMappings)
+	fanOut := r.ForEach != ""
+	forEachOK := false
+	if fanOut {
+		if p, err := fieldpath.Parse(r.ForEach); err != nil {
+			e.Add(prefix+"for_each", "%v", err)
+		} else {
+			r.ForEach = p.String()
+			forEachOK = true
+		}
+	}
+	whenOK := false
+	if r.When != "" {
+		if _, err := compileCondition(r.When); err != nil {
+			e.Add(prefix+"when", "%v", err)
+		} else {
+			whenOK = true
+		}
+	}
+
+	mappingsOK := true
+	if len(r.Mappings) > MaxMappings {
+		e.Add(prefix+"mappings", "%d mappings; at most %d", len(r.Mappings), MaxMappings)
+		mappingsOK = false
 	} else {
-		seen := make(map[string]int, len(in.Mappings))
-		for i := range in.Mappings {
-			m := &in.Mappings[i]
-			f := fmt.Sprintf("mappings[%d]", i)
+		seen := make(map[string]int, len(r.Mappings))
+		for i := range r.Mappings {
+			m := &r.Mappings[i]
+			f := fmt.Sprintf("%smappings[%d]", prefix, i)
 			switch {
 			case m.Attribute == "":
 				e.Add(f+".attribute", "required")
@@ -279,34 +436,32 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 			default:
 				e.Add(f+".on_error", "%q is not one of fail, drop", m.OnError)
 			}
-			if m.Field == "" {
-				e.Add(f+".field", "required")
-			} else if p, err := fieldpath.Parse(m.Field); err != nil {
-				e.Add(f+".field", "%v", err)
-			} else {
-				m.Field = p.String()
+			switch {
+			case m.Field != "" && m.Expr != "":
+				e.Add(f+".expr", "give field or expr, not both")
+				mappingsOK = false
+			case m.Expr != "":
+				if _, err := compileValue(m.Expr, fanOut); err != nil {
+					e.Add(f+".expr", "%v", err)
+					mappingsOK = false
+				}
+			case m.Field == "":
+				e.Add(f+".field", "required (field or expr)")
+				mappingsOK = false
+			default:
+				if p, err := fieldpath.Parse(m.Field); err != nil {
+					e.Add(f+".field", "%v", err)
+					mappingsOK = false
+				} else {
+					m.Field = p.String()
+				}
 			}
 		}
 	}
-
-	if in.TimeZone == "" {
-		in.TimeZone = DefaultTimeZone
+	if sc != nil && ev != nil && (!fanOut || forEachOK) {
+		sc.check(r, ev, prefix, whenOK, mappingsOK, e)
 	}
-	if _, err := LoadTimeZone(in.TimeZone); err != nil {
-		e.Add("time_zone", "%v", err)
-	}
-
-	if len(in.SamplePayload) > MaxSamplePayload {
-		e.Add("sample_payload", "%d bytes; at most %d", len(in.SamplePayload), MaxSamplePayload)
-	} else if in.SamplePayload != "" {
-		// The rule of webhook bodies: a sample the edge would refuse makes an example request that fails.
-		if err := jsonvalid.Validate([]byte(in.SamplePayload), jsonvalid.DefaultDepth); err != nil {
-			e.Add("sample_payload", "%v", err)
-		} else if sample && ev != nil && len(in.Mappings) <= MaxMappings {
-			checkSample(in.SamplePayload, in.Mappings, ev, kept, e)
-		}
-	}
-	return ev, e.Err()
+	return ev, nil
 }
 
 func hasAttribute(ev *Event, name string) bool {
@@ -318,26 +473,26 @@ func hasAttribute(ev *Event, name string) bool {
 	return false
 }
 
-// resolveEvent finds the event in names, FOR SHARE so that it cannot be deleted, lose an attribute or retype
-// one before tx commits. A missing event is a field error, not domainerr.ErrNotFound: the webhook is what the
-// caller addressed.
-func (s *Store) resolveEvent(ctx context.Context, tx pgx.Tx, projectID int64, in *WebhookInput, e *domainerr.ValidationError) (*Event, error) {
+// resolveEvent finds the event by id or name, FOR SHARE so that it cannot be deleted, lose an
+// attribute or retype one before tx commits. A missing event is a field error (named with prefix), not
+// domainerr.ErrNotFound: the webhook is what the caller addressed.
+func (s *Store) resolveEvent(ctx context.Context, tx pgx.Tx, projectID, eventID int64, eventName, prefix string, e *domainerr.ValidationError) (*Event, error) {
 	var (
 		q     string
 		arg   any
 		field string
 	)
 	switch {
-	case in.EventID == 0 && in.EventName == "":
-		e.Add("event", "required (event or event_id)")
+	case eventID == 0 && eventName == "":
+		e.Add(prefix+"event", "required (event or event_id)")
 		return nil, nil
-	case in.EventID < 0:
-		e.Add("event_id", "must be positive")
+	case eventID < 0:
+		e.Add(prefix+"event_id", "must be positive")
 		return nil, nil
-	case in.EventID != 0:
-		q, arg, field = `id = $2`, in.EventID, "event_id"
+	case eventID != 0:
+		q, arg, field = `id = $2`, eventID, prefix+"event_id"
 	default:
-		q, arg, field = `name = $2`, in.EventName, "event"
+		q, arg, field = `name = $2`, eventName, prefix+"event"
 	}
 	ev, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE project_id = $1 AND `+q+` FOR SHARE`, projectID, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -347,8 +502,8 @@ func (s *Store) resolveEvent(ctx context.Context, tx pgx.Tx, projectID int64, in
 	if err != nil {
 		return nil, fmt.Errorf("resolve event: %w", err)
 	}
-	if in.EventID != 0 && in.EventName != "" && ev.Name != in.EventName {
-		e.Add("event", "event_id %d is event %q, not %q", in.EventID, ev.Name, in.EventName)
+	if eventID != 0 && eventName != "" && ev.Name != eventName {
+		e.Add(prefix+"event", "event_id %d is event %q, not %q", eventID, ev.Name, eventName)
 	}
 	return ev, nil
 }
@@ -380,6 +535,46 @@ func uniqueViolation(err error, name string) bool {
 func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*Webhook, string, error) {
 	id := secret.NewPublicID()
 	var ve domainerr.ValidationError
+	conn, snd := in.connection()
+	conn.validate(&ve)
+	sec := resolveSecret(&ve, conn.Verification, in.Secret, snd.Title)
+	if snd.Handshake == HandshakeMeta && conn.HandshakeToken == "" {
+		conn.HandshakeToken = secret.NewPublicID()
+	}
+	digest := secretDigest(conn.Verification, sec)
+	sealed := s.sealer.Seal([]byte(sec), []byte(id))
+	var out *Webhook
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		evs, err := s.validate(ctx, tx, projectID, &in, true, conn.keptHeaders(snd), &ve)
+		if err != nil {
+			return err
+		}
+		setEventIDs(in.Routes, evs)
+		r := &in.Routes[0]
+		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
+			mappings, sample_payload, secret_digest, secret_ciphertext,
+			sender, verification, sender_headers, dedup, handshake_token, time_zone,
+			route_name, route_when, route_for_each, routes)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+			id, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field,
+			mappingsOrEmpty(r.Mappings), in.SamplePayload, digest[:], sealed,
+			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes))
+		if err != nil {
+			return conflictName(err, in.Name)
+		}
+		out, err = scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+`WHERE w.public_id = $1`, id))
+		return err
+	})
+	if err != nil {
+		return nil, "", wrapUnlessSentinel(err, "create webhook %q", in.Name)
+	}
+	return out, sec, nil
+}
+
+// connection is the connection a create makes of in: its sender's (default inlet) verification and
+// dedup unless given.
+func (in *WebhookInput) connection() (connection, Sender) {
 	conn := connection{Sender: in.Sender, SenderHeaders: in.SenderHeaders, HandshakeToken: in.HandshakeToken}
 	if conn.Sender == "" {
 		conn.Sender = SenderInlet
@@ -393,36 +588,7 @@ func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*
 	if in.Dedup != nil {
 		conn.Dedup = *in.Dedup
 	}
-	conn.validate(&ve)
-	sec := resolveSecret(&ve, conn.Verification, in.Secret, snd.Title)
-	if snd.Handshake == HandshakeMeta && conn.HandshakeToken == "" {
-		conn.HandshakeToken = secret.NewPublicID()
-	}
-	digest := secretDigest(conn.Verification, sec)
-	sealed := s.sealer.Seal([]byte(sec), []byte(id))
-	var out *Webhook
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		ev, err := s.validate(ctx, tx, projectID, &in, true, conn.keptHeaders(snd), &ve)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
-			mappings, sample_payload, secret_digest, secret_ciphertext,
-			sender, verification, sender_headers, dedup, handshake_token, time_zone)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-			id, projectID, in.Name, ev.ID, in.Identify.Kind, in.Identify.Field,
-			mappingsOrEmpty(in.Mappings), in.SamplePayload, digest[:], sealed,
-			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone)
-		if err != nil {
-			return conflictName(err, in.Name)
-		}
-		out, err = scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+webhookFrom+`WHERE w.public_id = $1`, id))
-		return err
-	})
-	if err != nil {
-		return nil, "", wrapUnlessSentinel(err, "create webhook %q", in.Name)
-	}
-	return out, sec, nil
+	return conn, snd
 }
 
 func stringsOrEmpty(s []string) []string {
@@ -430,6 +596,13 @@ func stringsOrEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// setEventIDs names each route's event by the id validate resolved.
+func setEventIDs(routes []Route, evs []*Event) {
+	for i := range routes {
+		routes[i].EventID, routes[i].EventName = evs[i].ID, evs[i].Name
+	}
 }
 
 func mappingsOrEmpty(m []Mapping) []Mapping {
@@ -552,6 +725,65 @@ func lockLive(ctx context.Context, tx pgx.Tx, projectID int64, publicID string, 
 	return w, nil
 }
 
+// checksSample reports whether the patch changes what the sample check checks: an edit of the name
+// alone must not fail on a webhook saved before mappings were checked.
+func (p *WebhookPatch) checksSample() bool {
+	return p.Mappings != nil || p.SamplePayload != nil || p.EventID != nil || p.EventName != nil ||
+		p.Sender != nil || p.SenderHeaders != nil || p.Routes != nil
+}
+
+// patched is the input cur would be saved from with patch applied (its mapping part; the connection
+// is mergeConnection's).
+//
+// Event, identify and mappings change the first route; a webhook with one route is then validated as
+// the single-mapping API names its fields. Routes replace every route.
+func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
+	in := WebhookInput{Name: cur.Name, SamplePayload: cur.SamplePayload, TimeZone: cur.TimeZone}
+	if patch.Name != nil {
+		in.Name = *patch.Name
+	}
+	first := cur.Routes[0]
+	first.EventName = "" // by id, unless the patch names another
+	legacyPatch := patch.EventID != nil || patch.EventName != nil || patch.Identify != nil || patch.Mappings != nil
+	if patch.EventID != nil || patch.EventName != nil {
+		first.EventID, first.EventName = 0, ""
+		if patch.EventID != nil {
+			first.EventID = *patch.EventID
+		}
+		if patch.EventName != nil {
+			first.EventName = *patch.EventName
+		}
+	}
+	if patch.Identify != nil {
+		first.Identify = *patch.Identify
+	}
+	if patch.Mappings != nil {
+		first.Mappings = *patch.Mappings
+	}
+	switch {
+	case patch.Routes != nil:
+		in.Routes = *patch.Routes
+		if legacyPatch {
+			// Both: validate refuses it, naming the conflict.
+			in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
+		}
+	case len(cur.Routes) == 1 && first.Name == "" && first.When == "" && first.ForEach == "":
+		in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
+	default:
+		in.Routes = append([]Route{first}, cur.Routes[1:]...)
+		for i := 1; i < len(in.Routes); i++ {
+			in.Routes[i].EventName = ""
+		}
+	}
+	if patch.SamplePayload != nil {
+		in.SamplePayload = *patch.SamplePayload
+	}
+	if patch.TimeZone != nil {
+		in.TimeZone = *patch.TimeZone
+	}
+	return in
+}
+
 // Update applies patch to a live webhook and bumps its version. expectedVersion 0 skips the check; another
 // value answers domainerr.ErrVersionMismatch unless it is the current version. The result is validated as a
 // whole, like a create.
@@ -562,32 +794,7 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		if err != nil {
 			return err
 		}
-		in := WebhookInput{Name: cur.Name, EventID: cur.EventID, Identify: cur.Identify, Mappings: cur.Mappings,
-			SamplePayload: cur.SamplePayload, TimeZone: cur.TimeZone}
-		if patch.Name != nil {
-			in.Name = *patch.Name
-		}
-		if patch.EventID != nil || patch.EventName != nil {
-			in.EventID, in.EventName = 0, ""
-			if patch.EventID != nil {
-				in.EventID = *patch.EventID
-			}
-			if patch.EventName != nil {
-				in.EventName = *patch.EventName
-			}
-		}
-		if patch.Identify != nil {
-			in.Identify = *patch.Identify
-		}
-		if patch.Mappings != nil {
-			in.Mappings = *patch.Mappings
-		}
-		if patch.SamplePayload != nil {
-			in.SamplePayload = *patch.SamplePayload
-		}
-		if patch.TimeZone != nil {
-			in.TimeZone = *patch.TimeZone
-		}
+		in := patched(cur, &patch)
 		var ve domainerr.ValidationError
 		conn, newSecret, err := s.patchConnection(ctx, tx, cur, &patch, &ve)
 		if err != nil {
@@ -595,19 +802,22 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		}
 		// The sample check runs when the patch changes what it checks: an edit of the name alone
 		// must not fail on a webhook saved before mappings were checked.
-		sample := patch.Mappings != nil || patch.SamplePayload != nil || patch.EventID != nil || patch.EventName != nil ||
-			patch.Sender != nil || patch.SenderHeaders != nil
+		sample := patch.checksSample()
 		snd, _ := LookupSender(conn.Sender)
-		ev, err := s.validate(ctx, tx, projectID, &in, sample, conn.keptHeaders(snd), &ve)
+		evs, err := s.validate(ctx, tx, projectID, &in, sample, conn.keptHeaders(snd), &ve)
 		if err != nil {
 			return err
 		}
+		setEventIDs(in.Routes, evs)
+		r := &in.Routes[0]
 		tag, err := tx.Exec(ctx, `UPDATE webhooks SET name = $3, event_id = $4, identify_kind = $5, identify_field = $6,
 			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now(),
-			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14, time_zone = $15
+			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14, time_zone = $15,
+			route_name = $16, route_when = $17, route_for_each = $18, routes = $19
 			WHERE public_id = $1 AND project_id = $2 AND version = $9`,
-			publicID, projectID, in.Name, ev.ID, in.Identify.Kind, in.Identify.Field, mappingsOrEmpty(in.Mappings), in.SamplePayload, cur.Version,
-			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone)
+			publicID, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field, mappingsOrEmpty(r.Mappings), in.SamplePayload, cur.Version,
+			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes))
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -825,7 +1035,7 @@ const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_d
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
 	w.identify_kind, w.identify_field, w.mappings,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.secret_ciphertext, w.prev_secret_ciphertext,
-	w.time_zone`
+	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.routes, ` + routeEvents
 
 // scanHook reads a Hook and builds its verifiers: from the stored digests in bearer mode, from the
 // secrets decrypted with the master key in the others.
@@ -841,10 +1051,14 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 		sealed     []byte
 		prevSealed []byte
 		zone       string
+		first      Route
+		more       []storedRoute
+		evs        []routeEvent
 	)
 	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
-		&h.EventName, &attrs, &h.Identify.Kind, &h.Identify.Field, &maps,
-		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed, &zone); err != nil {
+		&first.EventName, &attrs, &first.Identify.Kind, &first.Identify.Field, &maps,
+		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed, &zone,
+		&first.Name, &first.When, &first.ForEach, &more, &evs); err != nil {
 		return nil, err
 	}
 	copy(h.SecretDigest[:], digest)
@@ -855,23 +1069,22 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	if conn.Sender == "" {
 		conn.Sender = SenderInlet
 	}
-	snd, _ := LookupSender(conn.Sender)
-	h.Sender, h.Verification, h.Dedup, h.Handshake = conn.Sender, conn.Verification, conn.Dedup, snd.Handshake
-	for _, name := range conn.keptHeaders(snd) {
-		h.Headers = append(h.Headers, NewKeptHeader(name))
+	first.Mappings = maps
+	routes := append(make([]Route, 0, 1+len(more)), first)
+	attrsOf := [][]Attribute{attrs}
+	byID := eventsByID(evs)
+	for _, r := range more {
+		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify, Mappings: r.Mappings}
+		var at []Attribute
+		if ev := byID[r.EventID]; ev != nil {
+			rt.EventName, at = ev.Name, ev.Attributes
+		}
+		routes = append(routes, rt)
+		attrsOf = append(attrsOf, at)
 	}
+	h.setMapping(conn, routes, attrsOf)
 	if err := s.buildVerifiers(&h, sealed, prevSealed, prevTill != nil); err != nil {
 		return nil, fmt.Errorf("webhook %s: %w", h.PublicID, err)
-	}
-	types := make(map[string]AttrType, len(attrs))
-	for _, a := range attrs {
-		types[a.Name] = a.Type
-	}
-	h.Mappings = make([]TypedMapping, len(maps))
-	for i, m := range maps {
-		// An attribute always exists: UpdateEvent refuses to remove a mapped one and validate checks
-		// new mappings, both under a lock on the event row.
-		h.Mappings[i] = TypedMapping{Attribute: m.Attribute, Type: types[m.Attribute], Field: m.Field, OnError: m.OnError}
 	}
 	// Loaded once per config version. A name validated when saved loads in any build with the same
 	// embedded zone database; one that does not (a zone removed since) is an error rather than a

@@ -693,7 +693,7 @@ func TestHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []TypedMapping{{"email", TypeString, "email_address", ""}, {"total", TypePrice, "price", ""}, {"order_id", TypeString, "order_number", ""}}
+	want := []TypedMapping{{"email", TypeString, "email_address", "", ""}, {"total", TypePrice, "price", "", ""}, {"order_id", TypeString, "order_number", "", ""}}
 	if fmt.Sprint(h.Mappings) != fmt.Sprint(want) || h.EventName != "CheckoutSuccess" || h.ProjectID != f.p1 ||
 		h.Enabled || h.Identify != (Identify{identify.ByUserID, "user_id"}) || h.AcceptsPrevious(time.Now()) {
 		t.Errorf("Hook = %+v; want mappings %v of CheckoutSuccess, disabled, no previous secret", h, want)

@@ -6,6 +6,12 @@
 // received (empty when the edge kept no payload), and these headers.
 package wire
 
+import (
+	"strconv"
+
+	"github.com/google/uuid"
+)
+
 // Header keys of webhooks.requests records.
 const (
 	HeaderRequestID     = "inlet-request-id"        // UUIDv7, text form; time-sortable
@@ -91,10 +97,37 @@ const (
 	// ReasonInvalidRecord: the record broke this contract (a header missing or malformed). The pipeline
 	// still logs it so that nothing the edge acknowledged disappears silently.
 	ReasonInvalidRecord = "invalid_record"
+	// ReasonExpressionError: a route's condition or a mapping's expression failed on this request (a
+	// key missing without has(), a type mismatch, the cost limit); the detail names the route and the
+	// attribute.
+	ReasonExpressionError = "expression_error"
+	// ReasonFanOutInvalid: a fan-out route's array is not an array in this request.
+	ReasonFanOutInvalid = "fan_out_invalid"
+	// ReasonFanOutTooLarge: a fan-out route's array has more elements than the pipeline fires for one
+	// request (webhook.MaxFanOut); none is fired.
+	ReasonFanOutTooLarge = "fan_out_too_large"
+)
+
+// Reasons of a skipped request (activity status skipped): accepted, authenticated, no event to fire,
+// not a failure.
+const (
+	// ReasonNoRoute: no route's condition holds for the request.
+	ReasonNoRoute = "no_route"
+	// ReasonNoElements: the fan-out route that took the request found its array empty, absent or null.
+	ReasonNoElements = "no_elements"
 )
 
 // Header keys of webhooks.events records. The value is the event as JSON (see Event in package pipeline).
 const (
-	HeaderEventID   = "inlet-event-id" // = the request id
+	HeaderEventID   = "inlet-event-id" // = the request id, or ElementEventID for a fan-out's element
 	HeaderEventName = "inlet-event-name"
 )
+
+// ElementEventID is the id of the event a fan-out fires for element index of request requestID: a
+// name-based UUID (version 5) in the request id's namespace, so that every run of the request — a
+// redelivery, a replay, the pipeline after a crash — gives each element the same id. A request's single
+// event keeps the request id.
+func ElementEventID(requestID uuid.UUID, index int) uuid.UUID {
+	var b [20]byte
+	return uuid.NewSHA1(requestID, strconv.AppendInt(b[:0], int64(index), 10))
+}

@@ -173,3 +173,15 @@ func TestAppendUUID(t *testing.T) {
 		t.Errorf("AppendUUID = %s; want x%s", got, id)
 	}
 }
+
+func TestElementEventID(t *testing.T) {
+	req := uuid.MustParse("0192f0c4-8a6b-7cc8-9d1a-3f0d2e1b4c5d")
+	a, b := ElementEventID(req, 0), ElementEventID(req, 1)
+	if a == b || a == req || ElementEventID(req, 0) != a || a.Version() != 5 {
+		t.Errorf("ElementEventID = %v, %v (version %d); want distinct, stable version-5 ids", a, b, a.Version())
+	}
+	// The name is the decimal index in the request id's namespace: anyone can derive it.
+	if want := uuid.NewSHA1(req, []byte("1")); b != want {
+		t.Errorf("ElementEventID(req, 1) = %v; want %v", b, want)
+	}
+}

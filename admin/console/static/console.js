@@ -867,6 +867,41 @@
       };
     }
 
+    // The Test panel: a dry run of the sample payload with the form as it is (a draft of the saved
+    // webhook, or an unsaved one), answered by the pipeline's own evaluation.
+    $('#test-sample').addEventListener('click', async () => {
+      const out = $('#test-result');
+      const { body } = collect();
+      const req = { body: sample.value };
+      let ev;
+      try {
+        ev = current
+          ? await api('POST', '/api/v1/webhooks/' + encodeURIComponent(current.id) + '/test', Object.assign(req, { draft: body }))
+          : await api('POST', '/api/v1/webhooks/test', Object.assign(req, { webhook: body }));
+      } catch (e) {
+        const fields = e.fields.map((f) => f.field.replace(/^(webhook|draft)\./, '') + ': ' + f.message);
+        out.replaceChildren(el('p', { class: 'field-error test-error' }, fields.length ? fields.join('; ') : e.message));
+        out.hidden = false;
+        return;
+      }
+      const ok = ev.status === 'success';
+      const id = ev.identification || {};
+      const who = id.found ? 'found' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '') : id.value ? 'not found' : 'not read';
+      out.replaceChildren(...[
+        el('p', { class: 'test-outcome' },
+          el('span', { class: 'badge ' + (ok ? 'badge-success' : 'badge-failed') }, ok ? 'Success' : 'Failed'),
+          ok ? ' fires ' + ev.event_name : ' ' + reasonLabel(ev.reason)),
+        el('p', { class: 'test-identify' }, 'User ' + (id.value ? id.value + ' ' : '') + '(' + id.kind + ' from ' + id.field + '): ' + who),
+        ev.detail ? el('p', { class: 'hint test-detail' }, ev.detail) : null,
+        (ev.attributes || []).length ? el('table', { class: 'test-attrs' },
+          el('thead', {}, el('tr', {}, el('th', {}, 'Attribute'), el('th', {}, 'Value'))),
+          el('tbody', {}, ev.attributes.map((a) => el('tr', { dataset: { outcome: a.outcome } },
+            el('td', {}, a.attribute + ' (' + a.type + ')'),
+            el('td', { class: a.outcome === 'mapped' ? 'mono' : 'hint' }, a.outcome === 'mapped' ? JSON.stringify(a.value) : a.outcome + (a.message ? ': ' + a.message : '')))))) : null,
+      ].filter(Boolean)); // replaceChildren would write a null as text
+      out.hidden = false;
+    });
+
     async function save(enable) {
       summary.hidden = true;
       clearErrors(form);

@@ -1,0 +1,89 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/inlet-dev/inlet/internal/domainerr"
+)
+
+// Drafts: the Hook a webhook would be with an unsaved config, for a dry run or a backtest. They are
+// validated as Create and Update validate (every invalid field in a *domainerr.ValidationError) and
+// write nothing: the validation's transaction is rolled back. The secret is not looked at and a
+// draft has no verifiers (Verify compares digests that are zero): a dry run does not verify.
+
+// Draft returns the Hook that Create would make of in, without creating it. Its PublicID is "draft".
+func (s *Store) Draft(ctx context.Context, projectID int64, in WebhookInput) (*Hook, error) {
+	var ve domainerr.ValidationError
+	conn, _ := in.connection()
+	conn.validate(&ve)
+	return s.draft(ctx, projectID, "draft", 0, &in, conn, true, &ve)
+}
+
+// DraftPatch returns the Hook that Update would make of the live webhook publicID with patch applied,
+// without saving it; its Version is the current one. domainerr.ErrNotFound when there is no such
+// webhook in the project.
+func (s *Store) DraftPatch(ctx context.Context, projectID int64, publicID string, patch WebhookPatch) (*Hook, error) {
+	cur, err := s.Get(ctx, projectID, publicID)
+	if err != nil {
+		return nil, err
+	}
+	in := patched(cur, &patch)
+	conn := cur.connection()
+	conn.merge(&patch)
+	var ve domainerr.ValidationError
+	conn.validate(&ve)
+	return s.draft(ctx, projectID, publicID, cur.Version, &in, conn, patch.checksSample(), &ve)
+}
+
+func (s *Store) draft(ctx context.Context, projectID int64, publicID string, version int64, in *WebhookInput, conn connection, sample bool, ve *domainerr.ValidationError) (*Hook, error) {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("draft of webhook %s: %w", publicID, err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // nothing is written: validate only reads (and locks the event)
+	snd, _ := LookupSender(conn.Sender)
+	evs, err := s.validate(ctx, tx, projectID, in, sample, conn.keptHeaders(snd), ve)
+	if err != nil {
+		return nil, wrapUnlessSentinel(err, "draft of webhook %s", publicID)
+	}
+	setEventIDs(in.Routes, evs)
+	h := &Hook{PublicID: publicID, ProjectID: projectID, Enabled: true, Version: version}
+	attrsOf := make([][]Attribute, len(evs))
+	for i, ev := range evs {
+		attrsOf[i] = ev.Attributes
+	}
+	h.setMapping(conn, in.Routes, attrsOf)
+	if h.Location, err = LoadTimeZone(in.TimeZone); err != nil {
+		return nil, fmt.Errorf("draft of webhook %s: %w", publicID, err)
+	}
+	return h, nil
+}
+
+// setMapping sets what h makes of a request's body and headers: the connection's sender, verification
+// config, dedup, handshake and kept headers, and the routes with their mappings typed by their events'
+// attributes (attrsOf[i] are route i's).
+func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute) {
+	snd, _ := LookupSender(conn.Sender)
+	h.Sender, h.Verification, h.Dedup, h.Handshake = conn.Sender, conn.Verification, conn.Dedup, snd.Handshake
+	for _, name := range conn.keptHeaders(snd) {
+		h.Headers = append(h.Headers, NewKeptHeader(name))
+	}
+	h.Routes = make([]HookRoute, len(routes))
+	for i, r := range routes {
+		types := make(map[string]AttrType, len(attrsOf[i]))
+		for _, a := range attrsOf[i] {
+			types[a.Name] = a.Type
+		}
+		hr := HookRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventName: r.EventName, Identify: r.Identify,
+			Mappings: make([]TypedMapping, len(r.Mappings))}
+		for j, m := range r.Mappings {
+			// An attribute always exists: UpdateEvent refuses to remove a mapped one and validate checks
+			// new mappings, both under a lock on the event row.
+			hr.Mappings[j] = TypedMapping{Attribute: m.Attribute, Type: types[m.Attribute], Field: m.Field, Expr: m.Expr, OnError: m.OnError}
+		}
+		h.Routes[i] = hr
+	}
+	first := &h.Routes[0]
+	h.EventName, h.Identify, h.Mappings = first.EventName, first.Identify, first.Mappings
+}

@@ -1,0 +1,92 @@
+package webhook
+
+import (
+	"fmt"
+
+	"github.com/inlet-dev/inlet/internal/expr"
+	"github.com/inlet-dev/inlet/internal/fieldpath"
+)
+
+// Route is one way a webhook turns a request into events. A webhook's routes are tried in order and the
+// first whose condition holds takes the request; a request no route takes is logged as skipped
+// (no_route), not as a failure. The seed's single mapping is a webhook with one route without a
+// condition, which takes every request.
+type Route struct {
+	// Name labels the route in the activity log and the console ("orders/paid"); optional, at most
+	// MaxRouteNameLen characters.
+	Name string `json:"name,omitempty"`
+	// When is the route's condition, a CEL expression over body and headers that must be true for the
+	// route to take a request: `headers["X-Shopify-Topic"] == "orders/paid"`. Empty: always.
+	When string `json:"when,omitempty"`
+	// ForEach makes the route fire one event per element of the array at this field path ("line_items";
+	// "$" for a body that is itself an array). Its identify field and mappings are then read from the
+	// element, and a path starting with "$." from the body ("$.customer.email"). Empty: one event.
+	ForEach string `json:"for_each,omitempty"`
+	// The event fired, by id or by name (both: they must agree).
+	EventID   int64     `json:"event_id,omitempty"`
+	EventName string    `json:"event,omitempty"`
+	Identify  Identify  `json:"identify"`
+	Mappings  []Mapping `json:"mappings"`
+}
+
+// Route limits.
+const (
+	MaxRoutes       = 32
+	MaxRouteNameLen = 100
+	// MaxConditionLen bounds a condition's source, as an expression's (expr.MaxSourceLen).
+	MaxConditionLen = 4096
+	// MaxFanOut is the most elements a fan-out route fires for in one request; a request with more
+	// fails with fan_out_too_large rather than fire a part of them.
+	MaxFanOut = 1000
+)
+
+// HookRoute is a Route as the data path needs it: the event's name and the mappings typed by its
+// attributes.
+type HookRoute struct {
+	Name      string
+	When      string
+	ForEach   string
+	EventName string
+	Identify  Identify
+	Mappings  []TypedMapping
+}
+
+// RouteList is the webhook's routes. A Hook built by hand may give a single route through EventName,
+// Identify and Mappings instead of Routes (what every Hook was before routes).
+func (h *Hook) RouteList() []HookRoute {
+	if len(h.Routes) > 0 {
+		return h.Routes
+	}
+	return []HookRoute{{EventName: h.EventName, Identify: h.Identify, Mappings: h.Mappings}}
+}
+
+// FanOutPath is a route's ForEach parsed: the path of the array and whether it starts at the body
+// (always, today: "$" and "$.x" are the body's, as is "x").
+func FanOutPath(forEach string) (fieldpath.Path, error) {
+	p, err := fieldpath.Parse(forEach)
+	if err != nil {
+		return fieldpath.Path{}, err
+	}
+	_, rest := p.FromRoot()
+	return rest, nil
+}
+
+// compileCondition compiles a route's condition (When) as the pipeline does. A condition is about the
+// request, also in a fan-out route: it sees body and headers, not item.
+func compileCondition(src string) (*expr.Program, error) {
+	if len(src) > MaxConditionLen {
+		return nil, fmt.Errorf("%d bytes; at most %d", len(src), MaxConditionLen)
+	}
+	return expr.Compile(src, expr.Options{Kind: expr.Condition})
+}
+
+// compileValue compiles a mapping's expression as the pipeline does.
+func compileValue(src string, fanOut bool) (*expr.Program, error) {
+	return expr.Compile(src, expr.Options{Kind: expr.Value, FanOut: fanOut})
+}
+
+// CompileCondition and CompileValue are the pipeline's way to the same compiles.
+var (
+	CompileCondition = compileCondition
+	CompileValue     = compileValue
+)
