@@ -159,20 +159,29 @@ type backtestRequest struct {
 	Limit int                   `json:"limit,omitempty"`
 }
 
-// Counts are outcomes by status and, for failures, by reason.
+// Counts are outcomes by status and, for failures and skips, by reason. A skipped request (no route
+// took it, or its fan-out had no elements) is not a failure, so it is counted apart.
 type Counts struct {
-	Success  int            `json:"success"`
-	Failed   int            `json:"failed"`
-	ByReason map[string]int `json:"failed_by_reason"`
+	Success         int            `json:"success"`
+	Failed          int            `json:"failed"`
+	Skipped         int            `json:"skipped"`
+	ByReason        map[string]int `json:"failed_by_reason"`
+	SkippedByReason map[string]int `json:"skipped_by_reason"`
 }
 
+func newCounts() Counts { return Counts{ByReason: map[string]int{}, SkippedByReason: map[string]int{}} }
+
 func (c *Counts) add(status, reason string) {
-	if status == chstore.StatusSuccess {
+	switch status {
+	case chstore.StatusSuccess:
 		c.Success++
-		return
+	case chstore.StatusSkipped:
+		c.Skipped++
+		c.SkippedByReason[reason]++
+	default:
+		c.Failed++
+		c.ByReason[reason]++
 	}
-	c.Failed++
-	c.ByReason[reason]++
 }
 
 // Outcome is what became, or would become, of one request.
@@ -180,8 +189,8 @@ type Outcome struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	Detail string `json:"detail,omitempty"`
-	// Route is the route that would take the request (0: a webhook has one route today); absent for
-	// what actually happened.
+	// Route is the index of the route that would take the request (-1: none); absent for what actually
+	// happened.
 	Route *int `json:"route,omitempty"`
 }
 
@@ -253,7 +262,7 @@ func (a *api) backtest(_ http.ResponseWriter, r *http.Request) (int, any, error)
 		return 0, nil, err
 	}
 	out := &Backtest{WebhookID: id, Draft: req.Draft != nil, Limit: req.Limit, Read: len(recs),
-		Actual: Counts{ByReason: map[string]int{}}, Result: Counts{ByReason: map[string]int{}}, Examples: []Change{}}
+		Actual: newCounts(), Result: newCounts(), Examples: []Change{}}
 	reqs := make([]pipeline.Request, 0, len(recs))
 	kept := make([]int, 0, len(recs))
 	for i := range recs {
@@ -278,7 +287,6 @@ func (a *api) backtest(_ http.ResponseWriter, r *http.Request) (int, any, error)
 	if err != nil {
 		return 0, nil, fmt.Errorf("backtest of webhook %s: %w", id, err)
 	}
-	route := 0
 	for j, ev := range evs {
 		rec := &recs[kept[j]]
 		if ev.Reason == wire.ReasonInvalidJSON && rec.Reason != wire.ReasonInvalidJSON && jsonvalid.Validate(reqs[j].Body, jsonvalid.MaxDepth) != nil {
@@ -297,7 +305,7 @@ func (a *api) backtest(_ http.ResponseWriter, r *http.Request) (int, any, error)
 			out.Examples = append(out.Examples, Change{RequestID: rec.RequestID,
 				ReceivedAt: time.UnixMilli(int64(rec.ReceivedMs)).UTC(),
 				Before:     Outcome{Status: rec.Status, Reason: rec.Reason, Detail: rec.Detail},
-				After:      Outcome{Status: ev.Status, Reason: ev.Reason, Detail: ev.Detail, Route: &route}})
+				After:      Outcome{Status: ev.Status, Reason: ev.Reason, Detail: ev.Detail, Route: &ev.Route}})
 		}
 	}
 	out.Notes = backtestNotes(out)
