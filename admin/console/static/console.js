@@ -811,7 +811,12 @@
       sel.value = v;
     }
     function refreshRoute(r) {
-      if (r.forEachSel) fillForEachSelect(r.forEachSel);
+      if (r.forEachSel) {
+        fillForEachSelect(r.forEachSel);
+        $('.r-foreach-hint', r.el).textContent = r.forEachSel.value
+          ? 'One event per element: the fields below are read from the element, and from the whole body when they start with $.'
+          : 'Choose an array of the sample to fire one event per element of it.';
+      }
       fillFieldSelect(r.ident, undefined, r.forEach());
       $$('.mapping-row', r.rows).forEach((row) => { fillFieldSelect($('.map-field', row), undefined, r.forEach()); fillAttrSelect($('.map-attr', row), undefined, r); });
     }
@@ -893,8 +898,9 @@
       fillEventSelect(r.event, route.event_id ? String(route.event_id) : (events.find((e) => e.name === route.event) || {}).id);
       r.kind.value = (route.identify && route.identify.kind) || 'user_id';
       fillForEachSelect(r.forEachSel, route.for_each || '');
-      fillFieldSelect(r.ident, (route.identify && route.identify.field) || '', r.forEach());
       ((route.mappings || []).length ? route.mappings : [null]).forEach((m) => addRow(r, m));
+      fillFieldSelect(r.ident, (route.identify && route.identify.field) || '', r.forEach());
+      refreshRoute(r);
       r.forEachSel.addEventListener('change', () => refreshRoute(r));
       r.event.addEventListener('change', () => refreshRoute(r));
       r.name.addEventListener('input', renumberCards);
@@ -934,7 +940,7 @@
       // Focus stays on the moved route, on the button that can move it further (or the other one).
       const btn = $(d < 0 ? '.route-up' : '.route-down', r.el);
       (btn.disabled ? $(d < 0 ? '.route-down' : '.route-up', r.el) : btn).focus();
-      toast('Route moved to position ' + (j + 1));
+      $('#routes-status').textContent = 'Route moved to position ' + (j + 1) + '.';
     }
     function removeCard(r) {
       const i = cards.indexOf(r);
@@ -1262,6 +1268,9 @@
         $('#sum-success').textContent = fmtNum(s.success);
         $('#sum-failed').textContent = fmtNum(s.failed);
         $('#sum-duplicate').textContent = fmtNum(s.duplicate);
+        $('#sum-skipped').textContent = fmtNum(s.skipped);
+        const skips = Object.entries(s.skipped_by_reason || {}).sort((a, b) => b[1] - a[1]);
+        $('#sum-skipped-reasons').textContent = skips.length ? skips.map(([r, n]) => reasonLabel(r).toLowerCase() + ' ' + fmtNum(n)).join(', ') : 'no route, no elements';
         const reasons = Object.entries(s.failed_by_reason || {}).sort((a, b) => b[1] - a[1]);
         $('#sum-reasons').replaceChildren(...(reasons.length
           ? reasons.map(([r, n]) => el('li', { title: REASONS[r] ? REASONS[r][1] : '' }, el('span', {}, reasonLabel(r)), el('b', {}, fmtNum(n))))
@@ -1269,7 +1278,8 @@
       } catch (e) { toast(e.message); }
     }
 
-    const STATUS = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], duplicate: ['Duplicate', 'badge-duplicate'] };
+    const STATUS = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], duplicate: ['Duplicate', 'badge-duplicate'], skipped: ['Skipped', 'badge-skipped'] };
+    const firedWords = (n) => fmtNum(n) + (n === 1 ? ' event fired' : ' events fired');
 
     // firstLink links a duplicate to the first request of its delivery: to its entry when it is on the
     // page (scrolled to and opened), else to its details, fetched and shown in place of the link.
@@ -1299,6 +1309,8 @@
     function entry(e, inline) {
       const ok = e.status === 'success';
       const dup = e.status === 'duplicate';
+      const skipped = e.status === 'skipped';
+      const fanOut = Array.isArray(e.outcomes) && e.outcomes.length > 0;
       const [label, badge] = STATUS[e.status] || [e.status, 'badge-failed'];
       const ident = e.identifier_value
         ? el('span', { class: 'entry-id' }, el('span', { class: 'kind' }, (KINDS[e.identifier_kind] || e.identifier_kind) + ': '), e.identifier_value)
@@ -1323,7 +1335,9 @@
       return el(inline ? 'div' : 'li', { class: 'entry', id: inline ? null : 'req-' + e.request_id, dataset: { requestId: e.request_id, status: e.status } },
         el('div', { class: 'entry-head' }, ident,
           el('span', { class: 'badge ' + badge }, label),
-          ok || dup ? null : el('span', { class: 'entry-reason' }, reasonLabel(e.reason)),
+          ok || dup ? null : el('span', { class: 'entry-reason' + (skipped ? ' skipped' : ''), title: REASONS[e.reason] ? REASONS[e.reason][1] : null }, reasonLabel(e.reason)),
+          e.route ? el('span', { class: 'entry-route', title: 'The route that took the request' }, e.route) : null,
+          fanOut || e.events_fired > 1 || (e.status === 'failed' && e.events_fired > 0) ? el('span', { class: 'entry-fired' }, firedWords(e.events_fired)) : null,
           dup && e.duplicate_of ? el('span', { class: 'entry-dup' }, 'Duplicate of ', firstLink(e)) : null,
           el('time', { class: 'entry-time', datetime: e.received_at }, fmtTime(e.received_at)),
           show),
@@ -1339,6 +1353,21 @@
         el('dl', { class: 'kv sender-headers' }, names.flatMap((n) => [el('dt', {}, n), el('dd', {}, h[n])]))];
     }
 
+    // outcomesOf lays out a fan-out's per-element outcomes as a small table.
+    function outcomesOf(e) {
+      const list = Array.isArray(e.outcomes) ? e.outcomes : [];
+      if (!list.length) return null;
+      return [el('h4', {}, 'Elements' + (e.event_name ? ' \u00b7 ' + e.event_name : '')),
+        el('table', { class: 'outcomes' },
+          el('thead', {}, el('tr', {}, el('th', {}, '#'), el('th', {}, 'Status'), el('th', {}, 'Identifier'), el('th', {}, 'Attributes'))),
+          el('tbody', {}, list.map((o) => el('tr', { dataset: { index: String(o.index), status: o.status } },
+            el('td', { class: 'mono' }, String(o.index)),
+            el('td', {}, el('span', { class: 'badge ' + (o.status === 'success' ? 'badge-success' : 'badge-failed') }, o.status === 'success' ? 'Success' : 'Failed'),
+              o.reason ? el('div', { class: 'hint' }, reasonLabel(o.reason)) : null, o.detail ? el('div', { class: 'hint' }, o.detail) : null),
+            el('td', {}, o.identifier || '\u2014', o.user_id ? el('div', { class: 'hint' }, 'user ' + o.user_id) : null),
+            el('td', { class: 'mono' }, o.attributes ? JSON.stringify(o.attributes) : '\u2014')))))];
+    }
+
     function detailsOf(e) {
       const [label] = STATUS[e.status] || [e.status];
       const kv = el('dl', { class: 'kv' },
@@ -1347,6 +1376,8 @@
         el('dt', {}, 'Processed'), el('dd', {}, e.processed_at && !e.processed_at.startsWith('1970') ? fmtTime(e.processed_at) : '\u2014'),
         el('dt', {}, 'HTTP answer'), el('dd', {}, String(e.edge_status || '')),
         el('dt', {}, 'Status'), el('dd', {}, label),
+        e.route ? [el('dt', {}, 'Route'), el('dd', { class: 'detail-route mono' }, e.route)] : null,
+        e.events_fired || Array.isArray(e.outcomes) ? [el('dt', {}, 'Events fired'), el('dd', { class: 'detail-fired' }, fmtNum(e.events_fired))] : null,
         e.duplicate_of ? [el('dt', {}, 'Duplicate of'), el('dd', { class: 'detail-duplicate' }, firstLink(e))] : null,
         e.reason ? [el('dt', {}, 'Reason'), el('dd', { class: 'detail-reason' }, reasonLabel(e.reason) + (REASONS[e.reason] ? ' \u2014 ' + REASONS[e.reason][1] : ''))] : null,
         e.detail ? [el('dt', {}, 'Detail'), el('dd', { class: 'detail-text' }, el('span', { class: 'detail-raw' }, e.detail),
@@ -1354,8 +1385,8 @@
         e.user_id ? [el('dt', {}, 'User'), el('dd', {}, el('a', { href: '/users?kind=user_id&value=' + encodeURIComponent(e.user_id) }, e.user_id))] : null,
         e.hwid ? [el('dt', {}, 'Device'), el('dd', {}, el('a', { href: '/users?kind=hwid&value=' + encodeURIComponent(e.hwid) }, e.hwid))] : null,
         el('dt', {}, 'Size'), el('dd', {}, fmtNum(e.payload_bytes) + ' bytes' + (e.payload_truncated ? ' (truncated)' : '')));
-      const left = el('div', {}, el('h4', {}, 'Request'), kv, headersOf(e.headers),
-        e.event_name && e.status !== 'duplicate' ? [el('h4', {}, 'Fired event \u00b7 ' + e.event_name), el('pre', { class: 'code light fired-attributes' }, pretty(e.attributes))] : null,
+      const left = el('div', {}, el('h4', {}, 'Request'), kv, headersOf(e.headers), outcomesOf(e),
+        e.event_name && e.status !== 'duplicate' && !Array.isArray(e.outcomes) ? [el('h4', {}, 'Fired event \u00b7 ' + e.event_name), el('pre', { class: 'code light fired-attributes' }, pretty(e.attributes))] : null,
         e.event_name && e.status === 'duplicate' ? el('p', { class: 'muted' }, 'No event fired: the first request of this delivery fired ' + e.event_name + '.') : null);
       const right = el('div', {}, el('h4', {}, 'Payload'), el('pre', { class: 'code full-payload', tabindex: '0' }, pretty(e.payload) || '(no payload kept)'));
       return [left, right];
