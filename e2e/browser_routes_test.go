@@ -208,6 +208,7 @@ func TestConsoleBrowserRoutes(t *testing.T) {
 	if got := b.text(fan + " .outcomes"); !strings.Contains(got, "A-1") || !strings.Contains(got, "joe@example.com") || !strings.Contains(got, "User not found") {
 		t.Errorf("the fan-out's elements read %q; want A-1, and joe@example.com not found", got)
 	}
+	b.shot("activity-routes")
 	b.run("filter skipped", chromedp.Click(chromedp.CSS(`label[for="astatus-skipped"]`)))
 	b.waitJS("only the skipped", idle+` && document.querySelectorAll('#entries > .entry').length === 1 && !!document.querySelector('`+skipped+`')`)
 }

@@ -477,7 +477,7 @@
         }, 'Delete'));
       return el('tr', { dataset: { id: w.id } },
         el('td', { class: 'name', 'data-label': 'Name' }, el('a', { href: '/webhooks/' + id + '/activity' }, w.name)),
-        el('td', { 'data-label': 'Event' }, w.event),
+        el('td', { 'data-label': 'Event' }, w.event, (w.routes || []).length > 1 ? el('span', { class: 'muted small' }, ' +' + (w.routes.length - 1) + (w.routes.length === 2 ? ' route' : ' routes')) : null),
         el('td', { 'data-label': 'Status' }, el('span', { class: 'badge ' + (w.enabled ? 'badge-on' : 'badge-off') }, w.enabled ? 'Enabled' : 'Disabled')),
         el('td', { class: 'num', 'data-label': 'Received' }, fmtNum(w.received)),
         el('td', { 'data-label': 'Last updated', title: w.updated_at }, fmtTime(w.updated_at)),
@@ -1270,7 +1270,7 @@
         $('#sum-duplicate').textContent = fmtNum(s.duplicate);
         $('#sum-skipped').textContent = fmtNum(s.skipped);
         const skips = Object.entries(s.skipped_by_reason || {}).sort((a, b) => b[1] - a[1]);
-        $('#sum-skipped-reasons').textContent = skips.length ? skips.map(([r, n]) => reasonLabel(r).toLowerCase() + ' ' + fmtNum(n)).join(', ') : 'no route, no elements';
+        $('#sum-skipped-reasons').textContent = skips.length ? skips.map(([r, n]) => reasonLabel(r).toLowerCase() + ': ' + fmtNum(n)).join(', ') : 'no route, no elements';
         const reasons = Object.entries(s.failed_by_reason || {}).sort((a, b) => b[1] - a[1]);
         $('#sum-reasons').replaceChildren(...(reasons.length
           ? reasons.map(([r, n]) => el('li', { title: REASONS[r] ? REASONS[r][1] : '' }, el('span', {}, reasonLabel(r)), el('b', {}, fmtNum(n))))
@@ -1336,7 +1336,7 @@
         el('div', { class: 'entry-head' }, ident,
           el('span', { class: 'badge ' + badge }, label),
           ok || dup ? null : el('span', { class: 'entry-reason' + (skipped ? ' skipped' : ''), title: REASONS[e.reason] ? REASONS[e.reason][1] : null }, reasonLabel(e.reason)),
-          e.route ? el('span', { class: 'entry-route', title: 'The route that took the request' }, e.route) : null,
+          e.route ? el('span', { class: 'entry-route', title: 'The route that took the request' }, 'Route ', el('b', {}, e.route)) : null,
           fanOut || e.events_fired > 1 || (e.status === 'failed' && e.events_fired > 0) ? el('span', { class: 'entry-fired' }, firedWords(e.events_fired)) : null,
           dup && e.duplicate_of ? el('span', { class: 'entry-dup' }, 'Duplicate of ', firstLink(e)) : null,
           el('time', { class: 'entry-time', datetime: e.received_at }, fmtTime(e.received_at)),
