@@ -54,9 +54,11 @@ type guideRequest struct {
 // guideExpect is an expect block: what the request's activity entry says and the events it fired, in
 // the order of the elements.
 type guideExpect struct {
-	Status      string `json:"status"`
-	Reason      string `json:"reason"`
-	Route       string `json:"route"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+	Route  string `json:"route"`
+	// Detail, when given, is the entry's detail, exactly.
+	Detail      string `json:"detail"`
 	EventsFired int    `json:"events_fired"`
 	Events      []struct {
 		Event      string         `json:"event"`
@@ -288,6 +290,59 @@ func runGuideExample(t *testing.T, s *system, ex *guideExample) {
 			checkGuideRequest(t, s, wh.ID, rid, r)
 		})
 	}
+	checkGuideSummary(t, s, wh.ID, ex)
+}
+
+// checkGuideSummary waits for the webhook's 24-hour summary to count the example's requests, skipped
+// apart from failed, as the expect blocks say. A request the edge refused while it did not yet know
+// the webhook was enabled is a failure of another reason, not compared.
+func checkGuideSummary(t *testing.T, s *system, webhookID string, ex *guideExample) {
+	t.Helper()
+	type counts struct {
+		Success, Skipped int
+		Failed           map[string]int
+		SkippedBy        map[string]int
+	}
+	want := counts{Failed: map[string]int{}, SkippedBy: map[string]int{}}
+	for _, r := range ex.requests {
+		switch r.expect.Status {
+		case "success":
+			want.Success++
+		case "skipped":
+			want.Skipped++
+			want.SkippedBy[r.expect.Reason]++
+		case "failed":
+			want.Failed[r.expect.Reason]++
+		}
+	}
+	var got counts
+	deadline := time.Now().Add(patience)
+	for {
+		var ans struct {
+			Summary struct {
+				Success, Skipped int
+				FailedByReason   map[string]int `json:"failed_by_reason"`
+				SkippedByReason  map[string]int `json:"skipped_by_reason"`
+			}
+		}
+		if err := json.Unmarshal(s.want("GET", "/api/v1/webhooks/"+webhookID+"/summary", s.keyA, nil, 200), &ans); err != nil {
+			t.Fatal(err)
+		}
+		got = counts{ans.Summary.Success, ans.Summary.Skipped, map[string]int{}, ans.Summary.SkippedByReason}
+		if got.SkippedBy == nil {
+			got.SkippedBy = map[string]int{}
+		}
+		for reason := range want.Failed {
+			got.Failed[reason] = ans.Summary.FailedByReason[reason]
+		}
+		if reflect.DeepEqual(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("summary %+v after %s; want %+v", got, patience, want)
+		}
+		time.Sleep(100 * time.Millisecond) // pacing only
+	}
 }
 
 // sendGuideRequest signs r as its sender does and sends it to the edge until it is taken in (the
@@ -333,7 +388,6 @@ func sendGuideRequest(t *testing.T, edge, webhookID string, signer *verify.Signe
 // checkGuideRequest waits for the request's activity entry and the events it fired, and compares
 // them and the dry run of the same request with r.expect.
 func checkGuideRequest(t *testing.T, s *system, webhookID string, rid uuid.UUID, r *guideRequest) {
-	t.Helper()
 	want := r.expect
 	var entry struct {
 		Status      string
@@ -365,6 +419,9 @@ func checkGuideRequest(t *testing.T, s *system, webhookID string, rid uuid.UUID,
 	if entry.Status != want.Status || entry.Reason != want.Reason || entry.Route != want.Route || entry.EventsFired != want.EventsFired {
 		t.Errorf("activity: %s/%s route %q, %d events fired; want %s/%s route %q, %d (detail %q)",
 			entry.Status, entry.Reason, entry.Route, entry.EventsFired, want.Status, want.Reason, want.Route, want.EventsFired, entry.Detail)
+	}
+	if want.Detail != "" && entry.Detail != want.Detail {
+		t.Errorf("activity detail %q; want %q", entry.Detail, want.Detail)
 	}
 
 	// The events' ids: the request's for a single event, each fired element's for a fan-out.
@@ -415,9 +472,9 @@ func checkGuideRequest(t *testing.T, s *system, webhookID string, rid uuid.UUID,
 		headers[h.Name] = h.Value
 	}
 	var ev struct {
-		Status, Reason string
-		RouteName      string `json:"route_name"`
-		EventsFired    int    `json:"events_fired"`
+		Status, Reason, Detail string
+		RouteName              string `json:"route_name"`
+		EventsFired            int    `json:"events_fired"`
 	}
 	if err := json.Unmarshal(s.want("POST", "/api/v1/webhooks/"+webhookID+"/test", s.keyA,
 		map[string]any{"body": r.body, "content_type": contentType, "headers": headers}, 200), &ev); err != nil {
@@ -426,6 +483,9 @@ func checkGuideRequest(t *testing.T, s *system, webhookID string, rid uuid.UUID,
 	if ev.Status != want.Status || ev.Reason != want.Reason || ev.RouteName != want.Route || ev.EventsFired != want.EventsFired {
 		t.Errorf("dry run: %s/%s route %q, %d events; want %s/%s route %q, %d", ev.Status, ev.Reason, ev.RouteName, ev.EventsFired,
 			want.Status, want.Reason, want.Route, want.EventsFired)
+	}
+	if ev.Detail != entry.Detail {
+		t.Errorf("dry run detail %q; the activity entry's %q", ev.Detail, entry.Detail)
 	}
 }
 
