@@ -32,6 +32,20 @@ type guideExample struct {
 	users    []guideUser
 	webhook  json.RawMessage
 	requests []*guideRequest
+	// refused are webhooks the guide shows refused when saved, each with the errors of the 400.
+	refused []*guideRefusal
+}
+
+// guideRefusal is a "refused webhook" block and the "errors" block that follows it.
+type guideRefusal struct {
+	webhook json.RawMessage
+	errors  []guideFieldError
+}
+
+// guideFieldError is one entry of a 400's errors.
+type guideFieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 type guideUser struct {
@@ -116,6 +130,21 @@ func parseGuide(doc string) ([]*guideExample, error) {
 					if err == nil {
 						cur.requests = append(cur.requests, lastReq)
 					}
+				case title == "refused webhook":
+					if !json.Valid([]byte(text)) {
+						err = fmt.Errorf("not JSON")
+						break
+					}
+					cur.refused = append(cur.refused, &guideRefusal{webhook: json.RawMessage(text)})
+				case title == "errors":
+					if len(cur.refused) == 0 || cur.refused[len(cur.refused)-1].errors != nil {
+						err = fmt.Errorf("an errors block follows no refused webhook without one")
+						break
+					}
+					rf := cur.refused[len(cur.refused)-1]
+					if err = strictJSON(text, &rf.errors); err == nil && len(rf.errors) == 0 {
+						err = fmt.Errorf("no errors listed")
+					}
 				case title == "expect":
 					if lastReq == nil || lastReq.expect != nil {
 						err = fmt.Errorf("an expect block follows no request without one")
@@ -150,6 +179,11 @@ func parseGuide(doc string) ([]*guideExample, error) {
 	for _, ex := range out {
 		if ex.webhook == nil || len(ex.requests) == 0 {
 			return nil, fmt.Errorf("%q: want a webhook block and at least one request", ex.name)
+		}
+		for _, rf := range ex.refused {
+			if rf.errors == nil {
+				return nil, fmt.Errorf("%q: a refused webhook without its errors block", ex.name)
+			}
 		}
 		for _, r := range ex.requests {
 			if r.expect == nil {
@@ -265,6 +299,15 @@ func runGuideExample(t *testing.T, s *system, ex *guideExample) {
 		t.Fatal(err)
 	}
 	s.want("POST", "/api/v1/webhooks/"+wh.ID+"/enable", s.keyA, nil, 200)
+	for i, rf := range ex.refused {
+		var problem struct{ Errors []guideFieldError }
+		if err := json.Unmarshal(s.want("POST", "/api/v1/webhooks", s.keyA, rf.webhook, 400), &problem); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(problem.Errors, rf.errors) {
+			t.Errorf("refused webhook %d: errors %+v; want %+v", i, problem.Errors, rf.errors)
+		}
+	}
 	if cfg.Sender == "" {
 		cfg.Sender = webhook.SenderInlet
 	}
