@@ -560,3 +560,30 @@ func waitHistoryEvent(t *testing.T, s *system, userID string, id uuid.UUID) hist
 		time.Sleep(100 * time.Millisecond) // pacing only
 	}
 }
+
+// TestMappingGuideParseErrors: a block the convention does not know, or one out of place, is an error
+// rather than an example quietly left untested.
+func TestMappingGuideParseErrors(t *testing.T) {
+	const webhookBlock = "```json title=\"webhook\"\n{}\n```\n"
+	const request = "```http title=\"request: r\"\nPOST /hooks/{id}\nContent-Type: application/json\n\n{}\n```\n"
+	const expect = "```json title=\"expect\"\n{\"status\": \"success\", \"events_fired\": 0, \"events\": []}\n```\n"
+	for _, c := range []struct{ name, doc, want string }{
+		{"unknown title", "## Worked examples\n### E\n```json title=\"expected\"\n{}\n```\n", "unknown block title"},
+		{"expect without request", "## Worked examples\n### E\n" + webhookBlock + expect, "follows no request"},
+		{"request without expect", "## Worked examples\n### E\n" + webhookBlock + request, "no expect block"},
+		{"no webhook", "## Worked examples\n### E\n" + request + expect, "want a webhook block"},
+		{"misspelled expectation", "## Worked examples\n### E\n" + webhookBlock + request + "```json title=\"expect\"\n{\"satus\": \"success\"}\n```\n", "unknown field"},
+		{"events and events_fired disagree", "## Worked examples\n### E\n" + webhookBlock + request + "```json title=\"expect\"\n{\"status\": \"success\", \"events_fired\": 1, \"events\": []}\n```\n", "0 events listed"},
+		{"bad request line", "## Worked examples\n### E\n" + webhookBlock + "```http title=\"request: r\"\nPOST hooks\n\n{}\n```\n", "want METHOD /path"},
+		{"errors without a refused webhook", "## Worked examples\n### E\n" + webhookBlock + "```json title=\"errors\"\n[]\n```\n", "follows no refused webhook"},
+	} {
+		_, err := parseGuide(c.doc)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: parseGuide = %v; want an error containing %q", c.name, err, c.want)
+		}
+	}
+	exs, err := parseGuide("## Worked examples\n### E\n" + webhookBlock + request + expect + "## After\n```json title=\"webhook\"\n{}\n```\n")
+	if err != nil || len(exs) != 1 || len(exs[0].requests) != 1 || exs[0].requests[0].header[0].Value != "application/json" {
+		t.Errorf("parseGuide of one example = %+v, %v; want it, its request and its Content-Type (blocks after the section are not read)", exs, err)
+	}
+}
