@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/bytedance/sonic"
@@ -196,7 +196,7 @@ type Outcome struct {
 	Reason string `json:"reason,omitempty"`
 	Detail string `json:"detail,omitempty"`
 	// Route is the route that took (or would take) the request: its label, as the activity log's
-	// route ("" for a single unnamed route, "#<index>" for an unnamed one of several).
+	// route ("" for a single unnamed route, "#<position>" for an unnamed one of several).
 	Route string `json:"route,omitempty"`
 	// EventsFired counts the events it fired (or would fire).
 	EventsFired int `json:"events_fired"`
@@ -335,7 +335,7 @@ func routeLabel(h *webhook.Hook, i int) string {
 	case r.Name != "":
 		return r.Name
 	case len(routes) > 1 || r.When != "" || r.ForEach != "":
-		return "#" + strconv.Itoa(i)
+		return "#" + strconv.Itoa(i+1)
 	}
 	return ""
 }

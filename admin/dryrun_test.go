@@ -182,13 +182,17 @@ type backtestAnswer struct {
 	NotEvaluatedTruncated int `json:"not_evaluated_truncated"`
 	NotEvaluatedForm      int `json:"not_evaluated_form"`
 	Actual, Result        struct {
-		Success, Failed int
-		ByReason        map[string]int `json:"failed_by_reason"`
+		Success, Failed, Skipped int
+		ByReason                 map[string]int `json:"failed_by_reason"`
+		SkippedByReason          map[string]int `json:"skipped_by_reason"`
 	}
 	Changed  int
 	Examples []struct {
 		RequestID     string `json:"request_id"`
-		Before, After struct{ Status, Reason, Detail string }
+		Before, After struct {
+			Status, Reason, Detail, Route string
+			EventsFired                   int `json:"events_fired"`
+		}
 	}
 	Notes  []string
 	TookMs int64 `json:"took_ms"`
@@ -282,5 +286,31 @@ func TestBacktest(t *testing.T) {
 	decodeInto(t, e.want("GET", "/api/v1/webhooks/"+id, e.keyA, nil, 200), &wh)
 	if wh.Version != 1 {
 		t.Errorf("webhook version %d after backtests; want 1, unchanged", wh.Version)
+	}
+}
+
+// TestBacktestSkipped: a draft whose only route fans out over items skips the recorded requests
+// without items, or with none (no_elements); the backtest counts them as skipped, not as failures, and
+// its examples name route 0, which took them and found no element.
+func TestBacktestSkipped(t *testing.T) {
+	e := newEnv(t)
+	id := e.seeded()
+	ids := e.insertRecorded(id,
+		chstore.ActivityRow{Status: "success", Payload: seedSample},
+		chstore.ActivityRow{Status: "success", Payload: `{"user_id":"12345","items":[]}`})
+	draft := map[string]any{"routes": []map[string]any{{"event": "CheckoutSuccess", "for_each": "items",
+		"identify": map[string]string{"kind": "user_id", "field": "$.user_id"}, "mappings": []any{}}},
+		"sample_payload": `{"user_id":"12345","items":[{"sku":"A-1"}]}`}
+	var got backtestAnswer
+	decodeInto(t, e.want("POST", "/api/v1/webhooks/"+id+"/backtest", e.keyA, map[string]any{"draft": draft}, 200), &got)
+	if got.Evaluated != 2 || got.Actual.Success != 2 || got.Result.Skipped != 2 || got.Result.Failed != 0 ||
+		got.Result.SkippedByReason["no_elements"] != 2 || got.Changed != 2 {
+		t.Fatalf("backtest of the fan-out draft: %+v; want both requests skipped (no_elements), no failure", got)
+	}
+	for i, x := range got.Examples {
+		// A single route with a fan-out is labelled #1, as the activity log would label it.
+		if x.RequestID != ids[1-i] || x.After.Status != "skipped" || x.After.Route != "#1" || x.Before.EventsFired != 1 || x.After.EventsFired != 0 {
+			t.Errorf("example %d: %+v; want %s skipped by route #0, 1 event before, none after", i, x, ids[1-i])
+		}
 	}
 }

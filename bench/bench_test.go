@@ -4,11 +4,16 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/inlet-dev/inlet/bench/load"
+	"github.com/inlet-dev/inlet/internal/webhook"
+	"github.com/inlet-dev/inlet/internal/wire"
 )
 
 // Every scenario file shipped parses, validates, and the suite's default run stays short.
@@ -32,7 +37,7 @@ func TestScenarioFiles(t *testing.T) {
 			t.Errorf("%s: body is not JSON", sc.Name)
 		}
 	}
-	for _, want := range []string{"seed", "body-1k", "body-64k", "webhooks-10k", "wrong-secrets", "burst", "sustained", "signed-1k"} {
+	for _, want := range []string{"seed", "body-1k", "body-64k", "webhooks-10k", "wrong-secrets", "burst", "sustained", "signed-1k", "fan-out"} {
 		if !names[want] {
 			t.Errorf("scenario %q missing", want)
 		}
@@ -57,16 +62,22 @@ func TestBodySizes(t *testing.T) {
 func TestScenarioValidation(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
-		"unknown-key": "name: x\nbody: {sample: seed}\nphases: [{load: 0.5, duration: 1s}]\nbogus: 1\n",
-		"no-body":     "name: x\nphases: [{load: 0.5, duration: 1s}]\n",
-		"two-bodies":  "name: x\nbody: {sample: seed, size: 1024}\nphases: [{load: 0.5, duration: 1s}]\n",
-		"nothing":     "name: x\nbody: {sample: seed}\n",
-		"levels":      "name: x\nbody: {sample: seed}\nlevels: [0.5]\nphases: [{load: 0.5, duration: 1s}]\n",
-		"huge-load":   "name: x\nbody: {sample: seed}\nphases: [{load: 50, duration: 1s}]\n",
-		"long":        "name: x\nbody: {sample: seed}\nphases: [{load: 0.5, duration: 2h}]\n",
-		"compare":     "name: x\nbody: {sample: seed}\ncompare: [nginx]\nmax: {}\n",
-		"sender":      "name: x\nbody: {sample: seed}\nsender: paypal\nmax: {}\n",
-		"bearer":      "name: x\nbody: {sample: seed}\ncompare: [bearer]\nmax: {}\n",
+		"unknown-key":   "name: x\nbody: {sample: seed}\nphases: [{load: 0.5, duration: 1s}]\nbogus: 1\n",
+		"no-body":       "name: x\nphases: [{load: 0.5, duration: 1s}]\n",
+		"two-bodies":    "name: x\nbody: {sample: seed, size: 1024}\nphases: [{load: 0.5, duration: 1s}]\n",
+		"nothing":       "name: x\nbody: {sample: seed}\n",
+		"levels":        "name: x\nbody: {sample: seed}\nlevels: [0.5]\nphases: [{load: 0.5, duration: 1s}]\n",
+		"huge-load":     "name: x\nbody: {sample: seed}\nphases: [{load: 50, duration: 1s}]\n",
+		"long":          "name: x\nbody: {sample: seed}\nphases: [{load: 0.5, duration: 2h}]\n",
+		"compare":       "name: x\nbody: {sample: seed}\ncompare: [nginx]\nmax: {}\n",
+		"sender":        "name: x\nbody: {sample: seed}\nsender: paypal\nmax: {}\n",
+		"bearer":        "name: x\nbody: {sample: seed}\ncompare: [bearer]\nmax: {}\n",
+		"fan-out body":  "name: x\nfan_out: 10\nbody: {sample: seed}\nmax: {}\n",
+		"fan-out order": "name: x\nfan_out: 10\nbody: {sample: order}\nmax: {}\n",
+		"order alone":   "name: x\nbody: {sample: order}\nmax: {}\n",
+		"fan-out big":   "name: x\nfan_out: 1001\nmax: {}\n",
+		"fan-out neg":   "name: x\nfan_out: -1\nmax: {}\n",
+		"fan-out sign":  "name: x\nfan_out: 10\nsender: shopify\nmax: {}\n",
 	} {
 		path := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
@@ -74,6 +85,84 @@ func TestScenarioValidation(t *testing.T) {
 		}
 		if _, err := ReadScenario(path); err == nil {
 			t.Errorf("%s: accepted; want an error", name)
+		}
+	}
+}
+
+// fan_out: 10 makes the body an order of 10 line items of the seed's user, and wants 10 events per
+// success; other scenarios keep one.
+func TestFanOutScenario(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.yaml")
+	if err := os.WriteFile(path, []byte("name: f\nfan_out: 10\nphases: [{load: 0.1, duration: 1s}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ReadScenario(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Body.Key() != "order-10" || sc.EventsPerSuccess() != 10 || sc.Sender != webhook.SenderInlet {
+		t.Errorf("body %s, %d events per success, sender %s; want order-10, 10, inlet", sc.Body.Key(), sc.EventsPerSuccess(), sc.Sender)
+	}
+	var order struct {
+		UserID    string `json:"user_id"`
+		Order     string `json:"order_number"`
+		LineItems []struct {
+			SKU      string  `json:"sku"`
+			Quantity int     `json:"quantity"`
+			Price    float64 `json:"price"`
+		} `json:"line_items"`
+	}
+	if err := json.Unmarshal(sc.Body.Bytes(), &order); err != nil {
+		t.Fatalf("order body %s: %v", sc.Body.Bytes(), err)
+	}
+	if order.UserID != benchUserID || order.Order == "" || len(order.LineItems) != 10 {
+		t.Fatalf("order user %q number %q with %d items; want %s, a number, 10", order.UserID, order.Order, len(order.LineItems), benchUserID)
+	}
+	for i, it := range order.LineItems {
+		if it.SKU == "" || it.Quantity < 1 || it.Price <= 0 {
+			t.Errorf("line item %d = %+v; want a sku, a quantity and a price", i, it)
+		}
+	}
+	if seed := (&Scenario{Body: Body{Sample: SampleSeed}}); seed.EventsPerSuccess() != 1 {
+		t.Errorf("seed scenario: %d events per success; want 1", seed.EventsPerSuccess())
+	}
+	// The route fans out over the body's array and reads the order's fields from the body.
+	r := fanOutRoutes()
+	if len(r) != 1 || r[0].ForEach != "line_items" || r[0].Identify.Field != "$.user_id" || r[0].EventName != benchItemEvent {
+		t.Errorf("fan-out routes %+v", r)
+	}
+	if !sameRoutes(r, fanOutRoutes()) || sameRoutes(r, []webhook.Route{{Name: "items"}}) {
+		t.Error("sameRoutes does not compare the routes")
+	}
+}
+
+// countEvents checks every events row against its record's request id: ElementEventID for a
+// fan-out's element, the request id for a single event; duplicates, strangers and orphans are counted.
+func TestCountEvents(t *testing.T) {
+	req := []uuid.UUID{uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())}
+	ac := &activityCount{ByRecord: map[recordKey]uuid.UUID{{0, 10}: req[0], {3, 10}: req[1], {1, 4}: req[2]}}
+	var rows []eventRow
+	for _, rec := range []recordKey{{0, 10}, {3, 10}} {
+		for i := range 10 {
+			rows = append(rows, eventRow{Record: rec, Element: int32(i), ID: wire.ElementEventID(ac.ByRecord[rec], i)})
+		}
+	}
+	rows = append(rows, eventRow{Record: recordKey{1, 4}, Element: -1, ID: req[2]})
+	if got := countEvents(ac, rows); got != (eventCount{Rows: 21, Unique: 21}) {
+		t.Errorf("clean rows: got %+v; want 21 rows, 21 unique, none wrong", got)
+	}
+	for name, c := range map[string]struct {
+		row  eventRow
+		want eventCount
+	}{
+		"duplicate":              {rows[3], eventCount{Rows: 22, Unique: 21}},
+		"element's id as single": {eventRow{Record: recordKey{1, 4}, Element: -1, ID: wire.ElementEventID(req[2], 0)}, eventCount{Rows: 22, Unique: 22, WrongID: 1}},
+		"request id as element":  {eventRow{Record: recordKey{0, 10}, Element: 10, ID: req[0]}, eventCount{Rows: 22, Unique: 22, WrongID: 1}},
+		"another request's":      {eventRow{Record: recordKey{3, 10}, Element: 0, ID: wire.ElementEventID(req[0], 0)}, eventCount{Rows: 22, Unique: 21, WrongID: 1}},
+		"orphan":                 {eventRow{Record: recordKey{2, 10}, Element: 0, ID: uuid.New()}, eventCount{Rows: 22, Unique: 22, Orphans: 1}},
+	} {
+		if got := countEvents(ac, append(slices.Clone(rows), c.row)); got != c.want {
+			t.Errorf("%s: got %+v; want %+v", name, got, c.want)
 		}
 	}
 }
@@ -133,6 +222,36 @@ func TestCorrectnessCheck(t *testing.T) {
 	if !extra.OK {
 		t.Errorf("records of 503-answered requests fail: %v", extra.Problems)
 	}
+
+	// Events: EventsPerSuccess per successful request, each once, with its derived id.
+	events := func(edit func(*Correctness)) Correctness {
+		c := Correctness{EventsPerSuccess: 10, Successes: 7, EventsFired: 70, EventRows: 70, EventIDsUnique: 70}
+		edit(&c)
+		c.check()
+		return c
+	}
+	if c := events(func(*Correctness) {}); !c.OK {
+		t.Errorf("clean events fail: %v", c.Problems)
+	}
+	for name, edit := range map[string]func(*Correctness){
+		"fired fewer":     func(c *Correctness) { c.EventsFired, c.EventRows, c.EventIDsUnique = 69, 69, 69 },
+		"row lost":        func(c *Correctness) { c.EventRows, c.EventIDsUnique = 69, 69 },
+		"row doubled":     func(c *Correctness) { c.EventRows = 71 },
+		"id repeated":     func(c *Correctness) { c.EventIDsUnique = 69 },
+		"id not derived":  func(c *Correctness) { c.EventIDsWrong = 1 },
+		"orphan":          func(c *Correctness) { c.EventOrphans = 1 },
+		"one per success": func(c *Correctness) { c.EventsPerSuccess = 1 },
+	} {
+		if c := events(edit); c.OK {
+			t.Errorf("events %s: passes; want a failure", name)
+		}
+	}
+	// Unchecked (EventsPerSuccess 0): the counts are not judged.
+	unchecked := Correctness{EventRows: 5}
+	unchecked.check()
+	if !unchecked.OK {
+		t.Errorf("unchecked events fail: %v", unchecked.Problems)
+	}
 }
 
 func TestRatiosPerRound(t *testing.T) {
@@ -183,6 +302,12 @@ func TestReportWrite(t *testing.T) {
 	sc.Correctness = &Correctness{Answered2xx: 99, TopicAccepted2xx: 99, Activity2xx: 99, TopicRecords: 99, ActivityRows: 99}
 	sc.Correctness.check()
 	r.Scenarios = append(r.Scenarios, sc)
+	fan := &ScenarioResult{Name: "fan-out", Title: "t", Body: "order-10", FanOut: 10,
+		Pipeline: &PipelineRate{Records: 100, PerSecond: 2000, Events: 1000, EventsPerSecond: 20000},
+		Correctness: &Correctness{Answered2xx: 100, TopicAccepted2xx: 100, Activity2xx: 100, TopicRecords: 100, ActivityRows: 100,
+			EventsPerSuccess: 10, Successes: 100, EventsFired: 1000, EventRows: 1000, EventIDsUnique: 1000}}
+	fan.Correctness.check()
+	r.Scenarios = append(r.Scenarios, fan)
 	if err := r.write(latest); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +315,8 @@ func TestReportWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"**PASS**", "accepted req/s, inlet / ceiling | 1.00 | 1.00 | 1.00", "503×1", "![throughput](throughput.png)", "p50 **500 ms**"} {
+	for _, want := range []string{"**PASS**", "accepted req/s, inlet / ceiling | 1.00 | 1.00 | 1.00", "503×1", "![throughput](throughput.png)", "p50 **500 ms**",
+		"| fan-out | — | 2000 (20000 events/s) |", "**20000 events/s** into ClickHouse", "| 1000 / 1000 / 1000 |", "| 1000 / 0 / 0 |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("REPORT.md lacks %q", want)
 		}

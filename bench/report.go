@@ -155,7 +155,7 @@ func (r *Report) markdown(w io.Writer, charts []string) {
 			}
 			ans, topic, act = fmt.Sprint(c.Answered2xx), fmt.Sprint(c.TopicAccepted2xx), fmt.Sprint(c.Activity2xx)
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %s |", sc.Name, num(sc.MaxMedian[TargetInlet]), pipelineRate(sc.Pipeline), e2eText(sc.E2E), ans, topic, act, verdict)
+		p("| %s | %s | %s | %s | %s | %s | %s | %s |", sc.Name, num(sc.MaxMedian[TargetInlet]), pipelineRate(sc.Pipeline, sc.FanOut), e2eText(sc.E2E), ans, topic, act, verdict)
 	}
 	p("")
 
@@ -171,6 +171,9 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 	connected := ""
 	if sc.Sender != "" {
 		connected = fmt.Sprintf(" connected as %s (every request signed as it signs)", sc.Sender)
+	}
+	if sc.FanOut > 0 {
+		connected = fmt.Sprintf(" whose route fans out over line_items (%d %s events per request, one per item)", sc.FanOut, benchItemEvent)
 	}
 	p("Body %s (%d bytes), %d webhook(s)%s, %d%% wrong secrets, %d connections (open loops: up to %d).",
 		sc.Body, sc.BodyBytes, sc.Webhooks, connected, sc.WrongSecretPercent, sc.Conns, sc.Conns*openConnsFactor)
@@ -220,8 +223,12 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 	}
 	p("")
 	if sc.Pipeline != nil {
-		p("Pipeline: drained the %d records of the closed-loop rounds and levels (run with it stopped) at **%s records/s** (rows / span of processed_ms), %.3f CPU-seconds per 1,000 records, RSS %.0f MiB after.",
-			sc.Pipeline.Records, num(sc.Pipeline.PerSecond), sc.Pipeline.CPUPer1k, sc.Pipeline.RSSMiB)
+		events := ""
+		if sc.FanOut > 0 {
+			events = fmt.Sprintf(", firing %d events: **%s events/s** into ClickHouse", sc.Pipeline.Events, num(sc.Pipeline.EventsPerSecond))
+		}
+		p("Pipeline: drained the %d records of the closed-loop rounds and levels (run with it stopped) at **%s records/s** (rows / span of processed_ms)%s, %.3f CPU-seconds per 1,000 records, RSS %.0f MiB after.",
+			sc.Pipeline.Records, num(sc.Pipeline.PerSecond), events, sc.Pipeline.CPUPer1k, sc.Pipeline.RSSMiB)
 		p("")
 	}
 	if e := sc.E2E; e != nil && e.Samples > 0 {
@@ -243,6 +250,12 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 		p("| all records of the scenario in the topic / activity rows from them | %d / %d |", c.TopicRecords, c.ActivityRows)
 		p("| topic records by edge outcome | %s |", kv(c.TopicOutcomes))
 		p("| activity rows by status | %s |", kv(c.ActivityStatuses))
+		if c.EventsPerSuccess > 0 {
+			p("| events: %d × successful requests / sum(events_fired) / events rows | %d / %d / %d |",
+				c.EventsPerSuccess, int64(c.EventsPerSuccess)*c.Successes, c.EventsFired, c.EventRows)
+			p("| events rows: distinct event ids / ids not derived from their request's (all checked) / without an activity row | %d / %d / %d |",
+				c.EventIDsUnique, c.EventIDsWrong, c.EventOrphans)
+		}
 		if c.Peer {
 			p("| peer: answered 2xx / records in its topic (informational: Telegraf answers before Kafka has it) | %d / %d |", c.Peer2xx, c.PeerTopicRecords)
 		}
@@ -292,9 +305,13 @@ func num(v float64) string {
 	return fmt.Sprintf("%.0f", v)
 }
 
-func pipelineRate(p *PipelineRate) string {
+// pipelineRate is the records/s, and the events/s of a fan-out.
+func pipelineRate(p *PipelineRate, fanOut int) string {
 	if p == nil {
 		return "—"
+	}
+	if fanOut > 0 {
+		return fmt.Sprintf("%s (%s events/s)", num(p.PerSecond), num(p.EventsPerSecond))
 	}
 	return num(p.PerSecond)
 }

@@ -53,6 +53,7 @@ type ScenarioResult struct {
 	WrongSecretPercent int                `json:"wrong_secret_percent"`
 	Sender             string             `json:"sender,omitempty"` // inlet's webhooks' sender, when not Bearer
 	Conns              int                `json:"conns"`
+	FanOut             int                `json:"fan_out,omitempty"` // events per request of the fan-out webhooks (Scenario.FanOut)
 	Runs               []*Run             `json:"runs"`
 	MaxMedian          map[string]float64 `json:"max_median"` // target → median accepted/s of the max rounds
 	Ratios             []Ratio            `json:"ratios"`
@@ -120,8 +121,13 @@ type Ratio struct {
 type PipelineRate struct {
 	Records   int64   `json:"records"`
 	PerSecond float64 `json:"per_second"`
-	CPUPer1k  float64 `json:"cpu_s_per_1k"` // pipeline process CPU-seconds per 1,000 records while draining
-	RSSMiB    float64 `json:"rss_mib"`      // after draining
+	// Events is the events the records fired (sum of activity_log.events_fired), EventsPerSecond the
+	// same over the same span: the events rows written to ClickHouse per second (×10 the records with a
+	// 10-element fan-out).
+	Events          int64   `json:"events"`
+	EventsPerSecond float64 `json:"events_per_second"`
+	CPUPer1k        float64 `json:"cpu_s_per_1k"` // pipeline process CPU-seconds per 1,000 records while draining
+	RSSMiB          float64 `json:"rss_mib"`      // after draining
 }
 
 // E2E is the time from the 202 to the row being visible in ClickHouse, for a sample of requests.
@@ -151,17 +157,30 @@ type Correctness struct {
 	MissingInActivity   int64            `json:"missing_in_activity"` // 2xx without a row
 	DuplicateInActivity int64            `json:"duplicate_in_activity"`
 	E2EUnseen           int64            `json:"e2e_unseen"` // end-to-end samples never seen in ClickHouse
-	Peer                bool             `json:"peer"`
-	Peer2xx             int64            `json:"peer_2xx,omitempty"`
-	PeerTopicRecords    int64            `json:"peer_topic_records,omitempty"`
-	OK                  bool             `json:"ok"`
-	Problems            []string         `json:"problems,omitempty"`
+	// EventsPerSuccess is the events each successful request must have fired (Scenario.EventsPerSuccess);
+	// 0: the events were not checked.
+	EventsPerSuccess int   `json:"events_per_success,omitempty"`
+	Successes        int64 `json:"successes"`    // activity rows with status success
+	EventsFired      int64 `json:"events_fired"` // sum of the activity rows' events_fired
+	EventRows        int64 `json:"event_rows"`   // events rows from the span's records
+	EventIDsUnique   int64 `json:"event_ids_unique"`
+	// EventIDsWrong counts events rows whose id is not the request id (a single event) or
+	// wire.ElementEventID(request id, element) (a fan-out's element), every row checked.
+	EventIDsWrong    int64    `json:"event_ids_wrong"`
+	EventOrphans     int64    `json:"event_orphans"` // events rows whose record has no activity row
+	Peer             bool     `json:"peer"`
+	Peer2xx          int64    `json:"peer_2xx,omitempty"`
+	PeerTopicRecords int64    `json:"peer_topic_records,omitempty"`
+	OK               bool     `json:"ok"`
+	Problems         []string `json:"problems,omitempty"`
 }
 
 // check decides OK: nothing answered 2xx is missing or doubled in Kafka or ClickHouse; the topic holds
 // no accepted record beyond those answered 2xx, except for requests answered 503 or not at all (the
 // ingestor may write a record whose ack came after its deadline: the sender retries, the id dedupes);
-// ClickHouse has exactly one row per record of the span.
+// ClickHouse has exactly one row per record of the span; and, when EventsPerSuccess is set, every event
+// exactly once: events rows = sum(events_fired) = EventsPerSuccess × successful requests, each with a
+// distinct id derived from its request's.
 func (c *Correctness) check() {
 	add := func(format string, a ...any) { c.Problems = append(c.Problems, fmt.Sprintf(format, a...)) }
 	if c.IDErrors > 0 {
@@ -187,6 +206,23 @@ func (c *Correctness) check() {
 	}
 	if c.ActivityRows != c.TopicRecords {
 		add("%d activity rows for %d topic records", c.ActivityRows, c.TopicRecords)
+	}
+	if c.EventsPerSuccess > 0 {
+		if want := int64(c.EventsPerSuccess) * c.Successes; c.EventsFired != want {
+			add("activity rows fired %d events; want %d × %d successful requests = %d", c.EventsFired, c.EventsPerSuccess, c.Successes, want)
+		}
+		if c.EventRows != c.EventsFired {
+			add("%d events rows for %d events fired", c.EventRows, c.EventsFired)
+		}
+		if c.EventIDsUnique != c.EventRows {
+			add("%d events rows with %d distinct event ids", c.EventRows, c.EventIDsUnique)
+		}
+		if c.EventIDsWrong > 0 {
+			add("%d events rows with an id other than their request's (or its element's)", c.EventIDsWrong)
+		}
+		if c.EventOrphans > 0 {
+			add("%d events rows without an activity row for their record", c.EventOrphans)
+		}
 	}
 	c.OK = len(c.Problems) == 0
 }

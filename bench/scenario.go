@@ -37,8 +37,16 @@ type Scenario struct {
 	Name string `yaml:"name"`
 	// Title is one line saying what the scenario shows.
 	Title string `yaml:"title"`
-	// Body is what every request carries.
+	// Body is what every request carries. Leave it out with FanOut: the body is then the order.
 	Body Body `yaml:"body"`
+	// FanOut, when set, makes every request an order with this many line_items (Body sample
+	// "order", OrderSample), sent to the bench's fan-out webhooks (bench-fanout-000000 and on): their
+	// single route fires one ItemOrdered event per line item (ForEach "line_items"), identified by
+	// the order's $.user_id, with sku, quantity and price from the item and order_id from
+	// $.order_number. The correctness check then wants FanOut events per successful request, each
+	// with the id wire.ElementEventID(request id, index). Only with the inlet sender. Default 0: the
+	// seed's webhooks, one event per successful request. At most webhook.MaxFanOut.
+	FanOut int `yaml:"fan_out"`
 	// Webhooks the requests are spread over, round-robin. Default 1. More webhooks than the config
 	// cache holds measure the cache misses.
 	Webhooks int `yaml:"webhooks"`
@@ -89,15 +97,27 @@ type Phase struct {
 
 // Body describes the request body: exactly one of Sample or Size.
 type Body struct {
-	// Sample "seed" is the seed's sample payload (the CheckoutSuccess example), compact.
+	// Sample "seed" is the seed's sample payload (the CheckoutSuccess example), compact. Sample
+	// "order" is OrderSample, set by a scenario's FanOut (not written in a scenario file).
 	Sample string `yaml:"sample"`
 	// Size is a body of about this many bytes: the seed payload padded with a note field.
 	Size int `yaml:"size"`
+	// items is the order's line items (Scenario.FanOut).
+	items int
 }
 
-// Key names the body in the report, e.g. "seed" or "1024B".
+// Body samples.
+const (
+	SampleSeed  = "seed"
+	SampleOrder = "order"
+)
+
+// Key names the body in the report, e.g. "seed", "1024B" or "order-10".
 func (b Body) Key() string {
-	if b.Sample != "" {
+	switch {
+	case b.Sample == SampleOrder:
+		return fmt.Sprintf("%s-%d", b.Sample, b.items)
+	case b.Sample != "":
 		return b.Sample
 	}
 	return fmt.Sprintf("%dB", b.Size)
@@ -138,7 +158,10 @@ const SeedSample = seed.Sample
 
 // Bytes builds the body.
 func (b Body) Bytes() []byte {
-	if b.Sample != "" {
+	switch b.Sample {
+	case SampleOrder:
+		return OrderSample(b.items)
+	case SampleSeed:
 		return []byte(SeedSample)
 	}
 	// {seed fields…,"note":"xxxx"}: valid JSON of exactly Size bytes when Size is large enough.
@@ -152,7 +175,28 @@ func (b Body) Bytes() []byte {
 	return buf.Bytes()
 }
 
+// OrderSample is an order of the seed's user (user_id, order_number and e-mail of SeedSample) with n
+// line_items, each with a sku, a quantity and a price: what a fan-out scenario posts.
+func OrderSample(n int) []byte {
+	var buf bytes.Buffer
+	buf.WriteString(`{"user_id":"` + benchUserID + `","order_number":"ORD-001","email_address":"jane@example.com","line_items":[`)
+	for i := range n {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `{"sku":"SKU-%03d","quantity":%d,"price":%d.99}`, i, i%3+1, 5+i)
+	}
+	buf.WriteString(`]}`)
+	return buf.Bytes()
+}
+
+// EventsPerSuccess is how many events a request that succeeded fired: FanOut, or the seed's one.
+func (s *Scenario) EventsPerSuccess() int { return max(1, s.FanOut) }
+
 func (s *Scenario) defaults() {
+	if s.FanOut > 0 && s.Body == (Body{}) {
+		s.Body = Body{Sample: SampleOrder, items: s.FanOut}
+	}
 	if s.Sender == "" {
 		s.Sender = webhook.SenderInlet
 	}
@@ -183,10 +227,16 @@ func (s *Scenario) Validate() error {
 	switch {
 	case s.Name == "" || strings.ContainsAny(s.Name, " /\\"):
 		return fmt.Errorf("name %q: required, without spaces or slashes", s.Name)
+	case s.FanOut < 0 || s.FanOut > webhook.MaxFanOut:
+		return fmt.Errorf("fan_out %d: outside 0..%d", s.FanOut, webhook.MaxFanOut)
+	case s.FanOut > 0 && (s.Body.Sample != SampleOrder || s.Body.items != s.FanOut):
+		return fmt.Errorf("body: leave it out with fan_out (the body is an order of %d line items)", s.FanOut)
+	case s.FanOut > 0 && s.Sender != webhook.SenderInlet:
+		return fmt.Errorf("sender %q: fan_out only with %s (the fan-out webhooks are Bearer)", s.Sender, webhook.SenderInlet)
 	case (s.Body.Sample == "") == (s.Body.Size == 0):
 		return errors.New("body: set exactly one of sample and size")
-	case s.Body.Sample != "" && s.Body.Sample != "seed":
-		return fmt.Errorf("body.sample %q: only \"seed\" is known", s.Body.Sample)
+	case s.FanOut == 0 && s.Body.Sample != "" && s.Body.Sample != SampleSeed:
+		return fmt.Errorf("body.sample %q: only \"seed\" is known (an order comes with fan_out)", s.Body.Sample)
 	case s.Body.Size != 0 && (s.Body.Size < len(SeedSample)+16 || s.Body.Size > maxBodySize):
 		return fmt.Errorf("body.size %d: outside %d..%d", s.Body.Size, len(SeedSample)+16, maxBodySize)
 	case s.Webhooks < 1 || s.Webhooks > maxWebhooks:

@@ -5,16 +5,21 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/compose"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/seed"
 	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -25,6 +30,10 @@ const (
 	benchProject = "Inlet bench"
 	benchEvent   = "BenchCheckout"
 	benchUserID  = seed.UserID // the seed payload's user_id: requests resolve and fire
+	// benchItemEvent is what the fan-out webhooks fire, once per line item of an order.
+	benchItemEvent = "ItemOrdered"
+	// fanOutPrefix names the fan-out webhooks: bench-fanout-000000 and on.
+	fanOutPrefix = "bench-fanout-"
 	setupTimeout = 10 * time.Minute
 )
 
@@ -194,6 +203,123 @@ func ensureSignedHooks(ctx context.Context, cfg *config.Config, projectID int64,
 		return nil, fmt.Errorf("bench state: %w", err)
 	}
 	return out, nil
+}
+
+// itemEvent is the ItemOrdered event: one line item of an order.
+func itemEvent() webhook.EventInput {
+	return webhook.EventInput{Name: benchItemEvent, Description: "Bench suite fan-out: one line item of an order",
+		Attributes: []webhook.Attribute{
+			{Name: "sku", Type: webhook.TypeString},
+			{Name: "quantity", Type: webhook.TypeInteger},
+			{Name: "price", Type: webhook.TypePrice},
+			{Name: "order_id", Type: webhook.TypeString},
+		}}
+}
+
+// fanOutRoutes is the fan-out webhooks' single route: one ItemOrdered per element of line_items, the
+// order's user for each, the item's fields and the order's number.
+func fanOutRoutes() []webhook.Route {
+	return []webhook.Route{{Name: "items", ForEach: "line_items", EventName: benchItemEvent,
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "$.user_id"},
+		Mappings: []webhook.Mapping{
+			{Attribute: "sku", Field: "sku"},
+			{Attribute: "quantity", Field: "quantity"},
+			{Attribute: "price", Field: "price"},
+			{Attribute: "order_id", Field: "$.order_number"},
+		}}}
+}
+
+// ensureFanOutHooks makes sure the bench project has the ItemOrdered event and n enabled Bearer
+// webhooks, bench-fanout-000000 and on, whose single route is fanOutRoutes (a kept webhook's routes
+// are set again when they differ), and returns them with their secrets, kept in statePath (the
+// project's seed users are ensureHooks').
+func ensureFanOutHooks(ctx context.Context, cfg *config.Config, projectID int64, n int, statePath string, log *slog.Logger) ([]Hook, error) {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	stores, err := compose.OpenStores(ctx, cfg, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	defer stores.Close()
+	hooks := stores.Webhooks
+	if _, err := hooks.GetEventByName(ctx, projectID, benchItemEvent); errors.Is(err, domainerr.ErrNotFound) {
+		if _, err := hooks.CreateEvent(ctx, projectID, itemEvent()); err != nil {
+			return nil, fmt.Errorf("bench event %s: %w", benchItemEvent, err)
+		}
+	} else if err != nil {
+		return nil, err
+	}
+
+	var st signedState
+	if b, err := os.ReadFile(statePath); err == nil {
+		_ = json.Unmarshal(b, &st)
+	}
+	known := map[string]string{}
+	if st.ProjectID == projectID {
+		for _, h := range st.Hooks {
+			known[h.ID] = h.Authorization
+		}
+	}
+	live, err := seed.WebhooksByName(ctx, hooks, projectID, fanOutPrefix)
+	if err != nil {
+		return nil, err
+	}
+	routes := fanOutRoutes()
+	out := make([]Hook, n)
+	for i := range out {
+		name := fmt.Sprintf("%s%06d", fanOutPrefix, i)
+		w, ok := live[strings.ToLower(name)]
+		if !ok {
+			in := webhook.WebhookInput{Name: name, Routes: routes, SamplePayload: string(OrderSample(3))}
+			created, sec, err := hooks.Create(ctx, projectID, in)
+			if err != nil {
+				return nil, fmt.Errorf("bench webhook %s: %w", name, err)
+			}
+			if _, err := hooks.SetEnabled(ctx, projectID, created.ID, 0, true); err != nil {
+				return nil, err
+			}
+			out[i] = Hook{ID: created.ID, Authorization: secret.Authorization(sec)}
+			continue
+		}
+		if w.Sender != webhook.SenderInlet {
+			return nil, fmt.Errorf("bench webhook %s is connected as %s, not %s", name, w.Sender, webhook.SenderInlet)
+		}
+		if !sameRoutes(w.Routes, routes) {
+			if _, err := hooks.Update(ctx, projectID, w.ID, 0, webhook.WebhookPatch{Routes: &routes}); err != nil {
+				return nil, fmt.Errorf("bench webhook %s: routes: %w", name, err)
+			}
+		}
+		if !w.Enabled {
+			if _, err := hooks.SetEnabled(ctx, projectID, w.ID, 0, true); err != nil {
+				return nil, err
+			}
+		}
+		auth, found := known[w.ID]
+		if !found {
+			c, err := hooks.Credentials(ctx, projectID, w.ID)
+			if err != nil {
+				return nil, err
+			}
+			auth = c.Authorization
+		}
+		out[i] = Hook{ID: w.ID, Authorization: auth}
+	}
+	b, _ := json.Marshal(signedState{ProjectID: projectID, Hooks: out})
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
+		return nil, fmt.Errorf("bench state: %w", err)
+	}
+	if err := os.WriteFile(statePath, b, 0o600); err != nil {
+		return nil, fmt.Errorf("bench state: %w", err)
+	}
+	return out, nil
+}
+
+// sameRoutes compares what fanOutRoutes sets (the stored routes carry the event's id besides its name).
+func sameRoutes(got, want []webhook.Route) bool {
+	return slices.EqualFunc(got, want, func(a, b webhook.Route) bool {
+		return a.Name == b.Name && a.When == b.When && a.ForEach == b.ForEach && a.EventName == b.EventName &&
+			a.Identify == b.Identify && slices.Equal(a.Mappings, b.Mappings)
+	})
 }
 
 // newSigningSecret is a provider-like signing secret: whsec_ and standard base64 of 32 random bytes.

@@ -20,6 +20,7 @@ import (
 	"github.com/inlet-dev/inlet/bench/load"
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -80,6 +81,7 @@ type Suite struct {
 	ch                             driver.Conn
 	hooks                          []Hook
 	signed                         map[string][]Hook // webhooks connected as a sender, by sender
+	fanOut                         []Hook            // Bearer webhooks whose route fans out (Scenario.FanOut)
 	peerNote                       string
 	maxByBody                      map[string]float64 // inlet's median maximum per body key
 
@@ -221,10 +223,12 @@ func (s *Suite) prepare(ctx context.Context, scenarios []*Scenario) error {
 		return err
 	}
 
-	needPeer, needCeiling, hooks := false, false, 1
+	needPeer, needCeiling, hooks, fanOut := false, false, 1, 0
 	signed := map[string]int{} // sender → webhooks
 	for _, sc := range scenarios {
-		if sc.Sender == webhook.SenderInlet || slices.Contains(sc.Compare, TargetBearer) {
+		if sc.FanOut > 0 {
+			fanOut = max(fanOut, sc.Webhooks)
+		} else if sc.Sender == webhook.SenderInlet || slices.Contains(sc.Compare, TargetBearer) {
 			hooks = max(hooks, sc.Webhooks)
 		}
 		if sc.Sender != webhook.SenderInlet {
@@ -244,6 +248,13 @@ func (s *Suite) prepare(ctx context.Context, scenarios []*Scenario) error {
 		s.prog.status(fmt.Sprintf("bench webhooks: ensure %d connected as %s", n, sender))
 		path := filepath.Join(s.opt.StateDir, "webhooks-"+sender+".json")
 		if s.signed[sender], err = ensureSignedHooks(ctx, s.cfg, projectID, sender, n, path, s.log); err != nil {
+			return err
+		}
+	}
+	if fanOut > 0 {
+		s.prog.status(fmt.Sprintf("bench webhooks: ensure %d fanning out", fanOut))
+		path := filepath.Join(s.opt.StateDir, "webhooks-fanout.json")
+		if s.fanOut, err = ensureFanOutHooks(ctx, s.cfg, projectID, fanOut, path, s.log); err != nil {
 			return err
 		}
 	}
@@ -352,10 +363,13 @@ func (s *Suite) targets(sc *Scenario) ([]target, error) {
 	return out, nil
 }
 
-// inletSource is the load of inlet in sc over its first n webhooks: Bearer secrets, or signed as
-// sc.Sender signs.
+// inletSource is the load of inlet in sc over its first n webhooks: Bearer secrets (to the fan-out
+// webhooks with sc.FanOut), or signed as sc.Sender signs.
 func (s *Suite) inletSource(sc *Scenario, n, wrongPct int) (load.Source, error) {
 	body := sc.Body.Bytes()
+	if sc.FanOut > 0 {
+		return inletSource(s.fanOut[:n], body, wrongPct), nil
+	}
 	if sc.Sender == webhook.SenderInlet {
 		return inletSource(s.hooks[:n], body, wrongPct), nil
 	}
@@ -455,6 +469,8 @@ type scenarioState struct {
 	e2eCancel   context.CancelFunc
 	e2eDone     chan error
 	e2eMeasures []time.Duration
+	// eventsPerSuccess is the events a successful request fires (Scenario.EventsPerSuccess).
+	eventsPerSuccess int
 }
 
 func (st *scenarioState) add(t string, res *load.Result) {
@@ -480,7 +496,7 @@ func (st *scenarioState) add(t string, res *load.Result) {
 
 func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult, error) {
 	out := &ScenarioResult{Name: sc.Name, Title: sc.Title, Body: sc.Body.Key(), BodyBytes: len(sc.Body.Bytes()),
-		Webhooks: sc.Webhooks, WrongSecretPercent: sc.WrongSecretPercent, Conns: sc.Conns}
+		Webhooks: sc.Webhooks, WrongSecretPercent: sc.WrongSecretPercent, Conns: sc.Conns, FanOut: sc.FanOut}
 	if sc.Sender != webhook.SenderInlet {
 		out.Sender = sc.Sender
 	}
@@ -493,7 +509,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 			out.Notes = append(out.Notes, fmt.Sprintf("%s not compared: %s", c, s.unavailable(c)))
 		}
 	}
-	st := &scenarioState{ids: map[[16]byte]int{}, firstSend: time.Now().Add(-time.Minute)}
+	st := &scenarioState{ids: map[[16]byte]int{}, firstSend: time.Now().Add(-time.Minute), eventsPerSuccess: sc.EventsPerSuccess()}
 	if st.inletFrom, err = endOffsets(ctx, s.adm, s.requestsTopic()); err != nil {
 		return out, err
 	}
@@ -591,11 +607,13 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		if err != nil {
 			return out, err
 		}
-		rate, n, err := processedRate(ctx, s.ch, sp, st.firstSend)
+		pr, err := processedRate(ctx, s.ch, sp, st.firstSend)
 		if err != nil {
 			return out, err
 		}
-		out.Pipeline = &PipelineRate{Records: n, PerSecond: rate, RSSMiB: float64(u1.rss) / (1 << 20)}
+		pr.RSSMiB = float64(u1.rss) / (1 << 20)
+		out.Pipeline = pr
+		n := pr.Records
 		if n > 0 {
 			out.Pipeline.CPUPer1k = (u1.cpu - u0.cpu) / float64(n) * 1000
 		}
@@ -775,6 +793,16 @@ func (s *Suite) verify(ctx context.Context, st *scenarioState) (*Correctness, er
 	c.Unanswered = st.unanswered
 	c.ActivityRows = ac.Rows
 	c.ActivityStatuses = ac.Statuses
+
+	evs, err := readEvents(ctx, s.ch, sp, st.firstSend)
+	if err != nil {
+		return c, err
+	}
+	ec := countEvents(ac, evs)
+	c.EventsPerSuccess = st.eventsPerSuccess
+	c.Successes = ac.Statuses[chstore.StatusSuccess]
+	c.EventsFired = ac.EventsFired
+	c.EventRows, c.EventIDsUnique, c.EventIDsWrong, c.EventOrphans = ec.Rows, ec.Unique, ec.WrongID, ec.Orphans
 
 	if s.peer != nil && st.peerFrom != nil {
 		c.Peer = true

@@ -118,21 +118,30 @@ func countTopic(ctx context.Context, brokers []string, sp span) (*topicCount, er
 
 // activityCount is what ClickHouse holds for a span of webhooks.requests.
 type activityCount struct {
-	Rows     int64            // rows whose source offset is in the span
-	ByID     map[[16]byte]int // request id → rows
-	Statuses map[string]int64 // rows by status (success / failed)
+	Rows        int64                   // rows whose source offset is in the span
+	ByID        map[[16]byte]int        // request id → rows
+	Statuses    map[string]int64        // rows by status (success / failed)
+	EventsFired int64                   // sum of the rows' events_fired
+	ByRecord    map[recordKey]uuid.UUID // the request id of each row's source record
+}
+
+// recordKey is a webhooks.requests record: the activity_log row and the events rows it gave share it
+// (src_partition, src_offset).
+type recordKey struct {
+	Partition int32
+	Offset    int64
 }
 
 // countActivity counts the activity_log rows that came from the span's offsets. received is a lower
 // bound of the rows' received_at, so that ClickHouse reads only the day partitions of the run.
 func countActivity(ctx context.Context, conn driver.Conn, sp span, received time.Time) (*activityCount, error) {
-	out := &activityCount{ByID: map[[16]byte]int{}, Statuses: map[string]int64{}}
+	out := &activityCount{ByID: map[[16]byte]int{}, Statuses: map[string]int64{}, ByRecord: map[recordKey]uuid.UUID{}}
 	for p, to := range sp.to {
 		from := sp.from[p]
 		if to <= from {
 			continue
 		}
-		q := fmt.Sprintf("SELECT request_id, toString(status) FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset >= %d AND src_offset < %d",
+		q := fmt.Sprintf("SELECT request_id, toString(status), src_offset, events_fired FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset >= %d AND src_offset < %d",
 			received.Unix(), p, from, to)
 		rows, err := conn.Query(ctx, q)
 		if err != nil {
@@ -141,13 +150,17 @@ func countActivity(ctx context.Context, conn driver.Conn, sp span, received time
 		for rows.Next() {
 			var id uuid.UUID
 			var status string
-			if err := rows.Scan(&id, &status); err != nil {
+			var off int64
+			var fired uint32
+			if err := rows.Scan(&id, &status, &off, &fired); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("activity rows of partition %d: %w", p, err)
 			}
 			out.Rows++
 			out.ByID[id]++
 			out.Statuses[status]++
+			out.EventsFired += int64(fired)
+			out.ByRecord[recordKey{p, off}] = id
 		}
 		err = rows.Err()
 		rows.Close()
@@ -156,6 +169,71 @@ func countActivity(ctx context.Context, conn driver.Conn, sp span, received time
 		}
 	}
 	return out, nil
+}
+
+// eventRow is one row of the events table, as the check reads it.
+type eventRow struct {
+	Record  recordKey
+	Element int32 // the fan-out element's index; -1 for a request's single event
+	ID      uuid.UUID
+}
+
+// readEvents reads the events rows that came from the span's records. received is a lower bound of
+// their occurred_at (the edge's receive time), so that ClickHouse reads only the run's day partitions.
+func readEvents(ctx context.Context, conn driver.Conn, sp span, received time.Time) ([]eventRow, error) {
+	var out []eventRow
+	for p, to := range sp.to {
+		from := sp.from[p]
+		if to <= from {
+			continue
+		}
+		q := fmt.Sprintf("SELECT src_offset, element, event_id FROM events WHERE occurred_at >= toDateTime(%d) AND src_partition = %d AND src_offset >= %d AND src_offset < %d",
+			received.Unix(), p, from, to)
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("events rows of partition %d: %w", p, err)
+		}
+		for rows.Next() {
+			r := eventRow{Record: recordKey{Partition: p}}
+			if err := rows.Scan(&r.Record.Offset, &r.Element, &r.ID); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("events rows of partition %d: %w", p, err)
+			}
+			out = append(out, r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("events rows of partition %d: %w", p, err)
+		}
+	}
+	return out, nil
+}
+
+// eventCount is what the events rows of a span say, against the activity rows of the same records.
+type eventCount struct {
+	Rows    int64 // events rows from the span's records
+	Unique  int64 // distinct event ids among them
+	WrongID int64 // ids other than the request id (element -1) or wire.ElementEventID(request id, element)
+	Orphans int64 // rows whose record has no activity row
+}
+
+// countEvents checks every events row's id against the request id of its record's activity row.
+func countEvents(ac *activityCount, rows []eventRow) eventCount {
+	out := eventCount{Rows: int64(len(rows))}
+	seen := make(map[uuid.UUID]struct{}, len(rows))
+	for _, r := range rows {
+		seen[r.ID] = struct{}{}
+		req, ok := ac.ByRecord[r.Record]
+		switch {
+		case !ok:
+			out.Orphans++
+		case r.Element < 0 && r.ID != req, r.Element >= 0 && r.ID != wire.ElementEventID(req, int(r.Element)):
+			out.WrongID++
+		}
+	}
+	out.Unique = int64(len(seen))
+	return out
 }
 
 // activityRows counts the rows of the span, cheaply, to wait for the pipeline.
@@ -177,8 +255,10 @@ func activityRows(ctx context.Context, conn driver.Conn, sp span, received time.
 	return int64(n), nil
 }
 
-// processedRate is the pipeline's records per second over the span: rows / (last - first processed_ms).
-func processedRate(ctx context.Context, conn driver.Conn, sp span, received time.Time) (float64, int64, error) {
+// processedRate is the pipeline's records and events per second over the span: rows (and the sum of
+// their events_fired) / (last - first processed_ms).
+func processedRate(ctx context.Context, conn driver.Conn, sp span, received time.Time) (*PipelineRate, error) {
+	out := &PipelineRate{}
 	var conds []string
 	for p, to := range sp.to {
 		if to > sp.from[p] {
@@ -186,17 +266,19 @@ func processedRate(ctx context.Context, conn driver.Conn, sp span, received time
 		}
 	}
 	if len(conds) == 0 {
-		return 0, 0, nil
+		return out, nil
 	}
-	var n, lo, hi uint64
-	q := fmt.Sprintf("SELECT count(), min(processed_ms), max(processed_ms) FROM activity_log WHERE received_at >= toDateTime(%d) AND (%s)", received.Unix(), strings.Join(conds, " OR "))
-	if err := conn.QueryRow(ctx, q).Scan(&n, &lo, &hi); err != nil {
-		return 0, 0, fmt.Errorf("pipeline rate: %w", err)
+	var n, events, lo, hi uint64
+	q := fmt.Sprintf("SELECT count(), sum(events_fired), min(processed_ms), max(processed_ms) FROM activity_log WHERE received_at >= toDateTime(%d) AND (%s)", received.Unix(), strings.Join(conds, " OR "))
+	if err := conn.QueryRow(ctx, q).Scan(&n, &events, &lo, &hi); err != nil {
+		return nil, fmt.Errorf("pipeline rate: %w", err)
 	}
-	if hi <= lo {
-		return 0, int64(n), nil
+	out.Records, out.Events = int64(n), int64(events)
+	if hi > lo {
+		secs := float64(hi-lo) / 1000
+		out.PerSecond, out.EventsPerSecond = float64(n)/secs, float64(events)/secs
 	}
-	return float64(n) / (float64(hi-lo) / 1000), int64(n), nil
+	return out, nil
 }
 
 // e2eProbe measures, for a sample of accepted requests, the time from the 202 to the row being

@@ -194,7 +194,7 @@ type compiledHook struct {
 type compiledRoute struct {
 	r     *webhook.HookRoute
 	index int
-	// label names the route in the activity log and in messages: its name, or "#<index>"; label is
+	// label names the route in the activity log and in messages: its name, or "#<position>"; label is
 	// "" for a webhook's single unnamed route (as before routes).
 	label string
 	when  *expr.Program
@@ -351,7 +351,7 @@ func compileHook(h *webhook.Hook) *compiledHook {
 func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) compiledRoute {
 	cr := compiledRoute{r: r, index: i, label: r.Name, fanOut: r.ForEach != ""}
 	if cr.label == "" && (n > 1 || r.When != "" || r.ForEach != "") {
-		cr.label = "#" + strconv.Itoa(i)
+		cr.label = "#" + strconv.Itoa(i+1)
 	}
 	if r.When != "" {
 		cr.when, cr.whenErr = webhook.CompileCondition(r.When)

@@ -279,7 +279,7 @@ var routedCases = []struct {
 	{"no topic", "wh_shop", "", `{"email":"jane@example.com"}`, chstore.StatusSkipped, wire.ReasonNoRoute, "", 0, ""},
 	{"condition fails", "wh_cond", "", `{"user_id":"12345","x":"text"}`, chstore.StatusFailed, wire.ReasonExpressionError, "", 0, ""},
 	{"condition false", "wh_cond", "", `{"user_id":"12345","x":0.5}`, chstore.StatusSkipped, wire.ReasonNoRoute, "", 0, ""},
-	{"condition true", "wh_cond", "", `{"user_id":"12345","x":2}`, chstore.StatusSuccess, "", "#0", 1, `{"__webhook":"wh_cond"}`},
+	{"condition true", "wh_cond", "", `{"user_id":"12345","x":2}`, chstore.StatusSuccess, "", "#1", 1, `{"__webhook":"wh_cond"}`},
 	{"over the cost limit", "wh_cost", "", bigItems, chstore.StatusFailed, wire.ReasonExpressionError, "", 0, ""},
 	{"within the cost limit", "wh_cost", "", `{"user_id":"12345","items":[1,2,3]}`, chstore.StatusSuccess, "", "", 1, `{"n":2,"__webhook":"wh_cost"}`},
 }

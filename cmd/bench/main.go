@@ -127,7 +127,8 @@ func printSummary(w io.Writer, r *bench.Report) {
 			if !c.OK {
 				verdict = "FAIL"
 			}
-			fmt.Fprintf(w, "  %-14s correctness %s: 2xx %d, in topic %d, activity rows %d\n", sc.Name, verdict, c.Answered2xx, c.TopicAccepted2xx, c.Activity2xx)
+			fmt.Fprintf(w, "  %-14s correctness %s: 2xx %d, in topic %d, activity rows %d, events rows %d (distinct ids %d)\n",
+				sc.Name, verdict, c.Answered2xx, c.TopicAccepted2xx, c.Activity2xx, c.EventRows, c.EventIDsUnique)
 		}
 	}
 }

@@ -136,7 +136,7 @@ type Entry struct {
 	DuplicateOf string `json:"duplicate_of,omitempty"`
 	// Headers are the sender headers the webhook keeps, as sent: a JSON object of name → value.
 	Headers json.RawMessage `json:"headers,omitempty"`
-	// Route is the route that took the request (its name, or "#<index>"); "" for a webhook's single
+	// Route is the route that took the request (its name, or "#<position>"); "" for a webhook's single
 	// unnamed route.
 	Route string `json:"route,omitempty"`
 	// EventsFired counts the events the request fired.

@@ -67,7 +67,7 @@ type ActivityRow struct {
 	Offset           int64  // src_offset
 	DuplicateOf      string // the first request's id, for StatusDuplicate; "" otherwise
 	Headers          string // the kept sender headers as a JSON object; "" when the request has none
-	Route            string // the route that took the request: its name, or "#<index>"; "" for a single unnamed route
+	Route            string // the route that took the request: its name, or "#<position>"; "" for a single unnamed route
 	EventsFired      uint32 // events the request fired
 	Outcomes         string // a fan-out's per-element outcomes, a JSON array; "" otherwise
 	ContentType      string // a form body's Content-Type; "" for JSON

@@ -25,6 +25,11 @@
     event_too_large: ['Event too large', 'The event to fire is over the size limit of an event, or Kafka refused it as too large.'],
     event_rejected: ['Event rejected', 'Kafka refused the event record; the detail has its error.'],
     processing_error: ['Processing error', 'Processing this request failed inside Inlet (a defect); the detail says where. Other requests are not affected.'],
+    expression_error: ['Expression error', 'A route\u2019s condition or a mapping\u2019s expression failed on this request; the detail says which and why.'],
+    fan_out_invalid: ['Fan-out not an array', 'The field a route fires once per element of is not an array in this request.'],
+    fan_out_too_large: ['Fan-out too large', 'The array a route fires once per element of has more than 1,000 elements; no event was fired.'],
+    no_route: ['No route', 'No route\u2019s condition holds for this request: it was skipped, which is not a failure.'],
+    no_elements: ['No elements', 'The array the route fires once per element of is absent, null or empty: the request was skipped, which is not a failure.'],
   };
   const reasonLabel = (r) => (REASONS[r] ? REASONS[r][0] : r || 'Unknown');
   // The verification results (internal/verify's Result) an auth_rejected entry's detail is, and the one
@@ -324,13 +329,19 @@
     clearErrors(root);
     const unplaced = [];
     for (const f of err.fields || []) {
+      // extra may answer the error's element or its control (the field error beside it gets the text).
       let target = extra ? extra(f) : null;
+      let input = null;
+      if (target && target.matches('input, select, textarea')) {
+        input = target;
+        target = input.closest('.field') && input.closest('.field').querySelector('.field-error');
+      }
       if (!target) target = $$('[data-error-for]', root).find((p) => p.dataset.errorFor.split(' ').includes(f.field));
       if (target) {
         const folded = target.closest('details');
         if (folded) folded.open = true;
         target.textContent = target.textContent ? target.textContent + ' ' + f.message : f.message;
-        const input = target.closest('.field') && target.closest('.field').querySelector('input, select, textarea');
+        if (!input) input = target.closest('.field') && target.closest('.field').querySelector('input, select, textarea');
         if (input) input.setAttribute('aria-invalid', 'true');
       } else {
         unplaced.push(f.field + ': ' + f.message);
@@ -466,7 +477,7 @@
         }, 'Delete'));
       return el('tr', { dataset: { id: w.id } },
         el('td', { class: 'name', 'data-label': 'Name' }, el('a', { href: '/webhooks/' + id + '/activity' }, w.name)),
-        el('td', { 'data-label': 'Event' }, w.event),
+        el('td', { 'data-label': 'Event' }, w.event, (w.routes || []).length > 1 ? el('span', { class: 'muted small' }, ' +' + (w.routes.length - 1) + (w.routes.length === 2 ? ' route' : ' routes')) : null),
         el('td', { 'data-label': 'Status' }, el('span', { class: 'badge ' + (w.enabled ? 'badge-on' : 'badge-off') }, w.enabled ? 'Enabled' : 'Disabled')),
         el('td', { class: 'num', 'data-label': 'Received' }, fmtNum(w.received)),
         el('td', { 'data-label': 'Last updated', title: w.updated_at }, fmtTime(w.updated_at)),
@@ -700,6 +711,10 @@
 
   // ---- webhook create / edit ----------------------------------------------------------------------
 
+  // The form edits a webhook's routes. A webhook with one route without name, condition or fan-out (what
+  // every webhook was before routes) keeps the simple form: the event in General, identify and mappings
+  // under the sample, sent with the single-route API. "Add route" turns the form into route cards, sent
+  // as routes; a webhook saved with several routes, or a named, conditioned or fan-out one, opens so.
   async function webhookFormPage() {
     const id = document.body.dataset.webhookId || '';
     const form = $('#webhook-form');
@@ -709,22 +724,50 @@
     const identField = $('#wh-identify-field');
     const rows = $('#mapping-rows');
     const summary = $('#form-error');
+    const routesList = $('#routes');
     let events = [];
     let fields = [];
     let version = 0;
     let current = null;
+    let connect = null;
+    let cards = []; // the route cards in order, when the form edits routes; empty for the simple form
 
-    const currentEvent = () => events.find((e) => String(e.id) === eventSel.value);
+    // The single route of the simple form, as a card is seen by the helpers below.
+    const single = { rows, ident: identField, kind: kindSel, event: eventSel, forEach: () => '', label: () => '' };
+    const routes = () => (cards.length ? cards : [single]);
+    const eventOf = (r) => events.find((e) => String(e.id) === r.event.value);
 
-    function fillFieldSelect(sel, keep) {
+    // The paths a field picker offers: the sample's fields; in a fan-out route the element's fields
+    // (the sample's first element of the array, relative paths) and the body's as $.path.
+    function fieldChoices(forEach) {
+      const leaf = (f) => f.type !== 'object';
+      const ex = (f) => (f.example !== undefined && f.example !== '' ? ' \u2014 ' + String(f.example).slice(0, 40) : '');
+      if (!forEach) return fields.filter(leaf).map((f) => ({ path: f.path, label: f.path + ex(f) }));
+      const arr = forEach === '$' ? '' : forEach.replace(/^\$\./, '');
+      const first = arr + '[0]';
+      const out = [];
+      for (const f of fields) {
+        if (!leaf(f) || !f.path.startsWith(first) || f.path === first) continue;
+        const rest = f.path.slice(first.length);
+        if (rest[0] === '.') out.push({ path: rest.slice(1), label: rest.slice(1) + ex(f) + ' (element)' });
+        else if (rest[0] === '[' && !/^\[\d/.test(rest)) out.push({ path: rest, label: rest + ex(f) + ' (element)' });
+      }
+      if (arr) {
+        for (const f of fields) {
+          if (!leaf(f) || f.path.startsWith(arr + '[')) continue;
+          const p = (f.path[0] === '[' ? '$' : '$.') + f.path;
+          out.push({ path: p, label: p + ex(f) });
+        }
+      }
+      return out;
+    }
+    function fillFieldSelect(sel, keep, forEach) {
       const v = keep !== undefined ? keep : sel.value;
       const opts = [el('option', { value: '' }, 'Select field')];
       const known = new Set();
-      for (const f of fields) {
-        known.add(f.path);
-        if (f.type === 'object') continue;
-        const ex = f.example !== undefined && f.example !== '' ? ' \u2014 ' + String(f.example).slice(0, 40) : '';
-        opts.push(el('option', { value: f.path }, f.path + ex));
+      for (const c of fieldChoices(forEach || '')) {
+        known.add(c.path);
+        opts.push(el('option', { value: c.path }, c.label));
       }
       // Kept sender headers map like payload fields (headers.<Name>, canonical form of headers["Name"]).
       for (const h of connect ? connect.kept() : []) {
@@ -737,9 +780,29 @@
       sel.replaceChildren(...opts);
       sel.value = v;
     }
-    function fillAttrSelect(sel, keep) {
+    // The arrays a route can fan out over: the sample's arrays, and $ when the sample is one.
+    function fillForEachSelect(sel, keep) {
       const v = keep !== undefined ? keep : sel.value;
-      const ev = currentEvent();
+      const opts = [el('option', { value: '' }, 'None: one event per request')];
+      const known = new Set(['']);
+      if (/^\s*\[/.test(sample.value)) { known.add('$'); opts.push(el('option', { value: '$' }, '$ (the body is an array)')); }
+      for (const f of fields) {
+        if (f.type !== 'array' || known.has(f.path)) continue;
+        known.add(f.path);
+        opts.push(el('option', { value: f.path }, f.path));
+      }
+      if (v && !known.has(v)) opts.push(el('option', { value: v }, v + ' (not in sample)'));
+      sel.replaceChildren(...opts);
+      sel.value = v;
+    }
+    function fillEventSelect(sel, keep) {
+      sel.replaceChildren(el('option', { value: '' }, events.length ? 'Select an event' : 'No events yet \u2014 create one first'),
+        ...events.map((e) => el('option', { value: String(e.id) }, e.name)));
+      if (keep) sel.value = keep;
+    }
+    function fillAttrSelect(sel, keep, r) {
+      const v = keep !== undefined ? keep : sel.value;
+      const ev = eventOf(r);
       const opts = [el('option', { value: '' }, ev ? 'Select attribute' : 'Select an event first')];
       const attrs = ev ? ev.attributes || [] : [];
       for (const a of attrs) opts.push(el('option', { value: a.name }, a.name + ' (' + a.type + ')'));
@@ -747,28 +810,163 @@
       sel.replaceChildren(...opts);
       sel.value = v;
     }
-    function refreshSelects() {
-      fillFieldSelect(identField);
-      $$('.mapping-row', rows).forEach((r) => { fillFieldSelect($('.map-field', r)); fillAttrSelect($('.map-attr', r)); });
+    function refreshRoute(r) {
+      if (r.forEachSel) {
+        fillForEachSelect(r.forEachSel);
+        $('.r-foreach-hint', r.el).textContent = r.forEachSel.value
+          ? 'One event per element: the fields below are read from the element, and from the whole body when they start with $.'
+          : 'Choose an array of the sample to fire one event per element of it.';
+      }
+      fillFieldSelect(r.ident, undefined, r.forEach());
+      $$('.mapping-row', r.rows).forEach((row) => { fillFieldSelect($('.map-field', row), undefined, r.forEach()); fillAttrSelect($('.map-attr', row), undefined, r); });
     }
-    function renumber() {
-      $$('.mapping-row', rows).forEach((r, i) => {
-        $('.map-attr', r).setAttribute('aria-label', 'Event attribute ' + (i + 1));
-        $('.map-field', r).setAttribute('aria-label', 'Payload field for attribute ' + (i + 1));
-        $('.map-onerror', r).setAttribute('aria-label', 'If the value of attribute ' + (i + 1) + ' does not fit');
-        $('.map-remove', r).setAttribute('aria-label', 'Remove attribute ' + (i + 1));
+    function refreshSelects() { routes().forEach(refreshRoute); }
+    function renumber(r) {
+      const pre = r.label();
+      $$('.mapping-row', r.rows).forEach((row, i) => {
+        const n = String(i + 1);
+        $('.map-attr', row).setAttribute('aria-label', pre + 'Event attribute ' + n);
+        $('.map-kind', row).setAttribute('aria-label', pre + 'Attribute ' + n + ' from a field or an expression');
+        $('.map-field', row).setAttribute('aria-label', pre + 'Payload field for attribute ' + n);
+        $('.map-expr', row).setAttribute('aria-label', pre + 'Expression for attribute ' + n);
+        $('.map-onerror', row).setAttribute('aria-label', pre + 'If the value of attribute ' + n + ' does not fit');
+        $('.map-remove', row).setAttribute('aria-label', pre + 'Remove attribute ' + n);
       });
     }
-    function addRow(m) {
-      const r = $('#mapping-row').content.firstElementChild.cloneNode(true);
-      rows.append(r);
-      fillAttrSelect($('.map-attr', r), m ? m.attribute : '');
-      fillFieldSelect($('.map-field', r), m ? m.field : '');
-      $('.map-onerror', r).value = m && m.on_error === 'drop' ? 'drop' : 'fail';
-      $('.map-remove', r).addEventListener('click', () => { r.remove(); renumber(); });
-      renumber();
+    function addRow(r, m) {
+      const row = $('#mapping-row').content.firstElementChild.cloneNode(true);
+      r.rows.append(row);
+      fillAttrSelect($('.map-attr', row), m ? m.attribute : '', r);
+      fillFieldSelect($('.map-field', row), m ? m.field || '' : '', r.forEach());
+      const kind = $('.map-kind', row);
+      const expr = $('.map-expr', row);
+      expr.value = (m && m.expr) || '';
+      kind.value = m && m.expr ? 'expr' : 'field';
+      const showKind = () => { expr.hidden = kind.value !== 'expr'; $('.map-field', row).hidden = kind.value === 'expr'; };
+      kind.addEventListener('change', () => { showKind(); (kind.value === 'expr' ? expr : $('.map-field', row)).focus(); });
+      showKind();
+      $('.map-onerror', row).value = m && m.on_error === 'drop' ? 'drop' : 'fail';
+      $('.map-remove', row).addEventListener('click', () => { row.remove(); renumber(r); });
+      renumber(r);
+      return row;
+    }
+    // The mappings of a route's rows, and the rows sent (to place mappings[j] errors).
+    function mappingsOf(r) {
+      const sent = [];
+      const mappings = [];
+      for (const row of $$('.mapping-row', r.rows)) {
+        const isExpr = $('.map-kind', row).value === 'expr';
+        const m = { attribute: $('.map-attr', row).value };
+        if (isExpr) m.expr = $('.map-expr', row).value.trim();
+        else m.field = $('.map-field', row).value;
+        if (!m.attribute && !m.field && !m.expr) continue;
+        if ($('.map-onerror', row).value === 'drop') m.on_error = 'drop';
+        mappings.push(m);
+        sent.push(row);
+      }
+      return { mappings, sent };
+    }
+
+    // ---- route cards
+
+    let cardSeq = 0;
+    function addCard(route, before) {
+      const li = $('#route-card').content.firstElementChild.cloneNode(true);
+      const uid = 'route' + ++cardSeq;
+      const r = {
+        el: li, rows: $('.r-mappings', li), name: $('.r-name', li), when: $('.r-when', li), forEachSel: $('.r-foreach', li),
+        event: $('.r-event', li), kind: $('.r-kind', li), ident: $('.r-ident', li),
+        forEach: () => r.forEachSel.value,
+        label: () => 'Route ' + (cards.indexOf(r) + 1) + ': ',
+      };
+      for (const [cls, ctl] of [['name', r.name], ['event', r.event], ['when', r.when], ['foreach', r.forEachSel], ['kind', r.kind], ['ident', r.ident]]) {
+        ctl.id = uid + '-' + cls;
+        $('.r-' + cls + '-label', li).htmlFor = ctl.id;
+        const err = ctl.closest('.field').querySelector('.field-error');
+        err.id = ctl.id + '-error';
+        const hint = ctl.closest('.field').querySelector('.hint');
+        if (hint) hint.id = ctl.id + '-hint';
+        ctl.setAttribute('aria-describedby', (hint ? hint.id + ' ' : '') + err.id);
+      }
+      li.setAttribute('aria-labelledby', uid + '-title');
+      $('.route-title', li).id = uid + '-title';
+      if (before) routesList.insertBefore(li, before.el); else routesList.append(li);
+      cards.splice(before ? cards.indexOf(before) : cards.length, 0, r);
+      route = route || { identify: { kind: 'user_id', field: '' }, mappings: [] };
+      r.name.value = route.name || '';
+      r.when.value = route.when || '';
+      fillEventSelect(r.event, route.event_id ? String(route.event_id) : (events.find((e) => e.name === route.event) || {}).id);
+      r.kind.value = (route.identify && route.identify.kind) || 'user_id';
+      fillForEachSelect(r.forEachSel, route.for_each || '');
+      ((route.mappings || []).length ? route.mappings : [null]).forEach((m) => addRow(r, m));
+      fillFieldSelect(r.ident, (route.identify && route.identify.field) || '', r.forEach());
+      refreshRoute(r);
+      r.forEachSel.addEventListener('change', () => refreshRoute(r));
+      r.event.addEventListener('change', () => refreshRoute(r));
+      r.name.addEventListener('input', renumberCards);
+      $('.r-add-mapping', li).addEventListener('click', () => { const row = addRow(r, null); $('.map-attr', row).focus(); });
+      $('.route-up', li).addEventListener('click', () => moveCard(r, -1));
+      $('.route-down', li).addEventListener('click', () => moveCard(r, 1));
+      $('.route-remove', li).addEventListener('click', () => removeCard(r));
+      renumberCards();
       return r;
     }
+    function renumberCards() {
+      cards.forEach((r, i) => {
+        const n = i + 1;
+        const name = r.name.value.trim();
+        $('.route-title', r.el).textContent = 'Route ' + n + (name ? ' \u00b7 ' + name : '');
+        r.el.dataset.index = String(i);
+        const up = $('.route-up', r.el);
+        const down = $('.route-down', r.el);
+        const rm = $('.route-remove', r.el);
+        up.setAttribute('aria-label', 'Move route ' + n + ' up');
+        down.setAttribute('aria-label', 'Move route ' + n + ' down');
+        rm.setAttribute('aria-label', 'Remove route ' + n);
+        up.disabled = i === 0;
+        down.disabled = i === cards.length - 1;
+        rm.disabled = cards.length === 1;
+        renumber(r);
+      });
+    }
+    function moveCard(r, d) {
+      const i = cards.indexOf(r);
+      const j = i + d;
+      if (j < 0 || j >= cards.length) return;
+      cards.splice(i, 1);
+      cards.splice(j, 0, r);
+      if (d < 0) routesList.insertBefore(r.el, cards[j + 1].el); else routesList.insertBefore(r.el, cards[j - 1].el.nextSibling);
+      renumberCards();
+      // Focus stays on the moved route, on the button that can move it further (or the other one).
+      const btn = $(d < 0 ? '.route-up' : '.route-down', r.el);
+      (btn.disabled ? $(d < 0 ? '.route-down' : '.route-up', r.el) : btn).focus();
+      $('#routes-status').textContent = 'Route moved to position ' + (j + 1) + '.';
+    }
+    function removeCard(r) {
+      const i = cards.indexOf(r);
+      if (cards.length === 1) return;
+      r.el.remove();
+      cards.splice(i, 1);
+      renumberCards();
+      $('.r-name', cards[Math.min(i, cards.length - 1)].el).focus();
+    }
+    // The simple form's route, for its card when the form turns into routes.
+    function singleRoute() {
+      return { event_id: Number(eventSel.value) || 0, identify: { kind: kindSel.value, field: identField.value }, mappings: mappingsOf(single).mappings };
+    }
+    function showRoutes(list) {
+      $('#single-route').hidden = true;
+      $('#event-field').hidden = true;
+      $('#routes-head').hidden = false;
+      routesList.hidden = false;
+      $('#add-route-hint').hidden = true;
+      list.forEach((rt) => addCard(rt));
+    }
+    $('#add-route').addEventListener('click', () => {
+      if (!cards.length) showRoutes([singleRoute()]);
+      const r = addCard(null);
+      r.name.focus();
+    });
 
     async function loadFields(announce) {
       const status = $('#fields-status');
@@ -796,15 +994,13 @@
     try {
       events = (await api('GET', '/api/v1/events')).events || [];
     } catch (e) { summary.textContent = e.message; summary.hidden = false; }
-    eventSel.replaceChildren(el('option', { value: '' }, events.length ? 'Select an event' : 'No events yet \u2014 create one first'),
-      ...events.map((e) => el('option', { value: String(e.id) }, e.name)));
+    fillEventSelect(eventSel);
 
     // The browser's list of IANA zones, as suggestions; the server checks the name.
     if (Intl.supportedValuesOf) {
       $('#time-zones').replaceChildren(...Intl.supportedValuesOf('timeZone').map((z) => el('option', { value: z })));
     }
 
-    let connect = null;
     if (id) {
       current = await api('GET', '/api/v1/webhooks/' + encodeURIComponent(id));
       version = current.version;
@@ -814,8 +1010,13 @@
       kindSel.value = current.identify.kind;
       $('#wh-time-zone').value = current.time_zone && current.time_zone !== 'UTC' ? current.time_zone : '';
       await loadFields(false);
-      fillFieldSelect(identField, current.identify.field);
-      (current.mappings.length ? current.mappings : [null]).forEach(addRow);
+      const rts = current.routes || [];
+      if (rts.length > 1 || (rts[0] && (rts[0].name || rts[0].when || rts[0].for_each))) {
+        showRoutes(rts);
+      } else {
+        fillFieldSelect(identField, current.identify.field);
+        (current.mappings.length ? current.mappings : [null]).forEach((m) => addRow(single, m));
+      }
       connect = await connectStep(current);
       refreshSelects();
     } else {
@@ -824,46 +1025,67 @@
       const match = pre && events.find((e) => e.name === pre);
       if (match) eventSel.value = String(match.id);
       else if (events.length === 1) eventSel.value = String(events[0].id);
-      addRow();
+      addRow(single, null);
     }
     updateKindHint();
 
     connect.onChange(debounce(refreshSelects, 300));
-    eventSel.addEventListener('change', refreshSelects);
+    eventSel.addEventListener('change', () => refreshRoute(single));
     kindSel.addEventListener('change', updateKindHint);
     sample.addEventListener('input', debounce(() => loadFields(false), 600));
     sample.addEventListener('paste', () => setTimeout(() => loadFields(false), 0));
     $('#reload-fields').addEventListener('click', () => loadFields(true));
-    $('#add-mapping').addEventListener('click', () => { const r = addRow(); $('.map-attr', r).focus(); });
+    $('#add-mapping').addEventListener('click', () => { const r = addRow(single, null); $('.map-attr', r).focus(); });
 
-    // The request body and, for each sent mapping, its row (to place mappings[i] errors).
+    // The request body and what was sent from where, to place the errors: the simple form's rows, or
+    // the cards and their rows.
     function collect() {
-      const sent = [];
-      const mappings = [];
-      for (const r of $$('.mapping-row', rows)) {
-        const m = { attribute: $('.map-attr', r).value, field: $('.map-field', r).value };
-        if (!m.attribute && !m.field) continue;
-        if ($('.map-onerror', r).value === 'drop') m.on_error = 'drop';
-        mappings.push(m);
-        sent.push(r);
-      }
       const body = {
         name: $('#wh-name').value.trim(),
-        identify: { kind: kindSel.value, field: identField.value },
-        mappings,
         sample_payload: sample.value.trim() ? compact(sample.value.trim()) : '',
         time_zone: $('#wh-time-zone').value.trim(),
       };
-      if (eventSel.value) body.event_id = Number(eventSel.value);
+      const sent = { rows: [], cards: [], cardRows: [] };
+      if (cards.length) {
+        body.routes = cards.map((r) => {
+          const { mappings, sent: rowsSent } = mappingsOf(r);
+          sent.cards.push(r);
+          sent.cardRows.push(rowsSent);
+          const rt = { identify: { kind: r.kind.value, field: r.ident.value }, mappings };
+          if (r.name.value.trim()) rt.name = r.name.value.trim();
+          if (r.when.value.trim()) rt.when = r.when.value.trim();
+          if (r.forEachSel.value) rt.for_each = r.forEachSel.value;
+          if (r.event.value) rt.event_id = Number(r.event.value);
+          return rt;
+        });
+      } else {
+        const { mappings, sent: rowsSent } = mappingsOf(single);
+        sent.rows = rowsSent;
+        body.identify = { kind: kindSel.value, field: identField.value };
+        body.mappings = mappings;
+        if (eventSel.value) body.event_id = Number(eventSel.value);
+      }
       Object.assign(body, connect.body());
       return { body, sent };
     }
-    function placeMappingError(sent) {
+    const ROW_CONTROLS = { attribute: '.map-attr', field: '.map-field', expr: '.map-expr', on_error: '.map-onerror' };
+    // placeRouteError answers the control of an error of the single-route API (mappings[j].field) or of
+    // routes (routes[i].mappings[j].expr, routes[i].when ...); the field error beside it gets the message.
+    function placeRouteError(sent) {
       return (f) => {
-        const m = /^mappings\[(\d+)\]\.(attribute|field|on_error)$/.exec(f.field);
-        if (!m || !sent[Number(m[1])]) return null;
-        const sel = $({ attribute: '.map-attr', field: '.map-field', on_error: '.map-onerror' }[m[2]], sent[Number(m[1])]);
-        return sel.parentElement.querySelector('.field-error');
+        let m = /^mappings\[(\d+)\]\.(attribute|field|expr|on_error)$/.exec(f.field);
+        if (m) return sent.rows[Number(m[1])] ? $(ROW_CONTROLS[m[2]], sent.rows[Number(m[1])]) : null;
+        m = /^routes\[(\d+)\](?:\.(.+))?$/.exec(f.field);
+        const r = m && sent.cards[Number(m[1])];
+        if (!r) return null;
+        const rest = m[2] || '';
+        const ctl = { name: r.name, when: r.when, for_each: r.forEachSel, event: r.event, event_id: r.event,
+          identify: r.ident, 'identify.kind': r.kind, 'identify.field': r.ident }[rest];
+        if (ctl) return ctl;
+        const mm = /^mappings\[(\d+)\]\.(attribute|field|expr|on_error)$/.exec(rest);
+        const row = mm && sent.cardRows[Number(m[1])][Number(mm[1])];
+        if (row) return $(ROW_CONTROLS[mm[2]], row);
+        return $('.r-mappings-error', r.el); // the route as a whole, or its mappings
       };
     }
 
@@ -884,23 +1106,31 @@
         out.hidden = false;
         return;
       }
-      const ok = ev.status === 'success';
-      const id = ev.identification || {};
-      const who = id.found ? 'found' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '') : id.value ? 'not found' : 'not read';
-      out.replaceChildren(...[
-        el('p', { class: 'test-outcome' },
-          el('span', { class: 'badge ' + (ok ? 'badge-success' : 'badge-failed') }, ok ? 'Success' : 'Failed'),
-          ok ? ' fires ' + ev.event_name : ' ' + reasonLabel(ev.reason)),
-        el('p', { class: 'test-identify' }, 'User ' + (id.value ? id.value + ' ' : '') + '(' + id.kind + ' from ' + id.field + '): ' + who),
-        ev.detail ? el('p', { class: 'hint test-detail' }, ev.detail) : null,
-        (ev.attributes || []).length ? el('table', { class: 'test-attrs' },
-          el('thead', {}, el('tr', {}, el('th', {}, 'Attribute'), el('th', {}, 'Value'))),
-          el('tbody', {}, ev.attributes.map((a) => el('tr', { dataset: { outcome: a.outcome } },
-            el('td', {}, a.attribute + ' (' + a.type + ')'),
-            el('td', { class: a.outcome === 'mapped' ? 'mono' : 'hint' }, a.outcome === 'mapped' ? JSON.stringify(a.value) : a.outcome + (a.message ? ': ' + a.message : '')))))) : null,
-      ].filter(Boolean)); // replaceChildren would write a null as text
+      out.replaceChildren(...evaluationView(ev, cards.length > 0));
       out.hidden = false;
     });
+
+    // Backtest: the form as it is over the webhook's newest recorded requests, beside what happened.
+    const bt = $('#backtest');
+    if (bt) {
+      bt.addEventListener('click', async () => {
+        const out = $('#backtest-result');
+        bt.disabled = true;
+        let res;
+        try {
+          res = await api('POST', '/api/v1/webhooks/' + encodeURIComponent(current.id) + '/backtest', { draft: collect().body });
+        } catch (e) {
+          const fields = e.fields.map((f) => f.field.replace(/^draft\./, '') + ': ' + f.message);
+          out.replaceChildren(el('p', { class: 'field-error test-error' }, fields.length ? fields.join('; ') : e.message));
+          out.hidden = false;
+          return;
+        } finally {
+          bt.disabled = false;
+        }
+        out.replaceChildren(...backtestView(res));
+        out.hidden = false;
+      });
+    }
 
     async function save(enable) {
       summary.hidden = true;
@@ -939,8 +1169,8 @@
         if (e.status === 412) {
           showErrors(form, summary, new APIError(412, { detail: 'Someone else changed this webhook meanwhile. Reload the page to see their changes.' }));
         } else {
-          const mapping = placeMappingError(sent);
-          showErrors(form, summary, e, (f) => mapping(f) || connect.place(f));
+          const place = placeRouteError(sent);
+          showErrors(form, summary, e, (f) => place(f) || connect.place(f));
         }
       } finally {
         buttons.forEach((b) => { b.disabled = false; });
@@ -949,6 +1179,75 @@
     form.addEventListener('submit', (ev) => { ev.preventDefault(); save(false); });
     const en = $('#enable-webhook');
     if (en) en.addEventListener('click', () => save(true));
+  }
+
+  // ---- Test panel and backtest views --------------------------------------------------------------
+
+  const OUTCOMES = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], skipped: ['Skipped', 'badge-skipped'], duplicate: ['Duplicate', 'badge-duplicate'] };
+  const outcomeBadge = (status) => {
+    const [label, cls] = OUTCOMES[status] || [status, 'badge-failed'];
+    return el('span', { class: 'badge ' + cls }, label);
+  };
+  const routeLabel = (i, name) => (i < 0 ? 'none' : 'Route ' + (i + 1) + (name ? ' \u00b7 ' + name : ''));
+  const whoOf = (id) => (id.found ? 'found' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '') : id.value ? 'not found' : 'not read');
+  const attrValue = (a) => (a.outcome === 'mapped' ? JSON.stringify(a.value) : a.outcome + (a.message ? ': ' + a.message : ''));
+
+  // evaluationView lays out a dry run's Evaluation: the outcome, the route that took the request and
+  // the conditions tried, then the single event's user and attributes, or a fan-out's elements.
+  function evaluationView(ev, routed) {
+    const ok = ev.status === 'success';
+    const conds = ev.conditions || [];
+    const elements = ev.elements || [];
+    const fanOut = elements.length > 0 || ev.reason === 'no_elements';
+    const id = ev.identification || {};
+    let what = ' ' + reasonLabel(ev.reason);
+    if (ok) what = ' fires ' + ev.event_name + (fanOut ? ' \u00d7 ' + ev.events_fired : '');
+    else if (ev.status === 'failed' && ev.events_fired > 0) what += ' (' + ev.events_fired + ' of ' + elements.length + ' events fired)';
+    return [
+      el('p', { class: 'test-outcome' }, outcomeBadge(ev.status), what),
+      routed || conds.length || ev.route_name ? el('p', { class: 'test-route' }, 'Route: ', el('b', {}, routeLabel(ev.route, ev.route_name))) : null,
+      conds.length ? el('ol', { class: 'test-conditions', 'aria-label': 'Conditions tried' }, conds.map((c) => el('li', { dataset: { matched: String(c.matched) } },
+        el('span', {}, routeLabel(c.route, c.name)), ' ', el('code', {}, c.when || 'always'), ' \u2192 ',
+        c.error ? el('span', { class: 'cond-error' }, 'error: ' + c.error) : el('span', { class: c.matched ? 'cond-yes' : 'cond-no' }, c.matched ? 'holds' : 'does not hold')))) : null,
+      !fanOut && id.kind && ev.route >= 0 ? el('p', { class: 'test-identify' }, 'User ' + (id.value ? id.value + ' ' : '') + '(' + id.kind + ' from ' + id.field + '): ' + whoOf(id)) : null,
+      ev.detail ? el('p', { class: 'hint test-detail' }, ev.detail) : null,
+      !fanOut && (ev.attributes || []).length ? el('table', { class: 'test-attrs' },
+        el('thead', {}, el('tr', {}, el('th', {}, 'Attribute'), el('th', {}, 'Value'))),
+        el('tbody', {}, ev.attributes.map((a) => el('tr', { dataset: { outcome: a.outcome } },
+          el('td', {}, a.attribute + ' (' + a.type + ')'),
+          el('td', { class: a.outcome === 'mapped' ? 'mono' : 'hint' }, attrValue(a)))))) : null,
+      elements.length ? el('table', { class: 'test-attrs test-elements' },
+        el('caption', { class: 'sr-only' }, 'Elements of the fan-out'),
+        el('thead', {}, el('tr', {}, el('th', {}, '#'), el('th', {}, 'Status'), el('th', {}, 'User'), el('th', {}, 'Attributes'))),
+        el('tbody', {}, elements.map((x) => {
+          const xid = x.identification || {};
+          return el('tr', { dataset: { index: String(x.index), status: x.status } },
+            el('td', { class: 'mono' }, String(x.index)),
+            el('td', {}, outcomeBadge(x.status), x.reason ? el('div', { class: 'hint' }, reasonLabel(x.reason)) : null),
+            el('td', {}, (xid.value || '\u2014') + ' ', el('span', { class: 'hint' }, '(' + xid.kind + ' from ' + xid.field + '): ' + whoOf(xid))),
+            el('td', { class: 'mono' }, (x.attributes || []).map((a) => el('div', { dataset: { outcome: a.outcome } }, a.attribute + ' = ' + attrValue(a))),
+              x.detail ? el('div', { class: 'hint' }, x.detail) : null));
+        }))) : null,
+    ].filter(Boolean); // replaceChildren would write a null as text
+  }
+
+  // backtestView lays out a Backtest: what happened to the newest requests and what the form would
+  // make of them, by status (skipped apart from failures), and the requests whose outcome changes.
+  function backtestView(b) {
+    if (!b.read) return [el('p', { class: 'backtest-empty' }, 'No recorded requests to backtest yet: send requests to the webhook first.')];
+    return [
+      el('p', { class: 'backtest-read' }, fmtNum(b.evaluated) + ' of the ' + fmtNum(b.read) + ' newest requests evaluated' +
+        (b.changed ? '; ' + fmtNum(b.changed) + ' would change.' : '; none would change.')),
+      el('table', { class: 'test-attrs backtest-counts' },
+        el('thead', {}, el('tr', {}, el('th', {}, ''), el('th', {}, 'Success'), el('th', {}, 'Failed'), el('th', {}, 'Skipped'))),
+        el('tbody', {}, [['What happened', b.actual], ['With this form', b.result]].map(([label, c]) => el('tr', {},
+          el('th', { scope: 'row' }, label), el('td', {}, fmtNum(c.success)), el('td', {}, fmtNum(c.failed)), el('td', {}, fmtNum(c.skipped || 0)))))),
+      (b.examples || []).length ? el('ul', { class: 'backtest-examples' }, b.examples.map((x) => el('li', {},
+        el('span', { class: 'mono' }, x.request_id.slice(0, 8)), ' ', outcomeBadge(x.before.status), x.before.status !== 'success' ? ' ' + reasonLabel(x.before.reason) : '', ' \u2192 ',
+        outcomeBadge(x.after.status), x.after.status !== 'success' ? ' ' + reasonLabel(x.after.reason) : '',
+        x.after.route ? ' (route ' + x.after.route + ')' : ''))) : null,
+      (b.notes || []).length ? el('ul', { class: 'hint backtest-notes' }, b.notes.map((n) => el('li', {}, n))) : null,
+    ].filter(Boolean);
   }
 
   // ---- activity log -------------------------------------------------------------------------------
@@ -969,6 +1268,9 @@
         $('#sum-success').textContent = fmtNum(s.success);
         $('#sum-failed').textContent = fmtNum(s.failed);
         $('#sum-duplicate').textContent = fmtNum(s.duplicate);
+        $('#sum-skipped').textContent = fmtNum(s.skipped);
+        const skips = Object.entries(s.skipped_by_reason || {}).sort((a, b) => b[1] - a[1]);
+        $('#sum-skipped-reasons').textContent = skips.length ? skips.map(([r, n]) => reasonLabel(r).toLowerCase() + ': ' + fmtNum(n)).join(', ') : 'no route, no elements';
         const reasons = Object.entries(s.failed_by_reason || {}).sort((a, b) => b[1] - a[1]);
         $('#sum-reasons').replaceChildren(...(reasons.length
           ? reasons.map(([r, n]) => el('li', { title: REASONS[r] ? REASONS[r][1] : '' }, el('span', {}, reasonLabel(r)), el('b', {}, fmtNum(n))))
@@ -976,7 +1278,8 @@
       } catch (e) { toast(e.message); }
     }
 
-    const STATUS = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], duplicate: ['Duplicate', 'badge-duplicate'] };
+    const STATUS = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], duplicate: ['Duplicate', 'badge-duplicate'], skipped: ['Skipped', 'badge-skipped'] };
+    const firedWords = (n) => fmtNum(n) + (n === 1 ? ' event fired' : ' events fired');
 
     // firstLink links a duplicate to the first request of its delivery: to its entry when it is on the
     // page (scrolled to and opened), else to its details, fetched and shown in place of the link.
@@ -1006,6 +1309,8 @@
     function entry(e, inline) {
       const ok = e.status === 'success';
       const dup = e.status === 'duplicate';
+      const skipped = e.status === 'skipped';
+      const fanOut = Array.isArray(e.outcomes) && e.outcomes.length > 0;
       const [label, badge] = STATUS[e.status] || [e.status, 'badge-failed'];
       const ident = e.identifier_value
         ? el('span', { class: 'entry-id' }, el('span', { class: 'kind' }, (KINDS[e.identifier_kind] || e.identifier_kind) + ': '), e.identifier_value)
@@ -1030,7 +1335,9 @@
       return el(inline ? 'div' : 'li', { class: 'entry', id: inline ? null : 'req-' + e.request_id, dataset: { requestId: e.request_id, status: e.status } },
         el('div', { class: 'entry-head' }, ident,
           el('span', { class: 'badge ' + badge }, label),
-          ok || dup ? null : el('span', { class: 'entry-reason' }, reasonLabel(e.reason)),
+          ok || dup ? null : el('span', { class: 'entry-reason' + (skipped ? ' skipped' : ''), title: REASONS[e.reason] ? REASONS[e.reason][1] : null }, reasonLabel(e.reason)),
+          e.route ? el('span', { class: 'entry-route', title: 'The route that took the request' }, 'Route ', el('b', {}, e.route)) : null,
+          fanOut || e.events_fired > 1 || (e.status === 'failed' && e.events_fired > 0) ? el('span', { class: 'entry-fired' }, firedWords(e.events_fired)) : null,
           dup && e.duplicate_of ? el('span', { class: 'entry-dup' }, 'Duplicate of ', firstLink(e)) : null,
           el('time', { class: 'entry-time', datetime: e.received_at }, fmtTime(e.received_at)),
           show),
@@ -1046,6 +1353,21 @@
         el('dl', { class: 'kv sender-headers' }, names.flatMap((n) => [el('dt', {}, n), el('dd', {}, h[n])]))];
     }
 
+    // outcomesOf lays out a fan-out's per-element outcomes as a small table.
+    function outcomesOf(e) {
+      const list = Array.isArray(e.outcomes) ? e.outcomes : [];
+      if (!list.length) return null;
+      return [el('h4', {}, 'Elements' + (e.event_name ? ' \u00b7 ' + e.event_name : '')),
+        el('table', { class: 'outcomes' },
+          el('thead', {}, el('tr', {}, el('th', {}, '#'), el('th', {}, 'Status'), el('th', {}, 'Identifier'), el('th', {}, 'Attributes'))),
+          el('tbody', {}, list.map((o) => el('tr', { dataset: { index: String(o.index), status: o.status } },
+            el('td', { class: 'mono' }, String(o.index)),
+            el('td', {}, el('span', { class: 'badge ' + (o.status === 'success' ? 'badge-success' : 'badge-failed') }, o.status === 'success' ? 'Success' : 'Failed'),
+              o.reason ? el('div', { class: 'hint' }, reasonLabel(o.reason)) : null, o.detail ? el('div', { class: 'hint' }, o.detail) : null),
+            el('td', {}, o.identifier || '\u2014', o.user_id ? el('div', { class: 'hint' }, 'user ' + o.user_id) : null),
+            el('td', { class: 'mono' }, o.attributes ? JSON.stringify(o.attributes) : '\u2014')))))];
+    }
+
     function detailsOf(e) {
       const [label] = STATUS[e.status] || [e.status];
       const kv = el('dl', { class: 'kv' },
@@ -1054,6 +1376,8 @@
         el('dt', {}, 'Processed'), el('dd', {}, e.processed_at && !e.processed_at.startsWith('1970') ? fmtTime(e.processed_at) : '\u2014'),
         el('dt', {}, 'HTTP answer'), el('dd', {}, String(e.edge_status || '')),
         el('dt', {}, 'Status'), el('dd', {}, label),
+        e.route ? [el('dt', {}, 'Route'), el('dd', { class: 'detail-route mono' }, e.route)] : null,
+        e.events_fired || Array.isArray(e.outcomes) ? [el('dt', {}, 'Events fired'), el('dd', { class: 'detail-fired' }, fmtNum(e.events_fired))] : null,
         e.duplicate_of ? [el('dt', {}, 'Duplicate of'), el('dd', { class: 'detail-duplicate' }, firstLink(e))] : null,
         e.reason ? [el('dt', {}, 'Reason'), el('dd', { class: 'detail-reason' }, reasonLabel(e.reason) + (REASONS[e.reason] ? ' \u2014 ' + REASONS[e.reason][1] : ''))] : null,
         e.detail ? [el('dt', {}, 'Detail'), el('dd', { class: 'detail-text' }, el('span', { class: 'detail-raw' }, e.detail),
@@ -1061,8 +1385,8 @@
         e.user_id ? [el('dt', {}, 'User'), el('dd', {}, el('a', { href: '/users?kind=user_id&value=' + encodeURIComponent(e.user_id) }, e.user_id))] : null,
         e.hwid ? [el('dt', {}, 'Device'), el('dd', {}, el('a', { href: '/users?kind=hwid&value=' + encodeURIComponent(e.hwid) }, e.hwid))] : null,
         el('dt', {}, 'Size'), el('dd', {}, fmtNum(e.payload_bytes) + ' bytes' + (e.payload_truncated ? ' (truncated)' : '')));
-      const left = el('div', {}, el('h4', {}, 'Request'), kv, headersOf(e.headers),
-        e.event_name && e.status !== 'duplicate' ? [el('h4', {}, 'Fired event \u00b7 ' + e.event_name), el('pre', { class: 'code light fired-attributes' }, pretty(e.attributes))] : null,
+      const left = el('div', {}, el('h4', {}, 'Request'), kv, headersOf(e.headers), outcomesOf(e),
+        e.event_name && e.status !== 'duplicate' && !Array.isArray(e.outcomes) ? [el('h4', {}, 'Fired event \u00b7 ' + e.event_name), el('pre', { class: 'code light fired-attributes' }, pretty(e.attributes))] : null,
         e.event_name && e.status === 'duplicate' ? el('p', { class: 'muted' }, 'No event fired: the first request of this delivery fired ' + e.event_name + '.') : null);
       const right = el('div', {}, el('h4', {}, 'Payload'), el('pre', { class: 'code full-payload', tabindex: '0' }, pretty(e.payload) || '(no payload kept)'));
       return [left, right];

@@ -1,6 +1,6 @@
 -- Routes, filters and fan-out (issue 12). A request no route takes is logged with status 'skipped'
 -- (reason no_route, or no_elements for a fan-out over an empty or absent array): accepted and
--- authenticated, not a failure, counted apart in the rollup. route is the name (or "#<index>") of the
+-- authenticated, not a failure, counted apart in the rollup. route is the name (or "#<position>") of the
 -- route that took the request, "" for a webhook with a single unnamed route. events_fired counts the
 -- events the request fired (0, 1, or one per element of a fan-out); a fan-out request that fired some
 -- elements and failed others is 'failed' with events_fired > 0, its elements' outcomes in outcomes (a
