@@ -47,3 +47,13 @@ func (a *arena) headers(n int) []kgo.RecordHeader {
 
 // stringBytes views s as bytes; the Kafka client only reads record keys and header values.
 func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// str copies b into the arena and returns it as a string, for rows that hold it until the batch is
+// written (a chunk is never reused, so the string stays valid).
+func (a *arena) str(b []byte) string {
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	s := bytesString(a.buf[start:len(a.buf):len(a.buf)])
+	a.fit()
+	return s
+}

@@ -377,6 +377,16 @@ func coercePrice(dst []byte, n *ast.Node, kind int, lim *Limits) ([]byte, error)
 	if err != nil {
 		return dst, err
 	}
+	if len(s) <= min(lim.NumberDigits, 18) && plainDecimal(s) {
+		// Already in the form the decimal would print (its scale kept): written as it is, without
+		// the big-number arithmetic, which costs allocations on every price.
+		dst = append(dst, '"')
+		if s[0] == '-' && strings.Trim(s[1:], "0.") == "" {
+			s = s[1:] // -0.00 is 0.00, as the decimal prints it
+		}
+		dst = append(dst, s...)
+		return append(dst, '"'), nil
+	}
 	d, err := exactDecimal(s, lim.NumberDigits)
 	if errors.Is(err, errOutOfRange) {
 		return dst, err
@@ -391,6 +401,33 @@ func coercePrice(dst []byte, n *ast.Node, kind int, lim *Limits) ([]byte, error)
 		dst = append(dst, d.String()...)
 	}
 	return append(dst, '"'), nil
+}
+
+// plainDecimal reports whether s is -?(0|[1-9][0-9]*)(.[0-9]+)?: a decimal the decimal library prints
+// back as it is (but for a negative zero).
+func plainDecimal(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	switch {
+	case i == start, s[start] == '0' && i-start > 1:
+		return false
+	case i == len(s):
+		return true
+	case s[i] != '.':
+		return false
+	}
+	i++
+	frac := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i > frac && i == len(s)
 }
 
 // truncateText keeps error details short: they end up in the activity log.

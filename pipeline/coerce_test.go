@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/ast"
 
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
@@ -353,6 +354,35 @@ func BenchmarkCoerceDate(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestPriceFastPath: a plain decimal is written as the decimal library would write it, without it.
+func TestPriceFastPath(t *testing.T) {
+	lim := Defaults().Limits()
+	for _, s := range []string{"99.99", "99.90", "0", "0.50", "-0.50", "-0", "-0.00", "12", "1234567890.123456", "10.0", "-7"} {
+		if !plainDecimal(s) {
+			t.Errorf("plainDecimal(%q) = false", s)
+			continue
+		}
+		n := ast.NewNumber(s)
+		got, err := coercePrice(nil, &n, ast.V_NUMBER, &lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := exactDecimal(s, lim.NumberDigits)
+		want := d.String()
+		if exp := d.Exponent(); exp < 0 {
+			want = d.StringFixed(-exp)
+		}
+		if string(got) != `"`+want+`"` {
+			t.Errorf("price %s = %s; want %q as the decimal writes it", s, got, want)
+		}
+	}
+	for _, s := range []string{"", "-", ".5", "5.", "007", "00.5", "1e3", "+1", "1.2.3", "--1", "1 "} {
+		if plainDecimal(s) {
+			t.Errorf("plainDecimal(%q) = true; want false", s)
 		}
 	}
 }

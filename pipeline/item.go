@@ -78,8 +78,11 @@ type item struct {
 	// processor's, reused every poll).
 	sender []wire.SenderHeader
 
-	hook     *compiledHook
-	searcher *ast.Searcher
+	hook *compiledHook
+	// searcher reads the payload (search: it has been made); a value, as the item is on the heap
+	// already, so that making it costs no allocation.
+	searcher ast.Searcher
+	search   bool
 	// node holds the value being read (identifier, key, attribute): methods of *ast.Node make a local
 	// one escape, and the item is on the heap already, so reading a value costs no allocation.
 	node   ast.Node
@@ -204,6 +207,7 @@ type compiledRoute struct {
 
 	fanOut      bool
 	forEach     fieldpath.Path
+	forEachKeys []any
 	forEachErr  error
 	ident       fieldpath.Path
 	identKeys   []any
@@ -293,22 +297,31 @@ func searchKeys(p fieldpath.Path) []any {
 	return keys
 }
 
-// lookup reads the value at keys, with fieldpath.Path.Get's semantics: a missing key, an index out of
-// range or a step into a value of the other kind is ErrNotFound. One searcher serves all of a record's
-// paths, without validating: extractIdentifier has checked the whole payload (jsonvalid) first.
-func (it *item) lookup(keys []any) (ast.Node, error) {
-	if it.searcher == nil {
-		it.searcher = ast.NewSearcher(bytesString(it.payload()))
+// lookup reads the value at keys into it.node, with fieldpath.Path.Get's semantics: a missing key, an
+// index out of range or a step into a value of the other kind is ErrNotFound. One searcher serves all
+// of a record's paths, without validating: extractIdentifier has checked the whole payload (jsonvalid)
+// first.
+func (it *item) lookup(keys []any) error {
+	if !it.search {
+		it.searcher, it.search = *ast.NewSearcher(bytesString(it.payload())), true
 		it.searcher.ValidateJSON = false
 	}
-	n, err := it.searcher.GetByPath(keys...)
-	if err != nil {
-		return ast.Node{}, fieldpath.ErrNotFound
+	return searchInto(&it.searcher, keys, &it.node)
+}
+
+// searchInto reads the value at keys into n, which must not be a local: Node's methods would move it
+// to the heap at every call.
+func searchInto(s *ast.Searcher, keys []any, n *ast.Node) error {
+	var err error
+	if *n, err = s.GetByPath(keys...); err != nil {
+		*n = ast.Node{}
+		return fieldpath.ErrNotFound
 	}
 	if err := n.Check(); err != nil {
-		return ast.Node{}, err
+		*n = ast.Node{}
+		return err
 	}
-	return n, nil
+	return nil
 }
 
 // payload is what the mappings read: the body, or a form's JSON view.
@@ -358,6 +371,7 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 	}
 	if cr.fanOut {
 		cr.forEach, cr.forEachErr = webhook.FanOutPath(r.ForEach)
+		cr.forEachKeys = searchKeys(cr.forEach)
 	}
 	cr.ident, cr.identErr = fieldpath.Parse(r.Identify.Field)
 	if cr.identErr == nil {
@@ -556,7 +570,7 @@ func (it *item) expand(alloc func(n int) []element) bool {
 	var err error
 	if r.forEach.IsZero() {
 		*n = ast.NewRaw(bytesString(it.payload()))
-	} else if *n, err = it.lookup(searchKeys(r.forEach)); err != nil {
+	} else if err = it.lookup(r.forEachKeys); err != nil {
 		if errors.Is(err, fieldpath.ErrNotFound) {
 			it.skip(wire.ReasonNoElements, "%sfield %s is absent; no event fired", r.name(), r.r.ForEach)
 			return false
@@ -598,9 +612,9 @@ func (it *item) expand(alloc func(n int) []element) bool {
 	return true
 }
 
-// lookupIn reads the value at keys in element e (fan-out) or, when body is set or the request has a
-// single event, in the body.
-func (it *item) lookupIn(e *element, body bool, keys []any) (ast.Node, error) {
+// lookupIn reads the value at keys into it.node, from element e (fan-out) or, when body is set or the
+// request has a single event, from the body.
+func (it *item) lookupIn(e *element, body bool, keys []any) error {
 	if body || e.raw == "" {
 		return it.lookup(keys)
 	}
@@ -608,14 +622,7 @@ func (it *item) lookupIn(e *element, body bool, keys []any) (ast.Node, error) {
 		e.searcher = ast.NewSearcher(e.raw)
 		e.searcher.ValidateJSON = false
 	}
-	n, err := e.searcher.GetByPath(keys...)
-	if err != nil {
-		return ast.Node{}, fieldpath.ErrNotFound
-	}
-	if err := n.Check(); err != nil {
-		return ast.Node{}, err
-	}
-	return n, nil
+	return searchInto(e.searcher, keys, &it.node)
 }
 
 // identify reads element e's identifier; on failure it fails the element.
@@ -639,7 +646,7 @@ func (it *item) identify(e *element, lim *Limits) {
 		}
 		*n = ast.NewString(bytesString(v))
 	} else {
-		*n, err = it.lookupIn(e, r.identBody, r.identKeys)
+		err = it.lookupIn(e, r.identBody, r.identKeys)
 	}
 	if err != nil {
 		if errors.Is(err, fieldpath.ErrNotFound) {
@@ -701,7 +708,7 @@ func (it *item) extractKey(h *delivery.Hasher) {
 		}
 		n := &it.node
 		var err error
-		if *n, err = it.lookup(d.keys); err != nil {
+		if err = it.lookup(d.keys); err != nil {
 			it.detail = append(it.detail, "not de-duplicated: field "+d.path+" is absent")
 			return
 		}
@@ -942,7 +949,7 @@ func (it *item) mapOne(dst []byte, e *element, i int, lim *Limits) ([]byte, attr
 		}
 		*n = ast.NewString(bytesString(v)) // a header's value maps as a payload string would
 	default:
-		*n, err = it.lookupIn(e, m.body, m.keys)
+		err = it.lookupIn(e, m.body, m.keys)
 	}
 	if err != nil {
 		if errors.Is(err, fieldpath.ErrNotFound) {

@@ -648,11 +648,11 @@ func (p *processor) fireElement(it *item, e *element) {
 		return
 	}
 	if it.healOnly {
-		e.attrs, e.fired = string(p.attrBuf), true
+		e.attrs, e.fired = p.arena.str(p.attrBuf), true
 		return
 	}
 	if rec := p.eventRecord(it, e, p.attrBuf); rec != nil { // nil, and e failed, when the event is too large
-		e.attrs, e.fired, e.rec = string(p.attrBuf), true, rec
+		e.attrs, e.fired, e.rec = p.arena.str(p.attrBuf), true, rec
 	}
 }
 
