@@ -95,13 +95,11 @@ type item struct {
 	// element of a fan-out. Set once the body is read and a route holds.
 	route *compiledRoute
 	elems []element
-	// tree is the body decoded for expressions (expr.Decode), read once per request when the route
-	// needs it; treeElems is the fan-out's array in it. exprIn is the expressions' input.
-	tree      any
-	treeErr   error
-	treeDone  bool
-	treeElems []any
-	headers   map[string]string
+	// tree is the body as expressions read it (expr.Lazy: fields found when read), made once per
+	// request when a route needs it; headers the kept headers they see. exprIn is their input.
+	tree     any
+	treeDone bool
+	headers  map[string]string
 	exprIn    expr.Input
 	exprBuf   []byte
 	// condTrace, when set (a dry run), is told what each condition tried gave.
@@ -158,6 +156,7 @@ type element struct {
 	// raw is the element's JSON (fan-out; "" reads the body), searcher its reader, made on first use.
 	raw      string
 	searcher *ast.Searcher
+	item     any // the element as expressions read it (expr.Lazy), made on first use
 	eventID  uuid.UUID
 
 	identValue string
@@ -466,13 +465,13 @@ func (it *item) extractIdentifier(lim *Limits, alloc func(n int) []element) bool
 	return true
 }
 
-// exprInput is the expressions' input for element e (nil: the request's): the body decoded once per
-// request, the kept headers ("" when absent; names matched ignoring case) and, in a fan-out, the
-// element and its index.
-func (it *item) exprInput(e *element) (*expr.Input, error) {
+// exprInput is the expressions' input for element e (nil: the request's): the body, read lazily (a
+// field is found when an expression reads it, not decoded up front), the kept headers ("" when absent;
+// names matched ignoring case) and, in a fan-out, the element and its index.
+func (it *item) exprInput(e *element) *expr.Input {
 	if !it.treeDone {
 		it.treeDone = true
-		it.tree, it.treeErr = expr.Decode(it.payload())
+		it.tree = expr.Lazy(it.payload())
 		c := it.hook
 		if len(c.headerNames) > 0 && it.headers == nil {
 			it.headers = make(map[string]string, len(c.headerNames))
@@ -484,36 +483,13 @@ func (it *item) exprInput(e *element) (*expr.Input, error) {
 	}
 	in := &it.exprIn
 	*in = expr.Input{Body: it.tree, Headers: it.headers}
-	if e != nil && e.index >= 0 && it.treeElems == nil && it.treeErr == nil {
-		// The route is known once an element is: conditions are evaluated before.
-		it.treeElems = treeArray(it.tree, it.route.forEach)
-	}
-	if e != nil && e.index >= 0 && e.index < len(it.treeElems) {
-		in.Item, in.Index = it.treeElems[e.index], e.index
-	}
-	return in, it.treeErr
-}
-
-// treeArray is the array at p in a decoded body (nil when there is none).
-func treeArray(v any, p fieldpath.Path) []any {
-	for _, st := range p.Steps() {
-		switch x := v.(type) {
-		case map[string]any:
-			if st.IsIndex {
-				return nil
-			}
-			v = x[st.Key]
-		case []any:
-			if !st.IsIndex || st.Index >= len(x) {
-				return nil
-			}
-			v = x[st.Index]
-		default:
-			return nil
+	if e != nil && e.index >= 0 {
+		if e.item == nil {
+			e.item = expr.Lazy(stringBytes(e.raw))
 		}
+		in.Item, in.Index = e.item, e.index
 	}
-	arr, _ := v.([]any)
-	return arr
+	return in
 }
 
 // pickRoute tries the routes in order and takes the first whose condition holds. No route: the request
@@ -531,12 +507,7 @@ func (it *item) pickRoute() bool {
 			it.route = r
 			return true
 		}
-		in, err := it.exprInput(nil)
-		if err != nil {
-			it.fail(wire.ReasonExpressionError, "%scondition: the body cannot be read for expressions: %v", r.name(), err)
-			return false
-		}
-		ok, err := r.when.Bool(in)
+		ok, err := r.when.Bool(it.exprInput(nil))
 		if it.condTrace != nil {
 			it.condTrace(i, ok, err)
 		}
@@ -930,10 +901,7 @@ func (it *item) mapOne(dst []byte, e *element, i int, lim *Limits) ([]byte, attr
 	switch {
 	case m.prog != nil || m.progErr != nil:
 		if err = m.progErr; err == nil {
-			var in *expr.Input
-			if in, err = it.exprInput(e); err == nil {
-				it.exprBuf, err = m.prog.AppendJSON(it.exprBuf[:0], in)
-			}
+			it.exprBuf, err = m.prog.AppendJSON(it.exprBuf[:0], it.exprInput(e))
 		}
 		if err != nil {
 			if m.drop {

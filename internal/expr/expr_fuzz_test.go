@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/inlet-dev/inlet/internal/expr"
+	"github.com/inlet-dev/inlet/internal/jsonvalid"
 )
 
 // FuzzAppendJSON: whatever the expression and the body, compiling and evaluating never panics, and a
@@ -38,6 +39,10 @@ func FuzzAppendJSON(f *testing.F) {
 			return // a number beyond a double's range (2e700): valid JSON, refused by Decode as documented
 		}
 		in := &expr.Input{Body: v, Headers: headers, Item: v, Index: 3}
+		// Bodies as the pipeline sees them (jsonvalid: no duplicate keys, bounded depth) read lazily
+		// give what the decoded tree gives.
+		lazy := jsonvalid.Validate(body, jsonvalid.MaxDepth) == nil
+		lin := &expr.Input{Body: expr.Lazy(body), Headers: headers, Item: expr.Lazy(body), Index: 3}
 		if p, err := expr.Compile(src, expr.Options{Kind: expr.Value, FanOut: true}); err == nil {
 			out, err := p.AppendJSON(nil, in)
 			if err == nil {
@@ -46,6 +51,12 @@ func FuzzAppendJSON(f *testing.F) {
 				}
 				if len(out) > expr.MaxResultBytes {
 					t.Fatalf("AppendJSON(%q) gave %d bytes; limit %d", src, len(out), expr.MaxResultBytes)
+				}
+			}
+			if lazy {
+				lout, lerr := p.AppendJSON(nil, lin)
+				if (err == nil) != (lerr == nil) || string(out) != string(lout) {
+					t.Fatalf("AppendJSON(%q) on %s: decoded %s (%v), lazy %s (%v); want the same", src, body, out, err, lout, lerr)
 				}
 			}
 		}

@@ -195,6 +195,14 @@ func TestAppendJSON(t *testing.T) {
 				t.Errorf("got %s; want %s", got, tt.want)
 			}
 			jsonEqual(t, got, tt.want)
+			// The same over the body read lazily, as the pipeline reads it.
+			lin := &expr.Input{Body: expr.Lazy([]byte(tt.body)), Headers: headers}
+			if tt.fan {
+				lin.Item, lin.Index = expr.Lazy([]byte(tt.item)), tt.index
+			}
+			if lgot, err := p.AppendJSON(nil, lin); err != nil || string(lgot) != tt.want {
+				t.Errorf("over Lazy: got %s (%v); want %s", lgot, err, tt.want)
+			}
 		})
 	}
 }
@@ -250,6 +258,14 @@ func TestEvalErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := mustCompile(t, tt.src, expr.Options{Kind: expr.Value})
+			raw, err := json.Marshal(tt.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The same failure over the body read lazily, as the pipeline reads it.
+			if _, err := p.AppendJSON(nil, &expr.Input{Body: expr.Lazy(raw)}); err == nil || !strings.Contains(err.Error(), tt.msgPart) {
+				t.Errorf("over Lazy: error %v; want one containing %q", err, tt.msgPart)
+			}
 			dst := []byte("keep")
 			got, err := p.AppendJSON(dst, &expr.Input{Body: tt.body})
 			if err == nil {
