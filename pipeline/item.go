@@ -100,8 +100,8 @@ type item struct {
 	tree     any
 	treeDone bool
 	headers  map[string]string
-	exprIn    expr.Input
-	exprBuf   []byte
+	exprIn   expr.Input
+	exprBuf  []byte
 	// condTrace, when set (a dry run), is told what each condition tried gave.
 	condTrace func(route int, matched bool, err error)
 

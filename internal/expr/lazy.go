@@ -260,11 +260,15 @@ func (it *arrayIterator) Next() ref.Val {
 	return v
 }
 
-func (it *arrayIterator) Type() ref.Type                            { return types.IteratorType }
-func (it *arrayIterator) Value() any                                { return nil }
-func (it *arrayIterator) Equal(ref.Val) ref.Val                     { return types.False }
-func (it *arrayIterator) ConvertToNative(reflect.Type) (any, error) { return nil, fmt.Errorf("an iterator has no native value") }
-func (it *arrayIterator) ConvertToType(ref.Type) ref.Val            { return types.NewErr("an iterator has no type conversion") }
+func (it *arrayIterator) Type() ref.Type        { return types.IteratorType }
+func (it *arrayIterator) Value() any            { return nil }
+func (it *arrayIterator) Equal(ref.Val) ref.Val { return types.False }
+func (it *arrayIterator) ConvertToNative(reflect.Type) (any, error) {
+	return nil, fmt.Errorf("an iterator has no native value")
+}
+func (it *arrayIterator) ConvertToType(ref.Type) ref.Val {
+	return types.NewErr("an iterator has no type conversion")
+}
 
 // bytesString views b as a string without copying: Lazy's data does not change while in use.
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
