@@ -22,7 +22,21 @@ import (
 // data must be valid JSON (the edge and the pipeline check every body first) and must not change
 // while the value is in use; the value keeps a reference to it.
 func Lazy(data []byte) any {
-	v, err := nodeVal(ast.NewRaw(bytesString(data)))
+	raw := bytesString(data)
+	// An object or an array is known by its first byte; it is not scanned until read (sonic's NewRaw
+	// would skip over all of it to find its end, which the caller's check has done already).
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return &jsonObject{raw: raw[i:]}
+		case '[':
+			return &jsonArray{raw: raw[i:]}
+		}
+		break
+	}
+	v, err := nodeVal(ast.NewRaw(raw))
 	if err != nil {
 		return types.NewErr("body: %v", err)
 	}
