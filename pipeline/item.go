@@ -101,7 +101,7 @@ type item struct {
 	treeDone bool
 	headers  map[string]string
 	exprIn   expr.Input
-	exprBuf  []byte
+	exprRes  expr.Result
 	// condTrace, when set (a dry run), is told what each condition tried gave.
 	condTrace func(route int, matched bool, err error)
 
@@ -901,7 +901,7 @@ func (it *item) mapOne(dst []byte, e *element, i int, lim *Limits) ([]byte, attr
 	switch {
 	case m.prog != nil || m.progErr != nil:
 		if err = m.progErr; err == nil {
-			it.exprBuf, err = m.prog.AppendJSON(it.exprBuf[:0], it.exprInput(e))
+			err = m.prog.Eval(it.exprInput(e), &it.exprRes)
 		}
 		if err != nil {
 			if m.drop {
@@ -909,7 +909,19 @@ func (it *item) mapOne(dst []byte, e *element, i int, lim *Limits) ([]byte, attr
 			}
 			return dst, attrFailed, wire.ReasonExpressionError, fmt.Sprintf("attribute %s (%s): expression: %v", m.attr, m.typ, err)
 		}
-		*n = ast.NewRaw(bytesString(it.exprBuf))
+		// A scalar as it is, anything else as its JSON: the value then coerces as a field's would.
+		switch r := &it.exprRes; r.Kind {
+		case expr.ResultString:
+			*n = ast.NewString(r.Str)
+		case expr.ResultNumber:
+			*n = ast.NewNumber(bytesString(r.Number))
+		case expr.ResultBool:
+			*n = ast.NewBool(r.Bool)
+		case expr.ResultNull:
+			*n = ast.NewNull()
+		default:
+			*n = ast.NewRaw(bytesString(r.JSON))
+		}
 	case m.header != "":
 		v, ok := it.senderHeader(m.header)
 		if !ok {

@@ -224,3 +224,66 @@ func (h headerMap) ConvertToType(t ref.Type) ref.Val {
 	}
 	return h.std().ConvertToType(t)
 }
+
+// ResultKind is what a Result holds.
+type ResultKind uint8
+
+// The kinds of Result.
+const (
+	ResultNull   ResultKind = iota
+	ResultString            // Str
+	ResultNumber            // Number: the number's JSON text, as AppendJSON writes it
+	ResultBool              // Bool
+	ResultJSON              // JSON: a list, a map, a timestamp, bytes … as AppendJSON writes it
+)
+
+// Result is an expression's value as Eval gives it: a scalar as it is, anything else as JSON. Its
+// buffers are reused from one Eval to the next.
+type Result struct {
+	Kind   ResultKind
+	Str    string
+	Bool   bool
+	Number []byte
+	JSON   []byte
+}
+
+// Eval evaluates p on in into r: what AppendJSON would write, but a string, a number or a bool given
+// as it is, so that a caller reading scalars does not parse the JSON text back. A failure is an
+// *EvalError, as AppendJSON's.
+func (p *Program) Eval(in *Input, r *Result) error {
+	out, err := p.eval(in)
+	if err != nil {
+		return err
+	}
+	if o, ok := out.(*types.Optional); ok {
+		if !o.HasValue() {
+			r.Kind = ResultNull
+			return nil
+		}
+		out = o.GetValue()
+	}
+	switch v := out.(type) {
+	case types.Null:
+		r.Kind = ResultNull
+	case types.String:
+		if len(v) > MaxResultBytes {
+			return errTooLarge
+		}
+		r.Kind, r.Str = ResultString, string(v)
+	case types.Bool:
+		r.Kind, r.Bool = ResultBool, bool(v)
+	case types.Int, types.Uint, types.Double:
+		w := jsonWriter{buf: r.Number[:0]}
+		if err := w.value(v, 0); err != nil {
+			return err
+		}
+		r.Kind, r.Number = ResultNumber, w.buf
+	default:
+		w := jsonWriter{buf: r.JSON[:0]}
+		if err := w.value(out, 0); err != nil {
+			return err
+		}
+		r.Kind, r.JSON = ResultJSON, w.buf
+	}
+	return nil
+}

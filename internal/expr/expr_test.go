@@ -492,3 +492,38 @@ func TestStaticCost(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalIsAppendJSON: Eval gives what AppendJSON writes, a scalar as it is.
+func TestEvalIsAppendJSON(t *testing.T) {
+	body := []byte(`{"s":"a\"b","n":19.5,"i":3,"b":true,"z":null,"l":[1,"x"],"o":{"k":1}}`)
+	for _, src := range []string{`body.s`, `body.n`, `body.i`, `int(body.i)`, `uint(body.i)`, `body.b`, `body.z`, `body.l`, `body.o`,
+		`body.?missing`, `body.?s`, `timestamp("2026-11-26T10:12:31Z")`, `b"x"`, `1.0 / 3.0`} {
+		p := mustCompile(t, src, expr.Options{Kind: expr.Value})
+		in := &expr.Input{Body: expr.Lazy(body)}
+		want, err := p.AppendJSON(nil, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r expr.Result
+		if err := p.Eval(in, &r); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		switch r.Kind {
+		case expr.ResultNull:
+			got = "null"
+		case expr.ResultString:
+			b, _ := json.Marshal(r.Str)
+			got = string(b)
+		case expr.ResultNumber:
+			got = string(r.Number)
+		case expr.ResultBool:
+			got = fmt.Sprint(r.Bool)
+		case expr.ResultJSON:
+			got = string(r.JSON)
+		}
+		if got != string(want) {
+			t.Errorf("Eval(%s) = %s (kind %d); AppendJSON writes %s", src, got, r.Kind, want)
+		}
+	}
+}
