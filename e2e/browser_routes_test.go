@@ -90,8 +90,7 @@ func TestConsoleBrowserRoutes(t *testing.T) {
 	if !evalJS[bool](b, `!document.querySelector('`+row2+` .map-expr').hidden && document.querySelector('`+row2+` .map-field').hidden`) {
 		t.Errorf("choosing Expression does not show the expression input in place of the field picker")
 	}
-	b.choose(row2+" .map-kind", "field")
-	b.choose(row2+" .map-field", "qty")
+	b.run("expression", chromedp.SendKeys(chromedp.CSS(row2+" .map-expr"), "item.qty * 10.0"))
 	// Move it first: the fan-out route is tried before the catch-all.
 	b.run("move up", chromedp.Click(chromedp.CSS(card+" .route-up")))
 	b.waitJS("moved", `document.querySelector('#routes .route-card:nth-child(1) .route-title').textContent === 'Route 1 · line items' &&
@@ -113,7 +112,7 @@ func TestConsoleBrowserRoutes(t *testing.T) {
 	}
 	if got := fmt.Sprintf("%+v", saved.Routes); len(saved.Routes) != 2 || saved.Routes[0].Name != "line items" || saved.Routes[0].When != "has(body.line_items)" ||
 		saved.Routes[0].ForEach != "line_items" || saved.Routes[0].Event != "LineItem" || saved.Routes[0].Identify.Kind != "email" ||
-		saved.Routes[0].Identify.Field != "$.email" || len(saved.Routes[0].Mappings) != 2 || saved.Routes[0].Mappings[1].Field != "qty" ||
+		saved.Routes[0].Identify.Field != "$.email" || len(saved.Routes[0].Mappings) != 2 || saved.Routes[0].Mappings[1].Expr != "item.qty * 10.0" || saved.Routes[0].Mappings[1].Field != "" ||
 		saved.Routes[1].Event != "OrderPaid" || len(saved.Routes[1].Mappings) != 2 {
 		t.Fatalf("saved routes %s; want the line items fan-out first, then OrderPaid", got)
 	}
@@ -122,9 +121,9 @@ func TestConsoleBrowserRoutes(t *testing.T) {
 	b.open(edit)
 	b.waitJS("the cards", idle+` && document.querySelectorAll('#routes .route-card').length === 2`)
 	first := "#routes .route-card:nth-child(1)"
-	got := evalJS[string](b, `['.r-name', '.r-when', '.r-foreach', '.r-kind', '.r-ident', '.mapping-row:nth-child(1) .map-field', '.mapping-row:nth-child(2) .map-field']
+	got := evalJS[string](b, `['.r-name', '.r-when', '.r-foreach', '.r-kind', '.r-ident', '.mapping-row:nth-child(1) .map-field', '.mapping-row:nth-child(2) .map-expr']
 		.map(s => document.querySelector('`+first+` ' + s).value).join('|')`)
-	if want := "line items|has(body.line_items)|line_items|email|$.email|sku|qty"; got != want {
+	if want := "line items|has(body.line_items)|line_items|email|$.email|sku|item.qty * 10.0"; got != want {
 		t.Errorf("the first card reads %q; want %q", got, want)
 	}
 	if got := b.text("#routes .route-card:nth-child(2) .route-title"); got != "Route 2" {
@@ -135,7 +134,8 @@ func TestConsoleBrowserRoutes(t *testing.T) {
 	b.run("test", chromedp.Click(chromedp.CSS("#test-sample")))
 	b.waitJS("the test result", idle+` && !document.querySelector('#test-result').hidden`)
 	got = b.text("#test-result")
-	for _, want := range []string{"Success", "fires LineItem × 2", "Route: Route 1 · line items", "has(body.line_items) → holds", "A-1", "B-2", "jane@example.com"} {
+	// qty is the element's qty × 10, by the saved expression: 20 and 10.
+	for _, want := range []string{"Success", "fires LineItem × 2", "Route: Route 1 · line items", "has(body.line_items) → holds", "A-1", "B-2", "jane@example.com", "20", "10"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("test result %q lacks %q", got, want)
 		}
