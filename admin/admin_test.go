@@ -13,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/bytedance/sonic"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
@@ -41,6 +42,7 @@ func (f freshResolver) Resolve(ctx context.Context, projectID int64, kind identi
 type env struct {
 	t          testing.TB
 	srv        *Server
+	pool       *pgxpool.Pool
 	ch         driver.Conn
 	logs       *syncBuffer
 	url        string
@@ -88,12 +90,12 @@ func newEnvWith(t testing.TB, set func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(res.Close)
-	srv := New(cfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Projects: projects,
+	srv := New(cfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Pool: pool, Projects: projects,
 		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: chstore.NewReader(ch),
 		Evaluator: pipeline.NewEvaluator(pipeline.Defaults().Limits(), freshResolver{res}), MaxBodyBytes: testMaxBody})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &env{t: t, srv: srv, ch: ch, logs: logs, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}
+	return &env{t: t, srv: srv, pool: pool, ch: ch, logs: logs, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}
 }
 
 // do sends a request with key (empty: no Authorization) and returns status and body.

@@ -172,35 +172,30 @@ func (a *api) authed(route string, h handlerFunc) http.HandlerFunc {
 // of its failures (errUnauthenticated). via names the entry point in the metrics.
 func (a *api) authenticate(r *http.Request, key, via string) (project.Caller, error) {
 	addr := clientAddr(r, a.trustForwardedFor)
-	if d := a.limiter.wait(addr); d > 0 {
+	d, err := a.limiter.wait(r.Context(), addr)
+	if err != nil {
+		return project.Caller{}, err
+	}
+	if d > 0 {
 		a.metrics.authThrottled.WithLabelValues(via).Inc()
 		return project.Caller{}, &throttled{retryAfter: d}
 	}
 	c, err := a.projects.Authenticate(r.Context(), key)
 	if errors.Is(err, project.ErrUnauthenticated) {
-		a.limiter.fail(addr)
+		if err := a.limiter.fail(r.Context(), addr); err != nil {
+			// The key is refused all the same; only this failure goes uncounted.
+			a.log.Warn("failed authentication not counted", "via", via, "err", err)
+		}
 		a.metrics.authFailures.WithLabelValues(via).Inc()
 		return project.Caller{}, errUnauthenticated
 	}
 	return c, err
 }
 
-// activeSession returns the request's session if its key is still active, nil otherwise (a session
-// whose key was revoked is ended here). An error means the key could not be checked.
+// activeSession returns the request's session if its key is still active, nil otherwise (the lookup
+// joins the key: a session whose key was revoked is not found). An error means it could not be looked up.
 func (a *api) activeSession(r *http.Request) (*session, error) {
-	sess := a.sessions.fromRequest(r)
-	if sess == nil {
-		return nil, nil
-	}
-	err := a.projects.Verify(r.Context(), sess.caller())
-	if errors.Is(err, project.ErrUnauthenticated) {
-		a.sessions.delete(sess.id)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return sess, nil
+	return a.sessions.fromRequest(r)
 }
 
 func (a *api) wrap(route string, h handlerFunc) http.HandlerFunc {

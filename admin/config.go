@@ -28,9 +28,10 @@ type Config struct {
 	// AuthFailureBurst is how many failures in a row an address may make before the limit applies.
 	// Default 10.
 	AuthFailureBurst int `yaml:"auth_failure_burst"`
-	// AuthLimiterMaxIPs bounds the limiter's memory (~200 bytes per address). An address is forgotten as
-	// soon as its bucket has refilled; past this many, the one whose last failure is oldest is forgotten
-	// (its next failure starts from a full bucket). Default 100000.
+	// AuthLimiterMaxIPs bounds the limiter's PostgreSQL table, auth_failures (~100 bytes per address with
+	// its index), shared by every admin process. Addresses whose bucket has refilled are deleted by later
+	// failures; beyond this many, each admin process deletes every few seconds the addresses whose last
+	// failure is oldest (their next failure starts from a full bucket). Default 100000.
 	AuthLimiterMaxIPs int `yaml:"auth_limiter_max_ips"`
 	// TrustForwardedFor says the admin listener is reached only through one reverse proxy that appends
 	// the client's address to X-Forwarded-For: the limiter then counts the last address of that header

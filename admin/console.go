@@ -311,7 +311,12 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusServiceUnavailable, "Signing in is unavailable right now; try again shortly.")
 		return
 	}
-	sess := c.a.sessions.create(caller)
+	sess, err := c.a.sessions.create(r.Context(), caller)
+	if err != nil {
+		c.a.log.Error("console sign-in failed", "err", err)
+		c.showLogin(w, r, http.StatusServiceUnavailable, "Signing in is unavailable right now; try again shortly.")
+		return
+	}
 	setCookie(w, r, sessionCookie, sess.id, sessionTTL)
 	setCookie(w, r, loginCSRFCookie, "", -1)
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
@@ -335,13 +340,22 @@ func plural(n int64, unit string) string {
 
 func (c *console) logout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
-	sess := c.a.sessions.fromRequest(r)
+	sess, err := c.a.sessions.fromRequest(r)
+	if err != nil {
+		c.a.log.Error("console sign-out failed", "err", err)
+		http.Error(w, "signing out is unavailable right now; try again shortly", http.StatusServiceUnavailable)
+		return
+	}
 	if sess != nil {
 		if err := r.ParseForm(); err != nil || !sess.validCSRF(r.PostForm.Get("csrf")) {
 			http.Error(w, "missing or wrong CSRF token; reload the page", http.StatusForbidden)
 			return
 		}
-		c.a.sessions.delete(sess.id)
+		if err := c.a.sessions.delete(r.Context(), sess.id); err != nil {
+			c.a.log.Error("console sign-out failed", "err", err)
+			http.Error(w, "signing out is unavailable right now; try again shortly", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -232,27 +233,82 @@ func TestSafeNext(t *testing.T) {
 	}
 }
 
+// TestSessionExpiryAndBound: a session lives sessionTTL; the table keeps only digests of the ids; past
+// maxSessions of one project, a sign-in ends that project's session closest to expiry (and no other
+// project's); sign-ins delete expired sessions; signing out deletes the row.
 func TestSessionExpiryAndBound(t *testing.T) {
-	s := newSessionStore()
-	now := time.Unix(1_700_000_000, 0)
+	e := newEnv(t)
+	ctx := context.Background()
+	s := newSessionStore(e.srv.api.projects)
+	now := time.Now()
 	s.now = func() time.Time { return now }
-	a := s.create(project.Caller{ProjectID: 1, KeyID: 7})
-	if got := s.get(a.id); got == nil || got.projectID != 1 || got.keyID != 7 {
-		t.Fatalf("fresh session = %+v", got)
+	callerA := e.caller(e.keyA)
+	a, err := s.create(ctx, callerA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.get(ctx, a.id); err != nil || got == nil || got.projectID != e.projA || got.keyID != callerA.KeyID || got.csrf != a.csrf {
+		t.Fatalf("fresh session = %+v, %v", got, err)
 	}
 	if a.id == a.csrf || len(a.id) < 40 {
 		t.Fatalf("session id %q and token %q", a.id, a.csrf)
 	}
+	if n := e.sessionRows(t, fmt.Sprintf("id_digest = sha256(convert_to('%s', 'UTF8'))", a.id)); n != 1 {
+		t.Fatalf("%d rows keyed by the id's SHA-256; want 1", n)
+	}
+	if n := e.sessionRows(t, fmt.Sprintf("id_digest = convert_to('%[1]s', 'UTF8') OR csrf = '%[1]s'", a.id)); n != 0 {
+		t.Fatalf("the session id is stored in clear (%d rows)", n)
+	}
 	now = now.Add(sessionTTL)
-	if s.get(a.id) != nil {
-		t.Fatalf("session alive after %s", sessionTTL)
+	if got, err := s.get(ctx, a.id); got != nil || err != nil {
+		t.Fatalf("session alive after %s: %+v, %v", sessionTTL, got, err)
 	}
-	for i := range maxSessions + 10 {
-		s.create(project.Caller{ProjectID: int64(i), KeyID: int64(i)})
+	// The next sign-in deletes the expired session.
+	b, err := s.create(ctx, e.caller(e.keyB))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := len(s.m); n > maxSessions {
-		t.Fatalf("%d sessions kept; want at most %d", n, maxSessions)
+	if n := e.sessionRows(t, "TRUE"); n != 1 {
+		t.Fatalf("%d session rows after a sign-in past the expiry; want 1", n)
 	}
+	for range maxSessions + 10 {
+		now = now.Add(time.Millisecond)
+		if _, err := s.create(ctx, callerA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.sessionRows(t, fmt.Sprintf("project_id = %d", e.projA)); n != maxSessions {
+		t.Fatalf("%d sessions of project A kept; want %d", n, maxSessions)
+	}
+	if got, err := s.get(ctx, b.id); got == nil || err != nil {
+		t.Fatalf("project B's session ended by project A's sign-ins: %v", err)
+	}
+	if err := s.delete(ctx, b.id); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.get(ctx, b.id); got != nil || err != nil {
+		t.Fatalf("session alive after sign-out: %+v, %v", got, err)
+	}
+}
+
+// caller authenticates key.
+func (e *env) caller(key string) project.Caller {
+	e.t.Helper()
+	c, err := e.srv.api.projects.Authenticate(context.Background(), key)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// sessionRows counts the console_sessions rows matching where.
+func (e *env) sessionRows(t *testing.T, where string) int {
+	t.Helper()
+	var n int
+	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM console_sessions WHERE `+where).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // fakeActivity answers authFailureAlert's two questions.

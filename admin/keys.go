@@ -83,6 +83,5 @@ func (a *api) revokeKey(_ http.ResponseWriter, r *http.Request) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	a.sessions.dropKey(k.ID)
 	return http.StatusOK, view(r, k), nil
 }

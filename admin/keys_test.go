@@ -114,11 +114,12 @@ func TestAPIKeys(t *testing.T) {
 }
 
 // TestRevokedKeyEndsSessions: console sessions signed in with a key end at their next request once the
-// key is revoked — through the API of this process, or directly in PostgreSQL as another admin process or
-// the CLI would — while sessions of other keys carry on.
+// key is revoked — through the API of this process, through the store as another admin process or the
+// CLI would (which also deletes the sessions), or by a bare UPDATE that leaves the session rows in place
+// (the lookup checks the key) — while sessions of other keys carry on.
 func TestRevokedKeyEndsSessions(t *testing.T) {
 	e := newEnv(t)
-	for _, via := range []string{"api", "store"} {
+	for _, via := range []string{"api", "store", "sql"} {
 		t.Run(via, func(t *testing.T) {
 			var k keyJSON
 			decodeInto(t, e.want("POST", "/api/v1/api-keys", e.keyA, map[string]string{"name": "laptop " + via}, 201), &k)
@@ -131,7 +132,11 @@ func TestRevokedKeyEndsSessions(t *testing.T) {
 
 			if via == "api" {
 				e.want("POST", fmt.Sprintf("/api/v1/api-keys/%d/revoke", k.ID), e.keyA, nil, 200)
-			} else if _, err := e.srv.api.projects.RevokeKey(context.Background(), e.projA, k.ID); err != nil {
+			} else if via == "store" {
+				if _, err := e.srv.api.projects.RevokeKey(context.Background(), e.projA, k.ID); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := e.pool.Exec(context.Background(), `UPDATE api_keys SET revoked_at = now() WHERE id = $1`, k.ID); err != nil {
 				t.Fatal(err)
 			}
 

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/netip"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
 // fakeClock drives a limiter's time; safe to read from handlers while the test advances it.
@@ -26,67 +29,127 @@ func newFakeClock(l *authLimiter) *fakeClock {
 
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
+// testLimiter is a limiter with cfg's settings on a fresh database.
+func testLimiter(t *testing.T, cfg Config) *authLimiter {
+	t.Helper()
+	_, pool := testenv.Postgres(t)
+	return newAuthLimiter(pool, cfg)
+}
+
+func mustWait(t *testing.T, l *authLimiter, addr netip.Addr) time.Duration {
+	t.Helper()
+	d, err := l.wait(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func mustFail(t *testing.T, l *authLimiter, addr netip.Addr) {
+	t.Helper()
+	if err := l.fail(context.Background(), addr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustTracked(t *testing.T, l *authLimiter) int {
+	t.Helper()
+	n, err := l.tracked(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestAuthLimiterBucket(t *testing.T) {
-	l := newAuthLimiter(Config{AuthFailuresPerMinute: 6, AuthFailureBurst: 3, AuthLimiterMaxIPs: 10})
+	l := testLimiter(t, Config{AuthFailuresPerMinute: 6, AuthFailureBurst: 3, AuthLimiterMaxIPs: 10})
 	clock := newFakeClock(l)
 	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	for i := range 3 {
-		if w := l.wait(a); w != 0 {
+		if w := mustWait(t, l, a); w != 0 {
 			t.Fatalf("failure %d: wait %s; want 0 within the burst", i+1, w)
 		}
-		l.fail(a)
+		mustFail(t, l, a)
 	}
-	if w := l.wait(a); w != 10*time.Second {
+	if w := mustWait(t, l, a); w != 10*time.Second {
 		t.Fatalf("after the burst: wait %s; want 10s (one token at 6/min)", w)
 	}
-	if w := l.wait(b); w != 0 {
+	if w := mustWait(t, l, b); w != 0 {
 		t.Fatalf("another address waits %s; want 0", w)
 	}
 	clock.advance(10 * time.Second)
-	if w := l.wait(a); w != 0 {
+	if w := mustWait(t, l, a); w != 0 {
 		t.Fatalf("after 10s: wait %s; want 0", w)
 	}
 	// Concurrent failures that all passed the check leave a debt to wait off: the long-run rate holds.
-	l.fail(a)
-	l.fail(a)
-	l.fail(a)
-	if w := l.wait(a); w != 30*time.Second {
+	mustFail(t, l, a)
+	mustFail(t, l, a)
+	mustFail(t, l, a)
+	if w := mustWait(t, l, a); w != 30*time.Second {
 		t.Fatalf("after two failures beyond the bucket: wait %s; want 30s", w)
 	}
 }
 
+// TestAuthLimiterShared: two processes' limiters on one database count the same failures.
+func TestAuthLimiterShared(t *testing.T) {
+	cfg := Config{AuthFailuresPerMinute: 6, AuthFailureBurst: 4, AuthLimiterMaxIPs: 10}
+	l1 := testLimiter(t, cfg)
+	l2 := newAuthLimiter(l1.db, cfg)
+	clock := newFakeClock(l1)
+	l2.now = l1.now
+	a := netip.MustParseAddr("192.0.2.1")
+	for i := range 4 {
+		l := []*authLimiter{l1, l2}[i%2]
+		if w := mustWait(t, l, a); w != 0 {
+			t.Fatalf("failure %d: wait %s; want 0 within the burst", i+1, w)
+		}
+		mustFail(t, l, a)
+	}
+	if w1, w2 := mustWait(t, l1, a), mustWait(t, l2, a); w1 != 10*time.Second || w2 != 10*time.Second {
+		t.Fatalf("after the burst spread over two limiters: wait %s and %s; want 10s on both", w1, w2)
+	}
+	clock.advance(10 * time.Second)
+	if w := mustWait(t, l2, a); w != 0 {
+		t.Fatalf("after 10s: wait %s; want 0", w)
+	}
+}
+
 func TestAuthLimiterMemoryBound(t *testing.T) {
-	l := newAuthLimiter(Config{AuthFailuresPerMinute: 60, AuthFailureBurst: 5, AuthLimiterMaxIPs: 100})
+	l := testLimiter(t, Config{AuthFailuresPerMinute: 60, AuthFailureBurst: 5, AuthLimiterMaxIPs: 100})
+	l.trimEvery = 0
 	clock := newFakeClock(l)
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
-	for i := range 1000 {
+	for i := range 300 {
+		clock.advance(time.Millisecond) // one failure per millisecond: nothing refills
 		for range 5 {
-			l.fail(addr(i))
+			mustFail(t, l, addr(i))
 		}
 	}
-	if n := l.tracked(); n > 100 {
+	if n := mustTracked(t, l); n > 100 {
 		t.Fatalf("%d addresses tracked; want at most 100", n)
 	}
 	// The most recent ones are kept (limited), the oldest were forgotten.
-	if l.wait(addr(999)) == 0 || l.wait(addr(0)) != 0 {
+	if mustWait(t, l, addr(299)) == 0 || mustWait(t, l, addr(0)) != 0 {
 		t.Fatalf("want the latest address limited and the first forgotten")
 	}
-	// Once their buckets have refilled (5 tokens at 1/s), idle addresses are forgotten by the next failure.
+	// Once their buckets have refilled (5 tokens at 1/s), idle addresses are forgotten by the next
+	// failures, a batch at a time.
 	clock.advance(5 * time.Second)
-	l.fail(addr(5000))
-	if n := l.tracked(); n != 1 {
-		t.Fatalf("%d addresses tracked after they went idle; want 1", n)
+	mustFail(t, l, addr(5000))
+	mustFail(t, l, addr(5001))
+	if n := mustTracked(t, l); n != 2 {
+		t.Fatalf("%d addresses tracked after they went idle; want 2", n)
 	}
 }
 
 func TestAuthLimiterOff(t *testing.T) {
-	l := newAuthLimiter(Config{AuthFailuresPerMinute: 0, AuthFailureBurst: 1, AuthLimiterMaxIPs: 1})
+	l := testLimiter(t, Config{AuthFailuresPerMinute: 0, AuthFailureBurst: 1, AuthLimiterMaxIPs: 1})
 	a := netip.MustParseAddr("192.0.2.1")
 	for range 100 {
-		l.fail(a)
+		mustFail(t, l, a)
 	}
-	if w := l.wait(a); w != 0 || l.tracked() != 0 {
-		t.Fatalf("limit off: wait %s, %d tracked; want 0, 0", w, l.tracked())
+	if w, n := mustWait(t, l, a), mustTracked(t, l); w != 0 || n != 0 {
+		t.Fatalf("limit off: wait %s, %d tracked; want 0, 0", w, n)
 	}
 }
 

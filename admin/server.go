@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
@@ -25,7 +26,10 @@ type Deps struct {
 	// Logger receives the API's logs; nil discards them.
 	Logger *slog.Logger
 	// Registry gets the API's metrics; nil registers them on a registry of their own.
-	Registry  prometheus.Registerer
+	Registry prometheus.Registerer
+	// Pool holds the failed-authentication limiter's table (auth_failures), shared by every admin
+	// process.
+	Pool      *pgxpool.Pool
 	Projects  *project.Store
 	Webhooks  *webhook.Store
 	Directory *directory.Store
@@ -85,9 +89,9 @@ func New(cfg Config, d Deps) *Server {
 		maxBodyBytes:  d.MaxBodyBytes,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
-		sessions:      newSessionStore(),
+		sessions:      newSessionStore(d.Projects),
 
-		limiter:           newAuthLimiter(cfg),
+		limiter:           newAuthLimiter(d.Pool, cfg),
 		trustForwardedFor: cfg.TrustForwardedFor,
 	}
 	if a.maxBodyBytes == 0 {

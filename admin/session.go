@@ -1,31 +1,33 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/inlet-dev/inlet/internal/project"
 )
 
 // Console sessions. Signing in with a project API key creates a server-side session: the cookie holds
-// only a random 256-bit id, the map holds the project, the key signed in with and the session's CSRF
-// token. Sessions live in the admin process's memory, so a restart signs everyone out (the console sends
-// them back to /login); nothing about them needs to survive it, and a stolen cookie dies with the
-// process or the expiry. Every use of a session checks in PostgreSQL that its key is still active
-// (api.activeSession), so revoking the key — through any admin process or the CLI — ends its sessions
-// at their next request.
+// only a random 256-bit id; PostgreSQL (project.Store's console_sessions) holds the id's SHA-256, the
+// project, the key signed in with and the session's CSRF token, so every admin process behind one
+// address serves every session, and a restart signs nobody out. Every use of a session looks it up
+// together with its key in one indexed query (project.Store.Session): signing out, or revoking the key —
+// through any admin process or the CLI — ends it on every process at its next request. Nothing is cached
+// in the process, so there is nothing to go stale.
 const (
 	sessionCookie = "inlet_session"
 	// loginCSRFCookie carries the double-submit token of the sign-in form (there is no session yet).
 	loginCSRFCookie = "inlet_login"
 	// sessionTTL is a session's absolute lifetime; the console then asks for the key again.
 	sessionTTL = 12 * time.Hour
-	// maxSessions bounds the map; past it the session closest to expiry is dropped.
-	maxSessions = 10_000
+	// maxSessions bounds one project's sessions; past it, signing in ends the project's session closest
+	// to expiry. Per project, so that one project's sign-ins cannot end another's sessions.
+	maxSessions = 1_000
 	// csrfHeader carries the session's CSRF token on every API write made with the session cookie.
 	csrfHeader = "X-CSRF-Token"
 )
@@ -43,15 +45,14 @@ func (sess *session) caller() project.Caller {
 	return project.Caller{ProjectID: sess.projectID, KeyID: sess.keyID}
 }
 
-// sessionStore is the in-memory session map.
+// sessionStore creates and finds sessions in PostgreSQL; it keeps nothing itself.
 type sessionStore struct {
-	mu  sync.Mutex
-	m   map[string]*session
-	now func() time.Time
+	projects *project.Store
+	now      func() time.Time
 }
 
-func newSessionStore() *sessionStore {
-	return &sessionStore{m: map[string]*session{}, now: time.Now}
+func newSessionStore(projects *project.Store) *sessionStore {
+	return &sessionStore{projects: projects, now: time.Now}
 }
 
 // randomToken is 32 random bytes, base64url.
@@ -64,71 +65,44 @@ func randomToken() string {
 }
 
 // create starts a session for the caller that signed in.
-func (s *sessionStore) create(c project.Caller) *session {
+func (s *sessionStore) create(ctx context.Context, c project.Caller) (*session, error) {
 	now := s.now()
 	sess := &session{id: randomToken(), projectID: c.ProjectID, keyID: c.KeyID, csrf: randomToken(), expires: now.Add(sessionTTL)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.m) >= maxSessions {
-		var oldest *session
-		for id, x := range s.m {
-			if !now.Before(x.expires) {
-				delete(s.m, id)
-			} else if oldest == nil || x.expires.Before(oldest.expires) {
-				oldest = x
-			}
-		}
-		if len(s.m) >= maxSessions && oldest != nil {
-			delete(s.m, oldest.id)
-		}
+	err := s.projects.CreateSession(ctx, sess.id, project.Session{Caller: c, CSRF: sess.csrf, ExpiresAt: sess.expires}, now, maxSessions)
+	if err != nil {
+		return nil, err
 	}
-	s.m[sess.id] = sess
-	return sess
+	return sess, nil
 }
 
-// get returns the live session with that id, or nil.
-func (s *sessionStore) get(id string) *session {
+// get returns the live session with that id (its key still active), or nil. An error means it could
+// not be looked up.
+func (s *sessionStore) get(ctx context.Context, id string) (*session, error) {
 	if id == "" {
-		return nil
+		return nil, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess := s.m[id]
-	if sess == nil {
-		return nil
+	ps, err := s.projects.Session(ctx, id, s.now())
+	if errors.Is(err, project.ErrUnauthenticated) {
+		return nil, nil
 	}
-	if !s.now().Before(sess.expires) {
-		delete(s.m, id)
-		return nil
+	if err != nil {
+		return nil, err
 	}
-	return sess
+	return &session{id: id, projectID: ps.ProjectID, keyID: ps.KeyID, csrf: ps.CSRF, expires: ps.ExpiresAt}, nil
 }
 
-func (s *sessionStore) delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-}
-
-// dropKey ends this process's sessions signed in with keyID (after it is revoked here; other processes'
-// sessions end at their next request, when the key is checked).
-func (s *sessionStore) dropKey(keyID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, sess := range s.m {
-		if sess.keyID == keyID {
-			delete(s.m, id)
-		}
-	}
+// delete ends the session on every admin process.
+func (s *sessionStore) delete(ctx context.Context, id string) error {
+	return s.projects.DeleteSession(ctx, id)
 }
 
 // fromRequest returns the request's live session, or nil.
-func (s *sessionStore) fromRequest(r *http.Request) *session {
+func (s *sessionStore) fromRequest(r *http.Request) (*session, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return s.get(c.Value)
+	return s.get(r.Context(), c.Value)
 }
 
 // validCSRF compares a presented token with the session's in constant time.

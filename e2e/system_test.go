@@ -37,6 +37,7 @@ type system struct {
 	projB      int64
 	stores     *store.Bundle // the test's own, as another process's would be
 	ch         driver.Conn   // the test's own connection to this test's ClickHouse database
+	cfg        config.Config // the settings the processes run with
 }
 
 // newStack is the whole system — ingestor, pipeline, admin — with projects "Shop A" and "Shop B".
@@ -109,7 +110,7 @@ func start(t *testing.T, projects [2]string, dataPath bool, set func(*config.Con
 		t.Fatal(err)
 	}
 	t.Cleanup(stores.Close)
-	s := &system{t: t, ingestURL: cfg.Admin.PublicBaseURL, stores: stores, ch: ch}
+	s := &system{t: t, ingestURL: cfg.Admin.PublicBaseURL, stores: stores, ch: ch, cfg: cfg}
 	a, keyA, err := stores.Projects.Create(ctx, projects[0])
 	if err != nil {
 		t.Fatal(err)
@@ -133,15 +134,22 @@ func start(t *testing.T, projects [2]string, dataPath bool, set func(*config.Con
 		}
 		goRun("pipeline", p.Run, p.Close)
 	}
-	adm, err := compose.NewAdmin(ctx, &cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(adm.Close)
-	hs := httptest.NewServer(adm.Handler())
-	t.Cleanup(hs.Close)
-	s.consoleURL = hs.URL
+	s.consoleURL = s.anotherAdmin()
 	return s
+}
+
+// anotherAdmin starts one more admin process on the system's settings and databases, as a second replica
+// would be, and returns its URL; it stops when the test ends.
+func (s *system) anotherAdmin() string {
+	s.t.Helper()
+	adm, err := compose.NewAdmin(context.Background(), &s.cfg, compose.Deps{Logger: testenv.Logger()})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(adm.Close)
+	hs := httptest.NewServer(adm.Handler())
+	s.t.Cleanup(hs.Close)
+	return hs.URL
 }
 
 // kafkaTopicsWithRetry creates this test's topics; right after a create the broker sometimes answers

@@ -51,6 +51,8 @@ var cases = []struct {
 	values         string
 	ingestors      int // Deployment replicas; 0 = left to the HPA
 	pipelines      int
+	admins         int    // admin Deployment replicas
+	adminAffinity  string // the admin Service's sessionAffinity; "" = none (any replica serves any session)
 	group          string
 	image          string
 	secret         string // the Secret the processes read
@@ -59,15 +61,15 @@ var cases = []struct {
 	serviceMonitor bool
 	netPols        int
 }{
-	{values: "minimal.yaml", pipelines: 2, group: "inlet-pipeline", image: "ghcr.io/inlet-dev/inlet:0.1.0",
+	{values: "minimal.yaml", pipelines: 2, admins: 2, group: "inlet-pipeline", image: "ghcr.io/inlet-dev/inlet:0.1.0",
 		secret: fullname, pdbs: 2, migrate: true},
-	{values: "monitoring.yaml", pipelines: 2, group: "inlet-pipeline", image: "ghcr.io/inlet-dev/inlet:0.1.0",
+	{values: "monitoring.yaml", pipelines: 2, admins: 2, group: "inlet-pipeline", image: "ghcr.io/inlet-dev/inlet:0.1.0",
 		secret: fullname, pdbs: 2, migrate: true, serviceMonitor: true, netPols: 3},
-	{values: "existing-secret.yaml", pipelines: 2, group: "inlet-pipeline", image: "ghcr.io/inlet-dev/inlet:0.1.0",
+	{values: "existing-secret.yaml", pipelines: 2, admins: 2, group: "inlet-pipeline", image: "ghcr.io/inlet-dev/inlet:0.1.0",
 		secret: "inlet-secrets", pdbs: 2, migrate: true},
-	{values: "no-hpa.yaml", ingestors: 4, pipelines: 2, group: "inlet-pipeline", image: "ghcr.io/inlet-dev/inlet:0.1.0",
+	{values: "no-hpa.yaml", ingestors: 4, pipelines: 2, admins: 2, group: "inlet-pipeline", image: "ghcr.io/inlet-dev/inlet:0.1.0",
 		secret: fullname},
-	{values: "pipelines.yaml", pipelines: 6, group: "inlet-pipeline-eu", image: "registry.example.com/inlet:v1.2.3",
+	{values: "pipelines.yaml", pipelines: 6, admins: 3, adminAffinity: "ClientIP", group: "inlet-pipeline-eu", image: "registry.example.com/inlet:v1.2.3",
 		secret: fullname, pdbs: 2, migrate: true},
 }
 
@@ -168,6 +170,15 @@ func TestChart(t *testing.T) {
 			}
 			if again := render(t, vals); !equalJSON(t, again.statefulSets[sts.Name], sts) {
 				t.Errorf("pipeline StatefulSet differs between two renderings of the same values")
+			}
+
+			// Admins: several by default, behind a Service with no affinity (sessions and the failed-
+			// authentication limiter are in PostgreSQL); affinity only when the values ask for it.
+			if adm.Spec.Replicas == nil || int(*adm.Spec.Replicas) != tc.admins {
+				t.Errorf("admin replicas %v; want %d", adm.Spec.Replicas, tc.admins)
+			}
+			if got := mustGet(t, m.services, fullname+"-admin").Spec.SessionAffinity; string(got) != tc.adminAffinity {
+				t.Errorf("admin service sessionAffinity %q; want %q", got, tc.adminAffinity)
 			}
 
 			// Services: each selects pods of the chart and names ports they have.

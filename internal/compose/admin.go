@@ -49,6 +49,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 	srv := admin.New(cfg.Admin, admin.Deps{
 		Logger:       d.Logger,
 		Registry:     d.Registry,
+		Pool:         stores.Pool,
 		Projects:     stores.Projects,
 		Webhooks:     stores.Webhooks,
 		Directory:    stores.Directory,

@@ -230,7 +230,8 @@ func (s *Store) GetKey(ctx context.Context, projectID, keyID int64) (Key, error)
 	return k, nil
 }
 
-// RevokeKey revokes one key of the project: from the commit on, Authenticate and Verify refuse it.
+// RevokeKey revokes one key of the project: from the commit on, Authenticate, Verify and Session refuse
+// it, and its console sessions are deleted.
 // Revoking a revoked key changes nothing and returns it. The project's last active key cannot be
 // revoked (ErrLastKey).
 func (s *Store) RevokeKey(ctx context.Context, projectID, keyID int64) (Key, error) {
@@ -256,7 +257,13 @@ func (s *Store) RevokeKey(ctx context.Context, projectID, keyID int64) (Key, err
 		if others == 0 {
 			return ErrLastKey
 		}
-		return tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING `+keyColumns, keyID).Scan(k.fields()...)
+		if err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING `+keyColumns, keyID).Scan(k.fields()...); err != nil {
+			return err
+		}
+		// Its console sessions would be refused anyway (Session checks the key); deleting them keeps
+		// the table to the sessions that can still be used.
+		_, err = tx.Exec(ctx, `DELETE FROM console_sessions WHERE key_id = $1`, keyID)
+		return err
 	})
 	if err != nil {
 		return Key{}, fmt.Errorf("revoke api key %d of project %d: %w", keyID, projectID, err)
@@ -268,10 +275,13 @@ func digest(key string) [32]byte { return secret.Digest([]byte(key)) }
 
 // touchLastUsed is appended to the lookups of Authenticate and Verify (as a data-modifying CTE, one
 // round trip): it records the use when the recorded one is older than lastUsedGranularity.
-const touchLastUsed = `, touched AS (
-	UPDATE api_keys SET last_used_at = now() FROM k
-	WHERE api_keys.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - make_interval(secs => $2)))
+const touchLastUsed = touchLastUsedCTE + `
 SELECT id, project_id FROM k`
+
+// touchLastUsedCTE is touchLastUsed without its final SELECT, for lookups that return more of k.
+const touchLastUsedCTE = `, touched AS (
+	UPDATE api_keys SET last_used_at = now() FROM k
+	WHERE api_keys.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - make_interval(secs => $2)))`
 
 // Authenticate returns the caller of a valid, unrevoked key. The lookup is by digest, so neither the time
 // taken nor the query depends on how much of a wrong key matched. Nothing is cached: a revoked key is
