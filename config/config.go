@@ -27,6 +27,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/kafka"
 	"github.com/inlet-dev/inlet/internal/obs"
 	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/tracing"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -45,12 +46,14 @@ const devMasterKey = "aW5sZXQtbG9jYWwtZGV2LW1hc3Rlci1rZXktMzJieXQ="
 type Config struct {
 	// Profile is "local" (developer machine: the development master key is allowed) or "production".
 	// Default "local".
-	Profile    string        `yaml:"profile"`
-	Log        obs.LogConfig `yaml:"log"`
-	Kafka      kafka.Config  `yaml:"kafka"`
-	ClickHouse chdb.Config   `yaml:"clickhouse"`
-	Postgres   pgdb.Config   `yaml:"postgres"`
-	Secrets    Secrets       `yaml:"secrets"`
+	Profile string        `yaml:"profile"`
+	Log     obs.LogConfig `yaml:"log"`
+	// Tracing is OpenTelemetry tracing, off by default (ingestor and pipeline).
+	Tracing    tracing.Config `yaml:"tracing"`
+	Kafka      kafka.Config   `yaml:"kafka"`
+	ClickHouse chdb.Config    `yaml:"clickhouse"`
+	Postgres   pgdb.Config    `yaml:"postgres"`
+	Secrets    Secrets        `yaml:"secrets"`
 	// WebhookCache is the data path's cache of webhook configs (ingestor and pipeline).
 	WebhookCache webhook.CacheConfig `yaml:"webhook_cache"`
 	// Directory is the user directory: phone normalisation, NDJSON import and the pipeline's resolver
@@ -79,6 +82,7 @@ func Defaults() Config {
 	return Config{
 		Profile:      ProfileLocal,
 		Log:          obs.LogConfig{Level: "info", Format: "json"},
+		Tracing:      tracing.Defaults(),
 		Kafka:        kafka.Defaults(),
 		ClickHouse:   chdb.Defaults(),
 		Postgres:     pgdb.Defaults(),
@@ -132,7 +136,7 @@ func (c *Config) Validate() error {
 		name string
 		v    interface{ Validate() error }
 	}{
-		{"log", &c.Log}, {"kafka", &c.Kafka}, {"clickhouse", &c.ClickHouse}, {"postgres", &c.Postgres},
+		{"log", &c.Log}, {"tracing", &c.Tracing}, {"kafka", &c.Kafka}, {"clickhouse", &c.ClickHouse}, {"postgres", &c.Postgres},
 		{"webhook_cache", &c.WebhookCache}, {"directory", &c.Directory},
 		{"ingestor", &c.Ingestor}, {"pipeline", &c.Pipeline}, {"admin", &c.Admin},
 	}

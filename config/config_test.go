@@ -60,6 +60,8 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"body larger than a record", "", []string{"INLET_INGESTOR_MAX_BODY_BYTES=4194304"}, "kafka.max_message_bytes"},
 		{"event larger than a record", "", []string{"INLET_PIPELINE_MAX_EVENT_BYTES=4194304"}, "kafka.max_message_bytes"},
 		{"missing file", "testdata/nope.yaml", nil, "nope.yaml"},
+		{"tracing endpoint not a URL", "", []string{"INLET_TRACING_ENDPOINT=otel:4318"}, "tracing.endpoint"},
+		{"tracing ratio above 1", "", []string{"INLET_TRACING_SAMPLE_RATIO=2"}, "tracing.sample_ratio"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(tc.path, tc.env)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/compose"
 )
 
 // backendHeader names, in the round-robin proxy's answers, the admin process that served the request.
@@ -108,7 +109,7 @@ func TestTwoAdmins(t *testing.T) {
 		cfg.Admin.AuthFailureBurst = burst
 		cfg.Admin.AuthFailuresPerMinute = 1 // nothing refills during the test
 		cfg.Admin.TrustForwardedFor = true  // behind the proxy
-	})
+	}, compose.Deps{})
 	admins := []string{s.consoleURL, s.anotherAdmin()}
 	b := newCookieClient(t, roundRobin(t, admins...))
 	served := map[string]int{} // requests per admin process

@@ -38,6 +38,7 @@ type system struct {
 	stores     *store.Bundle // the test's own, as another process's would be
 	ch         driver.Conn   // the test's own connection to this test's ClickHouse database
 	cfg        config.Config // the settings the processes run with
+	kafka      kafka.Config  // this test's topics, with the data path
 }
 
 // newStack is the whole system — ingestor, pipeline, admin — with projects "Shop A" and "Shop B".
@@ -46,7 +47,7 @@ func newStack(t *testing.T) *system {
 	return start(t, [2]string{"Shop A", "Shop B"}, true, func(cfg *config.Config) {
 		cfg.Pipeline.Group = testenv.Name("console")
 		cfg.Pipeline.FlushInterval = 200 * time.Millisecond
-	})
+	}, compose.Deps{})
 }
 
 // newEnv is the admin server alone, with projects "A" and "B", and with room for the refused keys some
@@ -55,12 +56,13 @@ func newEnv(t *testing.T) *system {
 	t.Helper()
 	return start(t, [2]string{"A", "B"}, false, func(cfg *config.Config) {
 		cfg.Admin.AuthFailureBurst = 1_000_000
-	})
+	}, compose.Deps{})
 }
 
 // start runs the system on fresh databases (and, with dataPath, fresh topics) with the default settings
-// changed by set, and stops it when the test ends.
-func start(t *testing.T, projects [2]string, dataPath bool, set func(*config.Config)) *system {
+// changed by set and the components built with deps (its Logger: the test's), and stops it when the
+// test ends.
+func start(t *testing.T, projects [2]string, dataPath bool, set func(*config.Config), deps compose.Deps) *system {
 	t.Helper()
 	log := testenv.Logger()
 	pgcfg, _ := testenv.Postgres(t)
@@ -110,7 +112,7 @@ func start(t *testing.T, projects [2]string, dataPath bool, set func(*config.Con
 		t.Fatal(err)
 	}
 	t.Cleanup(stores.Close)
-	s := &system{t: t, ingestURL: cfg.Admin.PublicBaseURL, stores: stores, ch: ch, cfg: cfg}
+	s := &system{t: t, ingestURL: cfg.Admin.PublicBaseURL, stores: stores, ch: ch, cfg: cfg, kafka: cfg.Kafka}
 	a, keyA, err := stores.Projects.Create(ctx, projects[0])
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +123,7 @@ func start(t *testing.T, projects [2]string, dataPath bool, set func(*config.Con
 	}
 	s.projA, s.keyA, s.projB, s.keyB = a.ID, keyA, b.ID, keyB
 
-	deps := compose.Deps{Logger: log}
+	deps.Logger = log
 	if dataPath {
 		ing, err := compose.NewIngestor(ctx, &cfg, deps)
 		if err != nil {

@@ -19,9 +19,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fasthttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/seed"
+	"github.com/inlet-dev/inlet/internal/tracing"
 )
 
 // benchConfig lifts the per-webhook rate limit out of the way of a benchmark.
@@ -34,8 +38,33 @@ func benchConfig() Config {
 
 // BenchmarkHandler is the request path of an accepted request, from the parsed request to the 202, with
 // a producer that acknowledges at once: what the edge itself costs per request (target 0 allocs/op).
-func BenchmarkHandler(b *testing.B) {
-	s, err := New(benchConfig(), Deps{Hooks: tableHooks(), Producer: &fakeProducer{inline: true}, Topic: "requests", Registry: newReg(), Logger: testLog()})
+func BenchmarkHandler(b *testing.B) { benchHandler(b, nil) }
+
+// BenchmarkHandlerTraced is BenchmarkHandler with tracing on: every request a span, sampled (ratio 1,
+// exported in batches to an exporter that discards them) or not (ratio 0); "off" is BenchmarkHandler,
+// for comparison within one run.
+func BenchmarkHandlerTraced(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		ratio float64
+		on    bool
+	}{{"off", 0, false}, {"unsampled", 0, true}, {"sampled", 1, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			if !c.on {
+				benchHandler(b, nil)
+				return
+			}
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(tracing.NewSampler(c.ratio)),
+				sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+			defer func() { _ = tp.Shutdown(context.Background()) }()
+			benchHandler(b, tp.Tracer("ingestor"))
+		})
+	}
+}
+
+func benchHandler(b *testing.B, tracer trace.Tracer) {
+	s, err := New(benchConfig(), Deps{Hooks: tableHooks(), Producer: &fakeProducer{inline: true}, Topic: "requests",
+		Registry: newReg(), Logger: testLog(), Tracer: tracer})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -82,6 +82,9 @@ type meta struct {
 	contentType []byte
 	// head is the request's header, to copy the webhook's kept sender headers from; nil: none kept.
 	head *fasthttp.RequestHeader
+	// trace is the request's span: its context goes into the record, the record's id into it. nil:
+	// tracing off.
+	trace *edgeTrace
 }
 
 // fill lays out the record: key = webhook id, value = body (copied), headers encoded by package wire.
@@ -110,6 +113,10 @@ func (p *pending) fill(topic, id string, h *webhook.Hook, res result, value []by
 	}
 	if m.head != nil && len(h.Headers) > 0 {
 		r.Sender = p.keep(h.Headers, m.head)
+	}
+	if m.trace != nil {
+		r.Trace = m.trace.parent
+		m.trace.requestID = r.ID
 	}
 	p.rec = kgo.Record{
 		Topic:     topic,

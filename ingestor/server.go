@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/internal/verify"
@@ -34,6 +35,8 @@ type Deps struct {
 	Registry prometheus.Registerer
 	// Logger receives the edge's logs; nil discards them.
 	Logger *slog.Logger
+	// Tracer starts a span per request (see serveTraced); nil: tracing off, and nothing of it runs.
+	Tracer trace.Tracer
 }
 
 // Server is the public edge. Build it with New and run it with Run or Serve, once.
@@ -46,6 +49,7 @@ type Server struct {
 	producer Producer
 	topic    string
 	log      *slog.Logger
+	tracer   trace.Tracer // nil: tracing off
 	metrics  *metrics
 	http     *fasthttp.Server
 	states   *hookStates
@@ -90,6 +94,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		producer: d.Producer,
 		topic:    d.Topic,
 		log:      d.Logger,
+		tracer:   d.Tracer,
 		states:   newHookStates(cfg.MaxTrackedWebhooks),
 		heads:    newChunkedHeads(cfg.MaxConns, cfg.ReadTimeout),
 		verifier: newVerifyRequests(cfg.PublicURL),
@@ -219,7 +224,12 @@ var (
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	now := time.Now()
 	s.heads.release(s.heads.take(&ctx.Request.Header)) // a chunked body that fitted: its head is intact
-	res := s.serve(ctx, now, false)
+	var res result
+	if s.tracer != nil {
+		res = s.serveTraced(ctx, now, false)
+	} else {
+		res = s.serve(ctx, now, false, nil)
+	}
 	s.metrics.requests[res].Inc()
 	s.metrics.latency[res].Observe(time.Since(now).Seconds())
 }
@@ -259,7 +269,11 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 		if head != nil {
 			head.restore(&ctx.Request)
 		}
-		res = s.serve(ctx, now, true)
+		if s.tracer != nil {
+			res = s.serveTraced(ctx, now, true)
+		} else {
+			res = s.serve(ctx, now, true, nil)
+		}
 	} else {
 		s.respond(ctx, res)
 		s.serverLog.log(s.log, slog.LevelDebug, "request not readable", "outcome", results[res].label, "err", err)
@@ -273,8 +287,8 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 // webhook, method, verification, handshake, enabled, size, rate, body. Verification comes before
 // "disabled" so that only a sender holding the secret learns that a webhook is disabled and gets its
 // payload logged; a handshake is answered for a disabled webhook too (senders check the URL before the
-// webhook is enabled).
-func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) result {
+// webhook is enabled). tr is the request's span (serveTraced); nil when tracing is off.
+func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool, tr *edgeTrace) result {
 	path := ctx.Path()
 	if tooLarge && !bytes.HasPrefix(path, hooksPrefix) {
 		// Not a webhook's, or a chunked request whose head could not be kept (see headerReceived).
@@ -325,7 +339,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 	if ares := s.verifier.verify(ctx, hook, now); ares != verify.OK {
 		if tooLarge && ares == verify.SignatureMismatch && signsBody(hook, now) {
 			// Everything else about the signature was right; it covers a body that was never read.
-			s.appendRejected(st, hook, resPayloadTooLarge, nil, bodyLen, now, meta{detail: detailUnverified, head: head})
+			s.appendRejected(st, hook, resPayloadTooLarge, nil, bodyLen, now, meta{detail: detailUnverified, head: head, trace: tr})
 			return s.respond(ctx, resPayloadTooLarge)
 		}
 		var preview []byte
@@ -333,7 +347,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 			body := ctx.PostBody()
 			preview = body[:min(len(body), s.cfg.AuthPreviewBytes)]
 		}
-		s.appendRejected(st, hook, resAuthRejected, preview, bodyLen, now, meta{detail: authDetails[ares], head: head})
+		s.appendRejected(st, hook, resAuthRejected, preview, bodyLen, now, meta{detail: authDetails[ares], head: head, trace: tr})
 		return s.respond(ctx, resAuthRejected)
 	}
 	if hook.Handshake != webhook.HandshakeNone && !tooLarge {
@@ -342,11 +356,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 		}
 	}
 	if !hook.Enabled {
-		s.appendRejected(st, hook, resWebhookDisabled, ctx.PostBody(), bodyLen, now, meta{head: head})
+		s.appendRejected(st, hook, resWebhookDisabled, ctx.PostBody(), bodyLen, now, meta{head: head, trace: tr})
 		return s.respond(ctx, resWebhookDisabled)
 	}
 	if tooLarge {
-		s.appendRejected(st, hook, resPayloadTooLarge, nil, bodyLen, now, meta{head: head})
+		s.appendRejected(st, hook, resPayloadTooLarge, nil, bodyLen, now, meta{head: head, trace: tr})
 		return s.respond(ctx, resPayloadTooLarge)
 	}
 	if ok, wait := st.takeRate(now.UnixNano(), s.cfg.RatePerWebhook, s.cfg.RateBurst); !ok {
@@ -360,10 +374,10 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, now time.Time, tooLarge bool) r
 	contentType := head.ContentType()
 	kind := kindOf(contentType)
 	if res, err := s.checkBody(kind, contentType, body); res != resAccepted {
-		s.appendRejected(st, hook, res, body, bodyLen, now, meta{detailErr: err, head: head})
+		s.appendRejected(st, hook, res, body, bodyLen, now, meta{detailErr: err, head: head, trace: tr})
 		return s.respond(ctx, res)
 	}
-	m := meta{head: head}
+	m := meta{head: head, trace: tr}
 	if kind == bodyForm {
 		m.contentType = contentType
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
 )
@@ -30,6 +31,11 @@ type batch struct {
 	// maxOffset is, per table and partition, the highest src_offset in the batch: the table's
 	// high-water mark once the insert is done.
 	maxOffset [chstore.NumTables]map[int32]int64
+
+	// links are the links to the edge spans of the batch's sampled requests, for the flush's spans
+	// (at most the tracer's maxLinks; linksDropped the others). Empty when tracing is off.
+	links        []trace.Link
+	linksDropped int
 
 	fired bool
 	done  [chstore.NumTables]bool
@@ -82,6 +88,9 @@ func (b *batch) reset() {
 	for t := range b.maxOffset {
 		clear(b.maxOffset[t])
 	}
+	clear(b.links)
+	b.links = b.links[:0]
+	b.linksDropped = 0
 	b.fired = false
 	b.done = [chstore.NumTables]bool{}
 	b.attempt = [chstore.NumTables]string{}

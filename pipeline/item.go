@@ -77,6 +77,10 @@ type item struct {
 	// sender are the sender headers the record carries (aliasing its bytes; the array is the
 	// processor's, reused every poll).
 	sender []wire.SenderHeader
+	// trace is the edge span's context (wire.HeaderTraceParent), zero for none; status is the activity
+	// status finish gave the request, for its span.
+	trace  wire.TraceParent
+	status string
 
 	hook *compiledHook
 	// searcher reads the payload (search: it has been made); a value, as the item is on the heap
@@ -129,7 +133,7 @@ func parseRecord(r *kgo.Record, it *item, senders *[]wire.SenderHeader) {
 		requestID: req.ID, webhookID: req.WebhookID, projectID: req.ProjectID, receivedMs: req.ReceivedMs,
 		configVersion: req.ConfigVersion, outcome: req.Outcome, edgeStatus: uint16(req.EdgeStatus),
 		bodyBytes: uint32(req.BodyBytes), truncated: req.Truncated, sender: req.Sender,
-		contentType: req.ContentType}
+		contentType: req.ContentType, trace: req.Trace}
 	if req.Detail != nil {
 		it.detail = append(it.detail, bytesString(req.Detail))
 	}

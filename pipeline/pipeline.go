@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
@@ -66,6 +67,12 @@ type Deps struct {
 	Failpoint func(name string)
 	// KafkaOpts are appended to the consumer client's options (tests: faster rebalances).
 	KafkaOpts []kgo.Opt
+	// Tracer records the pipeline's spans of the requests the edge sampled (see trace.go); nil:
+	// tracing off, and nothing of it runs.
+	Tracer trace.Tracer
+	// MaxTraceLinks bounds the links of one batch span to its requests' edge spans (tracing.max_links);
+	// 0 is 128.
+	MaxTraceLinks int
 }
 
 // Pipeline consumes webhooks.requests and writes ClickHouse. Build it with New, run it with Run.
@@ -101,8 +108,9 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	retry := &retrier{maxBackoff: cfg.RetryMaxBackoff, m: p.m, log: p.log}
 	p.sink = &sink{store: chstore.NewWriter(deps.ClickHouse), topic: deps.Kafka.RequestsTopic,
 		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
+	tr := newTracer(deps.Tracer, deps.MaxTraceLinks)
 	p.proc = &processor{cfg: &p.cfg, lim: cfg.Limits(), hooks: deps.Hooks, resolver: deps.Resolver, deliveries: deps.Deliveries, sink: p.sink,
-		retry: retry, m: p.m, log: p.log, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,
+		retry: retry, m: p.m, log: p.log, tr: tr, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,
 		parts: map[int32]*partState{}, compiled: map[string]*compiledHook{}}
 	c := &consumer{cfg: &p.cfg, topic: deps.Kafka.RequestsTopic, log: p.log, m: p.m, proc: p.proc, flush: p.flush,
 		b: p.b, resume: map[int32]kgo.EpochOffset{}}
@@ -146,7 +154,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	}
 	c.cl = cl
 	p.out = &writer{cl: cl, eventsTopic: deps.Kafka.EventsTopic, sink: p.sink, retry: retry, m: p.m, log: p.log,
-		failpoint: deps.Failpoint}
+		tr: tr, failpoint: deps.Failpoint}
 	return p, nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/delivery"
@@ -40,6 +42,7 @@ type processor struct {
 	retry       *retrier
 	m           *metrics
 	log         *slog.Logger
+	tr          *tracer // nil: tracing off
 	eventsTopic string
 	// flush writes the batch and empties it (Pipeline.flush).
 	flush func(ctx context.Context) error
@@ -171,19 +174,33 @@ func (p *processor) process(ctx context.Context, items []item) error {
 	if len(items) == 0 {
 		return nil
 	}
+	var start time.Time
+	if p.tr != nil {
+		start = time.Now()
+	}
 	if err := p.prepare(ctx, items); err != nil {
 		return err
 	}
 	if err := p.dedupe(ctx, items); err != nil {
 		return err
 	}
-	if err := p.resolve(ctx, items); err != nil {
+	var span trace.Span
+	if p.tr != nil {
+		links, dropped := p.tr.pollLinks(items)
+		span = p.tr.start(ctx, spanResolve, links, dropped, attribute.Int("inlet.requests", len(items)))
+	}
+	err := p.resolve(ctx, items)
+	end(span, err)
+	if err != nil {
 		return err
 	}
 	for i := range items {
 		if err := p.finish(ctx, &items[i]); err != nil {
 			return err
 		}
+	}
+	if p.tr != nil {
+		p.tr.processed(ctx, items, start)
 	}
 	clear(items) // drop references to record values until the next poll
 	clear(p.elems)
@@ -441,6 +458,7 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 		}
 	}
 	status := it.settle()
+	it.status = status
 	if it.healOnly {
 		if status == chstore.StatusSuccess || status == chstore.StatusFailed && it.fired() > 0 {
 			for i := range it.elems {
@@ -520,6 +538,9 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 	p.b.bytes += len(it.body) + 2*attrs + len(row.Headers) + len(row.Outcomes)
 	p.b.activity = append(p.b.activity, row)
 	p.b.noteOffset(chstore.ActivityLog, it.partition, it.offset)
+	if p.tr != nil {
+		p.tr.traceBatch(p.b, it)
+	}
 	return p.maybeFlush(ctx)
 }
 

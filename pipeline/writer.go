@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -32,13 +34,21 @@ type writer struct {
 	retry       *retrier
 	m           *metrics
 	log         *slog.Logger
+	tr          *tracer           // nil: tracing off
 	failpoint   func(name string) // tests: SIGKILL at the named point; nil in production
 }
 
 // write fires the batch's events and inserts its rows; it retries until done or ctx ends.
 func (w *writer) write(ctx context.Context, b *batch) error {
 	if !b.fired && len(b.fire) > 0 {
-		if err := w.fire(ctx, b); err != nil {
+		var span trace.Span
+		if w.tr != nil {
+			span = w.tr.start(ctx, spanFire, b.links, b.linksDropped, attribute.Int("inlet.events", len(b.fire)),
+				attribute.String("messaging.destination.name", w.eventsTopic))
+		}
+		err := w.fire(ctx, b)
+		end(span, err)
+		if err != nil {
 			return err
 		}
 	}
@@ -48,8 +58,15 @@ func (w *writer) write(ctx context.Context, b *batch) error {
 		if b.done[t] {
 			continue
 		}
-		if b.tableRows(t) > 0 {
-			if err := w.sink.insert(ctx, t, b); err != nil {
+		if n := b.tableRows(t); n > 0 {
+			var span trace.Span
+			if w.tr != nil {
+				span = w.tr.start(ctx, spanInsert, b.links, b.linksDropped, attribute.String("db.collection.name", t.String()),
+					attribute.Int("inlet.rows", n))
+			}
+			err := w.sink.insert(ctx, t, b)
+			end(span, err)
+			if err != nil {
 				return err
 			}
 		}

@@ -19,8 +19,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/directory"
@@ -29,6 +31,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/store"
+	"github.com/inlet-dev/inlet/internal/tracing"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -41,6 +44,27 @@ type Deps struct {
 	// Failpoint, if set, is called at the named points of the pipeline's flushes (crash tests only:
 	// pipeline.FailpointFromEnv).
 	Failpoint func(name string)
+	// SpanExporter, if set, receives the ingestor's and the pipeline's spans synchronously, with
+	// tracing on whatever tracing.endpoint says (tests: tracetest.InMemoryExporter); the sampling is
+	// still tracing.sample_ratio's.
+	SpanExporter sdktrace.SpanExporter
+}
+
+// traceFlushTimeout bounds the export of the spans still queued when a component closes: a collector
+// that does not answer costs the shutdown at most this.
+const traceFlushTimeout = 5 * time.Second
+
+// shutdownTracing exports the spans p still holds, within traceFlushTimeout; a failure is logged, as
+// nothing else is left to do with it.
+func shutdownTracing(p *tracing.Provider, log *slog.Logger) {
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		log.Warn("spans not exported on shutdown", "err", err)
+	}
 }
 
 func (d Deps) withDefaults() Deps {

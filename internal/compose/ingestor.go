@@ -11,6 +11,7 @@ import (
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/ingestor"
 	"github.com/inlet-dev/inlet/internal/kafka"
+	"github.com/inlet-dev/inlet/internal/tracing"
 )
 
 // Ingestor is the ingestor process's component: the edge (ingestor.Server), the Kafka client it
@@ -19,6 +20,7 @@ type Ingestor struct {
 	plane    *configPlane
 	producer *kgo.Client
 	edge     *ingestor.Server
+	tracing  *tracing.Provider // nil: tracing off
 	log      *slog.Logger
 }
 
@@ -30,8 +32,14 @@ func NewIngestor(ctx context.Context, cfg *config.Config, d Deps) (*Ingestor, er
 	if err != nil {
 		return nil, err
 	}
+	tp, err := tracing.New(cfg.Tracing, "ingestor", tracing.Options{Exporter: d.SpanExporter})
+	if err != nil {
+		plane.close()
+		return nil, err
+	}
 	cl, err := kafka.NewClient(cfg.Kafka, "ingestor", ingestor.ProducerOpts(cfg.Ingestor)...)
 	if err != nil {
+		shutdownTracing(tp, d.Logger)
 		plane.close()
 		return nil, err
 	}
@@ -41,13 +49,15 @@ func NewIngestor(ctx context.Context, cfg *config.Config, d Deps) (*Ingestor, er
 		Topic:    cfg.Kafka.RequestsTopic,
 		Registry: d.Registry,
 		Logger:   d.Logger,
+		Tracer:   tp.Tracer("github.com/inlet-dev/inlet/ingestor"),
 	})
 	if err != nil {
 		cl.Close()
+		shutdownTracing(tp, d.Logger)
 		plane.close()
 		return nil, err
 	}
-	return &Ingestor{plane: plane, producer: cl, edge: edge, log: d.Logger}, nil
+	return &Ingestor{plane: plane, producer: cl, edge: edge, tracing: tp, log: d.Logger}, nil
 }
 
 // ReadyChecks: the edge (not ready once it drains) and Kafka.
@@ -83,9 +93,11 @@ func (i *Ingestor) run(ctx context.Context, serve func(context.Context) error) e
 	return g.Wait()
 }
 
-// Close closes the Kafka client, then the cache and the pool. Call it after Run or Serve has returned.
+// Close closes the Kafka client, exports the spans still queued (within traceFlushTimeout), then
+// closes the cache and the pool. Call it after Run or Serve has returned.
 func (i *Ingestor) Close() {
 	i.producer.Close()
 	i.log.Info("ingestor shutdown: kafka client closed")
+	shutdownTracing(i.tracing, i.log)
 	i.plane.close()
 }

@@ -3,6 +3,7 @@ package compose
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -13,6 +14,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/tracing"
 	"github.com/inlet-dev/inlet/pipeline"
 )
 
@@ -24,6 +26,8 @@ type Pipeline struct {
 	resolver *directory.Resolver
 	ch       driver.Conn
 	p        *pipeline.Pipeline
+	tracing  *tracing.Provider // nil: tracing off
+	log      *slog.Logger
 }
 
 // NewPipeline builds the pipeline from cfg: the config plane, the resolver (invalidated through the
@@ -35,7 +39,11 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 	if err != nil {
 		return nil, err
 	}
-	c := &Pipeline{plane: plane}
+	c := &Pipeline{plane: plane, log: d.Logger}
+	if c.tracing, err = tracing.New(cfg.Tracing, "pipeline", tracing.Options{Exporter: d.SpanExporter}); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if c.resolver, err = directory.NewResolver(plane.stores.Pool, plane.notifier, plane.stores.Projects, cfg.Directory, d.Registry, d.Logger); err != nil {
 		c.Close()
 		return nil, err
@@ -45,15 +53,17 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		return nil, err
 	}
 	c.p, err = pipeline.New(cfg.Pipeline, pipeline.Deps{
-		Kafka:      cfg.Kafka,
-		ClickHouse: c.ch,
-		Hooks:      plane.hooks,
-		Resolver:   c.resolver,
-		Deliveries: delivery.NewStore(plane.stores.Pool),
-		Notifier:   &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
-		Registry:   d.Registry,
-		Logger:     d.Logger,
-		Failpoint:  d.Failpoint,
+		Kafka:         cfg.Kafka,
+		ClickHouse:    c.ch,
+		Hooks:         plane.hooks,
+		Resolver:      c.resolver,
+		Deliveries:    delivery.NewStore(plane.stores.Pool),
+		Notifier:      &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
+		Registry:      d.Registry,
+		Logger:        d.Logger,
+		Failpoint:     d.Failpoint,
+		Tracer:        c.tracing.Tracer("github.com/inlet-dev/inlet/pipeline"),
+		MaxTraceLinks: cfg.Tracing.MaxLinks,
 	})
 	if err != nil {
 		c.Close()
@@ -82,9 +92,10 @@ func (c *Pipeline) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// Close closes the ClickHouse connection, the resolver, then the cache and the pool. Call it after Run
-// has returned.
+// Close exports the spans still queued (within traceFlushTimeout), closes the ClickHouse connection,
+// the resolver, then the cache and the pool. Call it after Run has returned.
 func (c *Pipeline) Close() {
+	shutdownTracing(c.tracing, c.log)
 	if c.ch != nil {
 		c.ch.Close()
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Request is a webhooks.requests record's metadata: everything but the body, which is the record's
@@ -28,6 +29,94 @@ type Request struct {
 	ContentType []byte
 	// Sender are the sender headers kept with the record (HeaderSenderPrefix), in the webhook's order.
 	Sender []SenderHeader
+	// Trace is the edge span's context (HeaderTraceParent); zero (not IsValid) for none.
+	Trace TraceParent
+}
+
+// TraceParent is a W3C traceparent: the trace and span ids of a span and its flags (sampled).
+type TraceParent struct {
+	TraceID trace.TraceID
+	SpanID  trace.SpanID
+	Flags   trace.TraceFlags
+}
+
+// IsValid reports whether both ids are set (W3C: all-zero ids are invalid).
+func (t TraceParent) IsValid() bool { return t.TraceID.IsValid() && t.SpanID.IsValid() }
+
+// TraceParentOf is the traceparent of span context sc.
+func TraceParentOf(sc trace.SpanContext) TraceParent {
+	return TraceParent{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: sc.TraceFlags()}
+}
+
+// SpanContext is t as the remote span context a child or a link of it names.
+func (t TraceParent) SpanContext() trace.SpanContext {
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: t.TraceID, SpanID: t.SpanID, TraceFlags: t.Flags, Remote: true})
+}
+
+// traceParentLen is the length of a version-00 traceparent: 2+1+32+1+16+1+2.
+const traceParentLen = 55
+
+// AppendTraceParent appends t in the traceparent form of version 00, lower-case hex.
+func AppendTraceParent(dst []byte, t TraceParent) []byte {
+	dst = append(dst, "00-"...)
+	dst = appendHex(dst, t.TraceID[:])
+	dst = append(dst, '-')
+	dst = appendHex(dst, t.SpanID[:])
+	dst = append(dst, '-')
+	return appendHex(dst, []byte{byte(t.Flags)})
+}
+
+// ParseTraceParent reads a traceparent header value, without allocating, as W3C Trace Context says a
+// receiver does: version 00 exactly, a later version by its first four fields (and a '-' after them);
+// version ff, upper-case hex, all-zero ids or any other shape is not one (ok false). Flags keep only
+// the sampled bit, the one this version defines.
+func ParseTraceParent(b []byte) (t TraceParent, ok bool) {
+	if len(b) < traceParentLen || b[2] != '-' || b[35] != '-' || b[52] != '-' {
+		return TraceParent{}, false
+	}
+	var ver [1]byte
+	if !decodeHex(ver[:], b[0:2]) || ver[0] == 0xff || ver[0] == 0 && len(b) != traceParentLen ||
+		ver[0] != 0 && len(b) > traceParentLen && b[traceParentLen] != '-' {
+		return TraceParent{}, false
+	}
+	var flags [1]byte
+	if !decodeHex(t.TraceID[:], b[3:35]) || !decodeHex(t.SpanID[:], b[36:52]) || !decodeHex(flags[:], b[53:55]) || !t.IsValid() {
+		return TraceParent{}, false
+	}
+	t.Flags = trace.TraceFlags(flags[0]) & trace.FlagsSampled
+	return t, true
+}
+
+const lowerHex = "0123456789abcdef"
+
+func appendHex(dst, src []byte) []byte {
+	for _, c := range src {
+		dst = append(dst, lowerHex[c>>4], lowerHex[c&0xf])
+	}
+	return dst
+}
+
+// decodeHex decodes lower-case hex src into dst (len(src) = 2 len(dst)).
+func decodeHex(dst, src []byte) bool {
+	for i := range dst {
+		hi, ok1 := fromHex(src[2*i])
+		lo, ok2 := fromHex(src[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // SenderHeader is one sender header kept with a record.
@@ -42,21 +131,22 @@ type SenderHeader struct {
 func (h SenderHeader) Name() string { return h.Key[len(HeaderSenderPrefix):] }
 
 // numRequestHeaders is how many headers a request record has at most: the nine always there, the
-// detail, the content type and the sender headers.
-const numRequestHeaders = 11 + MaxSenderHeaders
+// detail, the content type, the traceparent and the sender headers.
+const numRequestHeaders = 12 + MaxSenderHeaders
 
 // RequestHeaders holds one record's headers and their values. Keep one per record in flight (the
 // ingestor pools them with the record): Encode then allocates nothing, and the values stay valid for
 // as long as the record is.
 type RequestHeaders struct {
 	list [numRequestHeaders]kgo.RecordHeader
-	// buf holds the values but the detail: a 36-byte id, a public id, six decimals and a flag.
-	buf [192]byte
+	// buf holds the values but the detail: a 36-byte id, a public id, six decimals, a flag and a
+	// 55-byte traceparent.
+	buf [320]byte
 }
 
 // Encode lays r out as record headers and returns them; they point into h (and into r.Detail,
 // r.ContentType and the sender headers' values, which must stay unchanged until the record is
-// produced). Sender headers past MaxSenderHeaders are left out.
+// produced). Sender headers past MaxSenderHeaders are left out; so is a trace that is not IsValid.
 func (h *RequestHeaders) Encode(r *Request) []kgo.RecordHeader {
 	// Each value is appended to buf and its header set at once, with the key a constant: this is on the
 	// edge's hot path. buf is large enough for every value, so the slices never move.
@@ -95,6 +185,12 @@ func (h *RequestHeaders) Encode(r *Request) []kgo.RecordHeader {
 	}
 	if r.ContentType != nil {
 		h.list[n] = kgo.RecordHeader{Key: HeaderContentType, Value: r.ContentType}
+		n++
+	}
+	if r.Trace.IsValid() {
+		b = AppendTraceParent(b, r.Trace)
+		h.list[n] = kgo.RecordHeader{Key: HeaderTraceParent, Value: b[from:len(b):len(b)]}
+		from = len(b)
 		n++
 	}
 	for i := range r.Sender[:min(len(r.Sender), MaxSenderHeaders)] {
@@ -173,6 +269,8 @@ func DecodeRequest(rec *kgo.Record, r *Request) (bad []string) {
 			r.Detail = v
 		case HeaderContentType:
 			r.ContentType = v
+		case HeaderTraceParent:
+			r.Trace, _ = ParseTraceParent(v)
 		}
 	}
 	if len(sender) > 0 {

@@ -38,6 +38,11 @@ const (
 	// webhook's spelling: "inlet-h-X-Shopify-Topic". Which headers are kept is the webhook's config
 	// (its sender's and the user's list); Authorization, cookies and signature headers never are.
 	HeaderSenderPrefix = "inlet-h-"
+	// HeaderTraceParent is the W3C trace context (https://www.w3.org/TR/trace-context/#traceparent-header)
+	// of the edge's span of the request, "00-<trace id>-<span id>-<flags>": the pipeline's spans of the
+	// request are its children or link to it. Present only when tracing is on and the request was
+	// sampled; the W3C name, so that any traced consumer of the topic reads it too.
+	HeaderTraceParent = "traceparent"
 )
 
 // Bounds of the sender headers a record carries; the edge enforces them.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func sampleRequest() Request {
@@ -19,7 +20,9 @@ func sampleRequest() Request {
 		Sender: []SenderHeader{
 			{Key: HeaderSenderPrefix + "X-Shopify-Topic", Value: []byte("orders/create")},
 			{Key: HeaderSenderPrefix + "X-Shopify-Webhook-Id", Value: []byte("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")},
-		}}
+		},
+		Trace: TraceParent{TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+			SpanID: trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}, Flags: trace.FlagsSampled}}
 }
 
 // TestSenderHeaders: kept sender headers travel under their prefix, by name, in order; past
@@ -98,9 +101,10 @@ func TestEncodeDecodeAllocs(t *testing.T) {
 
 // FuzzRequestRoundTrip: any request the edge could make survives the wire unchanged.
 func FuzzRequestRoundTrip(f *testing.F) {
-	f.Add([]byte{1, 2, 3}, "wh", int64(1), int64(1764756000123), int64(3), "accepted", 202, 172, false, []byte(nil))
-	f.Add([]byte{}, "", int64(0), int64(0), int64(0), "invalid_json", 400, 0, true, []byte("at byte 3"))
-	f.Fuzz(func(t *testing.T, id []byte, webhookID string, project, received, version int64, outcome string, status, bodyBytes int, truncated bool, detail []byte) {
+	f.Add([]byte{1, 2, 3}, "wh", int64(1), int64(1764756000123), int64(3), "accepted", 202, 172, false, []byte(nil), []byte(nil))
+	f.Add([]byte{}, "", int64(0), int64(0), int64(0), "invalid_json", 400, 0, true, []byte("at byte 3"),
+		[]byte("\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36\x00\xf0\x67\xaa\x0b\xa9\x02\xb7\x01"))
+	f.Fuzz(func(t *testing.T, id []byte, webhookID string, project, received, version int64, outcome string, status, bodyBytes int, truncated bool, detail, tp []byte) {
 		if project < 0 || received < 0 || received > MaxReceivedMs || version < 0 || outcome == "" ||
 			status < 0 || status > 999 || bodyBytes < 0 || bodyBytes > 1<<32-1 || len(webhookID) > 64 {
 			return // not something the edge makes
@@ -108,6 +112,14 @@ func FuzzRequestRoundTrip(f *testing.F) {
 		in := Request{WebhookID: webhookID, ProjectID: project, ReceivedMs: received, ConfigVersion: version,
 			Outcome: Outcome(outcome), EdgeStatus: status, BodyBytes: bodyBytes, Truncated: truncated, Detail: detail}
 		copy(in.ID[:], id)
+		if len(tp) >= 25 {
+			copy(in.Trace.TraceID[:], tp)
+			copy(in.Trace.SpanID[:], tp[16:])
+			in.Trace.Flags = trace.TraceFlags(tp[24]) & trace.FlagsSampled
+			if !in.Trace.IsValid() {
+				in.Trace = TraceParent{} // not encoded: reads back as none
+			}
+		}
 		var h RequestHeaders
 		var out Request
 		if bad := DecodeRequest(&kgo.Record{Key: []byte(webhookID), Headers: h.Encode(&in)}, &out); bad != nil {
@@ -118,6 +130,62 @@ func FuzzRequestRoundTrip(f *testing.F) {
 		}
 		if !reflect.DeepEqual(in, out) {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", out, in)
+		}
+	})
+}
+
+// TestParseTraceParent: the W3C forms a receiver accepts, and those it refuses.
+func TestParseTraceParent(t *testing.T) {
+	const valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	want := sampleRequest().Trace
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{valid, true},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", true},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", true},        // unknown flag bits dropped
+		{"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later", true},  // a later version: its first fields
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later", false}, // version 00 has four fields
+		{"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false},       // version ff is invalid
+		{"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", false},       // upper case
+		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", false},       // zero trace id
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false},       // zero span id
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", false},          // short
+		{"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false},       // separator
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g", false},       // not hex
+		{"", false},
+	} {
+		got, ok := ParseTraceParent([]byte(tc.in))
+		if ok != tc.ok {
+			t.Errorf("ParseTraceParent(%q) ok = %v; want %v", tc.in, ok, tc.ok)
+			continue
+		}
+		if ok && (got.TraceID != want.TraceID || got.SpanID != want.SpanID) {
+			t.Errorf("ParseTraceParent(%q) = %+v; want ids %+v", tc.in, got, want)
+		}
+	}
+	if got := string(AppendTraceParent(nil, want)); got != valid {
+		t.Errorf("AppendTraceParent = %s; want %s", got, valid)
+	}
+	if n := testing.AllocsPerRun(100, func() { ParseTraceParent([]byte(valid)) }); n != 0 {
+		t.Errorf("ParseTraceParent: %v allocs; want 0", n)
+	}
+}
+
+// FuzzParseTraceParent: whatever a header holds, parsing does not panic, and what it accepts writes
+// back as the version-00 form that parses to the same value.
+func FuzzParseTraceParent(f *testing.F) {
+	f.Add([]byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
+	f.Add([]byte("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-xyz"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tp, ok := ParseTraceParent(b)
+		if !ok {
+			return
+		}
+		again, ok := ParseTraceParent(AppendTraceParent(nil, tp))
+		if !ok || again != tp {
+			t.Fatalf("%q parsed to %+v; written back it parses to %+v, %v", b, tp, again, ok)
 		}
 	})
 }
