@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,11 +72,24 @@ type Secrets struct {
 	MasterKey string `yaml:"master_key"`
 	// MasterKeyFile names a file holding the base64 key (trailing newline ignored). Default none.
 	MasterKeyFile string `yaml:"master_key_file"`
-	key           []byte
+	// PreviousMasterKeys are earlier master keys (base64, as master_key), used only to open secrets
+	// sealed before a key rotation: new secrets are sealed with master_key. Keep one here until `inlet
+	// secrets reseal` has reported no secret left under it, then remove it. Every key costs a failed
+	// decryption per secret sealed before key ids existed, once per reload. Default none; the
+	// variable INLET_SECRETS_PREVIOUS_MASTER_KEYS takes them comma-separated.
+	PreviousMasterKeys []string `yaml:"previous_master_keys"`
+	// PreviousMasterKeysFile names a file holding previous keys, one per line (blank lines ignored),
+	// added to previous_master_keys. Default none.
+	PreviousMasterKeysFile string `yaml:"previous_master_keys_file"`
+	key                    []byte
+	previous               [][]byte
 }
 
 // Key is the decoded master key; valid after Validate.
 func (s *Secrets) Key() []byte { return s.key }
+
+// PreviousKeys are the decoded previous master keys, in the order given; valid after Validate.
+func (s *Secrets) PreviousKeys() [][]byte { return s.previous }
 
 // Defaults returns the settings used when the file says nothing.
 func Defaults() Config {
@@ -179,6 +193,40 @@ func (s *Secrets) resolve(profile string) error {
 		return fmt.Errorf("secrets.master_key: %w", err)
 	}
 	s.key = key
+	return s.resolvePrevious()
+}
+
+// resolvePrevious decodes the previous keys. The development key may be one: it is how a trial that
+// ran with it moves to a key of its own.
+func (s *Secrets) resolvePrevious() error {
+	raws := slices.Clone(s.PreviousMasterKeys)
+	if s.PreviousMasterKeysFile != "" {
+		b, err := os.ReadFile(s.PreviousMasterKeysFile)
+		if err != nil {
+			return fmt.Errorf("secrets.previous_master_keys_file: %w", err)
+		}
+		for line := range strings.Lines(string(b)) {
+			if line = strings.TrimSpace(line); line != "" {
+				raws = append(raws, line)
+			}
+		}
+	}
+	s.previous = nil
+	for i, raw := range raws {
+		k, err := decodeKey(strings.TrimSpace(raw))
+		if err != nil {
+			return fmt.Errorf("secrets.previous_master_keys[%d]: %w", i, err)
+		}
+		if bytes.Equal(k, s.key) {
+			return fmt.Errorf("secrets.previous_master_keys[%d]: is the current master_key", i)
+		}
+		for j, p := range s.previous {
+			if bytes.Equal(k, p) {
+				return fmt.Errorf("secrets.previous_master_keys[%d]: repeats key %d", i, j)
+			}
+		}
+		s.previous = append(s.previous, k)
+	}
 	return nil
 }
 

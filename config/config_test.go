@@ -1,7 +1,9 @@
 package config
 
 import (
+	"encoding/base64"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -57,6 +59,9 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"production refuses the dev key", "", []string{"INLET_PROFILE=production", "INLET_SECRETS_MASTER_KEY=" + devMasterKey}, "development key"},
 		{"short key", "", []string{"INLET_SECRETS_MASTER_KEY=c2hvcnQ="}, "secrets.master_key"},
 		{"bad profile", "", []string{"INLET_PROFILE=staging"}, "profile"},
+		{"short previous key", "", []string{"INLET_SECRETS_PREVIOUS_MASTER_KEYS=c2hvcnQ="}, "secrets.previous_master_keys[0]"},
+		{"previous key is the current one", "", []string{"INLET_SECRETS_PREVIOUS_MASTER_KEYS=" + devMasterKey}, "is the current master_key"},
+		{"missing previous keys file", "", []string{"INLET_SECRETS_PREVIOUS_MASTER_KEYS_FILE=testdata/nope.keys"}, "secrets.previous_master_keys_file"},
 		{"body larger than a record", "", []string{"INLET_INGESTOR_MAX_BODY_BYTES=4194304"}, "kafka.max_message_bytes"},
 		{"event larger than a record", "", []string{"INLET_PIPELINE_MAX_EVENT_BYTES=4194304"}, "kafka.max_message_bytes"},
 		{"missing file", "testdata/nope.yaml", nil, "nope.yaml"},
@@ -179,4 +184,27 @@ func fieldOf(v reflect.Value, name string) (reflect.Value, bool) {
 		return nil
 	})
 	return found, found.IsValid()
+}
+
+// TestPreviousMasterKeys: previous keys come from the variable (comma-separated) and the file (one per
+// line), in that order; the development key may be one in production, which is how a trial moves to a
+// key of its own.
+func TestPreviousMasterKeys(t *testing.T) {
+	cur, a, b := NewMasterKey(), NewMasterKey(), NewMasterKey()
+	file := filepath.Join(t.TempDir(), "previous.keys")
+	if err := os.WriteFile(file, []byte("\n"+b+"\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load("", []string{"INLET_PROFILE=production", "INLET_SECRETS_MASTER_KEY=" + cur,
+		"INLET_SECRETS_PREVIOUS_MASTER_KEYS=" + a + "," + devMasterKey, "INLET_SECRETS_PREVIOUS_MASTER_KEYS_FILE=" + file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range c.Secrets.PreviousKeys() {
+		got = append(got, base64.StdEncoding.EncodeToString(k))
+	}
+	if want := []string{a, devMasterKey, b}; !slices.Equal(got, want) {
+		t.Errorf("PreviousKeys = %q; want %q", got, want)
+	}
 }

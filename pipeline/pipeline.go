@@ -142,6 +142,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		kgo.MaxConcurrentFetches(1),
 		kgo.DefaultProduceTopic(deps.Kafka.EventsTopic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kafka.Metrics(deps.Registry),
 	}
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))

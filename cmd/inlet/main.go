@@ -49,6 +49,7 @@ var commands = []command{
 	{name: "webhook", args: "test -webhook ID [flags]", doc: "send the edge a test request signed as the webhook's sender would; print it (secrets redacted) and the answer", takesArgs: true, help: webhookTestHelp},
 	{name: "demo", doc: "seed the demo project (idempotent) and print the console URL, webhook URL, secret and a ready-to-paste curl command", takesArgs: true},
 	{name: "keygen", doc: "print a new master key for secrets.master_key"},
+	{name: "secrets", args: "reseal [-batch N]", doc: "re-encrypt every stored webhook secret under secrets.master_key (after a key rotation; safe while serving, and to re-run)", takesArgs: true},
 	{name: "healthcheck", args: "[-timeout D] URL", doc: "GET URL (a process's /healthz or /readyz) and exit 0 on 2xx, 1 otherwise: the container image's health check, which has no shell or curl", takesArgs: true},
 	{name: "version", doc: "print the version, commit and Go version of this binary"},
 	{name: "help", args: "[COMMAND]", doc: "print this help, or one command's", takesArgs: true},
@@ -177,6 +178,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		runErr = runAdmin(ctx, cfg, newLogger(stderr, cfg, "admin"), rest)
 	case "webhook":
 		runErr = webhookCmd(ctx, cfg, rest, environ, stdout)
+	case "secrets":
+		runErr = secretsCmd(ctx, cfg, rest, stdout)
 	default:
 		fmt.Fprintf(stderr, "inlet: unknown command %q\n\n", cmd)
 		fs.Usage()

@@ -88,13 +88,14 @@ func (r ReadyChecks) AddTo(s *obs.Server) {
 }
 
 // OpenStores opens the PostgreSQL pool of cfg.Postgres and builds every store on it; webhook secrets are
-// sealed with cfg.Secrets' master key (cfg must have been validated). The directory store's metrics go
+// sealed with cfg.Secrets' master key and opened with it or a previous one (cfg must have been
+// validated). The directory store's metrics go
 // to reg (nil: not exported), its logs to log (nil: discarded). The caller closes the bundle.
 func OpenStores(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (*store.Bundle, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sealer, err := secret.NewSealer(cfg.Secrets.Key())
+	sealer, err := secret.NewSealer(cfg.Secrets.Key(), cfg.Secrets.PreviousKeys()...)
 	if err != nil {
 		return nil, fmt.Errorf("secrets: %w", err)
 	}

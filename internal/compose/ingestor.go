@@ -25,7 +25,7 @@ type Ingestor struct {
 }
 
 // NewIngestor builds the ingestor from cfg: the config plane, the producer (ingestor.ProducerOpts on
-// cfg.Kafka) and the edge appending to cfg.Kafka.RequestsTopic.
+// cfg.Kafka, its client metrics on d.Registry) and the edge appending to cfg.Kafka.RequestsTopic.
 func NewIngestor(ctx context.Context, cfg *config.Config, d Deps) (*Ingestor, error) {
 	d = d.withDefaults()
 	plane, err := openConfigPlane(ctx, cfg, d.Registry, d.Logger)
@@ -37,7 +37,7 @@ func NewIngestor(ctx context.Context, cfg *config.Config, d Deps) (*Ingestor, er
 		plane.close()
 		return nil, err
 	}
-	cl, err := kafka.NewClient(cfg.Kafka, "ingestor", ingestor.ProducerOpts(cfg.Ingestor)...)
+	cl, err := kafka.NewClient(cfg.Kafka, "ingestor", append(ingestor.ProducerOpts(cfg.Ingestor), kafka.Metrics(d.Registry))...)
 	if err != nil {
 		shutdownTracing(tp, d.Logger)
 		plane.close()

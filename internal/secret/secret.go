@@ -148,44 +148,157 @@ func NewAPIKey() (key, prefix string) {
 	return key, key[:12]
 }
 
-// Sealer encrypts webhook secrets at rest with AES-256-GCM under the master key. It is safe for
+// Sealer encrypts webhook secrets at rest with AES-256-GCM under the master key, and opens what it or
+// an earlier master key sealed, so that the key can be rotated without downtime: seal with the new key,
+// keep the old ones for opening until every stored secret has been resealed (Reseal). It is safe for
 // concurrent use.
+//
+// A ciphertext is 0x01, the 4-byte id of the key that sealed it (KeyID), a random 12-byte nonce, then
+// the GCM ciphertext and tag. Ciphertexts sealed before key ids existed are the nonce, ciphertext and tag
+// alone; Open still opens them, trying each key (GCM's tag tells the right key from a wrong one), and
+// Reseal rewrites them in the current form.
 type Sealer struct {
+	current sealKey
+	keys    []sealKey // current first, then the previous keys in the order given
+}
+
+type sealKey struct {
+	id   [keyIDLen]byte
 	aead cipher.AEAD
 }
 
-// NewSealer builds a Sealer from the 32-byte master key.
-func NewSealer(key []byte) (*Sealer, error) {
+const (
+	// sealVersion starts a ciphertext that carries its key's id.
+	sealVersion = 0x01
+	keyIDLen    = 4
+	headerLen   = 1 + keyIDLen
+)
+
+// ErrUnknownKey wraps ErrOpen when a ciphertext names a key id that is neither the current master key
+// nor a previous one: the key it was sealed with has been removed from the settings too early.
+var ErrUnknownKey = fmt.Errorf("%w: sealed with a master key that is not configured", ErrOpen)
+
+// KeyID is the 4-byte id a ciphertext carries of the master key that sealed it: the first bytes of
+// SHA-256 over a label and the key, so it tells keys apart without revealing anything usable about one.
+// Printed in hex, it lets an operator check which key is which without printing the key.
+func KeyID(key []byte) [keyIDLen]byte {
+	h := sha256.New()
+	h.Write([]byte("inlet master key id\x00"))
+	h.Write(key)
+	var id [keyIDLen]byte
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+func newSealKey(key []byte) (sealKey, error) {
 	if len(key) != KeySize {
-		return nil, fmt.Errorf("secret: master key is %d bytes; want %d", len(key), KeySize)
+		return sealKey{}, fmt.Errorf("secret: master key is %d bytes; want %d", len(key), KeySize)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+		return sealKey{}, fmt.Errorf("secret: %w", err)
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+		return sealKey{}, fmt.Errorf("secret: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	return sealKey{id: KeyID(key), aead: aead}, nil
 }
 
-// Seal encrypts plaintext bound to aad (the webhook's public id, so that a ciphertext copied to another
-// webhook's row does not open). The result is a random 12-byte nonce followed by the ciphertext and tag.
-func (s *Sealer) Seal(plaintext, aad []byte) []byte {
-	nonce := random(s.aead.NonceSize())
-	return s.aead.Seal(nonce, nonce, plaintext, aad)
-}
-
-// Open decrypts what Seal produced with the same aad; anything else answers ErrOpen.
-func (s *Sealer) Open(ciphertext, aad []byte) ([]byte, error) {
-	ns := s.aead.NonceSize()
-	if len(ciphertext) < ns+s.aead.Overhead() {
-		return nil, ErrOpen
-	}
-	pt, err := s.aead.Open(nil, ciphertext[:ns], ciphertext[ns:], aad)
+// NewSealer builds a Sealer that seals with the 32-byte master key and opens with it or any of the
+// previous keys (each 32 bytes; none equal to key or to each other).
+func NewSealer(key []byte, previous ...[]byte) (*Sealer, error) {
+	cur, err := newSealKey(key)
 	if err != nil {
-		return nil, ErrOpen
+		return nil, err
 	}
-	return pt, nil
+	s := &Sealer{current: cur, keys: []sealKey{cur}}
+	for i, p := range previous {
+		k, err := newSealKey(p)
+		if err != nil {
+			return nil, fmt.Errorf("previous key %d: %w", i+1, err)
+		}
+		for _, have := range s.keys {
+			if have.id == k.id {
+				return nil, fmt.Errorf("secret: previous key %d is the current key or another previous key", i+1)
+			}
+		}
+		s.keys = append(s.keys, k)
+	}
+	return s, nil
 }
+
+// Seal encrypts plaintext under the current key, bound to aad (the webhook's public id, so that a
+// ciphertext copied to another webhook's row does not open).
+func (s *Sealer) Seal(plaintext, aad []byte) []byte {
+	ns := s.current.aead.NonceSize()
+	out := make([]byte, headerLen+ns, headerLen+ns+len(plaintext)+s.current.aead.Overhead())
+	out[0] = sealVersion
+	copy(out[1:headerLen], s.current.id[:])
+	nonce := out[headerLen:]
+	_, _ = rand.Read(nonce)
+	return s.current.aead.Seal(out, nonce, plaintext, aad)
+}
+
+// Open decrypts what Seal produced, under the current or a previous key, with the same aad. A damaged
+// ciphertext, another webhook's (different aad) or one no configured key opens answers ErrOpen;
+// ErrUnknownKey (which is ErrOpen too) when the ciphertext names a key that is not configured.
+func (s *Sealer) Open(ciphertext, aad []byte) ([]byte, error) {
+	pt, _, err := s.open(ciphertext, aad)
+	return pt, err
+}
+
+// open returns the plaintext and whether it was sealed in the current form under the current key.
+func (s *Sealer) open(ciphertext, aad []byte) (pt []byte, current bool, err error) {
+	unknown := false
+	if len(ciphertext) >= headerLen && ciphertext[0] == sealVersion {
+		id := [keyIDLen]byte(ciphertext[1:headerLen])
+		found := false
+		for i, k := range s.keys {
+			if k.id != id {
+				continue
+			}
+			found = true
+			if pt, ok := openWith(k.aead, ciphertext[headerLen:], aad); ok {
+				return pt, i == 0, nil
+			}
+		}
+		unknown = !found
+	}
+	// A ciphertext from before key ids (or, once in 256, one whose nonce starts with sealVersion).
+	for _, k := range s.keys {
+		if pt, ok := openWith(k.aead, ciphertext, aad); ok {
+			return pt, false, nil
+		}
+	}
+	if unknown {
+		return nil, false, ErrUnknownKey
+	}
+	return nil, false, ErrOpen
+}
+
+func openWith(aead cipher.AEAD, ciphertext, aad []byte) ([]byte, bool) {
+	ns := aead.NonceSize()
+	if len(ciphertext) < ns+aead.Overhead() {
+		return nil, false
+	}
+	pt, err := aead.Open(nil, ciphertext[:ns], ciphertext[ns:], aad)
+	return pt, err == nil
+}
+
+// Reseal returns ciphertext sealed under the current key in the current form, and whether that differs
+// from the input: false when it already was (nothing to write). It fails as Open does, leaving the
+// ciphertext to the caller.
+func (s *Sealer) Reseal(ciphertext, aad []byte) (out []byte, changed bool, err error) {
+	pt, current, err := s.open(ciphertext, aad)
+	if err != nil {
+		return nil, false, err
+	}
+	if current {
+		return ciphertext, false, nil
+	}
+	return s.Seal(pt, aad), true, nil
+}
+
+// CurrentKeyID is the id of the key Seal uses.
+func (s *Sealer) CurrentKeyID() [keyIDLen]byte { return s.current.id }

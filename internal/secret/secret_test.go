@@ -2,6 +2,8 @@ package secret
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/base64"
 	"errors"
 	"math/big"
@@ -274,4 +276,80 @@ func FuzzCutBearer(f *testing.F) {
 			t.Fatalf("DigestBearer(%q) is not the digest of %q", in, "Bearer "+cred)
 		}
 	})
+}
+
+// legacySeal seals as Sealer did before ciphertexts carried a key id: nonce, ciphertext, tag.
+func legacySeal(t *testing.T, key, pt, aad []byte) []byte {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := random(aead.NonceSize())
+	return aead.Seal(nonce, nonce, pt, aad)
+}
+
+// TestSealerRotation walks a master key rotation: secrets sealed under the old key (in the form before
+// key ids, and in the current form) open once the new key is current and the old one previous; Reseal
+// rewrites them under the new key, once; with the old key removed they still open, and a ciphertext of
+// a removed key answers ErrUnknownKey.
+func TestSealerRotation(t *testing.T) {
+	oldKey, newKey := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	aad := []byte("hookA")
+	pt := []byte(NewWebhookSecret())
+	old, err := NewSealer(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := map[string][]byte{"legacy": legacySeal(t, oldKey, pt, aad), "old key": old.Seal(pt, aad)}
+	if id := KeyID(oldKey); !bytes.Equal(sealed["old key"][1:5], id[:]) || sealed["old key"][0] != sealVersion {
+		t.Fatalf("ciphertext header = %x; want %02x then the key id %x", sealed["old key"][:5], sealVersion, id)
+	}
+
+	rotating, err := NewSealer(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newOnly, _ := NewSealer(newKey)
+	for name, ct := range sealed {
+		if got, err := rotating.Open(ct, aad); err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("%s: Open with new+old = %q, %v; want %q", name, got, err, pt)
+		}
+		if _, err := newOnly.Open(ct, aad); !errors.Is(err, ErrOpen) {
+			t.Errorf("%s: Open with the new key only = %v; want ErrOpen", name, err)
+		}
+		out, changed, err := rotating.Reseal(ct, aad)
+		if err != nil || !changed {
+			t.Fatalf("%s: Reseal = changed %v, %v; want changed", name, changed, err)
+		}
+		again, changed, err := rotating.Reseal(out, aad)
+		if err != nil || changed || !bytes.Equal(again, out) {
+			t.Errorf("%s: second Reseal = changed %v, %v; want unchanged", name, changed, err)
+		}
+		if got, err := newOnly.Open(out, aad); err != nil || !bytes.Equal(got, pt) {
+			t.Errorf("%s: resealed, Open with the new key only = %q, %v; want %q", name, got, err, pt)
+		}
+		if _, _, err := rotating.Reseal(out, []byte("hookB")); !errors.Is(err, ErrOpen) {
+			t.Errorf("%s: Reseal with another webhook's aad = %v; want ErrOpen", name, err)
+		}
+	}
+	// A legacy ciphertext already under the current key is rewritten once, into the current form.
+	if _, changed, err := newOnly.Reseal(legacySeal(t, newKey, pt, aad), aad); err != nil || !changed {
+		t.Errorf("Reseal of a legacy ciphertext under the current key = changed %v, %v; want changed", changed, err)
+	}
+	if _, err := newOnly.Open(sealed["old key"], aad); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Open of a removed key's ciphertext = %v; want ErrUnknownKey", err)
+	}
+	if _, _, err := newOnly.Reseal(sealed["old key"], aad); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Reseal of a removed key's ciphertext = %v; want ErrUnknownKey", err)
+	}
+	for _, prev := range [][][]byte{{newKey}, {oldKey, oldKey}, {make([]byte, 16)}} {
+		if _, err := NewSealer(newKey, prev...); err == nil {
+			t.Errorf("NewSealer(new, %d previous keys of sizes %d…) = nil error; want an error", len(prev), len(prev[0]))
+		}
+	}
 }

@@ -109,6 +109,7 @@ data:
   {{ $s.keys.masterKey }}: {{ required "secret.masterKey is required without secret.existingSecret (inlet keygen)" $s.masterKey | b64enc }}
   {{ $s.keys.postgresDSN }}: {{ required "secret.postgresDSN is required without secret.existingSecret" $s.postgresDSN | b64enc }}
   {{ $s.keys.clickhousePassword }}: {{ $s.clickhousePassword | b64enc | quote }}
+  {{ $s.keys.previousMasterKeys }}: {{ $s.previousMasterKeys | b64enc | quote }}
 {{- end }}
 
 {{- define "inlet.hookAnnotations" -}}
@@ -145,6 +146,12 @@ checksum/secret: {{ include "inlet.secret" (dict "ctx" . "name" "" "hook" false)
     secretKeyRef:
       name: {{ .secret }}
       key: {{ $k.clickhousePassword }}
+      optional: true
+- name: INLET_SECRETS_PREVIOUS_MASTER_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ $k.previousMasterKeys }}
       optional: true
 {{- end }}
 
