@@ -3,6 +3,8 @@ package expr
 import (
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"cel.dev/cel-go/common/types"
@@ -59,15 +61,24 @@ func nodeVal(n ast.Node) (ref.Val, error) {
 		}
 		return &jsonArray{raw: raw}, nil
 	case ast.V_STRING:
+		// A string without escapes is its raw text between the quotes; only one with escapes is
+		// parsed (which copies it).
+		if raw, err := n.Raw(); err == nil && len(raw) >= 2 && strings.IndexByte(raw, '\\') < 0 {
+			return types.String(raw[1 : len(raw)-1]), nil
+		}
 		s, err := n.String()
 		if err != nil {
 			return nil, err
 		}
 		return types.String(s), nil
 	case ast.V_NUMBER:
-		f, err := n.Float64()
+		raw, err := n.Raw()
 		if err != nil {
-			return nil, fmt.Errorf("a number beyond a double's range: %w", err)
+			return nil, err
+		}
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return nil, fmt.Errorf("a number beyond a double's range: %s", raw)
 		}
 		return types.Double(f), nil
 	case ast.V_TRUE:
@@ -93,7 +104,8 @@ func decoded(raw string) ref.Val {
 // jsonObject is a JSON object read on demand.
 type jsonObject struct {
 	raw      string
-	searcher *ast.Searcher
+	searcher ast.Searcher // made on first use (search): a value, so the object is one allocation
+	search   bool
 	node     ast.Node // scratch for the searcher's answers (a field, not a local: see pipeline's searchInto)
 	full     ref.Val  // decoded, once something needs all of it
 }
@@ -108,8 +120,8 @@ func (o *jsonObject) Find(key ref.Val) (ref.Val, bool) {
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(key), false
 	}
-	if o.searcher == nil {
-		o.searcher = ast.NewSearcher(o.raw)
+	if !o.search {
+		o.searcher, o.search = *ast.NewSearcher(o.raw), true
 		o.searcher.ValidateJSON = false
 	}
 	var err error
