@@ -26,6 +26,11 @@ up: build ## install (if missing) and start Kafka, ClickHouse and PostgreSQL, th
 	deploy/local/up
 	$(BIN) migrate
 
+chart-files: ## copy the Grafana dashboards and the alert rules into the Helm chart (Helm reads only files inside it)
+	rm -f deploy/helm/inlet/files/dashboards/*.json
+	cp deploy/grafana/dashboards/*.json deploy/helm/inlet/files/dashboards/
+	cp deploy/prometheus/alerts.yml deploy/helm/inlet/files/alerts.yml
+
 tools: ## install (if missing) the tools the tests use besides the services: buildah for the image test, promtool for the alert rules and dashboards
 	deploy/local/install buildah
 	deploy/local/promtool >/dev/null
@@ -66,4 +71,4 @@ lint: ## gofmt, go vet and staticcheck
 check-config: build ## validate deploy/inlet.example.yaml
 	$(BIN) -config deploy/inlet.example.yaml -check-config
 
-.PHONY: help build image up tools down status run test test-unit test-integration bench bench-go lint check-config
+.PHONY: help build image up tools down status run test test-unit test-integration bench bench-go lint check-config chart-files

@@ -85,6 +85,7 @@ type manifests struct {
 	pdbs            map[string]*policyv1.PodDisruptionBudget
 	netPols         map[string]*networkingv1.NetworkPolicy
 	serviceMonitors map[string]*unstructured.Unstructured
+	prometheusRules map[string]*unstructured.Unstructured
 }
 
 func TestChart(t *testing.T) {
@@ -212,6 +213,9 @@ func TestChart(t *testing.T) {
 
 			checkMigrate(t, m, tc.migrate, tc.secret, tc.image)
 			checkServiceMonitor(t, m, tc.serviceMonitor)
+			// monitoring.yaml turns the dashboards and the rules on with the ServiceMonitor.
+			checkDashboards(t, m, tc.serviceMonitor)
+			checkPrometheusRule(t, m, tc.serviceMonitor)
 			if len(m.netPols) != tc.netPols {
 				t.Errorf("NetworkPolicies: got %d; want %d", len(m.netPols), tc.netPols)
 			}
@@ -360,6 +364,7 @@ func renderErr(t *testing.T, vals map[string]any) (*manifests, error) {
 		secrets: map[string]*corev1.Secret{}, hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		pdbs: map[string]*policyv1.PodDisruptionBudget{}, netPols: map[string]*networkingv1.NetworkPolicy{},
 		serviceMonitors: map[string]*unstructured.Unstructured{},
+		prometheusRules: map[string]*unstructured.Unstructured{},
 	}
 	for name, content := range files {
 		if strings.HasSuffix(name, "NOTES.txt") || strings.HasPrefix(filepath.Base(name), "_") {
@@ -432,6 +437,13 @@ func (m *manifests) decode(doc string) error {
 			return err
 		}
 		m.serviceMonitors[o.GetName()] = o
+		return nil
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		o := &unstructured.Unstructured{}
+		if err := o.UnmarshalJSON(js); err != nil {
+			return err
+		}
+		m.prometheusRules[o.GetName()] = o
 		return nil
 	default:
 		return fmt.Errorf("unexpected %s %s", head.APIVersion, head.Kind)
@@ -785,6 +797,97 @@ func checkServiceMonitor(t *testing.T, m *manifests, want bool) {
 	ep := eps[0].(map[string]any)
 	if ep["port"] != "internal" || ep["path"] != "/metrics" {
 		t.Errorf("ServiceMonitor endpoint %v; want port internal, path /metrics", ep)
+	}
+}
+
+// checkDashboards: with want, one ConfigMap per dashboard of deploy/grafana/dashboards, holding it
+// as it is and labelled for Grafana's sidecar; none without.
+func checkDashboards(t *testing.T, m *manifests, want bool) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "grafana", "dashboards", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards in deploy/grafana/dashboards (%v)", err)
+	}
+	found := 0
+	for name, cm := range m.configMaps {
+		if !strings.HasPrefix(name, fullname+"-dashboard-") {
+			continue
+		}
+		found++
+		if cm.Labels["grafana_dashboard"] != "1" {
+			t.Errorf("ConfigMap %s labels %v; want grafana_dashboard=1 for the sidecar", name, cm.Labels)
+		}
+		if len(cm.Data) != 1 {
+			t.Errorf("ConfigMap %s holds %d files; want one dashboard", name, len(cm.Data))
+		}
+		for file, body := range cm.Data {
+			repo, err := os.ReadFile(filepath.Join("..", "grafana", "dashboards", file))
+			if err != nil {
+				t.Errorf("ConfigMap %s holds %s, no dashboard of deploy/grafana/dashboards: %v", name, file, err)
+				continue
+			}
+			if strings.TrimSpace(body) != strings.TrimSpace(string(repo)) || !json.Valid([]byte(body)) {
+				t.Errorf("ConfigMap %s: %s differs from deploy/grafana/dashboards/%s", name, file, file)
+			}
+		}
+	}
+	switch {
+	case want && found != len(files):
+		t.Errorf("dashboard ConfigMaps: %d; want one per dashboard, %d", found, len(files))
+	case !want && found != 0:
+		t.Errorf("dashboard ConfigMaps: %d; want none (grafanaDashboards.enabled is off)", found)
+	}
+}
+
+// checkPrometheusRule: with want, a PrometheusRule whose groups are deploy/prometheus/alerts.yml's;
+// none without.
+func checkPrometheusRule(t *testing.T, m *manifests, want bool) {
+	t.Helper()
+	pr, ok := m.prometheusRules[fullname]
+	if ok != want || len(m.prometheusRules) != map[bool]int{true: 1}[want] {
+		t.Fatalf("PrometheusRules %d (ours %v); want ours %v only", len(m.prometheusRules), ok, want)
+	}
+	if !ok {
+		return
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "prometheus", "alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []any `json:"groups"`
+	}
+	if err := yaml.Unmarshal(raw, &rules); err != nil {
+		t.Fatal(err)
+	}
+	groups, _, _ := unstructured.NestedSlice(pr.Object, "spec", "groups")
+	if len(rules.Groups) == 0 || !equalJSON(t, groups, rules.Groups) {
+		t.Errorf("PrometheusRule groups differ from deploy/prometheus/alerts.yml's")
+	}
+	if pr.GetLabels()["release"] != "kube-prometheus-stack" {
+		t.Errorf("PrometheusRule labels %v; want the values' release label", pr.GetLabels())
+	}
+}
+
+// TestChartFilesAreTheRepos: the chart carries copies of the dashboards and the alert rules (Helm
+// reads only files inside the chart); they are the repository's, byte for byte. After editing a
+// dashboard or a rule: `make chart-files`.
+func TestChartFilesAreTheRepos(t *testing.T) {
+	pairs := map[string]string{filepath.Join("inlet", "files", "alerts.yml"): filepath.Join("..", "prometheus", "alerts.yml")}
+	repo, _ := filepath.Glob(filepath.Join("..", "grafana", "dashboards", "*.json"))
+	for _, f := range repo {
+		pairs[filepath.Join("inlet", "files", "dashboards", filepath.Base(f))] = f
+	}
+	copies, _ := filepath.Glob(filepath.Join("inlet", "files", "dashboards", "*.json"))
+	if len(copies) != len(repo) || len(repo) == 0 {
+		t.Errorf("the chart has %d dashboards, the repository %d; run make chart-files", len(copies), len(repo))
+	}
+	for chartFile, repoFile := range pairs {
+		a, err1 := os.ReadFile(chartFile)
+		b, err2 := os.ReadFile(repoFile)
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s is not %s (%v, %v); run make chart-files", chartFile, repoFile, err1, err2)
+		}
 	}
 }
 
