@@ -166,16 +166,45 @@ func seedBody(u string, i int) string {
 // benchProcessBodies is benchProcess with the records' bodies made by body, each firing perRecord
 // events.
 func benchProcessBodies(b *testing.B, hook *webhook.Hook, headers []string, deliveries Deliveries, body func(u string, i int) string, perRecord int) {
+	pp := newPolls(b, hook, headers, deliveries, body, perRecord)
+	b.ReportAllocs()
+	b.SetBytes(int64(pp.bytes / len(pp.recs)))
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(len(pp.recs), b.N-done)
+		pp.poll(b, n)
+		done += n
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	if perRecord > 1 {
+		b.ReportMetric(float64(b.N*perRecord)/b.Elapsed().Seconds(), "events/s")
+	}
+}
+
+// polls is a processor with a warm config cache and directory and a poll's records to give it again
+// and again: the benchmarks' and the allocation test's.
+type polls struct {
+	p         *processor
+	recs      []*kgo.Record
+	items     []item
+	headers   []string
+	perRecord int
+	bytes     int
+}
+
+// newPolls makes polls of 1000 records of hook, each with the sender headers given (name, value
+// pairs; a value's %d is the record's number) and the body made by body, each firing perRecord events.
+func newPolls(tb testing.TB, hook *webhook.Hook, headers []string, deliveries Deliveries, body func(u string, i int) string, perRecord int) *polls {
+	tb.Helper()
 	const perPoll = 1000
 	res := mapResolver{}
-	recs := make([]*kgo.Record, perPoll)
+	pp := &polls{recs: make([]*kgo.Record, perPoll), items: make([]item, perPoll), headers: headers, perRecord: perRecord}
 	now := time.Now().UnixMilli()
-	bytes := 0
-	for i := range recs {
+	for i := range pp.recs {
 		u := "user-" + strconv.Itoa(i%500)
 		res[u] = Subject{UserID: u, HWIDs: []string{"hw-" + u}}
 		body := body(u, i)
-		bytes += len(body)
+		pp.bytes += len(body)
 		req := &wire.Request{ID: uuid.Must(uuid.NewV7()), WebhookID: "wh_bench", ProjectID: 1, ReceivedMs: now, ConfigVersion: 1,
 			Outcome: wire.OutcomeAccepted, EdgeStatus: 202, BodyBytes: len(body)}
 		for j := 0; j+1 < len(headers); j += 2 {
@@ -185,12 +214,12 @@ func benchProcessBodies(b *testing.B, hook *webhook.Hook, headers []string, deli
 			}
 			req.Sender = append(req.Sender, wire.SenderHeader{Key: wire.HeaderSenderPrefix + headers[j], Value: []byte(v)})
 		}
-		recs[i] = &kgo.Record{Key: []byte("wh_bench"), Value: []byte(body), Partition: 0, Offset: int64(i), Headers: new(wire.RequestHeaders).Encode(req)}
+		pp.recs[i] = &kgo.Record{Key: []byte("wh_bench"), Value: []byte(body), Partition: 0, Offset: int64(i), Headers: new(wire.RequestHeaders).Encode(req)}
 	}
 	cfg := Defaults()
 	cfg.BatchRows = 1_000_000
 	m, log := newMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)
-	p := &processor{
+	pp.p = &processor{
 		cfg:        &cfg,
 		lim:        cfg.Limits(),
 		hooks:      mapHooks{"wh_bench": hook},
@@ -204,33 +233,57 @@ func benchProcessBodies(b *testing.B, hook *webhook.Hook, headers []string, deli
 		compiled:   map[string]*compiledHook{},
 		senders:    make([]wire.SenderHeader, 0, perPoll*len(headers)/2),
 	}
-	ctx := context.Background()
-	items := make([]item, perPoll)
-	b.ReportAllocs()
-	b.SetBytes(int64(bytes / perPoll))
-	b.ResetTimer()
-	for done := 0; done < b.N; {
-		n := min(perPoll, b.N-done)
-		clear(p.senders)
-		p.senders = p.senders[:0]
-		for i := range n {
-			parseRecord(recs[i], &items[i], &p.senders)
-		}
-		if err := p.process(ctx, items[:n]); err != nil {
-			b.Fatal(err)
-		}
-		if len(p.b.activity) != n || len(p.b.fire) != n*perRecord {
-			b.Fatalf("batch has %d rows and %d events; want %d successes with %d events each (%s: %s)", len(p.b.activity), len(p.b.fire), n, perRecord,
-				p.b.activity[0].Reason, p.b.activity[0].Detail)
-		}
-		if len(headers) > 0 && p.b.activity[0].Headers == "" {
-			b.Fatal("no sender headers in the activity row")
-		}
-		p.b.reset()
-		done += n
+	return pp
+}
+
+// poll processes the first n records as the processor's handle does after the marks, checks the
+// batch and empties it.
+func (pp *polls) poll(tb testing.TB, n int) {
+	p := pp.p
+	clear(p.senders)
+	p.senders = p.senders[:0]
+	for i := range n {
+		parseRecord(pp.recs[i], &pp.items[i], &p.senders)
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	if perRecord > 1 {
-		b.ReportMetric(float64(b.N*perRecord)/b.Elapsed().Seconds(), "events/s")
+	if err := p.process(context.Background(), pp.items[:n]); err != nil {
+		tb.Fatal(err)
+	}
+	if len(p.b.activity) != n || len(p.b.fire) != n*pp.perRecord {
+		tb.Fatalf("batch has %d rows and %d events; want %d successes with %d events each (%s: %s)", len(p.b.activity), len(p.b.fire), n, pp.perRecord,
+			p.b.activity[0].Reason, p.b.activity[0].Detail)
+	}
+	if len(pp.headers) > 0 && p.b.activity[0].Headers == "" {
+		tb.Fatal("no sender headers in the activity row")
+	}
+	p.b.reset()
+}
+
+// TestProcessAllocs: processing the seed payload costs less than one allocation per record (the
+// arena's chunks and the poll's maps, shared by a poll's records): a change that allocates per record
+// again fails here, not only in a benchmark nobody reads. Counts, not times.
+func TestProcessAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		hook    *webhook.Hook
+		headers []string
+	}{
+		{"field paths", benchHook(), nil},
+		{"sender headers", func() *webhook.Hook {
+			h := benchHook()
+			h.Headers = []webhook.KeptHeader{webhook.NewKeptHeader("X-Shopify-Topic"), webhook.NewKeptHeader("X-Shopify-Webhook-Id")}
+			h.Mappings = append(h.Mappings, webhook.TypedMapping{Attribute: "topic", Type: webhook.TypeString, Field: `headers["X-Shopify-Topic"]`})
+			return h
+		}(), shopifyHeaders[:4]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pp := newPolls(t, tc.hook, tc.headers, nil, seedBody, 1)
+			pp.poll(t, len(pp.recs)) // warm: compiled config, grown slices
+			perPoll := testing.AllocsPerRun(5, func() { pp.poll(t, len(pp.recs)) })
+			perRecord := perPoll / float64(len(pp.recs))
+			t.Logf("%.0f allocations per poll of %d records", perPoll, len(pp.recs))
+			if perRecord >= 1 {
+				t.Errorf("%.2f allocations per record (%.0f per poll of %d); want fewer than 1", perRecord, perPoll, len(pp.recs))
+			}
+		})
 	}
 }
