@@ -57,7 +57,8 @@ type item struct {
 	partition int32
 	offset    int64
 	epoch     int32
-	healOnly  bool // already in activity_log; only its events row is missing (see partState.heal)
+	healOnly  bool          // already in activity_log; only its events rows are missing (see partState.heal)
+	healFired chstore.Fired // healOnly: what its activity row says it fired
 
 	requestID     uuid.UUID
 	webhookID     string
@@ -677,7 +678,8 @@ func (it *item) extractKey(h *delivery.Hasher) {
 		h.Begin(delivery.SourceHeader)
 		h.Part(v)
 	case delivery.SourceBody:
-		if it.reason == wire.ReasonInvalidJSON {
+		if it.reason == wire.ReasonInvalidJSON || it.reason == string(wire.OutcomeInvalidForm) {
+			// The body could not be read: the searcher must not scan what was never checked.
 			it.detail = append(it.detail, "not de-duplicated: the body is not JSON, so field "+d.path+" cannot be read")
 			return
 		}

@@ -58,8 +58,9 @@ type processor struct {
 	// senders holds the sender headers of a poll's records (parseRecord); hasher, claims, claimed and
 	// verdicts are the delivery claims' scratch. All are reused every poll.
 	senders []wire.SenderHeader
-	// elems backs the items' elements (allocElems); reused every poll.
+	// elems backs the items' elements (allocElems); reused every poll. scratch is a heal's scratch.
 	elems    []element
+	scratch  []byte
 	hasher   *delivery.Hasher
 	claims   []delivery.Claim
 	claimed  []int
@@ -98,9 +99,10 @@ func (p *processor) forget(parts map[int32]bool) {
 // partState is what the pipeline knows about one assigned partition.
 type partState struct {
 	hwm [chstore.NumTables]int64
-	// heal lists offsets of success rows already in activity_log whose events row is missing (a
-	// crash between the two inserts); they are reprocessed for the events table only.
-	heal    map[int64]struct{}
+	// heal lists offsets of rows already in activity_log that fired events whose events rows are
+	// missing (a crash between the two inserts), with what they fired; they are reprocessed for the
+	// events table only, rebuilding exactly those events.
+	heal    map[int64]chstore.Fired
 	streaks map[string]*streak
 }
 
@@ -146,8 +148,9 @@ func (p *processor) handle(ctx context.Context, fs kgo.Fetches) error {
 		st := p.parts[ft.Partition]
 		for _, r := range ft.Records {
 			heal := false
+			var fired chstore.Fired
 			if r.Offset <= st.hwm[chstore.ActivityLog] {
-				_, heal = st.heal[r.Offset]
+				fired, heal = st.heal[r.Offset]
 				if !heal || r.Offset <= st.hwm[chstore.Events] {
 					p.m.skipped.Inc()
 					p.b.mark(r.Partition, r.Offset, r.LeaderEpoch, now)
@@ -157,7 +160,7 @@ func (p *processor) handle(ctx context.Context, fs kgo.Fetches) error {
 			items = append(items, item{})
 			it := &items[len(items)-1]
 			parseRecord(r, it, &p.senders)
-			it.healOnly = heal
+			it.healOnly, it.healFired = heal, fired
 			senders += len(it.sender)
 		}
 	})
@@ -174,6 +177,7 @@ func (p *processor) process(ctx context.Context, items []item) error {
 	if len(items) == 0 {
 		return nil
 	}
+	defer p.resetElems()
 	var start time.Time
 	if p.tr != nil {
 		start = time.Now()
@@ -203,9 +207,21 @@ func (p *processor) process(ctx context.Context, items []item) error {
 		p.tr.processed(ctx, items, start)
 	}
 	clear(items) // drop references to record values until the next poll
+	return nil
+}
+
+// maxKeptElems bounds the element slab kept between polls: a poll of large fan-outs can need millions
+// of elements (216 bytes each), which are let go rather than held for the life of the process.
+const maxKeptElems = 64 << 10
+
+// resetElems empties the element slab after a poll, whether it finished or not.
+func (p *processor) resetElems() {
+	if cap(p.elems) > maxKeptElems {
+		p.elems = nil
+		return
+	}
 	clear(p.elems)
 	p.elems = p.elems[:0]
-	return nil
 }
 
 // allocElems hands an item n elements from the poll's slab. A slab that grows leaves the earlier
@@ -450,28 +466,39 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 	now := time.Now()
 	p.b.mark(it.partition, it.offset, it.epoch, now)
 
-	if it.resolvable() {
+	ran := it.resolvable() // its elements were identified and are mapped now
+	if ran {
 		for i := range it.elems {
-			if e := &it.elems[i]; e.reason == "" {
-				p.guardElem(it, e, func() { p.fireElement(it, e) })
+			e := &it.elems[i]
+			if e.reason != "" || it.healOnly && it.healFired.FanOut && !slices.Contains(it.healFired.Elements, int32(e.index)) {
+				continue // failed, or (healing) not among the elements its row says fired
+			}
+			p.guardElem(it, e, func() { p.fireElement(it, e) })
+		}
+	}
+	if it.healOnly {
+		// The activity row is what happened: the events rows rebuilt are those of the elements it
+		// says fired, as they map now. One that no longer maps (the directory or the config changed
+		// since) is not rebuilt, and said so.
+		want := 1
+		if it.healFired.FanOut {
+			want = len(it.healFired.Elements)
+		}
+		if n := it.fired(); n != want {
+			p.log.Warn("request already logged no longer fires what its row says; only what still maps is rebuilt",
+				"request_id", it.requestID, "reason", it.reason, "logged_events", want, "rebuilt_events", n,
+				"partition", it.partition, "offset", it.offset)
+		}
+		for i := range it.elems {
+			if e := &it.elems[i]; e.fired {
+				p.appendEventRow(it, e)
 			}
 		}
+		it.status = chstore.StatusSuccess // for its trace: what its row says
+		return p.maybeFlush(ctx)
 	}
 	status := it.settle()
 	it.status = status
-	if it.healOnly {
-		if status == chstore.StatusSuccess || status == chstore.StatusFailed && it.fired() > 0 {
-			for i := range it.elems {
-				if e := &it.elems[i]; e.fired {
-					p.appendEventRow(it, e)
-				}
-			}
-		} else {
-			p.log.Warn("request logged as success no longer processes; its events rows are not rebuilt",
-				"request_id", it.requestID, "reason", it.reason, "partition", it.partition, "offset", it.offset)
-		}
-		return p.maybeFlush(ctx)
-	}
 	fired := 0
 	for i := range it.elems {
 		if e := &it.elems[i]; e.fired {
@@ -528,7 +555,8 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 		d := &it.hook.dedup
 		row.Detail = fmt.Sprintf("duplicate of request %s: the same %s within %s; no event fired", row.DuplicateOf, d.about, fmtWindow(d.window))
 	}
-	if it.route != nil && it.route.fanOut && len(it.elems) > 0 {
+	if ran && it.route.fanOut {
+		// Only when the elements ran: a duplicate's or a request that failed as a whole has none.
 		row.Outcomes = p.outcomesJSON(it)
 	}
 	attrs := 0
@@ -659,6 +687,7 @@ func (p *processor) guard(it *item, f func()) {
 // failPanic fails an item whose processing panicked with r.
 func failPanic(it *item, r any) {
 	it.fail(wire.ReasonProcessingError, "internal error while processing this request: %v", r)
+	it.skipped = false // a failure, whatever was decided before it
 }
 
 // fireElement maps element e and builds its event record; on failure e says why.
@@ -669,7 +698,12 @@ func (p *processor) fireElement(it *item, e *element) {
 		return
 	}
 	if it.healOnly {
-		e.attrs, e.fired = p.arena.str(p.attrBuf), true
+		// Its event was fired (its row says so); only its events row is rebuilt. The size check is
+		// the event's own, as when it fired.
+		var ok bool
+		if p.scratch, ok = it.appendEvent(p.scratch[:0], e, p.attrBuf, &p.lim); ok {
+			e.attrs, e.fired = p.arena.str(p.attrBuf), true
+		}
 		return
 	}
 	if rec := p.eventRecord(it, e, p.attrBuf); rec != nil { // nil, and e failed, when the event is too large

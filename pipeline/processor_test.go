@@ -106,7 +106,7 @@ func TestProcessorSkipsWhatIsWritten(t *testing.T) {
 	p, _ := unitProcessor(t)
 	st := p.parts[0]
 	st.hwm = [chstore.NumTables]int64{4, 2, -1}
-	st.heal = map[int64]struct{}{4: {}}
+	st.heal = map[int64]chstore.Fired{4: {}}
 	now := time.Now().UnixMilli()
 	var recs []*kgo.Record
 	for off := range int64(7) {

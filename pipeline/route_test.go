@@ -350,3 +350,79 @@ func TestRoutesAndExpressions(t *testing.T) {
 		}
 	}
 }
+
+// TestFanOutHealRebuildsWhatFired: after a crash between the inserts, a fan-out's events rows are
+// rebuilt for exactly the elements its activity row says fired — not one that failed (a quantity that
+// does not map), nor one whose event was over max_event_bytes, nor one Kafka refused.
+func TestFanOutHealRebuildsWhatFired(t *testing.T) {
+	p := fanOutProcessor(t)
+	st := p.parts[0]
+	st.hwm = [chstore.NumTables]int64{0, -1, -1}
+	// Element 1 failed when it ran; element 2 fired then but Kafka refused it: the row says 0 only.
+	st.heal = map[int64]chstore.Fired{0: {FanOut: true, Elements: []int32{0}}}
+	body := `{"id":1,"email":"jane@example.com","line_items":[{"sku":"A","quantity":1},{"sku":"B","quantity":"two"},{"sku":"C","quantity":3}]}`
+	id := uuid.Must(uuid.NewV7())
+	if err := p.handle(context.Background(), fetches(fanOutRecord(0, id, "wh_items", body, time.Now().UnixMilli()))); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.b.activity) != 0 || len(p.b.fire) != 0 {
+		t.Errorf("heal wrote %d activity rows and fired %d events; want neither", len(p.b.activity), len(p.b.fire))
+	}
+	if len(p.b.events) != 1 || p.b.events[0].Element != 0 || p.b.events[0].EventID != wire.ElementEventID(id, 0) {
+		t.Fatalf("heal rebuilt %+v; want element 0's events row only", p.b.events)
+	}
+
+	// An element over max_event_bytes is not rebuilt even if a row (wrongly) listed it.
+	p = fanOutProcessor(t)
+	p.lim.EventBytes = 700
+	st = p.parts[0]
+	st.hwm = [chstore.NumTables]int64{0, -1, -1}
+	st.heal = map[int64]chstore.Fired{0: {FanOut: true, Elements: []int32{0, 1}}}
+	big := `{"id":1,"email":"jane@example.com","line_items":[{"sku":"A","quantity":1},{"sku":"` + strings.Repeat("B", 800) + `","quantity":2}]}`
+	if err := p.handle(context.Background(), fetches(fanOutRecord(0, id, "wh_items", big, time.Now().UnixMilli()))); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.b.events) != 1 || p.b.events[0].Element != 0 {
+		t.Errorf("heal with an oversized element rebuilt %d rows; want element 0's only", len(p.b.events))
+	}
+}
+
+// TestRefusedElementOutcome: Kafka refusing one element's event marks that element failed in the
+// row's outcomes (what a heal reads), its attributes gone.
+func TestRefusedElementOutcome(t *testing.T) {
+	p := fanOutProcessor(t)
+	body := `{"id":1,"email":"jane@example.com","line_items":[{"sku":"A","quantity":1},{"sku":"B","quantity":2}]}`
+	if err := p.handle(context.Background(), fetches(fanOutRecord(0, uuid.Must(uuid.NewV7()), "wh_items", body, time.Now().UnixMilli()))); err != nil {
+		t.Fatal(err)
+	}
+	w := &writer{log: p.log}
+	w.refuseEvent(p.b, &p.b.fire[1], wire.ReasonEventTooLarge, fmt.Errorf("MESSAGE_TOO_LARGE"))
+	var outs []struct {
+		Index      int             `json:"index"`
+		Status     string          `json:"status"`
+		Reason     string          `json:"reason"`
+		Attributes json.RawMessage `json:"attributes"`
+	}
+	if err := json.Unmarshal([]byte(p.b.activity[0].Outcomes), &outs); err != nil {
+		t.Fatal(err)
+	}
+	if len(outs) != 2 || outs[0].Status != "success" || outs[1].Status != "failed" || outs[1].Reason != wire.ReasonEventTooLarge || outs[1].Attributes != nil {
+		t.Errorf("outcomes %s; want element 1 failed with event_too_large and no attributes", p.b.activity[0].Outcomes)
+	}
+}
+
+// TestFanOutOutcomesOnlyWhenTheyRan: a request that fails as a whole has no per-element outcomes.
+func TestFanOutOutcomesOnlyWhenTheyRan(t *testing.T) {
+	p2 := fanOutProcessor(t)
+	r := fanOutRecord(0, uuid.Must(uuid.NewV7()), "wh_items", `{"id":1,"email":"jane@example.com","line_items":[{"sku":"A","quantity":1}]}`, time.Now().UnixMilli())
+	// A record the edge refused: no elements run.
+	h := new(wire.RequestHeaders)
+	r.Headers = h.Encode(&wire.Request{ID: uuid.Must(uuid.NewV7()), WebhookID: "wh_items", ProjectID: 1, ReceivedMs: time.Now().UnixMilli(),
+		ConfigVersion: 1, Outcome: wire.OutcomeAuthRejected, EdgeStatus: 401, BodyBytes: len(r.Value)})
+	if err := p2.handle(context.Background(), fetches(r)); err != nil {
+		t.Fatal(err)
+	}
+	if row := p2.b.activity[0]; row.Outcomes != "" || row.EventsFired != 0 {
+		t.Errorf("refused request: outcomes %q, %d fired; want none", row.Outcomes, row.EventsFired)
+	}
+}

@@ -67,7 +67,7 @@ func (s *sink) partitions(ctx context.Context, parts []int32) (map[int32]*partSt
 				st.hwm[t] = hwm[t][x]
 			}
 			if st.hwm[chstore.ActivityLog] > st.hwm[chstore.Events] {
-				heal, err := s.store.SuccessesAbove(ctx, x, st.hwm[chstore.Events], s.since())
+				heal, err := s.store.FiredAbove(ctx, x, st.hwm[chstore.Events], s.since())
 				if err != nil {
 					return err
 				}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -191,6 +192,13 @@ func (w *writer) refuseEvent(b *batch, f *fireRecord, reason string, err error) 
 	detail := "kafka refused the event: " + err.Error()
 	if ev := &b.events[f.event]; ev.Element >= 0 {
 		detail = fmt.Sprintf("kafka refused the event of element %d: %v", ev.Element, err)
+		// The element's outcome says so too: a heal after a crash rebuilds only what it says fired.
+		if out, mErr := refuseOutcome(row.Outcomes, ev.Element, reason, detail); mErr == nil {
+			row.Outcomes = out
+		} else {
+			w.log.Error("outcomes of a fan-out could not be updated for a refused event", "err", mErr,
+				"request_id", row.RequestID, "element", ev.Element)
+		}
 	}
 	if row.Detail != "" {
 		detail = row.Detail + "; " + detail
@@ -198,4 +206,26 @@ func (w *writer) refuseEvent(b *batch, f *fireRecord, reason string, err error) 
 	row.Detail = detail
 	w.log.Warn("event refused by kafka; its request fails", "reason", reason, "err", err,
 		"webhook_id", row.WebhookID, "partition", row.Partition, "offset", row.Offset, "request_id", row.RequestID)
+}
+
+// refuseOutcome marks element index of a fan-out's outcomes (appendOutcomes' JSON array) failed with
+// reason and detail, its attributes gone. Only on Kafka's refusal of an event, which is rare: the
+// array is decoded and written again.
+func refuseOutcome(outcomes string, index int32, reason, detail string) (string, error) {
+	var elems []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(outcomes), &elems); err != nil {
+		return outcomes, err
+	}
+	for _, e := range elems {
+		var i int32
+		if json.Unmarshal(e["index"], &i) != nil || i != index {
+			continue
+		}
+		e["status"], _ = json.Marshal(chstore.StatusFailed)
+		e["reason"], _ = json.Marshal(reason)
+		e["detail"], _ = json.Marshal(detail)
+		delete(e, "attributes")
+	}
+	out, err := json.Marshal(elems)
+	return string(out), err
 }

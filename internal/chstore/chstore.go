@@ -6,7 +6,7 @@
 //
 // Writer is the pipeline's side. It inserts one table's rows as one block (InsertActivity, InsertEvents
 // and InsertNotifications of ActivityRow, EventRow and NotificationRow), reads back what a table holds
-// of given Kafka partitions (HighWater, SuccessesAbove, StreakState), tells when inserts are no longer
+// of given Kafka partitions (HighWater, FiredAbove, StreakState), tells when inserts are no longer
 // running on the server (AwaitQuery, and AwaitInserts for inserts named by InsertQueryID) and drops
 // expired days (DropExpired). It decides nothing: when to insert, retry, wait or skip is the pipeline's
 // (pipeline/sink.go), and so is the argument for exactly once.

@@ -2,6 +2,7 @@ package chstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -48,23 +49,49 @@ func (w *Writer) HighWater(ctx context.Context, t Table, partitions []int32, sin
 	return out, nil
 }
 
-// SuccessesAbove lists the offsets of a partition's activity_log rows above after that fired events
-// (successes, and fan-out requests that fired some elements and failed others), from since on.
-func (w *Writer) SuccessesAbove(ctx context.Context, partition int32, after int64, since time.Time) (map[int64]struct{}, error) {
-	q := fmt.Sprintf("SELECT src_offset FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset > %d AND (status = 'success' OR events_fired > 0)",
+// Fired is what an activity_log row says its request fired: its single event, or, for a fan-out
+// (FanOut), the elements whose outcome is success.
+type Fired struct {
+	FanOut   bool
+	Elements []int32
+}
+
+// FiredAbove lists, by offset, what a partition's activity_log rows above after fired, for the rows
+// that fired any event (successes, and fan-outs that fired some elements and failed others), from
+// since on. A fan-out's elements are read from its outcomes: after a crash between the two inserts the
+// pipeline rebuilds the events rows of exactly those elements, not what the request would fire now.
+func (w *Writer) FiredAbove(ctx context.Context, partition int32, after int64, since time.Time) (map[int64]Fired, error) {
+	q := fmt.Sprintf("SELECT src_offset, outcomes FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset > %d AND (status = 'success' OR events_fired > 0)",
 		since.Unix(), partition, after)
 	rows, err := w.conn.Query(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("successes of partition %d above %d: %w", partition, after, err)
+		return nil, fmt.Errorf("rows of partition %d above %d that fired events: %w", partition, after, err)
 	}
 	defer rows.Close()
-	out := map[int64]struct{}{}
+	out := map[int64]Fired{}
 	for rows.Next() {
 		var off int64
-		if err := rows.Scan(&off); err != nil {
+		var outcomes string
+		if err := rows.Scan(&off, &outcomes); err != nil {
 			return nil, err
 		}
-		out[off] = struct{}{}
+		f := Fired{}
+		if outcomes != "" {
+			var elems []struct {
+				Index  int32  `json:"index"`
+				Status string `json:"status"`
+			}
+			if err := json.Unmarshal([]byte(outcomes), &elems); err != nil {
+				return nil, fmt.Errorf("outcomes of partition %d offset %d: %w", partition, off, err)
+			}
+			f.FanOut = true
+			for _, e := range elems {
+				if e.Status == StatusSuccess {
+					f.Elements = append(f.Elements, e.Index)
+				}
+			}
+		}
+		out[off] = f
 	}
 	return out, rows.Err()
 }

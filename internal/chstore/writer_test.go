@@ -2,6 +2,7 @@ package chstore_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -104,5 +105,38 @@ func TestAwaitInserts(t *testing.T) {
 	ended := <-done
 	if returned.Before(ended.Add(-200 * time.Millisecond)) {
 		t.Fatalf("AwaitInserts returned %s before the insert ended", ended.Sub(returned))
+	}
+}
+
+// TestFiredAbove: the rows above a mark that fired events, with a fan-out's fired elements read from
+// its outcomes; failures and skips that fired nothing are not listed.
+func TestFiredAbove(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	w := chstore.NewWriter(conn)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	row := func(off int64, status string, fired uint32, outcomes string) chstore.ActivityRow {
+		return chstore.ActivityRow{ProjectID: 1, WebhookID: "wh", RequestID: uuid.New(), ReceivedAt: now,
+			ReceivedMs: uint64(now.UnixMilli()), Status: status, EdgeStatus: 202, Partition: 3, Offset: off,
+			EventsFired: fired, Outcomes: outcomes}
+	}
+	rows := []chstore.ActivityRow{
+		row(1, chstore.StatusSuccess, 1, ""), // at the mark: not listed
+		row(2, chstore.StatusSuccess, 1, ""),
+		row(3, chstore.StatusFailed, 0, ""),
+		row(4, chstore.StatusFailed, 2, `[{"index":0,"status":"success"},{"index":1,"status":"failed","reason":"user_not_found"},{"index":2,"status":"success"}]`),
+		row(5, chstore.StatusSkipped, 0, ""),
+		row(6, chstore.StatusSuccess, 2, `[{"index":0,"status":"success"},{"index":1,"status":"success"}]`),
+	}
+	if err := w.InsertActivity(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.FiredAbove(ctx, 3, 1, now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]chstore.Fired{2: {}, 4: {FanOut: true, Elements: []int32{0, 2}}, 6: {FanOut: true, Elements: []int32{0, 1}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("FiredAbove = %v; want %v", got, want)
 	}
 }

@@ -527,3 +527,14 @@ func TestEvalIsAppendJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestLazyNegativeZero: -0 reads as 0 lazily, as Decode gives it.
+func TestLazyNegativeZero(t *testing.T) {
+	p := mustCompile(t, `string(body.n) + string(1.0 / body.n)`, expr.Options{Kind: expr.Value})
+	for _, body := range []any{mustDecode(t, `{"n":-0}`), expr.Lazy([]byte(`{"n":-0}`))} {
+		got, err := p.AppendJSON(nil, &expr.Input{Body: body})
+		if err != nil || string(got) != `"0+Inf"` {
+			t.Errorf("over %T: %s (%v); want \"0+Inf\"", body, got, err)
+		}
+	}
+}

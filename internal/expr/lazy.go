@@ -80,6 +80,9 @@ func nodeVal(n ast.Node) (ref.Val, error) {
 		if err != nil {
 			return nil, fmt.Errorf("a number beyond a double's range: %s", raw)
 		}
+		if f == 0 {
+			f = 0 // -0 reads as 0, as Decode gives it
+		}
 		return types.Double(f), nil
 	case ast.V_TRUE:
 		return types.True, nil
