@@ -466,6 +466,9 @@ func resolveItems(ctx context.Context, items []item, ask func(ctx context.Contex
 					if s, ok := made.Subjects[e.identValue]; ok {
 						e.subject, e.found = s, true
 						if made.New[e.identValue] {
+							// The first element of the poll with the value is the one that created it;
+							// the others found it, as a later poll's would.
+							delete(made.New, e.identValue)
 							e.created = true
 							it.noteCreated(e, fmt.Sprintf("%s %s from %s %s", createdLabel(k.kind), verb, k.kind, truncateText(e.identValue)))
 						}

@@ -19,8 +19,9 @@ type Created struct {
 	// Subjects are the subjects of the values, keyed by the value as given (as Resolve's map): read
 	// back from PostgreSQL after the insert (Create), or as the insert would make them (Plan).
 	Subjects map[string]Subject
-	// New are the values whose subject this call inserted (Create) or would insert (Plan); a value
-	// whose subject a concurrent call inserted first is in Subjects but not in New.
+	// New are the values whose subject this call inserted (Create) or would insert (Plan), one per
+	// subject: of two spellings of one address, the first in sort order. A value whose subject a
+	// concurrent call inserted first is in Subjects but not in New.
 	New map[string]bool
 	// Refused are the values no subject can be made of, with why: an invalid e-mail address, a phone
 	// number that does not normalise, an identifier too long for a user id.
@@ -105,15 +106,26 @@ ON CONFLICT DO NOTHING
 RETURNING hwid`
 )
 
-// Plan is Create without writing: the subjects the values would get, all of them New. A dry run
+// Plan is Create without writing: the subjects the values would get, each New (once). A dry run
 // uses it. The values are those a lookup did not find; Plan does not look them up again.
 func (r *Resolver) Plan(ctx context.Context, projectID int64, kind identify.Kind, values []string) (Created, error) {
 	out, rows, err := r.prepare(ctx, projectID, kind, values)
 	if err != nil {
 		return Created{}, err
 	}
-	for v, n := range rows {
-		out.Subjects[v], out.New[v] = n.subject(), true
+	keys := make([]string, 0, len(rows))
+	for v := range rows {
+		keys = append(keys, v)
+	}
+	slices.Sort(keys)
+	seen := make(map[string]bool, len(keys))
+	for _, v := range keys {
+		n := rows[v]
+		out.Subjects[v] = n.subject()
+		if !seen[n.key()] {
+			seen[n.key()] = true
+			out.New[v] = true
+		}
 	}
 	return out, nil
 }
@@ -139,7 +151,7 @@ func (r *Resolver) Create(ctx context.Context, projectID int64, kind identify.Ki
 	}
 	slices.Sort(keys) // a stable order of inserts: concurrent calls take the index locks in one order
 	// Several values may make one row (two spellings of an e-mail or a phone number): it is inserted
-	// once, and counts as new for each of them.
+	// once, and New names the first of them.
 	byKey := make(map[string][]string, len(keys))
 	var ids, emails, phones []string
 	for _, v := range keys {
@@ -163,9 +175,7 @@ func (r *Resolver) Create(ctx context.Context, projectID int64, kind identify.Ki
 		return Created{}, writeErr(fmt.Sprintf("create %d %s subjects in project %d", len(ids), kind, projectID), qerr)
 	}
 	for _, k := range inserted {
-		for _, v := range byKey[k] {
-			out.New[v] = true
-		}
+		out.New[byKey[k][0]] = true // one row, one value that made it (the first in order)
 	}
 	if len(inserted) > 0 {
 		r.m.created.WithLabelValues(string(kind)).Add(float64(len(inserted)))
