@@ -18,8 +18,10 @@ import (
 // firing, writing or logging anything. It goes through the processor's own steps (extractIdentifier,
 // resolveItems, mapAttributes, appendEvent), so its answers are the pipeline's by construction. What
 // it leaves out: the sender's repeated deliveries (claiming a key is a write), the edge's own detail
-// and a stale-config note (a request is evaluated with the config it is given), and retries (the
-// directory is asked once; its error is the caller's).
+// and a stale-config note (a request is evaluated with the config it is given), retries (the
+// directory is asked once; its error is the caller's), and creating unknown users: a route whose
+// unknown-user policy is create gets the subject Creator.Plan says it would create, and its detail says
+// the user "would be created" where the pipeline's says "created".
 type Evaluator struct {
 	lim      Limits
 	resolver Resolver
