@@ -96,12 +96,14 @@ func (n newSubject) subject() Subject {
 const (
 	createUsersSQL = `
 INSERT INTO users (project_id, user_id, email, phone)
-SELECT $1, v.user_id, v.email, v.phone FROM unnest($2::text[], $3::text[], $4::text[]) AS v (user_id, email, phone)
+SELECT $1, v.user_id, v.email, v.phone FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS v (user_id, email, phone, n)
+ORDER BY v.n
 ON CONFLICT DO NOTHING
 RETURNING user_id`
 	createDevicesSQL = `
 INSERT INTO devices (project_id, hwid, user_id, platform)
-SELECT $1, v.hwid, '', '' FROM unnest($2::text[]) AS v (hwid)
+SELECT $1, v.hwid, '', '' FROM unnest($2::text[]) WITH ORDINALITY AS v (hwid, n)
+ORDER BY v.n
 ON CONFLICT DO NOTHING
 RETURNING hwid`
 )
@@ -149,18 +151,25 @@ func (r *Resolver) Create(ctx context.Context, projectID int64, kind identify.Ki
 	for v := range rows {
 		keys = append(keys, v)
 	}
-	slices.Sort(keys) // a stable order of inserts: concurrent calls take the index locks in one order
+	slices.Sort(keys)
 	// Several values may make one row (two spellings of an e-mail or a phone number): it is inserted
 	// once, and New names the first of them.
 	byKey := make(map[string][]string, len(keys))
-	var ids, emails, phones []string
+	var made []newSubject
 	for _, v := range keys {
 		n := rows[v]
 		k := n.key()
 		if _, dup := byKey[k]; !dup {
-			ids, emails, phones = append(ids, k), append(emails, n.email), append(phones, n.phone)
+			made = append(made, n)
 		}
 		byKey[k] = append(byKey[k], v)
+	}
+	// Inserted in key order, so that concurrent calls with overlapping rows wait on each other's
+	// rows in one order rather than deadlock (which PostgreSQL would break, and the caller retry).
+	slices.SortFunc(made, func(a, b newSubject) int { return strings.Compare(a.key(), b.key()) })
+	ids, emails, phones := make([]string, len(made)), make([]string, len(made)), make([]string, len(made))
+	for i, n := range made {
+		ids[i], emails[i], phones[i] = n.key(), n.email, n.phone
 	}
 	qctx, cancel := context.WithTimeout(ctx, r.cfg.QueryTimeout)
 	defer cancel()
