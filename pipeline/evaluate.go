@@ -18,17 +18,21 @@ import (
 // firing, writing or logging anything. It goes through the processor's own steps (extractIdentifier,
 // resolveItems, mapAttributes, appendEvent), so its answers are the pipeline's by construction. What
 // it leaves out: the sender's repeated deliveries (claiming a key is a write), the edge's own detail
-// and a stale-config note (a request is evaluated with the config it is given), and retries (the
-// directory is asked once; its error is the caller's).
+// and a stale-config note (a request is evaluated with the config it is given), retries (the
+// directory is asked once; its error is the caller's), and creating unknown users: a route whose
+// unknown-user policy is create gets the subject Creator.Plan says it would create, and its detail says
+// the user "would be created" where the pipeline's says "created".
 type Evaluator struct {
 	lim      Limits
 	resolver Resolver
+	creator  Creator
 }
 
-// NewEvaluator returns an Evaluator applying lim (Config.Limits, as the pipeline does) and resolving
-// identifiers with r.
-func NewEvaluator(lim Limits, r Resolver) *Evaluator {
-	return &Evaluator{lim: lim, resolver: r}
+// NewEvaluator returns an Evaluator applying lim (Config.Limits, as the pipeline does), resolving
+// identifiers with r and, for a route that creates unknown users, asking c what it would create
+// (Creator.Plan: nothing is written). A nil c answers such users as not found.
+func NewEvaluator(lim Limits, r Resolver, c Creator) *Evaluator {
+	return &Evaluator{lim: lim, resolver: r, creator: c}
 }
 
 // Request is one request as the edge would have handed it on.
@@ -105,7 +109,10 @@ type Identification struct {
 	// Value is the identifier as read (and normalised, for an e-mail); empty when it could not be read.
 	Value string `json:"value,omitempty"`
 	// Found says whether the directory knows Value; the subject follows when it does.
-	Found       bool     `json:"found"`
+	Found bool `json:"found"`
+	// WouldCreate: the directory does not know Value and the route's unknown-user policy would create
+	// its subject, which follows (Found is false); the event is shown as it would fire with it.
+	WouldCreate bool     `json:"would_create,omitempty"`
 	SubjectKind string   `json:"subject_kind,omitempty"`
 	UserID      string   `json:"user_id,omitempty"`
 	HWID        string   `json:"hwid,omitempty"`
@@ -162,9 +169,15 @@ func (e *Evaluator) Evaluate(ctx context.Context, h *webhook.Hook, reqs []Reques
 		}
 		guardEval(it, func() { it.extractIdentifier(&e.lim, alloc) })
 	}
+	var plan func(ctx context.Context, k resolveKey, values []string) (Created, error)
+	if e.creator != nil {
+		plan = func(ctx context.Context, k resolveKey, values []string) (Created, error) {
+			return e.creator.Plan(ctx, k.project, k.kind, values)
+		}
+	}
 	err := resolveItems(ctx, items, func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error) {
 		return e.resolver.Resolve(ctx, k.project, k.kind, values)
-	})
+	}, plan, "would be created")
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +288,8 @@ func (e *Evaluator) finish(it *item, ev *Evaluation, attrBuf []byte) []byte {
 
 // identification is how element el was identified by route r.
 func identification(r *compiledRoute, el *element) Identification {
-	id := Identification{Kind: string(r.r.Identify.Kind), Field: r.r.Identify.Field, Value: el.identValue, Found: el.found}
+	id := Identification{Kind: string(r.r.Identify.Kind), Field: r.r.Identify.Field, Value: el.identValue,
+		Found: el.found && !el.created, WouldCreate: el.created}
 	if el.found {
 		id.SubjectKind, _ = subjectOf(r.r.Identify.Kind, el.subject)
 		id.UserID, id.HWID, id.HWIDs = el.subject.UserID, el.subject.HWID, el.subject.HWIDs

@@ -77,7 +77,7 @@ func TestEvaluateIsThePipeline(t *testing.T) {
 	if err := p.handle(context.Background(), fetches(recs...)); err != nil {
 		t.Fatal(err)
 	}
-	evs, err := NewEvaluator(p.lim, p.resolver).Evaluate(context.Background(), hook, reqs)
+	evs, err := NewEvaluator(p.lim, p.resolver, nil).Evaluate(context.Background(), hook, reqs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestEvaluateIsThePipeline(t *testing.T) {
 // one and those of a request whose user is not found too, without changing the request's outcome.
 func TestEvaluateShowsEveryAttribute(t *testing.T) {
 	p, _ := unitProcessor(t)
-	evs, err := NewEvaluator(p.lim, p.resolver).Evaluate(context.Background(), evalHook(), []Request{
+	evs, err := NewEvaluator(p.lim, p.resolver, nil).Evaluate(context.Background(), evalHook(), []Request{
 		{Body: []byte(`{"user_id":"12345","email_address":"a@b.c","price":"n/a","purchase_date":"2024-03-15"}`)},
 		{Body: []byte(`{"user_id":"nobody","price":"12.5","purchase_date":"never"}`), Headers: map[string]string{"X-Shopify-Topic": "orders/paid"}},
 		{Body: []byte(`{"user_id":"12345"`)},

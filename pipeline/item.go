@@ -52,6 +52,20 @@ type Resolver interface {
 	Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]Subject, error)
 }
 
+// Creator creates the subjects of identifiers the directory does not know, for routes whose
+// unknown-user policy is create (webhook.UnknownUserCreate): directory.Resolver in production. Create
+// writes them (skipping those that exist, so a replay or a concurrent call converges on the same rows)
+// and answers the subjects as the directory then has them; Plan answers what Create would make,
+// writing nothing (a dry run). A refused value (an invalid e-mail) is in Created.Refused; an error
+// means the directory could not be asked and is retried.
+type Creator interface {
+	Create(ctx context.Context, projectID int64, kind identify.Kind, values []string) (Created, error)
+	Plan(ctx context.Context, projectID int64, kind identify.Kind, values []string) (Created, error)
+}
+
+// Created is what a Creator made: the directory's own type, as Subject is.
+type Created = directory.Created
+
 // item is one webhooks.requests record on its way through the pipeline.
 type item struct {
 	partition int32
@@ -167,6 +181,8 @@ type element struct {
 	identValue string
 	subject    Subject
 	found      bool
+	// created: the subject was created (a dry run: would be) by the route's unknown-user policy.
+	created bool
 	// reason fails the element (and the request); detail says what happened to it (attributes
 	// omitted or dropped, why it failed).
 	reason string

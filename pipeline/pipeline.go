@@ -54,6 +54,9 @@ type Deps struct {
 	ClickHouse driver.Conn
 	Hooks      Hooks
 	Resolver   Resolver
+	// Creator creates the users of routes whose unknown-user policy is create (directory.Resolver);
+	// nil creates none: such a route's unknown users fail with user_not_found, saying why.
+	Creator Creator
 	// Deliveries remembers the senders' delivery keys (delivery.Store on the config database); nil
 	// de-duplicates nothing, and the detail of a request whose webhook asks for it says so.
 	Deliveries Deliveries
@@ -109,7 +112,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	p.sink = &sink{store: chstore.NewWriter(deps.ClickHouse), topic: deps.Kafka.RequestsTopic,
 		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
 	tr := newTracer(deps.Tracer, deps.MaxTraceLinks)
-	p.proc = &processor{cfg: &p.cfg, lim: cfg.Limits(), hooks: deps.Hooks, resolver: deps.Resolver, deliveries: deps.Deliveries, sink: p.sink,
+	p.proc = &processor{cfg: &p.cfg, lim: cfg.Limits(), hooks: deps.Hooks, resolver: deps.Resolver, creator: deps.Creator, deliveries: deps.Deliveries, sink: p.sink,
 		retry: retry, m: p.m, log: p.log, tr: tr, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,
 		parts: map[int32]*partState{}, compiled: map[string]*compiledHook{}}
 	c := &consumer{cfg: &p.cfg, topic: deps.Kafka.RequestsTopic, log: p.log, m: p.m, proc: p.proc, flush: p.flush,

@@ -37,6 +37,7 @@ type processor struct {
 	lim         Limits
 	hooks       Hooks
 	resolver    Resolver
+	creator     Creator    // nil: a route's unknown_user create fails as fail does, saying why
 	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
 	sink        *sink      // reads of newly assigned partitions' state
 	retry       *retrier
@@ -389,15 +390,44 @@ func (p *processor) resolve(ctx context.Context, items []item) error {
 			return err
 		})
 		return found, err
-	})
+	}, p.create, "created")
 }
+
+// create creates the subjects of a poll's unknown identifiers of one (project, kind) whose routes say
+// create, in one directory call, retrying as resolve does. nil when there is no Creator.
+func (p *processor) create(ctx context.Context, k resolveKey, values []string) (Created, error) {
+	if p.creator == nil {
+		return Created{}, errNoCreator
+	}
+	var out Created
+	about := logFunc(func() []any { return []any{"project_id", k.project, "identify_by", k.kind, "create", len(values)} })
+	err := p.retry.do(ctx, "directory", about, func(ctx context.Context) error {
+		var err error
+		out, err = p.creator.Create(ctx, k.project, k.kind, values)
+		if _, ok := errors.AsType[*domainerr.ValidationError](err); ok {
+			return fmt.Errorf("%w: %w", errPermanent, err)
+		}
+		return err
+	})
+	return out, err
+}
+
+// errNoCreator: the pipeline was built without a Creator; a route's create policy then fails its
+// unknown users as fail does.
+var errNoCreator = errors.New("no creator: users are not created")
 
 // resolveItems resolves the identifiers of the resolvable items, asking once per project and
 // identifier kind (the values sorted, without repeats), and marks each item found or failed:
 // user_not_found, or identifier_invalid when the directory refuses the question (an error that is a
 // *domainerr.ValidationError). Any other error of ask is returned. The pipeline and a dry run
 // (Evaluator) both resolve through it.
-func resolveItems(ctx context.Context, items []item, ask func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error)) error {
+//
+// Elements still not found whose route's unknown-user policy is create are then handed to create, once
+// per project and kind (nil: none is created); what it makes counts as found, and the element's detail
+// says the subject was <verb> ("created", or "would be created" in a dry run). A value create refuses
+// fails its elements with identifier_invalid.
+func resolveItems(ctx context.Context, items []item, ask func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error),
+	create func(ctx context.Context, k resolveKey, values []string) (Created, error), verb string) error {
 	groups := map[resolveKey][]string{}
 	for i := range items {
 		it := &items[i]
@@ -419,6 +449,16 @@ func resolveItems(ctx context.Context, items []item, ask func(ctx context.Contex
 		if err != nil && refused == nil {
 			return err
 		}
+		var made Created
+		var createErr error
+		if refused == nil && create != nil {
+			if missing := unknownToCreate(items, k, found); len(missing) > 0 {
+				made, createErr = create(ctx, k, missing)
+				if _, ok := errors.AsType[*domainerr.ValidationError](createErr); !ok && createErr != nil && !errors.Is(createErr, errPermanent) && !errors.Is(createErr, errNoCreator) {
+					return createErr
+				}
+			}
+		}
 		for i := range items {
 			it := &items[i]
 			if !it.resolvable() || it.projectID != k.project || it.route.r.Identify.Kind != k.kind {
@@ -433,14 +473,79 @@ func resolveItems(ctx context.Context, items []item, ask func(ctx context.Contex
 				default:
 					if s, ok := found[e.identValue]; ok {
 						e.subject, e.found = s, true
-					} else {
+						continue
+					}
+					if it.route.r.UnknownUser != webhook.UnknownUserCreate {
 						e.fail(wire.ReasonUserNotFound, "no %s matches %q", kindLabel(k.kind), truncateText(e.identValue))
+						continue
+					}
+					if s, ok := made.Subjects[e.identValue]; ok {
+						e.subject, e.found = s, true
+						if made.New[e.identValue] {
+							// The first element of the poll with the value is the one that created it;
+							// the others found it, as a later poll's would.
+							delete(made.New, e.identValue)
+							e.created = true
+							it.noteCreated(e, fmt.Sprintf("%s %s from %s %s", createdLabel(k.kind), verb, k.kind, truncateText(e.identValue)))
+						}
+						continue
+					}
+					switch why, ok := made.Refused[e.identValue]; {
+					case ok:
+						e.fail(wire.ReasonIdentifierInvalid, "no %s matches %q, and none can be created from it: %s", kindLabel(k.kind), truncateText(e.identValue), why)
+					case createErr != nil:
+						e.fail(wire.ReasonUserNotFound, "no %s matches %q, and none was created: %v", kindLabel(k.kind), truncateText(e.identValue), createErr)
+					default:
+						// Created, yet not found by the lookup that followed (its row changed meanwhile).
+						e.fail(wire.ReasonUserNotFound, "no %s matches %q, and the one created for it was not found", kindLabel(k.kind), truncateText(e.identValue))
 					}
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// unknownToCreate lists, sorted without repeats, the values of kind k not in found whose elements'
+// routes create unknown users.
+func unknownToCreate(items []item, k resolveKey, found map[string]Subject) []string {
+	var out []string
+	for i := range items {
+		it := &items[i]
+		if !it.resolvable() || it.projectID != k.project || it.route.r.Identify.Kind != k.kind ||
+			it.route.r.UnknownUser != webhook.UnknownUserCreate {
+			continue
+		}
+		for j := range it.elems {
+			if e := &it.elems[j]; e.resolvable() {
+				if _, ok := found[e.identValue]; !ok {
+					out = append(out, e.identValue)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// noteCreated records that e's subject was created: in the element's detail, or, in a fan-out (whose
+// successful elements' details are not shown), once per request and identifier in the request's.
+func (it *item) noteCreated(e *element, note string) {
+	if !it.route.fanOut {
+		e.detail = append(e.detail, note)
+		return
+	}
+	if !slices.Contains(it.detail, note) {
+		it.detail = append(it.detail, note)
+	}
+}
+
+// createdLabel is what the unknown-user policy creates for an identifier of kind k.
+func createdLabel(k identify.Kind) string {
+	if k == identify.ByHWID {
+		return "device"
+	}
+	return "user"
 }
 
 func kindLabel(k identify.Kind) string {

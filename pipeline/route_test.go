@@ -174,7 +174,7 @@ func TestFanOutEvaluateIsThePipeline(t *testing.T) {
 	for _, f := range p.b.fire {
 		fired[p.b.events[f.event].EventID] = f.rec.Value
 	}
-	ev := NewEvaluator(p.lim, p.resolver)
+	ev := NewEvaluator(p.lim, p.resolver, nil)
 	for i, c := range fanOutCases {
 		row := p.b.activity[i]
 		evs, err := ev.Evaluate(context.Background(), hooks[c.webhook], []Request{{ID: row.RequestID, ReceivedMs: now, Body: []byte(c.body)}})
@@ -315,7 +315,7 @@ func TestRoutesAndExpressions(t *testing.T) {
 		}
 	}
 	hooks := routedHooks()
-	eval := NewEvaluator(p.lim, p.resolver)
+	eval := NewEvaluator(p.lim, p.resolver, nil)
 	for i, c := range routedCases {
 		row := p.b.activity[i]
 		if row.Status != c.status || row.Reason != c.reason || row.Route != c.route || int(row.EventsFired) != c.fired || firstEvent[i] != c.attrs {

@@ -54,7 +54,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		Webhooks:     stores.Webhooks,
 		Directory:    stores.Directory,
 		Activity:     chstore.NewReader(ch),
-		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}),
+		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}, res),
 		MaxBodyBytes: cfg.Ingestor.MaxBodyBytes,
 	})
 	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv}, nil

@@ -57,6 +57,7 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		ClickHouse:    c.ch,
 		Hooks:         plane.hooks,
 		Resolver:      c.resolver,
+		Creator:       c.resolver,
 		Deliveries:    delivery.NewStore(plane.stores.Pool),
 		Notifier:      &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
 		Registry:      d.Registry,

@@ -96,6 +96,7 @@ type resolverMetrics struct {
 	queryErrors  *prometheus.CounterVec // kind
 	queryTime    *prometheus.HistogramVec
 	invalidation *prometheus.CounterVec // scope: project, all
+	created      *prometheus.CounterVec // kind: subjects Create inserted
 	// Resolved counters per kind and result, so that the hot path does no label lookups.
 	byKind map[identify.Kind]*[numResults]prometheus.Counter
 }
@@ -157,6 +158,10 @@ func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, projects PhoneRegions, cf
 			Name: "inlet_directory_cache_invalidations_total",
 			Help: "Resolver cache invalidations by scope: project (a change notification) or all (listener reconnect).",
 		}, []string{"scope"}),
+		created: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_directory_created_total",
+			Help: "Users (and anonymous devices, kind hwid) created for unknown identifiers by the unknown-user policy create, by identifier kind.",
+		}, []string{"kind"}),
 		byKind: map[identify.Kind]*[numResults]prometheus.Counter{},
 	}
 	for _, k := range kinds {
@@ -167,7 +172,7 @@ func NewResolver(pool *pgxpool.Pool, n *pgdb.Notifier, projects PhoneRegions, cf
 		r.m.byKind[k] = &cs
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{r.m.values, r.m.queries, r.m.queryErrors, r.m.queryTime, r.m.invalidation} {
+		for _, c := range []prometheus.Collector{r.m.values, r.m.queries, r.m.queryErrors, r.m.queryTime, r.m.invalidation, r.m.created} {
 			if err := reg.Register(c); err != nil {
 				cache.Close()
 				return nil, fmt.Errorf("directory metrics: %w", err)

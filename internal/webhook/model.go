@@ -159,6 +159,8 @@ type Hook struct {
 	EventName string
 	Identify  Identify
 	Mappings  []TypedMapping
+	// UnknownUser is the first (or single) route's, as EventName, Identify and Mappings are.
+	UnknownUser string
 	// Location is the webhook's time zone (TimeZone, loaded once per config version): dates without
 	// an offset are read in it. Nil means UTC.
 	Location *time.Location

@@ -27,7 +27,22 @@ type Route struct {
 	EventName string    `json:"event,omitempty"`
 	Identify  Identify  `json:"identify"`
 	Mappings  []Mapping `json:"mappings"`
+	// UnknownUser is what a request whose identifier the directory does not know does: "fail" (the
+	// default, stored as "") fails it with user_not_found; "create" creates the subject from the
+	// identifier (see UnknownUserCreate) and fires.
+	UnknownUser string `json:"unknown_user,omitempty"`
 }
+
+// The values of Route.UnknownUser. It is a string, not a flag: more policies may come.
+const (
+	UnknownUserFail = "fail"
+	// UnknownUserCreate creates what the identifier names, and only from the identifier: a user_id
+	// makes a user with that id (no email, no phone); an email a user with that email whose id is
+	// "email:" + the email as stored; a phone a user with that phone (E.164) whose id is "phone:" +
+	// the E.164 number; a hwid an anonymous device. Ids derived from the identifier make concurrent
+	// creations of the same user converge on one row.
+	UnknownUserCreate = "create"
+)
 
 // Route limits.
 const (
@@ -49,6 +64,8 @@ type HookRoute struct {
 	EventName string
 	Identify  Identify
 	Mappings  []TypedMapping
+	// UnknownUser is Route.UnknownUser: "" (fail) or UnknownUserCreate.
+	UnknownUser string
 }
 
 // RouteList is the webhook's routes. A Hook built by hand may give a single route through EventName,
@@ -57,7 +74,7 @@ func (h *Hook) RouteList() []HookRoute {
 	if len(h.Routes) > 0 {
 		return h.Routes
 	}
-	return []HookRoute{{EventName: h.EventName, Identify: h.Identify, Mappings: h.Mappings}}
+	return []HookRoute{{EventName: h.EventName, Identify: h.Identify, Mappings: h.Mappings, UnknownUser: h.UnknownUser}}
 }
 
 // FanOutPath is a route's ForEach parsed: the path of the array and whether it starts at the body

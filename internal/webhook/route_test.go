@@ -115,6 +115,7 @@ func TestRoutesValidation(t *testing.T) {
 		{"field and expr", func(in *WebhookInput) { in.Routes[0].Mappings[0].Expr = "1" }, []string{"routes[0].mappings[0].expr"}},
 		{"neither", func(in *WebhookInput) { in.Routes[0].Mappings[0].Field = "" }, []string{"routes[0].mappings[0].field"}},
 		{"condition too long", func(in *WebhookInput) { in.Routes[0].When = string(make([]byte, MaxConditionLen+1)) }, []string{"routes[0].when"}},
+		{"unknown_user", func(in *WebhookInput) { in.Routes[1].UnknownUser = "hold" }, []string{"routes[1].unknown_user"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := cloneRoutes(base)
@@ -206,4 +207,59 @@ func cloneRoutes(in WebhookInput) WebhookInput {
 	}
 	in.Routes = routes
 	return in
+}
+
+// TestUnknownUserRoundTrip: the policy of the first route (its column) and of a further route (the
+// routes JSON) is saved, read back and handed to the data path; "fail" is stored as the default, and
+// the single-route API reads and changes the first route's.
+func TestUnknownUserRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := shopifyRoutes(f, t)
+	in.Routes[0].UnknownUser = UnknownUserCreate
+	in.Routes[1].UnknownUser = UnknownUserCreate
+	w, _, err := f.store.Create(ctx, f.p1, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Routes[0].UnknownUser != UnknownUserCreate || w.Routes[1].UnknownUser != UnknownUserCreate || w.UnknownUser != UnknownUserCreate {
+		t.Fatalf("created: unknown_user = %q, %q (top-level %q); want create, create", w.Routes[0].UnknownUser, w.Routes[1].UnknownUser, w.UnknownUser)
+	}
+	h, err := f.store.Hook(ctx, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.RouteList(); got[0].UnknownUser != UnknownUserCreate || got[1].UnknownUser != UnknownUserCreate {
+		t.Errorf("Hook routes' unknown_user = %q, %q; want create, create", got[0].UnknownUser, got[1].UnknownUser)
+	}
+
+	// A patch of the first route's policy through the single-route field keeps the second route's.
+	fail := UnknownUserFail
+	w, err = f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{UnknownUser: &fail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Routes[0].UnknownUser != "" || w.Routes[1].UnknownUser != UnknownUserCreate {
+		t.Errorf("after patch: unknown_user = %q, %q; want \"\" (fail, the default), create", w.Routes[0].UnknownUser, w.Routes[1].UnknownUser)
+	}
+
+	// The single-route API: a webhook made of event, identify, mappings and unknown_user keeps its
+	// policy through an edit of its name.
+	single := WebhookInput{Name: "single", EventName: "CheckoutSuccess", Identify: Identify{Kind: identify.ByEmail, Field: "email"},
+		Mappings: []Mapping{}, UnknownUser: UnknownUserCreate}
+	w, _, err = f.store.Create(ctx, f.p1, single)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "single renamed"
+	if w, err = f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if w.UnknownUser != UnknownUserCreate || len(w.Routes) != 1 || w.Routes[0].UnknownUser != UnknownUserCreate {
+		t.Errorf("single route after rename: unknown_user = %q (route %+v); want create", w.UnknownUser, w.Routes)
+	}
+	bad := single
+	bad.Name, bad.UnknownUser = "bad", "hold"
+	_, _, err = f.store.Create(ctx, f.p1, bad)
+	wantFields(t, err, "unknown_user")
 }

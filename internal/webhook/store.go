@@ -55,8 +55,10 @@ type Webhook struct {
 	EventName string    `json:"event"`
 	Identify  Identify  `json:"identify"`
 	Mappings  []Mapping `json:"mappings"`
-	// Routes are every route, in order (see Route); event, identify and mappings above are the first
-	// one's, for clients of the single-mapping API.
+	// UnknownUser is the first route's policy for an unknown user (Route.UnknownUser).
+	UnknownUser string `json:"unknown_user,omitempty"`
+	// Routes are every route, in order (see Route); event, identify, mappings and unknown_user above
+	// are the first one's, for clients of the single-mapping API.
 	Routes        []Route `json:"routes"`
 	Enabled       bool    `json:"enabled"`
 	SamplePayload string  `json:"sample_payload"`
@@ -105,7 +107,10 @@ type WebhookInput struct {
 	EventName string    `json:"event,omitempty"`
 	Identify  Identify  `json:"identify"`
 	Mappings  []Mapping `json:"mappings"`
-	// Routes replaces event, identify and mappings (give one or the other) with one or more routes.
+	// UnknownUser is the single route's policy for an unknown user (Route.UnknownUser).
+	UnknownUser string `json:"unknown_user,omitempty"`
+	// Routes replaces event, identify, mappings and unknown_user (give one or the other) with one or
+	// more routes.
 	Routes         []Route        `json:"routes,omitempty"`
 	SamplePayload  string         `json:"sample_payload,omitempty"`
 	TimeZone       string         `json:"time_zone,omitempty"`
@@ -131,7 +136,10 @@ type WebhookPatch struct {
 	EventName *string    `json:"event,omitempty"`
 	Identify  *Identify  `json:"identify,omitempty"`
 	Mappings  *[]Mapping `json:"mappings,omitempty"`
-	// Routes, when given, replace every route; event, identify and mappings change the first route.
+	// UnknownUser changes the first route's policy for an unknown user (Route.UnknownUser).
+	UnknownUser *string `json:"unknown_user,omitempty"`
+	// Routes, when given, replace every route; event, identify, mappings and unknown_user change the
+	// first route.
 	Routes         *[]Route       `json:"routes,omitempty"`
 	SamplePayload  *string        `json:"sample_payload,omitempty"`
 	TimeZone       *string        `json:"time_zone,omitempty"`
@@ -190,7 +198,7 @@ const webhookColumns = `w.public_id, w.project_id, w.name, w.event_id, e.name, w
 	w.mappings, w.enabled, w.sample_payload, w.version, w.secret_rotated_at,
 	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.time_zone,
-	w.route_name, w.route_when, w.route_for_each, w.routes, ` + routeEvents
+	w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.routes, ` + routeEvents
 
 // routeEvents selects the events of a webhook's further routes (webhooks.routes), as a JSON array of
 // {id, name, attributes}: one query reads a webhook with all its routes.
@@ -212,6 +220,8 @@ type storedRoute struct {
 	EventID  int64     `json:"event_id"`
 	Identify Identify  `json:"identify"`
 	Mappings []Mapping `json:"mappings"`
+	// UnknownUser is omitted when it is the default (fail), as in the routes saved before it.
+	UnknownUser string `json:"unknown_user,omitempty"`
 }
 
 // storedRoutes is what webhooks.routes holds of routes (the routes after the first).
@@ -219,7 +229,7 @@ func storedRoutes(routes []Route) []storedRoute {
 	out := make([]storedRoute, 0, max(len(routes)-1, 0))
 	for _, r := range routes[min(1, len(routes)):] {
 		out = append(out, storedRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID,
-			Identify: r.Identify, Mappings: mappingsOrEmpty(r.Mappings)})
+			Identify: r.Identify, Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser})
 	}
 	return out
 }
@@ -245,18 +255,19 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 		&w.Mappings, &w.Enabled, &w.SamplePayload, &w.Version, &w.SecretRotatedAt,
 		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt,
 		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token, &w.TimeZone,
-		&first.Name, &first.When, &first.ForEach, &more, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &w.UnknownUser, &more, &evs); err != nil {
 		return nil, err
 	}
 	if w.Mappings == nil {
 		w.Mappings = []Mapping{}
 	}
 	first.EventID, first.EventName, first.Identify, first.Mappings = w.EventID, w.EventName, w.Identify, w.Mappings
+	first.UnknownUser = w.UnknownUser
 	w.Routes = append(make([]Route, 0, 1+len(more)), first)
 	byID := eventsByID(evs)
 	for _, r := range more {
 		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify,
-			Mappings: mappingsOrEmpty(r.Mappings)}
+			Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser}
 		if ev := byID[r.EventID]; ev != nil {
 			rt.EventName = ev.Name
 		}
@@ -354,11 +365,12 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 // "routes[0].mappings[0].field").
 func (in *WebhookInput) normalizeRoutes(e *domainerr.ValidationError) (legacy bool) {
 	if len(in.Routes) == 0 {
-		in.Routes = []Route{{EventID: in.EventID, EventName: in.EventName, Identify: in.Identify, Mappings: in.Mappings}}
+		in.Routes = []Route{{EventID: in.EventID, EventName: in.EventName, Identify: in.Identify, Mappings: in.Mappings,
+			UnknownUser: in.UnknownUser}}
 		return true
 	}
-	if in.EventID != 0 || in.EventName != "" || in.Identify != (Identify{}) || len(in.Mappings) > 0 {
-		e.Add("routes", "give routes, or event, identify and mappings (a single route), not both")
+	if in.EventID != 0 || in.EventName != "" || in.Identify != (Identify{}) || len(in.Mappings) > 0 || in.UnknownUser != "" {
+		e.Add("routes", "give routes, or event, identify, mappings and unknown_user (a single route), not both")
 	}
 	return false
 }
@@ -387,6 +399,13 @@ func (s *Store) validateRoute(ctx context.Context, tx pgx.Tx, projectID int64, r
 		e.Add(prefix+"identify.field", "%v", err)
 	} else {
 		r.Identify.Field = p.String()
+	}
+	switch r.UnknownUser {
+	case "", UnknownUserFail:
+		r.UnknownUser = "" // the default, stored as nothing
+	case UnknownUserCreate:
+	default:
+		e.Add(prefix+"unknown_user", "%q is not one of fail, create", r.UnknownUser)
 	}
 
 	fanOut := r.ForEach != ""
@@ -554,12 +573,12 @@ func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*
 		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
 			mappings, sample_payload, secret_digest, secret_ciphertext,
 			sender, verification, sender_headers, dedup, handshake_token, time_zone,
-			route_name, route_when, route_for_each, routes)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+			route_name, route_when, route_for_each, routes, route_unknown_user)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			id, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field,
 			mappingsOrEmpty(r.Mappings), in.SamplePayload, digest[:], sealed,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes))
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -744,7 +763,7 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 	}
 	first := cur.Routes[0]
 	first.EventName = "" // by id, unless the patch names another
-	legacyPatch := patch.EventID != nil || patch.EventName != nil || patch.Identify != nil || patch.Mappings != nil
+	legacyPatch := patch.EventID != nil || patch.EventName != nil || patch.Identify != nil || patch.Mappings != nil || patch.UnknownUser != nil
 	if patch.EventID != nil || patch.EventName != nil {
 		first.EventID, first.EventName = 0, ""
 		if patch.EventID != nil {
@@ -760,15 +779,20 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 	if patch.Mappings != nil {
 		first.Mappings = *patch.Mappings
 	}
+	if patch.UnknownUser != nil {
+		first.UnknownUser = *patch.UnknownUser
+	}
 	switch {
 	case patch.Routes != nil:
 		in.Routes = *patch.Routes
 		if legacyPatch {
 			// Both: validate refuses it, naming the conflict.
 			in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
+			in.UnknownUser = first.UnknownUser
 		}
 	case len(cur.Routes) == 1 && first.Name == "" && first.When == "" && first.ForEach == "":
 		in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
+		in.UnknownUser = first.UnknownUser
 	default:
 		in.Routes = append([]Route{first}, cur.Routes[1:]...)
 		for i := 1; i < len(in.Routes); i++ {
@@ -813,11 +837,11 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		tag, err := tx.Exec(ctx, `UPDATE webhooks SET name = $3, event_id = $4, identify_kind = $5, identify_field = $6,
 			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now(),
 			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14, time_zone = $15,
-			route_name = $16, route_when = $17, route_for_each = $18, routes = $19
+			route_name = $16, route_when = $17, route_for_each = $18, routes = $19, route_unknown_user = $20
 			WHERE public_id = $1 AND project_id = $2 AND version = $9`,
 			publicID, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field, mappingsOrEmpty(r.Mappings), in.SamplePayload, cur.Version,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes))
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -1035,7 +1059,7 @@ const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_d
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
 	w.identify_kind, w.identify_field, w.mappings,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.secret_ciphertext, w.prev_secret_ciphertext,
-	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.routes, ` + routeEvents
+	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.routes, ` + routeEvents
 
 // scanHook reads a Hook and builds its verifiers: from the stored digests in bearer mode, from the
 // secrets decrypted with the master key in the others.
@@ -1058,7 +1082,7 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
 		&first.EventName, &attrs, &first.Identify.Kind, &first.Identify.Field, &maps,
 		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed, &zone,
-		&first.Name, &first.When, &first.ForEach, &more, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &more, &evs); err != nil {
 		return nil, err
 	}
 	copy(h.SecretDigest[:], digest)
@@ -1074,7 +1098,8 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	attrsOf := [][]Attribute{attrs}
 	byID := eventsByID(evs)
 	for _, r := range more {
-		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify, Mappings: r.Mappings}
+		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify, Mappings: r.Mappings,
+			UnknownUser: r.UnknownUser}
 		var at []Attribute
 		if ev := byID[r.EventID]; ev != nil {
 			rt.EventName, at = ev.Name, ev.Attributes

@@ -875,11 +875,11 @@
       const uid = 'route' + ++cardSeq;
       const r = {
         el: li, rows: $('.r-mappings', li), name: $('.r-name', li), when: $('.r-when', li), forEachSel: $('.r-foreach', li),
-        event: $('.r-event', li), kind: $('.r-kind', li), ident: $('.r-ident', li),
+        event: $('.r-event', li), kind: $('.r-kind', li), ident: $('.r-ident', li), unknown: $('.r-unknown', li),
         forEach: () => r.forEachSel.value,
         label: () => 'Route ' + (cards.indexOf(r) + 1) + ': ',
       };
-      for (const [cls, ctl] of [['name', r.name], ['event', r.event], ['when', r.when], ['foreach', r.forEachSel], ['kind', r.kind], ['ident', r.ident]]) {
+      for (const [cls, ctl] of [['name', r.name], ['event', r.event], ['when', r.when], ['foreach', r.forEachSel], ['kind', r.kind], ['ident', r.ident], ['unknown', r.unknown]]) {
         ctl.id = uid + '-' + cls;
         $('.r-' + cls + '-label', li).htmlFor = ctl.id;
         const err = ctl.closest('.field').querySelector('.field-error');
@@ -897,6 +897,7 @@
       r.when.value = route.when || '';
       fillEventSelect(r.event, route.event_id ? String(route.event_id) : (events.find((e) => e.name === route.event) || {}).id);
       r.kind.value = (route.identify && route.identify.kind) || 'user_id';
+      r.unknown.value = route.unknown_user === 'create' ? 'create' : 'fail';
       fillForEachSelect(r.forEachSel, route.for_each || '');
       ((route.mappings || []).length ? route.mappings : [null]).forEach((m) => addRow(r, m));
       fillFieldSelect(r.ident, (route.identify && route.identify.field) || '', r.forEach());
@@ -952,7 +953,8 @@
     }
     // The simple form's route, for its card when the form turns into routes.
     function singleRoute() {
-      return { event_id: Number(eventSel.value) || 0, identify: { kind: kindSel.value, field: identField.value }, mappings: mappingsOf(single).mappings };
+      return { event_id: Number(eventSel.value) || 0, identify: { kind: kindSel.value, field: identField.value }, mappings: mappingsOf(single).mappings,
+        unknown_user: $('#wh-unknown-user').value };
     }
     function showRoutes(list) {
       $('#single-route').hidden = true;
@@ -1008,6 +1010,7 @@
       eventSel.value = String(current.event_id);
       sample.value = pretty(current.sample_payload);
       kindSel.value = current.identify.kind;
+      $('#wh-unknown-user').value = current.unknown_user === 'create' ? 'create' : 'fail';
       $('#wh-time-zone').value = current.time_zone && current.time_zone !== 'UTC' ? current.time_zone : '';
       await loadFields(false);
       const rts = current.routes || [];
@@ -1056,6 +1059,7 @@
           if (r.when.value.trim()) rt.when = r.when.value.trim();
           if (r.forEachSel.value) rt.for_each = r.forEachSel.value;
           if (r.event.value) rt.event_id = Number(r.event.value);
+          if (r.unknown.value === 'create') rt.unknown_user = 'create';
           return rt;
         });
       } else {
@@ -1063,6 +1067,8 @@
         sent.rows = rowsSent;
         body.identify = { kind: kindSel.value, field: identField.value };
         body.mappings = mappings;
+        // Sent as chosen, fail too: an edit must be able to turn create back off.
+        body.unknown_user = $('#wh-unknown-user').value;
         if (eventSel.value) body.event_id = Number(eventSel.value);
       }
       Object.assign(body, connect.body());
@@ -1080,7 +1086,7 @@
         if (!r) return null;
         const rest = m[2] || '';
         const ctl = { name: r.name, when: r.when, for_each: r.forEachSel, event: r.event, event_id: r.event,
-          identify: r.ident, 'identify.kind': r.kind, 'identify.field': r.ident }[rest];
+          identify: r.ident, 'identify.kind': r.kind, 'identify.field': r.ident, unknown_user: r.unknown }[rest];
         if (ctl) return ctl;
         const mm = /^mappings\[(\d+)\]\.(attribute|field|expr|on_error)$/.exec(rest);
         const row = mm && sent.cardRows[Number(m[1])][Number(mm[1])];
@@ -1189,7 +1195,9 @@
     return el('span', { class: 'badge ' + cls }, label);
   };
   const routeLabel = (i, name) => (i < 0 ? 'none' : 'Route ' + (i + 1) + (name ? ' \u00b7 ' + name : ''));
-  const whoOf = (id) => (id.found ? 'found' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '') : id.value ? 'not found' : 'not read');
+  const whoOf = (id) => (id.found ? 'found' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '')
+    : id.would_create ? 'not found, would be created' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '')
+      : id.value ? 'not found' : 'not read');
   const attrValue = (a) => (a.outcome === 'mapped' ? JSON.stringify(a.value) : a.outcome + (a.message ? ': ' + a.message : ''));
 
   // evaluationView lays out a dry run's Evaluation: the outcome, the route that took the request and
