@@ -148,7 +148,7 @@ func tracedRequest(t *testing.T, ratio float64) (*tracetest.InMemoryExporter, *s
 func attr(sp tracetest.SpanStub, key string) string {
 	for _, kv := range sp.Attributes {
 		if kv.Key == attribute.Key(key) {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

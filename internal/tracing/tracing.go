@@ -102,7 +102,7 @@ func New(c Config, process string, o Options) (*Provider, error) {
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(NewSampler(c.SampleRatio)),
-		sdktrace.WithSpanLimits(spanLimits(c.MaxLinks)),
+		sdktrace.WithRawSpanLimits(spanLimits(c.MaxLinks)),
 	}
 	if o.Exporter != nil {
 		opts = append(opts, sdktrace.WithSyncer(o.Exporter))
