@@ -18,7 +18,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/wire"
 )
 
-// fanOutHook fires ItemOrdered for every line item of an order, identified by the order's e-mail, and
+// fanOutHooks fires ItemOrdered for every line item of an order, identified by the order's e-mail, and
 // HubSpot's top-level array on a second webhook, each element identified on its own.
 func fanOutHooks() mapHooks {
 	items := &webhook.Hook{PublicID: "wh_items", ProjectID: 1, Version: 1, Enabled: true,

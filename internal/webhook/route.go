@@ -88,22 +88,16 @@ func FanOutPath(forEach string) (fieldpath.Path, error) {
 	return rest, nil
 }
 
-// compileCondition compiles a route's condition (When) as the pipeline does. A condition is about the
-// request, also in a fan-out route: it sees body and headers, not item.
-func compileCondition(src string) (*expr.Program, error) {
+// CompileCondition compiles a route's condition (When), for the store's checks and the pipeline alike.
+// A condition is about the request, also in a fan-out route: it sees body and headers, not item.
+func CompileCondition(src string) (*expr.Program, error) {
 	if len(src) > MaxConditionLen {
 		return nil, fmt.Errorf("%d bytes; at most %d", len(src), MaxConditionLen)
 	}
 	return expr.Compile(src, expr.Options{Kind: expr.Condition})
 }
 
-// compileValue compiles a mapping's expression as the pipeline does.
-func compileValue(src string, fanOut bool) (*expr.Program, error) {
+// CompileValue compiles a mapping's expression, for the store's checks and the pipeline alike.
+func CompileValue(src string, fanOut bool) (*expr.Program, error) {
 	return expr.Compile(src, expr.Options{Kind: expr.Value, FanOut: fanOut})
 }
-
-// CompileCondition and CompileValue are the pipeline's way to the same compiles.
-var (
-	CompileCondition = compileCondition
-	CompileValue     = compileValue
-)

@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -126,16 +125,12 @@ func TestRoutesValidation(t *testing.T) {
 		})
 	}
 	// A fan-out route's element paths pass when any element has them.
-	in := shopifyRoutes2(base)
+	in := base
+	in.Name += " 2"
 	in.SamplePayload = `{"id":1,"email":"a@b","total_price":"1","line_items":[{"quantity":1},{"sku":"X","quantity":2}]}`
 	if _, _, err := f.store.Create(ctx, f.p1, in); err != nil {
 		t.Errorf("Create with sku in the second element only: %v", err)
 	}
-}
-
-func shopifyRoutes2(in WebhookInput) WebhookInput {
-	in.Name = fmt.Sprintf("%s 2", in.Name)
-	return in
 }
 
 func TestRouteExpressionsValidation(t *testing.T) {

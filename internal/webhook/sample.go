@@ -62,7 +62,7 @@ func (sc *sampleCheck) check(r *Route, ev *Event, prefix string, whenOK, mapping
 		}
 	}
 	if whenOK && r.When != "" && sc.tree != nil {
-		if prog, err := compileCondition(r.When); err == nil {
+		if prog, err := CompileCondition(r.When); err == nil {
 			if _, err := expr.CheckSample(prog, sc.raw, sc.kept, nil); err != nil {
 				e.Add(prefix+"when", "%v", err)
 			}
@@ -80,7 +80,7 @@ func (sc *sampleCheck) check(r *Route, ev *Event, prefix string, whenOK, mapping
 			if sc.tree == nil {
 				continue
 			}
-			prog, err := compileValue(m.Expr, fanOut)
+			prog, err := CompileValue(m.Expr, fanOut)
 			if err != nil {
 				continue
 			}

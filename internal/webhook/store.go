@@ -420,7 +420,7 @@ func (s *Store) validateRoute(ctx context.Context, tx pgx.Tx, projectID int64, r
 	}
 	whenOK := false
 	if r.When != "" {
-		if _, err := compileCondition(r.When); err != nil {
+		if _, err := CompileCondition(r.When); err != nil {
 			e.Add(prefix+"when", "%v", err)
 		} else {
 			whenOK = true
@@ -460,7 +460,7 @@ func (s *Store) validateRoute(ctx context.Context, tx pgx.Tx, projectID int64, r
 				e.Add(f+".expr", "give field or expr, not both")
 				mappingsOK = false
 			case m.Expr != "":
-				if _, err := compileValue(m.Expr, fanOut); err != nil {
+				if _, err := CompileValue(m.Expr, fanOut); err != nil {
 					e.Add(f+".expr", "%v", err)
 					mappingsOK = false
 				}
