@@ -312,7 +312,12 @@ kafka_configure() {
 	local cluster_id_file="$KAFKA_DIR/cluster.id" id
 	if [[ ! -s $cluster_id_file ]]; then
 		# A Kafka Uuid is 16 random bytes in URL-safe base64 without padding (22 chars).
-		id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+		# Like Kafka's Uuid.randomUuid, draw again when it starts with '-': the storage
+		# tool's argument parser would take such an id for an option (1 start in 64).
+		id=-
+		while [[ $id == -* ]]; do
+			id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+		done
 		[[ ${#id} -eq 22 ]] || die "could not generate a Kafka cluster id"
 		printf '%s\n' "$id" >"$cluster_id_file"
 	fi
@@ -347,7 +352,7 @@ EOF
 	mv -- "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
 	if [[ ! -f $KAFKA_DATA/meta.properties ]]; then
 		mkdir -p -- "$KAFKA_DATA"
-		kafka_java kafka.tools.StorageTool format -t "$(<"$cluster_id_file")" -c "$KAFKA_PROPS" \
+		kafka_java kafka.tools.StorageTool format --cluster-id="$(<"$cluster_id_file")" -c "$KAFKA_PROPS" \
 			>"$KAFKA_LOGS/format.log" 2>&1 || {
 			tail_logs "$KAFKA_LOGS/format.log"
 			die "kafka storage format failed"
