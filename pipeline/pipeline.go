@@ -52,8 +52,13 @@ func FailpointFromEnv() func(string) {
 type Deps struct {
 	Kafka      kafka.Config
 	ClickHouse driver.Conn
-	Hooks      Hooks
-	Resolver   Resolver
+	// ClickHouseReplicas, on a ClickHouse cluster, are one connection to each replica of the shard
+	// ClickHouse reaches, and InsertQuorum the replicas an insert must reach (chstore.NewReplicatedWriter);
+	// nil on a single server.
+	ClickHouseReplicas []driver.Conn
+	InsertQuorum       int
+	Hooks              Hooks
+	Resolver           Resolver
 	// Creator creates the users of routes whose unknown-user policy is create (directory.Resolver);
 	// nil creates none: such a route's unknown users fail with user_not_found, saying why.
 	Creator Creator
@@ -109,7 +114,11 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg, deps: deps, log: deps.Logger, m: newMetrics(deps.Registry), b: newBatch(),
 		notes: make(chan Notification, 256)}
 	retry := &retrier{maxBackoff: cfg.RetryMaxBackoff, m: p.m, log: p.log}
-	p.sink = &sink{store: chstore.NewWriter(deps.ClickHouse), topic: deps.Kafka.RequestsTopic,
+	store := chstore.NewWriter(deps.ClickHouse)
+	if len(deps.ClickHouseReplicas) > 0 {
+		store = chstore.NewReplicatedWriter(deps.ClickHouse, deps.ClickHouseReplicas, max(deps.InsertQuorum, 1))
+	}
+	p.sink = &sink{store: store, topic: deps.Kafka.RequestsTopic,
 		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
 	tr := newTracer(deps.Tracer, deps.MaxTraceLinks)
 	p.proc = &processor{cfg: &p.cfg, lim: cfg.Limits(), hooks: deps.Hooks, resolver: deps.Resolver, creator: deps.Creator, deliveries: deps.Deliveries, sink: p.sink,

@@ -27,6 +27,27 @@ type Config struct {
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// MaxOpenConns bounds the connection pool. Default 8.
 	MaxOpenConns int `yaml:"max_open_conns"`
+	// Cluster names the ClickHouse cluster (remote_servers) whose replicas addrs lists, all of one shard;
+	// empty: a single server. With it, migrate creates Replicated*MergeTree tables on every replica, the
+	// pipeline inserts with insert_quorum and reads its high-water marks with
+	// select_sequential_consistency, and connections go to the replicas in turn (docs/cluster.md).
+	// Default empty.
+	Cluster string `yaml:"cluster"`
+	// InsertQuorum is how many replicas must have an insert before it succeeds, with cluster set; 0
+	// means every replica addrs lists (the exactly-once argument in docs/architecture.md needs a quorum
+	// insert to be on the replica every later read may go to). Default 0.
+	InsertQuorum int `yaml:"insert_quorum"`
+}
+
+// Replicated reports whether the settings name a cluster of replicas.
+func (c *Config) Replicated() bool { return c.Cluster != "" }
+
+// Quorum is the insert_quorum of the cluster's inserts: InsertQuorum, or every replica when 0.
+func (c *Config) Quorum() int {
+	if c.InsertQuorum > 0 {
+		return c.InsertQuorum
+	}
+	return len(c.Addrs)
 }
 
 // Defaults returns the settings used when the file says nothing.
@@ -53,6 +74,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dial_timeout: %s must be positive", c.DialTimeout)
 	case c.MaxOpenConns < 1:
 		return fmt.Errorf("max_open_conns: %d must be at least 1", c.MaxOpenConns)
+	case c.Cluster != "" && !identRE.MatchString(c.Cluster):
+		return fmt.Errorf("cluster: %q is not a plain identifier", c.Cluster)
+	case c.InsertQuorum < 0 || c.InsertQuorum > len(c.Addrs):
+		return fmt.Errorf("insert_quorum: %d is outside 0..%d (the replicas addrs lists)", c.InsertQuorum, len(c.Addrs))
 	}
 	return nil
 }
@@ -67,6 +92,25 @@ func OpenServer(ctx context.Context, c Config) (driver.Conn, error) {
 	return open(ctx, c, "default")
 }
 
+// OpenReplicas connects to the configured database on each address separately, in the order of Addrs:
+// what must be checked on every replica (running inserts) or done on each (migrations).
+func OpenReplicas(ctx context.Context, c Config) ([]driver.Conn, error) {
+	var out []driver.Conn
+	for _, a := range c.Addrs {
+		one := c
+		one.Addrs = []string{a}
+		conn, err := Open(ctx, one)
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, err
+		}
+		out = append(out, conn)
+	}
+	return out, nil
+}
+
 func open(ctx context.Context, c Config, database string) (driver.Conn, error) {
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:         c.Addrs,
@@ -75,6 +119,8 @@ func open(ctx context.Context, c Config, database string) (driver.Conn, error) {
 		MaxOpenConns: c.MaxOpenConns,
 		MaxIdleConns: c.MaxOpenConns,
 		Protocol:     clickhouse.Native,
+		// A cluster's replicas take connections in turn, so that reads and inserts do go to either.
+		ConnOpenStrategy: strategy(c),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %v: %w", c.Addrs, err)
@@ -86,4 +132,11 @@ func open(ctx context.Context, c Config, database string) (driver.Conn, error) {
 		return nil, fmt.Errorf("clickhouse ping %v: %w", c.Addrs, err)
 	}
 	return conn, nil
+}
+
+func strategy(c Config) clickhouse.ConnOpenStrategy {
+	if c.Replicated() {
+		return clickhouse.ConnOpenRoundRobin
+	}
+	return clickhouse.ConnOpenInOrder
 }

@@ -30,7 +30,7 @@ func (w *Writer) HighWater(ctx context.Context, t Table, partitions []int32, sin
 	}
 	q := fmt.Sprintf("SELECT src_partition, max(src_offset) FROM %s WHERE %s >= toDateTime(%d) AND src_partition IN (%s) GROUP BY src_partition",
 		t, timeColumns[t], since.Unix(), int32List(partitions))
-	rows, err := w.conn.Query(ctx, q)
+	rows, err := w.conn.Query(w.readCtx(ctx), q)
 	if err != nil {
 		return nil, fmt.Errorf("high-water mark of %s: %w", t, err)
 	}
@@ -63,7 +63,7 @@ type Fired struct {
 func (w *Writer) FiredAbove(ctx context.Context, partition int32, after int64, since time.Time) (map[int64]Fired, error) {
 	q := fmt.Sprintf("SELECT src_offset, outcomes FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset > %d AND (status = 'success' OR events_fired > 0)",
 		since.Unix(), partition, after)
-	rows, err := w.conn.Query(ctx, q)
+	rows, err := w.conn.Query(w.readCtx(ctx), q)
 	if err != nil {
 		return nil, fmt.Errorf("rows of partition %d above %d that fired events: %w", partition, after, err)
 	}
@@ -132,7 +132,7 @@ func (w *Writer) StreakState(ctx context.Context, partition int32, since time.Ti
 	if err != nil {
 		return StreakState{}, err
 	}
-	rows, err := w.conn.Query(ctx, fmt.Sprintf(
+	rows, err := w.conn.Query(w.readCtx(ctx), fmt.Sprintf(
 		"SELECT webhook_id, project_id, request_id, received_ms, src_offset FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND reason = 'auth_rejected' ORDER BY webhook_id, src_offset DESC LIMIT %d BY webhook_id",
 		since.Unix(), partition, limit))
 	if err != nil {
@@ -156,7 +156,7 @@ func (w *Writer) StreakState(ctx context.Context, partition int32, since time.Ti
 
 // lastOffsets reads (webhook id, offset) pairs.
 func (w *Writer) lastOffsets(ctx context.Context, q string) (map[string]int64, error) {
-	rows, err := w.conn.Query(ctx, q)
+	rows, err := w.conn.Query(w.readCtx(ctx), q)
 	if err != nil {
 		return nil, fmt.Errorf("auth-failure streak state: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 )
@@ -123,13 +124,54 @@ const insertNotifications = "INSERT INTO notifications (project_id, webhook_id, 
 // query id set on ctx (clickhouse.WithQueryID, see InsertQueryID) names the insert on the server.
 type Writer struct {
 	conn driver.Conn
+	// On a cluster: every replica's own connection (AwaitQuery, AwaitInserts ask each), and the
+	// insert_quorum of inserts; nil and 0 on a single server.
+	replicas []driver.Conn
+	quorum   int
 }
 
-// NewWriter returns a Writer on conn (the pipeline's database).
+// NewWriter returns a Writer on conn (the pipeline's database on a single server).
 func NewWriter(conn driver.Conn) *Writer { return &Writer{conn: conn} }
+
+// NewReplicatedWriter returns a Writer on a cluster's replicas of one shard: conn reaches any of them
+// (chdb.Open), replicas each one (chdb.OpenReplicas). Its inserts succeed only once quorum replicas have
+// them (insert_quorum); its reads by Kafka position (HighWater, FiredAbove, StreakState) see exactly the
+// inserts that reached the quorum (select_sequential_consistency), whichever replica answers; and
+// AwaitQuery and AwaitInserts look for running inserts on every replica. docs/architecture.md says why
+// that keeps exactly once.
+func NewReplicatedWriter(conn driver.Conn, replicas []driver.Conn, quorum int) *Writer {
+	return &Writer{conn: conn, replicas: replicas, quorum: quorum}
+}
+
+// QuorumTimeout is the insert_quorum_timeout of a replicated Writer's inserts: how long the replica that
+// takes an insert waits for the others to have it before it answers an error. The insert is not undone
+// then: its part stays and reaches the other replicas later, counted by the reads (see
+// docs/architecture.md). Below the pipeline's default insert_timeout (30 s), so the server answers first.
+const QuorumTimeout = 20 * time.Second
+
+// insertCtx adds the quorum settings to an insert's context (keeping its query id).
+func (w *Writer) insertCtx(ctx context.Context) context.Context {
+	if w.quorum == 0 {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"insert_quorum":         w.quorum,
+		"insert_quorum_timeout": QuorumTimeout.Milliseconds(),
+	}))
+}
+
+// readCtx makes a read by Kafka position see exactly the quorum inserts: a replica that lacks one fails
+// the read (it is retried), and parts whose quorum is pending are not read.
+func (w *Writer) readCtx(ctx context.Context) context.Context {
+	if w.quorum == 0 {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"select_sequential_consistency": 1}))
+}
 
 // InsertActivity inserts rows into activity_log as one block.
 func (w *Writer) InsertActivity(ctx context.Context, rows []ActivityRow) error {
+	ctx = w.insertCtx(ctx)
 	bt, err := w.conn.PrepareBatch(ctx, insertActivity)
 	if err != nil {
 		return fmt.Errorf("prepare activity_log insert: %w", err)
@@ -152,6 +194,7 @@ func (w *Writer) InsertActivity(ctx context.Context, rows []ActivityRow) error {
 
 // InsertEvents inserts rows into events as one block.
 func (w *Writer) InsertEvents(ctx context.Context, rows []EventRow) error {
+	ctx = w.insertCtx(ctx)
 	bt, err := w.conn.PrepareBatch(ctx, insertEvents)
 	if err != nil {
 		return fmt.Errorf("prepare events insert: %w", err)
@@ -176,6 +219,7 @@ func (w *Writer) InsertEvents(ctx context.Context, rows []EventRow) error {
 
 // InsertNotifications inserts rows into notifications as one block.
 func (w *Writer) InsertNotifications(ctx context.Context, rows []NotificationRow) error {
+	ctx = w.insertCtx(ctx)
 	bt, err := w.conn.PrepareBatch(ctx, insertNotifications)
 	if err != nil {
 		return fmt.Errorf("prepare notifications insert: %w", err)
@@ -225,16 +269,28 @@ func (w *Writer) AwaitInserts(ctx context.Context, topic string, parts []int32, 
 	return w.awaitNone(ctx, fmt.Sprintf("an insert of partitions %v", parts), limit, q)
 }
 
-// awaitNone polls a count until it is 0, for at most limit.
+// awaitNone polls a count until it is 0, for at most limit; on a cluster, on every replica (an insert
+// runs on the replica that took it), and a replica that does not answer fails the wait.
 func (w *Writer) awaitNone(ctx context.Context, what string, limit time.Duration, q string, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	conns := w.replicas
+	if len(conns) == 0 {
+		conns = []driver.Conn{w.conn}
+	}
 	for {
-		var n uint64
-		if err := w.conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-			return fmt.Errorf("is %s still running: %w", what, err)
+		var total uint64
+		for i, c := range conns {
+			var n uint64
+			if err := c.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+				if len(conns) > 1 {
+					return fmt.Errorf("is %s still running on replica %d: %w", what, i+1, err)
+				}
+				return fmt.Errorf("is %s still running: %w", what, err)
+			}
+			total += n
 		}
-		if n == 0 {
+		if total == 0 {
 			return nil
 		}
 		select {

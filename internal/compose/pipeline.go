@@ -25,6 +25,7 @@ type Pipeline struct {
 	plane    *configPlane
 	resolver *directory.Resolver
 	ch       driver.Conn
+	replicas []driver.Conn // a ClickHouse cluster's replicas, each; nil on a single server
 	p        *pipeline.Pipeline
 	tracing  *tracing.Provider // nil: tracing off
 	log      *slog.Logger
@@ -52,19 +53,27 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		c.Close()
 		return nil, err
 	}
+	if cfg.ClickHouse.Replicated() {
+		if c.replicas, err = chdb.OpenReplicas(ctx, cfg.ClickHouse); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	c.p, err = pipeline.New(cfg.Pipeline, pipeline.Deps{
-		Kafka:         cfg.Kafka,
-		ClickHouse:    c.ch,
-		Hooks:         plane.hooks,
-		Resolver:      c.resolver,
-		Creator:       c.resolver,
-		Deliveries:    delivery.NewStore(plane.stores.Pool),
-		Notifier:      &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
-		Registry:      d.Registry,
-		Logger:        d.Logger,
-		Failpoint:     d.Failpoint,
-		Tracer:        c.tracing.Tracer("github.com/inlet-dev/inlet/pipeline"),
-		MaxTraceLinks: cfg.Tracing.MaxLinks,
+		Kafka:              cfg.Kafka,
+		ClickHouse:         c.ch,
+		ClickHouseReplicas: c.replicas,
+		InsertQuorum:       cfg.ClickHouse.Quorum(),
+		Hooks:              plane.hooks,
+		Resolver:           c.resolver,
+		Creator:            c.resolver,
+		Deliveries:         delivery.NewStore(plane.stores.Pool),
+		Notifier:           &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
+		Registry:           d.Registry,
+		Logger:             d.Logger,
+		Failpoint:          d.Failpoint,
+		Tracer:             c.tracing.Tracer("github.com/inlet-dev/inlet/pipeline"),
+		MaxTraceLinks:      cfg.Tracing.MaxLinks,
 	})
 	if err != nil {
 		c.Close()
@@ -99,6 +108,9 @@ func (c *Pipeline) Close() {
 	shutdownTracing(c.tracing, c.log)
 	if c.ch != nil {
 		c.ch.Close()
+	}
+	for _, r := range c.replicas {
+		r.Close()
 	}
 	if c.resolver != nil {
 		c.resolver.Close()
