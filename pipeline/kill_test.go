@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
@@ -31,6 +33,9 @@ const (
 	childDatabaseEnv = "INLET_PIPELINE_TEST_DATABASE"
 	childGroupEnv    = "INLET_PIPELINE_TEST_GROUP"
 	childPostgresEnv = "INLET_PIPELINE_TEST_POSTGRES" // the delivery store's database; "" for none
+	// childCHAddrsEnv, when set, are the ClickHouse addresses the child reads and inserts through (one
+	// replica of a cluster, say); running inserts are still looked up on every replica.
+	childCHAddrsEnv = "INLET_PIPELINE_TEST_CH_ADDRS"
 )
 
 func TestMain(m *testing.M) {
@@ -48,14 +53,30 @@ func runChild() int {
 	kcfg := testenv.KafkaConfig()
 	kcfg.RequestsTopic = os.Getenv(childRequestsEnv)
 	kcfg.EventsTopic = os.Getenv(childEventsEnv)
-	chcfg := testenv.ClickHouseConfig()
-	chcfg.Database = os.Getenv(childDatabaseEnv)
+	all := testenv.ClickHouseConfig()
+	all.Database = os.Getenv(childDatabaseEnv)
+	chcfg := all
+	if a := os.Getenv(childCHAddrsEnv); a != "" {
+		chcfg.Addrs = strings.Split(a, ",")
+	}
 	conn, err := chdb.Open(ctx, chcfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
 	}
 	defer conn.Close()
+	var replicas []driver.Conn
+	if all.Replicated() {
+		if replicas, err = chdb.OpenReplicas(ctx, all); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 1
+		}
+		defer func() {
+			for _, r := range replicas {
+				r.Close()
+			}
+		}()
+	}
 	var deliveries pipeline.Deliveries
 	if dsn := os.Getenv(childPostgresEnv); dsn != "" {
 		pgcfg := testenv.PostgresConfig()
@@ -77,7 +98,8 @@ func runChild() int {
 	cfg.InstanceID = "kill-test-child"
 	cfg.SessionTimeout = 6 * time.Second
 	p, err := pipeline.New(cfg, pipeline.Deps{
-		Kafka: kcfg, ClickHouse: conn, Hooks: hooks, Resolver: res, Deliveries: deliveries,
+		Kafka: kcfg, ClickHouse: conn, ClickHouseReplicas: replicas, InsertQuorum: all.Quorum(),
+		Hooks: hooks, Resolver: res, Deliveries: deliveries,
 		Registry: prometheus.NewRegistry(), Logger: testenv.Logger(),
 		Failpoint: pipeline.FailpointFromEnv(),
 	})
@@ -95,6 +117,12 @@ func runChild() int {
 // startChild runs the pipeline in a child process; failpoint "" runs it without one.
 func (e *env) startChild(t *testing.T, failpoint string) *exec.Cmd {
 	t.Helper()
+	return e.startChildEnv(t, failpoint)
+}
+
+// startChildEnv is startChild with more variables (NAME=value) for the child.
+func (e *env) startChildEnv(t *testing.T, failpoint string, extra ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(),
 		childEnv+"=1",
@@ -105,6 +133,7 @@ func (e *env) startChild(t *testing.T, failpoint string) *exec.Cmd {
 		childPostgresEnv+"="+e.pgcfg.DSN,
 		pipeline.FailpointEnv+"="+failpoint,
 	)
+	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -226,7 +226,7 @@ var (
 	// createTable matches a CREATE TABLE and names the table.
 	createTable = regexp.MustCompile(`(?is)^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
 	// mergeTreeEngine matches a non-replicated MergeTree-family engine and its arguments.
-	mergeTreeEngine = regexp.MustCompile(`(?is)ENGINE\s*=\s*(\w*?)MergeTree\s*(?:\(([^)]*)\))?`)
+	mergeTreeEngine = regexp.MustCompile(`(?is)ENGINE\s*=\s*(\w*?)MergeTree(?:\s*\(((?:[^()]|\([^()]*\))*)\))?`)
 )
 
 // replicated turns a CREATE TABLE with a MergeTree-family engine into its Replicated form, the table's

@@ -156,7 +156,7 @@ func (w *Writer) insertCtx(ctx context.Context) context.Context {
 	}
 	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 		"insert_quorum":         w.quorum,
-		"insert_quorum_timeout": QuorumTimeout.Milliseconds(),
+		"insert_quorum_timeout": int(QuorumTimeout.Milliseconds()),
 	}))
 }
 

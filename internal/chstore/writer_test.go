@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/google/uuid"
 
+	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
@@ -16,7 +17,10 @@ import (
 // TestAwaitQuery: the retry of a failed insert waits while the server still runs the failed attempt
 // (found by its query id in system.processes), so that the read-back of the high-water mark sees it.
 func TestAwaitQuery(t *testing.T) {
-	_, conn := testenv.ClickHouse(t)
+	cfg, conn := testenv.ClickHouse(t)
+	if cfg.Replicated() {
+		t.Skip("a single server's test (its own connection must reach the server running the query); TestAwaitOnEveryReplica is the cluster's")
+	}
 	w := chstore.NewWriter(conn)
 	ctx := context.Background()
 	if err := w.AwaitQuery(ctx, uuid.NewString(), time.Second); err != nil {
@@ -57,7 +61,10 @@ func TestAwaitQuery(t *testing.T) {
 // TestAwaitInserts: a new owner of a partition waits while an insert naming that partition still runs on
 // the server, and not for inserts of other partitions or topics.
 func TestAwaitInserts(t *testing.T) {
-	_, conn := testenv.ClickHouse(t)
+	cfg, conn := testenv.ClickHouse(t)
+	if cfg.Replicated() {
+		t.Skip("a single server's test (its own connection must reach the server running the query); TestAwaitOnEveryReplica is the cluster's")
+	}
 	w := chstore.NewWriter(conn)
 	ctx := context.Background()
 	const topic = "t.requests"
@@ -138,5 +145,63 @@ func TestFiredAbove(t *testing.T) {
 	want := map[int64]chstore.Fired{2: {}, 4: {FanOut: true, Elements: []int32{0, 2}}, 6: {FanOut: true, Elements: []int32{0, 1}}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("FiredAbove = %v; want %v", got, want)
+	}
+}
+
+// TestAwaitOnEveryReplica (cluster only): an insert the client gave up on runs on the replica that took
+// it; a replicated Writer whose connection reaches the other replica still waits for it, where a
+// single-server Writer would not see it.
+func TestAwaitOnEveryReplica(t *testing.T) {
+	cfg := testenv.ClickHouseConfig()
+	if !cfg.Replicated() || len(cfg.Addrs) < 2 {
+		t.Skip("needs the local cluster's two ClickHouse replicas (INLET_CLICKHOUSE_CLUSTER): run `make cluster-test`")
+	}
+	cfg, _ = testenv.ClickHouse(t)
+	ctx := context.Background()
+	replicas, err := chdb.OpenReplicas(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, r := range replicas {
+			r.Close()
+		}
+	}()
+	id := chstore.InsertQueryID("t.requests", []int32{4})
+	done := make(chan time.Time, 1)
+	go func() {
+		_ = replicas[1].Exec(clickhouse.Context(ctx, clickhouse.WithQueryID(id)), "SELECT sleep(2)")
+		done <- time.Now()
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var n uint64
+		if err := replicas[1].QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeping query never showed in replica 2's system.processes")
+		}
+	}
+	if err := chstore.NewWriter(replicas[0]).AwaitInserts(ctx, "t.requests", []int32{4}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+		t.Fatal("the query ended before the single-server check returned; the test proves nothing")
+	default:
+	}
+	w := chstore.NewReplicatedWriter(replicas[0], replicas, 2)
+	if err := w.AwaitInserts(ctx, "t.requests", []int32{4}, 10*time.Second); err != nil {
+		t.Fatalf("AwaitInserts = %v", err)
+	}
+	returned := time.Now()
+	if ended := <-done; returned.Before(ended.Add(-200 * time.Millisecond)) {
+		t.Fatalf("AwaitInserts returned %s before the insert on the other replica ended", ended.Sub(returned))
+	}
+	if err := w.AwaitQuery(ctx, id, time.Second); err != nil {
+		t.Fatalf("AwaitQuery(ended) = %v; want nil", err)
 	}
 }

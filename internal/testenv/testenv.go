@@ -4,7 +4,9 @@
 // tests never skip silently; `make test` starts the stack first.
 //
 // Addresses come from the same variables the processes read: INLET_POSTGRES_DSN, INLET_CLICKHOUSE_ADDRS,
-// INLET_KAFKA_BROKERS, defaulting to the local stack's ports.
+// INLET_KAFKA_BROKERS, defaulting to the local stack's ports; INLET_CLICKHOUSE_CLUSTER and
+// INLET_KAFKA_REPLICATION_FACTOR point the same tests at the local cluster (deploy/cluster, `make
+// cluster-test`).
 package testenv
 
 import (
@@ -16,6 +18,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +78,7 @@ func ClickHouseConfig() chdb.Config {
 	if v := os.Getenv("INLET_CLICKHOUSE_ADDRS"); v != "" {
 		c.Addrs = strings.Split(v, ",")
 	}
+	c.Cluster = os.Getenv("INLET_CLICKHOUSE_CLUSTER")
 	return c
 }
 
@@ -89,6 +93,9 @@ func KafkaConfig() kafka.Config {
 	c.RequestsTopic = n + ".requests"
 	c.EventsTopic = n + ".events"
 	c.Partitions = 3
+	if n, err := strconv.Atoi(os.Getenv("INLET_KAFKA_REPLICATION_FACTOR")); err == nil && n > 0 {
+		c.ReplicationFactor = n
+	}
 	return c
 }
 
@@ -152,6 +159,14 @@ func ClickHouse(t testing.TB) (chdb.Config, driver.Conn) {
 		defer cancel()
 		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database)
 		_ = conn.Close()
+		if cfg.Replicated() { // each replica holds its own tables (and its own ZooKeeper entries)
+			if replicas, err := chdb.OpenReplicas(ctx, cfg); err == nil {
+				for _, r := range replicas {
+					_ = r.Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database)
+					_ = r.Close()
+				}
+			}
+		}
 	})
 	return cfg, conn
 }

@@ -1,0 +1,4 @@
+package chstore
+
+// Replicated exposes replicated to the external tests.
+var Replicated = replicated

@@ -1,0 +1,151 @@
+package pipeline_test
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/pipeline"
+)
+
+// The cluster tests run against the local cluster's two ClickHouse replicas (deploy/cluster), never
+// against the single-node stack: `make cluster-test` starts the cluster's services and runs them with
+// INLET_CLICKHOUSE_CLUSTER, INLET_CLICKHOUSE_ADDRS, INLET_KAFKA_BROKERS (replication factor 3) and
+// INLET_POSTGRES_DSN pointing at it.
+
+// needCluster skips, saying why, unless the environment names a ClickHouse cluster of two replicas that
+// answer; it returns one connection per replica to database db ("" for none).
+func needCluster(t *testing.T, db string) []driver.Conn {
+	t.Helper()
+	cfg := testenv.ClickHouseConfig()
+	if !cfg.Replicated() {
+		t.Skip("needs the local cluster (deploy/cluster/up services) and INLET_CLICKHOUSE_CLUSTER: run `make cluster-test`")
+	}
+	if len(cfg.Addrs) < 2 {
+		t.Skipf("needs two ClickHouse replicas in INLET_CLICKHOUSE_ADDRS, have %v", cfg.Addrs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if db == "" {
+		cfg.Database = "default"
+	} else {
+		cfg.Database = db
+	}
+	replicas, err := chdb.OpenReplicas(ctx, cfg)
+	if err != nil {
+		t.Skipf("the local cluster's ClickHouse replicas %v do not answer (deploy/cluster/up services starts them): %v", cfg.Addrs, err)
+	}
+	t.Cleanup(func() {
+		for _, r := range replicas {
+			r.Close()
+		}
+	})
+	return replicas
+}
+
+// countOn is a count on one replica.
+func countOn(t *testing.T, conn driver.Conn, q string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var n uint64
+	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// TestClusterKillOtherReplica: a pipeline that reads and inserts through replica 1 is killed (SIGKILL) at
+// each failpoint of a flush — before the first insert, between the activity_log and events inserts, after
+// both — and its successor reads the high-water marks, heals and inserts through replica 2 only. Every
+// request is logged once and every event fired once, on both replicas: what the quorum insert put on
+// replica 1 is on replica 2 when the successor reads, and replica 2's marks (sequentially consistent)
+// say so.
+func TestClusterKillOtherReplica(t *testing.T) {
+	needCluster(t, "")
+	cfg := testenv.ClickHouseConfig()
+	for _, fp := range []string{pipeline.FailBeforeInsert, pipeline.FailBetweenInsert, pipeline.FailAfterInserts} {
+		t.Run(fp, func(t *testing.T) {
+			e := newEnv(t)
+			replicas := needCluster(t, e.chcfg.Database)
+			reqs, successes := crashWorkload()
+			e.produce(t, reqs...)
+
+			first := e.startChildEnv(t, fp, childCHAddrsEnv+"="+cfg.Addrs[0])
+			st := waitExit(t, first, 90*time.Second)
+			if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("first child ended with %v; want killed by SIGKILL at %s", st, fp)
+			}
+			// The inserts were quorum inserts of both replicas: replica 2 has them without waiting.
+			activity := countOn(t, replicas[1], "SELECT count() FROM activity_log")
+			events := countOn(t, replicas[1], "SELECT count() FROM events")
+			t.Logf("after the kill at %s, replica 2 has %d activity rows, %d events rows", fp, activity, events)
+			switch fp {
+			case pipeline.FailBeforeInsert:
+				if activity != 0 || events != 0 {
+					t.Fatalf("killed before the first insert, yet %d activity and %d events rows", activity, events)
+				}
+			case pipeline.FailBetweenInsert:
+				if activity == 0 || events != 0 {
+					t.Fatalf("killed between the inserts: replica 2 has %d activity, %d events rows; want some activity, no events", activity, events)
+				}
+			case pipeline.FailAfterInserts:
+				if activity == 0 || events == 0 {
+					t.Fatalf("killed after the inserts: replica 2 has %d activity, %d events rows; want both", activity, events)
+				}
+			}
+
+			second := e.startChildEnv(t, "", childCHAddrsEnv+"="+cfg.Addrs[1])
+			waitOn(t, replicas[1], "SELECT count() FROM activity_log", uint64(len(reqs)), 90*time.Second)
+			waitOn(t, replicas[1], "SELECT count() FROM events", uint64(successes), 30*time.Second)
+			waitOn(t, replicas[1], "SELECT count() FROM notifications", 1, 30*time.Second)
+			_ = second.Process.Signal(syscall.SIGTERM)
+			if st := waitExit(t, second, 60*time.Second); !st.Success() {
+				t.Errorf("second child ended with %v; want a clean exit", st)
+			}
+			for i, r := range replicas {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				for _, tb := range []string{"activity_log", "events", "notifications", "activity_minute"} {
+					if err := r.Exec(ctx, "SYSTEM SYNC REPLICA "+tb); err != nil {
+						t.Fatalf("replica %d: SYSTEM SYNC REPLICA %s: %v", i+1, tb, err)
+					}
+				}
+				cancel()
+				for _, q := range []struct {
+					sql  string
+					want uint64
+				}{
+					{"SELECT count() FROM activity_log", uint64(len(reqs))},
+					{"SELECT uniqExact(request_id) FROM activity_log", uint64(len(reqs))},
+					{"SELECT count() FROM events", uint64(successes)},
+					{"SELECT uniqExact(event_id) FROM events", uint64(successes)},
+					{"SELECT count() FROM notifications", 1},
+					{"SELECT sum(hits) FROM activity_minute", uint64(len(reqs))},
+				} {
+					if got := countOn(t, r, q.sql); got != q.want {
+						t.Errorf("replica %d: %s = %d; want %d", i+1, q.sql, got, q.want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// waitOn polls a count on one replica until it is want, failing after timeout.
+func waitOn(t *testing.T, conn driver.Conn, q string, want uint64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var got uint64
+	for time.Now().Before(deadline) {
+		if got = countOn(t, conn, q); got == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s = %d after %s; want %d", q, got, timeout, want)
+}
