@@ -55,6 +55,17 @@ test-unit: ## tests that need no service
 test-integration: up tools ## the whole suite without the chaos stage (integration tests are part of it)
 	$(GO) test -count=1 -timeout 20m ./...
 
+cluster-up: build ## start the local cluster (3 Kafka brokers, ZooKeeper, 2 ClickHouse replicas, HAProxy, 2 ingestors, 2 pipelines, admin, PostgreSQL; docs/cluster.md)
+	deploy/cluster/up
+
+cluster-down: ## stop the local cluster (deploy/cluster/down --purge also deletes .state-cluster)
+	deploy/cluster/down
+
+cluster-test: build ## on the local cluster: the replicated-ClickHouse tests, then the fault matrix → docs/cluster-report.md (MATRIX_FLAGS="-cases pipeline-kill")
+	deploy/cluster/up
+	deploy/cluster/with-env $(GO) test -count=1 -timeout 20m -p 1 -run 'TestCluster|TestAwaitOnEveryReplica' ./pipeline ./internal/chstore
+	deploy/cluster/matrix $(MATRIX_FLAGS)
+
 bench: up build ## the bench suite: max, latency, ceiling and peer ratios, correctness → bench/results/latest/REPORT.md (BENCH_FLAGS="-scale 2 -run seed")
 	bench/peer/build-telegraf >/dev/null
 	$(GO) build -o bin/bench ./cmd/bench
@@ -71,4 +82,4 @@ lint: ## gofmt, go vet and staticcheck
 check-config: build ## validate deploy/inlet.example.yaml
 	$(BIN) -config deploy/inlet.example.yaml -check-config
 
-.PHONY: help build image up tools down status run test test-unit test-integration bench bench-go lint check-config chart-files
+.PHONY: help build image up tools down status run test test-unit test-integration bench bench-go lint check-config chart-files cluster-up cluster-down cluster-test
