@@ -46,7 +46,7 @@ type MatrixConfig struct {
 // Step is one action of a case's script, at an offset from the load's start.
 type Step struct {
 	At   time.Duration
-	Args []string // deploy/cluster/ctl arguments; "{leader}" is the node leading partition 0 of the topic
+	Args []string // deploy/cluster/ctl arguments; "{leader}" is the node leading partition 0 of the topic, "{follower}" another
 }
 
 // Case is one fault.
@@ -63,6 +63,8 @@ func Cases() []Case {
 	s := func(at int, args ...string) Step { return Step{At: time.Duration(at) * time.Second, Args: args} }
 	return []Case{
 		{Name: "baseline", Title: "no fault"},
+		{Name: "kafka-broker-kill", Title: "kill -9 a Kafka broker that does not lead partition 0 of webhooks.requests, back after 20 s",
+			Steps: []Step{s(10, "kill", "kafka{follower}"), s(30, "start", "kafka{follower}")}, Restore: [][]string{{"start", "kafka"}}},
 		{Name: "kafka-leader-kill", Title: "kill -9 the Kafka broker leading partition 0 of webhooks.requests, back after 20 s",
 			Steps: []Step{s(10, "kill", "kafka{leader}"), s(30, "start", "kafka{leader}")}, Restore: [][]string{{"start", "kafka"}}},
 		{Name: "clickhouse-replica-kill", Title: "kill -9 ClickHouse replica 2 for 30 s",
@@ -142,6 +144,10 @@ func runCase(ctx context.Context, cfg MatrixConfig, c Case, res *CaseResult) err
 	if leader == "" {
 		leader = "1"
 	}
+	follower := "3"
+	if leader == "3" {
+		follower = "2"
+	}
 
 	start := time.Now()
 	var mu sync.Mutex
@@ -155,7 +161,7 @@ func runCase(ctx context.Context, cfg MatrixConfig, c Case, res *CaseResult) err
 	ctl := func(args []string) {
 		a := make([]string, len(args))
 		for i, x := range args {
-			a[i] = strings.ReplaceAll(x, "{leader}", leader)
+			a[i] = strings.NewReplacer("{leader}", leader, "{follower}", follower).Replace(x)
 		}
 		t0 := time.Now()
 		out, err := exec.CommandContext(ctx, cfg.Ctl, a...).CombinedOutput()
@@ -230,6 +236,22 @@ func runCase(ctx context.Context, cfg MatrixConfig, c Case, res *CaseResult) err
 	}
 	res.Answered2xx = lr.Accepted()
 	res.Non2xx = lr.Sent + lr.Unsent - res.Answered2xx
+	var other []string
+	for st, n := range lr.Statuses {
+		if st < 200 || st >= 300 {
+			other = append(other, fmt.Sprintf("%d × %d", n, st))
+		}
+	}
+	if lr.Errors > 0 {
+		other = append(other, fmt.Sprintf("%d transport errors or timeouts", lr.Errors))
+	}
+	if lr.Unsent > 0 {
+		other = append(other, fmt.Sprintf("%d not sent in time", lr.Unsent))
+	}
+	sort.Strings(other)
+	if len(other) > 0 {
+		event("answers other than 2xx: %s", strings.Join(other, ", "))
+	}
 
 	to, err := endOffsets(ctx, adm, cfg.Topic)
 	if err != nil {
