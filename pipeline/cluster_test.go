@@ -2,11 +2,15 @@ package pipeline_test
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -148,4 +152,103 @@ func waitOn(t *testing.T, conn driver.Conn, q string, want uint64, timeout time.
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s = %d after %s; want %d", q, got, timeout, want)
+}
+
+// TestClusterFreezeGap shows the fence's known gap on the cluster: a pipeline frozen (SIGSTOP) after it
+// decided to insert a batch and before the insert reached ClickHouse, for longer than its session
+// timeout, while another member takes its partitions over and writes them; then thawed and stopped.
+// Exactly once requires the thawed member's insert not to land a second time. Run only with
+// INLET_CLUSTER_FREEZE_GAP=1: it fails today in about two runs of three, the thawed member inserting its
+// batch (~20 rows) after the new owner wrote the same offsets (docs/cluster.md, "What the matrix
+// showed"). When the member froze after its INSERT had reached the server, the new owner waits for that
+// insert (AwaitInserts) and nothing is doubled: the gap is between the decision and the INSERT.
+func TestClusterFreezeGap(t *testing.T) {
+	needCluster(t, "")
+	if os.Getenv("INLET_CLUSTER_FREEZE_GAP") != "1" {
+		t.Skip("demonstrates the fence's known gap (it fails today); run with INLET_CLUSTER_FREEZE_GAP=1")
+	}
+	cfg := testenv.ClickHouseConfig()
+	e := newEnv(t)
+	replicas := needCluster(t, e.chcfg.Database)
+	reqs, _ := crashWorkload()
+	e.produce(t, reqs...)
+
+	first := e.startChildEnv(t, "stop@"+pipeline.FailBeforeInsert, childCHAddrsEnv+"="+cfg.Addrs[0], childInstanceEnv+"=freeze-a")
+	for deadline := time.Now().Add(60 * time.Second); !stopped(first.Process.Pid); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first child never stopped at its failpoint")
+		}
+	}
+	second := e.startChildEnv(t, "", childCHAddrsEnv+"="+cfg.Addrs[1], childInstanceEnv+"=freeze-b")
+	// Thaw the first once the group has given every partition to the second (the frozen member's session
+	// timed out): from then on the first member's writes are the ones a fence must stop. The second may
+	// be waiting, rightly, for an insert the first had started before it froze.
+	adm := kadm.NewClient(e.kcl)
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the group never gave every partition to the second child")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		groups, err := adm.DescribeGroups(ctx, e.group)
+		cancel()
+		if err != nil {
+			continue
+		}
+		g := groups[e.group]
+		n := 0
+		others := false
+		for _, m := range g.Members {
+			id := ""
+			if m.InstanceID != nil {
+				id = *m.InstanceID
+			}
+			if id != "freeze-b" {
+				others = true
+				continue
+			}
+			if a, ok := m.Assigned.AsConsumer(); ok {
+				for _, tp := range a.Topics {
+					n += len(tp.Partitions)
+				}
+			}
+		}
+		if !others && n == e.kcfg.Partitions {
+			break
+		}
+	}
+	_ = first.Process.Signal(syscall.SIGCONT)
+	_ = first.Process.Signal(syscall.SIGTERM)
+	st := waitExit(t, first, 60*time.Second)
+	t.Logf("thawed child ended with %v", st)
+	for deadline := time.Now().Add(90 * time.Second); countOn(t, replicas[1], "SELECT uniqExact(request_id) FROM activity_log") < uint64(len(reqs)); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second child did not log every request within 90 s")
+		}
+	}
+	_ = second.Process.Signal(syscall.SIGTERM)
+	waitExit(t, second, 60*time.Second)
+	for i, r := range replicas {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := r.Exec(ctx, "SYSTEM SYNC REPLICA activity_log")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := countOn(t, r, "SELECT count() FROM activity_log")
+		ids := countOn(t, r, "SELECT uniqExact(request_id) FROM activity_log")
+		if rows != uint64(len(reqs)) || ids != uint64(len(reqs)) {
+			t.Errorf("replica %d: %d activity rows for %d distinct requests; want %d each (%d duplicated by the thawed writer)", i+1, rows, ids, len(reqs), int64(rows)-int64(ids))
+		}
+	}
+}
+
+// stopped reports whether the process is stopped (state T in /proc/<pid>/stat).
+func stopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'T'
 }

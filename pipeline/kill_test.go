@@ -36,6 +36,8 @@ const (
 	// childCHAddrsEnv, when set, are the ClickHouse addresses the child reads and inserts through (one
 	// replica of a cluster, say); running inserts are still looked up on every replica.
 	childCHAddrsEnv = "INLET_PIPELINE_TEST_CH_ADDRS"
+	// childInstanceEnv, when set, is the child's static group member id (default kill-test-child).
+	childInstanceEnv = "INLET_PIPELINE_TEST_INSTANCE"
 )
 
 func TestMain(m *testing.M) {
@@ -96,6 +98,9 @@ func runChild() int {
 	// A restarted child takes its predecessor's place at once (static membership) instead of waiting
 	// for the dead member's session to time out.
 	cfg.InstanceID = "kill-test-child"
+	if id := os.Getenv(childInstanceEnv); id != "" {
+		cfg.InstanceID = id
+	}
 	cfg.SessionTimeout = 6 * time.Second
 	p, err := pipeline.New(cfg, pipeline.Deps{
 		Kafka: kcfg, ClickHouse: conn, ClickHouseReplicas: replicas, InsertQuorum: all.Quorum(),

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,17 +36,26 @@ const FailpointEnv = "INLET_PIPELINE_FAILPOINT"
 
 // FailpointFromEnv returns a failpoint hook that SIGKILLs the process the first time the failpoint
 // named by INLET_PIPELINE_FAILPOINT is reached, or nil when the variable is unset. It exists for the
-// crash tests: a kill -9 at the worst moments must neither lose nor duplicate rows.
+// crash tests: a kill -9 at the worst moments must neither lose nor duplicate rows. "stop@<failpoint>"
+// SIGSTOPs the process there instead, once (the freeze tests): it goes on where it stopped after SIGCONT.
 func FailpointFromEnv() func(string) {
 	want := os.Getenv(FailpointEnv)
 	if want == "" {
 		return nil
 	}
+	stop := strings.HasPrefix(want, "stop@")
+	want = strings.TrimPrefix(want, "stop@")
+	var once sync.Once
 	return func(name string) {
-		if name == want {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // the signal is asynchronous; never run past the failpoint
+		if name != want {
+			return
 		}
+		if stop {
+			once.Do(func() { _ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) })
+			return
+		}
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is asynchronous; never run past the failpoint
 	}
 }
 
