@@ -38,8 +38,10 @@ const versionTable = "inlet_schema_version"
 // its own record of the versions it has (a local table): every CREATE TABLE's MergeTree engine is made
 // the Replicated one (see replicated), created on each replica with the same ZooKeeper path, and so is
 // every materialized view (a view fires on the replica that takes the insert; the replicated target
-// copies its rows to the others). An ALTER of a replicated table is run on the first replica only —
-// ClickHouse replicates it — and the run goes on when every replica shows the same columns. ON CLUSTER
+// copies its rows to the others; a view with an inner table gets the Replicated engine too). An ALTER
+// of a replicated table is run on the first replica only — ClickHouse replicates it — and the run goes
+// on when every replica shows the same columns; so is an INSERT (a backfill), whose rows the replicated
+// table copies. Any other statement (DROP, RENAME, …) runs on every replica. ON CLUSTER
 // is not used: it needs the distributed DDL queue, and a per-replica run tells which replica failed.
 func Migrate(ctx context.Context, cfg chdb.Config, log *slog.Logger) error {
 	groups := [][]string{cfg.Addrs} // a single server: one pool over every address
@@ -157,8 +159,9 @@ func appliedVersions(ctx context.Context, conn driver.Conn) (map[int64]bool, err
 }
 
 // applyStatement runs one migration statement on the replicas that lack its version (on a single
-// server, on it). On a cluster, a CREATE TABLE gets the Replicated engine, and an ALTER TABLE runs on the
-// first replica only (ClickHouse replicates it), after which every replica must show the same columns.
+// server, on it). On a cluster, a CREATE TABLE gets the Replicated engine, an ALTER TABLE runs on the
+// first replica only (ClickHouse replicates it), after which every replica must show the same columns,
+// and an INSERT runs once, on the first replica.
 func applyStatement(ctx context.Context, cfg chdb.Config, conns []driver.Conn, pending []int, stmt string) error {
 	if !cfg.Replicated() {
 		return exec(ctx, conns[pending[0]], stmt)
@@ -168,6 +171,17 @@ func applyStatement(ctx context.Context, cfg chdb.Config, conns []driver.Conn, p
 			return fmt.Errorf("on the first replica %s: %w", cfg.Addrs[0], err)
 		}
 		return sameColumns(ctx, cfg, conns, m[1])
+	}
+	if insertStmt.MatchString(stmt) {
+		// Rows written into a replicated table reach every replica: written once, by the first replica's
+		// run (a replica that runs the file later, the first having run it, gets them by replication).
+		if pending[0] != 0 {
+			return nil
+		}
+		if err := exec(ctx, conns[0], stmt); err != nil {
+			return fmt.Errorf("on the first replica %s: %w", cfg.Addrs[0], err)
+		}
+		return nil
 	}
 	stmt = replicated(stmt, cfg.Database)
 	for _, r := range pending {
@@ -223,8 +237,11 @@ func sameColumns(ctx context.Context, cfg chdb.Config, conns []driver.Conn, tabl
 var (
 	// alterTable matches an ALTER TABLE and names the table.
 	alterTable = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+(\w+)\s`)
-	// createTable matches a CREATE TABLE and names the table.
-	createTable = regexp.MustCompile(`(?is)^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
+	// insertStmt matches an INSERT (a backfill).
+	insertStmt = regexp.MustCompile(`(?is)^\s*INSERT\s`)
+	// createTable matches a CREATE TABLE, or a materialized view with an inner table (ENGINE = …), and
+	// names it.
+	createTable = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:TABLE|MATERIALIZED\s+VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
 	// mergeTreeEngine matches a non-replicated MergeTree-family engine and its arguments.
 	mergeTreeEngine = regexp.MustCompile(`(?is)ENGINE\s*=\s*(\w*?)MergeTree(?:\s*\(((?:[^()]|\([^()]*\))*)\))?`)
 )

@@ -21,6 +21,8 @@ func TestReplicatedEngine(t *testing.T) {
 		{"CREATE MATERIALIZED VIEW IF NOT EXISTS v TO m AS SELECT a, count() AS hits FROM t GROUP BY a",
 			"CREATE MATERIALIZED VIEW IF NOT EXISTS v TO m AS SELECT a, count() AS hits FROM t GROUP BY a"},
 		{"ALTER TABLE t ADD COLUMN b String", "ALTER TABLE t ADD COLUMN b String"},
+		{"CREATE MATERIALIZED VIEW IF NOT EXISTS iv ENGINE = SummingMergeTree() ORDER BY a AS SELECT a, count() AS hits FROM t GROUP BY a",
+			"CREATE MATERIALIZED VIEW IF NOT EXISTS iv ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/db1/iv', '{replica}') ORDER BY a AS SELECT a, count() AS hits FROM t GROUP BY a"},
 		{"CREATE TABLE l (a UInt8) ENGINE = Log", "CREATE TABLE l (a UInt8) ENGINE = Log"},
 	} {
 		if got := chstore.Replicated(tc.in, "db1"); got != tc.want {
