@@ -129,6 +129,10 @@ type item struct {
 	key         [32]byte
 	hasKey      bool
 	duplicateOf uuid.UUID
+
+	// heldUntil is when the request's hold runs out, set when it is held (its elements that found no
+	// user then wait, reason waiting_for_user).
+	heldUntil time.Time
 }
 
 // parseRecord reads the wire headers. A record that breaks the contract is still logged (as failed,
@@ -183,6 +187,9 @@ type element struct {
 	found      bool
 	// created: the subject was created (a dry run: would be) by the route's unknown-user policy.
 	created bool
+	// holdable: no subject, and the route's unknown-user policy is hold; failed with user_not_found
+	// until the processor's hold step holds it (reason waiting_for_user).
+	holdable bool
 	// reason fails the element (and the request); detail says what happened to it (attributes
 	// omitted or dropped, why it failed).
 	reason string
@@ -761,17 +768,25 @@ func (it *item) settle() string {
 	if !it.route.fanOut {
 		e := &it.elems[0]
 		it.detail = append(it.detail, e.detail...)
-		if e.reason != "" {
+		switch e.reason {
+		case "":
+			return chstore.StatusSuccess
+		case wire.ReasonWaitingForUser:
 			it.reason = e.reason
-			return chstore.StatusFailed
+			return chstore.StatusHeld
 		}
-		return chstore.StatusSuccess
+		it.reason = e.reason
+		return chstore.StatusFailed
 	}
-	failed, listed := 0, 0
+	failed, listed, held := 0, 0, 0
 	var b strings.Builder
 	for i := range it.elems {
 		e := &it.elems[i]
 		if e.reason == "" {
+			continue
+		}
+		if e.reason == wire.ReasonWaitingForUser {
+			held++
 			continue
 		}
 		failed++
@@ -786,7 +801,16 @@ func (it *item) settle() string {
 			}
 		}
 	}
+	if held > 0 {
+		// Held whatever else failed: the attempt that releases it decides its outcome.
+		it.reason = wire.ReasonWaitingForUser
+		it.detail = append(it.detail, fmt.Sprintf("%d of %d elements wait for their user until %s, %d fired",
+			held, len(it.elems), it.heldUntil.Format(time.RFC3339), it.fired()))
+	}
 	if failed == 0 {
+		if held > 0 {
+			return chstore.StatusHeld
+		}
 		return chstore.StatusSuccess
 	}
 	more := ""
@@ -794,6 +818,9 @@ func (it *item) settle() string {
 		more = fmt.Sprintf("; %d more in outcomes", failed-listed)
 	}
 	it.detail = append(it.detail, fmt.Sprintf("%d of %d elements failed, %d fired%s%s", failed, len(it.elems), it.fired(), b.String(), more))
+	if held > 0 {
+		return chstore.StatusHeld
+	}
 	return chstore.StatusFailed
 }
 

@@ -25,6 +25,7 @@ type metrics struct {
 	panics        prometheus.Counter       // requests failed with processing_error after a panic
 
 	deliveriesDeleted prometheus.Counter // expired delivery keys deleted
+	holdFull          prometheus.Counter // requests not held because their project's hold was full
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -77,13 +78,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deliveriesDeleted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_delivery_keys_deleted_total", Help: "Senders' delivery keys deleted from PostgreSQL after their dedup window (and the grace) ended.",
 		}),
+		holdFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_hold_full_total", Help: "Requests that would have been held for their user but failed with user_not_found: their project held hold_max_per_project requests already.",
+		}),
 		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_abandoned_batches_total", Help: "In-memory batches abandoned (and redone) so that a consumer-group rebalance could proceed within rebalance_grace.",
 		}),
 	}
 	reg.MustRegister(m.records, m.skipped, m.fired, m.notifications, m.notifyErrors, m.batchRows,
 		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.stalled, m.dropped, m.abandoned, m.panics,
-		m.deliveriesDeleted)
+		m.deliveriesDeleted, m.holdFull)
 	return m
 }
 

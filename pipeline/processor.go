@@ -39,6 +39,7 @@ type processor struct {
 	resolver    Resolver
 	creator     Creator    // nil: a route's unknown_user create fails as fail does, saying why
 	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
+	holds       Holds      // nil: a route's unknown_user hold fails as fail does, saying why
 	sink        *sink      // reads of newly assigned partitions' state
 	retry       *retrier
 	m           *metrics
@@ -197,6 +198,9 @@ func (p *processor) process(ctx context.Context, items []item) error {
 	err := p.resolve(ctx, items)
 	end(span, err)
 	if err != nil {
+		return err
+	}
+	if err := p.hold(ctx, items); err != nil {
 		return err
 	}
 	for i := range items {
@@ -477,6 +481,8 @@ func resolveItems(ctx context.Context, items []item, ask func(ctx context.Contex
 					}
 					if it.route.r.UnknownUser != webhook.UnknownUserCreate {
 						e.fail(wire.ReasonUserNotFound, "no %s matches %q", kindLabel(k.kind), truncateText(e.identValue))
+						// The processor's hold step decides whether it waits for its user instead.
+						e.holdable = it.route.r.UnknownUser == webhook.UnknownUserHold
 						continue
 					}
 					if s, ok := made.Subjects[e.identValue]; ok {
@@ -613,6 +619,9 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 			fired++
 		}
 	}
+	if status == chstore.StatusHeld {
+		p.b.holds = append(p.b.holds, it.holdOf())
+	}
 	p.trackStreak(ctx, it)
 
 	row := chstore.ActivityRow{
@@ -727,6 +736,8 @@ func appendOutcomes(dst []byte, it *item) []byte {
 		dst = append(dst, '"')
 		if e.reason == "" && e.fired {
 			dst = append(dst, `,"status":"success"`...)
+		} else if e.reason == wire.ReasonWaitingForUser {
+			dst = append(dst, `,"status":"held","reason":"waiting_for_user"`...)
 		} else {
 			dst = append(dst, `,"status":"failed","reason":`...)
 			dst = wire.AppendJSONString(dst, e.reason)

@@ -38,6 +38,9 @@ const (
 	// StatusSkipped: an authenticated, accepted request that no route takes (reason no_route), or
 	// whose fan-out has no elements (no_elements); it fires no event. Not a failure.
 	StatusSkipped = "skipped"
+	// StatusHeld: a request waiting for its user (reason waiting_for_user: its route's unknown-user
+	// policy is hold); a later attempt of the request says what became of it.
+	StatusHeld = "held"
 )
 
 // ActivityRow is one activity_log row: a request and what became of it. Fields are in the order of

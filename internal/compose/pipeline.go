@@ -13,6 +13,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/hold"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/tracing"
 	"github.com/inlet-dev/inlet/pipeline"
@@ -59,6 +60,7 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		Resolver:      c.resolver,
 		Creator:       c.resolver,
 		Deliveries:    delivery.NewStore(plane.stores.Pool),
+		Holds:         hold.NewStore(plane.stores.Pool),
 		Notifier:      &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
 		Registry:      d.Registry,
 		Logger:        d.Logger,
