@@ -199,7 +199,7 @@ func TestKillAtFailpoints(t *testing.T) {
 				{"SELECT count() FROM events", uint64(successes)},
 				{"SELECT count() FROM activity_log WHERE status = 'success'", uint64(successes)},
 				{"SELECT count() FROM notifications", 1},
-				{"SELECT sum(hits) FROM activity_minute", uint64(len(reqs))},
+				{"SELECT toUInt64(sum(hits)) FROM activity_minute", uint64(len(reqs))},
 			} {
 				if got := e.count(t, q.sql); got != q.want {
 					t.Errorf("%s = %d; want %d", q.sql, got, q.want)

@@ -117,7 +117,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	tr := newTracer(deps.Tracer, deps.MaxTraceLinks)
 	p.proc = &processor{cfg: &p.cfg, lim: cfg.Limits(), hooks: deps.Hooks, resolver: deps.Resolver, creator: deps.Creator, deliveries: deps.Deliveries, holds: deps.Holds, sink: p.sink,
 		retry: retry, m: p.m, log: p.log, tr: tr, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,
-		parts: map[int32]*partState{}, compiled: map[string]*compiledHook{}}
+		parts: map[int32]*partState{}, compiled: map[string]*compiledHook{}, attemptWindow: attemptWindow(deps.Kafka.Retention)}
 	c := &consumer{cfg: &p.cfg, topic: deps.Kafka.RequestsTopic, log: p.log, m: p.m, proc: p.proc, flush: p.flush,
 		b: p.b, resume: map[int32]kgo.EpochOffset{}}
 	c.fence = fence{grace: cfg.RebalanceGrace, onAbandon: func(waited time.Duration) {
