@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inlet-dev/inlet/internal/hold"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
 )
@@ -45,7 +46,19 @@ func (p *processor) hold(ctx context.Context, items []item) error {
 		if it.healOnly || !it.resolvable() || !it.holdable() {
 			continue
 		}
-		if p.holds == nil {
+		switch {
+		case it.attempt.Number > 0 && it.attempt.Cause == string(replay.CauseExpire):
+			it.noteNotHeld("not held again: its hold ran out")
+			continue
+		case it.attempt.Number > 0 && it.attempt.Cause == string(replay.CauseRelease):
+			it.noteNotHeld("not held again: the user was found when the request was released, and is gone again")
+			continue
+		case it.attempt.Number > 0:
+			// A request is held once, by its first attempt: a later one that waited again would be a
+			// second hold of the same request (the holds are keyed by request id).
+			it.noteNotHeld("not held: only a request's first attempt waits for its user")
+			continue
+		case p.holds == nil:
 			it.noteNotHeld("not held: this pipeline has no hold store")
 			continue
 		}
