@@ -88,7 +88,7 @@ type ActivityRow struct {
 
 // Statuses lists every activity status: the values of activity_log.status, and of the Enum8 that
 // activity_minute_replaced_mv casts replaces_status to (a status outside it would fail the insert).
-var Statuses = []string{StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped}
+var Statuses = []string{StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped, StatusHeld}
 
 // EventRow is one events row: a fired event.
 type EventRow struct {
