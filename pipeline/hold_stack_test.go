@@ -13,6 +13,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/hold"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/internal/wire"
@@ -177,5 +178,43 @@ func TestHoldWithoutStore(t *testing.T) {
 	if row := h.activity(t, "wh_nostore")[r.id.String()]; row.status != chstore.StatusFailed || row.reason != wire.ReasonUserNotFound ||
 		!strings.Contains(row.detail, "not held: this pipeline has no hold store") {
 		t.Errorf("%s/%s %q; want failed/user_not_found, not held", row.status, row.reason, row.detail)
+	}
+}
+
+// TestReleaseOfAVanishedUserFails: an attempt releasing a held request whose user is gone again (deleted
+// between the release and its run) fails with user_not_found and is not held again; the rollup moves
+// the request from held to failed.
+func TestReleaseOfAVanishedUserFails(t *testing.T) {
+	h := newHoldEnv(t)
+	h.hooks.put(holdHook("wh_gone", time.Hour))
+	r := newReq("wh_gone", wire.OutcomeAccepted, `{"email":"gone@example.com"}`)
+	h.produce(t, r)
+	stop := h.runDeps(t, testConfig(), h.deps())
+	h.waitCount(t, "SELECT count() FROM activity_log", 1, 60*time.Second)
+	first := h.attempts(t, r.id)
+	if len(first) != 1 || first[0].status != chstore.StatusHeld {
+		t.Fatalf("first attempt %+v; want held", first)
+	}
+	a := replay.Attempt{ProjectID: 1, WebhookID: "wh_gone", RequestID: r.id, Partition: first[0].partition, Offset: first[0].offset,
+		Number: 1, Cause: replay.CauseRelease, ReplacesStatus: chstore.StatusHeld, ReplacesReason: wire.ReasonWaitingForUser}
+	if res, err := newProducer(t, h.env).Produce(context.Background(), []replay.Attempt{a}); err != nil || res[0].Err != nil {
+		t.Fatalf("Produce: %v %+v", err, res)
+	}
+	h.waitCount(t, "SELECT count() FROM activity_log", 2, 60*time.Second)
+	stop()
+	rows := h.attempts(t, r.id)
+	if got := rows[1]; got.status != chstore.StatusFailed || got.reason != wire.ReasonUserNotFound || got.cause != "release" ||
+		!strings.Contains(got.detail, "not held again: the user was found when the request was released, and is gone again") {
+		t.Errorf("release: %+v; want failed/user_not_found, not held again", got)
+	}
+	if n, err := h.holds.Count(context.Background(), 1); err != nil || n != 1 {
+		t.Errorf("project holds %d (%v); want the first hold only", n, err) // the releaser would mark it
+	}
+	s, err := chstore.NewReader(h.conn).Summary24h(context.Background(), 1, "wh_gone", time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Held != 0 || s.Failed != 1 || s.Hits != 1 {
+		t.Errorf("summary %+v; want the request counted once, failed", s)
 	}
 }
