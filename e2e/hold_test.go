@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inlet-dev/inlet/config"
@@ -270,5 +271,46 @@ func TestHoldSurvivesARestart(t *testing.T) {
 	})
 	if ids := s.firedEvents(1); !slices.Equal(ids, []string{id}) {
 		t.Errorf("fired events %v; want [%s]", ids, id)
+	}
+}
+
+// TestHoldFanOut: a fan-out whose elements are of a known user and of one not known yet fires the known
+// element at once and is held (events_fired 1); when the other user is created the release fires only
+// the element that waited, with its element event id: each event once.
+func TestHoldFanOut(t *testing.T) {
+	s := holdStack(t)
+	s.want("POST", "/api/v1/events", s.keyA, map[string]any{"name": "Order", "attributes": []map[string]string{
+		{"name": "total", "type": "string"}}}, 201)
+	var wh struct {
+		ID          string
+		Credentials struct{ Authorization string }
+	}
+	if err := json.Unmarshal(s.want("POST", "/api/v1/webhooks", s.keyA, map[string]any{
+		"name": "Baskets", "sample_payload": `{"items":[{"email":"a@example.com","total":"1"}]}`,
+		"routes": []map[string]any{{"for_each": "items", "event": "Order", "unknown_user": "hold",
+			"identify": map[string]string{"kind": "email", "field": "email"},
+			"mappings": []map[string]string{{"attribute": "total", "field": "total"}}}},
+	}, 201), &wh); err != nil {
+		t.Fatal(err)
+	}
+	s.want("POST", "/api/v1/webhooks/"+wh.ID+"/enable", s.keyA, nil, 200)
+	s.want("PUT", "/api/v1/users/known", s.keyA, map[string]any{"email": "known@example.com"}, 201)
+	id := accept(t, s.ingestURL+"/hooks/"+wh.ID, wh.Credentials.Authorization,
+		`{"items":[{"email":"known@example.com","total":"1"},{"email":"new@example.com","total":"2"}]}`)
+	s.waitFor("the basket held", wh.ID, []string{id}, held)
+	req := uuid.MustParse(id)
+	if ids := s.firedEvents(1); !slices.Equal(ids, []string{wire.ElementEventID(req, 0).String()}) {
+		t.Errorf("fired while held: %v; want element 0's event", ids)
+	}
+	s.want("PUT", "/api/v1/users/new", s.keyA, map[string]any{"email": "new@example.com"}, 201)
+	s.waitFor("the basket released", wh.ID, []string{id}, func(e latest) bool {
+		return e.Status == "success" && e.Attempt == 1 && e.Cause == "release"
+	})
+	ids := s.firedEvents(2)
+	slices.Sort(ids)
+	want := []string{wire.ElementEventID(req, 0).String(), wire.ElementEventID(req, 1).String()}
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Errorf("fired events %v; want each element's once: %v", ids, want)
 	}
 }
