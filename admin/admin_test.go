@@ -22,6 +22,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -92,7 +93,8 @@ func newEnvWith(t testing.TB, set func(*Config)) *env {
 	t.Cleanup(res.Close)
 	srv := New(cfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Pool: pool, Projects: projects,
 		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: chstore.NewReader(ch),
-		Evaluator: pipeline.NewEvaluator(pipeline.Defaults().Limits(), freshResolver{res}, res), MaxBodyBytes: testMaxBody})
+		Evaluator: pipeline.NewEvaluator(pipeline.Defaults().Limits(), freshResolver{res}, res), MaxBodyBytes: testMaxBody,
+		Replays: replay.NewStore(pool), ReplayCH: chstore.NewReader(ch)})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, srv: srv, pool: pool, ch: ch, logs: logs, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -104,6 +105,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"ElementEvaluation", pipeline.ElementEvaluation{}, nil},
 		{"Summary", chstore.Summary{}, nil},
 		{"Entry", chstore.Entry{}, nil},
+		{"Replay", replay.Job{}, nil},
 		{"Event", webhook.Event{}, nil},
 		{"TestRequest", testRequest{}, nil},
 		{"Evaluation", pipeline.Evaluation{}, nil},

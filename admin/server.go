@@ -17,6 +17,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -38,6 +39,10 @@ type Deps struct {
 	// Evaluator answers dry runs and backtests: pipeline.Evaluator with the pipeline's limits and a
 	// resolver that asks the directory every time. nil: those endpoints answer 503.
 	Evaluator *pipeline.Evaluator
+	// Replays are the replay jobs (PostgreSQL) and ReplayCH what the replay endpoints read of ClickHouse
+	// (chstore.Reader); either nil: those endpoints answer 503.
+	Replays  *replay.Store
+	ReplayCH Replays
 	// MaxBodyBytes bounds a dry run's body: the edge's max_body_bytes, since a larger request never
 	// reaches the pipeline. 0: the edge's default, 1 MiB.
 	MaxBodyBytes int
@@ -86,6 +91,8 @@ func New(cfg Config, d Deps) *Server {
 		directory:     d.Directory,
 		activity:      d.Activity,
 		evaluator:     d.Evaluator,
+		replays:       d.Replays,
+		replayCH:      d.ReplayCH,
 		maxBodyBytes:  d.MaxBodyBytes,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
@@ -126,6 +133,7 @@ func New(cfg Config, d Deps) *Server {
 		{"GET", "/api/v1/webhooks/{id}/summary", a.summary},
 		{"GET", "/api/v1/webhooks/{id}/activity", a.listActivity},
 		{"GET", "/api/v1/webhooks/{id}/activity/{request_id}", a.getActivity},
+		{"POST", "/api/v1/webhooks/{id}/activity/{request_id}/replay", a.replayRequest},
 		{"GET", "/api/v1/webhooks/{id}/notifications", a.listNotifications},
 		{"POST", "/api/v1/webhooks/test", a.testDraft},
 		{"POST", "/api/v1/webhooks/{id}/test", a.testWebhook},
@@ -141,6 +149,11 @@ func New(cfg Config, d Deps) *Server {
 		{"GET", "/api/v1/devices/{hwid}/events", a.history(chstore.SubjectDevice, "hwid")},
 		{"GET", "/api/v1/lookup", a.lookup},
 		{"POST", "/api/v1/directory/import", a.importDirectory},
+
+		{"GET", "/api/v1/replays", a.listReplays},
+		{"POST", "/api/v1/replays", a.createReplay},
+		{"GET", "/api/v1/replays/{id}", a.getReplay},
+		{"POST", "/api/v1/replays/{id}/cancel", a.cancelReplay},
 	}
 	mux := http.NewServeMux()
 	for _, r := range s.routes {

@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(runChild())
 	}
+	if os.Getenv(replayChildEnv) == "1" {
+		os.Exit(runReplayChild())
+	}
 	code := m.Run()
 	testenv.RemoveInlet()
 	os.Exit(code)
