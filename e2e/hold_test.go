@@ -220,8 +220,10 @@ func TestHoldReleasesWhenTheUserArrives(t *testing.T) {
 	if e := got[never]; e.Reason != wire.ReasonUserNotFound {
 		t.Errorf("expired order %+v; want user_not_found", e)
 	}
-	if ids := s.firedEvents(3); len(ids) != 3 || ids[2] != bob {
-		t.Errorf("fired events %v; want ann's two and bob's, once each", ids)
+	// bob's event is on his own partition of the events topic (key = subject): only ann's keep an order.
+	if ids := s.firedEvents(3); len(ids) != 3 || !slices.Contains(ids, bob) || slices.Index(ids, ann1) > slices.Index(ids, ann2) ||
+		slices.Index(ids, ann1) < 0 {
+		t.Errorf("fired events %v; want ann's two (in arrival order) and bob's, once each", ids)
 	}
 
 	var sum struct {
