@@ -316,3 +316,32 @@ func TestHoldFanOut(t *testing.T) {
 		t.Errorf("fired events %v; want each element's once: %v", ids, want)
 	}
 }
+
+// TestHoldReleasedByAnotherWebhooksCreate: a user created by the create policy of another webhook
+// releases an order held for it.
+func TestHoldReleasedByAnotherWebhooksCreate(t *testing.T) {
+	s := holdStack(t)
+	s.want("POST", "/api/v1/events", s.keyA, map[string]any{"name": "Order", "attributes": []map[string]string{
+		{"name": "total", "type": "string"}}}, 201)
+	orders, url, auth := s.holdWebhook("Orders", "1h")
+	var signups struct {
+		ID          string
+		Credentials struct{ Authorization string }
+	}
+	if err := json.Unmarshal(s.want("POST", "/api/v1/webhooks", s.keyA, map[string]any{
+		"name": "Signups", "event": "Order", "unknown_user": "create",
+		"identify": map[string]string{"kind": "email", "field": "email"}, "mappings": []any{},
+	}, 201), &signups); err != nil {
+		t.Fatal(err)
+	}
+	s.want("POST", "/api/v1/webhooks/"+signups.ID+"/enable", s.keyA, nil, 200)
+	id := accept(t, url, auth, `{"email":"carol@example.com","total":"5"}`)
+	s.waitFor("the order held", orders, []string{id}, held)
+	accept(t, s.ingestURL+"/hooks/"+signups.ID, signups.Credentials.Authorization, `{"email":"carol@example.com"}`)
+	got := s.waitFor("the order released", orders, []string{id}, func(e latest) bool {
+		return e.Status == "success" && e.Attempt == 1 && e.Cause == "release"
+	})
+	if got[id].UserID != "email:carol@example.com" {
+		t.Errorf("released order %+v; want user email:carol@example.com, created by the other webhook", got[id])
+	}
+}
