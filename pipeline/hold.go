@@ -73,7 +73,9 @@ func (p *processor) hold(ctx context.Context, items []item) error {
 	projects = slices.Compact(projects)
 	var held map[uuid.UUID]bool
 	var counts map[int64]int
-	about := logFunc(func() []any { return append([]any{"reading", "held requests", "holds", len(ids)}, items[waiting[0]].about()...) })
+	about := logFunc(func() []any {
+		return append([]any{"reading", "held requests", "holds", len(ids)}, items[waiting[0]].about()...)
+	})
 	if err := p.retry.do(ctx, "postgres", about, func(ctx context.Context) error {
 		var err error
 		held, counts, err = p.holds.Known(ctx, ids, projects)

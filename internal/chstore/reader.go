@@ -58,8 +58,8 @@ type Summary struct {
 	SkippedByReason map[string]uint64 `json:"skipped_by_reason"`
 	// Held counts requests waiting for their user (unknown-user policy hold) whose latest outcome is
 	// still held.
-	Held uint64 `json:"held"`
-	ByReason        map[string]uint64 `json:"failed_by_reason"`
+	Held     uint64            `json:"held"`
+	ByReason map[string]uint64 `json:"failed_by_reason"`
 }
 
 // Summary24h sums the rollup over the 24 hours before now (whole minutes).
