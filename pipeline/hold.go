@@ -19,7 +19,7 @@ import (
 // batch's holds (idempotently: a request held already keeps its row). Any error is taken as temporary
 // and retried.
 type Holds interface {
-	Known(ctx context.Context, ids []uuid.UUID, projects []int64) (map[uuid.UUID]bool, map[int64]int, error)
+	Known(ctx context.Context, ids []uuid.UUID, projects []int64) (map[uuid.UUID][]string, map[int64]int, error)
 	Insert(ctx context.Context, holds []hold.Hold) error
 }
 
@@ -34,19 +34,25 @@ func (c *Config) holdTime(r *webhook.HookRoute) time.Duration {
 
 // hold decides the holds of a poll: the requests with elements that found no user on a route whose
 // policy is hold (resolveItems marks them holdable, failed with user_not_found). A request already
-// held (its batch redone after a crash) is held again; a new one is held while its project holds fewer
-// than HoldMaxPerProject requests, and otherwise stays failed, its detail saying the hold is full. The
-// holds themselves are written when the batch is flushed (writer.write), before its rows.
+// held (its batch redone after a crash) is held again, as it was, even if its users exist by now: its
+// hold will release it, and a row saying otherwise would leave the hold's release replacing an outcome
+// the request never had. A new one is held while its project holds fewer than HoldMaxPerProject
+// requests, and otherwise stays failed, its detail saying the hold is full. The holds themselves are
+// written when the batch is flushed (writer.write), before its rows.
 func (p *processor) hold(ctx context.Context, items []item) error {
 	var ids []uuid.UUID
 	var projects []int64
 	var waiting []int
 	for i := range items {
 		it := &items[i]
-		if it.healOnly || !it.resolvable() || !it.holdable() {
+		if it.healOnly || !it.resolvable() || it.route.r.UnknownUser != webhook.UnknownUserHold {
 			continue
 		}
 		switch {
+		case it.attempt.Number == 0 && p.holds != nil:
+			// Asked about even when every user is known: its batch may be redone after a crash.
+		case !it.holdable():
+			continue
 		case it.attempt.Number > 0 && it.attempt.Cause == string(replay.CauseExpire):
 			it.noteNotHeld("not held again: its hold ran out")
 			continue
@@ -71,7 +77,7 @@ func (p *processor) hold(ctx context.Context, items []item) error {
 	}
 	slices.Sort(projects)
 	projects = slices.Compact(projects)
-	var held map[uuid.UUID]bool
+	var held map[uuid.UUID][]string
 	var counts map[int64]int
 	about := logFunc(func() []any {
 		return append([]any{"reading", "held requests", "holds", len(ids)}, items[waiting[0]].about()...)
@@ -85,15 +91,19 @@ func (p *processor) hold(ctx context.Context, items []item) error {
 	}
 	for _, i := range waiting {
 		it := &items[i]
+		values, was := held[it.requestID]
 		switch {
-		case held[it.requestID]:
+		case was:
+			it.holdAgain(values)
+		case !it.holdable():
+			continue
 		case counts[it.projectID] >= p.cfg.HoldMaxPerProject:
 			it.noteNotHeld(fmt.Sprintf("not held: the hold is full (the project already holds %d requests, the most hold_max_per_project allows)", counts[it.projectID]))
 			p.m.holdFull.Inc()
 			continue
 		default:
 			counts[it.projectID]++
-			held[it.requestID] = true // a record delivered twice in one poll is held once
+			held[it.requestID] = nil // a record delivered twice in one poll is held once
 		}
 		until := time.UnixMilli(it.receivedMs).Add(p.cfg.holdTime(it.route.r)).UTC()
 		it.heldUntil = until
@@ -116,6 +126,17 @@ func (it *item) holdable() bool {
 		}
 	}
 	return false
+}
+
+// holdAgain makes the elements that waited for values (the request's hold, written by an earlier run
+// of its batch) wait again, found or not.
+func (it *item) holdAgain(values []string) {
+	for i := range it.elems {
+		e := &it.elems[i]
+		if e.reason == "" && e.found && slices.Contains(values, e.identValue) {
+			e.found, e.subject, e.holdable = false, Subject{}, true
+		}
+	}
 }
 
 // noteNotHeld says, in the detail of each element that would have been held, why it was not.

@@ -218,3 +218,32 @@ func TestReleaseOfAVanishedUserFails(t *testing.T) {
 		t.Errorf("summary %+v; want the request counted once, failed", s)
 	}
 }
+
+// TestHoldRedoneAfterTheUserCame: a batch redone after a crash between its holds and its rows holds the
+// same requests, even when their user was created in between: the row says held (the hold's release
+// will run it) and no event fires now, so the request fires once and the rollup's held is replaced once.
+func TestHoldRedoneAfterTheUserCame(t *testing.T) {
+	h := newHoldEnv(t)
+	ctx := context.Background()
+	h.hooks.put(holdHook("wh_redo", time.Hour))
+	r := newReq("wh_redo", wire.OutcomeAccepted, `{"email":"eve@example.com"}`)
+	h.produce(t, r)
+	// What the crashed run wrote: the hold, not the row. The user came afterwards.
+	at := time.UnixMilli(r.receivedMs).UTC()
+	if err := h.holds.Insert(ctx, []hold.Hold{{ProjectID: 1, WebhookID: "wh_redo", RequestID: r.id, Kind: identify.ByEmail,
+		Values: []string{"eve@example.com"}, Partition: 0, Offset: 0, ReceivedAt: at, ExpiresAt: at.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(ctx, `INSERT INTO users (project_id, user_id, email) VALUES (1, 'eve', 'eve@example.com')`); err != nil {
+		t.Fatal(err)
+	}
+	stop := h.runDeps(t, testConfig(), h.deps())
+	h.waitCount(t, "SELECT count() FROM activity_log", 1, 60*time.Second)
+	stop()
+	if row := h.activity(t, "wh_redo")[r.id.String()]; row.status != chstore.StatusHeld || row.reason != wire.ReasonWaitingForUser {
+		t.Errorf("redone request: %s/%s %q; want held, as its hold says", row.status, row.reason, row.detail)
+	}
+	if n := h.count(t, "SELECT count() FROM events"); n != 0 {
+		t.Errorf("%d events fired; want none until the release", n)
+	}
+}

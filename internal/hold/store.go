@@ -64,15 +64,16 @@ type Store struct {
 // NewStore returns a Store on pool (the config database).
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{db: pool} }
 
-// Known answers, in one round trip, which of ids are held already (a batch redone after a crash finds
-// the holds its first run wrote) and how many requests each of projects holds now: what the pipeline
+// Known answers, in one round trip, which of ids are held already, with the identifier values each
+// waits (waited) for (a batch redone after a crash finds the holds its first run wrote, whatever
+// became of the users since), and how many requests each of projects holds now: what the pipeline
 // needs to decide a poll's holds against its bound.
-func (s *Store) Known(ctx context.Context, ids []uuid.UUID, projects []int64) (map[uuid.UUID]bool, map[int64]int, error) {
-	held := map[uuid.UUID]bool{}
+func (s *Store) Known(ctx context.Context, ids []uuid.UUID, projects []int64) (map[uuid.UUID][]string, map[int64]int, error) {
+	held := map[uuid.UUID][]string{}
 	counts := make(map[int64]int, len(projects))
-	rows, err := s.db.Query(ctx, `SELECT 'r', request_id, 0 FROM held_requests WHERE request_id = ANY($1)
+	rows, err := s.db.Query(ctx, `SELECT 'r', request_id, 0, identifier_values FROM held_requests WHERE request_id = ANY($1)
 		UNION ALL
-		SELECT 'p', NULL, project_id FROM held_requests WHERE project_id = ANY($2) AND state = 'held'`, ids, projects)
+		SELECT 'p', NULL, project_id, NULL FROM held_requests WHERE project_id = ANY($2) AND state = 'held'`, ids, projects)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read held requests: %w", err)
 	}
@@ -81,11 +82,12 @@ func (s *Store) Known(ctx context.Context, ids []uuid.UUID, projects []int64) (m
 		var what string
 		var id *uuid.UUID
 		var p int64
-		if err := rows.Scan(&what, &id, &p); err != nil {
+		var values []string
+		if err := rows.Scan(&what, &id, &p, &values); err != nil {
 			return nil, nil, fmt.Errorf("read held requests: %w", err)
 		}
 		if what == "r" {
-			held[*id] = true
+			held[*id] = values
 		} else {
 			counts[p]++
 		}
