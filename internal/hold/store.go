@@ -71,9 +71,10 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{db: pool} }
 func (s *Store) Known(ctx context.Context, ids []uuid.UUID, projects []int64) (map[uuid.UUID][]string, map[int64]int, error) {
 	held := map[uuid.UUID][]string{}
 	counts := make(map[int64]int, len(projects))
-	rows, err := s.db.Query(ctx, `SELECT 'r', request_id, 0, identifier_values FROM held_requests WHERE request_id = ANY($1)
+	rows, err := s.db.Query(ctx, `SELECT 'r', request_id, 0::bigint, identifier_values, 0::bigint FROM held_requests WHERE request_id = ANY($1)
 		UNION ALL
-		SELECT 'p', NULL, project_id, NULL FROM held_requests WHERE project_id = ANY($2) AND state = 'held'`, ids, projects)
+		SELECT 'p', NULL, project_id, NULL, count(*) FROM held_requests WHERE project_id = ANY($2) AND state = 'held' GROUP BY project_id`,
+		ids, projects)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read held requests: %w", err)
 	}
@@ -83,13 +84,14 @@ func (s *Store) Known(ctx context.Context, ids []uuid.UUID, projects []int64) (m
 		var id *uuid.UUID
 		var p int64
 		var values []string
-		if err := rows.Scan(&what, &id, &p, &values); err != nil {
+		var n int
+		if err := rows.Scan(&what, &id, &p, &values, &n); err != nil {
 			return nil, nil, fmt.Errorf("read held requests: %w", err)
 		}
 		if what == "r" {
 			held[*id] = values
 		} else {
-			counts[p]++
+			counts[p] = n
 		}
 	}
 	if err := rows.Err(); err != nil {
