@@ -142,7 +142,7 @@ func (c *console) page(tmpl, title, nav string, load func(r *http.Request, pid i
 		d := c.baseData(r, sess)
 		d.Title, d.Page, d.Nav = title, tmpl, nav
 		if load != nil {
-			if err := load(r, sess.projectID, &d); err != nil {
+			if err := load(r, sess.key.ProjectID, &d); err != nil {
 				if errors.Is(err, domainerr.ErrNotFound) {
 					c.renderNotFound(w, d)
 					return
@@ -161,7 +161,7 @@ func (c *console) baseData(r *http.Request, sess *session) pageData {
 	d := pageData{AssetTag: c.assetTag}
 	if sess != nil {
 		d.SignedIn, d.CSRF = true, sess.csrf
-		if p, err := c.a.projects.Get(r.Context(), sess.projectID); err == nil {
+		if p, err := c.a.projects.Get(r.Context(), sess.key.ProjectID); err == nil {
 			d.Project = p.Name
 		}
 	}

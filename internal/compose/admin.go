@@ -5,24 +5,28 @@ import (
 	"net/http"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/erasure"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/store"
 	"github.com/inlet-dev/inlet/pipeline"
 )
 
 // Admin is the admin process's component: the REST API and the console, on the store bundle and a
-// ClickHouse reader.
+// ClickHouse reader, and the runner of erasure jobs (internal/erasure).
 type Admin struct {
 	stores   *store.Bundle
 	ch       driver.Conn
 	resolver *directory.Resolver
 	srv      *admin.Server
+	erasures *erasure.Runner
 }
 
 // NewAdmin builds the admin server from cfg: the stores (the directory store's metrics on d.Registry)
@@ -46,6 +50,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		stores.Close()
 		return nil, err
 	}
+	runner := erasure.NewRunner(stores.Pool, chstore.NewEraser(ch), d.Logger)
 	srv := admin.New(cfg.Admin, admin.Deps{
 		Logger:       d.Logger,
 		Registry:     d.Registry,
@@ -56,8 +61,11 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		Activity:     chstore.NewReader(ch),
 		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}, res),
 		MaxBodyBytes: cfg.Ingestor.MaxBodyBytes,
+		Audit:        audit.NewStore(stores.Pool),
+		Erasures:     erasure.NewStore(stores.Pool),
+		WakeErasures: runner.Wake,
 	})
-	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv}, nil
+	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv, erasures: runner}, nil
 }
 
 // ReadyChecks: PostgreSQL and ClickHouse.
@@ -68,8 +76,14 @@ func (a *Admin) ReadyChecks() ReadyChecks {
 	}
 }
 
-// Run serves on admin.listen_addr until ctx is done, then drains (admin.Server.Run).
-func (a *Admin) Run(ctx context.Context) error { return a.srv.Run(ctx) }
+// Run serves on admin.listen_addr and runs erasure jobs until ctx is done, then drains
+// (admin.Server.Run); an erasure cut short is taken up again when its lease runs out.
+func (a *Admin) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.srv.Run(gctx) })
+	g.Go(func() error { return a.erasures.Run(gctx) })
+	return g.Wait()
+}
 
 // Handler serves the API and the console, for a server of the caller's.
 func (a *Admin) Handler() http.Handler { return a.srv.Handler() }
