@@ -53,6 +53,12 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	sort.Strings(inRouter)
 	if strings.Join(inSpec, "\n") != strings.Join(inRouter, "\n") {
 		t.Fatalf("spec operations:\n%s\n\nrouter operations:\n%s", strings.Join(inSpec, "\n"), strings.Join(inRouter, "\n"))
+	} // Each operation's x-scope is the scope the router requires.
+	for _, r := range s.routes {
+		op, _ := spec.Paths[r.path][strings.ToLower(r.method)].(map[string]any)
+		if got, _ := op["x-scope"].(string); got != r.scope {
+			t.Errorf("%s %s: x-scope %q in the spec; the router requires %q", r.method, r.path, got, r.scope)
+		}
 	}
 }
 

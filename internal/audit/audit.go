@@ -58,16 +58,16 @@ var Targets = []string{"project", "api_key", "event", "webhook", "user", "device
 // for an update; Before is null for a create, After for a delete); secret columns are never in them,
 // and a user's email and phone read "(redacted)".
 type Entry struct {
-	ID        int64           `json:"id"`
-	At        time.Time       `json:"at"`
-	Via       string          `json:"via"`
-	KeyID     *int64          `json:"key_id"`
-	KeyName   string          `json:"key_name"`
-	Target    string          `json:"target"`
-	TargetID  string          `json:"target_id"`
-	Action    string          `json:"action"`
-	Before    json.RawMessage `json:"before"`
-	After     json.RawMessage `json:"after"`
+	ID       int64           `json:"id"`
+	At       time.Time       `json:"at"`
+	Via      string          `json:"via"`
+	KeyID    *int64          `json:"key_id"`
+	KeyName  string          `json:"key_name"`
+	Target   string          `json:"target"`
+	TargetID string          `json:"target_id"`
+	Action   string          `json:"action"`
+	Before   json.RawMessage `json:"before"`
+	After    json.RawMessage `json:"after"`
 }
 
 // Limits of a query.
