@@ -81,9 +81,12 @@ func (a *Admin) ReadyChecks() ReadyChecks {
 func (a *Admin) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.srv.Run(gctx) })
-	g.Go(func() error { return a.erasures.Run(gctx) })
+	g.Go(func() error { return a.RunErasures(gctx) })
 	return g.Wait()
 }
+
+// RunErasures runs erasure jobs until ctx is done, for a caller that serves Handler itself.
+func (a *Admin) RunErasures(ctx context.Context) error { return a.erasures.Run(ctx) }
 
 // Handler serves the API and the console, for a server of the caller's.
 func (a *Admin) Handler() http.Handler { return a.srv.Handler() }
