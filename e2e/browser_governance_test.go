@@ -51,7 +51,7 @@ func TestConsoleBrowserGovernance(t *testing.T) {
 	if code, _ := e.do("GET", "/api/v1/users/u-gone", e.keyA, nil); code != http.StatusNotFound {
 		t.Errorf("the erased user = %d; want 404", code)
 	}
-	b.shot("17-erasure")
+	b.shot("19-erasure")
 
 	// The audit log page.
 	b.open("/audit")
@@ -69,5 +69,5 @@ func TestConsoleBrowserGovernance(t *testing.T) {
 	if got := b.text("#audit-body"); !strings.Contains(got, "Reports") {
 		t.Errorf("the API key entries %q do not show the key made", got)
 	}
-	b.shot("18-audit-log")
+	b.shot("20-audit-log")
 }
