@@ -10,7 +10,6 @@ package audit
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -101,10 +100,6 @@ type Store struct{ db *pgxpool.Pool }
 
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{db: pool} }
-
-// ErrAppendOnly is what PostgreSQL answers an UPDATE, DELETE or TRUNCATE of the log with (SQLSTATE
-// 42501, insufficient_privilege).
-var ErrAppendOnly = errors.New("audit_log is append-only")
 
 // List returns one page of the project's entries matching q, newest first.
 func (s *Store) List(ctx context.Context, q Query) (Page, error) {

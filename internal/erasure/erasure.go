@@ -257,7 +257,13 @@ RETURNING id, project_id, subject_kind, subject, identifiers, requested_at, atte
 	})
 	cancel()
 	if ctx.Err() != nil {
-		// Shutting down: the lease runs out and another runner (or this one, restarted) takes the job.
+		// Shutting down: hand the job back so that another runner takes it at once rather than when
+		// the lease runs out (which is what happens if this write fails too). The attempt is not
+		// counted against the job.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = r.db.Exec(hctx, `UPDATE erasures SET status = 'pending', attempts = attempts - 1, lease_until = NULL
+WHERE id = $1 AND status = 'running'`, id)
 		return true, ctx.Err()
 	}
 	if runErr == nil {

@@ -78,3 +78,51 @@ func TestRunnerRetriesThenFails(t *testing.T) {
 		t.Fatalf("after the retaken lease: %+v", j)
 	}
 }
+
+// blockingEraser holds every erasure until its context ends, as a long mutation wait does.
+type blockingEraser struct{ started chan struct{} }
+
+func (b blockingEraser) Erase(ctx context.Context, _ chstore.Subject) error {
+	close(b.started)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestRunnerHandsBackOnShutdown: a runner stopped mid-attempt gives the job back, pending and
+// uncounted, so that another runner takes it at once instead of after the lease.
+func TestRunnerHandsBackOnShutdown(t *testing.T) {
+	_, pool := testenv.Postgres(t)
+	ctx := context.Background()
+	var pid int64
+	if err := pool.QueryRow(ctx, `INSERT INTO projects (name) VALUES ('p') RETURNING id`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	var job erasure.Job
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		job, err = erasure.Record(ctx, tx, pid, chstore.SubjectDevice, "hw-1", erasure.Identifiers{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := blockingEraser{started: make(chan struct{})}
+	r := erasure.NewRunner(pool, b, testenv.Logger())
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := r.RunOne(rctx); done <- err }()
+	<-b.started
+	if j, _ := erasure.NewStore(pool).Get(ctx, pid, job.ID); j.Status != erasure.StatusRunning || j.Attempts != 1 {
+		t.Fatalf("while running: %+v", j)
+	}
+	stop()
+	if err := <-done; err == nil {
+		t.Fatalf("RunOne returned nil after its context ended")
+	}
+	if j, _ := erasure.NewStore(pool).Get(ctx, pid, job.ID); j.Status != erasure.StatusPending || j.Attempts != 0 {
+		t.Fatalf("after shutdown: %+v; want pending, 0 attempts", j)
+	}
+	var due bool
+	if err := pool.QueryRow(ctx, `SELECT lease_until IS NULL FROM erasures WHERE id = $1`, job.ID).Scan(&due); err != nil || !due {
+		t.Fatalf("the job is not due at once: %v, %v", due, err)
+	}
+}
