@@ -211,3 +211,25 @@ func TestAuditQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditPastedSecrets: secrets the user pastes (a provider's signing secret, on create and on edit,
+// Meta's verify token) are not in the log either, though the change is.
+func TestAuditPastedSecrets(t *testing.T) {
+	e := newEnv(t)
+	e.want("POST", "/api/v1/events", e.keyA, checkoutEvent(), 201)
+	var wh struct{ ID string }
+	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyA, connectWebhook("Shop", "shopify", "shpss_pasted_on_create_1"), 201), &wh)
+	e.want("PATCH", "/api/v1/webhooks/"+wh.ID, e.keyA, map[string]any{"sender": "stripe", "secret": "whsec_pasted_on_edit_2"}, 200)
+	meta := connectWebhook("Meta", "meta", "meta_app_secret_3")
+	meta["handshake_token"] = "meta_verify_token_4"
+	e.want("POST", "/api/v1/webhooks", e.keyA, meta, 201)
+	out := string(e.want("GET", "/api/v1/audit?target=webhook", e.keyA, nil, 200))
+	for _, s := range []string{"shpss_pasted_on_create_1", "whsec_pasted_on_edit_2", "meta_app_secret_3", "meta_verify_token_4"} {
+		if strings.Contains(out, s) {
+			t.Errorf("the audit log shows the secret %q: %s", s, out)
+		}
+	}
+	if !strings.Contains(out, `"sender":"stripe"`) && !strings.Contains(out, `"sender": "stripe"`) {
+		t.Errorf("the log does not show the sender change: %s", out)
+	}
+}

@@ -10,7 +10,8 @@
 -- admin API and the CLI set on their connections (internal/pgdb); a change made without it is the
 -- system's (migrations, `inlet secrets reseal`), except on users and devices, where a change without
 -- an actor is the pipeline creating an unknown user and is not recorded. What: before and after as
--- JSON, only the changed columns for an update; secret columns are never recorded (hidden), and the
+-- JSON, only the changed columns for an update; secret columns are never recorded (hidden by name, and
+by a pattern on column names, inlet_audit_visible), and the
 -- directory's email and phone are recorded as "(redacted)" so that an erased user's personal data does
 -- not outlive the erasure here. The table is append-only: UPDATE, DELETE and TRUNCATE are refused by
 -- triggers (a superuser could drop them; the admin API and every process only append).
@@ -53,6 +54,17 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION inlet_audit_refuse();
 
+-- inlet_audit_visible drops from a row's JSON every column whose name says it holds a secret (secret,
+-- digest, token, password, ciphertext, private key), but not their times (…_at): a column added later
+-- (a signing secret of some new feature) is kept out of the log without anyone having to remember it.
+-- +goose StatementBegin
+CREATE FUNCTION inlet_audit_visible(r jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(jsonb_object_agg(key, value), '{}'::jsonb) FROM jsonb_each(r)
+    WHERE NOT (key ~ '(secret|digest|token|password|ciphertext|private_key)' AND key !~ '_at$')
+$$;
+-- +goose StatementEnd
+
 -- inlet_audit_row(target, id column, project column, hidden columns, redacted columns, actor required)
 -- +goose StatementBegin
 CREATE FUNCTION inlet_audit_row() RETURNS trigger
@@ -72,8 +84,8 @@ BEGIN
         IF need_actor THEN RETURN NULL; END IF;
         actor := '{"via": "system"}';
     END IF;
-    IF TG_OP <> 'INSERT' THEN o := to_jsonb(OLD) - hidden; END IF;
-    IF TG_OP <> 'DELETE' THEN n := to_jsonb(NEW) - hidden; END IF;
+    IF TG_OP <> 'INSERT' THEN o := inlet_audit_visible(to_jsonb(OLD) - hidden); END IF;
+    IF TG_OP <> 'DELETE' THEN n := inlet_audit_visible(to_jsonb(NEW) - hidden); END IF;
     act := lower(TG_OP);
     IF TG_OP = 'INSERT' THEN act := 'create'; a := n;
     ELSIF TG_OP = 'DELETE' THEN b := o;
@@ -139,6 +151,7 @@ DROP TRIGGER events_audit ON events;
 DROP TRIGGER api_keys_audit ON api_keys;
 DROP TRIGGER projects_audit ON projects;
 DROP FUNCTION inlet_audit_row();
+DROP FUNCTION inlet_audit_visible(jsonb);
 DROP TABLE audit_log;
 DROP FUNCTION inlet_audit_refuse();
 ALTER TABLE api_keys DROP COLUMN scopes;
