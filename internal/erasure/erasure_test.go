@@ -126,3 +126,24 @@ func TestRunnerHandsBackOnShutdown(t *testing.T) {
 		t.Fatalf("the job is not due at once: %v, %v", due, err)
 	}
 }
+
+// TestListIsBounded: List gives the newest 200 jobs of the project, and only its own.
+func TestListIsBounded(t *testing.T) {
+	_, pool := testenv.Postgres(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO projects (name) VALUES ('a'), ('b')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO erasures (project_id, subject_kind, subject, identifier_digests)
+SELECT 1, 'device', 'hw-' || i, ARRAY['\x00'::bytea] FROM generate_series(1, 201) i;
+INSERT INTO erasures (project_id, subject_kind, subject, identifier_digests) VALUES (2, 'device', 'hw-b', ARRAY['\x00'::bytea])`); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := erasure.NewStore(pool).List(ctx, 1)
+	if err != nil || len(jobs) != 200 || jobs[0].Subject != "hw-201" || jobs[199].Subject != "hw-2" {
+		t.Fatalf("List = %d jobs (first %+v), %v; want the newest 200, hw-201 first", len(jobs), jobs[0], err)
+	}
+	if _, err := erasure.NewStore(pool).Get(ctx, 1, 202); err == nil {
+		t.Errorf("Get of project 2's job in project 1 found it")
+	}
+}

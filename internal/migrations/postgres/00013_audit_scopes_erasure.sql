@@ -11,7 +11,7 @@
 -- system's (migrations, `inlet secrets reseal`), except on users and devices, where a change without
 -- an actor is the pipeline creating an unknown user and is not recorded. What: before and after as
 -- JSON, only the changed columns for an update; secret columns are never recorded (hidden by name, and
-by a pattern on column names, inlet_audit_visible), and the
+-- by a pattern on column names, inlet_audit_visible), and the
 -- directory's email and phone are recorded as "(redacted)" so that an erased user's personal data does
 -- not outlive the erasure here. The table is append-only: UPDATE, DELETE and TRUNCATE are refused by
 -- triggers (a superuser could drop them; the admin API and every process only append).
