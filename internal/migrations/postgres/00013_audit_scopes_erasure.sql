@@ -8,7 +8,7 @@
 -- change and its entry commit or roll back together whatever code path wrote it. Who: the session
 -- setting inlet.actor (JSON {"via": "api"|"console"|"cli", "key_id": …, "key_name": …}), which the
 -- admin API and the CLI set on their connections (internal/pgdb); a change made without it is the
--- system's (migrations, `inlet secrets reseal`), except on users and devices, where a change without
+-- system's (a migration), except on users and devices, where a change without
 -- an actor is the pipeline creating an unknown user and is not recorded. What: before and after as
 -- JSON, only the changed columns for an update; secret columns are never recorded (hidden by name, and
 -- by a pattern on column names, inlet_audit_visible), and the
