@@ -85,7 +85,9 @@ func TestErasure(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	hits := func() uint64 { return e.chCount(t, "SELECT sum(hits) FROM activity_minute WHERE project_id = ?", uint64(e.projA)) }
+	hits := func() uint64 {
+		return e.chCount(t, "SELECT sum(hits) FROM activity_minute WHERE project_id = ?", uint64(e.projA))
+	}
 	hitsBefore := hits()
 	if hitsBefore != 7 {
 		t.Fatalf("rollup counts %d; want 7", hitsBefore)

@@ -37,7 +37,7 @@ func TestErasureThroughTheStack(t *testing.T) {
 	}
 
 	type entry struct {
-		Status, Payload  string
+		Status, Payload string
 		IdentifierValue string `json:"identifier_value"`
 		UserID          string `json:"user_id"`
 	}
