@@ -173,6 +173,11 @@ func (s *system) anotherAdmin() string {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(adm.Close)
+	// Its erasure runner, as the admin process runs it beside the server (stopped before Close).
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = adm.RunErasures(ctx) }()
+	s.t.Cleanup(func() { cancel(); <-done })
 	hs := httptest.NewServer(adm.Handler())
 	s.t.Cleanup(hs.Close)
 	return hs.URL
