@@ -48,8 +48,17 @@ type Scenario struct {
 	// seed's webhooks, one event per successful request. At most webhook.MaxFanOut.
 	FanOut int `yaml:"fan_out"`
 	// Webhooks the requests are spread over, round-robin. Default 1. More webhooks than the config
-	// cache holds measure the cache misses.
+	// cache holds measure the cache misses. In family webhooks they are the bulk-seeded webhooks,
+	// hooksPerProject to a project.
 	Webhooks int `yaml:"webhooks"`
+	// Family makes the scenario a point of a scaling curve (FamilyWebhooks, FamilyDirectory,
+	// FamilyBodies): the report draws each family's cost against its size (webhooks, users, body
+	// bytes) and divides every point by the family's smallest. Default none.
+	Family string `yaml:"family"`
+	// Users, with family directory, is the size of the directory project the requests go to: that many
+	// users with a device each (seeded with COPY), the requests spread over them in order (user i mod
+	// Users), each body the seed payload about its user.
+	Users int `yaml:"users"`
 	// WrongSecretPercent of the requests carry a wrong secret (answered 401). Default 0.
 	WrongSecretPercent int `yaml:"wrong_secret_percent"`
 	// Sender is the catalog sender (internal/webhook) inlet's webhooks are connected as, e.g. "shopify":
@@ -190,6 +199,19 @@ func OrderSample(n int) []byte {
 	return buf.Bytes()
 }
 
+// Size is the scenario's place on its family's curve: webhooks, users or body bytes.
+func (s *Scenario) Size() float64 {
+	switch s.Family {
+	case FamilyWebhooks:
+		return float64(s.Webhooks)
+	case FamilyDirectory:
+		return float64(s.Users)
+	case FamilyBodies:
+		return float64(len(s.Body.Bytes()))
+	}
+	return 0
+}
+
 // EventsPerSuccess is how many events a request that succeeded fired: FanOut, or the seed's one.
 func (s *Scenario) EventsPerSuccess() int { return max(1, s.FanOut) }
 
@@ -241,6 +263,16 @@ func (s *Scenario) Validate() error {
 		return fmt.Errorf("body.size %d: outside %d..%d", s.Body.Size, len(SeedSample)+16, maxBodySize)
 	case s.Webhooks < 1 || s.Webhooks > maxWebhooks:
 		return fmt.Errorf("webhooks %d: outside 1..%d", s.Webhooks, maxWebhooks)
+	case s.Family != "" && s.Family != FamilyWebhooks && s.Family != FamilyDirectory && s.Family != FamilyBodies:
+		return fmt.Errorf("family %q: want %s, %s or %s", s.Family, FamilyWebhooks, FamilyDirectory, FamilyBodies)
+	case s.Family != "" && (s.FanOut > 0 || s.Sender != webhook.SenderInlet || s.WrongSecretPercent > 0 || len(s.Compare) > 0):
+		return fmt.Errorf("family %s: only Bearer webhooks, without fan_out, wrong secrets or compare", s.Family)
+	case (s.Family == FamilyDirectory) != (s.Users > 0):
+		return errors.New("users: set with family directory, and only there")
+	case s.Users < 0 || s.Users > maxUsers:
+		return fmt.Errorf("users %d: outside 1..%d", s.Users, maxUsers)
+	case s.Family == FamilyDirectory && (s.Webhooks != 1 || s.Body.Sample != SampleSeed):
+		return errors.New("family directory: one webhook and the seed body (about each user in turn)")
 	case s.WrongSecretPercent < 0 || s.WrongSecretPercent > 100:
 		return fmt.Errorf("wrong_secret_percent %d: outside 0..100", s.WrongSecretPercent)
 	case s.Conns < 1 || s.Conns > 4096:
