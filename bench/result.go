@@ -47,29 +47,29 @@ type Host struct {
 
 // ScenarioResult is one scenario's measures.
 type ScenarioResult struct {
-	Name               string             `json:"name"`
-	Title              string             `json:"title"`
-	Body               string             `json:"body"`
-	BodyBytes          int                `json:"body_bytes"`
-	Webhooks           int                `json:"webhooks"`
-	WrongSecretPercent int                `json:"wrong_secret_percent"`
-	Sender             string             `json:"sender,omitempty"` // inlet's webhooks' sender, when not Bearer
-	Conns              int                `json:"conns"`
-	FanOut             int                `json:"fan_out,omitempty"` // events per request of the fan-out webhooks (Scenario.FanOut)
-	Family             string             `json:"family,omitempty"`  // Scenario.Family
-	Users              int                `json:"users,omitempty"`   // Scenario.Users
-	Size               float64            `json:"size,omitempty"`    // Scenario.Size: the point's place on its family's curve
+	Name               string  `json:"name"`
+	Title              string  `json:"title"`
+	Body               string  `json:"body"`
+	BodyBytes          int     `json:"body_bytes"`
+	Webhooks           int     `json:"webhooks"`
+	WrongSecretPercent int     `json:"wrong_secret_percent"`
+	Sender             string  `json:"sender,omitempty"` // inlet's webhooks' sender, when not Bearer
+	Conns              int     `json:"conns"`
+	FanOut             int     `json:"fan_out,omitempty"` // events per request of the fan-out webhooks (Scenario.FanOut)
+	Family             string  `json:"family,omitempty"`  // Scenario.Family
+	Users              int     `json:"users,omitempty"`   // Scenario.Users
+	Size               float64 `json:"size,omitempty"`    // Scenario.Size: the point's place on its family's curve
 	// PhasesPipelineCPUPer1k is the pipeline's CPU-seconds per 1,000 records from the start of the
 	// phases until it wrote the last of their records to ClickHouse.
-	PhasesPipelineCPUPer1k float64  `json:"phases_pipeline_cpu_s_per_1k,omitempty"`
-	Profiles               []string `json:"profiles,omitempty"` // files under profiles/
-	Runs               []*Run             `json:"runs"`
-	MaxMedian          map[string]float64 `json:"max_median"` // target → median accepted/s of the max rounds
-	Ratios             []Ratio            `json:"ratios"`
-	Pipeline           *PipelineRate      `json:"pipeline,omitempty"`
-	E2E                *E2E               `json:"end_to_end,omitempty"`
-	Correctness        *Correctness       `json:"correctness"`
-	Notes              []string           `json:"notes,omitempty"`
+	PhasesPipelineCPUPer1k float64            `json:"phases_pipeline_cpu_s_per_1k,omitempty"`
+	Profiles               []string           `json:"profiles,omitempty"` // files under profiles/
+	Runs                   []*Run             `json:"runs"`
+	MaxMedian              map[string]float64 `json:"max_median"` // target → median accepted/s of the max rounds
+	Ratios                 []Ratio            `json:"ratios"`
+	Pipeline               *PipelineRate      `json:"pipeline,omitempty"`
+	E2E                    *E2E               `json:"end_to_end,omitempty"`
+	Correctness            *Correctness       `json:"correctness"`
+	Notes                  []string           `json:"notes,omitempty"`
 }
 
 // Run is one load against one target.
