@@ -1,12 +1,16 @@
 package bench
 
 import (
+	"bytes"
+
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/pierrec/lz4/v4"
 
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/compose"
@@ -269,5 +273,28 @@ func TestEnsureDirectory(t *testing.T) {
 	_ = stores.Pool.QueryRow(ctx, `SELECT xmin::text FROM users WHERE project_id = $1 AND user_id = $2`, pid, id).Scan(&xmin2)
 	if xmin == "" || xmin != xmin2 {
 		t.Errorf("the second call rewrote the users (xmin %s → %s)", xmin, xmin2)
+	}
+}
+
+// Padded bodies compress about as real payloads do (lz4 is the topics' codec), not hundreds of times.
+func TestPaddingCompresses(t *testing.T) {
+	for _, size := range []int{1024, 65536, 524288} {
+		body := Body{Size: size}.Bytes()
+		if len(body) != size || !json.Valid(body) {
+			t.Fatalf("size %d: %d bytes, valid %v", size, len(body), json.Valid(body))
+		}
+		var buf bytes.Buffer
+		w := lz4.NewWriter(&buf)
+		if _, err := w.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ratio := float64(size) / float64(buf.Len())
+		t.Logf("%d bytes: lz4 %.2f×", size, ratio)
+		if ratio < 1.2 || ratio > 6 {
+			t.Errorf("%d bytes: lz4 compresses it %.2f×, want a payload-like 1.2–6×", size, ratio)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -173,15 +174,40 @@ func (b Body) Bytes() []byte {
 	case SampleSeed:
 		return []byte(SeedSample)
 	}
-	// {seed fields…,"note":"xxxx"}: valid JSON of exactly Size bytes when Size is large enough.
+	// {seed fields…,"note":"…"}: valid JSON of exactly Size bytes when Size is large enough.
 	head := SeedSample[:len(SeedSample)-1] + `,"note":"`
 	pad := max(0, b.Size-len(head)-len(`"}`))
 	var buf bytes.Buffer
 	buf.Grow(len(head) + pad + 2)
 	buf.WriteString(head)
-	buf.Write(bytes.Repeat([]byte("x"), pad))
+	buf.Write(padding(pad))
 	buf.WriteString(`"}`)
 	return buf.Bytes()
+}
+
+// padWords are what padding is made of.
+var padWords = strings.Fields(`order customer shipping address line item quantity price total discount tax
+	currency status pending paid fulfilled refunded note gift wrap express standard delivery window
+	warehouse Paris Berlin Lisbon Austin Osaka 2024-03-15 12.50 99.99 0042 7731 sku ABC-123 XL blue`)
+
+// padding is n bytes of words and numbers drawn from padWords by a fixed generator: text that
+// compresses about as a real payload does (lz4 ≈ 2–3×), not a run of one letter (≈ 250×), which
+// would make every compressed byte Kafka hands the pipeline stand for hundreds decompressed.
+func padding(n int) []byte {
+	out := make([]byte, 0, n+16)
+	x := uint32(2463534242)
+	for len(out) < n {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		out = append(out, padWords[x%uint32(len(padWords))]...)
+		out = append(out, ' ')
+		if x>>28 == 0 {
+			out = strconv.AppendUint(out, uint64(x%100000), 10)
+			out = append(out, ' ')
+		}
+	}
+	return out[:n]
 }
 
 // OrderSample is an order of the seed's user (user_id, order_number and e-mail of SeedSample) with n
