@@ -32,6 +32,13 @@ type Hooks interface {
 	Get(ctx context.Context, publicID string) (*webhook.Hook, error)
 }
 
+// HookPrefetcher is a Hooks that can read many webhooks in one round trip ahead of the Gets
+// (webhook.Cache.Prefetch): the pipeline hands it a poll's webhook ids, so that records for many
+// webhooks do not cost a query each. Best effort: what it could not read, Get reads.
+type HookPrefetcher interface {
+	Prefetch(ctx context.Context, ids []string)
+}
+
 // Subject is who an event is about, as the directory resolves an identifier: the user id (empty for an
 // anonymous device), the device when identified by hwid, and all the user's devices (a journey needs a
 // device to start). It is the directory's own type, so that its Resolver serves the pipeline without an

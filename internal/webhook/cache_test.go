@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
@@ -358,4 +359,57 @@ func counter(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// batchLoader is a fakeLoader that reads many at once too (HookBatchLoader).
+type batchLoader struct {
+	*fakeLoader
+	batches atomic.Int64
+}
+
+func (b *batchLoader) HooksByID(ctx context.Context, ids []string) ([]*Hook, error) {
+	b.batches.Add(1)
+	var out []*Hook
+	for _, id := range ids {
+		if h, err := b.Hook(ctx, id); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// Prefetch of cached webhooks reads nothing and allocates nothing (the pipeline calls it for every poll);
+// with a loader that cannot read many at once it does nothing, and Get reads as before.
+func TestCachePrefetchWarmAndUnbatched(t *testing.T) {
+	id := secret.NewPublicID()
+	bl := &batchLoader{fakeLoader: &fakeLoader{hooks: map[string]*Hook{id: {PublicID: id, Version: 1, Enabled: true}}}}
+	c, err := NewCache(bl, DefaultCacheConfig(), prometheus.NewRegistry(), testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	ids := []string{id, id, id}
+	c.Prefetch(ctx, ids)
+	if bl.batches.Load() != 1 {
+		t.Fatalf("%d batch reads; want 1", bl.batches.Load())
+	}
+	mustGet(t, c, id)
+	if n := testing.AllocsPerRun(1000, func() { c.Prefetch(ctx, ids) }); n != 0 {
+		t.Errorf("Prefetch of cached webhooks allocates %v times; want 0 (batches %d)", n, bl.batches.Load())
+	}
+	if bl.batches.Load() != 1 || bl.calls.Load() != 1 { // the batch read's own Hook call
+		t.Errorf("Prefetch of cached webhooks read again: %d batches, %d lookups", bl.batches.Load(), bl.calls.Load())
+	}
+
+	c2, fl, _ := testCache(t)
+	fl.set(id, &Hook{PublicID: id, Version: 1})
+	c2.Prefetch(ctx, ids)
+	if fl.calls.Load() != 0 {
+		t.Fatalf("Prefetch without a batch loader made %d lookups", fl.calls.Load())
+	}
+	mustGet(t, c2, id)
+	if fl.calls.Load() != 1 {
+		t.Fatalf("%d lookups; want Get's 1", fl.calls.Load())
+	}
 }
