@@ -408,6 +408,9 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 		cr.identBody = cr.identBody || !cr.fanOut
 		cr.identKeys = searchKeys(rest)
 	}
+	// Sized once: kept for every webhook the pipeline has met (up to maxCompiledHooks), so growing by
+	// append would keep up to twice the mappings' memory, and make garbage on the way.
+	cr.mappings = make([]compiledMapping, 0, len(r.Mappings))
 	for _, m := range r.Mappings {
 		cm := compiledMapping{attr: m.Attribute, typ: m.Type, field: m.Field, drop: m.OnError == webhook.OnErrorDrop}
 		if m.Expr != "" {
@@ -424,7 +427,7 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 				cm.keys = searchKeys(rest)
 			}
 		}
-		cm.name = append(wire.AppendJSONString(nil, m.Attribute), ':')
+		cm.name = append(wire.AppendJSONString(make([]byte, 0, len(m.Attribute)+3), m.Attribute), ':')
 		cr.mappings = append(cr.mappings, cm)
 	}
 	return cr
