@@ -259,7 +259,7 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 		for _, f := range sc.Profiles {
 			links = append(links, fmt.Sprintf("[%s](%s)", filepath.Base(f), f))
 		}
-		p("Profiles of the last phase (`go tool pprof -top FILE`): %s.", strings.Join(links, ", "))
+		p("Profiles of the phases (`go tool pprof -top bin/inlet FILE`): %s.", strings.Join(links, ", "))
 		p("")
 	}
 	if e := sc.E2E; e != nil && e.Samples > 0 {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -750,8 +751,12 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		}
 		for i, ph := range sc.Phases {
 			var prof *profiling
-			if s.opt.Profiles && i == len(sc.Phases)-1 {
-				prof = s.startProfiles(ctx, sc.Name, scaled(ph.Duration.D(), scale))
+			if s.opt.Profiles {
+				name := sc.Name
+				if len(sc.Phases) > 1 {
+					name += "." + cmp.Or(ph.Name, fmt.Sprintf("phase%d", i+1))
+				}
+				prof = s.startProfiles(ctx, name, scaled(ph.Duration.D(), scale))
 			}
 			cfg := load.Config{Addr: s.opt.InletAddr, Mode: load.Open, Conns: min(load.MaxConns, sc.Conns*openConnsFactor),
 				Rate: ph.Load * mx, Duration: scaled(ph.Duration.D(), scale), Timeout: requestTimeout, Drain: drainWait,
