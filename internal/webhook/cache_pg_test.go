@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -383,6 +384,46 @@ func BenchmarkCacheMisses(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/webhook")
+		})
+	}
+}
+
+// BenchmarkCacheConcurrentMisses: a burst of concurrent Gets of uncached webhooks (a cold ingestor),
+// each read by a query of its own (store) or through a BatchLoader (batched).
+func BenchmarkCacheConcurrentMisses(b *testing.B) {
+	const n = 200
+	f := newFixture(b)
+	var ids []string
+	for i := range n {
+		w, _ := f.create(b, fmt.Sprintf("bench-%d", i))
+		ids = append(ids, w.ID)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"store", "batched"} {
+		b.Run(name, func(b *testing.B) {
+			var loader HookLoader = f.store
+			if name == "batched" {
+				loader = NewBatchLoader(f.store, 500, 4, 2*time.Second)
+			}
+			c, err := NewCache(loader, DefaultCacheConfig(), nil, testenv.Logger())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.ResetTimer()
+			for range b.N {
+				c.Resync()
+				var wg sync.WaitGroup
+				for _, id := range ids {
+					wg.Go(func() {
+						if _, err := c.Get(ctx, id); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/webhook")
 		})
