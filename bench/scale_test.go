@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"net/url"
+	"strings"
 
 	"context"
 	"encoding/json"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pierrec/lz4/v4"
 
 	"github.com/inlet-dev/inlet/config"
@@ -296,5 +299,37 @@ func TestPaddingCompresses(t *testing.T) {
 		if ratio < 1.2 || ratio > 6 {
 			t.Errorf("%d bytes: lz4 compresses it %.2f×, want a payload-like 1.2–6×", size, ratio)
 		}
+	}
+}
+
+// The bench's own database: created once, the DSN's other parts kept; a key=value DSN is refused.
+func TestBenchDSN(t *testing.T) {
+	ctx := context.Background()
+	if _, err := benchDSN(ctx, "host=127.0.0.1 dbname=inlet", "inlet_bench"); err == nil || !strings.Contains(err.Error(), "URL form") {
+		t.Errorf("key=value DSN: %v", err)
+	}
+	base := testenv.PostgresConfig().DSN
+	name := testenv.Name("inlet_bench_test")
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = c.Close(ctx)
+		}
+	})
+	for range 2 {
+		dsn, err := benchDSN(ctx, base, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(dsn)
+		b, _ := url.Parse(base)
+		if u.Path != "/"+name || u.Host != b.Host || u.RawQuery != b.RawQuery || u.User.String() != b.User.String() {
+			t.Fatalf("dsn %s from %s", dsn, base)
+		}
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatalf("connect to the bench database: %v", err)
+		}
+		_ = c.Close(ctx)
 	}
 }
