@@ -308,9 +308,14 @@ func (c *Cache) load(id string) (*Hook, error) {
 	default:
 		done()
 		c.m.refreshErrors.Inc()
-		c.downUntil.Store(c.clock() + int64(c.cfg.RetryInterval))
-		// At most about one line per RetryInterval: lookups stop until then.
-		c.log.Warn("webhook config lookup failed; serving cached configs", "webhook", id, "err", err)
+		// Lookups stop until downUntil. Loads already in flight fail together (a burst of misses when
+		// PostgreSQL goes away): only the one that opens the window logs, so that there is at most
+		// about one line per RetryInterval.
+		now := c.clock()
+		prev := c.downUntil.Load()
+		if now >= prev && c.downUntil.CompareAndSwap(prev, now+int64(c.cfg.RetryInterval)) {
+			c.log.Warn("webhook config lookup failed; serving cached configs", "webhook", id, "err", err)
+		}
 		return nil, err
 	}
 	e := &entry{id: id, hook: h, expires: c.clock() + int64(ttl), epoch: epoch}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -411,5 +412,50 @@ func TestCachePrefetchWarmAndUnbatched(t *testing.T) {
 	mustGet(t, c2, id)
 	if fl.calls.Load() != 1 {
 		t.Fatalf("%d lookups; want Get's 1", fl.calls.Load())
+	}
+}
+
+// countingHandler counts the records logged at warn or above.
+type countingHandler struct{ warns atomic.Int64 }
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.warns.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// Loads in flight when PostgreSQL goes away fail together: one warning, not one per webhook.
+func TestCacheFailedBurstLogsOnce(t *testing.T) {
+	fl := &fakeLoader{hooks: map[string]*Hook{}, gate: make(chan struct{})}
+	fl.setFail(true)
+	logs := &countingHandler{}
+	c, err := NewCache(fl, DefaultCacheConfig(), prometheus.NewRegistry(), slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 50
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, _ = c.Get(context.Background(), fmt.Sprintf("hook%02d", i)) })
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fl.calls.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d loads in flight; want %d", fl.calls.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(fl.gate)
+	wg.Wait()
+	if w := logs.warns.Load(); w != 1 {
+		t.Errorf("%d warnings for a burst of %d failed loads; want 1", w, n)
+	}
+	if e := counter(c.m.refreshErrors); e != n {
+		t.Errorf("refresh errors = %v; want %d (each counted)", e, n)
 	}
 }
