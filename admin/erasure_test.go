@@ -86,7 +86,7 @@ func TestErasure(t *testing.T) {
 		t.Fatal(err)
 	}
 	hits := func() uint64 {
-		return e.chCount(t, "SELECT sum(hits) FROM activity_minute WHERE project_id = ?", uint64(e.projA))
+		return e.chCount(t, "SELECT toUInt64(sum(hits)) FROM activity_minute WHERE project_id = ?", uint64(e.projA))
 	}
 	hitsBefore := hits()
 	if hitsBefore != 7 {
