@@ -13,7 +13,9 @@ import (
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/hold"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/tracing"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -27,6 +29,9 @@ type Pipeline struct {
 	ch       driver.Conn
 	replicas []driver.Conn // a ClickHouse cluster's replicas, each; nil on a single server
 	p        *pipeline.Pipeline
+	// attempts produces the attempts of held requests (their release or expiry); releaser finds them.
+	attempts *replay.Producer
+	releaser *hold.Releaser
 	tracing  *tracing.Provider // nil: tracing off
 	log      *slog.Logger
 }
@@ -53,6 +58,17 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		c.Close()
 		return nil, err
 	}
+	holds := hold.NewStore(plane.stores.Pool)
+	if c.attempts, err = replay.NewProducer(cfg.Kafka, d.Logger); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.releaser = hold.NewReleaser(holds, c.resolver, c.attempts, hold.ReleaserConfig{
+		PollInterval: cfg.Pipeline.HoldPollInterval, RescanInterval: cfg.Pipeline.HoldRescanInterval,
+	}, d.Registry, d.Logger)
+	// A user or device created (API, import, another webhook's create) wakes the releaser at once.
+	plane.notifier.Subscribe("user:", c.releaser)
+	plane.notifier.Subscribe("device:", c.releaser)
 	if cfg.ClickHouse.Replicated() {
 		if c.replicas, err = chdb.OpenReplicas(ctx, cfg.ClickHouse); err != nil {
 			c.Close()
@@ -68,6 +84,7 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		Resolver:           c.resolver,
 		Creator:            c.resolver,
 		Deliveries:         delivery.NewStore(plane.stores.Pool),
+		Holds:              holds,
 		Notifier:           &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
 		Registry:           d.Registry,
 		Logger:             d.Logger,
@@ -99,6 +116,7 @@ func (c *Pipeline) Run(ctx context.Context) error {
 	g.Go(func() error { return c.plane.notifier.Run(gctx) })
 	g.Go(func() error { return c.plane.warm(gctx) })
 	g.Go(func() error { return c.p.Run(gctx) })
+	g.Go(func() error { return c.releaser.Run(gctx) })
 	return g.Wait()
 }
 
@@ -111,6 +129,9 @@ func (c *Pipeline) Close() {
 	}
 	for _, r := range c.replicas {
 		r.Close()
+	}
+	if c.attempts != nil {
+		c.attempts.Close()
 	}
 	if c.resolver != nil {
 		c.resolver.Close()
