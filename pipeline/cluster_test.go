@@ -129,7 +129,7 @@ func TestClusterKillOtherReplica(t *testing.T) {
 					{"SELECT count() FROM events", uint64(successes)},
 					{"SELECT uniqExact(event_id) FROM events", uint64(successes)},
 					{"SELECT count() FROM notifications", 1},
-					{"SELECT sum(hits) FROM activity_minute", uint64(len(reqs))},
+					{"SELECT toUInt64(sum(hits)) FROM activity_minute", uint64(len(reqs))},
 				} {
 					if got := countOn(t, r, q.sql); got != q.want {
 						t.Errorf("replica %d: %s = %d; want %d", i+1, q.sql, got, q.want)
