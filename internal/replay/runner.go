@@ -14,7 +14,7 @@ import (
 
 // Candidates reads the requests a job replays from ClickHouse (chstore.Reader in production).
 type Candidates interface {
-	ReplayCandidates(ctx context.Context, q chstore.ReplayQuery) ([]chstore.Candidate, error)
+	ReplayCandidates(ctx context.Context, q chstore.ReplayQuery) (chstore.ReplayPage, error)
 }
 
 // RunnerConfig are a runner's settings.
@@ -83,7 +83,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		if job != nil {
 			r.log.Info("replay job started", "job", job.ID, "webhook_id", job.WebhookID, "total", job.Total, "produced", job.Produced)
 			if err := r.run(ctx, job); err != nil && ctx.Err() == nil {
+				// Kept running: the job is taken again once its lease expires (by this runner or
+				// another), from its last saved page; the error is shown on the job meanwhile.
 				r.log.Warn("replay job interrupted; it is resumed when its lease expires", "job", job.ID, "error", err)
+				if err := r.jobs.noteError(ctx, job.ID, r.cfg.Owner, err.Error()); err != nil {
+					r.log.Warn("replay job: error not recorded", "job", job.ID, "error", err)
+				}
 			}
 			continue
 		}
@@ -106,11 +111,14 @@ func (r *Runner) run(ctx context.Context, job *Job) error {
 		q.RequestID = *job.RequestID
 	}
 	for page := 1; ; page++ {
-		cands, err := r.src.ReplayCandidates(ctx, q)
+		t0 := time.Now()
+		pg, err := r.src.ReplayCandidates(ctx, q)
 		if err != nil {
 			return err
 		}
-		if len(cands) == 0 {
+		cands := pg.Candidates
+		t1 := time.Now()
+		if pg.Scanned == 0 {
 			r.log.Info("replay job done", "job", job.ID)
 			return r.jobs.finish(ctx, job.ID, r.cfg.Owner, StateDone, "")
 		}
@@ -118,11 +126,11 @@ func (r *Runner) run(ctx context.Context, job *Job) error {
 		if err != nil {
 			return err
 		}
+		t2 := time.Now()
 		if r.afterProduce != nil {
 			r.afterProduce(page)
 		}
-		last := cands[len(cands)-1]
-		done.cursorMs, done.cursorID = last.ReceivedMs, last.RequestID
+		done.cursorMs, done.cursorID = pg.LastMs, pg.LastID
 		ok, err := r.jobs.savePage(ctx, job.ID, r.cfg.Owner, done, r.cfg.Lease)
 		if err != nil {
 			return err
@@ -131,6 +139,7 @@ func (r *Runner) run(ctx context.Context, job *Job) error {
 			r.log.Info("replay job stopped: cancelled, or taken over by another runner", "job", job.ID)
 			return nil
 		}
+		r.log.Debug("replay page", "job", job.ID, "page", page, "scanned", pg.Scanned, "requests", len(cands), "read", t1.Sub(t0), "produce", t2.Sub(t1), "save", time.Since(t2))
 		q.AfterMs, q.AfterID = done.cursorMs, done.cursorID
 	}
 }
