@@ -20,6 +20,12 @@
 //
 // The caller chooses Number and ReplacesStatus/Reason from the request's latest activity row, and makes
 // sure only one attempt of a request is in flight (replay jobs claim requests in PostgreSQL).
+//
+// Replay jobs (Store, in PostgreSQL: replay_jobs, replay_claims) are run by a Runner in every admin
+// process: page by page through the matching failed requests in ClickHouse (chstore.Reader
+// ReplayCandidates), claiming (request id, attempt) in replay_claims, producing with Producer, and
+// saving the position after each acknowledged page under a lease any runner takes over once expired.
+// docs/architecture.md says why a job runs each request exactly once under kill -9.
 package replay
 
 import (
