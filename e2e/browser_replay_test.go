@@ -60,6 +60,9 @@ func TestConsoleBrowserReplay(t *testing.T) {
 	if n := evalJS[float64](b, `document.querySelectorAll('#entries > .entry').length`); n != 2 {
 		t.Errorf("%v entries; want 2 (the first attempt and the replay)", n)
 	}
+	if evalJS[bool](b, `!!document.querySelector('#entries .replay-one')`) {
+		t.Errorf("the first attempt still offers Replay; its request has succeeded since")
+	}
 
 	// A second batch: three requests for users that do not exist yet.
 	for _, u := range []string{"late-2", "late-3", "late-4"} {

@@ -1317,6 +1317,7 @@
     // entry renders one activity entry; inline ones (a first request shown inside its duplicate) have
     // no id of their own.
     function entry(e, inline) {
+      const later = !inline && laterAttempt(e);
       const ok = e.status === 'success';
       const dup = e.status === 'duplicate';
       const skipped = e.status === 'skipped';
@@ -1351,10 +1352,19 @@
           dup && e.duplicate_of ? el('span', { class: 'entry-dup' }, 'Duplicate of ', firstLink(e)) : null,
           e.attempt > 0 ? el('span', { class: 'entry-attempt', title: 'A later attempt of this request' + (e.replaces_status ? '; it was ' + e.replaces_status + (e.replaces_reason ? ' (' + reasonLabel(e.replaces_reason).toLowerCase() + ')' : '') + ' before' : '') }, attemptWords(e)) : null,
           el('time', { class: 'entry-time', datetime: e.received_at }, fmtTime(e.received_at)),
-          !inline && e.status === 'failed' && e.edge_status === 202 ? replayButton(e) : null,
-          show),
+          show,
+          !inline && e.status === 'failed' && e.edge_status === 202 && !later ? replayButton(e) : null),
         el('div', { class: 'entry-preview', title: 'Payload preview' }, preview),
         details);
+    }
+
+    // laterAttempt tells whether the list already shows a later attempt of e's request (attempts come
+    // latest first): then e is not its latest outcome, and offers no Replay.
+    let listed = new Set();
+    function laterAttempt(e) {
+      const seen = listed.has(e.request_id);
+      listed.add(e.request_id);
+      return seen;
     }
 
     function attemptWords(e) {
@@ -1528,6 +1538,7 @@
       let page;
       try { page = await api('GET', base + '/activity?' + p); } catch (e) { toast(e.message); return; }
       if (my !== seq) return; // a newer load replaced this one
+      if (reset) listed = new Set();
       const items = (page.entries || []).map((e) => entry(e));
       if (reset) list.replaceChildren(...items); else list.append(...items);
       cursor = page.next_cursor || '';
