@@ -33,6 +33,13 @@ type Hooks interface {
 	Get(ctx context.Context, publicID string) (*webhook.Hook, error)
 }
 
+// HookPrefetcher is a Hooks that can read many webhooks in one round trip ahead of the Gets
+// (webhook.Cache.Prefetch): the pipeline hands it a poll's webhook ids, so that records for many
+// webhooks do not cost a query each. Best effort: what it could not read, Get reads.
+type HookPrefetcher interface {
+	Prefetch(ctx context.Context, ids []string)
+}
+
 // Subject is who an event is about, as the directory resolves an identifier: the user id (empty for an
 // anonymous device), the device when identified by hwid, and all the user's devices (a journey needs a
 // device to start). It is the directory's own type, so that its Resolver serves the pipeline without an
@@ -136,6 +143,10 @@ type item struct {
 	// an earlier position of the same attempt holds the claim, and then the item writes nothing.
 	attempt     wire.Attempt
 	attemptCopy bool
+
+	// heldUntil is when the request's hold runs out, set when it is held (its elements that found no
+	// user then wait, reason waiting_for_user).
+	heldUntil time.Time
 }
 
 // parseRecord reads the wire headers. A record that breaks the contract is still logged (as failed,
@@ -190,6 +201,9 @@ type element struct {
 	found      bool
 	// created: the subject was created (a dry run: would be) by the route's unknown-user policy.
 	created bool
+	// holdable: no subject, and the route's unknown-user policy is hold; failed with user_not_found
+	// until the processor's hold step holds it (reason waiting_for_user).
+	holdable bool
 	// reason fails the element (and the request); detail says what happened to it (attributes
 	// omitted or dropped, why it failed).
 	reason string
@@ -411,6 +425,9 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 		cr.identBody = cr.identBody || !cr.fanOut
 		cr.identKeys = searchKeys(rest)
 	}
+	// Sized once: kept for every webhook the pipeline has met (up to maxCompiledHooks), so growing by
+	// append would keep up to twice the mappings' memory, and make garbage on the way.
+	cr.mappings = make([]compiledMapping, 0, len(r.Mappings))
 	for _, m := range r.Mappings {
 		cm := compiledMapping{attr: m.Attribute, typ: m.Type, field: m.Field, drop: m.OnError == webhook.OnErrorDrop}
 		if m.Expr != "" {
@@ -427,7 +444,7 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 				cm.keys = searchKeys(rest)
 			}
 		}
-		cm.name = append(wire.AppendJSONString(nil, m.Attribute), ':')
+		cm.name = append(wire.AppendJSONString(make([]byte, 0, len(m.Attribute)+3), m.Attribute), ':')
 		cr.mappings = append(cr.mappings, cm)
 	}
 	return cr
@@ -801,17 +818,25 @@ func (it *item) settle() string {
 	if !it.route.fanOut {
 		e := &it.elems[0]
 		it.detail = append(it.detail, e.detail...)
-		if e.reason != "" {
+		switch e.reason {
+		case "":
+			return chstore.StatusSuccess
+		case wire.ReasonWaitingForUser:
 			it.reason = e.reason
-			return chstore.StatusFailed
+			return chstore.StatusHeld
 		}
-		return chstore.StatusSuccess
+		it.reason = e.reason
+		return chstore.StatusFailed
 	}
-	failed, listed := 0, 0
+	failed, listed, held := 0, 0, 0
 	var b strings.Builder
 	for i := range it.elems {
 		e := &it.elems[i]
 		if e.reason == "" {
+			continue
+		}
+		if e.reason == wire.ReasonWaitingForUser {
+			held++
 			continue
 		}
 		failed++
@@ -826,7 +851,16 @@ func (it *item) settle() string {
 			}
 		}
 	}
+	if held > 0 {
+		// Held whatever else failed: the attempt that releases it decides its outcome.
+		it.reason = wire.ReasonWaitingForUser
+		it.detail = append(it.detail, fmt.Sprintf("%d of %d elements wait for their user until %s, %d fired",
+			held, len(it.elems), it.heldUntil.Format(time.RFC3339), it.fired()))
+	}
 	if failed == 0 {
+		if held > 0 {
+			return chstore.StatusHeld
+		}
 		return chstore.StatusSuccess
 	}
 	more := ""
@@ -834,6 +868,9 @@ func (it *item) settle() string {
 		more = fmt.Sprintf("; %d more in outcomes", failed-listed)
 	}
 	it.detail = append(it.detail, fmt.Sprintf("%d of %d elements failed, %d fired%s%s", failed, len(it.elems), it.fired(), b.String(), more))
+	if held > 0 {
+		return chstore.StatusHeld
+	}
 	return chstore.StatusFailed
 }
 

@@ -36,9 +36,11 @@ type processor struct {
 	cfg         *Config
 	lim         Limits
 	hooks       Hooks
+	hookIDs     []string // prepare's webhook ids for HookPrefetcher, reused
 	resolver    Resolver
 	creator     Creator    // nil: a route's unknown_user create fails as fail does, saying why
 	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
+	holds       Holds      // nil: a route's unknown_user hold fails as fail does, saying why
 	sink        *sink      // reads of newly assigned partitions' state
 	retry       *retrier
 	m           *metrics
@@ -210,6 +212,9 @@ func (p *processor) process(ctx context.Context, items []item) error {
 	if err != nil {
 		return err
 	}
+	if err := p.hold(ctx, items); err != nil {
+		return err
+	}
 	for i := range items {
 		if err := p.finish(ctx, &items[i]); err != nil {
 			return err
@@ -247,6 +252,17 @@ func (p *processor) allocElems(n int) []element {
 // prepare looks each accepted request's webhook up and reads its identifier and its sender's delivery
 // key.
 func (p *processor) prepare(ctx context.Context, items []item) error {
+	if pf, ok := p.hooks.(HookPrefetcher); ok {
+		ids := p.hookIDs[:0]
+		for i := range items {
+			if it := &items[i]; it.headerErr == "" && it.outcome == wire.OutcomeAccepted {
+				ids = append(ids, it.webhookID)
+			}
+		}
+		pf.Prefetch(ctx, ids)
+		clear(ids)
+		p.hookIDs = ids
+	}
 	for i := range items {
 		it := &items[i]
 		switch {
@@ -505,6 +521,8 @@ func resolveItems(ctx context.Context, items []item, ask func(ctx context.Contex
 					}
 					if it.route.r.UnknownUser != webhook.UnknownUserCreate {
 						e.fail(wire.ReasonUserNotFound, "no %s matches %q", kindLabel(k.kind), truncateText(e.identValue))
+						// The processor's hold step decides whether it waits for its user instead.
+						e.holdable = it.route.r.UnknownUser == webhook.UnknownUserHold
 						continue
 					}
 					if s, ok := made.Subjects[e.identValue]; ok {
@@ -647,6 +665,9 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 			fired++
 		}
 	}
+	if status == chstore.StatusHeld {
+		p.b.holds = append(p.b.holds, it.holdOf())
+	}
 	if it.attempt.Number == 0 {
 		p.trackStreak(ctx, it) // a later attempt is no new traffic: it neither extends nor ends a streak
 	}
@@ -779,6 +800,8 @@ func appendOutcomes(dst []byte, it *item) []byte {
 			dst = append(dst, `,"status":"success","earlier":true`...)
 		case e.reason == "" && e.fired:
 			dst = append(dst, `,"status":"success"`...)
+		case e.reason == wire.ReasonWaitingForUser:
+			dst = append(dst, `,"status":"held","reason":"waiting_for_user"`...)
 		default:
 			dst = append(dst, `,"status":"failed","reason":`...)
 			dst = wire.AppendJSONString(dst, e.reason)

@@ -44,7 +44,7 @@ type Reader struct {
 // NewReader returns a Reader on conn (the pipeline's database).
 func NewReader(conn driver.Conn) *Reader { return &Reader{conn: conn} }
 
-// Summary is a webhook's traffic over a window: Hits = Success + Failed + Duplicate. Duplicates (a
+// Summary is a webhook's traffic over a window: Hits = Success + Failed + Duplicate + Skipped + Held. Duplicates (a
 // sender repeating a delivery already taken in) are neither successes nor failures: the request was
 // authenticated and accepted, and the event was fired once, by the first request.
 type Summary struct {
@@ -56,7 +56,10 @@ type Summary struct {
 	// failures.
 	Skipped         uint64            `json:"skipped"`
 	SkippedByReason map[string]uint64 `json:"skipped_by_reason"`
-	ByReason        map[string]uint64 `json:"failed_by_reason"`
+	// Held counts requests waiting for their user (unknown-user policy hold) whose latest outcome is
+	// still held.
+	Held     uint64            `json:"held"`
+	ByReason map[string]uint64 `json:"failed_by_reason"`
 }
 
 // Summary24h sums the rollup over the 24 hours before now (whole minutes).
@@ -89,6 +92,8 @@ func (r *Reader) Summary24h(ctx context.Context, projectID int64, webhookID stri
 		case StatusSkipped:
 			s.Skipped += n
 			s.SkippedByReason[reason] += n
+		case StatusHeld:
+			s.Held += n
 		default:
 			s.Failed += n
 			s.ByReason[reason] += n
@@ -166,7 +171,7 @@ type Entry struct {
 type EntriesQuery struct {
 	ProjectID int64
 	WebhookID string
-	// Status is "", "success", "failed", "duplicate" or "skipped".
+	// Status is "", "success", "failed", "duplicate", "skipped" or "held".
 	Status string
 	// Identifier keeps the entries whose user identifier value is exactly this ("" keeps all); at most
 	// 256 bytes.
@@ -206,11 +211,11 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 	where.WriteString("project_id = ? AND webhook_id = ?")
 	switch q.Status {
 	case "":
-	case StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped:
+	case StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped, StatusHeld:
 		where.WriteString(" AND status = ?")
 		args = append(args, q.Status)
 	default:
-		return Page{}, fmt.Errorf("%w: status %q is not success, failed, duplicate or skipped", ErrInvalid, q.Status)
+		return Page{}, fmt.Errorf("%w: status %q is not success, failed, duplicate, skipped or held", ErrInvalid, q.Status)
 	}
 	if q.Identifier != "" {
 		if len(q.Identifier) > 256 {

@@ -38,6 +38,9 @@ const (
 	// StatusSkipped: an authenticated, accepted request that no route takes (reason no_route), or
 	// whose fan-out has no elements (no_elements); it fires no event. Not a failure.
 	StatusSkipped = "skipped"
+	// StatusHeld: a request waiting for its user (reason waiting_for_user: its route's unknown-user
+	// policy is hold); a later attempt of the request says what became of it.
+	StatusHeld = "held"
 )
 
 // ActivityRow is one activity_log row: a request and what became of it. Fields are in the order of
@@ -85,7 +88,7 @@ type ActivityRow struct {
 
 // Statuses lists every activity status: the values of activity_log.status, and of the Enum8 that
 // activity_minute_replaced_mv casts replaces_status to (a status outside it would fail the insert).
-var Statuses = []string{StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped}
+var Statuses = []string{StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped, StatusHeld}
 
 // EventRow is one events row: a fired event.
 type EventRow struct {

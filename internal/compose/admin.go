@@ -11,9 +11,11 @@ import (
 
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/erasure"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/store"
@@ -21,15 +23,16 @@ import (
 )
 
 // Admin is the admin process's component: the REST API and the console, on the store bundle and a
-// ClickHouse reader.
+// ClickHouse reader, and the runners of replay jobs (internal/replay) and erasure jobs (internal/erasure).
 type Admin struct {
 	stores   *store.Bundle
 	ch       driver.Conn
 	resolver *directory.Resolver
 	srv      *admin.Server
 	// prod and runner run the replay jobs (package replay): every admin process runs one runner.
-	prod   *replay.Producer
-	runner *replay.Runner
+	prod     *replay.Producer
+	runner   *replay.Runner
+	erasures *erasure.Runner
 }
 
 // NewAdmin builds the admin server from cfg: the stores (the directory store's metrics on d.Registry)
@@ -64,6 +67,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 	jobs := replay.NewStore(stores.Pool)
 	host, _ := os.Hostname()
 	runner := replay.NewRunner(replay.RunnerConfig{Owner: fmt.Sprintf("%s-%d", host, os.Getpid())}, jobs, reader, prod, d.Logger)
+	erasures := erasure.NewRunner(stores.Pool, chstore.NewEraser(ch), d.Logger)
 	srv := admin.New(cfg.Admin, admin.Deps{
 		Logger:       d.Logger,
 		Registry:     d.Registry,
@@ -76,8 +80,11 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		ReplayCH:     reader,
 		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}, res),
 		MaxBodyBytes: cfg.Ingestor.MaxBodyBytes,
+		Audit:        audit.NewStore(stores.Pool),
+		Erasures:     erasure.NewStore(stores.Pool),
+		WakeErasures: erasures.Wake,
 	})
-	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv, prod: prod, runner: runner}, nil
+	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv, prod: prod, runner: runner, erasures: erasures}, nil
 }
 
 // ReadyChecks: PostgreSQL and ClickHouse.
@@ -88,14 +95,18 @@ func (a *Admin) ReadyChecks() ReadyChecks {
 	}
 }
 
-// Run serves on admin.listen_addr and runs replay jobs until ctx is done, then drains
-// (admin.Server.Run); a replay job being run is left to the next runner (its lease expires).
+// Run serves on admin.listen_addr and runs replay and erasure jobs until ctx is done, then drains
+// (admin.Server.Run); a replay job or an erasure cut short is taken up again when its lease runs out.
 func (a *Admin) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.srv.Run(gctx) })
 	g.Go(func() error { return a.runner.Run(gctx) })
+	g.Go(func() error { return a.RunErasures(gctx) })
 	return g.Wait()
 }
+
+// RunErasures runs erasure jobs until ctx is done, for a caller that serves Handler itself.
+func (a *Admin) RunErasures(ctx context.Context) error { return a.erasures.Run(ctx) }
 
 // Handler serves the API and the console, for a server of the caller's.
 func (a *Admin) Handler() http.Handler { return a.srv.Handler() }

@@ -161,6 +161,8 @@ type Hook struct {
 	Mappings  []TypedMapping
 	// UnknownUser is the first (or single) route's, as EventName, Identify and Mappings are.
 	UnknownUser string
+	// HoldFor is the first (or single) route's (HookRoute.HoldFor).
+	HoldFor time.Duration
 	// Location is the webhook's time zone (TimeZone, loaded once per config version): dates without
 	// an offset are read in it. Nil means UTC.
 	Location *time.Location

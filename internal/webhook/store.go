@@ -57,6 +57,8 @@ type Webhook struct {
 	Mappings  []Mapping `json:"mappings"`
 	// UnknownUser is the first route's policy for an unknown user (Route.UnknownUser).
 	UnknownUser string `json:"unknown_user,omitempty"`
+	// HoldFor is the first route's hold time (Route.HoldFor).
+	HoldFor string `json:"hold_for,omitempty"`
 	// Routes are every route, in order (see Route); event, identify, mappings and unknown_user above
 	// are the first one's, for clients of the single-mapping API.
 	Routes        []Route `json:"routes"`
@@ -109,6 +111,8 @@ type WebhookInput struct {
 	Mappings  []Mapping `json:"mappings"`
 	// UnknownUser is the single route's policy for an unknown user (Route.UnknownUser).
 	UnknownUser string `json:"unknown_user,omitempty"`
+	// HoldFor is the single route's hold time (Route.HoldFor).
+	HoldFor string `json:"hold_for,omitempty"`
 	// Routes replaces event, identify, mappings and unknown_user (give one or the other) with one or
 	// more routes.
 	Routes         []Route        `json:"routes,omitempty"`
@@ -138,6 +142,8 @@ type WebhookPatch struct {
 	Mappings  *[]Mapping `json:"mappings,omitempty"`
 	// UnknownUser changes the first route's policy for an unknown user (Route.UnknownUser).
 	UnknownUser *string `json:"unknown_user,omitempty"`
+	// HoldFor changes the first route's hold time (Route.HoldFor).
+	HoldFor *string `json:"hold_for,omitempty"`
 	// Routes, when given, replace every route; event, identify, mappings and unknown_user change the
 	// first route.
 	Routes         *[]Route       `json:"routes,omitempty"`
@@ -198,7 +204,7 @@ const webhookColumns = `w.public_id, w.project_id, w.name, w.event_id, e.name, w
 	w.mappings, w.enabled, w.sample_payload, w.version, w.secret_rotated_at,
 	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.time_zone,
-	w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.routes, ` + routeEvents
+	w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, ` + routeEvents
 
 // routeEvents selects the events of a webhook's further routes (webhooks.routes), as a JSON array of
 // {id, name, attributes}: one query reads a webhook with all its routes.
@@ -222,6 +228,7 @@ type storedRoute struct {
 	Mappings []Mapping `json:"mappings"`
 	// UnknownUser is omitted when it is the default (fail), as in the routes saved before it.
 	UnknownUser string `json:"unknown_user,omitempty"`
+	HoldFor     string `json:"hold_for,omitempty"`
 }
 
 // storedRoutes is what webhooks.routes holds of routes (the routes after the first).
@@ -229,7 +236,7 @@ func storedRoutes(routes []Route) []storedRoute {
 	out := make([]storedRoute, 0, max(len(routes)-1, 0))
 	for _, r := range routes[min(1, len(routes)):] {
 		out = append(out, storedRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID,
-			Identify: r.Identify, Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser})
+			Identify: r.Identify, Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser, HoldFor: r.HoldFor})
 	}
 	return out
 }
@@ -255,19 +262,19 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 		&w.Mappings, &w.Enabled, &w.SamplePayload, &w.Version, &w.SecretRotatedAt,
 		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt,
 		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token, &w.TimeZone,
-		&first.Name, &first.When, &first.ForEach, &w.UnknownUser, &more, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &w.UnknownUser, &w.HoldFor, &more, &evs); err != nil {
 		return nil, err
 	}
 	if w.Mappings == nil {
 		w.Mappings = []Mapping{}
 	}
 	first.EventID, first.EventName, first.Identify, first.Mappings = w.EventID, w.EventName, w.Identify, w.Mappings
-	first.UnknownUser = w.UnknownUser
+	first.UnknownUser, first.HoldFor = w.UnknownUser, w.HoldFor
 	w.Routes = append(make([]Route, 0, 1+len(more)), first)
 	byID := eventsByID(evs)
 	for _, r := range more {
 		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify,
-			Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser}
+			Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser, HoldFor: r.HoldFor}
 		if ev := byID[r.EventID]; ev != nil {
 			rt.EventName = ev.Name
 		}
@@ -366,11 +373,11 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 func (in *WebhookInput) normalizeRoutes(e *domainerr.ValidationError) (legacy bool) {
 	if len(in.Routes) == 0 {
 		in.Routes = []Route{{EventID: in.EventID, EventName: in.EventName, Identify: in.Identify, Mappings: in.Mappings,
-			UnknownUser: in.UnknownUser}}
+			UnknownUser: in.UnknownUser, HoldFor: in.HoldFor}}
 		return true
 	}
-	if in.EventID != 0 || in.EventName != "" || in.Identify != (Identify{}) || len(in.Mappings) > 0 || in.UnknownUser != "" {
-		e.Add("routes", "give routes, or event, identify, mappings and unknown_user (a single route), not both")
+	if in.EventID != 0 || in.EventName != "" || in.Identify != (Identify{}) || len(in.Mappings) > 0 || in.UnknownUser != "" || in.HoldFor != "" {
+		e.Add("routes", "give routes, or event, identify, mappings, unknown_user and hold_for (a single route), not both")
 	}
 	return false
 }
@@ -403,9 +410,20 @@ func (s *Store) validateRoute(ctx context.Context, tx pgx.Tx, projectID int64, r
 	switch r.UnknownUser {
 	case "", UnknownUserFail:
 		r.UnknownUser = "" // the default, stored as nothing
-	case UnknownUserCreate:
+	case UnknownUserCreate, UnknownUserHold:
 	default:
-		e.Add(prefix+"unknown_user", "%q is not one of fail, create", r.UnknownUser)
+		e.Add(prefix+"unknown_user", "%q is not one of fail, create, hold", r.UnknownUser)
+	}
+	switch d, err := time.ParseDuration(r.HoldFor); {
+	case r.HoldFor == "":
+	case r.UnknownUser != UnknownUserHold:
+		e.Add(prefix+"hold_for", "only with unknown_user hold")
+	case err != nil:
+		e.Add(prefix+"hold_for", "%q is not a duration such as 24h or 30m", r.HoldFor)
+	case d < time.Second || d > MaxHoldFor:
+		e.Add(prefix+"hold_for", "%s is outside 1s..%s", d, MaxHoldFor)
+	default:
+		r.HoldFor = d.String()
 	}
 
 	fanOut := r.ForEach != ""
@@ -573,12 +591,12 @@ func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*
 		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
 			mappings, sample_payload, secret_digest, secret_ciphertext,
 			sender, verification, sender_headers, dedup, handshake_token, time_zone,
-			route_name, route_when, route_for_each, routes, route_unknown_user)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+			route_name, route_when, route_for_each, routes, route_unknown_user, route_hold_for)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 			id, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field,
 			mappingsOrEmpty(r.Mappings), in.SamplePayload, digest[:], sealed,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser)
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -763,7 +781,8 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 	}
 	first := cur.Routes[0]
 	first.EventName = "" // by id, unless the patch names another
-	legacyPatch := patch.EventID != nil || patch.EventName != nil || patch.Identify != nil || patch.Mappings != nil || patch.UnknownUser != nil
+	legacyPatch := patch.EventID != nil || patch.EventName != nil || patch.Identify != nil || patch.Mappings != nil || patch.UnknownUser != nil ||
+		patch.HoldFor != nil
 	if patch.EventID != nil || patch.EventName != nil {
 		first.EventID, first.EventName = 0, ""
 		if patch.EventID != nil {
@@ -781,6 +800,12 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 	}
 	if patch.UnknownUser != nil {
 		first.UnknownUser = *patch.UnknownUser
+		if *patch.UnknownUser != UnknownUserHold && patch.HoldFor == nil {
+			first.HoldFor = "" // leaving hold drops its time
+		}
+	}
+	if patch.HoldFor != nil {
+		first.HoldFor = *patch.HoldFor
 	}
 	switch {
 	case patch.Routes != nil:
@@ -788,11 +813,11 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 		if legacyPatch {
 			// Both: validate refuses it, naming the conflict.
 			in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
-			in.UnknownUser = first.UnknownUser
+			in.UnknownUser, in.HoldFor = first.UnknownUser, first.HoldFor
 		}
 	case len(cur.Routes) == 1 && first.Name == "" && first.When == "" && first.ForEach == "":
 		in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
-		in.UnknownUser = first.UnknownUser
+		in.UnknownUser, in.HoldFor = first.UnknownUser, first.HoldFor
 	default:
 		in.Routes = append([]Route{first}, cur.Routes[1:]...)
 		for i := 1; i < len(in.Routes); i++ {
@@ -837,11 +862,12 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		tag, err := tx.Exec(ctx, `UPDATE webhooks SET name = $3, event_id = $4, identify_kind = $5, identify_field = $6,
 			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now(),
 			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14, time_zone = $15,
-			route_name = $16, route_when = $17, route_for_each = $18, routes = $19, route_unknown_user = $20
+			route_name = $16, route_when = $17, route_for_each = $18, routes = $19, route_unknown_user = $20,
+			route_hold_for = $21
 			WHERE public_id = $1 AND project_id = $2 AND version = $9`,
 			publicID, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field, mappingsOrEmpty(r.Mappings), in.SamplePayload, cur.Version,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser)
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -1055,11 +1081,26 @@ func (s *Store) Hooks(ctx context.Context, after string, limit int) ([]*Hook, er
 	return hooks, nil
 }
 
+// HooksByID reads the live webhooks among ids in one query (webhook.Cache.Prefetch): the unknown and
+// the deleted are left out, the others come in no particular order.
+func (s *Store) HooksByID(ctx context.Context, ids []string) ([]*Hook, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+hookColumns+webhookFrom+
+		`WHERE w.public_id = ANY($1) AND w.deleted_at IS NULL`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load %d webhooks: %w", len(ids), err)
+	}
+	hooks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Hook, error) { return s.scanHook(r) })
+	if err != nil {
+		return nil, fmt.Errorf("load %d webhooks: %w", len(ids), err)
+	}
+	return hooks, nil
+}
+
 const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_digest,
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
 	w.identify_kind, w.identify_field, w.mappings,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.secret_ciphertext, w.prev_secret_ciphertext,
-	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.routes, ` + routeEvents
+	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, ` + routeEvents
 
 // scanHook reads a Hook and builds its verifiers: from the stored digests in bearer mode, from the
 // secrets decrypted with the master key in the others.
@@ -1082,7 +1123,7 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
 		&first.EventName, &attrs, &first.Identify.Kind, &first.Identify.Field, &maps,
 		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed, &zone,
-		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &more, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &first.HoldFor, &more, &evs); err != nil {
 		return nil, err
 	}
 	copy(h.SecretDigest[:], digest)
@@ -1099,7 +1140,7 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	byID := eventsByID(evs)
 	for _, r := range more {
 		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify, Mappings: r.Mappings,
-			UnknownUser: r.UnknownUser}
+			UnknownUser: r.UnknownUser, HoldFor: r.HoldFor}
 		var at []Attribute
 		if ev := byID[r.EventID]; ev != nil {
 			rt.EventName, at = ev.Name, ev.Attributes

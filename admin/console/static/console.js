@@ -6,11 +6,14 @@
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
   const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
+  // unknownPolicy is a route's unknown_user as the form's selects show it (absent: fail).
+  const unknownPolicy = (v) => (v === 'create' || v === 'hold' ? v : 'fail');
 
   const REASONS = {
     auth_rejected: ['Auth rejected', 'The request did not prove its sender: credentials or signature missing, malformed, wrong, or (signed timestamps) outside the tolerance; the detail says which.'],
     identifier_missing: ['User identifier field missing', 'The payload field mapped for user identification is not present in the request.'],
     user_not_found: ['User not found', 'No user or device in this project matches the identifier.'],
+    waiting_for_user: ['Waiting for user', 'No user or device matches the identifier yet: the webhook waits for it, and the request fires when it is added (or fails as user not found when the wait runs out).'],
     attribute_type_mismatch: ['Attribute type mismatch', 'A mapped payload value could not be converted to the event attribute\u2019s type.'],
     webhook_disabled: ['Webhook disabled', 'The webhook was disabled when the request arrived.'],
     invalid_json: ['Invalid JSON', 'The request body is not valid JSON, or JSON that parsers read differently (invalid UTF-8, a control character or lone surrogate in a string, a key repeated in an object), or it nests too deeply; the detail says what and where.'],
@@ -878,6 +881,7 @@
       const r = {
         el: li, rows: $('.r-mappings', li), name: $('.r-name', li), when: $('.r-when', li), forEachSel: $('.r-foreach', li),
         event: $('.r-event', li), kind: $('.r-kind', li), ident: $('.r-ident', li), unknown: $('.r-unknown', li),
+        holdFor: $('.r-hold-for', li), holdField: $('.r-hold-for-field', li),
         forEach: () => r.forEachSel.value,
         label: () => 'Route ' + (cards.indexOf(r) + 1) + ': ',
       };
@@ -899,7 +903,10 @@
       r.when.value = route.when || '';
       fillEventSelect(r.event, route.event_id ? String(route.event_id) : (events.find((e) => e.name === route.event) || {}).id);
       r.kind.value = (route.identify && route.identify.kind) || 'user_id';
-      r.unknown.value = route.unknown_user === 'create' ? 'create' : 'fail';
+      r.unknown.value = unknownPolicy(route.unknown_user);
+      r.holdFor.value = route.hold_for || '';
+      r.holdField.hidden = r.unknown.value !== 'hold';
+      r.unknown.addEventListener('change', () => { r.holdField.hidden = r.unknown.value !== 'hold'; });
       fillForEachSelect(r.forEachSel, route.for_each || '');
       ((route.mappings || []).length ? route.mappings : [null]).forEach((m) => addRow(r, m));
       fillFieldSelect(r.ident, (route.identify && route.identify.field) || '', r.forEach());
@@ -956,7 +963,7 @@
     // The simple form's route, for its card when the form turns into routes.
     function singleRoute() {
       return { event_id: Number(eventSel.value) || 0, identify: { kind: kindSel.value, field: identField.value }, mappings: mappingsOf(single).mappings,
-        unknown_user: $('#wh-unknown-user').value };
+        unknown_user: $('#wh-unknown-user').value, hold_for: $('#wh-unknown-user').value === 'hold' ? $('#wh-hold-for').value.trim() : '' };
     }
     function showRoutes(list) {
       $('#single-route').hidden = true;
@@ -1012,7 +1019,9 @@
       eventSel.value = String(current.event_id);
       sample.value = pretty(current.sample_payload);
       kindSel.value = current.identify.kind;
-      $('#wh-unknown-user').value = current.unknown_user === 'create' ? 'create' : 'fail';
+      $('#wh-unknown-user').value = unknownPolicy(current.unknown_user);
+      $('#wh-hold-for').value = current.hold_for || '';
+      $('#wh-hold-for-field').hidden = $('#wh-unknown-user').value !== 'hold';
       $('#wh-time-zone').value = current.time_zone && current.time_zone !== 'UTC' ? current.time_zone : '';
       await loadFields(false);
       const rts = current.routes || [];
@@ -1037,6 +1046,7 @@
     connect.onChange(debounce(refreshSelects, 300));
     eventSel.addEventListener('change', () => refreshRoute(single));
     kindSel.addEventListener('change', updateKindHint);
+    $('#wh-unknown-user').addEventListener('change', () => { $('#wh-hold-for-field').hidden = $('#wh-unknown-user').value !== 'hold'; });
     sample.addEventListener('input', debounce(() => loadFields(false), 600));
     sample.addEventListener('paste', () => setTimeout(() => loadFields(false), 0));
     $('#reload-fields').addEventListener('click', () => loadFields(true));
@@ -1061,7 +1071,8 @@
           if (r.when.value.trim()) rt.when = r.when.value.trim();
           if (r.forEachSel.value) rt.for_each = r.forEachSel.value;
           if (r.event.value) rt.event_id = Number(r.event.value);
-          if (r.unknown.value === 'create') rt.unknown_user = 'create';
+          if (r.unknown.value !== 'fail') rt.unknown_user = r.unknown.value;
+          if (r.unknown.value === 'hold' && r.holdFor.value.trim()) rt.hold_for = r.holdFor.value.trim();
           return rt;
         });
       } else {
@@ -1071,6 +1082,8 @@
         body.mappings = mappings;
         // Sent as chosen, fail too: an edit must be able to turn create back off.
         body.unknown_user = $('#wh-unknown-user').value;
+        // Sent empty too when waiting the default, so that an edit can clear it.
+        if (body.unknown_user === 'hold') body.hold_for = $('#wh-hold-for').value.trim();
         if (eventSel.value) body.event_id = Number(eventSel.value);
       }
       Object.assign(body, connect.body());
@@ -1088,7 +1101,7 @@
         if (!r) return null;
         const rest = m[2] || '';
         const ctl = { name: r.name, when: r.when, for_each: r.forEachSel, event: r.event, event_id: r.event,
-          identify: r.ident, 'identify.kind': r.kind, 'identify.field': r.ident, unknown_user: r.unknown }[rest];
+          identify: r.ident, 'identify.kind': r.kind, 'identify.field': r.ident, unknown_user: r.unknown, hold_for: r.holdFor }[rest];
         if (ctl) return ctl;
         const mm = /^mappings\[(\d+)\]\.(attribute|field|expr|on_error)$/.exec(rest);
         const row = mm && sent.cardRows[Number(m[1])][Number(mm[1])];
@@ -1191,7 +1204,7 @@
 
   // ---- Test panel and backtest views --------------------------------------------------------------
 
-  const OUTCOMES = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], skipped: ['Skipped', 'badge-skipped'], duplicate: ['Duplicate', 'badge-duplicate'] };
+  const OUTCOMES = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], skipped: ['Skipped', 'badge-skipped'], duplicate: ['Duplicate', 'badge-duplicate'], held: ['Waiting for user', 'badge-held'] };
   const outcomeBadge = (status) => {
     const [label, cls] = OUTCOMES[status] || [status, 'badge-failed'];
     return el('span', { class: 'badge ' + cls }, label);
@@ -1279,6 +1292,7 @@
         $('#sum-failed').textContent = fmtNum(s.failed);
         $('#sum-duplicate').textContent = fmtNum(s.duplicate);
         $('#sum-skipped').textContent = fmtNum(s.skipped);
+        $('#sum-held').textContent = fmtNum(s.held || 0);
         const skips = Object.entries(s.skipped_by_reason || {}).sort((a, b) => b[1] - a[1]);
         $('#sum-skipped-reasons').textContent = skips.length ? skips.map(([r, n]) => reasonLabel(r).toLowerCase() + ': ' + fmtNum(n)).join(', ') : 'no route, no elements';
         const reasons = Object.entries(s.failed_by_reason || {}).sort((a, b) => b[1] - a[1]);
@@ -1288,7 +1302,7 @@
       } catch (e) { toast(e.message); }
     }
 
-    const STATUS = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], duplicate: ['Duplicate', 'badge-duplicate'], skipped: ['Skipped', 'badge-skipped'] };
+    const STATUS = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], duplicate: ['Duplicate', 'badge-duplicate'], skipped: ['Skipped', 'badge-skipped'], held: ['Waiting for user', 'badge-held'] };
     const firedWords = (n) => fmtNum(n) + (n === 1 ? ' event fired' : ' events fired');
 
     // firstLink links a duplicate to the first request of its delivery: to its entry when it is on the
@@ -1320,7 +1334,7 @@
       const later = !inline && laterAttempt(e);
       const ok = e.status === 'success';
       const dup = e.status === 'duplicate';
-      const skipped = e.status === 'skipped';
+      const skipped = e.status === 'skipped' || e.status === 'held';
       const fanOut = Array.isArray(e.outcomes) && e.outcomes.length > 0;
       const [label, badge] = STATUS[e.status] || [e.status, 'badge-failed'];
       const ident = e.identifier_value
@@ -1668,8 +1682,12 @@
       }
       const card = $('#profile-card');
       const cell = (label, val) => el('div', {}, el('span', {}, label), val || '\u2014');
+      const subjectPath = prof.user_id ? '/api/v1/users/' + encodeURIComponent(prof.user_id) : '/api/v1/devices/' + encodeURIComponent(prof.device.hwid);
+      const subjectLabel = prof.user_id ? 'user ' + prof.user_id : 'device ' + prof.device.hwid;
       card.replaceChildren(
-        el('h2', {}, prof.user_id ? 'User ' + prof.user_id : 'Anonymous device ' + prof.device.hwid),
+        el('div', { class: 'page-head' },
+          el('h2', {}, prof.user_id ? 'User ' + prof.user_id : 'Anonymous device ' + prof.device.hwid),
+          el('button', { type: 'button', class: 'btn btn-danger btn-sm', id: 'erase-subject', onclick: () => eraseSubject(subjectPath, subjectLabel) }, 'Delete and erase')),
         el('div', { class: 'profile-grid' },
           cell('User ID', prof.user_id),
           cell('Email', user && user.email),
@@ -1684,7 +1702,25 @@
       }
     }
 
-    form.addEventListener('submit', (ev) => { ev.preventDefault(); lookup(); });
+    // eraseSubject deletes the user or device and follows its erasure job until it is done or failed.
+    async function eraseSubject(path, label) {
+      const text = 'This deletes ' + label + ' from the directory and erases its payloads, identifiers and events from the activity log. Counts stay. It cannot be undone.';
+      if (!(await confirmDialog('Delete and erase ' + label + '?', text, 'Delete and erase'))) return;
+      let job;
+      try { job = await api('DELETE', path); } catch (e) { toast(e.message); return; }
+      $('#profile').hidden = true;
+      const box = $('#erasure-status');
+      const show = (j) => box.replaceChildren('Erasure of ' + label + ': ', erasureBadge(j), j.error ? ' ' + j.error : '');
+      show(job);
+      box.hidden = false;
+      while (job.status === 'pending' || job.status === 'running') {
+        await new Promise((r) => setTimeout(r, 1000));
+        try { job = await api('GET', '/api/v1/erasures/' + job.id); } catch (e) { toast(e.message); return; }
+        show(job);
+      }
+    }
+
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); $('#erasure-status').hidden = true; lookup(); });
     kind.addEventListener('change', () => {
       value.placeholder = { user_id: '12345', email: 'jane@example.com', phone: '+15551234567', hwid: 'device hwid' }[kind.value];
     });
@@ -1829,6 +1865,7 @@
         el('td', { class: 'name', 'data-label': 'Name' }, k.name ? el('b', {}, k.name) : el('span', { class: 'muted' }, 'Unnamed'),
           k.current ? el('div', { class: 'muted small current-key' }, 'This session\u2019s key') : null),
         el('td', { 'data-label': 'Key' }, el('code', {}, k.prefix + '\u2026')),
+        el('td', { 'data-label': 'Scopes', class: 'scopes' }, (k.scopes || []).map((sc) => el('span', { class: 'chip' }, sc))),
         el('td', { 'data-label': 'Created' }, fmtTime(k.created_at)),
         el('td', { 'data-label': 'Last used' }, k.last_used_at ? fmtTime(k.last_used_at) : el('span', { class: 'muted' }, 'Never')),
         el('td', { 'data-label': 'Status' }, status(k)),
@@ -1843,6 +1880,7 @@
       errBox.hidden = true;
       shown.hidden = true;
       $('#key-name').value = '';
+      $$('input[name="key-scope"]').forEach((c) => { c.checked = true; });
       editor.hidden = false;
       $('#key-name').focus();
     });
@@ -1852,7 +1890,8 @@
       e.preventDefault();
       errBox.hidden = true;
       try {
-        const k = await api('POST', '/api/v1/api-keys', { name: $('#key-name').value.trim() });
+        const scopes = $$('input[name="key-scope"]:checked').map((c) => c.value);
+        const k = await api('POST', '/api/v1/api-keys', { name: $('#key-name').value.trim(), scopes });
         editor.hidden = true;
         $('#new-key-value').value = k.key;
         shown.hidden = false;
@@ -1906,7 +1945,66 @@
     });
   }
 
-  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage, settings: settingsPage };
+  // ---- Audit log ----------------------------------------------------------------------------------
+
+  const TARGETS = { project: 'Project', api_key: 'API key', event: 'Event', webhook: 'Webhook', user: 'User', device: 'Device' };
+  const ACTIONS = { create: 'created', update: 'changed', delete: 'deleted' };
+
+  function erasureBadge(j) {
+    const cls = j.status === 'done' ? 'badge badge-on' : (j.status === 'failed' ? 'badge badge-off' : 'badge');
+    return el('span', { class: cls, title: j.error || '', dataset: { status: j.status } }, j.status === 'done' ? 'Erased' : j.status);
+  }
+
+  function auditPage() {
+    const form = $('#audit-filter');
+    const body = $('#audit-body');
+    const moreBtn = $('#audit-more');
+    let before = 0;
+    let seq = 0;
+    const json = (v) => (v === null || v === undefined ? el('span', { class: 'muted' }, '\u2014') : el('pre', { class: 'code light' }, JSON.stringify(v, null, 1)));
+
+    function row(en) {
+      let who = en.via === 'system' ? 'System' : (en.via === 'cli' ? 'CLI (' + (en.key_name || 'operator') + ')' : (en.key_name || 'Unnamed key'));
+      if (en.key_id) who += ' \u00b7 key ' + en.key_id;
+      if (en.via === 'console') who += ' \u00b7 console';
+      return el('tr', { dataset: { id: String(en.id), target: en.target, action: en.action } },
+        el('td', { 'data-label': 'When' }, fmtTime(en.at)),
+        el('td', { 'data-label': 'Who' }, who),
+        el('td', { 'data-label': 'Change' }, (TARGETS[en.target] || en.target) + ' ', el('code', {}, en.target_id), ' ' + (ACTIONS[en.action] || en.action)),
+        el('td', { 'data-label': 'Before' }, json(en.before)),
+        el('td', { 'data-label': 'After' }, json(en.after)));
+    }
+    async function load(reset) {
+      const my = ++seq;
+      if (reset) before = 0;
+      const p = new URLSearchParams({ limit: '50' });
+      if ($('#audit-target').value) p.set('target', $('#audit-target').value);
+      if ($('#audit-target-id').value.trim()) p.set('target_id', $('#audit-target-id').value.trim());
+      if (before) p.set('before', String(before));
+      const data = await api('GET', '/api/v1/audit?' + p);
+      if (my !== seq) return;
+      const rows = (data.entries || []).map(row);
+      if (reset) body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No changes recorded.'))]));
+      else body.append(...rows);
+      before = data.next_before || 0;
+      moreBtn.hidden = !before;
+    }
+    async function loadErasures() {
+      const data = await api('GET', '/api/v1/erasures');
+      const jobs = data.erasures || [];
+      $('#erasures-body').replaceChildren(...(jobs.length ? jobs.map((j) => el('tr', { dataset: { id: String(j.id) } },
+        el('td', {}, (j.subject_kind === 'user' ? 'User ' : 'Device ') , el('code', {}, j.subject)),
+        el('td', {}, erasureBadge(j)),
+        el('td', {}, fmtTime(j.requested_at)),
+        el('td', {}, j.finished_at ? fmtTime(j.finished_at) : '\u2014')))
+        : [el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No erasures.'))]));
+    }
+    form.addEventListener('submit', (e) => { e.preventDefault(); load(true).catch((err) => toast(err.message)); });
+    moreBtn.addEventListener('click', () => load(false).catch((err) => toast(err.message)));
+    return Promise.all([load(true), loadErasures()]);
+  }
+
+  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage, settings: settingsPage, audit: auditPage };
   document.addEventListener('DOMContentLoaded', () => {
     countCall(0);
     const init = pages[document.body.dataset.page];
