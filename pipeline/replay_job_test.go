@@ -258,3 +258,60 @@ func TestBulkReplayKilled(t *testing.T) {
 		t.Errorf("job outcomes %v, %v; want %d successes", outs, err, j.Total)
 	}
 }
+
+// erasedUsers says the users in it were erased after every request.
+type erasedUsers map[string]bool
+
+func (e erasedUsers) Erased(_ context.Context, _ int64, kind identify.Kind, value string, _ time.Time) (bool, error) {
+	return kind == identify.ByUserID && e[value], nil
+}
+
+// TestReplayJobRefusesErased: a replay job does not run a request whose subject was erased since it
+// came (erasure.Store in production): it is counted skipped and never produced.
+func TestReplayJobRefusesErased(t *testing.T) {
+	e := newEnv(t)
+	e.withDeliveries(t)
+	hooks, _ := standardFixtures()
+	res := &lockedResolver{users: map[string]pipeline.Subject{}}
+	if _, err := e.pool.Exec(context.Background(), `INSERT INTO projects (name) VALUES ('erased')`); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []req{newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":"gone"}`), newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":"kept"}`)}
+	e.produce(t, reqs...)
+	stop := e.runDeps(t, testConfig(), pipeline.Deps{Hooks: hooks, Resolver: res})
+	e.waitCount(t, "SELECT count() FROM activity_log WHERE reason = 'user_not_found'", 2, 60*time.Second)
+	ctx := context.Background()
+	jobs := replay.NewStore(e.pool)
+	job, err := jobs.Create(ctx, 1, replay.Filter{WebhookID: "wh_uid", Since: time.Now().Add(-time.Hour), Until: time.Now().Add(time.Minute)}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := replay.NewRunner(bulkRunnerConfig("erasing"), jobs, chstore.NewReader(e.conn), newProducer(t, e), testenv.Logger())
+	runner.SetErased(erasedUsers{"gone": true})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		j, err := jobs.Get(ctx, 1, job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State == replay.StateDone {
+			if j.Produced != 1 || j.Skipped != 1 {
+				t.Errorf("job %+v; want 1 produced, 1 skipped (erased)", j)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job not done: %+v", j)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.waitCount(t, "SELECT count() FROM activity_log WHERE attempt = 1", 1, 60*time.Second)
+	stop()
+	if got := e.attempts(t, reqs[0].id); len(got) != 1 {
+		t.Errorf("the erased user's request has %d rows; want its first attempt only", len(got))
+	}
+}

@@ -42,6 +42,9 @@ type Candidate struct {
 	LatestReason  string
 	// Fired are the fan-out elements its attempts fired (from the latest row's outcomes).
 	Fired []int
+	// IdentifierKind and IdentifierValue are how the first attempt identified its user (a fan-out's
+	// only when its elements share it): a replay refuses a request whose subject was erased since.
+	IdentifierKind, IdentifierValue string
 }
 
 // where is the query's filter over activity_log rows and its arguments; the latest-outcome condition
@@ -64,7 +67,7 @@ func (q *ReplayQuery) where() (string, []any) {
 
 const replayGrouped = `SELECT toString(request_id) AS id, received_ms AS ms, argMin(src_partition, attempt), argMin(src_offset, attempt),
     argMin(payload_truncated, attempt), max(attempt), argMax(toString(status), attempt) AS latest, argMax(reason, attempt) AS latest_reason,
-    argMax(outcomes, attempt), min(attempt) AS first
+    argMax(outcomes, attempt), min(attempt) AS first, argMin(identifier_kind, attempt), argMin(identifier_value, attempt)
 FROM activity_log WHERE %s
 GROUP BY request_id, received_ms
 HAVING first = 0 AND latest = 'failed'%s`
@@ -141,7 +144,8 @@ func (r *Reader) ReplayCandidates(ctx context.Context, q ReplayQuery) (ReplayPag
 		var ms uint64
 		var truncated uint8
 		var first uint16
-		if err := rows.Scan(&id, &ms, &c.Partition, &c.Offset, &truncated, &c.LatestAttempt, &c.LatestStatus, &c.LatestReason, &outcomes, &first); err != nil {
+		if err := rows.Scan(&id, &ms, &c.Partition, &c.Offset, &truncated, &c.LatestAttempt, &c.LatestStatus, &c.LatestReason, &outcomes, &first,
+			&c.IdentifierKind, &c.IdentifierValue); err != nil {
 			return page, fmt.Errorf("replay candidates of webhook %s: %w", q.WebhookID, err)
 		}
 		if c.RequestID, err = uuid.Parse(id); err != nil {

@@ -10,11 +10,18 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/identify"
 )
 
 // Candidates reads the requests a job replays from ClickHouse (chstore.Reader in production).
 type Candidates interface {
 	ReplayCandidates(ctx context.Context, q chstore.ReplayQuery) (chstore.ReplayPage, error)
+}
+
+// Erased tells whether a request's subject was erased at or after the request was received
+// (erasure.Store in production): such a request is refused, never run again.
+type Erased interface {
+	Erased(ctx context.Context, projectID int64, kind identify.Kind, value string, receivedAt time.Time) (bool, error)
 }
 
 // RunnerConfig are a runner's settings.
@@ -62,7 +69,13 @@ type Runner struct {
 	// afterProduce, when set (tests), is called after a page is produced and before its position is
 	// saved.
 	afterProduce func(page int)
+	// erased, when set, refuses requests whose subject was erased since (SetErased).
+	erased Erased
 }
+
+// SetErased makes the runner refuse (count as skipped, never produce) every request whose identifier
+// erased says was erased at or after the request's receive time.
+func (r *Runner) SetErased(e Erased) { r.erased = e }
 
 // NewRunner builds a runner.
 func NewRunner(cfg RunnerConfig, jobs *Store, src Candidates, prod *Producer, log *slog.Logger) *Runner {
@@ -165,6 +178,26 @@ func (r *Runner) page(ctx context.Context, job *Job, cands []chstore.Candidate) 
 		case !cl.ok:
 			done.skipped++ // another attempt of it is in flight
 			continue
+		case r.erased != nil && c.IdentifierValue != "":
+			gone, err := r.erased.Erased(ctx, job.ProjectID, identify.Kind(c.IdentifierKind), c.IdentifierValue, time.UnixMilli(c.ReceivedMs))
+			if err != nil {
+				return done, err
+			}
+			if gone {
+				done.skipped++
+				r.log.Info("replay: request refused, its subject was erased", "job", job.ID, "request_id", c.RequestID)
+				if err := r.jobs.release(ctx, job.ID, []uuid.UUID{c.RequestID}, []int32{int32(cl.attempt)}); err != nil {
+					return done, err
+				}
+				continue
+			}
+			if c.Truncated {
+				done.truncated++
+				if err := r.jobs.release(ctx, job.ID, []uuid.UUID{c.RequestID}, []int32{int32(cl.attempt)}); err != nil {
+					return done, err
+				}
+				continue
+			}
 		case c.Truncated:
 			// The pipeline logged a preview, not the body: never run as whole. (The Producer would say
 			// so too, reading the record; this spares the read.)
