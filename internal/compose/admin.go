@@ -67,6 +67,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 	jobs := replay.NewStore(stores.Pool)
 	host, _ := os.Hostname()
 	runner := replay.NewRunner(replay.RunnerConfig{Owner: fmt.Sprintf("%s-%d", host, os.Getpid())}, jobs, reader, prod, d.Logger)
+	runner.SetErased(erasure.NewStore(stores.Pool)) // a subject erased since a request came is never replayed
 	erasures := erasure.NewRunner(stores.Pool, chstore.NewEraser(ch), d.Logger)
 	srv := admin.New(cfg.Admin, admin.Deps{
 		Logger:       d.Logger,

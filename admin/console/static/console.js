@@ -131,6 +131,8 @@
     return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
   };
   const fmtNum = (n) => Number(n || 0).toLocaleString();
+  // Reasons decided at the edge: a replay cannot change them, so the replay window does not offer them.
+  const EDGE_REASONS = new Set(['auth_rejected', 'webhook_disabled', 'invalid_json', 'payload_too_large', 'invalid_form', 'unsupported_media_type']);
 
   // reformatJSON re-lays out JSON text token by token, never converting a value: JSON.parse would turn
   // an integer above 2^53 into the nearest double (a Shopify order_id 820982911946154508 would read
@@ -1329,6 +1331,7 @@
     // entry renders one activity entry; inline ones (a first request shown inside its duplicate) have
     // no id of their own.
     function entry(e, inline) {
+      const later = !inline && laterAttempt(e);
       const ok = e.status === 'success';
       const dup = e.status === 'duplicate';
       const skipped = e.status === 'skipped' || e.status === 'held';
@@ -1361,10 +1364,133 @@
           e.route ? el('span', { class: 'entry-route', title: 'The route that took the request' }, 'Route ', el('b', {}, e.route)) : null,
           fanOut || e.events_fired > 1 || (e.status === 'failed' && e.events_fired > 0) ? el('span', { class: 'entry-fired' }, firedWords(e.events_fired)) : null,
           dup && e.duplicate_of ? el('span', { class: 'entry-dup' }, 'Duplicate of ', firstLink(e)) : null,
+          e.attempt > 0 ? el('span', { class: 'entry-attempt', title: 'A later attempt of this request' + (e.replaces_status ? '; it was ' + e.replaces_status + (e.replaces_reason ? ' (' + reasonLabel(e.replaces_reason).toLowerCase() + ')' : '') + ' before' : '') }, attemptWords(e)) : null,
           el('time', { class: 'entry-time', datetime: e.received_at }, fmtTime(e.received_at)),
-          show),
+          show,
+          !inline && e.status === 'failed' && e.edge_status === 202 && !later ? replayButton(e) : null),
         el('div', { class: 'entry-preview', title: 'Payload preview' }, preview),
         details);
+    }
+
+    // laterAttempt tells whether the list already shows a later attempt of e's request (attempts come
+    // latest first): then e is not its latest outcome, and offers no Replay.
+    let listed = new Set();
+    function laterAttempt(e) {
+      const seen = listed.has(e.request_id);
+      listed.add(e.request_id);
+      return seen;
+    }
+
+    function attemptWords(e) {
+      const why = { replay: 'replay', release: 'user appeared', expire: 'hold ran out' }[e.attempt_cause] || e.attempt_cause;
+      return 'Attempt ' + (e.attempt + 1) + (why ? ' \u00b7 ' + why : '');
+    }
+
+    // replayButton replays one failed entry: a job of one request, followed until the pipeline has run
+    // it; then the summary and the list are read again.
+    function replayButton(e) {
+      const b = el('button', { type: 'button', class: 'btn btn-secondary btn-sm replay-one', title: 'Run this request again through the current settings' }, 'Replay');
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        b.textContent = 'Replaying\u2026';
+        try {
+          const job = await api('POST', base + '/activity/' + encodeURIComponent(e.request_id) + '/replay');
+          const end = await followJob(job, () => {});
+          toast(end.succeeded > 0 ? 'Replayed: the request succeeded.' : end.failed_again > 0 ? 'Replayed: the request failed again.' : replayResult(end));
+          summary();
+          load(true);
+        } catch (err) {
+          toast(err.message);
+          b.disabled = false;
+          b.textContent = 'Replay';
+        }
+      });
+      return b;
+    }
+
+    // followJob reads a replay job every second until it has ended and the pipeline has run what it
+    // produced (or 60 s have passed since it ended), calling onJob with each reading.
+    async function followJob(job, onJob) {
+      let endedAt = 0;
+      for (;;) {
+        onJob(job);
+        const ended = job.state === 'done' || job.state === 'cancelled' || job.state === 'failed';
+        if (ended && !endedAt) endedAt = Date.now();
+        if (ended && (job.succeeded + job.failed_again >= job.produced || Date.now() - endedAt > 60000)) return job;
+        await new Promise((r) => setTimeout(r, 1000));
+        job = await api('GET', '/api/v1/replays/' + encodeURIComponent(job.id));
+      }
+    }
+
+    function replayResult(j) {
+      const parts = [fmtNum(j.succeeded) + ' succeeded', fmtNum(j.failed_again) + ' failed again'];
+      if (j.expired) parts.push(fmtNum(j.expired) + ' too old to replay (past the retention of the request log)');
+      if (j.truncated) parts.push(fmtNum(j.truncated) + ' not replayed (only a preview of the body was kept)');
+      if (j.skipped) parts.push(fmtNum(j.skipped) + ' skipped (another replay of them is running)');
+      return parts.join(', ') + '.';
+    }
+
+    // The "Replay failed…" window: a filter, its count, then the job's progress and result.
+    const rd = $('#replay-dialog');
+    if (rd) {
+      const since = $('#replay-since'), until = $('#replay-until'), reason = $('#replay-reason');
+      const start = $('#replay-start'), cancelBtn = $('#replay-cancel'), count = $('#replay-count');
+      const toInput = (d) => d.toISOString().slice(0, 19);
+      const fromInput = (v) => new Date(v + 'Z').toISOString();
+      let running = null;
+      const filter = () => {
+        const f = { webhook_id: id, since: fromInput(since.value), until: fromInput(until.value) };
+        if (reason.value) f.reason = reason.value;
+        return f;
+      };
+      const recount = debounce(async () => {
+        $('#replay-error').textContent = '';
+        start.disabled = true;
+        if (!since.value || !until.value) { count.textContent = ''; return; }
+        try {
+          const r = await api('POST', '/api/v1/replays?dry_run=1', filter());
+          count.textContent = r.count === 1 ? '1 failed request will be replayed.' : fmtNum(r.count) + ' failed requests will be replayed.';
+          start.disabled = r.count === 0 || !!running;
+        } catch (e) { $('#replay-error').textContent = e.message; count.textContent = ''; }
+      }, 250);
+      [since, until, reason].forEach((x) => x.addEventListener('change', recount));
+      $('#replay-open').addEventListener('click', async () => {
+        const now = new Date();
+        if (!until.value) until.value = toInput(new Date(now.getTime() + 60000));
+        if (!since.value) since.value = toInput(new Date(now.getTime() - 24 * 3600 * 1000));
+        try {
+          const s = (await api('GET', base + '/summary')).summary;
+          const known = new Set([...reason.options].map((o) => o.value));
+          Object.keys(s.failed_by_reason || {}).filter((r) => !known.has(r) && !EDGE_REASONS.has(r))
+            .forEach((r) => reason.append(el('option', { value: r }, reasonLabel(r))));
+        } catch (e) { toast(e.message); }
+        rd.showModal();
+        recount();
+      });
+      start.addEventListener('click', async () => {
+        start.disabled = true;
+        $('#replay-progress').hidden = false;
+        cancelBtn.hidden = false;
+        try {
+          running = await api('POST', '/api/v1/replays', filter());
+          const end = await followJob(running, (j) => {
+            running = j;
+            const doneN = j.succeeded + j.failed_again + j.expired + j.truncated + j.skipped;
+            $('#replay-bar').max = Math.max(j.total, 1);
+            $('#replay-bar').value = Math.min(doneN, j.total);
+            $('#replay-status').textContent = (j.state === 'cancelled' ? 'Cancelled. ' : '') + fmtNum(j.produced) + ' of ' + fmtNum(j.total) + ' sent again; ' + replayResult(j);
+          });
+          $('#replay-status').textContent = (end.state === 'cancelled' ? 'Cancelled: ' : 'Done: ') + replayResult(end);
+          summary();
+          load(true);
+        } catch (e) { $('#replay-error').textContent = e.message; }
+        running = null;
+        cancelBtn.hidden = true;
+      });
+      cancelBtn.addEventListener('click', async () => {
+        if (!running) return;
+        try { running = await api('POST', '/api/v1/replays/' + encodeURIComponent(running.id) + '/cancel'); } catch (e) { toast(e.message); }
+      });
     }
 
     // headersOf lists the sender headers an entry was sent with (the ones the webhook keeps).
@@ -1426,6 +1552,7 @@
       let page;
       try { page = await api('GET', base + '/activity?' + p); } catch (e) { toast(e.message); return; }
       if (my !== seq) return; // a newer load replaced this one
+      if (reset) listed = new Set();
       const items = (page.entries || []).map((e) => entry(e));
       if (reset) list.replaceChildren(...items); else list.append(...items);
       cursor = page.next_cursor || '';
