@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
@@ -92,7 +93,8 @@ func newEnvWith(t testing.TB, set func(*Config)) *env {
 	t.Cleanup(res.Close)
 	srv := New(cfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Pool: pool, Projects: projects,
 		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: chstore.NewReader(ch),
-		Evaluator: pipeline.NewEvaluator(pipeline.Defaults().Limits(), freshResolver{res}, res), MaxBodyBytes: testMaxBody})
+		Evaluator: pipeline.NewEvaluator(pipeline.Defaults().Limits(), freshResolver{res}, res), MaxBodyBytes: testMaxBody,
+		Alerts: alert.NewStore(pool, sealer, alert.Defaults())})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, srv: srv, pool: pool, ch: ch, logs: logs, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}

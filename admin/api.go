@@ -17,6 +17,7 @@ import (
 	"github.com/bytedance/sonic"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/project"
@@ -93,6 +94,7 @@ type api struct {
 	// evaluator answers dry runs and backtests; nil: they answer 503. maxBodyBytes bounds a dry run's
 	// body as the edge bounds a request's.
 	evaluator    *pipeline.Evaluator
+	alerts       *alert.Store
 	maxBodyBytes int
 	// publicBaseURL has no trailing slash.
 	publicBaseURL string

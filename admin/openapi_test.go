@@ -12,7 +12,9 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -112,6 +114,14 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Outcome", Outcome{}, nil},
 		{"Counts", Counts{}, nil},
 		{"Backtest", Backtest{}, nil},
+		{"Project", project.Project{}, nil},
+		{"AlertRuleInput", ruleInput{}, nil},
+		{"AlertRule", alert.Rule{}, nil},
+		{"Alert", alert.Alert{}, nil},
+		{"NotificationDelivery", alert.Delivery{}, nil},
+		{"NotificationAttempt", alert.Attempt{}, nil},
+		{"NotificationPayload", alert.Payload{}, nil},
+		{"SigningSecret", signingSecret{}, nil},
 	}
 	for _, c := range cases {
 		sc, ok := s.Components.Schemas[c.schema]

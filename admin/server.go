@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
@@ -38,6 +39,9 @@ type Deps struct {
 	// Evaluator answers dry runs and backtests: pipeline.Evaluator with the pipeline's limits and a
 	// resolver that asks the directory every time. nil: those endpoints answer 503.
 	Evaluator *pipeline.Evaluator
+	// Alerts holds alert rules, alerts, notifications and signing secrets; nil: those endpoints answer
+	// 503.
+	Alerts *alert.Store
 	// MaxBodyBytes bounds a dry run's body: the edge's max_body_bytes, since a larger request never
 	// reaches the pipeline. 0: the edge's default, 1 MiB.
 	MaxBodyBytes int
@@ -86,6 +90,7 @@ func New(cfg Config, d Deps) *Server {
 		directory:     d.Directory,
 		activity:      d.Activity,
 		evaluator:     d.Evaluator,
+		alerts:        d.Alerts,
 		maxBodyBytes:  d.MaxBodyBytes,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
@@ -101,6 +106,16 @@ func New(cfg Config, d Deps) *Server {
 	s.routes = []route{
 		{"GET", "/api/v1/project", a.getProject},
 		{"PATCH", "/api/v1/project", a.patchProject},
+		{"GET", "/api/v1/project/signing-secret", a.getSigningSecret},
+		{"POST", "/api/v1/project/signing-secret/rotate", a.rotateSigningSecret},
+		{"GET", "/api/v1/alert-rules", a.listRules},
+		{"POST", "/api/v1/alert-rules", a.createRule},
+		{"GET", "/api/v1/alert-rules/{id}", a.getRule},
+		{"PUT", "/api/v1/alert-rules/{id}", a.putRule},
+		{"DELETE", "/api/v1/alert-rules/{id}", a.deleteRule},
+		{"GET", "/api/v1/alerts", a.listAlerts},
+		{"GET", "/api/v1/notifications", a.listDeliveries},
+		{"GET", "/api/v1/notifications/{id}", a.getDelivery},
 		{"GET", "/api/v1/api-keys", a.listKeys},
 		{"POST", "/api/v1/api-keys", a.createKey},
 		{"GET", "/api/v1/api-keys/{id}", a.getKey},
@@ -198,8 +213,9 @@ func (a *api) getProject(_ http.ResponseWriter, r *http.Request) (int, any, erro
 
 func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req struct {
-		NotificationURL *string `json:"notification_url"`
-		PhoneRegion     *string `json:"phone_region"`
+		NotificationURL    *string `json:"notification_url"`
+		NotificationFormat *string `json:"notification_format"`
+		PhoneRegion        *string `json:"phone_region"`
 	}
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
@@ -210,7 +226,7 @@ func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, er
 		}
 	}
 	p, err := a.projects.Update(r.Context(), projectID(r.Context()),
-		project.Update{NotificationURL: req.NotificationURL, PhoneRegion: req.PhoneRegion})
+		project.Update{NotificationURL: req.NotificationURL, NotificationFormat: req.NotificationFormat, PhoneRegion: req.PhoneRegion})
 	if err != nil {
 		return 0, nil, err
 	}

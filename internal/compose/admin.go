@@ -5,9 +5,11 @@ import (
 	"net/http"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
@@ -23,6 +25,7 @@ type Admin struct {
 	ch       driver.Conn
 	resolver *directory.Resolver
 	srv      *admin.Server
+	alerts   *alert.Service
 }
 
 // NewAdmin builds the admin server from cfg: the stores (the directory store's metrics on d.Registry)
@@ -46,6 +49,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		stores.Close()
 		return nil, err
 	}
+	reader := chstore.NewReader(ch)
 	srv := admin.New(cfg.Admin, admin.Deps{
 		Logger:       d.Logger,
 		Registry:     d.Registry,
@@ -53,11 +57,13 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		Projects:     stores.Projects,
 		Webhooks:     stores.Webhooks,
 		Directory:    stores.Directory,
-		Activity:     chstore.NewReader(ch),
+		Activity:     reader,
+		Alerts:       stores.Alerts,
 		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}, res),
 		MaxBodyBytes: cfg.Ingestor.MaxBodyBytes,
 	})
-	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv}, nil
+	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv,
+		alerts: alert.NewService(cfg.Alerts, stores.Alerts, reader, d.Registry, d.Logger)}, nil
 }
 
 // ReadyChecks: PostgreSQL and ClickHouse.
@@ -68,8 +74,18 @@ func (a *Admin) ReadyChecks() ReadyChecks {
 	}
 }
 
-// Run serves on admin.listen_addr until ctx is done, then drains (admin.Server.Run).
-func (a *Admin) Run(ctx context.Context) error { return a.srv.Run(ctx) }
+// Run serves on admin.listen_addr until ctx is done, then drains (admin.Server.Run); beside it, the
+// alert rules are evaluated and notifications delivered (alert.Service), until ctx is done.
+func (a *Admin) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.alerts.Run(gctx) })
+	g.Go(func() error { return a.srv.Run(gctx) })
+	return g.Wait()
+}
+
+// Alerts is the alert evaluator and notification worker, for a caller that serves Handler itself and
+// runs it beside (the end-to-end tests).
+func (a *Admin) Alerts() *alert.Service { return a.alerts }
 
 // Handler serves the API and the console, for a server of the caller's.
 func (a *Admin) Handler() http.Handler { return a.srv.Handler() }

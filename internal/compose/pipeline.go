@@ -2,18 +2,16 @@ package compose
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net/http"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
-	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/tracing"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -59,7 +57,7 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		Resolver:      c.resolver,
 		Creator:       c.resolver,
 		Deliveries:    delivery.NewStore(plane.stores.Pool),
-		Notifier:      &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
+		Notifier:      streakNotifier{plane.stores.Alerts},
 		Registry:      d.Registry,
 		Logger:        d.Logger,
 		Failpoint:     d.Failpoint,
@@ -106,13 +104,11 @@ func (c *Pipeline) Close() {
 	c.plane.close()
 }
 
-// notificationURLs reads each project's notification URL.
-func notificationURLs(projects *project.Store) pipeline.URLSource {
-	return func(ctx context.Context, projectID int64) (string, error) {
-		p, err := projects.Get(ctx, projectID)
-		if errors.Is(err, project.ErrNotFound) {
-			return "", nil
-		}
-		return p.NotificationURL, err
-	}
+// streakNotifier hands the pipeline's five-failures notifications to the alert store, which records
+// the alert and queues its signed notification (delivered by the admin processes).
+type streakNotifier struct{ s *alert.Store }
+
+func (n streakNotifier) Notify(ctx context.Context, x pipeline.Notification) error {
+	return n.s.RecordStreak(ctx, alert.Streak{ProjectID: x.ProjectID, WebhookID: x.WebhookID, ID: x.ID,
+		CreatedAt: x.CreatedAt, Message: x.Message})
 }

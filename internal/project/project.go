@@ -33,18 +33,21 @@ var ErrNotFound = domainerr.New(domainerr.ErrNotFound, "project not found")
 // Project is a tenant. PhoneRegion is the ISO 3166-1 alpha-2 region whose national numbering plan
 // reads the project's phone numbers written without a country code; "" means directory.default_region.
 type Project struct {
-	ID              int64     `json:"id"`
-	Name            string    `json:"name"`
-	NotificationURL string    `json:"notification_url"`
-	PhoneRegion     string    `json:"phone_region"`
-	CreatedAt       time.Time `json:"created_at"`
+	ID              int64  `json:"id"`
+	Name            string `json:"name"`
+	NotificationURL string `json:"notification_url"`
+	// NotificationFormat is the body of its notifications: "standard" (Inlet's JSON) or "slack"
+	// ({"text": …}). Either is signed with the project's Standard Webhooks secret.
+	NotificationFormat string    `json:"notification_format"`
+	PhoneRegion        string    `json:"phone_region"`
+	CreatedAt          time.Time `json:"created_at"`
 }
 
 // projectColumns are the columns Project.fields scans.
-const projectColumns = `id, name, notification_url, phone_region, created_at`
+const projectColumns = `id, name, notification_url, notification_format, phone_region, created_at`
 
 func (p *Project) fields() []any {
-	return []any{&p.ID, &p.Name, &p.NotificationURL, &p.PhoneRegion, &p.CreatedAt}
+	return []any{&p.ID, &p.Name, &p.NotificationURL, &p.NotificationFormat, &p.PhoneRegion, &p.CreatedAt}
 }
 
 // Store reads and writes projects and keys.
@@ -347,6 +350,9 @@ type Update struct {
 	// NotificationURL is where auth-failure notifications are POSTed ("" for none). The caller
 	// validates it.
 	NotificationURL *string
+	// NotificationFormat is "standard" or "slack"; anything else is a *domainerr.ValidationError on
+	// "notification_format" and nothing is written.
+	NotificationFormat *string
 	// PhoneRegion is an ISO 3166-1 alpha-2 region libphonenumber knows, or "" for
 	// directory.default_region. Anything else is a *domainerr.ValidationError on "phone_region" and
 	// nothing is written.
@@ -360,10 +366,14 @@ func (s *Store) Update(ctx context.Context, id int64, u Update) (Project, error)
 		return Project{}, domainerr.Invalid("phone_region",
 			"%q is not a known ISO 3166-1 alpha-2 region (e.g. \"GB\", \"US\"), nor empty", *u.PhoneRegion)
 	}
+	if f := u.NotificationFormat; f != nil && *f != "standard" && *f != "slack" {
+		return Project{}, domainerr.Invalid("notification_format", "%q is not \"standard\" or \"slack\"", *f)
+	}
 	var p Project
 	err := s.db.QueryRow(ctx, `UPDATE projects SET notification_url = coalesce($2, notification_url),
-	phone_region = coalesce($3, phone_region) WHERE id = $1 RETURNING `+projectColumns,
-		id, u.NotificationURL, u.PhoneRegion).Scan(p.fields()...)
+	phone_region = coalesce($3, phone_region), notification_format = coalesce($4, notification_format)
+	WHERE id = $1 RETURNING `+projectColumns,
+		id, u.NotificationURL, u.PhoneRegion, u.NotificationFormat).Scan(p.fields()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Project{}, ErrNotFound
 	}

@@ -1,0 +1,105 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/bytedance/sonic"
+
+	"github.com/inlet-dev/inlet/internal/alert"
+)
+
+func TestAlertRulesAPI(t *testing.T) {
+	e := newEnv(t)
+	rule := map[string]any{"name": "failures", "kind": "failure_ratio", "threshold": 20, "window_minutes": 10, "min_requests": 5}
+	var created alert.Rule
+	if err := sonic.Unmarshal(e.want("POST", "/api/v1/alert-rules", e.keyA, rule, 201), &created); err != nil {
+		t.Fatal(err)
+	}
+	if created.ID == 0 || !created.Enabled || created.Kind != alert.KindFailureRatio {
+		t.Fatalf("created %+v", created)
+	}
+	path := fmt.Sprintf("/api/v1/alert-rules/%d", created.ID)
+	e.want("GET", path, e.keyA, nil, 200)
+	e.want("GET", path, e.keyB, nil, 404) // another project's rule
+	if out := e.want("GET", "/api/v1/alert-rules", e.keyB, nil, 200); string(out) != `{"rules":[]}` {
+		t.Fatalf("project B's rules: %s", out)
+	}
+	rule["enabled"] = false
+	rule["threshold"] = 30
+	if out := e.want("PUT", path, e.keyA, rule, 200); !strings.Contains(string(out), `"threshold":30`) || !strings.Contains(string(out), `"enabled":false`) {
+		t.Fatalf("updated %s", out)
+	}
+	e.want("PUT", path, e.keyB, rule, 404)
+
+	// Every invalid field is named.
+	out := e.want("POST", "/api/v1/alert-rules", e.keyA, map[string]any{"name": "", "kind": "reason_spike", "threshold": 0, "window_minutes": 0}, 400)
+	for _, f := range []string{"name", "threshold", "window_minutes", "reason"} {
+		if !strings.Contains(string(out), `"field":"`+f+`"`) {
+			t.Errorf("problem %s does not name %s", out, f)
+		}
+	}
+	e.want("POST", "/api/v1/alert-rules", e.keyA, `{"name": "x", "kind": "silence", "threshold": 1, "window_minutes": 5, "bogus": 1}`, 400)
+	e.want("POST", "/api/v1/alert-rules", e.keyA, map[string]any{"name": "x", "kind": "silence", "threshold": 1, "window_minutes": 5,
+		"webhook_id": "AAAAAAAAAAAAAAAAAAAAAA"}, 400)
+
+	e.want("DELETE", path, e.keyB, nil, 404)
+	e.want("DELETE", path, e.keyA, nil, 204)
+	e.want("GET", path, e.keyA, nil, 404)
+	e.want("GET", "/api/v1/alert-rules/x", e.keyA, nil, 404)
+}
+
+func TestAlertsAndNotificationsAPI(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.want("PATCH", "/api/v1/project", e.keyA, map[string]any{"notification_url": "https://hooks.example/alerts", "notification_format": "slack"}, 200)
+	if out := e.want("GET", "/api/v1/project", e.keyA, nil, 200); !strings.Contains(string(out), `"notification_format":"slack"`) {
+		t.Fatalf("project %s", out)
+	}
+	if out := e.want("PATCH", "/api/v1/project", e.keyA, map[string]any{"notification_format": "xml"}, 400); !strings.Contains(string(out), `"field":"notification_format"`) {
+		t.Fatalf("problem %s", out)
+	}
+	st := alert.NewStore(e.pool, nil, alert.Defaults())
+	if err := st.RecordStreak(ctx, alert.Streak{ProjectID: e.projA, WebhookID: "w1", ID: [16]byte{1}, Message: "5 failures"}); err != nil {
+		t.Fatal(err)
+	}
+	out := e.want("GET", "/api/v1/alerts", e.keyA, nil, 200)
+	if !strings.Contains(string(out), `"kind":"auth_failures"`) || !strings.Contains(string(out), `"state":"notified"`) {
+		t.Fatalf("alerts %s", out)
+	}
+	if out := e.want("GET", "/api/v1/alerts?state=firing", e.keyA, nil, 200); string(out) != `{"alerts":[]}` {
+		t.Fatalf("firing alerts %s", out)
+	}
+	e.want("GET", "/api/v1/alerts?state=nope", e.keyA, nil, 400)
+	e.want("GET", "/api/v1/alerts?limit=0", e.keyA, nil, 400)
+	e.want("GET", "/api/v1/alerts?limit=201", e.keyA, nil, 400)
+	if out := e.want("GET", "/api/v1/alerts", e.keyB, nil, 200); string(out) != `{"alerts":[]}` {
+		t.Fatalf("project B sees %s", out)
+	}
+	out = e.want("GET", "/api/v1/notifications", e.keyA, nil, 200)
+	if !strings.Contains(string(out), `"state":"pending"`) || !strings.Contains(string(out), `"attempt_log":[]`) {
+		t.Fatalf("notifications %s", out)
+	}
+	id := "01000000-0000-0000-0000-000000000000"
+	e.want("GET", "/api/v1/notifications/"+id, e.keyA, nil, 200)
+	e.want("GET", "/api/v1/notifications/"+id, e.keyB, nil, 404)
+	e.want("GET", "/api/v1/notifications/nope", e.keyA, nil, 404)
+
+	var s1, s2 signingSecret
+	_ = sonic.Unmarshal(e.want("GET", "/api/v1/project/signing-secret", e.keyA, nil, 200), &s1)
+	_ = sonic.Unmarshal(e.want("GET", "/api/v1/project/signing-secret", e.keyA, nil, 200), &s2)
+	if !strings.HasPrefix(s1.SigningSecret, "whsec_") || s1 != s2 {
+		t.Fatalf("signing secret %q then %q; want one whsec_ secret", s1.SigningSecret, s2.SigningSecret)
+	}
+	_ = sonic.Unmarshal(e.want("POST", "/api/v1/project/signing-secret/rotate", e.keyA, nil, 200), &s2)
+	if s2 == s1 || !strings.HasPrefix(s2.SigningSecret, "whsec_") {
+		t.Fatalf("rotated secret %q", s2.SigningSecret)
+	}
+	var sb signingSecret
+	_ = sonic.Unmarshal(e.want("GET", "/api/v1/project/signing-secret", e.keyB, nil, 200), &sb)
+	if sb == s2 || sb == s1 {
+		t.Fatal("project B has project A's secret")
+	}
+}
