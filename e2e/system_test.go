@@ -151,6 +151,11 @@ func (s *system) anotherAdmin() string {
 	s.t.Cleanup(adm.Close)
 	hs := httptest.NewServer(adm.Handler())
 	s.t.Cleanup(hs.Close)
+	// The evaluator and the notification worker run beside the handler, as in the admin process.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = adm.Alerts().Run(ctx) }()
+	s.t.Cleanup(func() { cancel(); <-done })
 	return hs.URL
 }
 
