@@ -99,6 +99,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Verification", verify.Config{}, nil},
 		{"HMAC", verify.HMAC{}, []string{"tolerance"}},
 		{"Dedup", webhook.Dedup{}, nil},
+		{"Sensitive", webhook.Sensitive{}, nil},
 		{"Identify", webhook.Identify{}, nil},
 		{"Mapping", webhook.Mapping{}, nil},
 		{"Route", webhook.Route{}, nil},

@@ -29,9 +29,11 @@ func notificationOf(r *chstore.NotificationRow) Notification {
 		CreatedAt: r.CreatedAt, Message: r.Message}
 }
 
-// Notifier delivers an auth-failure notification outside ClickHouse, e.g. to the project's
-// notification URL. Delivery is best effort and at most once: it happens after the notifications row
-// is written, and a failure is logged and counted, never retried into a duplicate.
+// Notifier hands an auth-failure notification on outside ClickHouse, after its notifications row is
+// written, from a goroutine of its own (never the consume loop; a full queue drops the hand-over,
+// counted). In production it is the alert store (internal/alert, wired by internal/compose), which
+// records the alert once per notification id and queues a signed notification that the admin
+// processes deliver with retries; Notify is then one PostgreSQL transaction.
 type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
@@ -40,7 +42,8 @@ type Notifier interface {
 // in production.
 type URLSource func(ctx context.Context, projectID int64) (string, error)
 
-// HTTPNotifier POSTs a notification as JSON to the project's notification URL.
+// HTTPNotifier POSTs a notification as JSON to the project's notification URL, once, unsigned: a
+// Notifier for tests and embedders without the alert queue.
 type HTTPNotifier struct {
 	URLs   URLSource
 	Client *http.Client

@@ -60,7 +60,8 @@ type Deps struct {
 	// Deliveries remembers the senders' delivery keys (delivery.Store on the config database); nil
 	// de-duplicates nothing, and the detail of a request whose webhook asks for it says so.
 	Deliveries Deliveries
-	// Notifier receives auth-failure notifications after their row is written; nil sends none.
+	// Notifier receives auth-failure notifications after their row is written (the alert store in
+	// production); nil sends none.
 	Notifier Notifier
 	// Registry gets the pipeline's metrics; nil registers them on a registry of their own.
 	Registry prometheus.Registerer

@@ -664,6 +664,9 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 		// Only when the elements ran: a duplicate's or a request that failed as a whole has none.
 		row.Outcomes = p.outcomesJSON(it)
 	}
+	if it.hook != nil && it.hook.mask != nil {
+		p.maskRow(it, &row, it.hook.mask)
+	}
 	attrs := 0
 	for i := range it.elems {
 		attrs += len(it.elems[i].attrs)
@@ -693,7 +696,12 @@ func (p *processor) headersJSON(it *item) string {
 		}
 		a.buf = wire.AppendJSONString(a.buf, h.Name())
 		a.buf = append(a.buf, ':')
-		a.buf = wire.AppendJSONString(a.buf, bytesString(h.Value[:min(len(h.Value), wire.MaxSenderHeaderBytes)]))
+		v := h.Value[:min(len(h.Value), wire.MaxSenderHeaderBytes)]
+		if m := it.hookMask(); m != nil && m.header(h.Name()) {
+			a.buf = append(a.buf, m.hash(wire.AppendJSONString(nil, bytesString(v)))...)
+			continue
+		}
+		a.buf = wire.AppendJSONString(a.buf, bytesString(v))
 	}
 	a.buf = append(a.buf, '}')
 	s := bytesString(a.buf[start:len(a.buf):len(a.buf)])
@@ -845,7 +853,7 @@ func (p *processor) appendEventRow(it *item, e *element) {
 		UserID:      e.subject.UserID,
 		HWID:        e.subject.HWID,
 		HWIDs:       e.subject.HWIDs,
-		Attributes:  e.attrs,
+		Attributes:  p.storedAttrs(it, e),
 		ReceivedMs:  uint64(it.receivedMs),
 		Partition:   it.partition,
 		Offset:      it.offset,

@@ -161,6 +161,9 @@ type Hook struct {
 	Mappings  []TypedMapping
 	// UnknownUser is the first (or single) route's, as EventName, Identify and Mappings are.
 	UnknownUser string
+	// Mask is what the stored copies of its requests mask (Sensitive with the project's key); zero
+	// when nothing is.
+	Mask Mask
 	// Location is the webhook's time zone (TimeZone, loaded once per config version): dates without
 	// an offset are read in it. Nil means UTC.
 	Location *time.Location

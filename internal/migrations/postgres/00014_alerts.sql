@@ -18,8 +18,14 @@
 -- attempt in notification_attempts and either marks the row delivered, schedules the next try with
 -- exponential backoff, or marks it failed after the last attempt.
 
+-- Masking: webhooks.sensitive lists the payload fields (field paths) and sender headers stored masked,
+-- as {"fields": [...], "headers": [...]}; projects.mask_key_ciphertext is the project's HMAC key for
+-- those keyed hashes (sealed, bound to "mask:project:<id>"), made when a webhook first marks anything.
+
 -- +goose Up
 ALTER TABLE projects ADD COLUMN signing_secret_ciphertext bytea;
+ALTER TABLE projects ADD COLUMN mask_key_ciphertext bytea;
+ALTER TABLE webhooks ADD COLUMN sensitive jsonb NOT NULL DEFAULT '{"fields": [], "headers": []}';
 ALTER TABLE projects ADD COLUMN notification_format text NOT NULL DEFAULT 'standard'
     CHECK (notification_format IN ('standard', 'slack'));
 
@@ -86,5 +92,7 @@ DROP TABLE notification_attempts;
 DROP TABLE notification_deliveries;
 DROP TABLE alerts;
 DROP TABLE alert_rules;
+ALTER TABLE webhooks DROP COLUMN sensitive;
+ALTER TABLE projects DROP COLUMN mask_key_ciphertext;
 ALTER TABLE projects DROP COLUMN notification_format;
 ALTER TABLE projects DROP COLUMN signing_secret_ciphertext;
