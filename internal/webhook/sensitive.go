@@ -80,7 +80,9 @@ func (s *Store) saveSensitive(ctx context.Context, tx pgx.Tx, projectID int64, s
 // MaskKeySize is the size of a project's masking key.
 const MaskKeySize = 32
 
-func maskAAD(projectID int64) []byte { return []byte("mask:project:" + strconv.FormatInt(projectID, 10)) }
+func maskAAD(projectID int64) []byte {
+	return []byte("mask:project:" + strconv.FormatInt(projectID, 10))
+}
 
 // ensureMaskKey gives the project a masking key if it has none, inside tx.
 func (s *Store) ensureMaskKey(ctx context.Context, tx pgx.Tx, projectID int64) error {
