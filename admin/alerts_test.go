@@ -9,6 +9,7 @@ import (
 	"github.com/bytedance/sonic"
 
 	"github.com/inlet-dev/inlet/internal/alert"
+	"github.com/inlet-dev/inlet/internal/project"
 )
 
 func TestAlertRulesAPI(t *testing.T) {
@@ -101,5 +102,30 @@ func TestAlertsAndNotificationsAPI(t *testing.T) {
 	_ = sonic.Unmarshal(e.want("GET", "/api/v1/project/signing-secret", e.keyB, nil, 200), &sb)
 	if sb == s2 || sb == s1 {
 		t.Fatal("project B has project A's secret")
+	}
+}
+
+func TestProjectRetention(t *testing.T) {
+	e := newEnv(t)
+	out := e.want("PATCH", "/api/v1/project", e.keyA, map[string]any{"retention": map[string]int{"payload_days": 2, "activity_days": 10, "events_days": 30}}, 200)
+	if !strings.Contains(string(out), `"retention":{"activity_days":10,"payload_days":2,"events_days":30}`) {
+		t.Fatalf("project %s", out)
+	}
+	// Bounds (defaults: rows 8..30 days, payloads 1..30): every bad field is named, nothing is written.
+	out = e.want("PATCH", "/api/v1/project", e.keyA, map[string]any{"retention": map[string]int{"payload_days": 31, "activity_days": 7, "events_days": -1}}, 400)
+	for _, f := range []string{"retention.payload_days", "retention.activity_days", "retention.events_days"} {
+		if !strings.Contains(string(out), `"field":"`+f+`"`) {
+			t.Errorf("problem %s does not name %s", out, f)
+		}
+	}
+	if out := e.want("GET", "/api/v1/project", e.keyA, nil, 200); !strings.Contains(string(out), `"activity_days":10`) {
+		t.Fatalf("after a refused change: %s", out)
+	}
+	if out := e.want("GET", "/api/v1/project", e.keyB, nil, 200); !strings.Contains(string(out), `"retention":{"activity_days":0,"payload_days":0,"events_days":0}`) {
+		t.Fatalf("project B: %s", out)
+	}
+	rs, err := project.NewStore(e.pool).Retentions(context.Background())
+	if err != nil || len(rs) != 1 || rs[0].ProjectID != e.projA || rs[0].PayloadDays != 2 {
+		t.Fatalf("Retentions = %+v, %v; want project A's only", rs, err)
 	}
 }

@@ -116,6 +116,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Counts", Counts{}, nil},
 		{"Backtest", Backtest{}, nil},
 		{"Project", project.Project{}, nil},
+		{"Retention", project.Retention{}, nil},
 		{"AlertRuleInput", ruleInput{}, nil},
 		{"AlertRule", alert.Rule{}, nil},
 		{"Alert", alert.Alert{}, nil},

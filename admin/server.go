@@ -42,6 +42,8 @@ type Deps struct {
 	// Alerts holds alert rules, alerts, notifications and signing secrets; nil: those endpoints answer
 	// 503.
 	Alerts *alert.Store
+	// Retention bounds the retention a project may set; zero: pipeline.Defaults()'s.
+	Retention RetentionBounds
 	// MaxBodyBytes bounds a dry run's body: the edge's max_body_bytes, since a larger request never
 	// reaches the pipeline. 0: the edge's default, 1 MiB.
 	MaxBodyBytes int
@@ -91,6 +93,7 @@ func New(cfg Config, d Deps) *Server {
 		activity:      d.Activity,
 		evaluator:     d.Evaluator,
 		alerts:        d.Alerts,
+		retention:     d.Retention,
 		maxBodyBytes:  d.MaxBodyBytes,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
@@ -213,12 +216,18 @@ func (a *api) getProject(_ http.ResponseWriter, r *http.Request) (int, any, erro
 
 func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req struct {
-		NotificationURL    *string `json:"notification_url"`
-		NotificationFormat *string `json:"notification_format"`
-		PhoneRegion        *string `json:"phone_region"`
+		NotificationURL    *string            `json:"notification_url"`
+		NotificationFormat *string            `json:"notification_format"`
+		PhoneRegion        *string            `json:"phone_region"`
+		Retention          *project.Retention `json:"retention"`
 	}
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
+	}
+	if req.Retention != nil {
+		if err := a.retention.check(*req.Retention); err != nil {
+			return 0, nil, err
+		}
 	}
 	if req.NotificationURL != nil {
 		if err := validNotificationURL(*req.NotificationURL); err != nil {
@@ -226,7 +235,8 @@ func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, er
 		}
 	}
 	p, err := a.projects.Update(r.Context(), projectID(r.Context()),
-		project.Update{NotificationURL: req.NotificationURL, NotificationFormat: req.NotificationFormat, PhoneRegion: req.PhoneRegion})
+		project.Update{NotificationURL: req.NotificationURL, NotificationFormat: req.NotificationFormat, PhoneRegion: req.PhoneRegion,
+			Retention: req.Retention})
 	if err != nil {
 		return 0, nil, err
 	}

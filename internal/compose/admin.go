@@ -59,6 +59,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		Directory:    stores.Directory,
 		Activity:     reader,
 		Alerts:       stores.Alerts,
+		Retention:    retentionBounds(&cfg.Pipeline),
 		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}, res),
 		MaxBodyBytes: cfg.Ingestor.MaxBodyBytes,
 	})
@@ -104,4 +105,10 @@ type freshResolver struct{ r *directory.Resolver }
 
 func (f freshResolver) Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]pipeline.Subject, error) {
 	return f.r.ResolveFresh(ctx, projectID, kind, values)
+}
+
+// retentionBounds are the retentions a project may set on this server (pipeline.Config.RetentionBounds).
+func retentionBounds(c *pipeline.Config) admin.RetentionBounds {
+	rowsMin, max := c.RetentionBounds()
+	return admin.RetentionBounds{RowsMin: rowsMin, Max: max}
 }

@@ -10,8 +10,10 @@ import (
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/tracing"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -58,6 +60,7 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		Creator:       c.resolver,
 		Deliveries:    delivery.NewStore(plane.stores.Pool),
 		Notifier:      streakNotifier{plane.stores.Alerts},
+		Retentions:    retentions(plane.stores.Projects),
 		Registry:      d.Registry,
 		Logger:        d.Logger,
 		Failpoint:     d.Failpoint,
@@ -111,4 +114,19 @@ type streakNotifier struct{ s *alert.Store }
 func (n streakNotifier) Notify(ctx context.Context, x pipeline.Notification) error {
 	return n.s.RecordStreak(ctx, alert.Streak{ProjectID: x.ProjectID, WebhookID: x.WebhookID, ID: x.ID,
 		CreatedAt: x.CreatedAt, Message: x.Message})
+}
+
+// retentions reads the projects' own retentions for the pipeline's retention loop.
+func retentions(projects *project.Store) func(ctx context.Context) ([]chstore.ProjectRetention, error) {
+	return func(ctx context.Context) ([]chstore.ProjectRetention, error) {
+		rs, err := projects.Retentions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]chstore.ProjectRetention, len(rs))
+		for i, r := range rs {
+			out[i] = chstore.ProjectRetention{ProjectID: r.ProjectID, ActivityDays: r.ActivityDays, PayloadDays: r.PayloadDays, EventsDays: r.EventsDays}
+		}
+		return out, nil
+	}
 }

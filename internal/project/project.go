@@ -38,16 +38,32 @@ type Project struct {
 	NotificationURL string `json:"notification_url"`
 	// NotificationFormat is the body of its notifications: "standard" (Inlet's JSON) or "slack"
 	// ({"text": …}). Either is signed with the project's Standard Webhooks secret.
-	NotificationFormat string    `json:"notification_format"`
-	PhoneRegion        string    `json:"phone_region"`
-	CreatedAt          time.Time `json:"created_at"`
+	NotificationFormat string `json:"notification_format"`
+	PhoneRegion        string `json:"phone_region"`
+	// Retention is how long the project's data is kept, within the server's bounds.
+	Retention Retention `json:"retention"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
+// Retention is a project's retention in days; 0 keeps the server's (pipeline.retention_days).
+// ActivityDays deletes activity rows, PayloadDays clears their payloads and headers (the rows stay),
+// EventsDays deletes the event history.
+type Retention struct {
+	ActivityDays int `json:"activity_days"`
+	PayloadDays  int `json:"payload_days"`
+	EventsDays   int `json:"events_days"`
+}
+
+// Shorter reports whether r asks for anything shorter than the server's retention.
+func (r Retention) Shorter() bool { return r.ActivityDays > 0 || r.PayloadDays > 0 || r.EventsDays > 0 }
+
 // projectColumns are the columns Project.fields scans.
-const projectColumns = `id, name, notification_url, notification_format, phone_region, created_at`
+const projectColumns = `id, name, notification_url, notification_format, phone_region,
+	activity_retention_days, payload_retention_days, events_retention_days, created_at`
 
 func (p *Project) fields() []any {
-	return []any{&p.ID, &p.Name, &p.NotificationURL, &p.NotificationFormat, &p.PhoneRegion, &p.CreatedAt}
+	return []any{&p.ID, &p.Name, &p.NotificationURL, &p.NotificationFormat, &p.PhoneRegion,
+		&p.Retention.ActivityDays, &p.Retention.PayloadDays, &p.Retention.EventsDays, &p.CreatedAt}
 }
 
 // Store reads and writes projects and keys.
@@ -353,6 +369,8 @@ type Update struct {
 	// NotificationFormat is "standard" or "slack"; anything else is a *domainerr.ValidationError on
 	// "notification_format" and nothing is written.
 	NotificationFormat *string
+	// Retention replaces the project's retention; the caller checks it against the server's bounds.
+	Retention *Retention
 	// PhoneRegion is an ISO 3166-1 alpha-2 region libphonenumber knows, or "" for
 	// directory.default_region. Anything else is a *domainerr.ValidationError on "phone_region" and
 	// nothing is written.
@@ -369,11 +387,17 @@ func (s *Store) Update(ctx context.Context, id int64, u Update) (Project, error)
 	if f := u.NotificationFormat; f != nil && *f != "standard" && *f != "slack" {
 		return Project{}, domainerr.Invalid("notification_format", "%q is not \"standard\" or \"slack\"", *f)
 	}
+	var act, pay, evs *int
+	if r := u.Retention; r != nil {
+		act, pay, evs = &r.ActivityDays, &r.PayloadDays, &r.EventsDays
+	}
 	var p Project
 	err := s.db.QueryRow(ctx, `UPDATE projects SET notification_url = coalesce($2, notification_url),
-	phone_region = coalesce($3, phone_region), notification_format = coalesce($4, notification_format)
+	phone_region = coalesce($3, phone_region), notification_format = coalesce($4, notification_format),
+	activity_retention_days = coalesce($5, activity_retention_days), payload_retention_days = coalesce($6, payload_retention_days),
+	events_retention_days = coalesce($7, events_retention_days)
 	WHERE id = $1 RETURNING `+projectColumns,
-		id, u.NotificationURL, u.PhoneRegion, u.NotificationFormat).Scan(p.fields()...)
+		id, u.NotificationURL, u.PhoneRegion, u.NotificationFormat, act, pay, evs).Scan(p.fields()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Project{}, ErrNotFound
 	}
@@ -392,4 +416,29 @@ func (s *Store) FindByName(ctx context.Context, name string) (Project, error) {
 		return p, ErrNotFound
 	}
 	return p, err
+}
+
+// Retentions lists the projects whose retention is shorter than the server's, for the pipeline's
+// retention loop.
+func (s *Store) Retentions(ctx context.Context) ([]ProjectRetention, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, activity_retention_days, payload_retention_days, events_retention_days FROM projects
+		WHERE activity_retention_days > 0 OR payload_retention_days > 0 OR events_retention_days > 0 ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list project retentions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ProjectRetention, error) {
+		var r ProjectRetention
+		err := row.Scan(&r.ProjectID, &r.ActivityDays, &r.PayloadDays, &r.EventsDays)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list project retentions: %w", err)
+	}
+	return out, nil
+}
+
+// ProjectRetention is one project's Retention with its id.
+type ProjectRetention struct {
+	ProjectID int64
+	Retention
 }

@@ -26,6 +26,11 @@
 ALTER TABLE projects ADD COLUMN signing_secret_ciphertext bytea;
 ALTER TABLE projects ADD COLUMN mask_key_ciphertext bytea;
 ALTER TABLE webhooks ADD COLUMN sensitive jsonb NOT NULL DEFAULT '{"fields": [], "headers": []}';
+-- Retention per project, in days; 0 keeps the server's (pipeline.retention_days). Bounds are the
+-- server's settings, checked by the admin API.
+ALTER TABLE projects ADD COLUMN activity_retention_days integer NOT NULL DEFAULT 0 CHECK (activity_retention_days >= 0);
+ALTER TABLE projects ADD COLUMN payload_retention_days integer NOT NULL DEFAULT 0 CHECK (payload_retention_days >= 0);
+ALTER TABLE projects ADD COLUMN events_retention_days integer NOT NULL DEFAULT 0 CHECK (events_retention_days >= 0);
 ALTER TABLE projects ADD COLUMN notification_format text NOT NULL DEFAULT 'standard'
     CHECK (notification_format IN ('standard', 'slack'));
 
@@ -92,6 +97,9 @@ DROP TABLE notification_attempts;
 DROP TABLE notification_deliveries;
 DROP TABLE alerts;
 DROP TABLE alert_rules;
+ALTER TABLE projects DROP COLUMN events_retention_days;
+ALTER TABLE projects DROP COLUMN payload_retention_days;
+ALTER TABLE projects DROP COLUMN activity_retention_days;
 ALTER TABLE webhooks DROP COLUMN sensitive;
 ALTER TABLE projects DROP COLUMN mask_key_ciphertext;
 ALTER TABLE projects DROP COLUMN notification_format;
