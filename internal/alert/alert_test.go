@@ -22,6 +22,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
+	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 type fixture struct {
@@ -282,5 +283,39 @@ func TestQueueBound(t *testing.T) {
 		if err != nil || d.State != want {
 			t.Errorf("notification %d: %+v, %v; want %s", i, d, err, want)
 		}
+	}
+}
+
+// TestResealProjectSecrets: after a master key rotation, the signing secret and the masking key are
+// rewritten under the new key and open without the old one.
+func TestResealProjectSecrets(t *testing.T) {
+	f := newFixture(t, fastConfig(), false)
+	ctx := context.Background()
+	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	sec, err := f.store.SigningSecret(ctx, f.project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := secret.NewSealer(oldKey)
+	if _, err := f.pool.Exec(ctx, `UPDATE projects SET mask_key_ciphertext = $2 WHERE id = $1`, f.project,
+		old.Seal([]byte("mask key"), webhook.MaskAAD(f.project))); err != nil {
+		t.Fatal(err)
+	}
+	both, _ := secret.NewSealer(newKey, oldKey)
+	r, err := alert.NewStore(f.pool, both, fastConfig()).ResealProjectSecrets(ctx)
+	if err != nil || r.Resealed != 2 || r.Failed != 0 {
+		t.Fatalf("reseal = %+v, %v; want 2 resealed", r, err)
+	}
+	onlyNew, _ := secret.NewSealer(newKey)
+	if got, err := alert.NewStore(f.pool, onlyNew, fastConfig()).SigningSecret(ctx, f.project); err != nil || got != sec {
+		t.Fatalf("signing secret under the new key only: %v (same: %v)", err, got == sec)
+	}
+	var sealed []byte
+	_ = f.pool.QueryRow(ctx, `SELECT mask_key_ciphertext FROM projects WHERE id = $1`, f.project).Scan(&sealed)
+	if pt, err := onlyNew.Open(sealed, webhook.MaskAAD(f.project)); err != nil || string(pt) != "mask key" {
+		t.Fatalf("masking key under the new key only: %q, %v", pt, err)
+	}
+	if r, err := alert.NewStore(f.pool, both, fastConfig()).ResealProjectSecrets(ctx); err != nil || r.Current != 2 || r.Resealed != 0 {
+		t.Fatalf("second reseal = %+v, %v; want 2 current", r, err)
 	}
 }

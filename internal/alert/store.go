@@ -21,6 +21,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
 // Sentinel errors, each of a domainerr kind. A refused rule is a *domainerr.ValidationError.
@@ -477,4 +478,74 @@ func (s *Store) RecordStreak(ctx context.Context, n Streak) error {
 		return fmt.Errorf("record auth-failure notification %s of project %d: %w", n.ID, n.ProjectID, err)
 	}
 	return nil
+}
+
+// ResealReport is what ResealProjectSecrets did: the projects' signing secrets and masking keys.
+type ResealReport struct {
+	Resealed, Current, Failed int
+	// Failures names the first 100 keys no configured master key opens ("project 3 signing secret").
+	Failures []string
+}
+
+// ResealProjectSecrets rewrites every project's signing secret and masking key under the current
+// master key, as webhook.Store.ResealSecrets does for webhook secrets, so that previous master keys
+// can be removed from the settings. The project rows are locked while they are rewritten.
+func (s *Store) ResealProjectSecrets(ctx context.Context) (ResealReport, error) {
+	var r ResealReport
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		r = ResealReport{}
+		rows, err := tx.Query(ctx, `SELECT id, signing_secret_ciphertext, mask_key_ciphertext FROM projects
+			WHERE signing_secret_ciphertext IS NOT NULL OR mask_key_ciphertext IS NOT NULL ORDER BY id FOR UPDATE`)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id         int64
+			sign, mask []byte
+		}
+		var todo []row
+		for rows.Next() {
+			var x row
+			if err := rows.Scan(&x.id, &x.sign, &x.mask); err != nil {
+				rows.Close()
+				return err
+			}
+			todo = append(todo, x)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, x := range todo {
+			reseal := func(what string, in, aad []byte) []byte {
+				if in == nil {
+					return nil
+				}
+				out, changed, err := s.sealer.Reseal(in, aad)
+				switch {
+				case err != nil:
+					r.Failed++
+					if len(r.Failures) < 100 {
+						r.Failures = append(r.Failures, fmt.Sprintf("project %d %s", x.id, what))
+					}
+					return in
+				case changed:
+					r.Resealed++
+				default:
+					r.Current++
+				}
+				return out
+			}
+			sign := reseal("signing secret", x.sign, signingAAD(x.id))
+			mask := reseal("masking key", x.mask, webhook.MaskAAD(x.id))
+			if _, err := tx.Exec(ctx, `UPDATE projects SET signing_secret_ciphertext = $2, mask_key_ciphertext = $3 WHERE id = $1`,
+				x.id, sign, mask); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("reseal project secrets: %w", err)
+	}
+	return r, nil
 }

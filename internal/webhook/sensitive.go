@@ -80,7 +80,8 @@ func (s *Store) saveSensitive(ctx context.Context, tx pgx.Tx, projectID int64, s
 // MaskKeySize is the size of a project's masking key.
 const MaskKeySize = 32
 
-func maskAAD(projectID int64) []byte {
+// MaskAAD is the additional data a project's masking key is sealed with.
+func MaskAAD(projectID int64) []byte {
 	return []byte("mask:project:" + strconv.FormatInt(projectID, 10))
 }
 
@@ -89,7 +90,7 @@ func (s *Store) ensureMaskKey(ctx context.Context, tx pgx.Tx, projectID int64) e
 	key := make([]byte, MaskKeySize)
 	_, _ = rand.Read(key)
 	if _, err := tx.Exec(ctx, `UPDATE projects SET mask_key_ciphertext = $2 WHERE id = $1 AND mask_key_ciphertext IS NULL`,
-		projectID, s.sealer.Seal(key, maskAAD(projectID))); err != nil {
+		projectID, s.sealer.Seal(key, MaskAAD(projectID))); err != nil {
 		return fmt.Errorf("masking key of project %d: %w", projectID, err)
 	}
 	return nil
@@ -114,7 +115,7 @@ func (s *Store) setMask(h *Hook, sens Sensitive, sealedKey []byte) error {
 	if sealedKey == nil {
 		return fmt.Errorf("sensitive fields are set but project %d has no masking key", h.ProjectID)
 	}
-	key, err := s.sealer.Open(sealedKey, maskAAD(h.ProjectID))
+	key, err := s.sealer.Open(sealedKey, MaskAAD(h.ProjectID))
 	if err != nil {
 		return fmt.Errorf("masking key of project %d: %w", h.ProjectID, err)
 	}
