@@ -129,3 +129,32 @@ func TestProjectRetention(t *testing.T) {
 		t.Fatalf("Retentions = %+v, %v; want project A's only", rs, err)
 	}
 }
+
+func TestWebhookSensitiveAPI(t *testing.T) {
+	e := newEnv(t)
+	e.want("POST", "/api/v1/events", e.keyA, `{"name":"Ev","attributes":[{"name":"email","type":"string"}]}`, 201)
+	body := map[string]any{"name": "masked", "event": "Ev", "identify": map[string]string{"kind": "user_id", "field": "user_id"},
+		"mappings":  []map[string]string{{"attribute": "email", "field": "email"}},
+		"sensitive": map[string]any{"fields": []string{"email"}, "headers": []string{"x-client-ip"}}}
+	out := e.want("POST", "/api/v1/webhooks", e.keyA, body, 201)
+	if !strings.Contains(string(out), `"sensitive":{"fields":["email"],"headers":["X-Client-Ip"]}`) {
+		t.Fatalf("created %s", out)
+	}
+	id := regexpID(out)
+	if out := e.want("GET", "/api/v1/webhooks/"+id, e.keyA, nil, 200); !strings.Contains(string(out), `"fields":["email"]`) {
+		t.Fatalf("get %s", out)
+	}
+	out = e.want("PATCH", "/api/v1/webhooks/"+id, e.keyA, map[string]any{"sensitive": map[string]any{"fields": []string{"a..b"}}}, 400)
+	if !strings.Contains(string(out), `"field":"sensitive.fields[0]"`) {
+		t.Fatalf("problem %s", out)
+	}
+	// A dry run with a draft that marks fields is accepted (the dry run stores nothing).
+	e.want("POST", "/api/v1/webhooks/"+id+"/test", e.keyA, map[string]any{"body": `{"user_id":"u","email":"a@b.c"}`,
+		"draft": map[string]any{"sensitive": map[string]any{"fields": []string{"email"}}}}, 200)
+}
+
+func regexpID(b []byte) string {
+	s := string(b)
+	i := strings.Index(s, `"id":"`)
+	return s[i+6 : i+6+strings.Index(s[i+6:], `"`)]
+}

@@ -1012,6 +1012,9 @@
       kindSel.value = current.identify.kind;
       $('#wh-unknown-user').value = current.unknown_user === 'create' ? 'create' : 'fail';
       $('#wh-time-zone').value = current.time_zone && current.time_zone !== 'UTC' ? current.time_zone : '';
+      const sens = current.sensitive || {};
+      $('#wh-sensitive-fields').value = (sens.fields || []).join(', ');
+      $('#wh-sensitive-headers').value = (sens.headers || []).join(', ');
       await loadFields(false);
       const rts = current.routes || [];
       if (rts.length > 1 || (rts[0] && (rts[0].name || rts[0].when || rts[0].for_each))) {
@@ -1047,6 +1050,10 @@
         name: $('#wh-name').value.trim(),
         sample_payload: sample.value.trim() ? compact(sample.value.trim()) : '',
         time_zone: $('#wh-time-zone').value.trim(),
+        sensitive: {
+          fields: $('#wh-sensitive-fields').value.split(',').map((s) => s.trim()).filter(Boolean),
+          headers: nameList($('#wh-sensitive-headers').value),
+        },
       };
       const sent = { rows: [], cards: [], cardRows: [] };
       if (cards.length) {
@@ -1752,6 +1759,10 @@
       $('#project-name').textContent = p.name;
       url.value = p.notification_url || '';
       format.value = p.notification_format || 'standard';
+      const ret = p.retention || {};
+      $('#retention-payload').value = ret.payload_days || 0;
+      $('#retention-activity').value = ret.activity_days || 0;
+      $('#retention-events').value = ret.events_days || 0;
       region.value = p.phone_region || '';
     }
     form.addEventListener('input', () => { saved.hidden = true; });
@@ -1766,7 +1777,14 @@
       const button = $('#save-settings');
       button.disabled = true;
       try {
-        fill(await api('PATCH', '/api/v1/project', { notification_url: url.value, notification_format: format.value, phone_region: region.value }));
+        fill(await api('PATCH', '/api/v1/project', {
+          notification_url: url.value, notification_format: format.value, phone_region: region.value,
+          retention: {
+            payload_days: Number($('#retention-payload').value) || 0,
+            activity_days: Number($('#retention-activity').value) || 0,
+            events_days: Number($('#retention-events').value) || 0,
+          },
+        }));
         saved.textContent = 'Settings saved.';
         saved.hidden = false;
       } catch (err) {
@@ -1785,7 +1803,7 @@
     return Promise.all([
       api('GET', '/api/v1/project').then((p) => {
         fill(p);
-        [url, format, region, $('#save-settings')].forEach((n) => { n.disabled = false; });
+        [url, format, region, $('#retention-payload'), $('#retention-activity'), $('#retention-events'), $('#save-settings')].forEach((n) => { n.disabled = false; });
       }),
       api('GET', '/api/v1/project/signing-secret').then((s) => { $('#signing-secret').value = s.signing_secret; }),
     ]);
