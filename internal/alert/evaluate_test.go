@@ -2,9 +2,17 @@ package alert_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
 	"testing"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/inlet-dev/inlet/internal/alert"
 )
@@ -84,6 +92,51 @@ func TestFailureBurstFiresAndResolvesOnce(t *testing.T) {
 	if len(all) != 1 || all[0].State != "resolved" || all[0].ResolvedAt == nil {
 		t.Fatalf("alerts %+v; want one, resolved", all)
 	}
+	// Both notifications reach a flaky receiver, signed (verified with the Standard Webhooks library)
+	// and retried until it answers.
+	sec, err := f.store.SigningSecret(ctx, f.project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh, _ := standardwebhooks.NewWebhook(sec)
+	var mu sync.Mutex
+	var got []string
+	tried := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := !tried[r.Header.Get("webhook-id")]
+		tried[r.Header.Get("webhook-id")] = true
+		mu.Unlock()
+		if first { // each notification's first try fails
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		if err := wh.Verify(body, r.Header); err != nil {
+			t.Errorf("signature: %v", err)
+		}
+		var p alert.Payload
+		_ = json.Unmarshal(body, &p)
+		mu.Lock()
+		got = append(got, p.Type+" "+p.Kind+" "+p.WebhookID)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	// They were queued (no attempt made yet); the project now points at the receiver.
+	f.setURL(t, srv.URL, alert.FormatStandard)
+	ds, _ := f.store.Deliveries(ctx, f.project, 10)
+	for _, d := range ds {
+		if d := f.deliverUntil(t, d.ID); d.State != "delivered" || d.Attempts != 2 {
+			t.Fatalf("notification %+v; want delivered at the second attempt", d)
+		}
+	}
+	mu.Lock()
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[alert.fired failure_ratio hookA alert.resolved failure_ratio hookA]" {
+		t.Errorf("received %v", got)
+	}
+	mu.Unlock()
+
 	// A second burst is a second alert.
 	f.hits(t, "hookA", t0.Add(20*time.Minute), "failed", "auth_rejected", 10)
 	f.evaluate(t, t0.Add(20*time.Minute))
