@@ -26,7 +26,7 @@ func TestConsoleBrowserAlerts(t *testing.T) {
 	b := newBrowser(t, e.consoleURL)
 	b.signIn(e.keyA)
 	b.open("/alerts")
-	b.waitJS("lists loaded", `document.querySelector('#alerts-body tr[data-state="notified"]') !== null`)
+	b.waitJS("lists loaded", `document.querySelector('#alerts-body tr[data-state="firing"]') !== null`)
 	if got := b.text("#alerts-body"); !strings.Contains(got, "failed verification") {
 		t.Fatalf("alerts list %q", got)
 	}

@@ -66,7 +66,10 @@ func TestTrustedNotifications(t *testing.T) {
 	s.want("POST", "/api/v1/alert-rules", s.keyA, map[string]any{"name": "failing", "kind": "failure_ratio", "threshold": 50,
 		"window_minutes": 5, "min_requests": 5}, 201)
 	s.want("POST", "/api/v1/events", s.keyA, map[string]any{"name": "Paid"}, 201)
-	var hook struct{ ID string }
+	var hook struct {
+		ID          string
+		Credentials struct{ Secret string }
+	}
 	if err := json.Unmarshal(s.want("POST", "/api/v1/webhooks", s.keyA, map[string]any{
 		"name": "Orders", "event": "Paid", "identify": map[string]string{"kind": "user_id", "field": "user_id"},
 	}, 201), &hook); err != nil {
@@ -80,19 +83,30 @@ func TestTrustedNotifications(t *testing.T) {
 			t.Fatalf("a wrong secret answered %d; want 401", got)
 		}
 	}
-	deadline := time.Now().Add(patience)
-	for {
-		mu.Lock()
-		got := strings.Join(kinds, ", ")
-		mu.Unlock()
-		if strings.Contains(got, "alert.fired auth_failures") && strings.Contains(got, "alert.fired failure_ratio") {
-			break
+	waitFor := func(what string, want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(patience)
+		for {
+			mu.Lock()
+			got := strings.Join(kinds, ", ")
+			mu.Unlock()
+			all := true
+			for _, w := range want {
+				all = all && strings.Contains(got, w)
+			}
+			if all {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("received %q after %s; want %s", got, patience, what)
+			}
+			time.Sleep(100 * time.Millisecond) // pacing only
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("received %q after %s; want the five-failures and the failure-ratio notifications", got, patience)
-		}
-		time.Sleep(100 * time.Millisecond) // pacing only
 	}
+	waitFor("the five-failures and the failure-ratio notifications", "alert.fired auth_failures", "alert.fired failure_ratio")
+	// The right secret again: the five-failures alert resolves, once.
+	sendUntil(t, 202, url, hook.Credentials.Secret, `{"user_id":"u1"}`)
+	waitFor("the five-failures alert resolved", "alert.resolved auth_failures")
 	var list struct {
 		Notifications []struct {
 			State      string
@@ -110,9 +124,14 @@ func TestTrustedNotifications(t *testing.T) {
 		}
 	}
 	if out := s.want("GET", "/api/v1/alerts", s.keyA, nil, 200); strings.Count(string(out), `"kind":"failure_ratio"`) != 1 ||
-		strings.Count(string(out), `"kind":"auth_failures"`) != 1 {
-		t.Errorf("alerts %s; want one of each", out)
+		strings.Count(string(out), `"kind":"auth_failures"`) != 1 || !strings.Contains(string(out), `"state":"resolved"`) {
+		t.Errorf("alerts %s; want one of each, the five-failures one resolved", out)
 	}
+	mu.Lock()
+	if n := strings.Count(strings.Join(kinds, ", "), "alert.resolved auth_failures"); n != 1 {
+		t.Errorf("%d resolutions of the five-failures alert received; want 1", n)
+	}
+	mu.Unlock()
 }
 
 // TestMaskedActivity: a webhook's sensitive field is hashed in the activity entry and the event history

@@ -24,7 +24,10 @@ type batch struct {
 	activity []chstore.ActivityRow
 	events   []chstore.EventRow
 	notes    []chstore.NotificationRow
-	fire     []fireRecord
+	// ends are the ends of notified auth-failure streaks (an authenticated request), handed to the
+	// Notifier after the flush as notes are; they have no row of their own.
+	ends []Notification
+	fire []fireRecord
 
 	// marks is, per partition, the next offset to commit (last consumed + 1) with its leader epoch.
 	marks map[int32]kgo.EpochOffset
@@ -82,6 +85,8 @@ func (b *batch) reset() {
 	clear(b.events)
 	b.events = b.events[:0]
 	b.notes = b.notes[:0]
+	clear(b.ends)
+	b.ends = b.ends[:0]
 	clear(b.fire)
 	b.fire = b.fire[:0]
 	clear(b.marks)

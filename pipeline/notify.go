@@ -13,8 +13,14 @@ import (
 	"github.com/inlet-dev/inlet/internal/chstore"
 )
 
+// KindStreakEnded is the Kind of the Notification that ends a notified auth-failure streak: an
+// authenticated request arrived again. It has no notifications row; the alert store resolves the
+// webhook's open auth-failure alert with it.
+const KindStreakEnded = "auth_failures.resolved"
+
 // Notification is one auth-failure alert as POSTed to the project's notification URL: its
-// notifications row (chstore.NotificationRow) without the Kafka position.
+// notifications row (chstore.NotificationRow) without the Kafka position; or the end of one
+// (KindStreakEnded).
 type Notification struct {
 	ProjectID int64     `json:"project_id"`
 	WebhookID string    `json:"webhook_id"`

@@ -313,6 +313,17 @@ func (p *Pipeline) flush(ctx context.Context) error {
 			p.log.Warn("notification queue full, POST dropped (the notifications row is written)", "webhook_id", n.WebhookID)
 		}
 	}
+	for _, n := range b.ends {
+		if p.deps.Notifier == nil {
+			break
+		}
+		select {
+		case p.notes <- n:
+		default:
+			p.m.notifyErrors.Inc()
+			p.log.Warn("notification queue full, end of an auth-failure streak dropped", "webhook_id", n.WebhookID)
+		}
+	}
 	b.reset()
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -112,6 +113,9 @@ type streak struct {
 	count    int
 	startMs  int64
 	notified bool
+	// raised: a notification was raised for this webhook's run of failures, before a secret rotation
+	// restarted the count; the next authenticated request ends it all the same.
+	raised bool
 }
 
 // handle processes one poll's records into the batch, flushing as the batch fills or the day changes.
@@ -934,6 +938,13 @@ func (p *processor) trackStreak(ctx context.Context, it *item) {
 	switch it.outcome {
 	case wire.OutcomeAccepted, wire.OutcomeInvalidJSON, wire.OutcomePayloadTooLarge, wire.OutcomeInvalidForm,
 		wire.OutcomeUnsupportedMediaType:
+		if s := st.streaks[it.webhookID]; s != nil && (s.notified || s.raised) {
+			// The sender has the right secret again: the alert the streak raised resolves.
+			p.b.ends = append(p.b.ends, Notification{ProjectID: it.projectID, WebhookID: it.webhookID,
+				ID: uuid.NewSHA1(it.requestID, []byte(KindStreakEnded)), Kind: KindStreakEnded,
+				CreatedAt: time.UnixMilli(it.receivedMs).UTC(),
+				Message:   fmt.Sprintf("webhook %s accepted an authenticated request again: the auth failures have stopped", it.webhookID)})
+		}
 		delete(st.streaks, it.webhookID)
 	case wire.OutcomeAuthRejected:
 		s := st.streaks[it.webhookID]
@@ -947,7 +958,7 @@ func (p *processor) trackStreak(ctx context.Context, it *item) {
 		if s.count > 0 {
 			// The cache answers from memory; when it cannot, the streak just goes on.
 			if h, err := p.hooks.Get(ctx, it.webhookID); err == nil && h.SecretRotatedAt.UnixMilli() > s.startMs {
-				*s = streak{}
+				*s = streak{raised: s.raised || s.notified}
 			}
 		}
 		if s.count == 0 {

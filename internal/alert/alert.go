@@ -36,7 +36,8 @@ const (
 	// window has none in the window; it resolves when a request arrives.
 	KindSilence = "silence"
 	// KindAuthFailures is the pipeline's five-failures notification: AuthFailureStreak consecutive
-	// auth_rejected requests to one webhook. It is not a rule of this package and has no resolution.
+	// auth_rejected requests to one webhook. It is not a rule of this package; it resolves when the
+	// webhook accepts an authenticated request again (ResolveStreak).
 	KindAuthFailures = "auth_failures"
 )
 
@@ -81,7 +82,7 @@ type Alert struct {
 	Value      float64    `json:"value"`
 	FiredAt    time.Time  `json:"fired_at"`
 	ResolvedAt *time.Time `json:"resolved_at"`
-	// State is "firing" or "resolved" (a five-failures alert is "notified": it has no resolution).
+	// State is "firing" or "resolved".
 	State string `json:"state"`
 }
 

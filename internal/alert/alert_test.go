@@ -164,7 +164,7 @@ func TestSignedAndRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(as) != 1 || as[0].Kind != alert.KindAuthFailures || as[0].State != "notified" {
+	if len(as) != 1 || as[0].Kind != alert.KindAuthFailures || as[0].State != "firing" {
 		t.Errorf("alerts %+v; want one auth_failures alert", as)
 	}
 
@@ -317,5 +317,34 @@ func TestResealProjectSecrets(t *testing.T) {
 	}
 	if r, err := alert.NewStore(f.pool, both, fastConfig()).ResealProjectSecrets(ctx); err != nil || r.Current != 2 || r.Resealed != 0 {
 		t.Fatalf("second reseal = %+v, %v; want 2 current", r, err)
+	}
+}
+
+// TestStreakResolves: the end of a notified streak resolves the webhook's five-failures alert once,
+// with one notification; a replay of the end changes nothing.
+func TestStreakResolves(t *testing.T) {
+	f := newFixture(t, fastConfig(), false)
+	ctx := context.Background()
+	f.streak(t)
+	end := alert.Streak{ProjectID: f.project, WebhookID: "hook1", ID: uuid.New(), CreatedAt: time.Now(), Message: "accepted again"}
+	for range 2 {
+		if err := f.store.ResolveStreak(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as, err := f.store.Alerts(ctx, f.project, false, 10)
+	if err != nil || len(as) != 1 || as[0].State != "resolved" {
+		t.Fatalf("alerts %+v, %v; want one, resolved", as, err)
+	}
+	ds, _ := f.store.Deliveries(ctx, f.project, 10)
+	if len(ds) != 2 || ds[0].Event != alert.EventResolved || ds[0].ID != end.ID {
+		t.Fatalf("notifications %+v; want the firing and one resolution named by the end's id", ds)
+	}
+	// Another webhook's end resolves nothing.
+	if err := f.store.ResolveStreak(ctx, alert.Streak{ProjectID: f.project, WebhookID: "other", ID: uuid.New(), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := f.store.Deliveries(ctx, f.project, 10); len(ds) != 2 {
+		t.Fatalf("%d notifications after another webhook's end; want 2", len(ds))
 	}
 }

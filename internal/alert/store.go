@@ -250,8 +250,6 @@ func scanAlert(row pgx.CollectableRow) (Alert, error) {
 		return a, err
 	}
 	switch {
-	case a.Kind == KindAuthFailures:
-		a.State = "notified"
 	case a.ResolvedAt != nil:
 		a.State = "resolved"
 	default:
@@ -266,7 +264,7 @@ func (s *Store) Alerts(ctx context.Context, projectID int64, open bool, limit in
 	limit = min(max(limit, 1), MaxListed)
 	q := `SELECT ` + alertColumns + ` FROM alerts WHERE project_id = $1`
 	if open {
-		q += ` AND resolved_at IS NULL AND rule_id IS NOT NULL`
+		q += ` AND resolved_at IS NULL`
 	}
 	rows, err := s.db.Query(ctx, q+` ORDER BY id DESC LIMIT $2`, projectID, limit)
 	if err != nil {
@@ -548,4 +546,37 @@ func (s *Store) ResealProjectSecrets(ctx context.Context) (ResealReport, error) 
 		return r, fmt.Errorf("reseal project secrets: %w", err)
 	}
 	return r, nil
+}
+
+// ResolveStreak resolves the webhook's open five-failures alerts (an authenticated request arrived
+// again; n is the pipeline's KindStreakEnded notification) and queues one notification for each. When
+// none is open (resolved before: a replay) it does nothing.
+func (s *Store) ResolveStreak(ctx context.Context, n Streak) error {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE alerts SET resolved_at = $3 WHERE project_id = $1 AND webhook_id = $2
+			AND kind = $4 AND rule_id IS NULL AND resolved_at IS NULL RETURNING id`,
+			n.ProjectID, n.WebhookID, n.CreatedAt, KindAuthFailures)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		for i, id := range ids {
+			nid := n.ID
+			if i > 0 {
+				nid = uuid.NewSHA1(n.ID, []byte(strconv.FormatInt(id, 10)))
+			}
+			if err := s.enqueue(ctx, tx, Payload{ProjectID: n.ProjectID, WebhookID: n.WebhookID, ID: nid, Kind: KindAuthFailures,
+				CreatedAt: n.CreatedAt.UTC(), Message: n.Message, Type: EventResolved, AlertID: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("resolve auth-failure alerts of webhook %s: %w", n.WebhookID, err)
+	}
+	return nil
 }

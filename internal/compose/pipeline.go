@@ -112,8 +112,11 @@ func (c *Pipeline) Close() {
 type streakNotifier struct{ s *alert.Store }
 
 func (n streakNotifier) Notify(ctx context.Context, x pipeline.Notification) error {
-	return n.s.RecordStreak(ctx, alert.Streak{ProjectID: x.ProjectID, WebhookID: x.WebhookID, ID: x.ID,
-		CreatedAt: x.CreatedAt, Message: x.Message})
+	st := alert.Streak{ProjectID: x.ProjectID, WebhookID: x.WebhookID, ID: x.ID, CreatedAt: x.CreatedAt, Message: x.Message}
+	if x.Kind == pipeline.KindStreakEnded {
+		return n.s.ResolveStreak(ctx, st)
+	}
+	return n.s.RecordStreak(ctx, st)
 }
 
 // retentions reads the projects' own retentions for the pipeline's retention loop.
