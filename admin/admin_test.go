@@ -23,6 +23,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -94,6 +95,7 @@ func newEnvWith(t testing.TB, set func(*Config)) *env {
 	srv := New(cfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Pool: pool, Projects: projects,
 		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: chstore.NewReader(ch),
 		Evaluator: pipeline.NewEvaluator(pipeline.Defaults().Limits(), freshResolver{res}, res), MaxBodyBytes: testMaxBody,
+		Replays: replay.NewStore(pool), ReplayCH: chstore.NewReader(ch),
 		Alerts: alert.NewStore(pool, sealer, alert.Defaults())})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

@@ -21,6 +21,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/pipeline"
@@ -93,7 +94,10 @@ type api struct {
 	activity  Activity
 	// evaluator answers dry runs and backtests; nil: they answer 503. maxBodyBytes bounds a dry run's
 	// body as the edge bounds a request's.
-	evaluator    *pipeline.Evaluator
+	evaluator *pipeline.Evaluator
+	// replays are the replay jobs; replayCH what their endpoints read of ClickHouse. nil: 503.
+	replays      *replay.Store
+	replayCH     Replays
 	alerts       *alert.Store
 	retention    RetentionBounds
 	maxBodyBytes int

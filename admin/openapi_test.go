@@ -15,6 +15,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/verify"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -107,6 +108,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"ElementEvaluation", pipeline.ElementEvaluation{}, nil},
 		{"Summary", chstore.Summary{}, nil},
 		{"Entry", chstore.Entry{}, nil},
+		{"Replay", replay.Job{}, nil},
 		{"Event", webhook.Event{}, nil},
 		{"TestRequest", testRequest{}, nil},
 		{"Evaluation", pipeline.Evaluation{}, nil},

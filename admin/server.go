@@ -18,6 +18,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/webhook"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -44,6 +45,10 @@ type Deps struct {
 	Alerts *alert.Store
 	// Retention bounds the retention a project may set; zero: pipeline.Defaults()'s.
 	Retention RetentionBounds
+	// Replays are the replay jobs (PostgreSQL) and ReplayCH what the replay endpoints read of ClickHouse
+	// (chstore.Reader); either nil: those endpoints answer 503.
+	Replays  *replay.Store
+	ReplayCH Replays
 	// MaxBodyBytes bounds a dry run's body: the edge's max_body_bytes, since a larger request never
 	// reaches the pipeline. 0: the edge's default, 1 MiB.
 	MaxBodyBytes int
@@ -94,6 +99,8 @@ func New(cfg Config, d Deps) *Server {
 		evaluator:     d.Evaluator,
 		alerts:        d.Alerts,
 		retention:     d.Retention,
+		replays:       d.Replays,
+		replayCH:      d.ReplayCH,
 		maxBodyBytes:  d.MaxBodyBytes,
 		publicBaseURL: strings.TrimRight(cfg.PublicBaseURL, "/"),
 		metrics:       newMetrics(d.Registry),
@@ -144,6 +151,7 @@ func New(cfg Config, d Deps) *Server {
 		{"GET", "/api/v1/webhooks/{id}/summary", a.summary},
 		{"GET", "/api/v1/webhooks/{id}/activity", a.listActivity},
 		{"GET", "/api/v1/webhooks/{id}/activity/{request_id}", a.getActivity},
+		{"POST", "/api/v1/webhooks/{id}/activity/{request_id}/replay", a.replayRequest},
 		{"GET", "/api/v1/webhooks/{id}/notifications", a.listNotifications},
 		{"POST", "/api/v1/webhooks/test", a.testDraft},
 		{"POST", "/api/v1/webhooks/{id}/test", a.testWebhook},
@@ -159,6 +167,11 @@ func New(cfg Config, d Deps) *Server {
 		{"GET", "/api/v1/devices/{hwid}/events", a.history(chstore.SubjectDevice, "hwid")},
 		{"GET", "/api/v1/lookup", a.lookup},
 		{"POST", "/api/v1/directory/import", a.importDirectory},
+
+		{"GET", "/api/v1/replays", a.listReplays},
+		{"POST", "/api/v1/replays", a.createReplay},
+		{"GET", "/api/v1/replays/{id}", a.getReplay},
+		{"POST", "/api/v1/replays/{id}/cancel", a.cancelReplay},
 	}
 	mux := http.NewServeMux()
 	for _, r := range s.routes {

@@ -39,6 +39,9 @@ type system struct {
 	ch         driver.Conn   // the test's own connection to this test's ClickHouse database
 	cfg        config.Config // the settings the processes run with
 	kafka      kafka.Config  // this test's topics, with the data path
+	// restartPipeline stops the pipeline (with the data path) and starts a new one on the same
+	// settings, as a restart of its process would; between the two it calls between (nil: nothing).
+	restartPipeline func(between func())
 }
 
 // newStack is the whole system — ingestor, pipeline, admin — with projects "Shop A" and "Shop B".
@@ -130,11 +133,32 @@ func start(t *testing.T, projects [2]string, dataPath bool, set func(*config.Con
 			t.Fatal(err)
 		}
 		goRun("ingestor", func(ctx context.Context) error { return ing.Serve(ctx, ln) }, ing.Close)
-		p, err := compose.NewPipeline(ctx, &cfg, deps)
-		if err != nil {
-			t.Fatal(err)
+		runPipeline := func() (stop func()) {
+			p, err := compose.NewPipeline(ctx, &cfg, deps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer close(done)
+				defer p.Close()
+				if err := p.Run(pctx); err != nil && !errors.Is(err, context.Canceled) && pctx.Err() == nil {
+					t.Errorf("pipeline: %v", err)
+				}
+			}()
+			return func() { cancel(); <-done }
 		}
-		goRun("pipeline", p.Run, p.Close)
+		stop := runPipeline()
+		s.restartPipeline = func(between func()) {
+			stop()
+			if between != nil {
+				between()
+			}
+			stop = runPipeline()
+		}
 	}
 	s.consoleURL = s.anotherAdmin()
 	return s

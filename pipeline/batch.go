@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/hold"
 )
 
 // batch is what the pipeline holds between two flushes: the rows of every table, the events to fire,
@@ -24,10 +25,14 @@ type batch struct {
 	activity []chstore.ActivityRow
 	events   []chstore.EventRow
 	notes    []chstore.NotificationRow
+	fire     []fireRecord
 	// ends are the ends of notified auth-failure streaks (an authenticated request), handed to the
 	// Notifier after the flush as notes are; they have no row of their own.
 	ends []Notification
-	fire []fireRecord
+	// holds are the batch's held requests, written to PostgreSQL after its events are fired and
+	// before its rows are inserted (holdsDone once written).
+	holds     []hold.Hold
+	holdsDone bool
 
 	// marks is, per partition, the next offset to commit (last consumed + 1) with its leader epoch.
 	marks map[int32]kgo.EpochOffset
@@ -97,6 +102,9 @@ func (b *batch) reset() {
 	b.links = b.links[:0]
 	b.linksDropped = 0
 	b.fired = false
+	clear(b.holds)
+	b.holds = b.holds[:0]
+	b.holdsDone = false
 	b.done = [chstore.NumTables]bool{}
 	b.attempt = [chstore.NumTables]string{}
 }

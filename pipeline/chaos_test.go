@@ -41,9 +41,9 @@ func TestChaosClickHouseDown(t *testing.T) {
 	e.waitCount(t, "SELECT count() FROM activity_log", 400, 120*time.Second)
 	e.waitCount(t, "SELECT count() FROM events", 300, 30*time.Second)
 	for q, want := range map[string]uint64{
-		"SELECT uniqExact(request_id) FROM activity_log": 400,
-		"SELECT uniqExact(event_id) FROM events":         300,
-		"SELECT sum(hits) FROM activity_minute":          400,
+		"SELECT uniqExact(request_id) FROM activity_log":  400,
+		"SELECT uniqExact(event_id) FROM events":          300,
+		"SELECT toUInt64(sum(hits)) FROM activity_minute": 400,
 	} {
 		if got := e.count(t, q); got != want {
 			t.Errorf("%s = %d; want %d", q, got, want)

@@ -109,6 +109,28 @@ type Config struct {
 	// leaves the runtime's default (or GOMEMLIMIT). It is a target, not a cap: set the container limit
 	// above it.
 	MemoryLimit int64 `yaml:"memory_limit"`
+	// HoldDefault is how long a route whose unknown-user policy is hold keeps a request waiting for its
+	// user when the route gives no hold_for. Default 24h. The hold counts from the request's receipt.
+	HoldDefault time.Duration `yaml:"hold_default"`
+	// HoldMin and HoldMax bound every route's hold time (a route's hold_for outside them is brought
+	// within). Defaults 1m and 144h. HoldMax must stay below the Kafka retention of webhooks.requests
+	// (7 days by default): a held request is released from its record there, and a record gone is a
+	// request that can no longer run (it is marked expired and its entry stays held).
+	HoldMin time.Duration `yaml:"hold_min"`
+	HoldMax time.Duration `yaml:"hold_max"`
+	// HoldMaxPerProject bounds the requests a project holds at once (PostgreSQL rows of about 300
+	// bytes each, and work for every pass of the releaser): past it a request that would be held fails
+	// with user_not_found, its detail saying the hold is full. Default 100000.
+	HoldMaxPerProject int `yaml:"hold_max_per_project"`
+	// HoldPollInterval is how often the releaser looks for held requests to release: those of projects
+	// whose users or devices changed (PostgreSQL notifications) and those whose hold has run out. A
+	// user's change is acted on at once when notifications arrive; the interval bounds the delay when
+	// they do not, and the lateness of an expiry. Default 1s.
+	HoldPollInterval time.Duration `yaml:"hold_poll_interval"`
+	// HoldRescanInterval is how often the releaser asks the directory about every held request, not
+	// only those of projects it was told changed (a backstop for lost notifications). Default 1m; each
+	// rescan reads every held row.
+	HoldRescanInterval time.Duration `yaml:"hold_rescan_interval"`
 }
 
 // Defaults returns the settings used when the file says nothing.
@@ -141,6 +163,13 @@ func Defaults() Config {
 
 		DedupGrace:           time.Hour,
 		DedupCleanupInterval: time.Minute,
+
+		HoldDefault:        24 * time.Hour,
+		HoldMin:            time.Minute,
+		HoldMax:            144 * time.Hour,
+		HoldMaxPerProject:  100_000,
+		HoldPollInterval:   time.Second,
+		HoldRescanInterval: time.Minute,
 	}
 }
 
@@ -205,6 +234,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dedup_grace: %s is outside 0..720h", c.DedupGrace)
 	case c.DedupCleanupInterval < time.Second || c.DedupCleanupInterval > time.Hour:
 		return fmt.Errorf("dedup_cleanup_interval: %s is outside 1s..1h", c.DedupCleanupInterval)
+	case c.HoldMin < time.Second || c.HoldMax > 30*24*time.Hour || c.HoldMin > c.HoldMax:
+		return fmt.Errorf("hold_min, hold_max: %s..%s is not within 1s..720h", c.HoldMin, c.HoldMax)
+	case c.HoldDefault < c.HoldMin || c.HoldDefault > c.HoldMax:
+		return fmt.Errorf("hold_default: %s is outside hold_min..hold_max (%s..%s)", c.HoldDefault, c.HoldMin, c.HoldMax)
+	case c.HoldMaxPerProject < 1 || c.HoldMaxPerProject > 10_000_000:
+		return fmt.Errorf("hold_max_per_project: %d is outside 1..10000000", c.HoldMaxPerProject)
+	case c.HoldPollInterval < 10*time.Millisecond || c.HoldPollInterval > time.Minute:
+		return fmt.Errorf("hold_poll_interval: %s is outside 10ms..1m", c.HoldPollInterval)
+	case c.HoldRescanInterval < c.HoldPollInterval || c.HoldRescanInterval > time.Hour:
+		return fmt.Errorf("hold_rescan_interval: %s is outside hold_poll_interval..1h", c.HoldRescanInterval)
 	case c.FetchMaxBytes < 1<<20:
 		return fmt.Errorf("fetch_max_bytes: %d is below 1 MiB (a request body can be that large)", c.FetchMaxBytes)
 	}

@@ -236,7 +236,7 @@ func TestDedupKillAtFailpoints(t *testing.T) {
 			}
 			originals := e.checkVerdicts(t, reqs, of)
 			e.checkEvents(t, originals, false)
-			if n := e.count(t, "SELECT sum(hits) FROM activity_minute WHERE status = 'duplicate'"); n != 62 {
+			if n := e.count(t, "SELECT toUInt64(sum(hits)) FROM activity_minute WHERE status = 'duplicate'"); n != 62 {
 				t.Errorf("rollup: %d duplicates; want 62", n)
 			}
 		})

@@ -95,6 +95,10 @@ func standardFixtures() (*fakeHooks, *fakeResolver) {
 			{Attribute: "tags", Type: webhook.TypeList, Field: "tags"},
 			{Attribute: "gift", Type: webhook.TypeBoolean, Field: "meta.gift"},
 		}})
+	// Its unknown users wait (unknown_user hold); a pipeline without a hold store fails them.
+	hooks.put(&webhook.Hook{PublicID: "wh_hold", ProjectID: 1, Enabled: true, Version: 1, EventName: "CheckoutSuccess",
+		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"}, Mappings: seedMappings,
+		UnknownUser: webhook.UnknownUserHold})
 	hooks.put(&webhook.Hook{PublicID: "wh_strict", ProjectID: 1, Enabled: true, Version: 1, EventName: "CheckoutSuccess",
 		Identify: webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
 		Mappings: []webhook.TypedMapping{{Attribute: "qty", Type: webhook.TypeInteger, Field: "order_number"}}})

@@ -181,6 +181,10 @@ func (e *Evaluator) Evaluate(ctx context.Context, h *webhook.Hook, reqs []Reques
 	if err != nil {
 		return nil, err
 	}
+	for i := range items {
+		// A dry run holds nothing; it says what the pipeline would do.
+		items[i].noteNotHeld("the request would wait for its user (unknown_user hold)")
+	}
 	var attrBuf []byte
 	for i := range items {
 		attrBuf = e.finish(&items[i], &out[i], attrBuf[:0])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,6 +130,16 @@ type item struct {
 	key         [32]byte
 	hasKey      bool
 	duplicateOf uuid.UUID
+
+	// attempt is a later attempt's headers (package replay): zero for the edge's first attempt. A later
+	// attempt claims (request id, attempt number) instead of the sender's key; attemptCopy is set when
+	// an earlier position of the same attempt holds the claim, and then the item writes nothing.
+	attempt     wire.Attempt
+	attemptCopy bool
+
+	// heldUntil is when the request's hold runs out, set when it is held (its elements that found no
+	// user then wait, reason waiting_for_user).
+	heldUntil time.Time
 }
 
 // parseRecord reads the wire headers. A record that breaks the contract is still logged (as failed,
@@ -148,7 +159,7 @@ func parseRecord(r *kgo.Record, it *item, senders *[]wire.SenderHeader) {
 		requestID: req.ID, webhookID: req.WebhookID, projectID: req.ProjectID, receivedMs: req.ReceivedMs,
 		configVersion: req.ConfigVersion, outcome: req.Outcome, edgeStatus: uint16(req.EdgeStatus),
 		bodyBytes: uint32(req.BodyBytes), truncated: req.Truncated, sender: req.Sender,
-		contentType: req.ContentType, trace: req.Trace}
+		contentType: req.ContentType, trace: req.Trace, attempt: req.Attempt}
 	if req.Detail != nil {
 		it.detail = append(it.detail, bytesString(req.Detail))
 	}
@@ -183,6 +194,9 @@ type element struct {
 	found      bool
 	// created: the subject was created (a dry run: would be) by the route's unknown-user policy.
 	created bool
+	// holdable: no subject, and the route's unknown-user policy is hold; failed with user_not_found
+	// until the processor's hold step holds it (reason waiting_for_user).
+	holdable bool
 	// reason fails the element (and the request); detail says what happened to it (attributes
 	// omitted or dropped, why it failed).
 	reason string
@@ -191,6 +205,9 @@ type element struct {
 	attrs string
 	fired bool
 	rec   *kgo.Record // the event record to produce, until the batch has it
+	// earlier: an earlier attempt of the request fired this element's event (wire.Attempt.Fired); it
+	// is neither resolved nor fired again, and counts as a success.
+	earlier bool
 }
 
 func (e *element) fail(reason, format string, args ...any) {
@@ -199,7 +216,7 @@ func (e *element) fail(reason, format string, args ...any) {
 }
 
 // resolvable reports whether the element's identifier is to be resolved.
-func (e *element) resolvable() bool { return e.reason == "" && e.identValue != "" }
+func (e *element) resolvable() bool { return e.reason == "" && e.identValue != "" && !e.earlier }
 
 // compiledHook is a Hook with its paths and expressions compiled once per config version.
 type compiledHook struct {
@@ -698,6 +715,36 @@ func (it *item) identify(e *element, lim *Limits) {
 // extractKey reads the sender's delivery key and hashes it (h) into it.key. A request whose key cannot
 // be read (the header absent, the field absent or neither a string nor a number, the body not JSON) is
 // not de-duplicated, and its detail says why.
+// attemptKey sets the item's claim to its attempt's: the request id and the attempt number, hashed.
+func (it *item) attemptKey(h *delivery.Hasher) {
+	h.Begin(delivery.SourceAttempt)
+	h.Part(it.requestID[:])
+	var b [8]byte
+	h.Part(strconv.AppendInt(b[:0], int64(it.attempt.Number), 10))
+	it.key, it.hasKey = h.Sum(), true
+}
+
+// markFiredEarlier marks the elements an earlier attempt fired (wire.Attempt.Fired; -1 is a single
+// event), which this attempt does not fire again. A list that does not read fails the request with
+// invalid_record: firing again what may have fired is what must not happen.
+func (it *item) markFiredEarlier() {
+	if it.attempt.Fired == "" {
+		return
+	}
+	var buf [16]int
+	fired, err := it.attempt.FiredIndices(buf[:0])
+	if err != nil {
+		it.fail(wire.ReasonInvalidRecord, "attempt %d: %v", it.attempt.Number, err)
+		return
+	}
+	for i := range it.elems {
+		if e := &it.elems[i]; slices.Contains(fired, e.index) {
+			e.earlier = true
+			e.detail = append(e.detail, "fired by an earlier attempt of the request; not fired again")
+		}
+	}
+}
+
 func (it *item) extractKey(h *delivery.Hasher) {
 	d := &it.hook.dedup
 	if d.invalid != "" {
@@ -781,17 +828,25 @@ func (it *item) settle() string {
 	if !it.route.fanOut {
 		e := &it.elems[0]
 		it.detail = append(it.detail, e.detail...)
-		if e.reason != "" {
+		switch e.reason {
+		case "":
+			return chstore.StatusSuccess
+		case wire.ReasonWaitingForUser:
 			it.reason = e.reason
-			return chstore.StatusFailed
+			return chstore.StatusHeld
 		}
-		return chstore.StatusSuccess
+		it.reason = e.reason
+		return chstore.StatusFailed
 	}
-	failed, listed := 0, 0
+	failed, listed, held := 0, 0, 0
 	var b strings.Builder
 	for i := range it.elems {
 		e := &it.elems[i]
 		if e.reason == "" {
+			continue
+		}
+		if e.reason == wire.ReasonWaitingForUser {
+			held++
 			continue
 		}
 		failed++
@@ -806,7 +861,16 @@ func (it *item) settle() string {
 			}
 		}
 	}
+	if held > 0 {
+		// Held whatever else failed: the attempt that releases it decides its outcome.
+		it.reason = wire.ReasonWaitingForUser
+		it.detail = append(it.detail, fmt.Sprintf("%d of %d elements wait for their user until %s, %d fired",
+			held, len(it.elems), it.heldUntil.Format(time.RFC3339), it.fired()))
+	}
 	if failed == 0 {
+		if held > 0 {
+			return chstore.StatusHeld
+		}
 		return chstore.StatusSuccess
 	}
 	more := ""
@@ -814,6 +878,9 @@ func (it *item) settle() string {
 		more = fmt.Sprintf("; %d more in outcomes", failed-listed)
 	}
 	it.detail = append(it.detail, fmt.Sprintf("%d of %d elements failed, %d fired%s%s", failed, len(it.elems), it.fired(), b.String(), more))
+	if held > 0 {
+		return chstore.StatusHeld
+	}
 	return chstore.StatusFailed
 }
 

@@ -1,22 +1,27 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/delivery"
+	"github.com/inlet-dev/inlet/internal/hold"
 	"github.com/inlet-dev/inlet/internal/pgdb"
+	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/internal/wire"
 	"github.com/inlet-dev/inlet/pipeline"
@@ -36,6 +41,9 @@ const (
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(runChild())
+	}
+	if os.Getenv(replayChildEnv) == "1" {
+		os.Exit(runReplayChild())
 	}
 	code := m.Run()
 	testenv.RemoveInlet()
@@ -57,6 +65,7 @@ func runChild() int {
 	}
 	defer conn.Close()
 	var deliveries pipeline.Deliveries
+	var holds pipeline.Holds
 	if dsn := os.Getenv(childPostgresEnv); dsn != "" {
 		pgcfg := testenv.PostgresConfig()
 		pgcfg.DSN = dsn
@@ -67,6 +76,7 @@ func runChild() int {
 		}
 		defer pool.Close()
 		deliveries = delivery.NewStore(pool)
+		holds = hold.NewStore(pool)
 	}
 	hooks, res := standardFixtures()
 	cfg := testConfig()
@@ -77,7 +87,7 @@ func runChild() int {
 	cfg.InstanceID = "kill-test-child"
 	cfg.SessionTimeout = 6 * time.Second
 	p, err := pipeline.New(cfg, pipeline.Deps{
-		Kafka: kcfg, ClickHouse: conn, Hooks: hooks, Resolver: res, Deliveries: deliveries,
+		Kafka: kcfg, ClickHouse: conn, Hooks: hooks, Resolver: res, Deliveries: deliveries, Holds: holds,
 		Registry: prometheus.NewRegistry(), Logger: testenv.Logger(),
 		Failpoint: pipeline.FailpointFromEnv(),
 	})
@@ -199,7 +209,7 @@ func TestKillAtFailpoints(t *testing.T) {
 				{"SELECT count() FROM events", uint64(successes)},
 				{"SELECT count() FROM activity_log WHERE status = 'success'", uint64(successes)},
 				{"SELECT count() FROM notifications", 1},
-				{"SELECT sum(hits) FROM activity_minute", uint64(len(reqs))},
+				{"SELECT toUInt64(sum(hits)) FROM activity_minute", uint64(len(reqs))},
 			} {
 				if got := e.count(t, q.sql); got != q.want {
 					t.Errorf("%s = %d; want %d", q.sql, got, q.want)
@@ -323,3 +333,68 @@ func TestKillMidFanOut(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestKillBetweenHoldAndRows: a kill -9 after a batch's holds are written and before its rows are
+// inserted redoes the batch, which finds its holds: each held request has one activity row, held, and
+// one hold; the other requests are written as usual.
+func TestKillBetweenHoldAndRows(t *testing.T) {
+	e := newEnv(t)
+	e.withDeliveries(t)
+	ctx := context.Background()
+	if _, _, err := project.NewStore(e.pool).Create(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	var reqs []req
+	var waiting []uuid.UUID
+	for i := range 30 {
+		r := newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":"u`+strconv.Itoa(i%50)+`","price":1}`)
+		if i%3 == 0 {
+			r = newReq("wh_hold", wire.OutcomeAccepted, `{"user_id":"later-`+strconv.Itoa(i)+`"}`)
+			waiting = append(waiting, r.id)
+		}
+		reqs = append(reqs, r)
+	}
+	e.produce(t, reqs...)
+	first := e.startChild(t, pipeline.FailBeforeInsert)
+	st := waitExit(t, first, 90*time.Second)
+	if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("first child ended with %v; want killed by SIGKILL before the inserts", st)
+	}
+	var holds int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM held_requests`).Scan(&holds); err != nil || holds == 0 {
+		t.Fatalf("after the kill: %d holds (%v); want the first batch's", holds, err)
+	}
+	if n := e.count(t, "SELECT count() FROM activity_log"); n != 0 {
+		t.Fatalf("killed before the inserts, yet %d activity rows", n)
+	}
+	second := e.startChild(t, "")
+	e.waitCount(t, "SELECT count() FROM activity_log", uint64(len(reqs)), 90*time.Second)
+	_ = second.Process.Signal(syscall.SIGTERM)
+	if st := waitExit(t, second, 60*time.Second); !st.Success() {
+		t.Errorf("second child ended with %v; want a clean exit", st)
+	}
+	if n := e.count(t, "SELECT count() FROM activity_log WHERE status = 'held'"); n != uint64(len(waiting)) {
+		t.Errorf("%d held rows; want %d", n, len(waiting))
+	}
+	if n := e.count(t, "SELECT uniqExact(request_id) FROM activity_log"); n != uint64(len(reqs)) {
+		t.Errorf("%d requests logged; want %d, each once", n, len(reqs))
+	}
+	var ids []uuid.UUID
+	rows, err := e.pool.Query(ctx, `SELECT request_id FROM held_requests`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(waiting, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	if !slices.Equal(ids, waiting) {
+		t.Errorf("holds %v; want one per held request %v", ids, waiting)
+	}
+}

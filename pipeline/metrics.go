@@ -24,7 +24,10 @@ type metrics struct {
 	abandoned     prometheus.Counter       // batches abandoned so that a rebalance could proceed
 	panics        prometheus.Counter       // requests failed with processing_error after a panic
 
-	deliveriesDeleted prometheus.Counter // expired delivery keys deleted
+	deliveriesDeleted prometheus.Counter     // expired delivery keys deleted
+	attempts          *prometheus.CounterVec // later attempts run, by cause
+	attemptCopies     prometheus.Counter     // copies of an attempt an earlier position ran (nothing written)
+	holdFull          prometheus.Counter     // requests not held because their project's hold was full
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -77,13 +80,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deliveriesDeleted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_delivery_keys_deleted_total", Help: "Senders' delivery keys deleted from PostgreSQL after their dedup window (and the grace) ended.",
 		}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inlet_pipeline_attempts_total", Help: "Later attempts of requests run (replays, releases and expiries of held requests), by cause.",
+		}, []string{"cause"}),
+		attemptCopies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_attempt_copies_total", Help: "Copies of a later attempt that an earlier Kafka position already ran: they write and fire nothing.",
+		}),
+		holdFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inlet_pipeline_hold_full_total", Help: "Requests that would have been held for their user but failed with user_not_found: their project held hold_max_per_project requests already.",
+		}),
 		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "inlet_pipeline_abandoned_batches_total", Help: "In-memory batches abandoned (and redone) so that a consumer-group rebalance could proceed within rebalance_grace.",
 		}),
 	}
 	reg.MustRegister(m.records, m.skipped, m.fired, m.notifications, m.notifyErrors, m.batchRows,
 		m.insertSeconds, m.insertErrors, m.retries, m.endToEnd, m.lag, m.stalled, m.dropped, m.abandoned, m.panics,
-		m.deliveriesDeleted)
+		m.deliveriesDeleted, m.attempts, m.attemptCopies, m.holdFull)
 	return m
 }
 

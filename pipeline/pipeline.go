@@ -60,6 +60,9 @@ type Deps struct {
 	// Deliveries remembers the senders' delivery keys (delivery.Store on the config database); nil
 	// de-duplicates nothing, and the detail of a request whose webhook asks for it says so.
 	Deliveries Deliveries
+	// Holds keeps the requests of routes whose unknown-user policy is hold (hold.Store on the config
+	// database); nil holds none: such requests fail with user_not_found, saying why.
+	Holds Holds
 	// Notifier receives auth-failure notifications after their row is written (the alert store in
 	// production); nil sends none.
 	Notifier Notifier
@@ -116,9 +119,9 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	p.sink = &sink{store: chstore.NewWriter(deps.ClickHouse), topic: deps.Kafka.RequestsTopic,
 		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
 	tr := newTracer(deps.Tracer, deps.MaxTraceLinks)
-	p.proc = &processor{cfg: &p.cfg, lim: cfg.Limits(), hooks: deps.Hooks, resolver: deps.Resolver, creator: deps.Creator, deliveries: deps.Deliveries, sink: p.sink,
+	p.proc = &processor{cfg: &p.cfg, lim: cfg.Limits(), hooks: deps.Hooks, resolver: deps.Resolver, creator: deps.Creator, deliveries: deps.Deliveries, holds: deps.Holds, sink: p.sink,
 		retry: retry, m: p.m, log: p.log, tr: tr, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,
-		parts: map[int32]*partState{}, compiled: map[string]*compiledHook{}}
+		parts: map[int32]*partState{}, compiled: map[string]*compiledHook{}, attemptWindow: attemptWindow(deps.Kafka.Retention)}
 	c := &consumer{cfg: &p.cfg, topic: deps.Kafka.RequestsTopic, log: p.log, m: p.m, proc: p.proc, flush: p.flush,
 		b: p.b, resume: map[int32]kgo.EpochOffset{}}
 	c.fence = fence{grace: cfg.RebalanceGrace, onAbandon: func(waited time.Duration) {
@@ -161,7 +164,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		return nil, err
 	}
 	c.cl = cl
-	p.out = &writer{cl: cl, eventsTopic: deps.Kafka.EventsTopic, sink: p.sink, retry: retry, m: p.m, log: p.log,
+	p.out = &writer{cl: cl, eventsTopic: deps.Kafka.EventsTopic, sink: p.sink, holds: deps.Holds, retry: retry, m: p.m, log: p.log,
 		tr: tr, failpoint: deps.Failpoint}
 	return p, nil
 }

@@ -40,6 +40,7 @@ type processor struct {
 	resolver    Resolver
 	creator     Creator    // nil: a route's unknown_user create fails as fail does, saying why
 	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
+	holds       Holds      // nil: a route's unknown_user hold fails as fail does, saying why
 	sink        *sink      // reads of newly assigned partitions' state
 	retry       *retrier
 	m           *metrics
@@ -67,6 +68,17 @@ type processor struct {
 	claims   []delivery.Claim
 	claimed  []int
 	verdicts []delivery.Verdict
+	// attemptWindow is how long the claim of a later attempt (request id, attempt number) is kept
+	// (attemptWindow()).
+	attemptWindow time.Duration
+}
+
+// attemptWindow is how long a later attempt's claim is kept, from the request's receive time: every copy
+// of an attempt is produced while the first attempt's record is still in Kafka (it is read from there),
+// so before the receive time + retention, and is read at the latest one retention later. A day is added
+// for clocks and for the time a copy waits in a stopped pipeline.
+func attemptWindow(retention time.Duration) time.Duration {
+	return 2*max(retention, 24*time.Hour) + 24*time.Hour
 }
 
 // Bounds of the processor's compiled configs.
@@ -203,6 +215,9 @@ func (p *processor) process(ctx context.Context, items []item) error {
 	if err != nil {
 		return err
 	}
+	if err := p.hold(ctx, items); err != nil {
+		return err
+	}
 	for i := range items {
 		if err := p.finish(ctx, &items[i]); err != nil {
 			return err
@@ -262,7 +277,19 @@ func (p *processor) prepare(ctx context.Context, items []item) error {
 		it.hook = c
 		p.guard(it, func() {
 			it.extractIdentifier(&p.lim, p.allocElems)
-			if c.dedup.on && !it.healOnly {
+			if it.attempt.Number > 0 {
+				it.markFiredEarlier()
+			}
+			switch {
+			case it.healOnly:
+			case it.attempt.Number > 0:
+				// A later attempt is not the sender's repeat (its key would say it is a duplicate of
+				// itself): its claim is the attempt's own, so that a copy of it runs once.
+				if p.hasher == nil {
+					p.hasher = delivery.NewHasher()
+				}
+				it.attemptKey(p.hasher)
+			case c.dedup.on:
 				if p.hasher == nil {
 					p.hasher = delivery.NewHasher()
 				}
@@ -291,8 +318,12 @@ func (p *processor) dedupe(ctx context.Context, items []item) error {
 			it.detail = append(it.detail, "not de-duplicated: this pipeline has no delivery store")
 			continue
 		}
+		window := it.hook.dedup.window
+		if it.attempt.Number > 0 {
+			window = p.attemptWindow
+		}
 		claims = append(claims, delivery.Claim{WebhookID: it.webhookID, Key: it.key, RequestID: it.requestID,
-			Partition: it.partition, Offset: it.offset, ReceivedMs: it.receivedMs, Window: it.hook.dedup.window})
+			Partition: it.partition, Offset: it.offset, ReceivedMs: it.receivedMs, Window: window})
 		claimed = append(claimed, i)
 	}
 	p.claims, p.claimed = claims, claimed
@@ -312,6 +343,7 @@ func (p *processor) dedupe(ctx context.Context, items []item) error {
 	for j, i := range claimed {
 		if v := verdicts[j]; v.Duplicate() {
 			items[i].duplicateOf = v.DuplicateOf
+			items[i].attemptCopy = items[i].attempt.Number > 0
 		}
 	}
 	return nil
@@ -481,6 +513,8 @@ func resolveItems(ctx context.Context, items []item, ask func(ctx context.Contex
 					}
 					if it.route.r.UnknownUser != webhook.UnknownUserCreate {
 						e.fail(wire.ReasonUserNotFound, "no %s matches %q", kindLabel(k.kind), truncateText(e.identValue))
+						// The processor's hold step decides whether it waits for its user instead.
+						e.holdable = it.route.r.UnknownUser == webhook.UnknownUserHold
 						continue
 					}
 					if s, ok := made.Subjects[e.identValue]; ok {
@@ -574,12 +608,18 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 	p.b.day = day
 	now := time.Now()
 	p.b.mark(it.partition, it.offset, it.epoch, now)
+	if it.attemptCopy {
+		// A copy of an attempt an earlier position already ran (a producer that produced it twice):
+		// it writes nothing and fires nothing.
+		p.m.attemptCopies.Inc()
+		return p.maybeFlush(ctx)
+	}
 
 	ran := it.resolvable() // its elements were identified and are mapped now
 	if ran {
 		for i := range it.elems {
 			e := &it.elems[i]
-			if e.reason != "" || it.healOnly && it.healFired.FanOut && !slices.Contains(it.healFired.Elements, int32(e.index)) {
+			if e.reason != "" || e.earlier || it.healOnly && it.healFired.FanOut && !slices.Contains(it.healFired.Elements, int32(e.index)) {
 				continue // failed, or (healing) not among the elements its row says fired
 			}
 			p.guardElem(it, e, func() { p.fireElement(it, e) })
@@ -617,7 +657,12 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 			fired++
 		}
 	}
-	p.trackStreak(ctx, it)
+	if status == chstore.StatusHeld {
+		p.b.holds = append(p.b.holds, it.holdOf())
+	}
+	if it.attempt.Number == 0 {
+		p.trackStreak(ctx, it) // a later attempt is no new traffic: it neither extends nor ends a streak
+	}
 
 	row := chstore.ActivityRow{
 		ProjectID:     uint64(it.projectID),
@@ -638,6 +683,17 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 		Headers:       p.headersJSON(it),
 		EventsFired:   uint32(fired),
 		ContentType:   bytesString(it.contentType),
+	}
+	if a := &it.attempt; a.Number > 0 {
+		p.m.attempts.WithLabelValues(causeLabel(a.Cause)).Inc()
+		row.Attempt, row.AttemptCause, row.AttemptJob = uint16(a.Number), a.Cause, a.Job
+		if slices.Contains(chstore.Statuses, a.ReplacesStatus) {
+			row.ReplacesStatus, row.ReplacesReason = a.ReplacesStatus, a.ReplacesReason
+		} else {
+			// The rollup's view casts it to the status enum: an unknown one would fail the insert
+			// for ever. The request is then counted twice in the summary, which its detail says.
+			row.Detail = joinDetail(row.Detail, fmt.Sprintf("attempt replaces status %q, which is not an activity status: the summary still counts its earlier outcome", truncateText(a.ReplacesStatus)))
+		}
 	}
 	if it.truncated {
 		row.PayloadTruncated = 1
@@ -737,9 +793,16 @@ func appendOutcomes(dst []byte, it *item) []byte {
 		dst = append(dst, `,"event_id":"`...)
 		dst = wire.AppendUUID(dst, e.eventID)
 		dst = append(dst, '"')
-		if e.reason == "" && e.fired {
+		switch {
+		case e.earlier:
+			// Fired by an earlier attempt of the request: a success, not fired again (heal reads
+			// "earlier" and does not rebuild it).
+			dst = append(dst, `,"status":"success","earlier":true`...)
+		case e.reason == "" && e.fired:
 			dst = append(dst, `,"status":"success"`...)
-		} else {
+		case e.reason == wire.ReasonWaitingForUser:
+			dst = append(dst, `,"status":"held","reason":"waiting_for_user"`...)
+		default:
 			dst = append(dst, `,"status":"failed","reason":`...)
 			dst = wire.AppendJSONString(dst, e.reason)
 		}
@@ -988,4 +1051,21 @@ func (p *processor) addNotification(n chstore.NotificationRow) {
 	p.b.notes = append(p.b.notes, n)
 	p.b.noteOffset(chstore.Notifications, n.Partition, n.Offset)
 	p.m.notifications.Inc()
+}
+
+// joinDetail appends part to a detail, "; " between.
+func joinDetail(detail, part string) string {
+	if detail == "" {
+		return part
+	}
+	return detail + "; " + part
+}
+
+// causeLabel bounds the cause metric's label values to the known causes.
+func causeLabel(c string) string {
+	switch c {
+	case "replay", "release", "expire":
+		return c
+	}
+	return "other"
 }

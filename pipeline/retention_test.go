@@ -60,7 +60,7 @@ func TestRetentionDropsOldDays(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&ev); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.QueryRow(ctx, "SELECT sum(hits) FROM activity_minute").Scan(&rollup); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(sum(hits)) FROM activity_minute").Scan(&rollup); err != nil {
 		t.Fatal(err)
 	}
 	if a != 3 || ev != 3 || rollup != 5 {

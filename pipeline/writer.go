@@ -35,6 +35,7 @@ type writer struct {
 	retry       *retrier
 	m           *metrics
 	log         *slog.Logger
+	holds       Holds             // nil: no hold store (then no batch has holds)
 	tr          *tracer           // nil: tracing off
 	failpoint   func(name string) // tests: SIGKILL at the named point; nil in production
 }
@@ -54,6 +55,17 @@ func (w *writer) write(ctx context.Context, b *batch) error {
 		}
 	}
 	b.fired = true
+	if !b.holdsDone && len(b.holds) > 0 {
+		// Before the rows: an activity row that says held has its hold. A crash after this and
+		// before the rows redoes the batch, which finds its holds (ON CONFLICT DO NOTHING).
+		about := logFunc(func() []any { return []any{"writing", "held requests", "holds", len(b.holds)} })
+		if err := w.retry.do(ctx, "postgres", about, func(ctx context.Context) error {
+			return w.holds.Insert(ctx, b.holds)
+		}); err != nil {
+			return err
+		}
+	}
+	b.holdsDone = true
 	w.at(FailBeforeInsert)
 	for t := range chstore.NumTables {
 		if b.done[t] {

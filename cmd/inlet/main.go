@@ -47,6 +47,7 @@ var commands = []command{
 	{name: "project", args: "key-create PROJECT_ID [NAME]", doc: "issue another API key for the project and print it (shown once)", takesArgs: true},
 	{name: "project", args: "key-revoke PROJECT_ID KEY_ID", doc: "revoke an API key: refused at once by the API, console sessions with it end", takesArgs: true},
 	{name: "webhook", args: "test -webhook ID [flags]", doc: "send the edge a test request signed as the webhook's sender would; print it (secrets redacted) and the answer", takesArgs: true, help: webhookTestHelp},
+	{name: "replay", args: "start|request|status|cancel|list [flags]", doc: "replay failed requests through the webhook's current configuration (calls the admin API)", takesArgs: true, help: replayHelp},
 	{name: "demo", doc: "seed the demo project (idempotent) and print the console URL, webhook URL, secret and a ready-to-paste curl command", takesArgs: true},
 	{name: "keygen", doc: "print a new master key for secrets.master_key"},
 	{name: "secrets", args: "reseal [-batch N]", doc: "re-encrypt every stored webhook secret under secrets.master_key (after a key rotation; safe while serving, and to re-run)", takesArgs: true},
@@ -180,6 +181,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		runErr = webhookCmd(ctx, cfg, rest, environ, stdout)
 	case "secrets":
 		runErr = secretsCmd(ctx, cfg, rest, stdout)
+	case "replay":
+		runErr = replayCmd(ctx, cfg, rest, environ, stdout)
 	default:
 		fmt.Fprintf(stderr, "inlet: unknown command %q\n\n", cmd)
 		fs.Usage()

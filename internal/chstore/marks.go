@@ -61,7 +61,7 @@ type Fired struct {
 // since on. A fan-out's elements are read from its outcomes: after a crash between the two inserts the
 // pipeline rebuilds the events rows of exactly those elements, not what the request would fire now.
 func (w *Writer) FiredAbove(ctx context.Context, partition int32, after int64, since time.Time) (map[int64]Fired, error) {
-	q := fmt.Sprintf("SELECT src_offset, outcomes FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset > %d AND (status = 'success' OR events_fired > 0)",
+	q := fmt.Sprintf("SELECT src_offset, outcomes FROM activity_log WHERE received_at >= toDateTime(%d) AND src_partition = %d AND src_offset > %d AND (status = 'success' AND attempt = 0 OR events_fired > 0)",
 		since.Unix(), partition, after)
 	rows, err := w.conn.Query(ctx, q)
 	if err != nil {
@@ -78,15 +78,16 @@ func (w *Writer) FiredAbove(ctx context.Context, partition int32, after int64, s
 		f := Fired{}
 		if outcomes != "" {
 			var elems []struct {
-				Index  int32  `json:"index"`
-				Status string `json:"status"`
+				Index   int32  `json:"index"`
+				Status  string `json:"status"`
+				Earlier bool   `json:"earlier"` // fired by an earlier attempt, whose rows have its events row
 			}
 			if err := json.Unmarshal([]byte(outcomes), &elems); err != nil {
 				return nil, fmt.Errorf("outcomes of partition %d offset %d: %w", partition, off, err)
 			}
 			f.FanOut = true
 			for _, e := range elems {
-				if e.Status == StatusSuccess {
+				if e.Status == StatusSuccess && !e.Earlier {
 					f.Elements = append(f.Elements, e.Index)
 				}
 			}

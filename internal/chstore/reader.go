@@ -44,7 +44,7 @@ type Reader struct {
 // NewReader returns a Reader on conn (the pipeline's database).
 func NewReader(conn driver.Conn) *Reader { return &Reader{conn: conn} }
 
-// Summary is a webhook's traffic over a window: Hits = Success + Failed + Duplicate. Duplicates (a
+// Summary is a webhook's traffic over a window: Hits = Success + Failed + Duplicate + Skipped + Held. Duplicates (a
 // sender repeating a delivery already taken in) are neither successes nor failures: the request was
 // authenticated and accepted, and the event was fired once, by the first request.
 type Summary struct {
@@ -56,7 +56,10 @@ type Summary struct {
 	// failures.
 	Skipped         uint64            `json:"skipped"`
 	SkippedByReason map[string]uint64 `json:"skipped_by_reason"`
-	ByReason        map[string]uint64 `json:"failed_by_reason"`
+	// Held counts requests waiting for their user (unknown-user policy hold) whose latest outcome is
+	// still held.
+	Held     uint64            `json:"held"`
+	ByReason map[string]uint64 `json:"failed_by_reason"`
 }
 
 // Summary24h sums the rollup over the 24 hours before now (whole minutes).
@@ -72,10 +75,14 @@ func (r *Reader) Summary24h(ctx context.Context, projectID int64, webhookID stri
 	s := Summary{ByReason: map[string]uint64{}, SkippedByReason: map[string]uint64{}}
 	for rows.Next() {
 		var status, reason string
-		var n uint64
-		if err := rows.Scan(&status, &reason, &n); err != nil {
+		var signed int64
+		if err := rows.Scan(&status, &reason, &signed); err != nil {
 			return Summary{}, fmt.Errorf("24h summary of webhook %s: %w", webhookID, err)
 		}
+		if signed <= 0 {
+			continue // every request of it has a later outcome (hits are signed: see activity_minute_replaced_mv)
+		}
+		n := uint64(signed)
 		s.Hits += n
 		switch status {
 		case StatusSuccess:
@@ -85,6 +92,8 @@ func (r *Reader) Summary24h(ctx context.Context, projectID int64, webhookID stri
 		case StatusSkipped:
 			s.Skipped += n
 			s.SkippedByReason[reason] += n
+		case StatusHeld:
+			s.Held += n
 		default:
 			s.Failed += n
 			s.ByReason[reason] += n
@@ -104,11 +113,11 @@ func (r *Reader) Received(ctx context.Context, projectID int64) (map[string]uint
 	out := map[string]uint64{}
 	for rows.Next() {
 		var id string
-		var n uint64
+		var n int64
 		if err := rows.Scan(&id, &n); err != nil {
 			return nil, fmt.Errorf("received counts of project %d: %w", projectID, err)
 		}
-		out[id] = n
+		out[id] = uint64(max(n, 0))
 	}
 	return out, rows.Err()
 }
@@ -146,13 +155,23 @@ type Entry struct {
 	Outcomes json.RawMessage `json:"outcomes,omitempty"`
 	// ContentType is a form body's Content-Type; empty for JSON.
 	ContentType string `json:"content_type,omitempty"`
+	// Attempt is the attempt's number: 0 for the request as the edge took it, 1, 2, … for each later
+	// attempt (a replay, the release or expiry of a held request), each an entry of its own with the
+	// same request id.
+	Attempt uint16 `json:"attempt"`
+	// AttemptCause is why a later attempt ran (replay, release, expire); AttemptJob the replay job.
+	AttemptCause string `json:"attempt_cause,omitempty"`
+	AttemptJob   string `json:"attempt_job,omitempty"`
+	// ReplacesStatus and ReplacesReason are the request's outcome before this attempt.
+	ReplacesStatus string `json:"replaces_status,omitempty"`
+	ReplacesReason string `json:"replaces_reason,omitempty"`
 }
 
 // EntriesQuery selects a page of a webhook's entries.
 type EntriesQuery struct {
 	ProjectID int64
 	WebhookID string
-	// Status is "", "success", "failed", "duplicate" or "skipped".
+	// Status is "", "success", "failed", "duplicate", "skipped" or "held".
 	Status string
 	// Identifier keeps the entries whose user identifier value is exactly this ("" keeps all); at most
 	// 256 bytes.
@@ -171,7 +190,7 @@ type Page struct {
 
 const entryColumns = "toString(request_id), webhook_id, received_ms, processed_ms, toString(status), reason, edge_status, " +
 	"identifier_kind, identifier_value, user_id, hwid, event_name, attributes, %s, payload_bytes, payload_truncated, detail, " +
-	"duplicate_of, headers, route, events_fired, outcomes, content_type"
+	"duplicate_of, headers, route, events_fired, outcomes, content_type, attempt, attempt_cause, attempt_job, replaces_status, replaces_reason"
 
 // Entries returns a page of the webhook's entries, newest first: by received_ms, then by the request
 // id's text within one millisecond. Not by the UUID column: ClickHouse 18.16 compares UUIDs by their low
@@ -192,11 +211,11 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 	where.WriteString("project_id = ? AND webhook_id = ?")
 	switch q.Status {
 	case "":
-	case StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped:
+	case StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped, StatusHeld:
 		where.WriteString(" AND status = ?")
 		args = append(args, q.Status)
 	default:
-		return Page{}, fmt.Errorf("%w: status %q is not success, failed, duplicate or skipped", ErrInvalid, q.Status)
+		return Page{}, fmt.Errorf("%w: status %q is not success, failed, duplicate, skipped or held", ErrInvalid, q.Status)
 	}
 	if q.Identifier != "" {
 		if len(q.Identifier) > 256 {
@@ -212,10 +231,10 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 		}
 		// The condition on received_at adds nothing to the result; it lets the primary key skip the
 		// newer granules.
-		where.WriteString(" AND received_at <= toDateTime(?) AND (received_ms < ? OR (received_ms = ? AND toString(request_id) < ?))")
-		args = append(args, c.ms/1000, c.ms, c.ms, c.id.String())
+		where.WriteString(" AND received_at <= toDateTime(?) AND (received_ms < ? OR (received_ms = ? AND (toString(request_id) < ? OR (toString(request_id) = ? AND attempt < ?))))")
+		args = append(args, c.ms/1000, c.ms, c.ms, c.id.String(), c.id.String(), c.attempt)
 	}
-	sql := fmt.Sprintf("SELECT "+entryColumns+" FROM activity_log WHERE %s ORDER BY received_ms DESC, toString(request_id) DESC LIMIT %d",
+	sql := fmt.Sprintf("SELECT "+entryColumns+" FROM activity_log WHERE %s ORDER BY received_ms DESC, toString(request_id) DESC, attempt DESC LIMIT %d",
 		fmt.Sprintf("substring(payload, 1, %d)", PreviewBytes), where.String(), limit+1)
 	rows, err := r.conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -237,7 +256,7 @@ func (r *Reader) Entries(ctx context.Context, q EntriesQuery) (Page, error) {
 		if last.id, err = uuid.Parse(e.RequestID); err != nil {
 			return Page{}, fmt.Errorf("entries of webhook %s: request id %q: %w", q.WebhookID, e.RequestID, err)
 		}
-		last.ms = ms
+		last.ms, last.attempt = ms, e.Attempt
 	}
 	return page, rows.Err()
 }
@@ -248,7 +267,7 @@ func (r *Reader) Entry(ctx context.Context, projectID int64, webhookID, requestI
 	if err != nil {
 		return Entry{}, fmt.Errorf("%w: request id %q", ErrNotFound, requestID)
 	}
-	rows, err := r.conn.Query(ctx, fmt.Sprintf("SELECT "+entryColumns+" FROM activity_log WHERE project_id = ? AND webhook_id = ? AND request_id = toUUID(?) LIMIT 1", "payload"),
+	rows, err := r.conn.Query(ctx, fmt.Sprintf("SELECT "+entryColumns+" FROM activity_log WHERE project_id = ? AND webhook_id = ? AND request_id = toUUID(?) ORDER BY attempt DESC LIMIT 1", "payload"),
 		uint64(projectID), webhookID, id.String())
 	if err != nil {
 		return Entry{}, fmt.Errorf("entry %s: %w", requestID, err)
@@ -275,7 +294,8 @@ func scanEntry(rows driver.Rows) (Entry, uint64, error) {
 	var headers, outcomes string
 	err := rows.Scan(&e.RequestID, &e.WebhookID, &receivedMs, &processedMs, &e.Status, &e.Reason, &e.EdgeStatus,
 		&e.IdentifierKind, &e.IdentifierValue, &e.UserID, &e.HWID, &e.EventName, &e.Attributes, &e.Payload,
-		&e.PayloadBytes, &truncated, &e.Detail, &e.DuplicateOf, &headers, &e.Route, &e.EventsFired, &outcomes, &e.ContentType)
+		&e.PayloadBytes, &truncated, &e.Detail, &e.DuplicateOf, &headers, &e.Route, &e.EventsFired, &outcomes, &e.ContentType,
+		&e.Attempt, &e.AttemptCause, &e.AttemptJob, &e.ReplacesStatus, &e.ReplacesReason)
 	if headers != "" && json.Valid([]byte(headers)) {
 		e.Headers = json.RawMessage(headers)
 	}
@@ -293,6 +313,9 @@ func scanEntry(rows driver.Rows) (Entry, uint64, error) {
 type cursor struct {
 	ms uint64
 	id uuid.UUID
+	// attempt is the entry's attempt (Entries only: a request's attempts share its ms and id); a
+	// cursor of the version-1 format has 0, which is the last attempt of a request in Entries' order.
+	attempt uint16
 }
 
 // cursorVersion leads the encoded cursor. Cursors of Entries' first format (24 bytes: received_at in
@@ -301,12 +324,21 @@ type cursor struct {
 // that skips or repeats entries. History had no cursor before this format.
 const cursorVersion = 1
 
-// encode is base64url of the version byte, received_ms (8 bytes, big-endian) and the id.
+// cursorAttempts is the version of a cursor that also holds an attempt (Entries).
+const cursorAttempts = 2
+
+// encode is base64url of the version byte, received_ms (8 bytes, big-endian) and the id, and for a
+// cursor past a later attempt the attempt (2 bytes, big-endian, version cursorAttempts).
 func (c cursor) encode() string {
-	var b [25]byte
+	var b [27]byte
 	b[0] = cursorVersion
 	binary.BigEndian.PutUint64(b[1:9], c.ms)
 	copy(b[9:], c.id[:])
+	if c.attempt == 0 {
+		return base64.RawURLEncoding.EncodeToString(b[:25])
+	}
+	b[0] = cursorAttempts
+	binary.BigEndian.PutUint16(b[25:], c.attempt)
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
@@ -320,12 +352,15 @@ func decodeEntriesCursor(s string) (cursor, error) {
 
 func decodeCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 25 || b[0] != cursorVersion {
+	if err != nil || !(len(b) == 25 && b[0] == cursorVersion || len(b) == 27 && b[0] == cursorAttempts) {
 		return cursor{}, fmt.Errorf("%w: cursor %q is not a next_cursor of this API", ErrInvalid, s)
 	}
 	var c cursor
 	c.ms = binary.BigEndian.Uint64(b[1:9])
-	copy(c.id[:], b[9:])
+	copy(c.id[:], b[9:25])
+	if len(b) == 27 {
+		c.attempt = binary.BigEndian.Uint16(b[25:])
+	}
 	return c, nil
 }
 

@@ -38,6 +38,9 @@ const (
 	// StatusSkipped: an authenticated, accepted request that no route takes (reason no_route), or
 	// whose fan-out has no elements (no_elements); it fires no event. Not a failure.
 	StatusSkipped = "skipped"
+	// StatusHeld: a request waiting for its user (reason waiting_for_user: its route's unknown-user
+	// policy is hold); a later attempt of the request says what became of it.
+	StatusHeld = "held"
 )
 
 // ActivityRow is one activity_log row: a request and what became of it. Fields are in the order of
@@ -71,7 +74,21 @@ type ActivityRow struct {
 	EventsFired      uint32 // events the request fired
 	Outcomes         string // a fan-out's per-element outcomes, a JSON array; "" otherwise
 	ContentType      string // a form body's Content-Type; "" for JSON
+	// Attempt is the attempt's number: 0 for the edge's first attempt, then 1, 2, … for each later
+	// attempt of the same request (a replay, the release or expiry of a held request), logged as a row
+	// of its own with the same RequestID and ReceivedAt.
+	Attempt      uint16
+	AttemptCause string // why a later attempt ran: replay, release, expire; "" for the first
+	AttemptJob   string // the replay job of a later attempt, when one ran it
+	// ReplacesStatus and ReplacesReason are the request's latest outcome before this attempt (""
+	// for the first): the rollup counts the request there no more (activity_minute_replaced_mv).
+	ReplacesStatus string
+	ReplacesReason string
 }
+
+// Statuses lists every activity status: the values of activity_log.status, and of the Enum8 that
+// activity_minute_replaced_mv casts replaces_status to (a status outside it would fail the insert).
+var Statuses = []string{StatusSuccess, StatusFailed, StatusDuplicate, StatusSkipped, StatusHeld}
 
 // EventRow is one events row: a fired event.
 type EventRow struct {
@@ -107,7 +124,8 @@ type NotificationRow struct {
 const insertActivity = "INSERT INTO activity_log (project_id, webhook_id, request_id, received_at, received_ms, " +
 	"processed_ms, status, reason, edge_status, identifier_kind, identifier_value, user_id, hwid, event_name, " +
 	"attributes, payload, payload_bytes, payload_truncated, detail, config_version, src_partition, src_offset, " +
-	"duplicate_of, headers, route, events_fired, outcomes, content_type)"
+	"duplicate_of, headers, route, events_fired, outcomes, content_type, attempt, attempt_cause, attempt_job, " +
+	"replaces_status, replaces_reason)"
 
 const insertEvents = "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, event_name, " +
 	"webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset, element)"
@@ -139,7 +157,8 @@ func (w *Writer) InsertActivity(ctx context.Context, rows []ActivityRow) error {
 		if err := bt.Append(r.ProjectID, r.WebhookID, r.RequestID, r.ReceivedAt, r.ReceivedMs, r.ProcessedMs,
 			r.Status, r.Reason, r.EdgeStatus, r.IdentifierKind, r.IdentifierValue, r.UserID, r.HWID,
 			r.EventName, r.Attributes, r.Payload, r.PayloadBytes, r.PayloadTruncated, r.Detail, r.ConfigVersion,
-			r.Partition, r.Offset, r.DuplicateOf, r.Headers, r.Route, r.EventsFired, r.Outcomes, r.ContentType); err != nil {
+			r.Partition, r.Offset, r.DuplicateOf, r.Headers, r.Route, r.EventsFired, r.Outcomes, r.ContentType,
+			r.Attempt, r.AttemptCause, r.AttemptJob, r.ReplacesStatus, r.ReplacesReason); err != nil {
 			_ = bt.Abort()
 			return fmt.Errorf("append activity_log row %d: %w", i, err)
 		}

@@ -2,7 +2,9 @@ package compose
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/sync/errgroup"
@@ -14,6 +16,7 @@ import (
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/store"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -25,7 +28,10 @@ type Admin struct {
 	ch       driver.Conn
 	resolver *directory.Resolver
 	srv      *admin.Server
-	alerts   *alert.Service
+	// prod and runner run the replay jobs (package replay): every admin process runs one runner.
+	prod   *replay.Producer
+	runner *replay.Runner
+	alerts *alert.Service
 }
 
 // NewAdmin builds the admin server from cfg: the stores (the directory store's metrics on d.Registry)
@@ -49,7 +55,17 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		stores.Close()
 		return nil, err
 	}
+	prod, err := replay.NewProducer(cfg.Kafka, d.Logger)
+	if err != nil {
+		res.Close()
+		ch.Close()
+		stores.Close()
+		return nil, err
+	}
 	reader := chstore.NewReader(ch)
+	jobs := replay.NewStore(stores.Pool)
+	host, _ := os.Hostname()
+	runner := replay.NewRunner(replay.RunnerConfig{Owner: fmt.Sprintf("%s-%d", host, os.Getpid())}, jobs, reader, prod, d.Logger)
 	srv := admin.New(cfg.Admin, admin.Deps{
 		Logger:       d.Logger,
 		Registry:     d.Registry,
@@ -58,12 +74,14 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		Webhooks:     stores.Webhooks,
 		Directory:    stores.Directory,
 		Activity:     reader,
+		Replays:      jobs,
+		ReplayCH:     reader,
 		Alerts:       stores.Alerts,
 		Retention:    retentionBounds(&cfg.Pipeline),
 		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}, res),
 		MaxBodyBytes: cfg.Ingestor.MaxBodyBytes,
 	})
-	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv,
+	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv, prod: prod, runner: runner,
 		alerts: alert.NewService(cfg.Alerts, stores.Alerts, reader, d.Registry, d.Logger)}, nil
 }
 
@@ -75,12 +93,14 @@ func (a *Admin) ReadyChecks() ReadyChecks {
 	}
 }
 
-// Run serves on admin.listen_addr until ctx is done, then drains (admin.Server.Run); beside it, the
-// alert rules are evaluated and notifications delivered (alert.Service), until ctx is done.
+// Run serves on admin.listen_addr, runs replay jobs, evaluates the alert rules and delivers
+// notifications (alert.Service) until ctx is done, then drains (admin.Server.Run); a replay job being
+// run is left to the next runner (its lease expires), a notification being POSTed to the next worker.
 func (a *Admin) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.alerts.Run(gctx) })
 	g.Go(func() error { return a.srv.Run(gctx) })
+	g.Go(func() error { return a.runner.Run(gctx) })
+	g.Go(func() error { return a.alerts.Run(gctx) })
 	return g.Wait()
 }
 
@@ -95,6 +115,7 @@ func (a *Admin) Handler() http.Handler { return a.srv.Handler() }
 // caller's server has stopped).
 func (a *Admin) Close() {
 	a.resolver.Close()
+	a.prod.Close()
 	a.ch.Close()
 	a.stores.Close()
 }

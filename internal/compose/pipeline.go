@@ -13,7 +13,9 @@ import (
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/hold"
 	"github.com/inlet-dev/inlet/internal/project"
+	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/tracing"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -26,6 +28,9 @@ type Pipeline struct {
 	resolver *directory.Resolver
 	ch       driver.Conn
 	p        *pipeline.Pipeline
+	// attempts produces the attempts of held requests (their release or expiry); releaser finds them.
+	attempts *replay.Producer
+	releaser *hold.Releaser
 	tracing  *tracing.Provider // nil: tracing off
 	log      *slog.Logger
 }
@@ -52,6 +57,17 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		c.Close()
 		return nil, err
 	}
+	holds := hold.NewStore(plane.stores.Pool)
+	if c.attempts, err = replay.NewProducer(cfg.Kafka, d.Logger); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.releaser = hold.NewReleaser(holds, c.resolver, c.attempts, hold.ReleaserConfig{
+		PollInterval: cfg.Pipeline.HoldPollInterval, RescanInterval: cfg.Pipeline.HoldRescanInterval,
+	}, d.Registry, d.Logger)
+	// A user or device created (API, import, another webhook's create) wakes the releaser at once.
+	plane.notifier.Subscribe("user:", c.releaser)
+	plane.notifier.Subscribe("device:", c.releaser)
 	c.p, err = pipeline.New(cfg.Pipeline, pipeline.Deps{
 		Kafka:         cfg.Kafka,
 		ClickHouse:    c.ch,
@@ -59,6 +75,7 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		Resolver:      c.resolver,
 		Creator:       c.resolver,
 		Deliveries:    delivery.NewStore(plane.stores.Pool),
+		Holds:         holds,
 		Notifier:      streakNotifier{plane.stores.Alerts},
 		Retentions:    retentions(plane.stores.Projects),
 		Registry:      d.Registry,
@@ -91,6 +108,7 @@ func (c *Pipeline) Run(ctx context.Context) error {
 	g.Go(func() error { return c.plane.notifier.Run(gctx) })
 	g.Go(func() error { return c.plane.warm(gctx) })
 	g.Go(func() error { return c.p.Run(gctx) })
+	g.Go(func() error { return c.releaser.Run(gctx) })
 	return g.Wait()
 }
 
@@ -100,6 +118,9 @@ func (c *Pipeline) Close() {
 	shutdownTracing(c.tracing, c.log)
 	if c.ch != nil {
 		c.ch.Close()
+	}
+	if c.attempts != nil {
+		c.attempts.Close()
 	}
 	if c.resolver != nil {
 		c.resolver.Close()

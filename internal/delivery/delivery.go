@@ -302,6 +302,10 @@ const (
 	SourceHeader   Source = iota // a header's value
 	SourceBody                   // a body field's value
 	SourceBodyHash               // the body and chosen headers
+	// SourceAttempt: not a sender's key but a later attempt of a request (package replay), keyed by the
+	// request id and the attempt's number: an attempt produced twice runs once, the first position
+	// winning, by the same rule as a sender's repeats.
+	SourceAttempt
 )
 
 // sourcePrefixes are what Begin hashes for each source (slices made once: Write takes bytes).
@@ -309,6 +313,7 @@ var sourcePrefixes = [...][]byte{
 	SourceHeader:   []byte("inlet-delivery-v1\x00header\x00"),
 	SourceBody:     []byte("inlet-delivery-v1\x00body\x00"),
 	SourceBodyHash: []byte("inlet-delivery-v1\x00body_hash\x00"),
+	SourceAttempt:  []byte("inlet-delivery-v1\x00attempt\x00"),
 }
 
 // Begin starts a key from source.

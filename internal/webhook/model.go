@@ -164,6 +164,8 @@ type Hook struct {
 	// Mask is what the stored copies of its requests mask (Sensitive with the project's key); zero
 	// when nothing is.
 	Mask Mask
+	// HoldFor is the first (or single) route's (HookRoute.HoldFor).
+	HoldFor time.Duration
 	// Location is the webhook's time zone (TimeZone, loaded once per config version): dates without
 	// an offset are read in it. Nil means UTC.
 	Location *time.Location

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/inlet-dev/inlet/internal/expr"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
@@ -31,6 +32,10 @@ type Route struct {
 	// default, stored as "") fails it with user_not_found; "create" creates the subject from the
 	// identifier (see UnknownUserCreate) and fires.
 	UnknownUser string `json:"unknown_user,omitempty"`
+	// HoldFor is how long "hold" keeps a request waiting for its user, as a duration ("24h", "30m");
+	// empty is the pipeline's default (hold.default, 24h). The pipeline keeps it within its bounds
+	// (hold.min, hold.max). Only with unknown_user hold.
+	HoldFor string `json:"hold_for,omitempty"`
 }
 
 // The values of Route.UnknownUser. It is a string, not a flag: more policies may come.
@@ -42,7 +47,14 @@ const (
 	// the E.164 number; a hwid an anonymous device. Ids derived from the identifier make concurrent
 	// creations of the same user converge on one row.
 	UnknownUserCreate = "create"
+	// UnknownUserHold keeps the request waiting, for up to the route's HoldFor, until its user appears
+	// (created through the API, an import, or another webhook's create); it then fires, in arrival
+	// order per user. When the time runs out it fails with user_not_found.
+	UnknownUserHold = "hold"
 )
+
+// MaxHoldFor bounds a route's HoldFor; the pipeline's hold.max may bound it further.
+const MaxHoldFor = 30 * 24 * time.Hour
 
 // Route limits.
 const (
@@ -64,8 +76,10 @@ type HookRoute struct {
 	EventName string
 	Identify  Identify
 	Mappings  []TypedMapping
-	// UnknownUser is Route.UnknownUser: "" (fail) or UnknownUserCreate.
+	// UnknownUser is Route.UnknownUser: "" (fail), UnknownUserCreate or UnknownUserHold.
 	UnknownUser string
+	// HoldFor is Route.HoldFor parsed; 0 is the pipeline's default.
+	HoldFor time.Duration
 }
 
 // RouteList is the webhook's routes. A Hook built by hand may give a single route through EventName,
@@ -74,7 +88,7 @@ func (h *Hook) RouteList() []HookRoute {
 	if len(h.Routes) > 0 {
 		return h.Routes
 	}
-	return []HookRoute{{EventName: h.EventName, Identify: h.Identify, Mappings: h.Mappings, UnknownUser: h.UnknownUser}}
+	return []HookRoute{{EventName: h.EventName, Identify: h.Identify, Mappings: h.Mappings, UnknownUser: h.UnknownUser, HoldFor: h.HoldFor}}
 }
 
 // FanOutPath is a route's ForEach parsed: the path of the array and whether it starts at the body
@@ -100,4 +114,14 @@ func CompileCondition(src string) (*expr.Program, error) {
 // CompileValue compiles a mapping's expression, for the store's checks and the pipeline alike.
 func CompileValue(src string, fanOut bool) (*expr.Program, error) {
 	return expr.Compile(src, expr.Options{Kind: expr.Value, FanOut: fanOut})
+}
+
+// parseHoldFor is a stored HoldFor as a duration: 0 (the pipeline's default) when empty or, for a
+// value saved by a later release that this one cannot read, invalid.
+func parseHoldFor(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0
+	}
+	return d
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/inlet-dev/inlet/internal/identify"
 )
@@ -114,7 +115,11 @@ func TestRoutesValidation(t *testing.T) {
 		{"field and expr", func(in *WebhookInput) { in.Routes[0].Mappings[0].Expr = "1" }, []string{"routes[0].mappings[0].expr"}},
 		{"neither", func(in *WebhookInput) { in.Routes[0].Mappings[0].Field = "" }, []string{"routes[0].mappings[0].field"}},
 		{"condition too long", func(in *WebhookInput) { in.Routes[0].When = string(make([]byte, MaxConditionLen+1)) }, []string{"routes[0].when"}},
-		{"unknown_user", func(in *WebhookInput) { in.Routes[1].UnknownUser = "hold" }, []string{"routes[1].unknown_user"}},
+		{"unknown_user", func(in *WebhookInput) { in.Routes[1].UnknownUser = "wait" }, []string{"routes[1].unknown_user"}},
+		{"hold_for without hold", func(in *WebhookInput) { in.Routes[1].HoldFor = "1h" }, []string{"routes[1].hold_for"}},
+		{"hold_for not a duration", func(in *WebhookInput) { in.Routes[1].UnknownUser, in.Routes[1].HoldFor = "hold", "a day" }, []string{"routes[1].hold_for"}},
+		{"hold_for too long", func(in *WebhookInput) { in.Routes[1].UnknownUser, in.Routes[1].HoldFor = "hold", "721h" }, []string{"routes[1].hold_for"}},
+		{"hold_for too short", func(in *WebhookInput) { in.Routes[1].UnknownUser, in.Routes[1].HoldFor = "hold", "500ms" }, []string{"routes[1].hold_for"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := cloneRoutes(base)
@@ -254,7 +259,46 @@ func TestUnknownUserRoundTrip(t *testing.T) {
 		t.Errorf("single route after rename: unknown_user = %q (route %+v); want create", w.UnknownUser, w.Routes)
 	}
 	bad := single
-	bad.Name, bad.UnknownUser = "bad", "hold"
+	bad.Name, bad.UnknownUser = "bad", "wait"
 	_, _, err = f.store.Create(ctx, f.p1, bad)
 	wantFields(t, err, "unknown_user")
+}
+
+// TestHoldRoundTrip: the hold policy and its time, on the first route (its columns) and a further one
+// (the routes JSON), are saved, read back and handed to the data path as a duration; the single-route
+// API changes the first route's, and leaving hold drops its time.
+func TestHoldRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := shopifyRoutes(f, t)
+	in.Routes[0].UnknownUser, in.Routes[0].HoldFor = UnknownUserHold, "90m"
+	in.Routes[1].UnknownUser = UnknownUserHold
+	w, _, err := f.store.Create(ctx, f.p1, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Routes[0].HoldFor != "1h30m0s" || w.HoldFor != "1h30m0s" || w.Routes[1].UnknownUser != UnknownUserHold || w.Routes[1].HoldFor != "" {
+		t.Fatalf("created: routes %+v, top-level hold_for %q; want hold 1h30m0s, hold default", w.Routes, w.HoldFor)
+	}
+	h, err := f.store.Hook(ctx, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.RouteList(); got[0].HoldFor != 90*time.Minute || got[1].HoldFor != 0 || got[1].UnknownUser != UnknownUserHold {
+		t.Errorf("Hook routes: hold %s, %s (%q); want 1h30m, 0 (default), hold", got[0].HoldFor, got[1].HoldFor, got[1].UnknownUser)
+	}
+	day := "24h"
+	if w, err = f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{HoldFor: &day}); err != nil {
+		t.Fatal(err)
+	}
+	if w.Routes[0].HoldFor != "24h0m0s" || w.Routes[1].UnknownUser != UnknownUserHold {
+		t.Errorf("after patch: routes %+v; want hold_for 24h0m0s", w.Routes)
+	}
+	fail := UnknownUserFail
+	if w, err = f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{UnknownUser: &fail}); err != nil {
+		t.Fatal(err)
+	}
+	if w.Routes[0].UnknownUser != "" || w.Routes[0].HoldFor != "" {
+		t.Errorf("after leaving hold: route %+v; want fail without hold_for", w.Routes[0])
+	}
 }

@@ -57,6 +57,8 @@ type Webhook struct {
 	Mappings  []Mapping `json:"mappings"`
 	// UnknownUser is the first route's policy for an unknown user (Route.UnknownUser).
 	UnknownUser string `json:"unknown_user,omitempty"`
+	// HoldFor is the first route's hold time (Route.HoldFor).
+	HoldFor string `json:"hold_for,omitempty"`
 	// Routes are every route, in order (see Route); event, identify, mappings and unknown_user above
 	// are the first one's, for clients of the single-mapping API.
 	Routes        []Route `json:"routes"`
@@ -111,6 +113,8 @@ type WebhookInput struct {
 	Mappings  []Mapping `json:"mappings"`
 	// UnknownUser is the single route's policy for an unknown user (Route.UnknownUser).
 	UnknownUser string `json:"unknown_user,omitempty"`
+	// HoldFor is the single route's hold time (Route.HoldFor).
+	HoldFor string `json:"hold_for,omitempty"`
 	// Routes replaces event, identify, mappings and unknown_user (give one or the other) with one or
 	// more routes.
 	Routes         []Route        `json:"routes,omitempty"`
@@ -141,6 +145,8 @@ type WebhookPatch struct {
 	Mappings  *[]Mapping `json:"mappings,omitempty"`
 	// UnknownUser changes the first route's policy for an unknown user (Route.UnknownUser).
 	UnknownUser *string `json:"unknown_user,omitempty"`
+	// HoldFor changes the first route's hold time (Route.HoldFor).
+	HoldFor *string `json:"hold_for,omitempty"`
 	// Routes, when given, replace every route; event, identify, mappings and unknown_user change the
 	// first route.
 	Routes         *[]Route       `json:"routes,omitempty"`
@@ -202,7 +208,7 @@ const webhookColumns = `w.public_id, w.project_id, w.name, w.event_id, e.name, w
 	w.mappings, w.enabled, w.sample_payload, w.version, w.secret_rotated_at,
 	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.time_zone,
-	w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.routes, w.sensitive, ` + routeEvents
+	w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, w.sensitive, ` + routeEvents
 
 // routeEvents selects the events of a webhook's further routes (webhooks.routes), as a JSON array of
 // {id, name, attributes}: one query reads a webhook with all its routes.
@@ -226,6 +232,7 @@ type storedRoute struct {
 	Mappings []Mapping `json:"mappings"`
 	// UnknownUser is omitted when it is the default (fail), as in the routes saved before it.
 	UnknownUser string `json:"unknown_user,omitempty"`
+	HoldFor     string `json:"hold_for,omitempty"`
 }
 
 // storedRoutes is what webhooks.routes holds of routes (the routes after the first).
@@ -233,7 +240,7 @@ func storedRoutes(routes []Route) []storedRoute {
 	out := make([]storedRoute, 0, max(len(routes)-1, 0))
 	for _, r := range routes[min(1, len(routes)):] {
 		out = append(out, storedRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID,
-			Identify: r.Identify, Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser})
+			Identify: r.Identify, Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser, HoldFor: r.HoldFor})
 	}
 	return out
 }
@@ -259,7 +266,7 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 		&w.Mappings, &w.Enabled, &w.SamplePayload, &w.Version, &w.SecretRotatedAt,
 		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt,
 		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token, &w.TimeZone,
-		&first.Name, &first.When, &first.ForEach, &w.UnknownUser, &more, &w.Sensitive, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &w.UnknownUser, &w.HoldFor, &more, &w.Sensitive, &evs); err != nil {
 		return nil, err
 	}
 	if w.Sensitive.Fields == nil {
@@ -272,12 +279,12 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 		w.Mappings = []Mapping{}
 	}
 	first.EventID, first.EventName, first.Identify, first.Mappings = w.EventID, w.EventName, w.Identify, w.Mappings
-	first.UnknownUser = w.UnknownUser
+	first.UnknownUser, first.HoldFor = w.UnknownUser, w.HoldFor
 	w.Routes = append(make([]Route, 0, 1+len(more)), first)
 	byID := eventsByID(evs)
 	for _, r := range more {
 		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify,
-			Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser}
+			Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser, HoldFor: r.HoldFor}
 		if ev := byID[r.EventID]; ev != nil {
 			rt.EventName = ev.Name
 		}
@@ -379,11 +386,11 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 func (in *WebhookInput) normalizeRoutes(e *domainerr.ValidationError) (legacy bool) {
 	if len(in.Routes) == 0 {
 		in.Routes = []Route{{EventID: in.EventID, EventName: in.EventName, Identify: in.Identify, Mappings: in.Mappings,
-			UnknownUser: in.UnknownUser}}
+			UnknownUser: in.UnknownUser, HoldFor: in.HoldFor}}
 		return true
 	}
-	if in.EventID != 0 || in.EventName != "" || in.Identify != (Identify{}) || len(in.Mappings) > 0 || in.UnknownUser != "" {
-		e.Add("routes", "give routes, or event, identify, mappings and unknown_user (a single route), not both")
+	if in.EventID != 0 || in.EventName != "" || in.Identify != (Identify{}) || len(in.Mappings) > 0 || in.UnknownUser != "" || in.HoldFor != "" {
+		e.Add("routes", "give routes, or event, identify, mappings, unknown_user and hold_for (a single route), not both")
 	}
 	return false
 }
@@ -416,9 +423,20 @@ func (s *Store) validateRoute(ctx context.Context, tx pgx.Tx, projectID int64, r
 	switch r.UnknownUser {
 	case "", UnknownUserFail:
 		r.UnknownUser = "" // the default, stored as nothing
-	case UnknownUserCreate:
+	case UnknownUserCreate, UnknownUserHold:
 	default:
-		e.Add(prefix+"unknown_user", "%q is not one of fail, create", r.UnknownUser)
+		e.Add(prefix+"unknown_user", "%q is not one of fail, create, hold", r.UnknownUser)
+	}
+	switch d, err := time.ParseDuration(r.HoldFor); {
+	case r.HoldFor == "":
+	case r.UnknownUser != UnknownUserHold:
+		e.Add(prefix+"hold_for", "only with unknown_user hold")
+	case err != nil:
+		e.Add(prefix+"hold_for", "%q is not a duration such as 24h or 30m", r.HoldFor)
+	case d < time.Second || d > MaxHoldFor:
+		e.Add(prefix+"hold_for", "%s is outside 1s..%s", d, MaxHoldFor)
+	default:
+		r.HoldFor = d.String()
 	}
 
 	fanOut := r.ForEach != ""
@@ -589,12 +607,12 @@ func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*
 		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
 			mappings, sample_payload, secret_digest, secret_ciphertext,
 			sender, verification, sender_headers, dedup, handshake_token, time_zone,
-			route_name, route_when, route_for_each, routes, route_unknown_user, sensitive)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+			route_name, route_when, route_for_each, routes, route_unknown_user, route_hold_for, sensitive)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 			id, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field,
 			mappingsOrEmpty(r.Mappings), in.SamplePayload, digest[:], sealed,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, sensitiveOf(in.Sensitive))
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor, sensitiveOf(in.Sensitive))
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -782,7 +800,8 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 	}
 	first := cur.Routes[0]
 	first.EventName = "" // by id, unless the patch names another
-	legacyPatch := patch.EventID != nil || patch.EventName != nil || patch.Identify != nil || patch.Mappings != nil || patch.UnknownUser != nil
+	legacyPatch := patch.EventID != nil || patch.EventName != nil || patch.Identify != nil || patch.Mappings != nil || patch.UnknownUser != nil ||
+		patch.HoldFor != nil
 	if patch.EventID != nil || patch.EventName != nil {
 		first.EventID, first.EventName = 0, ""
 		if patch.EventID != nil {
@@ -800,6 +819,12 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 	}
 	if patch.UnknownUser != nil {
 		first.UnknownUser = *patch.UnknownUser
+		if *patch.UnknownUser != UnknownUserHold && patch.HoldFor == nil {
+			first.HoldFor = "" // leaving hold drops its time
+		}
+	}
+	if patch.HoldFor != nil {
+		first.HoldFor = *patch.HoldFor
 	}
 	switch {
 	case patch.Routes != nil:
@@ -807,11 +832,11 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 		if legacyPatch {
 			// Both: validate refuses it, naming the conflict.
 			in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
-			in.UnknownUser = first.UnknownUser
+			in.UnknownUser, in.HoldFor = first.UnknownUser, first.HoldFor
 		}
 	case len(cur.Routes) == 1 && first.Name == "" && first.When == "" && first.ForEach == "":
 		in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
-		in.UnknownUser = first.UnknownUser
+		in.UnknownUser, in.HoldFor = first.UnknownUser, first.HoldFor
 	default:
 		in.Routes = append([]Route{first}, cur.Routes[1:]...)
 		for i := 1; i < len(in.Routes); i++ {
@@ -859,11 +884,12 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		tag, err := tx.Exec(ctx, `UPDATE webhooks SET name = $3, event_id = $4, identify_kind = $5, identify_field = $6,
 			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now(),
 			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14, time_zone = $15,
-			route_name = $16, route_when = $17, route_for_each = $18, routes = $19, route_unknown_user = $20, sensitive = $21
+			route_name = $16, route_when = $17, route_for_each = $18, routes = $19, route_unknown_user = $20,
+			route_hold_for = $21, sensitive = $22
 			WHERE public_id = $1 AND project_id = $2 AND version = $9`,
 			publicID, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field, mappingsOrEmpty(r.Mappings), in.SamplePayload, cur.Version,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, sensitiveOf(in.Sensitive))
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor, sensitiveOf(in.Sensitive))
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -1081,7 +1107,7 @@ const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_d
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
 	w.identify_kind, w.identify_field, w.mappings,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.secret_ciphertext, w.prev_secret_ciphertext,
-	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.routes, w.sensitive,
+	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, w.sensitive,
 	(SELECT p.mask_key_ciphertext FROM projects p WHERE p.id = w.project_id), ` + routeEvents
 
 // scanHook reads a Hook and builds its verifiers: from the stored digests in bearer mode, from the
@@ -1107,7 +1133,7 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
 		&first.EventName, &attrs, &first.Identify.Kind, &first.Identify.Field, &maps,
 		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed, &zone,
-		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &more, &sens, &maskKey, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &first.HoldFor, &more, &sens, &maskKey, &evs); err != nil {
 		return nil, err
 	}
 	if err := s.setMask(&h, sens, maskKey); err != nil {
@@ -1127,7 +1153,7 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	byID := eventsByID(evs)
 	for _, r := range more {
 		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify, Mappings: r.Mappings,
-			UnknownUser: r.UnknownUser}
+			UnknownUser: r.UnknownUser, HoldFor: r.HoldFor}
 		var at []Attribute
 		if ev := byID[r.EventID]; ev != nil {
 			rt.EventName, at = ev.Name, ev.Attributes

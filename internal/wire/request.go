@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -31,6 +32,9 @@ type Request struct {
 	Sender []SenderHeader
 	// Trace is the edge span's context (HeaderTraceParent); zero (not IsValid) for none.
 	Trace TraceParent
+	// Attempt is a later attempt's headers (HeaderAttempt, …): zero for the edge's record, the first
+	// attempt. Encode never writes it (the edge makes first attempts only); AppendAttemptHeaders does.
+	Attempt Attempt
 }
 
 // TraceParent is a W3C traceparent: the trace and span ids of a span and its flags (sampled).
@@ -271,6 +275,12 @@ func DecodeRequest(rec *kgo.Record, r *Request) (bad []string) {
 			r.ContentType = v
 		case HeaderTraceParent:
 			r.Trace, _ = ParseTraceParent(v)
+		default:
+			if len(h.Key) >= len(attemptPrefix) && h.Key[:len(attemptPrefix)] == attemptPrefix {
+				if _, ok := decodeAttempt(h.Key, v, &r.Attempt); !ok {
+					bad = append(bad, BadAttempt)
+				}
+			}
 		}
 	}
 	if len(sender) > 0 {
@@ -278,6 +288,9 @@ func DecodeRequest(rec *kgo.Record, r *Request) (bad []string) {
 	}
 	if r.Outcome == "" {
 		bad = append(bad, BadOutcome)
+	}
+	if r.Attempt != (Attempt{}) && r.Attempt.Number == 0 && !slices.Contains(bad, BadAttempt) {
+		bad = append(bad, BadAttempt) // attempt headers without the attempt's number
 	}
 	return bad
 }
@@ -316,3 +329,6 @@ func parseDecimal(b []byte) (int64, bool) {
 
 // bytesString views b as a string without copying; see DecodeRequest.
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// attemptPrefix begins every attempt header's key.
+const attemptPrefix = "inlet-attempt"

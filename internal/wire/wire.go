@@ -122,6 +122,11 @@ const (
 	ReasonNoElements = "no_elements"
 )
 
+// ReasonWaitingForUser is the reason of a held request (activity status held): its route's unknown-user
+// policy is hold and the directory does not know its user yet. It runs again when the user appears, or
+// fails with user_not_found when its hold runs out.
+const ReasonWaitingForUser = "waiting_for_user"
+
 // Header keys of webhooks.events records. The value is the event as JSON (see Event in package pipeline).
 const (
 	HeaderEventID   = "inlet-event-id" // = the request id, or ElementEventID for a fan-out's element

@@ -6,11 +6,14 @@
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
   const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
+  // unknownPolicy is a route's unknown_user as the form's selects show it (absent: fail).
+  const unknownPolicy = (v) => (v === 'create' || v === 'hold' ? v : 'fail');
 
   const REASONS = {
     auth_rejected: ['Auth rejected', 'The request did not prove its sender: credentials or signature missing, malformed, wrong, or (signed timestamps) outside the tolerance; the detail says which.'],
     identifier_missing: ['User identifier field missing', 'The payload field mapped for user identification is not present in the request.'],
     user_not_found: ['User not found', 'No user or device in this project matches the identifier.'],
+    waiting_for_user: ['Waiting for user', 'No user or device matches the identifier yet: the webhook waits for it, and the request fires when it is added (or fails as user not found when the wait runs out).'],
     attribute_type_mismatch: ['Attribute type mismatch', 'A mapped payload value could not be converted to the event attribute\u2019s type.'],
     webhook_disabled: ['Webhook disabled', 'The webhook was disabled when the request arrived.'],
     invalid_json: ['Invalid JSON', 'The request body is not valid JSON, or JSON that parsers read differently (invalid UTF-8, a control character or lone surrogate in a string, a key repeated in an object), or it nests too deeply; the detail says what and where.'],
@@ -876,6 +879,7 @@
       const r = {
         el: li, rows: $('.r-mappings', li), name: $('.r-name', li), when: $('.r-when', li), forEachSel: $('.r-foreach', li),
         event: $('.r-event', li), kind: $('.r-kind', li), ident: $('.r-ident', li), unknown: $('.r-unknown', li),
+        holdFor: $('.r-hold-for', li), holdField: $('.r-hold-for-field', li),
         forEach: () => r.forEachSel.value,
         label: () => 'Route ' + (cards.indexOf(r) + 1) + ': ',
       };
@@ -897,7 +901,10 @@
       r.when.value = route.when || '';
       fillEventSelect(r.event, route.event_id ? String(route.event_id) : (events.find((e) => e.name === route.event) || {}).id);
       r.kind.value = (route.identify && route.identify.kind) || 'user_id';
-      r.unknown.value = route.unknown_user === 'create' ? 'create' : 'fail';
+      r.unknown.value = unknownPolicy(route.unknown_user);
+      r.holdFor.value = route.hold_for || '';
+      r.holdField.hidden = r.unknown.value !== 'hold';
+      r.unknown.addEventListener('change', () => { r.holdField.hidden = r.unknown.value !== 'hold'; });
       fillForEachSelect(r.forEachSel, route.for_each || '');
       ((route.mappings || []).length ? route.mappings : [null]).forEach((m) => addRow(r, m));
       fillFieldSelect(r.ident, (route.identify && route.identify.field) || '', r.forEach());
@@ -954,7 +961,7 @@
     // The simple form's route, for its card when the form turns into routes.
     function singleRoute() {
       return { event_id: Number(eventSel.value) || 0, identify: { kind: kindSel.value, field: identField.value }, mappings: mappingsOf(single).mappings,
-        unknown_user: $('#wh-unknown-user').value };
+        unknown_user: $('#wh-unknown-user').value, hold_for: $('#wh-unknown-user').value === 'hold' ? $('#wh-hold-for').value.trim() : '' };
     }
     function showRoutes(list) {
       $('#single-route').hidden = true;
@@ -1010,7 +1017,9 @@
       eventSel.value = String(current.event_id);
       sample.value = pretty(current.sample_payload);
       kindSel.value = current.identify.kind;
-      $('#wh-unknown-user').value = current.unknown_user === 'create' ? 'create' : 'fail';
+      $('#wh-unknown-user').value = unknownPolicy(current.unknown_user);
+      $('#wh-hold-for').value = current.hold_for || '';
+      $('#wh-hold-for-field').hidden = $('#wh-unknown-user').value !== 'hold';
       $('#wh-time-zone').value = current.time_zone && current.time_zone !== 'UTC' ? current.time_zone : '';
       const sens = current.sensitive || {};
       $('#wh-sensitive-fields').value = (sens.fields || []).join(', ');
@@ -1038,6 +1047,7 @@
     connect.onChange(debounce(refreshSelects, 300));
     eventSel.addEventListener('change', () => refreshRoute(single));
     kindSel.addEventListener('change', updateKindHint);
+    $('#wh-unknown-user').addEventListener('change', () => { $('#wh-hold-for-field').hidden = $('#wh-unknown-user').value !== 'hold'; });
     sample.addEventListener('input', debounce(() => loadFields(false), 600));
     sample.addEventListener('paste', () => setTimeout(() => loadFields(false), 0));
     $('#reload-fields').addEventListener('click', () => loadFields(true));
@@ -1066,7 +1076,8 @@
           if (r.when.value.trim()) rt.when = r.when.value.trim();
           if (r.forEachSel.value) rt.for_each = r.forEachSel.value;
           if (r.event.value) rt.event_id = Number(r.event.value);
-          if (r.unknown.value === 'create') rt.unknown_user = 'create';
+          if (r.unknown.value !== 'fail') rt.unknown_user = r.unknown.value;
+          if (r.unknown.value === 'hold' && r.holdFor.value.trim()) rt.hold_for = r.holdFor.value.trim();
           return rt;
         });
       } else {
@@ -1076,6 +1087,8 @@
         body.mappings = mappings;
         // Sent as chosen, fail too: an edit must be able to turn create back off.
         body.unknown_user = $('#wh-unknown-user').value;
+        // Sent empty too when waiting the default, so that an edit can clear it.
+        if (body.unknown_user === 'hold') body.hold_for = $('#wh-hold-for').value.trim();
         if (eventSel.value) body.event_id = Number(eventSel.value);
       }
       Object.assign(body, connect.body());
@@ -1093,7 +1106,7 @@
         if (!r) return null;
         const rest = m[2] || '';
         const ctl = { name: r.name, when: r.when, for_each: r.forEachSel, event: r.event, event_id: r.event,
-          identify: r.ident, 'identify.kind': r.kind, 'identify.field': r.ident, unknown_user: r.unknown }[rest];
+          identify: r.ident, 'identify.kind': r.kind, 'identify.field': r.ident, unknown_user: r.unknown, hold_for: r.holdFor }[rest];
         if (ctl) return ctl;
         const mm = /^mappings\[(\d+)\]\.(attribute|field|expr|on_error)$/.exec(rest);
         const row = mm && sent.cardRows[Number(m[1])][Number(mm[1])];
@@ -1196,7 +1209,7 @@
 
   // ---- Test panel and backtest views --------------------------------------------------------------
 
-  const OUTCOMES = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], skipped: ['Skipped', 'badge-skipped'], duplicate: ['Duplicate', 'badge-duplicate'] };
+  const OUTCOMES = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], skipped: ['Skipped', 'badge-skipped'], duplicate: ['Duplicate', 'badge-duplicate'], held: ['Waiting for user', 'badge-held'] };
   const outcomeBadge = (status) => {
     const [label, cls] = OUTCOMES[status] || [status, 'badge-failed'];
     return el('span', { class: 'badge ' + cls }, label);
@@ -1284,6 +1297,7 @@
         $('#sum-failed').textContent = fmtNum(s.failed);
         $('#sum-duplicate').textContent = fmtNum(s.duplicate);
         $('#sum-skipped').textContent = fmtNum(s.skipped);
+        $('#sum-held').textContent = fmtNum(s.held || 0);
         const skips = Object.entries(s.skipped_by_reason || {}).sort((a, b) => b[1] - a[1]);
         $('#sum-skipped-reasons').textContent = skips.length ? skips.map(([r, n]) => reasonLabel(r).toLowerCase() + ': ' + fmtNum(n)).join(', ') : 'no route, no elements';
         const reasons = Object.entries(s.failed_by_reason || {}).sort((a, b) => b[1] - a[1]);
@@ -1293,7 +1307,7 @@
       } catch (e) { toast(e.message); }
     }
 
-    const STATUS = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], duplicate: ['Duplicate', 'badge-duplicate'], skipped: ['Skipped', 'badge-skipped'] };
+    const STATUS = { success: ['Success', 'badge-success'], failed: ['Failed', 'badge-failed'], duplicate: ['Duplicate', 'badge-duplicate'], skipped: ['Skipped', 'badge-skipped'], held: ['Waiting for user', 'badge-held'] };
     const firedWords = (n) => fmtNum(n) + (n === 1 ? ' event fired' : ' events fired');
 
     // firstLink links a duplicate to the first request of its delivery: to its entry when it is on the
@@ -1324,7 +1338,7 @@
     function entry(e, inline) {
       const ok = e.status === 'success';
       const dup = e.status === 'duplicate';
-      const skipped = e.status === 'skipped';
+      const skipped = e.status === 'skipped' || e.status === 'held';
       const fanOut = Array.isArray(e.outcomes) && e.outcomes.length > 0;
       const [label, badge] = STATUS[e.status] || [e.status, 'badge-failed'];
       const ident = e.identifier_value
