@@ -58,7 +58,7 @@ func TestApplyRetention(t *testing.T) {
 		t.Fatalf("second run = %d, %v; want nothing to do", n, err)
 	}
 	// The rollup keeps every request.
-	var hits uint64
+	var hits int64
 	if err := conn.QueryRow(ctx, "SELECT sum(hits) FROM activity_minute WHERE project_id = 1").Scan(&hits); err != nil || hits != 3 {
 		t.Fatalf("rollup hits of project 1 = %d, %v; want 3", hits, err)
 	}

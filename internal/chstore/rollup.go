@@ -45,10 +45,15 @@ WHERE project_id = ? AND minute >= toDateTime(?) AND minute < toDateTime(?)`
 	defer rows.Close()
 	var out []WindowCounts
 	for rows.Next() {
+		// hits is signed (a replayed request's new outcome subtracts its old one, migration 00004); a
+		// sum is never below 0 once both rows are in, and is read as 0 before.
 		var c WindowCounts
-		if err := rows.Scan(&c.WebhookID, &c.Success, &c.Failed, &c.Reason, &c.Total, &c.Before); err != nil {
+		var n [5]int64
+		if err := rows.Scan(&c.WebhookID, &n[0], &n[1], &n[2], &n[3], &n[4]); err != nil {
 			return nil, fmt.Errorf("window counts of project %d: %w", projectID, err)
 		}
+		c.Success, c.Failed, c.Reason, c.Total, c.Before = uint64(max(n[0], 0)), uint64(max(n[1], 0)), uint64(max(n[2], 0)),
+			uint64(max(n[3], 0)), uint64(max(n[4], 0))
 		out = append(out, c)
 	}
 	return out, rows.Err()
