@@ -17,9 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/alert"
+	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/erasure"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/project"
@@ -92,11 +94,18 @@ func newEnvWith(t testing.TB, set func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(res.Close)
+	// The erasure runner runs beside the server, as in the admin process (compose.Admin.Run).
+	runner := erasure.NewRunner(pool, chstore.NewEraser(ch), log)
+	rctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = runner.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
 	srv := New(cfg, Deps{Logger: log, Registry: prometheus.NewRegistry(), Pool: pool, Projects: projects,
 		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: chstore.NewReader(ch),
 		Evaluator: pipeline.NewEvaluator(pipeline.Defaults().Limits(), freshResolver{res}, res), MaxBodyBytes: testMaxBody,
 		Replays: replay.NewStore(pool), ReplayCH: chstore.NewReader(ch),
-		Alerts: alert.NewStore(pool, sealer, alert.Defaults())})
+		Alerts: alert.NewStore(pool, sealer, alert.Defaults()),
+		Audit:  audit.NewStore(pool), Erasures: erasure.NewStore(pool), WakeErasures: runner.Wake})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, srv: srv, pool: pool, ch: ch, logs: logs, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}

@@ -18,8 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/alert"
+	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/erasure"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -92,6 +94,10 @@ type api struct {
 	webhooks  *webhook.Store
 	directory *directory.Store
 	activity  Activity
+	audit     *audit.Store
+	erasures  *erasure.Store
+	// wakeErasures starts the erasure of a deleted subject at once; nil: the runners' next poll.
+	wakeErasures func()
 	// evaluator answers dry runs and backtests; nil: they answer 503. maxBodyBytes bounds a dry run's
 	// body as the edge bounds a request's.
 	evaluator *pipeline.Evaluator
@@ -144,11 +150,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// authed wraps h with authentication, metrics and error mapping. route is the mux pattern. A Bearer key
+// authed wraps h with authentication, authorization (the key must hold scope), metrics and error
+// mapping, and makes the caller the audit actor of the request's context: every change it makes through
+// the stores is recorded as the key's (package audit). route is the mux pattern. A Bearer key
 // (the scheme in any case: "bearer inl_…" too, RFC 9110 §11.1) is checked in PostgreSQL on every request
 // (nothing is cached, so a revoked key is refused from the revocation's commit on); without one, the
 // console's session cookie is accepted, its key checked the same way.
-func (a *api) authed(route string, h handlerFunc) http.HandlerFunc {
+func (a *api) authed(route, scope string, h handlerFunc) http.HandlerFunc {
 	return a.wrap(route, func(w http.ResponseWriter, r *http.Request) (int, any, error) {
 		key, ok := secret.CutBearer(r.Header.Get("Authorization"))
 		if !ok {
@@ -164,14 +172,25 @@ func (a *api) authed(route string, h handlerFunc) http.HandlerFunc {
 			if !safeMethod(r.Method) && !sess.validCSRF(r.Header.Get(csrfHeader)) {
 				return 0, nil, errCSRF
 			}
-			return h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess.caller())))
+			return a.authorized(w, r, sess.caller(), "console", route, scope, h)
 		}
 		c, err := a.authenticate(r, strings.TrimSpace(key), "api")
 		if err != nil {
 			return 0, nil, err
 		}
-		return h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+		return a.authorized(w, r, c, "api", route, scope, h)
 	})
+}
+
+// authorized calls h for caller c if its key holds scope, else answers 403 naming the scope missing.
+func (a *api) authorized(w http.ResponseWriter, r *http.Request, c project.Caller, via, route, scope string, h handlerFunc) (int, any, error) {
+	if !c.Has(scope) {
+		return 0, nil, &statusError{http.StatusForbidden, fmt.Sprintf("this API key lacks the scope %q, which %s requires (the key's scopes: %s)",
+			scope, route, strings.Join(c.Scopes, ", "))}
+	}
+	ctx := context.WithValue(r.Context(), ctxKey{}, c)
+	ctx = audit.WithActor(ctx, audit.Actor{Via: via, KeyID: c.KeyID, KeyName: c.KeyName})
+	return h(w, r.WithContext(ctx))
 }
 
 // authenticate checks a key presented by r's client, under the failed-authentication limit: an address

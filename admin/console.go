@@ -64,7 +64,7 @@ type pageData struct {
 func newConsole(a *api) *console {
 	c := &console{a: a, pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{}
-	for _, name := range []string{"login", "webhooks", "webhook_form", "activity", "users", "events", "api_keys", "alerts", "settings", "notfound"} {
+	for _, name := range []string{"login", "webhooks", "webhook_form", "activity", "users", "events", "api_keys", "alerts", "settings", "audit", "notfound"} {
 		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
 			ParseFS(consoleFiles, "console/templates/layout.html", "console/templates/"+name+".html"))
 	}
@@ -107,6 +107,7 @@ func (c *console) mount(mux *http.ServeMux) {
 	mux.Handle("GET /api-keys", c.page("api_keys", "API keys", "api_keys", nil))
 	mux.Handle("GET /alerts", c.page("alerts", "Alerts", "alerts", nil))
 	mux.Handle("GET /settings", c.page("settings", "Settings", "settings", nil))
+	mux.Handle("GET /audit", c.page("audit", "Audit log", "audit", nil))
 	mux.Handle("/", c.secure(c.notFound))
 }
 
@@ -143,7 +144,7 @@ func (c *console) page(tmpl, title, nav string, load func(r *http.Request, pid i
 		d := c.baseData(r, sess)
 		d.Title, d.Page, d.Nav = title, tmpl, nav
 		if load != nil {
-			if err := load(r, sess.projectID, &d); err != nil {
+			if err := load(r, sess.key.ProjectID, &d); err != nil {
 				if errors.Is(err, domainerr.ErrNotFound) {
 					c.renderNotFound(w, d)
 					return
@@ -162,7 +163,7 @@ func (c *console) baseData(r *http.Request, sess *session) pageData {
 	d := pageData{AssetTag: c.assetTag}
 	if sess != nil {
 		d.SignedIn, d.CSRF = true, sess.csrf
-		if p, err := c.a.projects.Get(r.Context(), sess.projectID); err == nil {
+		if p, err := c.a.projects.Get(r.Context(), sess.key.ProjectID); err == nil {
 			d.Project = p.Name
 		}
 	}

@@ -248,7 +248,7 @@ func TestSessionExpiryAndBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.get(ctx, a.id); err != nil || got == nil || got.projectID != e.projA || got.keyID != callerA.KeyID || got.csrf != a.csrf {
+	if got, err := s.get(ctx, a.id); err != nil || got == nil || got.key.ProjectID != e.projA || got.key.KeyID != callerA.KeyID || got.csrf != a.csrf {
 		t.Fatalf("fresh session = %+v, %v", got, err)
 	}
 	if a.id == a.csrf || len(a.id) < 40 {

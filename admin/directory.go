@@ -3,10 +3,12 @@ package admin
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/erasure"
 	"github.com/inlet-dev/inlet/internal/identify"
 )
 
@@ -51,11 +53,23 @@ func (a *api) getUser(_ http.ResponseWriter, r *http.Request) (int, any, error) 
 	return http.StatusOK, userView{u, devs}, nil
 }
 
-func (a *api) deleteUser(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	if err := a.directory.DeleteUser(r.Context(), projectID(r.Context()), r.PathValue("user_id")); err != nil {
+// deleteUser deletes the user from the directory and starts the erasure of its rows from ClickHouse:
+// 202 with the erasure job, whose status GET /api/v1/erasures/{id} follows.
+func (a *api) deleteUser(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	job, err := a.directory.DeleteUser(r.Context(), projectID(r.Context()), r.PathValue("user_id"))
+	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, nil
+	return a.erasureStarted(w, job)
+}
+
+// erasureStarted answers a deletion: 202, the job and its Location; a runner of this process is woken.
+func (a *api) erasureStarted(w http.ResponseWriter, job erasure.Job) (int, any, error) {
+	if a.wakeErasures != nil {
+		a.wakeErasures()
+	}
+	w.Header().Set("Location", "/api/v1/erasures/"+strconv.FormatInt(job.ID, 10))
+	return http.StatusAccepted, job, nil
 }
 
 func (a *api) putDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -85,11 +99,13 @@ func (a *api) getDevice(_ http.ResponseWriter, r *http.Request) (int, any, error
 	return http.StatusOK, d, nil
 }
 
-func (a *api) deleteDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	if err := a.directory.DeleteDevice(r.Context(), projectID(r.Context()), r.PathValue("hwid")); err != nil {
+// deleteDevice is deleteUser for a device.
+func (a *api) deleteDevice(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	job, err := a.directory.DeleteDevice(r.Context(), projectID(r.Context()), r.PathValue("hwid"))
+	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, nil
+	return a.erasureStarted(w, job)
 }
 
 // lookup finds a user or device the way the pipeline matches webhook identifiers:

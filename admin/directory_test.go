@@ -51,7 +51,7 @@ func TestDirectoryEndpoints(t *testing.T) {
 		}
 	}
 	e.want("GET", "/api/v1/users/u2", e.keyA, nil, 404)
-	e.want("DELETE", "/api/v1/devices/hw-u1", e.keyA, nil, 204)
-	e.want("DELETE", "/api/v1/users/u1", e.keyA, nil, 204)
+	e.want("DELETE", "/api/v1/devices/hw-u1", e.keyA, nil, 202)
+	e.want("DELETE", "/api/v1/users/u1", e.keyA, nil, 202)
 	e.want("GET", "/api/v1/users/u1", e.keyA, nil, 404)
 }

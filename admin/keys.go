@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/inlet-dev/inlet/internal/project"
 )
@@ -52,17 +54,31 @@ func (a *api) getKey(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 }
 
 // createKey issues a key; the answer carries it in clear, the only time it is available. The body
-// ({"name": "…"}) may be left out.
+// ({"name": "…", "scopes": […]}) may be left out; without scopes the key gets the caller's. A key is
+// never given a scope its creator lacks (403).
 func (a *api) createKey(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req struct {
-		Name string `json:"name"`
+		Name   string   `json:"name"`
+		Scopes []string `json:"scopes"`
 	}
 	if r.ContentLength != 0 {
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err
 		}
 	}
-	k, key, err := a.projects.CreateKey(r.Context(), projectID(r.Context()), req.Name)
+	c := caller(r.Context())
+	if req.Scopes == nil {
+		req.Scopes = c.Scopes
+	}
+	scopes, err := project.NormalizeScopes(req.Scopes)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !c.Covers(scopes) {
+		return 0, nil, &statusError{http.StatusForbidden, fmt.Sprintf("a key cannot be given scopes its creator lacks: asked for %s, the creating key has %s",
+			strings.Join(scopes, ", "), strings.Join(c.Scopes, ", "))}
+	}
+	k, key, err := a.projects.CreateKey(r.Context(), c.ProjectID, req.Name, scopes)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -18,6 +18,7 @@ type keyJSON struct {
 	RevokedAt  *string `json:"revoked_at"`
 	Current    bool
 	Key        string
+	Scopes     []string
 }
 
 func (e *env) keys(key string) []keyJSON {

@@ -13,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/alert"
+	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/erasure"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/testenv"
@@ -56,6 +58,12 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	sort.Strings(inRouter)
 	if strings.Join(inSpec, "\n") != strings.Join(inRouter, "\n") {
 		t.Fatalf("spec operations:\n%s\n\nrouter operations:\n%s", strings.Join(inSpec, "\n"), strings.Join(inRouter, "\n"))
+	} // Each operation's x-scope is the scope the router requires.
+	for _, r := range s.routes {
+		op, _ := spec.Paths[r.path][strings.ToLower(r.method)].(map[string]any)
+		if got, _ := op["x-scope"].(string); got != r.scope {
+			t.Errorf("%s %s: x-scope %q in the spec; the router requires %q", r.method, r.path, got, r.scope)
+		}
 	}
 }
 
@@ -126,6 +134,9 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"NotificationAttempt", alert.Attempt{}, nil},
 		{"NotificationPayload", alert.Payload{}, nil},
 		{"SigningSecret", signingSecret{}, nil},
+		{"APIKey", keyView{}, nil},
+		{"AuditEntry", audit.Entry{}, nil},
+		{"Erasure", erasure.Job{}, nil},
 	}
 	for _, c := range cases {
 		sc, ok := s.Components.Schemas[c.schema]
@@ -181,6 +192,15 @@ func TestOpenAPIEnumsAndRefs(t *testing.T) {
 			out = append(out, v.(string))
 		}
 		return out
+	}
+	if got := s.Components.Schemas["Scope"].Enum; !slices.Equal(got, project.AllScopes) {
+		t.Errorf("Scope enum = %v; want the scopes %v", got, project.AllScopes)
+	}
+	if got, want := enum("AuditEntry", "target"), audit.Targets; !slices.Equal(got, want) {
+		t.Errorf("AuditEntry.target enum = %v; want %v", got, want)
+	}
+	if got, want := enum("Erasure", "status"), []string{erasure.StatusPending, erasure.StatusRunning, erasure.StatusDone, erasure.StatusFailed}; !slices.Equal(got, want) {
+		t.Errorf("Erasure.status enum = %v; want %v", got, want)
 	}
 	if got, want := enum("HMAC", "preset"), verify.PresetNames(); !slices.Equal(got, want) {
 		t.Errorf("HMAC.preset enum = %v; want the presets %v", got, want)

@@ -14,9 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inlet-dev/inlet/internal/alert"
+	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/erasure"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -52,6 +54,13 @@ type Deps struct {
 	// MaxBodyBytes bounds a dry run's body: the edge's max_body_bytes, since a larger request never
 	// reaches the pipeline. 0: the edge's default, 1 MiB.
 	MaxBodyBytes int
+	// Audit reads the audit log; nil: GET /audit answers 503.
+	Audit *audit.Store
+	// Erasures reads erasure jobs; nil: their endpoints answer 503.
+	Erasures *erasure.Store
+	// WakeErasures, when set, is called after a user or device is deleted, so that a runner in this
+	// process starts its erasure at once.
+	WakeErasures func()
 }
 
 // Activity is what the admin API reads from ClickHouse (implemented by chstore.Reader).
@@ -67,9 +76,11 @@ type Activity interface {
 	Recorded(ctx context.Context, projectID int64, webhookID string, limit int) ([]chstore.Recorded, error)
 }
 
-// route is one API endpoint; the OpenAPI test compares this table with openapi.yaml.
+// route is one API endpoint and the scope a key needs to call it; the OpenAPI test compares this table
+// with openapi.yaml.
 type route struct {
 	method, path string
+	scope        string
 	h            handlerFunc
 }
 
@@ -96,6 +107,9 @@ func New(cfg Config, d Deps) *Server {
 		webhooks:      d.Webhooks,
 		directory:     d.Directory,
 		activity:      d.Activity,
+		audit:         d.Audit,
+		erasures:      d.Erasures,
+		wakeErasures:  d.WakeErasures,
 		evaluator:     d.Evaluator,
 		alerts:        d.Alerts,
 		retention:     d.Retention,
@@ -114,68 +128,72 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{cfg: cfg, log: d.Logger, api: a}
 	s.routes = []route{
-		{"GET", "/api/v1/project", a.getProject},
-		{"PATCH", "/api/v1/project", a.patchProject},
-		{"GET", "/api/v1/project/signing-secret", a.getSigningSecret},
-		{"POST", "/api/v1/project/signing-secret/rotate", a.rotateSigningSecret},
-		{"GET", "/api/v1/alert-rules", a.listRules},
-		{"POST", "/api/v1/alert-rules", a.createRule},
-		{"GET", "/api/v1/alert-rules/{id}", a.getRule},
-		{"PUT", "/api/v1/alert-rules/{id}", a.putRule},
-		{"DELETE", "/api/v1/alert-rules/{id}", a.deleteRule},
-		{"GET", "/api/v1/alerts", a.listAlerts},
-		{"GET", "/api/v1/notifications", a.listDeliveries},
-		{"GET", "/api/v1/notifications/{id}", a.getDelivery},
-		{"GET", "/api/v1/api-keys", a.listKeys},
-		{"POST", "/api/v1/api-keys", a.createKey},
-		{"GET", "/api/v1/api-keys/{id}", a.getKey},
-		{"POST", "/api/v1/api-keys/{id}/revoke", a.revokeKey},
-		{"POST", "/api/v1/sample-fields", a.sampleFields},
-		{"GET", "/api/v1/senders", a.listSenders},
+		{"GET", "/api/v1/project", project.ScopeRead, a.getProject},
+		{"PATCH", "/api/v1/project", project.ScopeAdmin, a.patchProject},
+		{"GET", "/api/v1/project/signing-secret", project.ScopeAdmin, a.getSigningSecret},
+		{"POST", "/api/v1/project/signing-secret/rotate", project.ScopeAdmin, a.rotateSigningSecret},
+		{"GET", "/api/v1/alert-rules", project.ScopeRead, a.listRules},
+		{"POST", "/api/v1/alert-rules", project.ScopeAdmin, a.createRule},
+		{"GET", "/api/v1/alert-rules/{id}", project.ScopeRead, a.getRule},
+		{"PUT", "/api/v1/alert-rules/{id}", project.ScopeAdmin, a.putRule},
+		{"DELETE", "/api/v1/alert-rules/{id}", project.ScopeAdmin, a.deleteRule},
+		{"GET", "/api/v1/alerts", project.ScopeRead, a.listAlerts},
+		{"GET", "/api/v1/notifications", project.ScopeRead, a.listDeliveries},
+		{"GET", "/api/v1/notifications/{id}", project.ScopeRead, a.getDelivery},
+		{"GET", "/api/v1/api-keys", project.ScopeAdmin, a.listKeys},
+		{"POST", "/api/v1/api-keys", project.ScopeAdmin, a.createKey},
+		{"GET", "/api/v1/api-keys/{id}", project.ScopeAdmin, a.getKey},
+		{"POST", "/api/v1/api-keys/{id}/revoke", project.ScopeAdmin, a.revokeKey},
+		{"POST", "/api/v1/sample-fields", project.ScopeRead, a.sampleFields},
+		{"GET", "/api/v1/senders", project.ScopeRead, a.listSenders},
 
-		{"GET", "/api/v1/events", a.listEvents},
-		{"POST", "/api/v1/events", a.createEvent},
-		{"GET", "/api/v1/events/{id}", a.getEvent},
-		{"PUT", "/api/v1/events/{id}", a.putEvent},
-		{"DELETE", "/api/v1/events/{id}", a.deleteEvent},
+		{"GET", "/api/v1/events", project.ScopeRead, a.listEvents},
+		{"POST", "/api/v1/events", project.ScopeWebhooksWrite, a.createEvent},
+		{"GET", "/api/v1/events/{id}", project.ScopeRead, a.getEvent},
+		{"PUT", "/api/v1/events/{id}", project.ScopeWebhooksWrite, a.putEvent},
+		{"DELETE", "/api/v1/events/{id}", project.ScopeWebhooksWrite, a.deleteEvent},
 
-		{"GET", "/api/v1/webhooks", a.listWebhooks},
-		{"POST", "/api/v1/webhooks", a.createWebhook},
-		{"GET", "/api/v1/webhooks/{id}", a.getWebhook},
-		{"PATCH", "/api/v1/webhooks/{id}", a.patchWebhook},
-		{"DELETE", "/api/v1/webhooks/{id}", a.deleteWebhook},
-		{"POST", "/api/v1/webhooks/{id}/enable", a.setEnabled(true)},
-		{"POST", "/api/v1/webhooks/{id}/disable", a.setEnabled(false)},
-		{"GET", "/api/v1/webhooks/{id}/credentials", a.getCredentials},
-		{"POST", "/api/v1/webhooks/{id}/rotate-secret", a.rotateSecret},
-		{"GET", "/api/v1/webhooks/{id}/summary", a.summary},
-		{"GET", "/api/v1/webhooks/{id}/activity", a.listActivity},
-		{"GET", "/api/v1/webhooks/{id}/activity/{request_id}", a.getActivity},
-		{"POST", "/api/v1/webhooks/{id}/activity/{request_id}/replay", a.replayRequest},
-		{"GET", "/api/v1/webhooks/{id}/notifications", a.listNotifications},
-		{"POST", "/api/v1/webhooks/test", a.testDraft},
-		{"POST", "/api/v1/webhooks/{id}/test", a.testWebhook},
-		{"POST", "/api/v1/webhooks/{id}/backtest", a.backtest},
+		{"GET", "/api/v1/webhooks", project.ScopeRead, a.listWebhooks},
+		{"POST", "/api/v1/webhooks", project.ScopeWebhooksWrite, a.createWebhook},
+		{"GET", "/api/v1/webhooks/{id}", project.ScopeRead, a.getWebhook},
+		{"PATCH", "/api/v1/webhooks/{id}", project.ScopeWebhooksWrite, a.patchWebhook},
+		{"DELETE", "/api/v1/webhooks/{id}", project.ScopeWebhooksWrite, a.deleteWebhook},
+		{"POST", "/api/v1/webhooks/{id}/enable", project.ScopeWebhooksWrite, a.setEnabled(true)},
+		{"POST", "/api/v1/webhooks/{id}/disable", project.ScopeWebhooksWrite, a.setEnabled(false)},
+		{"GET", "/api/v1/webhooks/{id}/credentials", project.ScopeWebhooksWrite, a.getCredentials},
+		{"POST", "/api/v1/webhooks/{id}/rotate-secret", project.ScopeWebhooksWrite, a.rotateSecret},
+		{"GET", "/api/v1/webhooks/{id}/summary", project.ScopeRead, a.summary},
+		{"GET", "/api/v1/webhooks/{id}/activity", project.ScopeRead, a.listActivity},
+		{"GET", "/api/v1/webhooks/{id}/activity/{request_id}", project.ScopeRead, a.getActivity},
+		{"POST", "/api/v1/webhooks/{id}/activity/{request_id}/replay", project.ScopeWebhooksWrite, a.replayRequest},
+		{"GET", "/api/v1/webhooks/{id}/notifications", project.ScopeRead, a.listNotifications},
+		{"POST", "/api/v1/webhooks/test", project.ScopeRead, a.testDraft},
+		{"POST", "/api/v1/webhooks/{id}/test", project.ScopeRead, a.testWebhook},
+		{"POST", "/api/v1/webhooks/{id}/backtest", project.ScopeRead, a.backtest},
 
-		{"PUT", "/api/v1/users/{user_id}", a.putUser},
-		{"GET", "/api/v1/users/{user_id}", a.getUser},
-		{"DELETE", "/api/v1/users/{user_id}", a.deleteUser},
-		{"PUT", "/api/v1/devices/{hwid}", a.putDevice},
-		{"GET", "/api/v1/devices/{hwid}", a.getDevice},
-		{"DELETE", "/api/v1/devices/{hwid}", a.deleteDevice},
-		{"GET", "/api/v1/users/{user_id}/events", a.history(chstore.SubjectUser, "user_id")},
-		{"GET", "/api/v1/devices/{hwid}/events", a.history(chstore.SubjectDevice, "hwid")},
-		{"GET", "/api/v1/lookup", a.lookup},
-		{"POST", "/api/v1/directory/import", a.importDirectory},
+		{"PUT", "/api/v1/users/{user_id}", project.ScopeDirectoryWrite, a.putUser},
+		{"GET", "/api/v1/users/{user_id}", project.ScopeRead, a.getUser},
+		{"DELETE", "/api/v1/users/{user_id}", project.ScopeDirectoryWrite, a.deleteUser},
+		{"PUT", "/api/v1/devices/{hwid}", project.ScopeDirectoryWrite, a.putDevice},
+		{"GET", "/api/v1/devices/{hwid}", project.ScopeRead, a.getDevice},
+		{"DELETE", "/api/v1/devices/{hwid}", project.ScopeDirectoryWrite, a.deleteDevice},
+		{"GET", "/api/v1/users/{user_id}/events", project.ScopeRead, a.history(chstore.SubjectUser, "user_id")},
+		{"GET", "/api/v1/devices/{hwid}/events", project.ScopeRead, a.history(chstore.SubjectDevice, "hwid")},
+		{"GET", "/api/v1/lookup", project.ScopeRead, a.lookup},
+		{"POST", "/api/v1/directory/import", project.ScopeDirectoryWrite, a.importDirectory},
 
-		{"GET", "/api/v1/replays", a.listReplays},
-		{"POST", "/api/v1/replays", a.createReplay},
-		{"GET", "/api/v1/replays/{id}", a.getReplay},
-		{"POST", "/api/v1/replays/{id}/cancel", a.cancelReplay},
+		{"GET", "/api/v1/replays", project.ScopeRead, a.listReplays},
+		{"POST", "/api/v1/replays", project.ScopeWebhooksWrite, a.createReplay},
+		{"GET", "/api/v1/replays/{id}", project.ScopeRead, a.getReplay},
+		{"POST", "/api/v1/replays/{id}/cancel", project.ScopeWebhooksWrite, a.cancelReplay},
+
+		{"GET", "/api/v1/audit", project.ScopeAdmin, a.listAudit},
+		{"GET", "/api/v1/erasures", project.ScopeRead, a.listErasures},
+		{"GET", "/api/v1/erasures/{id}", project.ScopeRead, a.getErasure},
 	}
 	mux := http.NewServeMux()
 	for _, r := range s.routes {
-		mux.Handle(r.method+" "+r.path, a.authed(r.method+" "+r.path, r.h))
+		mux.Handle(r.method+" "+r.path, a.authed(r.method+" "+r.path, r.scope, r.h))
 	}
 	mux.Handle("/api/", a.wrap("other", func(http.ResponseWriter, *http.Request) (int, any, error) {
 		return 0, nil, domainerr.ErrNotFound

@@ -33,17 +33,15 @@ const (
 )
 
 type session struct {
-	id        string
-	projectID int64
-	keyID     int64
-	csrf      string
-	expires   time.Time
+	id string
+	// key is the project and key signed in with, its name and scopes as they are now.
+	key     project.Caller
+	csrf    string
+	expires time.Time
 }
 
 // caller is the session's project and key.
-func (sess *session) caller() project.Caller {
-	return project.Caller{ProjectID: sess.projectID, KeyID: sess.keyID}
-}
+func (sess *session) caller() project.Caller { return sess.key }
 
 // sessionStore creates and finds sessions in PostgreSQL; it keeps nothing itself.
 type sessionStore struct {
@@ -67,7 +65,7 @@ func randomToken() string {
 // create starts a session for the caller that signed in.
 func (s *sessionStore) create(ctx context.Context, c project.Caller) (*session, error) {
 	now := s.now()
-	sess := &session{id: randomToken(), projectID: c.ProjectID, keyID: c.KeyID, csrf: randomToken(), expires: now.Add(sessionTTL)}
+	sess := &session{id: randomToken(), key: c, csrf: randomToken(), expires: now.Add(sessionTTL)}
 	err := s.projects.CreateSession(ctx, sess.id, project.Session{Caller: c, CSRF: sess.csrf, ExpiresAt: sess.expires}, now, maxSessions)
 	if err != nil {
 		return nil, err
@@ -88,7 +86,7 @@ func (s *sessionStore) get(ctx context.Context, id string) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{id: id, projectID: ps.ProjectID, keyID: ps.KeyID, csrf: ps.CSRF, expires: ps.ExpiresAt}, nil
+	return &session{id: id, key: ps.Caller, csrf: ps.CSRF, expires: ps.ExpiresAt}, nil
 }
 
 // delete ends the session on every admin process.

@@ -232,6 +232,9 @@ func TestTenantIsolation(t *testing.T) {
 	decodeInto(t, e.want("POST", "/api/v1/webhooks", e.keyB, seedWebhook("CheckoutSuccess"), 201), &wh)
 	e.want("PUT", "/api/v1/users/u-b", e.keyB, `{"email":"b@example.com"}`, 201)
 	e.want("PUT", "/api/v1/devices/hw-b", e.keyB, `{"user_id":"u-b","platform":"ios"}`, 201)
+	e.want("PUT", "/api/v1/users/u-b2", e.keyB, `{}`, 201)
+	var erased struct{ ID int64 }
+	decodeInto(t, e.want("DELETE", "/api/v1/users/u-b2", e.keyB, nil, 202), &erased)
 	bKey, err := e.srv.api.projects.Authenticate(context.Background(), e.keyB)
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +250,9 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		if strings.HasPrefix(path, "/api/v1/api-keys/") {
 			path = strings.ReplaceAll(path, "{id}", fmt.Sprint(bKey.KeyID))
+		}
+		if strings.HasPrefix(path, "/api/v1/erasures/") {
+			path = strings.ReplaceAll(path, "{id}", fmt.Sprint(erased.ID))
 		}
 		for k, v := range ids {
 			path = strings.ReplaceAll(path, k, v)

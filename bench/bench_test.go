@@ -37,7 +37,9 @@ func TestScenarioFiles(t *testing.T) {
 			t.Errorf("%s: body is not JSON", sc.Name)
 		}
 	}
-	for _, want := range []string{"seed", "body-1k", "body-64k", "webhooks-10k", "wrong-secrets", "burst", "sustained", "signed-1k", "fan-out"} {
+	for _, want := range []string{"seed", "body-1k", "body-64k", "webhooks-10k", "wrong-secrets", "burst", "sustained", "signed-1k", "fan-out",
+		"webhooks-1", "webhooks-1k", "webhooks-100k", "directory-10k", "directory-1m",
+		"bodies-172b", "bodies-1k", "bodies-16k", "bodies-64k", "bodies-512k"} {
 		if !names[want] {
 			t.Errorf("scenario %q missing", want)
 		}
@@ -324,6 +326,55 @@ func TestReportWrite(t *testing.T) {
 	for _, f := range []string{"throughput.png", "latency.png", "end-to-end.png", resultsFile} {
 		if st, err := os.Stat(filepath.Join(latest, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// The scaling families: the sizes the issue asks for, and the rules a family scenario must keep.
+func TestScenarioFamilies(t *testing.T) {
+	scs, err := LoadScenarios("scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string][]float64{}
+	for _, sc := range scs {
+		if sc.Family != "" {
+			sizes[sc.Family] = append(sizes[sc.Family], sc.Size())
+		}
+	}
+	want := map[string][]float64{
+		FamilyWebhooks:  {1, 1000, 10_000, 100_000},
+		FamilyDirectory: {10_000, 1_000_000},
+		FamilyBodies:    {172, 1024, 16384, 65536, 524288},
+	}
+	for f, w := range want {
+		if !slices.Equal(sizes[f], w) {
+			t.Errorf("family %s: sizes %v, want %v", f, sizes[f], w)
+		}
+	}
+	base := Scenario{Name: "x", Body: Body{Sample: SampleSeed}, Phases: []Phase{{Load: 0.5, Duration: Duration(time.Second)}}}
+	for name, c := range map[string]struct {
+		mod     func(*Scenario)
+		wantErr string
+	}{
+		"unknown family":        {func(s *Scenario) { s.Family = "size" }, "family"},
+		"users without family":  {func(s *Scenario) { s.Users = 10 }, "users"},
+		"directory, no users":   {func(s *Scenario) { s.Family = FamilyDirectory }, "users"},
+		"directory, 2 webhooks": {func(s *Scenario) { s.Family, s.Users, s.Webhooks = FamilyDirectory, 10, 2 }, "one webhook"},
+		"family with compare":   {func(s *Scenario) { s.Family, s.Compare = FamilyBodies, []string{TargetCeiling} }, "compare"},
+		"family, wrong secrets": {func(s *Scenario) { s.Family, s.WrongSecretPercent = FamilyWebhooks, 5 }, "wrong secrets"},
+		"too many users":        {func(s *Scenario) { s.Family, s.Users = FamilyDirectory, maxUsers+1 }, "users"},
+		"directory ok":          {func(s *Scenario) { s.Family, s.Users = FamilyDirectory, 1_000_000 }, ""},
+	} {
+		sc := base
+		c.mod(&sc)
+		sc.defaults()
+		err := sc.Validate()
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s: error %v, want one about %q", name, err, c.wantErr)
 		}
 	}
 }

@@ -59,8 +59,21 @@ func (r *Report) write(latest string) error {
 	if err != nil {
 		return err
 	}
+	r.Curves = buildCurves(r.Scenarios)
+	curveCharts, err := writeCurveCharts(r.dir, r.Curves)
+	if err != nil {
+		return err
+	}
+	if len(r.Curves) > 0 { // results.json again, with the curves
+		if b, err = json.MarshalIndent(r, "", "  "); err == nil {
+			err = os.WriteFile(filepath.Join(r.dir, resultsFile), b, 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("results.json: %w", err)
+		}
+	}
 	var md bytes.Buffer
-	r.markdown(&md, charts)
+	r.markdown(&md, charts, curveCharts)
 	if err := os.WriteFile(filepath.Join(r.dir, reportFile), md.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("%s: %w", reportFile, err)
 	}
@@ -71,10 +84,11 @@ func (r *Report) write(latest string) error {
 		return fmt.Errorf("latest report: %w", err)
 	}
 	old, _ := filepath.Glob(filepath.Join(latest, "*.png"))
-	for _, f := range old {
+	svgs, _ := filepath.Glob(filepath.Join(latest, "*.svg"))
+	for _, f := range append(old, svgs...) {
 		_ = os.Remove(f)
 	}
-	for _, f := range append([]string{reportFile, resultsFile}, charts...) {
+	for _, f := range slices.Concat([]string{reportFile, resultsFile}, charts, curveCharts) {
 		b, err := os.ReadFile(filepath.Join(r.dir, f))
 		if err != nil {
 			return fmt.Errorf("latest report: %w", err)
@@ -86,7 +100,7 @@ func (r *Report) write(latest string) error {
 	return nil
 }
 
-func (r *Report) markdown(w io.Writer, charts []string) {
+func (r *Report) markdown(w io.Writer, charts, curveCharts []string) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	p("# Inlet bench report")
 	p("")
@@ -159,6 +173,7 @@ func (r *Report) markdown(w io.Writer, charts []string) {
 	}
 	p("")
 
+	r.curvesMarkdown(w, curveCharts)
 	for _, sc := range r.Scenarios {
 		r.scenarioMarkdown(w, sc)
 	}
@@ -207,8 +222,8 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 		}
 		p("")
 	}
-	p("| target | phase | load | requested/s | accepted/s | p50 ms | p99 ms | p99.9 ms | max ms | other answers | CPU-s / 1k | broker CPU-s / 1k | RSS MiB |")
-	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+	p("| target | phase | load | requested/s | accepted/s | p50 ms | p99 ms | p99.9 ms | max ms | other answers | CPU-s / 1k | broker CPU-s / 1k | RSS MiB | pipeline CPU-s / 1k | pipeline RSS MiB |")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
 	for _, run := range sc.Runs {
 		phase := run.Phase
 		if run.Round > 0 {
@@ -218,8 +233,12 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 		if run.Mode == "open" {
 			lvl, req = fmt.Sprintf("%.0f%%", run.Level*100), num(run.Rate)
 		}
-		p("| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %.3f | %.3f | %.0f |", run.Target, phase, lvl, req,
-			num(run.AcceptedPerSec), run.P50, run.P99, run.P999, run.Max, others(run), run.CPUPer1k, run.BrokerCPUPer1k, run.RSSMiB)
+		pcpu, prss := "", ""
+		if run.PipelineRSSMiB > 0 {
+			pcpu, prss = fmt.Sprintf("%.3f", run.PipelineCPUPer1k), fmt.Sprintf("%.0f", run.PipelineRSSMiB)
+		}
+		p("| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %.3f | %.3f | %.0f | %s | %s |", run.Target, phase, lvl, req,
+			num(run.AcceptedPerSec), run.P50, run.P99, run.P999, run.Max, others(run), run.CPUPer1k, run.BrokerCPUPer1k, run.RSSMiB, pcpu, prss)
 	}
 	p("")
 	if sc.Pipeline != nil {
@@ -229,6 +248,18 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 		}
 		p("Pipeline: drained the %d records of the closed-loop rounds and levels (run with it stopped) at **%s records/s** (rows / span of processed_ms)%s, %.3f CPU-seconds per 1,000 records, RSS %.0f MiB after.",
 			sc.Pipeline.Records, num(sc.Pipeline.PerSecond), events, sc.Pipeline.CPUPer1k, sc.Pipeline.RSSMiB)
+		p("")
+	}
+	if sc.PhasesPipelineCPUPer1k > 0 {
+		p("Pipeline over the phases (from their start until it wrote their last record): %.3f CPU-seconds per 1,000 records.", sc.PhasesPipelineCPUPer1k)
+		p("")
+	}
+	if len(sc.Profiles) > 0 {
+		var links []string
+		for _, f := range sc.Profiles {
+			links = append(links, fmt.Sprintf("[%s](%s)", filepath.Base(f), f))
+		}
+		p("Profiles of the phases (`go tool pprof -top bin/inlet FILE`): %s.", strings.Join(links, ", "))
 		p("")
 	}
 	if e := sc.E2E; e != nil && e.Samples > 0 {
@@ -328,4 +359,66 @@ func orNone(s string) string {
 		return "not pinned"
 	}
 	return s
+}
+
+// curvesMarkdown is the scaling section: per family, its charts and a table of every point with its
+// ratios to the family's first point.
+func (r *Report) curvesMarkdown(w io.Writer, charts []string) {
+	if len(r.Curves) == 0 {
+		return
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	p("## Scaling")
+	p("")
+	p("Each family is a curve of cost against size; the ratios (×) divide each point by the family's first (1 webhook, the small " +
+		"directory, the seed payload), measured in the same run. Flat is ×1. Ingestor CPU is over the main phase (warm, else the last: " +
+		"an open loop at a fraction of the one-webhook maximum for the body); pipeline CPU is draining the closed loop's backlog when " +
+		"the scenario has one, else over the phases until their last record was written; RSS is the peak sampled every 250 ms.")
+	if len(r.Seeding) > 0 {
+		p("")
+		p("Seeded with COPY: %s.", strings.Join(r.Seeding, "; "))
+	}
+	p("")
+	for _, c := range r.Curves {
+		p("### %s", c.Family)
+		p("")
+		for _, ch := range charts {
+			if strings.HasPrefix(ch, c.Family+"-") {
+				p("![%s](%s)", strings.TrimSuffix(ch, ".svg"), ch)
+			}
+		}
+		p("")
+		p("| scenario | %s | accepted/s | ingestor CPU-s/1k (cold) | pipeline CPU-s/1k (cold) | 202→CH p50 / p99 ms | ingestor RSS MiB | pipeline RSS MiB sustained / draining | ratios × | correctness |", sizeLabel(c.Family))
+		p("|---|---:|---:|---:|---:|---|---:|---:|---|---|")
+		for _, pt := range c.Points {
+			var ratios []string
+			for _, n := range ratioNames {
+				if v, ok := pt.Ratios[n]; ok {
+					ratios = append(ratios, fmt.Sprintf("%s %.2f", n, v))
+				}
+			}
+			ok := "ok"
+			if !pt.OK {
+				ok = "**FAIL**"
+			}
+			p("| %s | %s | %s | %s | %s | %.0f / %.0f | %.0f | %.0f / %s | %s | %s |", pt.Scenario, num(pt.Size), num(pt.AcceptedPerSec),
+				withCold(pt.IngestorCPUPer1k, pt.ColdIngestorCPUPer1k), withCold(pt.PipelineCPUPer1k, pt.ColdPipelineCPUPer1k),
+				pt.P50, pt.P99, pt.IngestorRSSMiB, pt.PipelineRSSMiB, orDash(pt.PipelineDrainRSSMiB), strings.Join(ratios, ", "), ok)
+		}
+		p("")
+	}
+}
+
+func withCold(v, cold float64) string {
+	if cold > 0 {
+		return fmt.Sprintf("%.3f (%.3f)", v, cold)
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+func orDash(v float64) string {
+	if v > 0 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return "—"
 }

@@ -17,6 +17,8 @@ type Report struct {
 	SUTSettings []string          `json:"sut_settings"`
 	PeerNote    string            `json:"peer_note,omitempty"`
 	Scenarios   []*ScenarioResult `json:"scenarios"`
+	Seeding     []string          `json:"seeding,omitempty"` // what bulk seeding did and how long it took
+	Curves      []Curve           `json:"curves,omitempty"`  // the scaling families (buildCurves)
 	Error       string            `json:"error,omitempty"`
 	dir         string
 }
@@ -45,22 +47,29 @@ type Host struct {
 
 // ScenarioResult is one scenario's measures.
 type ScenarioResult struct {
-	Name               string             `json:"name"`
-	Title              string             `json:"title"`
-	Body               string             `json:"body"`
-	BodyBytes          int                `json:"body_bytes"`
-	Webhooks           int                `json:"webhooks"`
-	WrongSecretPercent int                `json:"wrong_secret_percent"`
-	Sender             string             `json:"sender,omitempty"` // inlet's webhooks' sender, when not Bearer
-	Conns              int                `json:"conns"`
-	FanOut             int                `json:"fan_out,omitempty"` // events per request of the fan-out webhooks (Scenario.FanOut)
-	Runs               []*Run             `json:"runs"`
-	MaxMedian          map[string]float64 `json:"max_median"` // target → median accepted/s of the max rounds
-	Ratios             []Ratio            `json:"ratios"`
-	Pipeline           *PipelineRate      `json:"pipeline,omitempty"`
-	E2E                *E2E               `json:"end_to_end,omitempty"`
-	Correctness        *Correctness       `json:"correctness"`
-	Notes              []string           `json:"notes,omitempty"`
+	Name               string  `json:"name"`
+	Title              string  `json:"title"`
+	Body               string  `json:"body"`
+	BodyBytes          int     `json:"body_bytes"`
+	Webhooks           int     `json:"webhooks"`
+	WrongSecretPercent int     `json:"wrong_secret_percent"`
+	Sender             string  `json:"sender,omitempty"` // inlet's webhooks' sender, when not Bearer
+	Conns              int     `json:"conns"`
+	FanOut             int     `json:"fan_out,omitempty"` // events per request of the fan-out webhooks (Scenario.FanOut)
+	Family             string  `json:"family,omitempty"`  // Scenario.Family
+	Users              int     `json:"users,omitempty"`   // Scenario.Users
+	Size               float64 `json:"size,omitempty"`    // Scenario.Size: the point's place on its family's curve
+	// PhasesPipelineCPUPer1k is the pipeline's CPU-seconds per 1,000 records from the start of the
+	// phases until it wrote the last of their records to ClickHouse.
+	PhasesPipelineCPUPer1k float64            `json:"phases_pipeline_cpu_s_per_1k,omitempty"`
+	Profiles               []string           `json:"profiles,omitempty"` // files under profiles/
+	Runs                   []*Run             `json:"runs"`
+	MaxMedian              map[string]float64 `json:"max_median"` // target → median accepted/s of the max rounds
+	Ratios                 []Ratio            `json:"ratios"`
+	Pipeline               *PipelineRate      `json:"pipeline,omitempty"`
+	E2E                    *E2E               `json:"end_to_end,omitempty"`
+	Correctness            *Correctness       `json:"correctness"`
+	Notes                  []string           `json:"notes,omitempty"`
 }
 
 // Run is one load against one target.
@@ -88,6 +97,12 @@ type Run struct {
 	BrokerCPUPer1k   float64       `json:"broker_cpu_s_per_1k"` // Kafka broker's, same run
 	AcceptedPerCPU   float64       `json:"accepted_per_cpu_s"`
 	RSSMiB           float64       `json:"rss_mib"`
+	// PipelineCPUSeconds and PipelineRSSMiB are the pipeline's over an inlet run with the pipeline
+	// running (phases): its CPU over the same window (records it had not flushed by the end count in
+	// the next run), its peak RSS; PipelineCPUPer1k per 1,000 accepted requests.
+	PipelineCPUSeconds float64 `json:"pipeline_cpu_s,omitempty"`
+	PipelineCPUPer1k   float64 `json:"pipeline_cpu_s_per_1k,omitempty"`
+	PipelineRSSMiB     float64 `json:"pipeline_rss_mib,omitempty"`
 }
 
 func newRun(target string, res *load.Result) *Run {
@@ -102,6 +117,7 @@ func (r *Run) finish() {
 	if r.Accepted > 0 {
 		r.CPUPer1k = r.CPUSeconds / float64(r.Accepted) * 1000
 		r.BrokerCPUPer1k = r.BrokerCPUSeconds / float64(r.Accepted) * 1000
+		r.PipelineCPUPer1k = r.PipelineCPUSeconds / float64(r.Accepted) * 1000
 	}
 	if r.CPUSeconds > 0 {
 		r.AcceptedPerCPU = float64(r.Accepted) / r.CPUSeconds
@@ -128,6 +144,7 @@ type PipelineRate struct {
 	EventsPerSecond float64 `json:"events_per_second"`
 	CPUPer1k        float64 `json:"cpu_s_per_1k"` // pipeline process CPU-seconds per 1,000 records while draining
 	RSSMiB          float64 `json:"rss_mib"`      // after draining
+	PeakRSSMiB      float64 `json:"peak_rss_mib"` // highest sampled while draining
 }
 
 // E2E is the time from the 202 to the row being visible in ClickHouse, for a sample of requests.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,8 +49,17 @@ type Scenario struct {
 	// seed's webhooks, one event per successful request. At most webhook.MaxFanOut.
 	FanOut int `yaml:"fan_out"`
 	// Webhooks the requests are spread over, round-robin. Default 1. More webhooks than the config
-	// cache holds measure the cache misses.
+	// cache holds measure the cache misses. In family webhooks they are the bulk-seeded webhooks,
+	// hooksPerProject to a project.
 	Webhooks int `yaml:"webhooks"`
+	// Family makes the scenario a point of a scaling curve (FamilyWebhooks, FamilyDirectory,
+	// FamilyBodies): the report draws each family's cost against its size (webhooks, users, body
+	// bytes) and divides every point by the family's smallest. Default none.
+	Family string `yaml:"family"`
+	// Users, with family directory, is the size of the directory project the requests go to: that many
+	// users with a device each (seeded with COPY), the requests spread over them in order (user i mod
+	// Users), each body the seed payload about its user.
+	Users int `yaml:"users"`
 	// WrongSecretPercent of the requests carry a wrong secret (answered 401). Default 0.
 	WrongSecretPercent int `yaml:"wrong_secret_percent"`
 	// Sender is the catalog sender (internal/webhook) inlet's webhooks are connected as, e.g. "shopify":
@@ -164,15 +174,40 @@ func (b Body) Bytes() []byte {
 	case SampleSeed:
 		return []byte(SeedSample)
 	}
-	// {seed fields…,"note":"xxxx"}: valid JSON of exactly Size bytes when Size is large enough.
+	// {seed fields…,"note":"…"}: valid JSON of exactly Size bytes when Size is large enough.
 	head := SeedSample[:len(SeedSample)-1] + `,"note":"`
 	pad := max(0, b.Size-len(head)-len(`"}`))
 	var buf bytes.Buffer
 	buf.Grow(len(head) + pad + 2)
 	buf.WriteString(head)
-	buf.Write(bytes.Repeat([]byte("x"), pad))
+	buf.Write(padding(pad))
 	buf.WriteString(`"}`)
 	return buf.Bytes()
+}
+
+// padWords are what padding is made of.
+var padWords = strings.Fields(`order customer shipping address line item quantity price total discount tax
+	currency status pending paid fulfilled refunded note gift wrap express standard delivery window
+	warehouse Paris Berlin Lisbon Austin Osaka 2024-03-15 12.50 99.99 0042 7731 sku ABC-123 XL blue`)
+
+// padding is n bytes of words and numbers drawn from padWords by a fixed generator: text that
+// compresses about as a real payload does (lz4 ≈ 2–3×), not a run of one letter (≈ 250×), which
+// would make every compressed byte Kafka hands the pipeline stand for hundreds decompressed.
+func padding(n int) []byte {
+	out := make([]byte, 0, n+16)
+	x := uint32(2463534242)
+	for len(out) < n {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		out = append(out, padWords[x%uint32(len(padWords))]...)
+		out = append(out, ' ')
+		if x>>28 == 0 {
+			out = strconv.AppendUint(out, uint64(x%100000), 10)
+			out = append(out, ' ')
+		}
+	}
+	return out[:n]
 }
 
 // OrderSample is an order of the seed's user (user_id, order_number and e-mail of SeedSample) with n
@@ -188,6 +223,19 @@ func OrderSample(n int) []byte {
 	}
 	buf.WriteString(`]}`)
 	return buf.Bytes()
+}
+
+// Size is the scenario's place on its family's curve: webhooks, users or body bytes.
+func (s *Scenario) Size() float64 {
+	switch s.Family {
+	case FamilyWebhooks:
+		return float64(s.Webhooks)
+	case FamilyDirectory:
+		return float64(s.Users)
+	case FamilyBodies:
+		return float64(len(s.Body.Bytes()))
+	}
+	return 0
 }
 
 // EventsPerSuccess is how many events a request that succeeded fired: FanOut, or the seed's one.
@@ -241,6 +289,16 @@ func (s *Scenario) Validate() error {
 		return fmt.Errorf("body.size %d: outside %d..%d", s.Body.Size, len(SeedSample)+16, maxBodySize)
 	case s.Webhooks < 1 || s.Webhooks > maxWebhooks:
 		return fmt.Errorf("webhooks %d: outside 1..%d", s.Webhooks, maxWebhooks)
+	case s.Family != "" && s.Family != FamilyWebhooks && s.Family != FamilyDirectory && s.Family != FamilyBodies:
+		return fmt.Errorf("family %q: want %s, %s or %s", s.Family, FamilyWebhooks, FamilyDirectory, FamilyBodies)
+	case s.Family != "" && (s.FanOut > 0 || s.Sender != webhook.SenderInlet || s.WrongSecretPercent > 0 || len(s.Compare) > 0):
+		return fmt.Errorf("family %s: only Bearer webhooks, without fan_out, wrong secrets or compare", s.Family)
+	case (s.Family == FamilyDirectory) != (s.Users > 0):
+		return errors.New("users: set with family directory, and only there")
+	case s.Users < 0 || s.Users > maxUsers:
+		return fmt.Errorf("users %d: outside 1..%d", s.Users, maxUsers)
+	case s.Family == FamilyDirectory && (s.Webhooks != 1 || s.Body.Sample != SampleSeed):
+		return errors.New("family directory: one webhook and the seed body (about each user in turn)")
 	case s.WrongSecretPercent < 0 || s.WrongSecretPercent > 100:
 		return fmt.Errorf("wrong_secret_percent %d: outside 0..100", s.WrongSecretPercent)
 	case s.Conns < 1 || s.Conns > 4096:

@@ -1,16 +1,19 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -41,7 +44,9 @@ type Options struct {
 	PeerAddr   string  // Telegraf's http_listener_v2
 	Progress   bool    // draw a progress bar on stderr
 	CatchUp    time.Duration
-	BenchTopic string // prefix of the bench's Kafka topics and name of its ClickHouse database
+	BenchTopic string // prefix of the bench's Kafka topics and name of its ClickHouse and PostgreSQL databases
+	Family     string // runs only the scenarios of this family (Scenario.Family); empty: -run decides
+	Profiles   bool   // save CPU and heap profiles of the ingestor and the pipeline per scenario
 }
 
 // Ports of the bench's own ingestor and pipeline internals (metrics, readiness).
@@ -61,6 +66,8 @@ const (
 	// probeDuration is the closed-loop probe of inlet's maximum for phases when no earlier scenario
 	// measured it for the same body.
 	probeDuration = 2 * time.Second
+	// probeMin is the shortest probe and its warm-up, whatever -scale says.
+	probeMin = time.Second
 	// peerSettle bounds the wait for Telegraf to flush its buffer to Kafka after a run.
 	peerSettle = 15 * time.Second
 )
@@ -82,6 +89,8 @@ type Suite struct {
 	hooks                          []Hook
 	signed                         map[string][]Hook // webhooks connected as a sender, by sender
 	fanOut                         []Hook            // Bearer webhooks whose route fans out (Scenario.FanOut)
+	scaleHooks                     []Hook            // the webhooks family's, over many projects
+	dirHooks                       map[int]Hook      // a directory project's webhook, by its users
 	peerNote                       string
 	maxByBody                      map[string]float64 // inlet's median maximum per body key
 
@@ -90,7 +99,7 @@ type Suite struct {
 
 // New prepares a suite; Run does the work.
 func New(opt Options, cfg *config.Config, log *slog.Logger) *Suite {
-	return &Suite{opt: opt, cfg: cfg, log: log, maxByBody: map[string]float64{}, signed: map[string][]Hook{}}
+	return &Suite{opt: opt, cfg: cfg, log: log, maxByBody: map[string]float64{}, signed: map[string][]Hook{}, dirHooks: map[int]Hook{}}
 }
 
 // stateDir is the local stack's state directory (deploy/local), where the broker's pid file is.
@@ -123,6 +132,12 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 		scenarios = slices.DeleteFunc(scenarios, func(sc *Scenario) bool { return !re.MatchString(sc.Name) })
 		if len(scenarios) == 0 {
 			return nil, fmt.Errorf("-run %q matches no scenario in %s", s.opt.Run, s.opt.Scenarios)
+		}
+	}
+	if f := s.opt.Family; f != "" {
+		scenarios = slices.DeleteFunc(scenarios, func(sc *Scenario) bool { return sc.Family != f })
+		if len(scenarios) == 0 {
+			return nil, fmt.Errorf("-family %q: no such scenario in %s (with -run %q)", f, s.opt.Scenarios, s.opt.Run)
 		}
 	}
 	s.dir = filepath.Join(s.opt.Results, time.Now().UTC().Format("20060102T150405Z"))
@@ -184,6 +199,10 @@ func (s *Suite) sutEnv() []string {
 		"INLET_INGESTOR_RATE_PER_WEBHOOK=1e9",
 		"INLET_INGESTOR_RATE_BURST=1000000000",
 		"INLET_WEBHOOK_CACHE_MAX_MISS_RATE=1000000",
+		// No warm-up of the config cache at start: a scenario's cold phase then measures misses, and
+		// every process's memory grows with the webhooks the scenarios use, not with the 100,000 the
+		// webhooks family keeps in the bench database.
+		"INLET_WEBHOOK_CACHE_WARM_MAX=0",
 		"INLET_INGESTOR_MAX_CONNS_PER_IP=" + strconv.Itoa(load.MaxConns),
 		"INLET_PIPELINE_INTERNAL_ADDR=" + pipelineInternalAddr,
 		"INLET_PIPELINE_GROUP=" + s.opt.BenchTopic + "-pipeline",
@@ -192,8 +211,16 @@ func (s *Suite) sutEnv() []string {
 }
 
 func (s *Suite) prepare(ctx context.Context, scenarios []*Scenario) error {
-	s.env = s.sutEnv()
-	s.report.SUTSettings = s.env
+	// The bench's own PostgreSQL database, beside the stack's: its projects, 100,000 webhooks and
+	// million-user directories stay out of everyone else's.
+	dsn, err := benchDSN(ctx, s.cfg.Postgres.DSN, s.database())
+	if err != nil {
+		return err
+	}
+	s.cfg.Postgres.DSN = dsn
+	s.env = append(s.sutEnv(), "INLET_POSTGRES_DSN="+dsn)
+	s.report.SUTSettings = slices.DeleteFunc(slices.Clone(s.env), func(e string) bool { return strings.HasPrefix(e, "INLET_POSTGRES_DSN=") })
+	s.report.SUTSettings = append(s.report.SUTSettings, "INLET_POSTGRES_DSN=<the stack's server, database "+s.database()+">")
 
 	// Topics and schema of the bench's own namespace, with the same migrate command as production.
 	s.prog.status("migrate the bench topics and database")
@@ -225,7 +252,16 @@ func (s *Suite) prepare(ctx context.Context, scenarios []*Scenario) error {
 
 	needPeer, needCeiling, hooks, fanOut := false, false, 1, 0
 	signed := map[string]int{} // sender → webhooks
+	scaleHooks, dirs := 0, map[int]bool{}
 	for _, sc := range scenarios {
+		switch sc.Family {
+		case FamilyWebhooks:
+			scaleHooks = max(scaleHooks, sc.Webhooks)
+			continue
+		case FamilyDirectory:
+			dirs[sc.Users] = true
+			continue
+		}
 		if sc.FanOut > 0 {
 			fanOut = max(fanOut, sc.Webhooks)
 		} else if sc.Sender == webhook.SenderInlet || slices.Contains(sc.Compare, TargetBearer) {
@@ -257,6 +293,24 @@ func (s *Suite) prepare(ctx context.Context, scenarios []*Scenario) error {
 		if s.fanOut, err = ensureFanOutHooks(ctx, s.cfg, projectID, fanOut, path, s.log); err != nil {
 			return err
 		}
+	}
+
+	if scaleHooks > 0 {
+		s.prog.status(fmt.Sprintf("bench webhooks: ensure %d over %d projects", scaleHooks, projectsFor(scaleHooks)))
+		t0 := time.Now()
+		if s.scaleHooks, err = ensureScaleHooks(ctx, s.cfg, scaleHooks, filepath.Join(s.opt.StateDir, "webhooks-scale.json"), s.log); err != nil {
+			return err
+		}
+		s.report.Seeding = append(s.report.Seeding, fmt.Sprintf("%d webhooks over %d projects: %s", scaleHooks, projectsFor(scaleHooks), time.Since(t0).Round(time.Millisecond)))
+	}
+	for _, users := range slices.Sorted(maps.Keys(dirs)) {
+		s.prog.status(fmt.Sprintf("bench directory: ensure %d users with devices", users))
+		t0 := time.Now()
+		path := filepath.Join(s.opt.StateDir, fmt.Sprintf("directory-%d.json", users))
+		if s.dirHooks[users], err = ensureDirectory(ctx, s.cfg, users, path, s.log); err != nil {
+			return err
+		}
+		s.report.Seeding = append(s.report.Seeding, fmt.Sprintf("directory of %d users and %d devices: %s", users, users, time.Since(t0).Round(time.Millisecond)))
 	}
 
 	for _, a := range []string{s.opt.InletAddr, inletInternalAddr, pipelineInternalAddr, s.opt.NullAddr, s.opt.PeerAddr} {
@@ -367,6 +421,12 @@ func (s *Suite) targets(sc *Scenario) ([]target, error) {
 // webhooks with sc.FanOut), or signed as sc.Sender signs.
 func (s *Suite) inletSource(sc *Scenario, n, wrongPct int) (load.Source, error) {
 	body := sc.Body.Bytes()
+	switch sc.Family {
+	case FamilyWebhooks:
+		return inletSource(s.scaleHooks[:n], body, wrongPct), nil
+	case FamilyDirectory:
+		return usersSource(s.dirHooks[sc.Users], sc.Users), nil
+	}
 	if sc.FanOut > 0 {
 		return inletSource(s.fanOut[:n], body, wrongPct), nil
 	}
@@ -413,8 +473,16 @@ func (s *Suite) measured(ctx context.Context, t target, cfg load.Config, label s
 	if s.brokerPID != 0 {
 		b0, _ = readUsage(s.brokerPID)
 	}
+	// The pipeline's CPU and RSS too while the ingestor is loaded with the pipeline running (phases).
+	var pipe *proc
+	var p0 usage
+	if t.proc == s.ingestor && s.pipeline != nil {
+		if p0, err = readUsage(s.pipeline.pid()); err == nil {
+			pipe = s.pipeline
+		}
+	}
 	// Peak RSS over the run, sampled.
-	peak := u0.rss
+	peak, pipePeak := u0.rss, p0.rss
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan struct{})
 	go func() {
@@ -428,6 +496,11 @@ func (s *Suite) measured(ctx context.Context, t target, cfg load.Config, label s
 			case <-tk.C:
 				if u, err := readUsage(t.proc.pid()); err == nil && u.rss > peak {
 					peak = u.rss
+				}
+				if pipe != nil {
+					if u, err := readUsage(pipe.pid()); err == nil && u.rss > pipePeak {
+						pipePeak = u.rss
+					}
 				}
 			}
 		}
@@ -447,6 +520,12 @@ func (s *Suite) measured(ctx context.Context, t target, cfg load.Config, label s
 	r := newRun(t.name, res)
 	r.CPUSeconds = u1.cpu - u0.cpu
 	r.RSSMiB = float64(max(peak, u1.rss)) / (1 << 20)
+	if pipe != nil {
+		if p1, err := readUsage(pipe.pid()); err == nil {
+			r.PipelineCPUSeconds = p1.cpu - p0.cpu
+			r.PipelineRSSMiB = float64(max(pipePeak, p1.rss)) / (1 << 20)
+		}
+	}
 	if s.brokerPID != 0 {
 		if b1, err := readUsage(s.brokerPID); err == nil {
 			r.BrokerCPUSeconds = b1.cpu - b0.cpu
@@ -496,7 +575,8 @@ func (st *scenarioState) add(t string, res *load.Result) {
 
 func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult, error) {
 	out := &ScenarioResult{Name: sc.Name, Title: sc.Title, Body: sc.Body.Key(), BodyBytes: len(sc.Body.Bytes()),
-		Webhooks: sc.Webhooks, WrongSecretPercent: sc.WrongSecretPercent, Conns: sc.Conns, FanOut: sc.FanOut}
+		Webhooks: sc.Webhooks, WrongSecretPercent: sc.WrongSecretPercent, Conns: sc.Conns, FanOut: sc.FanOut,
+		Family: sc.Family, Users: sc.Users, Size: sc.Size()}
 	if sc.Sender != webhook.SenderInlet {
 		out.Sender = sc.Sender
 	}
@@ -600,7 +680,10 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 			return out, err
 		}
 		sp := span{topic: s.requestsTopic(), from: maxFrom, to: maxTo}
-		if err := s.waitPipeline(ctx, sp, st.firstSend); err != nil {
+		stopPeak := sampleRSS(ctx, s.pipeline.pid())
+		err = s.waitPipeline(ctx, sp, st.firstSend)
+		drainPeak := stopPeak()
+		if err != nil {
 			return out, err
 		}
 		u1, err := readUsage(s.pipeline.pid())
@@ -612,6 +695,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 			return out, err
 		}
 		pr.RSSMiB = float64(u1.rss) / (1 << 20)
+		pr.PeakRSSMiB = float64(max(drainPeak, u1.rss)) / (1 << 20)
 		out.Pipeline = pr
 		n := pr.Records
 		if n > 0 {
@@ -624,14 +708,29 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		s.startE2E(ctx, st)
 		mx := s.maxByBody[bodyKey(sc)]
 		if mx <= 0 {
-			cfg := load.Config{Addr: s.opt.InletAddr, Mode: load.Closed, Conns: sc.Conns, Duration: scaled(probeDuration, scale),
-				Timeout: requestTimeout, CollectIDs: true, MaxRequests: maxRequests(probeDuration, scale)}
+			// At least probeMin, after as long a warm-up: a probe of a just-started ingestor shorter than
+			// that measures its first produce requests' metadata round trips, not its maximum.
+			d := max(scaled(probeDuration, scale), probeMin)
+			cfg := load.Config{Addr: s.opt.InletAddr, Mode: load.Closed, Conns: sc.Conns, Duration: probeMin,
+				Timeout: requestTimeout, CollectIDs: true, MaxRequests: maxRequests(d, 1)}
 			// One webhook, good secrets: the same maximum the seed scenario measures.
 			src, err := s.inletSource(sc, 1, 0)
 			if err != nil {
 				return out, err
 			}
+			if sc.Family != "" {
+				// The bench's own webhook: the probe touches no webhook or user the phases measure cold.
+				src = inletSource(s.hooks[:1], sc.Body.Bytes(), 0)
+			}
 			probe := target{name: TargetInlet, addr: s.opt.InletAddr, proc: s.ingestor, src: src}
+			s.prog.start(sc.Name+": warm-up before the probe", cfg)
+			res, err := load.Run(ctx, cfg, src, s.prog.counters())
+			s.prog.done()
+			st.add(TargetInlet, res)
+			if err != nil {
+				return out, fmt.Errorf("probe warm-up: %w", err)
+			}
+			cfg.Duration = d
 			r, res, err := s.measured(ctx, probe, cfg, sc.Name+": probe inlet's maximum")
 			st.add(TargetInlet, res)
 			if err != nil {
@@ -642,12 +741,35 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 			mx = r.AcceptedPerSec
 			s.maxByBody[bodyKey(sc)] = mx
 		}
+		phasesFrom, err := endOffsets(ctx, s.adm, s.requestsTopic())
+		if err != nil {
+			return out, err
+		}
+		p0, err := readUsage(s.pipeline.pid())
+		if err != nil {
+			return out, err
+		}
 		for i, ph := range sc.Phases {
+			var prof *profiling
+			if s.opt.Profiles {
+				name := sc.Name
+				if len(sc.Phases) > 1 {
+					name += "." + cmp.Or(ph.Name, fmt.Sprintf("phase%d", i+1))
+				}
+				prof = s.startProfiles(ctx, name, scaled(ph.Duration.D(), scale))
+			}
 			cfg := load.Config{Addr: s.opt.InletAddr, Mode: load.Open, Conns: min(load.MaxConns, sc.Conns*openConnsFactor),
 				Rate: ph.Load * mx, Duration: scaled(ph.Duration.D(), scale), Timeout: requestTimeout, Drain: drainWait,
 				CollectIDs: true, OnAccepted: st.e2e.observe}
 			r, res, err := s.measured(ctx, targets[0], cfg, fmt.Sprintf("%s: phase %d/%d at %.0f%% of max", sc.Name, i+1, len(sc.Phases), ph.Load*100))
 			st.add(TargetInlet, res)
+			if prof != nil {
+				files, perr := prof.finish(ctx)
+				out.Profiles = append(out.Profiles, files...)
+				if perr != nil {
+					out.Notes = append(out.Notes, "profiles: "+perr.Error())
+				}
+			}
 			if err != nil {
 				return out, fmt.Errorf("phase %d: %w", i+1, err)
 			}
@@ -656,6 +778,18 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 				r.Phase = ph.Name
 			}
 			out.Runs = append(out.Runs, r)
+		}
+		// The pipeline's CPU per record over the phases: until it wrote their last record.
+		phasesTo, err := endOffsets(ctx, s.adm, s.requestsTopic())
+		if err != nil {
+			return out, err
+		}
+		sp := span{topic: s.requestsTopic(), from: phasesFrom, to: phasesTo}
+		if err := s.waitPipeline(ctx, sp, st.firstSend); err != nil {
+			return out, err
+		}
+		if p1, err := readUsage(s.pipeline.pid()); err == nil && sp.records() > 0 {
+			out.PhasesPipelineCPUPer1k = (p1.cpu - p0.cpu) / float64(sp.records()) * 1000
 		}
 	}
 

@@ -33,6 +33,13 @@ type Hooks interface {
 	Get(ctx context.Context, publicID string) (*webhook.Hook, error)
 }
 
+// HookPrefetcher is a Hooks that can read many webhooks in one round trip ahead of the Gets
+// (webhook.Cache.Prefetch): the pipeline hands it a poll's webhook ids, so that records for many
+// webhooks do not cost a query each. Best effort: what it could not read, Get reads.
+type HookPrefetcher interface {
+	Prefetch(ctx context.Context, ids []string)
+}
+
 // Subject is who an event is about, as the directory resolves an identifier: the user id (empty for an
 // anonymous device), the device when identified by hwid, and all the user's devices (a journey needs a
 // device to start). It is the directory's own type, so that its Resolver serves the pipeline without an
@@ -438,6 +445,9 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 		cr.identBody = cr.identBody || !cr.fanOut
 		cr.identKeys = searchKeys(rest)
 	}
+	// Sized once: kept for every webhook the pipeline has met (up to maxCompiledHooks), so growing by
+	// append would keep up to twice the mappings' memory, and make garbage on the way.
+	cr.mappings = make([]compiledMapping, 0, len(r.Mappings))
 	for _, m := range r.Mappings {
 		cm := compiledMapping{attr: m.Attribute, typ: m.Type, field: m.Field, drop: m.OnError == webhook.OnErrorDrop}
 		if m.Expr != "" {
@@ -454,7 +464,7 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 				cm.keys = searchKeys(rest)
 			}
 		}
-		cm.name = append(wire.AppendJSONString(nil, m.Attribute), ':')
+		cm.name = append(wire.AppendJSONString(make([]byte, 0, len(m.Attribute)+3), m.Attribute), ':')
 		cr.mappings = append(cr.mappings, cm)
 	}
 	return cr

@@ -37,6 +37,7 @@ type processor struct {
 	cfg         *Config
 	lim         Limits
 	hooks       Hooks
+	hookIDs     []string // prepare's webhook ids for HookPrefetcher, reused
 	resolver    Resolver
 	creator     Creator    // nil: a route's unknown_user create fails as fail does, saying why
 	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
@@ -255,6 +256,17 @@ func (p *processor) allocElems(n int) []element {
 // prepare looks each accepted request's webhook up and reads its identifier and its sender's delivery
 // key.
 func (p *processor) prepare(ctx context.Context, items []item) error {
+	if pf, ok := p.hooks.(HookPrefetcher); ok {
+		ids := p.hookIDs[:0]
+		for i := range items {
+			if it := &items[i]; it.headerErr == "" && it.outcome == wire.OutcomeAccepted {
+				ids = append(ids, it.webhookID)
+			}
+		}
+		pf.Prefetch(ctx, ids)
+		clear(ids)
+		p.hookIDs = ids
+	}
 	for i := range items {
 		it := &items[i]
 		switch {

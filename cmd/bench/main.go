@@ -64,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.PeerAddr, "peer-addr", "127.0.0.1:18482", "listen address of Telegraf's http_listener_v2 (the peer)")
 	fs.StringVar(&o.BenchTopic, "namespace", "inlet_bench", "prefix of the bench's Kafka topics and name of its ClickHouse database and consumer group")
 	fs.DurationVar(&o.CatchUp, "catch-up", 3*time.Minute, "how long to wait for the pipeline to write every record to ClickHouse before checking")
+	fs.StringVar(&o.Family, "family", "", "run only the scenarios of this scaling family: webhooks, directory or bodies (with -run, both apply)")
+	fs.BoolVar(&o.Profiles, "profiles", false, "save CPU and heap profiles (go tool pprof) of the ingestor and the pipeline over each phase of a scenario, in <run>/profiles/")
 	progress := fs.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), on, off")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage

@@ -44,8 +44,11 @@ var commands = []command{
 	{name: "migrate", doc: "apply PostgreSQL and ClickHouse migrations and create the Kafka topics"},
 	{name: "project", args: "create NAME", doc: "create a project and print its admin API key (shown once)", takesArgs: true},
 	{name: "project", args: "keys PROJECT_ID", doc: "list the project's API keys (id, name, prefix, created, last used, revoked)", takesArgs: true},
-	{name: "project", args: "key-create PROJECT_ID [NAME]", doc: "issue another API key for the project and print it (shown once)", takesArgs: true},
+	{name: "project", args: "key-create PROJECT_ID [-scopes LIST] [NAME]", doc: "issue another API key for the project and print it (shown once); -scopes: comma-separated, default all (read,webhooks:write,directory:write,admin)", takesArgs: true},
 	{name: "project", args: "key-revoke PROJECT_ID KEY_ID", doc: "revoke an API key: refused at once by the API, console sessions with it end", takesArgs: true},
+	{name: "audit", args: "PROJECT_ID [-target T] [-target-id ID] [-key-id N] [-limit N] [-before ID] [-json]", doc: "print the project's audit log (who changed what, newest first)", takesArgs: true},
+	{name: "erase", args: "user|device PROJECT_ID ID", doc: "delete a user or device and erase its rows from ClickHouse, waiting for the erasure job", takesArgs: true},
+	{name: "erase", args: "status PROJECT_ID [JOB_ID]", doc: "list the project's erasure jobs, or show one", takesArgs: true},
 	{name: "webhook", args: "test -webhook ID [flags]", doc: "send the edge a test request signed as the webhook's sender would; print it (secrets redacted) and the answer", takesArgs: true, help: webhookTestHelp},
 	{name: "replay", args: "start|request|status|cancel|list [flags]", doc: "replay failed requests through the webhook's current configuration (calls the admin API)", takesArgs: true, help: replayHelp},
 	{name: "demo", doc: "seed the demo project (idempotent) and print the console URL, webhook URL, secret and a ready-to-paste curl command", takesArgs: true},
@@ -172,7 +175,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	case "pipeline":
 		runErr = runPipeline(ctx, cfg, newLogger(stderr, cfg, "pipeline"))
 	case "project":
-		runErr = projectCmd(ctx, cfg, rest, stdout)
+		runErr = projectCmd(cliActor(ctx), cfg, rest, stdout)
+	case "audit":
+		runErr = auditCmd(ctx, cfg, rest, stdout)
+	case "erase":
+		runErr = eraseCmd(ctx, cfg, rest, stdout, newLogger(stderr, cfg, "erase"))
 	case "demo":
 		runErr = demo(ctx, cfg, newLogger(stderr, cfg, "demo"), rest, stdout)
 	case "admin":

@@ -11,11 +11,14 @@ import (
 
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/compose"
+	"github.com/inlet-dev/inlet/internal/project"
 )
 
 const projectUsage = `usage: inlet project create NAME
        inlet project keys PROJECT_ID                  list the project's API keys
-       inlet project key-create PROJECT_ID [NAME]     issue another API key (shown once)
+       inlet project key-create PROJECT_ID [-scopes LIST] [NAME]
+                                                      issue another API key (shown once); LIST is
+                                                      comma-separated scopes, default all of them
        inlet project key-revoke PROJECT_ID KEY_ID     revoke a key (not the project's last active one)`
 
 // projectCmd runs the project subcommands against PostgreSQL directly: they are the operator's way in
@@ -63,18 +66,23 @@ func projectCmd(ctx context.Context, cfg *config.Config, args []string, stdout i
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tKEY\tCREATED\tLAST USED\tREVOKED")
+		fmt.Fprintln(tw, "ID\tNAME\tKEY\tSCOPES\tCREATED\tLAST USED\tREVOKED")
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\n", k.ID, orDash(k.Name), k.Prefix, k.CreatedAt.UTC().Format(time.RFC3339),
-				timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
+			fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, orDash(k.Name), k.Prefix, strings.Join(k.Scopes, ","),
+				k.CreatedAt.UTC().Format(time.RFC3339), timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
 		}
 		return tw.Flush()
 	case "key-create":
-		k, key, err := store.CreateKey(ctx, pid, strings.Join(args[2:], " "))
+		rest, scopes := args[2:], project.AllScopes
+		if len(rest) >= 2 && (rest[0] == "-scopes" || rest[0] == "--scopes") {
+			scopes, rest = strings.Split(rest[1], ","), rest[2:]
+		}
+		k, key, err := store.CreateKey(ctx, pid, strings.Join(rest, " "), scopes)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "API key %d created in project %d\nAPI key (shown once, store it now): %s\n", k.ID, pid, key)
+		fmt.Fprintf(stdout, "API key %d created in project %d with scopes %s\nAPI key (shown once, store it now): %s\n",
+			k.ID, pid, strings.Join(k.Scopes, ","), key)
 	case "key-revoke":
 		k, err := store.RevokeKey(ctx, pid, keyID)
 		if err != nil {

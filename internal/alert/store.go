@@ -391,10 +391,11 @@ func (s *Store) SigningSecret(ctx context.Context, projectID int64) (string, err
 }
 
 // RotateSigningSecret replaces the project's signing secret and returns the new one; notifications
-// sent from then on are signed with it.
+// sent from then on are signed with it. The rotation's time (signing_secret_rotated_at) is what the
+// audit log records of it; the secret never is.
 func (s *Store) RotateSigningSecret(ctx context.Context, projectID int64) (string, error) {
 	sec := newSigningSecret()
-	tag, err := s.db.Exec(ctx, `UPDATE projects SET signing_secret_ciphertext = $2 WHERE id = $1`,
+	tag, err := s.db.Exec(ctx, `UPDATE projects SET signing_secret_ciphertext = $2, signing_secret_rotated_at = now() WHERE id = $1`,
 		projectID, s.sealer.Seal([]byte(sec), signingAAD(projectID)))
 	if err != nil {
 		return "", fmt.Errorf("rotate signing secret of project %d: %w", projectID, err)

@@ -12,9 +12,11 @@ import (
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/config"
 	"github.com/inlet-dev/inlet/internal/alert"
+	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
+	"github.com/inlet-dev/inlet/internal/erasure"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/replay"
 	"github.com/inlet-dev/inlet/internal/store"
@@ -22,16 +24,17 @@ import (
 )
 
 // Admin is the admin process's component: the REST API and the console, on the store bundle and a
-// ClickHouse reader.
+// ClickHouse reader, and the runners of replay jobs (internal/replay) and erasure jobs (internal/erasure).
 type Admin struct {
 	stores   *store.Bundle
 	ch       driver.Conn
 	resolver *directory.Resolver
 	srv      *admin.Server
 	// prod and runner run the replay jobs (package replay): every admin process runs one runner.
-	prod   *replay.Producer
-	runner *replay.Runner
-	alerts *alert.Service
+	prod     *replay.Producer
+	runner   *replay.Runner
+	erasures *erasure.Runner
+	alerts   *alert.Service
 }
 
 // NewAdmin builds the admin server from cfg: the stores (the directory store's metrics on d.Registry)
@@ -66,6 +69,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 	jobs := replay.NewStore(stores.Pool)
 	host, _ := os.Hostname()
 	runner := replay.NewRunner(replay.RunnerConfig{Owner: fmt.Sprintf("%s-%d", host, os.Getpid())}, jobs, reader, prod, d.Logger)
+	erasures := erasure.NewRunner(stores.Pool, chstore.NewEraser(ch), d.Logger)
 	srv := admin.New(cfg.Admin, admin.Deps{
 		Logger:       d.Logger,
 		Registry:     d.Registry,
@@ -80,8 +84,11 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		Retention:    retentionBounds(&cfg.Pipeline),
 		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}, res),
 		MaxBodyBytes: cfg.Ingestor.MaxBodyBytes,
+		Audit:        audit.NewStore(stores.Pool),
+		Erasures:     erasure.NewStore(stores.Pool),
+		WakeErasures: erasures.Wake,
 	})
-	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv, prod: prod, runner: runner,
+	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv, prod: prod, runner: runner, erasures: erasures,
 		alerts: alert.NewService(cfg.Alerts, stores.Alerts, reader, d.Registry, d.Logger)}, nil
 }
 
@@ -93,16 +100,21 @@ func (a *Admin) ReadyChecks() ReadyChecks {
 	}
 }
 
-// Run serves on admin.listen_addr, runs replay jobs, evaluates the alert rules and delivers
-// notifications (alert.Service) until ctx is done, then drains (admin.Server.Run); a replay job being
-// run is left to the next runner (its lease expires), a notification being POSTed to the next worker.
+// Run serves on admin.listen_addr, runs replay and erasure jobs, evaluates the alert rules and delivers
+// notifications (alert.Service) until ctx is done, then drains (admin.Server.Run); a replay job or an
+// erasure cut short is taken up again when its lease runs out, a notification being POSTed by the next
+// worker.
 func (a *Admin) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.srv.Run(gctx) })
 	g.Go(func() error { return a.runner.Run(gctx) })
+	g.Go(func() error { return a.RunErasures(gctx) })
 	g.Go(func() error { return a.alerts.Run(gctx) })
 	return g.Wait()
 }
+
+// RunErasures runs erasure jobs until ctx is done, for a caller that serves Handler itself.
+func (a *Admin) RunErasures(ctx context.Context) error { return a.erasures.Run(ctx) }
 
 // Alerts is the alert evaluator and notification worker, for a caller that serves Handler itself and
 // runs it beside (the end-to-end tests).

@@ -24,6 +24,12 @@ type configPlane struct {
 	log      *slog.Logger
 }
 
+// Webhook config reads of a cache miss (webhook.BatchLoader): ids per query, queries at once.
+const (
+	batchIDs     = 500
+	batchQueries = 4
+)
+
 // openConfigPlane opens the stores (the directory store's metrics are not exported: the data path
 // does not import users) and the cache, whose metrics go to reg.
 func openConfigPlane(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (*configPlane, error) {
@@ -31,7 +37,11 @@ func openConfigPlane(ctx context.Context, cfg *config.Config, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	hooks, err := webhook.NewCache(stores.Webhooks, cfg.WebhookCache, reg, log)
+	// Misses are read in shared queries (webhook.BatchLoader): a cold process with many webhooks
+	// otherwise spends a pool connection and a query on each. At most batchQueries at once, leaving
+	// the pool's other connections to the rest of the process.
+	loader := webhook.NewBatchLoader(stores.Webhooks, batchIDs, batchQueries, cfg.WebhookCache.LoadTimeout)
+	hooks, err := webhook.NewCache(loader, cfg.WebhookCache, reg, log)
 	if err != nil {
 		stores.Close()
 		return nil, err

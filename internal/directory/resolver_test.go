@@ -219,7 +219,7 @@ func TestResolverPushInvalidation(t *testing.T) {
 		return resolve(t, r, e.p1, identify.ByHWID, "h")["h"].UserID == "u9"
 	})
 	// Deleting a user is seen too.
-	if err := e.store.DeleteUser(context.Background(), e.p1, "u1"); err != nil {
+	if _, err := e.store.DeleteUser(context.Background(), e.p1, "u1"); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	within(t, time.Now(), time.Second, "deleted user", func() bool {

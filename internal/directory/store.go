@@ -12,7 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/erasure"
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/phone"
 )
@@ -126,12 +128,17 @@ WHERE project_id = $1 AND user_id = $2`, projectID, userID).
 }
 
 // DeleteUser deletes the user and detaches its devices, which stay as anonymous devices (their hwids
-// still resolve). domainerr.ErrNotFound when there was neither a user nor a device with that user id.
-func (s *Store) DeleteUser(ctx context.Context, projectID int64, userID string) error {
-	var n int64
+// still resolve), and records in the same transaction the erasure of the user's rows from ClickHouse
+// (an erasure.Job, pending; internal/erasure runs it). domainerr.ErrNotFound when there was neither a
+// user nor a device with that user id.
+func (s *Store) DeleteUser(ctx context.Context, projectID int64, userID string) (erasure.Job, error) {
+	var job erasure.Job
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		t1, err := tx.Exec(ctx, `DELETE FROM users WHERE project_id = $1 AND user_id = $2`, projectID, userID)
-		if err != nil {
+		var ids erasure.Identifiers
+		err := tx.QueryRow(ctx, `DELETE FROM users WHERE project_id = $1 AND user_id = $2 RETURNING email, phone`,
+			projectID, userID).Scan(&ids.Email, &ids.Phone)
+		found := err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		t2, err := tx.Exec(ctx, `UPDATE devices SET user_id = '', updated_at = now()
@@ -139,16 +146,19 @@ WHERE project_id = $1 AND user_id = $2 AND user_id <> ''`, projectID, userID)
 		if err != nil {
 			return err
 		}
-		n = t1.RowsAffected() + t2.RowsAffected()
-		return nil
+		if !found && t2.RowsAffected() == 0 {
+			return fmt.Errorf("user %q: %w", userID, domainerr.ErrNotFound)
+		}
+		job, err = erasure.Record(ctx, tx, projectID, chstore.SubjectUser, userID, ids)
+		return err
 	})
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return erasure.Job{}, err
+	}
 	if err != nil {
-		return fmt.Errorf("delete user %q of project %d: %w", userID, projectID, err)
+		return erasure.Job{}, fmt.Errorf("delete user %q of project %d: %w", userID, projectID, err)
 	}
-	if n == 0 {
-		return fmt.Errorf("user %q: %w", userID, domainerr.ErrNotFound)
-	}
-	return nil
+	return job, nil
 }
 
 // UpsertDevice creates the device or replaces its user id and platform. It returns the stored device
@@ -183,16 +193,28 @@ WHERE project_id = $1 AND hwid = $2`, projectID, hwid).
 	return d, nil
 }
 
-// DeleteDevice deletes one device, or answers domainerr.ErrNotFound.
-func (s *Store) DeleteDevice(ctx context.Context, projectID int64, hwid string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM devices WHERE project_id = $1 AND hwid = $2`, projectID, hwid)
+// DeleteDevice deletes one device and records in the same transaction the erasure of its rows from
+// ClickHouse (as DeleteUser), or answers domainerr.ErrNotFound.
+func (s *Store) DeleteDevice(ctx context.Context, projectID int64, hwid string) (erasure.Job, error) {
+	var job erasure.Job
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM devices WHERE project_id = $1 AND hwid = $2`, projectID, hwid)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("device %q: %w", hwid, domainerr.ErrNotFound)
+		}
+		job, err = erasure.Record(ctx, tx, projectID, chstore.SubjectDevice, hwid, erasure.Identifiers{})
+		return err
+	})
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return erasure.Job{}, err
+	}
 	if err != nil {
-		return fmt.Errorf("delete device %q of project %d: %w", hwid, projectID, err)
+		return erasure.Job{}, fmt.Errorf("delete device %q of project %d: %w", hwid, projectID, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("device %q: %w", hwid, domainerr.ErrNotFound)
-	}
-	return nil
+	return job, nil
 }
 
 // ListDevices returns the devices carrying userID, ordered by hwid, at most Config.MaxHWIDs of them.

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/inlet-dev/inlet/internal/audit"
 )
 
 // Config is the PostgreSQL connection.
@@ -55,6 +58,7 @@ func Open(ctx context.Context, c Config) (*pgxpool.Pool, error) {
 	}
 	pc.MaxConns = c.MaxConns
 	pc.ConnConfig.ConnectTimeout = c.ConnectTimeout
+	pc.PrepareConn = setActor
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres pool: %w", err)
@@ -66,4 +70,28 @@ func Open(ctx context.Context, c Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("postgres ping %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
 	}
 	return pool, nil
+}
+
+// actorData is where a connection remembers the inlet.actor it was last given.
+const actorData = "inlet.actor"
+
+// setActor gives an acquired connection the audit actor of the context that acquires it (none: the
+// empty setting), so that the audit triggers record whom a change is made by, in its own transaction.
+// The setting is the session's: it costs a round trip only when it changes, which on the data path
+// (no actor) is never.
+func setActor(ctx context.Context, c *pgx.Conn) (bool, error) {
+	var want string
+	if a, ok := audit.ActorFrom(ctx); ok {
+		want = a.Setting()
+	}
+	data := c.PgConn().CustomData()
+	if have, _ := data[actorData].(string); have == want {
+		return true, nil
+	}
+	if _, err := c.Exec(ctx, "SELECT set_config('inlet.actor', $1, false)", want); err != nil {
+		// The connection's setting is unknown now: drop it, fail the query.
+		return false, fmt.Errorf("set the audit actor: %w", err)
+	}
+	data[actorData] = want
+	return true, nil
 }

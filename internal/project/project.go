@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -86,7 +87,7 @@ func (s *Store) Create(ctx context.Context, name string) (Project, string, error
 			return err
 		}
 		var err error
-		_, key, err = addKey(ctx, tx, p.ID, "")
+		_, key, err = addKey(ctx, tx, p.ID, "", AllScopes)
 		return err
 	})
 	if err != nil {
@@ -134,12 +135,68 @@ type Key struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
+	// Scopes are what the key may do (see Scopes).
+	Scopes []string `json:"scopes"`
 }
 
-// Caller is who an authenticated request comes from: the key and its project.
+// The scopes of API keys. Each admin API route requires one; a key holds one or more, and holds them
+// independently (admin does not imply read). Keys made before scopes existed have every one.
+const (
+	// ScopeRead: every GET except the audit log, the key list, webhook credentials and the notification
+	// signing secret, and the dry runs.
+	ScopeRead = "read"
+	// ScopeWebhooksWrite: change events, webhooks and their routes; read a webhook's credentials;
+	// replay requests.
+	ScopeWebhooksWrite = "webhooks:write"
+	// ScopeDirectoryWrite: create, change, import and delete (erase) users and devices.
+	ScopeDirectoryWrite = "directory:write"
+	// ScopeAdmin: the project's settings (notifications, retention), its alert rules and notification
+	// signing secret, its API keys and the audit log.
+	ScopeAdmin = "admin"
+)
+
+// AllScopes is every scope, in the order they are listed.
+var AllScopes = []string{ScopeRead, ScopeWebhooksWrite, ScopeDirectoryWrite, ScopeAdmin}
+
+// NormalizeScopes checks that scopes are known and returns them in AllScopes' order, without
+// repeats. An empty list is a *domainerr.ValidationError on "scopes".
+func NormalizeScopes(scopes []string) ([]string, error) {
+	var out []string
+	for _, sc := range scopes {
+		if !slices.Contains(AllScopes, sc) {
+			return nil, domainerr.Invalid("scopes", "%q is not a scope; the scopes are %s", sc, strings.Join(AllScopes, ", "))
+		}
+	}
+	for _, sc := range AllScopes {
+		if slices.Contains(scopes, sc) {
+			out = append(out, sc)
+		}
+	}
+	if len(out) == 0 {
+		return nil, domainerr.Invalid("scopes", "must name at least one of %s", strings.Join(AllScopes, ", "))
+	}
+	return out, nil
+}
+
+// Caller is who an authenticated request comes from: the key, its name and scopes, and its project.
 type Caller struct {
 	ProjectID int64
 	KeyID     int64
+	KeyName   string
+	Scopes    []string
+}
+
+// Has tells whether the caller's key holds scope.
+func (c Caller) Has(scope string) bool { return slices.Contains(c.Scopes, scope) }
+
+// Covers tells whether the caller's key holds every one of scopes.
+func (c Caller) Covers(scopes []string) bool {
+	for _, sc := range scopes {
+		if !c.Has(sc) {
+			return false
+		}
+	}
+	return true
 }
 
 // querier is what both a pool and a transaction offer.
@@ -148,10 +205,14 @@ type querier interface {
 }
 
 // CreateKey issues another key for the project (to give each integration its own, or to rotate without
-// downtime) and returns it in clear: the only time it is available.
-func (s *Store) CreateKey(ctx context.Context, projectID int64, name string) (Key, string, error) {
+// downtime) with the given scopes (NormalizeScopes) and returns it in clear: the only time it is
+// available. Whether the caller may grant them is the caller's to check (Caller.Covers).
+func (s *Store) CreateKey(ctx context.Context, projectID int64, name string, scopes []string) (Key, string, error) {
 	name, err := validName(name)
 	if err != nil {
+		return Key{}, "", err
+	}
+	if scopes, err = NormalizeScopes(scopes); err != nil {
 		return Key{}, "", err
 	}
 	var k Key
@@ -167,7 +228,7 @@ func (s *Store) CreateKey(ctx context.Context, projectID int64, name string) (Ke
 		if active >= MaxActiveKeys {
 			return ErrTooManyKeys
 		}
-		k, key, err = addKey(ctx, tx, projectID, name)
+		k, key, err = addKey(ctx, tx, projectID, name, scopes)
 		return err
 	})
 	if err != nil {
@@ -176,21 +237,21 @@ func (s *Store) CreateKey(ctx context.Context, projectID int64, name string) (Ke
 	return k, key, nil
 }
 
-func addKey(ctx context.Context, db querier, projectID int64, name string) (Key, string, error) {
+func addKey(ctx context.Context, db querier, projectID int64, name string, scopes []string) (Key, string, error) {
 	key, prefix := secret.NewAPIKey()
 	d := digest(key)
 	var k Key
-	if err := db.QueryRow(ctx, `INSERT INTO api_keys (project_id, prefix, digest, name) VALUES ($1, $2, $3, $4) RETURNING `+keyColumns,
-		projectID, prefix, d[:], name).Scan(k.fields()...); err != nil {
+	if err := db.QueryRow(ctx, `INSERT INTO api_keys (project_id, prefix, digest, name, scopes) VALUES ($1, $2, $3, $4, $5) RETURNING `+keyColumns,
+		projectID, prefix, d[:], name, scopes).Scan(k.fields()...); err != nil {
 		return Key{}, "", fmt.Errorf("add api key to project %d: %w", projectID, err)
 	}
 	return k, key, nil
 }
 
-const keyColumns = `id, name, prefix, created_at, last_used_at, revoked_at`
+const keyColumns = `id, name, prefix, created_at, last_used_at, revoked_at, scopes`
 
 func (k *Key) fields() []any {
-	return []any{&k.ID, &k.Name, &k.Prefix, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt}
+	return []any{&k.ID, &k.Name, &k.Prefix, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt, &k.Scopes}
 }
 
 // validName trims a key name and checks its length and characters.
@@ -295,7 +356,7 @@ func digest(key string) [32]byte { return secret.Digest([]byte(key)) }
 // touchLastUsed is appended to the lookups of Authenticate and Verify (as a data-modifying CTE, one
 // round trip): it records the use when the recorded one is older than lastUsedGranularity.
 const touchLastUsed = touchLastUsedCTE + `
-SELECT id, project_id FROM k`
+SELECT id, project_id, name, scopes FROM k`
 
 // touchLastUsedCTE is touchLastUsed without its final SELECT, for lookups that return more of k.
 const touchLastUsedCTE = `, touched AS (
@@ -311,8 +372,8 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Caller, error) {
 	}
 	d := digest(key)
 	var c Caller
-	err := s.db.QueryRow(ctx, `WITH k AS (SELECT id, project_id, last_used_at FROM api_keys WHERE digest = $1 AND revoked_at IS NULL)`+touchLastUsed,
-		d[:], lastUsedGranularity.Seconds()).Scan(&c.KeyID, &c.ProjectID)
+	err := s.db.QueryRow(ctx, `WITH k AS (SELECT id, project_id, name, scopes, last_used_at FROM api_keys WHERE digest = $1 AND revoked_at IS NULL)`+touchLastUsed,
+		d[:], lastUsedGranularity.Seconds()).Scan(&c.KeyID, &c.ProjectID, &c.KeyName, &c.Scopes)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Caller{}, ErrUnauthenticated
 	}
@@ -326,9 +387,9 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Caller, error) {
 // once it is revoked) and records its use, as Authenticate does for a key presented in clear.
 func (s *Store) Verify(ctx context.Context, c Caller) error {
 	var got Caller
-	err := s.db.QueryRow(ctx, `WITH k AS (SELECT id, project_id, last_used_at FROM api_keys WHERE id = $1 AND revoked_at IS NULL)`+touchLastUsed,
-		c.KeyID, lastUsedGranularity.Seconds()).Scan(&got.KeyID, &got.ProjectID)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && got != c) {
+	err := s.db.QueryRow(ctx, `WITH k AS (SELECT id, project_id, name, scopes, last_used_at FROM api_keys WHERE id = $1 AND revoked_at IS NULL)`+touchLastUsed,
+		c.KeyID, lastUsedGranularity.Seconds()).Scan(&got.KeyID, &got.ProjectID, &got.KeyName, &got.Scopes)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (got.KeyID != c.KeyID || got.ProjectID != c.ProjectID)) {
 		return ErrUnauthenticated
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,11 +61,11 @@ func TestCreateAndAuthenticate(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("found the key's text in api_keys; want only its digest")
 	}
-	k, second, err := s.CreateKey(ctx, a.ID, "CI")
+	k, second, err := s.CreateKey(ctx, a.ID, "CI", project.AllScopes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Authenticate(ctx, second); err != nil || got != (project.Caller{ProjectID: a.ID, KeyID: k.ID}) {
+	if got, err := s.Authenticate(ctx, second); err != nil || got.ProjectID != a.ID || got.KeyID != k.ID || got.KeyName != "CI" || !slices.Equal(got.Scopes, project.AllScopes) {
 		t.Fatalf("second key: %+v, %v; want project %d key %d", got, err, a.ID, k.ID)
 	}
 	if k.Name != "CI" || k.Prefix != second[:12] || k.RevokedAt != nil || k.LastUsedAt != nil {
@@ -81,7 +82,7 @@ func TestKeyLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ci, ciKey, err := s.CreateKey(ctx, a.ID, "  CI deploys  ")
+	ci, ciKey, err := s.CreateKey(ctx, a.ID, "  CI deploys  ", project.AllScopes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,14 +156,14 @@ func TestKeyLifecycle(t *testing.T) {
 
 	// Names are bounded.
 	for _, name := range []string{strings.Repeat("é", project.MaxKeyName+1), "tab\there"} {
-		if _, _, err := s.CreateKey(ctx, a.ID, name); !invalidField(err, "name") {
+		if _, _, err := s.CreateKey(ctx, a.ID, name, project.AllScopes); !invalidField(err, "name") {
 			t.Errorf("CreateKey(%.20q…) = %v; want a validation error on name", name, err)
 		}
 	}
-	if _, _, err := s.CreateKey(ctx, a.ID, strings.Repeat("é", project.MaxKeyName)); err != nil {
+	if _, _, err := s.CreateKey(ctx, a.ID, strings.Repeat("é", project.MaxKeyName), project.AllScopes); err != nil {
 		t.Errorf("a %d-character name is refused: %v", project.MaxKeyName, err)
 	}
-	if _, _, err := s.CreateKey(ctx, 1<<40, ""); !errors.Is(err, project.ErrNotFound) {
+	if _, _, err := s.CreateKey(ctx, 1<<40, "", project.AllScopes); !errors.Is(err, project.ErrNotFound) {
 		t.Errorf("CreateKey in no project = %v; want ErrNotFound", err)
 	}
 }
@@ -182,7 +183,7 @@ func TestRevokeRaceKeepsOneKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		k2, _, err := s.CreateKey(ctx, p.ID, "")
+		k2, _, err := s.CreateKey(ctx, p.ID, "", project.AllScopes)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,17 +215,17 @@ func TestMaxActiveKeys(t *testing.T) {
 	}
 	var last project.Key
 	for range project.MaxActiveKeys - 1 {
-		if last, _, err = s.CreateKey(ctx, p.ID, ""); err != nil {
+		if last, _, err = s.CreateKey(ctx, p.ID, "", project.AllScopes); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := s.CreateKey(ctx, p.ID, ""); !errors.Is(err, project.ErrTooManyKeys) {
+	if _, _, err := s.CreateKey(ctx, p.ID, "", project.AllScopes); !errors.Is(err, project.ErrTooManyKeys) {
 		t.Fatalf("key %d = %v; want ErrTooManyKeys", project.MaxActiveKeys+1, err)
 	}
 	if _, err := s.RevokeKey(ctx, p.ID, last.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateKey(ctx, p.ID, ""); err != nil {
+	if _, _, err := s.CreateKey(ctx, p.ID, "", project.AllScopes); err != nil {
 		t.Fatalf("after a revoke: %v", err)
 	}
 }

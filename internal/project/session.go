@@ -59,11 +59,11 @@ SELECT 1`,
 func (s *Store) Session(ctx context.Context, id string, now time.Time) (Session, error) {
 	var sess Session
 	err := s.db.QueryRow(ctx, `WITH k AS (
-	SELECT a.id, a.project_id, a.last_used_at, s.csrf, s.expires_at
+	SELECT a.id, a.project_id, a.name, a.scopes, a.last_used_at, s.csrf, s.expires_at
 	FROM console_sessions s JOIN api_keys a ON a.id = s.key_id AND a.project_id = s.project_id
 	WHERE s.id_digest = $1 AND s.expires_at > $3 AND a.revoked_at IS NULL)`+touchLastUsedCTE+`
-SELECT id, project_id, csrf, expires_at FROM k`,
-		sessionDigest(id), lastUsedGranularity.Seconds(), now).Scan(&sess.KeyID, &sess.ProjectID, &sess.CSRF, &sess.ExpiresAt)
+SELECT id, project_id, name, scopes, csrf, expires_at FROM k`,
+		sessionDigest(id), lastUsedGranularity.Seconds(), now).Scan(&sess.KeyID, &sess.ProjectID, &sess.KeyName, &sess.Scopes, &sess.CSRF, &sess.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrUnauthenticated
 	}

@@ -114,7 +114,7 @@ func ensureProject(ctx context.Context, projects *project.Store, s Spec) (int64,
 	case s.KeyName == "":
 		return p.ID, "", nil
 	}
-	_, key, err := projects.CreateKey(ctx, p.ID, s.KeyName)
+	_, key, err := projects.CreateKey(ctx, p.ID, s.KeyName, project.AllScopes)
 	if err != nil {
 		return 0, "", fmt.Errorf("seed project %q: api key: %w", s.Project, err)
 	}

@@ -308,9 +308,14 @@ func (c *Cache) load(id string) (*Hook, error) {
 	default:
 		done()
 		c.m.refreshErrors.Inc()
-		c.downUntil.Store(c.clock() + int64(c.cfg.RetryInterval))
-		// At most about one line per RetryInterval: lookups stop until then.
-		c.log.Warn("webhook config lookup failed; serving cached configs", "webhook", id, "err", err)
+		// Lookups stop until downUntil. Loads already in flight fail together (a burst of misses when
+		// PostgreSQL goes away): only the one that opens the window logs, so that there is at most
+		// about one line per RetryInterval.
+		now := c.clock()
+		prev := c.downUntil.Load()
+		if now >= prev && c.downUntil.CompareAndSwap(prev, now+int64(c.cfg.RetryInterval)) {
+			c.log.Warn("webhook config lookup failed; serving cached configs", "webhook", id, "err", err)
+		}
 		return nil, err
 	}
 	e := &entry{id: id, hook: h, expires: c.clock() + int64(ttl), epoch: epoch}
@@ -326,6 +331,73 @@ func (c *Cache) load(id string) (*Hook, error) {
 		return nil, domainerr.ErrNotFound
 	}
 	return h, nil
+}
+
+// HookBatchLoader reads many webhooks in one round trip (Prefetch): the live ones among ids, in any
+// order, leaving out the unknown and the deleted. *Store is one.
+type HookBatchLoader interface {
+	HooksByID(ctx context.Context, ids []string) ([]*Hook, error)
+}
+
+// prefetchMax is how many ids Prefetch reads per query.
+const prefetchMax = 1000
+
+// Prefetch reads, in one query per prefetchMax ids, the configs of those of ids that Get would have to
+// read from PostgreSQL one by one (absent, stale, expired or loaded before an "invalidate everything"),
+// so that a batch of records for many webhooks costs a round trip rather than one per webhook. An id
+// not found is left for Get, which caches it as unknown; so are all of them when the loader cannot read
+// many at once (not a HookBatchLoader) or PostgreSQL failed recently, and an error is left for Get to
+// meet (and retry). It is meant for ids the edge has already authenticated (the pipeline's records):
+// max_miss_rate does not apply. A warm hit costs one cache lookup per id and allocates nothing.
+func (c *Cache) Prefetch(ctx context.Context, ids []string) {
+	bl, ok := c.loader.(HookBatchLoader)
+	if !ok || len(ids) == 0 {
+		return
+	}
+	now := c.clock()
+	if now < c.downUntil.Load() {
+		return
+	}
+	var need []string
+	set := false
+	for i, id := range ids {
+		if (i > 0 && ids[i-1] == id) || !plausibleID(id) {
+			continue
+		}
+		if e, ok := c.rc.Get(id); ok && e.id == id && !e.stale.Load() && e.epoch == c.epoch.Load() && now < e.expires {
+			continue
+		}
+		need = append(need, id)
+	}
+	for len(need) > 0 {
+		chunk := need[:min(len(need), prefetchMax)]
+		need = need[len(chunk):]
+		seen, epoch := c.changes.Load(), c.epoch.Load()
+		lctx, cancel := context.WithTimeout(ctx, c.cfg.LoadTimeout)
+		hooks, err := bl.HooksByID(lctx, chunk)
+		cancel()
+		if err != nil {
+			c.m.refreshErrors.Inc()
+			c.log.Debug("webhook config prefetch failed; lookups go one by one", "webhooks", len(chunk), "err", err)
+			return
+		}
+		c.m.misses.Add(float64(len(hooks)))
+		// A change notified while reading may not be in what was read: those are stale at once, as in Warm.
+		stale := c.changes.Load() != seen
+		at := c.clock()
+		for _, h := range hooks {
+			e := &entry{id: h.PublicID, hook: h, epoch: epoch, expires: at + int64(c.cfg.TTL)}
+			if stale {
+				e.stale.Store(true)
+			}
+			c.rc.Set(h.PublicID, e, cost(e))
+			set = true
+		}
+	}
+	if set {
+		// Set is applied asynchronously; wait so that the Gets that follow find the entries.
+		c.rc.Wait()
+	}
 }
 
 // HookPager reads live webhooks page by page, in public id order; *Store is the real one.

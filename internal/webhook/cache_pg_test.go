@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,12 +21,18 @@ import (
 // countingLoader counts the lookups that reach PostgreSQL.
 type countingLoader struct {
 	*Store
-	n atomic.Int64
+	n, batches atomic.Int64
 }
 
 func (l *countingLoader) Hook(ctx context.Context, id string) (*Hook, error) {
 	l.n.Add(1)
 	return l.Store.Hook(ctx, id)
+}
+
+// HooksByID counts the batch reads of Prefetch apart.
+func (l *countingLoader) HooksByID(ctx context.Context, ids []string) ([]*Hook, error) {
+	l.batches.Add(1)
+	return l.Store.HooksByID(ctx, ids)
 }
 
 // readySignal is a subscriber that reports the notifier's first (re)connect.
@@ -295,4 +303,129 @@ func TestCacheWarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	within(t, "disable after warm", ids[0], []*Cache{c}, func(h *Hook, err error) bool { return err == nil && !h.Enabled })
+}
+
+// Prefetch reads the uncached webhooks of a batch in one query: the Gets that follow reach PostgreSQL
+// only for what it left out (a deleted one), a second Prefetch of fresh entries reads nothing, and a
+// change after it is still pushed.
+func TestCachePrefetch(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 25 {
+		w, _ := f.create(t, fmt.Sprintf("prefetch-%d", i))
+		ids = append(ids, w.ID, w.ID) // repeated, as records of one webhook follow each other
+	}
+	gone, _ := f.create(t, "deleted")
+	if err := f.store.Delete(ctx, f.p1, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	c, loader := f.process(t, DefaultCacheConfig())
+	c.Prefetch(ctx, append(slices.Clone(ids), gone.ID, "not-an-id"))
+	if got := loader.batches.Load(); got != 1 {
+		t.Fatalf("%d batch reads; want 1", got)
+	}
+	for _, id := range ids {
+		mustGet(t, c, id)
+	}
+	if got := loader.n.Load(); got != 0 {
+		t.Fatalf("%d lookups one by one after Prefetch; want 0", got)
+	}
+	if _, err := c.Get(ctx, gone.ID); !errors.Is(err, domainerr.ErrNotFound) {
+		t.Fatalf("deleted webhook after Prefetch: %v; want domainerr.ErrNotFound", err)
+	}
+	c.Prefetch(ctx, ids)
+	if got := loader.batches.Load(); got != 1 {
+		t.Fatalf("a Prefetch of cached webhooks read again (%d batch reads)", got)
+	}
+	if _, err := f.store.SetEnabled(ctx, f.p1, ids[0], 0, false); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "disable after prefetch", ids[0], []*Cache{c}, func(h *Hook, err error) bool { return err == nil && !h.Enabled })
+	// Everything stale (a resync): read again, in one query.
+	c.Resync()
+	c.Prefetch(ctx, ids)
+	if got := loader.batches.Load(); got != 2 {
+		t.Fatalf("%d batch reads after a resync; want 2", got)
+	}
+}
+
+// BenchmarkCacheMisses: what reading uncached configs costs per webhook, one Get each (one query each)
+// or a Prefetch of them all first (one query), as the pipeline meets a poll's records for many
+// webhooks after a resync or for webhooks it has not seen.
+func BenchmarkCacheMisses(b *testing.B) {
+	const n = 200
+	f := newFixture(b)
+	var ids []string
+	for i := range n {
+		w, _ := f.create(b, fmt.Sprintf("bench-%d", i))
+		ids = append(ids, w.ID)
+	}
+	ctx := context.Background()
+	for _, prefetch := range []bool{false, true} {
+		name := "get"
+		if prefetch {
+			name = "prefetch"
+		}
+		b.Run(name, func(b *testing.B) {
+			c, err := NewCache(f.store, DefaultCacheConfig(), nil, testenv.Logger())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.ResetTimer()
+			for range b.N {
+				c.Resync()
+				if prefetch {
+					c.Prefetch(ctx, ids)
+				}
+				for _, id := range ids {
+					if _, err := c.Get(ctx, id); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/webhook")
+		})
+	}
+}
+
+// BenchmarkCacheConcurrentMisses: a burst of concurrent Gets of uncached webhooks (a cold ingestor),
+// each read by a query of its own (store) or through a BatchLoader (batched).
+func BenchmarkCacheConcurrentMisses(b *testing.B) {
+	const n = 200
+	f := newFixture(b)
+	var ids []string
+	for i := range n {
+		w, _ := f.create(b, fmt.Sprintf("bench-%d", i))
+		ids = append(ids, w.ID)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"store", "batched"} {
+		b.Run(name, func(b *testing.B) {
+			var loader HookLoader = f.store
+			if name == "batched" {
+				loader = NewBatchLoader(f.store, 500, 4, 2*time.Second)
+			}
+			c, err := NewCache(loader, DefaultCacheConfig(), nil, testenv.Logger())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.ResetTimer()
+			for range b.N {
+				c.Resync()
+				var wg sync.WaitGroup
+				for _, id := range ids {
+					wg.Go(func() {
+						if _, err := c.Get(ctx, id); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/webhook")
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
@@ -358,4 +360,102 @@ func counter(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// batchLoader is a fakeLoader that reads many at once too (HookBatchLoader).
+type batchLoader struct {
+	*fakeLoader
+	batches atomic.Int64
+}
+
+func (b *batchLoader) HooksByID(ctx context.Context, ids []string) ([]*Hook, error) {
+	b.batches.Add(1)
+	var out []*Hook
+	for _, id := range ids {
+		if h, err := b.Hook(ctx, id); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// Prefetch of cached webhooks reads nothing and allocates nothing (the pipeline calls it for every poll);
+// with a loader that cannot read many at once it does nothing, and Get reads as before.
+func TestCachePrefetchWarmAndUnbatched(t *testing.T) {
+	id := secret.NewPublicID()
+	bl := &batchLoader{fakeLoader: &fakeLoader{hooks: map[string]*Hook{id: {PublicID: id, Version: 1, Enabled: true}}}}
+	c, err := NewCache(bl, DefaultCacheConfig(), prometheus.NewRegistry(), testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	ids := []string{id, id, id}
+	c.Prefetch(ctx, ids)
+	if bl.batches.Load() != 1 {
+		t.Fatalf("%d batch reads; want 1", bl.batches.Load())
+	}
+	mustGet(t, c, id)
+	if n := testing.AllocsPerRun(1000, func() { c.Prefetch(ctx, ids) }); n != 0 {
+		t.Errorf("Prefetch of cached webhooks allocates %v times; want 0 (batches %d)", n, bl.batches.Load())
+	}
+	if bl.batches.Load() != 1 || bl.calls.Load() != 1 { // the batch read's own Hook call
+		t.Errorf("Prefetch of cached webhooks read again: %d batches, %d lookups", bl.batches.Load(), bl.calls.Load())
+	}
+
+	c2, fl, _ := testCache(t)
+	fl.set(id, &Hook{PublicID: id, Version: 1})
+	c2.Prefetch(ctx, ids)
+	if fl.calls.Load() != 0 {
+		t.Fatalf("Prefetch without a batch loader made %d lookups", fl.calls.Load())
+	}
+	mustGet(t, c2, id)
+	if fl.calls.Load() != 1 {
+		t.Fatalf("%d lookups; want Get's 1", fl.calls.Load())
+	}
+}
+
+// countingHandler counts the records logged at warn or above.
+type countingHandler struct{ warns atomic.Int64 }
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.warns.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// Loads in flight when PostgreSQL goes away fail together: one warning, not one per webhook.
+func TestCacheFailedBurstLogsOnce(t *testing.T) {
+	fl := &fakeLoader{hooks: map[string]*Hook{}, gate: make(chan struct{})}
+	fl.setFail(true)
+	logs := &countingHandler{}
+	c, err := NewCache(fl, DefaultCacheConfig(), prometheus.NewRegistry(), slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 50
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, _ = c.Get(context.Background(), fmt.Sprintf("hook%02d", i)) })
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fl.calls.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d loads in flight; want %d", fl.calls.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(fl.gate)
+	wg.Wait()
+	if w := logs.warns.Load(); w != 1 {
+		t.Errorf("%d warnings for a burst of %d failed loads; want 1", w, n)
+	}
+	if e := counter(c.m.refreshErrors); e != n {
+		t.Errorf("refresh errors = %v; want %d (each counted)", e, n)
+	}
 }

@@ -1103,6 +1103,21 @@ func (s *Store) Hooks(ctx context.Context, after string, limit int) ([]*Hook, er
 	return hooks, nil
 }
 
+// HooksByID reads the live webhooks among ids in one query (webhook.Cache.Prefetch): the unknown and
+// the deleted are left out, the others come in no particular order.
+func (s *Store) HooksByID(ctx context.Context, ids []string) ([]*Hook, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+hookColumns+webhookFrom+
+		`WHERE w.public_id = ANY($1) AND w.deleted_at IS NULL`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load %d webhooks: %w", len(ids), err)
+	}
+	hooks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Hook, error) { return s.scanHook(r) })
+	if err != nil {
+		return nil, fmt.Errorf("load %d webhooks: %w", len(ids), err)
+	}
+	return hooks, nil
+}
+
 const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_digest,
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
 	w.identify_kind, w.identify_field, w.mappings,

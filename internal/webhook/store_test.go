@@ -26,7 +26,7 @@ type fixture struct {
 	event  *Event
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	cfg, pool := testenv.Postgres(t)
 	sealer, err := secret.NewSealer(bytes.Repeat([]byte{1}, 32))
@@ -63,7 +63,7 @@ func seedInput() WebhookInput {
 	}
 }
 
-func (f *fixture) create(t *testing.T, name string) (*Webhook, string) {
+func (f *fixture) create(t testing.TB, name string) (*Webhook, string) {
 	t.Helper()
 	in := seedInput()
 	in.Name = name

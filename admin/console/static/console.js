@@ -1562,8 +1562,12 @@
       }
       const card = $('#profile-card');
       const cell = (label, val) => el('div', {}, el('span', {}, label), val || '\u2014');
+      const subjectPath = prof.user_id ? '/api/v1/users/' + encodeURIComponent(prof.user_id) : '/api/v1/devices/' + encodeURIComponent(prof.device.hwid);
+      const subjectLabel = prof.user_id ? 'user ' + prof.user_id : 'device ' + prof.device.hwid;
       card.replaceChildren(
-        el('h2', {}, prof.user_id ? 'User ' + prof.user_id : 'Anonymous device ' + prof.device.hwid),
+        el('div', { class: 'page-head' },
+          el('h2', {}, prof.user_id ? 'User ' + prof.user_id : 'Anonymous device ' + prof.device.hwid),
+          el('button', { type: 'button', class: 'btn btn-danger btn-sm', id: 'erase-subject', onclick: () => eraseSubject(subjectPath, subjectLabel) }, 'Delete and erase')),
         el('div', { class: 'profile-grid' },
           cell('User ID', prof.user_id),
           cell('Email', user && user.email),
@@ -1578,7 +1582,25 @@
       }
     }
 
-    form.addEventListener('submit', (ev) => { ev.preventDefault(); lookup(); });
+    // eraseSubject deletes the user or device and follows its erasure job until it is done or failed.
+    async function eraseSubject(path, label) {
+      const text = 'This deletes ' + label + ' from the directory and erases its payloads, identifiers and events from the activity log. Counts stay. It cannot be undone.';
+      if (!(await confirmDialog('Delete and erase ' + label + '?', text, 'Delete and erase'))) return;
+      let job;
+      try { job = await api('DELETE', path); } catch (e) { toast(e.message); return; }
+      $('#profile').hidden = true;
+      const box = $('#erasure-status');
+      const show = (j) => box.replaceChildren('Erasure of ' + label + ': ', erasureBadge(j), j.error ? ' ' + j.error : '');
+      show(job);
+      box.hidden = false;
+      while (job.status === 'pending' || job.status === 'running') {
+        await new Promise((r) => setTimeout(r, 1000));
+        try { job = await api('GET', '/api/v1/erasures/' + job.id); } catch (e) { toast(e.message); return; }
+        show(job);
+      }
+    }
+
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); $('#erasure-status').hidden = true; lookup(); });
     kind.addEventListener('change', () => {
       value.placeholder = { user_id: '12345', email: 'jane@example.com', phone: '+15551234567', hwid: 'device hwid' }[kind.value];
     });
@@ -1723,6 +1745,7 @@
         el('td', { class: 'name', 'data-label': 'Name' }, k.name ? el('b', {}, k.name) : el('span', { class: 'muted' }, 'Unnamed'),
           k.current ? el('div', { class: 'muted small current-key' }, 'This session\u2019s key') : null),
         el('td', { 'data-label': 'Key' }, el('code', {}, k.prefix + '\u2026')),
+        el('td', { 'data-label': 'Scopes', class: 'scopes' }, (k.scopes || []).map((sc) => el('span', { class: 'chip' }, sc))),
         el('td', { 'data-label': 'Created' }, fmtTime(k.created_at)),
         el('td', { 'data-label': 'Last used' }, k.last_used_at ? fmtTime(k.last_used_at) : el('span', { class: 'muted' }, 'Never')),
         el('td', { 'data-label': 'Status' }, status(k)),
@@ -1737,6 +1760,7 @@
       errBox.hidden = true;
       shown.hidden = true;
       $('#key-name').value = '';
+      $$('input[name="key-scope"]').forEach((c) => { c.checked = true; });
       editor.hidden = false;
       $('#key-name').focus();
     });
@@ -1746,7 +1770,8 @@
       e.preventDefault();
       errBox.hidden = true;
       try {
-        const k = await api('POST', '/api/v1/api-keys', { name: $('#key-name').value.trim() });
+        const scopes = $$('input[name="key-scope"]:checked').map((c) => c.value);
+        const k = await api('POST', '/api/v1/api-keys', { name: $('#key-name').value.trim(), scopes });
         editor.hidden = true;
         $('#new-key-value').value = k.key;
         shown.hidden = false;
@@ -1819,7 +1844,9 @@
         fill(p);
         [url, format, region, $('#retention-payload'), $('#retention-activity'), $('#retention-events'), $('#save-settings')].forEach((n) => { n.disabled = false; });
       }),
-      api('GET', '/api/v1/project/signing-secret').then((s) => { $('#signing-secret').value = s.signing_secret; }),
+      // The secret needs the admin scope; a session without it still sees the rest of the page.
+      api('GET', '/api/v1/project/signing-secret').then((s) => { $('#signing-secret').value = s.signing_secret; },
+        (e) => { $('#signing-secret').placeholder = e.message; }),
     ]);
   }
 
@@ -1908,7 +1935,66 @@
     return load();
   }
 
-  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage, alerts: alertsPage, settings: settingsPage };
+  // ---- Audit log ----------------------------------------------------------------------------------
+
+  const TARGETS = { project: 'Project', api_key: 'API key', event: 'Event', webhook: 'Webhook', user: 'User', device: 'Device', alert_rule: 'Alert rule', replay_job: 'Replay job' };
+  const ACTIONS = { create: 'created', update: 'changed', delete: 'deleted' };
+
+  function erasureBadge(j) {
+    const cls = j.status === 'done' ? 'badge badge-on' : (j.status === 'failed' ? 'badge badge-off' : 'badge');
+    return el('span', { class: cls, title: j.error || '', dataset: { status: j.status } }, j.status === 'done' ? 'Erased' : j.status);
+  }
+
+  function auditPage() {
+    const form = $('#audit-filter');
+    const body = $('#audit-body');
+    const moreBtn = $('#audit-more');
+    let before = 0;
+    let seq = 0;
+    const json = (v) => (v === null || v === undefined ? el('span', { class: 'muted' }, '\u2014') : el('pre', { class: 'code light' }, JSON.stringify(v, null, 1)));
+
+    function row(en) {
+      let who = en.via === 'system' ? 'System' : (en.via === 'cli' ? 'CLI (' + (en.key_name || 'operator') + ')' : (en.key_name || 'Unnamed key'));
+      if (en.key_id) who += ' \u00b7 key ' + en.key_id;
+      if (en.via === 'console') who += ' \u00b7 console';
+      return el('tr', { dataset: { id: String(en.id), target: en.target, action: en.action } },
+        el('td', { 'data-label': 'When' }, fmtTime(en.at)),
+        el('td', { 'data-label': 'Who' }, who),
+        el('td', { 'data-label': 'Change' }, (TARGETS[en.target] || en.target) + ' ', el('code', {}, en.target_id), ' ' + (ACTIONS[en.action] || en.action)),
+        el('td', { 'data-label': 'Before' }, json(en.before)),
+        el('td', { 'data-label': 'After' }, json(en.after)));
+    }
+    async function load(reset) {
+      const my = ++seq;
+      if (reset) before = 0;
+      const p = new URLSearchParams({ limit: '50' });
+      if ($('#audit-target').value) p.set('target', $('#audit-target').value);
+      if ($('#audit-target-id').value.trim()) p.set('target_id', $('#audit-target-id').value.trim());
+      if (before) p.set('before', String(before));
+      const data = await api('GET', '/api/v1/audit?' + p);
+      if (my !== seq) return;
+      const rows = (data.entries || []).map(row);
+      if (reset) body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No changes recorded.'))]));
+      else body.append(...rows);
+      before = data.next_before || 0;
+      moreBtn.hidden = !before;
+    }
+    async function loadErasures() {
+      const data = await api('GET', '/api/v1/erasures');
+      const jobs = data.erasures || [];
+      $('#erasures-body').replaceChildren(...(jobs.length ? jobs.map((j) => el('tr', { dataset: { id: String(j.id) } },
+        el('td', {}, (j.subject_kind === 'user' ? 'User ' : 'Device ') , el('code', {}, j.subject)),
+        el('td', {}, erasureBadge(j)),
+        el('td', {}, fmtTime(j.requested_at)),
+        el('td', {}, j.finished_at ? fmtTime(j.finished_at) : '\u2014')))
+        : [el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No erasures.'))]));
+    }
+    form.addEventListener('submit', (e) => { e.preventDefault(); load(true).catch((err) => toast(err.message)); });
+    moreBtn.addEventListener('click', () => load(false).catch((err) => toast(err.message)));
+    return Promise.all([load(true), loadErasures()]);
+  }
+
+  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage, alerts: alertsPage, settings: settingsPage, audit: auditPage };
   document.addEventListener('DOMContentLoaded', () => {
     countCall(0);
     const init = pages[document.body.dataset.page];
