@@ -93,3 +93,23 @@ func TestRecordedReplayed(t *testing.T) {
 		t.Errorf("recorded %+v; want the request once, a success", got)
 	}
 }
+
+// TestRecordedSkipsUnstoredPayloads: a request whose payload is not stored (cleared by a project's
+// retention, or not storable masked) is no request a backtest can run.
+func TestRecordedSkipsUnstoredPayloads(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	var rows []chstore.ActivityRow
+	for i, payload := range []string{`{"kept":1}`, ""} {
+		rows = append(rows, chstore.ActivityRow{ProjectID: 1, WebhookID: "wh", RequestID: uuid.Must(uuid.NewV7()), ReceivedAt: now,
+			ReceivedMs: uint64(now.UnixMilli()) + uint64(i), Status: chstore.StatusSuccess, EdgeStatus: 202, Payload: payload, Offset: int64(i)})
+	}
+	if err := chstore.NewWriter(conn).InsertActivity(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chstore.NewReader(conn).Recorded(ctx, 1, "wh", 10)
+	if err != nil || len(got) != 1 || got[0].Payload != `{"kept":1}` {
+		t.Fatalf("Recorded = %+v, %v; want the stored payload only", got, err)
+	}
+}
