@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
@@ -103,7 +104,8 @@ func newEnvWith(t testing.TB, set func(*Config)) *env {
 		Webhooks: webhook.NewStore(pool, sealer), Directory: dir, Activity: chstore.NewReader(ch),
 		Evaluator: pipeline.NewEvaluator(pipeline.Defaults().Limits(), freshResolver{res}, res), MaxBodyBytes: testMaxBody,
 		Replays: replay.NewStore(pool), ReplayCH: chstore.NewReader(ch),
-		Audit: audit.NewStore(pool), Erasures: erasure.NewStore(pool), WakeErasures: runner.Wake})
+		Alerts: alert.NewStore(pool, sealer, alert.Defaults()),
+		Audit:  audit.NewStore(pool), Erasures: erasure.NewStore(pool), WakeErasures: runner.Wake})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, srv: srv, pool: pool, ch: ch, logs: logs, url: hs.URL, keyA: keyA, keyB: keyB, projA: a.ID, projB: b.ID}

@@ -17,6 +17,7 @@ import (
 	"github.com/bytedance/sonic"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/domainerr"
@@ -103,6 +104,8 @@ type api struct {
 	// replays are the replay jobs; replayCH what their endpoints read of ClickHouse. nil: 503.
 	replays      *replay.Store
 	replayCH     Replays
+	alerts       *alert.Store
+	retention    RetentionBounds
 	maxBodyBytes int
 	// publicBaseURL has no trailing slash.
 	publicBaseURL string
@@ -357,6 +360,36 @@ func validNotificationURL(s string) error {
 	}
 	if len(s) > 2048 {
 		return errors.New("must be at most 2048 characters")
+	}
+	return nil
+}
+
+// RetentionBounds are the retentions, in days, a project may set (pipeline.Config.RetentionBounds):
+// payloads 1..Max, activity rows and events RowsMin..Max; 0 keeps the server's.
+type RetentionBounds struct{ RowsMin, Max int }
+
+// check reports every retention outside the bounds.
+func (b RetentionBounds) check(r project.Retention) error {
+	if b.Max == 0 {
+		c := pipeline.Defaults()
+		b.RowsMin, b.Max = c.RetentionBounds()
+	}
+	var fe []domainerr.FieldError
+	in := func(field string, v, lo int) {
+		switch {
+		case v == 0:
+		case lo > b.Max:
+			fe = append(fe, domainerr.FieldError{Field: field, Message: fmt.Sprintf(
+				"this server keeps rows %d days and cannot delete them sooner than %d days (pipeline.high_water_lookback): only 0 is allowed", b.Max, lo)})
+		case v < lo || v > b.Max:
+			fe = append(fe, domainerr.FieldError{Field: field, Message: fmt.Sprintf("must be 0 (the server's %d days) or %d..%d, got %d", b.Max, lo, b.Max, v)})
+		}
+	}
+	in("retention.activity_days", r.ActivityDays, b.RowsMin)
+	in("retention.payload_days", r.PayloadDays, 1)
+	in("retention.events_days", r.EventsDays, b.RowsMin)
+	if len(fe) > 0 {
+		return &domainerr.ValidationError{Fields: fe}
 	}
 	return nil
 }

@@ -6,7 +6,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/project"
 )
 
@@ -28,7 +32,8 @@ type auditJSON struct {
 // TestEveryWriteIsAudited walks the router: every route that can change something (every method but
 // GET, except the dry runs, which need only read) is called once, and each call leaves at least one
 // entry naming the key that made it, the target and the action. No secret (webhook secrets, the API
-// keys made) and no email or phone appears in the log.
+// keys made, the notification signing secret, no ciphertext column such as the mask key's) and no email
+// or phone appears in the log.
 func TestEveryWriteIsAudited(t *testing.T) {
 	e := newEnv(t)
 	key := e.newKey("auditor", project.AllScopes...)
@@ -41,7 +46,12 @@ func TestEveryWriteIsAudited(t *testing.T) {
 	var wh struct{ ID string }
 	var made keyJSON
 	var creds struct{ Secret string }
+	var rule, job struct{ ID any }
 	ids := map[string]string{}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	// The replay job's filter; its webhook_id is the webhook's once made.
+	replayFilter := map[string]any{"since": now.Add(-time.Hour), "until": now.Add(time.Minute), "reason": "user_not_found"}
+	alertRule := map[string]any{"name": "failures", "kind": "failure_ratio", "threshold": 20, "window_minutes": 10, "min_requests": 5}
 
 	// Each write, in an order in which each succeeds, with the target and action it records.
 	type write struct {
@@ -52,7 +62,22 @@ func TestEveryWriteIsAudited(t *testing.T) {
 		after        func(out []byte)
 	}
 	writes := []write{
-		{"PATCH", "/api/v1/project", map[string]any{"phone_region": "GB", "notification_url": "https://alerts.example/x"}, "project", "update", nil},
+		{"PATCH", "/api/v1/project", map[string]any{"phone_region": "GB", "notification_url": "https://alerts.example/x",
+			"notification_format": "slack", "retention": map[string]int{"payload_days": 2, "activity_days": 10, "events_days": 30}}, "project", "update", nil},
+		{"POST", "/api/v1/project/signing-secret/rotate", nil, "project", "update", func(out []byte) {
+			var sec struct {
+				SigningSecret string `json:"signing_secret"`
+			}
+			decodeInto(t, out, &sec)
+			secrets = append(secrets, strings.TrimPrefix(sec.SigningSecret, "whsec_"))
+		}},
+		{"POST", "/api/v1/alert-rules", alertRule, "alert_rule", "create", func(out []byte) {
+			decodeInto(t, out, &rule)
+			ids["{rule}"] = fmt.Sprint(rule.ID)
+		}},
+		{"PUT", "/api/v1/alert-rules/{rule}", map[string]any{"name": "failures", "kind": "failure_ratio", "threshold": 30,
+			"window_minutes": 10, "min_requests": 5}, "alert_rule", "update", nil},
+		{"DELETE", "/api/v1/alert-rules/{rule}", nil, "alert_rule", "delete", nil},
 		{"POST", "/api/v1/api-keys", map[string]any{"name": "made"}, "api_key", "create", func(out []byte) {
 			decodeInto(t, out, &made)
 			secrets = append(secrets, made.Key)
@@ -75,8 +100,27 @@ func TestEveryWriteIsAudited(t *testing.T) {
 			ids["{id}"] = wh.ID
 			decodeInto(t, e.want("GET", "/api/v1/webhooks/"+wh.ID+"/credentials", key, nil, 200), &creds)
 			secrets = append(secrets, strings.TrimPrefix(creds.Secret, "Bearer "))
+			// Two requests that failed in the pipeline, to replay.
+			row := func(reason string, ms int64) chstore.ActivityRow {
+				at := now.Add(time.Duration(ms) * time.Millisecond)
+				return chstore.ActivityRow{ProjectID: uint64(e.projA), WebhookID: wh.ID, RequestID: uuid.Must(uuid.NewV7()), ReceivedAt: at,
+					ReceivedMs: uint64(at.UnixMilli()), Status: "failed", Reason: reason, EdgeStatus: 202, Offset: ms}
+			}
+			rows := []chstore.ActivityRow{row("user_not_found", -2000), row("attribute_type_mismatch", -1000)}
+			if err := chstore.NewWriter(e.ch).InsertActivity(context.Background(), rows); err != nil {
+				t.Fatal(err)
+			}
+			replayFilter["webhook_id"] = wh.ID
+			ids["{request_id}"] = rows[1].RequestID.String()
 		}},
 		{"PATCH", "/api/v1/webhooks/{id}", map[string]any{"name": "Renamed checkout"}, "webhook", "update", nil},
+		{"PATCH", "/api/v1/webhooks/{id}", map[string]any{"sensitive": map[string]any{"fields": []string{"email"}}}, "webhook", "update", nil},
+		{"POST", "/api/v1/replays", replayFilter, "replay_job", "create", func(out []byte) {
+			decodeInto(t, out, &job)
+			ids["{replay}"] = fmt.Sprint(job.ID)
+		}},
+		{"POST", "/api/v1/replays/{replay}/cancel", nil, "replay_job", "update", nil},
+		{"POST", "/api/v1/webhooks/{id}/activity/{request_id}/replay", nil, "replay_job", "create", nil},
 		{"POST", "/api/v1/webhooks/{id}/enable", nil, "webhook", "update", nil},
 		{"POST", "/api/v1/webhooks/{id}/disable", nil, "webhook", "update", nil},
 		{"POST", "/api/v1/webhooks/{id}/rotate-secret", nil, "webhook", "update", func(out []byte) {
@@ -100,7 +144,8 @@ func TestEveryWriteIsAudited(t *testing.T) {
 		if r.method == "GET" || r.scope == project.ScopeRead {
 			continue // reads and dry runs change nothing
 		}
-		p := strings.NewReplacer("/api-keys/{id}", "/api-keys/{key}", "/events/{id}", "/events/{event}").Replace(r.path)
+		p := strings.NewReplacer("/api-keys/{id}", "/api-keys/{key}", "/events/{id}", "/events/{event}",
+			"/alert-rules/{id}", "/alert-rules/{rule}", "/replays/{id}", "/replays/{replay}").Replace(r.path)
 		if !covered[r.method+" "+p] && !(r.path == "/api/v1/events/{id}" && covered[r.method+" /api/v1/events/{event2}"]) {
 			t.Errorf("%s %s changes something and is not in this test", r.method, r.path)
 		}
@@ -146,16 +191,54 @@ func TestEveryWriteIsAudited(t *testing.T) {
 	}
 
 	all := e.want("GET", "/api/v1/audit?limit=500", e.keyA, nil, 200)
-	if len(secrets) != 3 {
-		t.Fatalf("collected %d secrets; want 3", len(secrets))
+	if len(secrets) != 4 {
+		t.Fatalf("collected %d secrets; want 4", len(secrets))
 	}
 	for _, s := range append(secrets, "jane@private.example", "+447700900123", "imported@private.example") {
 		if s == "" || strings.Contains(string(all), s) {
 			t.Errorf("the audit log shows %q: %s", s, all)
 		}
 	}
+	for _, col := range []string{"ciphertext", "signing_secret\"", "mask_key"} {
+		if strings.Contains(string(all), col) {
+			t.Errorf("the audit log shows a secret column (%s): %s", col, all)
+		}
+	}
 	// What changed, before and after, only the changed columns for an update.
 	var page auditJSON
+	// The project's notification settings and retention (migration 00014's columns), and the rotation's
+	// time, not the secret.
+	page = auditJSON{}
+	decodeInto(t, e.want("GET", fmt.Sprintf("/api/v1/audit?target=project&target_id=%d", e.projA), e.keyA, nil, 200), &page)
+	var settings, rotated bool
+	for _, en := range page.Entries {
+		settings = settings || en.After["notification_format"] == "slack" && en.After["payload_retention_days"] == float64(2)
+		_, ok := en.After["signing_secret_rotated_at"]
+		rotated = rotated || ok && len(en.After) == 1
+	}
+	if !settings || !rotated {
+		t.Errorf("project entries (settings %v, rotation %v): %+v", settings, rotated, page.Entries)
+	}
+	// The webhook's sensitive fields; the replay job's cancellation, and none of the runner's updates.
+	page = auditJSON{}
+	decodeInto(t, e.want("GET", "/api/v1/audit?target=webhook&target_id="+wh.ID, e.keyA, nil, 200), &page)
+	var sensitive bool
+	for _, en := range page.Entries {
+		_, sensitive = en.After["sensitive"]
+		if sensitive {
+			break
+		}
+	}
+	if !sensitive {
+		t.Errorf("no entry shows the sensitive fields: %+v", page.Entries)
+	}
+	page = auditJSON{}
+	decodeInto(t, e.want("GET", fmt.Sprintf("/api/v1/audit?target=replay_job&target_id=%v", job.ID), e.keyA, nil, 200), &page)
+	if len(page.Entries) != 2 || page.Entries[0].Action != "update" || page.Entries[0].After["state"] != "cancelled" ||
+		page.Entries[1].Action != "create" {
+		t.Errorf("replay job %v entries = %+v; want its creation and its cancellation", job.ID, page.Entries)
+	}
+	page = auditJSON{}
 	decodeInto(t, e.want("GET", "/api/v1/audit?target=webhook&target_id="+wh.ID, e.keyA, nil, 200), &page)
 	var renamed bool
 	for _, en := range page.Entries {

@@ -64,7 +64,7 @@ type pageData struct {
 func newConsole(a *api) *console {
 	c := &console{a: a, pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{}
-	for _, name := range []string{"login", "webhooks", "webhook_form", "activity", "users", "events", "api_keys", "settings", "audit", "notfound"} {
+	for _, name := range []string{"login", "webhooks", "webhook_form", "activity", "users", "events", "api_keys", "alerts", "settings", "audit", "notfound"} {
 		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
 			ParseFS(consoleFiles, "console/templates/layout.html", "console/templates/"+name+".html"))
 	}
@@ -105,6 +105,7 @@ func (c *console) mount(mux *http.ServeMux) {
 	mux.Handle("GET /users", c.page("users", "User Explorer", "users", nil))
 	mux.Handle("GET /events", c.page("events", "Events", "events", nil))
 	mux.Handle("GET /api-keys", c.page("api_keys", "API keys", "api_keys", nil))
+	mux.Handle("GET /alerts", c.page("alerts", "Alerts", "alerts", nil))
 	mux.Handle("GET /settings", c.page("settings", "Settings", "settings", nil))
 	mux.Handle("GET /audit", c.page("audit", "Audit log", "audit", nil))
 	mux.Handle("/", c.secure(c.notFound))

@@ -169,6 +169,7 @@ func TestConsolePagesAndHeaders(t *testing.T) {
 		{"/users", 200, "User Explorer"},
 		{"/events", 200, "Events"},
 		{"/settings", 200, "Notification URL"},
+		{"/alerts", 200, "Add alert rule"},
 		{"/webhooks/" + idOf(theirs) + "/edit", 404, "Not found"},
 		{"/webhooks/" + idOf(theirs) + "/activity", 404, "Not found"},
 		{"/webhooks/nope/activity", 404, "Not found"},

@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/erasure"
@@ -107,6 +108,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Verification", verify.Config{}, nil},
 		{"HMAC", verify.HMAC{}, []string{"tolerance"}},
 		{"Dedup", webhook.Dedup{}, nil},
+		{"Sensitive", webhook.Sensitive{}, nil},
 		{"Identify", webhook.Identify{}, nil},
 		{"Mapping", webhook.Mapping{}, nil},
 		{"Route", webhook.Route{}, nil},
@@ -123,6 +125,15 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Outcome", Outcome{}, nil},
 		{"Counts", Counts{}, nil},
 		{"Backtest", Backtest{}, nil},
+		{"Project", project.Project{}, nil},
+		{"Retention", project.Retention{}, nil},
+		{"AlertRuleInput", ruleInput{}, nil},
+		{"AlertRule", alert.Rule{}, nil},
+		{"Alert", alert.Alert{}, nil},
+		{"NotificationDelivery", alert.Delivery{}, nil},
+		{"NotificationAttempt", alert.Attempt{}, nil},
+		{"NotificationPayload", alert.Payload{}, nil},
+		{"SigningSecret", signingSecret{}, nil},
 		{"APIKey", keyView{}, nil},
 		{"AuditEntry", audit.Entry{}, nil},
 		{"Erasure", erasure.Job{}, nil},

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/directory"
@@ -41,6 +42,11 @@ type Deps struct {
 	// Evaluator answers dry runs and backtests: pipeline.Evaluator with the pipeline's limits and a
 	// resolver that asks the directory every time. nil: those endpoints answer 503.
 	Evaluator *pipeline.Evaluator
+	// Alerts holds alert rules, alerts, notifications and signing secrets; nil: those endpoints answer
+	// 503.
+	Alerts *alert.Store
+	// Retention bounds the retention a project may set; zero: pipeline.Defaults()'s.
+	Retention RetentionBounds
 	// Replays are the replay jobs (PostgreSQL) and ReplayCH what the replay endpoints read of ClickHouse
 	// (chstore.Reader); either nil: those endpoints answer 503.
 	Replays  *replay.Store
@@ -105,6 +111,8 @@ func New(cfg Config, d Deps) *Server {
 		erasures:      d.Erasures,
 		wakeErasures:  d.WakeErasures,
 		evaluator:     d.Evaluator,
+		alerts:        d.Alerts,
+		retention:     d.Retention,
 		replays:       d.Replays,
 		replayCH:      d.ReplayCH,
 		maxBodyBytes:  d.MaxBodyBytes,
@@ -122,6 +130,16 @@ func New(cfg Config, d Deps) *Server {
 	s.routes = []route{
 		{"GET", "/api/v1/project", project.ScopeRead, a.getProject},
 		{"PATCH", "/api/v1/project", project.ScopeAdmin, a.patchProject},
+		{"GET", "/api/v1/project/signing-secret", project.ScopeAdmin, a.getSigningSecret},
+		{"POST", "/api/v1/project/signing-secret/rotate", project.ScopeAdmin, a.rotateSigningSecret},
+		{"GET", "/api/v1/alert-rules", project.ScopeRead, a.listRules},
+		{"POST", "/api/v1/alert-rules", project.ScopeAdmin, a.createRule},
+		{"GET", "/api/v1/alert-rules/{id}", project.ScopeRead, a.getRule},
+		{"PUT", "/api/v1/alert-rules/{id}", project.ScopeAdmin, a.putRule},
+		{"DELETE", "/api/v1/alert-rules/{id}", project.ScopeAdmin, a.deleteRule},
+		{"GET", "/api/v1/alerts", project.ScopeRead, a.listAlerts},
+		{"GET", "/api/v1/notifications", project.ScopeRead, a.listDeliveries},
+		{"GET", "/api/v1/notifications/{id}", project.ScopeRead, a.getDelivery},
 		{"GET", "/api/v1/api-keys", project.ScopeAdmin, a.listKeys},
 		{"POST", "/api/v1/api-keys", project.ScopeAdmin, a.createKey},
 		{"GET", "/api/v1/api-keys/{id}", project.ScopeAdmin, a.getKey},
@@ -229,11 +247,18 @@ func (a *api) getProject(_ http.ResponseWriter, r *http.Request) (int, any, erro
 
 func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req struct {
-		NotificationURL *string `json:"notification_url"`
-		PhoneRegion     *string `json:"phone_region"`
+		NotificationURL    *string            `json:"notification_url"`
+		NotificationFormat *string            `json:"notification_format"`
+		PhoneRegion        *string            `json:"phone_region"`
+		Retention          *project.Retention `json:"retention"`
 	}
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
+	}
+	if req.Retention != nil {
+		if err := a.retention.check(*req.Retention); err != nil {
+			return 0, nil, err
+		}
 	}
 	if req.NotificationURL != nil {
 		if err := validNotificationURL(*req.NotificationURL); err != nil {
@@ -241,7 +266,8 @@ func (a *api) patchProject(_ http.ResponseWriter, r *http.Request) (int, any, er
 		}
 	}
 	p, err := a.projects.Update(r.Context(), projectID(r.Context()),
-		project.Update{NotificationURL: req.NotificationURL, PhoneRegion: req.PhoneRegion})
+		project.Update{NotificationURL: req.NotificationURL, NotificationFormat: req.NotificationFormat, PhoneRegion: req.PhoneRegion,
+			Retention: req.Retention})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/ingestor"
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/kafka"
@@ -63,6 +64,8 @@ type Config struct {
 	Ingestor  ingestor.Config  `yaml:"ingestor"`
 	Pipeline  pipeline.Config  `yaml:"pipeline"`
 	Admin     admin.Config     `yaml:"admin"`
+	// Alerts is the evaluation of alert rules and the delivery of notifications (admin processes).
+	Alerts alert.Config `yaml:"alerts"`
 }
 
 // Secrets holds the master key that encrypts webhook secrets at rest (AES-256-GCM).
@@ -105,6 +108,7 @@ func Defaults() Config {
 		Ingestor:     ingestor.Defaults(),
 		Pipeline:     pipeline.Defaults(),
 		Admin:        admin.Defaults(),
+		Alerts:       alert.Defaults(),
 	}
 }
 
@@ -152,7 +156,7 @@ func (c *Config) Validate() error {
 	}{
 		{"log", &c.Log}, {"tracing", &c.Tracing}, {"kafka", &c.Kafka}, {"clickhouse", &c.ClickHouse}, {"postgres", &c.Postgres},
 		{"webhook_cache", &c.WebhookCache}, {"directory", &c.Directory},
-		{"ingestor", &c.Ingestor}, {"pipeline", &c.Pipeline}, {"admin", &c.Admin},
+		{"ingestor", &c.Ingestor}, {"pipeline", &c.Pipeline}, {"admin", &c.Admin}, {"alerts", &c.Alerts},
 	}
 	for _, s := range sections {
 		if err := s.v.Validate(); err != nil {

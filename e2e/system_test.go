@@ -173,11 +173,13 @@ func (s *system) anotherAdmin() string {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(adm.Close)
-	// Its erasure runner, as the admin process runs it beside the server (stopped before Close).
+	// Its erasure runner, the alert evaluator and the notification worker, as the admin process runs
+	// them beside the server (stopped before Close).
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = adm.RunErasures(ctx) }()
-	s.t.Cleanup(func() { cancel(); <-done })
+	erased, alerted := make(chan struct{}), make(chan struct{})
+	go func() { defer close(erased); _ = adm.RunErasures(ctx) }()
+	go func() { defer close(alerted); _ = adm.Alerts().Run(ctx) }()
+	s.t.Cleanup(func() { cancel(); <-erased; <-alerted })
 	hs := httptest.NewServer(adm.Handler())
 	s.t.Cleanup(hs.Close)
 	return hs.URL

@@ -26,6 +26,9 @@ type batch struct {
 	events   []chstore.EventRow
 	notes    []chstore.NotificationRow
 	fire     []fireRecord
+	// ends are the ends of notified auth-failure streaks (an authenticated request), handed to the
+	// Notifier after the flush as notes are; they have no row of their own.
+	ends []Notification
 	// holds are the batch's held requests, written to PostgreSQL after its events are fired and
 	// before its rows are inserted (holdsDone once written).
 	holds     []hold.Hold
@@ -87,6 +90,8 @@ func (b *batch) reset() {
 	clear(b.events)
 	b.events = b.events[:0]
 	b.notes = b.notes[:0]
+	clear(b.ends)
+	b.ends = b.ends[:0]
 	clear(b.fire)
 	b.fire = b.fire[:0]
 	clear(b.marks)

@@ -35,7 +35,7 @@ type Config struct {
 	// the 202 to the row being visible.
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// RetentionDays keeps activity and events this many days; older daily partitions are dropped.
-	// Default 30.
+	// It is also the longest retention a project may set (see RetentionBounds). Default 30.
 	RetentionDays int `yaml:"retention_days"`
 	// RetentionInterval is how often old partitions are looked for. Default 1h.
 	RetentionInterval time.Duration `yaml:"retention_interval"`
@@ -248,4 +248,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("fetch_max_bytes: %d is below 1 MiB (a request body can be that large)", c.FetchMaxBytes)
 	}
 	return nil
+}
+
+// RetentionBounds are the retentions, in days, a project may set within the server's: payloads are
+// cleared after 1..retention_days days; activity rows and events are deleted after
+// rowsMin..retention_days days, where rowsMin is high_water_lookback in whole days, rounded up. Below
+// it a deletion could remove the newest row of a Kafka partition that the exactly-once marks are read
+// from, and records still in Kafka would be written again. rowsMin > max means rows cannot be kept
+// shorter than the server's retention.
+func (c *Config) RetentionBounds() (rowsMin, max int) {
+	day := 24 * time.Hour
+	return int((c.HighWaterLookback + day - 1) / day), c.RetentionDays
 }

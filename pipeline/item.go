@@ -235,6 +235,8 @@ type compiledHook struct {
 	exprs       int    // the CEL programs compiled (conditions and mapped values)
 	dedup       compiledDedup
 	loc         *time.Location // the webhook's time zone, for dates without an offset
+	// mask is the webhook's masking (mask.go); nil when it marks nothing sensitive.
+	mask *compiledMask
 }
 
 // compiledRoute is a route with its condition, paths and expressions compiled.
@@ -261,6 +263,10 @@ type compiledRoute struct {
 	mappings    []compiledMapping
 	// exprs: the route evaluates expressions (mappings), so its requests' bodies are decoded for them.
 	exprs bool
+	// maskedAttrs are the attributes mapped from sensitive fields and identMasked whether the
+	// identifier is read from one (mask.go); both empty when the webhook masks nothing.
+	maskedAttrs map[string]bool
+	identMasked bool
 }
 
 // name is how messages name the route: "route paid" or "route #2"; "" when it has no label.
@@ -400,6 +406,20 @@ func compileHook(h *webhook.Hook) *compiledHook {
 	}
 	c.attrsTail = append(wire.AppendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
 	c.dedup = compileDedup(h.Dedup)
+	if c.mask = compileMask(&h.Mask); c.mask != nil {
+		for i := range c.routes {
+			r := &c.routes[i]
+			r.identMasked = c.mask.reads(r.r.Identify.Field)
+			for _, mp := range r.r.Mappings {
+				if c.mask.reads(mp.Field) || (mp.Expr != "" && c.mask.exprRelated(mp.Expr)) {
+					if r.maskedAttrs == nil {
+						r.maskedAttrs = map[string]bool{}
+					}
+					r.maskedAttrs[mp.Attribute] = true
+				}
+			}
+		}
+	}
 	return c
 }
 

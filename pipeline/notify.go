@@ -13,8 +13,14 @@ import (
 	"github.com/inlet-dev/inlet/internal/chstore"
 )
 
+// KindStreakEnded is the Kind of the Notification that ends a notified auth-failure streak: an
+// authenticated request arrived again. It has no notifications row; the alert store resolves the
+// webhook's open auth-failure alert with it.
+const KindStreakEnded = "auth_failures.resolved"
+
 // Notification is one auth-failure alert as POSTed to the project's notification URL: its
-// notifications row (chstore.NotificationRow) without the Kafka position.
+// notifications row (chstore.NotificationRow) without the Kafka position; or the end of one
+// (KindStreakEnded).
 type Notification struct {
 	ProjectID int64     `json:"project_id"`
 	WebhookID string    `json:"webhook_id"`
@@ -29,9 +35,11 @@ func notificationOf(r *chstore.NotificationRow) Notification {
 		CreatedAt: r.CreatedAt, Message: r.Message}
 }
 
-// Notifier delivers an auth-failure notification outside ClickHouse, e.g. to the project's
-// notification URL. Delivery is best effort and at most once: it happens after the notifications row
-// is written, and a failure is logged and counted, never retried into a duplicate.
+// Notifier hands an auth-failure notification on outside ClickHouse, after its notifications row is
+// written, from a goroutine of its own (never the consume loop; a full queue drops the hand-over,
+// counted). In production it is the alert store (internal/alert, wired by internal/compose), which
+// records the alert once per notification id and queues a signed notification that the admin
+// processes deliver with retries; Notify is then one PostgreSQL transaction.
 type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
@@ -40,7 +48,8 @@ type Notifier interface {
 // in production.
 type URLSource func(ctx context.Context, projectID int64) (string, error)
 
-// HTTPNotifier POSTs a notification as JSON to the project's notification URL.
+// HTTPNotifier POSTs a notification as JSON to the project's notification URL, once, unsigned: a
+// Notifier for tests and embedders without the alert queue.
 type HTTPNotifier struct {
 	URLs   URLSource
 	Client *http.Client

@@ -79,8 +79,12 @@ type Deps struct {
 	// Holds keeps the requests of routes whose unknown-user policy is hold (hold.Store on the config
 	// database); nil holds none: such requests fail with user_not_found, saying why.
 	Holds Holds
-	// Notifier receives auth-failure notifications after their row is written; nil sends none.
+	// Notifier receives auth-failure notifications after their row is written (the alert store in
+	// production); nil sends none.
 	Notifier Notifier
+	// Retentions lists the projects whose retention is shorter than the server's (project.Store
+	// Retentions in production); nil: every project keeps the server's.
+	Retentions func(ctx context.Context) ([]chstore.ProjectRetention, error)
 	// Registry gets the pipeline's metrics; nil registers them on a registry of their own.
 	Registry prometheus.Registerer
 	// Logger receives the pipeline's logs; nil discards them.
@@ -229,6 +233,14 @@ func (p *Pipeline) retention(ctx context.Context) error {
 		} else if n > 0 {
 			p.log.Info("retention dropped old partitions", "partitions", n)
 		}
+		if n, err := p.ApplyRetention(ctx, time.Now()); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.log.Warn("project retention not applied; retried at the next interval", "err", err)
+		} else if n > 0 {
+			p.log.Info("project retention issued mutations", "mutations", n)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -324,8 +336,32 @@ func (p *Pipeline) flush(ctx context.Context) error {
 			p.log.Warn("notification queue full, POST dropped (the notifications row is written)", "webhook_id", n.WebhookID)
 		}
 	}
+	for _, n := range b.ends {
+		if p.deps.Notifier == nil {
+			break
+		}
+		select {
+		case p.notes <- n:
+		default:
+			p.m.notifyErrors.Inc()
+			p.log.Warn("notification queue full, end of an auth-failure streak dropped", "webhook_id", n.WebhookID)
+		}
+	}
 	b.reset()
 	return nil
+}
+
+// ApplyRetention enforces the projects' own retentions at now (ALTER TABLE … DELETE / UPDATE, only
+// where rows are due) and returns how many mutations it issued.
+func (p *Pipeline) ApplyRetention(ctx context.Context, now time.Time) (int, error) {
+	if p.deps.Retentions == nil {
+		return 0, nil
+	}
+	rs, err := p.deps.Retentions(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("project retentions: %w", err)
+	}
+	return p.sink.applyRetention(ctx, rs, now)
 }
 
 // DropExpired drops the daily partitions of activity_log and events that end before now minus

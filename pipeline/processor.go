@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -125,6 +126,9 @@ type streak struct {
 	count    int
 	startMs  int64
 	notified bool
+	// raised: a notification was raised for this webhook's run of failures, before a secret rotation
+	// restarted the count; the next authenticated request ends it all the same.
+	raised bool
 }
 
 // handle processes one poll's records into the batch, flushing as the batch fills or the day changes.
@@ -732,6 +736,9 @@ func (p *processor) finish(ctx context.Context, it *item) error {
 		// Only when the elements ran: a duplicate's or a request that failed as a whole has none.
 		row.Outcomes = p.outcomesJSON(it)
 	}
+	if it.hook != nil && it.hook.mask != nil {
+		p.maskRow(it, &row, it.hook.mask)
+	}
 	attrs := 0
 	for i := range it.elems {
 		attrs += len(it.elems[i].attrs)
@@ -761,7 +768,12 @@ func (p *processor) headersJSON(it *item) string {
 		}
 		a.buf = wire.AppendJSONString(a.buf, h.Name())
 		a.buf = append(a.buf, ':')
-		a.buf = wire.AppendJSONString(a.buf, bytesString(h.Value[:min(len(h.Value), wire.MaxSenderHeaderBytes)]))
+		v := h.Value[:min(len(h.Value), wire.MaxSenderHeaderBytes)]
+		if m := it.hookMask(); m != nil && m.header(h.Name()) {
+			a.buf = append(a.buf, m.hash(wire.AppendJSONString(nil, bytesString(v)))...)
+			continue
+		}
+		a.buf = wire.AppendJSONString(a.buf, bytesString(v))
 	}
 	a.buf = append(a.buf, '}')
 	s := bytesString(a.buf[start:len(a.buf):len(a.buf)])
@@ -920,7 +932,7 @@ func (p *processor) appendEventRow(it *item, e *element) {
 		UserID:      e.subject.UserID,
 		HWID:        e.subject.HWID,
 		HWIDs:       e.subject.HWIDs,
-		Attributes:  e.attrs,
+		Attributes:  p.storedAttrs(it, e),
 		ReceivedMs:  uint64(it.receivedMs),
 		Partition:   it.partition,
 		Offset:      it.offset,
@@ -1001,6 +1013,13 @@ func (p *processor) trackStreak(ctx context.Context, it *item) {
 	switch it.outcome {
 	case wire.OutcomeAccepted, wire.OutcomeInvalidJSON, wire.OutcomePayloadTooLarge, wire.OutcomeInvalidForm,
 		wire.OutcomeUnsupportedMediaType:
+		if s := st.streaks[it.webhookID]; s != nil && (s.notified || s.raised) {
+			// The sender has the right secret again: the alert the streak raised resolves.
+			p.b.ends = append(p.b.ends, Notification{ProjectID: it.projectID, WebhookID: it.webhookID,
+				ID: uuid.NewSHA1(it.requestID, []byte(KindStreakEnded)), Kind: KindStreakEnded,
+				CreatedAt: time.UnixMilli(it.receivedMs).UTC(),
+				Message:   fmt.Sprintf("webhook %s accepted an authenticated request again: the auth failures have stopped", it.webhookID)})
+		}
 		delete(st.streaks, it.webhookID)
 	case wire.OutcomeAuthRejected:
 		s := st.streaks[it.webhookID]
@@ -1014,7 +1033,7 @@ func (p *processor) trackStreak(ctx context.Context, it *item) {
 		if s.count > 0 {
 			// The cache answers from memory; when it cannot, the streak just goes on.
 			if h, err := p.hooks.Get(ctx, it.webhookID); err == nil && h.SecretRotatedAt.UnixMilli() > s.startMs {
-				*s = streak{}
+				*s = streak{raised: s.raised || s.notified}
 			}
 		}
 		if s.count == 0 {

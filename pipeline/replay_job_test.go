@@ -180,8 +180,9 @@ func TestBulkReplayKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mid.State != replay.StateRunning || mid.Produced != 40 {
-		t.Errorf("after the kill: state %s, produced %d; want running, the first page's 40 saved", mid.State, mid.Produced)
+	// A page is 40 requests in receive order, every fifth a success: 32 failures each.
+	if mid.State != replay.StateRunning || mid.Produced != 32 {
+		t.Errorf("after the kill: state %s, produced %d; want running, the first page's 32 saved", mid.State, mid.Produced)
 	}
 
 	// Another runner takes the job over when the lease has expired and finishes it; then the pipeline
@@ -214,12 +215,12 @@ func TestBulkReplayKilled(t *testing.T) {
 	defer stop()
 	e.waitCount(t, "SELECT count() FROM activity_log WHERE attempt = 1", uint64(len(failing)), 60*time.Second)
 	deadline = time.Now().Add(30 * time.Second)
-	for sumMetric(t, reg, "inlet_pipeline_attempt_copies_total") < 40 && time.Now().Before(deadline) {
+	for sumMetric(t, reg, "inlet_pipeline_attempt_copies_total") < 32 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
-	if n := sumMetric(t, reg, "inlet_pipeline_attempt_copies_total"); n != 40 {
-		t.Errorf("%v attempt copies dropped; want 40 (page 2, produced by both runners)", n)
+	if n := sumMetric(t, reg, "inlet_pipeline_attempt_copies_total"); n != 32 {
+		t.Errorf("%v attempt copies dropped; want 32 (page 2's, produced by both runners)", n)
 	}
 
 	if n := e.count(t, "SELECT count() FROM (SELECT request_id FROM activity_log GROUP BY request_id HAVING count() != if(argMax(attempt, attempt) = 1, 2, 1) OR max(attempt) > 1)"); n != 0 {
@@ -255,5 +256,62 @@ func TestBulkReplayKilled(t *testing.T) {
 	outs, err := reader.JobOutcomes(ctx, 1, "wh_bulk", job.ID, filter.Since.UnixMilli(), filter.Until.UnixMilli())
 	if err != nil || outs[chstore.StatusSuccess] != uint64(j.Total) {
 		t.Errorf("job outcomes %v, %v; want %d successes", outs, err, j.Total)
+	}
+}
+
+// erasedUsers says the users in it were erased after every request.
+type erasedUsers map[string]bool
+
+func (e erasedUsers) Erased(_ context.Context, _ int64, kind identify.Kind, value string, _ time.Time) (bool, error) {
+	return kind == identify.ByUserID && e[value], nil
+}
+
+// TestReplayJobRefusesErased: a replay job does not run a request whose subject was erased since it
+// came (erasure.Store in production): it is counted skipped and never produced.
+func TestReplayJobRefusesErased(t *testing.T) {
+	e := newEnv(t)
+	e.withDeliveries(t)
+	hooks, _ := standardFixtures()
+	res := &lockedResolver{users: map[string]pipeline.Subject{}}
+	if _, err := e.pool.Exec(context.Background(), `INSERT INTO projects (name) VALUES ('erased')`); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []req{newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":"gone"}`), newReq("wh_uid", wire.OutcomeAccepted, `{"user_id":"kept"}`)}
+	e.produce(t, reqs...)
+	stop := e.runDeps(t, testConfig(), pipeline.Deps{Hooks: hooks, Resolver: res})
+	e.waitCount(t, "SELECT count() FROM activity_log WHERE reason = 'user_not_found'", 2, 60*time.Second)
+	ctx := context.Background()
+	jobs := replay.NewStore(e.pool)
+	job, err := jobs.Create(ctx, 1, replay.Filter{WebhookID: "wh_uid", Since: time.Now().Add(-time.Hour), Until: time.Now().Add(time.Minute)}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := replay.NewRunner(bulkRunnerConfig("erasing"), jobs, chstore.NewReader(e.conn), newProducer(t, e), testenv.Logger())
+	runner.SetErased(erasedUsers{"gone": true})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		j, err := jobs.Get(ctx, 1, job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State == replay.StateDone {
+			if j.Produced != 1 || j.Skipped != 1 {
+				t.Errorf("job %+v; want 1 produced, 1 skipped (erased)", j)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job not done: %+v", j)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.waitCount(t, "SELECT count() FROM activity_log WHERE attempt = 1", 1, 60*time.Second)
+	stop()
+	if got := e.attempts(t, reqs[0].id); len(got) != 1 {
+		t.Errorf("the erased user's request has %d rows; want its first attempt only", len(got))
 	}
 }

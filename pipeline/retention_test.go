@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/testenv"
 	"github.com/inlet-dev/inlet/pipeline"
 )
@@ -65,4 +66,44 @@ func TestRetentionDropsOldDays(t *testing.T) {
 	if a != 3 || ev != 3 || rollup != 5 {
 		t.Errorf("after retention: %d activity, %d events rows, rollup %d; want 3, 3 and 5 (the rollup keeps everything)", a, ev, rollup)
 	}
+}
+
+// TestProjectRetention: the pipeline applies the projects' own retentions (Deps.Retentions) beside the
+// server's, each project's to its own rows only.
+func TestProjectRetention(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, project := range []uint64{1, 2} {
+		for _, d := range []int{0, 12} {
+			at := now.AddDate(0, 0, -d)
+			e, err := conn.PrepareBatch(ctx, "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, src_partition, src_offset)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Append(project, "user", "u", at, uuid.New(), int32(0), int64(d)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Send(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p, err := pipeline.New(pipeline.Defaults(), pipeline.Deps{Kafka: testenv.KafkaConfig(), ClickHouse: conn, Hooks: &fakeHooks{}, Resolver: &fakeResolver{},
+		Retentions: func(context.Context) ([]chstore.ProjectRetention, error) {
+			return []chstore.ProjectRetention{{ProjectID: 2, EventsDays: 10}}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.ApplyRetention(ctx, now); err != nil || n != 1 {
+		t.Fatalf("ApplyRetention = %d, %v; want 1 mutation", n, err)
+	}
+	testenv.WaitFor(t, "project 2's old event deleted", 60*time.Second, func() bool {
+		var got string
+		if err := conn.QueryRow(ctx, "SELECT toString(groupArray(project_id)) FROM (SELECT project_id FROM events ORDER BY project_id)").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got == "[1,1,2]"
+	})
 }

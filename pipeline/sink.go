@@ -198,6 +198,11 @@ func (s *sink) loadStreaks(ctx context.Context, part int32, st *partState) ([]ch
 	return missing, nil
 }
 
+// applyRetention enforces the projects' shorter retentions (chstore.Writer.ApplyRetention).
+func (s *sink) applyRetention(ctx context.Context, projects []chstore.ProjectRetention, now time.Time) (int, error) {
+	return s.store.ApplyRetention(ctx, projects, now)
+}
+
 // dropExpired drops the daily partitions of activity_log and events that end before now minus
 // RetentionDays and returns how many it dropped.
 func (s *sink) dropExpired(ctx context.Context, now time.Time) (int, error) {

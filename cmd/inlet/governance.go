@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -41,7 +42,7 @@ func auditCmd(ctx context.Context, cfg *config.Config, args []string, stdout io.
 	q := audit.Query{ProjectID: parseID(args[0])}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&q.Target, "target", "", "only changes to this kind of row (project, api_key, event, webhook, user, device)")
+	fs.StringVar(&q.Target, "target", "", "only changes to this kind of row ("+strings.Join(audit.Targets, ", ")+")")
 	fs.StringVar(&q.TargetID, "target-id", "", "only changes to this row (a webhook's public id, a key's id, a user id…)")
 	fs.Int64Var(&q.KeyID, "key-id", 0, "only changes made with this API key")
 	fs.IntVar(&q.Limit, "limit", audit.DefaultLimit, "entries to print")

@@ -64,7 +64,16 @@ func secretsCmd(ctx context.Context, cfg *config.Config, args []string, stdout i
 	if err != nil {
 		return err
 	}
-	if r.Failed > 0 {
+	pr, err := stores.Alerts.ResealProjectSecrets(ctx)
+	fmt.Fprintf(stdout, "project signing secrets and masking keys: %d resealed, %d already under the current key, %d not opened\n",
+		pr.Resealed, pr.Current, pr.Failed)
+	for _, f := range pr.Failures {
+		fmt.Fprintf(stdout, "  not opened: %s\n", f)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Failed > 0 || pr.Failed > 0 {
 		return errUnopened
 	}
 	return nil

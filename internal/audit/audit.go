@@ -1,10 +1,11 @@
 // Package audit reads the audit log: every change to a project, its API keys, events, webhooks (and
-// their routes), users and devices, with who made it, when, and what changed. The entries are written
-// by PostgreSQL triggers in the transaction that makes the change (migration 00013), so that no code
-// path can change a row without its entry, and the table refuses UPDATE, DELETE and TRUNCATE. Who made
-// a change is the session setting inlet.actor, which internal/pgdb sets on every connection acquired
-// with a context carrying an Actor (WithActor): the admin API puts the caller's key there, the CLI the
-// operator's user.
+// their routes), users and devices, alert rules, and the creation and cancellation of replay jobs,
+// with who made it, when, and what changed. The entries are written by PostgreSQL triggers in the
+// transaction that makes the change (migrations 00013 and 00015), so that no code path can change a
+// row without its entry, and the table refuses UPDATE, DELETE and TRUNCATE. Who made a change is the
+// session setting inlet.actor, which internal/pgdb sets on every connection acquired with a context
+// carrying an Actor (WithActor): the admin API puts the caller's key there, the CLI the operator's
+// user.
 package audit
 
 import (
@@ -51,7 +52,7 @@ func (a Actor) Setting() string {
 }
 
 // Targets are the kinds of rows the log records.
-var Targets = []string{"project", "api_key", "event", "webhook", "user", "device"}
+var Targets = []string{"project", "api_key", "event", "webhook", "user", "device", "alert_rule", "replay_job"}
 
 // Entry is one recorded change. Before and After are the row's columns as JSON (only the changed ones
 // for an update; Before is null for a create, After for a delete); secret columns are never in them,

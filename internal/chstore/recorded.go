@@ -42,16 +42,18 @@ func (r *Recorded) Events() int {
 
 // Recorded returns up to limit (1..MaxRecorded) of the webhook's newest requests that the edge
 // accepted (edge_status 202), duplicates left out (what a sender's repeat becomes depends on its first
-// request, not on its body), newest first. Two queries: the first reads only received_ms to find
+// request, not on its body), and so are those whose payload is not stored (cleared by the project's
+// retention, or a body a webhook's masking could not read); newest first; a request that ran more than
+// once (a replay) once, with its latest outcome. Two queries: the first reads only received_ms to find
 // the oldest time wanted, so that the second reads payloads only from the granules after it.
 func (r *Reader) Recorded(ctx context.Context, projectID int64, webhookID string, limit int) ([]Recorded, error) {
 	if limit < 1 || limit > MaxRecorded {
 		return nil, fmt.Errorf("%w: limit %d is outside 1..%d", ErrInvalid, limit, MaxRecorded)
 	}
-	const where = "project_id = ? AND webhook_id = ? AND edge_status = 202 AND status != 'duplicate'"
+	const where = "project_id = ? AND webhook_id = ? AND edge_status = 202 AND status != 'duplicate' AND payload != ''"
 	var since uint64
 	rows, err := r.conn.Query(ctx, "SELECT received_ms FROM activity_log WHERE "+where+
-		" ORDER BY received_ms DESC LIMIT 1 OFFSET ?", uint64(projectID), webhookID, uint64(limit-1))
+		" AND attempt = 0 ORDER BY received_ms DESC LIMIT 1 OFFSET ?", uint64(projectID), webhookID, uint64(limit-1))
 	if err != nil {
 		return nil, fmt.Errorf("recorded requests of webhook %s: %w", webhookID, err)
 	}
@@ -68,7 +70,7 @@ func (r *Reader) Recorded(ctx context.Context, projectID int64, webhookID string
 	// since is 0 when the webhook has fewer than limit requests: all of them.
 	rows, err = r.conn.Query(ctx, "SELECT toString(request_id), received_ms, toString(status), reason, detail, payload, "+
 		"payload_truncated, headers, content_type, route, events_fired FROM activity_log WHERE "+where+" AND received_at >= toDateTime(?) AND received_ms >= ? "+
-		"ORDER BY received_ms DESC, toString(request_id) DESC LIMIT ?",
+		"ORDER BY received_ms DESC, toString(request_id) DESC, attempt DESC LIMIT 1 BY request_id LIMIT ?",
 		uint64(projectID), webhookID, time.UnixMilli(int64(since)).Unix(), since, uint64(limit))
 	if err != nil {
 		return nil, fmt.Errorf("recorded requests of webhook %s: %w", webhookID, err)

@@ -71,3 +71,45 @@ func TestRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordedReplayed: a request that ran twice (a replay) is recorded once, with its latest outcome.
+func TestRecordedReplayed(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	first := chstore.ActivityRow{ProjectID: 1, WebhookID: "wh", RequestID: uuid.Must(uuid.NewV7()), ReceivedAt: at,
+		ReceivedMs: uint64(at.UnixMilli()), Status: chstore.StatusFailed, Reason: "user_not_found", EdgeStatus: 202, Payload: `{"n":1}`}
+	replayed := first
+	replayed.Status, replayed.Reason, replayed.Attempt, replayed.Offset = chstore.StatusSuccess, "", 1, 1
+	replayed.ReplacesStatus, replayed.ReplacesReason = chstore.StatusFailed, "user_not_found"
+	if err := chstore.NewWriter(conn).InsertActivity(ctx, []chstore.ActivityRow{first, replayed}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chstore.NewReader(conn).Recorded(ctx, 1, "wh", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Status != chstore.StatusSuccess {
+		t.Errorf("recorded %+v; want the request once, a success", got)
+	}
+}
+
+// TestRecordedSkipsUnstoredPayloads: a request whose payload is not stored (cleared by a project's
+// retention, or not storable masked) is no request a backtest can run.
+func TestRecordedSkipsUnstoredPayloads(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	var rows []chstore.ActivityRow
+	for i, payload := range []string{`{"kept":1}`, ""} {
+		rows = append(rows, chstore.ActivityRow{ProjectID: 1, WebhookID: "wh", RequestID: uuid.Must(uuid.NewV7()), ReceivedAt: now,
+			ReceivedMs: uint64(now.UnixMilli()) + uint64(i), Status: chstore.StatusSuccess, EdgeStatus: 202, Payload: payload, Offset: int64(i)})
+	}
+	if err := chstore.NewWriter(conn).InsertActivity(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chstore.NewReader(conn).Recorded(ctx, 1, "wh", 10)
+	if err != nil || len(got) != 1 || got[0].Payload != `{"kept":1}` {
+		t.Fatalf("Recorded = %+v, %v; want the stored payload only", got, err)
+	}
+}

@@ -42,6 +42,9 @@ type Candidate struct {
 	LatestReason  string
 	// Fired are the fan-out elements its attempts fired (from the latest row's outcomes).
 	Fired []int
+	// IdentifierKind and IdentifierValue are how the first attempt identified its user (a fan-out's
+	// only when its elements share it): a replay refuses a request whose subject was erased since.
+	IdentifierKind, IdentifierValue string
 }
 
 // where is the query's filter over activity_log rows and its arguments; the latest-outcome condition
@@ -64,42 +67,89 @@ func (q *ReplayQuery) where() (string, []any) {
 
 const replayGrouped = `SELECT toString(request_id) AS id, received_ms AS ms, argMin(src_partition, attempt), argMin(src_offset, attempt),
     argMin(payload_truncated, attempt), max(attempt), argMax(toString(status), attempt) AS latest, argMax(reason, attempt) AS latest_reason,
-    argMax(outcomes, attempt), min(attempt) AS first
+    argMax(outcomes, attempt), min(attempt) AS first, argMin(identifier_kind, attempt), argMin(identifier_value, attempt)
 FROM activity_log WHERE %s
 GROUP BY request_id, received_ms
 HAVING first = 0 AND latest = 'failed'%s`
 
-// ReplayCandidates returns a page of the requests q selects, in (received_ms, request id text) order,
-// at most q.Limit (1..10000). ClickHouse groups the rows from the page's start on: memory here is one
-// page.
-func (r *Reader) ReplayCandidates(ctx context.Context, q ReplayQuery) ([]Candidate, error) {
+// ReplayPage is one page of a replay: the candidates among the next Scanned requests after the page's
+// start, and the position after the last one scanned (where the next page starts).
+type ReplayPage struct {
+	Candidates []Candidate
+	Scanned    int
+	LastMs     int64
+	LastID     uuid.UUID
+}
+
+// ReplayCandidates returns the next page of the requests q selects, in (received_ms, request id text)
+// order: the next q.Limit (1..10000) first attempts in the range after the page's start, and among them
+// the candidates. It reads in two steps, so that each page costs the same however many requests follow:
+// the page's first attempts (an ORDER BY … LIMIT over the rows after the start, no aggregation), then
+// the latest outcome of just those requests. Memory here is one page.
+func (r *Reader) ReplayCandidates(ctx context.Context, q ReplayQuery) (ReplayPage, error) {
+	var page ReplayPage
 	if q.Limit < 1 || q.Limit > 10_000 {
-		return nil, fmt.Errorf("%w: replay page of %d is outside 1..10000", ErrInvalid, q.Limit)
+		return page, fmt.Errorf("%w: replay page of %d is outside 1..10000", ErrInvalid, q.Limit)
 	}
 	where, args := q.where()
+	rows, err := r.conn.Query(ctx, "SELECT toString(request_id) AS id, received_ms AS ms FROM activity_log WHERE "+where+
+		fmt.Sprintf(" AND attempt = 0 ORDER BY ms, id LIMIT %d", q.Limit), args...)
+	if err != nil {
+		return page, fmt.Errorf("replay page of webhook %s: %w", q.WebhookID, err)
+	}
+	ids := make([]string, 0, q.Limit)
+	for rows.Next() {
+		var id string
+		var ms uint64
+		if err := rows.Scan(&id, &ms); err != nil {
+			rows.Close()
+			return page, fmt.Errorf("replay page of webhook %s: %w", q.WebhookID, err)
+		}
+		ids = append(ids, id)
+		page.LastMs = int64(ms)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("replay page of webhook %s: %w", q.WebhookID, err)
+	}
+	if page.Scanned = len(ids); page.Scanned == 0 {
+		return page, nil
+	}
+	if page.LastID, err = uuid.Parse(ids[len(ids)-1]); err != nil {
+		return page, fmt.Errorf("replay page of webhook %s: request id %q: %w", q.WebhookID, ids[len(ids)-1], err)
+	}
+	q.AfterID = uuid.Nil // the ids bound the page now
+	where, args = q.where()
+	// The ids are literals: each is the text form of a UUID ClickHouse gave (parsed below), so quoting
+	// is enough; a bound array does not bind to IN on 18.16.
+	for _, id := range ids {
+		if _, err := uuid.Parse(id); err != nil {
+			return page, fmt.Errorf("replay page of webhook %s: request id %q: %w", q.WebhookID, id, err)
+		}
+	}
+	where += " AND toString(request_id) IN ('" + strings.Join(ids, "','") + "')"
 	having := ""
 	if q.Reason != "" {
 		having = " AND latest_reason = ?"
 		args = append(args, q.Reason)
 	}
-	sql := fmt.Sprintf(replayGrouped, where, having) + fmt.Sprintf(" ORDER BY ms, id LIMIT %d", q.Limit)
-	rows, err := r.conn.Query(ctx, sql, args...)
+	rows, err = r.conn.Query(ctx, fmt.Sprintf(replayGrouped, where, having)+" ORDER BY ms, id", args...)
 	if err != nil {
-		return nil, fmt.Errorf("replay candidates of webhook %s: %w", q.WebhookID, err)
+		return page, fmt.Errorf("replay candidates of webhook %s: %w", q.WebhookID, err)
 	}
 	defer rows.Close()
-	var out []Candidate
 	for rows.Next() {
 		var c Candidate
 		var id, outcomes string
 		var ms uint64
 		var truncated uint8
 		var first uint16
-		if err := rows.Scan(&id, &ms, &c.Partition, &c.Offset, &truncated, &c.LatestAttempt, &c.LatestStatus, &c.LatestReason, &outcomes, &first); err != nil {
-			return nil, fmt.Errorf("replay candidates of webhook %s: %w", q.WebhookID, err)
+		if err := rows.Scan(&id, &ms, &c.Partition, &c.Offset, &truncated, &c.LatestAttempt, &c.LatestStatus, &c.LatestReason, &outcomes, &first,
+			&c.IdentifierKind, &c.IdentifierValue); err != nil {
+			return page, fmt.Errorf("replay candidates of webhook %s: %w", q.WebhookID, err)
 		}
 		if c.RequestID, err = uuid.Parse(id); err != nil {
-			return nil, fmt.Errorf("replay candidates of webhook %s: request id %q: %w", q.WebhookID, id, err)
+			return page, fmt.Errorf("replay candidates of webhook %s: request id %q: %w", q.WebhookID, id, err)
 		}
 		c.ReceivedMs, c.Truncated = int64(ms), truncated == 1
 		if outcomes != "" {
@@ -108,7 +158,7 @@ func (r *Reader) ReplayCandidates(ctx context.Context, q ReplayQuery) ([]Candida
 				Status string `json:"status"`
 			}
 			if err := json.Unmarshal([]byte(outcomes), &elems); err != nil {
-				return nil, fmt.Errorf("outcomes of request %s: %w", id, err)
+				return page, fmt.Errorf("outcomes of request %s: %w", id, err)
 			}
 			for _, e := range elems {
 				if e.Status == StatusSuccess {
@@ -116,9 +166,9 @@ func (r *Reader) ReplayCandidates(ctx context.Context, q ReplayQuery) ([]Candida
 				}
 			}
 		}
-		out = append(out, c)
+		page.Candidates = append(page.Candidates, c)
 	}
-	return out, rows.Err()
+	return page, rows.Err()
 }
 
 // CountReplayable counts the requests q selects (its page fields are ignored).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/inlet-dev/inlet/admin"
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/audit"
 	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/chstore"
@@ -33,6 +34,7 @@ type Admin struct {
 	prod     *replay.Producer
 	runner   *replay.Runner
 	erasures *erasure.Runner
+	alerts   *alert.Service
 }
 
 // NewAdmin builds the admin server from cfg: the stores (the directory store's metrics on d.Registry)
@@ -67,6 +69,7 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 	jobs := replay.NewStore(stores.Pool)
 	host, _ := os.Hostname()
 	runner := replay.NewRunner(replay.RunnerConfig{Owner: fmt.Sprintf("%s-%d", host, os.Getpid())}, jobs, reader, prod, d.Logger)
+	runner.SetErased(erasure.NewStore(stores.Pool)) // a subject erased since a request came is never replayed
 	erasures := erasure.NewRunner(stores.Pool, chstore.NewEraser(ch), d.Logger)
 	srv := admin.New(cfg.Admin, admin.Deps{
 		Logger:       d.Logger,
@@ -78,13 +81,16 @@ func NewAdmin(ctx context.Context, cfg *config.Config, d Deps) (*Admin, error) {
 		Activity:     reader,
 		Replays:      jobs,
 		ReplayCH:     reader,
+		Alerts:       stores.Alerts,
+		Retention:    retentionBounds(&cfg.Pipeline),
 		Evaluator:    pipeline.NewEvaluator(cfg.Pipeline.Limits(), freshResolver{res}, res),
 		MaxBodyBytes: cfg.Ingestor.MaxBodyBytes,
 		Audit:        audit.NewStore(stores.Pool),
 		Erasures:     erasure.NewStore(stores.Pool),
 		WakeErasures: erasures.Wake,
 	})
-	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv, prod: prod, runner: runner, erasures: erasures}, nil
+	return &Admin{stores: stores, ch: ch, resolver: res, srv: srv, prod: prod, runner: runner, erasures: erasures,
+		alerts: alert.NewService(cfg.Alerts, stores.Alerts, reader, d.Registry, d.Logger)}, nil
 }
 
 // ReadyChecks: PostgreSQL and ClickHouse.
@@ -95,18 +101,25 @@ func (a *Admin) ReadyChecks() ReadyChecks {
 	}
 }
 
-// Run serves on admin.listen_addr and runs replay and erasure jobs until ctx is done, then drains
-// (admin.Server.Run); a replay job or an erasure cut short is taken up again when its lease runs out.
+// Run serves on admin.listen_addr, runs replay and erasure jobs, evaluates the alert rules and delivers
+// notifications (alert.Service) until ctx is done, then drains (admin.Server.Run); a replay job or an
+// erasure cut short is taken up again when its lease runs out, a notification being POSTed by the next
+// worker.
 func (a *Admin) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.srv.Run(gctx) })
 	g.Go(func() error { return a.runner.Run(gctx) })
 	g.Go(func() error { return a.RunErasures(gctx) })
+	g.Go(func() error { return a.alerts.Run(gctx) })
 	return g.Wait()
 }
 
 // RunErasures runs erasure jobs until ctx is done, for a caller that serves Handler itself.
 func (a *Admin) RunErasures(ctx context.Context) error { return a.erasures.Run(ctx) }
+
+// Alerts is the alert evaluator and notification worker, for a caller that serves Handler itself and
+// runs it beside (the end-to-end tests).
+func (a *Admin) Alerts() *alert.Service { return a.alerts }
 
 // Handler serves the API and the console, for a server of the caller's.
 func (a *Admin) Handler() http.Handler { return a.srv.Handler() }
@@ -126,4 +139,10 @@ type freshResolver struct{ r *directory.Resolver }
 
 func (f freshResolver) Resolve(ctx context.Context, projectID int64, kind identify.Kind, values []string) (map[string]pipeline.Subject, error) {
 	return f.r.ResolveFresh(ctx, projectID, kind, values)
+}
+
+// retentionBounds are the retentions a project may set on this server (pipeline.Config.RetentionBounds).
+func retentionBounds(c *pipeline.Config) admin.RetentionBounds {
+	rowsMin, max := c.RetentionBounds()
+	return admin.RetentionBounds{RowsMin: rowsMin, Max: max}
 }

@@ -25,6 +25,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/obs"
 	"github.com/inlet-dev/inlet/internal/pgdb"
@@ -114,5 +115,6 @@ func OpenStores(ctx context.Context, cfg *config.Config, reg prometheus.Register
 		Projects:  projects,
 		Webhooks:  webhook.NewStore(pool, sealer),
 		Directory: dir,
+		Alerts:    alert.NewStore(pool, sealer, cfg.Alerts),
 	}, nil
 }

@@ -2,15 +2,15 @@ package compose
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net/http"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/inlet-dev/inlet/config"
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/chdb"
+	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/delivery"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/hold"
@@ -85,7 +85,8 @@ func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, er
 		Creator:            c.resolver,
 		Deliveries:         delivery.NewStore(plane.stores.Pool),
 		Holds:              holds,
-		Notifier:           &pipeline.HTTPNotifier{URLs: notificationURLs(plane.stores.Projects), Client: &http.Client{}},
+		Notifier:           streakNotifier{plane.stores.Alerts},
+		Retentions:         retentions(plane.stores.Projects),
 		Registry:           d.Registry,
 		Logger:             d.Logger,
 		Failpoint:          d.Failpoint,
@@ -139,13 +140,29 @@ func (c *Pipeline) Close() {
 	c.plane.close()
 }
 
-// notificationURLs reads each project's notification URL.
-func notificationURLs(projects *project.Store) pipeline.URLSource {
-	return func(ctx context.Context, projectID int64) (string, error) {
-		p, err := projects.Get(ctx, projectID)
-		if errors.Is(err, project.ErrNotFound) {
-			return "", nil
+// streakNotifier hands the pipeline's five-failures notifications to the alert store, which records
+// the alert and queues its signed notification (delivered by the admin processes).
+type streakNotifier struct{ s *alert.Store }
+
+func (n streakNotifier) Notify(ctx context.Context, x pipeline.Notification) error {
+	st := alert.Streak{ProjectID: x.ProjectID, WebhookID: x.WebhookID, ID: x.ID, CreatedAt: x.CreatedAt, Message: x.Message}
+	if x.Kind == pipeline.KindStreakEnded {
+		return n.s.ResolveStreak(ctx, st)
+	}
+	return n.s.RecordStreak(ctx, st)
+}
+
+// retentions reads the projects' own retentions for the pipeline's retention loop.
+func retentions(projects *project.Store) func(ctx context.Context) ([]chstore.ProjectRetention, error) {
+	return func(ctx context.Context) ([]chstore.ProjectRetention, error) {
+		rs, err := projects.Retentions(ctx)
+		if err != nil {
+			return nil, err
 		}
-		return p.NotificationURL, err
+		out := make([]chstore.ProjectRetention, len(rs))
+		for i, r := range rs {
+			out[i] = chstore.ProjectRetention{ProjectID: r.ProjectID, ActivityDays: r.ActivityDays, PayloadDays: r.PayloadDays, EventsDays: r.EventsDays}
+		}
+		return out, nil
 	}
 }

@@ -34,18 +34,37 @@ var ErrNotFound = domainerr.New(domainerr.ErrNotFound, "project not found")
 // Project is a tenant. PhoneRegion is the ISO 3166-1 alpha-2 region whose national numbering plan
 // reads the project's phone numbers written without a country code; "" means directory.default_region.
 type Project struct {
-	ID              int64     `json:"id"`
-	Name            string    `json:"name"`
-	NotificationURL string    `json:"notification_url"`
-	PhoneRegion     string    `json:"phone_region"`
-	CreatedAt       time.Time `json:"created_at"`
+	ID              int64  `json:"id"`
+	Name            string `json:"name"`
+	NotificationURL string `json:"notification_url"`
+	// NotificationFormat is the body of its notifications: "standard" (Inlet's JSON) or "slack"
+	// ({"text": …}). Either is signed with the project's Standard Webhooks secret.
+	NotificationFormat string `json:"notification_format"`
+	PhoneRegion        string `json:"phone_region"`
+	// Retention is how long the project's data is kept, within the server's bounds.
+	Retention Retention `json:"retention"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
+// Retention is a project's retention in days; 0 keeps the server's (pipeline.retention_days).
+// ActivityDays deletes activity rows, PayloadDays clears their payloads and headers (the rows stay),
+// EventsDays deletes the event history.
+type Retention struct {
+	ActivityDays int `json:"activity_days"`
+	PayloadDays  int `json:"payload_days"`
+	EventsDays   int `json:"events_days"`
+}
+
+// Shorter reports whether r asks for anything shorter than the server's retention.
+func (r Retention) Shorter() bool { return r.ActivityDays > 0 || r.PayloadDays > 0 || r.EventsDays > 0 }
+
 // projectColumns are the columns Project.fields scans.
-const projectColumns = `id, name, notification_url, phone_region, created_at`
+const projectColumns = `id, name, notification_url, notification_format, phone_region,
+	activity_retention_days, payload_retention_days, events_retention_days, created_at`
 
 func (p *Project) fields() []any {
-	return []any{&p.ID, &p.Name, &p.NotificationURL, &p.PhoneRegion, &p.CreatedAt}
+	return []any{&p.ID, &p.Name, &p.NotificationURL, &p.NotificationFormat, &p.PhoneRegion,
+		&p.Retention.ActivityDays, &p.Retention.PayloadDays, &p.Retention.EventsDays, &p.CreatedAt}
 }
 
 // Store reads and writes projects and keys.
@@ -123,13 +142,16 @@ type Key struct {
 // The scopes of API keys. Each admin API route requires one; a key holds one or more, and holds them
 // independently (admin does not imply read). Keys made before scopes existed have every one.
 const (
-	// ScopeRead: every GET except the audit log and webhook credentials, and the dry runs.
+	// ScopeRead: every GET except the audit log, the key list, webhook credentials and the notification
+	// signing secret, and the dry runs.
 	ScopeRead = "read"
-	// ScopeWebhooksWrite: change events, webhooks and their routes; read a webhook's credentials.
+	// ScopeWebhooksWrite: change events, webhooks and their routes; read a webhook's credentials;
+	// replay requests.
 	ScopeWebhooksWrite = "webhooks:write"
 	// ScopeDirectoryWrite: create, change, import and delete (erase) users and devices.
 	ScopeDirectoryWrite = "directory:write"
-	// ScopeAdmin: the project's settings, its API keys, the audit log and erasure jobs.
+	// ScopeAdmin: the project's settings (notifications, retention), its alert rules and notification
+	// signing secret, its API keys and the audit log.
 	ScopeAdmin = "admin"
 )
 
@@ -405,6 +427,11 @@ type Update struct {
 	// NotificationURL is where auth-failure notifications are POSTed ("" for none). The caller
 	// validates it.
 	NotificationURL *string
+	// NotificationFormat is "standard" or "slack"; anything else is a *domainerr.ValidationError on
+	// "notification_format" and nothing is written.
+	NotificationFormat *string
+	// Retention replaces the project's retention; the caller checks it against the server's bounds.
+	Retention *Retention
 	// PhoneRegion is an ISO 3166-1 alpha-2 region libphonenumber knows, or "" for
 	// directory.default_region. Anything else is a *domainerr.ValidationError on "phone_region" and
 	// nothing is written.
@@ -418,10 +445,20 @@ func (s *Store) Update(ctx context.Context, id int64, u Update) (Project, error)
 		return Project{}, domainerr.Invalid("phone_region",
 			"%q is not a known ISO 3166-1 alpha-2 region (e.g. \"GB\", \"US\"), nor empty", *u.PhoneRegion)
 	}
+	if f := u.NotificationFormat; f != nil && *f != "standard" && *f != "slack" {
+		return Project{}, domainerr.Invalid("notification_format", "%q is not \"standard\" or \"slack\"", *f)
+	}
+	var act, pay, evs *int
+	if r := u.Retention; r != nil {
+		act, pay, evs = &r.ActivityDays, &r.PayloadDays, &r.EventsDays
+	}
 	var p Project
 	err := s.db.QueryRow(ctx, `UPDATE projects SET notification_url = coalesce($2, notification_url),
-	phone_region = coalesce($3, phone_region) WHERE id = $1 RETURNING `+projectColumns,
-		id, u.NotificationURL, u.PhoneRegion).Scan(p.fields()...)
+	phone_region = coalesce($3, phone_region), notification_format = coalesce($4, notification_format),
+	activity_retention_days = coalesce($5, activity_retention_days), payload_retention_days = coalesce($6, payload_retention_days),
+	events_retention_days = coalesce($7, events_retention_days)
+	WHERE id = $1 RETURNING `+projectColumns,
+		id, u.NotificationURL, u.PhoneRegion, u.NotificationFormat, act, pay, evs).Scan(p.fields()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Project{}, ErrNotFound
 	}
@@ -440,4 +477,29 @@ func (s *Store) FindByName(ctx context.Context, name string) (Project, error) {
 		return p, ErrNotFound
 	}
 	return p, err
+}
+
+// Retentions lists the projects whose retention is shorter than the server's, for the pipeline's
+// retention loop.
+func (s *Store) Retentions(ctx context.Context) ([]ProjectRetention, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, activity_retention_days, payload_retention_days, events_retention_days FROM projects
+		WHERE activity_retention_days > 0 OR payload_retention_days > 0 OR events_retention_days > 0 ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list project retentions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ProjectRetention, error) {
+		var r ProjectRetention
+		err := row.Scan(&r.ProjectID, &r.ActivityDays, &r.PayloadDays, &r.EventsDays)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list project retentions: %w", err)
+	}
+	return out, nil
+}
+
+// ProjectRetention is one project's Retention with its id.
+type ProjectRetention struct {
+	ProjectID int64
+	Retention
 }

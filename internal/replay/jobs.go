@@ -215,7 +215,7 @@ type pageDone struct {
 // and its counters, and Produced recounted from the job's claims. False when the job is no longer
 // owner's (then nothing is saved).
 func (s *Store) savePage(ctx context.Context, id, owner string, p pageDone, lease time.Duration) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE replay_jobs SET cursor_ms = $3, cursor_id = $4, expired = expired + $5, truncated = truncated + $6,
+	tag, err := s.pool.Exec(ctx, `UPDATE replay_jobs SET cursor_ms = $3, cursor_id = $4, expired = expired + $5, truncated = truncated + $6, error = '',
 		skipped = skipped + $7, produced = (SELECT count(*) FROM replay_claims WHERE job_id = $1), updated_at = now(),
 		lease_until = now() + $8 * interval '1 millisecond'
 		WHERE id = $1 AND lease_owner = $2 AND state = 'running'`, id, owner, p.cursorMs, p.cursorID, p.expired, p.truncated, p.skipped, lease.Milliseconds())
@@ -312,6 +312,19 @@ func (s *Store) release(ctx context.Context, job string, ids []uuid.UUID, attemp
 		WHERE c.job_id = $1 AND c.request_id = r.id AND c.attempt = r.a`, job, ids, attempts)
 	if err != nil {
 		return fmt.Errorf("replay job %s: release %d claims: %w", job, len(ids), err)
+	}
+	return nil
+}
+
+// noteError records why owner's run of the job stopped; the job stays running and is taken again when
+// its lease expires. A later saved page clears it.
+func (s *Store) noteError(ctx context.Context, id, owner, msg string) error {
+	if len(msg) > 1000 {
+		msg = msg[:1000]
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE replay_jobs SET error = $3, updated_at = now() WHERE id = $1 AND lease_owner = $2 AND state = 'running'`, id, owner, msg)
+	if err != nil {
+		return fmt.Errorf("replay job %s: note error: %w", id, err)
 	}
 	return nil
 }

@@ -20,6 +20,12 @@
 //
 // The caller chooses Number and ReplacesStatus/Reason from the request's latest activity row, and makes
 // sure only one attempt of a request is in flight (replay jobs claim requests in PostgreSQL).
+//
+// Replay jobs (Store, in PostgreSQL: replay_jobs, replay_claims) are run by a Runner in every admin
+// process: page by page through the matching failed requests in ClickHouse (chstore.Reader
+// ReplayCandidates), claiming (request id, attempt) in replay_claims, producing with Producer, and
+// saving the position after each acknowledged page under a lease any runner takes over once expired.
+// docs/architecture.md says why a job runs each request exactly once under kill -9.
 package replay
 
 import (
@@ -187,6 +193,7 @@ func (p *Producer) Produce(ctx context.Context, attempts []Attempt) ([]Result, e
 		if len(want) == 0 {
 			continue
 		}
+		t0 := time.Now()
 		err := p.readPartition(ctx, x, attempts, want, func(i int, r *kgo.Record) {
 			rec, err := attemptRecord(r, &attempts[i], p.Now().UnixMilli())
 			if err != nil {
@@ -209,8 +216,11 @@ func (p *Producer) Produce(ctx context.Context, attempts []Attempt) ([]Result, e
 			wg.Wait()
 			return nil, err
 		}
+		p.log.Debug("replay: partition read", "partition", x, "attempts", len(want), "took", time.Since(t0))
 	}
+	t0 := time.Now()
 	wg.Wait()
+	p.log.Debug("replay: acks", "took", time.Since(t0))
 	if produceErr != nil {
 		return nil, produceErr
 	}
@@ -268,7 +278,9 @@ func attemptRecord(r *kgo.Record, a *Attempt, atMs int64) (*kgo.Record, error) {
 // offset the log no longer has (retention moved its start past it while reading) gets ErrExpired in res.
 func (p *Producer) readPartition(ctx context.Context, x int32, attempts []Attempt, want []int, found func(i int, r *kgo.Record), res []Result) error {
 	topic := p.cfg.RequestsTopic
-	fetch := int32(max(2*p.cfg.MaxMessageBytes, 4<<20))
+	// A fetch returns at least one record batch however large (KIP-74): 1 MiB per fetch is enough for
+	// any record and keeps a page's read to what it needs, not megabytes of records past it.
+	const fetch = 1 << 20
 	cl, err := kafka.NewClient(p.cfg, "replay-reader",
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {x: kgo.NewOffset().At(attempts[want[0]].Offset)}}),
 		// An offset retention has just deleted: start again at the log start, where the first record

@@ -10,11 +10,18 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/identify"
 )
 
 // Candidates reads the requests a job replays from ClickHouse (chstore.Reader in production).
 type Candidates interface {
-	ReplayCandidates(ctx context.Context, q chstore.ReplayQuery) ([]chstore.Candidate, error)
+	ReplayCandidates(ctx context.Context, q chstore.ReplayQuery) (chstore.ReplayPage, error)
+}
+
+// Erased tells whether a request's subject was erased at or after the request was received
+// (erasure.Store in production): such a request is refused, never run again.
+type Erased interface {
+	Erased(ctx context.Context, projectID int64, kind identify.Kind, value string, receivedAt time.Time) (bool, error)
 }
 
 // RunnerConfig are a runner's settings.
@@ -62,7 +69,13 @@ type Runner struct {
 	// afterProduce, when set (tests), is called after a page is produced and before its position is
 	// saved.
 	afterProduce func(page int)
+	// erased, when set, refuses requests whose subject was erased since (SetErased).
+	erased Erased
 }
+
+// SetErased makes the runner refuse (count as skipped, never produce) every request whose identifier
+// erased says was erased at or after the request's receive time.
+func (r *Runner) SetErased(e Erased) { r.erased = e }
 
 // NewRunner builds a runner.
 func NewRunner(cfg RunnerConfig, jobs *Store, src Candidates, prod *Producer, log *slog.Logger) *Runner {
@@ -83,7 +96,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		if job != nil {
 			r.log.Info("replay job started", "job", job.ID, "webhook_id", job.WebhookID, "total", job.Total, "produced", job.Produced)
 			if err := r.run(ctx, job); err != nil && ctx.Err() == nil {
+				// Kept running: the job is taken again once its lease expires (by this runner or
+				// another), from its last saved page; the error is shown on the job meanwhile.
 				r.log.Warn("replay job interrupted; it is resumed when its lease expires", "job", job.ID, "error", err)
+				if err := r.jobs.noteError(ctx, job.ID, r.cfg.Owner, err.Error()); err != nil {
+					r.log.Warn("replay job: error not recorded", "job", job.ID, "error", err)
+				}
 			}
 			continue
 		}
@@ -106,11 +124,14 @@ func (r *Runner) run(ctx context.Context, job *Job) error {
 		q.RequestID = *job.RequestID
 	}
 	for page := 1; ; page++ {
-		cands, err := r.src.ReplayCandidates(ctx, q)
+		t0 := time.Now()
+		pg, err := r.src.ReplayCandidates(ctx, q)
 		if err != nil {
 			return err
 		}
-		if len(cands) == 0 {
+		cands := pg.Candidates
+		t1 := time.Now()
+		if pg.Scanned == 0 {
 			r.log.Info("replay job done", "job", job.ID)
 			return r.jobs.finish(ctx, job.ID, r.cfg.Owner, StateDone, "")
 		}
@@ -118,11 +139,11 @@ func (r *Runner) run(ctx context.Context, job *Job) error {
 		if err != nil {
 			return err
 		}
+		t2 := time.Now()
 		if r.afterProduce != nil {
 			r.afterProduce(page)
 		}
-		last := cands[len(cands)-1]
-		done.cursorMs, done.cursorID = last.ReceivedMs, last.RequestID
+		done.cursorMs, done.cursorID = pg.LastMs, pg.LastID
 		ok, err := r.jobs.savePage(ctx, job.ID, r.cfg.Owner, done, r.cfg.Lease)
 		if err != nil {
 			return err
@@ -131,6 +152,7 @@ func (r *Runner) run(ctx context.Context, job *Job) error {
 			r.log.Info("replay job stopped: cancelled, or taken over by another runner", "job", job.ID)
 			return nil
 		}
+		r.log.Debug("replay page", "job", job.ID, "page", page, "scanned", pg.Scanned, "requests", len(cands), "read", t1.Sub(t0), "produce", t2.Sub(t1), "save", time.Since(t2))
 		q.AfterMs, q.AfterID = done.cursorMs, done.cursorID
 	}
 }
@@ -156,6 +178,26 @@ func (r *Runner) page(ctx context.Context, job *Job, cands []chstore.Candidate) 
 		case !cl.ok:
 			done.skipped++ // another attempt of it is in flight
 			continue
+		case r.erased != nil && c.IdentifierValue != "":
+			gone, err := r.erased.Erased(ctx, job.ProjectID, identify.Kind(c.IdentifierKind), c.IdentifierValue, time.UnixMilli(c.ReceivedMs))
+			if err != nil {
+				return done, err
+			}
+			if gone {
+				done.skipped++
+				r.log.Info("replay: request refused, its subject was erased", "job", job.ID, "request_id", c.RequestID)
+				if err := r.jobs.release(ctx, job.ID, []uuid.UUID{c.RequestID}, []int32{int32(cl.attempt)}); err != nil {
+					return done, err
+				}
+				continue
+			}
+			if c.Truncated {
+				done.truncated++
+				if err := r.jobs.release(ctx, job.ID, []uuid.UUID{c.RequestID}, []int32{int32(cl.attempt)}); err != nil {
+					return done, err
+				}
+				continue
+			}
 		case c.Truncated:
 			// The pipeline logged a preview, not the body: never run as whole. (The Producer would say
 			// so too, reading the record; this spares the read.)

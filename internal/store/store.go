@@ -7,6 +7,7 @@ package store
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/inlet-dev/inlet/internal/alert"
 	"github.com/inlet-dev/inlet/internal/directory"
 	"github.com/inlet-dev/inlet/internal/project"
 	"github.com/inlet-dev/inlet/internal/webhook"
@@ -19,6 +20,9 @@ type Bundle struct {
 	Projects  *project.Store
 	Webhooks  *webhook.Store // seals webhook secrets with the settings' master key
 	Directory *directory.Store
+	// Alerts holds alert rules, alerts, the notification queue and the projects' signing secrets
+	// (sealed with the settings' master key).
+	Alerts *alert.Store
 }
 
 // Close closes the pool.

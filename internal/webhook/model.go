@@ -161,6 +161,9 @@ type Hook struct {
 	Mappings  []TypedMapping
 	// UnknownUser is the first (or single) route's, as EventName, Identify and Mappings are.
 	UnknownUser string
+	// Mask is what the stored copies of its requests mask (Sensitive with the project's key); zero
+	// when nothing is.
+	Mask Mask
 	// HoldFor is the first (or single) route's (HookRoute.HoldFor).
 	HoldFor time.Duration
 	// Location is the webhook's time zone (TimeZone, loaded once per config version): dates without

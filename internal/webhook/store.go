@@ -80,6 +80,8 @@ type Webhook struct {
 	Dedup Dedup `json:"dedup"`
 	// Handshake is the challenge the edge answers for this sender, if any.
 	Handshake Handshake `json:"handshake,omitempty"`
+	// Sensitive are the payload fields and sender headers stored masked (see Sensitive).
+	Sensitive Sensitive `json:"sensitive"`
 	// Version grows by one with every change (edit, enable/disable, secret rotation); pass it back as
 	// expectedVersion to detect concurrent edits.
 	Version         int64     `json:"version"`
@@ -124,6 +126,7 @@ type WebhookInput struct {
 	SenderHeaders  []string       `json:"sender_headers,omitempty"`
 	Dedup          *Dedup         `json:"dedup,omitempty"`
 	HandshakeToken string         `json:"handshake_token,omitempty"`
+	Sensitive      *Sensitive     `json:"sensitive,omitempty"`
 }
 
 // WebhookPatch is the body of a webhook edit: nil fields stay as they are. Changing the event keeps the
@@ -155,6 +158,7 @@ type WebhookPatch struct {
 	SenderHeaders  *[]string      `json:"sender_headers,omitempty"`
 	Dedup          *Dedup         `json:"dedup,omitempty"`
 	HandshakeToken *string        `json:"handshake_token,omitempty"`
+	Sensitive      *Sensitive     `json:"sensitive,omitempty"`
 }
 
 // Credentials is what a sender needs: the webhook's id, its mode and its secret in clear.
@@ -204,7 +208,7 @@ const webhookColumns = `w.public_id, w.project_id, w.name, w.event_id, e.name, w
 	w.mappings, w.enabled, w.sample_payload, w.version, w.secret_rotated_at,
 	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.time_zone,
-	w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, ` + routeEvents
+	w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, w.sensitive, ` + routeEvents
 
 // routeEvents selects the events of a webhook's further routes (webhooks.routes), as a JSON array of
 // {id, name, attributes}: one query reads a webhook with all its routes.
@@ -262,8 +266,14 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 		&w.Mappings, &w.Enabled, &w.SamplePayload, &w.Version, &w.SecretRotatedAt,
 		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt,
 		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token, &w.TimeZone,
-		&first.Name, &first.When, &first.ForEach, &w.UnknownUser, &w.HoldFor, &more, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &w.UnknownUser, &w.HoldFor, &more, &w.Sensitive, &evs); err != nil {
 		return nil, err
+	}
+	if w.Sensitive.Fields == nil {
+		w.Sensitive.Fields = []string{}
+	}
+	if w.Sensitive.Headers == nil {
+		w.Sensitive.Headers = []string{}
 	}
 	if w.Mappings == nil {
 		w.Mappings = []Mapping{}
@@ -320,6 +330,9 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 		e.Add("name", "must not contain control characters")
 	}
 
+	if in.Sensitive != nil {
+		in.Sensitive.normalize(e)
+	}
 	legacy := in.normalizeRoutes(e)
 	if len(in.Routes) > MaxRoutes {
 		e.Add("routes", "%d routes; at most %d", len(in.Routes), MaxRoutes)
@@ -588,15 +601,18 @@ func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*
 		}
 		setEventIDs(in.Routes, evs)
 		r := &in.Routes[0]
+		if err := s.saveSensitive(ctx, tx, projectID, in.Sensitive); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
 			mappings, sample_payload, secret_digest, secret_ciphertext,
 			sender, verification, sender_headers, dedup, handshake_token, time_zone,
-			route_name, route_when, route_for_each, routes, route_unknown_user, route_hold_for)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+			route_name, route_when, route_for_each, routes, route_unknown_user, route_hold_for, sensitive)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 			id, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field,
 			mappingsOrEmpty(r.Mappings), in.SamplePayload, digest[:], sealed,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor)
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor, sensitiveOf(in.Sensitive))
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -775,7 +791,10 @@ func (p *WebhookPatch) checksSample() bool {
 // Event, identify and mappings change the first route; a webhook with one route is then validated as
 // the single-mapping API names its fields. Routes replace every route.
 func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
-	in := WebhookInput{Name: cur.Name, SamplePayload: cur.SamplePayload, TimeZone: cur.TimeZone}
+	in := WebhookInput{Name: cur.Name, SamplePayload: cur.SamplePayload, TimeZone: cur.TimeZone, Sensitive: &cur.Sensitive}
+	if patch.Sensitive != nil {
+		in.Sensitive = patch.Sensitive
+	}
 	if patch.Name != nil {
 		in.Name = *patch.Name
 	}
@@ -859,15 +878,18 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 		}
 		setEventIDs(in.Routes, evs)
 		r := &in.Routes[0]
+		if err := s.saveSensitive(ctx, tx, projectID, in.Sensitive); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `UPDATE webhooks SET name = $3, event_id = $4, identify_kind = $5, identify_field = $6,
 			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now(),
 			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14, time_zone = $15,
 			route_name = $16, route_when = $17, route_for_each = $18, routes = $19, route_unknown_user = $20,
-			route_hold_for = $21
+			route_hold_for = $21, sensitive = $22
 			WHERE public_id = $1 AND project_id = $2 AND version = $9`,
 			publicID, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field, mappingsOrEmpty(r.Mappings), in.SamplePayload, cur.Version,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor)
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor, sensitiveOf(in.Sensitive))
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -1100,7 +1122,8 @@ const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_d
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
 	w.identify_kind, w.identify_field, w.mappings,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.secret_ciphertext, w.prev_secret_ciphertext,
-	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, ` + routeEvents
+	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, w.sensitive,
+	(SELECT p.mask_key_ciphertext FROM projects p WHERE p.id = w.project_id), ` + routeEvents
 
 // scanHook reads a Hook and builds its verifiers: from the stored digests in bearer mode, from the
 // secrets decrypted with the master key in the others.
@@ -1116,6 +1139,8 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 		sealed     []byte
 		prevSealed []byte
 		zone       string
+		sens       Sensitive
+		maskKey    []byte
 		first      Route
 		more       []storedRoute
 		evs        []routeEvent
@@ -1123,8 +1148,11 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
 		&first.EventName, &attrs, &first.Identify.Kind, &first.Identify.Field, &maps,
 		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed, &zone,
-		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &first.HoldFor, &more, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &first.HoldFor, &more, &sens, &maskKey, &evs); err != nil {
 		return nil, err
+	}
+	if err := s.setMask(&h, sens, maskKey); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", h.PublicID, err)
 	}
 	copy(h.SecretDigest[:], digest)
 	if len(prev) == len(h.PrevSecretDigest) && prevTill != nil {

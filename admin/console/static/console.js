@@ -131,6 +131,8 @@
     return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
   };
   const fmtNum = (n) => Number(n || 0).toLocaleString();
+  // Reasons decided at the edge: a replay cannot change them, so the replay window does not offer them.
+  const EDGE_REASONS = new Set(['auth_rejected', 'webhook_disabled', 'invalid_json', 'payload_too_large', 'invalid_form', 'unsupported_media_type']);
 
   // reformatJSON re-lays out JSON text token by token, never converting a value: JSON.parse would turn
   // an integer above 2^53 into the nearest double (a Shopify order_id 820982911946154508 would read
@@ -1021,6 +1023,9 @@
       $('#wh-hold-for').value = current.hold_for || '';
       $('#wh-hold-for-field').hidden = $('#wh-unknown-user').value !== 'hold';
       $('#wh-time-zone').value = current.time_zone && current.time_zone !== 'UTC' ? current.time_zone : '';
+      const sens = current.sensitive || {};
+      $('#wh-sensitive-fields').value = (sens.fields || []).join(', ');
+      $('#wh-sensitive-headers').value = (sens.headers || []).join(', ');
       await loadFields(false);
       const rts = current.routes || [];
       if (rts.length > 1 || (rts[0] && (rts[0].name || rts[0].when || rts[0].for_each))) {
@@ -1057,6 +1062,10 @@
         name: $('#wh-name').value.trim(),
         sample_payload: sample.value.trim() ? compact(sample.value.trim()) : '',
         time_zone: $('#wh-time-zone').value.trim(),
+        sensitive: {
+          fields: $('#wh-sensitive-fields').value.split(',').map((s) => s.trim()).filter(Boolean),
+          headers: nameList($('#wh-sensitive-headers').value),
+        },
       };
       const sent = { rows: [], cards: [], cardRows: [] };
       if (cards.length) {
@@ -1329,6 +1338,7 @@
     // entry renders one activity entry; inline ones (a first request shown inside its duplicate) have
     // no id of their own.
     function entry(e, inline) {
+      const later = !inline && laterAttempt(e);
       const ok = e.status === 'success';
       const dup = e.status === 'duplicate';
       const skipped = e.status === 'skipped' || e.status === 'held';
@@ -1361,10 +1371,133 @@
           e.route ? el('span', { class: 'entry-route', title: 'The route that took the request' }, 'Route ', el('b', {}, e.route)) : null,
           fanOut || e.events_fired > 1 || (e.status === 'failed' && e.events_fired > 0) ? el('span', { class: 'entry-fired' }, firedWords(e.events_fired)) : null,
           dup && e.duplicate_of ? el('span', { class: 'entry-dup' }, 'Duplicate of ', firstLink(e)) : null,
+          e.attempt > 0 ? el('span', { class: 'entry-attempt', title: 'A later attempt of this request' + (e.replaces_status ? '; it was ' + e.replaces_status + (e.replaces_reason ? ' (' + reasonLabel(e.replaces_reason).toLowerCase() + ')' : '') + ' before' : '') }, attemptWords(e)) : null,
           el('time', { class: 'entry-time', datetime: e.received_at }, fmtTime(e.received_at)),
-          show),
+          show,
+          !inline && e.status === 'failed' && e.edge_status === 202 && !later ? replayButton(e) : null),
         el('div', { class: 'entry-preview', title: 'Payload preview' }, preview),
         details);
+    }
+
+    // laterAttempt tells whether the list already shows a later attempt of e's request (attempts come
+    // latest first): then e is not its latest outcome, and offers no Replay.
+    let listed = new Set();
+    function laterAttempt(e) {
+      const seen = listed.has(e.request_id);
+      listed.add(e.request_id);
+      return seen;
+    }
+
+    function attemptWords(e) {
+      const why = { replay: 'replay', release: 'user appeared', expire: 'hold ran out' }[e.attempt_cause] || e.attempt_cause;
+      return 'Attempt ' + (e.attempt + 1) + (why ? ' \u00b7 ' + why : '');
+    }
+
+    // replayButton replays one failed entry: a job of one request, followed until the pipeline has run
+    // it; then the summary and the list are read again.
+    function replayButton(e) {
+      const b = el('button', { type: 'button', class: 'btn btn-secondary btn-sm replay-one', title: 'Run this request again through the current settings' }, 'Replay');
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        b.textContent = 'Replaying\u2026';
+        try {
+          const job = await api('POST', base + '/activity/' + encodeURIComponent(e.request_id) + '/replay');
+          const end = await followJob(job, () => {});
+          toast(end.succeeded > 0 ? 'Replayed: the request succeeded.' : end.failed_again > 0 ? 'Replayed: the request failed again.' : replayResult(end));
+          summary();
+          load(true);
+        } catch (err) {
+          toast(err.message);
+          b.disabled = false;
+          b.textContent = 'Replay';
+        }
+      });
+      return b;
+    }
+
+    // followJob reads a replay job every second until it has ended and the pipeline has run what it
+    // produced (or 60 s have passed since it ended), calling onJob with each reading.
+    async function followJob(job, onJob) {
+      let endedAt = 0;
+      for (;;) {
+        onJob(job);
+        const ended = job.state === 'done' || job.state === 'cancelled' || job.state === 'failed';
+        if (ended && !endedAt) endedAt = Date.now();
+        if (ended && (job.succeeded + job.failed_again >= job.produced || Date.now() - endedAt > 60000)) return job;
+        await new Promise((r) => setTimeout(r, 1000));
+        job = await api('GET', '/api/v1/replays/' + encodeURIComponent(job.id));
+      }
+    }
+
+    function replayResult(j) {
+      const parts = [fmtNum(j.succeeded) + ' succeeded', fmtNum(j.failed_again) + ' failed again'];
+      if (j.expired) parts.push(fmtNum(j.expired) + ' too old to replay (past the retention of the request log)');
+      if (j.truncated) parts.push(fmtNum(j.truncated) + ' not replayed (only a preview of the body was kept)');
+      if (j.skipped) parts.push(fmtNum(j.skipped) + ' skipped (another replay of them is running)');
+      return parts.join(', ') + '.';
+    }
+
+    // The "Replay failed…" window: a filter, its count, then the job's progress and result.
+    const rd = $('#replay-dialog');
+    if (rd) {
+      const since = $('#replay-since'), until = $('#replay-until'), reason = $('#replay-reason');
+      const start = $('#replay-start'), cancelBtn = $('#replay-cancel'), count = $('#replay-count');
+      const toInput = (d) => d.toISOString().slice(0, 19);
+      const fromInput = (v) => new Date(v + 'Z').toISOString();
+      let running = null;
+      const filter = () => {
+        const f = { webhook_id: id, since: fromInput(since.value), until: fromInput(until.value) };
+        if (reason.value) f.reason = reason.value;
+        return f;
+      };
+      const recount = debounce(async () => {
+        $('#replay-error').textContent = '';
+        start.disabled = true;
+        if (!since.value || !until.value) { count.textContent = ''; return; }
+        try {
+          const r = await api('POST', '/api/v1/replays?dry_run=1', filter());
+          count.textContent = r.count === 1 ? '1 failed request will be replayed.' : fmtNum(r.count) + ' failed requests will be replayed.';
+          start.disabled = r.count === 0 || !!running;
+        } catch (e) { $('#replay-error').textContent = e.message; count.textContent = ''; }
+      }, 250);
+      [since, until, reason].forEach((x) => x.addEventListener('change', recount));
+      $('#replay-open').addEventListener('click', async () => {
+        const now = new Date();
+        if (!until.value) until.value = toInput(new Date(now.getTime() + 60000));
+        if (!since.value) since.value = toInput(new Date(now.getTime() - 24 * 3600 * 1000));
+        try {
+          const s = (await api('GET', base + '/summary')).summary;
+          const known = new Set([...reason.options].map((o) => o.value));
+          Object.keys(s.failed_by_reason || {}).filter((r) => !known.has(r) && !EDGE_REASONS.has(r))
+            .forEach((r) => reason.append(el('option', { value: r }, reasonLabel(r))));
+        } catch (e) { toast(e.message); }
+        rd.showModal();
+        recount();
+      });
+      start.addEventListener('click', async () => {
+        start.disabled = true;
+        $('#replay-progress').hidden = false;
+        cancelBtn.hidden = false;
+        try {
+          running = await api('POST', '/api/v1/replays', filter());
+          const end = await followJob(running, (j) => {
+            running = j;
+            const doneN = j.succeeded + j.failed_again + j.expired + j.truncated + j.skipped;
+            $('#replay-bar').max = Math.max(j.total, 1);
+            $('#replay-bar').value = Math.min(doneN, j.total);
+            $('#replay-status').textContent = (j.state === 'cancelled' ? 'Cancelled. ' : '') + fmtNum(j.produced) + ' of ' + fmtNum(j.total) + ' sent again; ' + replayResult(j);
+          });
+          $('#replay-status').textContent = (end.state === 'cancelled' ? 'Cancelled: ' : 'Done: ') + replayResult(end);
+          summary();
+          load(true);
+        } catch (e) { $('#replay-error').textContent = e.message; }
+        running = null;
+        cancelBtn.hidden = true;
+      });
+      cancelBtn.addEventListener('click', async () => {
+        if (!running) return;
+        try { running = await api('POST', '/api/v1/replays/' + encodeURIComponent(running.id) + '/cancel'); } catch (e) { toast(e.message); }
+      });
     }
 
     // headersOf lists the sender headers an entry was sent with (the ones the webhook keeps).
@@ -1426,6 +1559,7 @@
       let page;
       try { page = await api('GET', base + '/activity?' + p); } catch (e) { toast(e.message); return; }
       if (my !== seq) return; // a newer load replaced this one
+      if (reset) listed = new Set();
       const items = (page.entries || []).map((e) => entry(e));
       if (reset) list.replaceChildren(...items); else list.append(...items);
       cursor = page.next_cursor || '';
@@ -1785,10 +1919,16 @@
     const saved = $('#settings-saved');
     const url = $('#notification-url');
     const region = $('#phone-region');
+    const format = $('#notification-format');
 
     function fill(p) {
       $('#project-name').textContent = p.name;
       url.value = p.notification_url || '';
+      format.value = p.notification_format || 'standard';
+      const ret = p.retention || {};
+      $('#retention-payload').value = ret.payload_days || 0;
+      $('#retention-activity').value = ret.activity_days || 0;
+      $('#retention-events').value = ret.events_days || 0;
       region.value = p.phone_region || '';
     }
     form.addEventListener('input', () => { saved.hidden = true; });
@@ -1803,7 +1943,14 @@
       const button = $('#save-settings');
       button.disabled = true;
       try {
-        fill(await api('PATCH', '/api/v1/project', { notification_url: url.value, phone_region: region.value }));
+        fill(await api('PATCH', '/api/v1/project', {
+          notification_url: url.value, notification_format: format.value, phone_region: region.value,
+          retention: {
+            payload_days: Number($('#retention-payload').value) || 0,
+            activity_days: Number($('#retention-activity').value) || 0,
+            events_days: Number($('#retention-events').value) || 0,
+          },
+        }));
         saved.textContent = 'Settings saved.';
         saved.hidden = false;
       } catch (err) {
@@ -1812,15 +1959,112 @@
         button.disabled = false;
       }
     });
-    return api('GET', '/api/v1/project').then((p) => {
-      fill(p);
-      [url, region, $('#save-settings')].forEach((n) => { n.disabled = false; });
+    $('#rotate-signing').addEventListener('click', async () => {
+      if (!(await confirmDialog('Rotate the signing secret?', 'Notifications are signed with the new secret from now on; receivers that verify with the old one will refuse them.', 'Rotate'))) return;
+      try {
+        $('#signing-secret').value = (await api('POST', '/api/v1/project/signing-secret/rotate')).signing_secret;
+        toast('Signing secret rotated');
+      } catch (e) { toast(e.message); }
     });
+    return Promise.all([
+      api('GET', '/api/v1/project').then((p) => {
+        fill(p);
+        [url, format, region, $('#retention-payload'), $('#retention-activity'), $('#retention-events'), $('#save-settings')].forEach((n) => { n.disabled = false; });
+      }),
+      // The secret needs the admin scope; a session without it still sees the rest of the page.
+      api('GET', '/api/v1/project/signing-secret').then((s) => { $('#signing-secret').value = s.signing_secret; },
+        (e) => { $('#signing-secret').placeholder = e.message; }),
+    ]);
+  }
+
+  // ---- Alerts -------------------------------------------------------------------------------------
+
+  const RULE_HINTS = {
+    failure_ratio: 'Fires when more than the threshold percent of a webhook\u2019s requests in the window failed (once the minimum was seen).',
+    reason_spike: 'Fires when at least the threshold number of a webhook\u2019s requests in the window failed with the reason.',
+    silence: 'Fires when a webhook with at least the threshold number of requests in the hour before the window received none in it; resolves at its next request.',
+  };
+
+  function alertsPage() {
+    const editor = $('#rule-editor');
+    const form = $('#rule-form');
+    const errBox = $('#rule-error');
+    const kind = $('#rule-kind');
+
+    function condition(r) {
+      switch (r.kind) {
+        case 'failure_ratio': return 'Failures above ' + r.threshold + '% over ' + r.window_minutes + ' min (at least ' + r.min_requests + ' requests)';
+        case 'reason_spike': return 'At least ' + r.threshold + ' \u00d7 ' + reasonLabel(r.reason) + ' over ' + r.window_minutes + ' min';
+        case 'silence': return 'No request for ' + r.window_minutes + ' min after at least ' + r.threshold + ' in the hour before';
+        default: return r.kind;
+      }
+    }
+    function stateBadge(s) {
+      const cls = s === 'firing' || s === 'failed' ? 'badge badge-off' : 'badge badge-on';
+      return el('span', { class: cls }, s);
+    }
+    async function remove(r) {
+      if (!(await confirmDialog('Delete alert rule?', '\u201c' + r.name + '\u201d stops being checked; its open alerts are resolved without a notification.', 'Delete rule'))) return;
+      try { await api('DELETE', '/api/v1/alert-rules/' + r.id); } catch (e) { toast(e.message); }
+      load();
+    }
+    async function load() {
+      const [rules, alerts, deliveries] = await Promise.all([
+        api('GET', '/api/v1/alert-rules'), api('GET', '/api/v1/alerts'), api('GET', '/api/v1/notifications')]);
+      $('#rules-body').replaceChildren(...(rules.rules.length ? rules.rules.map((r) => el('tr', { dataset: { id: String(r.id) } },
+        el('td', { class: 'name', 'data-label': 'Name' }, el('b', {}, r.name)),
+        el('td', { 'data-label': 'Condition' }, condition(r)),
+        el('td', { 'data-label': 'Webhook' }, r.webhook_id ? el('code', {}, r.webhook_id) : el('span', { class: 'muted' }, 'Each webhook')),
+        el('td', { 'data-label': 'Status' }, r.enabled ? el('span', { class: 'badge badge-on' }, 'On') : el('span', { class: 'badge badge-off' }, 'Off')),
+        el('td', { class: 'actions' }, el('button', { type: 'button', class: 'btn btn-ghost btn-sm delete-rule', 'aria-label': 'Delete ' + r.name, onclick: () => remove(r) }, 'Delete'))))
+        : [el('tr', {}, el('td', { colspan: '5', class: 'muted' }, 'No rules yet.'))]));
+      $('#alerts-body').replaceChildren(...(alerts.alerts.length ? alerts.alerts.map((a) => el('tr', { dataset: { id: String(a.id), state: a.state } },
+        el('td', { 'data-label': 'State' }, stateBadge(a.state)),
+        el('td', { 'data-label': 'What' }, a.message),
+        el('td', { 'data-label': 'Webhook' }, a.webhook_id ? el('a', { href: '/webhooks/' + encodeURIComponent(a.webhook_id) + '/activity' }, el('code', {}, a.webhook_id)) : ''),
+        el('td', { 'data-label': 'Fired' }, fmtTime(a.fired_at)),
+        el('td', { 'data-label': 'Resolved' }, a.state === 'resolved' ? fmtTime(a.resolved_at) : '')))
+        : [el('tr', {}, el('td', { colspan: '5', class: 'muted' }, 'No alert has fired.'))]));
+      $('#deliveries-body').replaceChildren(...(deliveries.notifications.length ? deliveries.notifications.map((d) => el('tr', { dataset: { id: d.id, state: d.state } },
+        el('td', { 'data-label': 'Sent' }, fmtTime(d.created_at)),
+        el('td', { 'data-label': 'Event' }, d.event),
+        el('td', { 'data-label': 'State' }, stateBadge(d.state), d.last_error ? el('div', { class: 'muted small' }, d.last_error) : null),
+        el('td', { 'data-label': 'Attempts' }, d.attempt_log.map((t) => el('div', { class: 'small' },
+          '#' + t.attempt + ' ' + fmtTime(t.at) + ' \u2192 ' + (t.status_code || 'no answer') + ' in ' + t.duration_ms + ' ms' + (t.error ? ': ' + t.error : ''))))))
+        : [el('tr', {}, el('td', { colspan: '4', class: 'muted' }, 'No notification yet.'))]));
+    }
+    function kindChanged() {
+      $('#rule-kind-hint').textContent = RULE_HINTS[kind.value];
+      $('#rule-reason-field').hidden = kind.value !== 'reason_spike';
+      $('#rule-min-field').hidden = kind.value !== 'failure_ratio';
+    }
+    kind.addEventListener('change', kindChanged);
+    kindChanged();
+    $('#create-rule').addEventListener('click', () => { clearErrors(form); errBox.hidden = true; editor.hidden = false; $('#rule-name').focus(); });
+    $('#cancel-rule').addEventListener('click', () => { editor.hidden = true; });
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      errBox.hidden = true;
+      clearErrors(form);
+      const body = {
+        name: $('#rule-name').value.trim(), kind: kind.value,
+        threshold: Number($('#rule-threshold').value), window_minutes: Number($('#rule-window').value),
+      };
+      if (kind.value === 'reason_spike') body.reason = $('#rule-reason').value;
+      if (kind.value === 'failure_ratio') body.min_requests = Number($('#rule-min').value);
+      try {
+        await api('POST', '/api/v1/alert-rules', body);
+        editor.hidden = true;
+        toast('Alert rule added');
+        load();
+      } catch (err) { showErrors(form, errBox, err); }
+    });
+    return load();
   }
 
   // ---- Audit log ----------------------------------------------------------------------------------
 
-  const TARGETS = { project: 'Project', api_key: 'API key', event: 'Event', webhook: 'Webhook', user: 'User', device: 'Device' };
+  const TARGETS = { project: 'Project', api_key: 'API key', event: 'Event', webhook: 'Webhook', user: 'User', device: 'Device', alert_rule: 'Alert rule', replay_job: 'Replay job' };
   const ACTIONS = { create: 'created', update: 'changed', delete: 'deleted' };
 
   function erasureBadge(j) {
@@ -1877,7 +2121,7 @@
     return Promise.all([load(true), loadErasures()]);
   }
 
-  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage, settings: settingsPage, audit: auditPage };
+  const pages = { webhooks: webhooksPage, webhook_form: webhookFormPage, activity: activityPage, users: usersPage, events: eventsPage, api_keys: apiKeysPage, alerts: alertsPage, settings: settingsPage, audit: auditPage };
   document.addEventListener('DOMContentLoaded', () => {
     countCall(0);
     const init = pages[document.body.dataset.page];
