@@ -37,12 +37,12 @@ func TestCreateKinds(t *testing.T) {
 			if got := resolve(t, r, e.p1, tc.kind, tc.values...); len(got) != 0 {
 				t.Fatalf("Resolve before Create = %v; want nothing", got)
 			}
-			plan, err := r.Plan(ctx, e.p1, tc.kind, tc.values)
+			plan, err := r.Plan(ctx, e.p1, tc.kind, tc.values, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for run := range 2 {
-				got, err := r.Create(ctx, e.p1, tc.kind, tc.values)
+				got, err := r.Create(ctx, e.p1, tc.kind, tc.values, nil)
 				if err != nil {
 					t.Fatalf("Create #%d: %v", run+1, err)
 				}
@@ -96,7 +96,7 @@ func TestCreateExistingEmailOwner(t *testing.T) {
 	e := newEnv(t, Defaults())
 	r := newResolver(t, e, Defaults(), false)
 	mustUser(t, e.store, e.p1, User{UserID: "jane", Email: "jane@example.com"})
-	got, err := r.Create(context.Background(), e.p1, identify.ByEmail, []string{"JANE@example.com"})
+	got, err := r.Create(context.Background(), e.p1, identify.ByEmail, []string{"JANE@example.com"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestCreateConcurrent(t *testing.T) {
 	results := make([]Created, n)
 	errs := make([]error, n)
 	for i := range rs {
-		wg.Go(func() { results[i], errs[i] = rs[i].Create(context.Background(), e.p1, identify.ByEmail, values) })
+		wg.Go(func() { results[i], errs[i] = rs[i].Create(context.Background(), e.p1, identify.ByEmail, values, nil) })
 	}
 	wg.Wait()
 	news := map[string]int{}
