@@ -1240,7 +1240,8 @@
   };
   const routeLabel = (i, name) => (i < 0 ? 'none' : 'Route ' + (i + 1) + (name ? ' \u00b7 ' + name : ''));
   const whoOf = (id) => (id.found ? 'found' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '')
-    : id.would_create ? 'not found, would be created' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '')
+    : id.would_create ? 'not found, would be created' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '') +
+        (id.email || id.phone ? ' with ' + [id.email, id.phone].filter(Boolean).join(', ') : '')
       : id.value ? 'not found' : 'not read');
   const attrValue = (a) => (a.outcome === 'mapped' ? JSON.stringify(a.value) : a.outcome + (a.message ? ': ' + a.message : ''));
 
