@@ -24,12 +24,13 @@ func TestConsoleBrowserUnknownUser(t *testing.T) {
 		"name": "Signups", "event": "Signup",
 		"identify":       map[string]string{"kind": "email", "field": "email"},
 		"mappings":       []map[string]string{{"attribute": "plan", "field": "plan"}},
-		"sample_payload": `{"email": "new@example.com", "plan": "pro"}`,
+		"sample_payload": `{"email": "new@example.com", "plan": "pro", "phone": "+447700900123"}`,
 	}, 201), &wh); err != nil {
 		t.Fatal(err)
 	}
 	type saved struct {
 		UnknownUser string `json:"unknown_user"`
+		CreatePhone string `json:"create_phone"`
 		Routes      []struct {
 			UnknownUser string `json:"unknown_user"`
 		}
@@ -50,13 +51,20 @@ func TestConsoleBrowserUnknownUser(t *testing.T) {
 	if got := evalJS[string](b, `document.querySelector('#wh-unknown-user').value`); got != "fail" {
 		t.Errorf("If the user is unknown = %q; want fail (the default)", got)
 	}
+	if !evalJS[bool](b, `document.querySelector('#wh-create-from-field').hidden`) {
+		t.Error("the create policy's fields are shown before create is chosen")
+	}
 	b.choose("#wh-unknown-user", "create")
+	if evalJS[bool](b, `document.querySelector('#wh-create-from-field').hidden`) {
+		t.Error("the create policy's fields are hidden with create chosen")
+	}
+	b.run("create phone", chromedp.SendKeys(chromedp.CSS("#wh-create-phone"), "phone"))
 
-	// The Test panel: the sample's user is unknown, and would be created.
+	// The Test panel: the sample's user is unknown, and would be created, with the sample's phone.
 	b.run("test", chromedp.Click(chromedp.CSS("#test-sample")))
 	b.waitJS("the test result", idle+` && !document.querySelector('#test-result').hidden`)
-	if got := b.text("#test-result"); !strings.Contains(got, "would be created") {
-		t.Errorf("test result %q; want it to say the user would be created", got)
+	if got := b.text("#test-result"); !strings.Contains(got, "would be created") || !strings.Contains(got, "+447700900123") {
+		t.Errorf("test result %q; want it to say the user would be created, with phone +447700900123", got)
 	}
 	if body := string(e.want("GET", "/api/v1/users/email:new@example.com", e.keyA, nil, 404)); body == "" {
 		t.Errorf("the dry run created the user")
@@ -64,14 +72,17 @@ func TestConsoleBrowserUnknownUser(t *testing.T) {
 
 	b.run("save", chromedp.Click(chromedp.CSS("#save-webhook")))
 	b.waitJS("saved", `location.pathname === '/webhooks'`)
-	if s := get(); s.UnknownUser != "create" || len(s.Routes) != 1 || s.Routes[0].UnknownUser != "create" {
-		t.Fatalf("saved %+v; want unknown_user create", s)
+	if s := get(); s.UnknownUser != "create" || len(s.Routes) != 1 || s.Routes[0].UnknownUser != "create" || s.CreatePhone != "phone" {
+		t.Fatalf("saved %+v; want unknown_user create, create_phone phone", s)
 	}
 
 	b.open(edit)
 	b.waitJS("the simple form again", idle+` && !document.querySelector('#single-route').hidden`)
 	if got := evalJS[string](b, `document.querySelector('#wh-unknown-user').value`); got != "create" {
 		t.Errorf("reopened: If the user is unknown = %q; want create", got)
+	}
+	if got := evalJS[string](b, `document.querySelector('#wh-create-phone').value`); got != "phone" {
+		t.Errorf("reopened: new user's phone field = %q; want phone", got)
 	}
 	// Into routes: card 1 keeps create; card 2 (new) fails by default, set to create too.
 	b.run("add route", chromedp.Click(chromedp.CSS("#add-route")))

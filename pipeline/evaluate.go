@@ -112,7 +112,12 @@ type Identification struct {
 	Found bool `json:"found"`
 	// WouldCreate: the directory does not know Value and the route's unknown-user policy would create
 	// its subject, which follows (Found is false); the event is shown as it would fire with it.
-	WouldCreate bool     `json:"would_create,omitempty"`
+	WouldCreate bool `json:"would_create,omitempty"`
+	// Email and Phone are what the created user would get besides its identifier, read from the
+	// payload by the route's create_email and create_phone (only with WouldCreate; invalid ones are
+	// left out, and the element's detail says why).
+	Email       string   `json:"email,omitempty"`
+	Phone       string   `json:"phone,omitempty"`
 	SubjectKind string   `json:"subject_kind,omitempty"`
 	UserID      string   `json:"user_id,omitempty"`
 	HWID        string   `json:"hwid,omitempty"`
@@ -169,10 +174,10 @@ func (e *Evaluator) Evaluate(ctx context.Context, h *webhook.Hook, reqs []Reques
 		}
 		guardEval(it, func() { it.extractIdentifier(&e.lim, alloc) })
 	}
-	var plan func(ctx context.Context, k resolveKey, values []string) (Created, error)
+	var plan func(ctx context.Context, k resolveKey, values []string, contacts map[string]Contact) (Created, error)
 	if e.creator != nil {
-		plan = func(ctx context.Context, k resolveKey, values []string) (Created, error) {
-			return e.creator.Plan(ctx, k.project, k.kind, values)
+		plan = func(ctx context.Context, k resolveKey, values []string, contacts map[string]Contact) (Created, error) {
+			return e.creator.Plan(ctx, k.project, k.kind, values, contacts)
 		}
 	}
 	err := resolveItems(ctx, items, func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error) {
@@ -293,7 +298,7 @@ func (e *Evaluator) finish(it *item, ev *Evaluation, attrBuf []byte) []byte {
 // identification is how element el was identified by route r.
 func identification(r *compiledRoute, el *element) Identification {
 	id := Identification{Kind: string(r.r.Identify.Kind), Field: r.r.Identify.Field, Value: el.identValue,
-		Found: el.found && !el.created, WouldCreate: el.created}
+		Found: el.found && !el.created, WouldCreate: el.created, Email: el.createdWith.Email, Phone: el.createdWith.Phone}
 	if el.found {
 		id.SubjectKind, _ = subjectOf(r.r.Identify.Kind, el.subject)
 		id.UserID, id.HWID, id.HWIDs = el.subject.UserID, el.subject.HWID, el.subject.HWIDs

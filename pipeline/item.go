@@ -67,12 +67,15 @@ type Resolver interface {
 // writing nothing (a dry run). A refused value (an invalid e-mail) is in Created.Refused; an error
 // means the directory could not be asked and is retried.
 type Creator interface {
-	Create(ctx context.Context, projectID int64, kind identify.Kind, values []string) (Created, error)
-	Plan(ctx context.Context, projectID int64, kind identify.Kind, values []string) (Created, error)
+	Create(ctx context.Context, projectID int64, kind identify.Kind, values []string, contacts map[string]directory.Contact) (Created, error)
+	Plan(ctx context.Context, projectID int64, kind identify.Kind, values []string, contacts map[string]directory.Contact) (Created, error)
 }
 
 // Created is what a Creator made: the directory's own type, as Subject is.
 type Created = directory.Created
+
+// Contact is the e-mail and phone a created user gets from the payload: the directory's own type.
+type Contact = directory.Contact
 
 // item is one webhooks.requests record on its way through the pipeline.
 type item struct {
@@ -201,6 +204,8 @@ type element struct {
 	found      bool
 	// created: the subject was created (a dry run: would be) by the route's unknown-user policy.
 	created bool
+	// createdWith: the e-mail and phone read from the payload that the created user got (would get).
+	createdWith directory.Contact
 	// holdable: no subject, and the route's unknown-user policy is hold; failed with user_not_found
 	// until the processor's hold step holds it (reason waiting_for_user).
 	holdable bool
@@ -260,7 +265,10 @@ type compiledRoute struct {
 	identErr    error
 	identHeader string // the kept header the identifier is read from; "" for the payload
 	identBody   bool   // fan-out: the identifier is read from the body ($.…), not the element
-	mappings    []compiledMapping
+	// createFrom are the fields the create policy reads the new user's e-mail and phone from
+	// (webhook.CreateFrom), read only for an identifier the directory does not know.
+	createFrom [2]contactField
+	mappings   []compiledMapping
 	// exprs: the route evaluates expressions (mappings), so its requests' bodies are decoded for them.
 	exprs bool
 	// maskedAttrs are the attributes mapped from sensitive fields and identMasked whether the
@@ -444,6 +452,10 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 		cr.identBody, rest = cr.ident.FromRoot()
 		cr.identBody = cr.identBody || !cr.fanOut
 		cr.identKeys = searchKeys(rest)
+	}
+	if r.UnknownUser == webhook.UnknownUserCreate {
+		cr.createFrom[0] = compileContactField("e-mail", r.CreateEmail, cr.fanOut, kept)
+		cr.createFrom[1] = compileContactField("phone", r.CreatePhone, cr.fanOut, kept)
 	}
 	// Sized once: kept for every webhook the pipeline has met (up to maxCompiledHooks), so growing by
 	// append would keep up to twice the mappings' memory, and make garbage on the way.
@@ -1115,3 +1127,79 @@ type Event = wire.Event
 // bytesString views b as a string without copying. Record keys, values and headers are never modified
 // after the fetch, so the string stays valid (and keeps the buffer alive) as long as a row holds it.
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// contactField is a compiled create_email or create_phone (webhook.CreateFrom).
+type contactField struct {
+	what   string // "e-mail" or "phone", for notes
+	path   string // as configured; "" when not set
+	keys   []any
+	header string // the kept header it is read from; "" for the payload
+	body   bool   // read from the body, not the fan-out element
+	err    error  // the path does not parse (a config saved by an older release)
+}
+
+func compileContactField(what, path string, fanOut bool, kept []webhook.KeptHeader) contactField {
+	f := contactField{what: what, path: path}
+	if path == "" {
+		return f
+	}
+	p, err := fieldpath.Parse(path)
+	if err != nil {
+		f.err = err
+		return f
+	}
+	f.header, _ = headerPath(p, kept)
+	var rest fieldpath.Path
+	f.body, rest = p.FromRoot()
+	f.body = f.body || !fanOut
+	f.keys = searchKeys(rest)
+	return f
+}
+
+// readContact reads the e-mail and phone the create policy gives element e's new user, as the
+// identifier is read. A field that is absent, null or empty gives nothing; one that cannot be read as
+// a single value gives nothing and a note. The directory validates what is read (Creator.Create).
+func (it *item) readContact(e *element) (c directory.Contact, notes []string) {
+	for i := range it.route.createFrom {
+		f := &it.route.createFrom[i]
+		if f.path == "" {
+			continue
+		}
+		if f.err != nil {
+			notes = append(notes, fmt.Sprintf("%s left out: path %q is invalid: %v", f.what, f.path, f.err))
+			continue
+		}
+		var v string
+		if f.header != "" {
+			h, ok := it.senderHeader(f.header)
+			if !ok {
+				continue
+			}
+			v = strings.TrimSpace(string(h))
+		} else {
+			if err := it.lookupIn(e, f.body, f.keys); err != nil {
+				if !errors.Is(err, fieldpath.ErrNotFound) {
+					notes = append(notes, fmt.Sprintf("%s left out: field %s: %v", f.what, f.path, err))
+				}
+				continue
+			}
+			n := &it.node
+			switch kind := n.TypeSafe(); kind {
+			case ast.V_NONE, ast.V_NULL:
+				continue
+			case ast.V_STRING, ast.V_NUMBER:
+				v, _ = scalarText(n, kind)
+				v = strings.TrimSpace(v)
+			default:
+				notes = append(notes, fmt.Sprintf("%s left out: field %s is a %s, not a single value", f.what, f.path, kindName(kind)))
+				continue
+			}
+		}
+		if i == 0 {
+			c.Email = v
+		} else {
+			c.Phone = v
+		}
+	}
+	return c, notes
+}

@@ -443,7 +443,7 @@ func (p *processor) resolve(ctx context.Context, items []item) error {
 
 // create creates the subjects of a poll's unknown identifiers of one (project, kind) whose routes say
 // create, in one directory call, retrying as resolve does. nil when there is no Creator.
-func (p *processor) create(ctx context.Context, k resolveKey, values []string) (Created, error) {
+func (p *processor) create(ctx context.Context, k resolveKey, values []string, contacts map[string]Contact) (Created, error) {
 	if p.creator == nil {
 		return Created{}, errNoCreator
 	}
@@ -451,7 +451,7 @@ func (p *processor) create(ctx context.Context, k resolveKey, values []string) (
 	about := logFunc(func() []any { return []any{"project_id", k.project, "identify_by", k.kind, "create", len(values)} })
 	err := p.retry.do(ctx, "directory", about, func(ctx context.Context) error {
 		var err error
-		out, err = p.creator.Create(ctx, k.project, k.kind, values)
+		out, err = p.creator.Create(ctx, k.project, k.kind, values, contacts)
 		if _, ok := errors.AsType[*domainerr.ValidationError](err); ok {
 			return fmt.Errorf("%w: %w", errPermanent, err)
 		}
@@ -472,10 +472,12 @@ var errNoCreator = errors.New("no creator: users are not created")
 //
 // Elements still not found whose route's unknown-user policy is create are then handed to create, once
 // per project and kind (nil: none is created); what it makes counts as found, and the element's detail
-// says the subject was <verb> ("created", or "would be created" in a dry run). A value create refuses
-// fails its elements with identifier_invalid.
+// says the subject was <verb> ("created", or "would be created" in a dry run), with the e-mail and
+// phone its route's create_email and create_phone read (of the poll's elements with one value, the
+// first's: the first insert wins), and what of them was left out. A value create refuses fails its
+// elements with identifier_invalid.
 func resolveItems(ctx context.Context, items []item, ask func(ctx context.Context, k resolveKey, values []string) (map[string]Subject, error),
-	create func(ctx context.Context, k resolveKey, values []string) (Created, error), verb string) error {
+	create func(ctx context.Context, k resolveKey, values []string, contacts map[string]Contact) (Created, error), verb string) error {
 	groups := map[resolveKey][]string{}
 	for i := range items {
 		it := &items[i]
@@ -499,9 +501,12 @@ func resolveItems(ctx context.Context, items []item, ask func(ctx context.Contex
 		}
 		var made Created
 		var createErr error
+		var readNotes map[string][]string
 		if refused == nil && create != nil {
-			if missing := unknownToCreate(items, k, found); len(missing) > 0 {
-				made, createErr = create(ctx, k, missing)
+			missing, contacts, notes := unknownToCreate(items, k, found)
+			readNotes = notes
+			if len(missing) > 0 {
+				made, createErr = create(ctx, k, missing, contacts)
 				if _, ok := errors.AsType[*domainerr.ValidationError](createErr); !ok && createErr != nil && !errors.Is(createErr, errPermanent) && !errors.Is(createErr, errNoCreator) {
 					return createErr
 				}
@@ -536,7 +541,14 @@ func resolveItems(ctx context.Context, items []item, ask func(ctx context.Contex
 							// the others found it, as a later poll's would.
 							delete(made.New, e.identValue)
 							e.created = true
-							it.noteCreated(e, fmt.Sprintf("%s %s from %s %s", createdLabel(k.kind), verb, k.kind, truncateText(e.identValue)))
+							e.createdWith = made.Set[e.identValue]
+							it.noteCreated(e, fmt.Sprintf("%s %s from %s %s%s", createdLabel(k.kind), verb, k.kind, truncateText(e.identValue), withContact(e.createdWith)))
+							for _, n := range readNotes[e.identValue] {
+								it.noteCreated(e, n)
+							}
+							for _, n := range made.Notes[e.identValue] {
+								it.noteCreated(e, n)
+							}
 						}
 						continue
 					}
@@ -557,25 +569,58 @@ func resolveItems(ctx context.Context, items []item, ask func(ctx context.Contex
 }
 
 // unknownToCreate lists, sorted without repeats, the values of kind k not in found whose elements'
-// routes create unknown users.
-func unknownToCreate(items []item, k resolveKey, found map[string]Subject) []string {
-	var out []string
+// routes create unknown users, with the contacts those routes read for them (create_email,
+// create_phone; nil when none reads any) and the notes of what could not be read. Of several elements
+// with one value, the first in the poll (arrival order) gives the contact.
+func unknownToCreate(items []item, k resolveKey, found map[string]Subject) (out []string, contacts map[string]Contact, notes map[string][]string) {
 	for i := range items {
 		it := &items[i]
 		if !it.resolvable() || it.projectID != k.project || it.route.r.Identify.Kind != k.kind ||
 			it.route.r.UnknownUser != webhook.UnknownUserCreate {
 			continue
 		}
+		reads := it.route.createFrom[0].path != "" || it.route.createFrom[1].path != ""
 		for j := range it.elems {
-			if e := &it.elems[j]; e.resolvable() {
-				if _, ok := found[e.identValue]; !ok {
-					out = append(out, e.identValue)
-				}
+			e := &it.elems[j]
+			if !e.resolvable() {
+				continue
+			}
+			if _, ok := found[e.identValue]; ok {
+				continue
+			}
+			out = append(out, e.identValue)
+			if !reads {
+				continue
+			}
+			if contacts == nil {
+				contacts, notes = map[string]Contact{}, map[string][]string{}
+			}
+			if _, seen := contacts[e.identValue]; seen {
+				continue
+			}
+			c, n := it.readContact(e)
+			contacts[e.identValue] = c
+			if len(n) > 0 {
+				notes[e.identValue] = n
 			}
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return slices.Compact(out), contacts, notes
+}
+
+// withContact is what a "user created" note adds about the e-mail and phone set from the payload
+// (not their values, which may be sensitive).
+func withContact(c Contact) string {
+	switch {
+	case c.Email != "" && c.Phone != "":
+		return ", with the e-mail and phone read from the payload"
+	case c.Email != "":
+		return ", with the e-mail read from the payload"
+	case c.Phone != "":
+		return ", with the phone read from the payload"
+	}
+	return ""
 }
 
 // noteCreated records that e's subject was created: in the element's detail, or, in a fan-out (whose

@@ -86,3 +86,67 @@ func TestUnknownUserCreateThroughTheDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownUserCreateWithContact: a route with create_email and create_phone, on the real directory,
+// Kafka and ClickHouse. Two requests for the same new user id with different e-mails, in one poll,
+// create one user with the first one's e-mail and phone; a request whose e-mail is invalid creates its
+// user without it, says so in its detail, and fires.
+func TestUnknownUserCreateWithContact(t *testing.T) {
+	e := newEnv(t)
+	e.withDeliveries(t)
+	ctx := context.Background()
+	projects := project.NewStore(e.pool)
+	p, _, err := projects.Create(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ID != 1 {
+		t.Fatalf("project id %d; the test's records carry project 1", p.ID)
+	}
+	res, err := directory.NewResolver(e.pool, nil, projects, directory.Defaults(), nil, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(res.Close)
+	hooks := &fakeHooks{}
+	h := &webhook.Hook{PublicID: "wh_create", ProjectID: 1, Version: 1, Enabled: true, EventName: "Signup",
+		Identify:    webhook.Identify{Kind: identify.ByUserID, Field: "id"},
+		UnknownUser: webhook.UnknownUserCreate}
+	h.CreateEmail, h.CreatePhone = "customer.email", "customer.phone"
+	hooks.put(h)
+	reqs := []req{
+		newReq("wh_create", wire.OutcomeAccepted, `{"id":"u-new","customer":{"email":"a@example.com","phone":"+447700900123"}}`),
+		newReq("wh_create", wire.OutcomeAccepted, `{"id":"u-new","customer":{"email":"b@example.com","phone":"+447700900456"}}`),
+		newReq("wh_create", wire.OutcomeAccepted, `{"id":"u-bad","customer":{"email":"not an address"}}`),
+	}
+	e.produce(t, reqs...)
+	stop := e.runDeps(t, testConfig(), pipeline.Deps{Hooks: hooks, Resolver: res, Creator: res})
+	e.waitCount(t, "SELECT count() FROM activity_log", uint64(len(reqs)), 60*time.Second)
+	stop()
+
+	rows := e.activity(t, "wh_create")
+	for i, want := range []string{
+		"user created from user_id u-new, with the e-mail and phone read from the payload",
+		"",
+		"user created from user_id u-bad; e-mail left out: not a valid email address",
+	} {
+		if row := rows[reqs[i].id.String()]; row.status != chstore.StatusSuccess || row.detail != want {
+			t.Errorf("request %d: %s/%s %q; want success, detail %q", i, row.status, row.reason, row.detail, want)
+		}
+	}
+	for _, tc := range []struct{ user, email, phone string }{
+		{"u-new", "a@example.com", "+447700900123"},
+		{"u-bad", "", ""},
+	} {
+		var email, phone string
+		if err := e.pool.QueryRow(ctx, `SELECT email, phone FROM users WHERE project_id = 1 AND user_id = $1`, tc.user).Scan(&email, &phone); err != nil {
+			t.Fatalf("user %s: %v", tc.user, err)
+		}
+		if email != tc.email || phone != tc.phone {
+			t.Errorf("user %s: e-mail %q, phone %q; want %q, %q", tc.user, email, phone, tc.email, tc.phone)
+		}
+	}
+	if evs := e.events(t, 3, 30*time.Second); len(evs) != 3 {
+		t.Errorf("%d events; want 3", len(evs))
+	}
+}

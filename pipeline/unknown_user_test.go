@@ -21,14 +21,17 @@ import (
 // refusing values without "@"; Plan answers the same without adding. calls records each Create's
 // values; fail makes the next Create calls fail (a directory that cannot be reached).
 type fakeCreator struct {
-	mu    sync.Mutex
-	dir   mapResolver
-	calls [][]string
-	fail  int
+	mu       sync.Mutex
+	dir      mapResolver
+	calls    [][]string
+	contacts []map[string]Contact // each Create's contacts
+	fail     int
 }
 
-func (c *fakeCreator) made(values []string, write bool) Created {
-	out := Created{Subjects: map[string]Subject{}, New: map[string]bool{}, Refused: map[string]string{}}
+// made sets each new user's contact as given (a phone without "+" is left out, with a note).
+func (c *fakeCreator) made(values []string, contacts map[string]Contact, write bool) Created {
+	out := Created{Subjects: map[string]Subject{}, New: map[string]bool{}, Refused: map[string]string{},
+		Set: map[string]Contact{}, Notes: map[string][]string{}}
 	for _, v := range values {
 		if !strings.Contains(v, "@") {
 			out.Refused[v] = "not a valid email address"
@@ -40,6 +43,13 @@ func (c *fakeCreator) made(values []string, write bool) Created {
 		}
 		s := Subject{UserID: "email:" + v, HWIDs: []string{}}
 		out.Subjects[v], out.New[v] = s, true
+		if ct, ok := contacts[v]; ok {
+			if ct.Phone != "" && !strings.HasPrefix(ct.Phone, "+") {
+				out.Notes[v] = append(out.Notes[v], "phone left out: not E.164")
+				ct.Phone = ""
+			}
+			out.Set[v] = ct
+		}
 		if write {
 			c.dir[v] = s
 		}
@@ -47,21 +57,22 @@ func (c *fakeCreator) made(values []string, write bool) Created {
 	return out
 }
 
-func (c *fakeCreator) Create(_ context.Context, _ int64, _ identify.Kind, values []string) (Created, error) {
+func (c *fakeCreator) Create(_ context.Context, _ int64, _ identify.Kind, values []string, contacts map[string]Contact) (Created, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls = append(c.calls, slices.Clone(values))
+	c.contacts = append(c.contacts, contacts)
 	if c.fail > 0 {
 		c.fail--
 		return Created{}, errors.New("connection refused")
 	}
-	return c.made(values, true), nil
+	return c.made(values, contacts, true), nil
 }
 
-func (c *fakeCreator) Plan(_ context.Context, _ int64, _ identify.Kind, values []string) (Created, error) {
+func (c *fakeCreator) Plan(_ context.Context, _ int64, _ identify.Kind, values []string, contacts map[string]Contact) (Created, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.made(values, false), nil
+	return c.made(values, contacts, false), nil
 }
 
 // createHook identifies by email_address; its route creates unknown users when create is set.
@@ -175,5 +186,66 @@ func TestEvaluateUnknownUserCreate(t *testing.T) {
 	}
 	if len(p.b.fire) != 1 || string(p.b.fire[0].rec.Value) != string(ev.Event) {
 		t.Errorf("fired %d events; want the dry run's %s", len(p.b.fire), ev.Event)
+	}
+}
+
+// TestUnknownUserCreateContact: a route with create_phone hands the phone read from the payload to
+// Create, the first element of a value giving it; what cannot be read is left out with a note, and
+// never fails the request. The dry run shows what it would set.
+func TestUnknownUserCreateContact(t *testing.T) {
+	p, _ := unitProcessor(t)
+	c := &fakeCreator{dir: mapResolver{}}
+	p.resolver, p.creator = c.dir, c
+	h := createHook(true)
+	h.CreatePhone = "contact.phone"
+	p.hooks = mapHooks{"wh_1": h}
+	now := time.Now().UnixMilli()
+	bodies := []string{
+		`{"email_address":"a@example.com","contact":{"phone":"+447700900001"},"price":1}`,
+		`{"email_address":"a@example.com","contact":{"phone":"+447700900002"},"price":2}`, // same user: the first's phone
+		`{"email_address":"b@example.com","contact":{"phone":{"n":1}},"price":3}`,         // not a single value
+		`{"email_address":"c@example.com","price":4}`,                                     // absent: nothing, no note
+		`{"email_address":"d@example.com","contact":{"phone":"07700"},"price":5}`,         // refused by the directory
+	}
+	var recs []*kgo.Record
+	for i, b := range bodies {
+		recs = append(recs, unitRecord(int64(i), wire.OutcomeAccepted, b, now))
+	}
+	if err := p.handle(context.Background(), fetches(recs...)); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.contacts) != 1 {
+		t.Fatalf("Create called %d times; want 1", len(c.contacts))
+	}
+	wantContacts := map[string]Contact{"a@example.com": {Phone: "+447700900001"}, "b@example.com": {}, "c@example.com": {},
+		"d@example.com": {Phone: "07700"}}
+	for v, w := range wantContacts {
+		if got := c.contacts[0][v]; got != w {
+			t.Errorf("contact of %s = %+v; want %+v", v, got, w)
+		}
+	}
+	for i, want := range []string{
+		"user created from email a@example.com, with the phone read from the payload",
+		"",
+		"user created from email b@example.com; phone left out: field contact.phone is a object, not a single value",
+		"user created from email c@example.com",
+		"user created from email d@example.com; phone left out: not E.164",
+	} {
+		row := p.b.activity[i]
+		if row.Status != chstore.StatusSuccess || row.Detail != want {
+			t.Errorf("request %d: %s detail %q; want success, detail %q", i, row.Status, row.Detail, want)
+		}
+	}
+
+	// The dry run shows the phone the user would get.
+	var req wire.Request
+	wire.DecodeRequest(recs[0], &req)
+	c2 := &fakeCreator{dir: mapResolver{}}
+	evs, err := NewEvaluator(p.lim, c2.dir, c2).Evaluate(context.Background(), h, []Request{{ID: req.ID, ReceivedMs: req.ReceivedMs, Body: []byte(bodies[0])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := evs[0].Identification; !id.WouldCreate || id.Phone != "+447700900001" || id.Email != "" {
+		t.Errorf("dry run identification = %+v; want would_create with phone +447700900001", id)
 	}
 }

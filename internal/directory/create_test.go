@@ -37,12 +37,12 @@ func TestCreateKinds(t *testing.T) {
 			if got := resolve(t, r, e.p1, tc.kind, tc.values...); len(got) != 0 {
 				t.Fatalf("Resolve before Create = %v; want nothing", got)
 			}
-			plan, err := r.Plan(ctx, e.p1, tc.kind, tc.values)
+			plan, err := r.Plan(ctx, e.p1, tc.kind, tc.values, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for run := range 2 {
-				got, err := r.Create(ctx, e.p1, tc.kind, tc.values)
+				got, err := r.Create(ctx, e.p1, tc.kind, tc.values, nil)
 				if err != nil {
 					t.Fatalf("Create #%d: %v", run+1, err)
 				}
@@ -96,7 +96,7 @@ func TestCreateExistingEmailOwner(t *testing.T) {
 	e := newEnv(t, Defaults())
 	r := newResolver(t, e, Defaults(), false)
 	mustUser(t, e.store, e.p1, User{UserID: "jane", Email: "jane@example.com"})
-	got, err := r.Create(context.Background(), e.p1, identify.ByEmail, []string{"JANE@example.com"})
+	got, err := r.Create(context.Background(), e.p1, identify.ByEmail, []string{"JANE@example.com"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestCreateConcurrent(t *testing.T) {
 	results := make([]Created, n)
 	errs := make([]error, n)
 	for i := range rs {
-		wg.Go(func() { results[i], errs[i] = rs[i].Create(context.Background(), e.p1, identify.ByEmail, values) })
+		wg.Go(func() { results[i], errs[i] = rs[i].Create(context.Background(), e.p1, identify.ByEmail, values, nil) })
 	}
 	wg.Wait()
 	news := map[string]int{}
@@ -144,5 +144,135 @@ func TestCreateConcurrent(t *testing.T) {
 		if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM users WHERE project_id = $1 AND lower(email) = $2`, e.p1, v).Scan(&rows); err != nil || rows != 1 {
 			t.Errorf("users with %s = %d, %v; want 1", v, rows, err)
 		}
+	}
+}
+
+// userContact reads a user's e-mail and phone as stored.
+func userContact(t *testing.T, e *env, project int64, userID string) Contact {
+	t.Helper()
+	var c Contact
+	if err := e.pool.QueryRow(context.Background(), `SELECT email, phone FROM users WHERE project_id = $1 AND user_id = $2`,
+		project, userID).Scan(&c.Email, &c.Phone); err != nil {
+		t.Fatalf("user %s: %v", userID, err)
+	}
+	return c
+}
+
+// TestCreateWithContact: a created user gets the valid e-mail and phone of its contact; invalid ones,
+// and one another user has, are left out with a note, the user created all the same; an identifier's
+// own kind is not overridden; an existing user is not changed.
+func TestCreateWithContact(t *testing.T) {
+	cfg := Defaults()
+	cfg.DefaultRegion = "GB"
+	e := newEnv(t, cfg)
+	r := newResolver(t, e, cfg, false)
+	ctx := context.Background()
+	mustUser(t, e.store, e.p1, User{UserID: "owner", Email: "taken@example.com", Phone: "+447700900555"})
+
+	contacts := map[string]Contact{
+		"u1":    {Email: "Ann@Example.com", Phone: "07700 900123"},
+		"u2":    {Email: "not an email", Phone: "12"},
+		"u3":    {Email: "taken@example.com"},
+		"owner": {Email: "changed@example.com"},
+	}
+	plan, err := r.Plan(ctx, e.p1, identify.ByUserID, []string{"u1", "u2"}, contacts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plan.Set["u1"]; got != (Contact{Email: "Ann@Example.com", Phone: "+447700900123"}) || len(plan.Notes["u2"]) != 2 {
+		t.Errorf("Plan: set %+v, notes %q; want u1's e-mail and E.164 phone, two notes for u2", plan.Set, plan.Notes)
+	}
+	got, err := r.Create(ctx, e.p1, identify.ByUserID, []string{"owner", "u1", "u2", "u3"}, contacts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		user  string
+		want  Contact
+		notes int
+	}{
+		{"u1", Contact{Email: "Ann@Example.com", Phone: "+447700900123"}, 0},
+		{"u2", Contact{}, 2},
+		{"u3", Contact{}, 1},
+	} {
+		if !got.New[tc.user] || got.Subjects[tc.user].UserID != tc.user {
+			t.Errorf("%s: new %v, subject %+v; want created", tc.user, got.New[tc.user], got.Subjects[tc.user])
+		}
+		if c := userContact(t, e, e.p1, tc.user); c != tc.want {
+			t.Errorf("%s stored with %+v; want %+v", tc.user, c, tc.want)
+		}
+		if got.Set[tc.user] != tc.want || len(got.Notes[tc.user]) != tc.notes {
+			t.Errorf("%s: set %+v, notes %q; want %+v, %d notes", tc.user, got.Set[tc.user], got.Notes[tc.user], tc.want, tc.notes)
+		}
+	}
+	if got.New["owner"] {
+		t.Error("owner reported new")
+	}
+	if c := userContact(t, e, e.p1, "owner"); c != (Contact{Email: "taken@example.com", Phone: "+447700900555"}) {
+		t.Errorf("existing user changed to %+v", c)
+	}
+
+	// Identified by e-mail: the phone is set, the contact's e-mail ignored.
+	got, err = r.Create(ctx, e.p1, identify.ByEmail, []string{"new@example.com"},
+		map[string]Contact{"new@example.com": {Email: "other@example.com", Phone: "+447700900999"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := userContact(t, e, e.p1, "email:new@example.com"); c != (Contact{Email: "new@example.com", Phone: "+447700900999"}) || !got.New["new@example.com"] {
+		t.Errorf("by e-mail: stored %+v (new %v); want its address and the phone", c, got.New)
+	}
+	// Identified by phone: the e-mail is set.
+	if _, err = r.Create(ctx, e.p1, identify.ByPhone, []string{"+447700900888"},
+		map[string]Contact{"+447700900888": {Email: "p@example.com", Phone: "+447700900111"}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := userContact(t, e, e.p1, "phone:+447700900888"); c != (Contact{Email: "p@example.com", Phone: "+447700900888"}) {
+		t.Errorf("by phone: stored %+v; want the e-mail and its own number", c)
+	}
+}
+
+// TestCreateContactConcurrent: requests for one new user with different e-mails, at once, make one
+// user with the e-mail of the call that inserted it (the first insert wins); every call answers it.
+func TestCreateContactConcurrent(t *testing.T) {
+	e := newEnv(t, Defaults())
+	const n = 8
+	rs := make([]*Resolver, n)
+	for i := range rs {
+		rs[i] = newResolver(t, e, Defaults(), false)
+	}
+	var wg sync.WaitGroup
+	results := make([]Created, n)
+	errs := make([]error, n)
+	for i := range rs {
+		wg.Go(func() {
+			results[i], errs[i] = rs[i].Create(context.Background(), e.p1, identify.ByUserID, []string{"same"},
+				map[string]Contact{"same": {Email: fmt.Sprintf("e%d@example.com", i)}})
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i := range results {
+		if errs[i] != nil {
+			t.Fatalf("Create #%d: %v", i, errs[i])
+		}
+		if s := results[i].Subjects["same"]; s.UserID != "same" {
+			t.Errorf("Create #%d: subject %+v; want user same", i, s)
+		}
+		if results[i].New["same"] {
+			if winner >= 0 {
+				t.Errorf("Create #%d and #%d both report new", winner, i)
+			}
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no Create reported new")
+	}
+	want := fmt.Sprintf("e%d@example.com", winner)
+	if c := userContact(t, e, e.p1, "same"); c.Email != want {
+		t.Errorf("stored e-mail %q; want %q (the inserting call's)", c.Email, want)
+	}
+	if got := results[winner].Set["same"]; got.Email != want {
+		t.Errorf("winner's Set = %+v; want e-mail %s", got, want)
 	}
 }

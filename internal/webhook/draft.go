@@ -76,7 +76,7 @@ func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute
 			types[a.Name] = a.Type
 		}
 		hr := HookRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventName: r.EventName, Identify: r.Identify,
-			UnknownUser: r.UnknownUser, HoldFor: parseHoldFor(r.HoldFor), Mappings: make([]TypedMapping, len(r.Mappings))}
+			UnknownUser: r.UnknownUser, HoldFor: parseHoldFor(r.HoldFor), CreateFrom: r.CreateFrom, Mappings: make([]TypedMapping, len(r.Mappings))}
 		for j, m := range r.Mappings {
 			// An attribute always exists: UpdateEvent refuses to remove a mapped one and validate checks
 			// new mappings, both under a lock on the event row.
@@ -86,4 +86,5 @@ func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute
 	}
 	first := &h.Routes[0]
 	h.EventName, h.Identify, h.Mappings, h.UnknownUser, h.HoldFor = first.EventName, first.Identify, first.Mappings, first.UnknownUser, first.HoldFor
+	h.CreateFrom = first.CreateFrom
 }

@@ -166,6 +166,8 @@ type Hook struct {
 	Mask Mask
 	// HoldFor is the first (or single) route's (HookRoute.HoldFor).
 	HoldFor time.Duration
+	// CreateFrom is the first (or single) route's (HookRoute.CreateFrom).
+	CreateFrom
 	// Location is the webhook's time zone (TimeZone, loaded once per config version): dates without
 	// an offset are read in it. Nil means UTC.
 	Location *time.Location

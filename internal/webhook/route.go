@@ -36,16 +36,31 @@ type Route struct {
 	// empty is the pipeline's default (hold.default, 24h). The pipeline keeps it within its bounds
 	// (hold.min, hold.max). Only with unknown_user hold.
 	HoldFor string `json:"hold_for,omitempty"`
+	// CreateFrom says where "create" finds the new user's e-mail and phone. Only with unknown_user
+	// create.
+	CreateFrom
+}
+
+// CreateFrom names the payload fields "create" reads the new user's e-mail address and phone number
+// from, besides its identifier (Route.UnknownUser create). Each is a field path read as the identify
+// field is (from the element in a fan-out route, from the body with "$."); empty: not set. A value that
+// is missing, empty, not a string or number, or not a valid address / number is left out (the
+// element's detail says why) and never fails the request. A user identified by email gets only the
+// phone from here, one identified by phone only the e-mail; a device (hwid) gets neither.
+type CreateFrom struct {
+	CreateEmail string `json:"create_email,omitempty"`
+	CreatePhone string `json:"create_phone,omitempty"`
 }
 
 // The values of Route.UnknownUser. It is a string, not a flag: more policies may come.
 const (
 	UnknownUserFail = "fail"
-	// UnknownUserCreate creates what the identifier names, and only from the identifier: a user_id
-	// makes a user with that id (no email, no phone); an email a user with that email whose id is
-	// "email:" + the email as stored; a phone a user with that phone (E.164) whose id is "phone:" +
-	// the E.164 number; a hwid an anonymous device. Ids derived from the identifier make concurrent
-	// creations of the same user converge on one row.
+	// UnknownUserCreate creates what the identifier names: a user_id makes a user with that id; an
+	// email a user with that email whose id is "email:" + the email as stored; a phone a user with
+	// that phone (E.164) whose id is "phone:" + the E.164 number; a hwid an anonymous device. A user
+	// also gets the e-mail and phone its route's CreateFrom reads from the payload. Ids derived from
+	// the identifier make concurrent creations of the same user converge on one row; an existing
+	// user is never changed.
 	UnknownUserCreate = "create"
 	// UnknownUserHold keeps the request waiting, for up to the route's HoldFor, until its user appears
 	// (created through the API, an import, or another webhook's create); it then fires, in arrival
@@ -80,6 +95,8 @@ type HookRoute struct {
 	UnknownUser string
 	// HoldFor is Route.HoldFor parsed; 0 is the pipeline's default.
 	HoldFor time.Duration
+	// CreateFrom is Route.CreateFrom (validated field paths).
+	CreateFrom
 }
 
 // RouteList is the webhook's routes. A Hook built by hand may give a single route through EventName,
@@ -88,7 +105,7 @@ func (h *Hook) RouteList() []HookRoute {
 	if len(h.Routes) > 0 {
 		return h.Routes
 	}
-	return []HookRoute{{EventName: h.EventName, Identify: h.Identify, Mappings: h.Mappings, UnknownUser: h.UnknownUser, HoldFor: h.HoldFor}}
+	return []HookRoute{{EventName: h.EventName, Identify: h.Identify, Mappings: h.Mappings, UnknownUser: h.UnknownUser, HoldFor: h.HoldFor, CreateFrom: h.CreateFrom}}
 }
 
 // FanOutPath is a route's ForEach parsed: the path of the array and whether it starts at the body

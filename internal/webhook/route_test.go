@@ -302,3 +302,82 @@ func TestHoldRoundTrip(t *testing.T) {
 		t.Errorf("after leaving hold: route %+v; want fail without hold_for", w.Routes[0])
 	}
 }
+
+// TestCreateFromRoundTrip: create_email and create_phone of the first route (its columns) and of a
+// further route (the routes JSON) are saved, read back and handed to the data path; the single-route
+// API changes the first route's, and leaving create drops them.
+func TestCreateFromRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := shopifyRoutes(f, t)
+	in.SamplePayload = `{"id":1,"email":"jon@example.com","total_price":"199.00","phone":"+447700900123","line_items":[{"sku":"X","quantity":1,"tel":"07700900123"}]}`
+	in.Routes[0].Identify = Identify{Kind: identify.ByUserID, Field: "id"}
+	in.Routes[0].UnknownUser, in.Routes[0].CreateEmail, in.Routes[0].CreatePhone = UnknownUserCreate, "email", "phone"
+	in.Routes[1].UnknownUser, in.Routes[1].CreatePhone = UnknownUserCreate, "tel"
+	w, _, err := f.store.Create(ctx, f.p1, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want0 := CreateFrom{CreateEmail: "email", CreatePhone: "phone"}
+	if w.Routes[0].CreateFrom != want0 || w.CreateFrom != want0 || w.Routes[1].CreateFrom != (CreateFrom{CreatePhone: "tel"}) {
+		t.Fatalf("created: routes %+v, top-level %+v; want %+v and phone tel", w.Routes, w.CreateFrom, want0)
+	}
+	h, err := f.store.Hook(ctx, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.RouteList(); got[0].CreateFrom != want0 || got[1].CreatePhone != "tel" {
+		t.Errorf("Hook routes: %+v, %+v; want %+v, phone tel", got[0].CreateFrom, got[1].CreateFrom, want0)
+	}
+	empty := ""
+	if w, err = f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{CreateEmail: &empty}); err != nil {
+		t.Fatal(err)
+	}
+	if w.Routes[0].CreateFrom != (CreateFrom{CreatePhone: "phone"}) || w.Routes[1].CreatePhone != "tel" {
+		t.Errorf("after patch: routes %+v; want create_phone only, the second route's kept", w.Routes)
+	}
+	fail := UnknownUserFail
+	if w, err = f.store.Update(ctx, f.p1, w.ID, 0, WebhookPatch{UnknownUser: &fail}); err != nil {
+		t.Fatal(err)
+	}
+	if w.Routes[0].CreateFrom != (CreateFrom{}) {
+		t.Errorf("after leaving create: route %+v; want no create_email, create_phone", w.Routes[0])
+	}
+}
+
+// TestCreateFromValidation: a path that does not parse, is not in the sample or holds an object, one
+// given without create, and one for a device are each refused, named as the route's field.
+func TestCreateFromValidation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	single := func(name string, kind identify.Kind, policy string, from CreateFrom) WebhookInput {
+		return WebhookInput{Name: name, EventName: "CheckoutSuccess", Identify: Identify{Kind: kind, Field: "email"},
+			Mappings: []Mapping{}, UnknownUser: policy, CreateFrom: from,
+			SamplePayload: `{"email":"jon@example.com","customer":{"phone":"+447700900123","tags":["a"]}}`}
+	}
+	for _, tc := range []struct {
+		name string
+		in   WebhookInput
+		want []string
+	}{
+		{"bad path", single("a", identify.ByEmail, UnknownUserCreate, CreateFrom{CreatePhone: "customer..phone"}), []string{"create_phone"}},
+		{"not in sample", single("b", identify.ByEmail, UnknownUserCreate, CreateFrom{CreatePhone: "customer.mobile"}), []string{"create_phone"}},
+		{"not a single value", single("c", identify.ByUserID, UnknownUserCreate, CreateFrom{CreateEmail: "customer.tags"}), []string{"create_email"}},
+		{"without create", single("d", identify.ByEmail, UnknownUserHold, CreateFrom{CreatePhone: "customer.phone"}), []string{"create_phone"}},
+		{"a device", single("e", identify.ByHWID, UnknownUserCreate, CreateFrom{CreateEmail: "email", CreatePhone: "customer.phone"}), []string{"create_email", "create_phone"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := f.store.Create(ctx, f.p1, tc.in)
+			wantFields(t, err, tc.want...)
+		})
+	}
+	// In routes, the problem is the route's.
+	in := shopifyRoutes(f, t)
+	in.Routes[1].UnknownUser, in.Routes[1].CreatePhone = UnknownUserCreate, "tel"
+	_, _, err := f.store.Create(ctx, f.p1, in)
+	wantFields(t, err, "routes[1].create_phone")
+	// Valid: saved.
+	if _, _, err := f.store.Create(ctx, f.p1, single("ok", identify.ByEmail, UnknownUserCreate, CreateFrom{CreatePhone: "customer.phone"})); err != nil {
+		t.Errorf("valid create_phone: %v", err)
+	}
+}

@@ -68,6 +68,7 @@ func (sc *sampleCheck) check(r *Route, ev *Event, prefix string, whenOK, mapping
 			}
 		}
 	}
+	sc.checkCreateFrom(r, prefix, elements, e)
 	if !mappingsOK {
 		return
 	}
@@ -254,4 +255,51 @@ func attributeType(ev *Event, name string) (AttrType, bool) {
 		}
 	}
 	return "", false
+}
+
+// checkCreateFrom checks the route's create_email and create_phone against the sample as a mapping's
+// field is checked: the field must be there (in some element, in a fan-out), holding a single value.
+func (sc *sampleCheck) checkCreateFrom(r *Route, prefix string, elements []any, e *domainerr.ValidationError) {
+	for _, f := range []struct{ name, path string }{{"create_email", r.CreateEmail}, {"create_phone", r.CreatePhone}} {
+		if f.path == "" || r.UnknownUser != UnknownUserCreate {
+			continue
+		}
+		p, err := fieldpath.Parse(f.path)
+		if err != nil || keptHeaderPath(p, sc.kept) {
+			continue
+		}
+		fromBody, rest := p.FromRoot()
+		var msg string
+		switch {
+		case r.ForEach == "" || fromBody:
+			msg = scalarProblem(sc.root, rest)
+		case len(elements) > 0:
+			for j, el := range elements {
+				m := scalarProblem(el, rest)
+				if m == "" {
+					msg = ""
+					break
+				}
+				if j == 0 {
+					msg = m + fmt.Sprintf(" (in the first element of %s; no element of the sample has it)", r.ForEach)
+				}
+			}
+		}
+		if msg != "" {
+			e.Add(prefix+f.name, "%s", msg)
+		}
+	}
+}
+
+// scalarProblem says what is wrong with reading p from root as a single value ("" for nothing).
+func scalarProblem(root any, p fieldpath.Path) string {
+	v, msg := walk(root, p)
+	if msg != "" {
+		return msg
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+		return fmt.Sprintf("%s is %s in the sample; it must hold a single value", p, describe(v))
+	}
+	return ""
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/fieldpath"
+	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/jsonvalid"
 	"github.com/inlet-dev/inlet/internal/secret"
 	"github.com/inlet-dev/inlet/internal/verify"
@@ -59,6 +60,8 @@ type Webhook struct {
 	UnknownUser string `json:"unknown_user,omitempty"`
 	// HoldFor is the first route's hold time (Route.HoldFor).
 	HoldFor string `json:"hold_for,omitempty"`
+	// CreateFrom is the first route's (Route.CreateFrom).
+	CreateFrom
 	// Routes are every route, in order (see Route); event, identify, mappings and unknown_user above
 	// are the first one's, for clients of the single-mapping API.
 	Routes        []Route `json:"routes"`
@@ -115,6 +118,8 @@ type WebhookInput struct {
 	UnknownUser string `json:"unknown_user,omitempty"`
 	// HoldFor is the single route's hold time (Route.HoldFor).
 	HoldFor string `json:"hold_for,omitempty"`
+	// CreateFrom is the single route's (Route.CreateFrom).
+	CreateFrom
 	// Routes replaces event, identify, mappings and unknown_user (give one or the other) with one or
 	// more routes.
 	Routes         []Route        `json:"routes,omitempty"`
@@ -147,6 +152,9 @@ type WebhookPatch struct {
 	UnknownUser *string `json:"unknown_user,omitempty"`
 	// HoldFor changes the first route's hold time (Route.HoldFor).
 	HoldFor *string `json:"hold_for,omitempty"`
+	// CreateEmail and CreatePhone change the first route's (Route.CreateFrom).
+	CreateEmail *string `json:"create_email,omitempty"`
+	CreatePhone *string `json:"create_phone,omitempty"`
 	// Routes, when given, replace every route; event, identify, mappings and unknown_user change the
 	// first route.
 	Routes         *[]Route       `json:"routes,omitempty"`
@@ -208,7 +216,7 @@ const webhookColumns = `w.public_id, w.project_id, w.name, w.event_id, e.name, w
 	w.mappings, w.enabled, w.sample_payload, w.version, w.secret_rotated_at,
 	CASE WHEN w.prev_secret_expires_at > now() THEN w.prev_secret_expires_at END, w.created_at, w.updated_at,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.time_zone,
-	w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, w.sensitive, ` + routeEvents
+	w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.route_create_email, w.route_create_phone, w.routes, w.sensitive, ` + routeEvents
 
 // routeEvents selects the events of a webhook's further routes (webhooks.routes), as a JSON array of
 // {id, name, attributes}: one query reads a webhook with all its routes.
@@ -233,6 +241,7 @@ type storedRoute struct {
 	// UnknownUser is omitted when it is the default (fail), as in the routes saved before it.
 	UnknownUser string `json:"unknown_user,omitempty"`
 	HoldFor     string `json:"hold_for,omitempty"`
+	CreateFrom
 }
 
 // storedRoutes is what webhooks.routes holds of routes (the routes after the first).
@@ -240,7 +249,7 @@ func storedRoutes(routes []Route) []storedRoute {
 	out := make([]storedRoute, 0, max(len(routes)-1, 0))
 	for _, r := range routes[min(1, len(routes)):] {
 		out = append(out, storedRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID,
-			Identify: r.Identify, Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser, HoldFor: r.HoldFor})
+			Identify: r.Identify, Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser, HoldFor: r.HoldFor, CreateFrom: r.CreateFrom})
 	}
 	return out
 }
@@ -266,7 +275,7 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 		&w.Mappings, &w.Enabled, &w.SamplePayload, &w.Version, &w.SecretRotatedAt,
 		&w.PreviousSecretExpiresAt, &w.CreatedAt, &w.UpdatedAt,
 		&w.Sender, &w.Verification, &w.SenderHeaders, &w.Dedup, &token, &w.TimeZone,
-		&first.Name, &first.When, &first.ForEach, &w.UnknownUser, &w.HoldFor, &more, &w.Sensitive, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &w.UnknownUser, &w.HoldFor, &w.CreateEmail, &w.CreatePhone, &more, &w.Sensitive, &evs); err != nil {
 		return nil, err
 	}
 	if w.Sensitive.Fields == nil {
@@ -279,12 +288,12 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 		w.Mappings = []Mapping{}
 	}
 	first.EventID, first.EventName, first.Identify, first.Mappings = w.EventID, w.EventName, w.Identify, w.Mappings
-	first.UnknownUser, first.HoldFor = w.UnknownUser, w.HoldFor
+	first.UnknownUser, first.HoldFor, first.CreateFrom = w.UnknownUser, w.HoldFor, w.CreateFrom
 	w.Routes = append(make([]Route, 0, 1+len(more)), first)
 	byID := eventsByID(evs)
 	for _, r := range more {
 		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify,
-			Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser, HoldFor: r.HoldFor}
+			Mappings: mappingsOrEmpty(r.Mappings), UnknownUser: r.UnknownUser, HoldFor: r.HoldFor, CreateFrom: r.CreateFrom}
 		if ev := byID[r.EventID]; ev != nil {
 			rt.EventName = ev.Name
 		}
@@ -386,11 +395,12 @@ func (s *Store) validate(ctx context.Context, tx pgx.Tx, projectID int64, in *We
 func (in *WebhookInput) normalizeRoutes(e *domainerr.ValidationError) (legacy bool) {
 	if len(in.Routes) == 0 {
 		in.Routes = []Route{{EventID: in.EventID, EventName: in.EventName, Identify: in.Identify, Mappings: in.Mappings,
-			UnknownUser: in.UnknownUser, HoldFor: in.HoldFor}}
+			UnknownUser: in.UnknownUser, HoldFor: in.HoldFor, CreateFrom: in.CreateFrom}}
 		return true
 	}
-	if in.EventID != 0 || in.EventName != "" || in.Identify != (Identify{}) || len(in.Mappings) > 0 || in.UnknownUser != "" || in.HoldFor != "" {
-		e.Add("routes", "give routes, or event, identify, mappings, unknown_user and hold_for (a single route), not both")
+	if in.EventID != 0 || in.EventName != "" || in.Identify != (Identify{}) || len(in.Mappings) > 0 || in.UnknownUser != "" || in.HoldFor != "" ||
+		in.CreateFrom != (CreateFrom{}) {
+		e.Add("routes", "give routes, or event, identify, mappings, unknown_user, hold_for, create_email and create_phone (a single route), not both")
 	}
 	return false
 }
@@ -437,6 +447,22 @@ func (s *Store) validateRoute(ctx context.Context, tx pgx.Tx, projectID int64, r
 		e.Add(prefix+"hold_for", "%s is outside 1s..%s", d, MaxHoldFor)
 	default:
 		r.HoldFor = d.String()
+	}
+	for _, f := range []struct {
+		name string
+		path *string
+	}{{"create_email", &r.CreateEmail}, {"create_phone", &r.CreatePhone}} {
+		switch p, err := fieldpath.Parse(*f.path); {
+		case *f.path == "":
+		case r.UnknownUser != UnknownUserCreate:
+			e.Add(prefix+f.name, "only with unknown_user create")
+		case r.Identify.Kind == identify.ByHWID:
+			e.Add(prefix+f.name, "only for a user: identify.kind hwid creates an anonymous device")
+		case err != nil:
+			e.Add(prefix+f.name, "%v", err)
+		default:
+			*f.path = p.String()
+		}
 	}
 
 	fanOut := r.ForEach != ""
@@ -607,12 +633,14 @@ func (s *Store) Create(ctx context.Context, projectID int64, in WebhookInput) (*
 		_, err = tx.Exec(ctx, `INSERT INTO webhooks (public_id, project_id, name, event_id, identify_kind, identify_field,
 			mappings, sample_payload, secret_digest, secret_ciphertext,
 			sender, verification, sender_headers, dedup, handshake_token, time_zone,
-			route_name, route_when, route_for_each, routes, route_unknown_user, route_hold_for, sensitive)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
+			route_name, route_when, route_for_each, routes, route_unknown_user, route_hold_for, sensitive,
+			route_create_email, route_create_phone)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 			id, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field,
 			mappingsOrEmpty(r.Mappings), in.SamplePayload, digest[:], sealed,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor, sensitiveOf(in.Sensitive))
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor, sensitiveOf(in.Sensitive),
+			r.CreateEmail, r.CreatePhone)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -782,7 +810,7 @@ func lockLive(ctx context.Context, tx pgx.Tx, projectID int64, publicID string, 
 // alone must not fail on a webhook saved before mappings were checked.
 func (p *WebhookPatch) checksSample() bool {
 	return p.Mappings != nil || p.SamplePayload != nil || p.EventID != nil || p.EventName != nil ||
-		p.Sender != nil || p.SenderHeaders != nil || p.Routes != nil
+		p.Sender != nil || p.SenderHeaders != nil || p.Routes != nil || p.CreateEmail != nil || p.CreatePhone != nil
 }
 
 // patched is the input cur would be saved from with patch applied (its mapping part; the connection
@@ -801,7 +829,7 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 	first := cur.Routes[0]
 	first.EventName = "" // by id, unless the patch names another
 	legacyPatch := patch.EventID != nil || patch.EventName != nil || patch.Identify != nil || patch.Mappings != nil || patch.UnknownUser != nil ||
-		patch.HoldFor != nil
+		patch.HoldFor != nil || patch.CreateEmail != nil || patch.CreatePhone != nil
 	if patch.EventID != nil || patch.EventName != nil {
 		first.EventID, first.EventName = 0, ""
 		if patch.EventID != nil {
@@ -826,17 +854,27 @@ func patched(cur *Webhook, patch *WebhookPatch) WebhookInput {
 	if patch.HoldFor != nil {
 		first.HoldFor = *patch.HoldFor
 	}
+	if patch.UnknownUser != nil && *patch.UnknownUser != UnknownUserCreate {
+		// Leaving create drops where it read the e-mail and phone, unless the patch sets them.
+		first.CreateFrom = CreateFrom{}
+	}
+	if patch.CreateEmail != nil {
+		first.CreateEmail = *patch.CreateEmail
+	}
+	if patch.CreatePhone != nil {
+		first.CreatePhone = *patch.CreatePhone
+	}
 	switch {
 	case patch.Routes != nil:
 		in.Routes = *patch.Routes
 		if legacyPatch {
 			// Both: validate refuses it, naming the conflict.
 			in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
-			in.UnknownUser, in.HoldFor = first.UnknownUser, first.HoldFor
+			in.UnknownUser, in.HoldFor, in.CreateFrom = first.UnknownUser, first.HoldFor, first.CreateFrom
 		}
 	case len(cur.Routes) == 1 && first.Name == "" && first.When == "" && first.ForEach == "":
 		in.EventID, in.EventName, in.Identify, in.Mappings = first.EventID, first.EventName, first.Identify, first.Mappings
-		in.UnknownUser, in.HoldFor = first.UnknownUser, first.HoldFor
+		in.UnknownUser, in.HoldFor, in.CreateFrom = first.UnknownUser, first.HoldFor, first.CreateFrom
 	default:
 		in.Routes = append([]Route{first}, cur.Routes[1:]...)
 		for i := 1; i < len(in.Routes); i++ {
@@ -885,11 +923,12 @@ func (s *Store) Update(ctx context.Context, projectID int64, publicID string, ex
 			mappings = $7, sample_payload = $8, version = version + 1, updated_at = now(),
 			sender = $10, verification = $11, sender_headers = $12, dedup = $13, handshake_token = $14, time_zone = $15,
 			route_name = $16, route_when = $17, route_for_each = $18, routes = $19, route_unknown_user = $20,
-			route_hold_for = $21, sensitive = $22
+			route_hold_for = $21, sensitive = $22, route_create_email = $23, route_create_phone = $24
 			WHERE public_id = $1 AND project_id = $2 AND version = $9`,
 			publicID, projectID, in.Name, r.EventID, r.Identify.Kind, r.Identify.Field, mappingsOrEmpty(r.Mappings), in.SamplePayload, cur.Version,
 			conn.Sender, conn.Verification, stringsOrEmpty(conn.SenderHeaders), conn.Dedup, conn.HandshakeToken, in.TimeZone,
-			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor, sensitiveOf(in.Sensitive))
+			r.Name, r.When, r.ForEach, storedRoutes(in.Routes), r.UnknownUser, r.HoldFor, sensitiveOf(in.Sensitive),
+			r.CreateEmail, r.CreatePhone)
 		if err != nil {
 			return conflictName(err, in.Name)
 		}
@@ -1122,7 +1161,7 @@ const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_d
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
 	w.identify_kind, w.identify_field, w.mappings,
 	w.sender, w.verification, w.sender_headers, w.dedup, w.handshake_token, w.secret_ciphertext, w.prev_secret_ciphertext,
-	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.routes, w.sensitive,
+	w.time_zone, w.route_name, w.route_when, w.route_for_each, w.route_unknown_user, w.route_hold_for, w.route_create_email, w.route_create_phone, w.routes, w.sensitive,
 	(SELECT p.mask_key_ciphertext FROM projects p WHERE p.id = w.project_id), ` + routeEvents
 
 // scanHook reads a Hook and builds its verifiers: from the stored digests in bearer mode, from the
@@ -1148,7 +1187,7 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
 		&first.EventName, &attrs, &first.Identify.Kind, &first.Identify.Field, &maps,
 		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed, &zone,
-		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &first.HoldFor, &more, &sens, &maskKey, &evs); err != nil {
+		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &first.HoldFor, &first.CreateEmail, &first.CreatePhone, &more, &sens, &maskKey, &evs); err != nil {
 		return nil, err
 	}
 	if err := s.setMask(&h, sens, maskKey); err != nil {
@@ -1168,7 +1207,7 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 	byID := eventsByID(evs)
 	for _, r := range more {
 		rt := Route{Name: r.Name, When: r.When, ForEach: r.ForEach, EventID: r.EventID, Identify: r.Identify, Mappings: r.Mappings,
-			UnknownUser: r.UnknownUser, HoldFor: r.HoldFor}
+			UnknownUser: r.UnknownUser, HoldFor: r.HoldFor, CreateFrom: r.CreateFrom}
 		var at []Attribute
 		if ev := byID[r.EventID]; ev != nil {
 			rt.EventName, at = ev.Name, ev.Attributes

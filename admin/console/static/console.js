@@ -882,10 +882,12 @@
         el: li, rows: $('.r-mappings', li), name: $('.r-name', li), when: $('.r-when', li), forEachSel: $('.r-foreach', li),
         event: $('.r-event', li), kind: $('.r-kind', li), ident: $('.r-ident', li), unknown: $('.r-unknown', li),
         holdFor: $('.r-hold-for', li), holdField: $('.r-hold-for-field', li),
+        createEmail: $('.r-create-email', li), createPhone: $('.r-create-phone', li), createFrom: $('.r-create-from', li),
         forEach: () => r.forEachSel.value,
         label: () => 'Route ' + (cards.indexOf(r) + 1) + ': ',
       };
-      for (const [cls, ctl] of [['name', r.name], ['event', r.event], ['when', r.when], ['foreach', r.forEachSel], ['kind', r.kind], ['ident', r.ident], ['unknown', r.unknown]]) {
+      for (const [cls, ctl] of [['name', r.name], ['event', r.event], ['when', r.when], ['foreach', r.forEachSel], ['kind', r.kind], ['ident', r.ident], ['unknown', r.unknown],
+        ['create-email', r.createEmail], ['create-phone', r.createPhone]]) {
         ctl.id = uid + '-' + cls;
         $('.r-' + cls + '-label', li).htmlFor = ctl.id;
         const err = ctl.closest('.field').querySelector('.field-error');
@@ -905,8 +907,11 @@
       r.kind.value = (route.identify && route.identify.kind) || 'user_id';
       r.unknown.value = unknownPolicy(route.unknown_user);
       r.holdFor.value = route.hold_for || '';
-      r.holdField.hidden = r.unknown.value !== 'hold';
-      r.unknown.addEventListener('change', () => { r.holdField.hidden = r.unknown.value !== 'hold'; });
+      r.createEmail.value = route.create_email || '';
+      r.createPhone.value = route.create_phone || '';
+      const policyFields = () => { r.holdField.hidden = r.unknown.value !== 'hold'; r.createFrom.hidden = r.unknown.value !== 'create'; };
+      policyFields();
+      r.unknown.addEventListener('change', policyFields);
       fillForEachSelect(r.forEachSel, route.for_each || '');
       ((route.mappings || []).length ? route.mappings : [null]).forEach((m) => addRow(r, m));
       fillFieldSelect(r.ident, (route.identify && route.identify.field) || '', r.forEach());
@@ -960,10 +965,17 @@
       renumberCards();
       $('.r-name', cards[Math.min(i, cards.length - 1)].el).focus();
     }
+    // singlePolicyFields shows the simple form's fields of its unknown-user policy: hold's time, create's fields.
+    function singlePolicyFields() {
+      $('#wh-hold-for-field').hidden = $('#wh-unknown-user').value !== 'hold';
+      $('#wh-create-from-field').hidden = $('#wh-unknown-user').value !== 'create';
+    }
     // The simple form's route, for its card when the form turns into routes.
     function singleRoute() {
       return { event_id: Number(eventSel.value) || 0, identify: { kind: kindSel.value, field: identField.value }, mappings: mappingsOf(single).mappings,
-        unknown_user: $('#wh-unknown-user').value, hold_for: $('#wh-unknown-user').value === 'hold' ? $('#wh-hold-for').value.trim() : '' };
+        unknown_user: $('#wh-unknown-user').value, hold_for: $('#wh-unknown-user').value === 'hold' ? $('#wh-hold-for').value.trim() : '',
+        create_email: $('#wh-unknown-user').value === 'create' ? $('#wh-create-email').value.trim() : '',
+        create_phone: $('#wh-unknown-user').value === 'create' ? $('#wh-create-phone').value.trim() : '' };
     }
     function showRoutes(list) {
       $('#single-route').hidden = true;
@@ -1021,7 +1033,9 @@
       kindSel.value = current.identify.kind;
       $('#wh-unknown-user').value = unknownPolicy(current.unknown_user);
       $('#wh-hold-for').value = current.hold_for || '';
-      $('#wh-hold-for-field').hidden = $('#wh-unknown-user').value !== 'hold';
+      $('#wh-create-email').value = current.create_email || '';
+      $('#wh-create-phone').value = current.create_phone || '';
+      singlePolicyFields();
       $('#wh-time-zone').value = current.time_zone && current.time_zone !== 'UTC' ? current.time_zone : '';
       const sens = current.sensitive || {};
       $('#wh-sensitive-fields').value = (sens.fields || []).join(', ');
@@ -1049,7 +1063,7 @@
     connect.onChange(debounce(refreshSelects, 300));
     eventSel.addEventListener('change', () => refreshRoute(single));
     kindSel.addEventListener('change', updateKindHint);
-    $('#wh-unknown-user').addEventListener('change', () => { $('#wh-hold-for-field').hidden = $('#wh-unknown-user').value !== 'hold'; });
+    $('#wh-unknown-user').addEventListener('change', singlePolicyFields);
     sample.addEventListener('input', debounce(() => loadFields(false), 600));
     sample.addEventListener('paste', () => setTimeout(() => loadFields(false), 0));
     $('#reload-fields').addEventListener('click', () => loadFields(true));
@@ -1080,6 +1094,8 @@
           if (r.event.value) rt.event_id = Number(r.event.value);
           if (r.unknown.value !== 'fail') rt.unknown_user = r.unknown.value;
           if (r.unknown.value === 'hold' && r.holdFor.value.trim()) rt.hold_for = r.holdFor.value.trim();
+          if (r.unknown.value === 'create' && r.createEmail.value.trim()) rt.create_email = r.createEmail.value.trim();
+          if (r.unknown.value === 'create' && r.createPhone.value.trim()) rt.create_phone = r.createPhone.value.trim();
           return rt;
         });
       } else {
@@ -1091,6 +1107,11 @@
         body.unknown_user = $('#wh-unknown-user').value;
         // Sent empty too when waiting the default, so that an edit can clear it.
         if (body.unknown_user === 'hold') body.hold_for = $('#wh-hold-for').value.trim();
+        // Sent empty too, so that an edit can clear them.
+        if (body.unknown_user === 'create') {
+          body.create_email = $('#wh-create-email').value.trim();
+          body.create_phone = $('#wh-create-phone').value.trim();
+        }
         if (eventSel.value) body.event_id = Number(eventSel.value);
       }
       Object.assign(body, connect.body());
@@ -1108,7 +1129,8 @@
         if (!r) return null;
         const rest = m[2] || '';
         const ctl = { name: r.name, when: r.when, for_each: r.forEachSel, event: r.event, event_id: r.event,
-          identify: r.ident, 'identify.kind': r.kind, 'identify.field': r.ident, unknown_user: r.unknown, hold_for: r.holdFor }[rest];
+          identify: r.ident, 'identify.kind': r.kind, 'identify.field': r.ident, unknown_user: r.unknown, hold_for: r.holdFor,
+          create_email: r.createEmail, create_phone: r.createPhone }[rest];
         if (ctl) return ctl;
         const mm = /^mappings\[(\d+)\]\.(attribute|field|expr|on_error)$/.exec(rest);
         const row = mm && sent.cardRows[Number(m[1])][Number(mm[1])];
@@ -1218,7 +1240,8 @@
   };
   const routeLabel = (i, name) => (i < 0 ? 'none' : 'Route ' + (i + 1) + (name ? ' \u00b7 ' + name : ''));
   const whoOf = (id) => (id.found ? 'found' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '')
-    : id.would_create ? 'not found, would be created' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '')
+    : id.would_create ? 'not found, would be created' + (id.user_id && id.user_id !== id.value ? ' (user ' + id.user_id + ')' : '') +
+        (id.email || id.phone ? ' with ' + [id.email, id.phone].filter(Boolean).join(', ') : '')
       : id.value ? 'not found' : 'not read');
   const attrValue = (a) => (a.outcome === 'mapped' ? JSON.stringify(a.value) : a.outcome + (a.message ? ': ' + a.message : ''));
 
