@@ -171,7 +171,15 @@ func TestMaskedActivity(t *testing.T) {
 		}
 	}
 	entry := string(s.want("GET", "/api/v1/webhooks/"+hook.ID+"/activity/"+page.Entries[0].RequestID, s.keyA, nil, 200))
-	history := string(s.want("GET", "/api/v1/users/u1/events", s.keyA, nil, 200))
+	// The events row is inserted apart from the activity row: wait for it too.
+	var history string
+	for history = string(s.want("GET", "/api/v1/users/u1/events", s.keyA, nil, 200)); strings.Contains(history, `"events":[]`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no event in the user's history after %s: %s", patience, history)
+		}
+		time.Sleep(100 * time.Millisecond) // pacing only
+		history = string(s.want("GET", "/api/v1/users/u1/events", s.keyA, nil, 200))
+	}
 	if page.Entries[0].Status != "success" || strings.Contains(entry+history, "jane@example.com") ||
 		!strings.Contains(entry, "hmac-sha256:") || !strings.Contains(history, "hmac-sha256:") || !strings.Contains(entry, "Jane") {
 		t.Fatalf("entry %s\nhistory %s\nwant the email hashed, the name in clear", entry, history)
