@@ -297,19 +297,21 @@ func (p *processor) prepare(ctx context.Context, items []item) error {
 			case it.attempt.Number > 0:
 				// A later attempt is not the sender's repeat (its key would say it is a duplicate of
 				// itself): its claim is the attempt's own, so that a copy of it runs once.
-				if p.hasher == nil {
-					p.hasher = delivery.NewHasher()
-				}
-				it.attemptKey(p.hasher)
+				it.attemptKey(p.keyHasher())
 			case c.dedup.on:
-				if p.hasher == nil {
-					p.hasher = delivery.NewHasher()
-				}
-				it.extractKey(p.hasher)
+				it.extractKey(p.keyHasher())
 			}
 		})
 	}
 	return nil
+}
+
+// keyHasher is the hasher of delivery keys and attempt keys, made on first use.
+func (p *processor) keyHasher() *delivery.Hasher {
+	if p.hasher == nil {
+		p.hasher = delivery.NewHasher()
+	}
+	return p.hasher
 }
 
 // dedupe claims the delivery keys of the poll's requests, in one round trip, and marks the requests
