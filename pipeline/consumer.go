@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -255,6 +256,26 @@ func (c *consumer) noteResume(fs kgo.Fetches) {
 			c.progress.start(ft.Partition, r.Offset)
 		}
 	})
+}
+
+// member is this process's member id and the generation it last joined (sink.claim).
+func (c *consumer) member() (string, int32) { return c.cl.GroupMetadata() }
+
+// current asks the group coordinator whether this process is still a member of the generation it last
+// joined: a heartbeat with that generation, which the coordinator refuses (ILLEGAL_GENERATION,
+// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS) unless it is the group's current one.
+func (c *consumer) current(ctx context.Context) error {
+	member, gen := c.cl.GroupMetadata()
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group, req.Generation, req.MemberID = c.cfg.Group, gen, member
+	if c.cfg.InstanceID != "" {
+		req.InstanceID = &c.cfg.InstanceID
+	}
+	resp, err := req.RequestWith(ctx, c.cl)
+	if err != nil {
+		return fmt.Errorf("heartbeat to the group coordinator: %w", err)
+	}
+	return kerr.ErrorForCode(resp.ErrorCode)
 }
 
 // Ready fails while a partition is stalled: records are waiting and none has been written for

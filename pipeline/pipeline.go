@@ -137,7 +137,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		store = chstore.NewReplicatedWriter(deps.ClickHouse, deps.ClickHouseReplicas, max(deps.InsertQuorum, 1))
 	}
 	p.sink = &sink{store: store, topic: deps.Kafka.RequestsTopic,
-		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log}
+		lookback: cfg.HighWaterLookback, cfg: &p.cfg, retry: retry, m: p.m, log: p.log, epochs: map[int32]uint64{}}
 	tr := newTracer(deps.Tracer, deps.MaxTraceLinks)
 	p.proc = &processor{cfg: &p.cfg, lim: cfg.Limits(), hooks: deps.Hooks, resolver: deps.Resolver, creator: deps.Creator, deliveries: deps.Deliveries, holds: deps.Holds, sink: p.sink,
 		retry: retry, m: p.m, log: p.log, tr: tr, eventsTopic: deps.Kafka.EventsTopic, flush: p.flush, b: p.b,
@@ -184,6 +184,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		return nil, err
 	}
 	c.cl = cl
+	p.sink.group = c
 	p.out = &writer{cl: cl, eventsTopic: deps.Kafka.EventsTopic, sink: p.sink, holds: deps.Holds, retry: retry, m: p.m, log: p.log,
 		tr: tr, failpoint: deps.Failpoint}
 	return p, nil

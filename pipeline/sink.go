@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -23,17 +25,125 @@ type sink struct {
 	retry    *retrier
 	m        *metrics
 	log      *slog.Logger
+	group    groupMember // the consumer: this process's place in the group, for its claims
+
+	// epochs is, per partition, the epoch of this process's claim (partitions): its inserts land only
+	// while that is the partition's latest claim. Like the batch, it changes only under the consumer's
+	// lock.
+	epochs map[int32]uint64
 }
 
-// send inserts table t's rows of the batch as one block.
+// groupMember is what a claim needs of the consumer group.
+type groupMember interface {
+	// member returns this process's member id and the group generation it last joined (-1 outside one).
+	member() (string, int32)
+	// current fails unless that generation is still the group's and this process a member of it.
+	current(ctx context.Context) error
+}
+
+// send inserts table t's rows of the batch as one block, fenced by this process's claims.
 func (s *sink) send(ctx context.Context, t chstore.Table, b *batch) error {
+	g := chstore.Gate{Topic: s.topic, Epochs: make(map[int32]uint64, len(b.maxOffset[t]))}
+	for part := range b.maxOffset[t] {
+		e, ok := s.epochs[part]
+		if !ok {
+			// Rows of a partition are only ever added after its claim (partitions).
+			return fmt.Errorf("%w: rows of partition %d without a claim", errPermanent, part)
+		}
+		g.Epochs[part] = e
+	}
 	switch t {
 	case chstore.ActivityLog:
-		return s.store.InsertActivity(ctx, b.activity)
+		return s.store.InsertActivityGated(ctx, g, b.activity)
 	case chstore.Events:
-		return s.store.InsertEvents(ctx, b.events)
+		return s.store.InsertEventsGated(ctx, g, b.events)
 	}
-	return s.store.InsertNotifications(ctx, b.notes)
+	return s.store.InsertNotificationsGated(ctx, g, b.notes)
+}
+
+// claim records this process's claim of partitions it was assigned, before it reads what ClickHouse
+// holds of them: from then on an insert of their rows by any other process — one frozen before its
+// INSERT reached the server and thawed after the group moved the partitions, or one that still thinks
+// it owns them — lands nothing (chstore.Gate). docs/architecture.md gives the argument.
+//
+// An epoch orders claims as the group orders its members: era, then the group generation in which the
+// claimant is a member, then a sequence within that generation. A later owner of a partition is a member
+// of a later generation (Kafka's rebalance protocol moves a partition only through a new generation), so
+// its epoch is higher whenever it claims, however late an earlier owner writes its own claim. Two cases
+// need more, and both are decided only after the group coordinator has confirmed that this process is
+// a member of its current generation (groupMember.current), which a stale process cannot get:
+//   - the partition's latest claim is of this very generation by another member: a static member
+//     (instance_id) replaced within its session timeout keeps the generation, so the replacement takes
+//     the next sequence;
+//   - the latest claim is of a later generation than this process's current one: the group's
+//     generations started again (the group was deleted or expired and re-created), so the era goes up.
+func (s *sink) claim(ctx context.Context, parts []int32) error {
+	member, gen := s.group.member()
+	if gen < 0 {
+		return errors.New("not in the consumer group yet: no generation to claim partitions at")
+	}
+	owners, err := s.store.Owners(ctx, s.topic, parts)
+	if err != nil {
+		return err
+	}
+	epochs := make(map[int32]uint64, len(parts))
+	verified := false
+	for _, x := range parts {
+		o, had := owners[x]
+		e, confirm := claimEpoch(gen, member, o, had)
+		if confirm && !verified {
+			if err := s.group.current(ctx); err != nil {
+				return fmt.Errorf("partition %d was last claimed at epoch %s by member %q; this member (%q, generation %d) may claim it past that only as the group's current member, and is not: %w",
+					x, epochString(o.Epoch), o.Member, member, gen, err)
+			}
+			verified = true
+		}
+		if confirm {
+			s.log.Warn("partition claimed past an equal or later claim (a static member's replacement, or the group's generations started again)",
+				"partition", x, "previous_epoch", epochString(o.Epoch), "previous_member", o.Member, "epoch", epochString(e), "generation", gen)
+		}
+		epochs[x] = e
+	}
+	if err := s.store.Claim(ctx, s.topic, member, epochs); err != nil {
+		return err
+	}
+	for x, e := range epochs {
+		s.epochs[x] = e
+	}
+	return nil
+}
+
+// An epoch is era (16 bits), group generation (32 bits) and sequence (16 bits), compared as one number.
+func packEpoch(era uint16, gen int32, seq uint16) uint64 {
+	return uint64(era)<<48 | uint64(uint32(gen))<<16 | uint64(seq)
+}
+
+func unpackEpoch(e uint64) (era uint16, gen int32, seq uint16) {
+	return uint16(e >> 48), int32(uint32(e >> 16)), uint16(e)
+}
+
+func epochString(e uint64) string {
+	era, gen, seq := unpackEpoch(e)
+	return fmt.Sprintf("%d/%d/%d", era, gen, seq)
+}
+
+// claimEpoch is the epoch at which member, in generation gen, claims a partition whose latest claim is
+// prev (had: there is one), and whether the claim goes past prev and so needs the coordinator's word
+// that gen is current (see sink.claim).
+func claimEpoch(gen int32, member string, prev chstore.Owner, had bool) (uint64, bool) {
+	if !had {
+		return packEpoch(0, gen, 0), false
+	}
+	era, pgen, seq := unpackEpoch(prev.Epoch)
+	switch {
+	case pgen < gen:
+		return packEpoch(era, gen, 0), false
+	case pgen == gen && prev.Member == member:
+		return prev.Epoch, false // this process claims again (after abandoning its work)
+	case pgen == gen && seq < 1<<16-1:
+		return packEpoch(era, gen, seq+1), true
+	}
+	return packEpoch(era+1, gen, 0), true
 }
 
 // since is where the look-back window starts: the reads by Kafka position skip older rows, which come
@@ -47,8 +157,12 @@ func (s *sink) partitions(ctx context.Context, parts []int32) (map[int32]*partSt
 	var loaded map[int32]*partState
 	var missing []chstore.NotificationRow
 	err := s.retry.do(ctx, "clickhouse", partitionsRef(parts), func(ctx context.Context) error {
-		// An insert of these partitions' rows that a previous owner (or this process, before abandoning
-		// its batch) gave up on may still be running on the server: read the marks after it ends.
+		// Claim first: an insert of these partitions' rows by anyone else that has not reached the server
+		// yet will land nothing. One that has may still be running (a previous owner's, or this process's
+		// own before it abandoned its batch): read the marks after it ends.
+		if err := s.claim(ctx, parts); err != nil {
+			return err
+		}
 		if err := s.store.AwaitInserts(ctx, s.topic, parts, s.cfg.InsertTimeout); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -22,8 +23,12 @@ func TestInsertChecksAnEarlierFlushsAttempt(t *testing.T) {
 	cfg := Defaults()
 	m, log := newMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)
 	s := &sink{store: chstore.NewWriter(conn), topic: "requests", lookback: cfg.HighWaterLookback, cfg: &cfg,
-		retry: &retrier{maxBackoff: cfg.RetryMaxBackoff, m: m, log: log}, m: m, log: log}
+		retry: &retrier{maxBackoff: cfg.RetryMaxBackoff, m: m, log: log}, m: m, log: log,
+		group: fakeMember{id: "m1", gen: 1}, epochs: map[int32]uint64{}}
 	ctx := context.Background()
+	if err := s.claim(ctx, []int32{0}); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC()
 	b := newBatch()
 	for off := range int64(3) {
@@ -64,5 +69,118 @@ func TestInsertChecksAnEarlierFlushsAttempt(t *testing.T) {
 	}
 	if n := count(); n != 5 {
 		t.Fatalf("%d rows; want 5", n)
+	}
+}
+
+// fakeMember is a group member whose generation is gen; current answers err.
+type fakeMember struct {
+	id  string
+	gen int32
+	err error
+}
+
+func (f fakeMember) member() (string, int32)       { return f.id, f.gen }
+func (f fakeMember) current(context.Context) error { return f.err }
+
+// TestClaimFencesEarlierOwner: on real ClickHouse, once a later owner has claimed a partition, an insert
+// of the earlier owner — frozen before its INSERT reached the server, thawed after — lands nothing, in
+// activity_log and in the rollup its materialized views feed, while the new owner's lands; a stale
+// member (the coordinator refuses its generation) cannot claim past the new owner; a static member's
+// replacement of the same generation, and a member of a re-created group (its generations started
+// again), can, and then fence the owner before them.
+func TestClaimFencesEarlierOwner(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	cfg := Defaults()
+	m, log := newMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)
+	newSink := func(g fakeMember) *sink {
+		return &sink{store: chstore.NewWriter(conn), topic: "requests", lookback: cfg.HighWaterLookback, cfg: &cfg,
+			retry: &retrier{maxBackoff: cfg.RetryMaxBackoff, m: m, log: log}, m: m, log: log, group: g, epochs: map[int32]uint64{}}
+	}
+	ctx := context.Background()
+	now := time.Now().UTC()
+	next := int64(0)
+	batchOf := func(n int) *batch {
+		b := newBatch()
+		for range n {
+			b.activity = append(b.activity, chstore.ActivityRow{ProjectID: 1, WebhookID: "wh", RequestID: uuid.Must(uuid.NewV7()),
+				ReceivedAt: now, ReceivedMs: uint64(now.UnixMilli()), Status: chstore.StatusSuccess, Partition: 0, Offset: next})
+			b.noteOffset(chstore.ActivityLog, 0, next)
+			next++
+		}
+		return b
+	}
+	counts := func() (rows, hits uint64) {
+		if err := conn.QueryRow(ctx, "SELECT count() FROM activity_log").Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		var h int64
+		if err := conn.QueryRow(ctx, "SELECT sum(hits) FROM activity_minute").Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return rows, uint64(h)
+	}
+	want := func(step string, rows uint64) {
+		t.Helper()
+		if r, h := counts(); r != rows || h != rows {
+			t.Fatalf("%s: activity_log has %d rows and the rollup counts %d; want %d each", step, r, h, rows)
+		}
+	}
+
+	a := newSink(fakeMember{id: "a", gen: 1})
+	if err := a.claim(ctx, []int32{0}); err != nil {
+		t.Fatal(err)
+	}
+	frozen := batchOf(3) // a's batch, decided while it owned the partition
+	b := newSink(fakeMember{id: "b", gen: 2})
+	if err := b.claim(ctx, []int32{0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.send(ctx, chstore.ActivityLog, frozen); err != nil {
+		t.Fatal(err)
+	}
+	want("the thawed owner's insert after the new claim", 0)
+	if err := b.send(ctx, chstore.ActivityLog, batchOf(2)); err != nil {
+		t.Fatal(err)
+	}
+	want("the new owner's insert", 2)
+
+	// a, stale, cannot claim past b: the coordinator refuses its generation.
+	stale := newSink(fakeMember{id: "a", gen: 1, err: errors.New("ILLEGAL_GENERATION")})
+	if err := stale.claim(ctx, []int32{0}); err == nil {
+		t.Fatal("a stale member's claim succeeded")
+	}
+
+	// b's static replacement (same generation, another member id) takes the next sequence.
+	b2 := newSink(fakeMember{id: "b2", gen: 2})
+	if err := b2.claim(ctx, []int32{0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.send(ctx, chstore.ActivityLog, batchOf(4)); err != nil {
+		t.Fatal(err)
+	}
+	want("the replaced static member's insert", 2)
+	if err := b2.send(ctx, chstore.ActivityLog, batchOf(1)); err != nil {
+		t.Fatal(err)
+	}
+	want("the replacement's insert", 3)
+
+	// The group is re-created: its generations start again at 1, below the recorded 2.
+	c := newSink(fakeMember{id: "c", gen: 1})
+	if err := c.claim(ctx, []int32{0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.send(ctx, chstore.ActivityLog, batchOf(5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.send(ctx, chstore.ActivityLog, batchOf(2)); err != nil {
+		t.Fatal(err)
+	}
+	want("after the group was re-created", 5)
+	var epoch uint64
+	if err := conn.QueryRow(ctx, "SELECT max(epoch) FROM partition_owners WHERE topic = 'requests' AND src_partition = 0").Scan(&epoch); err != nil {
+		t.Fatal(err)
+	}
+	if epoch != c.epochs[0] || epochString(epoch) != "1/1/0" {
+		t.Fatalf("latest claim %s; want c's, 1/1/0", epochString(epoch))
 	}
 }

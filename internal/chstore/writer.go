@@ -122,17 +122,42 @@ type NotificationRow struct {
 	Offset    int64 // src_offset
 }
 
-const insertActivity = "INSERT INTO activity_log (project_id, webhook_id, request_id, received_at, received_ms, " +
-	"processed_ms, status, reason, edge_status, identifier_kind, identifier_value, user_id, hwid, event_name, " +
-	"attributes, payload, payload_bytes, payload_truncated, detail, config_version, src_partition, src_offset, " +
-	"duplicate_of, headers, route, events_fired, outcomes, content_type, attempt, attempt_cause, attempt_job, " +
-	"replaces_status, replaces_reason)"
+// insertColumn is one insert column: its name, and its type in the rows a gated insert sends along (the
+// table's own type, but String for an Enum8, which the INSERT … SELECT converts, so that a value added to
+// an enum by a migration needs no change here).
+type insertColumn struct{ name, typ string }
 
-const insertEvents = "INSERT INTO events (project_id, subject_kind, subject, occurred_at, event_id, event_name, " +
-	"webhook_id, user_id, hwid, hwids, attributes, received_ms, src_partition, src_offset, element)"
+type columns []insertColumn
 
-const insertNotifications = "INSERT INTO notifications (project_id, webhook_id, notification_id, kind, created_at, " +
-	"message, src_partition, src_offset)"
+func (cs columns) names() []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.name
+	}
+	return out
+}
+
+// insertColumns are each table's insert columns, in the order of the append functions' values.
+var insertColumns = [NumTables]columns{
+	ActivityLog: {{"project_id", "UInt64"}, {"webhook_id", "String"}, {"request_id", "UUID"},
+		{"received_at", "DateTime('UTC')"}, {"received_ms", "UInt64"}, {"processed_ms", "UInt64"},
+		{"status", "String"}, {"reason", "String"}, {"edge_status", "UInt16"}, {"identifier_kind", "String"},
+		{"identifier_value", "String"}, {"user_id", "String"}, {"hwid", "String"}, {"event_name", "String"},
+		{"attributes", "String"}, {"payload", "String"}, {"payload_bytes", "UInt32"},
+		{"payload_truncated", "UInt8"}, {"detail", "String"}, {"config_version", "UInt64"},
+		{"src_partition", "Int32"}, {"src_offset", "Int64"}, {"duplicate_of", "String"}, {"headers", "String"},
+		{"route", "String"}, {"events_fired", "UInt32"}, {"outcomes", "String"}, {"content_type", "String"},
+		{"attempt", "UInt16"}, {"attempt_cause", "String"}, {"attempt_job", "String"},
+		{"replaces_status", "String"}, {"replaces_reason", "String"}},
+	Events: {{"project_id", "UInt64"}, {"subject_kind", "String"}, {"subject", "String"},
+		{"occurred_at", "DateTime('UTC')"}, {"event_id", "UUID"}, {"event_name", "String"},
+		{"webhook_id", "String"}, {"user_id", "String"}, {"hwid", "String"}, {"hwids", "Array(String)"},
+		{"attributes", "String"}, {"received_ms", "UInt64"}, {"src_partition", "Int32"}, {"src_offset", "Int64"},
+		{"element", "Int32"}},
+	Notifications: {{"project_id", "UInt64"}, {"webhook_id", "String"}, {"notification_id", "UUID"},
+		{"kind", "String"}, {"created_at", "DateTime('UTC')"}, {"message", "String"}, {"src_partition", "Int32"},
+		{"src_offset", "Int64"}},
+}
 
 // Writer is the pipeline's side of the store: it inserts blocks and reads back what the tables hold of
 // Kafka partitions. It decides nothing: when to insert, retry, wait or skip is the caller's.
@@ -187,72 +212,76 @@ func (w *Writer) readCtx(ctx context.Context) context.Context {
 	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"select_sequential_consistency": 1}))
 }
 
-// InsertActivity inserts rows into activity_log as one block.
+// InsertActivity inserts rows into activity_log as one block, as they are (no Gate: tests, tools).
 func (w *Writer) InsertActivity(ctx context.Context, rows []ActivityRow) error {
-	ctx = w.insertCtx(ctx)
-	bt, err := w.conn.PrepareBatch(ctx, insertActivity)
-	if err != nil {
-		return fmt.Errorf("prepare activity_log insert: %w", err)
-	}
+	return w.insertDirect(ctx, ActivityLog, len(rows), func(add adder) error { return appendActivity(add, rows) })
+}
+
+// InsertEvents inserts rows into events as one block, as they are (no Gate).
+func (w *Writer) InsertEvents(ctx context.Context, rows []EventRow) error {
+	return w.insertDirect(ctx, Events, len(rows), func(add adder) error { return appendEvents(add, rows) })
+}
+
+// InsertNotifications inserts rows into notifications as one block, as they are (no Gate).
+func (w *Writer) InsertNotifications(ctx context.Context, rows []NotificationRow) error {
+	return w.insertDirect(ctx, Notifications, len(rows), func(add adder) error { return appendNotifications(add, rows) })
+}
+
+// adder appends one row's values, in the order of the table's insert columns.
+type adder func(v ...any) error
+
+func appendActivity(add adder, rows []ActivityRow) error {
 	for i := range rows {
 		r := &rows[i]
-		if err := bt.Append(r.ProjectID, r.WebhookID, r.RequestID, r.ReceivedAt, r.ReceivedMs, r.ProcessedMs,
+		if err := add(r.ProjectID, r.WebhookID, r.RequestID, r.ReceivedAt, r.ReceivedMs, r.ProcessedMs,
 			r.Status, r.Reason, r.EdgeStatus, r.IdentifierKind, r.IdentifierValue, r.UserID, r.HWID,
 			r.EventName, r.Attributes, r.Payload, r.PayloadBytes, r.PayloadTruncated, r.Detail, r.ConfigVersion,
 			r.Partition, r.Offset, r.DuplicateOf, r.Headers, r.Route, r.EventsFired, r.Outcomes, r.ContentType,
 			r.Attempt, r.AttemptCause, r.AttemptJob, r.ReplacesStatus, r.ReplacesReason); err != nil {
-			_ = bt.Abort()
 			return fmt.Errorf("append activity_log row %d: %w", i, err)
 		}
-	}
-	if err := bt.Send(); err != nil {
-		return fmt.Errorf("insert %d activity_log rows: %w", len(rows), err)
 	}
 	return nil
 }
 
-// InsertEvents inserts rows into events as one block.
-func (w *Writer) InsertEvents(ctx context.Context, rows []EventRow) error {
-	ctx = w.insertCtx(ctx)
-	bt, err := w.conn.PrepareBatch(ctx, insertEvents)
-	if err != nil {
-		return fmt.Errorf("prepare events insert: %w", err)
-	}
+func appendEvents(add adder, rows []EventRow) error {
 	for i := range rows {
 		r := &rows[i]
 		hwids := r.HWIDs
 		if hwids == nil {
 			hwids = []string{}
 		}
-		if err := bt.Append(r.ProjectID, r.SubjectKind, r.Subject, r.OccurredAt, r.EventID, r.EventName,
+		if err := add(r.ProjectID, r.SubjectKind, r.Subject, r.OccurredAt, r.EventID, r.EventName,
 			r.WebhookID, r.UserID, r.HWID, hwids, r.Attributes, r.ReceivedMs, r.Partition, r.Offset, r.Element); err != nil {
-			_ = bt.Abort()
 			return fmt.Errorf("append events row %d: %w", i, err)
 		}
-	}
-	if err := bt.Send(); err != nil {
-		return fmt.Errorf("insert %d events rows: %w", len(rows), err)
 	}
 	return nil
 }
 
-// InsertNotifications inserts rows into notifications as one block.
-func (w *Writer) InsertNotifications(ctx context.Context, rows []NotificationRow) error {
-	ctx = w.insertCtx(ctx)
-	bt, err := w.conn.PrepareBatch(ctx, insertNotifications)
-	if err != nil {
-		return fmt.Errorf("prepare notifications insert: %w", err)
-	}
+func appendNotifications(add adder, rows []NotificationRow) error {
 	for i := range rows {
 		n := &rows[i]
-		if err := bt.Append(n.ProjectID, n.WebhookID, n.ID, n.Kind, n.CreatedAt, n.Message,
-			n.Partition, n.Offset); err != nil {
-			_ = bt.Abort()
+		if err := add(n.ProjectID, n.WebhookID, n.ID, n.Kind, n.CreatedAt, n.Message, n.Partition, n.Offset); err != nil {
 			return fmt.Errorf("append notifications row %d: %w", i, err)
 		}
 	}
+	return nil
+}
+
+// insertDirect writes table t's rows with a plain INSERT of one block.
+func (w *Writer) insertDirect(ctx context.Context, t Table, n int, fill func(adder) error) error {
+	ctx = w.insertCtx(ctx)
+	bt, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+t.String()+" ("+strings.Join(insertColumns[t].names(), ", ")+")")
+	if err != nil {
+		return fmt.Errorf("prepare %s insert: %w", t, err)
+	}
+	if err := fill(bt.Append); err != nil {
+		_ = bt.Abort()
+		return err
+	}
 	if err := bt.Send(); err != nil {
-		return fmt.Errorf("insert %d notifications rows: %w", len(rows), err)
+		return fmt.Errorf("insert %d %s rows: %w", n, t, err)
 	}
 	return nil
 }
