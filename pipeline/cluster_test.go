@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -157,34 +158,35 @@ func waitOn(t *testing.T, conn driver.Conn, q string, want uint64, timeout time.
 	t.Fatalf("%s = %d after %s; want %d", q, got, timeout, want)
 }
 
-// TestClusterFreezeGap shows the fence's known gap on the cluster: a pipeline frozen (SIGSTOP) after it
-// decided to insert a batch and before the insert reached ClickHouse, for longer than its session
-// timeout, while another member takes its partitions over and writes them; then thawed and stopped.
-// Exactly once requires the thawed member's insert not to land a second time. Run only with
-// INLET_CLUSTER_FREEZE_GAP=1: it fails today in about two runs of three, the thawed member inserting its
-// batch (~20 rows) after the new owner wrote the same offsets (docs/cluster.md, "What the matrix
-// showed"). When the member froze after its INSERT had reached the server, the new owner waits for that
-// insert (AwaitInserts) and nothing is doubled: the gap is between the decision and the INSERT.
+// TestClusterFreezeGap: a pipeline frozen (SIGSTOP) after it decided to insert a batch and before the
+// insert reached ClickHouse, for longer than its session timeout, while another member takes its
+// partitions over and writes them through the other replica; then thawed and stopped. The thawed
+// member's insert must land nothing: the new owner's claim fences it (chstore.Gate). Before the claims
+// it doubled its batch (~20 rows) in about two runs of three. TestFreezeGap is the single server's.
 func TestClusterFreezeGap(t *testing.T) {
 	needCluster(t, "")
-	if os.Getenv("INLET_CLUSTER_FREEZE_GAP") != "1" {
-		t.Skip("demonstrates the fence's known gap (it fails today); run with INLET_CLUSTER_FREEZE_GAP=1")
-	}
 	cfg := testenv.ClickHouseConfig()
 	e := newEnv(t)
 	replicas := needCluster(t, e.chcfg.Database)
+	freezeGap(t, e, replicas, []string{childCHAddrsEnv + "=" + cfg.Addrs[0]}, []string{childCHAddrsEnv + "=" + cfg.Addrs[1]})
+}
+
+// freezeGap runs the frozen-writer case: the first child (extra env first) stops at its first insert;
+// the second (second) is started, and once the group has given it every partition the first is thawed
+// and stopped. Every replica in conns must then hold each request once.
+func freezeGap(t *testing.T, e *env, conns []driver.Conn, first, second []string) {
 	reqs, _ := crashWorkload()
 	e.produce(t, reqs...)
 
-	first := e.startChildEnv(t, "stop@"+pipeline.FailBeforeInsert, childCHAddrsEnv+"="+cfg.Addrs[0], childInstanceEnv+"=freeze-a")
-	for deadline := time.Now().Add(60 * time.Second); !stopped(first.Process.Pid); time.Sleep(50 * time.Millisecond) {
+	a := e.startChildEnv(t, "stop@"+pipeline.FailBeforeInsert, append(first, childInstanceEnv+"=freeze-a")...)
+	for deadline := time.Now().Add(60 * time.Second); !stopped(a.Process.Pid); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the first child never stopped at its failpoint")
 		}
 	}
-	second := e.startChildEnv(t, "", childCHAddrsEnv+"="+cfg.Addrs[1], childInstanceEnv+"=freeze-b")
+	b := e.startChildEnv(t, "", append(second, childInstanceEnv+"=freeze-b")...)
 	// Thaw the first once the group has given every partition to the second (the frozen member's session
-	// timed out): from then on the first member's writes are the ones a fence must stop. The second may
+	// timed out): from then on the first member's writes are the ones the fence must stop. The second may
 	// be waiting, rightly, for an insert the first had started before it froze.
 	adm := kadm.NewClient(e.kcl)
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -209,8 +211,8 @@ func TestClusterFreezeGap(t *testing.T) {
 				others = true
 				continue
 			}
-			if a, ok := m.Assigned.AsConsumer(); ok {
-				for _, tp := range a.Topics {
+			if as, ok := m.Assigned.AsConsumer(); ok {
+				for _, tp := range as.Topics {
 					n += len(tp.Partitions)
 				}
 			}
@@ -219,28 +221,38 @@ func TestClusterFreezeGap(t *testing.T) {
 			break
 		}
 	}
-	_ = first.Process.Signal(syscall.SIGCONT)
-	_ = first.Process.Signal(syscall.SIGTERM)
-	st := waitExit(t, first, 60*time.Second)
-	t.Logf("thawed child ended with %v", st)
-	for deadline := time.Now().Add(90 * time.Second); countOn(t, replicas[1], "SELECT uniqExact(request_id) FROM activity_log") < uint64(len(reqs)); time.Sleep(100 * time.Millisecond) {
+	// Thawed, the first goes on from its failpoint to its INSERT, then learns from the group that it
+	// lost its partitions, rejoins and takes some back: it is stopped only after every request is in.
+	_ = a.Process.Signal(syscall.SIGCONT)
+	last := conns[len(conns)-1]
+	for deadline := time.Now().Add(90 * time.Second); countOn(t, last, "SELECT uniqExact(request_id) FROM activity_log") < uint64(len(reqs)); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the second child did not log every request within 90 s")
 		}
 	}
-	_ = second.Process.Signal(syscall.SIGTERM)
-	waitExit(t, second, 60*time.Second)
-	for i, r := range replicas {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		err := r.Exec(ctx, "SYSTEM SYNC REPLICA activity_log")
-		cancel()
-		if err != nil {
-			t.Fatal(err)
+	for _, c := range []*exec.Cmd{a, b} {
+		_ = c.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range []*exec.Cmd{a, b} {
+		if st := waitExit(t, c, 60*time.Second); !st.Success() {
+			t.Errorf("child ended with %v; want a clean exit", st)
+		}
+	}
+	for i, r := range conns {
+		if len(conns) > 1 {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			err := r.Exec(ctx, "SYSTEM SYNC REPLICA activity_log")
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 		rows := countOn(t, r, "SELECT count() FROM activity_log")
 		ids := countOn(t, r, "SELECT uniqExact(request_id) FROM activity_log")
-		if rows != uint64(len(reqs)) || ids != uint64(len(reqs)) {
-			t.Errorf("replica %d: %d activity rows for %d distinct requests; want %d each (%d duplicated by the thawed writer)", i+1, rows, ids, len(reqs), int64(rows)-int64(ids))
+		hits := countOn(t, r, "SELECT toUInt64(sum(hits)) FROM activity_minute")
+		if rows != uint64(len(reqs)) || ids != uint64(len(reqs)) || hits != uint64(len(reqs)) {
+			t.Errorf("ClickHouse %d: %d activity rows for %d distinct requests, the rollup counts %d; want %d each (%d duplicated by the thawed writer)",
+				i+1, rows, ids, hits, len(reqs), int64(rows)-int64(ids))
 		}
 	}
 }

@@ -435,3 +435,14 @@ func TestKillBetweenHoldAndRows(t *testing.T) {
 		t.Errorf("holds %v; want one per held request %v", ids, waiting)
 	}
 }
+
+// TestFreezeGap: on a single ClickHouse server, a pipeline frozen between deciding to insert a batch
+// and its INSERT, past its session timeout, and thawed after another member wrote its partitions,
+// inserts nothing a second time (freezeGap; TestClusterFreezeGap is the cluster's).
+func TestFreezeGap(t *testing.T) {
+	e := newEnv(t)
+	if e.chcfg.Replicated() {
+		t.Skip("the single server's case; TestClusterFreezeGap is the cluster's")
+	}
+	freezeGap(t, e, []driver.Conn{e.conn}, nil, nil)
+}
