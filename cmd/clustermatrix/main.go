@@ -30,7 +30,7 @@ func run() int {
 	fs := flag.NewFlagSet("clustermatrix", flag.ContinueOnError)
 	path := fs.String("path", "", "the webhook's path, /hooks/<id>")
 	auth := fs.String("auth", "", "its Authorization header")
-	edge := fs.String("edge", "127.0.0.1:38080", "HAProxy's address")
+	edge := fs.String("edge", "127.0.0.1:28080", "HAProxy's address")
 	rate := fs.Float64("rate", 100, "requests per second")
 	dur := fs.Duration("duration", 60*time.Second, "load per case")
 	settle := fs.Duration("settle", 3*time.Minute, "how long rows may take to land after the load")
