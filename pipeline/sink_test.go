@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inlet-dev/inlet/internal/chdb"
 	"github.com/inlet-dev/inlet/internal/chstore"
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
@@ -89,14 +91,28 @@ func (f fakeMember) current(context.Context) error { return f.err }
 // replacement of the same generation, and a member of a re-created group (its generations started
 // again), can, and then fence the owner before them.
 func TestClaimFencesEarlierOwner(t *testing.T) {
-	_, conn := testenv.ClickHouse(t)
+	chcfg, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	store, readCtx := chstore.NewWriter(conn), ctx
+	if chcfg.Replicated() { // quorum inserts, and reads that see every one of them on either replica
+		replicas, err := chdb.OpenReplicas(ctx, chcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			for _, r := range replicas {
+				r.Close()
+			}
+		})
+		store = chstore.NewReplicatedWriter(conn, replicas, chcfg.Quorum())
+		readCtx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"select_sequential_consistency": 1}))
+	}
 	cfg := Defaults()
 	m, log := newMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)
 	newSink := func(g fakeMember) *sink {
-		return &sink{store: chstore.NewWriter(conn), topic: "requests", lookback: cfg.HighWaterLookback, cfg: &cfg,
+		return &sink{store: store, topic: "requests", lookback: cfg.HighWaterLookback, cfg: &cfg,
 			retry: &retrier{maxBackoff: cfg.RetryMaxBackoff, m: m, log: log}, m: m, log: log, group: g, epochs: map[int32]uint64{}}
 	}
-	ctx := context.Background()
 	now := time.Now().UTC()
 	next := int64(0)
 	batchOf := func(n int) *batch {
@@ -110,11 +126,11 @@ func TestClaimFencesEarlierOwner(t *testing.T) {
 		return b
 	}
 	counts := func() (rows, hits uint64) {
-		if err := conn.QueryRow(ctx, "SELECT count() FROM activity_log").Scan(&rows); err != nil {
+		if err := conn.QueryRow(readCtx, "SELECT count() FROM activity_log").Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
 		var h int64
-		if err := conn.QueryRow(ctx, "SELECT sum(hits) FROM activity_minute").Scan(&h); err != nil {
+		if err := conn.QueryRow(readCtx, "SELECT sum(hits) FROM activity_minute").Scan(&h); err != nil {
 			t.Fatal(err)
 		}
 		return rows, uint64(h)
@@ -177,7 +193,7 @@ func TestClaimFencesEarlierOwner(t *testing.T) {
 	}
 	want("after the group was re-created", 5)
 	var epoch uint64
-	if err := conn.QueryRow(ctx, "SELECT max(epoch) FROM partition_owners WHERE topic = 'requests' AND src_partition = 0").Scan(&epoch); err != nil {
+	if err := conn.QueryRow(readCtx, "SELECT max(epoch) FROM partition_owners WHERE topic = 'requests' AND src_partition = 0").Scan(&epoch); err != nil {
 		t.Fatal(err)
 	}
 	if epoch != c.epochs[0] || epochString(epoch) != "1/1/0" {
