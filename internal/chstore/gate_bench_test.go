@@ -1,0 +1,55 @@
+package chstore_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/inlet-dev/inlet/internal/chstore"
+	"github.com/inlet-dev/inlet/internal/testenv"
+)
+
+// BenchmarkInsertActivity compares a plain INSERT of a 10,000-row activity_log block with the gated
+// INSERT … SELECT the pipeline makes (the rows as an external table, kept only while the partition's
+// claim is the inserter's), interleaved on the same server: the metrics are each one's round trip per
+// row, including the server's work, and their ratio; B/op and allocs/op are both inserts' client side.
+func BenchmarkInsertActivity(b *testing.B) {
+	_, conn := testenv.ClickHouse(b)
+	w := chstore.NewWriter(conn)
+	ctx := context.Background()
+	const n = 10000
+	now := time.Now().UTC()
+	rows := make([]chstore.ActivityRow, n)
+	for i := range rows {
+		rows[i] = chstore.ActivityRow{ProjectID: 1, WebhookID: "wh_" + strconv.Itoa(i%100), RequestID: uuid.Must(uuid.NewV7()),
+			ReceivedAt: now, ReceivedMs: uint64(now.UnixMilli()), ProcessedMs: uint64(now.UnixMilli()), Status: chstore.StatusSuccess,
+			IdentifierKind: "user_id", IdentifierValue: "u" + strconv.Itoa(i), UserID: "u" + strconv.Itoa(i), EventName: "order",
+			Attributes: `{"price":12.5,"currency":"EUR"}`, Payload: `{"user_id":"u1","price":12.5,"currency":"EUR","items":[1,2,3]}`,
+			PayloadBytes: 64, Partition: int32(i % 6), Offset: int64(i)}
+	}
+	if err := w.Claim(ctx, "bench", "m", map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}); err != nil {
+		b.Fatal(err)
+	}
+	gate := chstore.Gate{Topic: "bench", Epochs: map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}}
+	// Interleaved, so that both see the same load on a shared machine.
+	b.ReportAllocs()
+	var plain, gated time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if err := w.InsertActivity(ctx, rows); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := w.InsertActivityGated(ctx, gate, rows); err != nil {
+			b.Fatal(err)
+		}
+		plain += mid.Sub(start)
+		gated += time.Since(mid)
+	}
+	b.ReportMetric(float64(plain.Nanoseconds())/float64(b.N*n), "plain-ns/row")
+	b.ReportMetric(float64(gated.Nanoseconds())/float64(b.N*n), "gated-ns/row")
+	b.ReportMetric(float64(gated)/float64(plain), "gated/plain")
+}
