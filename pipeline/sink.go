@@ -99,7 +99,7 @@ func (s *sink) claim(ctx context.Context, parts []int32) error {
 			verified = true
 		}
 		if confirm {
-			s.log.Warn("partition claimed past an equal or later claim (a static member's replacement, or the group's generations started again)",
+			s.log.Info("partition claimed past an equal or later claim (a static member's replacement, or the group's generations started again)",
 				"partition", x, "previous_epoch", epochString(o.Epoch), "previous_member", o.Member, "epoch", epochString(e), "generation", gen)
 		}
 		epochs[x] = e
