@@ -12,11 +12,11 @@ import (
 	"github.com/inlet-dev/inlet/internal/testenv"
 )
 
-// BenchmarkInsertActivity compares a plain INSERT of a 10,000-row activity_log block with the gated
+// BenchmarkGatedInsert compares a plain INSERT of a 10,000-row activity_log block with the gated
 // INSERT … SELECT the pipeline makes (the rows as an external table, kept only while the partition's
 // claim is the inserter's), interleaved on the same server: the metrics are each one's round trip per
 // row, including the server's work, and their ratio; B/op and allocs/op are both inserts' client side.
-func BenchmarkInsertActivity(b *testing.B) {
+func BenchmarkGatedInsert(b *testing.B) {
 	_, conn := testenv.ClickHouse(b)
 	w := chstore.NewWriter(conn)
 	ctx := context.Background()
