@@ -63,8 +63,12 @@ cluster-down: ## stop the local cluster (deploy/cluster/down --purge also delete
 
 cluster-test: build ## on the local cluster: the replicated-ClickHouse tests, then the fault matrix → docs/cluster-report.md (MATRIX_FLAGS="-cases pipeline-kill")
 	deploy/cluster/up
-	deploy/cluster/with-env $(GO) test -count=1 -timeout 20m -p 1 -run 'TestCluster|TestAwaitOnEveryReplica' ./pipeline ./internal/chstore
+	$(MAKE) cluster-test-go
 	deploy/cluster/matrix $(MATRIX_FLAGS)
+
+cluster-test-go: ## the replicated-ClickHouse tests alone, on the cluster's services (what CI runs of the cluster; starts them when needed)
+	deploy/cluster/up services
+	deploy/cluster/with-env $(GO) test -count=1 -timeout 20m -p 1 -run 'TestCluster|TestAwaitOnEveryReplica|TestClaim' ./pipeline ./internal/chstore
 
 bench: up build ## the bench suite: max, latency, ceiling and peer ratios, correctness → bench/results/latest/REPORT.md (BENCH_FLAGS="-scale 2 -run seed")
 	bench/peer/build-telegraf >/dev/null
@@ -82,4 +86,4 @@ lint: ## gofmt, go vet and staticcheck
 check-config: build ## validate deploy/inlet.example.yaml
 	$(BIN) -config deploy/inlet.example.yaml -check-config
 
-.PHONY: help build image up tools down status run test test-unit test-integration bench bench-go lint check-config chart-files cluster-up cluster-down cluster-test
+.PHONY: help build image up tools down status run test test-unit test-integration bench bench-go lint check-config chart-files cluster-up cluster-down cluster-test cluster-test-go
