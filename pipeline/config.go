@@ -32,8 +32,15 @@ type Config struct {
 	// client holds about three times this in column buffers while it inserts.
 	BatchBytes int `yaml:"batch_bytes"`
 	// FlushInterval flushes a non-empty batch at least this often. Default 1s; it bounds the delay from
-	// the 202 to the row being visible.
+	// the 202 to the row being visible while the pipeline works through a backlog.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// FlushLinger flushes a batch this old as soon as the pipeline has caught up (a poll brought every
+	// record Kafka had for its partitions, fewer than batch_rows), without waiting out FlushInterval:
+	// the delay from the 202 to the row while the pipeline keeps up. Under a backlog polls do not catch
+	// up and batches still fill to batch_rows, batch_bytes or flush_interval. It bounds the inserts of a
+	// pipeline that keeps up to one flush (one INSERT per table written) per FlushLinger. Default 250ms;
+	// 10ms..flush_interval (equal to flush_interval: no early flush).
+	FlushLinger time.Duration `yaml:"flush_linger"`
 	// RetentionDays keeps activity and events this many days; older daily partitions are dropped.
 	// It is also the longest retention a project may set (see RetentionBounds). Default 30.
 	RetentionDays int `yaml:"retention_days"`
@@ -142,6 +149,7 @@ func Defaults() Config {
 		BatchRows:      10000,
 		BatchBytes:     16 << 20,
 		FlushInterval:  time.Second,
+		FlushLinger:    250 * time.Millisecond,
 		RetentionDays:  30,
 
 		RetentionInterval:   time.Hour,
@@ -198,6 +206,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("batch_bytes: %d is below 1 MiB (one request body can be that large)", c.BatchBytes)
 	case c.FlushInterval < 10*time.Millisecond || c.FlushInterval > time.Minute:
 		return fmt.Errorf("flush_interval: %s is outside 10ms..1m", c.FlushInterval)
+	case c.FlushLinger < 10*time.Millisecond || c.FlushLinger > c.FlushInterval:
+		return fmt.Errorf("flush_linger: %s is outside 10ms..flush_interval (%s)", c.FlushLinger, c.FlushInterval)
 	case c.RetentionDays < 1:
 		return fmt.Errorf("retention_days: %d must be at least 1", c.RetentionDays)
 	case c.RetentionInterval < time.Second:

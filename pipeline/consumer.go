@@ -50,12 +50,11 @@ type consumer struct {
 func (c *consumer) consume(ctx context.Context) error {
 	c.log.Info("pipeline consuming", "topic", c.topic, "group", c.cfg.Group)
 	var runErr error
+	policy := newFlushPolicy(c.cfg)
+	up := false // the last poll caught up with Kafka
 	for ctx.Err() == nil {
-		wait := c.cfg.FlushInterval
 		c.mu.Lock()
-		if !c.b.started.IsZero() {
-			wait = max(time.Until(c.b.started.Add(c.cfg.FlushInterval)), time.Millisecond)
-		}
+		wait := policy.pollWait(c.b.started, up, time.Now())
 		c.mu.Unlock()
 		pctx, cancel := context.WithTimeout(ctx, wait)
 		fs := c.cl.PollRecords(pctx, c.cfg.BatchRows)
@@ -63,6 +62,7 @@ func (c *consumer) consume(ctx context.Context) error {
 		if fs.IsClientClosed() {
 			break
 		}
+		up = caughtUp(fs, c.cfg.BatchRows)
 		fs.EachError(func(topic string, part int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				c.log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
@@ -76,7 +76,7 @@ func (c *consumer) consume(ctx context.Context) error {
 		} else {
 			c.noteResume(fs)
 			err = c.proc.handle(wctx, fs)
-			if err == nil && !c.b.empty() && (c.b.rows() >= c.cfg.BatchRows || c.b.bytes >= c.cfg.BatchBytes || time.Since(c.b.started) >= c.cfg.FlushInterval) {
+			if err == nil && !c.b.empty() && policy.due(c.b.rows(), c.b.bytes, c.b.started, up, time.Now()) {
 				err = c.flush(wctx)
 			}
 			if err != nil && abandoned(ctx, wctx) {
