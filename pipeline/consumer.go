@@ -51,18 +51,23 @@ func (c *consumer) consume(ctx context.Context) error {
 	c.log.Info("pipeline consuming", "topic", c.topic, "group", c.cfg.Group)
 	var runErr error
 	policy := newFlushPolicy(c.cfg)
-	up := false // the last poll caught up with Kafka
+	up := false    // the last poll caught up with Kafka
+	perRecord := 0 // the last poll's average record size
 	for ctx.Err() == nil {
 		c.mu.Lock()
 		wait := policy.pollWait(c.b.started, up, time.Now())
+		n := policy.pollRecords(c.b.bytes, perRecord)
 		c.mu.Unlock()
 		pctx, cancel := context.WithTimeout(ctx, wait)
-		fs := c.cl.PollRecords(pctx, c.cfg.BatchRows)
+		fs := c.cl.PollRecords(pctx, n)
 		cancel()
 		if fs.IsClientClosed() {
 			break
 		}
-		up = caughtUp(fs, c.cfg.BatchRows)
+		up = caughtUp(fs, n)
+		if size := recordBytes(fs); size > 0 {
+			perRecord = size
+		}
 		fs.EachError(func(topic string, part int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				c.log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)

@@ -41,6 +41,30 @@ func (f flushPolicy) pollWait(started time.Time, caughtUp bool, now time.Time) t
 	return max(started.Add(limit).Sub(now), time.Millisecond)
 }
 
+// pollRecords is how many records the next poll may take so that the batch, holding batchBytes, stays
+// within batch_bytes when its records are about perRecord bytes each (the last poll's average; 0 when
+// unknown): a poll is handled whole before the batch is checked, and the ClickHouse client's buffers
+// grow with the batch. At least 1, at most batch_rows.
+func (f flushPolicy) pollRecords(batchBytes, perRecord int) int {
+	if perRecord <= 0 {
+		return f.rows
+	}
+	return min(max((f.bytes-batchBytes)/perRecord, 1), f.rows)
+}
+
+// recordBytes is the average size of a poll's record values, 0 for an empty poll.
+func recordBytes(fs kgo.Fetches) int {
+	n, size := 0, 0
+	fs.EachRecord(func(r *kgo.Record) {
+		n++
+		size += len(r.Value)
+	})
+	if n == 0 {
+		return 0
+	}
+	return size / n
+}
+
 // caughtUp reports whether a poll of at most maxRecords brought everything Kafka had: fewer records
 // than it could take (nothing left buffered in the client), and each partition's last record the last
 // one the broker had when it answered (its high watermark). An empty poll (it waited out its time) is

@@ -62,6 +62,37 @@ func TestFlushPolicy(t *testing.T) {
 	}
 }
 
+func TestPollRecords(t *testing.T) {
+	cfg := Defaults()
+	cfg.BatchRows, cfg.BatchBytes = 1000, 1<<20
+	f := newFlushPolicy(&cfg)
+	tests := []struct {
+		name                  string
+		batchBytes, perRecord int
+		want                  int
+	}{
+		{"size unknown: batch_rows", 0, 0, 1000},
+		{"small records: batch_rows", 0, 100, 1000},
+		{"64 KiB records: what fills batch_bytes", 0, 64 << 10, 16},
+		{"half full", 512 << 10, 64 << 10, 8},
+		{"full: at least one", 1 << 20, 64 << 10, 1},
+		{"larger than batch_bytes: one", 0, 2 << 20, 1},
+	}
+	for _, tt := range tests {
+		if got := f.pollRecords(tt.batchBytes, tt.perRecord); got != tt.want {
+			t.Errorf("%s: pollRecords = %d; want %d", tt.name, got, tt.want)
+		}
+	}
+	fs := kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "t", Partitions: []kgo.FetchPartition{
+		{Partition: 0, Records: []*kgo.Record{{Value: make([]byte, 100)}, {Value: make([]byte, 300)}}}}}}}}
+	if got := recordBytes(fs); got != 200 {
+		t.Errorf("recordBytes = %d; want 200", got)
+	}
+	if got := recordBytes(nil); got != 0 {
+		t.Errorf("recordBytes(empty poll) = %d; want 0", got)
+	}
+}
+
 func TestCaughtUp(t *testing.T) {
 	recs := func(p int32, from, n int64) []*kgo.Record {
 		var rs []*kgo.Record
