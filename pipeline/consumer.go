@@ -51,20 +51,22 @@ func (c *consumer) consume(ctx context.Context) error {
 	c.log.Info("pipeline consuming", "topic", c.topic, "group", c.cfg.Group)
 	var runErr error
 	policy := newFlushPolicy(c.cfg)
-	up := false    // the last poll caught up with Kafka
 	perRecord := 0 // the last poll's average record size
 	for ctx.Err() == nil {
 		c.mu.Lock()
-		wait := policy.pollWait(c.b.started, up, time.Now())
+		started := !c.b.started.IsZero()
+		wait := policy.pollWait(c.b.started, time.Now())
 		n := policy.pollRecords(c.b.bytes, perRecord)
 		c.mu.Unlock()
 		pctx, cancel := context.WithTimeout(ctx, wait)
+		polling := time.Now()
 		fs := c.cl.PollRecords(pctx, n)
+		waited := time.Since(polling)
 		cancel()
 		if fs.IsClientClosed() {
 			break
 		}
-		up = caughtUp(fs, n)
+		policy.polled(waited, started, caughtUp(fs, n))
 		if size := recordBytes(fs); size > 0 {
 			perRecord = size
 		}
@@ -81,8 +83,9 @@ func (c *consumer) consume(ctx context.Context) error {
 		} else {
 			c.noteResume(fs)
 			err = c.proc.handle(wctx, fs)
-			if err == nil && !c.b.empty() && policy.due(c.b.rows(), c.b.bytes, c.b.started, up, time.Now()) {
+			if now := time.Now(); err == nil && !c.b.empty() && policy.due(c.b.rows(), c.b.bytes, c.b.started, now) {
 				err = c.flush(wctx)
+				policy.flushed(time.Since(now))
 			}
 			if err != nil && abandoned(ctx, wctx) {
 				c.abandon(fs)
