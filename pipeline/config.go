@@ -37,11 +37,13 @@ type Config struct {
 	// the 202 to the row being visible while the pipeline works through a backlog.
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// FlushLinger flushes a batch this old as soon as the pipeline has caught up (a poll brought every
-	// record Kafka had for its partitions, fewer than batch_rows), without waiting out FlushInterval:
-	// the delay from the 202 to the row while the pipeline keeps up. Under a backlog polls do not catch
-	// up and batches still fill to batch_rows, batch_bytes or flush_interval. It bounds the inserts of a
-	// pipeline that keeps up to one flush (one INSERT per table written) per FlushLinger. Default 250ms;
-	// 10ms..flush_interval (equal to flush_interval: no early flush).
+	// record Kafka had for its partitions, fewer than it could take) and has spent, since the batch
+	// started, at least as long waiting on Kafka as its last flush took, without waiting out
+	// FlushInterval: the delay from the 202 to the row while the pipeline has time to spare. Behind, or
+	// too busy to pay for the extra flushes with idle time, it fills its batches to batch_rows,
+	// batch_bytes or flush_interval as before. It bounds the inserts to one flush (one INSERT per table
+	// written) per FlushLinger. Default 250ms; 10ms..flush_interval (equal to flush_interval: no early
+	// flush).
 	FlushLinger time.Duration `yaml:"flush_linger"`
 	// RetentionDays keeps activity and events this many days; older daily partitions are dropped.
 	// It is also the longest retention a project may set (see RetentionBounds). Default 30.
