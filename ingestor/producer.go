@@ -38,9 +38,13 @@ func ProducerOpts(cfg Config) []kgo.Opt {
 	if err != nil {
 		codec = kgo.Lz4Compression() // Validate has rejected it already; never reached with valid settings
 	}
+	compress := kgo.ProducerBatchCompression(codec)
+	if cfg.Compression == "lz4" {
+		compress = kgo.WithCompressor(newLz4Compressor())
+	}
 	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchCompression(codec),
+		compress,
 		kgo.ProducerLinger(cfg.Linger),
 		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
 		kgo.MaxBufferedBytes(cfg.MaxBufferedBytes),

@@ -51,18 +51,25 @@ type consumer struct {
 func (c *consumer) consume(ctx context.Context) error {
 	c.log.Info("pipeline consuming", "topic", c.topic, "group", c.cfg.Group)
 	var runErr error
+	policy := newFlushPolicy(c.cfg)
+	perRecord := 0 // the last poll's average record size
 	for ctx.Err() == nil {
-		wait := c.cfg.FlushInterval
 		c.mu.Lock()
-		if !c.b.started.IsZero() {
-			wait = max(time.Until(c.b.started.Add(c.cfg.FlushInterval)), time.Millisecond)
-		}
+		started := !c.b.started.IsZero()
+		wait := policy.pollWait(c.b.started, time.Now())
+		n := policy.pollRecords(c.b.bytes, perRecord)
 		c.mu.Unlock()
 		pctx, cancel := context.WithTimeout(ctx, wait)
-		fs := c.cl.PollRecords(pctx, c.cfg.BatchRows)
+		polling := time.Now()
+		fs := c.cl.PollRecords(pctx, n)
+		waited := time.Since(polling)
 		cancel()
 		if fs.IsClientClosed() {
 			break
+		}
+		policy.polled(waited, started, caughtUp(fs, n))
+		if size := recordBytes(fs); size > 0 {
+			perRecord = size
 		}
 		fs.EachError(func(topic string, part int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -77,8 +84,9 @@ func (c *consumer) consume(ctx context.Context) error {
 		} else {
 			c.noteResume(fs)
 			err = c.proc.handle(wctx, fs)
-			if err == nil && !c.b.empty() && (c.b.rows() >= c.cfg.BatchRows || c.b.bytes >= c.cfg.BatchBytes || time.Since(c.b.started) >= c.cfg.FlushInterval) {
+			if now := time.Now(); err == nil && !c.b.empty() && policy.due(c.b.rows(), c.b.bytes, c.b.started, now) {
 				err = c.flush(wctx)
+				policy.flushed(time.Since(now))
 			}
 			if err != nil && abandoned(ctx, wctx) {
 				c.abandon(fs)

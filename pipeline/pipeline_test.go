@@ -184,3 +184,18 @@ func TestDirectoryDownIsRetried(t *testing.T) {
 	e.waitCount(t, "SELECT count() FROM activity_log WHERE status = 'success'", 2, 30*time.Second)
 	e.waitCount(t, "SELECT count() FROM events", 2, 10*time.Second)
 }
+
+// TestFlushLinger: with flush_interval far away, a pipeline that has caught up writes each request
+// within the linger, once per arrival (the rows are looked for well before the interval).
+func TestFlushLinger(t *testing.T) {
+	e := newEnv(t)
+	hooks, res := standardFixtures()
+	cfg := testConfig()
+	cfg.FlushInterval = time.Minute
+	cfg.FlushLinger = 100 * time.Millisecond
+	e.run(t, cfg, hooks, res, nil)
+	for i := range 3 {
+		e.produce(t, newReq("wh_uid", wire.OutcomeAccepted, seedPayload))
+		e.waitCount(t, "SELECT count() FROM activity_log", uint64(i+1), 30*time.Second)
+	}
+}
