@@ -22,8 +22,11 @@ import (
 
 // CacheConfig bounds and tunes the data path's webhook cache.
 type CacheConfig struct {
-	// MaxCost bounds the cache's memory, in (estimated) bytes of cached configs. Default 64 MiB, room for
-	// ~100k typical webhooks; raising it costs memory in every ingestor and pipeline process.
+	// MaxCost bounds the cache's memory, in (estimated) bytes of cached configs. Default 128 MiB, room for
+	// ~130k typical webhooks (about 1 KiB each by the estimate): a deployment with more live webhooks than
+	// fit reads evicted configs from PostgreSQL again on their next request (and the pipeline compiles
+	// them again), which costs far more CPU than the memory saved. Raising it costs memory in every
+	// ingestor and pipeline process, only as the configs are used.
 	MaxCost int64 `yaml:"max_cost"`
 	// TTL is the backstop after which an entry is re-read even without a change notification (one
 	// PostgreSQL query per active webhook per TTL). Default 30s.
@@ -50,7 +53,7 @@ type CacheConfig struct {
 // DefaultCacheConfig returns the settings used when the file says nothing.
 func DefaultCacheConfig() CacheConfig {
 	return CacheConfig{
-		MaxCost:       64 << 20,
+		MaxCost:       128 << 20,
 		TTL:           30 * time.Second,
 		NegativeTTL:   2 * time.Second,
 		LoadTimeout:   2 * time.Second,
@@ -162,8 +165,10 @@ func NewCache(loader HookLoader, cfg CacheConfig, reg prometheus.Registerer, log
 		return nil, fmt.Errorf("webhook cache: %w", err)
 	}
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
-		// ~10 counters per expected entry (ristretto's advice), entries costing ~1 KiB.
-		NumCounters:        max(cfg.MaxCost/100, 1000),
+		// ~5 counters per entry that fits, entries costing ~1 KiB: half ristretto's advice of 10, as the
+		// counters (~12 bytes each with the bloom filter) are paid up front, by every process, however
+		// few webhooks it sees; admission matters little while the live configs all fit.
+		NumCounters:        max(cfg.MaxCost/200, 1000),
 		MaxCost:            cfg.MaxCost,
 		BufferItems:        64,
 		IgnoreInternalCost: true,

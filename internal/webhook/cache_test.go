@@ -459,3 +459,22 @@ func TestCacheFailedBurstLogsOnce(t *testing.T) {
 		t.Errorf("refresh errors = %v; want %d (each counted)", e, n)
 	}
 }
+
+// TestDefaultCacheHolds100kWebhooks: the default max_cost holds 100,000 typical webhooks (the seed's:
+// one route, four mappings, a Bearer secret, ids as the store makes them) with room to spare, so that a
+// deployment of that size does not evict a config it uses every few seconds and read it from
+// PostgreSQL again (and the pipeline compile it again) on every request.
+func TestDefaultCacheHolds100kWebhooks(t *testing.T) {
+	h := &Hook{PublicID: secret.NewPublicID(), ProjectID: 1, Enabled: true, Version: 1}
+	h.setMapping(connection{Sender: SenderInlet}, []Route{{EventName: "CheckoutSuccess",
+		Identify: Identify{Kind: "user_id", Field: "user_id"},
+		Mappings: []Mapping{{Attribute: "email", Field: "email_address"}, {Attribute: "total", Field: "price"},
+			{Attribute: "order_id", Field: "order_number"}, {Attribute: "purchase_date", Field: "purchase_date"}}}},
+		[][]Attribute{{{Name: "email", Type: TypeString}, {Name: "total", Type: TypePrice}, {Name: "order_id", Type: TypeString},
+			{Name: "purchase_date", Type: TypeDate}}})
+	per := cost(&entry{id: h.PublicID, hook: h})
+	const n, headroom = 100_000, 1.25
+	if got, want := DefaultCacheConfig().MaxCost, int64(float64(n*per)*headroom); got < want {
+		t.Errorf("default max_cost %d; want at least %d: %d typical webhooks at %d bytes each, with %.0f%% headroom", got, want, n, per, (headroom-1)*100)
+	}
+}
