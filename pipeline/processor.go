@@ -38,6 +38,8 @@ type processor struct {
 	lim         Limits
 	hooks       Hooks
 	hookIDs     []string // prepare's webhook ids for HookPrefetcher, reused
+	// cachedHooks are the configs HookPrefetcher found cached for hookIDs (nil: Get asks), reused.
+	cachedHooks []*webhook.Hook
 	resolver    Resolver
 	creator     Creator    // nil: a route's unknown_user create fails as fail does, saying why
 	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
@@ -256,6 +258,9 @@ func (p *processor) allocElems(n int) []element {
 // prepare looks each accepted request's webhook up and reads its identifier and its sender's delivery
 // key.
 func (p *processor) prepare(ctx context.Context, items []item) error {
+	// cached[j] is the config the prefetch found cached for the j-th accepted item, nil when Get must
+	// ask (or there is no prefetch): with a warm cache each webhook id is looked up once per record.
+	var cached []*webhook.Hook
 	if pf, ok := p.hooks.(HookPrefetcher); ok {
 		ids := p.hookIDs[:0]
 		for i := range items {
@@ -263,10 +268,14 @@ func (p *processor) prepare(ctx context.Context, items []item) error {
 				ids = append(ids, it.webhookID)
 			}
 		}
-		pf.Prefetch(ctx, ids)
+		cached = slices.Grow(p.cachedHooks[:0], len(ids))[:len(ids)]
+		clear(cached)
+		pf.PrefetchHooks(ctx, ids, cached)
 		clear(ids)
-		p.hookIDs = ids
+		p.hookIDs, p.cachedHooks = ids, cached
+		defer clear(cached) // let go of the configs until the next poll
 	}
+	accepted := 0
 	for i := range items {
 		it := &items[i]
 		switch {
@@ -278,7 +287,12 @@ func (p *processor) prepare(ctx context.Context, items []item) error {
 			it.reason = string(it.outcome)
 			continue
 		}
-		c, err := p.hook(ctx, it)
+		var h *webhook.Hook
+		if accepted < len(cached) {
+			h = cached[accepted]
+		}
+		accepted++
+		c, err := p.hook(ctx, it, h)
 		if err != nil {
 			return err
 		}
@@ -363,29 +377,39 @@ func (p *processor) dedupe(ctx context.Context, items []item) error {
 	return nil
 }
 
-// hook returns the compiled config of the item's webhook, nil when it was deleted. A cached config
-// older than the one the edge authenticated against is re-read for up to ConfigWait.
-func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
-	var h *webhook.Hook
-	deadline := time.Now().Add(p.cfg.ConfigWait)
+// hook returns the compiled config of the item's webhook, nil when it was deleted. cached, when not
+// nil, is the config the prefetch found cached, used rather than asking again. A cached config older
+// than the one the edge authenticated against is re-read for up to ConfigWait.
+func (p *processor) hook(ctx context.Context, it *item, cached *webhook.Hook) (*compiledHook, error) {
+	h := cached
+	var deadline time.Time
 	for {
-		err := p.retry.do(ctx, "webhook config", it, func(ctx context.Context) error {
-			var err error
-			h, err = p.hooks.Get(ctx, it.webhookID)
+		if h == nil {
+			err := p.retry.do(ctx, "webhook config", it, func(ctx context.Context) error {
+				var err error
+				h, err = p.hooks.Get(ctx, it.webhookID)
+				if errors.Is(err, domainerr.ErrNotFound) {
+					return fmt.Errorf("%w: %w", errPermanent, err)
+				}
+				return err
+			})
 			if errors.Is(err, domainerr.ErrNotFound) {
-				return fmt.Errorf("%w: %w", errPermanent, err)
+				return nil, nil
 			}
-			return err
-		})
-		if errors.Is(err, domainerr.ErrNotFound) {
-			return nil, nil
+			if err != nil {
+				return nil, err
+			}
 		}
-		if err != nil {
-			return nil, err
-		}
-		if h.Version >= it.configVersion || !time.Now().Before(deadline) {
+		if h.Version >= it.configVersion {
 			break
 		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(p.cfg.ConfigWait)
+		}
+		if !time.Now().Before(deadline) {
+			break
+		}
+		h = nil
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -396,6 +420,9 @@ func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
 		it.detail = append(it.detail, fmt.Sprintf("processed with config version %d; the request was authenticated against version %d", h.Version, it.configVersion))
 	}
 	c := p.compiled[h.PublicID]
+	if c != nil && c.hook != h && sameCompiled(c.hook, h) {
+		c.rebind(h) // read again (ttl, a resync) but unchanged
+	}
 	if c == nil || c.hook != h {
 		if len(p.compiled) > maxCompiledHooks || p.compiledExprs > maxCompiledExprs {
 			// Bound memory if webhooks churn, or when very many use expressions (a compiled CEL

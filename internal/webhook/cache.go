@@ -355,6 +355,14 @@ const prefetchMax = 1000
 // meet (and retry). It is meant for ids the edge has already authenticated (the pipeline's records):
 // max_miss_rate does not apply. A warm hit costs one cache lookup per id and allocates nothing.
 func (c *Cache) Prefetch(ctx context.Context, ids []string) {
+	c.PrefetchHooks(ctx, ids, nil)
+}
+
+// PrefetchHooks is Prefetch that also hands back what it found cached: hooks (nil, or as long as ids)
+// receives for each id the config Get would have answered from memory, and nil where Get has to be
+// called (an id read by this prefetch, unknown, stale or implausible), so that a caller with a warm
+// cache looks each id up once rather than twice. The hits are counted as Get counts them.
+func (c *Cache) PrefetchHooks(ctx context.Context, ids []string, hooks []*Hook) {
 	bl, ok := c.loader.(HookBatchLoader)
 	if !ok || len(ids) == 0 {
 		return
@@ -365,14 +373,29 @@ func (c *Cache) Prefetch(ctx context.Context, ids []string) {
 	}
 	var need []string
 	set := false
+	hits := 0
 	for i, id := range ids {
-		if (i > 0 && ids[i-1] == id) || !plausibleID(id) {
+		if i > 0 && ids[i-1] == id {
+			if hooks != nil && hooks[i-1] != nil {
+				hooks[i] = hooks[i-1]
+				hits++
+			}
+			continue
+		}
+		if !plausibleID(id) {
 			continue
 		}
 		if e, ok := c.rc.Get(id); ok && e.id == id && !e.stale.Load() && e.epoch == c.epoch.Load() && now < e.expires {
+			if hooks != nil && e.hook != nil {
+				hooks[i] = e.hook
+				hits++
+			}
 			continue
 		}
 		need = append(need, id)
+	}
+	if hits > 0 {
+		c.m.hits.Add(float64(hits))
 	}
 	for len(need) > 0 {
 		chunk := need[:min(len(need), prefetchMax)]

@@ -478,3 +478,42 @@ func TestDefaultCacheHolds100kWebhooks(t *testing.T) {
 		t.Errorf("default max_cost %d; want at least %d: %d typical webhooks at %d bytes each, with %.0f%% headroom", got, want, n, per, (headroom-1)*100)
 	}
 }
+
+// PrefetchHooks hands back the configs it found cached, in the ids' places, repeats included, and nil
+// for those it read (or found unknown), counting the hits as Get would; with a warm cache it allocates
+// nothing.
+func TestCachePrefetchHooks(t *testing.T) {
+	cached, fresh := secret.NewPublicID(), secret.NewPublicID()
+	bl := &batchLoader{fakeLoader: &fakeLoader{hooks: map[string]*Hook{
+		cached: {PublicID: cached, Version: 1, Enabled: true}, fresh: {PublicID: fresh, Version: 1, Enabled: true}}}}
+	reg := prometheus.NewRegistry()
+	c, err := NewCache(bl, DefaultCacheConfig(), reg, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	want := mustGet(t, c, cached)
+	ids := []string{cached, cached, fresh, secret.NewPublicID(), "not an id"}
+	hooks := make([]*Hook, len(ids))
+	hits := counter(c.m.hits)
+	c.PrefetchHooks(ctx, ids, hooks)
+	if hooks[0] != want || hooks[1] != want || hooks[2] != nil || hooks[3] != nil || hooks[4] != nil {
+		t.Fatalf("hooks = %v; want the cached config twice, then nil (read now, unknown, implausible)", hooks)
+	}
+	if got := counter(c.m.hits) - hits; got != 2 {
+		t.Errorf("%v hits counted; want 2", got)
+	}
+	if bl.batches.Load() != 1 {
+		t.Errorf("%d batch reads; want 1", bl.batches.Load())
+	}
+	warm := ids[:3]
+	clear(hooks)
+	c.PrefetchHooks(ctx, warm, hooks)
+	if hooks[2] == nil || hooks[2].PublicID != fresh {
+		t.Errorf("the config read by the first prefetch is not handed back by the second: %v", hooks[2])
+	}
+	if n := testing.AllocsPerRun(100, func() { c.PrefetchHooks(ctx, warm, hooks) }); n != 0 {
+		t.Errorf("PrefetchHooks of cached webhooks allocates %v times; want 0", n)
+	}
+}
