@@ -37,9 +37,8 @@ type processor struct {
 	cfg         *Config
 	lim         Limits
 	hooks       Hooks
-	hookIDs     []string // prepare's webhook ids for HookPrefetcher, reused
-	// cachedHooks are the configs HookPrefetcher found cached for hookIDs (nil: Get asks), reused.
-	cachedHooks []*webhook.Hook
+	hookIDs     []string        // prepare's webhook ids for HookPrefetcher, reused
+	cachedHooks []*webhook.Hook // the configs HookPrefetcher found cached for hookIDs (nil: Get asks), reused
 	resolver    Resolver
 	creator     Creator    // nil: a route's unknown_user create fails as fail does, saying why
 	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
