@@ -32,7 +32,7 @@ func BenchmarkInsertActivity(b *testing.B) {
 			ReceivedMs: uint64(now.UnixMilli()), ProcessedMs: uint64(now.UnixMilli()), Status: chstore.StatusSuccess, EdgeStatus: 202,
 			IdentifierKind: "user_id", IdentifierValue: "u1", UserID: "u1", HWID: "hw-u1", EventName: "CheckoutSuccess",
 			Attributes: `{"email":"jane@example.com","total":99.99,"order_id":"ORD-1","purchase_date":"2024-03-15T00:00:00Z","__webhook":"wh_bench"}`,
-			Payload: payload, PayloadBytes: uint32(len(payload)), ConfigVersion: 1, Partition: 0, Offset: int64(i), EventsFired: 1}
+			Payload:    payload, PayloadBytes: uint32(len(payload)), ConfigVersion: 1, Partition: 0, Offset: int64(i), EventsFired: 1}
 	}
 	var cols activityColumns
 	for _, tc := range []struct {
