@@ -38,9 +38,12 @@ type Hooks interface {
 // (webhook.Cache.Prefetch): the pipeline hands it a poll's webhook ids, so that records for many
 // webhooks do not cost a query each. Best effort: what it could not read, Get reads.
 type HookPrefetcher interface {
-	// PrefetchHooks reads ids and hands back, in hooks (as long as ids), what it found cached: nil
+	// PrefetchHooks reads ids and hands back, in hooks (as long as ids), what it found cached: none
 	// where Get must be called (webhook.Cache.PrefetchHooks).
-	PrefetchHooks(ctx context.Context, ids []string, hooks []*webhook.Hook)
+	PrefetchHooks(ctx context.Context, ids []string, hooks []webhook.Cached)
+	// Fresh reports whether Get would still answer x's config from memory (webhook.Cache.Fresh): the
+	// config compiled from it can be used without looking the webhook up.
+	Fresh(x webhook.Cached) bool
 }
 
 // Subject is who an event is about, as the directory resolves an identifier: the user id (empty for an
@@ -235,7 +238,10 @@ func (e *element) resolvable() bool { return e.reason == "" && e.identValue != "
 
 // compiledHook is a Hook with its paths and expressions compiled once per config version.
 type compiledHook struct {
-	hook   *webhook.Hook
+	hook *webhook.Hook
+	// cached is hook as the cache handed it over (HookPrefetcher), to check it is still current without
+	// a lookup; zero until a prefetch hands it over.
+	cached webhook.Cached
 	routes []compiledRoute
 	// headerNames are the kept headers' names, the keys of the headers expressions see.
 	headerNames []string

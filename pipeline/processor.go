@@ -37,8 +37,8 @@ type processor struct {
 	cfg         *Config
 	lim         Limits
 	hooks       Hooks
-	hookIDs     []string        // prepare's webhook ids for HookPrefetcher, reused
-	cachedHooks []*webhook.Hook // the configs HookPrefetcher found cached for hookIDs (nil: Get asks), reused
+	hookIDs     []string         // prepare's webhook ids for HookPrefetcher, reused
+	cachedHooks []webhook.Cached // the configs HookPrefetcher found cached for hookIDs (none: Get asks), reused
 	resolver    Resolver
 	creator     Creator    // nil: a route's unknown_user create fails as fail does, saying why
 	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
@@ -257,15 +257,22 @@ func (p *processor) allocElems(n int) []element {
 // prepare looks each accepted request's webhook up and reads its identifier and its sender's delivery
 // key.
 func (p *processor) prepare(ctx context.Context, items []item) error {
-	// cached[j] is the config the prefetch found cached for the j-th accepted item, nil when Get must
-	// ask (or there is no prefetch): with a warm cache each webhook id is looked up once per record.
-	var cached []*webhook.Hook
+	// An item whose webhook's compiled config comes from a read the cache still holds takes it at
+	// once (it.hook), without a cache lookup. For the others, cached[j] is the config the prefetch found
+	// cached for the j-th of them, none when Get must ask (or there is no prefetch).
+	var cached []webhook.Cached
 	if pf, ok := p.hooks.(HookPrefetcher); ok {
 		ids := p.hookIDs[:0]
 		for i := range items {
-			if it := &items[i]; it.headerErr == "" && it.outcome == wire.OutcomeAccepted {
-				ids = append(ids, it.webhookID)
+			it := &items[i]
+			if it.headerErr != "" || it.outcome != wire.OutcomeAccepted {
+				continue
 			}
+			if c := p.compiled[it.webhookID]; c != nil && c.cached.Hook == c.hook && c.hook.Version >= it.configVersion && pf.Fresh(c.cached) {
+				it.hook = c
+				continue
+			}
+			ids = append(ids, it.webhookID)
 		}
 		cached = slices.Grow(p.cachedHooks[:0], len(ids))[:len(ids)]
 		clear(cached)
@@ -274,7 +281,7 @@ func (p *processor) prepare(ctx context.Context, items []item) error {
 		p.hookIDs, p.cachedHooks = ids, cached
 		defer clear(cached) // let go of the configs until the next poll
 	}
-	accepted := 0
+	looked := 0
 	for i := range items {
 		it := &items[i]
 		switch {
@@ -286,14 +293,17 @@ func (p *processor) prepare(ctx context.Context, items []item) error {
 			it.reason = string(it.outcome)
 			continue
 		}
-		var h *webhook.Hook
-		if accepted < len(cached) {
-			h = cached[accepted]
-		}
-		accepted++
-		c, err := p.hook(ctx, it, h)
-		if err != nil {
-			return err
+		c := it.hook
+		if c == nil {
+			var x webhook.Cached
+			if looked < len(cached) {
+				x = cached[looked]
+			}
+			looked++
+			var err error
+			if c, err = p.hook(ctx, it, x); err != nil {
+				return err
+			}
 		}
 		if c == nil {
 			it.reason = wire.ReasonWebhookDeleted
@@ -376,11 +386,11 @@ func (p *processor) dedupe(ctx context.Context, items []item) error {
 	return nil
 }
 
-// hook returns the compiled config of the item's webhook, nil when it was deleted. cached, when not
-// nil, is the config the prefetch found cached, used rather than asking again. A cached config older
+// hook returns the compiled config of the item's webhook, nil when it was deleted. x, when it holds
+// one, is the config the prefetch found cached, used rather than asking again. A cached config older
 // than the one the edge authenticated against is re-read for up to ConfigWait.
-func (p *processor) hook(ctx context.Context, it *item, cached *webhook.Hook) (*compiledHook, error) {
-	h := cached
+func (p *processor) hook(ctx context.Context, it *item, x webhook.Cached) (*compiledHook, error) {
+	h := x.Hook
 	var deadline time.Time
 	for {
 		if h == nil {
@@ -432,6 +442,13 @@ func (p *processor) hook(ctx context.Context, it *item, cached *webhook.Hook) (*
 		c = compileHook(h)
 		p.compiled[h.PublicID] = c
 		p.compiledExprs += c.exprs
+	}
+	// What tells prepare, next time, that the cache still holds this read: only when the prefetch
+	// handed it over (a config read by Get gets one at its next prefetch).
+	if x.Hook == h {
+		c.cached = x
+	} else if c.cached.Hook != h {
+		c.cached = webhook.Cached{}
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"log/slog"
 	"reflect"
 	"slices"
 	"testing"
@@ -110,5 +111,48 @@ func TestProcessReusesCompiled(t *testing.T) {
 	pp.poll(t, 10)
 	if c := pp.p.compiled["wh_bench"]; c == first || len(c.routes[0].mappings) != 2 {
 		t.Fatalf("a changed config was not compiled again: %d mappings", len(c.routes[0].mappings))
+	}
+}
+
+// TestProcessFreshCompiled: with the real webhook cache, a record whose webhook's compiled config comes
+// from a read the cache still holds uses it without a lookup, and a change notified to the cache (or a
+// resync) is seen by the next poll all the same.
+func TestProcessFreshCompiled(t *testing.T) {
+	pp := newPolls(t, benchHook(), nil, nil, seedBody, 1)
+	store := hookStore{"wh_bench": benchHook()}
+	cache, err := webhook.NewCache(store, webhook.DefaultCacheConfig(), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cache.Close)
+	pp.p.hooks = cache
+	pp.poll(t, 10) // read (prefetch) and compiled
+	pp.poll(t, 10) // handed over by the prefetch: compiled.cached set
+	first := pp.p.compiled["wh_bench"]
+	if first.cached.Hook != first.hook || !cache.Fresh(first.cached) {
+		t.Fatal("the compiled config does not hold the cache's read after a prefetch handed it over")
+	}
+	pp.poll(t, 10)
+	if c := pp.p.compiled["wh_bench"]; c != first {
+		t.Fatal("a fresh compiled config was replaced")
+	}
+	for _, change := range []struct {
+		name   string
+		notify func()
+	}{
+		{"change notified", func() { cache.Changed("webhook:wh_bench") }},
+		{"resync", cache.Resync},
+	} {
+		h := benchHook()
+		h.Version = pp.p.compiled["wh_bench"].hook.Version + 1
+		h.Mappings = h.Mappings[:len(pp.p.compiled["wh_bench"].routes[0].mappings)-1]
+		store["wh_bench"] = h
+		change.notify()
+		pp.poll(t, 10)
+		c := pp.p.compiled["wh_bench"]
+		if c.hook.Version != h.Version || len(c.routes[0].mappings) != len(h.Mappings) {
+			t.Fatalf("%s: the next poll used config version %d with %d mappings; want version %d with %d", change.name,
+				c.hook.Version, len(c.routes[0].mappings), h.Version, len(h.Mappings))
+		}
 	}
 }

@@ -172,6 +172,10 @@ func NewCache(loader HookLoader, cfg CacheConfig, reg prometheus.Registerer, log
 		MaxCost:            cfg.MaxCost,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
+		// An entry that leaves the cache can no longer be marked stale by a change notification
+		// (Changed finds it no more): whoever still holds it (Cached) must stop trusting it.
+		OnEvict:  func(it *ristretto.Item[*entry]) { it.Value.stale.Store(true) },
+		OnReject: func(it *ristretto.Item[*entry]) { it.Value.stale.Store(true) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook cache: %w", err)
@@ -324,7 +328,7 @@ func (c *Cache) load(id string) (*Hook, error) {
 		return nil, err
 	}
 	e := &entry{id: id, hook: h, expires: c.clock() + int64(ttl), epoch: epoch}
-	c.rc.Set(id, e, cost(e))
+	c.set(e)
 	// Set is applied asynchronously; wait so that the next Get finds the entry and Changed can mark it.
 	c.rc.Wait()
 	// A change notified while loading may not be in what was read: keep the result for these callers
@@ -359,10 +363,11 @@ func (c *Cache) Prefetch(ctx context.Context, ids []string) {
 }
 
 // PrefetchHooks is Prefetch that also hands back what it found cached: hooks (nil, or as long as ids)
-// receives for each id the config Get would have answered from memory, and nil where Get has to be
-// called (an id read by this prefetch, unknown, stale or implausible), so that a caller with a warm
-// cache looks each id up once rather than twice. The hits are counted as Get counts them.
-func (c *Cache) PrefetchHooks(ctx context.Context, ids []string, hooks []*Hook) {
+// receives for each id the config Get would have answered from memory, and the zero Cached where Get
+// has to be called (an id read by this prefetch, unknown, stale or implausible), so that a caller with
+// a warm cache looks each id up once rather than twice (and can check it later with Fresh). The hits
+// are counted as Get counts them.
+func (c *Cache) PrefetchHooks(ctx context.Context, ids []string, hooks []Cached) {
 	bl, ok := c.loader.(HookBatchLoader)
 	if !ok || len(ids) == 0 {
 		return
@@ -376,7 +381,7 @@ func (c *Cache) PrefetchHooks(ctx context.Context, ids []string, hooks []*Hook) 
 	hits := 0
 	for i, id := range ids {
 		if i > 0 && ids[i-1] == id {
-			if hooks != nil && hooks[i-1] != nil {
+			if hooks != nil && hooks[i-1].Hook != nil {
 				hooks[i] = hooks[i-1]
 				hits++
 			}
@@ -387,7 +392,7 @@ func (c *Cache) PrefetchHooks(ctx context.Context, ids []string, hooks []*Hook) 
 		}
 		if e, ok := c.rc.Get(id); ok && e.id == id && !e.stale.Load() && e.epoch == c.epoch.Load() && now < e.expires {
 			if hooks != nil && e.hook != nil {
-				hooks[i] = e.hook
+				hooks[i] = Cached{Hook: e.hook, e: e}
 				hits++
 			}
 			continue
@@ -418,7 +423,7 @@ func (c *Cache) PrefetchHooks(ctx context.Context, ids []string, hooks []*Hook) 
 			if stale {
 				e.stale.Store(true)
 			}
-			c.rc.Set(h.PublicID, e, cost(e))
+			c.set(e)
 			set = true
 		}
 	}
@@ -426,6 +431,36 @@ func (c *Cache) PrefetchHooks(ctx context.Context, ids []string, hooks []*Hook) 
 		// Set is applied asynchronously; wait so that the Gets that follow find the entries.
 		c.rc.Wait()
 	}
+}
+
+// set caches e, in place of the entry of its id if there is one: that one is marked stale, so that a
+// Cached holding it is not trusted past the newer read.
+func (c *Cache) set(e *entry) {
+	if old, ok := c.rc.Get(e.id); ok && old != e {
+		old.stale.Store(true)
+	}
+	c.rc.Set(e.id, e, cost(e))
+}
+
+// Cached is a config as the cache held it (PrefetchHooks), with what tells whether it still holds it
+// (Fresh). The zero Cached holds nothing.
+type Cached struct {
+	Hook *Hook
+	e    *entry
+}
+
+// Fresh reports whether Get would still answer x.Hook from memory: its entry has not been marked stale
+// (a change notified, a newer read, an eviction), has not expired and predates no "invalidate
+// everything". It costs three atomic loads and a clock read, no cache lookup: a caller that keeps what
+// it derived from configs (the pipeline's compiled ones) checks them with it per record. A fresh answer
+// counts as a hit, as Get's would.
+func (c *Cache) Fresh(x Cached) bool {
+	e := x.e
+	if e == nil || e.hook != x.Hook || e.stale.Load() || e.epoch != c.epoch.Load() || c.clock() >= e.expires {
+		return false
+	}
+	c.m.hits.Inc()
+	return true
 }
 
 // HookPager reads live webhooks page by page, in public id order; *Store is the real one.
@@ -460,7 +495,7 @@ func (c *Cache) Warm(ctx context.Context, pages HookPager, max int) (int, error)
 			if stale {
 				e.stale.Store(true)
 			}
-			c.rc.Set(h.PublicID, e, cost(e))
+			c.set(e)
 		}
 		n += len(hooks)
 		if len(hooks) < want {
