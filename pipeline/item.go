@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,7 +38,12 @@ type Hooks interface {
 // (webhook.Cache.Prefetch): the pipeline hands it a poll's webhook ids, so that records for many
 // webhooks do not cost a query each. Best effort: what it could not read, Get reads.
 type HookPrefetcher interface {
-	Prefetch(ctx context.Context, ids []string)
+	// PrefetchHooks reads ids and hands back, in hooks (as long as ids), what it found cached: none
+	// where Get must be called (webhook.Cache.PrefetchHooks).
+	PrefetchHooks(ctx context.Context, ids []string, hooks []webhook.Cached)
+	// Fresh reports whether Get would still answer x's config from memory (webhook.Cache.Fresh): the
+	// config compiled from it can be used without looking the webhook up.
+	Fresh(x webhook.Cached) bool
 }
 
 // Subject is who an event is about, as the directory resolves an identifier: the user id (empty for an
@@ -232,7 +238,10 @@ func (e *element) resolvable() bool { return e.reason == "" && e.identValue != "
 
 // compiledHook is a Hook with its paths and expressions compiled once per config version.
 type compiledHook struct {
-	hook   *webhook.Hook
+	hook *webhook.Hook
+	// cached is hook as the cache handed it over (HookPrefetcher), to check it is still current without
+	// a lookup; zero until a prefetch hands it over.
+	cached webhook.Cached
 	routes []compiledRoute
 	// headerNames are the kept headers' names, the keys of the headers expressions see.
 	headerNames []string
@@ -429,6 +438,57 @@ func compileHook(h *webhook.Hook) *compiledHook {
 		}
 	}
 	return c
+}
+
+// sameCompiled reports whether compiling b gives what compiling a gave: the same webhook with the same
+// routes, kept headers, delivery key, masking and time zone. The cache reads a webhook again when its
+// entry expires (webhook_cache.ttl) or everything is invalidated, which is a new *webhook.Hook with, most
+// often, the same config: at 100,000 webhooks a recompile on each of these reads is thousands of
+// compiles a second. What compileHook reads must be compared here; TestSameCompiledCoversHook keeps the
+// two in step.
+func sameCompiled(a, b *webhook.Hook) bool {
+	if a.PublicID != b.PublicID || len(a.Routes) != len(b.Routes) ||
+		!slices.EqualFunc(a.Routes, b.Routes, func(x, y webhook.HookRoute) bool { return sameRoute(&x, &y) }) ||
+		len(a.Routes) == 0 && !sameRoute(singleRoute(a), singleRoute(b)) ||
+		!slices.Equal(a.Headers, b.Headers) || a.Dedup.Key != b.Dedup.Key || a.Dedup.Window != b.Dedup.Window ||
+		!slices.Equal(a.Dedup.HashHeaders, b.Dedup.HashHeaders) || !sameMask(&a.Mask, &b.Mask) {
+		return false
+	}
+	// A zone's rules come from the binary's database: the same name is the same zone.
+	return a.Location == b.Location || a.Location != nil && b.Location != nil && a.Location.String() == b.Location.String()
+}
+
+// singleRoute is the route of a Hook built without Routes (webhook.Hook.RouteList).
+func singleRoute(h *webhook.Hook) *webhook.HookRoute {
+	return &webhook.HookRoute{EventName: h.EventName, Identify: h.Identify, Mappings: h.Mappings, UnknownUser: h.UnknownUser,
+		HoldFor: h.HoldFor, CreateFrom: h.CreateFrom}
+}
+
+func sameRoute(a, b *webhook.HookRoute) bool {
+	return a.Name == b.Name && a.When == b.When && a.ForEach == b.ForEach && a.EventName == b.EventName &&
+		a.Identify == b.Identify && slices.Equal(a.Mappings, b.Mappings) && a.UnknownUser == b.UnknownUser &&
+		a.HoldFor == b.HoldFor && a.CreateFrom == b.CreateFrom
+}
+
+func sameMask(a, b *webhook.Mask) bool {
+	return bytes.Equal(a.Key, b.Key) && slices.Equal(a.Headers, b.Headers) &&
+		slices.EqualFunc(a.Fields, b.Fields, fieldpath.Path.Equal)
+}
+
+// rebind points c, compiled from an earlier read of h's webhook with the same config (sameCompiled),
+// at h: the routes' configs are h's from now on, and the earlier read can be let go.
+func (c *compiledHook) rebind(h *webhook.Hook) {
+	c.hook = h
+	if len(h.Routes) > 0 {
+		for i := range c.routes {
+			c.routes[i].r = &h.Routes[i]
+		}
+		return
+	}
+	routes := h.RouteList()
+	for i := range c.routes {
+		c.routes[i].r = &routes[i]
+	}
 }
 
 // compileRoute compiles route i of n. Configs are checked when saved; what fails here (a config saved

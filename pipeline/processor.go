@@ -37,7 +37,8 @@ type processor struct {
 	cfg         *Config
 	lim         Limits
 	hooks       Hooks
-	hookIDs     []string // prepare's webhook ids for HookPrefetcher, reused
+	hookIDs     []string         // prepare's webhook ids for HookPrefetcher, reused
+	cachedHooks []webhook.Cached // the configs HookPrefetcher found cached for hookIDs (none: Get asks), reused
 	resolver    Resolver
 	creator     Creator    // nil: a route's unknown_user create fails as fail does, saying why
 	deliveries  Deliveries // nil: requests are not de-duplicated (their detail says so)
@@ -256,17 +257,31 @@ func (p *processor) allocElems(n int) []element {
 // prepare looks each accepted request's webhook up and reads its identifier and its sender's delivery
 // key.
 func (p *processor) prepare(ctx context.Context, items []item) error {
+	// An item whose webhook's compiled config comes from a read the cache still holds takes it at
+	// once (it.hook), without a cache lookup. For the others, cached[j] is the config the prefetch found
+	// cached for the j-th of them, none when Get must ask (or there is no prefetch).
+	var cached []webhook.Cached
 	if pf, ok := p.hooks.(HookPrefetcher); ok {
 		ids := p.hookIDs[:0]
 		for i := range items {
-			if it := &items[i]; it.headerErr == "" && it.outcome == wire.OutcomeAccepted {
-				ids = append(ids, it.webhookID)
+			it := &items[i]
+			if it.headerErr != "" || it.outcome != wire.OutcomeAccepted {
+				continue
 			}
+			if c := p.compiled[it.webhookID]; c != nil && c.cached.Hook == c.hook && c.hook.Version >= it.configVersion && pf.Fresh(c.cached) {
+				it.hook = c
+				continue
+			}
+			ids = append(ids, it.webhookID)
 		}
-		pf.Prefetch(ctx, ids)
+		cached = slices.Grow(p.cachedHooks[:0], len(ids))[:len(ids)]
+		clear(cached)
+		pf.PrefetchHooks(ctx, ids, cached)
 		clear(ids)
-		p.hookIDs = ids
+		p.hookIDs, p.cachedHooks = ids, cached
+		defer clear(cached) // let go of the configs until the next poll
 	}
+	looked := 0
 	for i := range items {
 		it := &items[i]
 		switch {
@@ -278,9 +293,17 @@ func (p *processor) prepare(ctx context.Context, items []item) error {
 			it.reason = string(it.outcome)
 			continue
 		}
-		c, err := p.hook(ctx, it)
-		if err != nil {
-			return err
+		c := it.hook
+		if c == nil {
+			var x webhook.Cached
+			if looked < len(cached) {
+				x = cached[looked]
+			}
+			looked++
+			var err error
+			if c, err = p.hook(ctx, it, x); err != nil {
+				return err
+			}
 		}
 		if c == nil {
 			it.reason = wire.ReasonWebhookDeleted
@@ -363,29 +386,39 @@ func (p *processor) dedupe(ctx context.Context, items []item) error {
 	return nil
 }
 
-// hook returns the compiled config of the item's webhook, nil when it was deleted. A cached config
-// older than the one the edge authenticated against is re-read for up to ConfigWait.
-func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
-	var h *webhook.Hook
-	deadline := time.Now().Add(p.cfg.ConfigWait)
+// hook returns the compiled config of the item's webhook, nil when it was deleted. x, when it holds
+// one, is the config the prefetch found cached, used rather than asking again. A cached config older
+// than the one the edge authenticated against is re-read for up to ConfigWait.
+func (p *processor) hook(ctx context.Context, it *item, x webhook.Cached) (*compiledHook, error) {
+	h := x.Hook
+	var deadline time.Time
 	for {
-		err := p.retry.do(ctx, "webhook config", it, func(ctx context.Context) error {
-			var err error
-			h, err = p.hooks.Get(ctx, it.webhookID)
+		if h == nil {
+			err := p.retry.do(ctx, "webhook config", it, func(ctx context.Context) error {
+				var err error
+				h, err = p.hooks.Get(ctx, it.webhookID)
+				if errors.Is(err, domainerr.ErrNotFound) {
+					return fmt.Errorf("%w: %w", errPermanent, err)
+				}
+				return err
+			})
 			if errors.Is(err, domainerr.ErrNotFound) {
-				return fmt.Errorf("%w: %w", errPermanent, err)
+				return nil, nil
 			}
-			return err
-		})
-		if errors.Is(err, domainerr.ErrNotFound) {
-			return nil, nil
+			if err != nil {
+				return nil, err
+			}
 		}
-		if err != nil {
-			return nil, err
-		}
-		if h.Version >= it.configVersion || !time.Now().Before(deadline) {
+		if h.Version >= it.configVersion {
 			break
 		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(p.cfg.ConfigWait)
+		}
+		if !time.Now().Before(deadline) {
+			break
+		}
+		h = nil
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -396,6 +429,9 @@ func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
 		it.detail = append(it.detail, fmt.Sprintf("processed with config version %d; the request was authenticated against version %d", h.Version, it.configVersion))
 	}
 	c := p.compiled[h.PublicID]
+	if c != nil && c.hook != h && sameCompiled(c.hook, h) {
+		c.rebind(h) // read again (ttl, a resync) but unchanged
+	}
 	if c == nil || c.hook != h {
 		if len(p.compiled) > maxCompiledHooks || p.compiledExprs > maxCompiledExprs {
 			// Bound memory if webhooks churn, or when very many use expressions (a compiled CEL
@@ -406,6 +442,13 @@ func (p *processor) hook(ctx context.Context, it *item) (*compiledHook, error) {
 		c = compileHook(h)
 		p.compiled[h.PublicID] = c
 		p.compiledExprs += c.exprs
+	}
+	// What tells prepare, next time, that the cache still holds this read: only when the prefetch
+	// handed it over (a config read by Get gets one at its next prefetch).
+	if x.Hook == h {
+		c.cached = x
+	} else if c.cached.Hook != h {
+		c.cached = webhook.Cached{}
 	}
 	return c, nil
 }

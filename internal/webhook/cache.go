@@ -22,8 +22,11 @@ import (
 
 // CacheConfig bounds and tunes the data path's webhook cache.
 type CacheConfig struct {
-	// MaxCost bounds the cache's memory, in (estimated) bytes of cached configs. Default 64 MiB, room for
-	// ~100k typical webhooks; raising it costs memory in every ingestor and pipeline process.
+	// MaxCost bounds the cache's memory, in (estimated) bytes of cached configs. Default 128 MiB, room for
+	// ~130k typical webhooks (about 1 KiB each by the estimate): a deployment with more live webhooks than
+	// fit reads evicted configs from PostgreSQL again on their next request (and the pipeline compiles
+	// them again), which costs far more CPU than the memory saved. Raising it costs memory in every
+	// ingestor and pipeline process, only as the configs are used.
 	MaxCost int64 `yaml:"max_cost"`
 	// TTL is the backstop after which an entry is re-read even without a change notification (one
 	// PostgreSQL query per active webhook per TTL). Default 30s.
@@ -50,7 +53,7 @@ type CacheConfig struct {
 // DefaultCacheConfig returns the settings used when the file says nothing.
 func DefaultCacheConfig() CacheConfig {
 	return CacheConfig{
-		MaxCost:       64 << 20,
+		MaxCost:       128 << 20,
 		TTL:           30 * time.Second,
 		NegativeTTL:   2 * time.Second,
 		LoadTimeout:   2 * time.Second,
@@ -162,11 +165,17 @@ func NewCache(loader HookLoader, cfg CacheConfig, reg prometheus.Registerer, log
 		return nil, fmt.Errorf("webhook cache: %w", err)
 	}
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
-		// ~10 counters per expected entry (ristretto's advice), entries costing ~1 KiB.
-		NumCounters:        max(cfg.MaxCost/100, 1000),
+		// ~5 counters per entry that fits, entries costing ~1 KiB: half ristretto's advice of 10, as the
+		// counters (~12 bytes each with the bloom filter) are paid up front, by every process, however
+		// few webhooks it sees; admission matters little while the live configs all fit.
+		NumCounters:        max(cfg.MaxCost/200, 1000),
 		MaxCost:            cfg.MaxCost,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
+		// An entry that leaves the cache can no longer be marked stale by a change notification
+		// (Changed finds it no more): whoever still holds it (Cached) must stop trusting it.
+		OnEvict:  func(it *ristretto.Item[*entry]) { it.Value.stale.Store(true) },
+		OnReject: func(it *ristretto.Item[*entry]) { it.Value.stale.Store(true) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook cache: %w", err)
@@ -319,7 +328,7 @@ func (c *Cache) load(id string) (*Hook, error) {
 		return nil, err
 	}
 	e := &entry{id: id, hook: h, expires: c.clock() + int64(ttl), epoch: epoch}
-	c.rc.Set(id, e, cost(e))
+	c.set(e)
 	// Set is applied asynchronously; wait so that the next Get finds the entry and Changed can mark it.
 	c.rc.Wait()
 	// A change notified while loading may not be in what was read: keep the result for these callers
@@ -350,6 +359,15 @@ const prefetchMax = 1000
 // meet (and retry). It is meant for ids the edge has already authenticated (the pipeline's records):
 // max_miss_rate does not apply. A warm hit costs one cache lookup per id and allocates nothing.
 func (c *Cache) Prefetch(ctx context.Context, ids []string) {
+	c.PrefetchHooks(ctx, ids, nil)
+}
+
+// PrefetchHooks is Prefetch that also hands back what it found cached: hooks (nil, or as long as ids)
+// receives for each id the config Get would have answered from memory, and the zero Cached where Get
+// has to be called (an id read by this prefetch, unknown, stale or implausible), so that a caller with
+// a warm cache looks each id up once rather than twice (and can check it later with Fresh). The hits
+// are counted as Get counts them.
+func (c *Cache) PrefetchHooks(ctx context.Context, ids []string, hooks []Cached) {
 	bl, ok := c.loader.(HookBatchLoader)
 	if !ok || len(ids) == 0 {
 		return
@@ -360,14 +378,29 @@ func (c *Cache) Prefetch(ctx context.Context, ids []string) {
 	}
 	var need []string
 	set := false
+	hits := 0
 	for i, id := range ids {
-		if (i > 0 && ids[i-1] == id) || !plausibleID(id) {
+		if i > 0 && ids[i-1] == id {
+			if hooks != nil && hooks[i-1].Hook != nil {
+				hooks[i] = hooks[i-1]
+				hits++
+			}
+			continue
+		}
+		if !plausibleID(id) {
 			continue
 		}
 		if e, ok := c.rc.Get(id); ok && e.id == id && !e.stale.Load() && e.epoch == c.epoch.Load() && now < e.expires {
+			if hooks != nil && e.hook != nil {
+				hooks[i] = Cached{Hook: e.hook, e: e}
+				hits++
+			}
 			continue
 		}
 		need = append(need, id)
+	}
+	if hits > 0 {
+		c.m.hits.Add(float64(hits))
 	}
 	for len(need) > 0 {
 		chunk := need[:min(len(need), prefetchMax)]
@@ -390,7 +423,7 @@ func (c *Cache) Prefetch(ctx context.Context, ids []string) {
 			if stale {
 				e.stale.Store(true)
 			}
-			c.rc.Set(h.PublicID, e, cost(e))
+			c.set(e)
 			set = true
 		}
 	}
@@ -398,6 +431,36 @@ func (c *Cache) Prefetch(ctx context.Context, ids []string) {
 		// Set is applied asynchronously; wait so that the Gets that follow find the entries.
 		c.rc.Wait()
 	}
+}
+
+// set caches e, in place of the entry of its id if there is one: that one is marked stale, so that a
+// Cached holding it is not trusted past the newer read.
+func (c *Cache) set(e *entry) {
+	if old, ok := c.rc.Get(e.id); ok && old != e {
+		old.stale.Store(true)
+	}
+	c.rc.Set(e.id, e, cost(e))
+}
+
+// Cached is a config as the cache held it (PrefetchHooks), with what tells whether it still holds it
+// (Fresh). The zero Cached holds nothing.
+type Cached struct {
+	Hook *Hook
+	e    *entry
+}
+
+// Fresh reports whether Get would still answer x.Hook from memory: its entry has not been marked stale
+// (a change notified, a newer read, an eviction), has not expired and predates no "invalidate
+// everything". It costs three atomic loads and a clock read, no cache lookup: a caller that keeps what
+// it derived from configs (the pipeline's compiled ones) checks them with it per record. A fresh answer
+// counts as a hit, as Get's would.
+func (c *Cache) Fresh(x Cached) bool {
+	e := x.e
+	if e == nil || e.hook != x.Hook || e.stale.Load() || e.epoch != c.epoch.Load() || c.clock() >= e.expires {
+		return false
+	}
+	c.m.hits.Inc()
+	return true
 }
 
 // HookPager reads live webhooks page by page, in public id order; *Store is the real one.
@@ -432,7 +495,7 @@ func (c *Cache) Warm(ctx context.Context, pages HookPager, max int) (int, error)
 			if stale {
 				e.stale.Store(true)
 			}
-			c.rc.Set(h.PublicID, e, cost(e))
+			c.set(e)
 		}
 		n += len(hooks)
 		if len(hooks) < want {

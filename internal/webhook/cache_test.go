@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -457,5 +458,153 @@ func TestCacheFailedBurstLogsOnce(t *testing.T) {
 	}
 	if e := counter(c.m.refreshErrors); e != n {
 		t.Errorf("refresh errors = %v; want %d (each counted)", e, n)
+	}
+}
+
+// TestDefaultCacheHolds100kWebhooks: the default max_cost holds 100,000 typical webhooks (the seed's:
+// one route, four mappings, a Bearer secret, ids as the store makes them) with room to spare, so that a
+// deployment of that size does not evict a config it uses every few seconds and read it from
+// PostgreSQL again (and the pipeline compile it again) on every request.
+func TestDefaultCacheHolds100kWebhooks(t *testing.T) {
+	h := &Hook{PublicID: secret.NewPublicID(), ProjectID: 1, Enabled: true, Version: 1}
+	h.setMapping(connection{Sender: SenderInlet}, []Route{{EventName: "CheckoutSuccess",
+		Identify: Identify{Kind: "user_id", Field: "user_id"},
+		Mappings: []Mapping{{Attribute: "email", Field: "email_address"}, {Attribute: "total", Field: "price"},
+			{Attribute: "order_id", Field: "order_number"}, {Attribute: "purchase_date", Field: "purchase_date"}}}},
+		[][]Attribute{{{Name: "email", Type: TypeString}, {Name: "total", Type: TypePrice}, {Name: "order_id", Type: TypeString},
+			{Name: "purchase_date", Type: TypeDate}}})
+	per := cost(&entry{id: h.PublicID, hook: h})
+	const n, headroom = 100_000, 1.25
+	if got, want := DefaultCacheConfig().MaxCost, int64(float64(n*per)*headroom); got < want {
+		t.Errorf("default max_cost %d; want at least %d: %d typical webhooks at %d bytes each, with %.0f%% headroom", got, want, n, per, (headroom-1)*100)
+	}
+}
+
+// PrefetchHooks hands back the configs it found cached, in the ids' places, repeats included, and the
+// zero Cached for those it read (or found unknown), counting the hits as Get would; with a warm cache it
+// allocates nothing.
+func TestCachePrefetchHooks(t *testing.T) {
+	cached, fresh := secret.NewPublicID(), secret.NewPublicID()
+	bl := &batchLoader{fakeLoader: &fakeLoader{hooks: map[string]*Hook{
+		cached: {PublicID: cached, Version: 1, Enabled: true}, fresh: {PublicID: fresh, Version: 1, Enabled: true}}}}
+	reg := prometheus.NewRegistry()
+	c, err := NewCache(bl, DefaultCacheConfig(), reg, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	want := mustGet(t, c, cached)
+	ids := []string{cached, cached, fresh, secret.NewPublicID(), "not an id"}
+	hooks := make([]Cached, len(ids))
+	hits := counter(c.m.hits)
+	c.PrefetchHooks(ctx, ids, hooks)
+	if hooks[0].Hook != want || hooks[1].Hook != want || hooks[2].Hook != nil || hooks[3].Hook != nil || hooks[4].Hook != nil {
+		t.Fatalf("hooks = %v; want the cached config twice, then none (read now, unknown, implausible)", hooks)
+	}
+	if got := counter(c.m.hits) - hits; got != 2 {
+		t.Errorf("%v hits counted; want 2", got)
+	}
+	if bl.batches.Load() != 1 {
+		t.Errorf("%d batch reads; want 1", bl.batches.Load())
+	}
+	warm := ids[:3]
+	clear(hooks)
+	c.PrefetchHooks(ctx, warm, hooks)
+	if hooks[2].Hook == nil || hooks[2].Hook.PublicID != fresh {
+		t.Errorf("the config read by the first prefetch is not handed back by the second: %v", hooks[2])
+	}
+	if n := testing.AllocsPerRun(100, func() { c.PrefetchHooks(ctx, warm, hooks) }); n != 0 {
+		t.Errorf("PrefetchHooks of cached webhooks allocates %v times; want 0", n)
+	}
+}
+
+// A Cached stays Fresh exactly as long as Get would answer its config from memory: a change notified,
+// a resync, the ttl and a newer read of the webhook each end it; Fresh counts a hit and allocates
+// nothing.
+func TestCacheFresh(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(c *Cache, advance func(time.Duration), x Cached)
+	}{
+		{"change notified", func(c *Cache, _ func(time.Duration), _ Cached) { c.Changed("webhook:hookA") }},
+		{"another webhook changed", nil},
+		{"resync", func(c *Cache, _ func(time.Duration), _ Cached) { c.Resync() }},
+		{"event changed", func(c *Cache, _ func(time.Duration), _ Cached) { c.Changed("event:7") }},
+		{"ttl", func(c *Cache, advance func(time.Duration), _ Cached) { advance(c.cfg.TTL) }},
+		{"newer read", func(c *Cache, _ func(time.Duration), x Cached) {
+			c.set(&entry{id: "hookA", hook: &Hook{PublicID: "hookA", Version: 2}, expires: x.e.expires, epoch: x.e.epoch})
+			c.rc.Wait()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, advance := testCache(t)
+			if c.Fresh(Cached{}) {
+				t.Fatal("the zero Cached is fresh")
+			}
+			h := mustGet(t, c, "hookA")
+			hooks := make([]Cached, 1)
+			c.PrefetchHooks(context.Background(), []string{"hookA"}, hooks)
+			if hooks[0].Hook != nil {
+				t.Fatal("PrefetchHooks without a batch loader handed a config back")
+			}
+			e, _ := c.rc.Get("hookA")
+			x := Cached{Hook: h, e: e}
+			hits := counter(c.m.hits)
+			if !c.Fresh(x) {
+				t.Fatal("a config just read is not fresh")
+			}
+			if got := counter(c.m.hits) - hits; got != 1 {
+				t.Errorf("Fresh counted %v hits; want 1", got)
+			}
+			if n := testing.AllocsPerRun(100, func() { c.Fresh(x) }); n != 0 {
+				t.Errorf("Fresh allocates %v times; want 0", n)
+			}
+			if tc.end == nil {
+				c.Changed("webhook:hookB")
+				if !c.Fresh(x) {
+					t.Error("a change to another webhook ended the config's freshness")
+				}
+				return
+			}
+			tc.end(c, advance, x)
+			if c.Fresh(x) {
+				t.Errorf("still fresh after: %s", tc.name)
+			}
+		})
+	}
+}
+
+// An entry that leaves the cache because it is full (evicted, or refused on the way in) is no longer
+// fresh: a change notified for it could not be seen any more.
+func TestCacheFreshEvicted(t *testing.T) {
+	cfg := DefaultCacheConfig()
+	cfg.MaxCost = 1 << 20
+	c, err := NewCache(&fakeLoader{}, cfg, prometheus.NewRegistry(), testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 4000 // ~4 MiB of entries, four times the room
+	held := make([]Cached, n)
+	for i := range held {
+		h := &Hook{PublicID: fmt.Sprintf("hook%05d", i), Version: 1, HandshakeToken: strings.Repeat("x", 900)}
+		e := &entry{id: h.PublicID, hook: h, expires: c.clock() + int64(time.Hour), epoch: c.epoch.Load()}
+		c.set(e)
+		held[i] = Cached{Hook: h, e: e}
+	}
+	c.rc.Wait()
+	gone := 0
+	for _, x := range held {
+		if e, ok := c.rc.Get(x.Hook.PublicID); ok && e == x.e {
+			continue
+		}
+		gone++
+		if c.Fresh(x) {
+			t.Fatalf("%s left the cache but is still fresh", x.Hook.PublicID)
+		}
+	}
+	if gone < n/2 {
+		t.Fatalf("only %d of %d entries left a cache with room for a quarter of them", gone, n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bytedance/sonic"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -1183,12 +1184,31 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 		first      Route
 		more       []storedRoute
 		evs        []routeEvent
+		// The JSON columns, decoded below with sonic rather than by pgx with encoding/json: decoding is
+		// most of what reading a webhook costs, and the cache reads every live webhook again every ttl.
+		jAttrs, jMaps, jVerification, jSenderHeaders, jDedup, jMore, jSens, jEvs []byte
 	)
 	if err := row.Scan(&h.PublicID, &h.ProjectID, &h.Enabled, &h.Version, &digest, &prev, &prevTill, &h.SecretRotatedAt,
-		&first.EventName, &attrs, &first.Identify.Kind, &first.Identify.Field, &maps,
-		&conn.Sender, &conn.Verification, &conn.SenderHeaders, &conn.Dedup, &h.HandshakeToken, &sealed, &prevSealed, &zone,
-		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &first.HoldFor, &first.CreateEmail, &first.CreatePhone, &more, &sens, &maskKey, &evs); err != nil {
+		&first.EventName, &jAttrs, &first.Identify.Kind, &first.Identify.Field, &jMaps,
+		&conn.Sender, &jVerification, &jSenderHeaders, &jDedup, &h.HandshakeToken, &sealed, &prevSealed, &zone,
+		&first.Name, &first.When, &first.ForEach, &first.UnknownUser, &first.HoldFor, &first.CreateEmail, &first.CreatePhone, &jMore, &jSens, &maskKey, &jEvs); err != nil {
 		return nil, err
+	}
+	for _, c := range []struct {
+		name string
+		src  []byte
+		dst  any
+	}{
+		{"attributes", jAttrs, &attrs}, {"mappings", jMaps, &maps}, {"verification", jVerification, &conn.Verification},
+		{"sender_headers", jSenderHeaders, &conn.SenderHeaders}, {"dedup", jDedup, &conn.Dedup}, {"routes", jMore, &more},
+		{"sensitive", jSens, &sens}, {"route events", jEvs, &evs},
+	} {
+		if len(c.src) == 0 { // NULL
+			continue
+		}
+		if err := sonic.ConfigStd.Unmarshal(c.src, c.dst); err != nil {
+			return nil, fmt.Errorf("webhook %s: %s: %w", h.PublicID, c.name, err)
+		}
 	}
 	if err := s.setMask(&h, sens, maskKey); err != nil {
 		return nil, fmt.Errorf("webhook %s: %w", h.PublicID, err)

@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"log/slog"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/inlet-dev/inlet/internal/fieldpath"
+	"github.com/inlet-dev/inlet/internal/webhook"
+)
+
+// TestSameCompiledCoversHook: every field of webhook.Hook, HookRoute, TypedMapping, Dedup and Mask is
+// either compared by sameCompiled or known not to be read by compileHook. A field added to one of them
+// fails here until it is put in one list or the other (and, if compileHook reads it, compared).
+func TestSameCompiledCoversHook(t *testing.T) {
+	for _, tc := range []struct {
+		typ               reflect.Type
+		compared, ignored []string
+	}{
+		{reflect.TypeFor[webhook.Hook](),
+			[]string{"PublicID", "Headers", "Dedup", "Routes", "EventName", "Identify", "Mappings", "UnknownUser", "Mask", "HoldFor", "CreateFrom", "Location"},
+			[]string{"ProjectID", "Enabled", "Version", "SecretDigest", "PrevSecretDigest", "PrevSecretUntil", "SecretRotatedAt", "Sender",
+				"Verification", "verifier", "verifierPrev", "Handshake", "HandshakeToken"}},
+		{reflect.TypeFor[webhook.HookRoute](), []string{"Name", "When", "ForEach", "EventName", "Identify", "Mappings", "UnknownUser", "HoldFor", "CreateFrom"}, nil},
+		{reflect.TypeFor[webhook.TypedMapping](), []string{"Attribute", "Type", "Field", "Expr", "OnError"}, nil},
+		{reflect.TypeFor[webhook.Dedup](), []string{"Key", "Window", "HashHeaders"}, nil},
+		{reflect.TypeFor[webhook.Mask](), []string{"Fields", "Headers", "Key"}, nil},
+	} {
+		for i := range tc.typ.NumField() {
+			f := tc.typ.Field(i).Name
+			if !slices.Contains(tc.compared, f) && !slices.Contains(tc.ignored, f) {
+				t.Errorf("%s.%s is neither compared by sameCompiled nor listed as not read by compileHook", tc.typ, f)
+			}
+		}
+	}
+}
+
+// TestSameCompiled: a webhook read again with the same config is the same compiled config; a change to
+// anything compileHook reads is not, and a change to what it does not read (the version, the secret) is.
+func TestSameCompiled(t *testing.T) {
+	base := func() *webhook.Hook {
+		h := benchHook()
+		h.Routes = []webhook.HookRoute{{EventName: h.EventName, Identify: h.Identify, Mappings: slices.Clone(h.Mappings)}}
+		h.Headers = []webhook.KeptHeader{webhook.NewKeptHeader("X-Topic")}
+		h.Dedup = webhook.Dedup{Key: "header:X-Id"}
+		h.Mask = webhook.Mask{Fields: []fieldpath.Path{fieldpath.MustParse("email_address")}, Key: []byte("k")}
+		h.Location, _ = time.LoadLocation("Europe/Berlin")
+		return h
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(h *webhook.Hook)
+		same   bool
+	}{
+		{"read again", func(h *webhook.Hook) { h.Location, _ = time.LoadLocation("Europe/Berlin") }, true},
+		{"new version, same config", func(h *webhook.Hook) { h.Version++; h.SecretDigest[0]++ }, true},
+		{"mapping field", func(h *webhook.Hook) { h.Routes[0].Mappings[1].Field = "total" }, false},
+		{"mapping type", func(h *webhook.Hook) { h.Routes[0].Mappings[1].Type = webhook.TypeString }, false},
+		{"mapping on_error", func(h *webhook.Hook) { h.Routes[0].Mappings[0].OnError = webhook.OnErrorDrop }, false},
+		{"one more route", func(h *webhook.Hook) { h.Routes = append(h.Routes, h.Routes[0]) }, false},
+		{"route condition", func(h *webhook.Hook) { h.Routes[0].When = "true" }, false},
+		{"identifier", func(h *webhook.Hook) { h.Routes[0].Identify.Field = "uid" }, false},
+		{"event", func(h *webhook.Hook) { h.Routes[0].EventName = "Other" }, false},
+		{"hold", func(h *webhook.Hook) { h.Routes[0].HoldFor = time.Hour }, false},
+		{"kept header", func(h *webhook.Hook) { h.Headers = nil }, false},
+		{"dedup window", func(h *webhook.Hook) { h.Dedup.Window = 60 }, false},
+		{"mask key", func(h *webhook.Hook) { h.Mask.Key = []byte("other") }, false},
+		{"mask field", func(h *webhook.Hook) { h.Mask.Fields = []fieldpath.Path{fieldpath.MustParse("mobile")} }, false},
+		{"time zone", func(h *webhook.Hook) { h.Location = time.UTC }, false},
+		{"single route without Routes", func(h *webhook.Hook) { h.Routes = nil; h.Mappings = h.Mappings[:1] }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := base(), base()
+			tc.change(b)
+			if got := sameCompiled(a, b); got != tc.same {
+				t.Errorf("sameCompiled = %v; want %v", got, tc.same)
+			}
+		})
+	}
+	a, b := benchHook(), benchHook()
+	if !sameCompiled(a, b) {
+		t.Error("two reads of a hook without Routes differ")
+	}
+	b.Mappings[0].Field = "mobile"
+	if sameCompiled(a, b) {
+		t.Error("hooks without Routes with different mappings are the same")
+	}
+}
+
+// TestProcessReusesCompiled: the processor compiles a webhook once however often the cache reads it
+// again unchanged (each read a new *webhook.Hook), rebinding the compiled config to the newest read, and
+// compiles it again when it changes.
+func TestProcessReusesCompiled(t *testing.T) {
+	pp := newPolls(t, benchHook(), nil, nil, seedBody, 1)
+	hooks := pp.p.hooks.(mapHooks)
+	pp.poll(t, 10)
+	first := pp.p.compiled["wh_bench"]
+	hooks["wh_bench"] = benchHook() // read again, unchanged
+	pp.poll(t, 10)
+	if c := pp.p.compiled["wh_bench"]; c != first || c.hook != hooks["wh_bench"] || c.routes[0].r.EventName != "CheckoutSuccess" {
+		t.Fatalf("an unchanged config read again was compiled again (%p, was %p) or not rebound", c, first)
+	}
+	if c := pp.p.compiled["wh_bench"]; &c.routes[0].r.Mappings[0] != &hooks["wh_bench"].Mappings[0] {
+		t.Error("the rebound route is not the newest read's")
+	}
+	changed := benchHook()
+	changed.Mappings = changed.Mappings[:2]
+	hooks["wh_bench"] = changed
+	pp.poll(t, 10)
+	if c := pp.p.compiled["wh_bench"]; c == first || len(c.routes[0].mappings) != 2 {
+		t.Fatalf("a changed config was not compiled again: %d mappings", len(c.routes[0].mappings))
+	}
+}
+
+// TestProcessFreshCompiled: with the real webhook cache, a record whose webhook's compiled config comes
+// from a read the cache still holds uses it without a lookup, and a change notified to the cache (or a
+// resync) is seen by the next poll all the same.
+func TestProcessFreshCompiled(t *testing.T) {
+	pp := newPolls(t, benchHook(), nil, nil, seedBody, 1)
+	store := hookStore{"wh_bench": benchHook()}
+	cache, err := webhook.NewCache(store, webhook.DefaultCacheConfig(), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cache.Close)
+	pp.p.hooks = cache
+	pp.poll(t, 10) // read (prefetch) and compiled
+	pp.poll(t, 10) // handed over by the prefetch: compiled.cached set
+	first := pp.p.compiled["wh_bench"]
+	if first.cached.Hook != first.hook || !cache.Fresh(first.cached) {
+		t.Fatal("the compiled config does not hold the cache's read after a prefetch handed it over")
+	}
+	pp.poll(t, 10)
+	if c := pp.p.compiled["wh_bench"]; c != first {
+		t.Fatal("a fresh compiled config was replaced")
+	}
+	for _, change := range []struct {
+		name   string
+		notify func()
+	}{
+		{"change notified", func() { cache.Changed("webhook:wh_bench") }},
+		{"resync", cache.Resync},
+	} {
+		h := benchHook()
+		h.Version = pp.p.compiled["wh_bench"].hook.Version + 1
+		h.Mappings = h.Mappings[:len(pp.p.compiled["wh_bench"].routes[0].mappings)-1]
+		store["wh_bench"] = h
+		change.notify()
+		pp.poll(t, 10)
+		c := pp.p.compiled["wh_bench"]
+		if c.hook.Version != h.Version || len(c.routes[0].mappings) != len(h.Mappings) {
+			t.Fatalf("%s: the next poll used config version %d with %d mappings; want version %d with %d", change.name,
+				c.hook.Version, len(c.routes[0].mappings), h.Version, len(h.Mappings))
+		}
+	}
+}
