@@ -23,7 +23,6 @@ func TestConfigValidate(t *testing.T) {
 		{"batch_bytes", func(c *Config) { c.BatchBytes = 1000 }},
 		{"flush_interval", func(c *Config) { c.FlushInterval = time.Hour }},
 		{"flush_linger", func(c *Config) { c.FlushLinger = 9 * time.Millisecond }},
-		{"flush_linger", func(c *Config) { c.FlushLinger = c.FlushInterval + time.Millisecond }},
 		{"retention_days", func(c *Config) { c.RetentionDays = 0 }},
 		{"high_water_lookback", func(c *Config) { c.HighWaterLookback = time.Minute }},
 		{"insert_timeout", func(c *Config) { c.InsertTimeout = 0 }},

@@ -26,7 +26,7 @@ type flushPolicy struct {
 }
 
 func newFlushPolicy(cfg *Config) *flushPolicy {
-	return &flushPolicy{rows: cfg.BatchRows, bytes: cfg.BatchBytes, interval: cfg.FlushInterval, linger: cfg.FlushLinger}
+	return &flushPolicy{rows: cfg.BatchRows, bytes: cfg.BatchBytes, interval: cfg.FlushInterval, linger: min(cfg.FlushLinger, cfg.FlushInterval)}
 }
 
 // polled records a poll that took waited, begun with a non-empty batch or not, and whether it caught

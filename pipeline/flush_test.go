@@ -93,6 +93,19 @@ func TestFlushPolicy(t *testing.T) {
 	if f.due(10, 100, t0, at(999*ms)) {
 		t.Errorf("flush_linger = flush_interval: due before the interval")
 	}
+
+	// A flush_interval shortened below the default linger (a config that predates flush_linger) is
+	// valid, and the interval rules.
+	cfg.FlushInterval = 200 * ms
+	cfg.FlushLinger = Defaults().FlushLinger
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("flush_interval below flush_linger: %v", err)
+	}
+	f = newFlushPolicy(&cfg)
+	f.polled(time.Second, true, true)
+	if f.due(10, 100, t0, at(199*ms)) || !f.due(10, 100, t0, at(200*ms)) {
+		t.Errorf("flush_interval 200ms, flush_linger 250ms: not due at the interval")
+	}
 }
 
 func TestPollRecords(t *testing.T) {
