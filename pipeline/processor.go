@@ -83,11 +83,31 @@ func attemptWindow(retention time.Duration) time.Duration {
 	return 2*max(retention, 24*time.Hour) + 24*time.Hour
 }
 
-// Bounds of the processor's compiled configs.
+// Bounds of the processor's compiled configs: about as many webhooks as the default webhook cache
+// holds (webhook_cache.max_cost 128 MiB, ~1 KiB a config), ~1.1 KiB each compiled; CEL programs hold
+// tens of KiB each, so they have a bound of their own.
 const (
-	maxCompiledHooks = 100_000
+	maxCompiledHooks = 131_072
 	maxCompiledExprs = 5_000
 )
+
+// evictCompiled makes room in the compiled configs: it drops an eighth of them, whichever the map's
+// iteration order gives (random), and as many more as bring the CEL programs under 7/8 of their bound.
+// Dropped configs are compiled again on their next request (~0.1 ms each). Dropping some at random,
+// not all, keeps a pipeline whose live webhooks just outnumber the bound from compiling every webhook
+// again on each round (as clearing all did at 100,000), and costs a round of compiles only the eighth
+// it dropped.
+func (p *processor) evictCompiled() {
+	drop := max(len(p.compiled)/8, 1)
+	for id, c := range p.compiled {
+		if drop <= 0 && p.compiledExprs <= maxCompiledExprs*7/8 {
+			break
+		}
+		delete(p.compiled, id)
+		p.compiledExprs -= c.exprs
+		drop--
+	}
+}
 
 // written advances the high-water marks of the partitions a batch has just been written for.
 func (p *processor) written(b *batch) {
@@ -433,11 +453,12 @@ func (p *processor) hook(ctx context.Context, it *item, x webhook.Cached) (*comp
 		c.rebind(h) // read again (ttl, a resync) but unchanged
 	}
 	if c == nil || c.hook != h {
-		if len(p.compiled) > maxCompiledHooks || p.compiledExprs > maxCompiledExprs {
-			// Bound memory if webhooks churn, or when very many use expressions (a compiled CEL
-			// program holds tens of KiB): they are compiled again on their next request (~0.1 ms each).
-			clear(p.compiled)
-			p.compiledExprs = 0
+		if c != nil { // replaced by the new config's
+			delete(p.compiled, h.PublicID)
+			p.compiledExprs -= c.exprs
+		}
+		if len(p.compiled) >= maxCompiledHooks || p.compiledExprs > maxCompiledExprs {
+			p.evictCompiled()
 		}
 		c = compileHook(h)
 		p.compiled[h.PublicID] = c

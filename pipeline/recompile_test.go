@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -154,5 +156,68 @@ func TestProcessFreshCompiled(t *testing.T) {
 			t.Fatalf("%s: the next poll used config version %d with %d mappings; want version %d with %d", change.name,
 				c.hook.Version, len(c.routes[0].mappings), h.Version, len(h.Mappings))
 		}
+	}
+}
+
+// TestCompiledBound: when the compiled configs reach their bound, meeting one more webhook drops an
+// eighth of them, not all (clearing all made a pipeline whose live webhooks just outnumbered the bound
+// compile every webhook again on each round), and a config replaced by a newer one gives its CEL
+// programs back to the count.
+func TestCompiledBound(t *testing.T) {
+	p, _ := unitProcessor(t)
+	for i := range maxCompiledHooks {
+		p.compiled[fmt.Sprintf("wh_filler_%d", i)] = &compiledHook{}
+	}
+	it := &item{webhookID: "wh_1", configVersion: 1}
+	c, err := p.hook(context.Background(), it, webhook.Cached{})
+	if err != nil || c == nil {
+		t.Fatalf("hook: %v, %v", c, err)
+	}
+	if want := maxCompiledHooks - maxCompiledHooks/8 + 1; len(p.compiled) != want {
+		t.Errorf("%d compiled configs after meeting one more webhook at the bound; want %d", len(p.compiled), want)
+	}
+	if p.compiled["wh_1"] != c {
+		t.Errorf("the webhook just met is not kept")
+	}
+
+	// CEL programs: over their bound, configs are dropped until the count is under 7/8 of it.
+	p.compiled, p.compiledExprs = map[string]*compiledHook{}, 0
+	for i := range maxCompiledExprs / 10 {
+		p.compiled[fmt.Sprintf("wh_expr_%d", i)] = &compiledHook{exprs: 10}
+		p.compiledExprs += 10
+	}
+	p.compiledExprs++ // one over
+	p.compiled["wh_extra"] = &compiledHook{exprs: 1}
+	p.evictCompiled()
+	if p.compiledExprs > maxCompiledExprs*7/8 {
+		t.Errorf("%d CEL programs after eviction; want at most %d", p.compiledExprs, maxCompiledExprs*7/8)
+	}
+	sum := 0
+	for _, c := range p.compiled {
+		sum += c.exprs
+	}
+	if sum != p.compiledExprs {
+		t.Errorf("count of CEL programs %d; the kept configs hold %d", p.compiledExprs, sum)
+	}
+
+	// A config replaced by a newer version: its programs leave the count with it.
+	p.compiled, p.compiledExprs = map[string]*compiledHook{}, 0
+	h := benchHook()
+	h.PublicID = "wh_1"
+	h.Mappings = []webhook.TypedMapping{{Attribute: "total", Type: webhook.TypePrice, Expr: "body.price"}}
+	p.hooks = mapHooks{"wh_1": h}
+	if _, err := p.hook(context.Background(), it, webhook.Cached{}); err != nil {
+		t.Fatal(err)
+	}
+	first := p.compiledExprs
+	h2 := *h
+	h2.Version = 2
+	h2.Mappings = []webhook.TypedMapping{{Attribute: "total", Type: webhook.TypePrice, Expr: "body.price * 2"}}
+	p.hooks = mapHooks{"wh_1": &h2}
+	if _, err := p.hook(context.Background(), it, webhook.Cached{}); err != nil {
+		t.Fatal(err)
+	}
+	if first == 0 || p.compiledExprs != first {
+		t.Errorf("CEL programs counted %d after the first config, %d after its replacement; want the same, not 0", first, p.compiledExprs)
 	}
 }
