@@ -34,8 +34,11 @@ type CurvePoint struct {
 	// ColdPipelineCPUPer1k over the cold phase's window.
 	PipelineCPUPer1k     float64 `json:"pipeline_cpu_s_per_1k"`
 	ColdPipelineCPUPer1k float64 `json:"cold_pipeline_cpu_s_per_1k,omitempty"`
-	P50                  float64 `json:"e2e_p50_ms"` // 202 → ClickHouse
+	// P50 and P99 are 202 → ClickHouse over the main phase (as the CPU figures: warm, else the last
+	// phase) when it has its own samples, else over the scenario; ColdP99 over the cold phase.
+	P50                  float64 `json:"e2e_p50_ms"`
 	P99                  float64 `json:"e2e_p99_ms"`
+	ColdP99              float64 `json:"cold_e2e_p99_ms,omitempty"`
 	IngestorRSSMiB       float64 `json:"ingestor_rss_mib"`       // peak over the scenario's runs
 	PipelineRSSMiB       float64 `json:"pipeline_rss_mib"`       // peak over the phases (sustained load)
 	PipelineDrainRSSMiB  float64 `json:"pipeline_drain_rss_mib"` // peak while draining a backlog
@@ -130,6 +133,12 @@ func curvePoint(sc *ScenarioResult) CurvePoint {
 	}
 	if sc.E2E != nil {
 		p.P50, p.P99 = sc.E2E.P50, sc.E2E.P99
+	}
+	if main != nil && main.E2ESamples > 0 {
+		p.P50, p.P99 = main.E2EP50, main.E2EP99
+	}
+	if cold != nil && cold.E2ESamples > 0 {
+		p.ColdP99 = cold.E2EP99
 	}
 	return p
 }

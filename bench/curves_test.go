@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 func scaleResult(name, family string, size float64, ingCold, ingWarm, pipe, p99, rss float64) *ScenarioResult {
@@ -87,5 +90,55 @@ func TestWriteCurveCharts(t *testing.T) {
 		if err != nil || len(b) < 100 || string(b[:5]) != "<?xml" {
 			t.Errorf("%s: %d bytes, %v", f, len(b), err)
 		}
+	}
+}
+
+// A scenario whose phases have end-to-end samples of their own: the curve's p50/p99 are the warm
+// phase's (as its CPU figures are), the cold phase's p99 is kept beside them, and the ratio divides
+// the warm p99s.
+func TestCurvePhaseLatency(t *testing.T) {
+	withPhases := func(name string, size, cold, warm float64) *ScenarioResult {
+		sc := scaleResult(name, FamilyWebhooks, size, 0.2, 0.1, 0.01, 5000, 60) // scenario-wide p99 5 s
+		sc.Runs[1].E2ESamples, sc.Runs[1].E2EP50, sc.Runs[1].E2EP99 = 10, cold/2, cold
+		sc.Runs[2].E2ESamples, sc.Runs[2].E2EP50, sc.Runs[2].E2EP99 = 10, warm/2, warm
+		return sc
+	}
+	curves := buildCurves([]*ScenarioResult{withPhases("webhooks-1", 1, 400, 300), withPhases("webhooks-100k", 100_000, 3000, 600)})
+	big := curves[0].Points[1]
+	if big.P99 != 600 || big.P50 != 300 || big.ColdP99 != 3000 {
+		t.Errorf("p50 %g, p99 %g, cold p99 %g; want the warm phase's 300 and 600, the cold's 3000", big.P50, big.P99, big.ColdP99)
+	}
+	if r := big.Ratios["p99"]; r != 2 {
+		t.Errorf("p99 ratio %g; want 600/300 = 2", r)
+	}
+}
+
+// The probe labels each sample with the phase it was taken in, and a phase's summary counts its own.
+func TestE2EPhases(t *testing.T) {
+	e := newE2EProbe(nil)
+	e.interval = 0
+	t0 := time.Now()
+	ids := make([]uuid.UUID, 3)
+	for i, phase := range []string{"cold", "cold", "warm"} {
+		ids[i] = uuid.Must(uuid.NewV7())
+		e.setPhase(phase)
+		e.pending[ids[i]] = e2ePending{at: t0.Add(time.Duration(i) * time.Millisecond), phase: e.phase}
+	}
+	e.seen = []e2eSample{{d: 100 * time.Millisecond, phase: "cold"}, {d: 300 * time.Millisecond, phase: "cold"}, {d: 2 * time.Second, phase: "warm"}}
+	if got := e.pending[ids[2]].phase; got != "warm" {
+		t.Errorf("third sample labelled %q; want warm", got)
+	}
+	cold, warm := summarizePhaseE2E(e.seen, "cold"), summarizePhaseE2E(e.seen, "warm")
+	if cold == nil || cold.Samples != 2 || cold.Max < 299 || cold.Max > 301 {
+		t.Errorf("cold %+v; want 2 samples, max 300 ms", cold)
+	}
+	if warm == nil || warm.Samples != 1 || warm.P99 < 1990 || warm.P99 > 2010 {
+		t.Errorf("warm %+v; want 1 sample, p99 2000 ms", warm)
+	}
+	if summarizePhaseE2E(e.seen, "other") != nil {
+		t.Errorf("a phase without samples has a summary")
+	}
+	if all := summarizeE2E(e.seen, e); all.Samples != 3 {
+		t.Errorf("all %+v; want 3 samples", all)
 	}
 }

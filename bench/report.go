@@ -222,8 +222,8 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 		}
 		p("")
 	}
-	p("| target | phase | load | requested/s | accepted/s | p50 ms | p99 ms | p99.9 ms | max ms | other answers | CPU-s / 1k | broker CPU-s / 1k | RSS MiB | pipeline CPU-s / 1k | pipeline RSS MiB |")
-	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+	p("| target | phase | load | requested/s | accepted/s | p50 ms | p99 ms | p99.9 ms | max ms | other answers | CPU-s / 1k | broker CPU-s / 1k | RSS MiB | pipeline CPU-s / 1k | pipeline RSS MiB | 202→CH p50 / p99 ms |")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|")
 	for _, run := range sc.Runs {
 		phase := run.Phase
 		if run.Round > 0 {
@@ -237,8 +237,12 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 		if run.PipelineRSSMiB > 0 {
 			pcpu, prss = fmt.Sprintf("%.3f", run.PipelineCPUPer1k), fmt.Sprintf("%.0f", run.PipelineRSSMiB)
 		}
-		p("| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %.3f | %.3f | %.0f | %s | %s |", run.Target, phase, lvl, req,
-			num(run.AcceptedPerSec), run.P50, run.P99, run.P999, run.Max, others(run), run.CPUPer1k, run.BrokerCPUPer1k, run.RSSMiB, pcpu, prss)
+		e2e := ""
+		if run.E2ESamples > 0 {
+			e2e = fmt.Sprintf("%.0f / %.0f", run.E2EP50, run.E2EP99)
+		}
+		p("| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %.3f | %.3f | %.0f | %s | %s | %s |", run.Target, phase, lvl, req,
+			num(run.AcceptedPerSec), run.P50, run.P99, run.P999, run.Max, others(run), run.CPUPer1k, run.BrokerCPUPer1k, run.RSSMiB, pcpu, prss, e2e)
 	}
 	p("")
 	if sc.Pipeline != nil {
@@ -388,7 +392,7 @@ func (r *Report) curvesMarkdown(w io.Writer, charts []string) {
 			}
 		}
 		p("")
-		p("| scenario | %s | accepted/s | ingestor CPU-s/1k (cold) | pipeline CPU-s/1k (cold) | 202→CH p50 / p99 ms | ingestor RSS MiB | pipeline RSS MiB sustained / draining | ratios × | correctness |", sizeLabel(c.Family))
+		p("| scenario | %s | accepted/s | ingestor CPU-s/1k (cold) | pipeline CPU-s/1k (cold) | 202→CH p50 / p99 ms (cold p99) | ingestor RSS MiB | pipeline RSS MiB sustained / draining | ratios × | correctness |", sizeLabel(c.Family))
 		p("|---|---:|---:|---:|---:|---|---:|---:|---|---|")
 		for _, pt := range c.Points {
 			var ratios []string
@@ -401,9 +405,13 @@ func (r *Report) curvesMarkdown(w io.Writer, charts []string) {
 			if !pt.OK {
 				ok = "**FAIL**"
 			}
-			p("| %s | %s | %s | %s | %s | %.0f / %.0f | %.0f | %.0f / %s | %s | %s |", pt.Scenario, num(pt.Size), num(pt.AcceptedPerSec),
+			lat := fmt.Sprintf("%.0f / %.0f", pt.P50, pt.P99)
+			if pt.ColdP99 > 0 {
+				lat += fmt.Sprintf(" (%.0f)", pt.ColdP99)
+			}
+			p("| %s | %s | %s | %s | %s | %s | %.0f | %.0f / %s | %s | %s |", pt.Scenario, num(pt.Size), num(pt.AcceptedPerSec),
 				withCold(pt.IngestorCPUPer1k, pt.ColdIngestorCPUPer1k), withCold(pt.PipelineCPUPer1k, pt.ColdPipelineCPUPer1k),
-				pt.P50, pt.P99, pt.IngestorRSSMiB, pt.PipelineRSSMiB, orDash(pt.PipelineDrainRSSMiB), strings.Join(ratios, ", "), ok)
+				lat, pt.IngestorRSSMiB, pt.PipelineRSSMiB, orDash(pt.PipelineDrainRSSMiB), strings.Join(ratios, ", "), ok)
 		}
 		p("")
 	}

@@ -103,6 +103,11 @@ type Run struct {
 	PipelineCPUSeconds float64 `json:"pipeline_cpu_s,omitempty"`
 	PipelineCPUPer1k   float64 `json:"pipeline_cpu_s_per_1k,omitempty"`
 	PipelineRSSMiB     float64 `json:"pipeline_rss_mib,omitempty"`
+	// E2EP50 and E2EP99 are the 202 → ClickHouse percentiles of the requests sampled in this run (open
+	// loops with the pipeline running: the phases), E2ESamples how many.
+	E2ESamples int64   `json:"e2e_samples,omitempty"`
+	E2EP50     float64 `json:"e2e_p50_ms,omitempty"`
+	E2EP99     float64 `json:"e2e_p99_ms,omitempty"`
 }
 
 func newRun(target string, res *load.Result) *Run {

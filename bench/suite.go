@@ -547,7 +547,7 @@ type scenarioState struct {
 	e2e         *e2eProbe
 	e2eCancel   context.CancelFunc
 	e2eDone     chan error
-	e2eMeasures []time.Duration
+	e2eMeasures []e2eSample
 	// eventsPerSuccess is the events a successful request fires (Scenario.EventsPerSuccess).
 	eventsPerSuccess int
 }
@@ -750,6 +750,8 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 			return out, err
 		}
 		for i, ph := range sc.Phases {
+			label := cmp.Or(ph.Name, fmt.Sprintf("phase %d", i+1))
+			st.e2e.setPhase(label)
 			var prof *profiling
 			if s.opt.Profiles {
 				name := sc.Name
@@ -773,10 +775,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 			if err != nil {
 				return out, fmt.Errorf("phase %d: %w", i+1, err)
 			}
-			r.Phase, r.Level = fmt.Sprintf("phase %d", i+1), ph.Load
-			if ph.Name != "" {
-				r.Phase = ph.Name
-			}
+			r.Phase, r.Level = label, ph.Load
 			out.Runs = append(out.Runs, r)
 		}
 		// The pipeline's CPU per record over the phases: until it wrote their last record.
@@ -801,6 +800,15 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		return out, err
 	}
 	out.E2E = summarizeE2E(st.e2eMeasures, st.e2e)
+	// Each phase's own end-to-end figures, on its row.
+	for _, r := range out.Runs {
+		if r.Target != TargetInlet || r.Mode != load.Open {
+			continue
+		}
+		if e := summarizePhaseE2E(st.e2eMeasures, r.Phase); e != nil {
+			r.E2ESamples, r.E2EP50, r.E2EP99 = e.Samples, e.P50, e.P99
+		}
+	}
 	return out, nil
 }
 
@@ -969,17 +977,35 @@ func (s *Suite) settlePeer(ctx context.Context, st *scenarioState) (int64, error
 }
 
 // summarizeE2E turns the probe's samples into percentiles.
-func summarizeE2E(m []time.Duration, p *e2eProbe) *E2E {
+func summarizeE2E(m []e2eSample, p *e2eProbe) *E2E {
 	if p == nil {
 		return nil
 	}
-	e := &E2E{Samples: int64(len(m)), Dropped: p.lost}
-	if len(m) == 0 {
-		return e
+	e := percentilesE2E(m, func(e2eSample) bool { return true })
+	e.Dropped = p.lost
+	return e
+}
+
+// summarizePhaseE2E is summarizeE2E over the samples of one phase; nil when it has none.
+func summarizePhaseE2E(m []e2eSample, phase string) *E2E {
+	e := percentilesE2E(m, func(s e2eSample) bool { return s.phase == phase })
+	if e.Samples == 0 {
+		return nil
 	}
+	return e
+}
+
+func percentilesE2E(m []e2eSample, keep func(e2eSample) bool) *E2E {
+	e := &E2E{}
 	h := load.NewHistogram()
-	for _, d := range m {
-		_ = h.RecordValue(max(1, d.Microseconds()))
+	for _, s := range m {
+		if keep(s) {
+			e.Samples++
+			_ = h.RecordValue(max(1, s.d.Microseconds()))
+		}
+	}
+	if e.Samples == 0 {
+		return e
 	}
 	e.P50 = ms(h.ValueAtQuantile(50))
 	e.P99 = ms(h.ValueAtQuantile(99))

@@ -292,9 +292,22 @@ type e2eProbe struct {
 
 	mu      sync.Mutex
 	last    time.Time
-	pending map[uuid.UUID]time.Time
-	seen    []time.Duration
+	phase   string // the phase the next samples are taken in (setPhase)
+	pending map[uuid.UUID]e2ePending
+	seen    []e2eSample
 	lost    int64 // samples dropped because too many were pending
+}
+
+// e2ePending is a sampled request not yet seen in ClickHouse: when it was answered, in which phase.
+type e2ePending struct {
+	at    time.Time
+	phase string
+}
+
+// e2eSample is one measure: the time from the 202 to the row, and the phase the request was sent in.
+type e2eSample struct {
+	d     time.Duration
+	phase string
 }
 
 // Probe limits: samples per second taken from the load, ids pending at once (one IN list), poll period.
@@ -306,7 +319,14 @@ const (
 
 func newE2EProbe(conn driver.Conn) *e2eProbe {
 	return &e2eProbe{conn: conn, since: time.Now().Add(-time.Minute), interval: e2eSampleEvery, poll: e2ePollEvery,
-		pending: map[uuid.UUID]time.Time{}}
+		pending: map[uuid.UUID]e2ePending{}}
+}
+
+// setPhase labels the samples taken from now on with the phase's name.
+func (e *e2eProbe) setPhase(name string) {
+	e.mu.Lock()
+	e.phase = name
+	e.mu.Unlock()
 }
 
 // observe is load.Config.OnAccepted: it keeps one answer per interval.
@@ -326,7 +346,7 @@ func (e *e2eProbe) observe(at time.Time, body []byte) {
 		e.lost++
 		return
 	}
-	e.pending[id] = at
+	e.pending[id] = e2ePending{at: at, phase: e.phase}
 }
 
 // run polls until ctx is done.
@@ -369,8 +389,8 @@ func (e *e2eProbe) pollOnce(ctx context.Context) error {
 			return fmt.Errorf("end-to-end poll: %w", err)
 		}
 		e.mu.Lock()
-		if at, ok := e.pending[id]; ok {
-			e.seen = append(e.seen, now.Sub(at))
+		if p, ok := e.pending[id]; ok {
+			e.seen = append(e.seen, e2eSample{d: now.Sub(p.at), phase: p.phase})
 			delete(e.pending, id)
 		}
 		e.mu.Unlock()
@@ -380,7 +400,7 @@ func (e *e2eProbe) pollOnce(ctx context.Context) error {
 
 // finish waits up to wait for the pending samples, then returns the measures and how many samples
 // were never seen.
-func (e *e2eProbe) finish(ctx context.Context, wait time.Duration) ([]time.Duration, int64, error) {
+func (e *e2eProbe) finish(ctx context.Context, wait time.Duration) ([]e2eSample, int64, error) {
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		e.mu.Lock()
