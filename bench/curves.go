@@ -36,12 +36,12 @@ type CurvePoint struct {
 	ColdPipelineCPUPer1k float64 `json:"cold_pipeline_cpu_s_per_1k,omitempty"`
 	// P50 and P99 are 202 → ClickHouse over the main phase (as the CPU figures: warm, else the last
 	// phase) when it has its own samples, else over the scenario; ColdP99 over the cold phase.
-	P50                  float64 `json:"e2e_p50_ms"`
-	P99                  float64 `json:"e2e_p99_ms"`
-	ColdP99              float64 `json:"cold_e2e_p99_ms,omitempty"`
-	IngestorRSSMiB       float64 `json:"ingestor_rss_mib"`       // peak over the scenario's runs
-	PipelineRSSMiB       float64 `json:"pipeline_rss_mib"`       // peak over the phases (sustained load)
-	PipelineDrainRSSMiB  float64 `json:"pipeline_drain_rss_mib"` // peak while draining a backlog
+	P50                 float64 `json:"e2e_p50_ms"`
+	P99                 float64 `json:"e2e_p99_ms"`
+	ColdP99             float64 `json:"cold_e2e_p99_ms,omitempty"`
+	IngestorRSSMiB      float64 `json:"ingestor_rss_mib"`       // peak over the scenario's runs
+	PipelineRSSMiB      float64 `json:"pipeline_rss_mib"`       // peak over the phases (sustained load)
+	PipelineDrainRSSMiB float64 `json:"pipeline_drain_rss_mib"` // peak while draining a backlog
 	// Ratios are the point's figures over the first point's, by the names of ratioNames.
 	Ratios map[string]float64 `json:"ratios"`
 	OK     bool               `json:"ok"` // the scenario's correctness check passed
