@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -113,13 +114,9 @@ const gatedRows = "inlet_rows"
 // fails the insert (retried) instead of taking an older claim for the latest.
 func (w *Writer) insertGated(ctx context.Context, t Table, g Gate, n int, fill func(adder) error) error {
 	cols := insertColumns[t]
-	spec := make([]func(*ext.Table) error, len(cols))
-	for i, c := range cols {
-		spec[i] = ext.Column(c.name, column.Type(c.typ))
-	}
-	tbl, err := ext.NewTable(gatedRows, spec...)
+	tbl, err := gatedTable(t)
 	if err != nil {
-		return fmt.Errorf("%s rows: %w", t, err)
+		return err
 	}
 	if err := fill(tbl.Append); err != nil {
 		return err
@@ -137,7 +134,32 @@ func (w *Writer) insertGated(ctx context.Context, t Table, g Gate, n int, fill f
 	if err := w.conn.Exec(ctx, q, g.Topic); err != nil {
 		return fmt.Errorf("insert %d %s rows: %w", n, t, err)
 	}
+	gatedTables[t].Put(tbl) // only after a clean return: the client is done with its block
 	return nil
+}
+
+// gatedTables keep each table's external tables between inserts, with their columns' buffers: a
+// fresh table grows every column by doubling, row by row, which was most of what a gated insert cost
+// the pipeline (BenchmarkGatedInsertClient). A pool, not one per Writer: inserts run concurrently
+// (one per table per flush, the replay job), and the runtime lets idle ones go.
+var gatedTables [NumTables]sync.Pool
+
+// gatedTable is an empty external table for table t's insert columns, from the pool when it has one.
+func gatedTable(t Table) (*ext.Table, error) {
+	if tbl, ok := gatedTables[t].Get().(*ext.Table); ok {
+		tbl.Block().Reset()
+		return tbl, nil
+	}
+	cols := insertColumns[t]
+	spec := make([]func(*ext.Table) error, len(cols))
+	for i, c := range cols {
+		spec[i] = ext.Column(c.name, column.Type(c.typ))
+	}
+	tbl, err := ext.NewTable(gatedRows, spec...)
+	if err != nil {
+		return nil, fmt.Errorf("%s rows: %w", t, err)
+	}
+	return tbl, nil
 }
 
 // where is the gate's condition on the rows' src_partition: (partition, the gate's epoch for it) must be

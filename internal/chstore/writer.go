@@ -230,14 +230,21 @@ func (w *Writer) InsertNotifications(ctx context.Context, rows []NotificationRow
 // adder appends one row's values, in the order of the table's insert columns.
 type adder func(v ...any) error
 
+// The append functions hand the columns pointers to the rows' fields (the columns take *string,
+// *uint64, *time.Time, … as they take the values) and reuse one []any for every row: a value boxed in
+// an interface is an allocation per field unless it is a pointer, and the variadic slice escapes
+// through the adder, so passing the values themselves cost ~14 allocations per activity row.
+
 func appendActivity(add adder, rows []ActivityRow) error {
+	var v [33]any
 	for i := range rows {
 		r := &rows[i]
-		if err := add(r.ProjectID, r.WebhookID, r.RequestID, r.ReceivedAt, r.ReceivedMs, r.ProcessedMs,
-			r.Status, r.Reason, r.EdgeStatus, r.IdentifierKind, r.IdentifierValue, r.UserID, r.HWID,
-			r.EventName, r.Attributes, r.Payload, r.PayloadBytes, r.PayloadTruncated, r.Detail, r.ConfigVersion,
-			r.Partition, r.Offset, r.DuplicateOf, r.Headers, r.Route, r.EventsFired, r.Outcomes, r.ContentType,
-			r.Attempt, r.AttemptCause, r.AttemptJob, r.ReplacesStatus, r.ReplacesReason); err != nil {
+		v = [33]any{&r.ProjectID, &r.WebhookID, &r.RequestID, &r.ReceivedAt, &r.ReceivedMs, &r.ProcessedMs,
+			&r.Status, &r.Reason, &r.EdgeStatus, &r.IdentifierKind, &r.IdentifierValue, &r.UserID, &r.HWID,
+			&r.EventName, &r.Attributes, &r.Payload, &r.PayloadBytes, r.PayloadTruncated, &r.Detail, &r.ConfigVersion,
+			&r.Partition, &r.Offset, &r.DuplicateOf, &r.Headers, &r.Route, &r.EventsFired, &r.Outcomes, &r.ContentType,
+			&r.Attempt, &r.AttemptCause, &r.AttemptJob, &r.ReplacesStatus, &r.ReplacesReason}
+		if err := add(v[:]...); err != nil {
 			return fmt.Errorf("append activity_log row %d: %w", i, err)
 		}
 	}
@@ -245,14 +252,17 @@ func appendActivity(add adder, rows []ActivityRow) error {
 }
 
 func appendEvents(add adder, rows []EventRow) error {
+	var v [15]any
+	empty := []string{}
 	for i := range rows {
 		r := &rows[i]
-		hwids := r.HWIDs
-		if hwids == nil {
-			hwids = []string{}
+		hwids := &r.HWIDs
+		if r.HWIDs == nil {
+			hwids = &empty
 		}
-		if err := add(r.ProjectID, r.SubjectKind, r.Subject, r.OccurredAt, r.EventID, r.EventName,
-			r.WebhookID, r.UserID, r.HWID, hwids, r.Attributes, r.ReceivedMs, r.Partition, r.Offset, r.Element); err != nil {
+		v = [15]any{&r.ProjectID, &r.SubjectKind, &r.Subject, &r.OccurredAt, &r.EventID, &r.EventName,
+			&r.WebhookID, &r.UserID, &r.HWID, *hwids, &r.Attributes, &r.ReceivedMs, &r.Partition, &r.Offset, &r.Element}
+		if err := add(v[:]...); err != nil {
 			return fmt.Errorf("append events row %d: %w", i, err)
 		}
 	}
