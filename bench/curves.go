@@ -30,8 +30,8 @@ type CurvePoint struct {
 	IngestorCPUPer1k     float64 `json:"ingestor_cpu_s_per_1k"`
 	ColdIngestorCPUPer1k float64 `json:"cold_ingestor_cpu_s_per_1k,omitempty"`
 	// PipelineCPUPer1k is the pipeline's per 1,000 records draining the closed loop's backlog when
-	// the scenario has one, else over the phases until their last record was written;
-	// ColdPipelineCPUPer1k over the cold phase's window.
+	// the scenario has one, else over the main phase until its last record was written (else over all
+	// the phases); ColdPipelineCPUPer1k over the cold phase's.
 	PipelineCPUPer1k     float64 `json:"pipeline_cpu_s_per_1k"`
 	ColdPipelineCPUPer1k float64 `json:"cold_pipeline_cpu_s_per_1k,omitempty"`
 	// P50 and P99 are 202 → ClickHouse over the main phase (as the CPU figures: warm, else the last
@@ -127,6 +127,9 @@ func curvePoint(sc *ScenarioResult) CurvePoint {
 		p.AcceptedPerSec = v
 	}
 	p.PipelineCPUPer1k = sc.PhasesPipelineCPUPer1k
+	if main != nil && main.PipelineCPUPer1k > 0 {
+		p.PipelineCPUPer1k = main.PipelineCPUPer1k
+	}
 	if sc.Pipeline != nil && sc.Pipeline.CPUPer1k > 0 {
 		p.PipelineCPUPer1k = sc.Pipeline.CPUPer1k
 		p.PipelineDrainRSSMiB = sc.Pipeline.PeakRSSMiB

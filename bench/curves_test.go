@@ -93,20 +93,24 @@ func TestWriteCurveCharts(t *testing.T) {
 	}
 }
 
-// A scenario whose phases have end-to-end samples of their own: the curve's p50/p99 are the warm
-// phase's (as its CPU figures are), the cold phase's p99 is kept beside them, and the ratio divides
+// A scenario whose phases have end-to-end samples and pipeline costs of their own: the curve's
+// p50/p99 and pipeline CPU are the warm phase's (as the ingestor's CPU is), the cold phase's p99 is kept beside them, and the ratio divides
 // the warm p99s.
 func TestCurvePhaseLatency(t *testing.T) {
 	withPhases := func(name string, size, cold, warm float64) *ScenarioResult {
 		sc := scaleResult(name, FamilyWebhooks, size, 0.2, 0.1, 0.01, 5000, 60) // scenario-wide p99 5 s
 		sc.Runs[1].E2ESamples, sc.Runs[1].E2EP50, sc.Runs[1].E2EP99 = 10, cold/2, cold
 		sc.Runs[2].E2ESamples, sc.Runs[2].E2EP50, sc.Runs[2].E2EP99 = 10, warm/2, warm
+		sc.Runs[2].PipelineCPUPer1k = warm / 10000 // the warm phase's own, not the phases' (0.01)
 		return sc
 	}
 	curves := buildCurves([]*ScenarioResult{withPhases("webhooks-1", 1, 400, 300), withPhases("webhooks-100k", 100_000, 3000, 600)})
 	big := curves[0].Points[1]
 	if big.P99 != 600 || big.P50 != 300 || big.ColdP99 != 3000 {
 		t.Errorf("p50 %g, p99 %g, cold p99 %g; want the warm phase's 300 and 600, the cold's 3000", big.P50, big.P99, big.ColdP99)
+	}
+	if big.PipelineCPUPer1k != 0.06 {
+		t.Errorf("pipeline CPU/1k %g; want the warm phase's 0.06", big.PipelineCPUPer1k)
 	}
 	if r := big.Ratios["p99"]; r != 2 {
 		t.Errorf("p99 ratio %g; want 600/300 = 2", r)

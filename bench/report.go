@@ -377,7 +377,8 @@ func (r *Report) curvesMarkdown(w io.Writer, charts []string) {
 	p("Each family is a curve of cost against size; the ratios (×) divide each point by the family's first (1 webhook, the small " +
 		"directory, the seed payload), measured in the same run. Flat is ×1. Ingestor CPU is over the main phase (warm, else the last: " +
 		"an open loop at a fraction of the one-webhook maximum for the body); pipeline CPU is draining the closed loop's backlog when " +
-		"the scenario has one, else over the phases until their last record was written; RSS is the peak sampled every 250 ms.")
+		"the scenario has one, else over the main phase, from its start until the pipeline wrote its last record (each phase starts " +
+		"once the pipeline has written the previous one's); RSS is the peak sampled every 250 ms.")
 	if len(r.Seeding) > 0 {
 		p("")
 		p("Seeded with COPY: %s.", strings.Join(r.Seeding, "; "))

@@ -98,8 +98,8 @@ type Run struct {
 	AcceptedPerCPU   float64       `json:"accepted_per_cpu_s"`
 	RSSMiB           float64       `json:"rss_mib"`
 	// PipelineCPUSeconds and PipelineRSSMiB are the pipeline's over an inlet run with the pipeline
-	// running (phases): its CPU over the same window (records it had not flushed by the end count in
-	// the next run), its peak RSS; PipelineCPUPer1k per 1,000 accepted requests.
+	// running (phases): its CPU from the run's start until it has written the run's last record (the
+	// next phase waits for that), its peak RSS; PipelineCPUPer1k per 1,000 of the run's records.
 	PipelineCPUSeconds float64 `json:"pipeline_cpu_s,omitempty"`
 	PipelineCPUPer1k   float64 `json:"pipeline_cpu_s_per_1k,omitempty"`
 	PipelineRSSMiB     float64 `json:"pipeline_rss_mib,omitempty"`

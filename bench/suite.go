@@ -752,6 +752,17 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		for i, ph := range sc.Phases {
 			label := cmp.Or(ph.Name, fmt.Sprintf("phase %d", i+1))
 			st.e2e.setPhase(label)
+			// The phase's pipeline cost is from its start until the pipeline has written its last
+			// record, and the next phase starts only then: a backlog left by one phase (cold configs)
+			// is not counted, nor its end-to-end time sampled, in the next (warm).
+			phaseFrom, err := endOffsets(ctx, s.adm, s.requestsTopic())
+			if err != nil {
+				return out, err
+			}
+			pu0, err := readUsage(s.pipeline.pid())
+			if err != nil {
+				return out, err
+			}
 			var prof *profiling
 			if s.opt.Profiles {
 				name := sc.Name
@@ -776,6 +787,19 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 				return out, fmt.Errorf("phase %d: %w", i+1, err)
 			}
 			r.Phase, r.Level = label, ph.Load
+			phaseTo, err := endOffsets(ctx, s.adm, s.requestsTopic())
+			if err != nil {
+				return out, err
+			}
+			psp := span{topic: s.requestsTopic(), from: phaseFrom, to: phaseTo}
+			if err := s.waitPipeline(ctx, psp, st.firstSend); err != nil {
+				return out, err
+			}
+			if pu1, err := readUsage(s.pipeline.pid()); err == nil && psp.records() > 0 {
+				r.PipelineCPUSeconds = pu1.cpu - pu0.cpu
+				r.PipelineCPUPer1k = r.PipelineCPUSeconds / float64(psp.records()) * 1000
+				r.PipelineRSSMiB = max(r.PipelineRSSMiB, float64(pu1.rss)/(1<<20))
+			}
 			out.Runs = append(out.Runs, r)
 		}
 		// The pipeline's CPU per record over the phases: until it wrote their last record.
