@@ -1093,17 +1093,11 @@ func (s *Store) Hook(ctx context.Context, publicID string) (*Hook, error) {
 // clear, opened with the master key.
 func (s *Store) buildVerifiers(h *Hook, sealed, prevSealed []byte, hasPrev bool) error {
 	if h.Verification.Mode == "" || h.Verification.Mode == verify.ModeBearer {
-		cur, err := verify.NewBearer(h.SecretDigest)
-		if err != nil {
-			return err
-		}
-		var withPrev *verify.Verifier
-		if hasPrev && h.PrevSecretDigest != ([32]byte{}) {
-			if withPrev, err = verify.NewBearer(h.SecretDigest, h.PrevSecretDigest); err != nil {
-				return err
-			}
-		}
-		h.SetVerifiers(cur, withPrev)
+		// No Verifier: Hook.Verify compares the bearer digests itself (SecretDigest, and
+		// PrevSecretDigest while the grace runs), as a bearer Verifier would. Every process keeps every
+		// webhook it meets, and a Verifier is ~200 bytes more of it (22 MiB at 100,000 webhooks in the
+		// bench's heap profiles), which the pipeline never uses.
+		h.SetVerifiers(nil, nil)
 		return nil
 	}
 	sec, err := s.sealer.Open(sealed, []byte(h.PublicID))
