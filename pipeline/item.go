@@ -352,6 +352,9 @@ func (it *item) senderHeader(name string) ([]byte, bool) {
 
 // searchKeys is a path in the form sonic's searcher takes, built once per config version.
 func searchKeys(p fieldpath.Path) []any {
+	if keys := p.Keys(); len(keys) == len(p.Steps()) {
+		return keys // built once by fieldpath: shared, not copied (a compiled config per webhook)
+	}
 	steps := p.Steps()
 	keys := make([]any, len(steps))
 	for i, st := range steps {

@@ -223,6 +223,10 @@ func newPath(steps []Step) Path {
 	return Path{steps: steps, keys: keys}
 }
 
+// Keys returns p in the form sonic's searcher takes: a string per key, an int per index. The slice must
+// not be modified.
+func (p Path) Keys() []any { return p.keys }
+
 // Steps returns the steps of p. The slice must not be modified.
 func (p Path) Steps() []Step { return p.steps }
 
