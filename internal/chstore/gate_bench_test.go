@@ -22,10 +22,7 @@ func BenchmarkGatedInsert(b *testing.B) {
 	ctx := context.Background()
 	const n = 10000
 	rows := gatedBenchRows(n)
-	if err := w.Claim(ctx, "bench", "m", map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}); err != nil {
-		b.Fatal(err)
-	}
-	gate := chstore.Gate{Topic: "bench", Epochs: map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}}
+	gate := claimedGate(b, w, "bench")
 	// Interleaved, so that both see the same load on a shared machine.
 	b.ReportAllocs()
 	var plain, gated time.Duration
@@ -69,10 +66,7 @@ func BenchmarkGatedInsertClient(b *testing.B) {
 	ctx := context.Background()
 	const n = 10000
 	rows := gatedBenchRows(n)
-	if err := w.Claim(ctx, "bench", "m", map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}); err != nil {
-		b.Fatal(err)
-	}
-	gate := chstore.Gate{Topic: "bench", Epochs: map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}}
+	gate := claimedGate(b, w, "bench")
 	b.ReportAllocs()
 	cpu := processCPU(b)
 	for b.Loop() {
@@ -91,10 +85,7 @@ func TestGatedInsertAllocs(t *testing.T) {
 	ctx := context.Background()
 	const n = 2000
 	rows := gatedBenchRows(n)
-	if err := w.Claim(ctx, "allocs", "m", map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}); err != nil {
-		t.Fatal(err)
-	}
-	gate := chstore.Gate{Topic: "allocs", Epochs: map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}}
+	gate := claimedGate(t, w, "allocs")
 	insert := func() {
 		if err := w.InsertActivityGated(ctx, gate, rows); err != nil {
 			t.Fatal(err)
@@ -106,4 +97,14 @@ func TestGatedInsertAllocs(t *testing.T) {
 	if perRow := perInsert / n; perRow >= 0.5 {
 		t.Errorf("%.2f allocations per row (%.0f per insert of %d); want fewer than 0.5", perRow, perInsert, n)
 	}
+}
+
+// claimedGate claims partitions 0-5 of topic at epoch 1 for w and returns the gate of that claim.
+func claimedGate(tb testing.TB, w *chstore.Writer, topic string) chstore.Gate {
+	tb.Helper()
+	epochs := map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+	if err := w.Claim(context.Background(), topic, "m", epochs); err != nil {
+		tb.Fatal(err)
+	}
+	return chstore.Gate{Topic: topic, Epochs: epochs}
 }
