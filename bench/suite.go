@@ -787,32 +787,24 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 				return out, fmt.Errorf("phase %d: %w", i+1, err)
 			}
 			r.Phase, r.Level = label, ph.Load
-			phaseTo, err := endOffsets(ctx, s.adm, s.requestsTopic())
+			n, pu1, err := s.pipelineWrote(ctx, phaseFrom, st.firstSend)
 			if err != nil {
 				return out, err
 			}
-			psp := span{topic: s.requestsTopic(), from: phaseFrom, to: phaseTo}
-			if err := s.waitPipeline(ctx, psp, st.firstSend); err != nil {
-				return out, err
-			}
-			if pu1, err := readUsage(s.pipeline.pid()); err == nil && psp.records() > 0 {
+			if n > 0 && pu1 != nil {
 				r.PipelineCPUSeconds = pu1.cpu - pu0.cpu
-				r.PipelineCPUPer1k = r.PipelineCPUSeconds / float64(psp.records()) * 1000
+				r.PipelineCPUPer1k = r.PipelineCPUSeconds / float64(n) * 1000
 				r.PipelineRSSMiB = max(r.PipelineRSSMiB, float64(pu1.rss)/(1<<20))
 			}
 			out.Runs = append(out.Runs, r)
 		}
 		// The pipeline's CPU per record over the phases: until it wrote their last record.
-		phasesTo, err := endOffsets(ctx, s.adm, s.requestsTopic())
+		n, p1, err := s.pipelineWrote(ctx, phasesFrom, st.firstSend)
 		if err != nil {
 			return out, err
 		}
-		sp := span{topic: s.requestsTopic(), from: phasesFrom, to: phasesTo}
-		if err := s.waitPipeline(ctx, sp, st.firstSend); err != nil {
-			return out, err
-		}
-		if p1, err := readUsage(s.pipeline.pid()); err == nil && sp.records() > 0 {
-			out.PhasesPipelineCPUPer1k = (p1.cpu - p0.cpu) / float64(sp.records()) * 1000
+		if n > 0 && p1 != nil {
+			out.PhasesPipelineCPUPer1k = (p1.cpu - p0.cpu) / float64(n) * 1000
 		}
 	}
 
@@ -862,6 +854,25 @@ func (s *Suite) startE2E(ctx context.Context, st *scenarioState) {
 	st.e2eCancel = cancel
 	st.e2eDone = make(chan error, 1)
 	go func() { st.e2eDone <- st.e2e.run(pctx) }()
+}
+
+// pipelineWrote waits until the pipeline has written every record appended to the requests topic
+// since from (received since since), and returns how many records that was and the pipeline's usage
+// then (nil when it could not be read).
+func (s *Suite) pipelineWrote(ctx context.Context, from offsets, since time.Time) (int64, *usage, error) {
+	to, err := endOffsets(ctx, s.adm, s.requestsTopic())
+	if err != nil {
+		return 0, nil, err
+	}
+	sp := span{topic: s.requestsTopic(), from: from, to: to}
+	if err := s.waitPipeline(ctx, sp, since); err != nil {
+		return 0, nil, err
+	}
+	u, err := readUsage(s.pipeline.pid())
+	if err != nil {
+		return sp.records(), nil, nil
+	}
+	return sp.records(), &u, nil
 }
 
 // waitPipeline waits until the activity log holds a row for every record of the span.

@@ -350,23 +350,6 @@ func (it *item) senderHeader(name string) ([]byte, bool) {
 	return nil, false
 }
 
-// searchKeys is a path in the form sonic's searcher takes, built once per config version.
-func searchKeys(p fieldpath.Path) []any {
-	if keys := p.Keys(); len(keys) == len(p.Steps()) {
-		return keys // built once by fieldpath: shared, not copied (a compiled config per webhook)
-	}
-	steps := p.Steps()
-	keys := make([]any, len(steps))
-	for i, st := range steps {
-		if st.IsIndex {
-			keys[i] = st.Index
-		} else {
-			keys[i] = st.Key
-		}
-	}
-	return keys
-}
-
 // lookup reads the value at keys into it.node, with fieldpath.Path.Get's semantics: a missing key, an
 // index out of range or a step into a value of the other kind is ErrNotFound. One searcher serves all
 // of a record's paths, without validating: extractIdentifier has checked the whole payload (jsonvalid)
@@ -506,7 +489,7 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 	}
 	if cr.fanOut {
 		cr.forEach, cr.forEachErr = webhook.FanOutPath(r.ForEach)
-		cr.forEachKeys = searchKeys(cr.forEach)
+		cr.forEachKeys = cr.forEach.Keys()
 	}
 	cr.ident, cr.identErr = fieldpath.Parse(r.Identify.Field)
 	if cr.identErr == nil {
@@ -514,7 +497,7 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 		var rest fieldpath.Path
 		cr.identBody, rest = cr.ident.FromRoot()
 		cr.identBody = cr.identBody || !cr.fanOut
-		cr.identKeys = searchKeys(rest)
+		cr.identKeys = rest.Keys()
 	}
 	if r.UnknownUser == webhook.UnknownUserCreate {
 		cr.createFrom[0] = compileContactField("e-mail", r.CreateEmail, cr.fanOut, kept)
@@ -536,7 +519,7 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 				var rest fieldpath.Path
 				cm.body, rest = cm.path.FromRoot()
 				cm.body = cm.body || !cr.fanOut
-				cm.keys = searchKeys(rest)
+				cm.keys = rest.Keys()
 			}
 		}
 		cm.name = append(wire.AppendJSONString(make([]byte, 0, len(m.Attribute)+3), m.Attribute), ':')
@@ -560,7 +543,7 @@ func compileDedup(d webhook.Dedup) compiledDedup {
 		if err != nil {
 			c.invalid = fmt.Sprintf("not de-duplicated: the key's field path %q is invalid: %v", arg, err)
 		} else {
-			c.keys = searchKeys(p)
+			c.keys = p.Keys()
 		}
 	case webhook.DedupBodyHash:
 		c.source, c.hashWith = delivery.SourceBodyHash, d.HashHeaders
@@ -1215,7 +1198,7 @@ func compileContactField(what, path string, fanOut bool, kept []webhook.KeptHead
 	var rest fieldpath.Path
 	f.body, rest = p.FromRoot()
 	f.body = f.body || !fanOut
-	f.keys = searchKeys(rest)
+	f.keys = rest.Keys()
 	return f
 }
 

@@ -46,7 +46,7 @@ func compileMask(m *webhook.Mask) *compiledMask {
 		c.headers = append(c.headers, textproto.CanonicalMIMEHeaderKey(h))
 	}
 	for _, p := range m.Fields {
-		c.fields = append(c.fields, searchKeys(p))
+		c.fields = append(c.fields, p.Keys())
 		c.paths = append(c.paths, p.String())
 		steps := p.Steps()
 		for i := len(steps) - 1; i >= 0; i-- {

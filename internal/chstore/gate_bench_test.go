@@ -17,12 +17,10 @@ import (
 // claim is the inserter's), interleaved on the same server: the metrics are each one's round trip per
 // row, including the server's work, and their ratio; B/op and allocs/op are both inserts' client side.
 func BenchmarkGatedInsert(b *testing.B) {
-	_, conn := testenv.ClickHouse(b)
-	w := chstore.NewWriter(conn)
+	w, gate := gatedWriter(b, "bench")
 	ctx := context.Background()
 	const n = 10000
 	rows := gatedBenchRows(n)
-	gate := claimedGate(b, w, "bench")
 	// Interleaved, so that both see the same load on a shared machine.
 	b.ReportAllocs()
 	var plain, gated time.Duration
@@ -61,12 +59,10 @@ func gatedBenchRows(n int) []chstore.ActivityRow {
 // inserting process (its CPU time, user and system, per row; not the server's), the pipeline's cost of
 // writing a row.
 func BenchmarkGatedInsertClient(b *testing.B) {
-	_, conn := testenv.ClickHouse(b)
-	w := chstore.NewWriter(conn)
+	w, gate := gatedWriter(b, "bench")
 	ctx := context.Background()
 	const n = 10000
 	rows := gatedBenchRows(n)
-	gate := claimedGate(b, w, "bench")
 	b.ReportAllocs()
 	cpu := processCPU(b)
 	for b.Loop() {
@@ -80,12 +76,10 @@ func BenchmarkGatedInsertClient(b *testing.B) {
 // TestGatedInsertAllocs: a gated insert allocates per block, not per row (no value boxed per field, the
 // external table's columns reused): a change that boxes values again fails here. Counts, not times.
 func TestGatedInsertAllocs(t *testing.T) {
-	_, conn := testenv.ClickHouse(t)
-	w := chstore.NewWriter(conn)
+	w, gate := gatedWriter(t, "allocs")
 	ctx := context.Background()
 	const n = 2000
 	rows := gatedBenchRows(n)
-	gate := claimedGate(t, w, "allocs")
 	insert := func() {
 		if err := w.InsertActivityGated(ctx, gate, rows); err != nil {
 			t.Fatal(err)
@@ -99,12 +93,15 @@ func TestGatedInsertAllocs(t *testing.T) {
 	}
 }
 
-// claimedGate claims partitions 0-5 of topic at epoch 1 for w and returns the gate of that claim.
-func claimedGate(tb testing.TB, w *chstore.Writer, topic string) chstore.Gate {
+// gatedWriter is a Writer on the test database that has claimed partitions 0-5 of topic at epoch 1,
+// and the gate of that claim.
+func gatedWriter(tb testing.TB, topic string) (*chstore.Writer, chstore.Gate) {
 	tb.Helper()
+	_, conn := testenv.ClickHouse(tb)
+	w := chstore.NewWriter(conn)
 	epochs := map[int32]uint64{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
 	if err := w.Claim(context.Background(), topic, "m", epochs); err != nil {
 		tb.Fatal(err)
 	}
-	return chstore.Gate{Topic: topic, Epochs: epochs}
+	return w, chstore.Gate{Topic: topic, Epochs: epochs}
 }
