@@ -254,6 +254,15 @@ func (r *Report) scenarioMarkdown(w io.Writer, sc *ScenarioResult) {
 			sc.Pipeline.Records, num(sc.Pipeline.PerSecond), events, sc.Pipeline.CPUPer1k, sc.Pipeline.RSSMiB)
 		p("")
 	}
+	if sc.PhaseBase > 0 {
+		if sc.PhaseBasis == BasisPipeline {
+			p("Phases: their loads are fractions of **%s req/s**, the pipeline's drain rate for this body, which is below the ingestor's maximum (%s req/s): the most the whole path sustains. Half of the ingestor's maximum would be a backlog growing for the whole phase.",
+				num(sc.PhaseBase), num(sc.PhaseIngestorMax))
+		} else {
+			p("Phases: their loads are fractions of **%s req/s**, the ingestor's maximum for this body.", num(sc.PhaseBase))
+		}
+		p("")
+	}
 	if sc.PhasesPipelineCPUPer1k > 0 {
 		p("Pipeline over the phases (from their start until it wrote their last record): %.3f CPU-seconds per 1,000 records.", sc.PhasesPipelineCPUPer1k)
 		p("")
@@ -376,7 +385,7 @@ func (r *Report) curvesMarkdown(w io.Writer, charts []string) {
 	p("")
 	p("Each family is a curve of cost against size; the ratios (×) divide each point by the family's first (1 webhook, the small " +
 		"directory, the seed payload), measured in the same run. Flat is ×1. Ingestor CPU is over the main phase (warm, else the last: " +
-		"an open loop at a fraction of the one-webhook maximum for the body); pipeline CPU is draining the closed loop's backlog when " +
+		"an open loop at a fraction of the one-webhook maximum for the body, or of the pipeline's drain rate for it when that is lower); pipeline CPU is draining the closed loop's backlog when " +
 		"the scenario has one, else over the main phase, from its start until the pipeline wrote its last record (each phase starts " +
 		"once the pipeline has written the previous one's); RSS is the peak sampled every 250 ms.")
 	if len(r.Seeding) > 0 {

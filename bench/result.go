@@ -63,6 +63,12 @@ type ScenarioResult struct {
 	// phases until it wrote the last of their records to ClickHouse.
 	PhasesPipelineCPUPer1k float64            `json:"phases_pipeline_cpu_s_per_1k,omitempty"`
 	Profiles               []string           `json:"profiles,omitempty"` // files under profiles/
+	// PhaseBase is the rate (requests/s) the phases' loads are fractions of, and PhaseBasis what it
+	// is: BasisIngestor or BasisPipeline.
+	// PhaseIngestorMax is the ingestor's maximum for the body, whichever basis.
+	PhaseBase        float64 `json:"phase_base_per_s,omitempty"`
+	PhaseBasis       string  `json:"phase_basis,omitempty"`
+	PhaseIngestorMax float64 `json:"phase_ingestor_max_per_s,omitempty"`
 	Runs                   []*Run             `json:"runs"`
 	MaxMedian              map[string]float64 `json:"max_median"` // target → median accepted/s of the max rounds
 	Ratios                 []Ratio            `json:"ratios"`
@@ -71,6 +77,14 @@ type ScenarioResult struct {
 	Correctness            *Correctness       `json:"correctness"`
 	Notes                  []string           `json:"notes,omitempty"`
 }
+
+// What a scenario's phases are loaded against (ScenarioResult.PhaseBasis).
+const (
+	// BasisIngestor: inlet's maximum for the body (closed loop, pipeline stopped).
+	BasisIngestor = "ingestor maximum"
+	// BasisPipeline: the pipeline's drain rate for the body, lower than the ingestor's maximum.
+	BasisPipeline = "pipeline drain rate"
+)
 
 // Run is one load against one target.
 type Run struct {

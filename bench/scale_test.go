@@ -333,3 +333,24 @@ func TestBenchDSN(t *testing.T) {
 		_ = c.Close(ctx)
 	}
 }
+
+func TestPhaseBase(t *testing.T) {
+	half := []Phase{{Load: 0.5}}
+	for _, c := range []struct {
+		name        string
+		edge, drain float64
+		phases      []Phase
+		want        float64
+		wantBasis   string
+	}{
+		{"drain not measured", 30000, 0, half, 30000, BasisIngestor},
+		{"pipeline faster than the edge", 30000, 80000, half, 30000, BasisIngestor},
+		{"pipeline slower: large bodies", 22000, 6600, half, 6600, BasisPipeline},
+		{"an overload stays against the edge", 22000, 6600, []Phase{{Load: 0.25}, {Load: 2}}, 22000, BasisIngestor},
+	} {
+		got, basis := phaseBase(c.edge, c.drain, c.phases)
+		if got != c.want || basis != c.wantBasis {
+			t.Errorf("%s: phaseBase(%g, %g) = %g, %q; want %g, %q", c.name, c.edge, c.drain, got, basis, c.want, c.wantBasis)
+		}
+	}
+}

@@ -93,13 +93,29 @@ type Suite struct {
 	dirHooks                       map[int]Hook      // a directory project's webhook, by its users
 	peerNote                       string
 	maxByBody                      map[string]float64 // inlet's median maximum per body key
+	// drainByBody is the pipeline's records/s draining a backlog of the body (a scenario's closed
+	// loop), per body key: when it is below the edge's maximum, it is the whole path's maximum.
+	drainByBody map[string]float64
 
 	report *Report
 }
 
+// phaseBase is the rate a scenario's phases are fractions of: the most the whole path sustains for the
+// body, the edge's maximum (edgeMax) or, when lower, the pipeline's drain rate for it (drain; 0 when not
+// measured). With large bodies the edge takes requests several times faster than one pipeline writes
+// them, and half the edge's maximum would be a backlog growing for the whole phase, not a load. A
+// scenario that overloads (a phase above 1, the burst) is about the edge, and stays against its maximum.
+func phaseBase(edgeMax, drain float64, phases []Phase) (float64, string) {
+	overload := slices.ContainsFunc(phases, func(p Phase) bool { return p.Load > 1 })
+	if drain > 0 && drain < edgeMax && !overload {
+		return drain, BasisPipeline
+	}
+	return edgeMax, BasisIngestor
+}
+
 // New prepares a suite; Run does the work.
 func New(opt Options, cfg *config.Config, log *slog.Logger) *Suite {
-	return &Suite{opt: opt, cfg: cfg, log: log, maxByBody: map[string]float64{}, signed: map[string][]Hook{}, dirHooks: map[int]Hook{}}
+	return &Suite{opt: opt, cfg: cfg, log: log, maxByBody: map[string]float64{}, drainByBody: map[string]float64{}, signed: map[string][]Hook{}, dirHooks: map[int]Hook{}}
 }
 
 // stateDir is the local stack's state directory (deploy/local), where the broker's pid file is.
@@ -697,6 +713,9 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 		pr.RSSMiB = float64(u1.rss) / (1 << 20)
 		pr.PeakRSSMiB = float64(max(drainPeak, u1.rss)) / (1 << 20)
 		out.Pipeline = pr
+		if sc.Webhooks == 1 && sc.WrongSecretPercent == 0 && sc.FanOut == 0 && pr.PerSecond > 0 {
+			s.drainByBody[bodyKey(sc)] = pr.PerSecond
+		}
 		n := pr.Records
 		if n > 0 {
 			out.Pipeline.CPUPer1k = (u1.cpu - u0.cpu) / float64(n) * 1000
@@ -741,6 +760,8 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 			mx = r.AcceptedPerSec
 			s.maxByBody[bodyKey(sc)] = mx
 		}
+		out.PhaseIngestorMax = mx
+		out.PhaseBase, out.PhaseBasis = phaseBase(mx, s.drainByBody[bodyKey(sc)], sc.Phases)
 		phasesFrom, err := endOffsets(ctx, s.adm, s.requestsTopic())
 		if err != nil {
 			return out, err
@@ -772,7 +793,7 @@ func (s *Suite) runScenario(ctx context.Context, sc *Scenario) (*ScenarioResult,
 				prof = s.startProfiles(ctx, name, scaled(ph.Duration.D(), scale))
 			}
 			cfg := load.Config{Addr: s.opt.InletAddr, Mode: load.Open, Conns: min(load.MaxConns, sc.Conns*openConnsFactor),
-				Rate: ph.Load * mx, Duration: scaled(ph.Duration.D(), scale), Timeout: requestTimeout, Drain: drainWait,
+				Rate: ph.Load * out.PhaseBase, Duration: scaled(ph.Duration.D(), scale), Timeout: requestTimeout, Drain: drainWait,
 				CollectIDs: true, OnAccepted: st.e2e.observe}
 			r, res, err := s.measured(ctx, targets[0], cfg, fmt.Sprintf("%s: phase %d/%d at %.0f%% of max", sc.Name, i+1, len(sc.Phases), ph.Load*100))
 			st.add(TargetInlet, res)
