@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
 )
 
 // Drafts: the Hook a webhook would be with an unsaved config, for a dry run or a backtest. They are
@@ -64,7 +65,10 @@ func (s *Store) draft(ctx context.Context, projectID int64, publicID string, ver
 // config, dedup, handshake and kept headers, and the routes with their mappings typed by their events'
 // attributes (attrsOf[i] are route i's).
 func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute) {
-	snd, _ := LookupSender(conn.Sender)
+	snd, ok := LookupSender(conn.Sender)
+	if ok {
+		conn.Sender = snd.Name // the catalog's string rather than a copy per webhook
+	}
 	h.Sender, h.Verification, h.Dedup, h.Handshake = conn.Sender, conn.Verification, conn.Dedup, snd.Handshake
 	for _, name := range conn.keptHeaders(snd) {
 		h.Headers = append(h.Headers, NewKeptHeader(name))
@@ -73,8 +77,9 @@ func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute
 	for i, r := range routes {
 		types := make(map[string]AttrType, len(attrsOf[i]))
 		for _, a := range attrsOf[i] {
-			types[a.Name] = a.Type
+			types[a.Name] = a.Type.canonical()
 		}
+		r.Identify.Kind = canonicalKind(r.Identify.Kind)
 		hr := HookRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventName: r.EventName, Identify: r.Identify,
 			UnknownUser: r.UnknownUser, HoldFor: parseHoldFor(r.HoldFor), CreateFrom: r.CreateFrom, Mappings: make([]TypedMapping, len(r.Mappings))}
 		for j, m := range r.Mappings {
@@ -84,7 +89,29 @@ func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute
 		}
 		h.Routes[i] = hr
 	}
+	h.Routes = shareRoutes(h.Routes)
 	first := &h.Routes[0]
 	h.EventName, h.Identify, h.Mappings, h.UnknownUser, h.HoldFor = first.EventName, first.Identify, first.Mappings, first.UnknownUser, first.HoldFor
 	h.CreateFrom = first.CreateFrom
+}
+
+// canonical is t as the constant of its name, so that the Hooks read share it rather than each hold a
+// copy decoded from its row.
+func (t AttrType) canonical() AttrType {
+	for _, c := range [...]AttrType{TypeInteger, TypeString, TypeList, TypeDate, TypeBoolean, TypePrice} {
+		if t == c {
+			return c
+		}
+	}
+	return t
+}
+
+// canonicalKind is k as the constant of its name, as AttrType.canonical.
+func canonicalKind(k identify.Kind) identify.Kind {
+	for _, c := range [...]identify.Kind{identify.ByUserID, identify.ByEmail, identify.ByPhone, identify.ByHWID} {
+		if k == c {
+			return c
+		}
+	}
+	return k
 }

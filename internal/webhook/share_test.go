@@ -1,0 +1,62 @@
+package webhook
+
+import (
+	"bytes"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/secret"
+)
+
+func shareInput(field string) (WebhookInput, []*Event) {
+	in := WebhookInput{EventName: "CheckoutSuccess", Identify: Identify{Kind: identify.ByUserID, Field: "user_id"},
+		Mappings: []Mapping{{Attribute: "email", Field: field}, {Attribute: "total", Field: "price"}}}
+	ev := &Event{ID: 7, Name: "CheckoutSuccess", Attributes: []Attribute{{"email", TypeString}, {"total", TypePrice}}}
+	return in, []*Event{ev}
+}
+
+// TestHooksShareEqualRoutes: Hooks read with equal routes share one list (and what it holds), Hooks
+// with different routes do not, and the shared list is forgotten once no Hook holds it.
+func TestHooksShareEqualRoutes(t *testing.T) {
+	sealer, err := secret.NewSealer(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(nil, sealer)
+	hookOf := func(id, field string) *Hook {
+		t.Helper()
+		in, evs := shareInput(field)
+		h, err := s.HookOf(id, 1, 1, in, evs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	a, b, c := hookOf("wh_a", "share_test_email"), hookOf("wh_b", "share_test_email"), hookOf("wh_c", "share_test_other")
+	if &a.Routes[0] != &b.Routes[0] || &a.Mappings[0] != &b.Mappings[0] || &a.Mappings[0] != &a.Routes[0].Mappings[0] {
+		t.Error("two Hooks with equal routes do not share them")
+	}
+	if &a.Routes[0] == &c.Routes[0] || c.Mappings[0].Field != "share_test_other" || a.Mappings[0].Field != "share_test_email" {
+		t.Errorf("Hooks with different routes share them: %v, %v", a.Mappings, c.Mappings)
+	}
+	if a.PublicID != "wh_a" || b.PublicID != "wh_b" {
+		t.Errorf("ids %s, %s; want wh_a, wh_b", a.PublicID, b.PublicID)
+	}
+	routes := slices.Clone(a.Routes)
+	if !routeSetHeld(routes) {
+		t.Fatal("the shared list is not known")
+	}
+	runtime.KeepAlive(b)
+	runtime.KeepAlive(c)
+	a, b = nil, nil
+	for deadline := time.Now().Add(5 * time.Second); routeSetHeld(routes); {
+		if time.Now().After(deadline) {
+			t.Fatal("the shared list is still known with no Hook holding it")
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
