@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -242,15 +244,52 @@ type compiledHook struct {
 	// cached is hook as the cache handed it over (HookPrefetcher), to check it is still current without
 	// a lookup; zero until a prefetch hands it over.
 	cached webhook.Cached
+	// routes and headerNames are set's: shared by the webhooks whose routes and kept headers are
+	// equal (see routeSet). They are read-only.
 	routes []compiledRoute
 	// headerNames are the kept headers' names, the keys of the headers expressions see.
 	headerNames []string
-	attrsTail   []byte // `"__webhook":"<id>"}`
-	exprs       int    // the CEL programs compiled (conditions and mapped values)
-	dedup       compiledDedup
-	loc         *time.Location // the webhook's time zone, for dates without an offset
-	// mask is the webhook's masking (mask.go); nil when it marks nothing sensitive.
-	mask *compiledMask
+	// set is what routes and headerNames come from, counted in the processor's routeSets; nil when
+	// compiled for this webhook alone (compileHook).
+	set       *routeSet
+	attrsTail []byte // `"__webhook":"<id>"}`
+	exprs     int    // the CEL programs compiled (conditions and mapped values)
+	dedup     compiledDedup
+	loc       *time.Location // the webhook's time zone, for dates without an offset
+	// mask is the webhook's masking (mask.go); nil when it marks nothing sensitive. masked is then
+	// what each route (by index) reads of sensitive fields.
+	mask   *compiledMask
+	masked []routeMask
+}
+
+// routeSet is a webhook's routes and kept headers' names compiled: what depends only on the routes'
+// config and the kept headers, so that webhooks equal in these (many shops connected from one
+// template) share one. A processor keeps every webhook it meets (up to maxCompiledHooks), and the
+// compiled routes are most of a webhook's memory, pointers the garbage collector follows at every
+// cycle. What differs between such webhooks (the id in attrsTail, the masking, the dedup key, the time
+// zone) stays in each compiledHook.
+type routeSet struct {
+	key         [32]byte // routeSetKey
+	routes      []compiledRoute
+	headerNames []string
+	exprs       int // the CEL programs in routes
+	// refs counts the compiledHooks in processor.compiled that hold the set; it goes at 0.
+	refs int
+}
+
+// routeMask is what a route reads of the webhook's sensitive fields (mask.go): the attributes mapped
+// from them and whether the identifier is.
+type routeMask struct {
+	attrs map[string]bool
+	ident bool
+}
+
+// routeMask is route i's masking; zero when the webhook masks nothing.
+func (c *compiledHook) routeMask(i int) routeMask {
+	if i < len(c.masked) {
+		return c.masked[i]
+	}
+	return routeMask{}
 }
 
 // compiledRoute is a route with its condition, paths and expressions compiled.
@@ -280,10 +319,6 @@ type compiledRoute struct {
 	mappings   []compiledMapping
 	// exprs: the route evaluates expressions (mappings), so its requests' bodies are decoded for them.
 	exprs bool
-	// maskedAttrs are the attributes mapped from sensitive fields and identMasked whether the
-	// identifier is read from one (mask.go); both empty when the webhook masks nothing.
-	maskedAttrs map[string]bool
-	identMasked bool
 }
 
 // name is how messages name the route: "route paid" or "route #2"; "" when it has no label.
@@ -385,45 +420,94 @@ func (it *item) payload() []byte {
 	return it.body
 }
 
+// compileHook compiles h for itself alone (a dry run); the processor shares the compiled routes of
+// equal configs (processor.compile).
 func compileHook(h *webhook.Hook) *compiledHook {
-	c := &compiledHook{hook: h, loc: h.Location}
-	if c.loc == nil {
-		c.loc = time.UTC
-	}
-	for _, k := range h.Headers {
-		c.headerNames = append(c.headerNames, k.Name)
+	return compileHookWith(h, compileRoutes(h))
+}
+
+// compileRoutes compiles h's routes and kept headers' names: the part of its compiled config that
+// webhooks with equal routes and kept headers share.
+func compileRoutes(h *webhook.Hook) *routeSet {
+	s := &routeSet{}
+	if len(h.Headers) > 0 {
+		s.headerNames = make([]string, len(h.Headers))
+		for i, k := range h.Headers {
+			s.headerNames[i] = k.Name
+		}
 	}
 	routes := h.RouteList()
-	c.routes = make([]compiledRoute, len(routes))
+	s.routes = make([]compiledRoute, len(routes))
 	for i := range routes {
-		c.routes[i] = compileRoute(&routes[i], i, len(routes), h.Headers)
-		r := &c.routes[i]
+		s.routes[i] = compileRoute(&routes[i], i, len(routes), h.Headers)
+		r := &s.routes[i]
 		if r.when != nil {
-			c.exprs++
+			s.exprs++
 		}
 		for j := range r.mappings {
 			if r.mappings[j].prog != nil {
-				c.exprs++
+				s.exprs++
 			}
 		}
+	}
+	return s
+}
+
+// compileHookWith is h compiled with s, its routes compiled (compileRoutes, or an equal webhook's).
+func compileHookWith(h *webhook.Hook, s *routeSet) *compiledHook {
+	c := &compiledHook{hook: h, loc: h.Location, routes: s.routes, headerNames: s.headerNames, exprs: s.exprs}
+	if c.loc == nil {
+		c.loc = time.UTC
 	}
 	c.attrsTail = append(wire.AppendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
 	c.dedup = compileDedup(h.Dedup)
 	if c.mask = compileMask(&h.Mask); c.mask != nil {
+		c.masked = make([]routeMask, len(c.routes))
 		for i := range c.routes {
-			r := &c.routes[i]
-			r.identMasked = c.mask.reads(r.r.Identify.Field)
-			for _, mp := range r.r.Mappings {
+			r, m := c.routes[i].r, &c.masked[i]
+			m.ident = c.mask.reads(r.Identify.Field)
+			for _, mp := range r.Mappings {
 				if c.mask.reads(mp.Field) || (mp.Expr != "" && c.mask.exprRelated(mp.Expr)) {
-					if r.maskedAttrs == nil {
-						r.maskedAttrs = map[string]bool{}
+					if m.attrs == nil {
+						m.attrs = map[string]bool{}
 					}
-					r.maskedAttrs[mp.Attribute] = true
+					m.attrs[mp.Attribute] = true
 				}
 			}
 		}
 	}
 	return c
+}
+
+// routeSetKey is the digest of what compileRoutes reads of h: its routes and kept headers' names.
+func routeSetKey(h *webhook.Hook) [32]byte {
+	var buf [512]byte
+	b := webhook.AppendRoutesKey(buf[:0], h.RouteList())
+	for _, k := range h.Headers {
+		b = binary.AppendUvarint(b, uint64(len(k.Name)))
+		b = append(b, k.Name...)
+	}
+	return sha256.Sum256(b)
+}
+
+// compiledFrom reports whether s was compiled from routes and kept headers equal to h's (a digest
+// that matches another config's is then told apart).
+func (s *routeSet) compiledFrom(h *webhook.Hook) bool {
+	routes := h.RouteList()
+	if len(routes) != len(s.routes) || len(h.Headers) != len(s.headerNames) {
+		return false
+	}
+	for i := range routes {
+		if !sameRoute(s.routes[i].r, &routes[i]) {
+			return false
+		}
+	}
+	for i, k := range h.Headers {
+		if k.Name != s.headerNames[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // sameCompiled reports whether compiling b gives what compiling a gave: the same webhook with the same
@@ -462,9 +546,14 @@ func sameMask(a, b *webhook.Mask) bool {
 }
 
 // rebind points c, compiled from an earlier read of h's webhook with the same config (sameCompiled),
-// at h: the routes' configs are h's from now on, and the earlier read can be let go.
+// at h, so that the earlier read can be let go. Shared routes stay as they are: they may be another
+// webhook's, and their configs are equal to h's; they keep the routes they were compiled from (most
+// often h's too, as the store shares equal routes between its Hooks).
 func (c *compiledHook) rebind(h *webhook.Hook) {
 	c.hook = h
+	if c.set != nil {
+		return
+	}
 	if len(h.Routes) > 0 {
 		for i := range c.routes {
 			c.routes[i].r = &h.Routes[i]
