@@ -73,14 +73,15 @@ func BenchmarkConfigFootprint(b *testing.B) {
 	}
 }
 
-// footprintStore is a store without PostgreSQL, for HookOf.
+// footprintStore is a store without PostgreSQL, for HookOf, reading as the pipeline's does (without
+// verifiers: see compose's openConfigPlane).
 func footprintStore(tb testing.TB) *webhook.Store {
 	tb.Helper()
 	sealer, err := secret.NewSealer(bytes.Repeat([]byte{1}, 32))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return webhook.NewStore(nil, sealer)
+	return webhook.NewStore(nil, sealer).WithoutVerifiers()
 }
 
 // footprintInput is webhook i's config: the seed's (seed.Webhook, as the bench makes them), or with

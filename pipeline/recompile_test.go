@@ -24,7 +24,7 @@ func TestSameCompiledCoversHook(t *testing.T) {
 		{reflect.TypeFor[webhook.Hook](),
 			[]string{"PublicID", "Headers", "Dedup", "Routes", "EventName", "Identify", "Mappings", "UnknownUser", "Mask", "HoldFor", "CreateFrom", "Location"},
 			[]string{"ProjectID", "Enabled", "Version", "SecretDigest", "PrevSecretDigest", "PrevSecretUntil", "SecretRotatedAt", "Sender",
-				"Verification", "verifier", "verifierPrev", "Handshake", "HandshakeToken"}},
+				"Verification", "verifier", "verifierPrev", "verifiersLeftOut", "Handshake", "HandshakeToken"}},
 		{reflect.TypeFor[webhook.HookRoute](), []string{"Name", "When", "ForEach", "EventName", "Identify", "Mappings", "UnknownUser", "HoldFor", "CreateFrom"}, nil},
 		{reflect.TypeFor[webhook.TypedMapping](), []string{"Attribute", "Type", "Field", "Expr", "OnError"}, nil},
 		{reflect.TypeFor[webhook.Dedup](), []string{"Key", "Window", "HashHeaders"}, nil},

@@ -1,9 +1,14 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/verify"
 )
 
 // TestHookOfAsLoaded: HookOf makes, without PostgreSQL, the Hook that Store.Hook reads for the same
@@ -46,5 +51,39 @@ func TestHookOfAsLoaded(t *testing.T) {
 	made.Mask.Key, made.SecretRotatedAt = loaded.Mask.Key, loaded.SecretRotatedAt
 	if !reflect.DeepEqual(made, loaded) {
 		t.Errorf("HookOf = %+v\nwant as loaded %+v", made, loaded)
+	}
+}
+
+// TestWithoutVerifiers: a store view WithoutVerifiers reads an HMAC webhook without its verifiers, and
+// such a Hook refuses every request rather than verify without them.
+func TestWithoutVerifiers(t *testing.T) {
+	sealer, err := secret.NewSealer(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, evs := shareInput("email")
+	in.Sender, in.Secret = "shopify", "shpss_test"
+	full := NewStore(nil, sealer)
+	with, err := full.HookOf("wh_v", 1, 1, in, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := full.WithoutVerifiers().HookOf("wh_v", 1, 1, in, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if with.Verifier(now) == nil || without.Verifier(now) != nil {
+		t.Fatalf("verifiers: %v with, %v without; want one, none", with.Verifier(now), without.Verifier(now))
+	}
+	req := shopifySigned("shpss_test", `{"id":1}`)
+	if res := with.Verify(req, now); res != verify.OK {
+		t.Errorf("Verify with verifiers = %v; want %v", res, verify.OK)
+	}
+	if res := without.Verify(req, now); res != verify.CredentialsMismatch {
+		t.Errorf("Verify without verifiers = %v; want %v", res, verify.CredentialsMismatch)
+	}
+	if c, cw := cost(&entry{hook: with}), cost(&entry{hook: without}); cw >= c {
+		t.Errorf("estimated cost %d without verifiers, %d with; want less", cw, c)
 	}
 }

@@ -141,6 +141,8 @@ type Hook struct {
 	// rotation's grace period). Nil in a Hook built by hand: Verify then compares SecretDigest and
 	// PrevSecretDigest as bearer secrets.
 	verifier, verifierPrev *verify.Verifier
+	// verifiersLeftOut: read by a process that does not verify (Store.WithoutVerifiers); Verify refuses.
+	verifiersLeftOut bool
 	// Headers are the sender headers kept with every record: the sender's, the user's and the dedup
 	// header, without duplicates.
 	Headers []KeptHeader
@@ -203,6 +205,9 @@ func (h *Hook) Verifier(now time.Time) *verify.Verifier {
 func (h *Hook) Verify(req verify.Request, now time.Time) verify.Result {
 	if v := h.Verifier(now); v != nil {
 		return v.Verify(req, now)
+	}
+	if h.verifiersLeftOut {
+		return verify.CredentialsMismatch
 	}
 	auth := req.Header("Authorization")
 	if len(auth) == 0 {

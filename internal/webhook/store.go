@@ -39,11 +39,24 @@ const (
 type Store struct {
 	db     *pgxpool.Pool
 	sealer *secret.Sealer
+	// noVerifiers: the Hooks read have no verifiers (WithoutVerifiers).
+	noVerifiers bool
 }
 
 // NewStore returns a store on pool; sealer encrypts webhook secrets at rest under the master key.
 func NewStore(pool *pgxpool.Pool, sealer *secret.Sealer) *Store {
 	return &Store{db: pool, sealer: sealer}
+}
+
+// WithoutVerifiers returns a view of s whose Hook, Hooks and HooksByID read Hooks without verifiers, for
+// a process that never verifies a request (the pipeline: the ingestor has). The secrets are then not
+// decrypted, and each Hook is smaller by its verifiers: an HMAC webhook's two hold keyed hash states and
+// their scratch, a few KiB, all of it kept for every webhook the process meets. Such a Hook's Verify
+// refuses every request (verify.CredentialsMismatch) rather than answer without its verifier.
+func (s *Store) WithoutVerifiers() *Store {
+	v := *s
+	v.noVerifiers = true
+	return &v
 }
 
 // Webhook is the admin view of a webhook. Its secret is never part of it: see Create, RotateSecret and
@@ -1092,6 +1105,10 @@ func (s *Store) Hook(ctx context.Context, publicID string) (*Hook, error) {
 // the secret's ciphertext was kept have only the previous digest); the other modes need the secrets in
 // clear, opened with the master key.
 func (s *Store) buildVerifiers(h *Hook, sealed, prevSealed []byte, hasPrev bool) error {
+	if s.noVerifiers {
+		h.verifiersLeftOut = true
+		return nil
+	}
 	if h.Verification.Mode == "" || h.Verification.Mode == verify.ModeBearer {
 		// No Verifier: Hook.Verify compares the bearer digests itself (SecretDigest, and
 		// PrevSecretDigest while the grace runs), as a bearer Verifier would. Every process keeps every
