@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
@@ -67,11 +68,23 @@ func (s *Store) draft(ctx context.Context, projectID int64, publicID string, ver
 func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute) {
 	snd, ok := LookupSender(conn.Sender)
 	if ok {
-		conn.Sender = snd.Name // the catalog's string rather than a copy per webhook
+		// The catalog's strings where they are the sender's defaults, rather than a copy per webhook.
+		conn.Sender = snd.Name
+		if conn.Verification == snd.Verification {
+			conn.Verification = snd.Verification
+		}
+		if d := conn.Dedup; d.Key == snd.Dedup.Key && d.Window == snd.Dedup.Window && slices.Equal(d.HashHeaders, snd.Dedup.HashHeaders) {
+			conn.Dedup = snd.Dedup
+		}
 	}
 	h.Sender, h.Verification, h.Dedup, h.Handshake = conn.Sender, conn.Verification, conn.Dedup, snd.Handshake
-	for _, name := range conn.keptHeaders(snd) {
-		h.Headers = append(h.Headers, NewKeptHeader(name))
+	names := conn.keptHeaders(snd)
+	if len(names) > 0 {
+		h.Headers = make([]KeptHeader, len(names))
+		for i, name := range names {
+			h.Headers[i] = NewKeptHeader(name)
+		}
+		h.Headers = shareHeaders(h.Headers)
 	}
 	h.Routes = make([]HookRoute, len(routes))
 	for i, r := range routes {

@@ -51,55 +51,92 @@ func sameRoutes(a, b []HookRoute) bool {
 	})
 }
 
-// routeSets are the route lists of the Hooks read, by the digest of their content, held weakly: Hooks
-// whose routes are equal (many webhooks connected from one template, the same webhook read again) share
-// one list, its mappings and its strings. A process keeps every webhook it meets (the cache, the
-// pipeline's compiled configs), and a webhook's routes are most of its memory, all of it pointers the
-// garbage collector follows at every cycle. An entry goes when no Hook holds its list any more.
-var routeSets = struct {
-	sync.Mutex
-	m map[[32]byte]routeSet
-}{m: map[[32]byte]routeSet{}}
+// shared holds lists of the Hooks read by the digest of their content, weakly: Hooks whose lists are
+// equal (many webhooks connected from one template, the same webhook read again) share one, with what
+// it points to. A process keeps every webhook it meets (the cache, the pipeline's compiled configs),
+// and a webhook's routes are most of its memory, all of it pointers the garbage collector follows at
+// every cycle. An entry goes when no Hook holds its list any more. Lists are read-only once in a Hook:
+// sharing them changes nothing a reader sees.
+type shared[T any] struct {
+	mu    sync.Mutex
+	m     map[[32]byte]sharedList[T]
+	equal func(a, b []T) bool
+}
 
-type routeSet struct {
-	first weak.Pointer[HookRoute]
+type sharedList[T any] struct {
+	first weak.Pointer[T]
 	n     int
 }
 
-// shareRoutes returns the shared list equal to routes (not empty), which becomes the shared one when
-// there is none. Lists are read-only once in a Hook: sharing them changes nothing a reader sees.
-func shareRoutes(routes []HookRoute) []HookRoute {
-	var buf [256]byte
-	key := sha256.Sum256(AppendRoutesKey(buf[:0], routes))
-	routeSets.Lock()
-	defer routeSets.Unlock()
-	if s, ok := routeSets.m[key]; ok {
-		if p := s.first.Value(); p != nil {
-			if shared := unsafe.Slice(p, s.n); sameRoutes(shared, routes) {
-				return shared
-			}
-			return routes // equal digests of different lists: not shared, never mixed
-		}
-	}
-	routeSets.m[key] = routeSet{first: weak.Make(&routes[0]), n: len(routes)}
-	runtime.AddCleanup(&routes[0], dropRouteSet, key)
-	return routes
+func newShared[T any](equal func(a, b []T) bool) *shared[T] {
+	return &shared[T]{m: map[[32]byte]sharedList[T]{}, equal: equal}
 }
 
-// dropRouteSet forgets the list of key once no Hook holds it (unless an equal list took its place).
-func dropRouteSet(key [32]byte) {
-	routeSets.Lock()
-	defer routeSets.Unlock()
-	if s, ok := routeSets.m[key]; ok && s.first.Value() == nil {
-		delete(routeSets.m, key)
+// share returns the list equal to list (not empty), of digest key, which becomes the shared one when
+// there is none.
+func (t *shared[T]) share(key [32]byte, list []T) []T {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s, ok := t.m[key]; ok {
+		if p := s.first.Value(); p != nil {
+			if found := unsafe.Slice(p, s.n); t.equal(found, list) {
+				return found
+			}
+			return list // equal digests of different lists: not shared, never mixed
+		}
 	}
+	t.m[key] = sharedList[T]{first: weak.Make(&list[0]), n: len(list)}
+	runtime.AddCleanup(&list[0], t.drop, key)
+	return list
+}
+
+// drop forgets the list of key once no Hook holds it (unless an equal list took its place).
+func (t *shared[T]) drop(key [32]byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s, ok := t.m[key]; ok && s.first.Value() == nil {
+		delete(t.m, key)
+	}
+}
+
+// held reports whether a list of digest key is shared (tests).
+func (t *shared[T]) held(key [32]byte) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.m[key]
+	return ok
+}
+
+var (
+	routeLists  = newShared(sameRoutes)
+	headerLists = newShared(slices.Equal[[]KeptHeader])
+)
+
+// shareRoutes is the shared list equal to routes (not empty).
+func shareRoutes(routes []HookRoute) []HookRoute {
+	var buf [256]byte
+	return routeLists.share(sha256.Sum256(AppendRoutesKey(buf[:0], routes)), routes)
+}
+
+// shareHeaders is the shared list equal to kept (nil when empty).
+func shareHeaders(kept []KeptHeader) []KeptHeader {
+	if len(kept) == 0 {
+		return nil
+	}
+	return headerLists.share(headersKey(kept), kept)
+}
+
+func headersKey(kept []KeptHeader) [32]byte {
+	var buf [256]byte
+	b := buf[:0]
+	for _, k := range kept {
+		b = binary.AppendUvarint(b, uint64(len(k.Name)))
+		b = append(b, k.Name...)
+	}
+	return sha256.Sum256(b)
 }
 
 // routeSetHeld reports whether the shared list equal to routes is still known (tests).
 func routeSetHeld(routes []HookRoute) bool {
-	key := sha256.Sum256(AppendRoutesKey(nil, routes))
-	routeSets.Lock()
-	defer routeSets.Unlock()
-	_, ok := routeSets.m[key]
-	return ok
+	return routeLists.held(sha256.Sum256(AppendRoutesKey(nil, routes)))
 }

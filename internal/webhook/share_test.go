@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/secret"
@@ -58,5 +59,38 @@ func TestHooksShareEqualRoutes(t *testing.T) {
 		}
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestHooksShareSenderDefaults: Hooks connected as the same sender share its kept headers, and its
+// verification and dedup strings where they are the sender's defaults; one that keeps a header more
+// has a list of its own.
+func TestHooksShareSenderDefaults(t *testing.T) {
+	sealer, err := secret.NewSealer(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(nil, sealer).WithoutVerifiers()
+	hookOf := func(id string, extra ...string) *Hook {
+		t.Helper()
+		in, evs := shareInput("email")
+		in.Sender, in.Secret, in.SenderHeaders = "shopify", "shpss_test", extra
+		h, err := s.HookOf(id, 1, 1, in, evs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	a, b, c := hookOf("wh_a"), hookOf("wh_b"), hookOf("wh_c", "X-Extra")
+	if len(a.Headers) == 0 || &a.Headers[0] != &b.Headers[0] {
+		t.Error("two Hooks of one sender do not share its kept headers")
+	}
+	if &c.Headers[0] == &a.Headers[0] || len(c.Headers) != len(a.Headers)+1 || c.Headers[len(c.Headers)-1].Name != "X-Extra" {
+		t.Errorf("kept headers %v with one more; want their own list", c.Headers)
+	}
+	snd, _ := LookupSender("shopify")
+	if unsafe.StringData(a.Dedup.Key) != unsafe.StringData(snd.Dedup.Key) || a.Verification != snd.Verification ||
+		unsafe.StringData(a.Verification.HMAC.Preset) != unsafe.StringData(snd.Verification.HMAC.Preset) {
+		t.Errorf("dedup %v, verification %v; want the sender's own strings", a.Dedup, a.Verification)
 	}
 }
