@@ -304,11 +304,12 @@ type compiledRoute struct {
 	// route is tried for fails with expression_error.
 	whenErr error
 
-	fanOut      bool
-	forEach     fieldpath.Path
+	fanOut bool
+	// forEachAll: for_each is "$", the body itself is the array; forEachKeys is the array's path
+	// otherwise.
+	forEachAll  bool
 	forEachKeys []any
 	forEachErr  error
-	ident       fieldpath.Path
 	identKeys   []any
 	identErr    error
 	identHeader string // the kept header the identifier is read from; "" for the payload
@@ -329,19 +330,22 @@ func (r *compiledRoute) name() string {
 	return "route " + r.label + ": "
 }
 
+// compiledMapping is a mapping compiled. It keeps only what requests read: a webhook's compiled
+// mappings are most of what the pipeline keeps per webhook it has met.
 type compiledMapping struct {
-	name    []byte // the attribute name as a JSON string followed by ':'
-	attr    string
-	typ     webhook.AttrType
-	field   string // as configured, for messages
-	path    fieldpath.Path
-	keys    []any
-	pathErr error
-	header  string // the kept header the value is read from; "" for the payload
-	body    bool   // fan-out: read from the body ($.…), not the element
-	prog    *expr.Program
-	progErr error // the expression does not compile: the attribute fails (or drops) with expression_error
-	drop    bool  // a value that does not coerce omits the attribute (on_error drop) instead of failing
+	name   []byte // the attribute name as a JSON string followed by ':' (in the route's one buffer)
+	attr   string
+	typ    webhook.AttrType
+	field  string // as configured, for messages
+	keys   []any  // the field's path for the searcher
+	header string // the kept header the value is read from; "" for the payload
+	prog   *expr.Program
+	// err: the field's path does not parse (the attribute is omitted), or, expr, the expression does
+	// not compile (the attribute fails, or drops, with expression_error).
+	err  error
+	expr bool // the value is an expression's (prog), not a field's
+	body bool // fan-out: read from the body ($.…), not the element
+	drop bool // a value that does not coerce omits the attribute (on_error drop) instead of failing
 }
 
 // compiledDedup is where a webhook's delivery key is, parsed once per config version.
@@ -577,14 +581,15 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 		cr.when, cr.whenErr = webhook.CompileCondition(r.When)
 	}
 	if cr.fanOut {
-		cr.forEach, cr.forEachErr = webhook.FanOutPath(r.ForEach)
-		cr.forEachKeys = cr.forEach.Keys()
+		var p fieldpath.Path
+		p, cr.forEachErr = webhook.FanOutPath(r.ForEach)
+		cr.forEachAll, cr.forEachKeys = p.IsZero(), p.Keys()
 	}
-	cr.ident, cr.identErr = fieldpath.Parse(r.Identify.Field)
-	if cr.identErr == nil {
-		cr.identHeader, _ = headerPath(cr.ident, kept)
+	ident, err := fieldpath.Parse(r.Identify.Field)
+	if cr.identErr = err; err == nil {
+		cr.identHeader, _ = headerPath(ident, kept)
 		var rest fieldpath.Path
-		cr.identBody, rest = cr.ident.FromRoot()
+		cr.identBody, rest = ident.FromRoot()
 		cr.identBody = cr.identBody || !cr.fanOut
 		cr.identKeys = rest.Keys()
 	}
@@ -594,24 +599,32 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 	}
 	// Sized once: kept for every webhook the pipeline has met (up to maxCompiledHooks), so growing by
 	// append would keep up to twice the mappings' memory, and make garbage on the way.
+	// The attributes' names in one buffer, as one object rather than one each.
+	size := 0
+	for _, m := range r.Mappings {
+		size += len(m.Attribute) + len(`"":`)
+	}
+	names := make([]byte, 0, size)
 	cr.mappings = make([]compiledMapping, 0, len(r.Mappings))
 	for _, m := range r.Mappings {
 		cm := compiledMapping{attr: m.Attribute, typ: m.Type, field: m.Field, drop: m.OnError == webhook.OnErrorDrop}
 		if m.Expr != "" {
-			cm.field = "expression"
-			cm.prog, cm.progErr = webhook.CompileValue(m.Expr, cr.fanOut)
+			cm.field, cm.expr = "expression", true
+			cm.prog, cm.err = webhook.CompileValue(m.Expr, cr.fanOut)
 			cr.exprs = true
 		} else {
-			cm.path, cm.pathErr = fieldpath.Parse(m.Field)
-			if cm.pathErr == nil {
-				cm.header, _ = headerPath(cm.path, kept)
+			var p fieldpath.Path
+			if p, cm.err = fieldpath.Parse(m.Field); cm.err == nil {
+				cm.header, _ = headerPath(p, kept)
 				var rest fieldpath.Path
-				cm.body, rest = cm.path.FromRoot()
+				cm.body, rest = p.FromRoot()
 				cm.body = cm.body || !cr.fanOut
 				cm.keys = rest.Keys()
 			}
 		}
-		cm.name = append(wire.AppendJSONString(make([]byte, 0, len(m.Attribute)+3), m.Attribute), ':')
+		at := len(names)
+		names = append(wire.AppendJSONString(names, m.Attribute), ':')
+		cm.name = names[at:len(names):len(names)] // a name escaped longer may move the rest to a new buffer
 		cr.mappings = append(cr.mappings, cm)
 	}
 	return cr
@@ -754,7 +767,7 @@ func (it *item) expand(alloc func(n int) []element) bool {
 	}
 	n := &it.node
 	var err error
-	if r.forEach.IsZero() {
+	if r.forEachAll {
 		*n = ast.NewRaw(bytesString(it.payload()))
 	} else if err = it.lookup(r.forEachKeys); err != nil {
 		if errors.Is(err, fieldpath.ErrNotFound) {
@@ -1159,14 +1172,14 @@ func (it *item) mapAttributes(dst []byte, e *element, lim *Limits, trace attrTra
 func (it *item) mapOne(dst []byte, e *element, i int, lim *Limits) ([]byte, attrOutcome, string, string) {
 	m := &it.route.mappings[i]
 	field := m.field
-	if m.pathErr != nil {
+	if m.err != nil && !m.expr {
 		return dst, attrOmitted, "", fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, field)
 	}
 	n := &it.node
 	var err error
 	switch {
-	case m.prog != nil || m.progErr != nil:
-		if err = m.progErr; err == nil {
+	case m.expr:
+		if err = m.err; err == nil {
 			err = m.prog.Eval(it.exprInput(e), &it.exprRes)
 		}
 		if err != nil {
