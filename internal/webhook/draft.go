@@ -7,6 +7,7 @@ import (
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
 	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/verify"
 )
 
 // Drafts: the Hook a webhook would be with an unsaved config, for a dry run or a backtest. They are
@@ -70,14 +71,17 @@ func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute
 	if ok {
 		// The catalog's strings where they are the sender's defaults, rather than a copy per webhook.
 		conn.Sender = snd.Name
-		if conn.Verification == snd.Verification {
-			conn.Verification = snd.Verification
-		}
 		if d := conn.Dedup; d.Key == snd.Dedup.Key && d.Window == snd.Dedup.Window && slices.Equal(d.HashHeaders, snd.Dedup.HashHeaders) {
 			conn.Dedup = snd.Dedup
 		}
 	}
-	h.Sender, h.Verification, h.Dedup, h.Handshake = conn.Sender, conn.Verification, conn.Dedup, snd.Handshake
+	if v := senderVerifications[conn.Sender]; v != nil && *v == conn.Verification {
+		h.Verification = v
+	} else {
+		v := conn.Verification
+		h.Verification = &v
+	}
+	h.Sender, h.Dedup, h.Handshake = conn.Sender, conn.Dedup, snd.Handshake
 	names := conn.keptHeaders(snd)
 	if len(names) > 0 {
 		h.Headers = make([]KeptHeader, len(names))
@@ -128,3 +132,13 @@ func canonicalKind(k identify.Kind) identify.Kind {
 	}
 	return k
 }
+
+// senderVerifications are the catalog's verification configs by sender, which the Hooks that use them
+// point to (Hook.Verification).
+var senderVerifications = func() map[string]*verify.Config {
+	m := make(map[string]*verify.Config, len(senders))
+	for name, s := range senders {
+		m[name] = &s.Verification
+	}
+	return m
+}()

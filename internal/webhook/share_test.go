@@ -62,9 +62,9 @@ func TestHooksShareEqualRoutes(t *testing.T) {
 	}
 }
 
-// TestHooksShareSenderDefaults: Hooks connected as the same sender share its kept headers, and its
-// verification and dedup strings where they are the sender's defaults; one that keeps a header more
-// has a list of its own.
+// TestHooksShareSenderDefaults: Hooks connected as the same sender share its kept headers, its
+// verification config and its dedup strings where they are the sender's defaults; one that keeps a
+// header more has a list of its own.
 func TestHooksShareSenderDefaults(t *testing.T) {
 	sealer, err := secret.NewSealer(bytes.Repeat([]byte{1}, 32))
 	if err != nil {
@@ -89,8 +89,8 @@ func TestHooksShareSenderDefaults(t *testing.T) {
 		t.Errorf("kept headers %v with one more; want their own list", c.Headers)
 	}
 	snd, _ := LookupSender("shopify")
-	if unsafe.StringData(a.Dedup.Key) != unsafe.StringData(snd.Dedup.Key) || a.Verification != snd.Verification ||
-		unsafe.StringData(a.Verification.HMAC.Preset) != unsafe.StringData(snd.Verification.HMAC.Preset) {
-		t.Errorf("dedup %v, verification %v; want the sender's own strings", a.Dedup, a.Verification)
+	if unsafe.StringData(a.Dedup.Key) != unsafe.StringData(snd.Dedup.Key) || *a.Verification != snd.Verification ||
+		a.Verification != b.Verification {
+		t.Errorf("dedup %v, verification %v; want the sender's own", a.Dedup, a.Verification)
 	}
 }

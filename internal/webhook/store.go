@@ -1109,7 +1109,7 @@ func (s *Store) buildVerifiers(h *Hook, sealed, prevSealed []byte, hasPrev bool)
 		h.verifiersLeftOut = true
 		return nil
 	}
-	if h.Verification.Mode == "" || h.Verification.Mode == verify.ModeBearer {
+	if h.Verification == nil || h.Verification.Mode == "" || h.Verification.Mode == verify.ModeBearer {
 		// No Verifier: Hook.Verify compares the bearer digests itself (SecretDigest, and
 		// PrevSecretDigest while the grace runs), as a bearer Verifier would. Every process keeps every
 		// webhook it meets, and a Verifier is ~200 bytes more of it (22 MiB at 100,000 webhooks in the
@@ -1121,7 +1121,7 @@ func (s *Store) buildVerifiers(h *Hook, sealed, prevSealed []byte, hasPrev bool)
 	if err != nil {
 		return fmt.Errorf("open secret (wrong master key?): %w", err)
 	}
-	cur, err := verify.New(h.Verification, [][]byte{sec})
+	cur, err := verify.New(*h.Verification, [][]byte{sec})
 	if err != nil {
 		return fmt.Errorf("verification: %w", err)
 	}
@@ -1131,7 +1131,7 @@ func (s *Store) buildVerifiers(h *Hook, sealed, prevSealed []byte, hasPrev bool)
 		if err != nil {
 			return fmt.Errorf("open previous secret (wrong master key?): %w", err)
 		}
-		if withPrev, err = verify.New(h.Verification, [][]byte{sec, old}); err != nil {
+		if withPrev, err = verify.New(*h.Verification, [][]byte{sec, old}); err != nil {
 			return fmt.Errorf("verification: %w", err)
 		}
 	}
