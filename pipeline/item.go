@@ -275,6 +275,8 @@ type routeSet struct {
 	exprs       int // the CEL programs in routes
 	// refs counts the compiledHooks in processor.compiled that hold the set; it goes at 0.
 	refs int
+	// one holds routes when there is one (most webhooks): one object less.
+	one [1]compiledRoute
 }
 
 // routeMask is what a route reads of the webhook's sensitive fields (mask.go): the attributes mapped
@@ -441,7 +443,11 @@ func compileRoutes(h *webhook.Hook) *routeSet {
 		}
 	}
 	routes := h.RouteList()
-	s.routes = make([]compiledRoute, len(routes))
+	if len(routes) == 1 {
+		s.routes = s.one[:]
+	} else {
+		s.routes = make([]compiledRoute, len(routes))
+	}
 	for i := range routes {
 		s.routes[i] = compileRoute(&routes[i], i, len(routes), h.Headers)
 		r := &s.routes[i]
@@ -627,7 +633,31 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 		cm.name = names[at:len(names):len(names)] // a name escaped longer may move the rest to a new buffer
 		cr.mappings = append(cr.mappings, cm)
 	}
+	cr.packKeys()
 	return cr
+}
+
+// packKeys moves the route's paths (fan-out, identifier, mappings, contact fields) into one array: one
+// object of pointers per route rather than one per path.
+func (cr *compiledRoute) packKeys() {
+	n := len(cr.forEachKeys) + len(cr.identKeys) + len(cr.createFrom[0].keys) + len(cr.createFrom[1].keys)
+	for i := range cr.mappings {
+		n += len(cr.mappings[i].keys)
+	}
+	all := make([]any, 0, n)
+	put := func(keys []any) []any {
+		if len(keys) == 0 {
+			return keys
+		}
+		at := len(all)
+		all = append(all, keys...)
+		return all[at:len(all):len(all)]
+	}
+	cr.forEachKeys, cr.identKeys = put(cr.forEachKeys), put(cr.identKeys)
+	cr.createFrom[0].keys, cr.createFrom[1].keys = put(cr.createFrom[0].keys), put(cr.createFrom[1].keys)
+	for i := range cr.mappings {
+		cr.mappings[i].keys = put(cr.mappings[i].keys)
+	}
 }
 
 func compileDedup(d webhook.Dedup) compiledDedup {
