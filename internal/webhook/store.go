@@ -1169,6 +1169,11 @@ func (s *Store) HooksByID(ctx context.Context, ids []string) ([]*Hook, error) {
 	return hooks, nil
 }
 
+// hookJSON decodes a Hook's JSON columns as sonic.ConfigStd does, except that strings refer to the
+// column's text rather than each being copied: a Hook keeps a column's strings (mapped attributes and
+// fields, most of all) in one object rather than one each, in every process, for every webhook.
+var hookJSON = sonic.Config{EscapeHTML: true, SortMapKeys: true, CompactMarshaler: true, ValidateString: true}.Froze()
+
 const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_digest,
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
 	w.identify_kind, w.identify_field, w.mappings,
@@ -1217,7 +1222,7 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 		if len(c.src) == 0 { // NULL
 			continue
 		}
-		if err := sonic.ConfigStd.Unmarshal(c.src, c.dst); err != nil {
+		if err := hookJSON.Unmarshal(c.src, c.dst); err != nil {
 			return nil, fmt.Errorf("webhook %s: %s: %w", h.PublicID, c.name, err)
 		}
 	}
@@ -1241,7 +1246,8 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 			UnknownUser: r.UnknownUser, HoldFor: r.HoldFor, CreateFrom: r.CreateFrom}
 		var at []Attribute
 		if ev := byID[r.EventID]; ev != nil {
-			rt.EventName, at = ev.Name, ev.Attributes
+			// A copy: the name refers to the events' JSON (hookJSON), all their attributes.
+			rt.EventName, at = strings.Clone(ev.Name), ev.Attributes
 		}
 		routes = append(routes, rt)
 		attrsOf = append(attrsOf, at)
