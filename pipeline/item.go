@@ -469,7 +469,8 @@ func compileHookWith(h *webhook.Hook, s *routeSet) *compiledHook {
 	if c.loc == nil {
 		c.loc = time.UTC
 	}
-	c.attrsTail = append(wire.AppendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
+	tail := append(make([]byte, 0, len(`"__webhook":"`)+len(h.PublicID)+len(`"}`)), `"__webhook":`...)
+	c.attrsTail = append(wire.AppendJSONString(tail, h.PublicID), '}')
 	c.dedup = compileDedup(h.Dedup)
 	if c.mask = compileMask(&h.Mask); c.mask != nil {
 		c.masked = make([]routeMask, len(c.routes))
