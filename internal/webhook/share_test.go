@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -92,5 +93,58 @@ func TestHooksShareSenderDefaults(t *testing.T) {
 	if unsafe.StringData(a.Dedup.Key) != unsafe.StringData(snd.Dedup.Key) || *a.Verification != snd.Verification ||
 		a.Verification != b.Verification {
 		t.Errorf("dedup %v, verification %v; want the sender's own", a.Dedup, a.Verification)
+	}
+}
+
+// TestRoutesKeyCoversHookRoute: a change to any field of a route or of its mappings changes the digest
+// the store shares lists by (AppendRoutesKey) and makes the lists unequal (sameRoutes): a field added
+// to HookRoute or TypedMapping and left out of either fails here, before two webhooks' configs mix.
+func TestRoutesKeyCoversHookRoute(t *testing.T) {
+	base := func() []HookRoute {
+		return []HookRoute{{Name: "n", When: "w", ForEach: "f", EventName: "e", Identify: Identify{Kind: identify.ByEmail, Field: "i"},
+			Mappings:    []TypedMapping{{Attribute: "a", Type: TypeString, Field: "f", Expr: "x", OnError: OnErrorDrop}},
+			UnknownUser: UnknownUserCreate, HoldFor: time.Hour, CreateFrom: CreateFrom{CreateEmail: "ce", CreatePhone: "cp"}}}
+	}
+	// leaves calls visit with every settable leaf field of v, named by its path.
+	var leaves func(v reflect.Value, name string, visit func(reflect.Value, string))
+	leaves = func(v reflect.Value, name string, visit func(reflect.Value, string)) {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := range v.NumField() {
+				leaves(v.Field(i), name+"."+v.Type().Field(i).Name, visit)
+			}
+		case reflect.Slice:
+			leaves(v.Index(0), name+"[0]", visit)
+		default:
+			visit(v, name)
+		}
+	}
+	var names []string
+	leaves(reflect.ValueOf(&base()[0]).Elem(), "HookRoute", func(_ reflect.Value, name string) { names = append(names, name) })
+	for n, name := range names {
+		routes := base()
+		i := 0
+		leaves(reflect.ValueOf(&routes[0]).Elem(), "HookRoute", func(v reflect.Value, _ string) {
+			if i++; i-1 != n {
+				return
+			}
+			switch v.Kind() {
+			case reflect.String:
+				v.SetString(v.String() + "+")
+			case reflect.Int64:
+				v.SetInt(v.Int() + 1)
+			default:
+				t.Fatalf("%s: a %s; teach this test to change it", name, v.Kind())
+			}
+		})
+		if bytes.Equal(AppendRoutesKey(nil, routes), AppendRoutesKey(nil, base())) {
+			t.Errorf("%s: changing it does not change AppendRoutesKey", name)
+		}
+		if sameRoutes(routes, base()) {
+			t.Errorf("%s: changing it leaves the lists equal for sameRoutes", name)
+		}
+	}
+	if len(names) < 15 {
+		t.Errorf("only %d fields visited: %v", len(names), names)
 	}
 }
