@@ -206,7 +206,7 @@ func idOf(name string) string {
 func hookFor(t testing.TB, m mode, prev string) *webhook.Hook {
 	t.Helper()
 	h := testHook(idOf(m.name))
-	h.Verification = m.cfg
+	h.Verification = &m.cfg
 	h.Sender = m.sender
 	snd, ok := webhook.LookupSender(m.sender)
 	if !ok {

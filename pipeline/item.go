@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -242,15 +244,54 @@ type compiledHook struct {
 	// cached is hook as the cache handed it over (HookPrefetcher), to check it is still current without
 	// a lookup; zero until a prefetch hands it over.
 	cached webhook.Cached
+	// routes and headerNames are set's: shared by the webhooks whose routes and kept headers are
+	// equal (see routeSet). They are read-only.
 	routes []compiledRoute
 	// headerNames are the kept headers' names, the keys of the headers expressions see.
 	headerNames []string
-	attrsTail   []byte // `"__webhook":"<id>"}`
-	exprs       int    // the CEL programs compiled (conditions and mapped values)
-	dedup       compiledDedup
-	loc         *time.Location // the webhook's time zone, for dates without an offset
-	// mask is the webhook's masking (mask.go); nil when it marks nothing sensitive.
-	mask *compiledMask
+	// set is what routes and headerNames come from, counted in the processor's routeSets; nil when
+	// compiled for this webhook alone (compileHook).
+	set       *routeSet
+	attrsTail []byte // `"__webhook":"<id>"}`
+	exprs     int    // the CEL programs compiled (conditions and mapped values)
+	dedup     compiledDedup
+	loc       *time.Location // the webhook's time zone, for dates without an offset
+	// mask is the webhook's masking (mask.go); nil when it marks nothing sensitive. masked is then
+	// what each route (by index) reads of sensitive fields.
+	mask   *compiledMask
+	masked []routeMask
+}
+
+// routeSet is a webhook's routes and kept headers' names compiled: what depends only on the routes'
+// config and the kept headers, so that webhooks equal in these (many shops connected from one
+// template) share one. A processor keeps every webhook it meets (up to maxCompiledHooks), and the
+// compiled routes are most of a webhook's memory, pointers the garbage collector follows at every
+// cycle. What differs between such webhooks (the id in attrsTail, the masking, the dedup key, the time
+// zone) stays in each compiledHook.
+type routeSet struct {
+	key         [32]byte // routeSetKey
+	routes      []compiledRoute
+	headerNames []string
+	exprs       int // the CEL programs in routes
+	// refs counts the compiledHooks in processor.compiled that hold the set; it goes at 0.
+	refs int
+	// one holds routes when there is one (most webhooks): one object less.
+	one [1]compiledRoute
+}
+
+// routeMask is what a route reads of the webhook's sensitive fields (mask.go): the attributes mapped
+// from them and whether the identifier is.
+type routeMask struct {
+	attrs map[string]bool
+	ident bool
+}
+
+// routeMask is route i's masking; zero when the webhook masks nothing.
+func (c *compiledHook) routeMask(i int) routeMask {
+	if i < len(c.masked) {
+		return c.masked[i]
+	}
+	return routeMask{}
 }
 
 // compiledRoute is a route with its condition, paths and expressions compiled.
@@ -265,11 +306,12 @@ type compiledRoute struct {
 	// route is tried for fails with expression_error.
 	whenErr error
 
-	fanOut      bool
-	forEach     fieldpath.Path
+	fanOut bool
+	// forEachAll: for_each is "$", the body itself is the array; forEachKeys is the array's path
+	// otherwise.
+	forEachAll  bool
 	forEachKeys []any
 	forEachErr  error
-	ident       fieldpath.Path
 	identKeys   []any
 	identErr    error
 	identHeader string // the kept header the identifier is read from; "" for the payload
@@ -280,10 +322,6 @@ type compiledRoute struct {
 	mappings   []compiledMapping
 	// exprs: the route evaluates expressions (mappings), so its requests' bodies are decoded for them.
 	exprs bool
-	// maskedAttrs are the attributes mapped from sensitive fields and identMasked whether the
-	// identifier is read from one (mask.go); both empty when the webhook masks nothing.
-	maskedAttrs map[string]bool
-	identMasked bool
 }
 
 // name is how messages name the route: "route paid" or "route #2"; "" when it has no label.
@@ -294,19 +332,22 @@ func (r *compiledRoute) name() string {
 	return "route " + r.label + ": "
 }
 
+// compiledMapping is a mapping compiled. It keeps only what requests read: a webhook's compiled
+// mappings are most of what the pipeline keeps per webhook it has met.
 type compiledMapping struct {
-	name    []byte // the attribute name as a JSON string followed by ':'
-	attr    string
-	typ     webhook.AttrType
-	field   string // as configured, for messages
-	path    fieldpath.Path
-	keys    []any
-	pathErr error
-	header  string // the kept header the value is read from; "" for the payload
-	body    bool   // fan-out: read from the body ($.…), not the element
-	prog    *expr.Program
-	progErr error // the expression does not compile: the attribute fails (or drops) with expression_error
-	drop    bool  // a value that does not coerce omits the attribute (on_error drop) instead of failing
+	name   []byte // the attribute name as a JSON string followed by ':' (in the route's one buffer)
+	attr   string
+	typ    webhook.AttrType
+	field  string // as configured, for messages
+	keys   []any  // the field's path for the searcher
+	header string // the kept header the value is read from; "" for the payload
+	prog   *expr.Program
+	// err: the field's path does not parse (the attribute is omitted), or, expr, the expression does
+	// not compile (the attribute fails, or drops, with expression_error).
+	err  error
+	expr bool // the value is an expression's (prog), not a field's
+	body bool // fan-out: read from the body ($.…), not the element
+	drop bool // a value that does not coerce omits the attribute (on_error drop) instead of failing
 }
 
 // compiledDedup is where a webhook's delivery key is, parsed once per config version.
@@ -385,45 +426,99 @@ func (it *item) payload() []byte {
 	return it.body
 }
 
+// compileHook compiles h for itself alone (a dry run); the processor shares the compiled routes of
+// equal configs (processor.compile).
 func compileHook(h *webhook.Hook) *compiledHook {
-	c := &compiledHook{hook: h, loc: h.Location}
-	if c.loc == nil {
-		c.loc = time.UTC
-	}
-	for _, k := range h.Headers {
-		c.headerNames = append(c.headerNames, k.Name)
+	return compileHookWith(h, compileRoutes(h))
+}
+
+// compileRoutes compiles h's routes and kept headers' names: the part of its compiled config that
+// webhooks with equal routes and kept headers share.
+func compileRoutes(h *webhook.Hook) *routeSet {
+	s := &routeSet{}
+	if len(h.Headers) > 0 {
+		s.headerNames = make([]string, len(h.Headers))
+		for i, k := range h.Headers {
+			s.headerNames[i] = k.Name
+		}
 	}
 	routes := h.RouteList()
-	c.routes = make([]compiledRoute, len(routes))
+	if len(routes) == 1 {
+		s.routes = s.one[:]
+	} else {
+		s.routes = make([]compiledRoute, len(routes))
+	}
 	for i := range routes {
-		c.routes[i] = compileRoute(&routes[i], i, len(routes), h.Headers)
-		r := &c.routes[i]
+		s.routes[i] = compileRoute(&routes[i], i, len(routes), h.Headers)
+		r := &s.routes[i]
 		if r.when != nil {
-			c.exprs++
+			s.exprs++
 		}
 		for j := range r.mappings {
 			if r.mappings[j].prog != nil {
-				c.exprs++
+				s.exprs++
 			}
 		}
 	}
-	c.attrsTail = append(wire.AppendJSONString([]byte(`"__webhook":`), h.PublicID), '}')
+	return s
+}
+
+// compileHookWith is h compiled with s, its routes compiled (compileRoutes, or an equal webhook's).
+func compileHookWith(h *webhook.Hook, s *routeSet) *compiledHook {
+	c := &compiledHook{hook: h, loc: h.Location, routes: s.routes, headerNames: s.headerNames, exprs: s.exprs}
+	if c.loc == nil {
+		c.loc = time.UTC
+	}
+	tail := append(make([]byte, 0, len(`"__webhook":"`)+len(h.PublicID)+len(`"}`)), `"__webhook":`...)
+	c.attrsTail = append(wire.AppendJSONString(tail, h.PublicID), '}')
 	c.dedup = compileDedup(h.Dedup)
 	if c.mask = compileMask(&h.Mask); c.mask != nil {
+		c.masked = make([]routeMask, len(c.routes))
 		for i := range c.routes {
-			r := &c.routes[i]
-			r.identMasked = c.mask.reads(r.r.Identify.Field)
-			for _, mp := range r.r.Mappings {
+			r, m := c.routes[i].r, &c.masked[i]
+			m.ident = c.mask.reads(r.Identify.Field)
+			for _, mp := range r.Mappings {
 				if c.mask.reads(mp.Field) || (mp.Expr != "" && c.mask.exprRelated(mp.Expr)) {
-					if r.maskedAttrs == nil {
-						r.maskedAttrs = map[string]bool{}
+					if m.attrs == nil {
+						m.attrs = map[string]bool{}
 					}
-					r.maskedAttrs[mp.Attribute] = true
+					m.attrs[mp.Attribute] = true
 				}
 			}
 		}
 	}
 	return c
+}
+
+// routeSetKey is the digest of what compileRoutes reads of h: its routes and kept headers' names.
+func routeSetKey(h *webhook.Hook) [32]byte {
+	var buf [512]byte
+	b := webhook.AppendRoutesKey(buf[:0], h.RouteList())
+	for _, k := range h.Headers {
+		b = binary.AppendUvarint(b, uint64(len(k.Name)))
+		b = append(b, k.Name...)
+	}
+	return sha256.Sum256(b)
+}
+
+// compiledFrom reports whether s was compiled from routes and kept headers equal to h's (a digest
+// that matches another config's is then told apart).
+func (s *routeSet) compiledFrom(h *webhook.Hook) bool {
+	routes := h.RouteList()
+	if len(routes) != len(s.routes) || len(h.Headers) != len(s.headerNames) {
+		return false
+	}
+	for i := range routes {
+		if !sameRoute(s.routes[i].r, &routes[i]) {
+			return false
+		}
+	}
+	for i, k := range h.Headers {
+		if k.Name != s.headerNames[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // sameCompiled reports whether compiling b gives what compiling a gave: the same webhook with the same
@@ -462,9 +557,14 @@ func sameMask(a, b *webhook.Mask) bool {
 }
 
 // rebind points c, compiled from an earlier read of h's webhook with the same config (sameCompiled),
-// at h: the routes' configs are h's from now on, and the earlier read can be let go.
+// at h, so that the earlier read can be let go. Shared routes stay as they are: they may be another
+// webhook's, and their configs are equal to h's; they keep the routes they were compiled from (most
+// often h's too, as the store shares equal routes between its Hooks).
 func (c *compiledHook) rebind(h *webhook.Hook) {
 	c.hook = h
+	if c.set != nil {
+		return
+	}
 	if len(h.Routes) > 0 {
 		for i := range c.routes {
 			c.routes[i].r = &h.Routes[i]
@@ -488,14 +588,15 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 		cr.when, cr.whenErr = webhook.CompileCondition(r.When)
 	}
 	if cr.fanOut {
-		cr.forEach, cr.forEachErr = webhook.FanOutPath(r.ForEach)
-		cr.forEachKeys = cr.forEach.Keys()
+		var p fieldpath.Path
+		p, cr.forEachErr = webhook.FanOutPath(r.ForEach)
+		cr.forEachAll, cr.forEachKeys = p.IsZero(), p.Keys()
 	}
-	cr.ident, cr.identErr = fieldpath.Parse(r.Identify.Field)
-	if cr.identErr == nil {
-		cr.identHeader, _ = headerPath(cr.ident, kept)
+	ident, err := fieldpath.Parse(r.Identify.Field)
+	if cr.identErr = err; err == nil {
+		cr.identHeader, _ = headerPath(ident, kept)
 		var rest fieldpath.Path
-		cr.identBody, rest = cr.ident.FromRoot()
+		cr.identBody, rest = ident.FromRoot()
 		cr.identBody = cr.identBody || !cr.fanOut
 		cr.identKeys = rest.Keys()
 	}
@@ -505,27 +606,59 @@ func compileRoute(r *webhook.HookRoute, i, n int, kept []webhook.KeptHeader) com
 	}
 	// Sized once: kept for every webhook the pipeline has met (up to maxCompiledHooks), so growing by
 	// append would keep up to twice the mappings' memory, and make garbage on the way.
+	// The attributes' names in one buffer, as one object rather than one each.
+	size := 0
+	for _, m := range r.Mappings {
+		size += len(m.Attribute) + len(`"":`)
+	}
+	names := make([]byte, 0, size)
 	cr.mappings = make([]compiledMapping, 0, len(r.Mappings))
 	for _, m := range r.Mappings {
 		cm := compiledMapping{attr: m.Attribute, typ: m.Type, field: m.Field, drop: m.OnError == webhook.OnErrorDrop}
 		if m.Expr != "" {
-			cm.field = "expression"
-			cm.prog, cm.progErr = webhook.CompileValue(m.Expr, cr.fanOut)
+			cm.field, cm.expr = "expression", true
+			cm.prog, cm.err = webhook.CompileValue(m.Expr, cr.fanOut)
 			cr.exprs = true
 		} else {
-			cm.path, cm.pathErr = fieldpath.Parse(m.Field)
-			if cm.pathErr == nil {
-				cm.header, _ = headerPath(cm.path, kept)
+			var p fieldpath.Path
+			if p, cm.err = fieldpath.Parse(m.Field); cm.err == nil {
+				cm.header, _ = headerPath(p, kept)
 				var rest fieldpath.Path
-				cm.body, rest = cm.path.FromRoot()
+				cm.body, rest = p.FromRoot()
 				cm.body = cm.body || !cr.fanOut
 				cm.keys = rest.Keys()
 			}
 		}
-		cm.name = append(wire.AppendJSONString(make([]byte, 0, len(m.Attribute)+3), m.Attribute), ':')
+		at := len(names)
+		names = append(wire.AppendJSONString(names, m.Attribute), ':')
+		cm.name = names[at:len(names):len(names)] // a name escaped longer may move the rest to a new buffer
 		cr.mappings = append(cr.mappings, cm)
 	}
+	cr.packKeys()
 	return cr
+}
+
+// packKeys moves the route's paths (fan-out, identifier, mappings, contact fields) into one array: one
+// object of pointers per route rather than one per path.
+func (cr *compiledRoute) packKeys() {
+	n := len(cr.forEachKeys) + len(cr.identKeys) + len(cr.createFrom[0].keys) + len(cr.createFrom[1].keys)
+	for i := range cr.mappings {
+		n += len(cr.mappings[i].keys)
+	}
+	all := make([]any, 0, n)
+	put := func(keys []any) []any {
+		if len(keys) == 0 {
+			return keys
+		}
+		at := len(all)
+		all = append(all, keys...)
+		return all[at:len(all):len(all)]
+	}
+	cr.forEachKeys, cr.identKeys = put(cr.forEachKeys), put(cr.identKeys)
+	cr.createFrom[0].keys, cr.createFrom[1].keys = put(cr.createFrom[0].keys), put(cr.createFrom[1].keys)
+	for i := range cr.mappings {
+		cr.mappings[i].keys = put(cr.mappings[i].keys)
+	}
 }
 
 func compileDedup(d webhook.Dedup) compiledDedup {
@@ -665,7 +798,7 @@ func (it *item) expand(alloc func(n int) []element) bool {
 	}
 	n := &it.node
 	var err error
-	if r.forEach.IsZero() {
+	if r.forEachAll {
 		*n = ast.NewRaw(bytesString(it.payload()))
 	} else if err = it.lookup(r.forEachKeys); err != nil {
 		if errors.Is(err, fieldpath.ErrNotFound) {
@@ -1070,14 +1203,14 @@ func (it *item) mapAttributes(dst []byte, e *element, lim *Limits, trace attrTra
 func (it *item) mapOne(dst []byte, e *element, i int, lim *Limits) ([]byte, attrOutcome, string, string) {
 	m := &it.route.mappings[i]
 	field := m.field
-	if m.pathErr != nil {
+	if m.err != nil && !m.expr {
 		return dst, attrOmitted, "", fmt.Sprintf("attribute %s omitted: path %q is invalid", m.attr, field)
 	}
 	n := &it.node
 	var err error
 	switch {
-	case m.prog != nil || m.progErr != nil:
-		if err = m.progErr; err == nil {
+	case m.expr:
+		if err = m.err; err == nil {
 			err = m.prog.Eval(it.exprInput(e), &it.exprRes)
 		}
 		if err != nil {

@@ -257,7 +257,8 @@ func (p *processor) maskRow(it *item, row *chstore.ActivityRow, m *compiledMask)
 	var names map[string]bool
 	ident := false
 	if r := it.route; r != nil {
-		names, ident = r.maskedAttrs, r.identMasked
+		rm := it.hook.routeMask(r.index)
+		names, ident = rm.attrs, rm.ident
 	}
 	if ident && row.IdentifierValue != "" {
 		row.IdentifierValue = k.value(row.IdentifierValue)
@@ -299,9 +300,13 @@ func (it *item) hookMask() *compiledMask {
 // from sensitive fields.
 func (p *processor) storedAttrs(it *item, e *element) string {
 	m := it.hookMask()
-	if m == nil || it.route == nil || len(it.route.maskedAttrs) == 0 {
+	if m == nil || it.route == nil {
+		return e.attrs
+	}
+	names := it.hook.routeMask(it.route.index).attrs
+	if len(names) == 0 {
 		return e.attrs
 	}
 	k := masking{m: m}
-	return k.attrs(e.attrs, it.route.maskedAttrs)
+	return k.attrs(e.attrs, names)
 }

@@ -124,9 +124,9 @@ func TestMaskedWebhookOnly(t *testing.T) {
 	if c := compileHook(benchHook()); c.mask != nil {
 		t.Fatal("an unmasked webhook has a mask")
 	}
-	if c := compileHook(maskedHook(identify.ByUserID, "user_id")); c.mask == nil || !c.routes[0].maskedAttrs["email"] ||
-		!c.routes[0].maskedAttrs["phone_cc"] || !c.routes[0].maskedAttrs["ip"] || c.routes[0].maskedAttrs["total"] || c.routes[0].identMasked {
-		t.Fatalf("masked attributes %v, identifier %v; want email, phone_cc, ip only", c.routes[0].maskedAttrs, c.routes[0].identMasked)
+	if c := compileHook(maskedHook(identify.ByUserID, "user_id")); c.mask == nil || !c.masked[0].attrs["email"] ||
+		!c.masked[0].attrs["phone_cc"] || !c.masked[0].attrs["ip"] || c.masked[0].attrs["total"] || c.masked[0].ident {
+		t.Fatalf("masked attributes %v, identifier %v; want email, phone_cc, ip only", c.masked[0].attrs, c.masked[0].ident)
 	}
 }
 

@@ -55,7 +55,10 @@ type processor struct {
 	b        *batch
 	parts    map[int32]*partState
 	compiled map[string]*compiledHook
-	// compiledExprs counts the CEL programs in compiled.
+	// routeSets are the compiled routes the configs in compiled share, by routeSetKey (nil until the
+	// first compile).
+	routeSets map[[32]byte]*routeSet
+	// compiledExprs counts the CEL programs in compiled, those of a shared routeSet once.
 	compiledExprs int
 	items         []item
 	arena         arena
@@ -84,8 +87,10 @@ func attemptWindow(retention time.Duration) time.Duration {
 }
 
 // Bounds of the processor's compiled configs: about as many webhooks as the default webhook cache
-// holds (webhook_cache.max_cost 128 MiB, ~1 KiB a config by its estimate), ~2.2 KiB each compiled
-// (BenchmarkCompileHook); CEL programs hold tens of KiB each, so they have a bound of their own.
+// holds (webhook_cache.max_cost 128 MiB, ~1 KiB a config by its estimate), ~2 KiB each compiled alone
+// (BenchmarkCompileHook) and ~0.4 KiB each when its routes are shared with an equal config's
+// (BenchmarkCompileHookShared; BenchmarkConfigFootprint has the whole per webhook); CEL programs hold
+// tens of KiB each, so they have a bound of their own (a shared route set's counted once).
 const (
 	maxCompiledHooks = 131_072
 	maxCompiledExprs = 5_000
@@ -103,9 +108,49 @@ func (p *processor) evictCompiled() {
 		if drop <= 0 && p.compiledExprs <= maxCompiledExprs*7/8 {
 			break
 		}
-		delete(p.compiled, id)
-		p.compiledExprs -= c.exprs
+		p.dropCompiled(id, c)
 		drop--
+	}
+}
+
+// compile compiles h, sharing the compiled routes of a config in compiled whose routes and kept
+// headers are equal (routeSet), and counts its CEL programs. The caller puts it in compiled.
+func (p *processor) compile(h *webhook.Hook) *compiledHook {
+	key := routeSetKey(h)
+	s := p.routeSets[key]
+	switch {
+	case s == nil:
+		s = compileRoutes(h)
+		s.key = key
+		if p.routeSets == nil {
+			p.routeSets = map[[32]byte]*routeSet{}
+		}
+		p.routeSets[key] = s
+		p.compiledExprs += s.exprs
+	case !s.compiledFrom(h):
+		// Another config with the same digest: compiled for this webhook alone.
+		c := compileHook(h)
+		p.compiledExprs += c.exprs
+		return c
+	}
+	s.refs++
+	c := compileHookWith(h, s)
+	c.set = s
+	return c
+}
+
+// dropCompiled removes webhook id's compiled config c from compiled, and its routes with it when no
+// other config shares them.
+func (p *processor) dropCompiled(id string, c *compiledHook) {
+	delete(p.compiled, id)
+	s := c.set
+	if s == nil {
+		p.compiledExprs -= c.exprs
+		return
+	}
+	if s.refs--; s.refs == 0 {
+		delete(p.routeSets, s.key)
+		p.compiledExprs -= s.exprs
 	}
 }
 
@@ -454,15 +499,13 @@ func (p *processor) hook(ctx context.Context, it *item, x webhook.Cached) (*comp
 	}
 	if c == nil || c.hook != h {
 		if c != nil { // replaced by the new config's
-			delete(p.compiled, h.PublicID)
-			p.compiledExprs -= c.exprs
+			p.dropCompiled(h.PublicID, c)
 		}
 		if len(p.compiled) >= maxCompiledHooks || p.compiledExprs > maxCompiledExprs {
 			p.evictCompiled()
 		}
-		c = compileHook(h)
+		c = p.compile(h)
 		p.compiled[h.PublicID] = c
-		p.compiledExprs += c.exprs
 	}
 	// What tells prepare, next time, that the cache still holds this read: only when the prefetch
 	// handed it over (a config read by Get gets one at its next prefetch).

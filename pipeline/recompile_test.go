@@ -24,7 +24,7 @@ func TestSameCompiledCoversHook(t *testing.T) {
 		{reflect.TypeFor[webhook.Hook](),
 			[]string{"PublicID", "Headers", "Dedup", "Routes", "EventName", "Identify", "Mappings", "UnknownUser", "Mask", "HoldFor", "CreateFrom", "Location"},
 			[]string{"ProjectID", "Enabled", "Version", "SecretDigest", "PrevSecretDigest", "PrevSecretUntil", "SecretRotatedAt", "Sender",
-				"Verification", "verifier", "verifierPrev", "Handshake", "HandshakeToken"}},
+				"Verification", "verifier", "verifierPrev", "verifiersLeftOut", "Handshake", "HandshakeToken"}},
 		{reflect.TypeFor[webhook.HookRoute](), []string{"Name", "When", "ForEach", "EventName", "Identify", "Mappings", "UnknownUser", "HoldFor", "CreateFrom"}, nil},
 		{reflect.TypeFor[webhook.TypedMapping](), []string{"Attribute", "Type", "Field", "Expr", "OnError"}, nil},
 		{reflect.TypeFor[webhook.Dedup](), []string{"Key", "Window", "HashHeaders"}, nil},
@@ -92,8 +92,9 @@ func TestSameCompiled(t *testing.T) {
 }
 
 // TestProcessReusesCompiled: the processor compiles a webhook once however often the cache reads it
-// again unchanged (each read a new *webhook.Hook), rebinding the compiled config to the newest read, and
-// compiles it again when it changes.
+// again unchanged (each read a new *webhook.Hook), rebinding the compiled config to the newest read
+// (its shared routes stay those they were compiled from, equal to the newest read's), and compiles it
+// again when it changes.
 func TestProcessReusesCompiled(t *testing.T) {
 	pp := newPolls(t, benchHook(), nil, nil, seedBody, 1)
 	hooks := pp.p.hooks.(mapHooks)
@@ -104,8 +105,8 @@ func TestProcessReusesCompiled(t *testing.T) {
 	if c := pp.p.compiled["wh_bench"]; c != first || c.hook != hooks["wh_bench"] || c.routes[0].r.EventName != "CheckoutSuccess" {
 		t.Fatalf("an unchanged config read again was compiled again (%p, was %p) or not rebound", c, first)
 	}
-	if c := pp.p.compiled["wh_bench"]; &c.routes[0].r.Mappings[0] != &hooks["wh_bench"].Mappings[0] {
-		t.Error("the rebound route is not the newest read's")
+	if c := pp.p.compiled["wh_bench"]; c.set == nil || &c.routes[0] != &c.set.routes[0] || len(pp.p.routeSets) != 1 {
+		t.Errorf("the rebound config's routes are not its shared set's (%d sets)", len(pp.p.routeSets))
 	}
 	changed := benchHook()
 	changed.Mappings = changed.Mappings[:2]

@@ -28,7 +28,7 @@ type Ingestor struct {
 // cfg.Kafka, its client metrics on d.Registry) and the edge appending to cfg.Kafka.RequestsTopic.
 func NewIngestor(ctx context.Context, cfg *config.Config, d Deps) (*Ingestor, error) {
 	d = d.withDefaults()
-	plane, err := openConfigPlane(ctx, cfg, d.Registry, d.Logger)
+	plane, err := openConfigPlane(ctx, cfg, d.Registry, d.Logger, true)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ type Pipeline struct {
 // cfg.ClickHouse, and notifications POSTed to each project's notification URL.
 func NewPipeline(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 	d = d.withDefaults()
-	plane, err := openConfigPlane(ctx, cfg, d.Registry, d.Logger)
+	plane, err := openConfigPlane(ctx, cfg, d.Registry, d.Logger, false)
 	if err != nil {
 		return nil, err
 	}

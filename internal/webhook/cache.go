@@ -522,9 +522,10 @@ func cost(e *entry) int64 {
 			n += 32 + len(k.Name) + len(k.RecordKey)
 		}
 		n += len(h.Dedup.Key) + len(h.HandshakeToken)
-		if h.Verification.Mode == verify.ModeHMAC {
+		if h.verifier != nil && h.Verification != nil && h.Verification.Mode == verify.ModeHMAC {
 			// Two verifiers, each with keyed HMAC states pooled per processor (a few hundred bytes
-			// per secret each) and its scratch.
+			// per secret each) and its scratch; none in a process that does not verify
+			// (Store.WithoutVerifiers).
 			n += 4096
 		}
 	}

@@ -3,8 +3,11 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/inlet-dev/inlet/internal/domainerr"
+	"github.com/inlet-dev/inlet/internal/identify"
+	"github.com/inlet-dev/inlet/internal/verify"
 )
 
 // Drafts: the Hook a webhook would be with an unsaved config, for a dry run or a backtest. They are
@@ -64,17 +67,36 @@ func (s *Store) draft(ctx context.Context, projectID int64, publicID string, ver
 // config, dedup, handshake and kept headers, and the routes with their mappings typed by their events'
 // attributes (attrsOf[i] are route i's).
 func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute) {
-	snd, _ := LookupSender(conn.Sender)
-	h.Sender, h.Verification, h.Dedup, h.Handshake = conn.Sender, conn.Verification, conn.Dedup, snd.Handshake
-	for _, name := range conn.keptHeaders(snd) {
-		h.Headers = append(h.Headers, NewKeptHeader(name))
+	snd, ok := LookupSender(conn.Sender)
+	if ok {
+		// The catalog's strings where they are the sender's defaults, rather than a copy per webhook.
+		conn.Sender = snd.Name
+		if d := conn.Dedup; d.Key == snd.Dedup.Key && d.Window == snd.Dedup.Window && slices.Equal(d.HashHeaders, snd.Dedup.HashHeaders) {
+			conn.Dedup = snd.Dedup
+		}
+	}
+	if v := senderVerifications[conn.Sender]; v != nil && *v == conn.Verification {
+		h.Verification = v
+	} else {
+		v := conn.Verification
+		h.Verification = &v
+	}
+	h.Sender, h.Dedup, h.Handshake = conn.Sender, conn.Dedup, snd.Handshake
+	names := conn.keptHeaders(snd)
+	if len(names) > 0 {
+		h.Headers = make([]KeptHeader, len(names))
+		for i, name := range names {
+			h.Headers[i] = NewKeptHeader(name)
+		}
+		h.Headers = shareHeaders(h.Headers)
 	}
 	h.Routes = make([]HookRoute, len(routes))
 	for i, r := range routes {
 		types := make(map[string]AttrType, len(attrsOf[i]))
 		for _, a := range attrsOf[i] {
-			types[a.Name] = a.Type
+			types[a.Name] = a.Type.canonical()
 		}
+		r.Identify.Kind = canonicalKind(r.Identify.Kind)
 		hr := HookRoute{Name: r.Name, When: r.When, ForEach: r.ForEach, EventName: r.EventName, Identify: r.Identify,
 			UnknownUser: r.UnknownUser, HoldFor: parseHoldFor(r.HoldFor), CreateFrom: r.CreateFrom, Mappings: make([]TypedMapping, len(r.Mappings))}
 		for j, m := range r.Mappings {
@@ -84,7 +106,39 @@ func (h *Hook) setMapping(conn connection, routes []Route, attrsOf [][]Attribute
 		}
 		h.Routes[i] = hr
 	}
+	h.Routes = shareRoutes(h.Routes)
 	first := &h.Routes[0]
 	h.EventName, h.Identify, h.Mappings, h.UnknownUser, h.HoldFor = first.EventName, first.Identify, first.Mappings, first.UnknownUser, first.HoldFor
 	h.CreateFrom = first.CreateFrom
 }
+
+// canonical is t as the constant of its name, so that the Hooks read share it rather than each hold a
+// copy decoded from its row.
+func (t AttrType) canonical() AttrType {
+	for _, c := range [...]AttrType{TypeInteger, TypeString, TypeList, TypeDate, TypeBoolean, TypePrice} {
+		if t == c {
+			return c
+		}
+	}
+	return t
+}
+
+// canonicalKind is k as the constant of its name, as AttrType.canonical.
+func canonicalKind(k identify.Kind) identify.Kind {
+	for _, c := range [...]identify.Kind{identify.ByUserID, identify.ByEmail, identify.ByPhone, identify.ByHWID} {
+		if k == c {
+			return c
+		}
+	}
+	return k
+}
+
+// senderVerifications are the catalog's verification configs by sender, which the Hooks that use them
+// point to (Hook.Verification).
+var senderVerifications = func() map[string]*verify.Config {
+	m := make(map[string]*verify.Config, len(senders))
+	for name, s := range senders {
+		m[name] = &s.Verification
+	}
+	return m
+}()

@@ -135,12 +135,17 @@ type Hook struct {
 
 	// Sender is the sender the webhook was connected as (see LookupSender); SenderInlet by default.
 	Sender string
-	// Verification is how requests prove their sender; its secrets are in the verifiers.
-	Verification verify.Config
+	// Verification is how requests prove their sender; its secrets are in the verifiers. The store
+	// points it at the sender's own when it is the sender's default (most webhooks), so that it costs
+	// a Hook one pointer rather than the config's ~230 bytes of string headers; nil is the zero Config
+	// (bearer). It must not be modified.
+	Verification *verify.Config
 	// verifier checks with the current secret, verifierPrev with the previous one too (during a
 	// rotation's grace period). Nil in a Hook built by hand: Verify then compares SecretDigest and
 	// PrevSecretDigest as bearer secrets.
 	verifier, verifierPrev *verify.Verifier
+	// verifiersLeftOut: read by a process that does not verify (Store.WithoutVerifiers); Verify refuses.
+	verifiersLeftOut bool
 	// Headers are the sender headers kept with every record: the sender's, the user's and the dedup
 	// header, without duplicates.
 	Headers []KeptHeader
@@ -203,6 +208,9 @@ func (h *Hook) Verifier(now time.Time) *verify.Verifier {
 func (h *Hook) Verify(req verify.Request, now time.Time) verify.Result {
 	if v := h.Verifier(now); v != nil {
 		return v.Verify(req, now)
+	}
+	if h.verifiersLeftOut {
+		return verify.CredentialsMismatch
 	}
 	auth := req.Header("Authorization")
 	if len(auth) == 0 {

@@ -39,11 +39,24 @@ const (
 type Store struct {
 	db     *pgxpool.Pool
 	sealer *secret.Sealer
+	// noVerifiers: the Hooks read have no verifiers (WithoutVerifiers).
+	noVerifiers bool
 }
 
 // NewStore returns a store on pool; sealer encrypts webhook secrets at rest under the master key.
 func NewStore(pool *pgxpool.Pool, sealer *secret.Sealer) *Store {
 	return &Store{db: pool, sealer: sealer}
+}
+
+// WithoutVerifiers returns a view of s whose Hook, Hooks and HooksByID read Hooks without verifiers, for
+// a process that never verifies a request (the pipeline: the ingestor has). The secrets are then not
+// decrypted, and each Hook is smaller by its verifiers: an HMAC webhook's two hold keyed hash states and
+// their scratch, a few KiB, all of it kept for every webhook the process meets. Such a Hook's Verify
+// refuses every request (verify.CredentialsMismatch) rather than answer without its verifier.
+func (s *Store) WithoutVerifiers() *Store {
+	v := *s
+	v.noVerifiers = true
+	return &v
 }
 
 // Webhook is the admin view of a webhook. Its secret is never part of it: see Create, RotateSecret and
@@ -1092,7 +1105,11 @@ func (s *Store) Hook(ctx context.Context, publicID string) (*Hook, error) {
 // the secret's ciphertext was kept have only the previous digest); the other modes need the secrets in
 // clear, opened with the master key.
 func (s *Store) buildVerifiers(h *Hook, sealed, prevSealed []byte, hasPrev bool) error {
-	if h.Verification.Mode == "" || h.Verification.Mode == verify.ModeBearer {
+	if s.noVerifiers {
+		h.verifiersLeftOut = true
+		return nil
+	}
+	if h.Verification == nil || h.Verification.Mode == "" || h.Verification.Mode == verify.ModeBearer {
 		// No Verifier: Hook.Verify compares the bearer digests itself (SecretDigest, and
 		// PrevSecretDigest while the grace runs), as a bearer Verifier would. Every process keeps every
 		// webhook it meets, and a Verifier is ~200 bytes more of it (22 MiB at 100,000 webhooks in the
@@ -1104,7 +1121,7 @@ func (s *Store) buildVerifiers(h *Hook, sealed, prevSealed []byte, hasPrev bool)
 	if err != nil {
 		return fmt.Errorf("open secret (wrong master key?): %w", err)
 	}
-	cur, err := verify.New(h.Verification, [][]byte{sec})
+	cur, err := verify.New(*h.Verification, [][]byte{sec})
 	if err != nil {
 		return fmt.Errorf("verification: %w", err)
 	}
@@ -1114,7 +1131,7 @@ func (s *Store) buildVerifiers(h *Hook, sealed, prevSealed []byte, hasPrev bool)
 		if err != nil {
 			return fmt.Errorf("open previous secret (wrong master key?): %w", err)
 		}
-		if withPrev, err = verify.New(h.Verification, [][]byte{sec, old}); err != nil {
+		if withPrev, err = verify.New(*h.Verification, [][]byte{sec, old}); err != nil {
 			return fmt.Errorf("verification: %w", err)
 		}
 	}
@@ -1151,6 +1168,11 @@ func (s *Store) HooksByID(ctx context.Context, ids []string) ([]*Hook, error) {
 	}
 	return hooks, nil
 }
+
+// hookJSON decodes a Hook's JSON columns as sonic.ConfigStd does, except that strings refer to the
+// column's text rather than each being copied: a Hook keeps a column's strings (mapped attributes and
+// fields, most of all) in one object rather than one each, in every process, for every webhook.
+var hookJSON = sonic.Config{EscapeHTML: true, SortMapKeys: true, CompactMarshaler: true, ValidateString: true}.Froze()
 
 const hookColumns = `w.public_id, w.project_id, w.enabled, w.version, w.secret_digest,
 	w.prev_secret_digest, w.prev_secret_expires_at, w.secret_rotated_at, e.name, e.attributes,
@@ -1200,7 +1222,7 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 		if len(c.src) == 0 { // NULL
 			continue
 		}
-		if err := sonic.ConfigStd.Unmarshal(c.src, c.dst); err != nil {
+		if err := hookJSON.Unmarshal(c.src, c.dst); err != nil {
 			return nil, fmt.Errorf("webhook %s: %s: %w", h.PublicID, c.name, err)
 		}
 	}
@@ -1224,7 +1246,8 @@ func (s *Store) scanHook(row pgx.Row) (*Hook, error) {
 			UnknownUser: r.UnknownUser, HoldFor: r.HoldFor, CreateFrom: r.CreateFrom}
 		var at []Attribute
 		if ev := byID[r.EventID]; ev != nil {
-			rt.EventName, at = ev.Name, ev.Attributes
+			// A copy: the name refers to the events' JSON (hookJSON), all their attributes.
+			rt.EventName, at = strings.Clone(ev.Name), ev.Attributes
 		}
 		routes = append(routes, rt)
 		attrsOf = append(attrsOf, at)
