@@ -61,21 +61,21 @@ type ScenarioResult struct {
 	Size               float64 `json:"size,omitempty"`    // Scenario.Size: the point's place on its family's curve
 	// PhasesPipelineCPUPer1k is the pipeline's CPU-seconds per 1,000 records from the start of the
 	// phases until it wrote the last of their records to ClickHouse.
-	PhasesPipelineCPUPer1k float64            `json:"phases_pipeline_cpu_s_per_1k,omitempty"`
-	Profiles               []string           `json:"profiles,omitempty"` // files under profiles/
+	PhasesPipelineCPUPer1k float64  `json:"phases_pipeline_cpu_s_per_1k,omitempty"`
+	Profiles               []string `json:"profiles,omitempty"` // files under profiles/
 	// PhaseBase is the rate (requests/s) the phases' loads are fractions of, and PhaseBasis what it
 	// is: BasisIngestor or BasisPipeline.
 	// PhaseIngestorMax is the ingestor's maximum for the body, whichever basis.
-	PhaseBase        float64 `json:"phase_base_per_s,omitempty"`
-	PhaseBasis       string  `json:"phase_basis,omitempty"`
-	PhaseIngestorMax float64 `json:"phase_ingestor_max_per_s,omitempty"`
-	Runs                   []*Run             `json:"runs"`
-	MaxMedian              map[string]float64 `json:"max_median"` // target → median accepted/s of the max rounds
-	Ratios                 []Ratio            `json:"ratios"`
-	Pipeline               *PipelineRate      `json:"pipeline,omitempty"`
-	E2E                    *E2E               `json:"end_to_end,omitempty"`
-	Correctness            *Correctness       `json:"correctness"`
-	Notes                  []string           `json:"notes,omitempty"`
+	PhaseBase        float64            `json:"phase_base_per_s,omitempty"`
+	PhaseBasis       string             `json:"phase_basis,omitempty"`
+	PhaseIngestorMax float64            `json:"phase_ingestor_max_per_s,omitempty"`
+	Runs             []*Run             `json:"runs"`
+	MaxMedian        map[string]float64 `json:"max_median"` // target → median accepted/s of the max rounds
+	Ratios           []Ratio            `json:"ratios"`
+	Pipeline         *PipelineRate      `json:"pipeline,omitempty"`
+	E2E              *E2E               `json:"end_to_end,omitempty"`
+	Correctness      *Correctness       `json:"correctness"`
+	Notes            []string           `json:"notes,omitempty"`
 }
 
 // What a scenario's phases are loaded against (ScenarioResult.PhaseBasis).

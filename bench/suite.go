@@ -129,6 +129,7 @@ func (s *Suite) stateDir() string {
 func (s *Suite) requestsTopic() string { return s.opt.BenchTopic + ".requests" }
 func (s *Suite) eventsTopic() string   { return s.opt.BenchTopic + ".events" }
 func (s *Suite) peerTopic() string     { return s.opt.BenchTopic + ".telegraf" }
+func (s *Suite) group() string         { return s.opt.BenchTopic + "-pipeline" }
 func (s *Suite) database() string {
 	return regexp.MustCompile(`[^A-Za-z0-9_]`).ReplaceAllString(s.opt.BenchTopic, "_")
 }
@@ -221,7 +222,7 @@ func (s *Suite) sutEnv() []string {
 		"INLET_WEBHOOK_CACHE_WARM_MAX=0",
 		"INLET_INGESTOR_MAX_CONNS_PER_IP=" + strconv.Itoa(load.MaxConns),
 		"INLET_PIPELINE_INTERNAL_ADDR=" + pipelineInternalAddr,
-		"INLET_PIPELINE_GROUP=" + s.opt.BenchTopic + "-pipeline",
+		"INLET_PIPELINE_GROUP=" + s.group(),
 		"INLET_LOG_LEVEL=warn",
 	}
 }
@@ -238,7 +239,12 @@ func (s *Suite) prepare(ctx context.Context, scenarios []*Scenario) error {
 	s.report.SUTSettings = slices.DeleteFunc(slices.Clone(s.env), func(e string) bool { return strings.HasPrefix(e, "INLET_POSTGRES_DSN=") })
 	s.report.SUTSettings = append(s.report.SUTSettings, "INLET_POSTGRES_DSN=<the stack's server, database "+s.database()+">")
 
-	// Topics and schema of the bench's own namespace, with the same migrate command as production.
+	// Topics and schema of the bench's own namespace, emptied and made again with the same migrate
+	// command as production.
+	s.prog.status("empty the bench's topics and ClickHouse database")
+	if err := s.resetNamespace(ctx); err != nil {
+		return err
+	}
 	s.prog.status("migrate the bench topics and database")
 	mig, err := startProc("migrate", []string{s.opt.InletBin, "migrate"}, s.env, filepath.Join(s.dir, "migrate.log"), "")
 	if err != nil {
