@@ -295,6 +295,14 @@ func (c *Cache) fallback(old *entry, cause error) (*Hook, error) {
 // load runs inside singleflight. It is not tied to one caller's context: the others wait for it too.
 func (c *Cache) load(id string) (*Hook, error) {
 	epoch := c.epoch.Load()
+	// A caller that missed while another's load was ending starts a flight of its own once that one
+	// has stored its entry: it finds the entry here rather than reading PostgreSQL again.
+	if e, ok := c.rc.Get(id); ok && e.id == id && !e.stale.Load() && e.epoch == epoch && c.clock() < e.expires {
+		if e.hook == nil {
+			return nil, domainerr.ErrNotFound
+		}
+		return e.hook, nil
+	}
 	f := &flight{}
 	c.mu.Lock()
 	c.flights[id] = f
