@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inlet-dev/inlet/internal/identify"
 	"github.com/inlet-dev/inlet/internal/secret"
+	"github.com/inlet-dev/inlet/internal/seed"
 	"github.com/inlet-dev/inlet/internal/webhook"
 )
 
@@ -87,19 +87,8 @@ func footprintStore(tb testing.TB) *webhook.Store {
 // footprintInput is webhook i's config: the seed's (seed.Webhook, as the bench makes them), or with
 // names and paths of its own.
 func footprintInput(i int, distinct bool, sender string) webhook.WebhookInput {
-	in := webhook.WebhookInput{
-		Name:      fmt.Sprintf("bench-%06d", i),
-		EventName: "CheckoutSuccess",
-		Identify:  webhook.Identify{Kind: identify.ByUserID, Field: "user_id"},
-		Mappings: []webhook.Mapping{
-			{Attribute: "email", Field: "email_address"},
-			{Attribute: "total", Field: "price"},
-			{Attribute: "order_id", Field: "order_number"},
-			{Attribute: "purchase_date", Field: "purchase_date"},
-			{Attribute: "payment_state", Field: "payment_state"},
-		},
-		Sender: sender,
-	}
+	in := seed.Webhook(fmt.Sprintf("bench-%06d", i), "CheckoutSuccess", "")
+	in.Sender = sender
 	if sender != "" {
 		in.Secret = "shpss_footprint"
 	}
