@@ -40,6 +40,8 @@ func (s *Suite) resetNamespace(ctx context.Context) error {
 		return fmt.Errorf("drop the bench's ClickHouse database: %w", err)
 	}
 
+	// A client of its own, closed here: one that saw the topics deleted would answer from that
+	// metadata after migrate made them again (the suite's is made after migrate).
 	kcl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Kafka.Brokers...), kgo.ClientID("inlet-bench-reset"))
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)

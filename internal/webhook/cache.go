@@ -237,7 +237,7 @@ func (c *Cache) Get(ctx context.Context, publicID string) (*Hook, error) {
 	e, ok := c.rc.Get(publicID)
 	// ristretto keys by a 128-bit hash of the id, not the id: compare it, so a collision is a miss.
 	if ok && e.id == publicID {
-		if !e.stale.Load() && e.epoch == c.epoch.Load() && c.clock() < e.expires {
+		if c.current(e, c.epoch.Load(), c.clock()) {
 			c.m.hits.Inc()
 			if e.hook == nil {
 				return nil, domainerr.ErrNotFound
@@ -297,7 +297,7 @@ func (c *Cache) load(id string) (*Hook, error) {
 	epoch := c.epoch.Load()
 	// A caller that missed while another's load was ending starts a flight of its own once that one
 	// has stored its entry: it finds the entry here rather than reading PostgreSQL again.
-	if e, ok := c.rc.Get(id); ok && e.id == id && !e.stale.Load() && e.epoch == epoch && c.clock() < e.expires {
+	if e, ok := c.rc.Get(id); ok && e.id == id && c.current(e, epoch, c.clock()) {
 		if e.hook == nil {
 			return nil, domainerr.ErrNotFound
 		}
@@ -398,7 +398,7 @@ func (c *Cache) PrefetchHooks(ctx context.Context, ids []string, hooks []Cached)
 		if !plausibleID(id) {
 			continue
 		}
-		if e, ok := c.rc.Get(id); ok && e.id == id && !e.stale.Load() && e.epoch == c.epoch.Load() && now < e.expires {
+		if e, ok := c.rc.Get(id); ok && e.id == id && c.current(e, c.epoch.Load(), now) {
 			if hooks != nil && e.hook != nil {
 				hooks[i] = Cached{Hook: e.hook, e: e}
 				hits++
@@ -450,6 +450,12 @@ func (c *Cache) set(e *entry) {
 	c.rc.Set(e.id, e, cost(e))
 }
 
+// current reports whether Get answers e from memory at now: not marked stale (a change notified, a
+// newer read, an eviction), read in the current epoch (no "invalidate everything" since) and not expired.
+func (c *Cache) current(e *entry, epoch uint64, now int64) bool {
+	return !e.stale.Load() && e.epoch == epoch && now < e.expires
+}
+
 // Cached is a config as the cache held it (PrefetchHooks), with what tells whether it still holds it
 // (Fresh). The zero Cached holds nothing.
 type Cached struct {
@@ -464,7 +470,7 @@ type Cached struct {
 // counts as a hit, as Get's would.
 func (c *Cache) Fresh(x Cached) bool {
 	e := x.e
-	if e == nil || e.hook != x.Hook || e.stale.Load() || e.epoch != c.epoch.Load() || c.clock() >= e.expires {
+	if e == nil || e.hook != x.Hook || !c.current(e, c.epoch.Load(), c.clock()) {
 		return false
 	}
 	c.m.hits.Inc()
